@@ -1,0 +1,89 @@
+"""The ``desk`` command: global options, the subcommands, and the composition root.
+
+Each subcommand lives in its own module under :mod:`desk.commands` and exposes
+``register(subparsers)``; a module is listed in :data:`COMMAND_MODULES` only once it works.
+
+Exit codes everywhere: 0 ok, 2 invalid input (a clear message, never a traceback),
+1 internal error (a short message; the traceback goes to the log file only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from desk import __version__
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INVALID = 2
+
+# Order is the order shown in --help.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+class UserError(Exception):
+    """Bad input from the user: the message names the thing and the fix. Exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="desk",
+        description=(
+            "desk — a risk dashboard for crypto derivatives: margin ratio, liquidation and "
+            "bankruptcy prices, distance to liquidation, alerts. With no subcommand it opens "
+            "the dashboard (on the built-in demo venue when no account is configured)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"desk {__version__}")
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help="keep config, data, cache and logs in DIR instead of the platform locations "
+        "(same as DESK_HOME=DIR)",
+    )
+    parser.add_argument("--demo", action="store_true", help="use the built-in demo venue")
+    parser.set_defaults(handler=None)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(f"desk.commands.{module_name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.home:
+        os.environ["DESK_HOME"] = args.home
+    handler = args.handler
+    try:
+        if handler is None:
+            return _default_action(args)
+        return int(handler(args) or 0)
+    except UserError as exc:
+        print(f"desk: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback reaches the user
+        from desk.commands._support import report_internal_error
+
+        report_internal_error(exc)
+        return EXIT_INTERNAL
+
+
+def _default_action(args: argparse.Namespace) -> int:
+    """`desk` with no subcommand: the dashboard when it exists, else the best main job."""
+    try:
+        gui = importlib.import_module("desk.commands.gui")
+    except ModuleNotFoundError:
+        print(
+            "desk: the dashboard is not built yet; try `desk --help` for the commands that work.",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    return int(gui.run(args))

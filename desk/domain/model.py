@@ -1,0 +1,140 @@
+"""The domain model: accounts, settle-currency pools, positions and maintenance tiers.
+
+Pure data (frozen dataclasses), shared by every caller: the exchange adapters build it, the
+engine reads it, the portfolio file (``desk.formats``) serialises it. Units follow
+``design/portfolio-format.md``: prices in the quote currency; margin, balances and PnL in the
+settle currency; rates as fractions; tier notionals in quote (linear) or coin (inverse).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Side(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.LONG else -1
+
+
+class Leg(StrEnum):
+    """``both`` in one-way mode; ``long``/``short`` for the legs of hedge mode."""
+
+    BOTH = "both"
+    LONG = "long"
+    SHORT = "short"
+
+
+class Kind(StrEnum):
+    LINEAR = "linear"  # PnL = qty × Δprice, settled in quote
+    INVERSE = "inverse"  # PnL = contracts × size × (1/entry − 1/exit), settled in coin
+
+
+class MarginMode(StrEnum):
+    CROSS = "cross"
+    ISOLATED = "isolated"
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One maintenance tier (Binance "bracket", Bybit "risk limit").
+
+    ``maintenance_amount`` is Binance's ``cum`` / Bybit's MM deduction; ``None`` means the
+    venue omitted it and it is derived by the recurrence of risk-math.md §0.
+    """
+
+    notional_floor: float
+    notional_cap: float
+    mmr: float
+    maintenance_amount: float | None = None
+    max_leverage: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What the exchange itself reported, kept for comparison ("ours beside theirs")."""
+
+    liquidation_price: float | None = None
+    bankruptcy_price: float | None = None
+    margin_ratio: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    settle: str
+    kind: Kind
+    contracts: float
+    side: Side
+    entry_price: float
+    mark_price: float
+    margin_mode: MarginMode
+    contract_size: float = 1.0
+    leg: Leg = Leg.BOTH
+    isolated_margin: float | None = None  # isolated only: margin EXCLUDING unrealized PnL
+    leverage: float | None = None
+    tiers: tuple[Tier, ...] = ()
+    taker_fee: float | None = None
+    reported: Reported = field(default_factory=Reported)
+    tick_size: float | None = None  # price precision, for display and "ours vs theirs" tolerance
+    mark_time: float | None = None  # epoch seconds the mark was observed; None for files
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity of a position inside its account: (symbol, leg)."""
+        return (self.symbol, self.leg.value)
+
+    @property
+    def base_quantity(self) -> float:
+        """Linear: base units (contracts × contract size). Inverse: quote value of the position."""
+        return self.contracts * self.contract_size
+
+
+def _frozen_mapping(values: Mapping[str, float] | None) -> Mapping[str, float]:
+    return MappingProxyType(dict(values or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    venue: str
+    wallets: Mapping[str, float] = field(default_factory=lambda: _frozen_mapping(None))
+    positions: tuple[Position, ...] = ()
+    # The venue's own account-level figures per settle currency (e.g. Binance
+    # totalMaintMargin/totalMarginBalance, OKX mgnRatio), for "venue_margin_ratio".
+    reported: Mapping[str, Reported] = field(default_factory=lambda: MappingProxyType({}))
+    data_time: float | None = None  # epoch seconds positions and balances were observed
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wallets", _frozen_mapping(self.wallets))
+        object.__setattr__(self, "reported", MappingProxyType(dict(self.reported)))
+
+    def wallet(self, currency: str) -> float:
+        return float(self.wallets.get(currency, 0.0))
+
+    def settle_currencies(self) -> tuple[str, ...]:
+        seen = dict.fromkeys(p.settle for p in self.positions)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    accounts: tuple[Account, ...] = ()
+    as_of: str | None = None  # ISO 8601 UTC
+
+    def account(self, name: str) -> Account:
+        for a in self.accounts:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+def is_finite_positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0

@@ -1,0 +1,91 @@
+"""The engine's output: per-position, per-pool and per-account risk figures.
+
+Field names match the ``desk.risk/1`` report of ``design/portfolio-format.md``; add fields
+freely, never rename. ``margin_ratio`` is desk's one health scale on every venue:
+maintenance margin ÷ margin balance (1.0 = liquidation, higher is worse).
+``None`` means "not applicable / no liquidation possible" — never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    action: str  # "add_margin" | "reduce_size" | "set_leverage"
+    reaches_target: bool
+    amount: float | None = None  # add_margin, in `currency`
+    currency: str | None = None
+    contracts: float | None = None  # reduce_size: contracts to close
+    fraction: float | None = None  # reduce_size: share of the position to close
+    leverage: float | None = None  # set_leverage
+    reason: str | None = None  # why it cannot reach the target
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRisk:
+    account: str
+    symbol: str
+    leg: str
+    side: str
+    margin_mode: str
+    settle: str
+    kind: str
+    contracts: float
+    entry_price: float
+    mark_price: float
+    leverage: float | None
+    notional: float  # settle currency: quote for linear, coin for inverse
+    unrealized_pnl: float
+    maintenance_margin: float
+    margin_ratio: float | None  # isolated: the position's own; cross: its pool's
+    liquidation_price: float | None
+    bankruptcy_price: float | None
+    distance_to_liquidation: float | None  # |mark − liq| ÷ mark
+    reported_liquidation_price: float | None = None
+    reported_bankruptcy_price: float | None = None
+    tick_size: float | None = None
+    suggestions: tuple[Suggestion, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.account, self.symbol, self.leg)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRisk:
+    """The cross-margin pool of one settle currency in one account."""
+
+    settle: str
+    wallet_balance: float
+    unrealized_pnl: float
+    margin_balance: float
+    maintenance_margin: float
+    margin_ratio: float | None
+    venue_margin_ratio: float | None
+    suggestions: tuple[Suggestion, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRisk:
+    name: str
+    venue: str
+    rules: str  # the rule set used: "binance", "bybit", ..., or "generic"
+    generic_rules: bool
+    pools: tuple[PoolRisk, ...]
+    positions: tuple[PositionRisk, ...]
+    # smallest uniform adverse move of all marks (fraction, e.g. 0.12 = 12 %) at which a pool
+    # reaches margin ratio 1.0; None when no move within the searched range reaches it.
+    shock_to_liquidation: float | None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RiskReport:
+    accounts: tuple[AccountRisk, ...]
+    as_of: str | None = None
+    what_if: tuple[tuple[str, str], ...] = ()  # the what-if inputs applied, for display
+
+    def positions(self) -> tuple[PositionRisk, ...]:
+        return tuple(p for a in self.accounts for p in a.positions)

@@ -1,0 +1,49 @@
+"""Test isolation for the whole suite.
+
+Every test runs with DESK_HOME in a temporary folder (and the XDG variables pointed there
+too), an in-memory keyring, and — through bootstrap.sh — inside a private D-Bus session.
+Unexpected Qt warnings fail the test (pyproject: qt_log_level_fail).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+
+from tests.support.memkeyring import MemoryKeyring
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def desk_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("desk-home")
+    monkeypatch.setenv("DESK_HOME", str(home))
+    for var, sub in (("XDG_CONFIG_HOME", "xdg-config"), ("XDG_DATA_HOME", "xdg-data"),
+                     ("XDG_CACHE_HOME", "xdg-cache"), ("XDG_STATE_HOME", "xdg-state")):
+        monkeypatch.setenv(var, str(home / sub))
+    # Subprocesses get a keyring that refuses everything unless a test gives them a real one.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    return home
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def subprocess_env(desk_home: Path) -> dict[str, str]:
+    """Environment for running `desk` as a subprocess: isolated home, no user D-Bus leaks."""
+    env = dict(os.environ)
+    env["DESK_HOME"] = str(desk_home)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return env
