@@ -1,7 +1,9 @@
 """The ``desk`` command: global options, the subcommands, and the composition root.
 
 Each subcommand lives in its own module under :mod:`desk.commands` and exposes
-``register(subparsers)``; a module is listed in :data:`COMMAND_MODULES` only once it works.
+``register(subparsers)`` (and optionally ``ORDER``, an int for its place in --help). Modules
+are discovered, so a subcommand appears exactly when its module exists and imports.
+Modules whose name starts with ``_`` are helpers, not commands.
 
 Exit codes everywhere: 0 ok, 2 invalid input (a clear message, never a traceback),
 1 internal error (a short message; the traceback goes to the log file only).
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pkgutil
 import sys
 from collections.abc import Sequence
 
@@ -21,8 +24,17 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INVALID = 2
 
-# Order is the order shown in --help.
-COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def command_modules() -> tuple[str, ...]:
+    """The subcommand modules in --help order."""
+    import desk.commands as package
+
+    names = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")]
+    modules = [importlib.import_module(f"desk.commands.{n}") for n in names]
+    ranked = sorted((getattr(m, "ORDER", 100), n) for m, n in zip(modules, names, strict=True)
+                    if hasattr(m, "register"))
+    return tuple(n for _, n in ranked)
 
 
 class UserError(Exception):
@@ -48,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="use the built-in demo venue")
     parser.set_defaults(handler=None)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    for module_name in command_modules():
         module = importlib.import_module(f"desk.commands.{module_name}")
         module.register(subparsers)
     return parser

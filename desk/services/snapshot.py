@@ -1,0 +1,69 @@
+"""What the monitor publishes: immutable snapshots with the age and status of every input."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from desk.domain.model import Portfolio
+from desk.domain.report import RiskReport
+
+
+class DataStatus(StrEnum):
+    LIVE = "live"  # inputs within the live threshold
+    DELAYED = "delayed"  # older than live, not yet stale
+    STALE = "stale"  # too old to trust: never shown or reported as fresh
+    ERROR = "error"  # the last read failed (reason says why)
+
+    @property
+    def rank(self) -> int:
+        return {"live": 0, "delayed": 1, "stale": 2, "error": 3}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    name: str
+    venue: str
+    status: DataStatus
+    reason: str | None = None  # for a person: why delayed / stale / error, and what to do
+    data_time: float | None = None  # positions and balances observed (epoch seconds)
+    oldest_mark_time: float | None = None
+    demo: bool = False
+    request_weight_per_min: float = 0.0
+    streaming: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PositionState:
+    status: DataStatus
+    mark_time: float | None = None
+    reason: str | None = None
+
+
+PositionKey = tuple[str, str, str]  # (account, symbol, leg)
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSnapshot:
+    seq: int
+    at: float  # when this snapshot was computed (epoch seconds)
+    portfolio: Portfolio
+    report: RiskReport
+    accounts: tuple[AccountState, ...]
+    positions: Mapping[PositionKey, PositionState] = field(default_factory=lambda: MappingProxyType({}))
+
+    def account_state(self, name: str) -> AccountState | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One line per state change (desk watch prints these; the UI shows them)."""
+
+    at: float
+    account: str
+    old: DataStatus | None
+    new: DataStatus
+    reason: str | None
