@@ -18,7 +18,8 @@ class AlertLevel(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Alert:
     at: float  # epoch seconds (the alert engine's clock)
-    rule: str  # e.g. "distance", "margin_ratio", "pool_margin_ratio", "stale", "disagree", "gone", "digest", "summary"
+    # e.g. "distance", "margin_ratio", "pool_margin_ratio", "stale", "disagree", "gone", "digest"
+    rule: str
     level: AlertLevel
     title: str
     body: str
