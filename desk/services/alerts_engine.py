@@ -1,0 +1,524 @@
+"""The alert rule engine: successive monitor snapshots in, alerts out. Pure logic, injected clock.
+
+Rules: distance to liquidation, margin ratio (isolated positions), pool margin ratio (cross
+pools), "cannot monitor" (stale data while positions are open), "numbers disagree" (our
+liquidation price vs the exchange's) and "position gone while critical".
+
+Hygiene, so an alert always arrives and never spams:
+
+* hysteresis — a level re-arms only after the value recovers past its threshold by
+  ``rearm_margin`` × threshold;
+* cooldown — at most one alert per subject and level per ``cooldown_seconds``; a level entered
+  during its cooldown is held back and delivered when the cooldown ends, if still true;
+* escalation — warning → critical fires at once (critical has its own cooldown);
+* digest — ``digest_threshold`` or more alerts from one evaluation become one digest;
+* snooze and quiet hours mute warnings (logged, not delivered); critical overrides them, and
+  when the mute ends one summary says what is still wrong;
+* restart — the first evaluation gives a single summary of the current state, not a burst.
+
+The engine is not thread-safe by itself; :class:`desk.services.alerts.AlertService` serialises
+calls to it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.report import AccountRisk, PositionRisk, Suggestion
+from desk.services.alerts_config import AlertConfig, Thresholds
+from desk.services.snapshot import DataStatus, MonitorSnapshot
+
+_RANK = {None: 0, AlertLevel.INFO: 1, AlertLevel.WARNING: 2, AlertLevel.CRITICAL: 3}
+
+RISK_RULES = ("distance", "margin_ratio", "pool_margin_ratio")
+_POSITION_RULES = ("distance", "margin_ratio", "disagree")
+
+# (rule, account, symbol or pool, leg)
+TrackKey = tuple[str, str, str | None, str | None]
+
+
+def rank(level: AlertLevel | None) -> int:
+    return _RANK[level]
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """An alert the engine raised; ``muted`` says why it is logged but not delivered."""
+
+    alert: Alert
+    muted: str | None = None
+
+    @property
+    def deliver(self) -> bool:
+        return self.muted is None
+
+
+@dataclass(slots=True)
+class _Track:
+    """The hysteresis state of one rule on one subject."""
+
+    level: AlertLevel | None = None
+    pending: AlertLevel | None = None  # entered during its cooldown; delivered when it ends
+    latest: Alert | None = None  # the alert describing the current state
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One rule's reading on one subject in one evaluation."""
+
+    key: TrackKey
+    level: AlertLevel | None
+    alert: Alert | None  # describes the reading at ``level`` (None when level is None)
+
+
+def level_for(
+    value: float,
+    current: AlertLevel | None,
+    warning: float | None,
+    critical: float | None,
+    *,
+    higher_is_worse: bool,
+    rearm: float,
+) -> AlertLevel | None:
+    """The level a value is at, given the current one (hysteresis).
+
+    A level holds until the value recovers past its threshold by ``rearm`` × threshold.
+    """
+
+    def beyond(threshold: float) -> bool:
+        return value >= threshold if higher_is_worse else value <= threshold
+
+    def recovered(threshold: float) -> bool:
+        return value < threshold * (1 - rearm) if higher_is_worse else value > threshold * (1 + rearm)
+
+    if critical is not None:
+        if beyond(critical):
+            return AlertLevel.CRITICAL
+        if current is AlertLevel.CRITICAL and not recovered(critical):
+            return AlertLevel.CRITICAL
+    if warning is not None:
+        if beyond(warning):
+            return AlertLevel.WARNING
+        if rank(current) >= rank(AlertLevel.WARNING) and not recovered(warning):
+            return AlertLevel.WARNING
+    return None
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f} %"
+
+
+def _price(x: float | None) -> str:
+    if x is None:
+        return "none"
+    return f"{x:,.8g}" if abs(x) < 1000 else f"{x:,.2f}"
+
+
+def _suggestion_text(s: Suggestion) -> str:
+    if s.action == "add_margin" and s.amount is not None:
+        return f"add {s.amount:,.2f} {s.currency or ''} margin".replace("  ", " ")
+    if s.action == "reduce_size":
+        if s.fraction is not None:
+            return f"close {s.fraction * 100:.0f} % of the position"
+        if s.contracts is not None:
+            return f"close {s.contracts:g} contracts"
+    if s.action == "set_leverage" and s.leverage is not None:
+        return f"set leverage to {s.leverage:g}x"
+    return s.action.replace("_", " ")
+
+
+def _advice(suggestions: Iterable[Suggestion]) -> str:
+    texts = [_suggestion_text(s) for s in suggestions if s.reaches_target]
+    return f" Suggestion: {' or '.join(texts[:2])}." if texts else ""
+
+
+def _position_line(p: PositionRisk) -> str:
+    return (
+        f"{p.account}: {p.side} {p.contracts:g} {p.symbol} ({p.margin_mode}) · mark {_price(p.mark_price)} · "
+        f"liquidation {_price(p.liquidation_price)}"
+    )
+
+
+@dataclass
+class AlertEngine:
+    config: AlertConfig
+    clock: Callable[[], float]
+    _tracks: dict[TrackKey, _Track] = field(default_factory=dict)
+    _cooldowns: dict[tuple[object, ...], float] = field(default_factory=dict)
+    _last: MonitorSnapshot | None = None
+    _started: bool = False
+    _snooze_all: float | None = None
+    _snooze_subjects: dict[str, float] = field(default_factory=dict)
+    _muted_since: float | None = None  # a mute is in force and has held something back
+
+    # ----------------------------------------------------------------- user controls
+
+    def snooze(self, until: float | None, subject: str | None = None) -> None:
+        """Mute warnings until ``until`` (epoch seconds; None lifts it), for all or one subject."""
+        if subject is None:
+            self._snooze_all = until
+        elif until is None:
+            self._snooze_subjects.pop(subject, None)
+        else:
+            self._snooze_subjects[subject] = until
+
+    def update_config(self, config: AlertConfig) -> None:
+        self.config = config
+
+    # ----------------------------------------------------------------- entry points
+
+    def evaluate(self, snapshot: MonitorSnapshot, now: float | None = None) -> list[Emission]:
+        """Run every rule on a new snapshot."""
+        now = self.clock() if now is None else now
+        previous, self._last = self._last, snapshot
+        if not self.config.enabled:
+            return []
+        readings = list(self._risk_readings(snapshot))
+        readings += self._disagree_readings(snapshot)
+        readings += self._stale_readings(snapshot, now)
+        gone = self._gone(previous, snapshot, now)
+        return self._process(readings, gone, now, present=self._present_keys(snapshot))
+
+    def tick(self, now: float | None = None) -> list[Emission]:
+        """Re-check time-driven rules without a new snapshot: stale data, cooldowns, mute ends.
+
+        Call it every second or so; "cannot monitor" must fire even when the monitor is silent.
+        """
+        now = self.clock() if now is None else now
+        if not self.config.enabled or self._last is None:
+            return []
+        readings = self._stale_readings(self._last, now)
+        return self._process(readings, [], now, present=None)
+
+    # ----------------------------------------------------------------- rules
+
+    def _risk_readings(self, snap: MonitorSnapshot) -> Iterable[_Reading]:
+        rearm = self.config.rearm_margin
+        for account in snap.report.accounts:
+            for p in account.positions:
+                th = self.config.thresholds_for(p.account, p.symbol)
+                if p.distance_to_liquidation is not None and math.isfinite(p.distance_to_liquidation):
+                    key: TrackKey = ("distance", p.account, p.symbol, p.leg)
+                    level = level_for(
+                        p.distance_to_liquidation, self._level(key), th.distance_warning,
+                        th.distance_critical, higher_is_worse=False, rearm=rearm,
+                    )
+                    yield _Reading(key, level, self._distance_alert(p, level, th, snap.at) if level else None)
+                ratio = p.margin_ratio
+                if p.margin_mode == "isolated" and ratio is not None and math.isfinite(ratio):
+                    key = ("margin_ratio", p.account, p.symbol, p.leg)
+                    level = level_for(
+                        p.margin_ratio, self._level(key), th.margin_ratio_warning,
+                        th.margin_ratio_critical, higher_is_worse=True, rearm=rearm,
+                    )
+                    yield _Reading(key, level, self._ratio_alert(p, level, th, snap.at) if level else None)
+            yield from self._pool_readings(account, snap.at)
+
+    def _pool_readings(self, account: AccountRisk, at: float) -> Iterable[_Reading]:
+        th = self.config.thresholds_for(account.name)
+        for pool in account.pools:
+            cross = [p for p in account.positions if p.margin_mode == "cross" and p.settle == pool.settle]
+            if not cross or pool.margin_ratio is None or not math.isfinite(pool.margin_ratio):
+                continue
+            key: TrackKey = ("pool_margin_ratio", account.name, f"{pool.settle} pool", None)
+            level = level_for(
+                pool.margin_ratio, self._level(key), th.margin_ratio_warning, th.margin_ratio_critical,
+                higher_is_worse=True, rearm=self.config.rearm_margin,
+            )
+            alert = None
+            if level:
+                limit = th.margin_ratio_critical if level is AlertLevel.CRITICAL else th.margin_ratio_warning
+                alert = Alert(
+                    at=at, rule="pool_margin_ratio", level=level,
+                    title=f"{account.name}: {pool.settle} cross pool margin ratio {pool.margin_ratio:.2f}",
+                    body=(
+                        f"The {pool.settle} cross-margin pool of {account.name} is at margin ratio "
+                        f"{pool.margin_ratio:.2f} (1.00 = liquidation of every position in it; "
+                        f"{level.value} at {limit:.2f}). {len(cross)} position(s): "
+                        + ", ".join(p.symbol for p in cross) + "." + _advice(pool.suggestions)
+                    ),
+                    account=account.name, symbol=f"{pool.settle} pool",
+                    value=pool.margin_ratio, threshold=limit,
+                )
+            yield _Reading(key, level, alert)
+
+    def _distance_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float) -> Alert:
+        assert p.distance_to_liquidation is not None
+        limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
+        return Alert(
+            at=at, rule="distance", level=level,
+            title=f"{p.symbol} {p.side}: {_pct(p.distance_to_liquidation)} from liquidation",
+            body=f"{_position_line(p)} ({level.value} at {_pct(limit)})." + _advice(p.suggestions),
+            account=p.account, symbol=p.symbol, leg=p.leg,
+            value=p.distance_to_liquidation, threshold=limit,
+        )
+
+    def _ratio_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float) -> Alert:
+        assert p.margin_ratio is not None
+        limit = th.margin_ratio_critical if level is AlertLevel.CRITICAL else th.margin_ratio_warning
+        return Alert(
+            at=at, rule="margin_ratio", level=level,
+            title=f"{p.symbol} {p.side}: margin ratio {p.margin_ratio:.2f}",
+            body=(
+                f"{_position_line(p)} · margin ratio {p.margin_ratio:.2f} (1.00 = liquidation; "
+                f"{level.value} at {limit:.2f})." + _advice(p.suggestions)
+            ),
+            account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=limit,
+        )
+
+    def _disagree_readings(self, snap: MonitorSnapshot) -> list[_Reading]:
+        out = []
+        for p in snap.report.positions():
+            ours, theirs = p.liquidation_price, p.reported_liquidation_price
+            if ours is None or theirs is None or not (math.isfinite(ours) and math.isfinite(theirs)):
+                continue
+            th = self.config.thresholds_for(p.account, p.symbol)
+            gap = abs(ours - theirs)
+            if p.tick_size and p.tick_size > 0:
+                tolerance = th.disagree_ticks * p.tick_size
+                gap_text = f"{gap / p.tick_size:,.1f} ticks (tolerance {th.disagree_ticks:g})"
+            else:
+                tolerance = th.disagree_relative * abs(theirs)
+                relative = _pct(gap / abs(theirs)) if theirs else "inf"
+                gap_text = f"{relative} (tolerance {_pct(th.disagree_relative)})"
+            key: TrackKey = ("disagree", p.account, p.symbol, p.leg)
+            level = AlertLevel.WARNING if gap > tolerance else None
+            alert = None
+            if level:
+                alert = Alert(
+                    at=snap.at, rule="disagree", level=level,
+                    title=f"{p.symbol} {p.side}: liquidation price differs from the exchange's",
+                    body=(
+                        f"{p.account}: desk computes {_price(ours)}, the exchange reports {_price(theirs)} — "
+                        f"a gap of {gap_text}. Check the margin mode, tiers and wallet balance; "
+                        "trust the more conservative figure until they agree."
+                    ),
+                    account=p.account, symbol=p.symbol, leg=p.leg, value=ours, threshold=theirs,
+                )
+            out.append(_Reading(key, level, alert))
+        return out
+
+    def _stale_readings(self, snap: MonitorSnapshot, now: float) -> list[_Reading]:
+        out = []
+        open_positions: dict[str, int] = {}
+        for p in snap.report.positions():
+            open_positions[p.account] = open_positions.get(p.account, 0) + 1
+        for state in snap.accounts:
+            key: TrackKey = ("stale", state.name, None, None)
+            count = open_positions.get(state.name, 0)
+            times = [t for t in (state.data_time, state.oldest_mark_time) if t is not None]
+            if not count or not times:
+                out.append(_Reading(key, None, None))
+                continue
+            age = now - min(times)
+            th = self.config.thresholds_for(state.name)
+            level = AlertLevel.CRITICAL if age >= th.stale_seconds else None
+            alert = None
+            if level:
+                why = f" Reason: {state.reason}" if state.reason else ""
+                alert = Alert(
+                    at=now, rule="stale", level=level,
+                    title=f"Cannot monitor {state.name}: data is {age:.0f} s old",
+                    body=(
+                        f"{count} open position(s) on {state.name} ({state.venue}) are not being watched: "
+                        f"the newest complete data is {age:.0f} s old (limit {th.stale_seconds:g} s, "
+                        f"status {state.status.value}).{why} Check the exchange yourself until desk "
+                        "reconnects."
+                    ),
+                    account=state.name, value=age, threshold=th.stale_seconds,
+                )
+            out.append(_Reading(key, level, alert))
+        return out
+
+    def _gone(self, previous: MonitorSnapshot | None, snap: MonitorSnapshot, now: float) -> list[Alert]:
+        """Positions that were critical in the previous snapshot and are now absent."""
+        if previous is None:
+            return []
+        now_keys = {p.key for p in snap.report.positions()}
+        out = []
+        for p in previous.report.positions():
+            if p.key in now_keys:
+                continue
+            state = snap.account_state(p.account)
+            # Absent because the read failed is not "gone": the stale rule covers that.
+            if state is None or state.status in (DataStatus.STALE, DataStatus.ERROR):
+                continue
+            if not any(a.name == p.account for a in snap.report.accounts):
+                continue
+            was_critical = any(
+                self._level((rule, p.account, p.symbol, p.leg)) is AlertLevel.CRITICAL
+                for rule in ("distance", "margin_ratio")
+            ) or any(
+                t.level is AlertLevel.CRITICAL
+                for k, t in self._tracks.items()
+                if k[0] == "pool_margin_ratio" and k[1] == p.account and k[2] == f"{p.settle} pool"
+                and p.margin_mode == "cross"
+            )
+            if not was_critical:
+                continue
+            out.append(Alert(
+                at=now, rule="gone", level=AlertLevel.CRITICAL,
+                title=f"{p.symbol} {p.side} is gone — probably liquidated",
+                body=(
+                    f"{p.account}: the {p.side} {p.contracts:g} {p.symbol} position was critical "
+                    f"(mark {_price(p.mark_price)}, liquidation {_price(p.liquidation_price)}) and is no "
+                    "longer open. Check the exchange's order and liquidation history."
+                ),
+                account=p.account, symbol=p.symbol, leg=p.leg,
+                value=p.mark_price, threshold=p.liquidation_price,
+            ))
+        return out
+
+    # ----------------------------------------------------------------- hygiene
+
+    def _level(self, key: TrackKey) -> AlertLevel | None:
+        track = self._tracks.get(key)
+        return track.level if track else None
+
+    @staticmethod
+    def _cooldown_key(key: TrackKey) -> tuple[object, ...]:
+        rule, account, symbol, leg = key
+        # The risk rules share one cooldown per position: one alert per position per half hour.
+        family = "risk" if rule in RISK_RULES else rule
+        return (family, account, symbol, leg)
+
+    def _cooling(self, key: TrackKey, level: AlertLevel, now: float) -> bool:
+        last = self._cooldowns.get((*self._cooldown_key(key), level))
+        return last is not None and now - last < self.config.cooldown_seconds
+
+    def _stamp(self, key: TrackKey, level: AlertLevel, now: float) -> None:
+        # Firing a level also covers the levels below it (a critical implies the warning).
+        for lv in (AlertLevel.WARNING, AlertLevel.CRITICAL):
+            if rank(lv) <= rank(level):
+                self._cooldowns[(*self._cooldown_key(key), lv)] = now
+
+    def _present_keys(self, snap: MonitorSnapshot) -> set[TrackKey]:
+        keys: set[TrackKey] = set()
+        for p in snap.report.positions():
+            keys.update((rule, p.account, p.symbol, p.leg) for rule in _POSITION_RULES)
+        for a in snap.report.accounts:
+            keys.update(("pool_margin_ratio", a.name, f"{pool.settle} pool", None) for pool in a.pools)
+        keys.update(("stale", s.name, None, None) for s in snap.accounts)
+        return keys
+
+    def _mute_reason(self, alert: Alert, now: float) -> str | None:
+        if alert.level is AlertLevel.CRITICAL and self.config.critical_overrides_quiet:
+            return None
+        if self._snooze_all is not None and now < self._snooze_all:
+            return "snoozed"
+        until = self._snooze_subjects.get(alert.subject)
+        if until is not None and now < until:
+            return f"{alert.subject} snoozed"
+        quiet = self.config.quiet_hours
+        if quiet is not None and quiet.contains(now, self.config.tz):
+            return f"quiet hours {quiet}"
+        return None
+
+    def _any_mute(self, now: float) -> bool:
+        if self._snooze_all is not None and now < self._snooze_all:
+            return True
+        if any(now < until for until in self._snooze_subjects.values()):
+            return True
+        quiet = self.config.quiet_hours
+        return quiet is not None and quiet.contains(now, self.config.tz)
+
+    def _process(
+        self, readings: list[_Reading], gone: list[Alert], now: float, present: set[TrackKey] | None
+    ) -> list[Emission]:
+        fired: list[Alert] = []
+        for r in readings:
+            track = self._tracks.setdefault(r.key, _Track())
+            old = track.level
+            track.level, track.latest = r.level, r.alert
+            if rank(r.level) < rank(track.pending):
+                track.pending = None
+            if r.level is None or rank(r.level) <= rank(old):
+                continue
+            if self._started and self._cooling(r.key, r.level, now):
+                track.pending = r.level
+                continue
+            assert r.alert is not None
+            track.pending = None
+            self._stamp(r.key, r.level, now)
+            fired.append(r.alert)
+        if present is not None:
+            for key in [k for k in self._tracks if k not in present]:
+                del self._tracks[key]
+        fired += self._release_pending(now, skip={id(a) for a in fired})
+        for alert in gone:
+            cooldown = ("gone", alert.account, alert.symbol, alert.leg, AlertLevel.CRITICAL)
+            last = self._cooldowns.get(cooldown)
+            if last is None or now - last >= self.config.cooldown_seconds:
+                self._cooldowns[cooldown] = now
+                fired.append(alert)
+
+        if not self._started:
+            self._started = True
+            summary = self._summary(now, "desk started", "summary")
+            return [self._gate(summary, now)] if summary else []
+
+        out: list[Emission] = []
+        if len(fired) >= self.config.digest_threshold:
+            out.append(self._gate(self._digest(fired, now), now))
+        else:
+            out.extend(self._gate(a, now) for a in fired)
+
+        muting = self._any_mute(now)
+        if any(e.muted for e in out) and self._muted_since is None:
+            self._muted_since = now
+        if not muting and self._muted_since is not None:
+            self._muted_since = None
+            summary = self._summary(now, "mute ended", "summary")
+            if summary:
+                out.append(Emission(summary))
+        return out
+
+    def _release_pending(self, now: float, skip: set[int]) -> list[Alert]:
+        out = []
+        for key, track in self._tracks.items():
+            if track.pending is None or track.latest is None or id(track.latest) in skip:
+                continue
+            if rank(track.level) < rank(track.pending):
+                track.pending = None
+                continue
+            if self._cooling(key, track.pending, now):
+                continue
+            level, track.pending = track.pending, None
+            self._stamp(key, level, now)
+            out.append(replace(track.latest, at=now))
+        return out
+
+    def _gate(self, alert: Alert, now: float) -> Emission:
+        return Emission(alert, self._mute_reason(alert, now))
+
+    def _digest(self, alerts: list[Alert], now: float) -> Alert:
+        top = max((a.level for a in alerts), key=rank)
+        critical = sum(a.level is AlertLevel.CRITICAL for a in alerts)
+        return Alert(
+            at=now, rule="digest", level=top,
+            title=f"{len(alerts)} alerts ({critical} critical)",
+            body="\n".join(f"[{a.level.value}] {a.subject or a.account or ''}: {a.title}" for a in alerts),
+        )
+
+    def _summary(self, now: float, why: str, rule: str) -> Alert | None:
+        """One alert describing everything at warning or worse right now."""
+        current = [
+            t.latest for t in self._tracks.values()
+            if t.latest is not None and rank(t.level) >= rank(AlertLevel.WARNING)
+        ]
+        if not current:
+            return None
+        current.sort(key=lambda a: (-rank(a.level), a.subject, a.rule))
+        for key, track in self._tracks.items():
+            if track.level is not None and track.latest is not None:
+                self._stamp(key, track.level, now)
+                track.pending = None
+        top = current[0].level
+        return Alert(
+            at=now, rule=rule, level=top,
+            title=f"{len(current)} risk condition(s) need attention ({why})",
+            body="\n".join(f"[{a.level.value}] {a.title}" for a in current),
+        )

@@ -1,0 +1,328 @@
+"""The alert rule engine under a fake clock: every rule and every hygiene rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from desk.domain.alerts import AlertLevel
+from desk.services.alerts_config import AlertConfig, QuietHours, Thresholds
+from desk.services.alerts_engine import AlertEngine, Emission, level_for
+from desk.services.snapshot import DataStatus
+from tests.alerts.factory import T0, FakeClock, pool, position, snapshot
+
+W, C = AlertLevel.WARNING, AlertLevel.CRITICAL
+MIN = 60.0
+
+
+def make(config: AlertConfig | None = None, *, start_calm: bool = True) -> tuple[AlertEngine, FakeClock]:
+    clock = FakeClock()
+    engine = AlertEngine(config or AlertConfig(), clock)
+    if start_calm:  # get past the restart summary with nothing wrong
+        assert engine.evaluate(snapshot(clock.now, [position()])) == []
+    return engine, clock
+
+
+def feed(engine: AlertEngine, clock: FakeClock, *positions, advance: float = 1.0, **kw) -> list[Emission]:
+    clock.advance(advance)
+    return engine.evaluate(snapshot(clock.now, list(positions), **kw))
+
+
+def levels(out: list[Emission]) -> list[tuple[str, AlertLevel]]:
+    return [(e.alert.rule, e.alert.level) for e in out]
+
+
+# ---------------------------------------------------------------- rules
+
+
+def test_distance_warning_then_critical() -> None:
+    engine, clock = make()
+    assert feed(engine, clock, position(distance=0.11)) == []
+    out = feed(engine, clock, position(distance=0.095))
+    assert levels(out) == [("distance", W)]
+    alert = out[0].alert
+    assert (alert.account, alert.symbol, alert.leg) == ("main", "BTC/USDT:USDT", "both")
+    assert alert.value == pytest.approx(0.095) and alert.threshold == pytest.approx(0.10)
+    assert "9.5 %" in alert.title and out[0].deliver
+    out = feed(engine, clock, position(distance=0.049))
+    assert levels(out) == [("distance", C)]
+    # staying critical does not repeat
+    assert feed(engine, clock, position(distance=0.03)) == []
+
+
+def test_margin_ratio_rule_for_isolated_positions_only() -> None:
+    engine, clock = make()
+    out = feed(engine, clock, position(margin_ratio=0.55, distance=None))
+    assert levels(out) == [("margin_ratio", W)]
+    assert levels(feed(engine, clock, position(margin_ratio=0.81, distance=None))) == [("margin_ratio", C)]
+    # a cross position's margin ratio is its pool's: the pool rule speaks for it, not each position
+    engine, clock = make()
+    assert feed(engine, clock, position(margin_ratio=0.9, distance=None, mode="cross")) == []
+
+
+def test_pool_margin_ratio_for_cross_pools() -> None:
+    engine, clock = make()
+    cross = position(mode="cross", distance=None)
+    out = feed(engine, clock, cross, pools={"main": (pool("USDT", 0.85),)})
+    assert levels(out) == [("pool_margin_ratio", C)]
+    assert out[0].alert.symbol == "USDT pool" and "0.85" in out[0].alert.title
+    # a pool with no cross position in it (only isolated ones) is not alerted on
+    engine, clock = make()
+    assert feed(engine, clock, position(distance=None), pools={"main": (pool("USDT", 0.85),)}) == []
+
+
+def test_cannot_monitor_fires_from_tick_without_new_snapshots() -> None:
+    engine, clock = make()
+    assert feed(engine, clock, position()) == []  # data observed now
+    data_time = clock.now
+    clock.advance(29)
+    assert engine.tick() == []
+    clock.advance(1)
+    out = engine.tick()
+    assert levels(out) == [("stale", C)]
+    assert out[0].alert.account == "main" and "30 s old" in out[0].alert.title and out[0].deliver
+    # fires once, not every tick
+    clock.advance(5)
+    assert engine.tick() == []
+    # fresh data re-arms it; a new outage after the cooldown alerts again
+    feed(engine, clock, position(), advance=1)
+    clock.advance(31 * MIN)
+    assert levels(engine.tick()) == [("stale", C)]
+    assert data_time < clock.now
+
+
+def test_cannot_monitor_needs_open_positions() -> None:
+    engine, clock = make()
+    feed(engine, clock)  # an account with no positions
+    clock.advance(120)
+    assert engine.tick() == []
+
+
+def test_numbers_disagree_in_ticks_and_relative() -> None:
+    engine, clock = make()
+    assert feed(engine, clock, position(liq=40_000.0, reported_liq=40_000.2, tick=0.1)) == []  # 2 ticks: ok
+    out = feed(engine, clock, position(liq=40_000.0, reported_liq=40_000.3, tick=0.1))
+    assert levels(out) == [("disagree", W)]
+    assert "40,000.00" in out[0].alert.body and "40,000.30" in out[0].alert.body
+    # no tick size: relative tolerance (0.1 %)
+    engine, clock = make()
+    assert feed(engine, clock, position(liq=40_000.0, reported_liq=40_030.0)) == []
+    assert levels(feed(engine, clock, position(liq=40_000.0, reported_liq=40_050.0))) == [("disagree", W)]
+
+
+def test_position_gone_while_critical_is_probably_liquidated() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.04))
+    out = feed(engine, clock)  # the account is live and the position is not there any more
+    assert levels(out) == [("gone", C)]
+    assert "liquidated" in out[0].alert.title
+
+
+def test_position_gone_after_only_a_warning_is_a_close_not_a_liquidation() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.08))
+    assert feed(engine, clock) == []
+
+
+def test_position_missing_because_the_read_failed_is_not_gone() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.04))
+    assert feed(engine, clock, status=DataStatus.ERROR) == []
+
+
+# ---------------------------------------------------------------- hygiene
+
+
+def test_hysteresis_rearms_only_past_the_margin() -> None:
+    engine, clock = make()
+    assert levels(feed(engine, clock, position(distance=0.09))) == [("distance", W)]
+    # wobble around the threshold, long after the cooldown: no new alert (not re-armed: 11 % < 12 %)
+    for d in (0.11, 0.099, 0.115, 0.09):
+        assert feed(engine, clock, position(distance=d), advance=40 * MIN) == []
+    # recover past 12 % → re-armed; crossing again after the cooldown alerts again
+    assert feed(engine, clock, position(distance=0.125), advance=40 * MIN) == []
+    assert levels(feed(engine, clock, position(distance=0.09), advance=1)) == [("distance", W)]
+
+
+def test_cooldown_holds_a_repeat_and_delivers_it_when_over_if_still_true() -> None:
+    engine, clock = make()
+    assert levels(feed(engine, clock, position(distance=0.09))) == [("distance", W)]
+    assert feed(engine, clock, position(distance=0.2), advance=MIN) == []  # recovered
+    assert feed(engine, clock, position(distance=0.09), advance=MIN) == []  # within cooldown: held
+    assert feed(engine, clock, position(distance=0.09), advance=10 * MIN) == []
+    out = feed(engine, clock, position(distance=0.09), advance=20 * MIN)  # 30 min after the first
+    assert levels(out) == [("distance", W)]
+    assert out[0].alert.at == clock.now
+
+
+def test_cooldown_drops_a_held_alert_that_recovered() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.09))
+    feed(engine, clock, position(distance=0.2), advance=MIN)
+    feed(engine, clock, position(distance=0.09), advance=MIN)
+    feed(engine, clock, position(distance=0.2), advance=MIN)
+    assert feed(engine, clock, position(distance=0.2), advance=40 * MIN) == []
+
+
+def test_cooldown_is_per_position() -> None:
+    engine, clock = make()
+    a, b = "BTC/USDT:USDT", "ETH/USDT:USDT"
+    assert len(feed(engine, clock, position(a, distance=0.09), position(b, distance=0.3))) == 1
+    out = feed(engine, clock, position(a, distance=0.09), position(b, distance=0.09))
+    assert [e.alert.symbol for e in out] == [b]
+
+
+def test_risk_rules_share_one_cooldown_per_position() -> None:
+    engine, clock = make()
+    assert levels(feed(engine, clock, position(distance=0.09, margin_ratio=0.1))) == [("distance", W)]
+    # the margin ratio rule reaching warning minutes later is the same news about the same position
+    assert feed(engine, clock, position(distance=0.09, margin_ratio=0.6), advance=MIN) == []
+
+
+def test_escalation_to_critical_fires_at_once_inside_the_warning_cooldown() -> None:
+    engine, clock = make()
+    assert levels(feed(engine, clock, position(distance=0.09))) == [("distance", W)]
+    assert levels(feed(engine, clock, position(distance=0.045), advance=MIN)) == [("distance", C)]
+
+
+def test_critical_has_its_own_cooldown() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.04))
+    feed(engine, clock, position(distance=0.2), advance=MIN)
+    assert feed(engine, clock, position(distance=0.04), advance=MIN) == []
+    assert levels(feed(engine, clock, position(distance=0.04), advance=30 * MIN)) == [("distance", C)]
+
+
+def test_digest_when_many_fire_together() -> None:
+    engine, clock = make(AlertConfig(digest_threshold=3))
+    syms = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
+    out = feed(engine, clock, *(position(s, distance=0.09) for s in syms[:2]))
+    assert levels(out) == [("distance", W), ("distance", W)]
+    engine, clock = make(AlertConfig(digest_threshold=3))
+    out = feed(engine, clock, position(syms[0], distance=0.09), position(syms[1], distance=0.04),
+               position(syms[2], distance=0.09))
+    assert levels(out) == [("digest", C)]
+    assert all(s in out[0].alert.body for s in syms)
+    assert out[0].alert.title == "3 alerts (1 critical)"
+
+
+def test_snooze_mutes_warnings_but_not_critical_and_summarises_at_the_end() -> None:
+    engine, clock = make()
+    engine.snooze(clock.now + 20)
+    out = feed(engine, clock, position(distance=0.09))
+    assert levels(out) == [("distance", W)] and out[0].muted == "snoozed"
+    out = feed(engine, clock, position(distance=0.04))
+    assert levels(out) == [("distance", C)] and out[0].deliver
+    clock.advance(17)
+    assert engine.tick() == []  # still snoozed
+    clock.advance(1)
+    out = engine.tick()  # the snooze ends without a new snapshot
+    assert levels(out) == [("summary", C)] and out[0].deliver
+    assert "mute ended" in out[0].alert.title
+
+
+def test_snooze_one_subject() -> None:
+    engine, clock = make()
+    engine.snooze(clock.now + 60 * MIN, subject="main/BTC/USDT:USDT/both")
+    out = feed(engine, clock, position(distance=0.09), position("ETH/USDT:USDT", distance=0.09))
+    delivered = [(e.alert.symbol, e.deliver) for e in out]
+    assert delivered == [("BTC/USDT:USDT", False), ("ETH/USDT:USDT", True)]
+
+
+def test_quiet_hours_mute_warnings_with_critical_override() -> None:
+    night = datetime(2027, 1, 5, 2, 0, tzinfo=UTC).timestamp()
+    config = AlertConfig(quiet_hours=QuietHours.parse("23:00-07:00"), tz=UTC)
+    clock = FakeClock(night)
+    engine = AlertEngine(config, clock)
+    engine.evaluate(snapshot(clock.now, [position()]))
+    out = feed(engine, clock, position(distance=0.09))
+    assert out[0].muted == "quiet hours 23:00-07:00"
+    out = feed(engine, clock, position(distance=0.04))
+    assert out[0].deliver
+    noon = datetime(2027, 1, 5, 12, 0, tzinfo=UTC).timestamp()
+    assert not QuietHours.parse("23:00-07:00").contains(noon, UTC)  # type: ignore[union-attr]
+
+
+def test_restart_gives_one_summary_instead_of_a_burst() -> None:
+    engine, clock = make(start_calm=False)
+    syms = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
+    held = [position(s, distance=d) for s, d in zip(syms, (0.09, 0.04, 0.3), strict=True)]
+    out = engine.evaluate(snapshot(clock.now, held))
+    assert levels(out) == [("summary", C)]
+    assert "2 risk condition(s)" in out[0].alert.title
+    assert syms[0] in out[0].alert.body and syms[1] in out[0].alert.body and syms[2] not in out[0].alert.body
+    # and the state it summarised does not fire again
+    assert feed(engine, clock, position(syms[0], distance=0.09), position(syms[1], distance=0.04)) == []
+
+
+def test_restart_with_nothing_wrong_says_nothing() -> None:
+    engine, clock = make(start_calm=False)
+    assert engine.evaluate(snapshot(clock.now, [position()])) == []
+
+
+def test_disabled_engine_is_silent() -> None:
+    engine, clock = make(AlertConfig(enabled=False), start_calm=False)
+    assert engine.evaluate(snapshot(clock.now, [position(distance=0.01)])) == []
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_overrides_per_account_and_position() -> None:
+    config = AlertConfig(overrides={
+        "main": {"alerts.distance_warning": 0.2},
+        "main/ETH/USDT:USDT": {"distance_warning": 0.3, "distance_critical": 0.15},
+    })
+    assert config.thresholds_for("main", "BTC/USDT:USDT").distance_warning == 0.2
+    assert config.thresholds_for("main", "ETH/USDT:USDT").distance_critical == 0.15
+    assert config.thresholds_for("other").distance_warning == 0.10
+    engine, clock = make(config)
+    out = feed(engine, clock, position(distance=0.18), position("ETH/USDT:USDT", distance=0.14))
+    assert levels(out) == [("distance", W), ("distance", C)]
+
+
+class FakeSettings:
+    def __init__(self, values: dict[str, object], overrides: dict[str, dict[str, object]]):
+        self.values, self._overrides = values, overrides
+
+    def get(self, key: str) -> object:
+        return self.values[key]
+
+    def overrides(self, scope: str) -> dict[str, object]:
+        return self._overrides.get(scope, {})
+
+
+def test_config_from_settings() -> None:
+    settings = FakeSettings(
+        {"alerts.enabled": True, "alerts.distance_warning": 0.12, "alerts.cooldown_minutes": 10,
+         "alerts.quiet_hours": "22:30-06:00", "alerts.webhook_url": " ", "alerts.digest_threshold": 5},
+        {"acct": {"alerts.margin_ratio_warning": 0.4}},
+    )
+    config = AlertConfig.from_settings(settings)
+    assert config.thresholds.distance_warning == 0.12
+    assert config.cooldown_seconds == 600 and config.digest_threshold == 5
+    assert str(config.quiet_hours) == "22:30-06:00" and config.webhook_url is None
+    assert config.thresholds_for("acct").margin_ratio_warning == 0.4
+    assert config.thresholds_for("other").margin_ratio_warning == 0.5
+
+
+@pytest.mark.parametrize("bad", ["25:00-07:00", "23:00", "07:00-07:00", "x"])
+def test_quiet_hours_bad_input_says_what_is_expected(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"alerts\.quiet_hours"):
+        QuietHours.parse(bad)
+
+
+def test_thresholds_in_the_wrong_order_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"distance_critical .* must be below"):
+        AlertConfig(thresholds=Thresholds(distance_warning=0.05, distance_critical=0.10))
+
+
+def test_level_for_hysteresis_table() -> None:
+    kw = {"higher_is_worse": True, "rearm": 0.1}
+    assert level_for(0.79, None, 0.5, 0.8, **kw) is W
+    assert level_for(0.75, C, 0.5, 0.8, **kw) is C  # not below 0.72 yet
+    assert level_for(0.71, C, 0.5, 0.8, **kw) is W
+    assert level_for(0.46, W, 0.5, 0.8, **kw) is W
+    assert level_for(0.44, W, 0.5, 0.8, **kw) is None
+    assert level_for(T0, None, None, None, **kw) is None
