@@ -45,7 +45,8 @@ class Thresholds:
     def validate(self, where: str = "alerts") -> Thresholds:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            floor_ok = value >= 0 if f.name == "disagree_ticks" else value > 0  # 0 ticks: must match exactly
+            if not (isinstance(value, int | float) and math.isfinite(value) and floor_ok):
                 raise ValueError(f"{where}.{f.name} must be a positive number, got {value!r}")
         if not self.distance_critical < self.distance_warning:
             raise ValueError(
@@ -126,10 +127,11 @@ class AlertConfig:
     enabled: bool = True
     thresholds: Thresholds = field(default_factory=Thresholds)
     # Hysteresis: a level re-arms only after the value recovers past its threshold by this
-    # fraction of the threshold (0.2: a 10 % distance warning re-arms above 12 %).
-    rearm_margin: float = 0.2
+    # fraction of the threshold (0.1: a 10 % distance warning re-arms above 11 %).
+    rearm_margin: float = 0.1
     cooldown_seconds: float = 30 * 60.0
-    digest_threshold: int = 4
+    # More alerts than this from one evaluation become one digest.
+    digest_threshold: int = 3
     quiet_hours: QuietHours | None = None
     critical_overrides_quiet: bool = True
     sound: bool = False
@@ -146,11 +148,8 @@ class AlertConfig:
         if not (math.isfinite(self.cooldown_seconds) and self.cooldown_seconds >= 0):
             minutes = self.cooldown_seconds / 60
             raise ValueError(f"alerts.cooldown_minutes must be zero or more, got {minutes!r}")
-        if self.digest_threshold < 2:
-            raise ValueError(
-                "alerts.digest_threshold must be 2 or more (alerts firing together), "
-                f"got {self.digest_threshold!r}"
-            )
+        if self.digest_threshold < 1:
+            raise ValueError(f"alerts.digest_threshold must be 1 or more, got {self.digest_threshold!r}")
 
     def thresholds_for(self, account: str, symbol: str | None = None) -> Thresholds:
         """Global defaults, then the account's overrides, then the position's ("ACCOUNT/SYMBOL")."""
@@ -189,9 +188,9 @@ class AlertConfig:
         return cls(
             enabled=bool(get("alerts.enabled", True)),
             thresholds=thresholds,
-            rearm_margin=float(get("alerts.rearm_margin", 0.2)),
+            rearm_margin=float(get("alerts.rearm_margin", 0.1)),
             cooldown_seconds=float(get("alerts.cooldown_minutes", 30)) * 60.0,
-            digest_threshold=int(get("alerts.digest_threshold", 4)),
+            digest_threshold=int(get("alerts.digest_threshold", 3)),
             quiet_hours=QuietHours.parse(str(get("alerts.quiet_hours", "") or "")),
             sound=bool(get("alerts.sound", False)),
             webhook_url=webhook,

@@ -11,7 +11,7 @@ Hygiene, so an alert always arrives and never spams:
 * cooldown — at most one alert per subject and level per ``cooldown_seconds``; a level entered
   during its cooldown is held back and delivered when the cooldown ends, if still true;
 * escalation — warning → critical fires at once (critical has its own cooldown);
-* digest — ``digest_threshold`` or more alerts from one evaluation become one digest;
+* digest — more than ``digest_threshold`` alerts from one evaluation become one digest;
 * snooze and quiet hours mute warnings (logged, not delivered); critical overrides them, and
   when the mute ends one summary says what is still wrong;
 * restart — the first evaluation gives a single summary of the current state, not a burst.
@@ -461,7 +461,7 @@ class AlertEngine:
             return [self._gate(summary, now)] if summary else []
 
         out: list[Emission] = []
-        if len(fired) >= self.config.digest_threshold:
+        if len(fired) > self.config.digest_threshold:
             out.append(self._gate(self._digest(fired, now), now))
         else:
             out.extend(self._gate(a, now) for a in fired)

@@ -137,11 +137,11 @@ def test_position_missing_because_the_read_failed_is_not_gone() -> None:
 def test_hysteresis_rearms_only_past_the_margin() -> None:
     engine, clock = make()
     assert levels(feed(engine, clock, position(distance=0.09))) == [("distance", W)]
-    # wobble around the threshold, long after the cooldown: no new alert (not re-armed: 11 % < 12 %)
-    for d in (0.11, 0.099, 0.115, 0.09):
+    # wobble around the threshold, long after the cooldown: no new alert (not re-armed: below 11 %)
+    for d in (0.105, 0.099, 0.109, 0.09):
         assert feed(engine, clock, position(distance=d), advance=40 * MIN) == []
-    # recover past 12 % → re-armed; crossing again after the cooldown alerts again
-    assert feed(engine, clock, position(distance=0.125), advance=40 * MIN) == []
+    # recover past 11 % → re-armed; crossing again after the cooldown alerts again
+    assert feed(engine, clock, position(distance=0.111), advance=40 * MIN) == []
     assert levels(feed(engine, clock, position(distance=0.09), advance=1)) == [("distance", W)]
 
 
@@ -195,11 +195,11 @@ def test_critical_has_its_own_cooldown() -> None:
 
 
 def test_digest_when_many_fire_together() -> None:
-    engine, clock = make(AlertConfig(digest_threshold=3))
+    engine, clock = make(AlertConfig(digest_threshold=2))
     syms = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
     out = feed(engine, clock, *(position(s, distance=0.09) for s in syms[:2]))
     assert levels(out) == [("distance", W), ("distance", W)]
-    engine, clock = make(AlertConfig(digest_threshold=3))
+    engine, clock = make(AlertConfig(digest_threshold=2))
     out = feed(engine, clock, position(syms[0], distance=0.09), position(syms[1], distance=0.04),
                position(syms[2], distance=0.09))
     assert levels(out) == [("digest", C)]
@@ -296,12 +296,13 @@ class FakeSettings:
 def test_config_from_settings() -> None:
     settings = FakeSettings(
         {"alerts.enabled": True, "alerts.distance_warning": 0.12, "alerts.cooldown_minutes": 10,
+         "alerts.rearm_margin": 0.05,
          "alerts.quiet_hours": "22:30-06:00", "alerts.webhook_url": " ", "alerts.digest_threshold": 5},
         {"acct": {"alerts.margin_ratio_warning": 0.4}},
     )
     config = AlertConfig.from_settings(settings)
     assert config.thresholds.distance_warning == 0.12
-    assert config.cooldown_seconds == 600 and config.digest_threshold == 5
+    assert config.cooldown_seconds == 600 and config.digest_threshold == 5 and config.rearm_margin == 0.05
     assert str(config.quiet_hours) == "22:30-06:00" and config.webhook_url is None
     assert config.thresholds_for("acct").margin_ratio_warning == 0.4
     assert config.thresholds_for("other").margin_ratio_warning == 0.5
@@ -326,3 +327,22 @@ def test_level_for_hysteresis_table() -> None:
     assert level_for(0.46, W, 0.5, 0.8, **kw) is W
     assert level_for(0.44, W, 0.5, 0.8, **kw) is None
     assert level_for(T0, None, None, None, **kw) is None
+
+
+def test_config_from_the_real_settings_store(tmp_path) -> None:
+    from desk.store.settings import Settings
+
+    settings = Settings.load(tmp_path / "settings.toml")
+    settings.set("alerts.distance_warning", 0.2)
+    settings.set("alerts.quiet_hours", "23:00-07:00")
+    settings.set_override("main", "alerts.distance_critical", 0.1)
+    settings.set_override("main/ETH/USDT:USDT", "alerts.stale_seconds", 90)
+    config = AlertConfig.from_settings(settings)
+    assert config.thresholds.distance_warning == 0.2
+    assert str(config.quiet_hours) == "23:00-07:00"
+    assert config.thresholds_for("main").distance_critical == 0.1
+    assert config.thresholds_for("main", "ETH/USDT:USDT").stale_seconds == 90
+    assert config.thresholds_for("main", "BTC/USDT:USDT").stale_seconds == 30
+    defaults = AlertConfig.from_settings(Settings.load(tmp_path / "other.toml"))
+    assert defaults.rearm_margin == AlertConfig().rearm_margin
+    assert defaults.digest_threshold == AlertConfig().digest_threshold
