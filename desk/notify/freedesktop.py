@@ -1,0 +1,220 @@
+"""Desktop notifications through ``org.freedesktop.Notifications`` over D-Bus, with jeepney.
+
+QtDBus cannot marshal the ``Notify`` signature (environment.md §4), so this talks D-Bus
+directly. Critical alerts use urgency 2 and never expire (they stay until dismissed). Where the
+server offers "actions", a notification carries "Open desk" (the default action) and "Snooze";
+``ActionInvoked`` signals are read on a small listener thread and handed to ``on_action``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from desk.domain.alerts import Alert, AlertLevel
+from desk.notify.base import NotifyError
+
+log = logging.getLogger(__name__)
+
+BUS_NAME = "org.freedesktop.Notifications"
+OBJECT_PATH = "/org/freedesktop/Notifications"
+INTERFACE = "org.freedesktop.Notifications"
+
+URGENCY = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2}
+ACTION_OPEN = "default"  # the key servers invoke on a click; shown as "Open desk"
+ACTION_SNOOZE = "snooze"
+
+# on_action(action, alert): action is "open" or "snooze"
+ActionHandler = Callable[[str, Alert], None]
+
+
+def _escape_markup(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class FreedesktopNotifier:
+    channel = "dbus"
+
+    def __init__(
+        self,
+        *,
+        app_name: str = "desk",
+        app_icon: str = "",
+        on_action: ActionHandler | None = None,
+        warning_timeout_ms: int = -1,
+        call_timeout: float = 5.0,
+        bus: str = "SESSION",
+    ):
+        self.app_name = app_name
+        self.app_icon = app_icon
+        self.on_action = on_action
+        self.warning_timeout_ms = warning_timeout_ms
+        self.call_timeout = call_timeout
+        self.bus = bus
+        self._router: Any = None
+        self._capabilities: frozenset[str] | None = None
+        self._sent: OrderedDict[int, Alert] = OrderedDict()  # notification id -> alert, for actions
+        self._lock = threading.Lock()
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _address(self) -> Any:
+        from jeepney import DBusAddress
+
+        return DBusAddress(OBJECT_PATH, bus_name=BUS_NAME, interface=INTERFACE)
+
+    def _call(self, method: str, signature: str | None = None, body: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        from jeepney import new_method_call
+        from jeepney.wrappers import DBusErrorResponse, unwrap_msg
+
+        router = self._connect()
+        msg = new_method_call(self._address(), method, signature, body)
+        try:
+            reply = router.send_and_get_reply(msg, timeout=self.call_timeout)
+            return tuple(unwrap_msg(reply))
+        except DBusErrorResponse as exc:
+            raise NotifyError(f"{method} refused: {exc.name}: {' '.join(map(str, exc.data))}") from None
+        except TimeoutError:
+            wait = f"{self.call_timeout:g} s"
+            raise NotifyError(f"{method}: no answer from the notification server in {wait}") from None
+        except OSError as exc:
+            self._disconnect()
+            raise NotifyError(f"{method}: D-Bus connection lost ({exc})") from None
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self._router is not None:
+                return self._router
+            try:
+                from jeepney.io.threading import DBusRouter, open_dbus_connection
+            except ImportError:
+                raise NotifyError("jeepney is not installed (needed for desktop notifications)") from None
+            try:
+                router = DBusRouter(open_dbus_connection(bus=self.bus))
+            except (OSError, KeyError, ValueError) as exc:
+                # KeyError/ValueError: no DBUS_SESSION_BUS_ADDRESS, or one we cannot parse
+                raise NotifyError(f"no D-Bus session bus ({type(exc).__name__}: {exc})") from None
+            self._router = router
+            self._capabilities = None
+            if self.on_action is not None:
+                self._start_listener(router)
+            return router
+
+    def _disconnect(self) -> None:
+        with self._lock:
+            router, self._router = self._router, None
+            self._capabilities = None
+        self._stop.set()
+        if router is not None:
+            try:
+                router.close()
+                router.conn.close()
+            except Exception:
+                log.debug("closing the D-Bus router", exc_info=True)
+        if self._listener is not None and self._listener is not threading.current_thread():
+            self._listener.join(2.0)
+        self._listener = None
+        self._stop = threading.Event()
+
+    def close(self) -> None:
+        self._disconnect()
+
+    # -- Notifier ---------------------------------------------------------------------------
+
+    def capabilities(self) -> frozenset[str]:
+        if self._capabilities is None:
+            (caps,) = self._call("GetCapabilities")
+            self._capabilities = frozenset(caps)
+        return self._capabilities
+
+    def available(self) -> bool:
+        """True when a notification server answers (or D-Bus can start one on demand)."""
+        try:
+            self.capabilities()
+        except NotifyError as exc:
+            log.info("desktop notifications unavailable: %s", exc)
+            return False
+        return True
+
+    def send(self, alert: Alert) -> str:
+        caps = self.capabilities()
+        body = alert.body
+        if "body-markup" in caps:
+            body = _escape_markup(body)
+        actions: list[str] = []
+        if "actions" in caps:
+            actions = [ACTION_OPEN, "Open desk", ACTION_SNOOZE, "Snooze 1 h"]
+        critical = alert.level is AlertLevel.CRITICAL
+        hints = {
+            "urgency": ("y", URGENCY[alert.level]),
+            "category": ("s", "x-desk.risk"),
+            "desktop-entry": ("s", "desk"),
+        }
+        if critical:
+            hints["resident"] = ("b", True)
+        summary = f"desk: {alert.title}" if self.app_name == "desk" else alert.title
+        expire = 0 if critical else self.warning_timeout_ms  # 0: stays until dismissed
+        (notification_id,) = self._call(
+            "Notify", "susssasa{sv}i",
+            (self.app_name, 0, self.app_icon, summary, body, actions, hints, expire),
+        )
+        nid = int(notification_id)
+        with self._lock:
+            self._sent[nid] = alert
+            while len(self._sent) > 500:
+                self._sent.popitem(last=False)
+        return f"notification id {nid}"
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _start_listener(self, router: Any) -> None:
+        from jeepney import MatchRule
+        from jeepney.bus_messages import message_bus
+        from jeepney.io.threading import Proxy
+
+        rule = MatchRule(type="signal", interface=INTERFACE, path=OBJECT_PATH)
+        signals: queue.Queue[Any] = queue.Queue(maxsize=1000)
+        handle = router.filter(rule, queue=signals)
+        Proxy(message_bus, router, timeout=self.call_timeout).AddMatch(rule)
+        stop = self._stop
+
+        def listen() -> None:
+            with handle:
+                while not stop.is_set():
+                    try:
+                        msg = signals.get(timeout=0.25)
+                    except queue.Empty:
+                        continue
+                    self._dispatch(msg)
+
+        self._listener = threading.Thread(target=listen, name="desk-notify-actions", daemon=True)
+        self._listener.start()
+
+    def _dispatch(self, msg: Any) -> None:
+        from jeepney import HeaderFields
+
+        member = msg.header.fields.get(HeaderFields.member)
+        if member == "NotificationClosed":
+            with self._lock:
+                self._sent.pop(int(msg.body[0]), None)
+            return
+        if member != "ActionInvoked" or self.on_action is None:
+            return
+        nid, key = int(msg.body[0]), str(msg.body[1])
+        with self._lock:
+            alert = self._sent.get(nid)
+        if alert is None:
+            return
+        action = {ACTION_OPEN: "open", ACTION_SNOOZE: "snooze"}.get(key)
+        if action is None:
+            return
+        try:
+            self.on_action(action, alert)
+        except Exception:
+            log.exception("notification action %s failed", action)
