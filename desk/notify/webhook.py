@@ -106,6 +106,8 @@ class WebhookNotifier:
         except urllib.error.HTTPError as exc:
             raise NotifyError(f"webhook answered HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise NotifyError(f"webhook did not answer within {self.timeout:g} s") from None
             raise NotifyError(f"webhook unreachable: {exc.reason}") from None
         except TimeoutError:
             raise NotifyError(f"webhook did not answer within {self.timeout:g} s") from None
