@@ -1,0 +1,637 @@
+"""Risk history, the alert log and saved snapshots, in one SQLite database (WAL mode).
+
+* **Samples**: every ``sample_seconds`` per account, one row for the account, one per settle-currency
+  pool and one per position. ``compact`` thins rows older than ``fine_retention_hours`` to one row per
+  ``coarse_sample_minutes`` per subject — the *riskiest* sample of each bucket (highest margin ratio,
+  then smallest distance to liquidation), so a thinned chart still shows the worst moments — and
+  deletes coarse rows and alerts after ``coarse_retention_days``. The file is kept under
+  ``max_megabytes`` by deleting the oldest samples first. ``record`` compacts by itself once an hour.
+* **Alerts** with their delivery attempts; **snapshots** (portfolio JSON saved by the user, never
+  deleted automatically).
+
+Threads: one connection per thread (WAL lets the UI read while the monitor writes); writes are
+serialised by a lock. Every write is one transaction, so a process killed mid-write (kill -9)
+leaves the database consistent with everything committed before. A file that is not a database
+is moved aside with a timestamp and reported in :attr:`History.problems`; a database from a newer
+desk is refused rather than touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from desk.domain.alerts import Alert, AlertLevel, DeliveryAttempt
+from desk.domain.report import AccountRisk, RiskReport
+from desk.store.paths import desk_paths
+from desk.store.redact import redact
+
+
+class HistoryError(RuntimeError):
+    """The history database cannot be used (newer schema, unreadable); the message says what to do."""
+
+
+# Each entry turns schema version n (its index) into n + 1. Never edit a released entry: add one.
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: the first schema.
+    """
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        coarse INTEGER NOT NULL DEFAULT 0,
+        kind TEXT NOT NULL,                 -- 'account' | 'pool' | 'position'
+        account TEXT NOT NULL,
+        settle TEXT NOT NULL DEFAULT '',
+        symbol TEXT NOT NULL DEFAULT '',
+        leg TEXT NOT NULL DEFAULT '',
+        side TEXT,
+        margin_ratio REAL,
+        distance_to_liquidation REAL,
+        mark_price REAL,
+        liquidation_price REAL,
+        bankruptcy_price REAL,
+        unrealized_pnl REAL,
+        maintenance_margin REAL,
+        margin_balance REAL,
+        wallet_balance REAL,
+        notional REAL,
+        contracts REAL,
+        shock_to_liquidation REAL
+    );
+    CREATE INDEX samples_by_subject ON samples(account, kind, symbol, leg, settle, at);
+    CREATE INDEX samples_by_age ON samples(coarse, at);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        rule TEXT NOT NULL,
+        level TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        account TEXT,
+        symbol TEXT,
+        leg TEXT,
+        value REAL,
+        threshold REAL
+    );
+    CREATE INDEX alerts_by_time ON alerts(at);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        channel TEXT NOT NULL,
+        delivered INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX deliveries_by_alert ON deliveries(alert_id);
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        at REAL NOT NULL,
+        portfolio BLOB NOT NULL
+    );
+    """,
+    # 1 -> 2: keep the venue's own figures beside ours ("ours beside theirs", ARCHITECTURE rule 4).
+    """
+    ALTER TABLE samples ADD COLUMN venue_margin_ratio REAL;
+    ALTER TABLE samples ADD COLUMN reported_liquidation_price REAL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+COMPACT_EVERY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One stored row. ``kind`` says which level it describes; unused fields are None."""
+
+    at: float
+    kind: str  # "account" | "pool" | "position"
+    account: str
+    settle: str | None
+    symbol: str | None
+    leg: str | None
+    side: str | None
+    margin_ratio: float | None
+    distance_to_liquidation: float | None
+    mark_price: float | None
+    liquidation_price: float | None
+    bankruptcy_price: float | None
+    unrealized_pnl: float | None
+    maintenance_margin: float | None
+    margin_balance: float | None
+    wallet_balance: float | None
+    notional: float | None
+    contracts: float | None
+    shock_to_liquidation: float | None
+    venue_margin_ratio: float | None
+    reported_liquidation_price: float | None
+    coarse: bool  # True once thinned to the coarse cadence
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+SAMPLE_COLUMNS = tuple(f.name for f in fields(Sample))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    id: int
+    alert: Alert
+    deliveries: tuple[DeliveryAttempt, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat form for export: the alert's fields, then a summary of its deliveries."""
+        a = self.alert
+        return {
+            "id": self.id, "at": a.at, "level": a.level.value, "rule": a.rule, "account": a.account,
+            "symbol": a.symbol, "leg": a.leg, "title": a.title, "body": a.body, "value": a.value,
+            "threshold": a.threshold,
+            "delivered_via": ",".join(d.channel for d in self.deliveries if d.delivered),
+            "failed_via": ",".join(d.channel for d in self.deliveries if not d.delivered),
+            "deliveries": [
+                {"at": d.at, "channel": d.channel, "delivered": d.delivered, "detail": d.detail}
+                for d in self.deliveries
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    id: int
+    name: str
+    at: float
+    size: int  # bytes of portfolio JSON
+
+
+def _finite(x: float | None) -> float | None:
+    """NaN has no meaning in a chart or an export: store it as missing."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if not math.isnan(x) else None
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+class History:
+    def __init__(self, path: Path | None = None, *, sample_seconds: float = 10.0,
+                 fine_retention_hours: float = 24, coarse_sample_minutes: float = 5,
+                 coarse_retention_days: float = 90, max_megabytes: float = 200) -> None:
+        self.path = Path(path) if path is not None else desk_paths().ensure().history_db
+        self.sample_seconds = float(sample_seconds)
+        self.fine_retention_hours = float(fine_retention_hours)
+        self.coarse_sample_minutes = float(coarse_sample_minutes)
+        self.coarse_retention_days = float(coarse_retention_days)
+        self.max_megabytes = float(max_megabytes)
+        self.problems: list[str] = []
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._last_sample: dict[str, float] = {}
+        self._last_compact: float | None = None
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_and_migrate()
+
+    @classmethod
+    def from_settings(cls, settings: Any, path: Path | None = None) -> History:
+        return cls(
+            path,
+            sample_seconds=settings.get("history.sample_seconds"),
+            fine_retention_hours=settings.get("history.fine_retention_hours"),
+            coarse_sample_minutes=settings.get("history.coarse_sample_minutes"),
+            coarse_retention_days=settings.get("history.coarse_retention_days"),
+            max_megabytes=settings.get("history.max_megabytes"),
+        )
+
+    # --- connections and schema ------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+        conn.execute("PRAGMA journal_size_limit = 8388608")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise HistoryError("the history database is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def _open_and_migrate(self) -> None:
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise HistoryError(f"{self.path} is locked by another program: {exc}") from exc
+            self._drop_connections()
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{_stamp()}")
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                extra = Path(str(self.path) + suffix)
+                if extra.exists():
+                    os.replace(extra, Path(str(aside) + suffix))
+            self.problems.append(f"{self.path} could not be opened ({exc}); it was moved to {aside} and a "
+                                 "new history was started")
+            self._migrate()
+
+    def _drop_connections(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"{self.path} was written by a newer desk (history schema {version}, this desk knows "
+                f"{SCHEMA_VERSION}); update desk, or point --home elsewhere")
+        if version == SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        if version == 0:
+            # Must precede the first table; lets compaction hand freed pages back to the file system.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        else:
+            backup = self.path.with_name(f"{self.path.name}.v{version}-backup-{_stamp()}")
+            target = sqlite3.connect(backup)
+            try:
+                conn.backup(target)
+            finally:
+                target.close()
+            self.problems.append(f"{self.path}: history schema {version} upgraded to {SCHEMA_VERSION} "
+                                 f"(the old file is kept as {backup})")
+        conn.execute("PRAGMA journal_mode = WAL")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-read inside the lock: another process may have migrated meanwhile.
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _statements(MIGRATIONS[step]):
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every thread's connection (checkpointing the WAL into the main file)."""
+        if self._closed:
+            return
+        with self._connections_lock:
+            if self._connections:
+                # Another process may still read; the WAL stays valid either way.
+                with contextlib.suppress(sqlite3.Error):
+                    self._connections[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._closed = True
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
+
+    def integrity_check(self) -> str:
+        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+
+    # --- samples ---------------------------------------------------------------------------------
+
+    def record(self, report: RiskReport, at: float) -> bool:
+        """Store a sample of every account due at ``at`` (epoch seconds); True if anything was written.
+
+        An account is due when its last sample is ``sample_seconds`` old (5 % slack absorbs tick
+        jitter) — or when the clock went backwards.
+        """
+        rows: list[dict[str, Any]] = []
+        due: list[str] = []
+        for account in report.accounts:
+            last = self._last_sample.get(account.name)
+            if last is not None and 0 <= at - last < self.sample_seconds * 0.95:
+                continue
+            due.append(account.name)
+            rows.extend(_account_rows(account, at))
+        if rows:
+            columns = tuple(rows[0])
+            sql = (f"INSERT INTO samples ({', '.join(columns)}) "
+                   f"VALUES ({', '.join(':' + c for c in columns)})")
+            with self._write() as conn:
+                conn.executemany(sql, rows)
+            for name in due:
+                self._last_sample[name] = at
+        last = self._last_compact
+        if last is None or not 0 <= at - last < COMPACT_EVERY_SECONDS:
+            self.compact(at)
+        return bool(rows)
+
+    def samples(self, *, account: str, symbol: str | None = None, leg: str | None = None,
+                settle: str | None = None, since: float | None = None,
+                until: float | None = None) -> list[Sample]:
+        """Samples of one subject, oldest first: the account's own rows when ``symbol`` and ``settle``
+        are None, a pool's rows with ``settle``, a position's with ``symbol`` (and ``leg``)."""
+        where = ["account = ?"]
+        args: list[Any] = [account]
+        if symbol is not None:
+            where.append("kind = 'position' AND symbol = ?")
+            args.append(symbol)
+            if leg is not None:
+                where.append("leg = ?")
+                args.append(leg)
+            if settle is not None:
+                where.append("settle = ?")
+                args.append(settle)
+        elif settle is not None:
+            where.append("kind = 'pool' AND settle = ?")
+            args.append(settle)
+        else:
+            where.append("kind = 'account'")
+        return self._select_samples(where, args, since, until)
+
+    def all_samples(self, *, account: str | None = None, since: float | None = None,
+                    until: float | None = None, kinds: Sequence[str] = ("account", "pool", "position"),
+                    ) -> list[Sample]:
+        """Every sample in the range (all levels, all accounts unless one is named), for export."""
+        where = [f"kind IN ({', '.join('?' for _ in kinds)})"]
+        args: list[Any] = list(kinds)
+        if account is not None:
+            where.append("account = ?")
+            args.append(account)
+        return self._select_samples(where, args, since, until)
+
+    def _select_samples(self, where: list[str], args: list[Any], since: float | None,
+                        until: float | None) -> list[Sample]:
+        if since is not None:
+            where.append("at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("at <= ?")
+            args.append(until)
+        sql = (f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples WHERE {' AND '.join(where)} "
+               "ORDER BY at, id")
+        return [_sample(row) for row in self._conn().execute(sql, args)]
+
+    def accounts(self) -> list[str]:
+        """Accounts that have samples, alphabetically."""
+        rows = self._conn().execute("SELECT DISTINCT account FROM samples ORDER BY account")
+        return [r[0] for r in rows]
+
+    def positions(self, account: str) -> list[tuple[str, str]]:
+        """(symbol, leg) of every position of ``account`` with samples."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT symbol, leg FROM samples WHERE account = ? AND kind = 'position' "
+            "ORDER BY symbol, leg", (account,))
+        return [(r[0], r[1]) for r in rows]
+
+    # --- alerts ----------------------------------------------------------------------------------
+
+    def record_alert(self, alert: Alert) -> int:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO alerts (at, rule, level, title, body, account, symbol, leg, value, threshold) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (alert.at, alert.rule, alert.level.value, redact(alert.title), redact(alert.body),
+                 alert.account, alert.symbol, alert.leg, _finite(alert.value), _finite(alert.threshold)))
+            return int(cur.lastrowid or 0)
+
+    def record_delivery(self, alert_id: int, attempt: DeliveryAttempt) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO deliveries (alert_id, at, channel, delivered, detail) VALUES (?, ?, ?, ?, ?)",
+                (alert_id, attempt.at, attempt.channel, int(attempt.delivered), redact(attempt.detail)))
+
+    def alerts(self, *, since: float | None = None, until: float | None = None,
+               account: str | None = None) -> list[AlertRow]:
+        """The alert log in the range, oldest first, each with its delivery attempts."""
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        if since is not None:
+            where.append("at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("at <= ?")
+            args.append(until)
+        if account is not None:
+            where.append("account = ?")
+            args.append(account)
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT id, at, rule, level, title, body, account, symbol, leg, value, threshold FROM alerts "
+            f"WHERE {' AND '.join(where)} ORDER BY at, id", args).fetchall()
+        deliveries: dict[int, list[DeliveryAttempt]] = {}
+        if rows:
+            first, last = rows[0][0], rows[-1][0]
+            for alert_id, at, channel, delivered, detail in conn.execute(
+                    "SELECT alert_id, at, channel, delivered, detail FROM deliveries "
+                    "WHERE alert_id BETWEEN ? AND ? ORDER BY at, id", (min(first, last), max(first, last))):
+                deliveries.setdefault(alert_id, []).append(
+                    DeliveryAttempt(at=at, channel=channel, delivered=bool(delivered), detail=detail))
+        result = []
+        for (alert_id, at, rule, level, title, body, account_, symbol, leg, value, threshold) in rows:
+            alert = Alert(at=at, rule=rule, level=AlertLevel(level), title=title, body=body,
+                          account=account_, symbol=symbol, leg=leg, value=value, threshold=threshold)
+            result.append(AlertRow(id=alert_id, alert=alert,
+                                   deliveries=tuple(deliveries.get(alert_id, ()))))
+        return result
+
+    # --- snapshots -------------------------------------------------------------------------------
+
+    def save_snapshot(self, name: str, portfolio_json: bytes, at: float) -> int:
+        with self._write() as conn:
+            cur = conn.execute("INSERT INTO snapshots (name, at, portfolio) VALUES (?, ?, ?)",
+                               (name, at, sqlite3.Binary(portfolio_json)))
+            return int(cur.lastrowid or 0)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        rows = self._conn().execute(
+            "SELECT id, name, at, length(portfolio) FROM snapshots ORDER BY at, id")
+        return [SnapshotInfo(id=r[0], name=r[1], at=r[2], size=r[3]) for r in rows]
+
+    def load_snapshot(self, snapshot_id: int) -> bytes:
+        row = self._conn().execute(
+            "SELECT portfolio FROM snapshots WHERE id = ?", (snapshot_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no saved snapshot with id {snapshot_id}")
+        return bytes(row[0])
+
+    def delete_snapshot(self, snapshot_id: int) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+
+    # --- retention -------------------------------------------------------------------------------
+
+    def compact(self, now: float) -> None:
+        """Thin old samples to the coarse cadence, drop what is past retention, bound the size."""
+        self._last_compact = now
+        bucket = self.coarse_sample_minutes * 60
+        fine_cut = math.floor((now - self.fine_retention_hours * 3600) / bucket) * bucket
+        coarse_cut = now - self.coarse_retention_days * 86400
+        with self._write() as conn:
+            conn.execute(
+                """
+                UPDATE samples SET coarse = 1 WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id, ROW_NUMBER() OVER (
+                            PARTITION BY kind, account, settle, symbol, leg, CAST(at / :bucket AS INTEGER)
+                            ORDER BY margin_ratio DESC NULLS LAST, distance_to_liquidation ASC NULLS LAST,
+                                     at DESC) AS rank
+                        FROM samples WHERE coarse = 0 AND at < :cut)
+                    WHERE rank = 1)
+                """, {"bucket": bucket, "cut": fine_cut})
+            conn.execute("DELETE FROM samples WHERE coarse = 0 AND at < ?", (fine_cut,))
+            conn.execute("DELETE FROM samples WHERE at < ?", (coarse_cut,))
+            conn.execute("DELETE FROM alerts WHERE at < ?", (coarse_cut,))
+        self._bound_size()
+
+    def used_bytes(self) -> int:
+        """Bytes of the database in use (pages holding data, not free pages)."""
+        conn = self._conn()
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def _bound_size(self) -> None:
+        limit = self.max_megabytes * 1024 * 1024
+        conn = self._conn()
+        for _ in range(200):  # bounded: each pass removes at least 1 000 rows or stops
+            used = self.used_bytes()
+            if used <= limit:
+                break
+            count = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+            if count == 0:
+                self.problems.append(f"{self.path}: alerts and snapshots alone exceed history.max_megabytes")
+                break
+            # Remove a share proportional to the excess, aiming 10 % under the limit, oldest first.
+            share = min(1.0, (used - limit * 0.9) / used)
+            n = max(1000, int(count * share))
+            with self._write() as w:
+                w.execute("DELETE FROM samples WHERE id IN "
+                          "(SELECT id FROM samples ORDER BY at, id LIMIT ?)", (n,))
+        with self._write_lock:
+            # executescript steps the pragma to completion (execute() would free a single page).
+            conn.executescript("PRAGMA incremental_vacuum;")
+            # Busy while a reader holds the WAL: the next compaction truncates it.
+            with contextlib.suppress(sqlite3.OperationalError):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def file_bytes(self) -> int:
+        """Size on disk: the database plus its write-ahead log."""
+        total = 0
+        for p in (self.path, Path(str(self.path) + "-wal")):
+            if p.exists():
+                total += p.stat().st_size
+        return total
+
+
+def _statements(script: str) -> Iterable[str]:
+    """Split a migration script into statements (none of ours contains ';' inside a literal)."""
+    for part in script.split(";"):
+        lines = [line.split("--", 1)[0] for line in part.splitlines()]
+        statement = "\n".join(lines).strip()
+        if statement:
+            yield statement
+
+
+def _sample(row: Sequence[Any]) -> Sample:
+    values = dict(zip(SAMPLE_COLUMNS, row, strict=True))
+    for name in ("settle", "symbol", "leg"):
+        values[name] = values[name] or None
+    values["coarse"] = bool(values["coarse"])
+    return Sample(**values)
+
+
+def _account_rows(account: AccountRisk, at: float) -> list[dict[str, Any]]:
+    """One row for the account, one per pool, one per position — all columns present in each."""
+    base = dict.fromkeys(SAMPLE_COLUMNS)
+    del base["coarse"]
+    rows = []
+
+    def row(**values: Any) -> dict[str, Any]:
+        r = dict(base)
+        r.update(at=at, account=account.name, settle="", symbol="", leg="")
+        r.update(values)
+        for key, value in r.items():
+            if isinstance(value, float):
+                r[key] = _finite(value)
+        return r
+
+    ratios = [p.margin_ratio for p in account.pools if p.margin_ratio is not None]
+    ratios += [p.margin_ratio for p in account.positions
+               if p.margin_mode == "isolated" and p.margin_ratio is not None]
+    distances = [p.distance_to_liquidation for p in account.positions
+                 if p.distance_to_liquidation is not None]
+    settles = {p.settle for p in account.pools}
+    single = next(iter(settles)) if len(settles) == 1 else None
+    # Summing PnL across settle currencies would add USDT to BTC: only total it for one currency.
+    rows.append(row(
+        kind="account", settle=single or "",
+        margin_ratio=max(ratios) if ratios else None,
+        distance_to_liquidation=min(distances) if distances else None,
+        shock_to_liquidation=account.shock_to_liquidation,
+        unrealized_pnl=sum(p.unrealized_pnl for p in account.pools) if single else None,
+        margin_balance=sum(p.margin_balance for p in account.pools) if single else None,
+        maintenance_margin=sum(p.maintenance_margin for p in account.pools) if single else None,
+        wallet_balance=sum(p.wallet_balance for p in account.pools) if single else None,
+    ))
+    for pool in account.pools:
+        rows.append(row(
+            kind="pool", settle=pool.settle, margin_ratio=pool.margin_ratio,
+            venue_margin_ratio=pool.venue_margin_ratio, unrealized_pnl=pool.unrealized_pnl,
+            margin_balance=pool.margin_balance, maintenance_margin=pool.maintenance_margin,
+            wallet_balance=pool.wallet_balance,
+        ))
+    for p in account.positions:
+        rows.append(row(
+            kind="position", settle=p.settle, symbol=p.symbol, leg=p.leg, side=p.side,
+            margin_ratio=p.margin_ratio, distance_to_liquidation=p.distance_to_liquidation,
+            mark_price=p.mark_price, liquidation_price=p.liquidation_price,
+            bankruptcy_price=p.bankruptcy_price, unrealized_pnl=p.unrealized_pnl,
+            maintenance_margin=p.maintenance_margin, notional=p.notional, contracts=p.contracts,
+            reported_liquidation_price=p.reported_liquidation_price,
+        ))
+    return rows
+
