@@ -47,6 +47,7 @@ class PositionRisk:
     reported_bankruptcy_price: float | None = None
     tick_size: float | None = None
     suggestions: tuple[Suggestion, ...] = ()
+    venue_margin_ratio: float | None = None  # the venue's own sense (OKX: equity ÷ (MM + fee))
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -75,8 +76,9 @@ class AccountRisk:
     generic_rules: bool
     pools: tuple[PoolRisk, ...]
     positions: tuple[PositionRisk, ...]
-    # smallest uniform adverse move of all marks (fraction, e.g. 0.12 = 12 %) at which a pool
-    # reaches margin ratio 1.0; None when no move within the searched range reaches it.
+    # smallest uniform adverse move of all marks at which a pool (or an isolated position)
+    # reaches margin ratio 1.0, as a SIGNED fraction: -0.12 = every mark 12 % lower, +0.08 = 8 %
+    # higher; abs() is the size of the move. None when no move within ±99 % reaches it.
     shock_to_liquidation: float | None
     warnings: tuple[str, ...] = ()
 

@@ -1,0 +1,166 @@
+"""Dress computed figures as report objects: warnings, venue ratio, suggestions.
+
+Shared by the vectorised engine and the scalar oracle so both produce identical reports from
+identical numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from desk.domain.model import Account, MarginMode, Position
+from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
+from desk.domain.rules import VenueRules, rules_for
+from desk.domain.scalar import PoolFigures, PositionFigures
+from desk.domain.suggest import (
+    add_margin,
+    reduce_cross_position,
+    reduce_isolated_position,
+    reduce_pool,
+    set_isolated_leverage,
+)
+
+#: ours vs the exchange's liquidation price: a gap above this many ticks is flagged (ARCHITECTURE rule 4)
+GAP_TICKS = 2.0
+#: without a tick size, a relative gap above this is flagged
+GAP_RELATIVE = 5e-4
+
+
+def venue_margin_ratio(rules: VenueRules, ratio: float | None) -> float | None:
+    """The venue's own figure: OKX's is equity ÷ (MM + fee), the reciprocal of ours (§4, §7.8)."""
+    if ratio is None:
+        return None
+    if rules.inverted_ratio:
+        if ratio == 0.0:
+            return math.inf
+        return 0.0 if math.isinf(ratio) else 1.0 / ratio
+    return ratio
+
+
+def distance(mark: float, liquidation: float | None) -> float | None:
+    return None if liquidation is None else abs(mark - liquidation) / mark
+
+
+def _label(p: Position) -> str:
+    return f"{p.symbol} ({p.leg.value})" if p.leg.value != "both" else p.symbol
+
+
+def account_warnings(account: Account, rules: VenueRules, positions: Sequence[PositionFigures]) -> list[str]:
+    warnings: list[str] = []
+    if rules.generic:
+        warnings.append(
+            f'venue "{account.venue}" has no specific margin rules in desk; the generic rule '
+            "(maintenance margin at the mark price, tiered with maintenance amount) was used"
+        )
+    for f in positions:
+        p = f.position
+        if not p.tiers:
+            warnings.append(f"{_label(p)}: no maintenance tiers or rate given; its maintenance margin is "
+                            "taken as 0, so its liquidation figures are optimistic")
+        reported = p.reported.liquidation_price
+        ours = f.liquidation_price
+        if reported is not None and ours is not None:
+            gap = abs(reported - ours)
+            tolerance = GAP_TICKS * p.tick_size if p.tick_size else GAP_RELATIVE * ours
+            if gap > tolerance:
+                warnings.append(f"{_label(p)}: the exchange's liquidation price {reported:.8g} differs from "
+                                f"desk's {ours:.8g} by {gap:.6g}")
+        elif reported is not None and ours is None:
+            warnings.append(f"{_label(p)}: the exchange reports a liquidation price {reported:.8g}; "
+                            "desk finds none reachable")
+    return warnings
+
+
+def _worse(ratio: float, target: float | None) -> bool:
+    return target is not None and ratio > target
+
+
+def assemble_account(
+    account: Account,
+    pools: Sequence[PoolFigures],
+    positions: Sequence[PositionFigures],
+    shock: float | None,
+    *,
+    target: float | None = None,
+) -> AccountRisk:
+    rules = rules_for(account.venue)
+    pool_by_settle = {pool.settle: pool for pool in pools}
+    cross_by_settle: dict[str, list[Position]] = {}
+    for p in account.positions:
+        if p.margin_mode is MarginMode.CROSS:
+            cross_by_settle.setdefault(p.settle, []).append(p)
+
+    pool_risks: list[PoolRisk] = []
+    for pool in pools:
+        suggestions: tuple[Suggestion, ...] = ()
+        if target is not None and _worse(pool.margin_ratio, target):
+            suggestions = (
+                add_margin(pool.maintenance_margin, pool.margin_balance, target, pool.settle),
+                reduce_pool(cross_by_settle.get(pool.settle, []), rules, pool.margin_balance, target),
+            )
+        pool_risks.append(PoolRisk(
+            settle=pool.settle,
+            wallet_balance=pool.wallet_balance,
+            unrealized_pnl=pool.unrealized_pnl,
+            margin_balance=pool.margin_balance,
+            maintenance_margin=pool.maintenance_margin,
+            margin_ratio=pool.margin_ratio,
+            venue_margin_ratio=venue_margin_ratio(rules, pool.margin_ratio),
+            suggestions=suggestions,
+        ))
+
+    position_risks: list[PositionRisk] = []
+    for f in positions:
+        p = f.position
+        suggestions = ()
+        if target is not None and _worse(f.margin_ratio, target):
+            if p.margin_mode is MarginMode.CROSS:
+                pool = pool_by_settle[p.settle]
+                others = [o for o in cross_by_settle[p.settle] if o is not p]
+                suggestions = (
+                    add_margin(pool.maintenance_margin, pool.margin_balance, target, p.settle),
+                    reduce_cross_position(p, others, rules, pool.margin_balance, target),
+                )
+            else:
+                balance = float(p.isolated_margin or 0.0) + f.unrealized_pnl
+                suggestions = (
+                    add_margin(f.maintenance_margin, balance, target, p.settle),
+                    reduce_isolated_position(p, rules, target),
+                    set_isolated_leverage(p, rules, target),
+                )
+        position_risks.append(PositionRisk(
+            account=account.name,
+            symbol=p.symbol,
+            leg=p.leg.value,
+            side=p.side.value,
+            margin_mode=p.margin_mode.value,
+            settle=p.settle,
+            kind=p.kind.value,
+            contracts=p.contracts,
+            entry_price=p.entry_price,
+            mark_price=p.mark_price,
+            leverage=p.leverage,
+            notional=f.notional,
+            unrealized_pnl=f.unrealized_pnl,
+            maintenance_margin=f.maintenance_margin,
+            margin_ratio=f.margin_ratio,
+            liquidation_price=f.liquidation_price,
+            bankruptcy_price=f.bankruptcy_price,
+            distance_to_liquidation=distance(p.mark_price, f.liquidation_price),
+            reported_liquidation_price=p.reported.liquidation_price,
+            reported_bankruptcy_price=p.reported.bankruptcy_price,
+            tick_size=p.tick_size,
+            suggestions=suggestions,
+            venue_margin_ratio=venue_margin_ratio(rules, f.margin_ratio),
+        ))
+    return AccountRisk(
+        name=account.name,
+        venue=account.venue,
+        rules=rules.name,
+        generic_rules=rules.generic,
+        pools=tuple(pool_risks),
+        positions=tuple(position_risks),
+        shock_to_liquidation=shock,
+        warnings=tuple(account_warnings(account, rules, positions)),
+    )

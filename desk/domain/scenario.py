@@ -1,0 +1,100 @@
+"""What-if scenarios: moved marks, uniform shocks, and the stress grid for the dashboard."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from desk.domain.model import Account, MarginMode, Portfolio, Position
+from desk.domain.rules import rules_for
+from desk.domain.scalar import margin_units, unit_state
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def apply_what_if(
+    portfolio: Portfolio, *, marks: Mapping[str, float] | None = None, shock: float | None = None
+) -> Portfolio:
+    """A copy of ``portfolio`` with marks replaced and/or shocked.
+
+    ``marks`` (keyed by ccxt symbol) set the mark of that symbol in every account first; then
+    ``shock`` (a fraction: −0.05 = 5 % down) moves every mark, including those just set.
+    Raises ``ValueError`` for a symbol held nowhere, a non-positive price or a shock ≤ −100 %.
+    """
+    marks = dict(marks or {})
+    held = {p.symbol for a in portfolio.accounts for p in a.positions}
+    for symbol, price in marks.items():
+        if symbol not in held:
+            raise ValueError(f'no position in the portfolio has the symbol "{symbol}"')
+        if not (math.isfinite(price) and price > 0):
+            raise ValueError(f'the mark price of "{symbol}" must be a positive number, got {price}')
+    factor = 1.0
+    if shock is not None:
+        if not (math.isfinite(shock) and shock > -1.0):
+            raise ValueError(f"a shock must be a fraction greater than -1 (−100 %), got {shock}")
+        factor = 1.0 + shock
+
+    def moved(p: Position) -> Position:
+        mark = marks.get(p.symbol, p.mark_price) * factor
+        return p if mark == p.mark_price else dataclasses.replace(p, mark_price=mark)
+
+    accounts = tuple(
+        dataclasses.replace(a, positions=tuple(moved(p) for p in a.positions)) for a in portfolio.accounts
+    )
+    return dataclasses.replace(portfolio, accounts=accounts)
+
+
+@dataclass(frozen=True, slots=True)
+class StressGrid:
+    """Margin ratios across a range of shocks (desk's scale: 1.0 = liquidation, ``inf`` = balance gone).
+
+    ``margin_ratio[settle]`` is the cross pool's ratio per shock; ``position_margin_ratio`` maps
+    each isolated position's ``(symbol, leg)`` to its own ratio per shock.
+    """
+
+    shocks: FloatArray
+    margin_ratio: Mapping[str, FloatArray]
+    position_margin_ratio: Mapping[tuple[str, str], FloatArray]
+
+
+def _beta(p: Position, betas: Mapping[str, float] | None) -> float:
+    if not betas:
+        return 1.0
+    if p.symbol in betas:
+        return float(betas[p.symbol])
+    return float(betas.get(p.symbol.split("/")[0], 1.0))
+
+
+def stress_grid(
+    account: Account, shocks: Sequence[float] | FloatArray, *, betas: Mapping[str, float] | None = None
+) -> StressGrid:
+    """Ratios of every pool and isolated position of ``account`` after each uniform shock.
+
+    With ``betas`` (keyed by symbol or base asset, default 1.0), a shock ``s`` moves each mark
+    by ``beta × s`` (a BTC shock scaled per asset); a mark never goes below 0.1 % of itself.
+    """
+    s = np.asarray(shocks, dtype=np.float64)
+    rules = rules_for(account.venue)
+    pools: dict[str, FloatArray] = {}
+    isolated: dict[tuple[str, str], FloatArray] = {}
+    for unit in margin_units(account):
+        ratios = np.empty_like(s)
+        factors = [_beta(p, betas) for p in unit.positions]
+        for i, shock in enumerate(s.tolist()):
+            prices = [p.mark_price * max(1.0 + b * shock, 1e-3) for p, b in zip(unit.positions, factors,
+                                                                                 strict=True)]
+            _, balance, mm = unit_state(unit, rules, prices)
+            ratios[i] = math.inf if balance <= 0 else mm / balance
+        if unit.isolated:
+            isolated[unit.positions[0].key] = ratios
+        else:
+            pools[unit.settle] = ratios
+    return StressGrid(s, pools, isolated)
+
+
+__all__ = ["MarginMode", "StressGrid", "apply_what_if", "stress_grid"]

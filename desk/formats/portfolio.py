@@ -1,0 +1,437 @@
+"""The portfolio file ``desk.portfolio/1`` (design/portfolio-format.md): read with validation, write.
+
+The msgspec structs below are the single declaration of the file: they validate it, and the JSON
+Schema in ``desk/schemas/`` is generated from them. Every error names the account (by name), the
+position (by symbol and side or leg) and the field, e.g.
+``account "binance-main", position "ETH/USDT:USDT" (long): contracts must be > 0, got -3``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Reported, Side, Tier
+
+FORMAT = "desk.portfolio/1"
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Rate = Annotated[float, msgspec.Meta(ge=0, lt=1)]
+Name = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class PortfolioError(ValueError):
+    """Invalid portfolio input; the message names account, position and field."""
+
+    def __init__(self, message: str, *, account: str | None = None, position: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.account = account
+        self.position = position
+        self.field = field
+
+
+class TierDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One maintenance tier by notional (quote for linear, coin for inverse)."""
+
+    notional_floor: NonNegative
+    mmr: Rate
+    notional_cap: Positive | None = None  # None: open-ended (the last tier)
+    maintenance_amount: NonNegative | None = None  # omitted: derived by the recurrence (risk-math.md §0)
+    max_leverage: Positive | None = None
+
+
+class ReportedDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What the exchange itself reported, for comparison."""
+
+    liquidation_price: Positive | None = None
+    bankruptcy_price: Positive | None = None
+    margin_ratio: NonNegative | None = None
+
+
+class PositionDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    symbol: Name
+    kind: Kind
+    contracts: Positive
+    side: Side
+    entry_price: Positive
+    margin_mode: MarginMode
+    settle: Name | None = None  # default: the symbol's settle suffix ("BTC/USDT:USDT" -> USDT)
+    contract_size: Positive = 1.0
+    leg: Leg = Leg.BOTH
+    mark_price: Positive | None = None  # default: entry_price
+    isolated_margin: NonNegative | None = None  # isolated only (required there), excluding unrealized PnL
+    leverage: Positive | None = None
+    mmr: Rate | None = None  # a single tier, instead of "tiers"
+    maintenance_amount: NonNegative | None = None
+    tiers: list[TierDoc] | None = None
+    taker_fee: Rate | None = None
+    tick_size: Positive | None = None
+    mark_time: float | None = None
+    reported: ReportedDoc | None = None
+
+
+class AccountDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    name: Name
+    venue: Name
+    wallets: dict[str, float] = msgspec.field(default_factory=dict)
+    positions: list[PositionDoc] = msgspec.field(default_factory=list)
+    reported: dict[str, ReportedDoc] = msgspec.field(default_factory=dict)
+    data_time: float | None = None
+
+
+class PortfolioDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    format: Literal["desk.portfolio/1"]
+    accounts: list[AccountDoc]
+    as_of: str | None = None
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _position_label(raw: Any) -> str:
+    if not isinstance(raw, dict):
+        return "position"
+    symbol = raw.get("symbol")
+    leg = raw.get("leg")
+    side = raw.get("side")
+    name = f'position "{symbol}"' if isinstance(symbol, str) else "position"
+    if isinstance(leg, str) and leg != "both":
+        return f"{name} ({leg} leg)"
+    if isinstance(side, str):
+        return f"{name} ({side})"
+    return name
+
+
+def _where(account: str | None, position: str | None, index: int | None = None) -> str:
+    parts = []
+    if account is not None:
+        parts.append(f'account "{account}"')
+    elif index is not None:
+        parts.append(f"account #{index + 1}")
+    if position is not None:
+        parts.append(position)
+    return ", ".join(parts)
+
+
+def _fail(message: str, account: str | None = None, position: str | None = None,
+          field: str | None = None) -> PortfolioError:
+    where = _where(account, position)
+    return PortfolioError(f"{where}: {message}" if where else message,
+                          account=account, position=position, field=field)
+
+
+_PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _translate(error: msgspec.ValidationError, raw: Any) -> PortfolioError:
+    """Turn msgspec's ``... - at `$.accounts[0].positions[1].contracts``` into a named error."""
+    text = str(error)
+    reason, _, path = text.partition(" - at `")
+    path = path.rstrip("`")
+    steps: list[str | int] = []
+    for m in _PATH_STEP.finditer(path[1:] if path.startswith("$") else path):
+        if m.group(1) is not None:
+            steps.append(m.group(1))
+        elif m.group(2) is not None:
+            steps.append(int(m.group(2)))
+    account: str | None = None
+    position: str | None = None
+    node: Any = raw
+    trail: list[str] = []
+    account_index: int | None = None
+    for i, step in enumerate(steps):
+        prev = steps[i - 1] if i else None
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            node = None
+        if prev == "accounts" and isinstance(step, int):
+            account_index = step
+            name = node.get("name") if isinstance(node, dict) else None
+            account = name if isinstance(name, str) and name else f"#{step + 1}"
+            trail = []
+        elif prev == "positions" and isinstance(step, int):
+            position = _position_label(node)
+            if position == "position":
+                position = f"position #{step + 1}"
+            trail = []
+        elif isinstance(step, str):
+            trail.append(step)
+        else:
+            trail.append(f"[{step}]")
+    field = ".".join(trail).replace(".[", "[") or None
+    message = _reason(reason, node, field)
+    acc_label = account if account is None or not account.startswith("#") else None
+    where = _where(acc_label, position, account_index if acc_label is None and account else None)
+    full = f"{where}: {message}" if where else message
+    return PortfolioError(full, account=acc_label, position=position, field=field)
+
+
+def _reason(reason: str, value: Any, field: str | None) -> str:
+    subject = field or "the document"
+    m = re.match(r"Object missing required field `(\w+)`", reason)
+    if m:
+        return f'{(field + ": ") if field else ""}missing required field "{m.group(1)}"'
+    m = re.match(r"Object contains unknown field `(\w+)`", reason)
+    if m:
+        return f'{(field + ": ") if field else ""}unknown field "{m.group(1)}"'
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{subject} must be a finite number, got {value}"
+    m = re.match(r"Expected `\w+` (>=|>|<=|<) (\S+)", reason)
+    if m:
+        bound = m.group(2).removesuffix(".0")
+        return f"{subject} must be {m.group(1)} {bound}, got {value!r}"
+    m = re.match(r"Invalid enum value (.+)", reason)
+    if m:
+        return f"{subject} has an unknown value {m.group(1)}; expected one of {_choices(field)}"
+    m = re.match(r"Expected `(.+?)`, got `(\w+)`", reason)
+    if m:
+        expected = m.group(1).replace("float", "a number").replace("str", "a string")
+        expected = expected.replace("object", "an object").replace("array", "a list")
+        return f"{subject} must be {expected}, got {json.dumps(value)}"
+    if reason.startswith("Expected `str` of length"):
+        return f"{subject} must not be empty"
+    return f"{subject}: {reason}"
+
+
+def _choices(field: str | None) -> str:
+    last = (field or "").split(".")[-1]
+    enum: Any = {"kind": Kind, "side": Side, "leg": Leg, "margin_mode": MarginMode}.get(last)
+    if enum is None:
+        if last == "format":
+            return f'"{FORMAT}"'
+        return "the documented values"
+    return ", ".join(f'"{v.value}"' for v in enum)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _read_bytes(source: Path | str | bytes) -> tuple[bytes, str]:
+    if isinstance(source, bytes):
+        return source, "the portfolio"
+    path = Path(source)
+    try:
+        return path.read_bytes(), str(path)
+    except FileNotFoundError:
+        raise PortfolioError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise PortfolioError(f"{path}: is a directory, not a portfolio file") from None
+    except OSError as exc:
+        raise PortfolioError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def load_portfolio(source: Path | str | bytes) -> Portfolio:
+    """Read and validate a ``desk.portfolio/1`` document (a path, or the JSON bytes).
+
+    Raises :class:`PortfolioError` naming the account, position and field that is wrong.
+    """
+    data, label = _read_bytes(source)
+    try:
+        raw = json.loads(data)
+    except UnicodeDecodeError:
+        raise PortfolioError(f"{label} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise PortfolioError(f"{label} is not valid JSON: {exc.msg} at {where}") from None
+    if not isinstance(raw, dict):
+        raise PortfolioError(f"{label} must hold a JSON object with \"format\": \"{FORMAT}\"")
+    if raw.get("format") != FORMAT:
+        raise PortfolioError(f'{label}: "format" must be "{FORMAT}", got {json.dumps(raw.get("format"))}',
+                             field="format")
+    try:
+        doc = msgspec.convert(raw, PortfolioDoc)
+    except msgspec.ValidationError as exc:
+        raise _translate(exc, raw) from None
+    return portfolio_from_doc(doc)
+
+
+def _settle_suffix(symbol: str) -> str | None:
+    _, sep, suffix = symbol.partition(":")
+    if not sep:
+        return None
+    return suffix.split("-")[0] or None  # "BTC/USD:BTC-251226" (dated futures) -> BTC
+
+
+def _finite(value: float | None, field: str, account: str, position: str | None = None) -> None:
+    if value is not None and not math.isfinite(value):
+        raise _fail(f"{field} must be a finite number, got {value}", account, position, field)
+
+
+def _tiers(doc: PositionDoc, account: str, label: str) -> tuple[Tier, ...]:
+    if doc.tiers is not None and (doc.mmr is not None or doc.maintenance_amount is not None):
+        raise _fail('give either "tiers" or "mmr" (with an optional "maintenance_amount"), not both',
+                    account, label, "tiers")
+    if doc.tiers is None:
+        if doc.mmr is None:
+            if doc.maintenance_amount is not None:
+                raise _fail('"maintenance_amount" needs "mmr"', account, label, "mmr")
+            raise _fail('a maintenance rate is required: give "mmr" (and optionally "maintenance_amount") '
+                        'or "tiers"', account, label, "mmr")
+        return (Tier(0.0, math.inf, doc.mmr, doc.maintenance_amount),)
+    if not doc.tiers:
+        raise _fail('"tiers" must list at least one tier', account, label, "tiers")
+    out: list[Tier] = []
+    for i, t in enumerate(doc.tiers):
+        field = f"tiers[{i}]"
+        for name in ("notional_floor", "notional_cap", "mmr", "maintenance_amount", "max_leverage"):
+            _finite(getattr(t, name), f"{field}.{name}", account, label)
+        cap = math.inf if t.notional_cap is None else t.notional_cap
+        if cap <= t.notional_floor:
+            raise _fail(f"{field}: notional_cap ({cap:g}) must be above notional_floor "
+                        f"({t.notional_floor:g})", account, label, field)
+        if t.notional_cap is None and i != len(doc.tiers) - 1:
+            raise _fail(f"{field}: only the last tier may be open-ended (no notional_cap)",
+                        account, label, field)
+        if out:
+            prev = out[-1]
+            if t.notional_floor < prev.notional_cap:
+                raise _fail(f"tiers out of order or overlapping: tier {i + 1} starts at "
+                            f"{t.notional_floor:g}, below the end of tier {i} ({prev.notional_cap:g})",
+                            account, label, field)
+            if t.mmr < prev.mmr:
+                raise _fail(f"tiers out of order: tier {i + 1} has a lower mmr ({t.mmr:g}) than tier {i} "
+                            f"({prev.mmr:g})", account, label, field)
+        out.append(Tier(t.notional_floor, cap, t.mmr, t.maintenance_amount, t.max_leverage))
+    return tuple(out)
+
+
+def _reported(doc: ReportedDoc | None, account: str, label: str | None, field: str) -> Reported:
+    if doc is None:
+        return Reported()
+    for name in ("liquidation_price", "bankruptcy_price", "margin_ratio"):
+        _finite(getattr(doc, name), f"{field}.{name}", account, label)
+    return Reported(doc.liquidation_price, doc.bankruptcy_price, doc.margin_ratio)
+
+
+def _position(doc: PositionDoc, account: str) -> Position:
+    label = _position_label({"symbol": doc.symbol, "leg": doc.leg.value, "side": doc.side.value})
+    for name in ("contracts", "contract_size", "entry_price", "mark_price", "isolated_margin", "leverage",
+                 "mmr", "maintenance_amount", "taker_fee", "tick_size", "mark_time"):
+        _finite(getattr(doc, name), name, account, label)
+    suffix = _settle_suffix(doc.symbol)
+    settle = doc.settle or suffix
+    if settle is None:
+        raise _fail(f'"settle" is required: the symbol "{doc.symbol}" has no ":SETTLE" suffix',
+                    account, label, "settle")
+    if suffix is not None and settle != suffix:
+        raise _fail(f'settle "{settle}" does not match the symbol\'s settle currency "{suffix}"',
+                    account, label, "settle")
+    if doc.leg is not Leg.BOTH and doc.leg.value != doc.side.value:
+        raise _fail(f'a hedge-mode "{doc.leg.value}" leg must have side "{doc.leg.value}", '
+                    f'got "{doc.side.value}"', account, label, "side")
+    if doc.margin_mode is MarginMode.ISOLATED and doc.isolated_margin is None:
+        raise _fail('an isolated position needs "isolated_margin" (the margin it holds, excluding '
+                    "unrealized PnL)", account, label, "isolated_margin")
+    if doc.margin_mode is MarginMode.CROSS and doc.isolated_margin is not None:
+        raise _fail('"isolated_margin" is only for isolated positions; a cross position draws on the '
+                    "account's wallet", account, label, "isolated_margin")
+    return Position(
+        symbol=doc.symbol,
+        settle=settle,
+        kind=doc.kind,
+        contracts=doc.contracts,
+        side=doc.side,
+        entry_price=doc.entry_price,
+        mark_price=doc.mark_price if doc.mark_price is not None else doc.entry_price,
+        margin_mode=doc.margin_mode,
+        contract_size=doc.contract_size,
+        leg=doc.leg,
+        isolated_margin=doc.isolated_margin,
+        leverage=doc.leverage,
+        tiers=_tiers(doc, account, label),
+        taker_fee=doc.taker_fee,
+        reported=_reported(doc.reported, account, label, "reported"),
+        tick_size=doc.tick_size,
+        mark_time=doc.mark_time,
+    )
+
+
+def _account(doc: AccountDoc) -> Account:
+    for currency, amount in doc.wallets.items():
+        if not currency:
+            raise _fail("wallets: a currency name must not be empty", doc.name, None, "wallets")
+        _finite(amount, f"wallets.{currency}", doc.name)
+    _finite(doc.data_time, "data_time", doc.name)
+    positions = tuple(_position(p, doc.name) for p in doc.positions)
+    seen: dict[tuple[str, str], Position] = {}
+    legs: dict[str, set[str]] = {}
+    for p in positions:
+        label = _position_label({"symbol": p.symbol, "leg": p.leg.value, "side": p.side.value})
+        if p.key in seen:
+            raise _fail("appears twice; merge the two entries (one position per symbol and leg)",
+                        doc.name, label, "symbol")
+        seen[p.key] = p
+        kinds = legs.setdefault(p.symbol, set())
+        kinds.add(p.leg.value)
+        if "both" in kinds and len(kinds) > 1:
+            raise _fail('mixes a one-way ("both") position with hedge-mode legs of the same symbol',
+                        doc.name, label, "leg")
+    reported = {cur: _reported(r, doc.name, None, f"reported.{cur}") for cur, r in doc.reported.items()}
+    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time)
+
+
+def portfolio_from_doc(doc: PortfolioDoc) -> Portfolio:
+    if doc.as_of is not None:
+        try:
+            datetime.fromisoformat(doc.as_of)
+        except ValueError:
+            raise PortfolioError(f'as_of must be an ISO 8601 time such as "2026-11-21T10:00:00Z", '
+                                 f"got {json.dumps(doc.as_of)}", field="as_of") from None
+    names: set[str] = set()
+    for a in doc.accounts:
+        if a.name in names:
+            raise _fail("the account name appears twice; account names must be unique", a.name, None, "name")
+        names.add(a.name)
+    return Portfolio(tuple(_account(a) for a in doc.accounts), doc.as_of)
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def _tier_docs(p: Position) -> dict[str, Any]:
+    if len(p.tiers) == 1 and p.tiers[0].notional_floor == 0 and math.isinf(p.tiers[0].notional_cap) \
+            and p.tiers[0].max_leverage is None:
+        only = p.tiers[0]
+        return {"mmr": only.mmr, "maintenance_amount": only.maintenance_amount}
+    return {"tiers": [
+        TierDoc(t.notional_floor, t.mmr, None if math.isinf(t.notional_cap) else t.notional_cap,
+                t.maintenance_amount, t.max_leverage) for t in p.tiers
+    ] or None}
+
+
+def _reported_doc(r: Reported) -> ReportedDoc | None:
+    if r.liquidation_price is None and r.bankruptcy_price is None and r.margin_ratio is None:
+        return None
+    return ReportedDoc(r.liquidation_price, r.bankruptcy_price, r.margin_ratio)
+
+
+def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
+    accounts = []
+    for a in portfolio.accounts:
+        positions = [
+            PositionDoc(
+                symbol=p.symbol, kind=p.kind, contracts=p.contracts, side=p.side, entry_price=p.entry_price,
+                margin_mode=p.margin_mode, settle=p.settle, contract_size=p.contract_size, leg=p.leg,
+                mark_price=p.mark_price, isolated_margin=p.isolated_margin, leverage=p.leverage,
+                taker_fee=p.taker_fee, tick_size=p.tick_size, mark_time=p.mark_time,
+                reported=_reported_doc(p.reported), **_tier_docs(p),
+            )
+            for p in a.positions
+        ]
+        reported = {cur: doc for cur, r in a.reported.items() if (doc := _reported_doc(r)) is not None}
+        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time))
+    return PortfolioDoc("desk.portfolio/1", accounts, portfolio.as_of)
+
+
+def dump_portfolio(portfolio: Portfolio) -> bytes:
+    """The portfolio as an indented ``desk.portfolio/1`` JSON document (full float precision)."""
+    return msgspec.json.format(msgspec.json.encode(portfolio_to_doc(portfolio)), indent=2) + b"\n"

@@ -1,0 +1,164 @@
+"""The risk report ``desk.risk/1`` (design/portfolio-format.md, "Risk report").
+
+The structs declare the document once: :func:`report_to_dict` fills them from a
+:class:`desk.domain.report.RiskReport`, and the JSON Schema is generated from them. Numbers are
+written at full precision; a figure that is not a finite number (a margin ratio once the margin
+balance is gone) is ``null``, and ``liquidatable`` says plainly when the ratio has reached 1.0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
+
+FORMAT = "desk.risk/1"
+
+
+class SuggestionDoc(msgspec.Struct, omit_defaults=True):
+    action: Literal["add_margin", "reduce_size", "set_leverage"]
+    reaches_target: bool
+    amount: float | None = None
+    currency: str | None = None
+    contracts: float | None = None
+    fraction: float | None = None
+    leverage: float | None = None
+    reason: str | None = None
+
+
+class PoolDoc(msgspec.Struct):
+    settle: str
+    wallet_balance: float
+    unrealized_pnl: float
+    margin_balance: float
+    maintenance_margin: float
+    margin_ratio: float | None  # MM ÷ margin balance; null once the margin balance is ≤ 0
+    venue_margin_ratio: float | None  # the venue's own sense (OKX: equity ÷ (MM + fee))
+    liquidatable: bool  # margin ratio ≥ 1.0
+    suggestions: list[SuggestionDoc]
+
+
+class PositionDoc(msgspec.Struct):
+    symbol: str
+    leg: str
+    side: str
+    margin_mode: str
+    settle: str
+    kind: str
+    contracts: float
+    entry_price: float
+    mark_price: float
+    leverage: float | None
+    notional: float
+    unrealized_pnl: float
+    maintenance_margin: float
+    margin_ratio: float | None
+    venue_margin_ratio: float | None
+    liquidatable: bool
+    liquidation_price: float | None
+    bankruptcy_price: float | None
+    distance_to_liquidation: float | None
+    reported_liquidation_price: float | None
+    reported_bankruptcy_price: float | None
+    suggestions: list[SuggestionDoc]
+
+
+class AccountDoc(msgspec.Struct):
+    name: str
+    venue: str
+    rules: str
+    generic_rules: bool
+    # smallest signed uniform move of all marks (−0.12 = 12 % down) at which a cross pool or an
+    # isolated position reaches margin ratio 1.0; null when no move within ±99 % does
+    shock_to_liquidation: float | None
+    warnings: list[str]
+    pools: list[PoolDoc]
+    positions: list[PositionDoc]
+
+
+class WhatIfDoc(msgspec.Struct, omit_defaults=True):
+    marks: dict[str, float] = msgspec.field(default_factory=dict)
+    shock: float | None = None  # fraction: −0.05 = every mark 5 % down
+    target: float | None = None
+
+
+class ReportDoc(msgspec.Struct):
+    format: Literal["desk.risk/1"]
+    as_of: str | None
+    what_if: WhatIfDoc
+    accounts: list[AccountDoc]
+
+
+def _num(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _suggestion(s: Suggestion) -> SuggestionDoc:
+    action: Any = s.action
+    return SuggestionDoc(action, s.reaches_target, _num(s.amount), s.currency, _num(s.contracts),
+                         _num(s.fraction), _num(s.leverage), s.reason)
+
+
+def _pool(p: PoolRisk) -> PoolDoc:
+    return PoolDoc(
+        p.settle, p.wallet_balance, p.unrealized_pnl, p.margin_balance, p.maintenance_margin,
+        _num(p.margin_ratio), _num(p.venue_margin_ratio),
+        p.margin_ratio is not None and p.margin_ratio >= 1.0,
+        [_suggestion(s) for s in p.suggestions],
+    )
+
+
+def _position(p: PositionRisk) -> PositionDoc:
+    return PositionDoc(
+        p.symbol, p.leg, p.side, p.margin_mode, p.settle, p.kind, p.contracts, p.entry_price, p.mark_price,
+        p.leverage, p.notional, p.unrealized_pnl, p.maintenance_margin, _num(p.margin_ratio),
+        _num(p.venue_margin_ratio), p.margin_ratio is not None and p.margin_ratio >= 1.0,
+        _num(p.liquidation_price), _num(p.bankruptcy_price), _num(p.distance_to_liquidation),
+        p.reported_liquidation_price, p.reported_bankruptcy_price,
+        [_suggestion(s) for s in p.suggestions],
+    )
+
+
+def _account(a: AccountRisk) -> AccountDoc:
+    return AccountDoc(
+        a.name, a.venue, a.rules, a.generic_rules, _num(a.shock_to_liquidation), list(a.warnings),
+        [_pool(p) for p in a.pools], [_position(p) for p in a.positions],
+    )
+
+
+def _what_if(report: RiskReport, what_if: Mapping[str, Any] | None) -> WhatIfDoc:
+    if what_if is None:
+        pairs = dict(report.what_if)
+        marks = {k.removeprefix("mark "): float(v) for k, v in pairs.items() if k.startswith("mark ")}
+        shock = float(pairs["shock"]) if "shock" in pairs else None
+        target = float(pairs["target"]) if "target" in pairs else None
+        return WhatIfDoc(marks, shock, target)
+    return WhatIfDoc(
+        {str(k): float(v) for k, v in dict(what_if.get("marks") or {}).items()},
+        None if what_if.get("shock") is None else float(what_if["shock"]),
+        None if what_if.get("target") is None else float(what_if["target"]),
+    )
+
+
+def report_to_doc(report: RiskReport, *, what_if: Mapping[str, Any] | None = None) -> ReportDoc:
+    accounts = [_account(a) for a in report.accounts]
+    return ReportDoc("desk.risk/1", report.as_of, _what_if(report, what_if), accounts)
+
+
+def report_to_dict(report: RiskReport, *, what_if: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``desk.risk/1`` document as plain JSON-ready data.
+
+    ``what_if`` = ``{"marks": {symbol: price}, "shock": fraction, "target": ratio}`` — the inputs
+    applied before the engine ran; without it, ``report.what_if`` pairs (``("mark SYMBOL", price)``,
+    ``("shock", fraction)``, ``("target", ratio)``) are used.
+    """
+    result: dict[str, Any] = msgspec.to_builtins(report_to_doc(report, what_if=what_if))
+    return result
+
+
+def encode_report(report: RiskReport, *, what_if: Mapping[str, Any] | None = None) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(report_to_doc(report, what_if=what_if)), indent=2) + b"\n"
