@@ -38,10 +38,13 @@ TRAY_SIZES = (16, 22, 24, 32, 48, 64)
 
 
 def _qt():
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    """Qt modules and an application object: the running one (tests), else an offscreen one."""
     from PySide6 import QtCore, QtGui, QtSvg
 
-    app = QtGui.QGuiApplication.instance() or QtGui.QGuiApplication(sys.argv[:1])
+    app = QtGui.QGuiApplication.instance()
+    if app is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display needed to render
+        app = QtGui.QGuiApplication(sys.argv[:1])
     return app, QtCore, QtGui, QtSvg
 
 
