@@ -33,6 +33,8 @@ class AccountState:
     demo: bool = False
     request_weight_per_min: float = 0.0
     streaming: bool = False
+    stream_messages_per_min: float = 0.0  # WebSocket messages received over the last minute
+    stopped: bool = False  # monitoring stopped (authentication/permission): restart after fixing
 
 
 @dataclass(frozen=True, slots=True)
