@@ -211,7 +211,7 @@ class AlertEngine:
                 if p.margin_mode == "isolated" and ratio is not None and math.isfinite(ratio):
                     key = ("margin_ratio", p.account, p.symbol, p.leg)
                     level = level_for(
-                        p.margin_ratio, self._level(key), th.margin_ratio_warning,
+                        ratio, self._level(key), th.margin_ratio_warning,
                         th.margin_ratio_critical, higher_is_worse=True, rearm=rearm,
                     )
                     yield _Reading(key, level, self._ratio_alert(p, level, th, snap.at) if level else None)

@@ -1,0 +1,215 @@
+"""Alerts wired to the monitor: snapshots from the event bus → rule engine → log and delivery.
+
+:class:`AlertService` subscribes to :class:`~desk.services.snapshot.MonitorSnapshot` on the
+:class:`~desk.services.bus.EventBus`, runs :class:`AlertEngine` (under a lock: snapshots arrive
+on the monitor's thread, ticks on a small timer thread, snoozes from the UI or a notification
+action), publishes :class:`AlertRaised` on the bus (the UI's alert log view and ``desk watch``
+listen) and hands every alert to the :class:`~desk.notify.base.DeliveryWorker`, which records it
+and each delivery attempt in the alert log on its own thread. Nothing here blocks the monitor.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from desk.domain.alerts import Alert
+from desk.notify.base import AlertLog, Delivered, DeliveryChain, DeliveryWorker, Notifier
+from desk.services.alerts_config import AlertConfig, QuietHours, Thresholds
+from desk.services.alerts_engine import AlertEngine, Emission
+from desk.services.bus import EventBus
+from desk.services.snapshot import MonitorSnapshot
+
+__all__ = [
+    "AlertConfig",
+    "AlertEngine",
+    "AlertRaised",
+    "AlertService",
+    "Delivered",
+    "Emission",
+    "QuietHours",
+    "Thresholds",
+    "build_channels",
+]
+
+log = logging.getLogger(__name__)
+
+SNOOZE_SECONDS = 3600.0  # the "Snooze" action on a notification
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRaised:
+    """Published on the bus for every alert the engine raises (muted ones too, with the reason)."""
+
+    alert: Alert
+    muted: str | None = None
+
+
+def build_channels(
+    config: AlertConfig,
+    *,
+    tray: Notifier | None = None,
+    console: TextIO | None = None,
+    on_action: Callable[[str, Alert], None] | None = None,
+) -> tuple[list[Notifier], list[Notifier]]:
+    """The delivery channels the user enabled: (primary in fallback order, extras).
+
+    Primary: desktop notification over D-Bus (Linux), then the tray balloon (``tray``, from
+    desk.ui) where no notification server exists. Extras: sound (critical only), webhook, and
+    ``console`` for ``desk watch``.
+    """
+    primary: list[Notifier] = []
+    extras: list[Notifier] = []
+    if config.desktop:
+        if sys.platform.startswith("linux") or sys.platform.startswith("freebsd"):
+            from desk.notify.freedesktop import FreedesktopNotifier
+
+            primary.append(FreedesktopNotifier(on_action=on_action))
+        if tray is not None:
+            primary.append(tray)
+    if config.sound:
+        from desk.notify.sound import SoundNotifier
+
+        extras.append(SoundNotifier())
+    if config.webhook_url:
+        from desk.notify.webhook import WebhookNotifier
+
+        try:
+            extras.append(WebhookNotifier(config.webhook_url))
+        except ValueError as exc:
+            log.error("webhook disabled: %s", exc)
+    if console is not None:
+        from desk.notify.console import ConsoleNotifier
+
+        extras.append(ConsoleNotifier(console))
+    return primary, extras
+
+
+class AlertService:
+    def __init__(
+        self,
+        bus: EventBus,
+        config: AlertConfig,
+        *,
+        alert_log: AlertLog | None = None,
+        primary: Sequence[Notifier] = (),
+        extras: Sequence[Notifier] = (),
+        clock: Callable[[], float] = time.time,
+        tick_seconds: float = 1.0,
+        on_open: Callable[[Alert], None] | None = None,
+    ):
+        self.bus = bus
+        self.clock = clock
+        self.engine = AlertEngine(config, clock)
+        self.on_open = on_open
+        self.tick_seconds = tick_seconds
+        self.worker = DeliveryWorker(
+            DeliveryChain(primary, extras, clock), alert_log, on_done=bus.publish, clock=clock
+        )
+        self._lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @classmethod
+    def from_settings(
+        cls,
+        bus: EventBus,
+        settings: Any,
+        *,
+        alert_log: AlertLog | None = None,
+        tray: Notifier | None = None,
+        console: TextIO | None = None,
+        on_open: Callable[[Alert], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> AlertService:
+        config = AlertConfig.from_settings(settings)
+        service: AlertService
+
+        def on_action(action: str, alert: Alert) -> None:
+            service.handle_action(action, alert)
+
+        primary, extras = build_channels(config, tray=tray, console=console, on_action=on_action)
+        service = cls(bus, config, alert_log=alert_log, primary=primary, extras=extras, clock=clock,
+                      on_open=on_open)
+        return service
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, *, ticker: bool = True) -> AlertService:
+        """Subscribe to snapshots, start delivering, and (``ticker``) re-check time rules every second."""
+        self.worker.start()
+        if self._unsubscribe is None:
+            self._unsubscribe = self.bus.subscribe(self._on_event, MonitorSnapshot)
+        if ticker and self._ticker is None:
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick_loop, name="desk-alert-clock", daemon=True)
+            self._ticker.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout)
+            self._ticker = None
+        self.worker.stop(timeout)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Until every alert raised so far is logged and delivered (tests, shutdown)."""
+        return self.worker.wait_idle(timeout)
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, MonitorSnapshot):
+            self.evaluate(event)
+
+    def evaluate(self, snapshot: MonitorSnapshot) -> list[Emission]:
+        with self._lock:
+            emissions = self.engine.evaluate(snapshot)
+        self._dispatch(emissions)
+        return emissions
+
+    def tick(self, now: float | None = None) -> list[Emission]:
+        with self._lock:
+            emissions = self.engine.tick(now)
+        self._dispatch(emissions)
+        return emissions
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("alert clock tick failed")
+
+    def snooze(self, until: float | None, subject: str | None = None) -> None:
+        """Mute warnings until ``until`` (critical alerts still sound); None lifts the snooze."""
+        with self._lock:
+            self.engine.snooze(until, subject)
+
+    def update_config(self, config: AlertConfig) -> None:
+        with self._lock:
+            self.engine.update_config(config)
+
+    def handle_action(self, action: str, alert: Alert) -> None:
+        """A click on a notification's action ("open" or "snooze")."""
+        if action == "snooze":
+            self.snooze(self.clock() + SNOOZE_SECONDS, alert.subject or None)
+            minutes = SNOOZE_SECONDS // 60
+            log.info("snoozed %s for %d min from a notification", alert.subject or "all", minutes)
+        elif action == "open" and self.on_open is not None:
+            self.on_open(alert)
+
+    def _dispatch(self, emissions: list[Emission]) -> None:
+        for e in emissions:
+            self.bus.publish(AlertRaised(e.alert, e.muted))
+            self.worker.submit(e.alert, e.muted)

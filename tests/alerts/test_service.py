@@ -1,0 +1,127 @@
+"""AlertService: snapshots on the event bus → engine → alert log (SQLite) and delivery channels."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desk.domain.alerts import AlertLevel
+from desk.notify.console import ConsoleNotifier
+from desk.services.alerts import AlertConfig, AlertRaised, AlertService, Delivered
+from desk.services.bus import EventBus
+from desk.store.history import History
+from desk.store.settings import Settings
+from tests.alerts.factory import FakeClock, position, snapshot
+from tests.support.dbus import Dunst, NotifyMonitor, wait_for
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    h = History(tmp_path / "history.sqlite")
+    yield h
+    h.close()
+
+
+def test_snapshots_on_the_bus_become_logged_and_printed_alerts(history: History) -> None:
+    bus, clock, out = EventBus(), FakeClock(), io.StringIO()
+    raised: list[AlertRaised] = []
+    delivered: list[Delivered] = []
+    bus.subscribe(lambda e: raised.append(e), AlertRaised)  # type: ignore[arg-type]
+    bus.subscribe(lambda e: delivered.append(e), Delivered)  # type: ignore[arg-type]
+    service = AlertService(bus, AlertConfig(), alert_log=history, extras=[ConsoleNotifier(out)], clock=clock)
+    service.start(ticker=False)
+    try:
+        bus.publish(snapshot(clock.now, [position(distance=0.3)]))
+        clock.advance(5)
+        bus.publish(snapshot(clock.now, [position(distance=0.08)]))
+        clock.advance(5)
+        bus.publish(snapshot(clock.now, [position(distance=0.04)]))
+        assert service.wait_idle(5)
+    finally:
+        service.stop()
+    assert [(r.alert.rule, r.alert.level) for r in raised] == [
+        ("distance", AlertLevel.WARNING), ("distance", AlertLevel.CRITICAL)]
+    rows = history.alerts()
+    assert [(r.alert.level, r.alert.title) for r in rows] == [(r.alert.level, r.alert.title) for r in raised]
+    assert all([(d.channel, d.delivered) for d in r.deliveries] == [("console", True)] for r in rows)
+    assert [d.alert_id for d in delivered] == [r.id for r in rows]
+    assert out.getvalue().count("ALERT WARNING") == 1 and out.getvalue().count("ALERT CRITICAL") == 1
+
+
+def test_cannot_monitor_fires_from_the_clock_when_the_monitor_goes_silent(history: History) -> None:
+    bus, clock = EventBus(), FakeClock()
+    service = AlertService(bus, AlertConfig(), alert_log=history, clock=clock).start(ticker=False)
+    try:
+        bus.publish(snapshot(clock.now, [position()]))
+        for _ in range(31):  # the monitor publishes nothing more; the clock keeps ticking
+            clock.advance(1)
+            service.tick()
+        assert service.wait_idle(5)
+    finally:
+        service.stop()
+    (row,) = history.alerts()
+    assert row.alert.rule == "stale" and row.alert.level is AlertLevel.CRITICAL
+    # no channel is configured: that is recorded too, never silently dropped
+    assert [(d.channel, d.delivered, d.detail) for d in row.deliveries] == [
+        ("none", False, "no delivery channel is enabled")]
+
+
+def test_the_ticker_thread_runs_on_its_own(history: History) -> None:
+    bus = EventBus()
+    service = AlertService(bus, AlertConfig(), alert_log=history, tick_seconds=0.02)
+    service.start()
+    try:
+        import time
+
+        # data 29.7 s old: fine now; stale in 0.3 s, with no further snapshot
+        bus.publish(snapshot(time.time(), [position()], data_time=time.time() - 29.7))
+        assert history.alerts() == []
+        wait_for(lambda: len(history.alerts()) >= 1, 5, "the stale alert from the ticker")
+    finally:
+        service.stop()
+    assert history.alerts()[0].alert.rule == "stale"
+
+
+def test_snooze_action_mutes_that_position_and_the_log_says_so(history: History) -> None:
+    bus, clock = EventBus(), FakeClock()
+    service = AlertService(bus, AlertConfig(), alert_log=history, extras=[ConsoleNotifier(io.StringIO())],
+                           clock=clock).start(ticker=False)
+    try:
+        service.evaluate(snapshot(clock.now, [position(distance=0.3)]))
+        first = service.evaluate(snapshot(clock.advance(1), [position(distance=0.08)]))
+        service.handle_action("snooze", first[0].alert)
+        service.evaluate(snapshot(clock.advance(1), [position(distance=0.2)]))
+        service.evaluate(snapshot(clock.advance(40 * 60), [position(distance=0.08)]))  # after the cooldown
+        assert service.wait_idle(5)
+    finally:
+        service.stop()
+    rows = history.alerts()
+    assert [(d.channel, d.delivered, d.detail) for d in rows[-1].deliveries] == [
+        ("muted", False, "main/BTC/USDT:USDT/both snoozed")]
+
+
+@pytest.mark.integration
+def test_from_settings_delivers_to_the_desktop_and_logs_the_server_id(
+    notification_server: Dunst, notify_monitor: NotifyMonitor, history: History, tmp_path: Path
+) -> None:
+    settings = Settings.load(tmp_path / "settings.toml")
+    settings.set("alerts.distance_critical", 0.06)
+    bus, clock = EventBus(), FakeClock()
+    service = AlertService.from_settings(bus, settings, alert_log=history, clock=clock).start(ticker=False)
+    try:
+        service.evaluate(snapshot(clock.now, [position(distance=0.3)]))
+        service.evaluate(snapshot(clock.advance(1), [position(distance=0.055)]))
+        assert service.wait_idle(10)
+    finally:
+        service.stop()
+    (row,) = history.alerts()
+    assert row.alert.level is AlertLevel.CRITICAL
+    (attempt,) = row.deliveries
+    assert attempt.channel == "dbus" and attempt.delivered
+    nid = int(re.fullmatch(r"notification id (\d+)", attempt.detail).group(1))  # type: ignore[union-attr]
+    log = notify_monitor.wait_for(f"uint32 {nid}")
+    assert f'string "desk: {row.alert.title}"' in log
