@@ -92,7 +92,7 @@ def _shown(opt: Any, value: Any) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from desk.store.settings import GROUP_LABELS, GROUPS, OPTIONS
+    from desk.store.settings import GROUP_LABELS, GROUPS, OPTIONS, OPTIONS_BY_KEY
 
     settings = _load()
     if args.json:
@@ -114,6 +114,21 @@ def _show(args: argparse.Namespace) -> int:
             print(line)
             if args.all:
                 print(f"      {opt.label}: {opt.help} Allowed: {opt.allowed()}.")
+    accounts = settings.accounts()
+    if accounts:
+        print("\n[accounts] (manage with `desk accounts`; keys are in the keyring, never here)")
+        for cfg in accounts.values():
+            flags = [f for f in ("sandbox", "demo_trading") if getattr(cfg, f)]
+            if not cfg.enabled:
+                flags.append("disabled")
+            extra = f" ({', '.join(flags)})" if flags else ""
+            print(f"   {cfg.name}: {cfg.venue}{extra}" + (f" — {cfg.label}" if cfg.label else ""))
+    scopes = settings.override_scopes()
+    if scopes:
+        print("\n[overrides] alert settings per account or position")
+        for scope in scopes:
+            for key, value in settings.overrides(scope).items():
+                print(f"   {scope}: {key} = {_shown(OPTIONS_BY_KEY[key], value)}")
     print("\n* = changed from the default. Change with `desk config set KEY VALUE`.")
     return 0
 

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import threading
 from pathlib import Path
 
 from desk.store.paths import desk_paths
@@ -81,7 +82,28 @@ def setup_logging(level: str | int | None = None, *, console: bool = False,
     # ccxt and urllib3 are chatty at debug level and may echo request details; keep them at info.
     for noisy in ("ccxt", "urllib3", "asyncio", "aiohttp"):
         logging.getLogger(noisy).setLevel(max(number, logging.INFO))
+    _install_thread_hook()
     log = logging.getLogger("desk")
     for problem in problems:
         log.warning("settings: %s", problem)
     return path
+
+
+def _install_thread_hook() -> None:
+    """An exception that ends a worker thread goes to the (redacted) log, not only to stderr."""
+    if getattr(threading.excepthook, _MARK, False):
+        return
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        logging.getLogger("desk").critical(
+            "uncaught exception in thread %s", name,
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]
+        if previous is not threading.__excepthook__:
+            previous(args)
+
+    setattr(hook, _MARK, True)
+    threading.excepthook = hook

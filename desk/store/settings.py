@@ -54,6 +54,13 @@ class SettingsError(ValueError):
     """An invalid key or value; the message names the key and what is allowed."""
 
 
+class UnknownSettingError(SettingsError, KeyError):
+    """No option has this key (also a KeyError, for callers that probe with ``get``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 _QUIET_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -288,7 +295,7 @@ def option(key: str) -> Option:
 
         close = difflib.get_close_matches(key, OPTIONS_BY_KEY, n=3, cutoff=0.5)
         hint = f" — did you mean {', '.join(close)}?" if close else " — see `desk config show` for all keys"
-        raise SettingsError(f"unknown setting {key!r}{hint}") from None
+        raise UnknownSettingError(f"unknown setting {key!r}{hint}") from None
 
 
 def _override_option(key: str) -> Option:

@@ -99,3 +99,26 @@ def test_corrupt_settings_reported_by_config_show(capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert "not valid TOML" in err and "moved to" in err
     assert any(p.name.startswith("settings.toml.corrupt-") for p in path.parent.iterdir())
+
+
+def test_show_lists_accounts_and_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    from desk.store.settings import AccountConfig
+
+    s = Settings.load()
+    s.put_account(AccountConfig(name="main", venue="binance", label="Futures", sandbox=True))
+    s.set_override("main/BTC/USDT:USDT", "alerts.distance_warning", 0.2)
+    s.save()
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "main: binance (sandbox) — Futures" in out
+    assert "main/BTC/USDT:USDT: alerts.distance_warning = 0.2" in out
+
+
+def test_unknown_key_is_also_a_key_error() -> None:
+    from desk.store.settings import SettingsError
+
+    s = Settings.load()
+    with pytest.raises(KeyError) as exc:
+        s.get("alerts.nope")
+    assert isinstance(exc.value, SettingsError)
+    assert str(exc.value).startswith("unknown setting 'alerts.nope'")

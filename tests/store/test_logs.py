@@ -136,3 +136,26 @@ def test_crash_report_of_a_real_subprocess_is_redacted(tmp_path: Path, subproces
     assert canary not in out.stderr and canary not in out.stdout
     assert list((desk_home / "logs").glob("crash-*.txt"))
     assert canary not in all_text_under(desk_home)
+
+
+def test_uncaught_thread_exception_is_logged_redacted(desk_home: Path) -> None:
+    import threading
+
+    canary = "CANARY" + secrets.token_hex(12)
+    register_secret(canary)
+    previous_hook = threading.excepthook
+    try:
+        path = setup_logging("info", max_megabytes=1, backups=1)
+
+        def work() -> None:
+            raise RuntimeError(f"worker died holding {canary}")
+
+        thread = threading.Thread(target=work, name="monitor-test")
+        thread.start()
+        thread.join(timeout=10)
+        text = path.read_text()
+    finally:
+        threading.excepthook = previous_hook
+    assert "uncaught exception in thread monitor-test" in text
+    assert "RuntimeError: worker died holding ***" in text
+    assert canary not in text
