@@ -80,7 +80,7 @@ class AccountDoc(msgspec.Struct):
     positions: list[PositionDoc]
 
 
-class WhatIfDoc(msgspec.Struct, omit_defaults=True):
+class WhatIfDoc(msgspec.Struct):
     marks: dict[str, float] = msgspec.field(default_factory=dict)
     shock: float | None = None  # fraction: −0.05 = every mark 5 % down
     target: float | None = None

@@ -1,0 +1,136 @@
+"""`desk risk` end to end, as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+
+
+def desk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "desk", "risk", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=60)
+
+
+@pytest.fixture
+def env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    e = dict(subprocess_env)
+    e.pop("NO_COLOR", None)
+    return e
+
+
+def test_json_report_matches_the_binance_faq(env):
+    result = desk(str(EXAMPLES / "binance-faq.json"), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["format"] == "desk.risk/1"
+    (acc,) = doc["accounts"]
+    eth, btc = acc["positions"]
+    assert round(eth["liquidation_price"], 2) == 1153.26
+    assert round(btc["liquidation_price"], 2) == 26316.89
+    assert eth["reported_liquidation_price"] == 1153.3
+    assert round(acc["pools"][0]["margin_ratio"], 5) == 0.41489
+    assert doc["what_if"] == {"marks": {}, "shock": None, "target": None}
+
+
+def test_json_records_the_what_if_inputs_and_applies_them(env):
+    result = desk(str(EXAMPLES / "binance-faq.json"), "--json", "--mark", "BTC/USDT:USDT=30000",
+                  "--shock", "-5", "--target", "0.3", env=env)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["what_if"] == {"marks": {"BTC/USDT:USDT": 30000.0}, "shock": -0.05, "target": 0.3}
+    eth, btc = doc["accounts"][0]["positions"]
+    assert btc["mark_price"] == pytest.approx(28_500)
+    assert eth["mark_price"] == pytest.approx(1335.18 * 0.95)
+    actions = [s["action"] for s in eth["suggestions"]]
+    assert actions == ["add_margin", "reduce_size"]
+
+
+def test_table_is_worst_first_with_pools_shock_and_no_colour_off_a_tty(env):
+    result = desk(str(EXAMPLES / "multi-venue.json"), "--target", "0.5", env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "\033[" not in out  # not a TTY
+    all_lines = out.splitlines()
+    assert all_lines[0] == "what-if: target ratio 0.5"
+    start = next(i for i, line in enumerate(all_lines) if line.startswith("account"))
+    header, _, *lines = all_lines[start:]
+    assert header.split()[:4] == ["account", "symbol", "side", "mode"]
+    ratios = []
+    for row in lines:
+        if not row.strip():
+            break
+        last = row.split()[-1]
+        ratios.append(float("inf") if last == "inf" else float(last))
+    assert ratios == sorted(ratios, reverse=True) and len(ratios) >= 8
+    assert "pool USDT" in out and "shock to liquidation" in out
+    assert "generic" in out  # the unknown venue says so
+
+
+def test_colour_on_a_tty_and_no_color_respected(env):
+    import pty
+
+    def run_on_tty(extra_env: dict[str, str]) -> str:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "desk", "risk", str(EXAMPLES / "binance-faq.json")],
+                                stdout=follower, stderr=follower, cwd=ROOT, env={**env, **extra_env})
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        proc.wait(timeout=60)
+        os.close(leader)
+        return b"".join(chunks).decode()
+
+    assert "\033[32m" in run_on_tty({})
+    assert "\033[" not in run_on_tty({"NO_COLOR": "1"})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mark", "BTC/USDT:USDT"], "SYMBOL=PRICE"),
+        (["--mark", "BTC/USDT:USDT=-3"], "must be > 0"),
+        (["--mark", "NOPE/USDT:USDT=3"], 'no position in the portfolio has the symbol "NOPE/USDT:USDT"'),
+        (["--shock", "-100"], "--shock must be above -100"),
+        (["--shock", "abc"], "--shock must be a number"),
+        (["--target", "0"], "--target must be a margin ratio above 0"),
+        (["--target", "nan"], "finite"),
+    ],
+)
+def test_bad_what_if_flags_exit_2(env, args, message):
+    result = desk(str(EXAMPLES / "binance-faq.json"), *args, env=env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_portfolio_exits_2_naming_account_position_and_field(env, tmp_path):
+    doc = json.loads((EXAMPLES / "binance-faq.json").read_text())
+    doc["accounts"][0]["positions"][0]["contracts"] = -3
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    result = desk(str(bad), env=env)
+    assert result.returncode == 2
+    assert 'account "binance-main", position "ETH/USDT:USDT" (long): contracts must be > 0, got -3' \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file_exits_2(env, tmp_path):
+    result = desk(str(tmp_path / "none.json"), env=env)
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
