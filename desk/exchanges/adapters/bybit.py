@@ -1,0 +1,151 @@
+"""Bybit v5: Unified Trading Account (UTA) and classic accounts.
+
+Where ccxt misleads (ccxt-notes.md §10.6): on UTA ``marginMode`` is always None — the mode is
+the account's (``/v5/account/info`` ``marginMode``) except UTA 1.0 inverse, which keeps the
+position's ``tradeMode``; ``liqPrice``/``bustPrice`` are "" on UTA cross → None. Isolated
+margin is the position margin ``positionBalance`` (it already holds the close-fee reserve,
+risk-math.md §3.2). Tiers are the symbol's risk limits with ``mmDeduction``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from desk.domain.model import Account, Kind, Leg, MarginMode, Position, Reported, Side
+from desk.exchanges.adapters.base import ReadResult
+from desk.exchanges.adapters.common import (
+    ShapeError,
+    TierCache,
+    market_facts,
+    num,
+    price_or_none,
+    required_positive,
+    strip_info,
+    tiers_from_ccxt,
+)
+from desk.exchanges.config import ReaderConfig
+
+_UTA_STATUSES = {3, 4, 5, 6}  # 1 = classic; 3/4 = UTA 1.0 (pro); 5/6 = UTA 2.0 (pro)
+_LEGS = {0: Leg.BOTH, 1: Leg.LONG, 2: Leg.SHORT}
+_PAGE = 200
+
+
+class BybitAdapter:
+    venue = "bybit"
+    market_types: tuple[str, ...] = ("linear", "inverse")
+
+    def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
+        exchange.has["fetchCurrencies"] = False  # private coin list; not needed to read positions
+        exchange.options["fetchMarkets"] = {"types": list(self.market_types)}
+
+    async def read(self, ex: Any, cfg: ReaderConfig, tiers: TierCache, now: float) -> ReadResult:
+        account_info = await ex.private_get_v5_account_info()
+        result = account_info.get("result") if isinstance(account_info, dict) else None
+        if not isinstance(result, dict) or "unifiedMarginStatus" not in result:
+            raise ShapeError(f"{cfg.name}: the account-info answer has no unifiedMarginStatus")
+        status = int(num(result.get("unifiedMarginStatus")) or 1)
+        unified = status in _UTA_STATUSES
+        account_mode = str(result.get("marginMode") or "")
+        # Tell ccxt what we just read, so fetch_balance picks UNIFIED/CONTRACT without asking again.
+        ex.options["enableUnifiedMargin"] = False
+        ex.options["enableUnifiedAccount"] = unified
+        ex.options["unifiedMarginStatus"] = status
+
+        queries: list[dict[str, Any]] = [{"settleCoin": "USDT"}, {"subType": "inverse"}]
+        if unified:
+            queries.insert(1, {"settleCoin": "USDC"})
+        rows: list[dict[str, Any]] = []
+        for params in queries:
+            page = await ex.fetch_positions(None, dict(params))
+            if len(page) >= _PAGE:
+                page = await ex.fetch_positions(None, dict(params, paginate=True))
+            rows.extend(page)
+        balance = await ex.fetch_balance({"type": "swap", "subType": "linear"})
+        wallet = _wallet_entry(cfg.name, balance)
+        open_rows = [p for p in rows if (num(p.get("contracts")) or 0.0) > 0]
+        _cross_check(cfg.name, open_rows, wallet)
+
+        raw_tiers: dict[str, Any] = {}
+        for symbol in tiers.missing([p["symbol"] for p in open_rows], now):
+            fetched = await ex.fetch_market_leverage_tiers(symbol)
+            if not fetched:
+                raise ShapeError(f"{cfg.name}: the venue sent no risk limits for {symbol}")
+            raw_tiers[symbol] = [strip_info(r) for r in fetched]
+            tiers.put(symbol, tiers_from_ccxt(fetched, "mmDeduction", f"{cfg.name} {symbol}"), now)
+
+        positions = tuple(
+            _position(ex, cfg, p, tiers, now, status, account_mode) for p in open_rows)
+        wallets: dict[str, float] = {}
+        for coin in wallet.get("coin") or []:
+            code, amount = coin.get("coin"), num(coin.get("walletBalance"))
+            if code and amount is not None and (amount != 0 or any(p.settle == code for p in positions)):
+                wallets[code] = amount
+        reported: dict[str, Reported] = {}
+        account_mm_rate = num(wallet.get("accountMMRate"))
+        if unified and account_mm_rate is not None:
+            # UTA cross margin is one pool for the whole account: its rate applies to every settle coin.
+            for code in {*wallets, *(p.settle for p in positions)}:
+                reported[code] = Reported(margin_ratio=account_mm_rate)
+        account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
+                          reported=reported, data_time=now)
+        raw = {"account_info": result, "positions": [strip_info(p) for p in rows], "wallet": wallet,
+               "tiers": raw_tiers, "unified": unified}
+        return ReadResult(account, raw)
+
+
+def _wallet_entry(name: str, balance: dict[str, Any]) -> dict[str, Any]:
+    info = balance.get("info")
+    try:
+        entry = info["result"]["list"][0]  # type: ignore[index]
+    except (TypeError, KeyError, IndexError):
+        raise ShapeError(f"{name}: the wallet-balance answer has no account entry") from None
+    if not isinstance(entry, dict):
+        raise ShapeError(f"{name}: the wallet-balance account entry is not an object")
+    return entry
+
+
+def _cross_check(name: str, open_rows: list[dict[str, Any]], wallet: dict[str, Any]) -> None:
+    if open_rows:
+        return
+    position_mm = sum(num(c.get("totalPositionMM")) or 0.0 for c in wallet.get("coin") or [])
+    if position_mm > 0:
+        raise ShapeError(f"{name}: the venue listed no positions while the wallet holds position "
+                         f"maintenance margin {position_mm:g}; the position answer is incomplete")
+
+
+def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, now: float,
+              status: int, account_mode: str) -> Position:
+    symbol = p.get("symbol") or "?"
+    where = f"{cfg.name} {symbol}"
+    info = p.get("info") or {}
+    facts = market_facts(ex.markets, symbol, where)
+    side_raw = info.get("side")
+    if side_raw not in ("Buy", "Sell"):
+        raise ShapeError(f"{where}: position side is {side_raw!r}, expected Buy or Sell")
+    uses_trade_mode = status not in _UTA_STATUSES or (status in (3, 4) and facts.kind is Kind.INVERSE)
+    if uses_trade_mode:
+        isolated = str(info.get("tradeMode")) == "1"
+    else:
+        isolated = account_mode == "ISOLATED_MARGIN"
+    mode = MarginMode.ISOLATED if isolated else MarginMode.CROSS
+    margin = None
+    if isolated:
+        margin = num(info.get("positionBalance"))
+        if margin is None:
+            margin = num(info.get("positionIM"))
+        if margin is None or margin < 0:
+            raise ShapeError(f"{where}: isolated position without position margin")
+    return Position(
+        symbol=symbol, settle=facts.settle, kind=facts.kind,
+        contracts=required_positive(info.get("size"), "position size", where),
+        side=Side.LONG if side_raw == "Buy" else Side.SHORT,
+        entry_price=required_positive(info.get("avgPrice"), "entry price", where),
+        mark_price=required_positive(info.get("markPrice"), "mark price", where),
+        margin_mode=mode, contract_size=facts.contract_size,
+        leg=_LEGS.get(int(num(info.get("positionIdx")) or 0), Leg.BOTH),
+        isolated_margin=margin, leverage=num(info.get("leverage")) or None,
+        tiers=tiers.get(symbol, now) or (), taker_fee=facts.taker_fee,
+        reported=Reported(liquidation_price=price_or_none(info.get("liqPrice")),
+                          bankruptcy_price=price_or_none(info.get("bustPrice"))),
+        tick_size=facts.tick_size, mark_time=now,
+    )

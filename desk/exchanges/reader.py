@@ -1,0 +1,267 @@
+"""The ccxt-backed :class:`~desk.exchanges.base.VenueReader`.
+
+One ccxt.pro instance per account (REST and streams share it, and with it the rate limiter).
+The instance's class is a subclass made here whose transport refuses writes
+(:func:`desk.exchanges.guard.check_request`), rejects non-JSON or empty 200 answers (ccxt would
+hand them back as text, and its parsers turn text into ``[]`` — "no positions"), and counts the
+request weight ccxt's limiter charges. Adapters only ever see it through
+:class:`~desk.exchanges.guard.ReadOnlyExchange`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from desk.exchanges import markets as markets_cache
+from desk.exchanges.adapters import adapter_for
+from desk.exchanges.adapters.base import Adapter
+from desk.exchanges.adapters.common import TierCache, num
+from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError
+from desk.exchanges.config import ReaderConfig, check_venue, required_secrets
+from desk.exchanges.errors import classify
+from desk.exchanges.guard import ReadOnlyExchange, ReadOnlyViolation, check_request
+
+_classes: dict[str, type] = {}
+
+
+def _guarded_class(venue: str) -> type:
+    """ccxt.pro.<venue> (or the async REST class) with the read-only, JSON-only transport."""
+    if venue in _classes:
+        return _classes[venue]
+    import ccxt
+    import ccxt.async_support
+    import ccxt.pro
+
+    base = getattr(ccxt.pro, venue, None) or getattr(ccxt.async_support, venue)
+
+    class Guarded(base):  # type: ignore[misc, valid-type]
+        desk_request_weight = 0.0
+
+        async def fetch2(self, path: Any, api: Any = "public", method: str = "GET",
+                         params: Any = None, config: Any = None) -> Any:
+            params = {} if params is None else params
+            config = {} if config is None else config
+            cost = num(self.calculate_rate_limiter_cost(api, method, path, params, config)) or 1.0
+            self.desk_request_weight += cost
+            return await super().fetch2(path, api, method, params, config)
+
+        async def fetch(self, url: str, method: str = "GET", headers: Any = None,
+                        body: Any = None) -> Any:
+            check_request(self.id, method, url, body)
+            result = await super().fetch(url, method, headers, body)
+            if not isinstance(result, dict | list):
+                what = "an empty body" if not result else "a body that is not JSON"
+                raise ccxt.BadResponse(f"{self.id} answered {method} {urlsplit(url).path} with {what}")
+            return result
+
+    Guarded.__name__ = f"ReadOnly_{venue}"
+    _classes[venue] = Guarded
+    return Guarded
+
+
+def point_at(exchange: Any, base_url: str) -> None:
+    """Replace scheme and host of every REST base URL (and WS URL) of ``exchange``, keep the paths."""
+    base_url = base_url.rstrip("/")
+    ws_base = base_url.replace("https://", "wss://").replace("http://", "ws://")
+
+    def rewrite(node: Any, base: str) -> Any:
+        if isinstance(node, str):
+            parts = urlsplit(node)
+            if parts.scheme in ("http", "https") and base is base_url:
+                return base + parts.path
+            if parts.scheme in ("ws", "wss"):
+                return ws_base + parts.path + (f"?{parts.query}" if parts.query else "")
+            return node
+        if isinstance(node, dict):
+            return {k: rewrite(v, ws_base if k == "ws" else base) for k, v in node.items()}
+        return node
+
+    exchange.urls["api"] = rewrite(exchange.urls["api"], base_url)
+
+
+class CcxtReader:
+    """Reads one account through ccxt; every public method raises VenueError only."""
+
+    def __init__(self, cfg: ReaderConfig, exchange: Any, adapter: Adapter):
+        self.account_name = cfg.name
+        self.venue = cfg.venue
+        self.cfg = cfg
+        self._raw = exchange
+        self.exchange = ReadOnlyExchange(exchange)
+        self.adapter = adapter
+        self.tiers = TierCache()
+        self._markets_ready = False
+        self._time_synced = False
+        self._last: AccountSnapshot | None = None
+
+    # -- capabilities -------------------------------------------------------------------
+    @property
+    def streams_marks(self) -> bool:
+        has = self._raw.has
+        return bool(has.get("watchMarkPrices") or has.get("watchTickers"))
+
+    @property
+    def streams_positions(self) -> bool:
+        return bool(self._raw.has.get("watchPositions")) and self.venue != "hyperliquid"
+
+    # -- REST -----------------------------------------------------------------------------
+    async def snapshot(self) -> AccountSnapshot:
+        weight_before = self._raw.desk_request_weight
+        try:
+            await self._prepare()
+            now = time.time()
+            try:
+                result = await self.adapter.read(self.exchange, self.cfg, self.tiers, now)
+            except Exception as exc:
+                import ccxt
+
+                if isinstance(exc, ccxt.InvalidNonce) and self._uses_time_adjustment():
+                    await self.exchange.load_time_difference()  # clock skew: resync once, retry
+                    now = time.time()
+                    result = await self.adapter.read(self.exchange, self.cfg, self.tiers, now)
+                else:
+                    raise
+        except ReadOnlyViolation:
+            raise  # a bug in desk, never a venue condition: let it crash loudly
+        except Exception as exc:
+            raise classify(exc, self.account_name, self.venue) from exc
+        snap = AccountSnapshot(account=result.account, observed_at=now, raw=result.raw,
+                               request_weight=self._raw.desk_request_weight - weight_before)
+        self._last = snap
+        return snap
+
+    async def _prepare(self) -> None:
+        if not self._markets_ready:
+            await self._load_markets()
+            self._markets_ready = True
+        if not self._time_synced and self._uses_time_adjustment():
+            await self.exchange.load_time_difference()
+            self._time_synced = True
+
+    def _uses_time_adjustment(self) -> bool:
+        # Hyperliquid reads are unsigned; everywhere else ccxt subtracts options['timeDifference']
+        # from its request timestamps once it is loaded.
+        return self.venue != "hyperliquid" and bool(self._raw.has.get("fetchTime"))
+
+    async def _load_markets(self) -> None:
+        import ccxt
+
+        path = None
+        if self.cfg.markets_cache_dir is not None:
+            path = markets_cache.cache_file(self.cfg.markets_cache_dir, self.venue,
+                                            self._raw.urls.get("api"), self.adapter.market_types,
+                                            ccxt.__version__)
+            cached = markets_cache.read_cached(path, self.cfg.markets_max_age_hours)
+            if cached:
+                self.exchange.set_markets(cached)
+                return
+        markets = await self.exchange.load_markets()
+        if not markets:
+            raise ccxt.BadResponse(f"{self.venue} listed no markets")
+        if path is not None:
+            with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+                markets_cache.write_cached(path, dict(markets))
+
+    async def refresh_markets(self) -> None:
+        """Forget the cached markets (e.g. after a position in an unknown market)."""
+        self._markets_ready = False
+        self._raw.markets = None
+
+    # -- streams --------------------------------------------------------------------------
+    async def watch_marks(self, symbols: tuple[str, ...]) -> AsyncIterator[MarkUpdate]:
+        if not self.streams_marks:
+            raise VenueError(ErrorKind.CONFIG, f"{self.account_name}: {self.venue} has no mark stream")
+        try:
+            await self._prepare()
+        except Exception as exc:
+            raise classify(exc, self.account_name, self.venue) from exc
+        use_marks = bool(self._raw.has.get("watchMarkPrices"))
+        while True:
+            try:
+                if use_marks:
+                    tickers = await self.exchange.watch_mark_prices(list(symbols))
+                else:
+                    tickers = await self.exchange.watch_tickers(list(symbols))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                raise classify(exc, self.account_name, self.venue) from exc
+            marks = {s: m for s, t in (tickers or {}).items()
+                     if (m := num((t or {}).get("markPrice"))) is not None and m > 0}
+            if marks:
+                yield MarkUpdate(marks=marks, observed_at=time.time())
+
+    async def watch_account(self) -> AsyncIterator[AccountSnapshot]:
+        """Each streamed position change triggers a REST read of the account.
+
+        ccxt's streamed positions lose mark and liquidation price after the first update
+        (ccxt-notes.md §10.1), so the stream is used as a prompt and REST stays the truth.
+        """
+        if not self.streams_positions:
+            raise VenueError(ErrorKind.CONFIG,
+                             f"{self.account_name}: {self.venue} has no position stream")
+        await self.snapshot()
+        while True:
+            try:
+                await self.exchange.watch_positions()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                raise classify(exc, self.account_name, self.venue) from exc
+            yield await self.snapshot()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing must not raise
+            await self._raw.close()
+
+
+def build_exchange(cfg: ReaderConfig, secrets: Mapping[str, str], adapter: Adapter) -> Any:
+    """A configured, guarded ccxt.pro instance for ``cfg`` (no request is made)."""
+    check_venue(cfg.venue)
+    missing = [k for k in required_secrets(cfg.venue) if not secrets.get(k)]
+    if missing:
+        raise VenueError(ErrorKind.CONFIG,
+                         f"{cfg.name} ({cfg.venue}): missing {', '.join(missing)} — add the keys with "
+                         f"`desk accounts add {cfg.name} --venue {cfg.venue}`")
+    params: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": int(cfg.options.get("timeout_ms", 10_000)),
+        # desk synchronises the clock itself (first read, and after a timestamp rejection), also
+        # when markets come from the disk cache and load_markets never runs.
+        "options": {"adjustForTimeDifference": False},
+    }
+    for key in required_secrets(cfg.venue):
+        params[key] = secrets[key]
+    if cfg.wallet_address:
+        params["walletAddress"] = cfg.wallet_address
+    exchange = _guarded_class(cfg.venue)(params)
+    adapter.configure(exchange, cfg)
+    for key, value in cfg.options.items():
+        if key != "timeout_ms":
+            exchange.options[key] = value
+    try:
+        if cfg.sandbox:
+            exchange.set_sandbox_mode(True)
+        elif cfg.demo_trading:
+            exchange.enable_demo_trading(True)
+    except Exception as exc:
+        raise VenueError(ErrorKind.CONFIG, f"{cfg.name}: {cfg.venue} has no "
+                         f"{'testnet' if cfg.sandbox else 'demo trading'} in ccxt ({exc})") from None
+    if cfg.api_url:
+        parts = urlsplit(cfg.api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise VenueError(ErrorKind.CONFIG, f"{cfg.name}: --api-url {cfg.api_url!r} is not an "
+                             f"http(s) URL like https://host:port")
+        point_at(exchange, f"{parts.scheme}://{parts.netloc}")
+    return exchange
+
+
+def open_reader(cfg: ReaderConfig, secrets: Mapping[str, str]) -> CcxtReader:
+    """A reader for ``cfg``. Raises VenueError(CONFIG) for unknown venues or missing secrets."""
+    adapter = adapter_for(cfg.venue)
+    return CcxtReader(cfg, build_exchange(cfg, secrets, adapter), adapter)

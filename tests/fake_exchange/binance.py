@@ -1,0 +1,164 @@
+"""Binance USDⓈ-M (``/fapi``), COIN-M (``/dapi``) and the one ``/sapi`` read desk uses.
+
+Security as Binance applies it (developers.binance.com, "Endpoint security type" and
+"SIGNED endpoint security"): USER_DATA endpoints need ``X-MBX-APIKEY`` and a ``signature`` =
+hex HMAC-SHA256(secret, query string + body) over the other parameters, with ``timestamp``
+within ``recvWindow`` (default 5000 ms, max 60000) of the server clock and not more than
+1000 ms ahead. Errors: 401 ``-2015`` (key invalid, revoked, IP or permission), 400 ``-1022``
+(bad signature), 400 ``-1021`` (timestamp outside recvWindow), 400 ``-1102`` (missing param).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets as pysecrets
+from typing import Any
+
+from aiohttp import web
+
+from tests.fake_exchange.server import FakeExchange, json_response
+
+
+def _error(status: int, code: int, msg: str) -> web.Response:
+    return json_response({"code": code, "msg": msg}, status=status)
+
+
+def _auth_key(server: FakeExchange, request: web.Request) -> tuple[Any, web.Response | None]:
+    key = server.keys.get(request.headers.get("X-MBX-APIKEY", ""))
+    if key is None or key.revoked or not key.can_read:
+        return None, _error(401, -2015,
+                            "Invalid API-key, IP, or permissions for action, request ip: 127.0.0.1")
+    return key, None
+
+
+def _check_signed(server: FakeExchange, request: web.Request, body: str) -> web.Response | None:
+    key, failure = _auth_key(server, request)
+    if failure is not None:
+        return failure
+    raw = request.rel_url.raw_query_string
+    payload, _, signature = raw.rpartition("&signature=")
+    if not signature:
+        if "signature=" in raw:
+            payload, signature = "", raw.split("signature=", 1)[1]
+        else:
+            return _error(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, "
+                                      "or malformed.")
+    timestamp = request.query.get("timestamp")
+    if timestamp is None:
+        return _error(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, "
+                                  "or malformed.")
+    recv_window = int(request.query.get("recvWindow", "5000"))
+    if recv_window > 60000:
+        return _error(400, -1131, "recvWindow must be less than 60000")
+    now = server.now_ms()
+    ts = int(timestamp)
+    if ts >= now + 1000 or now - ts > recv_window:
+        return _error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+    expected = hmac.new(key.secret.encode(), (payload + body).encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        return _error(400, -1022, "Signature for this request is not valid.")
+    return None
+
+
+def _weight_headers(server: FakeExchange, weight: int) -> dict[str, str]:
+    state = server.state["binance"]
+    state["used_weight"] = state.get("used_weight", 0) + weight
+    return {"X-MBX-USED-WEIGHT-1M": str(state["used_weight"])}
+
+
+def install(server: FakeExchange) -> None:
+    server.state["binance"] = {
+        "exchangeInfo": server.fresh_state("binance_fapi_exchangeInfo.json"),
+        "positionRisk": server.fresh_state("binance_fapi_positionRisk_v3.json"),
+        "account": server.fresh_state("binance_fapi_account_v3.json"),
+        "leverageBracket": server.fresh_state("binance_fapi_leverageBracket.json"),
+        "premiumIndex": server.fresh_state("binance_fapi_premiumIndex.json"),
+        "dapi_exchangeInfo": server.fresh_state("binance_dapi_exchangeInfo.json"),
+        "dapi_positionRisk": server.fresh_state("binance_dapi_positionRisk.json"),
+        "dapi_account": server.fresh_state("binance_dapi_account.json"),
+        "dapi_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
+        "listen_keys": [],
+    }
+    state = server.state["binance"]
+
+    def public(name: str, weight: int = 1) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            return json_response(state[name], headers=_weight_headers(server, weight))
+        return handler
+
+    def signed(name: str, weight: int = 5) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            failure = _check_signed(server, request, await request.text())
+            if failure is not None:
+                return failure
+            data = state[name]
+            symbol = request.query.get("symbol")
+            if symbol and isinstance(data, list):
+                data = [row for row in data if row.get("symbol") == symbol]
+                if name.endswith("leverageBracket"):
+                    if not data:
+                        return _error(400, -1121, "Invalid symbol.")
+                    data = data[0]  # Binance answers one object when a symbol is given
+            return json_response(data, headers=_weight_headers(server, weight))
+        return handler
+
+    async def server_time(request: web.Request) -> web.Response:
+        return json_response({"serverTime": server.now_ms()})
+
+    async def premium_index(request: web.Request) -> web.Response:
+        rows = state["premiumIndex"]
+        symbol = request.query.get("symbol")
+        if symbol:
+            match = [r for r in rows if r["symbol"] == symbol]
+            if not match:
+                return _error(400, -1121, "Invalid symbol.")
+            return json_response(dict(match[0], time=server.now_ms()))
+        return json_response([dict(r, time=server.now_ms()) for r in rows])
+
+    async def listen_key(request: web.Request) -> web.Response:
+        _, failure = _auth_key(server, request)
+        if failure is not None:
+            return failure
+        if request.method == "POST":
+            key = pysecrets.token_hex(32)
+            state["listen_keys"].append(key)
+            return json_response({"listenKey": key})
+        return json_response({})
+
+    async def api_restrictions(request: web.Request) -> web.Response:
+        failure = _check_signed(server, request, await request.text())
+        if failure is not None:
+            return failure
+        key = server.keys[request.headers["X-MBX-APIKEY"]]
+        return json_response({
+            "ipRestrict": key.ip_restricted, "createTime": 1698645219000, "enableReading": key.can_read,
+            "enableWithdrawals": key.can_withdraw, "enableInternalTransfer": key.can_withdraw,
+            "enableMargin": False, "enableFutures": key.can_trade,
+            "permitsUniversalTransfer": key.can_withdraw,
+            "enableVanillaOptions": False, "enableSpotAndMarginTrading": key.can_trade,
+            "enablePortfolioMarginTrading": False, "enableFixApiTrade": False, "enableFixReadOnly": False,
+        })
+
+    r = server.app.router
+    r.add_get("/fapi/v1/ping", _empty)
+    r.add_get("/fapi/v1/time", server_time)
+    r.add_get("/fapi/v1/exchangeInfo", public("exchangeInfo", 1))
+    r.add_get("/fapi/v1/premiumIndex", premium_index)
+    r.add_get("/fapi/v1/leverageBracket", signed("leverageBracket", 1))
+    r.add_get("/fapi/v3/positionRisk", signed("positionRisk", 5))
+    r.add_get("/fapi/v3/account", signed("account", 5))
+    for method in ("POST", "PUT", "DELETE"):
+        r.add_route(method, "/fapi/v1/listenKey", listen_key)
+        r.add_route(method, "/dapi/v1/listenKey", listen_key)
+    r.add_get("/dapi/v1/ping", _empty)
+    r.add_get("/dapi/v1/time", server_time)
+    r.add_get("/dapi/v1/exchangeInfo", public("dapi_exchangeInfo", 1))
+    r.add_get("/dapi/v1/positionRisk", signed("dapi_positionRisk", 1))
+    r.add_get("/dapi/v1/account", signed("dapi_account", 5))
+    r.add_get("/dapi/v2/leverageBracket", signed("dapi_leverageBracket", 1))
+    r.add_get("/sapi/v1/account/apiRestrictions", api_restrictions)
+
+
+async def _empty(request: web.Request) -> web.Response:
+    return json_response({})

@@ -1,0 +1,152 @@
+"""Bybit v5 (``/v5/...``), the endpoints desk reads.
+
+Security as Bybit documents it (bybit-exchange.github.io/docs/v5/guide, "Authentication"):
+headers ``X-BAPI-API-KEY``, ``X-BAPI-TIMESTAMP``, ``X-BAPI-RECV-WINDOW`` (default 5000) and
+``X-BAPI-SIGN`` = hex HMAC-SHA256(secret, timestamp + api key + recv window + query string)
+for GET; the request is rejected unless ``server_time - recv_window <= timestamp <
+server_time + 1000``. Answers are ``{"retCode", "retMsg", "result", "retExtInfo", "time"}``;
+errors: 10003 invalid key (HTTP 401), 10004 bad signature, 10002 timestamp, 10005 permission.
+
+``server.state["bybit"]["account"]`` selects the recorded account: "uta" (Unified Trading
+Account, cross) or "classic" (isolated linear and a cross inverse position).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from aiohttp import web
+
+from tests.fake_exchange.server import FakeExchange, json_response
+
+
+def _answer(server: FakeExchange, result: Any, code: int = 0, msg: str = "OK",
+            status: int = 200) -> web.Response:
+    return json_response({"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {},
+                          "time": server.now_ms()}, status=status)
+
+
+def _check_signed(server: FakeExchange, request: web.Request) -> tuple[Any, web.Response | None]:
+    headers = request.headers
+    key = server.keys.get(headers.get("X-BAPI-API-KEY", ""))
+    if key is None or key.revoked:
+        return None, _answer(server, {}, 10003, "API key is invalid.", status=401)
+    timestamp = headers.get("X-BAPI-TIMESTAMP")
+    signature = headers.get("X-BAPI-SIGN")
+    recv_window = headers.get("X-BAPI-RECV-WINDOW", "5000")
+    if not timestamp or not signature:
+        return None, _answer(server, {}, 10001, "empty value: apiTimestamp[] apiKey[] apiSignature[]")
+    now = server.now_ms()
+    if not (now - int(recv_window) <= int(timestamp) < now + 1000):
+        return None, _answer(server, {}, 10002,
+                             f"invalid request, please check your server timestamp or recv_window param. "
+                             f"req_timestamp[{timestamp}],server_timestamp[{now}],recv_window[{recv_window}]")
+    query = request.rel_url.raw_query_string
+    origin = timestamp + key.key + recv_window + query
+    expected = hmac.new(key.secret.encode(), origin.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        return None, _answer(server, {}, 10004, "error sign! origin_string[...]")
+    if not key.can_read:
+        return None, _answer(server, {}, 10005, "Permission denied, please check your API key permissions.")
+    return key, None
+
+
+def install(server: FakeExchange) -> None:
+    server.state["bybit"] = {
+        "account": "uta",
+        "instruments": server.fresh_state("bybit_instruments.json"),
+        "risk_limits": server.fresh_state("bybit_risk_limit.json"),
+        "uta": server.fresh_state("bybit_account_uta.json"),
+        "classic": server.fresh_state("bybit_account_classic.json"),
+    }
+    state = server.state["bybit"]
+
+    def account() -> dict[str, Any]:
+        return state[state["account"]]
+
+    async def market_time(request: web.Request) -> web.Response:
+        now = server.now_ms()
+        return _answer(server, {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)})
+
+    async def instruments(request: web.Request) -> web.Response:
+        category = request.query.get("category", "")
+        if category not in ("spot", "linear", "inverse", "option"):
+            return _answer(server, {}, 10001, "params error: category")
+        status = request.query.get("status")
+        rows = [r for r in state["instruments"].get(category, [])
+                if status is None or r.get("status") == status]
+        return _answer(server, {"category": category, "list": rows, "nextPageCursor": ""})
+
+    async def risk_limit(request: web.Request) -> web.Response:
+        symbol = request.query.get("symbol")
+        rows = [r for r in state["risk_limits"] if symbol is None or r["symbol"] == symbol]
+        return _answer(server, {"category": request.query.get("category", "linear"), "list": rows,
+                                "nextPageCursor": ""})
+
+    async def tickers(request: web.Request) -> web.Response:
+        symbol = request.query.get("symbol")
+        rows = [{"symbol": p["symbol"], "markPrice": p["markPrice"], "indexPrice": p["markPrice"],
+                 "lastPrice": p["markPrice"], "fundingRate": "0.0001"}
+                for acct in (state["uta"], state["classic"]) for p in acct["positions"]
+                if symbol is None or p["symbol"] == symbol]
+        return _answer(server, {"category": request.query.get("category", "linear"), "list": rows})
+
+    def signed(build: Any) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            key, failure = _check_signed(server, request)
+            if failure is not None:
+                return failure
+            return build(request, key)
+        return handler
+
+    def positions(request: web.Request, key: Any) -> web.Response:
+        category = request.query.get("category")
+        settle = request.query.get("settleCoin")
+        symbol = request.query.get("symbol")
+        if category not in ("linear", "inverse", "option"):
+            return _answer(server, {}, 10001, "params error: category")
+        if category == "linear" and not (settle or symbol or request.query.get("baseCoin")):
+            return _answer(server, {}, 10001, "params error: symbol or settleCoin is required")
+        instruments = {r["symbol"]: r for r in state["instruments"][category]}
+        rows = [p for p in account()["positions"] if p["symbol"] in instruments
+                and (settle is None or instruments[p["symbol"]]["settleCoin"] == settle)
+                and (symbol is None or p["symbol"] == symbol)]
+        return _answer(server, {"list": rows, "nextPageCursor": "", "category": category})
+
+    def wallet(request: web.Request, key: Any) -> web.Response:
+        wanted = request.query.get("accountType")
+        entry = account()["wallet"]
+        if wanted != entry["accountType"]:
+            return _answer(server, {}, 10001, f"accountType only support {entry['accountType']}")
+        return _answer(server, {"list": [entry]})
+
+    def account_info(request: web.Request, key: Any) -> web.Response:
+        return _answer(server, account()["info"])
+
+    def query_api(request: web.Request, key: Any) -> web.Response:
+        trade = ["Order", "Position"] if key.can_trade else []
+        wallet_perms = ["AccountTransfer", "SubMemberTransfer", "Withdraw"] if key.can_withdraw else []
+        unified = 1 if state["account"] == "uta" else 0
+        return _answer(server, {
+            "id": "1234567", "note": "desk test key", "apiKey": key.key,
+            "readOnly": 0 if (key.can_trade or key.can_withdraw) else 1, "secret": "",
+            "permissions": {"ContractTrade": trade, "Spot": [], "Wallet": wallet_perms, "Options": [],
+                            "Derivatives": trade, "CopyTrading": [], "BlockTrade": [], "Exchange": [],
+                            "NFT": [], "Affiliate": [], "Earn": []},
+            "ips": ["*"], "type": 1, "deadlineDay": 83, "expiredAt": "2027-05-15T03:21:05Z",
+            "createdAt": "2026-10-16T02:24:40Z", "unified": 0, "uta": unified, "userID": 24617703,
+            "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0,
+            "rsaPublicKey": "", "isMaster": True, "parentUid": "0", "kycLevel": "LEVEL_1",
+            "kycRegion": ""})
+
+    r = server.app.router
+    r.add_get("/v5/market/time", market_time)
+    r.add_get("/v5/market/instruments-info", instruments)
+    r.add_get("/v5/market/risk-limit", risk_limit)
+    r.add_get("/v5/market/tickers", tickers)
+    r.add_get("/v5/position/list", signed(positions))
+    r.add_get("/v5/account/wallet-balance", signed(wallet))
+    r.add_get("/v5/account/info", signed(account_info))
+    r.add_get("/v5/user/query-api", signed(query_api))
