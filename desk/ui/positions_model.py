@@ -1,0 +1,450 @@
+"""The positions table: a Qt model over the engine's PositionRisk rows, updated in place.
+
+Rows are keyed by (account, symbol, leg). A new snapshot updates existing rows in place
+(``dataChanged``), appends new ones and removes closed ones, so the view's selection, sort
+order and scroll position survive live updates. Every figure comes from the engine's report;
+this model only formats it, flags where the exchange's liquidation price disagrees with ours,
+and marks rows whose data is stale.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRegularExpression,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor, QFont
+
+from desk.domain.report import PositionRisk
+from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot, PositionState
+from desk.ui import formatting as fmt
+from desk.ui.levels import Level, Thresholds, position_level
+from desk.ui.theme import LEVEL_HEX
+
+# Exchange and desk liquidation prices further apart than this many ticks are flagged.
+DISAGREE_TICKS = 2.0
+# A row whose inputs are older than this is shown stale even if the monitor has not said so
+# yet (for instance when snapshots stop arriving at all).
+DEFAULT_STALE_AFTER = 60.0
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+KEY_ROLE = Qt.ItemDataRole.UserRole + 2
+LEVEL_ROLE = Qt.ItemDataRole.UserRole + 3
+FILTER_ROLE = Qt.ItemDataRole.UserRole + 4
+RISK_ROLE = Qt.ItemDataRole.UserRole + 5
+
+NO_LIQUIDATION_TIP = (
+    "No liquidation price: no mark price can bring this position's margin ratio to 100 % "
+    "(the margin covers the whole adverse move)."
+)
+NO_BANKRUPTCY_TIP = "No bankruptcy price: the margin covers a move of the mark to zero or beyond."
+
+
+class Column(IntEnum):
+    STATUS = 0
+    ACCOUNT = 1
+    SYMBOL = 2
+    SIDE = 3
+    MODE = 4
+    SIZE = 5
+    NOTIONAL = 6
+    ENTRY = 7
+    MARK = 8
+    LIQ = 9
+    LIQ_EXCHANGE = 10
+    BANKRUPTCY = 11
+    DISTANCE = 12
+    MARGIN_RATIO = 13
+    UPNL = 14
+    AGE = 15
+
+
+HEADERS = {
+    Column.STATUS: ("Risk", "Risk level from distance and margin ratio against your alert thresholds"),
+    Column.ACCOUNT: ("Account", "Account name as configured"),
+    Column.SYMBOL: ("Symbol", "Contract (ccxt symbol)"),
+    Column.SIDE: ("Side", "Long or short (and the hedge-mode leg)"),
+    Column.MODE: ("Mode", "Margin mode and leverage"),
+    Column.SIZE: ("Size", "Contracts"),
+    Column.NOTIONAL: ("Notional", "Position value at the mark, in the settle currency"),
+    Column.ENTRY: ("Entry", "Average entry price"),
+    Column.MARK: ("Mark", "Mark price (liquidation is triggered by the mark, not the last trade)"),
+    Column.LIQ: ("Liq. (desk)", "Liquidation price computed by desk's engine from the venue's rules"),
+    Column.LIQ_EXCHANGE: ("Liq. (exch.)", "Liquidation price reported by the exchange; ⚠ when it "
+                          f"differs from desk's by more than {DISAGREE_TICKS:g} ticks"),
+    Column.BANKRUPTCY: ("Bankruptcy", "Price at which the position's margin is exhausted"),
+    Column.DISTANCE: ("Distance", "Distance from the mark to the liquidation price, % of the mark"),
+    Column.MARGIN_RATIO: ("Margin ratio", "Maintenance margin ÷ margin balance on desk's scale "
+                          "(100 % = liquidation); cross positions show their pool's"),
+    Column.UPNL: ("uPnL", "Unrealised profit and loss, settle currency"),
+    Column.AGE: ("Age", "How old the inputs of this row are"),
+}
+
+NUMERIC = frozenset({Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
+                     Column.LIQ_EXCHANGE, Column.BANKRUPTCY, Column.DISTANCE, Column.MARGIN_RATIO,
+                     Column.UPNL, Column.AGE})
+
+
+@dataclass(slots=True)
+class Row:
+    risk: PositionRisk
+    status: DataStatus | None
+    observed_at: float | None  # when the row's inputs were observed (mark or account data time)
+    reason: str | None
+    level: Level = Level.OK
+    stale: bool = False
+    text: list[str] = field(default_factory=list)  # display text per column, filled lazily
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.risk.key
+
+
+def liquidation_disagrees(risk: PositionRisk) -> bool:
+    """True when the exchange's liquidation price is more than DISAGREE_TICKS from desk's."""
+    ours, theirs = risk.liquidation_price, risk.reported_liquidation_price
+    if theirs is None:
+        return False
+    if ours is None:
+        return True
+    return fmt.ticks_apart(ours, theirs, risk.tick_size) > DISAGREE_TICKS
+
+
+class PositionsModel(QAbstractTableModel):
+    def __init__(
+        self,
+        thresholds: Thresholds | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        stale_after: float = DEFAULT_STALE_AFTER,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self.thresholds = thresholds or Thresholds()
+        self.clock = clock
+        self.stale_after = stale_after
+        self._rows: list[Row] = []
+        self._index: dict[tuple[str, str, str], int] = {}
+        self._italic = QFont()
+        self._italic.setItalic(True)
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self._muted = QColor(LEVEL_HEX[Level.STALE])
+        self._flag = QColor(LEVEL_HEX[Level.WARNING])
+
+    # -- updates ---------------------------------------------------------------------------
+
+    def apply_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        accounts = {a.name: a for a in snapshot.accounts}
+        items = []
+        for account in snapshot.report.accounts:
+            state = accounts.get(account.name)
+            for risk in account.positions:
+                items.append((risk, state, snapshot.positions.get(risk.key)))
+        self.apply(items)
+
+    def apply(
+        self, items: Iterable[tuple[PositionRisk, AccountState | None, PositionState | None]]
+    ) -> None:
+        fresh: dict[tuple[str, str, str], Row] = {}
+        for risk, account_state, position_state in items:
+            fresh[risk.key] = _make_row(risk, account_state, position_state)
+
+        gone = [i for i, row in enumerate(self._rows) if row.key not in fresh]
+        for start, end in reversed(_runs(gone)):
+            self.beginRemoveRows(QModelIndex(), start, end)
+            del self._rows[start : end + 1]
+            self.endRemoveRows()
+        if gone:
+            self._index = {row.key: i for i, row in enumerate(self._rows)}
+
+        now = self.clock()
+        for row in self._rows:
+            new = fresh.pop(row.key)
+            row.risk, row.status, row.observed_at, row.reason = (
+                new.risk, new.status, new.observed_at, new.reason)
+            self._classify(row, now)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(Column) - 1))
+
+        if fresh:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
+            for row in fresh.values():
+                self._classify(row, now)
+                self._index[row.key] = len(self._rows)
+                self._rows.append(row)
+            self.endInsertRows()
+
+    def refresh_ages(self) -> None:
+        """Called about once a second: ages move on, and rows may become stale with no update."""
+        if not self._rows:
+            return
+        now = self.clock()
+        changed = False
+        for row in self._rows:
+            was = (row.level, row.stale)
+            self._classify(row, now)
+            changed = changed or (row.level, row.stale) != was
+        last = len(Column) - 1 if changed else Column.AGE
+        first = 0 if changed else Column.AGE
+        self.dataChanged.emit(self.index(0, first), self.index(len(self._rows) - 1, last))
+
+    def _classify(self, row: Row, now: float) -> None:
+        too_old = row.observed_at is not None and now - row.observed_at > self.stale_after
+        row.stale = row.status in (DataStatus.STALE, DataStatus.ERROR) or too_old
+        status = DataStatus.STALE if row.stale else row.status
+        row.level = position_level(row.risk, status, self.thresholds)
+        row.text = []
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def rows(self) -> list[Row]:
+        return list(self._rows)
+
+    def row_for_key(self, key: tuple[str, str, str]) -> int | None:
+        return self._index.get(key)
+
+    def worst_level(self) -> Level:
+        return max((r.level for r in self._rows), default=Level.OK)
+
+    # -- Qt model interface ----------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
+            return None
+        title, tip = HEADERS[Column(section)]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tip
+        if role == Qt.ItemDataRole.TextAlignmentRole and Column(section) in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == SORT_ROLE:
+            return _sort_key(row, column, self.clock())
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == Column.AGE:
+                return self._age_text(row)
+            if not row.text:
+                row.text = _texts(row)
+            return row.text[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column in NUMERIC:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(row, column)
+        if role == Qt.ItemDataRole.BackgroundRole and column == Column.STATUS and row.level != Level.OK:
+            color = QColor(LEVEL_HEX[row.level])
+            color.setAlpha(60)
+            return color
+        if role == Qt.ItemDataRole.FontRole:
+            if row.stale:
+                return self._italic
+            if column == Column.STATUS or (column == Column.DISTANCE and row.level == Level.CRITICAL):
+                return self._bold
+            return None
+        if role == KEY_ROLE:
+            return row.key
+        if role == LEVEL_ROLE:
+            return int(row.level)
+        if role == FILTER_ROLE:
+            r = row.risk
+            return f"{r.account} {r.symbol} {r.side} {r.margin_mode} {row.level.word}"
+        if role == RISK_ROLE:
+            return row.risk
+        return None
+
+    def _age_text(self, row: Row) -> str:
+        if row.observed_at is None:
+            return fmt.DASH
+        text = fmt.age(self.clock() - row.observed_at)
+        return f"STALE {text}" if row.stale else text
+
+    def _foreground(self, row: Row, column: int) -> QColor | None:
+        if row.stale:
+            return self._muted
+        if column == Column.STATUS:
+            return QColor(LEVEL_HEX[row.level]) if row.level != Level.OK else None
+        if column in (Column.DISTANCE, Column.MARGIN_RATIO) and row.level != Level.OK:
+            return QColor(LEVEL_HEX[row.level])
+        if column == Column.LIQ_EXCHANGE and liquidation_disagrees(row.risk):
+            return self._flag
+        if column == Column.AGE and row.status == DataStatus.DELAYED:
+            return self._flag
+        return None
+
+    def _tooltip(self, row: Row, column: int) -> str | None:
+        r = row.risk
+        if column == Column.STATUS:
+            lines = [f"{row.level.word}: {_level_reason(row, self.thresholds)}"]
+            if row.stale:
+                lines.append(f"Data is stale ({row.reason or 'no fresh update'}); the figures are the last "
+                             "known ones and may be wrong now.")
+            return "\n".join(lines)
+        if column == Column.LIQ and r.liquidation_price is None:
+            return NO_LIQUIDATION_TIP
+        if column == Column.LIQ_EXCHANGE:
+            return _exchange_liq_tip(r)
+        if column == Column.BANKRUPTCY and r.bankruptcy_price is None:
+            return NO_BANKRUPTCY_TIP
+        if column == Column.DISTANCE and r.distance_to_liquidation is None:
+            return NO_LIQUIDATION_TIP
+        if column == Column.MARGIN_RATIO:
+            whose = ("its pool's (cross margin)" if r.margin_mode == "cross"
+                     else "the position's own (isolated)")
+            return f"Margin ratio: {whose}; 100 % = liquidation."
+        if column == Column.AGE:
+            status = row.status.value if row.status else "unknown"
+            tip = f"Data status: {'stale' if row.stale else status}"
+            return f"{tip} — {row.reason}" if row.reason else tip
+        return None
+
+
+def _make_row(risk: PositionRisk, account: AccountState | None, position: PositionState | None) -> Row:
+    status = position.status if position is not None else (account.status if account else None)
+    if account is not None and account.status.rank > (status.rank if status else -1):
+        status = account.status  # an account that cannot be read makes all its rows stale
+    observed = position.mark_time if position is not None and position.mark_time else None
+    if observed is None and account is not None:
+        observed = account.oldest_mark_time or account.data_time
+    reason = (position.reason if position is not None else None) or (account.reason if account else None)
+    return Row(risk=risk, status=status, observed_at=observed, reason=reason)
+
+
+def _texts(row: Row) -> list[str]:
+    r = row.risk
+    tick = r.tick_size
+    side = r.side.upper() if r.leg == "both" else f"{r.side.upper()} (hedge)"
+    exch = fmt.price(r.reported_liquidation_price, tick)
+    if liquidation_disagrees(r):
+        exch = f"⚠ {exch}"
+    return [
+        row.level.label if not row.stale else f"{Level.STALE.glyph} STALE",
+        r.account,
+        r.symbol,
+        side,
+        f"{r.margin_mode} {fmt.leverage(r.leverage)}".strip(),
+        fmt.quantity(r.contracts),
+        fmt.money(r.notional, r.settle),
+        fmt.price(r.entry_price, tick),
+        fmt.price(r.mark_price, tick),
+        fmt.price(r.liquidation_price, tick),
+        exch,
+        fmt.price(r.bankruptcy_price, tick),
+        fmt.percent(r.distance_to_liquidation),
+        fmt.percent(r.margin_ratio, 1),
+        fmt.money(r.unrealized_pnl, r.settle, signed=True),
+        "",  # age: computed per paint
+    ]
+
+
+def _sort_key(row: Row, column: int, now: float) -> Any:
+    """Sort keys as plain floats/strings (compared in C++ by the proxy); ascending = worst first
+    for the risk column, and "no liquidation" sorts as the safest."""
+    r = row.risk
+    distance = r.distance_to_liquidation
+    if column == Column.STATUS:
+        return -10.0 * int(row.level) + min(distance if distance is not None else 9.0, 9.0)
+    if column == Column.DISTANCE:
+        return distance if distance is not None else math.inf
+    if column == Column.MARGIN_RATIO:
+        return r.margin_ratio if r.margin_ratio is not None else -1.0
+    numbers = {
+        Column.SIZE: r.contracts, Column.NOTIONAL: r.notional, Column.ENTRY: r.entry_price,
+        Column.MARK: r.mark_price, Column.LIQ: r.liquidation_price,
+        Column.LIQ_EXCHANGE: r.reported_liquidation_price, Column.BANKRUPTCY: r.bankruptcy_price,
+        Column.UPNL: r.unrealized_pnl,
+    }
+    if column in numbers:
+        value = numbers[Column(column)]
+        return value if value is not None else math.inf
+    if column == Column.AGE:
+        return now - row.observed_at if row.observed_at is not None else math.inf
+    texts = {Column.ACCOUNT: r.account, Column.SYMBOL: r.symbol, Column.SIDE: r.side,
+             Column.MODE: f"{r.margin_mode} {r.leverage or 0:08.2f}"}
+    return texts.get(Column(column), "")
+
+
+def _level_reason(row: Row, thresholds: Thresholds) -> str:
+    r = row.risk
+    parts = []
+    if r.distance_to_liquidation is None:
+        parts.append("no liquidation price")
+    else:
+        parts.append(f"distance {fmt.percent(r.distance_to_liquidation)} (warn ≤ "
+                     f"{fmt.percent(thresholds.distance_warning, 0)}, critical ≤ "
+                     f"{fmt.percent(thresholds.distance_critical, 0)})")
+    if r.margin_ratio is not None:
+        parts.append(f"margin ratio {fmt.percent(r.margin_ratio, 1)} (warn ≥ "
+                     f"{fmt.percent(thresholds.margin_ratio_warning, 0)}, critical ≥ "
+                     f"{fmt.percent(thresholds.margin_ratio_critical, 0)})")
+    return "; ".join(parts)
+
+
+def _exchange_liq_tip(r: PositionRisk) -> str:
+    ours, theirs = r.liquidation_price, r.reported_liquidation_price
+    if theirs is None:
+        return "The exchange reports no liquidation price for this position."
+    if ours is None:
+        return (f"The exchange reports {fmt.price(theirs, r.tick_size)}, but desk finds no liquidation "
+                "price: check the position's margin and the venue rules.")
+    gap = fmt.ticks_apart(ours, theirs, r.tick_size)
+    head = "⚠ Disagrees with desk" if gap > DISAGREE_TICKS else "Agrees with desk"
+    return (f"{head}: exchange {fmt.price(theirs, r.tick_size)}, desk {fmt.price(ours, r.tick_size)} "
+            f"({gap:.1f} ticks apart; flagged above {DISAGREE_TICKS:g}).")
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of sorted indices as (first, last) pairs."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+class PositionsProxy(QSortFilterProxyModel):
+    """Sorting on numeric sort keys and a case-insensitive filter over account, symbol, side, mode
+    and risk word — both evaluated in C++, so a live update never calls back into Python per pair."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setFilterRole(FILTER_ROLE)
+        self.setFilterKeyColumn(Column.STATUS)
+        self.setDynamicSortFilter(True)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    def set_filter_text(self, text: str) -> None:
+        pattern = QRegularExpression.escape(text.strip())
+        self.setFilterRegularExpression(
+            QRegularExpression(pattern, QRegularExpression.PatternOption.CaseInsensitiveOption))

@@ -1,0 +1,297 @@
+"""The dashboard's pieces above the table: the status strip and the account cards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desk.domain.report import AccountRisk, PoolRisk
+from desk.services.snapshot import AccountState, DataStatus
+from desk.ui import formatting as fmt
+from desk.ui.levels import Level, Thresholds, account_level, figure_level
+from desk.ui.theme import LEVEL_HEX, OKABE_ITO
+
+
+def badge_style(hex_color: str, *, filled: bool = True) -> str:
+    if filled:
+        return f"background: {hex_color}; color: #000000;"
+    return f"border: 1px solid {hex_color}; color: {hex_color};"
+
+
+def status_word(state: AccountState | None) -> str:
+    if state is None:
+        return "waiting"
+    return state.status.value.upper()
+
+
+STATUS_LEVEL = {
+    DataStatus.LIVE: Level.OK,
+    DataStatus.DELAYED: Level.WARNING,
+    DataStatus.STALE: Level.STALE,
+    DataStatus.ERROR: Level.CRITICAL,
+}
+STATUS_GLYPH = {DataStatus.LIVE: "●", DataStatus.DELAYED: "◐", DataStatus.STALE: "◌", DataStatus.ERROR: "✖"}
+
+
+class StatusStrip(QFrame):
+    """Worst health, the demo badge, each account's data status and age, alerts today."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("statusStrip")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setSpacing(10)
+        self.health = QLabel("… STARTING")
+        self.health.setObjectName("badge")
+        font = self.health.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.health.setFont(font)
+        self.summary = QLabel("Waiting for the first data…")
+        self.demo = QLabel("DEMO")
+        self.demo.setObjectName("badge")
+        self.demo.setStyleSheet(badge_style(OKABE_ITO["reddish_purple"]))
+        self.demo.setToolTip("Simulated demo venue: prices and positions are not real.")
+        self.demo.hide()
+        self.accounts = QLabel("")
+        self.accounts.setTextFormat(Qt.TextFormat.RichText)
+        self.alerts = QLabel("Alerts today: 0")
+        self.snooze = QLabel("")
+        self.snooze.setStyleSheet(f"color: {OKABE_ITO['orange']}; font-weight: 600;")
+        layout.addWidget(self.health)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.demo)
+        layout.addStretch(1)
+        layout.addWidget(self.accounts)
+        layout.addSpacing(12)
+        layout.addWidget(self.snooze)
+        layout.addWidget(self.alerts)
+        self.set_health(None, "Waiting for the first data…")
+
+    def set_health(self, level: Level | None, summary: str) -> None:
+        if level is None:
+            self.health.setText("… STARTING")
+            self.health.setStyleSheet(badge_style(LEVEL_HEX[Level.STALE]))
+        else:
+            words = {Level.OK: "ALL OK", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL",
+                     Level.STALE: "STALE DATA"}
+            self.health.setText(f"{level.glyph} {words[level]}")
+            self.health.setStyleSheet(badge_style(LEVEL_HEX[level]))
+        self.summary.setText(summary)
+
+    def set_accounts(self, states: tuple[AccountState, ...], now: float) -> None:
+        parts = []
+        for state in states:
+            color = LEVEL_HEX[STATUS_LEVEL[state.status]]
+            age = fmt.age(now - state.data_time) if state.data_time else fmt.DASH
+            parts.append(
+                f"<span style='color:{color}'>{STATUS_GLYPH[state.status]}</span> "
+                f"<b>{_escape(state.name)}</b> {state.status.value} · {age}"
+            )
+        self.accounts.setText("&nbsp;&nbsp;&nbsp;".join(parts))
+        tips = [f"{s.name} ({s.venue}): {s.status.value}" + (f" — {s.reason}" if s.reason else "")
+                for s in states]
+        self.accounts.setToolTip("\n".join(tips))
+
+    def set_alerts_today(self, count: int, last: str | None) -> None:
+        self.alerts.setText(f"Alerts today: {count}")
+        self.alerts.setToolTip(f"Last alert: {last}" if last else "No alert today")
+
+    def set_snoozed(self, until: float | None) -> None:
+        if until is None or until <= time.time():
+            self.snooze.setText("")
+            return
+        self.snooze.setText(f"🔕 alerts snoozed until {time.strftime('%H:%M', time.localtime(until))}")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class MarginBar(QProgressBar):
+    """Margin ratio on desk's scale: 0 % (no maintenance margin used) … 100 % (liquidation)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRange(0, 1000)
+        self.setTextVisible(True)
+        self.setFixedHeight(16)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def show_ratio(self, ratio: float | None, level: Level, tooltip: str) -> None:
+        if ratio is None:
+            self.setValue(0)
+            self.setFormat("no margin used")
+        else:
+            self.setValue(int(max(0.0, min(1.0, ratio)) * 1000))
+            self.setFormat(f"{level.glyph} {ratio * 100:.1f} %")
+        self.setStyleSheet(f"QProgressBar::chunk {{ background: {LEVEL_HEX[level]}; border-radius: 2px; }}")
+        self.setToolTip(tooltip)
+
+
+class AccountCard(QFrame):
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.setObjectName("accountCard")
+        self.setMinimumWidth(270)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(10, 8, 10, 8)
+        grid.setHorizontalSpacing(10)
+        grid.setVerticalSpacing(3)
+        self.title = QLabel(f"<b>{_escape(name)}</b>")
+        self.level = QLabel("")
+        self.level.setObjectName("badge")
+        self.equity = QLabel(fmt.DASH)
+        self.bar = MarginBar()
+        self.shock = QLabel(fmt.DASH)
+        self.status = QLabel("waiting")
+        self.status.setObjectName("muted")
+        grid.addWidget(self.title, 0, 0, 1, 2)
+        grid.addWidget(self.level, 0, 2, Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(_muted("Equity"), 1, 0)
+        grid.addWidget(self.equity, 1, 1, 1, 2)
+        grid.addWidget(_muted("Margin ratio"), 2, 0)
+        grid.addWidget(self.bar, 2, 1, 1, 2)
+        grid.addWidget(_muted("Shock to liq."), 3, 0)
+        grid.addWidget(self.shock, 3, 1, 1, 2)
+        grid.addWidget(self.status, 4, 0, 1, 3)
+        grid.setColumnStretch(1, 1)
+
+    def update_from(self, risk: AccountRisk | None, state: AccountState | None,
+                    thresholds: Thresholds, now: float, stale_after: float) -> Level:
+        status = state.status if state else None
+        too_old = state is not None and state.data_time is not None and now - state.data_time > stale_after
+        level = account_level(risk, DataStatus.STALE if too_old else status, thresholds)
+        venue = risk.venue if risk else (state.venue if state else "")
+        rules = ""
+        if risk is not None and risk.generic_rules:
+            rules = f" <span style='color:{OKABE_ITO['orange']}'>· generic rules</span>"
+        self.title.setText(
+            f"<b>{_escape(self.name)}</b> <span style='color:gray'>{_escape(venue)}</span>{rules}")
+        if risk is not None and risk.generic_rules:
+            self.title.setToolTip(
+                "No venue-specific rules for this venue: desk uses the generic rule "
+                "(maintenance margin at the mark, tiered). Figures may differ from the venue's.")
+        self.level.setText(level.label)
+        self.level.setStyleSheet(badge_style(LEVEL_HEX[level]))
+        pools = risk.pools if risk else ()
+        self.equity.setText("  ".join(fmt.money(p.margin_balance, p.settle) for p in pools) or fmt.DASH)
+        self.equity.setToolTip("\n".join(
+            f"{p.settle}: wallet {fmt.money(p.wallet_balance, p.settle)}, uPnL "
+            f"{fmt.money(p.unrealized_pnl, p.settle, signed=True)}, maintenance "
+            f"{fmt.money(p.maintenance_margin, p.settle)}" for p in pools))
+        worst_pool = _worst_pool(pools)
+        if worst_pool is None:
+            self.bar.show_ratio(None, Level.OK, "No open cross-margin pool")
+        else:
+            pool_level = Level.STALE if level is Level.STALE else figure_level(
+                None, worst_pool.margin_ratio, thresholds)
+            self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
+        if risk is None or risk.shock_to_liquidation is None:
+            self.shock.setText("none within ±100 %" if risk is not None else fmt.DASH)
+            self.shock.setToolTip("No uniform adverse move of all marks in the searched range "
+                                  "brings a pool to liquidation.")
+        else:
+            self.shock.setText(f"{risk.shock_to_liquidation * 100:.1f} % adverse move")
+            self.shock.setToolTip("Smallest uniform adverse move of all marks at which a pool "
+                                  "reaches margin ratio 100 %.")
+        if state is None:
+            self.status.setText("waiting for data")
+        else:
+            age = fmt.age(now - state.data_time) if state.data_time else fmt.DASH
+            word = "STALE" if too_old else state.status.value.upper()
+            glyph = STATUS_GLYPH[DataStatus.STALE if too_old else state.status]
+            stream = "streaming" if state.streaming else "polling"
+            self.status.setText(f"{glyph} {word} · data {age} old · {stream}")
+            self.status.setToolTip(state.reason or f"Data status: {state.status.value}")
+        italic = self.font()
+        italic.setItalic(level is Level.STALE)
+        self.equity.setFont(italic)
+        self.shock.setFont(italic)
+        return level
+
+
+def _worst_pool(pools: tuple[PoolRisk, ...]) -> PoolRisk | None:
+    rated = [p for p in pools if p.margin_ratio is not None]
+    return max(rated, key=lambda p: p.margin_ratio or 0.0) if rated else None
+
+
+def _pool_tip(pools: tuple[PoolRisk, ...]) -> str:
+    lines = ["Margin ratio on desk's scale (maintenance ÷ margin balance; 100 % = liquidation)"]
+    for p in pools:
+        venue = fmt.percent(p.venue_margin_ratio, 2) if p.venue_margin_ratio is not None else "not reported"
+        lines.append(f"{p.settle}: desk {fmt.percent(p.margin_ratio, 2)} · venue's own figure {venue}")
+    return "\n".join(lines)
+
+
+def _muted(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("muted")
+    return label
+
+
+class AccountsPanel(QScrollArea):
+    """One card per account, side by side; cards are kept and updated, not rebuilt."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        inner = QWidget()
+        self._row = QHBoxLayout(inner)
+        self._row.setContentsMargins(8, 6, 8, 6)
+        self._row.setSpacing(8)
+        self._row.addStretch(1)
+        self.setWidget(inner)
+        self.cards: dict[str, AccountCard] = {}
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def update_accounts(self, risks: tuple[AccountRisk, ...], states: tuple[AccountState, ...],
+                        thresholds: Thresholds, now: float, stale_after: float) -> list[Level]:
+        by_name_risk = {a.name: a for a in risks}
+        by_name_state = {s.name: s for s in states}
+        names = list(dict.fromkeys([*by_name_state, *by_name_risk]))
+        for gone in [n for n in self.cards if n not in names]:
+            self.cards.pop(gone).deleteLater()
+        levels = []
+        for name in names:
+            card = self.cards.get(name)
+            if card is None:
+                card = self.cards[name] = AccountCard(name)
+                self._row.insertWidget(self._row.count() - 1, card)
+            levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds,
+                                           now, stale_after))
+        height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
+        self.setFixedHeight(height + 14 if height else 0)
+        return levels
+
+
+def placeholder(text: str) -> QWidget:
+    widget = QWidget()
+    layout = QVBoxLayout(widget)
+    label = QLabel(text)
+    label.setObjectName("muted")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    layout.addWidget(label)
+    return widget
+
+
+Callback = Callable[[], None]
