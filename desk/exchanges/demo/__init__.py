@@ -1,0 +1,56 @@
+"""The demo venue: a simulated market and demo accounts behind the ordinary reader interface.
+
+No network, no keys. One :class:`DemoMarket` holds four accounts shaped like real ones —
+``demo-binance-usdm`` (Binance USDⓈ-M cross, hedge mode), ``demo-bybit-isolated`` (Bybit
+isolated), ``demo-binance-coinm`` (Binance COIN-M inverse, cross) and ``demo-hyperliquid``
+(Hyperliquid cross) — whose readers plug into the monitor like any venue's. Scenarios
+(:data:`SCENARIOS`) script what happens; a seed makes it repeatable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from desk.domain.model import Portfolio
+from desk.exchanges.base import VenueReader
+from desk.exchanges.demo.catalog import ACCOUNTS
+from desk.exchanges.demo.market import DemoEvent, DemoMarket, MarkView
+from desk.exchanges.demo.reader import DemoReader
+from desk.exchanges.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS
+
+DEMO_ACCOUNTS: tuple[str, ...] = tuple(a.name for a in ACCOUNTS)
+
+
+def open_demo_readers(
+    scenario: str = DEFAULT_SCENARIO,
+    *,
+    seed: int | None = None,
+    speed: float = 1.0,
+    clock: Callable[[], float] | None = None,
+) -> list[VenueReader]:
+    """One reader per demo account, all sharing one new :class:`DemoMarket` (``reader.market``)."""
+    market = DemoMarket(scenario, seed=seed, speed=speed, clock=clock or time.monotonic)
+    return [DemoReader(market, name) for name in market.account_names]
+
+
+def demo_portfolio(scenario: str = DEFAULT_SCENARIO, *, seed: int | None = None,
+                   at_seconds: float = 0.0) -> Portfolio:
+    """The demo accounts after ``at_seconds`` simulated seconds (``desk snapshot --demo``)."""
+    if not at_seconds >= 0:
+        raise ValueError(f"demo time must be zero or positive seconds, got {at_seconds!r}")
+    market = DemoMarket(scenario, seed=seed, clock=lambda: 0.0)
+    market.advance_to(at_seconds)
+    return market.portfolio()
+
+
+__all__ = [
+    "DEMO_ACCOUNTS",
+    "SCENARIOS",
+    "DemoEvent",
+    "DemoMarket",
+    "DemoReader",
+    "MarkView",
+    "demo_portfolio",
+    "open_demo_readers",
+]

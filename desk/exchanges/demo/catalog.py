@@ -1,0 +1,214 @@
+"""What the demo venue trades and who holds it: assets, instruments and the demo accounts.
+
+Tier tables are shaped like the venues publish them (risk-math.md §0–3, §6): Binance USDⓈ-M
+brackets in quote notional with ``cum``, Binance COIN-M brackets in coin, Bybit risk limits with
+their MM deduction, Hyperliquid with ``MMR = 1 / (2 × maxLeverage)``. Maintenance amounts are
+written out as the venue would send them (they follow the §0 recurrence).
+
+The accounts are sized so the scripted scenarios tell a clear story (see ``scenarios.py``):
+the Bybit isolated SOL long is the flash-crash victim, the Bybit isolated ETH short the squeeze
+victim; the cross accounts move towards their limits but survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from desk.domain.model import Kind, Leg, MarginMode, Side, Tier
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One underlying coin of the simulated market."""
+
+    name: str
+    start_price: float
+    daily_vol: float  # standard deviation of the daily log return
+    beta: float  # sensitivity of the log return to BTC's
+
+
+ASSETS: tuple[Asset, ...] = (
+    Asset("BTC", 62_000.0, 0.030, 1.0),
+    Asset("ETH", 3_000.0, 0.040, 1.2),
+    Asset("SOL", 145.0, 0.055, 1.5),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    venue: str
+    symbol: str  # ccxt unified symbol
+    asset: str
+    kind: Kind
+    settle: str
+    contract_size: float
+    tick_size: float
+    tiers: tuple[Tier, ...]
+    taker_fee: float
+    basis: float = 0.0  # the venue's mark premium over the shared index (log), so venues differ a little
+
+
+def _t(floor: float, cap: float, mmr: float, cum: float, max_leverage: float) -> Tier:
+    return Tier(floor, cap, mmr, cum, max_leverage)
+
+
+# Binance USDⓈ-M brackets (notional in USDT). BTCUSDT is the table quoted in portfolio-format.md.
+_BINANCE_BTCUSDT = (
+    _t(0, 50_000, 0.004, 0, 125),
+    _t(50_000, 250_000, 0.005, 50, 100),
+    _t(250_000, 1_000_000, 0.01, 1_300, 50),
+    _t(1_000_000, 10_000_000, 0.025, 16_300, 20),
+    _t(10_000_000, 20_000_000, 0.05, 266_300, 10),
+)
+_BINANCE_ETHUSDT = (
+    _t(0, 50_000, 0.005, 0, 100),
+    _t(50_000, 250_000, 0.0065, 75, 75),
+    _t(250_000, 1_000_000, 0.01, 950, 50),
+    _t(1_000_000, 5_000_000, 0.02, 10_950, 25),
+    _t(5_000_000, 10_000_000, 0.05, 160_950, 10),
+)
+_BINANCE_SOLUSDT = (
+    _t(0, 10_000, 0.01, 0, 50),
+    _t(10_000, 50_000, 0.025, 150, 20),
+    _t(50_000, 250_000, 0.05, 1_400, 10),
+    _t(250_000, 1_000_000, 0.1, 13_900, 5),
+)
+# Binance COIN-M brackets (notional in coin). BTCUSD's 12.5 % tier with cum 11.605 BTC is the FAQ's.
+_BINANCE_BTCUSD = (
+    _t(0, 5, 0.004, 0, 125),
+    _t(5, 10, 0.005, 0.005, 100),
+    _t(10, 20, 0.01, 0.055, 50),
+    _t(20, 50, 0.025, 0.355, 20),
+    _t(50, 100, 0.05, 1.605, 10),
+    _t(100, 200, 0.1, 6.605, 5),
+    _t(200, 400, 0.125, 11.605, 4),
+)
+_BINANCE_ETHUSD = (
+    _t(0, 250, 0.005, 0, 100),
+    _t(250, 1_000, 0.01, 1.25, 50),
+    _t(1_000, 3_000, 0.025, 16.25, 20),
+    _t(3_000, 10_000, 0.05, 91.25, 10),
+)
+# Bybit risk limits (USDT value; MM deduction in USDT).
+_BYBIT_BTCUSDT = (
+    _t(0, 2_000_000, 0.005, 0, 100),
+    _t(2_000_000, 5_000_000, 0.01, 10_000, 50),
+    _t(5_000_000, 10_000_000, 0.02, 60_000, 25),
+)
+_BYBIT_ETHUSDT = (
+    _t(0, 1_000_000, 0.005, 0, 100),
+    _t(1_000_000, 3_000_000, 0.01, 5_000, 50),
+    _t(3_000_000, 6_000_000, 0.02, 35_000, 25),
+)
+_BYBIT_SOLUSDT = (
+    _t(0, 200_000, 0.01, 0, 50),
+    _t(200_000, 600_000, 0.015, 1_000, 33.33),
+    _t(600_000, 1_200_000, 0.02, 4_000, 25),
+)
+
+
+def _hl(max_leverage: float) -> tuple[Tier, ...]:
+    # Hyperliquid publishes a max leverage; MMR = 1 / (2 × maxLeverage) (risk-math.md §6).
+    return (_t(0, 150_000_000, 1.0 / (2.0 * max_leverage), 0, max_leverage),)
+
+
+_USDM, _COINM, _LIN, _INV = "binanceusdm", "binancecoinm", Kind.LINEAR, Kind.INVERSE
+
+INSTRUMENTS: tuple[Instrument, ...] = (
+    Instrument(_USDM, "BTC/USDT:USDT", "BTC", _LIN, "USDT", 1.0, 0.1, _BINANCE_BTCUSDT, 0.0005),
+    Instrument(_USDM, "ETH/USDT:USDT", "ETH", _LIN, "USDT", 1.0, 0.01, _BINANCE_ETHUSDT, 0.0005),
+    Instrument(_USDM, "SOL/USDT:USDT", "SOL", _LIN, "USDT", 1.0, 0.01, _BINANCE_SOLUSDT, 0.0005),
+    Instrument(_COINM, "BTC/USD:BTC", "BTC", _INV, "BTC", 100.0, 0.1, _BINANCE_BTCUSD, 0.0005,
+               basis=-0.0002),
+    Instrument(_COINM, "ETH/USD:ETH", "ETH", _INV, "ETH", 10.0, 0.01, _BINANCE_ETHUSD, 0.0005,
+               basis=-0.0002),
+    Instrument("bybit", "BTC/USDT:USDT", "BTC", _LIN, "USDT", 1.0, 0.1, _BYBIT_BTCUSDT, 0.00055,
+               basis=0.0001),
+    Instrument("bybit", "ETH/USDT:USDT", "ETH", _LIN, "USDT", 1.0, 0.01, _BYBIT_ETHUSDT, 0.00055,
+               basis=0.0001),
+    Instrument("bybit", "SOL/USDT:USDT", "SOL", _LIN, "USDT", 1.0, 0.01, _BYBIT_SOLUSDT, 0.00055,
+               basis=0.0001),
+    Instrument("hyperliquid", "BTC/USDC:USDC", "BTC", _LIN, "USDC", 1.0, 1.0, _hl(40), 0.00045,
+               basis=-0.0001),
+    Instrument("hyperliquid", "ETH/USDC:USDC", "ETH", _LIN, "USDC", 1.0, 0.1, _hl(25), 0.00045,
+               basis=-0.0001),
+    Instrument("hyperliquid", "SOL/USDC:USDC", "SOL", _LIN, "USDC", 1.0, 0.01, _hl(20), 0.00045,
+               basis=-0.0001),
+)
+
+# Hours between funding payments, per venue (Binance and Bybit every 8 h, Hyperliquid hourly).
+FUNDING_INTERVAL_HOURS: dict[str, float] = {"binanceusdm": 8.0, "binancecoinm": 8.0, "bybit": 8.0,
+                                            "hyperliquid": 1.0}
+
+# Request weight one REST reconciliation would cost on the real venue (positions + balance).
+REQUEST_WEIGHT: dict[str, float] = {"binanceusdm": 10.0, "binancecoinm": 10.0, "bybit": 2.0,
+                                    "hyperliquid": 4.0}
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPosition:
+    symbol: str
+    side: Side
+    contracts: float
+    entry_price: float
+    leverage: float
+    leg: Leg = Leg.BOTH
+    isolated_margin: float | None = None  # isolated only, excluding unrealized PnL
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    name: str
+    venue: str
+    margin_mode: MarginMode
+    wallets: dict[str, float]
+    positions: tuple[HeldPosition, ...]
+    description: str
+
+
+ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount(
+        "demo-binance-usdm", "binanceusdm", MarginMode.CROSS, {"USDT": 12_000.0},
+        (
+            # Hedge mode (dual side): every position is a LONG or SHORT leg; BTC holds both.
+            HeldPosition("BTC/USDT:USDT", Side.LONG, 0.8, 61_200.0, 20, Leg.LONG),
+            HeldPosition("BTC/USDT:USDT", Side.SHORT, 0.3, 63_050.0, 20, Leg.SHORT),
+            HeldPosition("ETH/USDT:USDT", Side.LONG, 12.0, 3_050.0, 10, Leg.LONG),
+            HeldPosition("SOL/USDT:USDT", Side.SHORT, 150.0, 142.0, 10, Leg.SHORT),
+        ),
+        "Binance USDⓈ-M, cross margin, hedge mode (a BTC long/short pair)",
+    ),
+    DemoAccount(
+        "demo-bybit-isolated", "bybit", MarginMode.ISOLATED, {"USDT": 5_000.0},
+        (
+            # Position margin = initial margin (value ÷ leverage), as Bybit holds it.
+            HeldPosition("SOL/USDT:USDT", Side.LONG, 60.0, 146.0, 6, isolated_margin=60.0 * 146.0 / 6),
+            HeldPosition("ETH/USDT:USDT", Side.SHORT, 4.0, 2_980.0, 6, isolated_margin=4.0 * 2_980.0 / 6),
+            HeldPosition("BTC/USDT:USDT", Side.LONG, 0.05, 61_000.0, 5, isolated_margin=0.05 * 61_000.0 / 5),
+        ),
+        "Bybit USDT perpetuals, isolated margin",
+    ),
+    DemoAccount(
+        "demo-binance-coinm", "binancecoinm", MarginMode.CROSS, {"BTC": 0.1, "ETH": 0.6},
+        (
+            HeldPosition("BTC/USD:BTC", Side.LONG, 300.0, 60_500.0, 10),
+            HeldPosition("ETH/USD:ETH", Side.SHORT, 500.0, 3_100.0, 10),
+        ),
+        "Binance COIN-M inverse, cross margin (BTC and ETH pools)",
+    ),
+    DemoAccount(
+        "demo-hyperliquid", "hyperliquid", MarginMode.CROSS, {"USDC": 3_000.0},
+        (
+            HeldPosition("ETH/USDC:USDC", Side.LONG, 6.0, 2_950.0, 10),
+            HeldPosition("BTC/USDC:USDC", Side.SHORT, 0.2, 61_500.0, 20),
+        ),
+        "Hyperliquid perpetuals, cross margin (USDC)",
+    ),
+)
+
+
+def instrument(venue: str, symbol: str) -> Instrument:
+    for inst in INSTRUMENTS:
+        if inst.venue == venue and inst.symbol == symbol:
+            return inst
+    raise KeyError(f"{venue} {symbol}")
