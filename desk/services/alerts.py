@@ -34,6 +34,7 @@ __all__ = [
     "Emission",
     "QuietHours",
     "Thresholds",
+    "attach_alerts",
     "build_channels",
 ]
 
@@ -141,8 +142,15 @@ class AlertService:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self, *, ticker: bool = True) -> AlertService:
-        """Subscribe to snapshots, start delivering, and (``ticker``) re-check time rules every second."""
+    def start(self, runtime: Any = None, *, ticker: bool = True) -> AlertService:
+        """Subscribe to snapshots, start delivering, and (``ticker``) re-check time rules every second.
+
+        ``runtime``: called as a :class:`desk.services.runtime.Runtime` extension; its history
+        becomes the alert log when none was given.
+        """
+        if self.worker.alert_log is None and runtime is not None:
+            recorder = getattr(runtime, "history_recorder", None)
+            self.worker.alert_log = getattr(recorder, "history", None)
         self.worker.start()
         if self._unsubscribe is None:
             self._unsubscribe = self.bus.subscribe(self._on_event, MonitorSnapshot)
@@ -213,3 +221,29 @@ class AlertService:
         for e in emissions:
             self.bus.publish(AlertRaised(e.alert, e.muted))
             self.worker.submit(e.alert, e.muted)
+
+
+def attach_alerts(
+    runtime: Any,
+    settings: Any = None,
+    *,
+    console: TextIO | None = None,
+    tray: Notifier | None = None,
+    on_open: Callable[[Alert], None] | None = None,
+) -> AlertService:
+    """Add alerts to a :class:`desk.services.runtime.Runtime` (``desk watch``, the dashboard).
+
+    The alert log is the runtime's history; channels follow the ``alerts.*`` settings, plus
+    ``console`` (``desk watch`` prints every alert) and ``tray`` (the dashboard's balloon).
+    """
+    if settings is None:
+        from desk.store.settings import Settings
+
+        settings = Settings.load()
+    recorder = getattr(runtime, "history_recorder", None)
+    service = AlertService.from_settings(
+        runtime.bus, settings, alert_log=getattr(recorder, "history", None), tray=tray, console=console,
+        on_open=on_open,
+    )
+    runtime.add_extension(service)
+    return service
