@@ -338,25 +338,25 @@ class AlertEngine:
         if previous is None:
             return []
         now_keys = {p.key for p in snap.report.positions()}
+        reported = {a.name for a in snap.report.accounts}
+        states = {s.name: s for s in snap.accounts}
+        critical_pools = {
+            (k[1], k[2]) for k, t in self._tracks.items()
+            if k[0] == "pool_margin_ratio" and t.level is AlertLevel.CRITICAL
+        }
         out = []
         for p in previous.report.positions():
             if p.key in now_keys:
                 continue
-            state = snap.account_state(p.account)
+            state = states.get(p.account)
             # Absent because the read failed is not "gone": the stale rule covers that.
-            if state is None or state.status in (DataStatus.STALE, DataStatus.ERROR):
-                continue
-            if not any(a.name == p.account for a in snap.report.accounts):
+            if state is None or state.status in (DataStatus.STALE, DataStatus.ERROR) \
+                    or p.account not in reported:
                 continue
             was_critical = any(
                 self._level((rule, p.account, p.symbol, p.leg)) is AlertLevel.CRITICAL
                 for rule in ("distance", "margin_ratio")
-            ) or any(
-                t.level is AlertLevel.CRITICAL
-                for k, t in self._tracks.items()
-                if k[0] == "pool_margin_ratio" and k[1] == p.account and k[2] == f"{p.settle} pool"
-                and p.margin_mode == "cross"
-            )
+            ) or (p.margin_mode == "cross" and (p.account, f"{p.settle} pool") in critical_pools)
             if not was_critical:
                 continue
             out.append(Alert(
