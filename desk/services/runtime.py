@@ -1,0 +1,299 @@
+"""The running services the CLI (`desk watch`) and the dashboard share.
+
+A :class:`Runtime` holds the event bus, the monitor over the configured accounts (or the demo
+venue), and the history recorder subscribed to the bus. Other services attach themselves:
+
+* ``runtime.attach(callback, event_type)`` subscribes a callback to the bus (it runs on the
+  monitor thread: keep it quick);
+* ``runtime.extensions.append(obj)`` (or ``add_extension``) for a service with a life of its
+  own — the alert engine, for example. ``start(runtime)`` is called when the runtime starts (or
+  at once if it already runs), ``stop()`` when it stops, before the monitor is stopped, in
+  reverse order. Both are optional.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from desk.domain.report import RiskReport
+from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError, VenueReader
+from desk.services.bus import EventBus
+from desk.services.monitor import Compute, Monitor, MonitorConfig, monitor_config_from_settings
+from desk.services.snapshot import MonitorSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class NoAccountsError(Exception):
+    """Nothing to monitor: no account configured (or none of those asked for exists)."""
+
+
+class HistoryRecorder:
+    """Writes each published report to the history from a small thread of its own.
+
+    SQLite writes never run on the monitor's loop. When the writer falls behind, only the newest
+    pending report is kept (the history samples at its own cadence anyway); nothing blocks.
+    """
+
+    def __init__(self, history: Any, *, owns_history: bool = False):
+        self.history = history
+        self.owns_history = owns_history
+        self.written = 0
+        self.failures = 0
+        self._pending: tuple[RiskReport, float] | None = None
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="desk-history", daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: object) -> None:
+        if not isinstance(event, MonitorSnapshot) or not event.report.accounts:
+            return
+        with self._cond:
+            self._pending = (event.report, event.at)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closing:
+                    self._cond.wait()
+                item, self._pending = self._pending, None
+                closing = self._closing
+            if item is not None:
+                try:
+                    if self.history.record(*item):
+                        self.written += 1
+                except Exception:  # a full disk must not stop the monitor; the log says why
+                    self.failures += 1
+                    log.exception("writing risk history failed")
+            if closing and item is None:
+                return
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(timeout)
+        if self.owns_history:
+            with contextlib.suppress(Exception):
+                self.history.close()
+
+
+class UnavailableReader:
+    """Stands in for an account whose reader could not be built (missing keys, unknown venue).
+
+    The monitor shows the account in error with the reason instead of leaving it out.
+    """
+
+    streams_marks = False
+    streams_positions = False
+
+    def __init__(self, account_name: str, venue: str, error: VenueError):
+        self.account_name = account_name
+        self.venue = venue
+        self.error = error
+
+    async def snapshot(self) -> AccountSnapshot:
+        raise self.error
+
+    async def watch_marks(self, symbols: tuple[str, ...]) -> Any:  # pragma: no cover - never streams
+        raise self.error
+        yield MarkUpdate({}, 0.0)
+
+    async def watch_account(self) -> Any:  # pragma: no cover - never streams
+        raise self.error
+        yield None
+
+    async def close(self) -> None:
+        return None
+
+
+class Runtime:
+    def __init__(self, readers: Sequence[VenueReader], *, bus: EventBus | None = None,
+                 config: MonitorConfig | None = None, target: float | None = None,
+                 history: Any = None, owns_history: bool = False, compute: Compute | None = None,
+                 clock: Callable[[], float] = time.time, demo: bool = False):
+        self.bus = bus or EventBus()
+        self.demo = demo
+        self.readers = list(readers)
+        self.monitor = Monitor(self.readers, self.bus, config=config, target=target, compute=compute,
+                               clock=clock)
+        self.extensions: list[Any] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self.history_recorder: HistoryRecorder | None = None
+        if history is not None:
+            self.history_recorder = HistoryRecorder(history, owns_history=owns_history)
+            self._unsubscribe.append(self.bus.subscribe(self.history_recorder, MonitorSnapshot))
+        self._started = False
+        self._stopped = False
+
+    # --- composition
+
+    @classmethod
+    def from_settings(cls, settings: Any = None, *, accounts: Sequence[str] | None = None,
+                      target: float | None = None, history: bool = True,
+                      secrets_for: Callable[[Any], Mapping[str, str]] | None = None,
+                      config: MonitorConfig | None = None, **kwargs: Any) -> Runtime:
+        """Readers for the configured accounts (all enabled ones, or those named)."""
+        settings = settings if settings is not None else _load_settings()
+        configured = settings.accounts()
+        if accounts:
+            unknown = [n for n in accounts if n not in configured]
+            if unknown:
+                known = ", ".join(sorted(configured)) or "none"
+                names = ", ".join(map(repr, unknown))
+                raise NoAccountsError(f"no account named {names} (configured: {known})")
+            chosen = [configured[n] for n in accounts]
+        else:
+            chosen = [c for c in configured.values() if getattr(c, "enabled", True)]
+        if not chosen:
+            raise NoAccountsError("no exchange account is configured")
+        readers = [_open_account(c, settings, secrets_for or _keyring_secrets) for c in chosen]
+        store = _open_history(settings, demo=False) if history else None
+        return cls(readers, config=config or monitor_config_from_settings(settings),
+                   target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
+                   history=store, owns_history=store is not None, **kwargs)
+
+    @classmethod
+    def for_demo(cls, scenario: str = "calm", *, seed: int | None = None, speed: float = 1.0,
+                 settings: Any = None, target: float | None = None, history: bool = True,
+                 config: MonitorConfig | None = None, **kwargs: Any) -> Runtime:
+        """The demo venue's accounts (history goes to a separate demo database)."""
+        from desk.exchanges.demo import open_demo_readers
+
+        readers = open_demo_readers(scenario, seed=seed, speed=speed)
+        if settings is None:
+            with contextlib.suppress(Exception):
+                settings = _load_settings()
+        store = _open_history(settings, demo=True) if history else None
+        return cls(readers, config=config or monitor_config_from_settings(settings), demo=True,
+                   target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
+                   history=store, owns_history=store is not None, **kwargs)
+
+    # --- extension points
+
+    def attach(self, callback: Callable[[object], None],
+               event_type: type | None = None) -> Callable[[], None]:
+        """Subscribe ``callback`` to the bus; unsubscribed when the runtime stops."""
+        unsubscribe = self.bus.subscribe(callback, event_type)
+        self._unsubscribe.append(unsubscribe)
+        return unsubscribe
+
+    def add_extension(self, extension: Any) -> None:
+        self.extensions.append(extension)
+        if self._started and not self._stopped and hasattr(extension, "start"):
+            extension.start(self)
+
+    # --- life cycle
+
+    @property
+    def account_names(self) -> tuple[str, ...]:
+        return self.monitor.account_names
+
+    def latest(self) -> MonitorSnapshot | None:
+        return self.monitor.latest()
+
+    def start(self) -> Runtime:
+        if self._started:
+            raise RuntimeError("the runtime was already started")
+        self._started = True
+        for ext in list(self.extensions):
+            if hasattr(ext, "start"):
+                ext.start(self)
+        self.monitor.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop extensions, the monitor (closing every exchange session) and the history writer."""
+        if self._stopped:
+            return True
+        self._stopped = True
+        deadline = time.monotonic() + timeout
+        for ext in reversed(self.extensions):
+            if hasattr(ext, "stop"):
+                try:
+                    ext.stop()
+                except Exception:
+                    log.exception("stopping %r failed", ext)
+        clean = self.monitor.stop(max(0.1, deadline - time.monotonic()))
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        if self.history_recorder is not None:
+            self.history_recorder.close(max(0.1, deadline - time.monotonic()))
+        return clean
+
+    def __enter__(self) -> Runtime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def _load_settings() -> Any:
+    from desk.store.settings import Settings
+
+    return Settings.load()
+
+
+def _setting(settings: Any, key: str) -> Any:
+    if settings is None:
+        return None
+    try:
+        return settings.get(key)
+    except Exception:
+        return None
+
+
+def _open_history(settings: Any, *, demo: bool) -> Any:
+    from desk.store.history import History
+    from desk.store.paths import desk_paths
+
+    path: Path = desk_paths().ensure().history_db
+    if demo:
+        path = path.with_name("history-demo" + path.suffix)
+    try:
+        return History.from_settings(settings, path) if settings is not None else History(path)
+    except Exception:  # history is a convenience: monitoring must start without it
+        log.exception("the risk history cannot be opened; continuing without it")
+        return None
+
+
+def _keyring_secrets(account: Any) -> Mapping[str, str]:
+    from desk.exchanges import required_secrets
+    from desk.store import secrets as secret_store
+
+    fields = required_secrets(account.venue)
+    if not fields:
+        return {}
+    loaded = secret_store.load_secrets(account.name, fields)
+    return dict(loaded)
+
+
+def _open_account(account: Any, settings: Any,
+                  secrets_for: Callable[[Any], Mapping[str, str]]) -> VenueReader:
+    from desk.exchanges import ReaderConfig, open_reader
+    from desk.store.paths import desk_paths
+
+    try:
+        cfg = ReaderConfig(
+            name=account.name, venue=account.venue, api_url=account.api_url, sandbox=account.sandbox,
+            demo_trading=account.demo_trading, wallet_address=account.wallet_address,
+            markets_cache_dir=desk_paths().markets_cache_dir,
+            markets_max_age_hours=float(_setting(settings, "monitor.markets_cache_hours") or 24.0),
+        )
+        return open_reader(cfg, secrets_for(account))
+    except VenueError as exc:
+        return UnavailableReader(account.name, account.venue, exc)
+    except Exception as exc:  # e.g. the keyring is locked: show the account in error, say why
+        log.warning("cannot open account %s", account.name, exc_info=True)
+        return UnavailableReader(account.name, account.venue,
+                                 VenueError(ErrorKind.CONFIG, f"cannot open the account: {exc}"))
