@@ -99,12 +99,57 @@ MIGRATIONS: tuple[str, ...] = (
         portfolio BLOB NOT NULL
     );
     """,
-    # 1 -> 2: keep the venue's own figures beside ours ("ours beside theirs", ARCHITECTURE rule 4).
+    # 1 -> 2: subjects (account / pool / position) in their own table, samples keyed by (subject, at)
+    # without a rowid — about half the bytes per sample; and the venue's own figures beside ours
+    # ("ours beside theirs", ARCHITECTURE rule 4).
     """
-    ALTER TABLE samples ADD COLUMN venue_margin_ratio REAL;
-    ALTER TABLE samples ADD COLUMN reported_liquidation_price REAL;
+    CREATE TABLE subjects (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        account TEXT NOT NULL,
+        settle TEXT NOT NULL DEFAULT '',
+        symbol TEXT NOT NULL DEFAULT '',
+        leg TEXT NOT NULL DEFAULT '',
+        UNIQUE (account, kind, symbol, leg, settle)
+    );
+    INSERT INTO subjects (kind, account, settle, symbol, leg)
+        SELECT DISTINCT kind, account, settle, symbol, leg FROM samples;
+    CREATE TABLE samples_v2 (
+        subject INTEGER NOT NULL REFERENCES subjects(id),
+        at REAL NOT NULL,
+        coarse INTEGER NOT NULL DEFAULT 0,
+        side TEXT,
+        margin_ratio REAL,
+        distance_to_liquidation REAL,
+        mark_price REAL,
+        liquidation_price REAL,
+        bankruptcy_price REAL,
+        unrealized_pnl REAL,
+        maintenance_margin REAL,
+        margin_balance REAL,
+        wallet_balance REAL,
+        notional REAL,
+        contracts REAL,
+        shock_to_liquidation REAL,
+        venue_margin_ratio REAL,
+        reported_liquidation_price REAL,
+        PRIMARY KEY (subject, at)
+    ) WITHOUT ROWID;
+    INSERT OR REPLACE INTO samples_v2 (subject, at, coarse, side, margin_ratio, distance_to_liquidation,
+            mark_price, liquidation_price, bankruptcy_price, unrealized_pnl, maintenance_margin,
+            margin_balance, wallet_balance, notional, contracts, shock_to_liquidation)
+        SELECT j.id, s.at, s.coarse, s.side, s.margin_ratio, s.distance_to_liquidation, s.mark_price,
+               s.liquidation_price, s.bankruptcy_price, s.unrealized_pnl, s.maintenance_margin,
+               s.margin_balance, s.wallet_balance, s.notional, s.contracts, s.shock_to_liquidation
+        FROM samples AS s JOIN subjects AS j
+          ON j.kind = s.kind AND j.account = s.account AND j.settle = s.settle AND j.symbol = s.symbol
+         AND j.leg = s.leg;
+    DROP TABLE samples;
+    ALTER TABLE samples_v2 RENAME TO samples;
+    CREATE INDEX samples_by_age ON samples(coarse, at);
     """,
 )
+SUBJECT_COLUMNS = ("kind", "account", "settle", "symbol", "leg")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMPACT_EVERY_SECONDS = 3600.0
@@ -142,6 +187,9 @@ class Sample:
 
 
 SAMPLE_COLUMNS = tuple(f.name for f in fields(Sample))
+# What a query selects for a Sample: subject fields from the subjects table (alias j), the rest from samples.
+_SELECT = ", ".join(f"j.{c}" if c in SUBJECT_COLUMNS else f"s.{c}" for c in SAMPLE_COLUMNS)
+_FROM = "samples AS s JOIN subjects AS j ON j.id = s.subject"
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +250,7 @@ class History:
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._last_sample: dict[str, float] = {}
+        self._subjects: dict[tuple[str, str, str, str, str], int] = {}  # never deleted, so cacheable
         self._last_compact: float | None = None
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -356,11 +405,12 @@ class History:
             due.append(account.name)
             rows.extend(_account_rows(account, at))
         if rows:
-            columns = tuple(rows[0])
-            sql = (f"INSERT INTO samples ({', '.join(columns)}) "
-                   f"VALUES ({', '.join(':' + c for c in columns)})")
             with self._write() as conn:
-                conn.executemany(sql, rows)
+                for row in rows:
+                    row["subject"] = self._subject_id(conn, *(row.pop(c) for c in SUBJECT_COLUMNS))
+                columns = tuple(rows[0])
+                conn.executemany(f"INSERT OR REPLACE INTO samples ({', '.join(columns)}) "
+                                 f"VALUES ({', '.join(':' + c for c in columns)})", rows)
             for name in due:
                 self._last_sample[name] = at
         last = self._last_compact
@@ -368,62 +418,76 @@ class History:
             self.compact(at)
         return bool(rows)
 
+    def _subject_id(self, conn: sqlite3.Connection, kind: str, account: str, settle: str, symbol: str,
+                    leg: str) -> int:
+        key = (kind, account, settle, symbol, leg)
+        found = self._subjects.get(key)
+        if found is None:
+            conn.execute("INSERT OR IGNORE INTO subjects (kind, account, settle, symbol, leg) "
+                         "VALUES (?, ?, ?, ?, ?)", key)
+            found = int(conn.execute(
+                "SELECT id FROM subjects WHERE kind = ? AND account = ? AND settle = ? AND symbol = ? "
+                "AND leg = ?", key).fetchone()[0])
+            self._subjects[key] = found
+        return found
+
     def samples(self, *, account: str, symbol: str | None = None, leg: str | None = None,
                 settle: str | None = None, since: float | None = None,
                 until: float | None = None) -> list[Sample]:
         """Samples of one subject, oldest first: the account's own rows when ``symbol`` and ``settle``
         are None, a pool's rows with ``settle``, a position's with ``symbol`` (and ``leg``)."""
-        where = ["account = ?"]
+        where = ["j.account = ?"]
         args: list[Any] = [account]
         if symbol is not None:
-            where.append("kind = 'position' AND symbol = ?")
+            where.append("j.kind = 'position' AND j.symbol = ?")
             args.append(symbol)
             if leg is not None:
-                where.append("leg = ?")
+                where.append("j.leg = ?")
                 args.append(leg)
             if settle is not None:
-                where.append("settle = ?")
+                where.append("j.settle = ?")
                 args.append(settle)
         elif settle is not None:
-            where.append("kind = 'pool' AND settle = ?")
+            where.append("j.kind = 'pool' AND j.settle = ?")
             args.append(settle)
         else:
-            where.append("kind = 'account'")
+            where.append("j.kind = 'account'")
         return self._select_samples(where, args, since, until)
 
     def all_samples(self, *, account: str | None = None, since: float | None = None,
                     until: float | None = None, kinds: Sequence[str] = ("account", "pool", "position"),
                     ) -> list[Sample]:
         """Every sample in the range (all levels, all accounts unless one is named), for export."""
-        where = [f"kind IN ({', '.join('?' for _ in kinds)})"]
+        where = [f"j.kind IN ({', '.join('?' for _ in kinds)})"]
         args: list[Any] = list(kinds)
         if account is not None:
-            where.append("account = ?")
+            where.append("j.account = ?")
             args.append(account)
         return self._select_samples(where, args, since, until)
 
     def _select_samples(self, where: list[str], args: list[Any], since: float | None,
                         until: float | None) -> list[Sample]:
         if since is not None:
-            where.append("at >= ?")
+            where.append("s.at >= ?")
             args.append(since)
         if until is not None:
-            where.append("at <= ?")
+            where.append("s.at <= ?")
             args.append(until)
-        sql = (f"SELECT {', '.join(SAMPLE_COLUMNS)} FROM samples WHERE {' AND '.join(where)} "
-               "ORDER BY at, id")
+        sql = f"SELECT {_SELECT} FROM {_FROM} WHERE {' AND '.join(where)} ORDER BY s.at, s.subject"
         return [_sample(row) for row in self._conn().execute(sql, args)]
 
     def accounts(self) -> list[str]:
         """Accounts that have samples, alphabetically."""
-        rows = self._conn().execute("SELECT DISTINCT account FROM samples ORDER BY account")
+        rows = self._conn().execute(
+            "SELECT DISTINCT account FROM subjects WHERE id IN (SELECT DISTINCT subject FROM samples) "
+            "ORDER BY account")
         return [r[0] for r in rows]
 
     def positions(self, account: str) -> list[tuple[str, str]]:
         """(symbol, leg) of every position of ``account`` with samples."""
         rows = self._conn().execute(
-            "SELECT DISTINCT symbol, leg FROM samples WHERE account = ? AND kind = 'position' "
-            "ORDER BY symbol, leg", (account,))
+            "SELECT DISTINCT symbol, leg FROM subjects WHERE account = ? AND kind = 'position' "
+            "AND id IN (SELECT DISTINCT subject FROM samples) ORDER BY symbol, leg", (account,))
         return [(r[0], r[1]) for r in rows]
 
     # --- alerts ----------------------------------------------------------------------------------
@@ -512,10 +576,10 @@ class History:
         with self._write() as conn:
             conn.execute(
                 """
-                UPDATE samples SET coarse = 1 WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id, ROW_NUMBER() OVER (
-                            PARTITION BY kind, account, settle, symbol, leg, CAST(at / :bucket AS INTEGER)
+                UPDATE samples SET coarse = 1 WHERE (subject, at) IN (
+                    SELECT subject, at FROM (
+                        SELECT subject, at, ROW_NUMBER() OVER (
+                            PARTITION BY subject, CAST(at / :bucket AS INTEGER)
                             ORDER BY margin_ratio DESC NULLS LAST, distance_to_liquidation ASC NULLS LAST,
                                      at DESC) AS rank
                         FROM samples WHERE coarse = 0 AND at < :cut)
@@ -549,8 +613,10 @@ class History:
             share = min(1.0, (used - limit * 0.9) / used)
             n = max(1000, int(count * share))
             with self._write() as w:
-                w.execute("DELETE FROM samples WHERE id IN "
-                          "(SELECT id FROM samples ORDER BY at, id LIMIT ?)", (n,))
+                # Everything up to the n-th oldest time goes (at least n rows: always progress).
+                nth = w.execute("SELECT at FROM samples ORDER BY at LIMIT 1 OFFSET ?",
+                                (min(n, count) - 1,)).fetchone()
+                w.execute("DELETE FROM samples WHERE at <= ?", (nth[0],))
         with self._write_lock:
             # executescript steps the pragma to completion (execute() would free a single page).
             conn.executescript("PRAGMA incremental_vacuum;")
