@@ -206,6 +206,10 @@ def test_v1_database_is_backed_up_and_migrated(tmp_path: Path) -> None:
     conn.executescript(MIGRATIONS[0])
     conn.execute("INSERT INTO samples (at, kind, account, margin_ratio) VALUES (?, 'account', 'old', 0.7)",
                  (T0,))
+    for i in range(3):
+        conn.execute("INSERT INTO samples (at, coarse, kind, account, settle, symbol, leg, side, mark_price) "
+                     "VALUES (?, 1, 'position', 'old', 'USDT', 'BTC/USDT:USDT', 'both', 'long', ?)",
+                     (T0 + i * 300, 60000.0 + i))
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -214,11 +218,16 @@ def test_v1_database_is_backed_up_and_migrated(tmp_path: Path) -> None:
         assert any("upgraded" in p for p in h.problems)
         old = h.samples(account="old")
         assert old[0].margin_ratio == 0.7 and old[0].venue_margin_ratio is None
+        btc = h.samples(account="old", symbol="BTC/USDT:USDT", leg="both")
+        assert [(s.at, s.mark_price, s.side, s.settle, s.coarse) for s in btc] == [
+            (T0 + i * 300, 60000.0 + i, "long", "USDT", True) for i in range(3)]
+        assert h.positions("old") == [("BTC/USDT:USDT", "both")]
+        assert h.record(report(account="old"), T0 + 1000)  # and it keeps working on the new schema
     backups = list(tmp_path.glob("h.db.v1-backup-*"))
     assert len(backups) == 1
     b = sqlite3.connect(backups[0])
     assert b.execute("PRAGMA user_version").fetchone()[0] == 1
-    assert b.execute("SELECT count(*) FROM samples").fetchone()[0] == 1
+    assert b.execute("SELECT count(*) FROM samples").fetchone()[0] == 4
     b.close()
 
 
