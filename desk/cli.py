@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(same as DESK_HOME=DIR)",
     )
     parser.add_argument("--demo", action="store_true", help="use the built-in demo venue")
+    # The dashboard's demo options (`desk --demo --scenario flash-crash --speed 20`).
+    parser.add_argument("--scenario", dest="demo_scenario", metavar="S",
+                        help="demo scenario for the dashboard (with --demo), e.g. calm, flash-crash")
+    parser.add_argument("--speed", dest="demo_speed", type=float, metavar="X",
+                        help="demo time acceleration for the dashboard (e.g. 10)")
+    parser.add_argument("--seed", dest="demo_seed", type=int, metavar="N",
+                        help="demo random seed for the dashboard (same seed, same path)")
     parser.set_defaults(handler=None)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in command_modules():

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from desk.domain.alerts import Alert
+from desk.services.alerts import AlertRaised
 from desk.services.snapshot import MonitorSnapshot, StatusChange
 
 DEFAULT_REFRESH_HZ = 4.0
@@ -25,7 +26,7 @@ DEFAULT_REFRESH_HZ = 4.0
 class EventBridge(QObject):
     snapshot_ready = Signal(object)  # MonitorSnapshot, coalesced
     status_changed = Signal(object)  # StatusChange, every one
-    alert_raised = Signal(object)  # Alert, every one
+    alert_raised = Signal(object, object)  # (Alert, muted reason or None), every one
     _wake = Signal()
 
     def __init__(self, refresh_hz: float = DEFAULT_REFRESH_HZ, parent: QObject | None = None) -> None:
@@ -63,7 +64,7 @@ class EventBridge(QObject):
                 self.received += 1
                 if self._latest is None or event.seq >= self._latest.seq:
                     self._latest = event
-            elif isinstance(event, StatusChange | Alert):
+            elif isinstance(event, StatusChange | Alert | AlertRaised):
                 self._events.append(event)
             else:
                 return
@@ -83,8 +84,10 @@ class EventBridge(QObject):
         for event in events:
             if isinstance(event, StatusChange):
                 self.status_changed.emit(event)
+            elif isinstance(event, AlertRaised):
+                self.alert_raised.emit(event.alert, event.muted)
             else:
-                self.alert_raised.emit(event)
+                self.alert_raised.emit(event, None)
         if not has_snapshot or self._timer.isActive():
             return
         wait = self._last_flush + self._interval - time.monotonic()

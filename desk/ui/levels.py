@@ -1,17 +1,20 @@
 """Risk levels for display: which colour, glyph and word a row, an account or the tray shows.
 
-The engine computes the figures (margin ratio, distance to liquidation); this module only
-compares them with the user's alert thresholds to pick a presentation level, and folds in
-the data status (stale data is never shown as healthy).
+The engine computes the figures (margin ratio, distance to liquidation); the alert engine's
+thresholds and its ``level_for`` rule decide warning and critical, so a red row and an alert
+always agree. This module maps those levels to presentation and folds in the data status
+(stale data is never shown as healthy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from enum import IntEnum
 
+from desk.domain.alerts import AlertLevel
 from desk.domain.report import AccountRisk, PositionRisk
+from desk.services.alerts_config import AlertConfig, Thresholds
+from desk.services.alerts_engine import level_for
 from desk.services.snapshot import DataStatus
 
 
@@ -40,63 +43,42 @@ _WORDS = {Level.OK: "OK", Level.WARNING: "WARN", Level.STALE: "STALE", Level.CRI
 _GLYPHS = {Level.OK: "✓", Level.WARNING: "▲", Level.STALE: "◌", Level.CRITICAL: "✖"}
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Alert thresholds (fractions). Defaults match the alert engine's documented defaults."""
-
-    distance_warning: float = 0.15
-    distance_critical: float = 0.05
-    margin_ratio_warning: float = 0.5
-    margin_ratio_critical: float = 0.8
-
-    @classmethod
-    def from_settings(cls, settings: object | None) -> Thresholds:
-        """Read the thresholds from the settings object when it declares them; else defaults."""
-        if settings is None:
-            return cls()
-        values = {}
-        for field_name, keys in _SETTING_KEYS.items():
-            for key in keys:
-                value = _get_setting(settings, key)
-                if isinstance(value, int | float) and value > 0:
-                    values[field_name] = float(value)
-                    break
-        return cls(**values)
+ThresholdsFor = Callable[[str, str | None], Thresholds]
 
 
-_SETTING_KEYS = {
-    "distance_warning": ("alerts.distance_warning", "alerts.distance_warn"),
-    "distance_critical": ("alerts.distance_critical",),
-    "margin_ratio_warning": ("alerts.margin_ratio_warning", "alerts.margin_ratio_warn"),
-    "margin_ratio_critical": ("alerts.margin_ratio_critical",),
-}
+def global_thresholds(thresholds: Thresholds | None = None) -> ThresholdsFor:
+    """The same thresholds for every account and position."""
+    fixed = thresholds or Thresholds()
+    return lambda account, symbol: fixed
 
 
-def _get_setting(settings: object, key: str) -> object:
-    getter = getattr(settings, "get", None)
-    if getter is None:
-        return None
+def thresholds_from_settings(settings: object | None) -> ThresholdsFor:
+    """Per account/position thresholds exactly as the alert engine reads them (with overrides)."""
+    if settings is None:
+        return global_thresholds()
     try:
-        return getter(key)
-    except Exception:  # an undeclared key: fall back to the default threshold
-        return None
+        config = AlertConfig.from_settings(settings)
+    except (ValueError, KeyError):  # an invalid file is reported by the settings dialog
+        return global_thresholds()
+    return config.thresholds_for
 
 
 def figure_level(
     distance: float | None, margin_ratio: float | None, thresholds: Thresholds
 ) -> Level:
-    level = Level.OK
+    """The level the alert engine's rules give these figures (without hysteresis: what they are now)."""
+    levels = []
     if distance is not None:
-        if distance <= thresholds.distance_critical:
-            return Level.CRITICAL
-        if distance <= thresholds.distance_warning:
-            level = Level.WARNING
+        levels.append(level_for(distance, None, thresholds.distance_warning, thresholds.distance_critical,
+                                higher_is_worse=False, rearm=0.0))
     if margin_ratio is not None:
-        if margin_ratio >= thresholds.margin_ratio_critical:
-            return Level.CRITICAL
-        if margin_ratio >= thresholds.margin_ratio_warning:
-            level = Level.WARNING
-    return level
+        levels.append(level_for(margin_ratio, None, thresholds.margin_ratio_warning,
+                                thresholds.margin_ratio_critical, higher_is_worse=True, rearm=0.0))
+    return worst(_FROM_ALERT[lv] for lv in levels)
+
+
+_FROM_ALERT = {None: Level.OK, AlertLevel.INFO: Level.OK, AlertLevel.WARNING: Level.WARNING,
+               AlertLevel.CRITICAL: Level.CRITICAL}
 
 
 def position_level(risk: PositionRisk, status: DataStatus | None, thresholds: Thresholds) -> Level:
@@ -105,13 +87,16 @@ def position_level(risk: PositionRisk, status: DataStatus | None, thresholds: Th
     return figure_level(risk.distance_to_liquidation, risk.margin_ratio, thresholds)
 
 
-def account_level(risk: AccountRisk | None, status: DataStatus | None, thresholds: Thresholds) -> Level:
+def account_level(
+    risk: AccountRisk | None, status: DataStatus | None, thresholds_for: ThresholdsFor
+) -> Level:
     if status in (DataStatus.STALE, DataStatus.ERROR):
         return Level.STALE
     if risk is None:
         return Level.OK
-    levels = [figure_level(None, pool.margin_ratio, thresholds) for pool in risk.pools]
-    levels += [position_level(p, None, thresholds) for p in risk.positions]
+    own = thresholds_for(risk.name, None)
+    levels = [figure_level(None, pool.margin_ratio, own) for pool in risk.pools]
+    levels += [position_level(p, None, thresholds_for(p.account, p.symbol)) for p in risk.positions]
     return worst(levels)
 
 

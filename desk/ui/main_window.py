@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from desk.domain.alerts import Alert
 from desk.domain.report import PositionRisk
 from desk.services.snapshot import MonitorSnapshot, StatusChange
-from desk.ui.levels import Level, Thresholds, worst
+from desk.ui.levels import Level, ThresholdsFor, global_thresholds, worst
 from desk.ui.positions_model import (
     DEFAULT_STALE_AFTER,
     HEADERS,
@@ -57,12 +57,12 @@ class MainWindow(QMainWindow):
     snapshot_applied = Signal(object)  # MonitorSnapshot, after the table and cards are updated
     close_requested = Signal()  # the window's close button; the app decides (tray or quit)
 
-    def __init__(self, *, demo: bool = False, thresholds: Thresholds | None = None,
+    def __init__(self, *, demo: bool = False, thresholds_for: ThresholdsFor | None = None,
                  stale_after: float = DEFAULT_STALE_AFTER, clock: Callable[[], float] = time.time,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.demo = demo
-        self.thresholds = thresholds or Thresholds()
+        self.thresholds_for = thresholds_for or global_thresholds()
         self.stale_after = stale_after
         self.clock = clock
         self.snapshot: MonitorSnapshot | None = None
@@ -72,7 +72,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(window_title(demo))
         self.resize(1280, 800)
 
-        self.model = PositionsModel(self.thresholds, clock=clock, stale_after=stale_after, parent=self)
+        self.model = PositionsModel(self.thresholds_for, clock=clock, stale_after=stale_after, parent=self)
         self.proxy = PositionsProxy(self)
         self.proxy.setSourceModel(self.model)
 
@@ -148,6 +148,16 @@ class MainWindow(QMainWindow):
         self._clock_timer.start(1000)
         self.statusBar().showMessage("Starting the monitor…")
 
+    def set_demo(self, demo: bool) -> None:
+        self.demo = demo
+        self.setWindowTitle(window_title(demo))
+        self.status_strip.demo.setVisible(demo)
+
+    def set_thresholds(self, thresholds_for: ThresholdsFor) -> None:
+        self.thresholds_for = thresholds_for
+        self.model.thresholds_for = thresholds_for
+        self.tick()
+
     # -- panels for the charts and the what-if (issue 10) ---------------------------------
 
     def set_panel(self, name: str, widget: QWidget) -> None:
@@ -208,7 +218,7 @@ class MainWindow(QMainWindow):
             return
         now = self.clock()
         account_levels = self.accounts_panel.update_accounts(
-            snapshot.report.accounts, snapshot.accounts, self.thresholds, now, self.stale_after)
+            snapshot.report.accounts, snapshot.accounts, self.thresholds_for, now, self.stale_after)
         rows = self.model.rows()
         level = worst([*account_levels, *(r.level for r in rows)])
         counts = {lv: sum(1 for r in rows if r.level is lv) for lv in Level}
@@ -229,13 +239,14 @@ class MainWindow(QMainWindow):
                 parts.append(f"{counts[lv]} {word}")
         return " · ".join(parts)
 
-    def on_alert(self, alert: Alert) -> None:
+    def on_alert(self, alert: Alert, muted: str | None = None) -> None:
         midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         self.alerts_today = [a for a in self.alerts_today if a.at >= midnight]
         if alert.at >= midnight:
             self.alerts_today.append(alert)
         self.status_strip.set_alerts_today(len(self.alerts_today), f"{alert.title} — {alert.body}")
-        self.statusBar().showMessage(f"Alert: {alert.title}", 15000)
+        note = f" (not notified: {muted})" if muted else ""
+        self.statusBar().showMessage(f"Alert: {alert.title}{note}", 15000)
 
     def on_status_change(self, change: StatusChange) -> None:
         reason = f" — {change.reason}" if change.reason else ""

@@ -27,13 +27,12 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont
 
 from desk.domain.report import PositionRisk
+from desk.services.alerts_config import Thresholds
 from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot, PositionState
 from desk.ui import formatting as fmt
-from desk.ui.levels import Level, Thresholds, position_level
+from desk.ui.levels import Level, ThresholdsFor, global_thresholds, position_level
 from desk.ui.theme import LEVEL_HEX
 
-# Exchange and desk liquidation prices further apart than this many ticks are flagged.
-DISAGREE_TICKS = 2.0
 # A row whose inputs are older than this is shown stale even if the monitor has not said so
 # yet (for instance when snapshots stop arriving at all).
 DEFAULT_STALE_AFTER = 60.0
@@ -82,7 +81,7 @@ HEADERS = {
     Column.MARK: ("Mark", "Mark price (liquidation is triggered by the mark, not the last trade)"),
     Column.LIQ: ("Liq. (desk)", "Liquidation price computed by desk's engine from the venue's rules"),
     Column.LIQ_EXCHANGE: ("Liq. (exch.)", "Liquidation price reported by the exchange; ⚠ when it "
-                          f"differs from desk's by more than {DISAGREE_TICKS:g} ticks"),
+                          "differs from desk's by more than the tolerance (alerts.disagree_ticks)"),
     Column.BANKRUPTCY: ("Bankruptcy", "Price at which the position's margin is exhausted"),
     Column.DISTANCE: ("Distance", "Distance from the mark to the liquidation price, % of the mark"),
     Column.MARGIN_RATIO: ("Margin ratio", "Maintenance margin ÷ margin balance on desk's scale "
@@ -102,8 +101,10 @@ class Row:
     status: DataStatus | None
     observed_at: float | None  # when the row's inputs were observed (mark or account data time)
     reason: str | None
+    thresholds: Thresholds = field(default_factory=Thresholds)
     level: Level = Level.OK
     stale: bool = False
+    disagrees: bool = False
     text: list[str] = field(default_factory=list)  # display text per column, filled lazily
 
     @property
@@ -111,27 +112,36 @@ class Row:
         return self.risk.key
 
 
-def liquidation_disagrees(risk: PositionRisk) -> bool:
-    """True when the exchange's liquidation price is more than DISAGREE_TICKS from desk's."""
+def liquidation_disagrees(risk: PositionRisk, thresholds: Thresholds) -> bool:
+    """True when the exchange's liquidation price is further from desk's than the alert engine's
+    tolerance (``disagree_ticks`` ticks, or ``disagree_relative`` without a tick size), or when
+    only one of the two finds a liquidation price at all."""
     ours, theirs = risk.liquidation_price, risk.reported_liquidation_price
     if theirs is None:
         return False
     if ours is None:
         return True
-    return fmt.ticks_apart(ours, theirs, risk.tick_size) > DISAGREE_TICKS
+    return abs(ours - theirs) > _tolerance(risk, thresholds)
+
+
+def _tolerance(risk: PositionRisk, thresholds: Thresholds) -> float:
+    theirs = risk.reported_liquidation_price or 0.0
+    if risk.tick_size and risk.tick_size > 0:
+        return thresholds.disagree_ticks * risk.tick_size
+    return thresholds.disagree_relative * abs(theirs)
 
 
 class PositionsModel(QAbstractTableModel):
     def __init__(
         self,
-        thresholds: Thresholds | None = None,
+        thresholds_for: ThresholdsFor | None = None,
         *,
         clock: Callable[[], float] = time.time,
         stale_after: float = DEFAULT_STALE_AFTER,
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
-        self.thresholds = thresholds or Thresholds()
+        self.thresholds_for = thresholds_for or global_thresholds()
         self.clock = clock
         self.stale_after = stale_after
         self._rows: list[Row] = []
@@ -205,7 +215,9 @@ class PositionsModel(QAbstractTableModel):
         too_old = row.observed_at is not None and now - row.observed_at > self.stale_after
         row.stale = row.status in (DataStatus.STALE, DataStatus.ERROR) or too_old
         status = DataStatus.STALE if row.stale else row.status
-        row.level = position_level(row.risk, status, self.thresholds)
+        row.thresholds = self.thresholds_for(row.risk.account, row.risk.symbol)
+        row.level = position_level(row.risk, status, row.thresholds)
+        row.disagrees = liquidation_disagrees(row.risk, row.thresholds)
         row.text = []
 
     # -- queries ---------------------------------------------------------------------------
@@ -294,7 +306,7 @@ class PositionsModel(QAbstractTableModel):
             return QColor(LEVEL_HEX[row.level]) if row.level != Level.OK else None
         if column in (Column.DISTANCE, Column.MARGIN_RATIO) and row.level != Level.OK:
             return QColor(LEVEL_HEX[row.level])
-        if column == Column.LIQ_EXCHANGE and liquidation_disagrees(row.risk):
+        if column == Column.LIQ_EXCHANGE and row.disagrees:
             return self._flag
         if column == Column.AGE and row.status == DataStatus.DELAYED:
             return self._flag
@@ -303,7 +315,7 @@ class PositionsModel(QAbstractTableModel):
     def _tooltip(self, row: Row, column: int) -> str | None:
         r = row.risk
         if column == Column.STATUS:
-            lines = [f"{row.level.word}: {_level_reason(row, self.thresholds)}"]
+            lines = [f"{row.level.word}: {_level_reason(row, row.thresholds)}"]
             if row.stale:
                 lines.append(f"Data is stale ({row.reason or 'no fresh update'}); the figures are the last "
                              "known ones and may be wrong now.")
@@ -311,7 +323,7 @@ class PositionsModel(QAbstractTableModel):
         if column == Column.LIQ and r.liquidation_price is None:
             return NO_LIQUIDATION_TIP
         if column == Column.LIQ_EXCHANGE:
-            return _exchange_liq_tip(r)
+            return _exchange_liq_tip(r, row)
         if column == Column.BANKRUPTCY and r.bankruptcy_price is None:
             return NO_BANKRUPTCY_TIP
         if column == Column.DISTANCE and r.distance_to_liquidation is None:
@@ -343,8 +355,8 @@ def _texts(row: Row) -> list[str]:
     tick = r.tick_size
     side = r.side.upper() if r.leg == "both" else f"{r.side.upper()} (hedge)"
     exch = fmt.price(r.reported_liquidation_price, tick)
-    if liquidation_disagrees(r):
-        exch = f"⚠ {exch}"
+    if row.disagrees:
+        exch = f"⚠ {exch}" if r.reported_liquidation_price is not None else exch
     return [
         row.level.label if not row.stale else f"{Level.STALE.glyph} STALE",
         r.account,
@@ -408,17 +420,22 @@ def _level_reason(row: Row, thresholds: Thresholds) -> str:
     return "; ".join(parts)
 
 
-def _exchange_liq_tip(r: PositionRisk) -> str:
+def _exchange_liq_tip(r: PositionRisk, row: Row) -> str:
     ours, theirs = r.liquidation_price, r.reported_liquidation_price
     if theirs is None:
         return "The exchange reports no liquidation price for this position."
     if ours is None:
-        return (f"The exchange reports {fmt.price(theirs, r.tick_size)}, but desk finds no liquidation "
+        return (f"⚠ The exchange reports {fmt.price(theirs, r.tick_size)}, but desk finds no liquidation "
                 "price: check the position's margin and the venue rules.")
-    gap = fmt.ticks_apart(ours, theirs, r.tick_size)
-    head = "⚠ Disagrees with desk" if gap > DISAGREE_TICKS else "Agrees with desk"
+    head = "⚠ Disagrees with desk" if row.disagrees else "Agrees with desk"
+    if r.tick_size:
+        gap = f"{fmt.ticks_apart(ours, theirs, r.tick_size):.1f} ticks apart; tolerance " \
+              f"{row.thresholds.disagree_ticks:g} ticks"
+    else:
+        gap = f"{fmt.percent(abs(ours - theirs) / abs(theirs), 3)} apart; tolerance " \
+              f"{fmt.percent(row.thresholds.disagree_relative, 3)}"
     return (f"{head}: exchange {fmt.price(theirs, r.tick_size)}, desk {fmt.price(ours, r.tick_size)} "
-            f"({gap:.1f} ticks apart; flagged above {DISAGREE_TICKS:g}).")
+            f"({gap}). Trust the more conservative figure until they agree.")
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

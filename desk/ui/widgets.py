@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from desk.domain.report import AccountRisk, PoolRisk
 from desk.services.snapshot import AccountState, DataStatus
 from desk.ui import formatting as fmt
-from desk.ui.levels import Level, Thresholds, account_level, figure_level
+from desk.ui.levels import Level, ThresholdsFor, account_level, figure_level
 from desk.ui.theme import LEVEL_HEX, OKABE_ITO
 
 
@@ -173,10 +173,10 @@ class AccountCard(QFrame):
         grid.setColumnStretch(1, 1)
 
     def update_from(self, risk: AccountRisk | None, state: AccountState | None,
-                    thresholds: Thresholds, now: float, stale_after: float) -> Level:
+                    thresholds_for: ThresholdsFor, now: float, stale_after: float) -> Level:
         status = state.status if state else None
         too_old = state is not None and state.data_time is not None and now - state.data_time > stale_after
-        level = account_level(risk, DataStatus.STALE if too_old else status, thresholds)
+        level = account_level(risk, DataStatus.STALE if too_old else status, thresholds_for)
         venue = risk.venue if risk else (state.venue if state else "")
         rules = ""
         if risk is not None and risk.generic_rules:
@@ -200,7 +200,7 @@ class AccountCard(QFrame):
             self.bar.show_ratio(None, Level.OK, "No open cross-margin pool")
         else:
             pool_level = Level.STALE if level is Level.STALE else figure_level(
-                None, worst_pool.margin_ratio, thresholds)
+                None, worst_pool.margin_ratio, thresholds_for(self.name, None))
             self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
         if risk is None or risk.shock_to_liquidation is None:
             self.shock.setText("none within ±100 %" if risk is not None else fmt.DASH)
@@ -264,7 +264,7 @@ class AccountsPanel(QScrollArea):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def update_accounts(self, risks: tuple[AccountRisk, ...], states: tuple[AccountState, ...],
-                        thresholds: Thresholds, now: float, stale_after: float) -> list[Level]:
+                        thresholds_for: ThresholdsFor, now: float, stale_after: float) -> list[Level]:
         by_name_risk = {a.name: a for a in risks}
         by_name_state = {s.name: s for s in states}
         names = list(dict.fromkeys([*by_name_state, *by_name_risk]))
@@ -276,7 +276,7 @@ class AccountsPanel(QScrollArea):
             if card is None:
                 card = self.cards[name] = AccountCard(name)
                 self._row.insertWidget(self._row.count() - 1, card)
-            levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds,
+            levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds_for,
                                            now, stale_after))
         height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
         self.setFixedHeight(height + 14 if height else 0)

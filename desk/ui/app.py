@@ -1,0 +1,375 @@
+"""The dashboard application: window first, services after, one bridge between them.
+
+Start-up order keeps the first window fast: Qt and the window are built and shown, then the
+services (the monitor with its exchange readers — ccxt is imported there — history and alerts)
+are composed on a short-lived thread and started. Nothing on the GUI thread waits on the
+network: the GUI only ever receives events through :class:`desk.ui.bridge.EventBridge`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from desk.domain.alerts import Alert
+from desk.services.snapshot import DataStatus, MonitorSnapshot
+from desk.ui.bridge import DEFAULT_REFRESH_HZ, EventBridge
+from desk.ui.levels import Level, thresholds_from_settings
+from desk.ui.main_window import MainWindow
+from desk.ui.positions_model import DEFAULT_STALE_AFTER
+from desk.ui.single_instance import InstanceServer, ask_running_instance_to_raise
+from desk.ui.theme import apply_theme, choose_theme
+from desk.ui.tray import Tray, TrayNotifier
+
+log = logging.getLogger(__name__)
+
+REPORT_ENV = "DESK_TEST_REPORT"  # write a small JSON status file once the table is populated
+
+
+@dataclass(frozen=True)
+class GuiOptions:
+    demo: bool = False
+    scenario: str = "calm"
+    seed: int | None = None
+    speed: float = 1.0
+    started_at: float = 0.0  # process start (epoch seconds), for the start-up figures
+
+
+def _setting(settings: Any, key: str, default: Any) -> Any:
+    if settings is None:
+        return default
+    try:
+        value = settings.get(key)
+    except Exception:
+        return default
+    return default if value is None else value
+
+
+class DeskController(QObject):
+    """Owns the window, the tray, the bridge and the services; decides what closing means."""
+
+    services_ready = Signal(object, str)  # (runtime, note for the user or "")
+    services_failed = Signal(str)
+    open_alert = Signal(object)  # Alert: a click on a notification's "open"
+
+    def __init__(self, app: QApplication, settings: Any, options: GuiOptions) -> None:
+        super().__init__()
+        self.app = app
+        self.settings = settings
+        self.options = options
+        self.runtime: Any = None
+        self.alerts: Any = None
+        self._startup_thread: threading.Thread | None = None
+        self._told_about_tray = False
+        self._quitting = False
+        self.report_path = os.environ.get(REPORT_ENV) or None
+        self.timings: dict[str, float] = {"process_start": options.started_at or time.time()}
+        self._report_written = False
+
+        self.theme_setting = str(_setting(settings, "ui.theme", "auto"))
+        apply_theme(app, choose_theme(self.theme_setting))
+        QApplication.styleHints().colorSchemeChanged.connect(self._follow_os_theme)
+
+        self.window = MainWindow(
+            demo=options.demo,
+            thresholds_for=thresholds_from_settings(settings),
+            stale_after=float(_setting(settings, "monitor.stale_seconds", DEFAULT_STALE_AFTER)),
+        )
+        self.tray = Tray(self)
+        self.notifier = TrayNotifier(self.tray, self)
+        self.bridge = EventBridge(float(_setting(settings, "ui.refresh_hz", DEFAULT_REFRESH_HZ)), self)
+        self.instance = InstanceServer(self)
+
+        self.bridge.snapshot_ready.connect(self.on_snapshot)
+        self.bridge.status_changed.connect(self.window.on_status_change)
+        self.bridge.alert_raised.connect(self.window.on_alert)
+        self.window.close_requested.connect(self.on_close_requested)
+        self.window.menu_actions["quit"].triggered.connect(self.quit)
+        self.window.menu_actions["settings"].triggered.connect(self.open_settings)
+        self.window.menu_actions["accounts"].triggered.connect(self.open_accounts)
+        self.window.menu_actions["export"].triggered.connect(self.export_table)
+        self.window.menu_actions["about"].triggered.connect(self.about)
+        self.tray.show_hide_requested.connect(self.toggle_window)
+        self.tray.snooze_requested.connect(self.snooze)
+        self.tray.quit_requested.connect(self.quit)
+        self.instance.raise_requested.connect(self.show_window)
+        self.services_ready.connect(self._on_services_ready)
+        self.services_failed.connect(self._on_services_failed)
+        self.open_alert.connect(self._on_open_alert, Qt.ConnectionType.QueuedConnection)
+        app.aboutToQuit.connect(self.shutdown)
+        for problem in getattr(settings, "problems", []) or []:
+            self.window.statusBar().showMessage(f"Settings: {problem}", 30000)
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.instance.listen()
+        minimized = bool(_setting(self.settings, "ui.start_minimized", False))
+        if minimized and self.tray.available:
+            pass  # straight to the tray
+        elif minimized:
+            self.window.showMinimized()
+        else:
+            self.window.show()
+        QTimer.singleShot(0, self._window_shown)
+
+    def _window_shown(self) -> None:
+        self.timings["window_shown"] = time.time()
+        self._startup_thread = threading.Thread(target=self._compose_services, name="desk-startup",
+                                                daemon=True)
+        self._startup_thread.start()
+
+    def _compose_services(self) -> None:
+        """Runs on the start-up thread: build and start the runtime (imports ccxt when needed)."""
+        try:
+            from desk.services.alerts import attach_alerts
+            from desk.services.runtime import NoAccountsError, Runtime
+
+            note = ""
+            opts = self.options
+            if opts.demo:
+                runtime = Runtime.for_demo(opts.scenario, seed=opts.seed, speed=opts.speed,
+                                           settings=self.settings)
+            else:
+                try:
+                    runtime = Runtime.from_settings(self.settings)
+                except NoAccountsError:
+                    runtime = Runtime.for_demo(opts.scenario, seed=opts.seed, speed=opts.speed,
+                                               settings=self.settings)
+                    note = ("No exchange account is configured, so desk shows the demo venue. "
+                            "Add an account under File → Accounts.")
+            self.alerts = attach_alerts(runtime, self.settings, tray=self.notifier,
+                                        on_open=self.open_alert.emit)
+            self.bridge.attach(runtime.bus)
+            if self._quitting:
+                return
+            runtime.start()
+            self.runtime = runtime
+            self.services_ready.emit(runtime, note)
+        except Exception as exc:  # shown to the user; the traceback goes to the log
+            log.exception("starting the monitor failed")
+            self.services_failed.emit(f"{type(exc).__name__}: {exc}")
+
+    def _on_services_ready(self, runtime: Any, note: str) -> None:
+        if runtime.demo and not self.window.demo:
+            self.window.set_demo(True)
+        message = note or f"Monitoring {len(runtime.account_names)} account(s)"
+        self.window.statusBar().showMessage(message, 30000)
+        if note:
+            self.window.status_strip.summary.setText(note)
+        latest = runtime.latest()
+        if latest is not None:
+            self.bridge.on_event(latest)
+
+    def _on_services_failed(self, message: str) -> None:
+        self.window.status_strip.set_health(Level.STALE, f"Monitoring did not start: {message}")
+        QMessageBox.critical(self.window, "desk — monitoring did not start",
+                             f"The monitor could not start:\n\n{message}\n\nThe log has the details.")
+
+    # -- live data -------------------------------------------------------------------------
+
+    def on_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        self.window.apply_snapshot(snapshot)
+        self._update_tray(snapshot)
+        if self.report_path and not self._report_written and self.window.model.rowCount() > 0:
+            self.timings["first_numbers"] = time.time()
+            self._write_report()
+
+    def _update_tray(self, snapshot: MonitorSnapshot) -> None:
+        level = self.window.worst_level
+        rows = self.window.model.rows()
+        words = {Level.OK: "all OK", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL",
+                 Level.STALE: "STALE DATA"}
+        lines = [f"desk — {words[level] if level is not None else 'starting'}"]
+        counts = [(lv, sum(1 for r in rows if r.level is lv)) for lv in (Level.CRITICAL, Level.WARNING,
+                                                                         Level.STALE)]
+        detail = ", ".join(f"{n} {lv.word.lower()}" for lv, n in counts if n)
+        lines.append(f"{len(rows)} positions" + (f": {detail}" if detail else ""))
+        worst_row = min(rows, key=lambda r: (-int(r.level), r.risk.distance_to_liquidation or 9.0),
+                        default=None)
+        distance = worst_row.risk.distance_to_liquidation if worst_row is not None else None
+        if worst_row is not None and distance is not None:
+            r = worst_row.risk
+            lines.append(f"closest: {r.symbol} ({r.account}) {distance * 100:.1f} % from liquidation")
+        bad = [a for a in snapshot.accounts if a.status is not DataStatus.LIVE]
+        if bad:
+            lines.append("data: " + ", ".join(f"{a.name} {a.status.value}" for a in bad))
+        if self.window.demo:
+            lines.append("DEMO venue")
+        self.tray.set_status(level, "\n".join(lines))
+
+    def _write_report(self) -> None:
+        assert self.report_path is not None
+        model = self.window.model
+        data = {
+            "title": self.window.windowTitle(),
+            "demo": self.window.demo,
+            "rows": model.rowCount(),
+            "accounts": sorted({r.risk.account for r in model.rows()}),
+            "symbols": sorted({r.risk.symbol for r in model.rows()}),
+            "tray_available": self.tray.available,
+            "timings": self.timings,
+        }
+        path = Path(self.report_path)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        tmp.replace(path)
+        self._report_written = True
+
+    def _on_open_alert(self, alert: Alert) -> None:
+        self.show_window()
+        if alert.account and alert.symbol:
+            self.window.select_key((alert.account, alert.symbol, alert.leg or "both"))
+
+    # -- window and tray -------------------------------------------------------------------
+
+    def show_window(self) -> None:
+        if self.window.isMinimized():
+            self.window.showNormal()
+        self.window.show()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    def toggle_window(self) -> None:
+        if self.window.isVisible() and not self.window.isMinimized():
+            self.window.hide()
+        else:
+            self.show_window()
+
+    def on_close_requested(self) -> None:
+        """The window's close button: to the tray when one exists, else ask before quitting."""
+        if self.tray.available:
+            self.window.hide()
+            if not self._told_about_tray:
+                self._told_about_tray = True
+                self.tray.icon.showMessage("desk keeps monitoring",
+                                           "desk is still watching your positions from the tray. "
+                                           "Use the tray menu to quit.",
+                                           self.tray.icon.MessageIcon.Information, 5000)
+            return
+        answer = QMessageBox.question(
+            self.window, "Quit desk?",
+            "There is no system tray to keep desk running in.\n\n"
+            "Quit desk? Monitoring and alerts stop until you start it again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.quit()
+
+    def snooze(self, seconds: float) -> None:
+        until = time.time() + seconds if seconds > 0 else None
+        if self.alerts is not None:
+            self.alerts.snooze(until)
+        self.window.status_strip.set_snoozed(until)
+        text = (f"Alerts snoozed until {time.strftime('%H:%M', time.localtime(until))} "
+                "(critical alerts still notify)" if until else "Alerts resumed")
+        self.window.statusBar().showMessage(text, 15000)
+
+    def quit(self) -> None:
+        self.window.allow_close = True
+        self.app.quit()
+
+    def shutdown(self) -> None:
+        """On quit: stop the services (closing exchange sessions), the tray and the socket."""
+        self._quitting = True
+        if self._startup_thread is not None:
+            self._startup_thread.join(5.0)
+        if self.runtime is not None:
+            try:
+                self.runtime.stop(timeout=5.0)
+            except Exception:
+                log.exception("stopping the monitor failed")
+        self.tray.icon.hide()
+        self.instance.close()
+
+    # -- dialogs ---------------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        from desk.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self.window)
+        if dialog.exec():
+            self._settings_changed()
+
+    def open_accounts(self) -> None:
+        from desk.ui.accounts_dialog import AccountsDialog
+
+        dialog = AccountsDialog(self.settings, monitor=getattr(self.runtime, "monitor", None),
+                                parent=self.window)
+        dialog.exec()
+        if dialog.changed:
+            self.window.statusBar().showMessage(
+                "Accounts changed: restart desk to monitor the new set of accounts.", 30000)
+
+    def _settings_changed(self) -> None:
+        self.theme_setting = str(_setting(self.settings, "ui.theme", "auto"))
+        apply_theme(self.app, choose_theme(self.theme_setting))
+        self.bridge.set_refresh_hz(float(_setting(self.settings, "ui.refresh_hz", DEFAULT_REFRESH_HZ)))
+        self.window.set_thresholds(thresholds_from_settings(self.settings))
+        if self.alerts is not None:
+            try:
+                from desk.services.alerts_config import AlertConfig
+
+                self.alerts.update_config(AlertConfig.from_settings(self.settings))
+            except Exception:
+                log.exception("applying the new alert settings failed")
+
+    def _follow_os_theme(self) -> None:
+        if self.theme_setting not in ("light", "dark"):
+            apply_theme(self.app, choose_theme(self.theme_setting))
+
+    def export_table(self) -> None:
+        from desk.store.export import format_for, write_rows
+
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export the visible table", "positions.csv",
+                                              "CSV (*.csv);;JSON (*.json)")
+        if not path:
+            return
+        try:
+            write_rows(self.window.visible_rows(), path, format_for(path, None))
+        except Exception as exc:
+            QMessageBox.warning(self.window, "Export failed", f"Could not write {path}:\n{exc}")
+            return
+        self.window.statusBar().showMessage(f"Exported {self.window.proxy.rowCount()} rows to {path}", 15000)
+
+    def about(self) -> None:
+        from desk import __version__
+
+        QMessageBox.about(self.window, "About desk",
+                          f"<b>desk {__version__}</b><br>A read-only risk dashboard for crypto "
+                          "derivatives: liquidation, bankruptcy, margin ratio — computed by desk's own "
+                          "engine beside the exchange's figures.")
+
+
+def run(options: GuiOptions) -> int:
+    """Start the dashboard (or raise the running one) and run the event loop."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("desk")
+    app.setApplicationDisplayName("desk")
+    app.setDesktopFileName("desk")
+    app.setQuitOnLastWindowClosed(False)
+    if ask_running_instance_to_raise():
+        print("desk is already running; its window was brought to the front.", file=sys.stderr)
+        return 0
+    settings = _load_settings()
+    controller = DeskController(app, settings, options)
+    controller.start()
+    code = app.exec()
+    return int(code)
+
+
+def _load_settings() -> Any:
+    from desk.store.settings import Settings
+
+    return Settings.load()
