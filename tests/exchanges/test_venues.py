@@ -1,0 +1,74 @@
+"""Bybit (unified and classic) and Hyperliquid read through ccxt against the fake exchange."""
+
+from __future__ import annotations
+
+import pytest
+
+from desk.domain.model import Kind, MarginMode, Side
+from tests.exchanges.conftest import HL_ADDRESS, read_once
+
+
+def test_bybit_unified_cross_account(fake, keys, make_config):
+    snap = read_once(make_config("bybit"), keys.as_secrets())
+    account = snap.account
+    by_symbol = {p.symbol: p for p in account.positions}
+    assert set(by_symbol) == {"BTC/USDT:USDT", "ETH/USDT:USDT"}  # the flat BTCPERP row is dropped
+    btc, eth = by_symbol["BTC/USDT:USDT"], by_symbol["ETH/USDT:USDT"]
+    # ccxt says marginMode None on UTA: desk takes the account's REGULAR_MARGIN → cross
+    assert btc.margin_mode is MarginMode.CROSS and eth.margin_mode is MarginMode.CROSS
+    assert (btc.side, btc.contracts) == (Side.LONG, 0.5)
+    assert (btc.entry_price, btc.mark_price) == (60000, 62000)
+    assert (eth.side, eth.contracts) == (Side.SHORT, 10)
+    # liqPrice/bustPrice "" on UTA cross → None, never 0
+    assert btc.reported.liquidation_price is None and btc.reported.bankruptcy_price is None
+    assert btc.leverage == 10 and btc.tick_size == 0.1
+    assert [(t.notional_floor, t.notional_cap, t.mmr, t.maintenance_amount) for t in btc.tiers] == [
+        (0, 2_000_000, 0.005, None), (2_000_000, 2_600_000, 0.0056, 1200),
+        (2_600_000, 3_200_000, 0.0062, 2760)]
+    assert dict(account.wallets) == {"USDT": 20000, "USDC": 500}
+    assert account.reported["USDT"].margin_ratio == 0.0136  # accountMMRate: the whole UTA pool
+    assert snap.raw["unified"] is True
+    paths = fake.paths()
+    assert "GET /v5/asset/coin/query-info" not in paths and "GET /v5/user/query-api" not in paths
+    assert paths.count("GET /v5/position/list") == 3  # USDT, USDC linear and inverse
+    signed = next(r for r in fake.requests if r.path == "/v5/position/list")
+    assert {"X-BAPI-API-KEY", "X-BAPI-SIGN", "X-BAPI-TIMESTAMP", "X-BAPI-RECV-WINDOW"} <= set(signed.headers)
+
+
+def test_bybit_classic_isolated_and_inverse(fake, keys, make_config):
+    fake.state["bybit"]["account"] = "classic"
+    account = read_once(make_config("bybit"), keys.as_secrets()).account
+    by_symbol = {p.symbol: p for p in account.positions}
+    usdt, inverse = by_symbol["BTC/USDT:USDT"], by_symbol["BTC/USD:BTC"]
+    # Bybit's isolated example: 1 BTC @ 20,000, 50x, position margin 400, LP 19,700
+    assert usdt.margin_mode is MarginMode.ISOLATED and usdt.isolated_margin == 400
+    assert (usdt.reported.liquidation_price, usdt.reported.bankruptcy_price) == (19700, 19600)
+    assert (inverse.kind, inverse.settle, inverse.margin_mode) == (Kind.INVERSE, "BTC", MarginMode.CROSS)
+    assert inverse.tiers[1].maintenance_amount == pytest.approx(0.75)  # coin notionals for inverse
+    assert dict(account.wallets) == {"USDT": 1000, "BTC": 0.5}
+    assert dict(account.reported) == {}  # classic accounts publish no account MM rate
+    assert fake.paths().count("GET /v5/position/list") == 2  # no USDC query on classic
+
+
+def test_hyperliquid_by_wallet_address_without_keys(fake, make_config):
+    snap = read_once(make_config("hyperliquid", wallet_address=HL_ADDRESS), {})
+    account = snap.account
+    by_symbol = {p.symbol: p for p in account.positions}
+    btc, eth = by_symbol["BTC/USDC:USDC"], by_symbol["ETH/USDC:USDC"]
+    assert (btc.side, btc.contracts, btc.mark_price) == (Side.LONG, 2, 62000)
+    assert btc.margin_mode is MarginMode.CROSS
+    assert btc.tiers[0].mmr == pytest.approx(1 / 80) and btc.tiers[0].maintenance_amount == 0
+    assert btc.reported.liquidation_price == pytest.approx(35443.0379746835)
+    # isolated margin EXCLUDES uPnL: marginUsed 2,000 − uPnL (−1,000) = 3,000
+    assert (eth.side, eth.margin_mode, eth.isolated_margin) == (Side.SHORT, MarginMode.ISOLATED, 3000)
+    assert eth.tiers[0].mmr == pytest.approx(0.02)
+    # cross wallet = cross account value 54,000 − cross uPnL 4,000
+    assert dict(account.wallets) == {"USDC": 50000}
+    assert account.reported["USDC"].margin_ratio == pytest.approx(1550 / 54000)
+    assert all(r.method == "POST" and r.path == "/info" for r in fake.requests)
+    assert not any("apiKey" in r.body or "signature" in r.body for r in fake.requests)
+
+
+def test_hyperliquid_unknown_address_is_flat(fake, make_config):
+    snap = read_once(make_config("hyperliquid", wallet_address="0x" + "0" * 40), {})
+    assert snap.account.positions == () and snap.account.wallets["USDC"] == 0
