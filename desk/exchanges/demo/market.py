@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -153,7 +154,8 @@ def _increment(path: Path, t0: float, t1: float) -> float:
 
 
 def _decimals(quantum: float) -> int:
-    return max(0, round(-math.log10(quantum)))
+    exponent = Decimal(repr(quantum)).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _round_to(price: float, quantum: float, mode: str = "nearest") -> float:
