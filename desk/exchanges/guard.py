@@ -29,7 +29,7 @@ READ_METHODS = frozenset({
     "sapi_get_account_apirestrictions", "fapiprivate_get_apitradingstatus",
     "private_get_v5_user_query_api", "private_get_v5_account_info",
     "fapiprivatev3_get_account", "fapiprivatev3_get_positionrisk", "dapiprivate_get_account",
-    "private_get_api_v5_account_config", "public_post_info",
+    "private_get_account_config", "public_post_info",
     # pure parsers (no I/O)
     "parse_position",
 })
