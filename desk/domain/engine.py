@@ -102,6 +102,7 @@ class _Flat:
     rates: FloatArray
     cums: FloatArray
     convex: BoolArray  # tier table gives MM continuous and convex in the notional (§0)
+    row_offset: IntArray  # i × tiers width, to index the flattened tier arrays
 
 
 def _table_is_convex(tiers: Sequence[ResolvedTier]) -> bool:
@@ -216,6 +217,7 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         rates=tab_rate[tix],
         cums=tab_cum[tix],
         convex=tab_convex[tix],
+        row_offset=np.arange(n, dtype=np.intp) * width,
     )
 
 
@@ -230,11 +232,12 @@ def _value(f: _Flat, price: FloatArray) -> FloatArray:
 
 def _tier(f: _Flat, basis: FloatArray) -> tuple[FloatArray, FloatArray]:
     """(MMR, cum) of the tier with floor ≤ basis (basis shaped like the positions, any leading dims)."""
-    idx = (f.floors <= basis[..., None]).sum(axis=-1) - 1
-    np.maximum(idx, 0, out=idx)
-    rate = np.take_along_axis(np.broadcast_to(f.rates, (*basis.shape, f.rates.shape[-1])), idx[..., None], -1)
-    cum = np.take_along_axis(np.broadcast_to(f.cums, (*basis.shape, f.cums.shape[-1])), idx[..., None], -1)
-    return rate[..., 0], cum[..., 0]
+    width = f.floors.shape[1]
+    if width == 1:
+        return np.broadcast_to(f.rates[:, 0], basis.shape), np.broadcast_to(f.cums[:, 0], basis.shape)
+    idx = np.count_nonzero(f.floors[:, 1:] <= basis[..., None], axis=-1)
+    flat = f.row_offset + idx
+    return f.rates.ravel()[flat], f.cums.ravel()[flat]
 
 
 def _maintenance(f: _Flat, value: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -355,6 +358,25 @@ def _slack(f: _Flat, shocks: FloatArray) -> tuple[FloatArray, FloatArray]:
     total = _sum(flat_index, contribution.ravel(), rows * n_units)
     dtotal = _sum(flat_index, dcontribution.ravel(), rows * n_units)
     return total.reshape(rows, n_units) + f.unit_balance[None, :], dtotal.reshape(rows, n_units)
+
+
+def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
+    """Margin ratio of every unit when each mark is multiplied by ``factors`` (rows × positions)."""
+    price = f.mark * factors
+    value = _value(f, price)
+    mm, _ = _maintenance(f, value)
+    pnl = f.sigma * (value - f.v_entry)
+    n_units = len(f.units)
+    rows = factors.shape[0]
+    flat_index = (np.arange(rows)[:, None] * n_units + f.unit_of[None, :]).ravel()
+    equity = _sum(flat_index, pnl.ravel(), rows * n_units).reshape(rows, n_units) + f.unit_balance[None, :]
+    total_mm = _sum(flat_index, mm.ravel(), rows * n_units).reshape(rows, n_units)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(equity > 0, total_mm / equity, np.inf)
+
+
+def flatten_account(account: Account) -> _Flat:
+    return _flatten(Portfolio((account,)))
 
 
 def _arrays(f: _Flat) -> RiskArrays:

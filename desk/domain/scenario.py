@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from desk.domain.model import Account, MarginMode, Portfolio, Position
+from desk.domain.model import Account, Portfolio, Position
 from desk.domain.rules import rules_for
 from desk.domain.scalar import margin_units, unit_state
 
@@ -70,24 +70,50 @@ def _beta(p: Position, betas: Mapping[str, float] | None) -> float:
     return float(betas.get(p.symbol.split("/")[0], 1.0))
 
 
+def stress_factors(positions: Sequence[Position], shocks: FloatArray,
+                   betas: Mapping[str, float] | None) -> FloatArray:
+    """Mark multipliers (shocks × positions): ``1 + beta × shock``, never below 0.001."""
+    beta = np.array([_beta(p, betas) for p in positions], dtype=np.float64)
+    return np.maximum(1.0 + shocks[:, None] * beta[None, :], 1e-3)
+
+
 def stress_grid(
     account: Account, shocks: Sequence[float] | FloatArray, *, betas: Mapping[str, float] | None = None
 ) -> StressGrid:
-    """Ratios of every pool and isolated position of ``account`` after each uniform shock.
+    """Ratios of every pool and isolated position of ``account`` after each uniform shock (vectorised).
 
-    With ``betas`` (keyed by symbol or base asset, default 1.0), a shock ``s`` moves each mark
-    by ``beta × s`` (a BTC shock scaled per asset); a mark never goes below 0.1 % of itself.
+    With ``betas`` (keyed by symbol, else by base asset; default 1.0), a shock ``s`` moves each
+    mark by ``beta × s`` (a BTC shock scaled per asset); a mark never goes below 0.1 % of itself.
     """
-    s = np.asarray(shocks, dtype=np.float64)
+    from desk.domain.engine import flatten_account, unit_ratios_at
+
+    s = np.asarray(shocks, dtype=np.float64).reshape(-1)
+    flat = flatten_account(account)
+    ratios = unit_ratios_at(flat, stress_factors(flat.positions, s, betas))
+    pools: dict[str, FloatArray] = {}
+    isolated: dict[tuple[str, str], FloatArray] = {}
+    for u, unit in enumerate(flat.units):
+        column = np.ascontiguousarray(ratios[:, u])
+        if unit.isolated:
+            isolated[unit.positions[0].key] = column
+        else:
+            pools[unit.settle] = column
+    return StressGrid(s, pools, isolated)
+
+
+def stress_grid_scalar(
+    account: Account, shocks: Sequence[float] | FloatArray, *, betas: Mapping[str, float] | None = None
+) -> StressGrid:
+    """:func:`stress_grid` on the scalar path, one shock and one position at a time (the oracle)."""
+    s = np.asarray(shocks, dtype=np.float64).reshape(-1)
     rules = rules_for(account.venue)
     pools: dict[str, FloatArray] = {}
     isolated: dict[tuple[str, str], FloatArray] = {}
     for unit in margin_units(account):
         ratios = np.empty_like(s)
-        factors = [_beta(p, betas) for p in unit.positions]
-        for i, shock in enumerate(s.tolist()):
-            prices = [p.mark_price * max(1.0 + b * shock, 1e-3) for p, b in zip(unit.positions, factors,
-                                                                                 strict=True)]
+        factors = stress_factors(unit.positions, s, betas)
+        for i in range(len(s)):
+            prices = [p.mark_price * float(x) for p, x in zip(unit.positions, factors[i], strict=True)]
             _, balance, mm = unit_state(unit, rules, prices)
             ratios[i] = math.inf if balance <= 0 else mm / balance
         if unit.isolated:
@@ -97,4 +123,4 @@ def stress_grid(
     return StressGrid(s, pools, isolated)
 
 
-__all__ = ["MarginMode", "StressGrid", "apply_what_if", "stress_grid"]
+__all__ = ["StressGrid", "apply_what_if", "stress_grid", "stress_grid_scalar"]
