@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
@@ -195,7 +196,10 @@ class MainWindow(QMainWindow):
     def apply_snapshot(self, snapshot: MonitorSnapshot) -> None:
         selected = self.selected_position()
         self.snapshot = snapshot
+        had_rows = self.model.rowCount() > 0
         self.model.apply_snapshot(snapshot)
+        if not had_rows and self.model.rowCount() > 0:
+            self._fit_columns()
         self._refresh_summary()
         if selected is not None:
             now_selected = self.selected_position()
@@ -205,6 +209,14 @@ class MainWindow(QMainWindow):
             f"Last update {datetime.fromtimestamp(snapshot.at).strftime('%H:%M:%S')} · "
             f"snapshot #{snapshot.seq}")
         self.snapshot_applied.emit(snapshot)
+
+    def _fit_columns(self) -> None:
+        """Size the columns to the first data (within limits), so numbers are never cut off."""
+        header = self.table.horizontalHeader()
+        for column in Column:
+            width = max(self.table.sizeHintForColumn(column), header.sectionSizeHint(column))
+            limit = _COLUMN_LIMITS.get(column, 160)
+            self.table.setColumnWidth(column, max(_MIN_WIDTH, min(width + 10, limit)))
 
     def tick(self) -> None:
         """Once a second: ages move on without new data, and old data turns stale by itself."""
@@ -314,6 +326,8 @@ class MainWindow(QMainWindow):
         return self.proxy.index(0, 0)
 
 
+_MIN_WIDTH = 48
+_COLUMN_LIMITS = {Column.ACCOUNT: 140, Column.SYMBOL: 140, Column.NOTIONAL: 150, Column.UPNL: 140}
 _COLUMN_WIDTHS = {
     Column.STATUS: 78, Column.ACCOUNT: 110, Column.SYMBOL: 140, Column.SIDE: 64, Column.MODE: 88,
     Column.SIZE: 78, Column.NOTIONAL: 128, Column.ENTRY: 92, Column.MARK: 92, Column.LIQ: 92,

@@ -30,7 +30,7 @@ from desk.domain.report import PositionRisk
 from desk.services.alerts_config import Thresholds
 from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot, PositionState
 from desk.ui import formatting as fmt
-from desk.ui.levels import Level, ThresholdsFor, global_thresholds, position_level
+from desk.ui.levels import Level, ThresholdsFor, figure_level, global_thresholds, position_level
 from desk.ui.theme import LEVEL_HEX
 
 # A row whose inputs are older than this is shown stale even if the monitor has not said so
@@ -51,20 +51,22 @@ NO_BANKRUPTCY_TIP = "No bankruptcy price: the margin covers a move of the mark t
 
 
 class Column(IntEnum):
+    """Columns, ordered so the "am I safe?" figures stay in view on a narrow screen."""
+
     STATUS = 0
     ACCOUNT = 1
     SYMBOL = 2
     SIDE = 3
     MODE = 4
     SIZE = 5
-    NOTIONAL = 6
-    ENTRY = 7
-    MARK = 8
-    LIQ = 9
-    LIQ_EXCHANGE = 10
+    MARK = 6
+    LIQ = 7
+    LIQ_EXCHANGE = 8
+    DISTANCE = 9
+    MARGIN_RATIO = 10
     BANKRUPTCY = 11
-    DISTANCE = 12
-    MARGIN_RATIO = 13
+    ENTRY = 12
+    NOTIONAL = 13
     UPNL = 14
     AGE = 15
 
@@ -79,12 +81,12 @@ HEADERS = {
     Column.NOTIONAL: ("Notional", "Position value at the mark, in the settle currency"),
     Column.ENTRY: ("Entry", "Average entry price"),
     Column.MARK: ("Mark", "Mark price (liquidation is triggered by the mark, not the last trade)"),
-    Column.LIQ: ("Liq. (desk)", "Liquidation price computed by desk's engine from the venue's rules"),
-    Column.LIQ_EXCHANGE: ("Liq. (exch.)", "Liquidation price reported by the exchange; ⚠ when it "
+    Column.LIQ: ("Liq.\ndesk", "Liquidation price computed by desk's engine from the venue's rules"),
+    Column.LIQ_EXCHANGE: ("Liq.\nexchange", "Liquidation price reported by the exchange; ⚠ when it "
                           "differs from desk's by more than the tolerance (alerts.disagree_ticks)"),
-    Column.BANKRUPTCY: ("Bankruptcy", "Price at which the position's margin is exhausted"),
+    Column.BANKRUPTCY: ("Bank-\nruptcy", "Price at which the position's margin is exhausted"),
     Column.DISTANCE: ("Distance", "Distance from the mark to the liquidation price, % of the mark"),
-    Column.MARGIN_RATIO: ("Margin ratio", "Maintenance margin ÷ margin balance on desk's scale "
+    Column.MARGIN_RATIO: ("Margin\nratio", "Maintenance margin ÷ margin balance on desk's scale "
                           "(100 % = liquidation); cross positions show their pool's"),
     Column.UPNL: ("uPnL", "Unrealised profit and loss, settle currency"),
     Column.AGE: ("Age", "How old the inputs of this row are"),
@@ -105,6 +107,8 @@ class Row:
     level: Level = Level.OK
     stale: bool = False
     disagrees: bool = False
+    distance_level: Level = Level.OK
+    ratio_level: Level = Level.OK
     text: list[str] = field(default_factory=list)  # display text per column, filled lazily
 
     @property
@@ -218,6 +222,8 @@ class PositionsModel(QAbstractTableModel):
         row.thresholds = self.thresholds_for(row.risk.account, row.risk.symbol)
         row.level = position_level(row.risk, status, row.thresholds)
         row.disagrees = liquidation_disagrees(row.risk, row.thresholds)
+        row.distance_level = figure_level(row.risk.distance_to_liquidation, None, row.thresholds)
+        row.ratio_level = figure_level(None, row.risk.margin_ratio, row.thresholds)
         row.text = []
 
     # -- queries ---------------------------------------------------------------------------
@@ -279,7 +285,8 @@ class PositionsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.FontRole:
             if row.stale:
                 return self._italic
-            if column == Column.STATUS or (column == Column.DISTANCE and row.level == Level.CRITICAL):
+            critical_distance = column == Column.DISTANCE and row.distance_level == Level.CRITICAL
+            if column == Column.STATUS or critical_distance:
                 return self._bold
             return None
         if role == KEY_ROLE:
@@ -303,9 +310,11 @@ class PositionsModel(QAbstractTableModel):
         if row.stale:
             return self._muted
         if column == Column.STATUS:
-            return QColor(LEVEL_HEX[row.level]) if row.level != Level.OK else None
-        if column in (Column.DISTANCE, Column.MARGIN_RATIO) and row.level != Level.OK:
             return QColor(LEVEL_HEX[row.level])
+        if column == Column.DISTANCE and row.distance_level != Level.OK:
+            return QColor(LEVEL_HEX[row.distance_level])
+        if column == Column.MARGIN_RATIO and row.ratio_level != Level.OK:
+            return QColor(LEVEL_HEX[row.ratio_level])
         if column == Column.LIQ_EXCHANGE and row.disagrees:
             return self._flag
         if column == Column.AGE and row.status == DataStatus.DELAYED:
@@ -314,6 +323,8 @@ class PositionsModel(QAbstractTableModel):
 
     def _tooltip(self, row: Row, column: int) -> str | None:
         r = row.risk
+        if column == Column.SIDE and r.leg != "both":
+            return f"Hedge mode: the {r.leg} leg of {r.symbol}"
         if column == Column.STATUS:
             lines = [f"{row.level.word}: {_level_reason(row, row.thresholds)}"]
             if row.stale:
@@ -353,28 +364,32 @@ def _make_row(risk: PositionRisk, account: AccountState | None, position: Positi
 def _texts(row: Row) -> list[str]:
     r = row.risk
     tick = r.tick_size
-    side = r.side.upper() if r.leg == "both" else f"{r.side.upper()} (hedge)"
+    side = r.side.upper() if r.leg == "both" else f"{r.side.upper()} (H)"
     exch = fmt.price(r.reported_liquidation_price, tick)
     if row.disagrees:
         exch = f"⚠ {exch}" if r.reported_liquidation_price is not None else exch
-    return [
-        row.level.label if not row.stale else f"{Level.STALE.glyph} STALE",
-        r.account,
-        r.symbol,
-        side,
-        f"{r.margin_mode} {fmt.leverage(r.leverage)}".strip(),
-        fmt.quantity(r.contracts),
-        fmt.money(r.notional, r.settle),
-        fmt.price(r.entry_price, tick),
-        fmt.price(r.mark_price, tick),
-        fmt.price(r.liquidation_price, tick),
-        exch,
-        fmt.price(r.bankruptcy_price, tick),
-        fmt.percent(r.distance_to_liquidation),
-        fmt.percent(r.margin_ratio, 1),
-        fmt.money(r.unrealized_pnl, r.settle, signed=True),
-        "",  # age: computed per paint
-    ]
+    texts = {
+        Column.STATUS: row.level.label if not row.stale else f"{Level.STALE.glyph} STALE",
+        Column.ACCOUNT: r.account,
+        Column.SYMBOL: r.symbol,
+        Column.SIDE: side,
+        Column.MODE: f"{_MODE_WORDS.get(r.margin_mode, r.margin_mode)} {fmt.leverage(r.leverage)}".strip(),
+        Column.SIZE: fmt.quantity(r.contracts),
+        Column.NOTIONAL: fmt.money(r.notional, r.settle),
+        Column.ENTRY: fmt.price(r.entry_price, tick),
+        Column.MARK: fmt.price(r.mark_price, tick),
+        Column.LIQ: fmt.price(r.liquidation_price, tick),
+        Column.LIQ_EXCHANGE: exch,
+        Column.BANKRUPTCY: fmt.price(r.bankruptcy_price, tick),
+        Column.DISTANCE: fmt.percent(r.distance_to_liquidation),
+        Column.MARGIN_RATIO: fmt.percent(r.margin_ratio, 1),
+        Column.UPNL: fmt.money(r.unrealized_pnl, r.settle, signed=True),
+        Column.AGE: "",  # computed at paint time
+    }
+    return [texts[c] for c in Column]
+
+
+_MODE_WORDS = {"isolated": "isol.", "cross": "cross"}
 
 
 def _sort_key(row: Row, column: int, now: float) -> Any:

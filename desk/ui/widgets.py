@@ -96,14 +96,14 @@ class StatusStrip(QFrame):
         parts = []
         for state in states:
             color = LEVEL_HEX[STATUS_LEVEL[state.status]]
-            age = fmt.age(now - state.data_time) if state.data_time else fmt.DASH
             parts.append(
                 f"<span style='color:{color}'>{STATUS_GLYPH[state.status]}</span> "
-                f"<b>{_escape(state.name)}</b> {state.status.value} · {age}"
+                f"{_escape(short_name(state.name))} {fmt.age(data_age(state, now))}"
             )
-        self.accounts.setText("&nbsp;&nbsp;&nbsp;".join(parts))
-        tips = [f"{s.name} ({s.venue}): {s.status.value}" + (f" — {s.reason}" if s.reason else "")
-                for s in states]
+        self.accounts.setText("&nbsp;&nbsp;".join(parts))
+        tips = [f"{s.name} ({s.venue}): {s.status.value}, marks {fmt.age(data_age(s, now))} old, "
+                f"positions and balances {fmt.age(now - s.data_time if s.data_time else None)} old"
+                + (f" — {s.reason}" if s.reason else "") for s in states]
         self.accounts.setToolTip("\n".join(tips))
 
     def set_alerts_today(self, count: int, last: str | None) -> None:
@@ -115,6 +115,27 @@ class StatusStrip(QFrame):
             self.snooze.setText("")
             return
         self.snooze.setText(f"🔕 alerts snoozed until {time.strftime('%H:%M', time.localtime(until))}")
+
+
+def short_name(name: str, limit: int = 12) -> str:
+    """Long account names are shortened in the middle for the strip (the tooltip has them whole)."""
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return f"{name[: keep - keep // 2]}…{name[-(keep // 2):]}"
+
+
+def data_age(state: AccountState, now: float) -> float | None:
+    """The age a trader cares about: of the oldest mark price (liquidation follows the mark);
+    the positions/balances read time when no mark time is known."""
+    observed = state.oldest_mark_time or state.data_time
+    return None if observed is None else now - observed
+
+
+def shock_text(shock: float) -> str:
+    """The engine's signed shock (negative: all marks down) in words."""
+    direction = "fall" if shock < 0 else "rise"
+    return f"{abs(shock) * 100:.1f} % {direction} of all marks"
 
 
 def _escape(text: str) -> str:
@@ -147,7 +168,7 @@ class AccountCard(QFrame):
         super().__init__(parent)
         self.name = name
         self.setObjectName("accountCard")
-        self.setMinimumWidth(270)
+        self.setMinimumWidth(240)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         grid = QGridLayout(self)
         grid.setContentsMargins(10, 8, 10, 8)
@@ -175,7 +196,8 @@ class AccountCard(QFrame):
     def update_from(self, risk: AccountRisk | None, state: AccountState | None,
                     thresholds_for: ThresholdsFor, now: float, stale_after: float) -> Level:
         status = state.status if state else None
-        too_old = state is not None and state.data_time is not None and now - state.data_time > stale_after
+        age = data_age(state, now) if state is not None else None
+        too_old = age is not None and age > stale_after
         level = account_level(risk, DataStatus.STALE if too_old else status, thresholds_for)
         venue = risk.venue if risk else (state.venue if state else "")
         rules = ""
@@ -203,22 +225,25 @@ class AccountCard(QFrame):
                 None, worst_pool.margin_ratio, thresholds_for(self.name, None))
             self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
         if risk is None or risk.shock_to_liquidation is None:
-            self.shock.setText("none within ±100 %" if risk is not None else fmt.DASH)
+            self.shock.setText("none within ±99 %" if risk is not None else fmt.DASH)
             self.shock.setToolTip("No uniform adverse move of all marks in the searched range "
                                   "brings a pool to liquidation.")
         else:
-            self.shock.setText(f"{risk.shock_to_liquidation * 100:.1f} % adverse move")
+            self.shock.setText(shock_text(risk.shock_to_liquidation))
             self.shock.setToolTip("Smallest uniform adverse move of all marks at which a pool "
                                   "reaches margin ratio 100 %.")
         if state is None:
             self.status.setText("waiting for data")
         else:
-            age = fmt.age(now - state.data_time) if state.data_time else fmt.DASH
             word = "STALE" if too_old else state.status.value.upper()
             glyph = STATUS_GLYPH[DataStatus.STALE if too_old else state.status]
             stream = "streaming" if state.streaming else "polling"
-            self.status.setText(f"{glyph} {word} · data {age} old · {stream}")
-            self.status.setToolTip(state.reason or f"Data status: {state.status.value}")
+            account_age = fmt.age(now - state.data_time if state.data_time else None)
+            self.status.setText(f"{glyph} {word} · {fmt.age(data_age(state, now))} · {stream}")
+            reason = f"\n{state.reason}" if state.reason else ""
+            self.status.setToolTip(
+                f"Data status: {state.status.value}. Oldest mark price {fmt.age(data_age(state, now))} old; "
+                f"positions and balances read {account_age} ago.{reason}")
         italic = self.font()
         italic.setItalic(level is Level.STALE)
         self.equity.setFont(italic)

@@ -1,0 +1,115 @@
+"""Screenshots of the dashboard on the demo venue, mid flash-crash, on a real X server (Xvfb).
+
+    .venv/bin/python docs/screenshots/make_screenshots.py            # 1280x800 and 1920x1080
+    .venv/bin/python docs/screenshots/make_screenshots.py --sizes 1280x800 --theme light
+
+Each run starts its own Xvfb (and a trayer tray host, so the tray icon shows), a private D-Bus,
+and ``desk --demo --scenario flash-crash`` in a temporary DESK_HOME, waits for the table to
+fill and the crash to develop, then captures the screen with ImageMagick's ``import``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent
+
+
+def free_display() -> int:
+    for n in range(120, 200):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            return n
+    raise SystemExit("no free X display number between :120 and :199")
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, seed: int, out: Path) -> None:
+    for tool in ("Xvfb", "import", "xdotool", "trayer", "dbus-run-session"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed "
+                             "(apt-get install xvfb imagemagick xdotool trayer dbus)")
+    display = free_display()
+    xvfb = subprocess.Popen(
+        ["Xvfb", f":{display}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs: list[subprocess.Popen[bytes]] = [xvfb]
+    with tempfile.TemporaryDirectory(prefix="desk-shot-") as home:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("QT_QPA_PLATFORM", "DBUS_SESSION_BUS_ADDRESS")}
+        env.update(DISPLAY=f":{display}", DESK_HOME=home, DESK_TEST_REPORT=f"{home}/report.json",
+                   PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+        try:
+            wait_for(lambda: Path(f"/tmp/.X11-unix/X{display}").exists(), 10, "Xvfb")
+            procs.append(subprocess.Popen(["trayer", "--edge", "bottom", "--align", "right", "--height", "24",
+                                           "--widthtype", "pixel", "--width", "60"], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(0.5)
+            (Path(home) / "config").mkdir(parents=True, exist_ok=True)
+            (Path(home) / "config" / "settings.toml").write_text(
+                # Desktop popups off for the picture: they would cover the window (alerts still count).
+                f'schema_version = 2\n[ui]\ntheme = "{theme}"\n[alerts]\ndesktop = false\n', encoding="utf-8")
+            desk = subprocess.Popen(
+                ["dbus-run-session", "--", str(ROOT / ".venv/bin/desk"), "--demo", "--scenario",
+                 "flash-crash", "--speed", f"{speed:g}", "--seed", str(seed)], env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            procs.append(desk)
+            wait_for(lambda: Path(f"{home}/report.json").exists(), 30, "the table to fill")
+            report = json.loads(Path(f"{home}/report.json").read_text())
+            if "[DEMO]" not in report["title"]:
+                raise SystemExit(f"unexpected window title {report['title']!r}")
+            # No window manager under Xvfb: place and size the window ourselves (the height leaves
+            # room for the tray host's strip at the bottom).
+            subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "risk dashboard",
+                            "windowmove", "0", "0", "windowsize", str(width), str(height - 26)],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+            time.sleep(wait)
+            subprocess.run(["import", "-window", "root", str(out)], env=env, check=True)
+            print(f"wrote {out} ({width}x{height}, {theme}, {wait:g} s after the first numbers at "
+                  f"speed {speed:g})")
+        finally:
+            for proc in reversed(procs):
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1280x800,1920x1080")
+    parser.add_argument("--theme", default="dark", choices=("dark", "light"))
+    parser.add_argument("--speed", type=float, default=120.0, help="demo time acceleration")
+    parser.add_argument("--wait", type=float, default=17.0,
+                        help="seconds after the first numbers (BTC slides from demo minute 10 and "
+                        "falls hardest in minutes 30-40)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    for size in args.sizes.split(","):
+        width, height = (int(x) for x in size.lower().split("x"))
+        suffix = "" if args.theme == "dark" else f"-{args.theme}"
+        shoot(width, height, theme=args.theme, speed=args.speed, wait=args.wait, seed=args.seed,
+              out=OUT / f"dashboard-flash-crash-{width}x{height}{suffix}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
