@@ -92,7 +92,8 @@ def fatal_reason(error: VenueError) -> str:
 
 
 def _causes(now: float, *, marks_feed: FeedState, account_feed: FeedState, thresholds: Thresholds,
-            rest_error: VenueError | None, rest_retry_at: float | None) -> list[str]:
+            rest_error: VenueError | None, rest_retry_at: float | None,
+            rest_pending_since: float | None) -> list[str]:
     causes: list[str] = []
     if marks_feed.supported:
         if marks_feed.error is not None:
@@ -101,8 +102,11 @@ def _causes(now: float, *, marks_feed: FeedState, account_feed: FeedState, thres
             causes.append("mark stream not delivering yet")
         elif now - marks_feed.last_message > thresholds.live_seconds:
             causes.append(f"mark stream silent for {seconds(now - marks_feed.last_message)}")
-    if account_feed.supported and account_feed.error is not None:
+    if (account_feed.supported and account_feed.error is not None
+            and (rest_error is None or account_feed.error != str(rest_error))):  # said once is enough
         causes.append(f"account stream down ({account_feed.error})")
+    if rest_pending_since is not None and now - rest_pending_since > thresholds.live_seconds:
+        causes.append(f"REST read unanswered for {seconds(now - rest_pending_since)}")
     if rest_error is not None:
         text = f"REST failing: {rest_error}"
         if rest_retry_at is not None:
@@ -114,10 +118,12 @@ def _causes(now: float, *, marks_feed: FeedState, account_feed: FeedState, thres
 def evaluate(now: float, *, account: Account | None, thresholds: Thresholds, expected_interval: float,
              waiting_since: float, marks_feed: FeedState, account_feed: FeedState,
              rest_error: VenueError | None = None, rest_retry_at: float | None = None,
-             fatal: VenueError | None = None, risk_error: str | None = None) -> Verdict:
+             rest_pending_since: float | None = None, fatal: VenueError | None = None,
+             risk_error: str | None = None) -> Verdict:
     """The status of one account and each of its positions at ``now``."""
     causes = _causes(now, marks_feed=marks_feed, account_feed=account_feed, thresholds=thresholds,
-                     rest_error=rest_error, rest_retry_at=rest_retry_at)
+                     rest_error=rest_error, rest_retry_at=rest_retry_at,
+                     rest_pending_since=rest_pending_since)
     if account is None:
         if fatal is not None:
             return Verdict(DataStatus.ERROR, fatal_reason(fatal), {}, None)

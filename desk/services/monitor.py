@@ -132,6 +132,7 @@ class _AccountRun:
         self.risk_error: str | None = None
         self.rest_error: VenueError | None = None
         self.rest_retry_at: float | None = None
+        self.rest_pending_since: float | None = None  # a REST read is in flight since then
         self.fatal: VenueError | None = None
         self.marks_feed = FeedState(supported=bool(reader.streams_marks))
         self.account_feed = FeedState(supported=bool(reader.streams_positions))
@@ -350,6 +351,7 @@ class Monitor:
         streams_started = False
         while True:
             run.wake.clear()
+            run.rest_pending_since = self.clock()
             try:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
                 async with asyncio.timeout(self.config.request_timeout):
@@ -357,6 +359,7 @@ class Monitor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                run.rest_pending_since = None
                 error = _as_venue_error(exc, "the REST read")
                 if not isinstance(exc, VenueError):
                     log.warning("%s: %s", run.name, error, exc_info=exc)
@@ -368,6 +371,7 @@ class Monitor:
                 self._schedule_flush(run.name)
                 await asyncio.sleep(delay)
                 continue
+            run.rest_pending_since = None
             backoff.reset()
             self._apply_rest(run, snap)
             if not streams_started:
@@ -448,7 +452,7 @@ class Monitor:
             except StopAsyncIteration:
                 error = VenueError(ErrorKind.NETWORK, f"the {which} stream ended")
             except TimeoutError:
-                error = VenueError(ErrorKind.NETWORK, f"no message for {silence:.0f} s, reconnecting")
+                error = VenueError(ErrorKind.NETWORK, f"silent for {silence:g} s — reconnecting")
             except Exception as exc:
                 error = _as_venue_error(exc, f"the {which} stream")
             finally:
@@ -533,7 +537,8 @@ class Monitor:
             now, account=run.merged, thresholds=self.config.thresholds,
             expected_interval=run.expected_interval(now), waiting_since=run.waiting_since,
             marks_feed=run.marks_feed, account_feed=run.account_feed, rest_error=run.rest_error,
-            rest_retry_at=run.rest_retry_at, fatal=run.fatal, risk_error=run.risk_error,
+            rest_retry_at=run.rest_retry_at, rest_pending_since=run.rest_pending_since,
+            fatal=run.fatal, risk_error=run.risk_error,
         )
         old = run.state
         run.state = AccountState(
