@@ -205,7 +205,10 @@ class CcxtReader:
         if not self.streams_positions:
             raise VenueError(ErrorKind.CONFIG,
                              f"{self.account_name}: {self.venue} has no position stream")
-        await self.snapshot()
+        try:
+            await self._prepare()
+        except Exception as exc:
+            raise classify(exc, self.account_name, self.venue) from exc
         while True:
             try:
                 await self.exchange.watch_positions()
