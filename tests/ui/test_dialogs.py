@@ -1,0 +1,191 @@
+"""The settings dialog (generated from the declarations) and the accounts dialog (keys → keyring)."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+
+from desk.store.paths import desk_paths
+from desk.store.settings import GROUPS, OPTIONS, AccountConfig, Settings
+from desk.ui.accounts_dialog import AccountForm, AccountsDialog
+from desk.ui.settings_dialog import SettingsDialog
+from tests.fake_exchange import FakeExchange
+from tests.support.memkeyring import MemoryKeyring
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.load()
+
+
+def settings_file() -> Path:
+    return desk_paths().settings_file
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_the_dialog_has_one_editor_per_declared_option(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    assert set(dialog.editors) == {o.key for o in OPTIONS}
+    assert dialog.tabs.count() == len(GROUPS)
+    for opt in OPTIONS:
+        editor = dialog.editors[opt.key]
+        expected = QCheckBox if opt.type is bool else QComboBox if opt.choices else QLineEdit
+        assert isinstance(editor, expected), opt.key
+        assert opt.key in editor.toolTip()  # the help names the key
+        if opt.secret:
+            assert editor.echoMode() == QLineEdit.EchoMode.Password
+
+
+def test_valid_values_are_written(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.editors["ui.refresh_hz"].setText("8")
+    dialog.editors["ui.theme"].setCurrentText("light")
+    dialog.editors["alerts.sound"].setChecked(True)
+    dialog.save()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    reloaded = Settings.load()
+    assert reloaded.get("ui.refresh_hz") == 8.0
+    assert reloaded.get("ui.theme") == "light"
+    assert reloaded.get("alerts.sound") is True
+    assert reloaded.is_default("alerts.distance_warning")  # untouched options stay default
+
+
+@pytest.mark.parametrize(("key", "text"), [("ui.refresh_hz", "fast"), ("ui.refresh_hz", "500"),
+                                           ("alerts.quiet_hours", "late"), ("logs.backups", "2.5")])
+def test_invalid_values_are_rejected_with_the_key_named(qtbot, settings, key, text) -> None:  # type: ignore[no-untyped-def]
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.editors[key].setText(text)
+    dialog.save()
+    assert dialog.result() != dialog.DialogCode.Accepted
+    assert key in dialog.errors.text()
+    assert dialog.editors[key].styleSheet()  # the field is marked
+    assert not settings_file().exists() or key.split(".")[1] not in settings_file().read_text()
+
+
+def test_thresholds_must_be_in_order(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.editors["alerts.distance_critical"].setText("0.2")  # worse than the 0.10 warning: nonsense
+    dialog.save()
+    assert dialog.result() != dialog.DialogCode.Accepted
+    assert "distance_critical" in dialog.errors.text()
+    assert Settings.load().is_default("alerts.distance_critical")
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def fake_key() -> tuple[str, str]:
+    return "test-key-" + pysecrets.token_hex(8), "test-secret-" + pysecrets.token_hex(16)
+
+
+def test_keys_go_to_the_keyring_never_the_settings_file(  # type: ignore[no-untyped-def]
+        qtbot, settings, memory_keyring: MemoryKeyring) -> None:
+    api_key, secret = fake_key()
+    form = AccountForm(settings)
+    qtbot.addWidget(form)
+    form.name.setText("main")
+    form.venue.setCurrentText("binanceusdm")
+    assert set(form.secret_edits) == {"apiKey", "secret"}  # fields follow the venue
+    form.secret_edits["apiKey"].setText(api_key)
+    form.secret_edits["secret"].setText(secret)
+    form.save()
+    assert form.result() == form.DialogCode.Accepted
+    assert memory_keyring.items[("desk", "main:apiKey")] == api_key
+    assert memory_keyring.items[("desk", "main:secret")] == secret
+    text = settings_file().read_text()
+    assert "binanceusdm" in text
+    assert api_key not in text and secret not in text
+    assert all(not e.text() for e in form.secret_edits.values())  # not left in the widgets
+
+
+def test_okx_needs_a_passphrase_and_missing_keys_are_named(qtbot, settings, memory_keyring) -> None:  # type: ignore[no-untyped-def]
+    form = AccountForm(settings)
+    qtbot.addWidget(form)
+    form.name.setText("okx1")
+    form.venue.setCurrentText("okx")
+    assert set(form.secret_edits) == {"apiKey", "secret", "password"}
+    form.secret_edits["apiKey"].setText(fake_key()[0])
+    form.save()
+    assert form.result() != form.DialogCode.Accepted
+    assert "API secret" in form.errors.text() and "API passphrase" in form.errors.text()
+    assert "okx1" not in Settings.load().accounts()
+    assert memory_keyring.items == {}
+
+
+def test_bad_account_names_are_refused(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
+    form = AccountForm(settings)
+    qtbot.addWidget(form)
+    form.name.setText("bad/name")
+    form.venue.setCurrentText("hyperliquid")
+    form.save()
+    assert form.result() != form.DialogCode.Accepted
+    assert "bad/name" in form.errors.text()
+
+
+def test_remove_deletes_the_account_and_its_keys(qtbot, settings, memory_keyring) -> None:  # type: ignore[no-untyped-def]
+    from desk.store import secrets
+
+    settings.put_account(AccountConfig(name="main", venue="bybit"))
+    settings.save()
+    secrets.put_account("main", dict(zip(("apiKey", "secret"), fake_key(), strict=True)))
+    dialog = AccountsDialog(settings)
+    qtbot.addWidget(dialog)
+    assert dialog.selected_name() == "main"
+    assert "MemoryKeyring" in dialog.keyring.text()  # says which backend holds the keys
+    dialog.remove(confirm=False)
+    assert memory_keyring.items == {}
+    assert Settings.load().accounts() == {}
+    assert dialog.list.count() == 0
+
+
+@pytest.fixture
+def fake_binance() -> Iterator[tuple[FakeExchange, str, str]]:
+    api_key, secret = fake_key()
+    server = FakeExchange()
+    server.add_key(api_key, secret)
+    with server.running() as running:
+        yield running, api_key, secret
+
+
+def test_test_reads_the_account_without_blocking_the_gui(qtbot, settings, fake_binance) -> None:  # type: ignore[no-untyped-def]
+    from desk.store import secrets
+
+    server, api_key, secret = fake_binance
+    settings.put_account(AccountConfig(name="main", venue="binanceusdm", api_url=server.url))
+    settings.save()
+    secrets.put_account("main", {"apiKey": api_key, "secret": secret})
+    dialog = AccountsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.test()
+    assert dialog.status.text() == "Testing main…"  # returned at once; the read runs elsewhere
+    qtbot.waitUntil(lambda: "main" in dialog.results, timeout=20_000)
+    ok, message = dialog.results["main"]
+    assert ok, message
+    assert "read access works" in message and "open position" in message
+    assert api_key not in dialog.status.text() and secret not in dialog.status.text()
+
+
+def test_a_failing_test_says_why(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
+    from desk.store import secrets
+
+    settings.put_account(AccountConfig(name="main", venue="binanceusdm", api_url="http://127.0.0.1:9"))
+    settings.save()
+    secrets.put_account("main", dict(zip(("apiKey", "secret"), fake_key(), strict=True)))
+    dialog = AccountsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.test()
+    qtbot.waitUntil(lambda: "main" in dialog.results, timeout=30_000)
+    ok, message = dialog.results["main"]
+    assert not ok
+    assert "FAILED" in dialog.status.text()
+    assert message.startswith("[network]") or message.startswith("[exchange_down]"), message
