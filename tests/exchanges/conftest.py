@@ -22,9 +22,13 @@ class Keys:
     def __init__(self) -> None:
         self.api_key = "test-key-" + secrets.token_hex(8)
         self.secret = "test-secret-" + secrets.token_hex(16)
+        self.passphrase = "test-pass-" + secrets.token_hex(4)
 
     def as_secrets(self) -> dict[str, str]:
         return {"apiKey": self.api_key, "secret": self.secret}
+
+    def okx(self) -> dict[str, str]:
+        return dict(self.as_secrets(), password=self.passphrase)
 
 
 @pytest.fixture
@@ -34,8 +38,9 @@ def keys() -> Keys:
 
 @pytest.fixture
 def fake(keys: Keys) -> Iterator[FakeExchange]:
-    server = FakeExchange()
+    server = FakeExchange(("binance", "bybit", "hyperliquid", "okx"))
     server.add_key(keys.api_key, keys.secret)
+    server.state["okx"]["passphrases"][keys.api_key] = keys.passphrase
     with server.running() as running:
         yield running
 

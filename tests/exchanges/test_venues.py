@@ -72,3 +72,61 @@ def test_hyperliquid_by_wallet_address_without_keys(fake, make_config):
 def test_hyperliquid_unknown_address_is_flat(fake, make_config):
     snap = read_once(make_config("hyperliquid", wallet_address="0x" + "0" * 40), {})
     assert snap.account.positions == () and snap.account.wallets["USDC"] == 0
+
+
+def test_okx_swaps_linear_cross_and_inverse_isolated(fake, keys, make_config):
+    snap = read_once(make_config("okx"), keys.okx())
+    account = snap.account
+    by_symbol = {p.symbol: p for p in account.positions}
+    assert set(by_symbol) == {"BTC/USDT:USDT", "BTC/USD:BTC"}  # the flat row is dropped
+    linear, inverse = by_symbol["BTC/USDT:USDT"], by_symbol["BTC/USD:BTC"]
+    assert (linear.contracts, linear.contract_size, linear.margin_mode) == (100, 0.01, MarginMode.CROSS)
+    assert linear.reported.liquidation_price is None  # liqPx "" → None
+    # OKX's mgnRatio is kept in OKX's own sense (higher is safer), never as desk's ratio
+    assert linear.reported.margin_ratio == 15.5 and account.reported["USDT"].margin_ratio == 48.38
+    # one tier at the effective rate: mmr 248 ÷ notional (100 × 0.01 × 62,000)
+    assert linear.tiers[0].mmr == pytest.approx(248 / 62000)
+    assert (inverse.kind, inverse.side, inverse.contract_size) == (Kind.INVERSE, Side.SHORT, 100)
+    assert inverse.margin_mode is MarginMode.ISOLATED and inverse.isolated_margin == 0.01
+    assert inverse.tiers[0].mmr == pytest.approx(0.00032258 / (50 * 100 / 62000))
+    assert dict(account.wallets) == {"USDT": 10000, "BTC": 0.2}
+    assert "GET /api/v5/asset/currencies" not in fake.paths()
+    signed = next(r for r in fake.requests if r.path == "/api/v5/account/positions")
+    assert {"OK-ACCESS-KEY", "OK-ACCESS-SIGN", "OK-ACCESS-TIMESTAMP", "OK-ACCESS-PASSPHRASE"} <= set(
+        signed.headers)
+
+
+def test_okx_wrong_passphrase_is_auth(fake, keys, make_config):
+    from desk.exchanges import ErrorKind, VenueError
+
+    with pytest.raises(VenueError) as info:
+        read_once(make_config("okx"), dict(keys.okx(), password="test-pass-wrong"))
+    assert info.value.kind is ErrorKind.AUTH
+
+
+def test_generic_adapter_on_a_venue_read_through_unified_fields(fake, keys, make_config):
+    """The generic rules, driven through ccxt's unified structures (here Binance's)."""
+    from desk.exchanges.adapters.generic import GenericAdapter
+    from desk.exchanges.reader import CcxtReader, build_exchange
+    from tests.exchanges.conftest import run
+
+    cfg = make_config("binanceusdm")
+    adapter = GenericAdapter("binanceusdm")
+    reader = CcxtReader(cfg, build_exchange(cfg, keys.as_secrets(), adapter), adapter)
+
+    async def go():
+        try:
+            return await reader.snapshot()
+        finally:
+            await reader.close()
+
+    snap = run(go())
+    by_symbol = {p.symbol: p for p in snap.account.positions}
+    eth = by_symbol["ETH/USDT:USDT"]
+    assert (eth.side, eth.contracts) == (Side.LONG, 3683.979)
+    assert (eth.entry_price, eth.mark_price) == (1456.84, 1335.18)
+    assert eth.margin_mode is MarginMode.CROSS and eth.reported.liquidation_price == 1153.3
+    # ccxt's single maintenance rate for the position's notional (the bracket containing 4.9 M)
+    assert eth.tiers[0].mmr == 0.1
+    assert "USDT" in snap.account.wallets
+    assert any("wallet = ccxt balance total" in a for a in snap.raw["assumptions"])

@@ -1,0 +1,99 @@
+"""OKX v5 (``/api/v5/...``), the endpoints desk reads.
+
+Security as OKX documents it (okx.com/docs-v5, "REST Authentication"): headers
+``OK-ACCESS-KEY``, ``OK-ACCESS-SIGN`` = base64 HMAC-SHA256(secret, timestamp + METHOD +
+requestPath-with-query + body), ``OK-ACCESS-TIMESTAMP`` (ISO 8601 with milliseconds, UTC, within
+30 s of the server clock) and ``OK-ACCESS-PASSPHRASE``. Answers are ``{"code", "msg", "data"}``;
+errors (HTTP 401): 50111 invalid key, 50113 invalid sign, 50105 wrong passphrase, 50102
+timestamp expired.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from tests.fake_exchange.server import FakeExchange, json_response
+
+
+def _answer(data: Any, code: str = "0", msg: str = "", status: int = 200) -> web.Response:
+    return json_response({"code": code, "msg": msg, "data": data}, status=status)
+
+
+def install(server: FakeExchange) -> None:
+    server.state["okx"] = {
+        "instruments": server.fresh_state("okx_instruments.json"),
+        "positions": server.fresh_state("okx_positions.json"),
+        "balance": server.fresh_state("okx_balance.json"),
+        "passphrases": {},  # api key -> passphrase
+    }
+    state = server.state["okx"]
+
+    async def check(request: web.Request) -> tuple[Any, web.Response | None]:
+        h = request.headers
+        key = server.keys.get(h.get("OK-ACCESS-KEY", ""))
+        if key is None or key.revoked:
+            return None, _answer([], "50111", "Invalid OK-ACCESS-KEY", 401)
+        if state["passphrases"].get(key.key) != h.get("OK-ACCESS-PASSPHRASE"):
+            return None, _answer([], "50105", "Invalid OK-ACCESS-PASSPHRASE", 401)
+        stamp = h.get("OK-ACCESS-TIMESTAMP", "")
+        try:
+            sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000
+        except ValueError:
+            return None, _answer([], "50112", "Invalid OK-ACCESS-TIMESTAMP", 401)
+        if abs(server.now_ms() - sent) > 30_000:
+            return None, _answer([], "50102", "Timestamp request expired", 401)
+        path = request.rel_url.raw_path + (f"?{request.rel_url.raw_query_string}"
+                                           if request.rel_url.raw_query_string else "")
+        body = await request.text()
+        digest = hmac.new(key.secret.encode(), f"{stamp}{request.method}{path}{body}".encode(),
+                          hashlib.sha256).digest()
+        if not hmac.compare_digest(base64.b64encode(digest).decode(), h.get("OK-ACCESS-SIGN", "")):
+            return None, _answer([], "50113", "Invalid Sign", 401)
+        if not key.can_read:
+            return None, _answer([], "50030", "Illegal request", 403)
+        return key, None
+
+    async def public_time(request: web.Request) -> web.Response:
+        return _answer([{"ts": str(server.now_ms())}])
+
+    async def instruments(request: web.Request) -> web.Response:
+        kind = request.query.get("instType")
+        if kind not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
+            return _answer([], "51000", "Parameter instType error")
+        return _answer([i for i in state["instruments"] if i["instType"] == kind])
+
+    def signed(build: Any) -> Any:
+        async def handler(request: web.Request) -> web.Response:
+            key, failure = await check(request)
+            return failure if failure is not None else build(request, key)
+        return handler
+
+    def positions(request: web.Request, key: Any) -> web.Response:
+        kind, inst = request.query.get("instType"), request.query.get("instId")
+        return _answer([p for p in state["positions"] if (kind is None or p["instType"] == kind)
+                        and (inst is None or p["instId"] == inst)])
+
+    def balance(request: web.Request, key: Any) -> web.Response:
+        return _answer(state["balance"])
+
+    def config(request: web.Request, key: Any) -> web.Response:
+        perm = ",".join(["read_only"] + (["trade"] if key.can_trade else [])
+                        + (["withdraw"] if key.can_withdraw else []))
+        return _answer([{"acctLv": "2", "autoLoan": False, "ctIsoMode": "automatic", "greeksType": "PA",
+                         "level": "Lv1", "levelTmp": "", "mgnIsoMode": "automatic", "posMode": "net_mode",
+                         "uid": "44705892343619584", "label": "desk test key", "roleType": "0",
+                         "traderInsts": [], "spotRoleType": "0", "opAuth": "0", "kycLv": "1", "ip": "",
+                         "perm": perm, "mainUid": "44705892343619584"}])
+
+    r = server.app.router
+    r.add_get("/api/v5/public/time", public_time)
+    r.add_get("/api/v5/public/instruments", instruments)
+    r.add_get("/api/v5/account/positions", signed(positions))
+    r.add_get("/api/v5/account/balance", signed(balance))
+    r.add_get("/api/v5/account/config", signed(config))
