@@ -573,19 +573,30 @@ class History:
         bucket = self.coarse_sample_minutes * 60
         fine_cut = math.floor((now - self.fine_retention_hours * 3600) / bucket) * bucket
         coarse_cut = now - self.coarse_retention_days * 86400
+        # One transaction per hour of data, so a long backlog (desk was closed for days) does not
+        # hold the write lock for long: the monitor's record() interleaves between chunks.
+        step = max(bucket, math.floor(3600 / bucket) * bucket)
+        next_fine = "SELECT min(at) FROM samples WHERE coarse = 0 AND at >= ? AND at < ?"
+        oldest = self._conn().execute(next_fine, (-math.inf, fine_cut)).fetchone()[0]
+        while oldest is not None:
+            low = math.floor(oldest / bucket) * bucket
+            high = min(low + step, fine_cut)
+            with self._write() as conn:
+                conn.execute(
+                    """
+                    UPDATE samples SET coarse = 1 WHERE (subject, at) IN (
+                        SELECT subject, at FROM (
+                            SELECT subject, at, ROW_NUMBER() OVER (
+                                PARTITION BY subject, CAST(at / :bucket AS INTEGER)
+                                ORDER BY margin_ratio DESC NULLS LAST,
+                                         distance_to_liquidation ASC NULLS LAST, at DESC) AS rank
+                            FROM samples WHERE coarse = 0 AND at >= :low AND at < :high)
+                        WHERE rank = 1)
+                    """, {"bucket": bucket, "low": low, "high": high})
+                conn.execute("DELETE FROM samples WHERE coarse = 0 AND at >= ? AND at < ?", (low, high))
+            # Jump over gaps (desk closed for a week) instead of walking them hour by hour.
+            oldest = self._conn().execute(next_fine, (high, fine_cut)).fetchone()[0]
         with self._write() as conn:
-            conn.execute(
-                """
-                UPDATE samples SET coarse = 1 WHERE (subject, at) IN (
-                    SELECT subject, at FROM (
-                        SELECT subject, at, ROW_NUMBER() OVER (
-                            PARTITION BY subject, CAST(at / :bucket AS INTEGER)
-                            ORDER BY margin_ratio DESC NULLS LAST, distance_to_liquidation ASC NULLS LAST,
-                                     at DESC) AS rank
-                        FROM samples WHERE coarse = 0 AND at < :cut)
-                    WHERE rank = 1)
-                """, {"bucket": bucket, "cut": fine_cut})
-            conn.execute("DELETE FROM samples WHERE coarse = 0 AND at < ?", (fine_cut,))
             conn.execute("DELETE FROM samples WHERE at < ?", (coarse_cut,))
             conn.execute("DELETE FROM alerts WHERE at < ?", (coarse_cut,))
         self._bound_size()

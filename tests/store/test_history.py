@@ -293,3 +293,18 @@ def test_survives_kill_9_in_the_middle_of_writes(tmp_path: Path, subprocess_env:
         assert delivered >= set(range(committed + 1))
         assert h.samples(account="main")
         assert h.record(report(), 9e9)
+
+
+def test_compaction_of_a_backlog_with_gaps_is_chunked_and_complete(tmp_path: Path) -> None:
+    with History(tmp_path / "h.db", sample_seconds=10, fine_retention_hours=1, coarse_sample_minutes=5,
+                 coarse_retention_days=365) as h:
+        start = 1_700_000_100.0 - 1_700_000_100.0 % 300
+        days = (0, 7, 8)  # desk closed for a week in between
+        for day in days:
+            for i in range(3 * 360):  # three hours at 10 s: spans several one-hour chunks
+                h.record(report(ratio=0.3 + (i % 30) / 1000), start + day * 86400 + i * 10)
+        h.compact(start + 30 * 86400)
+        rows = h.samples(account="main")
+        assert all(s.coarse for s in rows)
+        assert len(rows) == len(days) * 3 * 12  # one per 5-minute bucket, none lost, none doubled
+        assert all(s.margin_ratio == pytest.approx(0.329) for s in rows)  # the riskiest of each bucket
