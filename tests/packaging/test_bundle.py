@@ -5,6 +5,7 @@ One build per test session (about 40-60 s on two cores), into a temporary direct
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -128,3 +129,24 @@ def test_frozen_risk_matches_the_source(
     assert source.returncode == 0, source.stderr
     assert "ETH/USDT:USDT" in frozen.stdout
     assert frozen.stdout == source.stdout
+
+
+def test_frozen_dashboard_shows_numbers(build: Build, subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    """`desk --demo` from the bundle opens the window (offscreen) and fills the table: Qt, its
+    plugins, pyqtgraph and the demo venue all made it into the bundle."""
+    report = tmp_path / "report.json"
+    env = {**subprocess_env, "QT_QPA_PLATFORM": "offscreen", "DESK_TEST_REPORT": str(report)}
+    proc = subprocess.Popen([str(build.exe), "--demo"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not report.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert report.exists(), f"no report within 60 s (exit {proc.returncode}):\n{output[-3000:]}"
+    data = json.loads(report.read_text())
+    assert data["demo"] is True
+    assert data["rows"] > 0
+    assert "Traceback" not in output
