@@ -11,7 +11,8 @@ ORDER = 70
 
 EPILOG = """\
 Times: ISO 8601 dates or date-times (2026-11-20, 2026-11-20T18:30, 2026-11-20T18:30+01:00);
-without an offset they are UTC. Exported rows carry `at` (epoch seconds) and `time` (ISO, UTC).
+without an offset they are UTC; --to with a bare date includes that whole day.
+Exported rows carry `at` (epoch seconds) and `time` (ISO 8601, UTC).
 Examples:
   desk export history --account main --from 2026-11-20 -o main.csv
   desk export alerts --format json
@@ -39,8 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(handler=run)
 
 
-def parse_time(text: str, option: str) -> float:
-    """ISO 8601 date or date-time (UTC when no offset is given) → epoch seconds."""
+def parse_time(text: str, option: str, *, end_of_day: bool = False) -> float:
+    """ISO 8601 date or date-time (UTC when no offset is given) → epoch seconds.
+
+    A bare date means the start of that day, or with ``end_of_day`` its last moment (so
+    ``--to 2026-11-20`` includes the whole 20th)."""
     from desk.cli import UserError
 
     value = text.strip()
@@ -53,6 +57,8 @@ def parse_time(text: str, option: str) -> float:
                         "2026-11-20T18:30 (UTC unless an offset like +01:00 is given)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if end_of_day and len(value) == len("2026-11-20"):
+        return moment.timestamp() + 86400 - 1e-6
     return moment.timestamp()
 
 
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from desk.store.paths import desk_paths
 
     since = parse_time(args.since, "--from") if args.since else None
-    until = parse_time(args.until, "--to") if args.until else None
+    until = parse_time(args.until, "--to", end_of_day=True) if args.until else None
     if since is not None and until is not None and since > until:
         raise UserError(f"--from {args.since} is after --to {args.until}")
     if args.what == "alerts" and (args.symbol or args.kind):

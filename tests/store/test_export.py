@@ -147,3 +147,11 @@ def test_export_without_history_is_empty_and_creates_nothing(capsys: pytest.Capt
     assert json.loads(captured.out) == []
     assert "no history yet" in captured.err
     assert not desk_paths().history_db.exists()
+
+
+def test_to_with_a_bare_date_includes_the_whole_day(filled_history: None,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "alerts", "--format", "json", "--from", "2025-11-21", "--to", "2025-11-21"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert main(["export", "alerts", "--format", "json", "--to", "2025-11-20"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
