@@ -356,7 +356,6 @@ def run(options: GuiOptions) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("desk")
-    app.setApplicationDisplayName("desk")
     app.setDesktopFileName("desk")
     app.setQuitOnLastWindowClosed(False)
     if ask_running_instance_to_raise():
@@ -364,9 +363,25 @@ def run(options: GuiOptions) -> int:
         return 0
     settings = _load_settings()
     controller = DeskController(app, settings, options)
+    _quit_on_signals(controller)
     controller.start()
     code = app.exec()
     return int(code)
+
+
+def _quit_on_signals(controller: DeskController) -> None:
+    """SIGTERM / Ctrl+C quit cleanly (the monitor closes its exchange sessions). Python runs
+    signal handlers only between bytecodes, so a light timer lets it look in now and then."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        QTimer.singleShot(0, controller.quit)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    timer = QTimer(controller)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
 
 
 def _load_settings() -> Any:

@@ -68,12 +68,13 @@ def draw_status_pixmap(level: Level | None, size: int = 64) -> QPixmap:
     elif level is Level.CRITICAL:
         painter.drawLine(QPointF(s * 0.32, s * 0.32), QPointF(s * 0.68, s * 0.68))
         painter.drawLine(QPointF(s * 0.68, s * 0.32), QPointF(s * 0.32, s * 0.68))
-    else:  # stale or unknown: a question mark
+    else:  # stale: a question mark; starting (no data yet): an ellipsis
         font = QFont()
         font.setBold(True)
         font.setPixelSize(int(s * 0.6))
         painter.setFont(font)
-        painter.drawText(QRectF(0, 0, s, s), int(Qt.AlignmentFlag.AlignCenter), "?")
+        painter.drawText(QRectF(0, 0, s, s), int(Qt.AlignmentFlag.AlignCenter),
+                         "?" if level is Level.STALE else "…")
     painter.end()
     return pixmap
 

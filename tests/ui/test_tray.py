@@ -1,0 +1,84 @@
+"""Closing the window: to the tray when a tray host exists, else ask and quit. Each case runs in
+its own process on the test X display, because Qt remembers whether a tray exists."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desk.ui.levels import Level
+from desk.ui.tray import draw_status_pixmap
+
+PROBE = Path(__file__).with_name("tray_probe.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def probe(env: dict[str, str], answer: str = "no") -> dict[str, object]:
+    env = {**env, "PYTHONPATH": str(ROOT)}
+    env.pop("QT_QPA_PLATFORM", None)  # the real X display (xcb)
+    done = subprocess.run([sys.executable, str(PROBE), answer], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture
+def x_env(subprocess_env: dict[str, str]) -> dict[str, str]:
+    if not os.environ.get("DISPLAY"):
+        pytest.fail("no X display: run under pytest-xvfb (DISPLAY unset) or xvfb-run")
+    return subprocess_env
+
+
+@pytest.fixture
+def tray_host(x_env: dict[str, str]) -> Iterator[None]:
+    if shutil.which("trayer") is None:
+        pytest.fail("trayer is not installed (apt-get install trayer): it provides the tray host")
+    proc = subprocess.Popen(["trayer", "--edge", "bottom", "--align", "right"], env=x_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.7)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.integration
+def test_without_a_tray_closing_asks_and_no_keeps_the_window(x_env) -> None:  # type: ignore[no-untyped-def]
+    result = probe(x_env, "no")
+    assert result["tray_available"] is False
+    assert len(result["asked"]) == 1 and "Quit desk?" in result["asked"][0]  # type: ignore[arg-type,index]
+    assert result["quit"] is False
+    assert result["window_visible_after_close"] is True
+
+
+@pytest.mark.integration
+def test_without_a_tray_closing_asks_and_yes_quits(x_env) -> None:  # type: ignore[no-untyped-def]
+    result = probe(x_env, "yes")
+    assert result["tray_available"] is False
+    assert result["quit"] is True
+
+
+@pytest.mark.integration
+def test_with_a_tray_closing_hides_to_the_tray(x_env, tray_host) -> None:  # type: ignore[no-untyped-def]
+    result = probe(x_env)
+    assert result["tray_available"] is True
+    assert result["tray_icon_visible"] is True
+    assert result["asked"] == []
+    assert result["quit"] is False
+    assert result["window_visible_after_close"] is False
+
+
+def test_drawn_status_icons_differ_per_level(qtbot) -> None:  # type: ignore[no-untyped-def]
+    images = {level: draw_status_pixmap(level, 32).toImage() for level in (*Level, None)}
+    distinct = {bytes(img.constBits()) for img in images.values()}  # type: ignore[call-overload]
+    assert len(distinct) == len(images)
