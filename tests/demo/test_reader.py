@@ -155,3 +155,40 @@ def test_streams_honour_cancellation_and_close():
 
     err = asyncio.run(run())
     assert "closed" in str(err)
+
+
+def test_a_liquidation_reaches_the_account_stream_before_the_marks_after_it():
+    clock = ManualClock()
+    reader = _reader("flash-crash", "demo-bybit-isolated", clock)
+    # The account stream polls only once a minute by itself: what brings the liquidation to it
+    # in time is the mark stream handing over when it notices the account changed.
+    reader.account_poll = 60.0
+    reader.market.advance_to(2000)  # the SOL long is critical; the venue liquidates it at ~2100 s
+    clock.now += 2000.0
+    log: list[tuple[str, float, bool]] = []
+
+    async def marks():
+        async for update in reader.watch_marks(("SOL/USDT:USDT",)):
+            log.append(("marks", update.observed_at, True))
+
+    async def account():
+        async for snap in reader.watch_account():
+            log.append(("account", snap.observed_at,
+                        any(p.symbol == "SOL/USDT:USDT" for p in snap.account.positions)))
+
+    async def run():
+        tasks = [asyncio.ensure_future(marks()), asyncio.ensure_future(account())]
+        await asyncio.sleep(INTERVAL * 3)
+        clock.now += 400.0  # one big jump through the liquidation
+        for _ in range(200):
+            await asyncio.sleep(INTERVAL)
+            if any(kind == "account" for kind, _, _ in log) and log[-1][0] == "marks":
+                break
+        await reader.close()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=2)
+
+    asyncio.run(run())
+    (liquidation,) = [e for e in reader.market.events if e.kind == "liquidation"]
+    first_after = next(i for i, (kind, at, _) in enumerate(log) if kind == "marks" and at >= liquidation.at)
+    gone = next(i for i, (kind, _, has_sol) in enumerate(log) if kind == "account" and not has_sol)
+    assert gone < first_after, log

@@ -10,6 +10,7 @@ Everything runs on the caller's event loop; cancellation interrupts the waits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError
@@ -21,11 +22,18 @@ class DemoReader:
 
     demo = True
 
-    def __init__(self, market: DemoMarket, account_name: str) -> None:
+    def __init__(self, market: DemoMarket, account_name: str, *, account_poll: float | None = None) -> None:
         self.market = market
+        # Wall seconds between account-stream polls when nothing wakes it earlier (the mark
+        # stream wakes it as soon as the account changed).
+        self.account_poll = market.stream_interval if account_poll is None else account_poll
         self.account_name = account_name
         self.venue = market.venue_of(account_name)
         self._closed = False
+        # The account revision the caller has been given (by snapshot or the account stream).
+        self._published = market.revision(account_name)
+        self._account_watchers = 0
+        self._wake = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"DemoReader({self.account_name!r}, venue={self.venue!r}, scenario={self.market.scenario!r})"
@@ -48,7 +56,23 @@ class DemoReader:
 
     async def snapshot(self) -> AccountSnapshot:
         self._enter("snapshot")
+        self._published = self.market.revision(self.account_name)
         return self.market.account_snapshot(self.account_name)
+
+    async def _let_account_stream_go_first(self) -> None:
+        """A liquidation and the marks after it arrive in that order, as on a venue's streams.
+
+        When the market moved past a change of this account (a liquidation, funding) that the
+        account stream has not delivered yet, wake that stream and give it a moment first, so a
+        consumer never sees post-liquidation marks on a position the venue has already closed.
+        """
+        if not self._account_watchers:
+            return
+        for _ in range(_HANDOVER_TRIES):
+            if self.market.revision(self.account_name) == self._published or self._closed:
+                return
+            self._wake.set()
+            await asyncio.sleep(_HANDOVER_PAUSE)
 
     async def watch_marks(self, symbols: tuple[str, ...] = ()) -> AsyncIterator[MarkUpdate]:
         listed = self.market.symbols(self.account_name)
@@ -56,6 +80,7 @@ class DemoReader:
         last: float | None = None
         while not self._closed:
             self._enter("marks")
+            await self._let_account_stream_go_first()
             view = self.market.mark_view(self.account_name)
             if view.sim_time != last:
                 last = view.sim_time
@@ -63,14 +88,26 @@ class DemoReader:
             await asyncio.sleep(self.market.stream_interval)
 
     async def watch_account(self) -> AsyncIterator[AccountSnapshot]:
-        seen = self.market.revision(self.account_name)
-        while not self._closed:
-            self._enter("account")
-            revision = self.market.revision(self.account_name)
-            if revision != seen:
-                seen = revision
-                yield self.market.account_snapshot(self.account_name)
-            await asyncio.sleep(self.market.stream_interval)
+        self._account_watchers += 1
+        try:
+            while not self._closed:
+                self._enter("account")
+                revision = self.market.revision(self.account_name)
+                if revision != self._published:
+                    snapshot = self.market.account_snapshot(self.account_name)
+                    self._published = revision
+                    yield snapshot
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.account_poll)
+        finally:
+            self._account_watchers -= 1
 
     async def close(self) -> None:
         self._closed = True
+        self._wake.set()
+
+
+_HANDOVER_TRIES = 20
+_HANDOVER_PAUSE = 0.005  # wall seconds; at most 0.1 s in all, then the marks go anyway
