@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.assemble import assemble_account
-from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
+from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side
 from desk.domain.report import AccountRisk, RiskReport
 from desk.domain.rules import MMBasis, ResolvedTier, VenueRules, rules_for
 from desk.domain.scalar import (
@@ -49,6 +49,7 @@ IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 
 _NEWTON_STEPS = 80
+_SHOCK_TOLERANCE = 1e-14
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,8 @@ class _Flat:
     rates: FloatArray
     cums: FloatArray
     convex: BoolArray  # tier table gives MM continuous and convex in the notional (§0)
-    row_offset: IntArray  # i × tiers width, to index the flattened tier arrays
+    row_offset: IntArray  # i × packed row length, to index packed.ravel()
+    packed: FloatArray  # (n, 7 + 3·width): per-position columns and the tier table, one row each
 
 
 def _table_is_convex(tiers: Sequence[ResolvedTier]) -> bool:
@@ -117,33 +119,33 @@ def _table_is_convex(tiers: Sequence[ResolvedTier]) -> bool:
 
 
 def _flatten(portfolio: Portfolio) -> _Flat:
+    """The portfolio as arrays: one row per position, grouped into margin units and symbol groups.
+
+    One pass over the positions; tier tables are resolved once per distinct table object.
+    """
     positions: list[Position] = []
     units: list[Unit] = []
     unit_rules: list[VenueRules] = []
     unit_account: list[int] = []
     unit_balance: list[float] = []
     unit_isolated: list[bool] = []
-    unit_of: list[int] = []
-    group_of: list[int] = []
-    rule_entry: list[bool] = []
-    fee_mm: list[float] = []
-    fee_bk: list[float] = []
-    table_of: list[int] = []
+    rows: list[tuple[float, float, float, float, bool, bool, float, int, int, int]] = []
     tables: list[tuple[ResolvedTier, ...]] = []
     table_ids: dict[tuple[int, bool], int] = {}
     keep_alive: list[object] = []
     n_groups = 0
+    inverse_kind, long_side, cross = Kind.INVERSE, Side.LONG, MarginMode.CROSS
     for ai, acc in enumerate(portfolio.accounts):
         rules = rules_for(acc.venue)
-        on_entry = rules.mm_basis is MMBasis.ENTRY
-        pools: dict[str, list[Position]] = {}
-        for cur, amount in acc.wallets.items():
-            if amount != 0:
-                pools.setdefault(cur, [])
+        hl = rules.mmr_from_max_leverage
+        pools: dict[str, list[Position]] = {cur: [] for cur, amount in acc.wallets.items() if amount != 0}
         isolated: list[Position] = []
         for p in acc.positions:
-            if p.margin_mode is MarginMode.CROSS:
-                pools.setdefault(p.settle, []).append(p)
+            if p.margin_mode is cross:
+                bucket = pools.get(p.settle)
+                if bucket is None:
+                    bucket = pools[p.settle] = []
+                bucket.append(p)
             else:
                 isolated.append(p)
         members = [(settle, ps, acc.wallet(settle), False) for settle, ps in pools.items()]
@@ -161,20 +163,15 @@ def _flatten(portfolio: Portfolio) -> _Flat:
                 if gid is None:
                     gid = groups[p.symbol] = n_groups
                     n_groups += 1
-                positions.append(p)
-                unit_of.append(uid)
-                group_of.append(gid)
-                rule_entry.append(on_entry)
-                taker = p.taker_fee or 0.0
-                fee_mm.append(taker if rules.fee_in_mm else 0.0)
-                fee_bk.append(taker if rules.fee_in_bankruptcy else 0.0)
-                key = (id(p.tiers), rules.mmr_from_max_leverage)
-                tid = table_ids.get(key)
+                tiers = p.tiers
+                tid = table_ids.get((id(tiers), hl))
                 if tid is None:
-                    tid = table_ids[key] = len(tables)
-                    tables.append(rules.resolve(p.tiers))
-                    keep_alive.append(p.tiers)  # ids stay unique while we hold the tuples
-                table_of.append(tid)
+                    tid = table_ids[(id(tiers), hl)] = len(tables)
+                    tables.append(rules.resolve(tiers))
+                    keep_alive.append(tiers)  # ids stay unique while we hold the tuples
+                positions.append(p)
+                rows.append((p.contracts, p.contract_size, p.entry_price, p.mark_price,
+                             p.kind is inverse_kind, p.side is long_side, p.taker_fee or 0.0, tid, uid, gid))
     n = len(positions)
     width = max((len(t) for t in tables), default=1)
     tab_floor = np.full((max(len(tables), 1), width), np.inf)
@@ -186,14 +183,27 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         tab_rate[k, : len(table)] = [t.mmr for t in table]
         tab_cum[k, : len(table)] = [t.cum for t in table]
         tab_convex[k] = _table_is_convex(table)
-    tix = np.asarray(table_of, dtype=np.intp)
-    contracts = np.fromiter((p.contracts for p in positions), np.float64, n)
-    size = np.fromiter((p.contract_size for p in positions), np.float64, n)
-    entry = np.fromiter((p.entry_price for p in positions), np.float64, n)
-    mark = np.fromiter((p.mark_price for p in positions), np.float64, n)
-    inverse = np.fromiter((p.kind is Kind.INVERSE for p in positions), np.bool_, n)
-    side = np.fromiter((p.side.sign for p in positions), np.float64, n)
-    q = contracts * size
+    data = np.array(rows, dtype=np.float64).reshape(n, 10)
+    tix = data[:, 7].astype(np.intp)
+    unit_of = data[:, 8].astype(np.intp)
+    inverse = data[:, 4] != 0
+    side = np.where(data[:, 5] != 0, 1.0, -1.0)
+    taker = data[:, 6]
+    q = data[:, 0] * data[:, 1]
+    entry = data[:, 2]
+    entry_unit = np.array([r.mm_basis is MMBasis.ENTRY for r in unit_rules], dtype=bool)
+    fee_unit = np.array([r.fee_in_mm for r in unit_rules], dtype=bool)
+    fee_bk_unit = np.array([r.fee_in_bankruptcy for r in unit_rules], dtype=bool)
+    sigma = np.where(inverse, -side, side)
+    mark = np.ascontiguousarray(data[:, 3])
+    v_entry = np.where(inverse, q / entry, q * entry)
+    entry_basis = entry_unit[unit_of]
+    fee = np.where(fee_unit[unit_of], taker, 0.0)
+    packed = np.hstack([np.column_stack([q, inverse, sigma, mark, v_entry, entry_basis, fee]),
+                        tab_floor[tix], tab_rate[tix], tab_cum[tix]])
+    floors = packed[:, 7:7 + width]
+    rates = packed[:, 7 + width:7 + 2 * width]
+    cums = packed[:, 7 + 2 * width:]
     return _Flat(
         positions=positions,
         units=units,
@@ -201,23 +211,24 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         unit_account=np.asarray(unit_account, dtype=np.intp),
         unit_isolated=np.asarray(unit_isolated, dtype=bool),
         unit_balance=np.asarray(unit_balance, dtype=np.float64),
-        unit_of=np.asarray(unit_of, dtype=np.intp),
-        group_of=np.asarray(group_of, dtype=np.intp),
+        unit_of=unit_of,
+        group_of=data[:, 9].astype(np.intp),
         n_groups=n_groups,
         q=q,
         inverse=inverse,
-        sigma=np.where(inverse, -side, side),
+        sigma=sigma,
         entry=entry,
         mark=mark,
-        v_entry=np.where(inverse, q / entry, q * entry),
-        entry_basis=np.asarray(rule_entry, dtype=bool),
-        fee=np.asarray(fee_mm, dtype=np.float64),
-        fee_bk=np.asarray(fee_bk, dtype=np.float64),
-        floors=tab_floor[tix],
-        rates=tab_rate[tix],
-        cums=tab_cum[tix],
+        v_entry=v_entry,
+        entry_basis=entry_basis,
+        fee=fee,
+        fee_bk=np.where(fee_bk_unit[unit_of], taker, 0.0),
+        floors=floors,
+        rates=rates,
+        cums=cums,
         convex=tab_convex[tix],
-        row_offset=np.arange(n, dtype=np.intp) * width,
+        row_offset=np.arange(n, dtype=np.intp) * packed.shape[1],
+        packed=packed,
     )
 
 
@@ -230,17 +241,29 @@ def _value(f: _Flat, price: FloatArray) -> FloatArray:
     return np.where(f.inverse, f.q / price, f.q * price)
 
 
-def _tier(f: _Flat, basis: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """(MMR, cum) of the tier with floor ≤ basis (basis shaped like the positions, any leading dims)."""
+def _tier_index(f: _Flat | _Rows, basis: FloatArray) -> IntArray:
+    """Index of the tier with floor ≤ basis (the first tier starts at 0, padding floors are +inf)."""
+    if f.floors.shape[1] == 1:
+        return np.zeros(basis.shape, dtype=np.intp)
+    return np.asarray(np.count_nonzero(f.floors[:, 1:] <= basis[..., None], axis=-1), dtype=np.intp)
+
+
+def _tier_terms(
+    f: _Flat | _Rows, idx: IntArray, rows: IntArray | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """(MMR, cum) of tier ``idx`` of each position (or of positions ``rows``)."""
     width = f.floors.shape[1]
-    if width == 1:
-        return np.broadcast_to(f.rates[:, 0], basis.shape), np.broadcast_to(f.cums[:, 0], basis.shape)
-    idx = np.count_nonzero(f.floors[:, 1:] <= basis[..., None], axis=-1)
-    flat = f.row_offset + idx
-    return f.rates.ravel()[flat], f.cums.ravel()[flat]
+    flat = (f.row_offset if rows is None else f.row_offset[rows]) + 7 + width + idx
+    packed = f.packed.ravel()
+    return packed[flat], packed[flat + width]
 
 
-def _maintenance(f: _Flat, value: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _tier(f: _Flat | _Rows, basis: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(MMR, cum) of the tier with floor ≤ basis (basis shaped like the positions, any leading dims)."""
+    return _tier_terms(f, _tier_index(f, basis))
+
+
+def _maintenance(f: _Flat | _Rows, value: FloatArray) -> tuple[FloatArray, FloatArray]:
     """(MM, d MM / d value) at the given values: §0 at the price, or on the entry value (Bybit)."""
     basis = np.where(f.entry_basis, f.v_entry, value)
     rate, cum = _tier(f, basis)
@@ -293,14 +316,121 @@ def _liquidation_single(f: _Flat, base: FloatArray, rows: IntArray) -> FloatArra
 
 
 def _tier_rows(f: _Flat, rows: IntArray, basis: FloatArray) -> tuple[FloatArray, FloatArray]:
-    idx = (f.floors[rows] <= basis[:, None]).sum(axis=1) - 1
-    np.maximum(idx, 0, out=idx)
-    r = np.arange(len(rows))
-    return f.rates[rows][r, idx], f.cums[rows][r, idx]
+    idx = np.count_nonzero(f.floors[rows, 1:] <= basis[:, None], axis=1)
+    return _tier_terms(f, idx, rows)
 
 
-def _shock(f: _Flat, slack0: FloatArray) -> FloatArray:
-    """Signed smallest uniform shock per unit at which slack = balance − MM reaches 0 (nan: none)."""
+def _liquidation_walk(f: _Flat, base: FloatArray, rows: IntArray) -> tuple[FloatArray, BoolArray]:
+    """Liquidation price of single-leg, price-basis positions with continuous tiers, by walking tiers.
+
+    Start from the tier at the mark, solve that tier's line, move to the tier of the notional at
+    the root, until the tier contains its own root (§1.2). With continuous maintenance amounts
+    (§0) a single leg's slack is monotone in u, so the self-consistent root is the only one.
+    Returns the prices and a mask of rows left for :func:`_liquidation_single` (no positive root
+    on the tier walked to, or no convergence within the table's length).
+    """
+    width = f.floors.shape[1]
+    q, sigma, ve, fee = f.q[rows], f.sigma[rows], f.v_entry[rows], f.fee[rows]
+    b0 = base[rows]
+    fl = f.floors[rows, 1:]
+    idx = _tier_index_rows(fl, f.q[rows] * f.mark[rows] ** np.where(f.inverse[rows], -1.0, 1.0))
+    result = np.full(len(rows), np.nan)
+    resolved = np.zeros(len(rows), dtype=bool)
+    # the slope of the slack in u has the sign of σ on every tier while MMR + fee < 1: monotone
+    monotone = np.max(np.where(np.isfinite(f.floors[rows]), f.rates[rows], 0.0), axis=1) + fee < 1.0
+    open_rows = np.flatnonzero(monotone)
+    for _ in range(width + 1):
+        if not len(open_rows):
+            break
+        r = rows[open_rows]
+        rate, cum = _tier_terms(f, idx[open_rows], r)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            x = -(b0[open_rows] - sigma[open_rows] * ve[open_rows] + cum) / (
+                q[open_rows] * (sigma[open_rows] - rate - fee[open_rows]))
+        positive = (x > 0) & np.isfinite(x)
+        new_idx = np.where(positive, _tier_index_rows(fl[open_rows], q[open_rows] * x), -1)
+        settled = positive & (new_idx == idx[open_rows])
+        result[open_rows[settled]] = x[settled]
+        # no positive root on the first tier: the monotone slack starts on the far side of zero
+        # and moves away from it, so there is no liquidation price at all
+        none = ~positive & (idx[open_rows] == 0)
+        resolved[open_rows[settled | none]] = True
+        new_idx = np.where(positive, new_idx, 0)
+        keep = ~settled & ~none
+        idx[open_rows[keep]] = new_idx[keep]
+        open_rows = open_rows[keep]
+    unresolved = ~resolved
+    price = np.where(f.inverse[rows], 1.0 / result, result)
+    return price, unresolved
+
+
+def _liquidation_entry(f: _Flat, base: FloatArray, rows: IntArray) -> FloatArray:
+    """Single-leg positions whose MM is on the entry value (Bybit §3.1, §3.3): one line, one root."""
+    rate_e, cum_e = _tier_rows(f, rows, f.v_entry[rows])
+    sigma, ve = f.sigma[rows], f.v_entry[rows]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = -(base[rows] - sigma * ve - rate_e * ve + cum_e) / (f.q[rows] * (sigma - f.fee[rows]))
+        x = np.where((x > 0) & np.isfinite(x), x, np.nan)
+        price = np.where(f.inverse[rows], 1.0 / x, x)
+    return np.where((price > 0) & np.isfinite(price), price, np.nan)
+
+
+def _tier_index_rows(floors_above_first: FloatArray, value: FloatArray) -> IntArray:
+    return np.asarray(np.count_nonzero(floors_above_first <= value[:, None], axis=1), dtype=np.intp)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The per-position arrays the maintenance margin needs, for a subset of (direction, position) pairs."""
+
+    q: FloatArray
+    inverse: BoolArray
+    sigma: FloatArray
+    mark: FloatArray
+    v_entry: FloatArray
+    entry_basis: BoolArray
+    fee: FloatArray
+    floors: FloatArray
+    rates: FloatArray
+    cums: FloatArray
+    row_offset: IntArray
+    slot: IntArray  # direction × units + unit, where each row's contribution is summed
+    packed: FloatArray
+
+
+def _rows(f: _Flat, direction: IntArray, position: IntArray) -> _Rows:
+    n_units = len(f.units)
+    width = f.floors.shape[1]
+    g = np.take(f.packed, position, axis=0)
+    return _Rows(
+        g[:, 0], g[:, 1] != 0, g[:, 2], g[:, 3], g[:, 4], g[:, 5] != 0, g[:, 6],
+        g[:, 7:7 + width], g[:, 7 + width:7 + 2 * width], g[:, 7 + 2 * width:],
+        np.arange(len(position), dtype=np.intp) * g.shape[1], direction * n_units + f.unit_of[position], g,
+    )
+
+
+def _slack_rows(f: _Flat, r: _Rows, shocks: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """balance − MM and its derivative in the shock, per (direction, unit), from the rows ``r`` only."""
+    s = shocks.ravel()[r.slot]
+    value = np.where(r.inverse, r.q / (r.mark * (1.0 + s)), r.q * r.mark * (1.0 + s))
+    dvalue = np.where(r.inverse, -value / (1.0 + s), r.q * r.mark)
+    mm, mm_slope = _maintenance(r, value)
+    contribution = r.sigma * (value - r.v_entry) - mm
+    dcontribution = (r.sigma - mm_slope) * dvalue
+    size = shocks.size
+    total = _sum(r.slot, contribution, size).reshape(shocks.shape) + f.unit_balance[None, :]
+    return total, _sum(r.slot, dcontribution, size).reshape(shocks.shape)
+
+
+def _shock(f: _Flat, slack0: FloatArray, dslack0: FloatArray) -> FloatArray:
+    """Signed smallest uniform shock per unit at which slack = balance − MM reaches 0 (nan: none).
+
+    On a concave slack, a Newton step taken from a point on the liquidated side (slack ≤ 0) stays
+    on it and moves monotonically to the first crossing. The starting points: in the direction the
+    slack falls at the marks, the root of its tangent there (the tangent lies above a concave
+    function, so the slack at that root is ≤ 0); in the other direction, the far end (±99 %).
+    Only (direction, unit) pairs still moving are evaluated.
+    """
     n_units = len(f.units)
     counts = np.bincount(f.unit_of, minlength=n_units)
     shock = np.full(n_units, np.nan)
@@ -310,54 +440,46 @@ def _shock(f: _Flat, slack0: FloatArray) -> FloatArray:
     todo = (slack0 > 0) & (counts > 0)
     fallback = np.flatnonzero(todo & ~concave)
     newton = todo & concave
-    best = np.full(n_units, np.nan)
     if newton.any():
-        ends = np.array([-SHOCK_LIMIT, SHOCK_LIMIT])
-        s = np.broadcast_to(ends[:, None], (2, n_units)).copy()
-        slack, _ = _slack(f, s)
-        found = (slack <= 0) & newton[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tangent = np.where(dslack0 != 0, -slack0 / dslack0, np.inf)
+        s = np.empty((2, n_units))
+        # a hair beyond the tangent's root, so a linear slack is strictly negative there despite rounding
+        tangent = tangent * (1.0 + 1e-9)
+        s[0] = np.where(tangent < 0, np.maximum(tangent, -SHOCK_LIMIT), -SHOCK_LIMIT)
+        s[1] = np.where(tangent > 0, np.minimum(tangent, SHOCK_LIMIT), SHOCK_LIMIT)
+
+        def evaluate(active: BoolArray) -> tuple[FloatArray, FloatArray]:
+            direction, position = np.nonzero(active[:, f.unit_of])
+            return _slack_rows(f, _rows(f, direction.astype(np.intp), position.astype(np.intp)), s)
+
+        both = np.vstack([newton, newton])
+        slack, dslack = evaluate(both)
+        found = (slack <= 0) & both
         active = found.copy()
         for _ in range(_NEWTON_STEPS):
-            if not active.any():
-                break
-            slack, dslack = _slack(f, s)
             with np.errstate(divide="ignore", invalid="ignore"):
                 step = np.where(active & (dslack != 0), slack / dslack, 0.0)
-            new = s - step
-            new = np.clip(new, -SHOCK_LIMIT, SHOCK_LIMIT)
-            moved = np.abs(new - s) > 4e-16 * np.maximum(1.0, np.abs(s))
-            s = np.where(active, new, s)
-            active &= moved & (slack != 0)
-        # guard: Newton from the far end stays on the liquidated side; if rounding put it across, step back
-        slack, _ = _slack(f, s)
+            new = np.clip(s - step, -SHOCK_LIMIT, SHOCK_LIMIT)
+            # stop at 1e-14: below that the step is rounding noise of the sums
+            moving = active & (np.abs(new - s) > _SHOCK_TOLERANCE) & (slack != 0)
+            if not moving.any():
+                break
+            s = np.where(moving, new, s)
+            fresh, dfresh = evaluate(moving)
+            slack = np.where(moving, fresh, slack)
+            dslack = np.where(moving, dfresh, dslack)
+            active = moving
+        # rounding can leave the last iterate a hair on the safe side: step one ulp outwards
         s = np.where(found & (slack > 0), np.nextafter(s, np.sign(s) * 2.0), s)
         down = np.where(found[0], s[0], np.nan)
         up = np.where(found[1], s[1], np.nan)
         pick_up = ~np.isnan(up) & (np.isnan(down) | (np.abs(up) < np.abs(down)))
-        best = np.where(pick_up, up, down)
-        shock = np.where(newton, best, shock)
+        shock = np.where(newton, np.where(pick_up, up, down), shock)
     for u in fallback.tolist():
         value = unit_shock_to_liquidation(f.units[u], f.unit_rules[u])
         shock[u] = np.nan if value is None else value
     return shock
-
-
-def _slack(f: _Flat, shocks: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """balance − MM per unit and its derivative in the shock, for each row of ``shocks`` (rows × units)."""
-    s = shocks[:, f.unit_of]
-    price = f.mark * (1.0 + s)
-    value = _value(f, price)
-    dvalue = np.where(f.inverse, -value / (1.0 + s), f.q * f.mark)
-    mm, mm_slope = _maintenance(f, value)
-    pnl = f.sigma * (value - f.v_entry)
-    contribution = pnl - mm
-    dcontribution = (f.sigma - mm_slope) * dvalue
-    n_units = len(f.units)
-    rows = shocks.shape[0]
-    flat_index = (np.arange(rows)[:, None] * n_units + f.unit_of[None, :]).ravel()
-    total = _sum(flat_index, contribution.ravel(), rows * n_units)
-    dtotal = _sum(flat_index, dcontribution.ravel(), rows * n_units)
-    return total.reshape(rows, n_units) + f.unit_balance[None, :], dtotal.reshape(rows, n_units)
 
 
 def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
@@ -382,8 +504,10 @@ def flatten_account(account: Account) -> _Flat:
 def _arrays(f: _Flat) -> RiskArrays:
     n_units = len(f.units)
     value = _value(f, f.mark)
-    mm, _ = _maintenance(f, value)
+    mm, mm_slope = _maintenance(f, value)
     pnl = f.sigma * (value - f.v_entry)
+    # d(PnL − MM)/d shock at the marks: d value/d shock = value (linear), −value (inverse)
+    dslack0 = _sum(f.unit_of, (f.sigma - mm_slope) * np.where(f.inverse, -value, value), n_units)
     unit_pnl = _sum(f.unit_of, pnl, n_units)
     unit_mm = _sum(f.unit_of, mm, n_units)
     unit_equity = f.unit_balance + unit_pnl
@@ -401,9 +525,18 @@ def _arrays(f: _Flat) -> RiskArrays:
     base = base_g[f.group_of]
 
     liquidation = np.full(len(f.positions), np.nan)
-    single = np.flatnonzero(group_size[f.group_of] == 1)
-    if len(single):
-        liquidation[single] = _liquidation_single(f, base, single)
+    is_single = group_size[f.group_of] == 1
+    walkable = np.flatnonzero(is_single & f.convex & ~f.entry_basis)
+    rest = np.flatnonzero(is_single & f.convex & f.entry_basis)
+    if len(rest):
+        liquidation[rest] = _liquidation_entry(f, base, rest)
+    rest = np.flatnonzero(is_single & ~f.convex)
+    if len(walkable):
+        walked, unresolved = _liquidation_walk(f, base, walkable)
+        liquidation[walkable] = walked
+        rest = np.concatenate([rest, walkable[unresolved]])
+    if len(rest):
+        liquidation[rest] = _liquidation_single(f, base, rest)
     multi_groups = np.flatnonzero(group_size > 1)
     if len(multi_groups):
         members: dict[int, list[int]] = {}
@@ -431,7 +564,7 @@ def _arrays(f: _Flat) -> RiskArrays:
         bk_g = np.where(group_inverse, 1.0 / x, x)
     bk_g = np.where(np.isfinite(bk_g) & (bk_g > 0), bk_g, np.nan)
 
-    unit_shock = _shock(f, unit_equity - unit_mm)
+    unit_shock = _shock(f, unit_equity - unit_mm, dslack0)
     n_accounts = int(f.unit_account.max()) + 1 if n_units else 0
     account_shock = np.full(n_accounts, np.nan)
     for u, s in enumerate(unit_shock.tolist()):
