@@ -24,6 +24,7 @@ What is vectorised and what is not:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -477,7 +478,7 @@ def _shock(f: _Flat, slack0: FloatArray, dslack0: FloatArray) -> FloatArray:
         pick_up = ~np.isnan(up) & (np.isnan(down) | (np.abs(up) < np.abs(down)))
         shock = np.where(newton, np.where(pick_up, up, down), shock)
     for u in fallback.tolist():
-        value = unit_shock_to_liquidation(f.units[u], f.unit_rules[u])
+        value = unit_shock_to_liquidation(_unit_at_marks(f, u), f.unit_rules[u])
         shock[u] = np.nan if value is None else value
     return shock
 
@@ -545,7 +546,7 @@ def _arrays(f: _Flat) -> RiskArrays:
         for g, rows in members.items():
             legs = [f.positions[i] for i in rows]
             rules = f.unit_rules[int(group_unit[g])]
-            lp = solve_price(legs, rules, float(base_g[g]), legs[0].mark_price)
+            lp = solve_price(legs, rules, float(base_g[g]), float(f.mark[rows[0]]))
             liquidation[rows] = np.nan if lp is None else lp
 
     # bankruptcy: 0 % margin (or Bybit's fee to close), one closed form per group (§1.3, §3.3)
@@ -591,9 +592,52 @@ def _arrays(f: _Flat) -> RiskArrays:
     )
 
 
-def compute_arrays(portfolio: Portfolio) -> RiskArrays:
-    """All figures of ``portfolio`` as arrays — the per-tick hot path (no per-position objects)."""
-    return _arrays(_flatten(portfolio))
+def _unit_at_marks(f: _Flat, u: int) -> Unit:
+    """Unit ``u`` with its positions at the compiled marks (which :func:`with_marks` may have moved)."""
+    unit = f.units[u]
+    rows = np.flatnonzero(f.unit_of == u).tolist()
+    moved = tuple(p if p.mark_price == f.mark[i] else dataclasses.replace(p, mark_price=float(f.mark[i]))
+                  for p, i in zip(unit.positions, rows, strict=True))
+    return dataclasses.replace(unit, positions=moved)
+
+
+CompiledPortfolio = _Flat
+
+
+def compile_portfolio(portfolio: Portfolio) -> CompiledPortfolio:
+    """The portfolio's structure as arrays, to recompute on every tick with :func:`with_marks`."""
+    return _flatten(portfolio)
+
+
+def mark_order(compiled: CompiledPortfolio) -> tuple[tuple[int, str, str], ...]:
+    """(account index, symbol, leg) of each row of the compiled marks, in order."""
+    return tuple((int(compiled.unit_account[u]), p.symbol, p.leg.value)
+                 for p, u in zip(compiled.positions, compiled.unit_of.tolist(), strict=True))
+
+
+def with_marks(compiled: CompiledPortfolio, marks: Sequence[float] | FloatArray) -> CompiledPortfolio:
+    """The compiled portfolio at new mark prices (one per row, in :func:`mark_order`)."""
+    new = np.asarray(marks, dtype=np.float64).reshape(-1)
+    if new.shape != compiled.mark.shape:
+        raise ValueError(f"expected {compiled.mark.shape[0]} marks, got {new.shape[0]}")
+    if not np.all(np.isfinite(new) & (new > 0)):
+        raise ValueError("marks must be finite and > 0")
+    packed = compiled.packed.copy()
+    packed[:, 3] = new
+    width = compiled.floors.shape[1]
+    return dataclasses.replace(
+        compiled, mark=packed[:, 3], packed=packed, floors=packed[:, 7:7 + width],
+        rates=packed[:, 7 + width:7 + 2 * width], cums=packed[:, 7 + 2 * width:],
+    )
+
+
+def compute_arrays(portfolio: Portfolio | CompiledPortfolio) -> RiskArrays:
+    """All figures as arrays — the per-tick hot path (no per-position objects).
+
+    Pass a :class:`Portfolio`, or a compiled one (:func:`compile_portfolio`, :func:`with_marks`)
+    to skip reading the positions again when only the marks moved.
+    """
+    return _arrays(_flatten(portfolio) if isinstance(portfolio, Portfolio) else portfolio)
 
 
 def _none(x: float) -> float | None:
