@@ -57,13 +57,14 @@ cp /etc/resolv.conf "$TARGET/etc/resolv.conf" 2>/dev/null || true
 cp "$DEB" "$TARGET/tmp/desk.deb"
 cp "$ROOT/docs/examples/binance-faq.json" "$TARGET/tmp/binance-faq.json"
 
-in_chroot() { chroot "$TARGET" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+in_chroot() { chroot "$TARGET" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
   DEBIAN_FRONTEND=noninteractive "$@"; }
 
 echo "test-deb-in-chroot: apt-get install ./desk.deb"
 start=$(date +%s)
 in_chroot apt-get update -qq
-in_chroot apt-get install -y -qq --no-install-recommends /tmp/desk.deb >/dev/null
+# --reinstall: a reused chroot may already have this version installed
+in_chroot apt-get install -y -qq --reinstall --no-install-recommends /tmp/desk.deb >/dev/null
 echo "test-deb-in-chroot: installed in $(( $(date +%s) - start )) s"
 
 in_chroot test -L /usr/bin/desk
