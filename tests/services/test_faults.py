@@ -235,3 +235,29 @@ def test_silent_websocket_with_failing_rest_goes_stale_with_both_causes(session)
     binance_ws.silence(session.server, False)
     session.server.clear_faults()
     session.wait_live(timeout=RECOVER_WITHIN + 2)
+
+
+def test_configured_account_with_keyring_secrets_runs_live_through_the_runtime():
+    from desk.services.runtime import Runtime
+    from desk.store import secrets as secret_store
+    from desk.store.settings import AccountConfig, Settings
+
+    server = FakeExchange(venues=("binance", "binance_ws"))
+    key, secret = "test-key-" + secrets.token_hex(6), secrets.token_hex(16)
+    server.add_key(key, secret)
+    with server.running():
+        settings = Settings.load()
+        settings.put_account(AccountConfig(name=ACCOUNT, venue="binanceusdm", api_url=server.url))
+        secret_store.put_account(ACCOUNT, {"apiKey": key, "secret": secret})
+        runtime = Runtime.from_settings(settings, history=False, config=CONFIG)
+        events = Recorder()
+        runtime.attach(events)
+        runtime.start()
+        try:
+            snap = events.wait_snapshot(lambda s: s.account_state(ACCOUNT).status is DataStatus.LIVE
+                                        and in_view(s), 10, "live through the runtime")
+        finally:
+            assert runtime.stop(10)
+        assert not snap.account_state(ACCOUNT).demo
+        signed = [r for r in server.requests if r.path == "/fapi/v3/positionRisk"]
+        assert signed and all(r.headers.get("X-MBX-APIKEY") == key for r in signed)
