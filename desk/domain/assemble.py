@@ -55,6 +55,8 @@ def account_warnings(account: Account, rules: VenueRules, positions: Sequence[Po
         )
     for f in positions:
         p = f.position
+        if p.margin_mode is MarginMode.ISOLATED and p.isolated_margin is None:
+            warnings.append(f"{_label(p)}: isolated position without its isolated margin; taken as 0")
         if not p.tiers:
             warnings.append(f"{_label(p)}: no maintenance tiers or rate given; its maintenance margin is "
                             "taken as 0, so its liquidation figures are optimistic")

@@ -199,8 +199,8 @@ def margin_units(account: Account) -> list[Unit]:
 
 def unit_state(unit: Unit, rules: VenueRules, prices: Sequence[float]) -> tuple[float, float, float]:
     """(unrealized PnL, margin balance, maintenance margin) of a unit at the given mark prices."""
-    pnl = sum(pnl_at(p, x) for p, x in zip(unit.positions, prices, strict=True))
-    mm = sum(maintenance_at(p, rules, x) for p, x in zip(unit.positions, prices, strict=True))
+    pnl = sum((pnl_at(p, x) for p, x in zip(unit.positions, prices, strict=True)), 0.0)
+    mm = sum((maintenance_at(p, rules, x) for p, x in zip(unit.positions, prices, strict=True)), 0.0)
     return pnl, unit.balance + pnl, mm
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from desk.domain.model import Account, Portfolio, Position
+from desk.domain.model import Account, Portfolio, Position, Reported
 from desk.domain.rules import rules_for
 from desk.domain.scalar import margin_units, unit_state
 
@@ -23,7 +23,9 @@ def apply_what_if(
     """A copy of ``portfolio`` with marks replaced and/or shocked.
 
     ``marks`` (keyed by ccxt symbol) set the mark of that symbol in every account first; then
-    ``shock`` (a fraction: −0.05 = 5 % down) moves every mark, including those just set.
+    ``shock`` (a fraction: −0.05 = 5 % down) moves every mark, including those just set. In an
+    account whose marks moved, the exchange's reported figures are dropped: they describe the
+    real marks, not the scenario.
     Raises ``ValueError`` for a symbol held nowhere, a non-positive price or a shock ≤ −100 %.
     """
     marks = dict(marks or {})
@@ -39,14 +41,16 @@ def apply_what_if(
             raise ValueError(f"a shock must be a fraction greater than -1 (−100 %), got {shock}")
         factor = 1.0 + shock
 
-    def moved(p: Position) -> Position:
-        mark = marks.get(p.symbol, p.mark_price) * factor
-        return p if mark == p.mark_price else dataclasses.replace(p, mark_price=mark)
+    def moved(account: Account) -> Account:
+        new_marks = [marks.get(p.symbol, p.mark_price) * factor for p in account.positions]
+        if all(m == p.mark_price for m, p in zip(new_marks, account.positions, strict=True)):
+            return account
+        # the exchange's own figures describe the real marks, not this scenario: drop them
+        positions = tuple(dataclasses.replace(p, mark_price=m, reported=Reported())
+                          for p, m in zip(account.positions, new_marks, strict=True))
+        return dataclasses.replace(account, positions=positions, reported={})
 
-    accounts = tuple(
-        dataclasses.replace(a, positions=tuple(moved(p) for p in a.positions)) for a in portfolio.accounts
-    )
-    return dataclasses.replace(portfolio, accounts=accounts)
+    return dataclasses.replace(portfolio, accounts=tuple(moved(a) for a in portfolio.accounts))
 
 
 @dataclass(frozen=True, slots=True)

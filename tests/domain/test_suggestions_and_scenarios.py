@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from desk.domain.engine import compute_risk, shock_to_liquidation
-from desk.domain.model import Account, Portfolio
+from desk.domain.model import Account, Portfolio, Reported
 from desk.domain.scalar import pnl_at
 from desk.domain.scenario import apply_what_if, stress_grid
 from tests.support.risk import BTCUSDT_TIERS, account, pos
@@ -141,6 +141,22 @@ def test_what_if_marks_then_shock():
     eth, btc = p.accounts[0].positions
     assert btc.mark_price == pytest.approx(45_000)
     assert eth.mark_price == pytest.approx(2_520)
+    assert apply_what_if(Portfolio((acc,))) == Portfolio((acc,))  # nothing asked, nothing changed
+
+
+def test_what_if_drops_the_exchange_figures_of_moved_accounts():
+    reported = pos(contracts=1, entry=60_000, mark=59_000, mmr=0.005, reported=Reported(52_000.0))
+    other = account("okx", pos(contracts=1, entry=60_000, mmr=0.005, reported=Reported(50_000.0)), name="b")
+    p = apply_what_if(Portfolio((account("binanceusdm", reported, USDT=9_000), other)),
+                      marks={"BTC/USDT:USDT": 58_000})
+    assert all(x.reported == Reported() for a in p.accounts for x in a.positions)
+    p = apply_what_if(Portfolio((account("binanceusdm", reported, USDT=9_000),)), shock=0.0)
+    assert p.accounts[0].positions[0].reported.liquidation_price == 52_000.0
+
+
+def test_what_if_rejects_bad_input():
+    acc = cross_book(100_000, 10, 1)
+    p = Portfolio((acc,))
     with pytest.raises(ValueError, match="NOPE"):
         apply_what_if(p, marks={"NOPE": 1})
     with pytest.raises(ValueError, match="greater than -1"):
