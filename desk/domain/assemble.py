@@ -113,10 +113,13 @@ def assemble_account(
         ))
 
     position_risks: list[PositionRisk] = []
+    inverted = rules.inverted_ratio
+    name = account.name
     for f in positions:
         p = f.position
         suggestions = ()
-        if target is not None and _worse(f.margin_ratio, target):
+        ratio = f.margin_ratio
+        if target is not None and ratio > target:
             if p.margin_mode is MarginMode.CROSS:
                 pool = pool_by_settle[p.settle]
                 others = [o for o in cross_by_settle[p.settle] if o is not p]
@@ -131,30 +134,16 @@ def assemble_account(
                     reduce_isolated_position(p, rules, target),
                     set_isolated_leverage(p, rules, target),
                 )
+        mark = p.mark_price
+        liq = f.liquidation_price
+        reported = p.reported
+        # positional, in PositionRisk's field order (this loop runs once per position per tick)
         position_risks.append(PositionRisk(
-            account=account.name,
-            symbol=p.symbol,
-            leg=p.leg.value,
-            side=p.side.value,
-            margin_mode=p.margin_mode.value,
-            settle=p.settle,
-            kind=p.kind.value,
-            contracts=p.contracts,
-            entry_price=p.entry_price,
-            mark_price=p.mark_price,
-            leverage=p.leverage,
-            notional=f.notional,
-            unrealized_pnl=f.unrealized_pnl,
-            maintenance_margin=f.maintenance_margin,
-            margin_ratio=f.margin_ratio,
-            liquidation_price=f.liquidation_price,
-            bankruptcy_price=f.bankruptcy_price,
-            distance_to_liquidation=distance(p.mark_price, f.liquidation_price),
-            reported_liquidation_price=p.reported.liquidation_price,
-            reported_bankruptcy_price=p.reported.bankruptcy_price,
-            tick_size=p.tick_size,
-            suggestions=suggestions,
-            venue_margin_ratio=venue_margin_ratio(rules, f.margin_ratio),
+            name, p.symbol, p.leg._value_, p.side._value_, p.margin_mode._value_, p.settle, p.kind._value_,
+            p.contracts, p.entry_price, mark, p.leverage, f.notional, f.unrealized_pnl, f.maintenance_margin,
+            ratio, liq, f.bankruptcy_price, None if liq is None else abs(mark - liq) / mark,
+            reported.liquidation_price, reported.bankruptcy_price, p.tick_size, suggestions,
+            venue_margin_ratio(rules, ratio) if inverted else ratio,
         ))
     return AccountRisk(
         name=account.name,
