@@ -54,6 +54,8 @@ class ReaderConfig:
     wallet_address: str | None = None  # Hyperliquid: the account to read
     markets_cache_dir: Path | None = None
     markets_max_age_hours: float = 24.0
+    # ccxt options for the venue, plus desk's own: "timeout_ms" (per request, default 10 000) and
+    # "rate_limit_ms" (ccxt's spacing between requests of cost 1; default: the venue's).
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:

@@ -245,7 +245,9 @@ def build_exchange(cfg: ReaderConfig, secrets: Mapping[str, str], adapter: Adapt
     exchange = _guarded_class(cfg.venue)(params)
     adapter.configure(exchange, cfg)
     for key, value in cfg.options.items():
-        if key != "timeout_ms":
+        if key == "rate_limit_ms":  # spacing between requests at cost 1 (ccxt's rateLimit)
+            exchange.rateLimit = float(value)
+        elif key != "timeout_ms":
             exchange.options[key] = value
     try:
         if cfg.sandbox:

@@ -50,7 +50,8 @@ def make_config(fake: FakeExchange, tmp_path: Path) -> Any:
     def make(venue: str, **kwargs: Any) -> ReaderConfig:
         kwargs.setdefault("api_url", fake.url)
         kwargs.setdefault("markets_cache_dir", tmp_path / "markets")
-        kwargs.setdefault("options", {"timeout_ms": 3000})
+        # ccxt's request spacing is real-venue politeness; against the local fake it only costs time
+        kwargs.setdefault("options", {"timeout_ms": 3000, "rate_limit_ms": 1})
         return ReaderConfig(name=kwargs.pop("name", "main"), venue=venue, **kwargs)
     return make
 

@@ -79,7 +79,8 @@ def test_clock_skew_that_persists_is_clock_skew(fake, keys, make_config):
 def test_positions_endpoint_faults(fake, keys, make_config, fault, kind):
     fault.path = "/fapi/v3/positionRisk"
     fake.inject(fault)
-    error = _fails(make_config("binanceusdm", options={"timeout_ms": 1000}), keys.as_secrets())
+    cfg = make_config("binanceusdm", options={"timeout_ms": 1000, "rate_limit_ms": 1})
+    error = _fails(cfg, keys.as_secrets())
     assert error.kind is kind, str(error)
     if kind is ErrorKind.RATE_LIMIT:
         assert error.retry_after and error.retry_after > 0
