@@ -1,0 +1,108 @@
+"""Pens and colours for the charts: Okabe–Ito colours, and every line also told apart by its dash
+pattern and a text label, so nothing depends on colour alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtWidgets import QApplication
+
+from desk.ui.theme import OKABE_ITO
+
+
+@dataclass(frozen=True)
+class LineStyle:
+    label: str
+    color: str  # hex; "text" means the theme's text colour
+    dash: Qt.PenStyle
+    width: float
+
+
+# The price ladder's levels. Colour, dash and a label each distinguish them.
+LADDER = {
+    "mark": LineStyle("mark", "text", Qt.PenStyle.SolidLine, 2.0),
+    "entry": LineStyle("entry", OKABE_ITO["blue"], Qt.PenStyle.DashLine, 1.6),
+    "break_even": LineStyle("break-even", OKABE_ITO["sky_blue"], Qt.PenStyle.DotLine, 1.8),
+    "liquidation": LineStyle("liquidation (desk)", OKABE_ITO["vermillion"], Qt.PenStyle.SolidLine, 2.4),
+    "liquidation_exchange": LineStyle("liquidation (exchange)", OKABE_ITO["orange"],
+                                      Qt.PenStyle.DashDotLine, 1.8),
+    "bankruptcy": LineStyle("bankruptcy", OKABE_ITO["reddish_purple"], Qt.PenStyle.DashDotDotLine, 1.8),
+    "whatif": LineStyle("what-if", OKABE_ITO["bluish_green"], Qt.PenStyle.SolidLine, 3.0),
+    "whatif_liquidation": LineStyle("liquidation at what-if", OKABE_ITO["vermillion"],
+                                    Qt.PenStyle.DotLine, 1.4),
+}
+
+SERIES = {
+    "margin_ratio": LineStyle("margin ratio", OKABE_ITO["blue"], Qt.PenStyle.SolidLine, 2.0),
+    "distance": LineStyle("distance to liquidation", OKABE_ITO["orange"], Qt.PenStyle.DashLine, 2.0),
+    "mark": LineStyle("mark", "text", Qt.PenStyle.SolidLine, 1.8),
+    "liquidation": LineStyle("liquidation (desk)", OKABE_ITO["vermillion"], Qt.PenStyle.DashLine, 2.0),
+    "liquidation_exchange": LineStyle("liquidation (exchange)", OKABE_ITO["orange"], Qt.PenStyle.DotLine,
+                                      1.6),
+    "uniform": LineStyle("uniform shock", OKABE_ITO["blue"], Qt.PenStyle.SolidLine, 2.2),
+    "beta": LineStyle("BTC move × beta", OKABE_ITO["reddish_purple"], Qt.PenStyle.DashLine, 2.2),
+    "limit": LineStyle("liquidation (ratio 1.0)", OKABE_ITO["vermillion"], Qt.PenStyle.DashDotLine, 1.4),
+}
+
+
+def text_color() -> QColor:
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        return app.palette().text().color()
+    return QColor("#16181C")
+
+
+def background_color() -> QColor:
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        return app.palette().base().color()
+    return QColor("#FFFFFF")
+
+
+def color_of(style: LineStyle) -> QColor:
+    return text_color() if style.color == "text" else QColor(style.color)
+
+
+def pen(style: LineStyle, *, width: float | None = None) -> QPen:
+    p = QPen(color_of(style))
+    p.setWidthF(width if width is not None else style.width)
+    p.setStyle(style.dash)
+    p.setCosmetic(True)
+    return p
+
+
+def label_font(point_size: float = 9.0, *, bold: bool = False) -> QFont:
+    font = QFont()
+    font.setPointSizeF(point_size)
+    font.setBold(bold)
+    return font
+
+
+def plot_widget(*, axis_items: dict[str, pg.AxisItem] | None = None) -> pg.PlotWidget:
+    """A PlotWidget in the application's colours (readable on the dark and the light theme)."""
+    widget = pg.PlotWidget(axisItems=axis_items)
+    widget.setBackground(background_color())
+    fg = text_color()
+    for name in ("left", "bottom", "right"):
+        axis = widget.getPlotItem().getAxis(name)
+        axis.setPen(pg.mkPen(fg))
+        axis.setTextPen(pg.mkPen(fg))
+        axis.setTickFont(label_font(9))
+    widget.showGrid(x=True, y=True, alpha=0.18)
+    return widget
+
+
+def legend_swatch_html(style: LineStyle, text: str | None = None) -> str:
+    """A legend entry in rich text: the line's dash drawn with characters, in its colour, then its name."""
+    glyph = {
+        Qt.PenStyle.SolidLine: "━━━",
+        Qt.PenStyle.DashLine: "╍╍╍",
+        Qt.PenStyle.DotLine: "┈┈┈",
+        Qt.PenStyle.DashDotLine: "━·━",
+        Qt.PenStyle.DashDotDotLine: "━··",
+    }.get(style.dash, "───")
+    return (f'<span style="color:{color_of(style).name()}; font-weight:700">{glyph}</span>'
+            f"&nbsp;{text or style.label}")
