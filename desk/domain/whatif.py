@@ -235,5 +235,57 @@ def add_account_margin(portfolio: Portfolio, account: str, currency: str, amount
     return dataclasses.replace(portfolio, accounts=tuple(new if a is acc else a for a in portfolio.accounts))
 
 
-__all__ = ["MarkProbe", "ProbeFigures", "add_account_margin", "break_even_price", "edit_position",
-           "find_position"]
+
+
+
+def stress_liquidation_shock(
+    account: Account, *, betas: Mapping[str, float] | None = None, low: float = -0.5, high: float = 0.5,
+    steps: int = 201,
+) -> float | None:
+    """The shock nearest 0 within [low, high] at which the worst unit of ``account`` (any cross pool or
+    isolated position) reaches margin ratio 1.0 under :func:`desk.domain.scenario.stress_grid` (so with
+    ``betas`` it is a BTC move with each asset following by its beta). A grid brackets the crossing,
+    bisection on the same engine call refines it to ~1e-12. ``None`` when no shock in the range reaches it.
+    """
+    from desk.domain.scenario import stress_grid
+
+    def worst(shocks: np.typing.NDArray[np.float64]) -> np.typing.NDArray[np.float64]:
+        grid = stress_grid(account, shocks, betas=betas)
+        columns = [*grid.margin_ratio.values(), *grid.position_margin_ratio.values()]
+        if not columns:
+            return np.zeros_like(shocks)
+        return np.asarray(np.max(np.vstack(columns), axis=0), dtype=np.float64)
+
+    best: float | None = None
+    for lo_end, hi_end in ((0.0, low), (0.0, high)):
+        grid_s = np.linspace(lo_end, hi_end, max(steps // 2, 2))
+        ratios = worst(grid_s)
+        hit = np.flatnonzero(ratios >= 1.0)
+        if not len(hit):
+            continue
+        k = int(hit[0])
+        if k == 0:
+            return 0.0
+        safe, bad = float(grid_s[k - 1]), float(grid_s[k])
+        for _ in range(60):
+            mid = (safe + bad) / 2.0
+            if mid in (safe, bad):
+                break
+            if worst(np.array([mid]))[0] >= 1.0:
+                bad = mid
+            else:
+                safe = mid
+        if best is None or abs(bad) < abs(best):
+            best = bad
+    return best
+
+
+__all__ = [
+    "MarkProbe",
+    "ProbeFigures",
+    "add_account_margin",
+    "break_even_price",
+    "edit_position",
+    "find_position",
+    "stress_liquidation_shock",
+]

@@ -47,3 +47,54 @@ def widgets_for_screenshots(portfolio: Portfolio, report: RiskReport) -> Iterato
     ladder2.show_position(portfolio, cross)
     ladder2.set_whatif_price(cross.mark_price * 0.85)
     yield "charts-ladder-cross", ladder2
+    yield "charts-stress-binance-usdm", stress_widget(portfolio)
+    yield "charts-stress-hyperliquid", stress_widget(portfolio, "demo-hyperliquid")
+    import tempfile
+    from pathlib import Path
+
+    from desk.store.history import History
+
+    with tempfile.TemporaryDirectory() as tmp:
+        history = History(Path(tmp) / "history.sqlite")
+        start = 1_790_000_000.0
+        fill_history(history, start=start, step=20.0)
+        now = start + FLASH_CRASH_SECONDS
+        yield "charts-history-position", history_widget(history, *VICTIM, now)
+        yield "charts-history-account", history_widget(history, "demo-binance-usdm", None, None, now)
+        history.close()
+
+
+def stress_widget(portfolio: Portfolio, account: str = "demo-binance-usdm"):  # type: ignore[no-untyped-def]
+    from desk.ui.charts.stress import StressWidget
+
+    widget = StressWidget()
+    widget.resize(1000, 460)
+    widget.show_account(portfolio, account)
+    return widget
+
+
+def fill_history(history, *, start: float, until: float = FLASH_CRASH_SECONDS,  # type: ignore[no-untyped-def]
+                 step: float = 30.0) -> int:
+    """Record the demo flash crash into ``history`` (a real :class:`desk.store.history.History`) every
+    ``step`` simulated seconds, stamped ``start + t``; returns the number of reports recorded."""
+    from desk.exchanges.demo import DemoMarket
+
+    market = DemoMarket("flash-crash", seed=SEED, clock=lambda: 0.0)
+    t = 0.0
+    count = 0
+    while t <= until:
+        market.advance_to(t)
+        history.record(compute_risk(market.portfolio()), at=start + t)
+        count += 1
+        t += step
+    return count
+
+
+def history_widget(history, account: str, symbol: str | None, leg: str | None,  # type: ignore[no-untyped-def]
+                   now: float):
+    from desk.ui.charts.history import HistoryWidget
+
+    widget = HistoryWidget(lambda: history, clock=lambda: now)
+    widget.resize(1000, 560)
+    widget.show_subject(account, symbol, leg)
+    return widget

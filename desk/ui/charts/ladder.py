@@ -72,10 +72,10 @@ class LadderWidget(QWidget):
         self.lines: dict[str, pg.InfiniteLine] = {}
         for name in (*_LEVELS, "whatif_liquidation"):
             style = LADDER[name]
-            at, side = _LABEL_AT[name]
+            at, where = _LABEL_AT[name]
             line = pg.InfiniteLine(angle=0, pen=pen(style), movable=False, label="",
                                    labelOpts={"position": at, "color": color_of(style),
-                                              "anchors": [(0, 1), (0, 1)] if side == "above" else
+                                              "anchors": [(0, 1), (0, 1)] if where == "above" else
                                               [(0, 0), (0, 0)]})
             line.label.setFont(label_font(9, bold=name in ("mark", "liquidation")))
             line.setZValue(10 if name == "liquidation" else 5)
