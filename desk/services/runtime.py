@@ -133,6 +133,8 @@ class Runtime:
             self._unsubscribe.append(self.bus.subscribe(self.history_recorder, MonitorSnapshot))
         self._started = False
         self._stopped = False
+        # builds a fresh reader for an account (set by from_settings): used by restart_account
+        self.reopen: Callable[[str], VenueReader] | None = None
 
     # --- composition
 
@@ -157,9 +159,18 @@ class Runtime:
             raise NoAccountsError("no exchange account is configured")
         readers = [_open_account(c, settings, secrets_for or _keyring_secrets) for c in chosen]
         store = _open_history(settings, demo=False) if history else None
-        return cls(readers, config=config or monitor_config_from_settings(settings),
-                   target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
-                   history=store, owns_history=store is not None, **kwargs)
+        runtime = cls(readers, config=config or monitor_config_from_settings(settings),
+                      target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
+                      history=store, owns_history=store is not None, **kwargs)
+
+        def reopen(name: str) -> VenueReader:
+            account = configured[name]
+            with contextlib.suppress(Exception):  # the file as it is now, if it can be read
+                account = _load_settings().accounts().get(name) or account
+            return _open_account(account, settings, secrets_for or _keyring_secrets)
+
+        runtime.reopen = reopen
+        return runtime
 
     @classmethod
     def for_demo(cls, scenario: str = "calm", *, seed: int | None = None, speed: float = 1.0,
@@ -190,6 +201,15 @@ class Runtime:
         self.extensions.append(extension)
         if self._started and not self._stopped and hasattr(extension, "start"):
             extension.start(self)
+
+    def restart_account(self, name: str) -> Any:
+        """Resume an account after its keys or settings were fixed (e.g. stopped on a revoked key).
+
+        Re-reads the account's settings and keyring entries and gives the monitor a new reader;
+        returns a concurrent.futures.Future that completes when it is restarted.
+        """
+        reader = self.reopen(name) if self.reopen is not None else None
+        return self.monitor.restart_account(name, reader)
 
     # --- life cycle
 

@@ -261,3 +261,33 @@ def test_configured_account_with_keyring_secrets_runs_live_through_the_runtime()
         assert not snap.account_state(ACCOUNT).demo
         signed = [r for r in server.requests if r.path == "/fapi/v3/positionRisk"]
         assert signed and all(r.headers.get("X-MBX-APIKEY") == key for r in signed)
+
+
+def test_account_stopped_for_missing_keys_resumes_after_they_are_added():
+    from desk.services.runtime import Runtime
+    from desk.store import secrets as secret_store
+    from desk.store.settings import AccountConfig, Settings
+
+    server = FakeExchange(venues=("binance", "binance_ws"))
+    key, secret = "test-key-" + secrets.token_hex(6), secrets.token_hex(16)
+    server.add_key(key, secret)
+    with server.running():
+        settings = Settings.load()
+        settings.put_account(AccountConfig(name=ACCOUNT, venue="binanceusdm", api_url=server.url))
+        settings.save()
+        runtime = Runtime.from_settings(settings, history=False, config=CONFIG)
+        events = Recorder()
+        runtime.attach(events)
+        runtime.start()
+        try:
+            stopped = events.wait_snapshot(lambda s: s.account_state(ACCOUNT).status is DataStatus.ERROR, 5,
+                                           "error: no keys")
+            assert "missing apiKey, secret" in stopped.account_state(ACCOUNT).reason
+            assert not server.requests  # nothing was sent without keys
+            secret_store.put_account(ACCOUNT, {"apiKey": key, "secret": secret})
+            runtime.restart_account(ACCOUNT).result(10)
+            live = events.wait_snapshot(lambda s: s.account_state(ACCOUNT).status is DataStatus.LIVE
+                                        and in_view(s), 10, "live after the keys were added")
+        finally:
+            assert runtime.stop(10)
+        assert not live.account_state(ACCOUNT).stopped
