@@ -52,6 +52,9 @@ def register(subparsers: Any) -> None:
                         help="also show per account: data age, streams, request weight per minute")
     parser.add_argument("--target", type=float, metavar="R",
                         help="suggest what brings positions worse than margin ratio R back to R")
+    parser.add_argument("--no-alerts", action="store_true",
+                        help="do not raise alerts (by default they are printed, logged and sent to the "
+                             "channels set in `desk config` alerts.*)")
     parser.set_defaults(handler=run)
 
 
@@ -95,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     runtime.attach(events.put)
+    if not args.no_alerts:
+        _attach_alerts(runtime)
     clean = True
     try:
         printer.started(runtime)
@@ -115,6 +120,18 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(BrokenPipeError):
         printer.stopped(clean)
     return 0
+
+
+def _attach_alerts(runtime: Any) -> None:
+    """Alerts ride on the runtime's bus; AlertRaised events reach the printer like any other."""
+    from desk.services.alerts import attach_alerts
+
+    try:
+        attach_alerts(runtime)
+    except ValueError as exc:  # inconsistent alerts.* settings
+        with contextlib.suppress(Exception):
+            runtime.stop(timeout=5)
+        raise UserError(f"alert settings: {exc} — fix with `desk config set`, or use --no-alerts") from None
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -163,6 +180,7 @@ class TablePrinter(Printer):
         self._write(f"watching {where}: {names} — Ctrl+C to stop\n")
 
     def event(self, event: object) -> None:
+        from desk.services.alerts import AlertRaised
         from desk.services.snapshot import MonitorSnapshot, StatusChange
 
         if isinstance(event, StatusChange):
@@ -172,6 +190,10 @@ class TablePrinter(Printer):
         elif isinstance(event, MonitorSnapshot):
             self._pending = event
             self.idle()
+        elif isinstance(event, AlertRaised):
+            from desk.notify.console import format_alert
+
+            self._write(format_alert(event.alert, muted=event.muted) + "\n")
 
     def idle(self) -> None:
         snap = self._pending
@@ -252,6 +274,7 @@ class JsonPrinter(Printer):
                     "accounts": list(runtime.account_names)})
 
     def event(self, event: object) -> None:
+        from desk.services.alerts import AlertRaised
         from desk.services.snapshot import MonitorSnapshot, StatusChange
 
         if isinstance(event, StatusChange):
@@ -260,6 +283,11 @@ class JsonPrinter(Printer):
                         "reason": event.reason})
         elif isinstance(event, MonitorSnapshot):
             self._emit(snapshot_to_dict(event))
+        elif isinstance(event, AlertRaised):
+            from desk.notify.webhook import alert_document
+
+            doc = {k: v for k, v in alert_document(event.alert).items() if k not in ("source", "version")}
+            self._emit({**doc, "type": "alert", "at": event.alert.at, "muted": event.muted})
 
     def stopped(self, clean: bool) -> None:
         self._emit({"type": "stopped", "at": time.time(), "clean": clean})

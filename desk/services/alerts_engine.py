@@ -35,6 +35,10 @@ _RANK = {None: 0, AlertLevel.INFO: 1, AlertLevel.WARNING: 2, AlertLevel.CRITICAL
 
 RISK_RULES = ("distance", "margin_ratio", "pool_margin_ratio")
 _POSITION_RULES = ("distance", "margin_ratio", "disagree")
+# A position that was critical this recently and then vanishes was probably liquidated (it may
+# have bounced into the warning band between two reads just before the venue closed it).
+GONE_WINDOW = 15 * 60.0
+MARK_SKEW = 0.001  # seconds: marks newer than the account read are not "the same moment"
 
 # (rule, account, symbol or pool, leg)
 TrackKey = tuple[str, str, str | None, str | None]
@@ -149,6 +153,8 @@ class AlertEngine:
     _tracks: dict[TrackKey, _Track] = field(default_factory=dict)
     _cooldowns: dict[tuple[object, ...], float] = field(default_factory=dict)
     _last: MonitorSnapshot | None = None
+    # positions last seen critical, kept until a good read shows them again or shows them gone
+    _critical_seen: dict[tuple[str, str, str], tuple[PositionRisk, float]] = field(default_factory=dict)
     _started: bool = False
     _snooze_all: float | None = None
     _snooze_subjects: dict[str, float] = field(default_factory=dict)
@@ -173,14 +179,16 @@ class AlertEngine:
     def evaluate(self, snapshot: MonitorSnapshot, now: float | None = None) -> list[Emission]:
         """Run every rule on a new snapshot."""
         now = self.clock() if now is None else now
-        previous, self._last = self._last, snapshot
+        self._last = snapshot
         if not self.config.enabled:
             return []
         readings = list(self._risk_readings(snapshot))
         readings += self._disagree_readings(snapshot)
         readings += self._stale_readings(snapshot, now)
-        gone = self._gone(previous, snapshot, now)
-        return self._process(readings, gone, now, present=self._present_keys(snapshot))
+        gone = self._gone(snapshot, now)
+        out = self._process(readings, gone, now, present=self._present_keys(snapshot))
+        self._remember_critical(snapshot, now)
+        return out
 
     def tick(self, now: float | None = None) -> list[Emission]:
         """Re-check time-driven rules without a new snapshot: stale data, cooldowns, mute ends.
@@ -269,12 +277,33 @@ class AlertEngine:
             account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=limit,
         )
 
+    @staticmethod
+    def _mark_times(snap: MonitorSnapshot) -> dict[tuple[str, str, str], float]:
+        times = {
+            (a.name, p.symbol, p.leg.value): p.mark_time
+            for a in snap.portfolio.accounts for p in a.positions if p.mark_time is not None
+        }
+        times.update({k: s.mark_time for k, s in snap.positions.items() if s.mark_time is not None})
+        return times
+
     def _disagree_readings(self, snap: MonitorSnapshot) -> list[_Reading]:
+        """Ours vs the exchange's liquidation price (ARCHITECTURE rule 4; risk-math.md on tick rounding).
+
+        A cross position's liquidation price moves with every mark in its pool, and the venue's
+        figure is as old as the last account read: when our marks are newer than that read the
+        two are not comparable, and the rule waits for a read with matching marks.
+        """
         out = []
+        mark_times = self._mark_times(snap)
+        data_times = {s.name: s.data_time for s in snap.accounts}
         for p in snap.report.positions():
             ours, theirs = p.liquidation_price, p.reported_liquidation_price
             if ours is None or theirs is None or not (math.isfinite(ours) and math.isfinite(theirs)):
                 continue
+            if p.margin_mode == "cross":
+                mark_time, data_time = mark_times.get(p.key), data_times.get(p.account)
+                if mark_time is not None and data_time is not None and mark_time - data_time > MARK_SKEW:
+                    continue  # keep the current state: not comparable right now
             th = self.config.thresholds_for(p.account, p.symbol)
             gap = abs(ours - theirs)
             if p.tick_size and p.tick_size > 0:
@@ -333,32 +362,48 @@ class AlertEngine:
             out.append(_Reading(key, level, alert))
         return out
 
-    def _gone(self, previous: MonitorSnapshot | None, snap: MonitorSnapshot, now: float) -> list[Alert]:
-        """Positions that were critical in the previous snapshot and are now absent."""
-        if previous is None:
-            return []
-        now_keys = {p.key for p in snap.report.positions()}
-        reported = {a.name for a in snap.report.accounts}
-        states = {s.name: s for s in snap.accounts}
+    def _remember_critical(self, snap: MonitorSnapshot, now: float) -> None:
+        """Track positions critical within GONE_WINDOW that have not recovered out of the warning band."""
         critical_pools = {
             (k[1], k[2]) for k, t in self._tracks.items()
             if k[0] == "pool_margin_ratio" and t.level is AlertLevel.CRITICAL
         }
+        for p in snap.report.positions():
+            levels = [self._level((rule, *p.key)) for rule in ("distance", "margin_ratio")]
+            critical = AlertLevel.CRITICAL in levels or (
+                p.margin_mode == "cross" and (p.account, f"{p.settle} pool") in critical_pools)
+            seen = self._critical_seen.get(p.key)
+            if critical:
+                self._critical_seen[p.key] = (p, now)
+            elif seen is not None and any(levels) and now - seen[1] <= GONE_WINDOW:
+                self._critical_seen[p.key] = (p, seen[1])  # fell back to warning: still at risk
+            else:
+                self._critical_seen.pop(p.key, None)
+
+    def _gone(self, snap: MonitorSnapshot, now: float) -> list[Alert]:
+        """Positions critical within GONE_WINDOW (and still at warning or worse when last seen)
+        that a good read of their account no longer shows.
+
+        A read that failed (stale, error) proves nothing: the position stays on the list until
+        a good read shows it again or shows it gone.
+        """
+        if not self._critical_seen:
+            return []
+        now_keys = {p.key for p in snap.report.positions()}
+        reported = {a.name for a in snap.report.accounts}
+        states = {s.name: s for s in snap.accounts}
         out = []
-        for p in previous.report.positions():
-            if p.key in now_keys:
+        for key, (p, critical_at) in list(self._critical_seen.items()):
+            if key in now_keys:
+                continue
+            if now - critical_at > GONE_WINDOW:
+                del self._critical_seen[key]
                 continue
             state = states.get(p.account)
-            # Absent because the read failed is not "gone": the stale rule covers that.
             if state is None or state.status in (DataStatus.STALE, DataStatus.ERROR) \
                     or p.account not in reported:
                 continue
-            was_critical = any(
-                self._level((rule, p.account, p.symbol, p.leg)) is AlertLevel.CRITICAL
-                for rule in ("distance", "margin_ratio")
-            ) or (p.margin_mode == "cross" and (p.account, f"{p.settle} pool") in critical_pools)
-            if not was_critical:
-                continue
+            del self._critical_seen[key]
             out.append(Alert(
                 at=now, rule="gone", level=AlertLevel.CRITICAL,
                 title=f"{p.symbol} {p.side} is gone — probably liquidated",

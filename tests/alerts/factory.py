@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 from desk.domain.model import Portfolio
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport
-from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot
+from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot, PositionState
 
 T0 = 1_800_000_000.0  # a fixed epoch for the fake clock
 
@@ -55,6 +55,7 @@ def snapshot(
     status: DataStatus = DataStatus.LIVE,
     accounts: tuple[str, ...] = ("main",),
     seq: int = 0,
+    mark_time: float | None = None,
 ) -> MonitorSnapshot:
     pools = pools or {}
     names = list(dict.fromkeys([*accounts, *(p.account for p in positions)]))
@@ -71,7 +72,9 @@ def snapshot(
     )
     return MonitorSnapshot(
         seq=seq, at=at, portfolio=Portfolio(), report=RiskReport(accounts=risks), accounts=states,
-        positions=MappingProxyType({}),
+        positions=MappingProxyType({
+            p.key: PositionState(status, mark_time=mark_time) for p in positions if mark_time is not None
+        }),
     )
 
 

@@ -111,6 +111,22 @@ def test_numbers_disagree_in_ticks_and_relative() -> None:
     assert levels(feed(engine, clock, position(liq=40_000.0, reported_liq=40_050.0))) == [("disagree", W)]
 
 
+def test_cross_liquidation_prices_compare_only_at_the_same_marks() -> None:
+    # A cross position's liquidation price moves with every mark of its pool; the venue's figure
+    # is from the last account read. Streamed marks newer than that read: not comparable.
+    engine, clock = make()
+    cross = position(mode="cross", liq=40_000.0, reported_liq=40_400.0)
+    assert feed(engine, clock, cross, data_time=clock.now - 5 + 1, mark_time=clock.now + 1) == []
+    # a read whose marks are as old as its positions: now the gap is real
+    out = feed(engine, clock, cross, mark_time=clock.now + 1)
+    assert levels(out) == [("disagree", W)]
+    # isolated: the liquidation price does not depend on the mark, compare always
+    engine, clock = make()
+    isolated = position(liq=40_000.0, reported_liq=40_400.0)
+    assert levels(feed(engine, clock, isolated, data_time=clock.now - 5 + 1, mark_time=clock.now + 1)) == [
+        ("disagree", W)]
+
+
 def test_position_gone_while_critical_is_probably_liquidated() -> None:
     engine, clock = make()
     feed(engine, clock, position(distance=0.04))
@@ -125,10 +141,33 @@ def test_position_gone_after_only_a_warning_is_a_close_not_a_liquidation() -> No
     assert feed(engine, clock) == []
 
 
-def test_position_missing_because_the_read_failed_is_not_gone() -> None:
+def test_position_missing_because_the_read_failed_is_not_gone_until_a_good_read() -> None:
     engine, clock = make()
     feed(engine, clock, position(distance=0.04))
     assert feed(engine, clock, status=DataStatus.ERROR) == []
+    assert feed(engine, clock, status=DataStatus.STALE) == []
+    # the next good read still lacks it: now it is gone (the liquidation happened during the outage)
+    assert levels(feed(engine, clock)) == [("gone", C)]
+    assert feed(engine, clock) == []  # said once
+
+
+def test_gone_soon_after_bouncing_back_to_warning_is_still_probably_liquidated() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.04))
+    feed(engine, clock, position(distance=0.07))  # bounced into the warning band
+    assert levels(feed(engine, clock)) == [("gone", C)]
+    # ... but not when the critical moment is long past
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.04))
+    feed(engine, clock, position(distance=0.07), advance=16 * MIN)
+    assert feed(engine, clock) == []
+
+
+def test_a_critical_position_that_recovered_then_closed_is_not_gone() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.04))
+    feed(engine, clock, position(distance=0.30))
+    assert feed(engine, clock) == []
 
 
 # ---------------------------------------------------------------- hygiene
