@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,7 @@ class FreedesktopNotifier:
         on_action: ActionHandler | None = None,
         warning_timeout_ms: int = -1,
         call_timeout: float = 5.0,
+        retry_seconds: float = 60.0,
         bus: str = "SESSION",
     ):
         self.app_name = app_name
@@ -55,6 +57,8 @@ class FreedesktopNotifier:
         self.warning_timeout_ms = warning_timeout_ms
         self.call_timeout = call_timeout
         self.bus = bus
+        self.retry_seconds = retry_seconds
+        self._failed_at: float | None = None
         self._router: Any = None
         self._capabilities: frozenset[str] | None = None
         self._sent: OrderedDict[int, Alert] = OrderedDict()  # notification id -> alert, for actions
@@ -134,12 +138,20 @@ class FreedesktopNotifier:
         return self._capabilities
 
     def available(self) -> bool:
-        """True when a notification server answers (or D-Bus can start one on demand)."""
+        """True when a notification server answers (or D-Bus can start one on demand).
+
+        After a failure, the server is not asked again for ``retry_seconds`` (a headless box
+        would otherwise try to start one for every alert).
+        """
+        if self._failed_at is not None and time.monotonic() - self._failed_at < self.retry_seconds:
+            return False
         try:
             self.capabilities()
         except NotifyError as exc:
             log.info("desktop notifications unavailable: %s", exc)
+            self._failed_at = time.monotonic()
             return False
+        self._failed_at = None
         return True
 
     def send(self, alert: Alert) -> str:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from desk.domain.alerts import Alert, AlertLevel
 from desk.notify.base import DeliveryChain, NotifyError
 from desk.notify.freedesktop import FreedesktopNotifier
-from tests.support.dbus import Dunst, NotifyMonitor, PrivateBus, wait_for
+from tests.support.dbus import Dunst, NotifyMonitor, PrivateBus, dunst_on, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -111,6 +113,21 @@ def test_no_notification_server_falls_back_to_the_next_channel(dbus_session: Pri
     assert [(a.channel, a.delivered, a.detail) for a in attempts] == [
         ("dbus", False, "not available"), ("tray", True, "balloon")]
     assert tray.shown == [CRITICAL]
+
+
+def test_a_server_that_appears_later_is_used_after_the_retry_delay(
+    dbus_session: PrivateBus, tmp_path: Path
+) -> None:
+    notifier = FreedesktopNotifier(call_timeout=2, retry_seconds=0.5)
+    try:
+        assert not notifier.available()
+        with dunst_on(dbus_session, tmp_path):
+            assert not notifier.available()  # not asked again so soon
+            time.sleep(0.6)
+            assert notifier.available()
+            assert notifier.send(WARNING).startswith("notification id ")
+    finally:
+        notifier.close()
 
 
 def test_no_session_bus_at_all_is_not_available(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ The binaries are installed by the bootstrap; a missing one fails with a clear me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -136,26 +137,35 @@ class Dunst:
         return [{k: v.get("data") for k, v in n.items()} for n in raw["data"][0]]
 
 
-@pytest.fixture
-def notification_server(dbus_session: PrivateBus, tmp_path: Path) -> Iterator[Dunst]:
+@contextlib.contextmanager
+def dunst_on(bus: PrivateBus, directory: Path) -> Iterator[Dunst]:
+    """Run dunst on ``bus`` until the block ends (needs an X display)."""
     if not os.environ.get("DISPLAY"):
         pytest.fail("dunst needs an X display: run pytest with pytest-xvfb (DISPLAY unset) or under xvfb-run")
-    config = tmp_path / "dunstrc"
+    config = directory / "dunstrc"
     config.write_text("[global]\n    sticky_history = yes\n    history_length = 50\n")
     proc = subprocess.Popen(
-        [require("dunst"), "-config", str(config)], env=dbus_session.env(),
+        [require("dunst"), "-config", str(config)], env=bus.env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
         name = "org.freedesktop.Notifications"
-        started = lambda: proc.poll() is not None or dbus_session.name_has_owner(name)  # noqa: E731
+        started = lambda: proc.poll() is not None or bus.name_has_owner(name)  # noqa: E731
         wait_for(started, 10, f"dunst to own {name}")
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             pytest.fail(f"dunst exited with {proc.returncode}: {err.strip()}")
-        yield Dunst(dbus_session, proc)
+        yield Dunst(bus, proc)
     finally:
         _stop(proc)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@pytest.fixture
+def notification_server(dbus_session: PrivateBus, tmp_path: Path) -> Iterator[Dunst]:
+    with dunst_on(dbus_session, tmp_path) as dunst:
+        yield dunst
 
 
 @dataclass
