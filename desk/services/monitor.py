@@ -334,8 +334,9 @@ class Monitor:
         if reader is not None and reader is not run.reader:
             await self._close_reader(run.reader)
             run.reader = reader
-            run.marks_feed = FeedState(supported=bool(reader.streams_marks))
-            run.account_feed = FeedState(supported=bool(reader.streams_positions))
+            run.venue = reader.venue  # the name is the key; the venue may have been reconfigured
+        run.marks_feed = FeedState(supported=bool(run.reader.streams_marks))
+        run.account_feed = FeedState(supported=bool(run.reader.streams_positions))
         run.fatal = None
         run.rest_error = None
         run.rest_retry_at = None
@@ -458,7 +459,14 @@ class Monitor:
             finally:
                 with contextlib.suppress(Exception):
                     await stream.aclose()  # type: ignore[attr-defined]
-            if self._fail(run, error):
+            if error.kind in (ErrorKind.AUTH, ErrorKind.PERMISSION):
+                self._fail(run, error)
+                return
+            if not error.retryable:  # e.g. the venue has no such stream after all: poll instead
+                log.warning("%s: %s stream disabled: %s", run.name, which, error)
+                self._set_feed(run, which, supported=False, open=False, error=None)
+                self._schedule_flush(run.name)
+                run.wake.set()
                 return
             self._set_feed(run, which, error=str(error), open=False)
             self._schedule_flush(run.name)

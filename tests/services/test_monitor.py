@@ -285,3 +285,24 @@ def test_submit_runs_on_the_monitor_thread_and_stop_closes_everything():
 def test_duplicate_account_names_are_refused():
     with pytest.raises(ValueError, match="repeated: a"):
         Monitor([ScriptedReader("a"), ScriptedReader("a")], EventBus(), compute=stub_compute)
+
+
+def test_a_stream_the_venue_refuses_falls_back_to_polling_not_to_error(harness_factory):
+    reader = ScriptedReader("main", (position(BTC),))
+    h = harness_factory(reader)
+    h.snapshot(lambda s: reader.marks_subscribed and s.report.accounts)
+    reader.break_marks(VenueError(ErrorKind.CONFIG, "binanceusdm has no mark stream"))
+    calls = len(reader.snapshot_calls)
+    h.events.wait_for(lambda: len(reader.snapshot_calls) >= calls + 3, what="polling instead")
+    snap = h.monitor.latest()
+    assert snap.account_state("main").status is DataStatus.LIVE and not snap.account_state("main").stopped
+    assert len(reader.mark_subscriptions) == 1  # not re-subscribed
+
+
+def test_a_stream_rejecting_the_key_stops_the_account(harness_factory):
+    reader = ScriptedReader("main", (position(BTC),))
+    h = harness_factory(reader)
+    h.snapshot(lambda s: reader.marks_subscribed and s.report.accounts)
+    reader.break_marks(VenueError(ErrorKind.AUTH, "listen key rejected"))
+    snap = h.snapshot(lambda s: s.account_state("main").status is DataStatus.ERROR)
+    assert snap.account_state("main").stopped and "listen key rejected" in snap.account_state("main").reason
