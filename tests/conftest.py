@@ -8,6 +8,8 @@ Unexpected Qt warnings fail the test (pyproject: qt_log_level_fail).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,38 @@ import pytest
 from tests.support.memkeyring import MemoryKeyring
 
 ROOT = Path(__file__).resolve().parent.parent
+
+_private_bus: subprocess.Popen[str] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run the whole session on a private D-Bus session bus of its own.
+
+    Whatever way pytest is started (with or without dbus-run-session), no test — nor any
+    `desk` subprocess a test starts — can reach the user's desktop bus, keyring or
+    notification server.
+    """
+    global _private_bus
+    daemon = shutil.which("dbus-daemon")
+    if daemon is None:
+        raise pytest.UsageError("dbus-daemon is missing: install Debian's `dbus` package "
+                                "(bash packaging/bootstrap.sh test does it)")
+    _private_bus = subprocess.Popen([daemon, "--session", "--nofork", "--print-address=1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert _private_bus.stdout is not None
+    address = _private_bus.stdout.readline().strip()
+    if not address:
+        raise pytest.UsageError("could not start a private dbus-daemon for the tests")
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = address
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _private_bus is not None:
+        _private_bus.terminate()
+        try:
+            _private_bus.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _private_bus.kill()
 
 
 @pytest.fixture(autouse=True)
