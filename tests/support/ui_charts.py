@@ -47,6 +47,20 @@ def widgets_for_screenshots(portfolio: Portfolio, report: RiskReport) -> Iterato
     ladder2.show_position(portfolio, cross)
     ladder2.set_whatif_price(cross.mark_price * 0.85)
     yield "charts-ladder-cross", ladder2
+    from desk.ui.whatif import Edits, WhatIfPanel
+
+    panel = WhatIfPanel(target=0.5)
+    panel.resize(1100, 520)
+    panel.set_portfolio(portfolio)
+    panel.select(VICTIM[0], VICTIM[1], VICTIM[2])
+    panel.set_edits(Edits(margin=300.0))
+    yield "whatif-isolated-add-margin", panel
+    panel2 = WhatIfPanel(target=0.5)
+    panel2.resize(1100, 520)
+    panel2.set_portfolio(portfolio)
+    panel2.select(CROSS[0], CROSS[1], CROSS[2])
+    panel2.set_edits(Edits(shock=-0.15))
+    yield "whatif-cross-shock", panel2
     yield "charts-stress-binance-usdm", stress_widget(portfolio)
     yield "charts-stress-hyperliquid", stress_widget(portfolio, "demo-hyperliquid")
     import tempfile

@@ -23,6 +23,7 @@ def main(argv: list[str]) -> int:
     assert isinstance(app, QApplication)
     apply_theme(app, LIGHT)
     portfolio = flash_crash_portfolio()
+    kept = []
     for name, widget in widgets_for_screenshots(portfolio, risk_of(portfolio)):
         widget.show()
         for _ in range(10):
@@ -30,7 +31,11 @@ def main(argv: list[str]) -> int:
         path = out / f"{name}.png"
         widget.grab().save(str(path))
         print(path)
-        widget.close()
+        widget.hide()
+        kept.append(widget)
+    for widget in kept:
+        widget.deleteLater()
+    app.processEvents()
     return 0
 
 

@@ -1,0 +1,558 @@
+"""The what-if panel: try a change before making it.
+
+Edit marks, a uniform shock, the size, the leverage, or add/remove margin for the selected position
+(or the account's cross wallet) and compare before and after — liquidation, bankruptcy, distance,
+margin ratio, pool ratio — with the engine's suggestions for the target margin ratio. The scenario
+is built with :mod:`desk.domain.whatif` and :func:`desk.domain.scenario.apply_what_if`, and every
+figure comes from :func:`desk.domain.engine.compute_risk`: the same engine as everywhere else.
+
+Offline analysis: ``python -m desk.ui.whatif FILE`` opens a portfolio file (``desk.portfolio/1``)
+with the what-if panel, the price ladder and the stress curve.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desk.domain.engine import compute_risk
+from desk.domain.model import Portfolio
+from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
+from desk.domain.scenario import apply_what_if
+from desk.domain.whatif import add_account_margin, edit_position
+from desk.ui import formatting as fmt
+from desk.ui.charts.ladder import ratio_text
+
+DEFAULT_TARGET = 0.5
+ACCOUNT_ONLY = "(whole account)"
+
+
+_SEP = "\x1f"
+
+
+def _item_key(symbol: str, leg: str) -> str:
+    return f"{symbol}{_SEP}{leg}"
+
+
+@dataclass(frozen=True)
+class Edits:
+    """What the user changed; None / 0 means unchanged."""
+
+    mark: float | None = None  # the selected symbol's mark
+    shock: float = 0.0  # fraction: −0.05 = every mark 5 % lower
+    contracts: float | None = None
+    leverage: float | None = None
+    margin: float = 0.0  # added (negative removes)
+
+
+def build_scenario(portfolio: Portfolio, account: str, key: tuple[str, str] | None,
+                   edits: Edits) -> Portfolio:
+    """The edited portfolio: position/account edits at today's marks, then marks and the shock."""
+    out = portfolio
+    if key is not None:
+        symbol, leg = key
+        out = edit_position(out, account, symbol, leg, contracts=edits.contracts, leverage=edits.leverage,
+                            add_margin=edits.margin or None)
+    elif edits.margin:
+        settles = portfolio.account(account).settle_currencies() or tuple(portfolio.account(account).wallets)
+        if not settles:
+            raise ValueError("margin: the account has no currency to add margin to")
+        out = add_account_margin(out, account, settles[0], edits.margin)
+    marks = {key[0]: edits.mark} if key is not None and edits.mark is not None else None
+    held = {p.symbol for a in out.accounts for p in a.positions}
+    if marks and key is not None and key[0] not in held:
+        marks = None  # the position was closed: no mark to move
+    if marks or edits.shock:
+        out = apply_what_if(out, marks=marks, shock=edits.shock or None)
+    return out
+
+
+def suggestion_text(s: Suggestion, settle: str) -> str:
+    """One suggestion for a person: "add 412.50 USDT", "cut 0.12 contracts (24.00 %)", "set leverage 6"."""
+    if not s.reaches_target:
+        return f"{s.action.replace('_', ' ')}: cannot reach the target — {s.reason}"
+    if s.action == "add_margin":
+        return f"add {fmt.money(s.amount, s.currency or settle)}"
+    if s.action == "reduce_size":
+        if s.contracts is not None:
+            return f"cut {fmt.quantity(s.contracts)} contracts ({fmt.percent(s.fraction)})"
+        return f"cut every position in the pool by {fmt.percent(s.fraction)}"
+    if s.action == "set_leverage":
+        return f"set leverage {fmt.leverage(s.leverage)}"
+    return s.action
+
+
+def _account(report: RiskReport, name: str) -> AccountRisk | None:
+    return next((a for a in report.accounts if a.name == name), None)
+
+
+def _position(report: RiskReport, account: str, key: tuple[str, str]) -> PositionRisk | None:
+    acc = _account(report, account)
+    if acc is None:
+        return None
+    return next((p for p in acc.positions if (p.symbol, p.leg) == key), None)
+
+
+def _pool(acc: AccountRisk | None, settle: str) -> PoolRisk | None:
+    if acc is None:
+        return None
+    return next((p for p in acc.pools if p.settle == settle), None)
+
+
+def _spin(low: float, high: float, decimals: int, suffix: str = "",
+          special: str | None = None) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setDecimals(decimals)
+    box.setSuffix(suffix)
+    box.setKeyboardTracking(False)
+    box.setGroupSeparatorShown(True)
+    if special:
+        box.setSpecialValueText(special)
+    return box
+
+
+class WhatIfPanel(QWidget):
+    """Before/after table and suggestions for an edited copy of the portfolio."""
+
+    scenario_changed = Signal(object)  # the scenario Portfolio (after the edits)
+
+    def __init__(self, *, target: float = DEFAULT_TARGET, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.portfolio: Portfolio | None = None
+        self.scenario: Portfolio | None = None
+        self.before: RiskReport | None = None
+        self.after: RiskReport | None = None
+        self.suggestion_lines: list[str] = []
+        self.error: str | None = None
+        self._loading = False
+
+        self.account_box = QComboBox()
+        self.position_box = QComboBox()
+        self.mark_spin = _spin(0.0, 1e12, 8, special="unchanged")
+        self.shock_spin = _spin(-99.0, 1000.0, 2, " %")
+        self.size_spin = _spin(-1.0, 1e15, 8, " contracts", special="unchanged")
+        self.leverage_spin = _spin(0.0, 1000.0, 2, "×", special="unchanged")
+        self.margin_spin = _spin(-1e15, 1e15, 2)
+        self.target_spin = _spin(0.01, 0.99, 3)
+        self.target_spin.setValue(target)
+        self.target_spin.setSingleStep(0.05)
+        self.target_spin.setToolTip("risk.target_margin_ratio: suggestions aim to bring the margin ratio "
+                                    "(maintenance ÷ margin balance, 1.0 = liquidation) down to this")
+        self.size_spin.setMinimum(-1.0)
+        self.size_spin.setValue(-1.0)
+        self.size_spin.setSpecialValueText("unchanged")
+
+        form = QFormLayout()
+        form.addRow("Account", self.account_box)
+        form.addRow("Position", self.position_box)
+        form.addRow("Mark price", self.mark_spin)
+        form.addRow("Shock all marks", self.shock_spin)
+        form.addRow("Size", self.size_spin)
+        form.addRow("Leverage", self.leverage_spin)
+        self.margin_label = QLabel("Add margin (− removes)")
+        form.addRow(self.margin_label, self.margin_spin)
+        form.addRow("Target margin ratio", self.target_spin)
+
+        self.reset_button = QPushButton("Reset edits")
+        self.open_button = QPushButton("Open portfolio…")
+        self.save_button = QPushButton("Save what-if…")
+        self.copy_button = QPushButton("Copy suggestions")
+        buttons = QHBoxLayout()
+        for b in (self.reset_button, self.open_button, self.save_button):
+            buttons.addWidget(b)
+
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["", "before", "after"])
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(150)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.suggestions = QLabel("")
+        self.suggestions.setWordWrap(True)
+        self.suggestions.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addLayout(buttons)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(self.table, 1)
+        right.addWidget(self.message)
+        sugg_row = QHBoxLayout()
+        sugg_row.addWidget(self.suggestions, 1)
+        sugg_row.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignTop)
+        right.addLayout(sugg_row)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 2)
+        layout.addLayout(right, 3)
+
+        self.account_box.currentTextChanged.connect(self._account_chosen)
+        self.position_box.currentIndexChanged.connect(self._position_chosen)
+        for spin in (self.mark_spin, self.shock_spin, self.size_spin, self.leverage_spin, self.margin_spin,
+                     self.target_spin):
+            spin.valueChanged.connect(self.recompute)
+        self.reset_button.clicked.connect(self.reset_edits)
+        self.copy_button.clicked.connect(self.copy_suggestions)
+        self.save_button.clicked.connect(self.save_dialog)
+        self.open_button.clicked.connect(self.open_dialog)
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def set_portfolio(self, portfolio: Portfolio | None, *, keep_edits: bool = True) -> None:
+        """New base data (a snapshot or a file); the selection and, by default, the edits are kept."""
+        self.portfolio = portfolio
+        current = self.account_box.currentText()
+        self._loading = True
+        try:
+            self.account_box.clear()
+            if portfolio is not None:
+                self.account_box.addItems([a.name for a in portfolio.accounts])
+                if current:
+                    self.account_box.setCurrentText(current)
+        finally:
+            self._loading = False
+        self._account_chosen(self.account_box.currentText(), keep=keep_edits)
+
+    def select(self, account: str, symbol: str | None = None, leg: str = "both") -> None:
+        """Follow the dashboard's selection (a position, or an account with ``symbol=None``)."""
+        if self.portfolio is None:
+            return
+        if self.account_box.currentText() != account:
+            self.account_box.setCurrentText(account)
+        index = 0 if symbol is None else self.position_box.findData(_item_key(symbol, leg))
+        if index >= 0 and index != self.position_box.currentIndex():
+            self.position_box.setCurrentIndex(index)
+
+    def selected(self) -> tuple[str, tuple[str, str] | None]:
+        data = self.position_box.currentData()
+        if not data:
+            return self.account_box.currentText(), None
+        symbol, _, leg = str(data).partition(_SEP)
+        return self.account_box.currentText(), (symbol, leg)
+
+    def edits(self) -> Edits:
+        mark = self.mark_spin.value()
+        size = self.size_spin.value()
+        leverage = self.leverage_spin.value()
+        return Edits(
+            mark=mark if mark > self.mark_spin.minimum() else None,
+            shock=self.shock_spin.value() / 100.0,
+            contracts=size if size >= 0 else None,
+            leverage=leverage if leverage > 0 else None,
+            margin=self.margin_spin.value(),
+        )
+
+    def set_edits(self, edits: Edits) -> None:
+        self._loading = True
+        try:
+            self.mark_spin.setValue(edits.mark if edits.mark is not None else self.mark_spin.minimum())
+            self.shock_spin.setValue(edits.shock * 100.0)
+            self.size_spin.setValue(edits.contracts if edits.contracts is not None else -1.0)
+            self.leverage_spin.setValue(edits.leverage or 0.0)
+            self.margin_spin.setValue(edits.margin)
+        finally:
+            self._loading = False
+        self.recompute()
+
+    def reset_edits(self) -> None:
+        self.set_edits(Edits())
+
+    def _account_chosen(self, name: str, keep: bool = False) -> None:
+        if self._loading:
+            return
+        current = self.position_box.currentData()
+        self._loading = True
+        try:
+            self.position_box.clear()
+            self.position_box.addItem(ACCOUNT_ONLY, "")
+            if self.portfolio is not None and name:
+                for p in self.portfolio.account(name).positions:
+                    leg = f" ({p.leg.value} leg)" if p.leg.value != "both" else ""
+                    self.position_box.addItem(f"{p.symbol}{leg} · {p.side.value} · {p.margin_mode.value}",
+                                              _item_key(p.symbol, p.leg.value))
+            index = self.position_box.findData(current) if current else 0
+            self.position_box.setCurrentIndex(max(index, 0))
+        finally:
+            self._loading = False
+        self._position_chosen(keep=keep)
+
+    def _position_chosen(self, *_: object, keep: bool = False) -> None:
+        if self._loading:
+            return
+        key = self.selected()[1]
+        for spin in (self.mark_spin, self.size_spin, self.leverage_spin):
+            spin.setEnabled(key is not None)
+        self.margin_label.setText("Add margin (− removes)" if key is not None else
+                                  "Add to cross wallet (− removes)")
+        if not keep:
+            self.reset_edits()
+        else:
+            self.recompute()
+
+    # -- the scenario ----------------------------------------------------------------------
+
+    def recompute(self) -> None:
+        if self._loading:
+            return
+        account, key = self.selected()
+        self.table.setRowCount(0)
+        if self.portfolio is None or not account:
+            self.message.setText("Open a portfolio file or select a position in the dashboard.")
+            return
+        target = self.target_spin.value()
+        self.before = compute_risk(self.portfolio, target=target)
+        try:
+            self.scenario = build_scenario(self.portfolio, account, key, self.edits())
+        except (ValueError, KeyError) as exc:
+            self.error = str(exc).strip("'\"")
+            self.message.setText(f"⚠ {self.error}")
+            self.after = None
+            self._fill_table(account, key)
+            return
+        self.error = None
+        self.message.setText("")
+        self.after = compute_risk(self.scenario, target=target)
+        self._fill_table(account, key)
+        self.scenario_changed.emit(self.scenario)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """The before/after table as shown: (figure, before, after)."""
+        out: list[tuple[str, str, str]] = []
+        for r in range(self.table.rowCount()):
+            cells = [self.table.item(r, c) for c in range(3)]
+            texts = [cell.text() if cell is not None else "" for cell in cells]
+            out.append((texts[0], texts[1], texts[2]))
+        return out
+
+    def _fill_table(self, account: str, key: tuple[str, str] | None) -> None:
+        rows: list[tuple[str, str, str]] = []
+        before_acc = _account(self.before, account) if self.before else None
+        after_acc = _account(self.after, account) if self.after else None
+        subject: PoolRisk | PositionRisk | None = None
+        if key is not None and self.before is not None:
+            b = _position(self.before, account, key)
+            a = _position(self.after, account, key) if self.after else None
+            if b is not None:
+                tick = b.tick_size
+
+                def liq(p: PositionRisk | None) -> str:
+                    if p is None:
+                        return "closed" if self.after is not None else fmt.DASH
+                    return fmt.price(p.liquidation_price, tick) if p.liquidation_price is not None else \
+                        "none reachable"
+
+                def opt(p: PositionRisk | None, text: str) -> str:
+                    return text if p is not None else ("closed" if self.after is not None else fmt.DASH)
+
+                rows += [
+                    ("mark", fmt.price(b.mark_price, tick),
+                     opt(a, fmt.price(a.mark_price if a else None, tick))),
+                    ("size (contracts)", fmt.quantity(b.contracts),
+                     opt(a, fmt.quantity(a.contracts) if a else "")),
+                    ("liquidation", liq(b), liq(a)),
+                    ("bankruptcy", fmt.price(b.bankruptcy_price, tick),
+                     opt(a, fmt.price(a.bankruptcy_price if a else None, tick))),
+                    ("distance to liquidation", fmt.percent(b.distance_to_liquidation),
+                     opt(a, fmt.percent(a.distance_to_liquidation if a else None))),
+                    ("margin ratio", ratio_text(b.margin_ratio),
+                     opt(a, ratio_text(a.margin_ratio if a else None))),
+                ]
+                settle = b.settle
+                pb, pa = _pool(before_acc, settle), _pool(after_acc, settle)
+                if pb is not None and b.margin_mode == "cross":
+                    rows.append(("pool margin ratio", ratio_text(pb.margin_ratio),
+                                 ratio_text(pa.margin_ratio if pa else None)))
+                subject = a if a is not None else None
+        else:
+            for pb in before_acc.pools if before_acc else ():
+                pa = _pool(after_acc, pb.settle)
+                rows.append((f"{pb.settle} pool margin balance", fmt.money(pb.margin_balance, pb.settle),
+                             fmt.money(pa.margin_balance if pa else None, pb.settle)))
+                rows.append((f"{pb.settle} pool margin ratio", ratio_text(pb.margin_ratio),
+                             ratio_text(pa.margin_ratio if pa else None)))
+                if subject is None and pa is not None:
+                    subject = pa
+            if before_acc is not None:
+                rows.append(("shock to liquidation", fmt.percent(before_acc.shock_to_liquidation),
+                             fmt.percent(after_acc.shock_to_liquidation if after_acc else None)))
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                item = QTableWidgetItem(text)
+                if c:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        self._show_suggestions(subject, account, key)
+
+    def _show_suggestions(self, subject: PoolRisk | PositionRisk | None, account: str,
+                          key: tuple[str, str] | None) -> None:
+        target = self.target_spin.value()
+        self.suggestion_lines = []
+        if subject is None:
+            self.suggestions.setText("")
+            return
+        settle = subject.settle
+        what = f"{key[0]}" if key else f"{account} {settle} pool"
+        if not subject.suggestions:
+            self.suggestions.setText(f"{what}: margin ratio {ratio_text(subject.margin_ratio)} is within the "
+                                     f"target {target:g} — nothing to do.")
+            return
+        self.suggestion_lines = [suggestion_text(s, settle) for s in subject.suggestions]
+        head = (f"To bring {what} from margin ratio {ratio_text(subject.margin_ratio)} to {target:g}, "
+                "any one of:")
+        self.suggestions.setText(head + "<ul>" + "".join(f"<li>{line}</li>" for line in self.suggestion_lines)
+                                 + "</ul>")
+
+    def clipboard_text(self) -> str:
+        account, key = self.selected()
+        what = f"{account} {key[0]} ({key[1]})" if key else account
+        edits = [f"{k}={v:g}" for k, v in vars(self.edits()).items() if v not in (None, 0.0)]
+        lines = [f"desk what-if — {what}" + (f" with {', '.join(edits)}" if edits else ""),
+                 *(f"{name}: {before} → {after}" for name, before, after in self.rows()),
+                 f"target margin ratio {self.target_spin.value():g}:",
+                 *(f"- {line}" for line in self.suggestion_lines)]
+        return "\n".join(lines)
+
+    def copy_suggestions(self) -> None:
+        QGuiApplication.clipboard().setText(self.clipboard_text())
+
+    # -- files -----------------------------------------------------------------------------
+
+    def save_to(self, path: Path) -> None:
+        from desk.formats import dump_portfolio
+
+        if self.scenario is None:
+            raise ValueError("there is no what-if to save yet")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(dump_portfolio(self.scenario))
+        tmp.replace(path)
+
+    def open_file(self, path: Path) -> bool:
+        """Load a portfolio file; a bad one is explained in a message box (the field named), never raised."""
+        from desk.formats import PortfolioError, load_portfolio
+
+        try:
+            portfolio = load_portfolio(path)
+        except PortfolioError as exc:
+            self._problem("This portfolio file cannot be used", str(exc))
+            return False
+        self.set_portfolio(portfolio, keep_edits=False)
+        return True
+
+    def _problem(self, title: str, text: str) -> None:
+        self.error = text
+        box = QMessageBox(QMessageBox.Icon.Warning, f"desk — {title.lower()}", f"{title}.\n\n{text}",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("whatifProblem")
+        box.open()
+
+    def save_dialog(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, "Save the what-if as a portfolio file", "whatif.json",
+                                              "Portfolio files (*.json)")
+        if name:
+            try:
+                self.save_to(Path(name))
+            except (OSError, ValueError) as exc:
+                self._problem("The what-if was not saved", str(exc))
+
+    def open_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open a portfolio file", "",
+                                              "Portfolio files (*.json)")
+        if name:
+            self.open_file(Path(name))
+
+
+class WhatIfWindow(QWidget):
+    """Offline analysis of a portfolio file: what-if panel, price ladder and stress curve in tabs."""
+
+    def __init__(self, portfolio: Portfolio | None = None, *, target: float = DEFAULT_TARGET) -> None:
+        super().__init__()
+        from PySide6.QtWidgets import QTabWidget
+
+        from desk.ui.charts.ladder import LadderWidget
+        from desk.ui.charts.stress import StressWidget
+
+        self.setWindowTitle("desk — what-if")
+        self.panel = WhatIfPanel(target=target)
+        self.ladder = LadderWidget()
+        self.stress = StressWidget()
+        tabs = QTabWidget()
+        tabs.addTab(self.panel, "What-if")
+        tabs.addTab(self.ladder, "Ladder")
+        tabs.addTab(self.stress, "Stress")
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        self.panel.scenario_changed.connect(self._follow)
+        self.resize(1100, 620)
+        if portfolio is not None:
+            self.panel.set_portfolio(portfolio)
+
+    def _follow(self, scenario: Portfolio) -> None:
+        account, key = self.panel.selected()
+        self.stress.show_account(scenario, account)
+        if key is None or self.panel.after is None:
+            self.ladder.show_position(None, None)
+            return
+        self.ladder.show_position(scenario, _position(self.panel.after, account, key))
+
+
+def _target_setting() -> float:
+    try:
+        from desk.store.settings import Settings
+
+        value = Settings.load().get("risk.target_margin_ratio")
+        return float(value) if value is not None and math.isfinite(float(value)) else DEFAULT_TARGET
+    except Exception:  # settings problems are reported by the dashboard; here the default will do
+        return DEFAULT_TARGET
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m desk.ui.whatif [FILE]``: the what-if window on a portfolio file."""
+    import desk.ui  # noqa: F401  (the refcount guard, before Qt)
+
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print("usage: python -m desk.ui.whatif [PORTFOLIO.json]\n\nOpen a desk.portfolio/1 file in the "
+              "what-if window (what-if panel, price ladder, stress curve).")
+        return 0
+    from PySide6.QtWidgets import QApplication
+
+    from desk.ui.theme import apply_theme, choose_theme
+
+    app: Any = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_theme(app, choose_theme(None))
+    window = WhatIfWindow(target=_target_setting())
+    window.show()
+    if args:
+        window.panel.open_file(Path(args[0]))
+    return int(app.exec())
+
+
+__all__ = ["Edits", "WhatIfPanel", "WhatIfWindow", "build_scenario", "main", "suggestion_text"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
