@@ -148,6 +148,15 @@ class MainWindow(QMainWindow):
         self._clock_timer.timeout.connect(self.tick)
         self._clock_timer.start(1000)
         self.statusBar().showMessage("Starting the monitor…")
+        # issue 10: the charts and the what-if panel fill the tabs once the window is up (pyqtgraph
+        # is imported then, off the cold-start path)
+        self.charts: object | None = None
+        QTimer.singleShot(0, self._attach_charts)
+
+    def _attach_charts(self) -> None:
+        from desk.ui.charts import attach_panels
+
+        self.charts = attach_panels(self)
 
     def set_demo(self, demo: bool) -> None:
         self.demo = demo
