@@ -84,11 +84,11 @@ def test_okx_swaps_linear_cross_and_inverse_isolated(fake, keys, make_config):
     assert linear.reported.liquidation_price is None  # liqPx "" → None
     # OKX's mgnRatio is kept in OKX's own sense (higher is safer), never as desk's ratio
     assert linear.reported.margin_ratio == 15.5 and account.reported["USDT"].margin_ratio == 48.38
-    # one tier at the effective rate: mmr 248 ÷ notional (100 × 0.01 × 62,000)
-    assert linear.tiers[0].mmr == pytest.approx(248 / 62000)
+    # the tier OKX applies to 100 contracts (position-tiers tier 1); agrees with mmr 248 ÷ notional 62,000
+    assert linear.tiers[0].mmr == 0.004 == pytest.approx(248 / 62000)
     assert (inverse.kind, inverse.side, inverse.contract_size) == (Kind.INVERSE, Side.SHORT, 100)
     assert inverse.margin_mode is MarginMode.ISOLATED and inverse.isolated_margin == 0.01
-    assert inverse.tiers[0].mmr == pytest.approx(0.00032258 / (50 * 100 / 62000))
+    assert inverse.tiers[0].mmr == 0.004 == pytest.approx(0.00032258 / (50 * 100 / 62000), rel=1e-5)
     assert dict(account.wallets) == {"USDT": 10000, "BTC": 0.2}
     assert "GET /api/v5/asset/currencies" not in fake.paths()
     signed = next(r for r in fake.requests if r.path == "/api/v5/account/positions")

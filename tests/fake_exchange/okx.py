@@ -30,6 +30,8 @@ def install(server: FakeExchange) -> None:
         "instruments": server.fresh_state("okx_instruments.json"),
         "positions": server.fresh_state("okx_positions.json"),
         "balance": server.fresh_state("okx_balance.json"),
+        # instFamily -> tier rows (minSz/maxSz in contracts), the same for cross and isolated
+        "position_tiers": server.fresh_state("okx_position_tiers.json"),
         "passphrases": {},  # api key -> passphrase
     }
     state = server.state["okx"]
@@ -68,6 +70,24 @@ def install(server: FakeExchange) -> None:
             return _answer([], "51000", "Parameter instType error")
         return _answer([i for i in state["instruments"] if i["instType"] == kind])
 
+    async def position_tiers(request: web.Request) -> web.Response:
+        # GET /api/v5/public/position-tiers (public): instType and tdMode are required; derivatives
+        # need uly or instFamily (OKX: 50014 "Parameter {0} can not be empty", 51000 on bad values).
+        q = request.query
+        for name in ("instType", "tdMode"):
+            if not q.get(name):
+                return _answer([], "50014", f"Parameter {name} can not be empty", 400)
+        if q["instType"] not in ("MARGIN", "SWAP", "FUTURES", "OPTION"):
+            return _answer([], "51000", "Parameter instType error", 400)
+        if q["tdMode"] not in ("cross", "isolated"):
+            return _answer([], "51000", "Parameter tdMode error", 400)
+        family = q.get("instFamily") or q.get("uly")
+        if q["instType"] != "MARGIN" and not family:
+            return _answer([], "50014", "Parameter instFamily can not be empty", 400)
+        rows = state["position_tiers"].get(family, [])
+        wanted = q.get("tier")
+        return _answer([r for r in rows if wanted is None or r["tier"] == wanted])
+
     def signed(build: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
             key, failure = await check(request)
@@ -94,6 +114,7 @@ def install(server: FakeExchange) -> None:
     r = server.app.router
     r.add_get("/api/v5/public/time", public_time)
     r.add_get("/api/v5/public/instruments", instruments)
+    r.add_get("/api/v5/public/position-tiers", position_tiers)
     r.add_get("/api/v5/account/positions", signed(positions))
     r.add_get("/api/v5/account/balance", signed(balance))
     r.add_get("/api/v5/account/config", signed(config))

@@ -3,13 +3,30 @@
 OKX's ``mgnRatio`` points the other way from desk's scale (adjusted equity ÷ maintenance
 margin: higher is safer, 1.0 = liquidation; risk-math.md §4) and ccxt's position
 ``marginRatio`` is neither — desk keeps OKX's own figure in ``reported.margin_ratio`` (the
-venue's sense, for "venue_margin_ratio") and never feeds it to the engine. OKX tiers are in
-contracts, not notional: the position gets one tier at its current effective rate,
-``mmr`` (an amount) ÷ notional in the settle currency. ``liqPx`` "" → None.
+venue's sense, for "venue_margin_ratio") and never feeds it to the engine. ``liqPx`` "" → None.
+
+Tiers (risk-math.md §0, §4): ``GET /api/v5/public/position-tiers`` (instType, tdMode of the
+position, instFamily) gives ``minSz``/``maxSz`` in **contracts** for swaps and futures (OKX's
+tier tables say "Max. amount (Cont)") and a rate ``mmr`` per tier; OKX applies the tier's rate
+to the whole position with no maintenance amount, and picks the tier by the position's
+*size*. Size does not move with the price, so the tier OKX applies to a held position is the
+same at every price — including at the liquidation price the engine solves for. desk's engine
+picks tiers by *notional* (contracts × ctVal × price for linear, ÷ price for inverse), which
+does move with the price; any table of notional boundaries would let the engine's tier walk
+change tier where OKX does not. So the position gets the one tier its size sits in, as a
+single notional tier from 0 without a cap (maintenance amount 0): the engine then applies
+exactly OKX's rate at every price. The full table — in contracts and converted to notional at
+the current mark — is kept in ``raw['tiers']`` for diagnostics. Consequence: a what-if that
+changes the size keeps the held tier's rate. Each position's rate is cross-checked against the
+maintenance amount OKX reports for it (``mmr``) and a disagreement is recorded in
+``raw['tier_checks']`` (it would mean the size unit is not contracts). When OKX sends no tiers
+for an instrument, the position falls back to its effective rate (``mmr`` ÷ notional), noted
+in ``raw['tier_fallbacks']``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from desk.domain.model import Account, Kind, Leg, MarginMode, Position, Reported, Tier
@@ -50,7 +67,9 @@ class OkxAdapter:
         if not open_rows and (num(detail.get("mmr")) or 0.0) > 0:
             raise ShapeError(f"{cfg.name}: no positions listed while the account holds maintenance "
                              f"margin {detail.get('mmr')}; the answer is incomplete")
-        positions = tuple(_position(ex, cfg, p, now) for p in open_rows)
+        raw_tiers = await _load_tiers(ex, cfg, open_rows, tiers, now)
+        notes = _TierNotes()
+        positions = tuple(_position(ex, cfg, p, tiers, now, notes) for p in open_rows)
         wallets: dict[str, float] = {}
         reported: dict[str, Reported] = {}
         for item in detail.get("details") or []:
@@ -62,10 +81,86 @@ class OkxAdapter:
                     reported[code] = Reported(margin_ratio=ratio)  # OKX's sense: higher is safer
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
                           reported=reported, data_time=now)
-        return ReadResult(account, {"positions": [strip_info(p) for p in rows], "balance": detail})
+        raw: dict[str, Any] = {"positions": [strip_info(p) for p in rows], "balance": detail,
+                               "tiers": raw_tiers, "held_tiers": notes.held}
+        if notes.checks:
+            raw["tier_checks"] = notes.checks
+        if notes.fallbacks:
+            raw["tier_fallbacks"] = notes.fallbacks
+        return ReadResult(account, raw)
 
 
-def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], now: float) -> Position:
+@dataclass
+class _TierNotes:
+    """Diagnostics of the tier mapping, per symbol, for ``AccountSnapshot.raw``."""
+
+    held: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)
+    fallbacks: dict[str, str] = field(default_factory=dict)
+
+
+# OKX's reported maintenance amount and the tier's rate × notional may differ by rounding and by
+# the mark moving between the two answers; beyond this they disagree on the tier itself.
+_TIER_CHECK_TOLERANCE = 0.05
+
+
+def _size_key(symbol: str, mode: str) -> str:
+    return f"okx-size-tiers:{symbol}:{mode}"
+
+
+def _mode_of(p: dict[str, Any]) -> str:
+    mode = (p.get("info") or {}).get("mgnMode")
+    return mode if mode in ("cross", "isolated") else "cross"
+
+
+async def _load_tiers(ex: Any, cfg: ReaderConfig, open_rows: list[dict[str, Any]], tiers: TierCache,
+                      now: float) -> dict[str, Any]:
+    """Fetch the size tiers (in contracts) of every held instrument whose cached table expired.
+
+    Cached per (symbol, margin mode) in ``tiers`` with its refresh age; the cached ``Tier``
+    holds contract bounds, converted per position in :func:`_held_tier`.
+    """
+    raw: dict[str, Any] = {}
+    wanted = sorted({(p["symbol"], _mode_of(p)) for p in open_rows})
+    for symbol, mode in wanted:
+        key = _size_key(symbol, mode)
+        if tiers.get(key, now) is not None:
+            continue
+        fetched = await ex.fetch_market_leverage_tiers(symbol, {"marginMode": mode})
+        tiers.put(key, _size_tiers(fetched or [], f"{cfg.name} {symbol}"), now)
+        raw[f"{symbol} {mode}"] = [strip_info(r) for r in fetched or []]
+    return raw
+
+
+def _size_tiers(rows: list[dict[str, Any]], where: str) -> tuple[Tier, ...]:
+    """OKX tier rows → Tiers whose floor/cap are in CONTRACTS (only inside this module)."""
+    out = []
+    for row in rows:
+        info = row.get("info") or {}
+        low, high, mmr = num(info.get("minSz")), num(info.get("maxSz")), num(info.get("mmr"))
+        if low is None or high is None or mmr is None or mmr < 0 or high <= low:
+            raise ShapeError(f"{where}: malformed position tier {info!r}")
+        out.append(Tier(notional_floor=low, notional_cap=high, mmr=mmr, maintenance_amount=0.0,
+                        max_leverage=num(info.get("maxLever"))))
+    out.sort(key=lambda t: t.notional_floor)
+    return tuple(out)
+
+
+def held_tier_index(size_tiers: tuple[Tier, ...], contracts: float) -> int:
+    """The tier OKX applies to ``contracts``: the first whose cap (maxSz) reaches the size.
+
+    OKX's bounds are inclusive and consecutive tiers start one lot above the previous cap, so
+    a fractional size between two tiers belongs to the upper one; beyond the last cap (OKX
+    refuses such positions) the last tier applies.
+    """
+    for i, tier in enumerate(size_tiers):
+        if contracts <= tier.notional_cap:
+            return i
+    return len(size_tiers) - 1
+
+
+def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers_cache: TierCache, now: float,
+              notes: _TierNotes) -> Position:
     symbol = p.get("symbol") or "?"
     where = f"{cfg.name} {symbol}"
     info = p.get("info") or {}
@@ -82,8 +177,28 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], now: float) -> Posi
     notional = quantity * mark if facts.kind is Kind.LINEAR else quantity / mark
     maint = num(info.get("mmr"))
     tiers: tuple[Tier, ...] = ()
-    if maint is not None and maint >= 0 and notional > 0:
+    size_tiers = tiers_cache.get(_size_key(symbol, mode.value), now) or ()
+    if size_tiers:
+        index = held_tier_index(size_tiers, contracts)
+        held = size_tiers[index]
+        tiers = (Tier(0.0, UNBOUNDED_NOTIONAL, held.mmr, 0.0, held.max_leverage),)
+        per_contract = notional / contracts  # settle-currency notional of one contract at the mark
+        notes.held[symbol] = {
+            "tier": index + 1, "contracts": contracts, "mmr": held.mmr,
+            "table_at_mark": [{"tier": i + 1, "min_contracts": t.notional_floor,
+                               "max_contracts": t.notional_cap,
+                               "min_notional": t.notional_floor * per_contract,
+                               "max_notional": t.notional_cap * per_contract, "mmr": t.mmr}
+                              for i, t in enumerate(size_tiers)],
+        }
+        if maint is not None and maint > 0:
+            expected = held.mmr * notional
+            if abs(expected - maint) > _TIER_CHECK_TOLERANCE * maint:
+                notes.checks[symbol] = (f"tier {index + 1} rate {held.mmr:g} × notional {notional:g} = "
+                                        f"{expected:g}, but OKX reports maintenance {maint:g}")
+    elif maint is not None and maint >= 0 and notional > 0:
         tiers = (Tier(0.0, UNBOUNDED_NOTIONAL, maint / notional, 0.0),)
+        notes.fallbacks[symbol] = "OKX sent no position tiers; effective rate = mmr ÷ notional"
     return Position(
         symbol=symbol, settle=facts.settle, kind=facts.kind, contracts=contracts,
         side=side_of(p.get("side"), where),
