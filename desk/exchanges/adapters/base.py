@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,6 +13,12 @@ from desk.exchanges.config import ReaderConfig
 # Tier cap for venues that publish a single rate without an upper bound: far beyond any position,
 # finite so it survives JSON.
 UNBOUNDED_NOTIONAL = 1e15
+
+
+# One mark stream: each call waits for the next update and returns the marks it carried, by ccxt
+# symbol. An adapter with a ``mark_watchers(ex, symbols) -> list[MarkWatcher]`` method replaces
+# the reader's default streams (ccxt's watch_mark_prices, or watch_tickers' ``markPrice``).
+MarkWatcher = Callable[[], Awaitable[Mapping[str, float]]]
 
 
 @dataclass

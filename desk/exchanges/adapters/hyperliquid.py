@@ -1,9 +1,20 @@
 """Hyperliquid perpetuals, read by wallet address through the public ``POST /info``.
 
 No key is needed. One ``clearinghouseState`` call gives positions and the cross account.
-Maintenance margin is half the initial margin at max leverage: one tier with
-MMR = 1/(2 × maxLeverage) and no maintenance amount (risk-math.md §6). Isolated margin
-excludes uPnL: ``marginUsed − unrealizedPnl``. ``liquidationPx`` null → None.
+Isolated margin excludes uPnL: ``marginUsed − unrealizedPnl``. ``liquidationPx`` null → None.
+
+Tiers (risk-math.md §0, §6): ``meta`` lists ``marginTables`` as ``[id, {description,
+marginTiers: [{lowerBound, maxLeverage}]}]`` and each asset names its table by
+``marginTableId``. Each tier's maintenance rate is half the initial margin at its max leverage,
+MMR = 1/(2 × maxLeverage), from ``lowerBound`` (USDC notional) on; the maintenance amounts
+follow the recurrence of §0 (Hyperliquid's "maintenance deduction"), so maintenance margin is
+continuous across tiers. An asset whose table is not listed (Hyperliquid leaves the flat tables,
+ids below 50, out of ``meta``) or that names none gets one tier from its ``maxLeverage``.
+Tables are read once per refresh age (``TierCache``), with one ``meta`` request for all symbols.
+
+Marks stream from ccxt.pro's ``watch_ticker`` (the ``activeAssetCtx`` channel, one per coin):
+its ``markPx`` is only in the ticker's ``info`` — ``watch_tickers`` subscribes to ``allMids``,
+which carries mid prices, not marks, so desk never uses it for marks.
 """
 
 from __future__ import annotations
@@ -11,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from desk.domain.model import Account, MarginMode, Position, Reported, Tier
-from desk.exchanges.adapters.base import UNBOUNDED_NOTIONAL, ReadResult
+from desk.exchanges.adapters.base import UNBOUNDED_NOTIONAL, MarkWatcher, ReadResult
 from desk.exchanges.adapters.common import (
     ShapeError,
     TierCache,
@@ -53,7 +64,8 @@ class HyperliquidAdapter:
         if not open_rows and cross_mm > 0:
             raise ShapeError(f"{cfg.name}: no positions listed while the account uses maintenance "
                              f"margin {cross_mm:g}; the answer is incomplete")
-        positions = tuple(_position(ex, cfg, p, now) for p in open_rows)
+        raw_meta = await _load_tiers(ex, [p["symbol"] for p in open_rows], tiers, now)
+        positions = tuple(_position(ex, cfg, p, tiers, now) for p in open_rows)
         cross_upnl = sum(num(p["info"]["position"].get("unrealizedPnl")) or 0.0
                          for p, pos in zip(open_rows, positions, strict=True)
                          if pos.margin_mode is MarginMode.CROSS)
@@ -63,10 +75,85 @@ class HyperliquidAdapter:
             reported["USDC"] = Reported(margin_ratio=cross_mm / cross_value)
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
                           reported=reported, data_time=now)
-        return ReadResult(account, {"clearinghouseState": state})
+        raw: dict[str, Any] = {"clearinghouseState": state}
+        if raw_meta is not None:
+            raw["marginTables"] = raw_meta
+        return ReadResult(account, raw)
+
+    def mark_watchers(self, ex: Any, symbols: tuple[str, ...]) -> list[MarkWatcher]:
+        """One ``activeAssetCtx`` subscription per coin; each update gives that coin's mark."""
+        def watcher(symbol: str) -> MarkWatcher:
+            async def next_mark() -> dict[str, float]:
+                ticker = await ex.watch_ticker(symbol)
+                mark = num(((ticker or {}).get("info") or {}).get("markPx"))
+                return {symbol: mark} if mark is not None and mark > 0 else {}
+            return next_mark
+        return [watcher(s) for s in symbols]
 
 
-def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], now: float) -> Position:
+async def _load_tiers(ex: Any, symbols: list[str], tiers: TierCache, now: float) -> Any:
+    """Refresh the margin tables of ``symbols`` whose cached tiers expired; returns the raw tables."""
+    missing = tiers.missing(symbols, now)
+    if not missing:
+        return None
+    meta = await ex.public_post_info({"type": "meta"})
+    if not isinstance(meta, dict) or not isinstance(meta.get("universe"), list):
+        raise ShapeError("the meta answer has no universe")
+    tables: dict[int, list[Any]] = {}
+    for entry in meta.get("marginTables") or []:
+        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], dict):
+            table_id = num(entry[0])
+            if table_id is not None:
+                tables[int(table_id)] = entry[1].get("marginTiers") or []
+    assets = {a.get("name"): a for a in meta["universe"] if isinstance(a, dict)}
+    for symbol in missing:
+        market = ex.markets.get(symbol) or {}
+        info = market.get("info") or {}
+        asset = assets.get(info.get("name")) or info
+        table_id = num(asset.get("marginTableId"))
+        rows = tables.get(int(table_id)) if table_id is not None else None
+        where = f"hyperliquid {symbol}"
+        if rows:
+            tiers.put(symbol, tiers_from_margin_table(rows, where), now)
+        else:
+            max_leverage = num(asset.get("maxLeverage"))
+            if max_leverage is not None and max_leverage > 0:
+                tiers.put(symbol, (_flat_tier(max_leverage),), now)
+    return meta.get("marginTables")
+
+
+def _flat_tier(max_leverage: float) -> Tier:
+    return Tier(notional_floor=0.0, notional_cap=UNBOUNDED_NOTIONAL, mmr=1.0 / (2.0 * max_leverage),
+                maintenance_amount=0.0, max_leverage=max_leverage)
+
+
+def tiers_from_margin_table(rows: list[Any], where: str) -> tuple[Tier, ...]:
+    """``marginTiers`` → Tiers: MMR = 1/(2 × maxLeverage), amounts by the recurrence (§0, §6)."""
+    bounds = []
+    for row in rows:
+        low = num(row.get("lowerBound")) if isinstance(row, dict) else None
+        lev = num(row.get("maxLeverage")) if isinstance(row, dict) else None
+        if low is None or low < 0 or lev is None or lev <= 0:
+            raise ShapeError(f"{where}: malformed margin tier {row!r}")
+        bounds.append((low, lev))
+    bounds.sort()
+    if bounds[0][0] != 0:
+        raise ShapeError(f"{where}: the margin table does not start at notional 0 ({bounds[0][0]:g})")
+    out: list[Tier] = []
+    prev_mmr, amount = 0.0, 0.0
+    for i, (low, lev) in enumerate(bounds):
+        mmr = 1.0 / (2.0 * lev)
+        amount = 0.0 if i == 0 else amount + low * (mmr - prev_mmr)
+        cap = bounds[i + 1][0] if i + 1 < len(bounds) else UNBOUNDED_NOTIONAL
+        if cap <= low:
+            raise ShapeError(f"{where}: margin tiers overlap at notional {low:g}")
+        out.append(Tier(notional_floor=low, notional_cap=cap, mmr=mmr, maintenance_amount=amount,
+                        max_leverage=lev))
+        prev_mmr = mmr
+    return tuple(out)
+
+
+def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, now: float) -> Position:
     symbol = p.get("symbol") or "?"
     where = f"{cfg.name} {symbol}"
     info = (p.get("info") or {}).get("position") or {}
@@ -81,18 +168,19 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], now: float) -> Posi
         if used is None or upnl is None:
             raise ShapeError(f"{where}: isolated position without marginUsed/unrealizedPnl")
         margin = used - upnl
-    max_leverage = num(info.get("maxLeverage")) or num(
-        (ex.markets[symbol].get("info") or {}).get("maxLeverage"))
-    if not max_leverage or max_leverage <= 0:
-        raise ShapeError(f"{where}: no max leverage, so no maintenance rate")
-    tier = Tier(notional_floor=0.0, notional_cap=UNBOUNDED_NOTIONAL, mmr=1.0 / (2.0 * max_leverage),
-                maintenance_amount=0.0, max_leverage=max_leverage)
+    table = tiers.get(symbol, now)
+    if not table:
+        max_leverage = num(info.get("maxLeverage")) or num(
+            (ex.markets[symbol].get("info") or {}).get("maxLeverage"))
+        if not max_leverage or max_leverage <= 0:
+            raise ShapeError(f"{where}: no max leverage, so no maintenance rate")
+        table = (_flat_tier(max_leverage),)
     return Position(
         symbol=symbol, settle=facts.settle, kind=facts.kind, contracts=contracts,
         side=side_of(p.get("side"), where),
         entry_price=required_positive(info.get("entryPx"), "entry price", where),
         mark_price=value / contracts, margin_mode=mode, contract_size=facts.contract_size,
-        isolated_margin=margin, leverage=num(lev.get("value")), tiers=(tier,),
+        isolated_margin=margin, leverage=num(lev.get("value")), tiers=table,
         taker_fee=facts.taker_fee,
         reported=Reported(liquidation_price=price_or_none(info.get("liquidationPx"))),
         tick_size=facts.tick_size, mark_time=now,
