@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from desk.exchanges import markets as markets_cache
 from desk.exchanges.adapters import adapter_for
-from desk.exchanges.adapters.base import Adapter
+from desk.exchanges.adapters.base import Adapter, MarkWatcher
 from desk.exchanges.adapters.common import TierCache, num
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError
 from desk.exchanges.config import ReaderConfig, check_venue, required_secrets
@@ -174,27 +174,81 @@ class CcxtReader:
 
     # -- streams --------------------------------------------------------------------------
     async def watch_marks(self, symbols: tuple[str, ...]) -> AsyncIterator[MarkUpdate]:
+        """Mark updates from every stream the symbols need, merged as they arrive.
+
+        A venue may need several subscriptions (Bybit: one socket per market type; Hyperliquid:
+        one channel per coin); each runs as its own task, and updates waiting together go out as
+        one MarkUpdate. Any stream failing (a dropped socket) ends the iteration with a
+        classified VenueError (retryable: the monitor backs off and opens the stream again);
+        the other streams are cancelled.
+        """
         if not self.streams_marks:
             raise VenueError(ErrorKind.CONFIG, f"{self.account_name}: {self.venue} has no mark stream")
         try:
             await self._prepare()
         except Exception as exc:
             raise classify(exc, self.account_name, self.venue) from exc
-        use_marks = bool(self._raw.has.get("watchMarkPrices"))
-        while True:
+        custom = getattr(self.adapter, "mark_watchers", None)
+        watchers = custom(self.exchange, symbols) if custom else self._default_mark_watchers(symbols)
+        # One pump task per stream re-subscribes the moment its update arrives (ccxt resolves a
+        # watch once; an update landing before the next watch call is lost), and queues it.
+        queue: asyncio.Queue[tuple[Mapping[str, float] | None, BaseException | None]] = asyncio.Queue()
+
+        async def pump(watcher: MarkWatcher) -> None:
             try:
-                if use_marks:
-                    tickers = await self.exchange.watch_mark_prices(list(symbols))
-                else:
-                    tickers = await self.exchange.watch_tickers(list(symbols))
+                while True:
+                    queue.put_nowait((await watcher(), None))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                raise classify(exc, self.account_name, self.venue) from exc
-            marks = {s: m for s, t in (tickers or {}).items()
-                     if (m := num((t or {}).get("markPrice"))) is not None and m > 0}
-            if marks:
-                yield MarkUpdate(marks=marks, observed_at=time.time())
+                queue.put_nowait((None, exc))
+
+        pumps = [asyncio.ensure_future(pump(w)) for w in watchers]
+        try:
+            while pumps:
+                items = [await queue.get()]
+                while not queue.empty():  # updates that arrived together go out as one
+                    items.append(queue.get_nowait())
+                marks: dict[str, float] = {}
+                for update, error in items:
+                    if error is not None:
+                        raise classify(error, self.account_name, self.venue) from error
+                    marks.update(update or {})
+                if marks:
+                    yield MarkUpdate(marks=marks, observed_at=time.time())
+        finally:
+            for task in pumps:
+                task.cancel()
+            for task in pumps:
+                with contextlib.suppress(BaseException):  # cancelled, or failed after another did
+                    await task
+
+    def _default_mark_watchers(self, symbols: tuple[str, ...]) -> list[MarkWatcher]:
+        """ccxt's watch_mark_prices where the venue has it, else watch_tickers' ``markPrice``.
+
+        watch_tickers picks its socket from the first symbol's market type, so symbols are
+        grouped by type (linear/inverse) and each group gets its own stream.
+        """
+        ex = self.exchange
+
+        def marks_of(tickers: Any) -> dict[str, float]:
+            return {s: m for s, t in (tickers or {}).items()
+                    if (m := num((t or {}).get("markPrice"))) is not None and m > 0}
+
+        if self._raw.has.get("watchMarkPrices"):
+            async def next_marks() -> dict[str, float]:
+                return marks_of(await ex.watch_mark_prices(list(symbols)))
+            return [next_marks]
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        for symbol in symbols:
+            market = (self._raw.markets or {}).get(symbol) or {}
+            groups.setdefault((market.get("type"), bool(market.get("inverse"))), []).append(symbol)
+
+        def group_watcher(group: list[str]) -> MarkWatcher:
+            async def next_marks() -> dict[str, float]:
+                return marks_of(await ex.watch_tickers(group))
+            return next_marks
+        return [group_watcher(g) for g in groups.values()]
 
     async def watch_account(self) -> AsyncIterator[AccountSnapshot]:
         """Each streamed position change triggers a REST read of the account.
