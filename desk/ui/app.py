@@ -94,6 +94,7 @@ class DeskController(QObject):
         self.bridge.status_changed.connect(self.window.on_status_change)
         self.bridge.alert_raised.connect(self.window.on_alert)
         self.window.close_requested.connect(self.on_close_requested)
+        self.window.summary_refreshed.connect(self._update_tray)
         self.window.menu_actions["quit"].triggered.connect(self.quit)
         self.window.menu_actions["settings"].triggered.connect(self.open_settings)
         self.window.menu_actions["accounts"].triggered.connect(self.open_accounts)
@@ -180,12 +181,14 @@ class DeskController(QObject):
 
     def on_snapshot(self, snapshot: MonitorSnapshot) -> None:
         self.window.apply_snapshot(snapshot)
-        self._update_tray(snapshot)
         if self.report_path and not self._report_written and self.window.model.rowCount() > 0:
             self.timings["first_numbers"] = time.time()
             self._write_report()
 
-    def _update_tray(self, snapshot: MonitorSnapshot) -> None:
+    def _update_tray(self) -> None:
+        snapshot = self.window.snapshot
+        if snapshot is None:
+            return
         level = self.window.worst_level
         rows = self.window.model.rows()
         words = {Level.OK: "all OK", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL",

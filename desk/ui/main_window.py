@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
     position_selected = Signal(object)  # PositionRisk | None — charts and what-if follow it
     snapshot_applied = Signal(object)  # MonitorSnapshot, after the table and cards are updated
     close_requested = Signal()  # the window's close button; the app decides (tray or quit)
+    summary_refreshed = Signal()  # the strip and cards are current (worst_level is up to date)
 
     def __init__(self, *, demo: bool = False, thresholds_for: ThresholdsFor | None = None,
                  stale_after: float = DEFAULT_STALE_AFTER, clock: Callable[[], float] = time.time,
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.alerts_today: list[Alert] = []
         self.allow_close = False
         self.worst_level: Level | None = None
+        self._summary_pending = False
         self.setWindowTitle(window_title(demo))
         self.resize(1280, 800)
 
@@ -209,7 +211,12 @@ class MainWindow(QMainWindow):
         self.model.apply_snapshot(snapshot)
         if not had_rows and self.model.rowCount() > 0:
             self._fit_columns()
-        self._refresh_summary()
+            self._refresh_summary()
+        elif not self._summary_pending:
+            # The cards and the strip are refreshed in an event of their own, so no single step
+            # of the GUI thread carries the table, the cards and a repaint at once.
+            self._summary_pending = True
+            QTimer.singleShot(0, self._refresh_summary)
         if selected is not None:
             now_selected = self.selected_position()
             if now_selected is not None and now_selected.key == selected.key:
@@ -234,6 +241,7 @@ class MainWindow(QMainWindow):
             self._refresh_summary()
 
     def _refresh_summary(self) -> None:
+        self._summary_pending = False
         snapshot = self.snapshot
         if snapshot is None:
             return
@@ -250,6 +258,7 @@ class MainWindow(QMainWindow):
         self.counts.setText(f"{shown} of {len(rows)} positions" if shown != len(rows) else
                             f"{len(rows)} positions")
         self.worst_level = level
+        self.summary_refreshed.emit()
 
     @staticmethod
     def _summary_text(positions: int, counts: dict[Level, int], accounts: int) -> str:

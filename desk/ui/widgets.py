@@ -31,6 +31,17 @@ def badge_style(hex_color: str, *, filled: bool = True) -> str:
     return f"border: 1px solid {hex_color}; color: {hex_color};"
 
 
+def set_style(widget: QWidget, css: str) -> None:
+    """Set a style sheet only when it changes: re-polishing a widget is costly at 4 Hz."""
+    if widget.styleSheet() != css:
+        widget.setStyleSheet(css)
+
+
+def set_text(label: QLabel, text: str) -> None:
+    if label.text() != text:
+        label.setText(text)
+
+
 def status_word(state: AccountState | None) -> str:
     if state is None:
         return "waiting"
@@ -84,12 +95,12 @@ class StatusStrip(QFrame):
     def set_health(self, level: Level | None, summary: str) -> None:
         if level is None:
             self.health.setText("… STARTING")
-            self.health.setStyleSheet(badge_style(LEVEL_HEX[Level.STALE]))
+            set_style(self.health, badge_style(LEVEL_HEX[Level.STALE]))
         else:
             words = {Level.OK: "ALL OK", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL",
                      Level.STALE: "STALE DATA"}
             self.health.setText(f"{level.glyph} {words[level]}")
-            self.health.setStyleSheet(badge_style(LEVEL_HEX[level]))
+            set_style(self.health, badge_style(LEVEL_HEX[level]))
         self.summary.setText(summary)
 
     def set_accounts(self, states: tuple[AccountState, ...], now: float) -> None:
@@ -159,7 +170,7 @@ class MarginBar(QProgressBar):
         else:
             self.setValue(int(max(0.0, min(1.0, ratio)) * 1000))
             self.setFormat(f"{level.glyph} {ratio * 100:.1f} %")
-        self.setStyleSheet(f"QProgressBar::chunk {{ background: {LEVEL_HEX[level]}; border-radius: 2px; }}")
+        set_style(self, f"QProgressBar::chunk {{ background: {LEVEL_HEX[level]}; border-radius: 2px; }}")
         self.setToolTip(tooltip)
 
 
@@ -210,7 +221,7 @@ class AccountCard(QFrame):
                 "No venue-specific rules for this venue: desk uses the generic rule "
                 "(maintenance margin at the mark, tiered). Figures may differ from the venue's.")
         self.level.setText(level.label)
-        self.level.setStyleSheet(badge_style(LEVEL_HEX[level]))
+        set_style(self.level, badge_style(LEVEL_HEX[level]))
         pools = risk.pools if risk else ()
         self.equity.setText("  ".join(fmt.money(p.margin_balance, p.settle) for p in pools) or fmt.DASH)
         self.equity.setToolTip("\n".join(

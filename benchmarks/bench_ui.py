@@ -1,0 +1,186 @@
+"""Dashboard speed: cold start, GUI-thread stalls under load, resident memory. Prints figures.
+
+    .venv/bin/python benchmarks/bench_ui.py               # starts its own Xvfb
+    .venv/bin/python benchmarks/bench_ui.py --runs 5 --seconds 20
+
+1. Cold start, over ``--runs`` fresh processes of ``desk --demo`` on Xvfb: process launch → first
+   window shown (target ≤ 1.0 s) and → first demo numbers in the table (target ≤ 2.0 s); the
+   resident memory of the running dashboard (target ≤ 300 MB).
+2. Load, in this process on the same display: the real main window and bridge fed 500 positions
+   at 20 snapshots a second from a worker thread through the event bus; a 5 ms heartbeat timer
+   on the GUI thread records every gap. Target: no stall over 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    if shutil.which("Xvfb") is None:
+        raise SystemExit("Xvfb is not installed (apt-get install xvfb)")
+    for n in range(140, 200):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while not Path(f"/tmp/.X11-unix/X{n}").exists():
+                if time.monotonic() > deadline:
+                    raise SystemExit("Xvfb did not start")
+                time.sleep(0.05)
+            return proc, f":{n}"
+    raise SystemExit("no free X display number")
+
+
+def cold_starts(runs: int, display: str) -> None:
+    print(f"cold start: `desk --demo` on Xvfb {display}, {runs} fresh processes")
+    windows, numbers, memory = [], [], []
+    for i in range(runs):
+        with tempfile.TemporaryDirectory(prefix="desk-bench-") as home:
+            report = Path(home) / "report.json"
+            env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+            env.update(DISPLAY=display, DESK_HOME=home, DESK_TEST_REPORT=str(report),
+                       PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+            (Path(home) / "config").mkdir()
+            (Path(home) / "config" / "settings.toml").write_text(
+                "schema_version = 2\n[alerts]\ndesktop = false\n")
+            launched = time.time()
+            proc = subprocess.Popen([str(ROOT / ".venv/bin/desk"), "--demo"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 30
+            while not report.exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    raise SystemExit(f"desk did not fill its table: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.01)
+            timings = json.loads(report.read_text())["timings"]
+            time.sleep(1.0)  # let the monitor settle before reading memory
+            memory.append(rss_mb(proc.pid))
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+            windows.append(timings["window_shown"] - launched)
+            numbers.append(timings["first_numbers"] - launched)
+            print(f"  run {i + 1}: window {windows[-1]:.3f} s, numbers {numbers[-1]:.3f} s, "
+                  f"RSS {memory[-1]:.0f} MB")
+    print(f"  first window : median {statistics.median(windows):.3f} s, max {max(windows):.3f} s "
+          f"(target <= 1.0 s)")
+    print(f"  first numbers: median {statistics.median(numbers):.3f} s, max {max(numbers):.3f} s "
+          f"(target <= 2.0 s)")
+    print(f"  resident memory of the running dashboard: max {max(memory):.0f} MB (target <= 300 MB)")
+
+
+def load_test(seconds: float, positions: int, rate: float) -> None:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import desk.ui  # noqa: F401  (before Qt)
+    from desk.services.bus import EventBus
+    from desk.ui.bridge import EventBridge
+    from desk.ui.main_window import MainWindow
+    from tests.support.ui import many_positions, snapshot
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = MainWindow(demo=True)
+    window.allow_close = True  # the dashboard refuses close events unless quitting (tray logic)
+    window.resize(1920, 1080)
+    window.show()
+    bus = EventBus()
+    bridge = EventBridge(refresh_hz=4.0)
+    bridge.attach(bus)
+    bridge.snapshot_ready.connect(window.apply_snapshot)
+    # Precomputed snapshots (marks moving, so rows re-sort): we measure the GUI, not the builder.
+    frames = [snapshot(many_positions(positions, shift=(k % 20) * 0.7), seq=k, at=time.time())
+              for k in range(40)]
+    print(f"load: {positions} positions, {rate:g} snapshots/s from a worker thread for {seconds:g} s, "
+          "refresh 4 Hz, 5 ms heartbeat on the GUI thread")
+
+    stop = threading.Event()
+
+    def publisher() -> None:
+        k = 0
+        next_at = time.monotonic()
+        while not stop.is_set():
+            frame = frames[k % len(frames)]
+            bus.publish(type(frame)(seq=k + 1, at=time.time(), portfolio=frame.portfolio, report=frame.report,
+                                    accounts=frame.accounts, positions=frame.positions))
+            k += 1
+            next_at += 1 / rate
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    heartbeat = QTimer()
+    heartbeat.setInterval(5)
+
+    def beat() -> None:
+        gaps.append(clock.nsecsElapsed() / 1e6)
+        clock.restart()
+
+    heartbeat.timeout.connect(beat)
+    # warm up: the first population and column fitting are part of start-up, not steady state
+    bus.publish(frames[0])
+    deadline = time.monotonic() + 5
+    while window.model.rowCount() < positions and time.monotonic() < deadline:
+        app.processEvents()
+    thread = threading.Thread(target=publisher, name="bench-publisher", daemon=True)
+    clock.start()
+    heartbeat.start()
+    thread.start()
+    QTimer.singleShot(int(seconds * 1000), app.quit)
+    app.exec()
+    stop.set()
+    thread.join(5)
+    heartbeat.stop()
+    gaps = gaps[1:]
+    gaps.sort()
+    p99 = gaps[int(len(gaps) * 0.99) - 1]
+    over = sum(1 for g in gaps if g > 50)
+    print(f"  heartbeats {len(gaps)}, snapshots published {bridge.received}, repaints {bridge.delivered}")
+    print(f"  longest GUI-thread stall {gaps[-1]:.1f} ms (target <= 50 ms); p99 gap {p99:.1f} ms; "
+          f"gaps over 50 ms: {over}")
+    print(f"  resident memory with {positions} positions: {rss_mb():.0f} MB (target <= 300 MB)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--positions", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=20.0)
+    args = parser.parse_args()
+    xvfb, display = start_xvfb()
+    try:
+        os.environ["DISPLAY"] = display
+        os.environ.pop("QT_QPA_PLATFORM", None)
+        cold_starts(args.runs, display)
+        load_test(args.seconds, args.positions, args.rate)
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
