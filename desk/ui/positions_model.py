@@ -26,11 +26,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
+from desk.domain.alerts import AlertLevel
 from desk.domain.report import PositionRisk
 from desk.services.alerts_config import Thresholds
+from desk.services.alerts_engine import level_for
 from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot, PositionState
 from desk.ui import formatting as fmt
-from desk.ui.levels import Level, ThresholdsFor, figure_level, global_thresholds
+from desk.ui.levels import Level, ThresholdsFor, global_thresholds
 from desk.ui.theme import LEVEL_HEX
 
 # A row whose inputs are older than this is shown stale even if the monitor has not said so
@@ -111,6 +113,7 @@ class Row:
     disagrees: bool = False
     distance_level: Level = Level.OK
     ratio_level: Level = Level.OK
+    inputs: tuple[object, ...] = ()  # the figures the level was last decided from
     text: list[str] = field(default_factory=list)  # display text per column, filled lazily
 
     @property
@@ -147,7 +150,8 @@ class PositionsModel(QAbstractTableModel):
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
-        self.thresholds_for = thresholds_for or global_thresholds()
+        self._thresholds_for = thresholds_for or global_thresholds()
+        self._thresholds_cache: dict[tuple[str, str], Thresholds] = {}
         self.clock = clock
         self.stale_after = stale_after
         self._rows: list[Row] = []
@@ -192,7 +196,6 @@ class PositionsModel(QAbstractTableModel):
         fresh: dict[tuple[str, str, str], Row] = {}
         for risk, account_state, position_state in items:
             fresh[risk.key] = _make_row(risk, account_state, position_state)
-
         gone = [i for i, row in enumerate(self._rows) if row.key not in fresh]
         for start, end in reversed(_runs(gone)):
             self.beginRemoveRows(QModelIndex(), start, end)
@@ -206,6 +209,7 @@ class PositionsModel(QAbstractTableModel):
             new = fresh.pop(row.key)
             row.risk, row.status, row.observed_at, row.reason = (
                 new.risk, new.status, new.observed_at, new.reason)
+            row.text = []  # the figures moved: re-format when painted
             self._classify(row, now)
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, COLUMN_COUNT - 1))
@@ -269,16 +273,36 @@ class PositionsModel(QAbstractTableModel):
 
     def _classify(self, row: Row, now: float) -> None:
         too_old = row.observed_at is not None and now - row.observed_at > self.stale_after
-        row.stale = row.status in (DataStatus.STALE, DataStatus.ERROR) or too_old
-        status = DataStatus.STALE if row.stale else row.status
-        row.thresholds = self.thresholds_for(row.risk.account, row.risk.symbol)
-        row.distance_level = figure_level(row.risk.distance_to_liquidation, None, row.thresholds)
-        row.ratio_level = figure_level(None, row.risk.margin_ratio, row.thresholds)
-        # the same rule as levels.position_level, from the two figures already at hand
-        stale = status in (DataStatus.STALE, DataStatus.ERROR)
+        stale = row.status in (DataStatus.STALE, DataStatus.ERROR) or too_old
+        r = row.risk
+        inputs = (r.distance_to_liquidation, r.margin_ratio, r.liquidation_price,
+                  r.reported_liquidation_price, r.tick_size, stale)
+        if inputs == row.inputs:
+            return  # nothing that decides the level changed (most rows, most of the time)
+        row.inputs = inputs
+        row.stale = stale
+        scope = (r.account, r.symbol)
+        thresholds = self._thresholds_cache.get(scope)
+        if thresholds is None:
+            thresholds = self._thresholds_cache[scope] = self.thresholds_for(r.account, r.symbol)
+        row.thresholds = thresholds
+        row.distance_level = _distance_level(r.distance_to_liquidation, thresholds)
+        row.ratio_level = _ratio_level(r.margin_ratio, thresholds)
+        # the rule of levels.position_level, from the two figures already at hand
         row.level = Level.STALE if stale else max(row.distance_level, row.ratio_level)
-        row.disagrees = liquidation_disagrees(row.risk, row.thresholds)
+        row.disagrees = liquidation_disagrees(r, thresholds)
         row.text = []
+
+    @property
+    def thresholds_for(self) -> ThresholdsFor:
+        return self._thresholds_for
+
+    @thresholds_for.setter
+    def thresholds_for(self, value: ThresholdsFor) -> None:
+        self._thresholds_for = value
+        self._thresholds_cache.clear()
+        for row in self._rows:
+            row.inputs = ()  # decide every level again with the new thresholds
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -392,9 +416,29 @@ class PositionsModel(QAbstractTableModel):
         return None
 
 
+def _distance_level(distance: float | None, th: Thresholds) -> Level:
+    """levels.figure_level for the distance alone (the alert engine's level_for, no hysteresis)."""
+    if distance is None:
+        return Level.OK
+    return _FROM_ALERT[level_for(distance, None, th.distance_warning, th.distance_critical,
+                                 higher_is_worse=False, rearm=0.0)]
+
+
+def _ratio_level(ratio: float | None, th: Thresholds) -> Level:
+    if ratio is None:
+        return Level.OK
+    return _FROM_ALERT[level_for(ratio, None, th.margin_ratio_warning, th.margin_ratio_critical,
+                                 higher_is_worse=True, rearm=0.0)]
+
+
+_FROM_ALERT = {None: Level.OK, AlertLevel.INFO: Level.OK, AlertLevel.WARNING: Level.WARNING,
+               AlertLevel.CRITICAL: Level.CRITICAL}
+_STATUS_RANK = {s: s.rank for s in DataStatus}
+
+
 def _make_row(risk: PositionRisk, account: AccountState | None, position: PositionState | None) -> Row:
     status = position.status if position is not None else (account.status if account else None)
-    if account is not None and account.status.rank > (status.rank if status else -1):
+    if account is not None and _STATUS_RANK[account.status] > (_STATUS_RANK[status] if status else -1):
         status = account.status  # an account that cannot be read makes all its rows stale
     observed = position.mark_time if position is not None and position.mark_time else None
     if observed is None and account is not None:
