@@ -8,6 +8,7 @@ network: the GUI only ever receives events through :class:`desk.ui.bridge.EventB
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -75,6 +76,7 @@ class DeskController(QObject):
         self.report_path = os.environ.get(REPORT_ENV) or None
         self.timings: dict[str, float] = {"process_start": options.started_at or time.time()}
         self._report_written = False
+        self._gc_frozen = False
 
         self.theme_setting = str(_setting(settings, "ui.theme", "auto"))
         apply_theme(app, choose_theme(self.theme_setting))
@@ -181,6 +183,12 @@ class DeskController(QObject):
 
     def on_snapshot(self, snapshot: MonitorSnapshot) -> None:
         self.window.apply_snapshot(snapshot)
+        if not self._gc_frozen and self.window.model.rowCount() > 0:
+            # Everything built at start-up (Qt widgets, ccxt's market tables, the charts) lives
+            # as long as the app: keep it out of the garbage collector's full passes, which
+            # otherwise stall the GUI thread for tens of milliseconds now and then.
+            self._gc_frozen = True
+            QTimer.singleShot(2000, gc.freeze)
         if self.report_path and not self._report_written and self.window.model.rowCount() > 0:
             self.timings["first_numbers"] = time.time()
             self._write_report()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.allow_close = False
         self.worst_level: Level | None = None
         self._summary_pending = False
+        self._split_done = False
         self.setWindowTitle(window_title(demo))
         self.resize(1280, 800)
 
@@ -160,6 +161,15 @@ class MainWindow(QMainWindow):
 
         self.charts = attach_panels(self)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._split_done:
+            # The table is what a trader reads first: give the chart tabs about a third.
+            self._split_done = True
+            total = max(400, self.splitter.height())
+            bottom = max(200, int(total * 0.36))
+            self.splitter.setSizes([total - bottom, bottom])
+
     def set_demo(self, demo: bool) -> None:
         self.demo = demo
         self.setWindowTitle(window_title(demo))
@@ -176,10 +186,12 @@ class MainWindow(QMainWindow):
         """Put ``widget`` in the tab ``name`` ("Ladder", "History", "Stress", "What-if" or new)."""
         old = self.panels.get(name)
         if old is not None:
+            current = self.tabs.currentIndex()
             index = self.tabs.indexOf(old)
             self.tabs.removeTab(index)
             old.deleteLater()
             self.tabs.insertTab(index, widget, name)
+            self.tabs.setCurrentIndex(current)  # replacing a panel does not switch tabs
         else:
             self.tabs.addTab(widget, name)
         self.panels[name] = widget

@@ -163,13 +163,13 @@ class MarginBar(QProgressBar):
         self.setFixedHeight(16)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def show_ratio(self, ratio: float | None, level: Level, tooltip: str) -> None:
+    def show_ratio(self, ratio: float | None, level: Level, tooltip: str, suffix: str = "") -> None:
         if ratio is None:
             self.setValue(0)
             self.setFormat("no margin used")
         else:
             self.setValue(int(max(0.0, min(1.0, ratio)) * 1000))
-            self.setFormat(f"{level.glyph} {ratio * 100:.1f} %")
+            self.setFormat(f"{level.glyph} {ratio * 100:.1f} %{suffix}")
         set_style(self, f"QProgressBar::chunk {{ background: {LEVEL_HEX[level]}; border-radius: 2px; }}")
         self.setToolTip(tooltip)
 
@@ -229,7 +229,21 @@ class AccountCard(QFrame):
             f"{fmt.money(p.unrealized_pnl, p.settle, signed=True)}, maintenance "
             f"{fmt.money(p.maintenance_margin, p.settle)}" for p in pools))
         worst_pool = _worst_pool(pools)
-        if worst_pool is None:
+        positions = risk.positions if risk else ()
+        if positions and all(p.margin_mode == "isolated" for p in positions):
+            # Only isolated positions: the pool's ratio says nothing; show the worst position's own.
+            rated = [p for p in positions if p.margin_ratio is not None]
+            worst = max(rated, key=lambda p: p.margin_ratio or 0.0, default=None)
+            if worst is None:
+                self.bar.show_ratio(None, Level.OK, "No margin in use")
+            else:
+                bar_level = Level.STALE if level is Level.STALE else figure_level(
+                    None, worst.margin_ratio, thresholds_for(self.name, worst.symbol))
+                self.bar.show_ratio(worst.margin_ratio, bar_level,
+                                    f"Isolated positions only: the highest margin ratio is {worst.symbol}'s "
+                                    f"own ({fmt.percent(worst.margin_ratio, 2)}; 100 % = liquidation).\n"
+                                    + _pool_tip(pools), suffix=" isolated")
+        elif worst_pool is None:
             self.bar.show_ratio(None, Level.OK, "No open cross-margin pool")
         else:
             pool_level = Level.STALE if level is Level.STALE else figure_level(
