@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
 
     def visible_rows(self) -> list[dict[str, str]]:
         """The table as shown (filtered, sorted, formatted), for export."""
-        headers = [HEADERS[c][0] for c in Column]
+        headers = [HEADERS[c][0].replace("\n", " ").replace("- ", "") for c in Column]
         out = []
         for r in range(self.proxy.rowCount()):
             out.append({headers[c]: str(self.proxy.index(r, c).data() or "") for c in range(len(Column))})
