@@ -7,14 +7,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QScrollArea,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -72,6 +74,8 @@ class MainWindow(QMainWindow):
         self.worst_level: Level | None = None
         self._summary_pending = False
         self._split_done = False
+        self._auto_split = True
+        self._splitting = False
         self.setWindowTitle(window_title(demo))
         self.resize(1280, 800)
 
@@ -115,6 +119,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.panels: dict[str, QWidget] = {}
+        self._panel_holders: dict[str, QScrollArea] = {}
         for name in PANEL_NAMES:
             self.set_panel(name, placeholder(_PANEL_HINTS[name]))
 
@@ -134,6 +139,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.splitterMoved.connect(self._splitter_moved)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -164,11 +170,36 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._split_done:
-            # The table is what a trader reads first: give the chart tabs about a third.
             self._split_done = True
-            total = max(400, self.splitter.height())
-            bottom = max(200, int(total * 0.36))
-            self.splitter.setSizes([total - bottom, bottom])
+            QTimer.singleShot(0, self._initial_split)
+
+    def _initial_split(self) -> None:
+        self._fit_split()
+
+    def _fit_split(self) -> None:
+        """Until the user drags the splitter: the table gets the height its rows need (at most
+        62 % of the space, at least 40 %), the chart tabs the rest."""
+        if not self._auto_split:
+            return
+        total = self.splitter.height()
+        if total <= 0:
+            return
+        header = self.table.horizontalHeader().sizeHint().height()
+        rows = self.proxy.rowCount() * self.table.verticalHeader().defaultSectionSize()
+        needed = header + rows + self.filter_edit.sizeHint().height() + 2 * self.table.frameWidth() + 28
+        top = max(int(total * 0.40), min(needed, int(total * 0.62)))
+        self._splitting = True
+        self.splitter.setSizes([top, total - top])
+        self._splitting = False
+
+    def _splitter_moved(self) -> None:
+        if not self._splitting:
+            self._auto_split = False  # the user chose; leave it
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._split_done:
+            QTimer.singleShot(0, self._fit_split)
 
     def set_demo(self, demo: bool) -> None:
         self.demo = demo
@@ -183,17 +214,26 @@ class MainWindow(QMainWindow):
     # -- panels for the charts and the what-if (issue 10) ---------------------------------
 
     def set_panel(self, name: str, widget: QWidget) -> None:
-        """Put ``widget`` in the tab ``name`` ("Ladder", "History", "Stress", "What-if" or new)."""
-        old = self.panels.get(name)
+        """Put ``widget`` in the tab ``name`` ("Ladder", "History", "Stress", "What-if" or new).
+
+        The tab holds it in a scroll area, so a panel's minimum size never takes rows away from
+        the positions table: on a small screen the panel scrolls instead.
+        """
+        holder = QScrollArea()
+        holder.setWidgetResizable(True)
+        holder.setFrameShape(QFrame.Shape.NoFrame)
+        holder.setWidget(widget)
+        old = self._panel_holders.get(name)
         if old is not None:
             current = self.tabs.currentIndex()
             index = self.tabs.indexOf(old)
             self.tabs.removeTab(index)
             old.deleteLater()
-            self.tabs.insertTab(index, widget, name)
+            self.tabs.insertTab(index, holder, name)
             self.tabs.setCurrentIndex(current)  # replacing a panel does not switch tabs
         else:
-            self.tabs.addTab(widget, name)
+            self.tabs.addTab(holder, name)
+        self._panel_holders[name] = holder
         self.panels[name] = widget
 
     def selected_position(self) -> PositionRisk | None:
@@ -219,9 +259,11 @@ class MainWindow(QMainWindow):
     def apply_snapshot(self, snapshot: MonitorSnapshot) -> None:
         selected = self.selected_position()
         self.snapshot = snapshot
-        had_rows = self.model.rowCount() > 0
+        rows_before = self.model.rowCount()
         self.model.apply_snapshot(snapshot)
-        if not had_rows and self.model.rowCount() > 0:
+        if self.model.rowCount() != rows_before:
+            self._fit_split()
+        if not rows_before and self.model.rowCount() > 0:
             self._fit_columns()
             self._refresh_summary()
         elif not self._summary_pending:

@@ -79,7 +79,11 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
             subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "risk dashboard",
                             "windowmove", "0", "0", "windowsize", str(width), str(height - 26)],
                            env=env, check=True, stdout=subprocess.DEVNULL)
-            time.sleep(wait)
+            time.sleep(1.0)
+            # Select the top (worst) row so the ladder shows it: the rows start below the strip,
+            # the account cards, the filter and the header, at the same height on every size.
+            subprocess.run(["xdotool", "mousemove", "300", "266", "click", "1"], env=env, check=True)
+            time.sleep(max(0.0, wait - 1.0))
             subprocess.run(["import", "-window", "root", str(out)], env=env, check=True)
             print(f"wrote {out} ({width}x{height}, {theme}, {wait:g} s after the first numbers at "
                   f"speed {speed:g})")

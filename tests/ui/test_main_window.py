@@ -98,7 +98,9 @@ def test_panels_are_hosted_by_name_and_replacing_keeps_the_tab(window) -> None: 
     window.tabs.setCurrentIndex(1)
     ladder = QLabel("ladder")
     window.set_panel("Ladder", ladder)
-    assert window.tabs.widget(0) is ladder
+    assert window.panels["Ladder"] is ladder
+    assert window.tabs.widget(0).widget() is ladder  # held in a scroll area
+    assert window.tabs.tabText(0) == "Ladder"
     assert window.tabs.currentIndex() == 1
 
 
