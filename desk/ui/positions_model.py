@@ -348,6 +348,8 @@ class PositionsModel(QAbstractTableModel):
             return self._age_text(row)
         if not row.text:
             row.text = _texts(row)
+        if column == Column.STATUS and row.status is DataStatus.DELAYED and not row.stale:
+            return f"{row.text[column]} ◐"  # delayed inputs, visible without scrolling to Age
         return row.text[column]
 
     def _background(self, row: Row, column: int) -> QColor | None:
@@ -396,6 +398,8 @@ class PositionsModel(QAbstractTableModel):
             if row.stale:
                 lines.append(f"Data is stale ({row.reason or 'no fresh update'}); the figures are the last "
                              "known ones and may be wrong now.")
+            elif row.status is DataStatus.DELAYED:
+                lines.append(f"◐ Data is delayed ({row.reason or 'updates are late'}); see the Age column.")
             return "\n".join(lines)
         if column == Column.LIQ and r.liquidation_price is None:
             return NO_LIQUIDATION_TIP

@@ -40,7 +40,8 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
     raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, seed: int, out: Path) -> None:
+def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, seed: int, out: Path,
+          scenario: str = "flash-crash") -> None:
     for tool in ("Xvfb", "import", "xdotool", "trayer", "dbus-run-session"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed "
@@ -67,7 +68,7 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
                 f'schema_version = 2\n[ui]\ntheme = "{theme}"\n[alerts]\ndesktop = false\n', encoding="utf-8")
             desk = subprocess.Popen(
                 ["dbus-run-session", "--", str(ROOT / ".venv/bin/desk"), "--demo", "--scenario",
-                 "flash-crash", "--speed", f"{speed:g}", "--seed", str(seed)], env=env,
+                 scenario, "--speed", f"{speed:g}", "--seed", str(seed)], env=env,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             procs.append(desk)
             wait_for(lambda: Path(f"{home}/report.json").exists(), 30, "the table to fill")
@@ -106,12 +107,13 @@ def main() -> int:
                         help="seconds after the first numbers (BTC slides from demo minute 10 and "
                         "falls hardest in minutes 30-40)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--scenario", default="flash-crash", help="demo scenario (e.g. feed-loss)")
     args = parser.parse_args()
     for size in args.sizes.split(","):
         width, height = (int(x) for x in size.lower().split("x"))
         suffix = "" if args.theme == "dark" else f"-{args.theme}"
         shoot(width, height, theme=args.theme, speed=args.speed, wait=args.wait, seed=args.seed,
-              out=OUT / f"dashboard-flash-crash-{width}x{height}{suffix}.png")
+              scenario=args.scenario, out=OUT / f"dashboard-{args.scenario}-{width}x{height}{suffix}.png")
     return 0
 
 

@@ -147,6 +147,17 @@ def test_stale_rows_look_stale(qtbot) -> None:  # type: ignore[no-untyped-def]
     assert cell(model, "SAFE/USDT:USDT", Column.STATUS) == "✓ OK"
 
 
+def test_delayed_rows_say_so_in_the_risk_column(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model, _, _ = make(qtbot)
+    states = {("main", "SAFE/USDT:USDT", "both"): PositionState(DataStatus.DELAYED, mark_time=NOW - 9,
+                                                                 reason="marks 9 s old")}
+    model.apply_snapshot(snapshot(book(), at=NOW, position_states=states))
+    assert cell(model, "SAFE/USDT:USDT", Column.STATUS) == "✓ OK ◐"
+    assert "delayed (marks 9 s old)" in cell(model, "SAFE/USDT:USDT", Column.STATUS,
+                                             Qt.ItemDataRole.ToolTipRole)
+    assert cell(model, "WARN/USDT:USDT", Column.STATUS) == "▲ WARN"
+
+
 def test_an_account_in_error_makes_its_rows_stale(qtbot) -> None:  # type: ignore[no-untyped-def]
     model, _, _ = make(qtbot)
     model.apply_snapshot(snapshot(book(), at=NOW, status=DataStatus.ERROR))
