@@ -82,3 +82,29 @@ def test_drawn_status_icons_differ_per_level(qtbot) -> None:  # type: ignore[no-
     images = {level: draw_status_pixmap(level, 32).toImage() for level in (*Level, None)}
     distinct = {bytes(img.constBits()) for img in images.values()}  # type: ignore[call-overload]
     assert len(distinct) == len(images)
+
+
+def test_tray_notifier_hands_alerts_to_the_gui_thread(qtbot) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from desk.domain.alerts import Alert, AlertLevel
+    from desk.notify.base import Notifier
+    from desk.ui.tray import Tray, TrayNotifier
+
+    tray = Tray()
+    notifier = TrayNotifier(tray)
+    assert isinstance(notifier, Notifier)  # the alerts helper's protocol
+    alert = Alert(at=0.0, rule="distance", level=AlertLevel.CRITICAL, title="SOL 2 % from liquidation",
+                  body="demo-bybit-isolated")
+    if not tray.available:  # bare X display: the chain must move on to the next channel
+        assert notifier.available() is False
+        with pytest.raises(RuntimeError):
+            notifier.send(alert)
+    notifier.set_available(True)
+    details: list[str] = []
+    worker = threading.Thread(target=lambda: details.append(notifier.send(alert)))
+    worker.start()
+    worker.join(5)
+    assert details == ["balloon"]  # returned at once, on the delivery thread
+    qtbot.waitUntil(lambda: notifier.shown == [("SOL 2 % from liquidation", "demo-bybit-isolated")],
+                    timeout=2000)
