@@ -109,3 +109,22 @@ def test_unknown_scenario_names_the_choices(desk_env) -> None:  # type: ignore[n
                           text=True, timeout=30)
     assert done.returncode == 2
     assert "'moon'" in done.stderr and "flash-crash" in done.stderr
+
+
+@pytest.mark.integration
+def test_plain_desk_without_accounts_opens_on_the_demo_and_says_so(desk_env) -> None:  # type: ignore[no-untyped-def]
+    report_path = Path(desk_env["DESK_TEST_REPORT"])
+    proc = subprocess.Popen(desk_command(), env=desk_env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: report_path.exists() or proc.poll() is not None, 30, "the table to fill")
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        report = json.loads(report_path.read_text())
+        assert report["title"] == TITLE
+        assert report["accounts"] == sorted(DEMO_ACCOUNTS)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
