@@ -95,7 +95,6 @@ def load_test(seconds: float, positions: int, rate: float) -> None:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    import desk.ui  # noqa: F401  (before Qt)
     from desk.services.bus import EventBus
     from desk.ui.bridge import EventBridge
     from desk.ui.main_window import MainWindow

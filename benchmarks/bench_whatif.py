@@ -21,7 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import desk.ui  # noqa: F401  (refcount guard before Qt)
 from desk.domain.engine import compute_risk
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
 

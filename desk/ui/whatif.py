@@ -532,7 +532,6 @@ def _target_setting() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m desk.ui.whatif [FILE]``: the what-if window on a portfolio file."""
-    import desk.ui  # noqa: F401  (the refcount guard, before Qt)
 
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):

@@ -3,4 +3,3 @@ PySide6 6.12 / CPython 3.11 reference-count bug before pytest-qt creates the QAp
 
 from __future__ import annotations
 
-import desk.ui  # noqa: F401  (must precede any Qt use)

@@ -11,7 +11,6 @@ import sys
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-import desk.ui  # noqa: F401  (before Qt)
 from desk.store.settings import Settings
 from desk.ui.app import DeskController, GuiOptions
 

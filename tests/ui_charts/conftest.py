@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-import desk.ui  # noqa: F401  (must precede any Qt use)
 from desk.domain.model import Portfolio
 from tests.support.ui_charts import flash_crash_portfolio
 

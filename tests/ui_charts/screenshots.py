@@ -8,8 +8,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import desk.ui  # noqa: F401  (installs the refcount guard before Qt)
-
 
 def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "docs" / "screenshots"
