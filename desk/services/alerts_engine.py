@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from desk.domain.alerts import Alert, AlertLevel
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
@@ -38,7 +39,6 @@ _POSITION_RULES = ("distance", "margin_ratio", "disagree")
 # A position that was critical this recently and then vanishes was probably liquidated (it may
 # have bounced into the warning band between two reads just before the venue closed it).
 GONE_WINDOW = 15 * 60.0
-MARK_SKEW = 0.001  # seconds: marks newer than the account read are not "the same moment"
 
 # (rule, account, symbol or pool, leg)
 TrackKey = tuple[str, str, str | None, str | None]
@@ -277,55 +277,44 @@ class AlertEngine:
             account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=limit,
         )
 
-    @staticmethod
-    def _mark_times(snap: MonitorSnapshot) -> dict[tuple[str, str, str], float]:
-        times = {
-            (a.name, p.symbol, p.leg.value): p.mark_time
-            for a in snap.portfolio.accounts for p in a.positions if p.mark_time is not None
-        }
-        times.update({k: s.mark_time for k, s in snap.positions.items() if s.mark_time is not None})
-        return times
-
     def _disagree_readings(self, snap: MonitorSnapshot) -> list[_Reading]:
-        """Ours vs the exchange's liquidation price (ARCHITECTURE rule 4; risk-math.md on tick rounding).
+        """Ours vs the exchange's liquidation price (ARCHITECTURE rule 4; risk-math.md §7.7).
 
-        A cross position's liquidation price moves with every mark in its pool, and the venue's
-        figure is as old as the last account read: when our marks are newer than that read the
-        two are not comparable, and the rule waits for a read with matching marks.
+        The monitor compares them once per account read, both at that read's inputs
+        (:class:`~desk.services.snapshot.ExchangeCheck`); this rule only reads the verdict. A
+        position with no verdict but an exchange figure (a stream just changed it) keeps its state
+        until the next read.
         """
         out = []
-        mark_times = self._mark_times(snap)
-        data_times = {s.name: s.data_time for s in snap.accounts}
         for p in snap.report.positions():
-            ours, theirs = p.liquidation_price, p.reported_liquidation_price
-            if ours is None or theirs is None or not (math.isfinite(ours) and math.isfinite(theirs)):
-                continue
-            if p.margin_mode == "cross":
-                mark_time, data_time = mark_times.get(p.key), data_times.get(p.account)
-                if mark_time is not None and data_time is not None and mark_time - data_time > MARK_SKEW:
-                    continue  # keep the current state: not comparable right now
-            th = self.config.thresholds_for(p.account, p.symbol)
-            gap = abs(ours - theirs)
-            if p.tick_size and p.tick_size > 0:
-                tolerance = th.disagree_ticks * p.tick_size
-                gap_text = f"{gap / p.tick_size:,.1f} ticks (tolerance {th.disagree_ticks:g})"
-            else:
-                tolerance = th.disagree_relative * abs(theirs)
-                relative = _pct(gap / abs(theirs)) if theirs else "inf"
-                gap_text = f"{relative} (tolerance {_pct(th.disagree_relative)})"
+            state = snap.positions.get(p.key)
+            check = state.exchange_check if state is not None else None
             key: TrackKey = ("disagree", p.account, p.symbol, p.leg)
-            level = AlertLevel.WARNING if gap > tolerance else None
+            if check is None:
+                if p.reported_liquidation_price is None:
+                    out.append(_Reading(key, None, None))  # nothing to compare
+                continue
+            level = AlertLevel.WARNING if check.disagrees else None
             alert = None
             if level:
+                if check.gap_ticks is not None:
+                    gap_text = f"{check.gap_ticks:,.1f} ticks (tolerance {check.tolerance})"
+                elif check.gap_relative is not None:
+                    gap_text = f"{_pct(check.gap_relative)} (tolerance {check.tolerance})"
+                else:
+                    gap_text = "desk finds no liquidation price at all"
+                read_at = datetime.fromtimestamp(check.observed_at).strftime("%H:%M:%S")
                 alert = Alert(
                     at=snap.at, rule="disagree", level=level,
                     title=f"{p.symbol} {p.side}: liquidation price differs from the exchange's",
                     body=(
-                        f"{p.account}: desk computes {_price(ours)}, the exchange reports {_price(theirs)} — "
-                        f"a gap of {gap_text}. Check the margin mode, tiers and wallet balance; "
-                        "trust the more conservative figure until they agree."
+                        f"{p.account}: at the account read of {read_at} the exchange reports "
+                        f"{_price(check.theirs)}; desk computes {_price(check.ours_at_read)} from the same "
+                        f"marks and balances — a gap of {gap_text}. Check the margin mode, tiers and "
+                        "wallet balance; trust the more conservative figure until they agree."
                     ),
-                    account=p.account, symbol=p.symbol, leg=p.leg, value=ours, threshold=theirs,
+                    account=p.account, symbol=p.symbol, leg=p.leg, value=check.ours_at_read,
+                    threshold=check.theirs,
                 )
             out.append(_Reading(key, level, alert))
         return out

@@ -108,13 +108,31 @@ def merge_full_read(previous: Account | None, fresh: Account, observed_at: float
     return replace(fresh, positions=positions, data_time=data_time)
 
 
-def exposure_changed(base: Account, merged: Account) -> bool:
-    """True when a stream update opened, closed or resized a position (worth a quick reconcile)."""
+def changed_positions(base: Account, merged: Account) -> set[tuple[str, str]]:
+    """The keys of positions a stream update opened, closed or resized."""
     before = {p.key: p for p in base.positions}
     after = {p.key: p for p in merged.positions}
-    if before.keys() != after.keys():
-        return True
-    return any(not _same_exposure(before[k], after[k]) for k in before)
+    changed = before.keys() ^ after.keys()
+    changed |= {k for k in before.keys() & after.keys() if not _same_exposure(before[k], after[k])}
+    return changed
+
+
+def exposure_changed(base: Account, merged: Account) -> bool:
+    """True when a stream update opened, closed or resized a position (worth a quick reconcile)."""
+    return bool(changed_positions(base, merged))
+
+
+def marks_of_read(account: Account, read: Account) -> Account:
+    """``account`` (a merged full read) with the marks exactly as ``read`` carried them.
+
+    The exchange computed the liquidation prices of a read at the marks of that read
+    (risk-math.md §7.7); desk's figures for the comparison must use the same ones, not a newer
+    mark a stream folded in.
+    """
+    marks = {p.key: (p.mark_price, p.mark_time) for p in read.positions if _valid_price(p.mark_price)}
+    positions = tuple(replace(p, mark_price=marks[p.key][0], mark_time=marks[p.key][1])
+                      if p.key in marks else p for p in account.positions)
+    return replace(account, positions=positions)
 
 
 def apply_marks(account: Account, marks: Mapping[str, tuple[float, float]]) -> Account:

@@ -36,17 +36,25 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from desk.domain.compare import Tolerance, liquidation_gap
 from desk.domain.model import Account, Portfolio
 from desk.domain.report import AccountRisk, RiskReport
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError, VenueReader
 from desk.services.backoff import Backoff
 from desk.services.bus import EventBus
 from desk.services.freshness import FeedState, Thresholds, evaluate
-from desk.services.merge import apply_marks, exposure_changed, merge_full_read, merge_stream_update
+from desk.services.merge import (
+    apply_marks,
+    changed_positions,
+    marks_of_read,
+    merge_full_read,
+    merge_stream_update,
+)
 from desk.services.rates import PerMinute
 from desk.services.snapshot import (
     AccountState,
     DataStatus,
+    ExchangeCheck,
     MonitorSnapshot,
     PositionKey,
     PositionState,
@@ -57,6 +65,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Compute = Callable[..., RiskReport]  # compute_risk(portfolio, *, target=None) -> RiskReport
+ToleranceFor = Callable[[str, str], Tolerance]  # (account, symbol) -> ours-vs-theirs tolerance
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,7 @@ class _AccountRun:
         self.messages = PerMinute()
         self.state: AccountState | None = None
         self.positions: dict[PositionKey, PositionState] = {}
+        self.checks: dict[tuple[str, str], ExchangeCheck] = {}  # (symbol, leg) -> at the last read
         self.tasks: set[asyncio.Task[None]] = set()
         self.marks_task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()  # wakes the REST loop early (changed position, restart)
@@ -171,7 +181,7 @@ class Monitor:
     def __init__(self, readers: Sequence[VenueReader], bus: EventBus, *,
                  config: MonitorConfig | None = None, target: float | None = None,
                  compute: Compute | None = None, clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, tolerance_for: ToleranceFor | None = None):
         names = [r.account_name for r in readers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -182,6 +192,9 @@ class Monitor:
         self.target = target
         self._compute = compute
         self.clock = clock
+        # ours vs the exchange's: the tolerance per position (the alert settings'
+        # disagree_ticks); replace it when the settings change, it is read at each account read
+        self.tolerance_for: ToleranceFor = tolerance_for or (lambda account, symbol: Tolerance())
         self._rng = rng or random.Random()
         self._latest: MonitorSnapshot | None = None
         self._seq = 0
@@ -407,8 +420,44 @@ class Monitor:
         run.marks = {s: m for s, m in run.marks.items() if s in symbols}
         if symbols != previous_symbols and run.marks_task is not None:
             self._restart_marks(run)
+        run.checks = self._exchange_checks(run, snap)
         run.needs_compute = True
         self._schedule_flush(run.name)
+
+    def _exchange_checks(self, run: _AccountRun,
+                         snap: AccountSnapshot) -> dict[tuple[str, str], ExchangeCheck]:
+        """Ours vs the exchange's liquidation price, both at this read's inputs (risk-math.md §7.7).
+
+        The exchange's figures and the marks they were computed at arrive together in a REST
+        read; desk's are computed here from exactly those marks (not the newer streamed ones), so
+        a cross position's figures are comparable however far the marks have moved since.
+        """
+        assert run.base is not None and self._compute is not None
+        if not any(p.reported.liquidation_price is not None for p in run.base.positions):
+            return {}
+        at_read = marks_of_read(run.base, snap.account)
+        try:
+            report = self._compute(Portfolio(accounts=(at_read,)), target=self.target)
+        except Exception:  # the live computation reports the error; no comparison this time
+            log.warning("%s: computing the figures at the read failed", run.name, exc_info=True)
+            return {}
+        checks: dict[tuple[str, str], ExchangeCheck] = {}
+        for risk in report.positions():
+            try:
+                tolerance = self.tolerance_for(run.name, risk.symbol)
+            except Exception:
+                log.warning("%s: tolerance for %s unavailable", run.name, risk.symbol, exc_info=True)
+                tolerance = Tolerance()
+            gap = liquidation_gap(risk.liquidation_price, risk.reported_liquidation_price,
+                                  risk.tick_size, tolerance)
+            if gap is None:
+                continue
+            checks[(risk.symbol, risk.leg)] = ExchangeCheck(
+                observed_at=at_read.data_time if at_read.data_time is not None else snap.observed_at,
+                ours_at_read=gap.ours, theirs=gap.theirs, gap_ticks=gap.ticks,
+                gap_relative=gap.relative, disagrees=gap.disagrees, tolerance=gap.tolerance,
+                tick_size=risk.tick_size)
+        return checks
 
     # --- streams
 
@@ -491,7 +540,9 @@ class Monitor:
             run.base = merge_full_read(None, snap.account, snap.observed_at)
         else:
             merged = merge_stream_update(run.base, snap.account, snap.observed_at)
-            changed = exposure_changed(run.base, merged)
+            changed = changed_positions(run.base, merged)
+            for key in changed:  # the last read's comparison no longer describes this position
+                run.checks.pop(key, None)
             previous_symbols = run.symbols()
             run.base = merged
             if changed:
@@ -559,7 +610,11 @@ class Monitor:
             stream_messages_per_min=run.messages.total(now),
             stopped=run.fatal is not None,
         )
-        run.positions = {(run.name, s, leg): st for (s, leg), st in verdict.positions.items()}
+        run.positions = {
+            (run.name, s, leg): (replace(st, exchange_check=run.checks[(s, leg)])
+                                 if (s, leg) in run.checks else st)
+            for (s, leg), st in verdict.positions.items()
+        }
         if old is None or old.status is not verdict.status:
             return StatusChange(at=now, account=run.name, old=old.status if old else None,
                                 new=verdict.status, reason=verdict.reason)
@@ -610,6 +665,26 @@ def monitor_config_from_settings(settings: object | None) -> MonitorConfig:
     return MonitorConfig(**values)
 
 
+def tolerance_from_settings(settings: object | None) -> ToleranceFor:
+    """Ours-vs-theirs tolerance per position from the alert settings (``alerts.disagree_ticks``,
+    per account or position overrides); the defaults when the settings cannot be read."""
+    from desk.services.alerts_config import AlertConfig
+
+    if settings is None:
+        return lambda account, symbol: Tolerance()
+    try:
+        config = AlertConfig.from_settings(settings)
+    except Exception:  # bad alert settings are reported where they are applied
+        log.warning("alert settings unreadable; ours-vs-theirs uses the default tolerance", exc_info=True)
+        return lambda account, symbol: Tolerance()
+
+    def tolerance_for(account: str, symbol: str) -> Tolerance:
+        th = config.thresholds_for(account, symbol)
+        return Tolerance(ticks=th.disagree_ticks, relative=th.disagree_relative)
+
+    return tolerance_for
+
+
 def _setting(settings: object, key: str) -> Any:
     getter = getattr(settings, "get", None)
     if callable(getter):
@@ -623,4 +698,5 @@ def _setting(settings: object, key: str) -> Any:
     return node
 
 
-__all__ = ["DataStatus", "Monitor", "MonitorConfig", "monitor_config_from_settings"]
+__all__ = ["DataStatus", "Monitor", "MonitorConfig", "monitor_config_from_settings",
+           "tolerance_from_settings"]

@@ -24,7 +24,14 @@ from typing import Any
 from desk.domain.report import RiskReport
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError, VenueReader
 from desk.services.bus import EventBus
-from desk.services.monitor import Compute, Monitor, MonitorConfig, monitor_config_from_settings
+from desk.services.monitor import (
+    Compute,
+    Monitor,
+    MonitorConfig,
+    ToleranceFor,
+    monitor_config_from_settings,
+    tolerance_from_settings,
+)
 from desk.services.snapshot import MonitorSnapshot
 
 log = logging.getLogger(__name__)
@@ -119,12 +126,13 @@ class Runtime:
     def __init__(self, readers: Sequence[VenueReader], *, bus: EventBus | None = None,
                  config: MonitorConfig | None = None, target: float | None = None,
                  history: Any = None, owns_history: bool = False, compute: Compute | None = None,
-                 clock: Callable[[], float] = time.time, demo: bool = False):
+                 clock: Callable[[], float] = time.time, demo: bool = False,
+                 tolerance_for: ToleranceFor | None = None):
         self.bus = bus or EventBus()
         self.demo = demo
         self.readers = list(readers)
         self.monitor = Monitor(self.readers, self.bus, config=config, target=target, compute=compute,
-                               clock=clock)
+                               clock=clock, tolerance_for=tolerance_for)
         self.extensions: list[Any] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self.history_recorder: HistoryRecorder | None = None
@@ -161,7 +169,8 @@ class Runtime:
         store = _open_history(settings, demo=False) if history else None
         runtime = cls(readers, config=config or monitor_config_from_settings(settings),
                       target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
-                      history=store, owns_history=store is not None, **kwargs)
+                      history=store, owns_history=store is not None,
+                      tolerance_for=tolerance_from_settings(settings), **kwargs)
 
         def reopen(name: str) -> VenueReader:
             account = configured[name]
@@ -186,7 +195,8 @@ class Runtime:
         store = _open_history(settings, demo=True) if history else None
         return cls(readers, config=config or monitor_config_from_settings(settings), demo=True,
                    target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
-                   history=store, owns_history=store is not None, **kwargs)
+                   history=store, owns_history=store is not None,
+                   tolerance_for=tolerance_from_settings(settings), **kwargs)
 
     # --- extension points
 

@@ -38,10 +38,30 @@ class AccountState:
 
 
 @dataclass(frozen=True, slots=True)
+class ExchangeCheck:
+    """Ours vs the exchange's liquidation price at the last account (REST) read.
+
+    Both figures are for the same inputs: the exchange's came with the read, ours is computed from
+    that read's marks and balances (risk-math.md §1.1, §7.7), so marks streamed since then never
+    make them look apart. Kept until the next read (dropped when a stream changes the position).
+    """
+
+    observed_at: float  # when the read was taken
+    ours_at_read: float | None  # desk's liquidation price at the read's inputs (None: none possible)
+    theirs: float  # the exchange's liquidation price
+    gap_ticks: float | None  # |ours − theirs| ÷ tick size (None without a tick size)
+    gap_relative: float | None  # |ours − theirs| ÷ |theirs|
+    disagrees: bool  # beyond the tolerance (alerts.disagree_ticks)
+    tolerance: str  # the tolerance applied, in words
+    tick_size: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PositionState:
     status: DataStatus
     mark_time: float | None = None
     reason: str | None = None
+    exchange_check: ExchangeCheck | None = None
 
 
 PositionKey = tuple[str, str, str]  # (account, symbol, leg)

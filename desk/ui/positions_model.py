@@ -3,8 +3,9 @@
 Rows are keyed by (account, symbol, leg). A new snapshot updates existing rows in place
 (``dataChanged``), appends new ones and removes closed ones, so the view's selection, sort
 order and scroll position survive live updates. Every figure comes from the engine's report;
-this model only formats it, flags where the exchange's liquidation price disagrees with ours,
-and marks rows whose data is stale.
+this model only formats it, shows the monitor's ours-vs-exchange comparison (made at the
+last account read, at that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`), and
+marks rows whose data is stale.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
@@ -30,7 +32,7 @@ from desk.domain.alerts import AlertLevel
 from desk.domain.report import PositionRisk
 from desk.services.alerts_config import Thresholds
 from desk.services.alerts_engine import level_for
-from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot, PositionState
+from desk.services.snapshot import AccountState, DataStatus, ExchangeCheck, MonitorSnapshot, PositionState
 from desk.ui import formatting as fmt
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds
 from desk.ui.theme import LEVEL_HEX
@@ -86,8 +88,9 @@ HEADERS = {
     Column.ENTRY: ("Entry", "Average entry price"),
     Column.MARK: ("Mark", "Mark price (liquidation is triggered by the mark, not the last trade)"),
     Column.LIQ: ("Liq.\ndesk", "Liquidation price computed by desk's engine from the venue's rules"),
-    Column.LIQ_EXCHANGE: ("Liq.\nexchange", "Liquidation price reported by the exchange; ⚠ when it "
-                          "differs from desk's by more than the tolerance (alerts.disagree_ticks)"),
+    Column.LIQ_EXCHANGE: ("Liq.\nexchange", "Liquidation price reported by the exchange; ⚠ when desk, "
+                          "computing from the same account read's marks, differs by more than the "
+                          "tolerance (alerts.disagree_ticks)"),
     Column.BANKRUPTCY: ("Bank-\nruptcy", "Price at which the position's margin is exhausted"),
     Column.DISTANCE: ("Distance", "Distance from the mark to the liquidation price, % of the mark"),
     Column.MARGIN_RATIO: ("Margin\nratio", "Maintenance margin ÷ margin balance on desk's scale "
@@ -107,6 +110,7 @@ class Row:
     status: DataStatus | None
     observed_at: float | None  # when the row's inputs were observed (mark or account data time)
     reason: str | None
+    check: ExchangeCheck | None = None  # ours vs the exchange's at the last account read
     thresholds: Thresholds = field(default_factory=Thresholds)
     level: Level = Level.OK
     stale: bool = False
@@ -119,25 +123,6 @@ class Row:
     @property
     def key(self) -> tuple[str, str, str]:
         return self.risk.key
-
-
-def liquidation_disagrees(risk: PositionRisk, thresholds: Thresholds) -> bool:
-    """True when the exchange's liquidation price is further from desk's than the alert engine's
-    tolerance (``disagree_ticks`` ticks, or ``disagree_relative`` without a tick size), or when
-    only one of the two finds a liquidation price at all."""
-    ours, theirs = risk.liquidation_price, risk.reported_liquidation_price
-    if theirs is None:
-        return False
-    if ours is None:
-        return True
-    return abs(ours - theirs) > _tolerance(risk, thresholds)
-
-
-def _tolerance(risk: PositionRisk, thresholds: Thresholds) -> float:
-    theirs = risk.reported_liquidation_price or 0.0
-    if risk.tick_size and risk.tick_size > 0:
-        return thresholds.disagree_ticks * risk.tick_size
-    return thresholds.disagree_relative * abs(theirs)
 
 
 class PositionsModel(QAbstractTableModel):
@@ -207,8 +192,8 @@ class PositionsModel(QAbstractTableModel):
         now = self.clock()
         for row in self._rows:
             new = fresh.pop(row.key)
-            row.risk, row.status, row.observed_at, row.reason = (
-                new.risk, new.status, new.observed_at, new.reason)
+            row.risk, row.status, row.observed_at, row.reason, row.check = (
+                new.risk, new.status, new.observed_at, new.reason, new.check)
             row.text = []  # the figures moved: re-format when painted
             self._classify(row, now)
         if self._rows:
@@ -276,7 +261,7 @@ class PositionsModel(QAbstractTableModel):
         stale = row.status in (DataStatus.STALE, DataStatus.ERROR) or too_old
         r = row.risk
         inputs = (r.distance_to_liquidation, r.margin_ratio, r.liquidation_price,
-                  r.reported_liquidation_price, r.tick_size, stale)
+                  r.reported_liquidation_price, row.check, stale)
         if inputs == row.inputs:
             return  # nothing that decides the level changed (most rows, most of the time)
         row.inputs = inputs
@@ -290,7 +275,7 @@ class PositionsModel(QAbstractTableModel):
         row.ratio_level = _ratio_level(r.margin_ratio, thresholds)
         # the rule of levels.position_level, from the two figures already at hand
         row.level = Level.STALE if stale else max(row.distance_level, row.ratio_level)
-        row.disagrees = liquidation_disagrees(r, thresholds)
+        row.disagrees = row.check is not None and row.check.disagrees
         row.text = []
 
     @property
@@ -448,7 +433,8 @@ def _make_row(risk: PositionRisk, account: AccountState | None, position: Positi
     if observed is None and account is not None:
         observed = account.oldest_mark_time or account.data_time
     reason = (position.reason if position is not None else None) or (account.reason if account else None)
-    return Row(risk=risk, status=status, observed_at=observed, reason=reason)
+    check = position.exchange_check if position is not None else None
+    return Row(risk=risk, status=status, observed_at=observed, reason=reason, check=check)
 
 
 def _texts(row: Row) -> list[str]:
@@ -530,21 +516,31 @@ def _level_reason(row: Row, thresholds: Thresholds) -> str:
 
 
 def _exchange_liq_tip(r: PositionRisk, row: Row) -> str:
-    ours, theirs = r.liquidation_price, r.reported_liquidation_price
-    if theirs is None:
+    theirs, check = r.reported_liquidation_price, row.check
+    if theirs is None and check is None:
         return "The exchange reports no liquidation price for this position."
-    if ours is None:
-        return (f"⚠ The exchange reports {fmt.price(theirs, r.tick_size)}, but desk finds no liquidation "
-                "price: check the position's margin and the venue rules.")
-    head = "⚠ Disagrees with desk" if row.disagrees else "Agrees with desk"
-    if r.tick_size:
-        gap = f"{fmt.ticks_apart(ours, theirs, r.tick_size):.1f} ticks apart; tolerance " \
-              f"{row.thresholds.disagree_ticks:g} ticks"
+    if check is None:
+        return (f"Exchange {fmt.price(theirs, r.tick_size)}. desk compares it with its own figure at "
+                "each account read (at that read's marks); the next read will show whether they agree.")
+    tick = check.tick_size
+    read_at = datetime.fromtimestamp(check.observed_at).strftime("%H:%M:%S")
+    head = "⚠ Disagrees with desk" if check.disagrees else "Agrees with desk"
+    if check.ours_at_read is None:
+        ours = ("desk finds no liquidation price at the same marks — check the position's margin "
+                "and the venue rules")
     else:
-        gap = f"{fmt.percent(abs(ours - theirs) / abs(theirs), 3)} apart; tolerance " \
-              f"{fmt.percent(row.thresholds.disagree_relative, 3)}"
-    return (f"{head}: exchange {fmt.price(theirs, r.tick_size)}, desk {fmt.price(ours, r.tick_size)} "
-            f"({gap}). Trust the more conservative figure until they agree.")
+        ours = f"desk at the same marks {fmt.price(check.ours_at_read, tick)}"
+        if check.gap_ticks is not None:
+            ours += f" ({check.gap_ticks:,.1f} ticks apart; tolerance {check.tolerance})"
+        elif check.gap_relative is not None:
+            ours += f" ({fmt.percent(check.gap_relative, 3)} apart; tolerance {check.tolerance})"
+    lines = [f"{head}: exchange {fmt.price(check.theirs, tick)} at the last account read {read_at}; {ours}."]
+    if check.disagrees:
+        lines.append("Trust the more conservative figure until they agree.")
+    if r.margin_mode == "cross":
+        lines.append(f"desk now, at the newest marks: {fmt.price(r.liquidation_price, r.tick_size)} "
+                     "(a cross position's liquidation price moves with every mark in its pool).")
+    return "\n".join(lines)
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

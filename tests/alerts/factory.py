@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
+from desk.domain.compare import Tolerance, liquidation_gap
 from desk.domain.model import Portfolio
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport
-from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot, PositionState
+from desk.services.snapshot import AccountState, DataStatus, ExchangeCheck, MonitorSnapshot, PositionState
 
 T0 = 1_800_000_000.0  # a fixed epoch for the fake clock
 
@@ -56,6 +57,7 @@ def snapshot(
     accounts: tuple[str, ...] = ("main",),
     seq: int = 0,
     mark_time: float | None = None,
+    checks: dict[tuple[str, str, str], ExchangeCheck] | None = None,
 ) -> MonitorSnapshot:
     pools = pools or {}
     names = list(dict.fromkeys([*accounts, *(p.account for p in positions)]))
@@ -73,7 +75,8 @@ def snapshot(
     return MonitorSnapshot(
         seq=seq, at=at, portfolio=Portfolio(), report=RiskReport(accounts=risks), accounts=states,
         positions=MappingProxyType({
-            p.key: PositionState(status, mark_time=mark_time) for p in positions if mark_time is not None
+            p.key: PositionState(status, mark_time=mark_time, exchange_check=(checks or {}).get(p.key))
+            for p in positions if mark_time is not None or p.key in (checks or {})
         }),
     )
 
@@ -87,3 +90,13 @@ def pool(settle: str = "USDT", ratio: float | None = 0.1) -> PoolRisk:
 
 def with_distance(p: PositionRisk, distance: float) -> PositionRisk:
     return replace(p, distance_to_liquidation=distance)
+
+
+def exchange_check(ours: float | None, theirs: float, tick: float | None, *, at: float = T0,
+                   ticks: float = 2.0) -> ExchangeCheck:
+    """The monitor's comparison at an account read, from the domain's gap function."""
+    gap = liquidation_gap(ours, theirs, tick, Tolerance(ticks=ticks))
+    assert gap is not None
+    return ExchangeCheck(observed_at=at, ours_at_read=gap.ours, theirs=gap.theirs, gap_ticks=gap.ticks,
+                         gap_relative=gap.relative, disagrees=gap.disagrees, tolerance=gap.tolerance,
+                         tick_size=tick)

@@ -10,7 +10,7 @@ from desk.domain.alerts import AlertLevel
 from desk.services.alerts_config import AlertConfig, QuietHours, Thresholds
 from desk.services.alerts_engine import AlertEngine, Emission, level_for
 from desk.services.snapshot import DataStatus
-from tests.alerts.factory import T0, FakeClock, pool, position, snapshot
+from tests.alerts.factory import T0, FakeClock, exchange_check, pool, position, snapshot
 
 W, C = AlertLevel.WARNING, AlertLevel.CRITICAL
 MIN = 60.0
@@ -99,32 +99,38 @@ def test_cannot_monitor_needs_open_positions() -> None:
     assert engine.tick() == []
 
 
-def test_numbers_disagree_in_ticks_and_relative() -> None:
+def test_numbers_disagree_reads_the_monitors_comparison_at_the_account_read() -> None:
     engine, clock = make()
-    assert feed(engine, clock, position(liq=40_000.0, reported_liq=40_000.2, tick=0.1)) == []  # 2 ticks: ok
-    out = feed(engine, clock, position(liq=40_000.0, reported_liq=40_000.3, tick=0.1))
+    p = position(liq=40_000.0, reported_liq=40_000.3, tick=0.1)
+    agree = {p.key: exchange_check(40_000.0, 40_000.2, 0.1)}
+    assert feed(engine, clock, p, checks=agree) == []  # 2 ticks: within the tolerance
+    out = feed(engine, clock, p, checks={p.key: exchange_check(40_000.0, 40_000.3, 0.1)})
     assert levels(out) == [("disagree", W)]
     assert "40,000.00" in out[0].alert.body and "40,000.30" in out[0].alert.body
-    # no tick size: relative tolerance (0.1 %)
-    engine, clock = make()
-    assert feed(engine, clock, position(liq=40_000.0, reported_liq=40_030.0)) == []
-    assert levels(feed(engine, clock, position(liq=40_000.0, reported_liq=40_050.0))) == [("disagree", W)]
+    assert "3.0 ticks (tolerance 2 ticks)" in out[0].alert.body
 
 
-def test_cross_liquidation_prices_compare_only_at_the_same_marks() -> None:
-    # A cross position's liquidation price moves with every mark of its pool; the venue's figure
-    # is from the last account read. Streamed marks newer than that read: not comparable.
+def test_live_figures_apart_do_not_disagree_when_they_agreed_at_the_read() -> None:
+    # A cross position's live liquidation price moves with every streamed mark; the exchange's is
+    # from the last read. Only the comparison at the read's inputs counts.
     engine, clock = make()
-    cross = position(mode="cross", liq=40_000.0, reported_liq=40_400.0)
-    assert feed(engine, clock, cross, data_time=clock.now - 5 + 1, mark_time=clock.now + 1) == []
-    # a read whose marks are as old as its positions: now the gap is real
-    out = feed(engine, clock, cross, mark_time=clock.now + 1)
+    cross = position(mode="cross", liq=40_000.0, reported_liq=40_400.0, tick=0.1)
+    assert feed(engine, clock, cross, checks={cross.key: exchange_check(40_400.1, 40_400.0, 0.1)}) == []
+    # and the other way round: live figures equal, the read disagreed by 10 ticks
+    engine, clock = make()
+    same = position(mode="cross", liq=40_000.0, reported_liq=40_000.0, tick=0.1)
+    out = feed(engine, clock, same, checks={same.key: exchange_check(39_999.0, 40_000.0, 0.1)})
     assert levels(out) == [("disagree", W)]
-    # isolated: the liquidation price does not depend on the mark, compare always
+
+
+def test_no_comparison_yet_keeps_the_disagree_state() -> None:
     engine, clock = make()
-    isolated = position(liq=40_000.0, reported_liq=40_400.0)
-    assert levels(feed(engine, clock, isolated, data_time=clock.now - 5 + 1, mark_time=clock.now + 1)) == [
+    p = position(liq=40_000.0, reported_liq=40_050.0, tick=0.1)
+    assert levels(feed(engine, clock, p, checks={p.key: exchange_check(40_000.0, 40_050.0, 0.1)})) == [
         ("disagree", W)]
+    clock.advance(3600)  # past the cooldown: a reset state would fire again
+    assert feed(engine, clock, p) == []  # a stream changed it, no new read yet: state kept
+    assert levels(feed(engine, clock, p, checks={p.key: exchange_check(40_000.0, 40_050.0, 0.1)})) == []
 
 
 def test_position_gone_while_critical_is_probably_liquidated() -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from desk.domain.compare import Tolerance, liquidation_gap
 from desk.domain.model import Account, Portfolio
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport
-from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot, PositionState
+from desk.services.snapshot import AccountState, DataStatus, ExchangeCheck, MonitorSnapshot, PositionState
 
 
 def position(
@@ -86,3 +87,14 @@ def moved(p: PositionRisk, mark: float) -> PositionRisk:
     liq = p.liquidation_price
     distance = None if liq is None else abs(mark - liq) / mark
     return replace(p, mark_price=mark, distance_to_liquidation=distance)
+
+
+def checked_at_read(p: PositionRisk, ours_at_read: float | None, *, at: float = 1_000_000.0,
+                    ticks: float = 2.0, status: DataStatus = DataStatus.LIVE) -> PositionState:
+    """A position state carrying the monitor's ours-vs-exchange comparison at an account read
+    (made by the domain's gap function, as the monitor makes it)."""
+    gap = liquidation_gap(ours_at_read, p.reported_liquidation_price, p.tick_size, Tolerance(ticks=ticks))
+    check = None if gap is None else ExchangeCheck(
+        observed_at=at, ours_at_read=gap.ours, theirs=gap.theirs, gap_ticks=gap.ticks,
+        gap_relative=gap.relative, disagrees=gap.disagrees, tolerance=gap.tolerance, tick_size=p.tick_size)
+    return PositionState(status, mark_time=at, exchange_check=check)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 from PySide6.QtCore import Qt
@@ -20,7 +21,7 @@ from desk.ui.positions_model import (
     PositionsProxy,
 )
 from desk.ui.theme import LEVEL_HEX
-from tests.support.ui import many_positions, moved, position, snapshot
+from tests.support.ui import checked_at_read, many_positions, moved, position, snapshot
 
 NOW = 1_000_000.0
 DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -191,11 +192,11 @@ def test_no_liquidation_is_a_dash_with_a_tooltip(qtbot) -> None:  # type: ignore
 
 @pytest.mark.parametrize(("reported", "flagged"), [(54_300.2, False), (54_300.3, True), (54_299.6, True),
                                                    (None, False)])
-def test_exchange_liquidation_flagged_beyond_two_ticks(qtbot, reported, flagged) -> None:  # type: ignore[no-untyped-def]
+def test_exchange_liquidation_flagged_beyond_two_ticks_at_the_read(qtbot, reported, flagged) -> None:  # type: ignore[no-untyped-def]
     model, _, _ = make(qtbot)
     p = position("BTC/USDT:USDT", mark=60_000.0, liquidation=54_300.0, reported_liquidation=reported,
                  tick_size=0.1)
-    model.apply_snapshot(snapshot([p], at=NOW))
+    model.apply_snapshot(snapshot([p], at=NOW, position_states={p.key: checked_at_read(p, 54_300.0, at=NOW)}))
     text = cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE)
     assert text.startswith("⚠") is flagged
     color = cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE, Qt.ItemDataRole.ForegroundRole)
@@ -207,18 +208,57 @@ def test_exchange_liquidation_flagged_beyond_two_ticks(qtbot, reported, flagged)
         assert tip.startswith("⚠ Disagrees") is flagged
 
 
-def test_disagreement_tolerance_comes_from_the_alert_settings(qtbot) -> None:  # type: ignore[no-untyped-def]
-    model = PositionsModel(global_thresholds(Thresholds(disagree_ticks=5)), clock=Clock())
-    p = position("BTC/USDT:USDT", liquidation=54_300.0, reported_liquidation=54_300.4, tick_size=0.1)
+def test_streamed_marks_do_not_flag_a_cross_position(qtbot) -> None:  # type: ignore[no-untyped-def]
+    # The exchange's 2,070.29 came with the read at 2,070.28 desk; marks streamed since moved desk's
+    # live cross figure to 2,070.02 (27 ticks away): nothing is wrong, nothing is flagged.
+    model, _, _ = make(qtbot)
+    p = position("ETH/USDT:USDT", mark=2_300.0, liquidation=2_070.02, reported_liquidation=2_070.29,
+                 tick_size=0.01)
+    read_at = NOW - 4
+    states = {p.key: checked_at_read(p, 2_070.28, at=read_at)}
+    model.apply_snapshot(snapshot([p], at=NOW, position_states=states))
+    assert cell(model, "ETH/USDT:USDT", Column.LIQ_EXCHANGE) == "2,070.29"
+    tip = cell(model, "ETH/USDT:USDT", Column.LIQ_EXCHANGE, Qt.ItemDataRole.ToolTipRole)
+    stamp = datetime.fromtimestamp(read_at).strftime("%H:%M:%S")
+    assert tip.startswith(f"Agrees with desk: exchange 2,070.29 at the last account read {stamp}; "
+                          "desk at the same marks 2,070.28 (1.0 ticks apart; tolerance 2 ticks).")
+    assert "desk now, at the newest marks: 2,070.02" in tip
+
+
+def test_a_real_disagreement_at_the_read_is_flagged_whatever_the_live_figures(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model, _, _ = make(qtbot)
+    p = position("BTC/USDT:USDT", liquidation=54_300.0, reported_liquidation=54_300.0, tick_size=0.1)
+    model.apply_snapshot(snapshot([p], at=NOW, position_states={p.key: checked_at_read(p, 54_299.0, at=NOW)}))
+    assert cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE) == "⚠ 54,300.0"
+    tip = cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE, Qt.ItemDataRole.ToolTipRole)
+    assert "10.0 ticks apart" in tip
+
+
+def test_no_comparison_before_the_first_read_is_not_a_flag(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model, _, _ = make(qtbot)
+    p = position("BTC/USDT:USDT", liquidation=54_300.0, reported_liquidation=54_390.0, tick_size=0.1)
     model.apply_snapshot(snapshot([p], at=NOW))
-    assert not cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE).startswith("⚠")
+    assert cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE) == "54,390.0"
+    assert "next read" in cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE, Qt.ItemDataRole.ToolTipRole)
 
 
 def test_exchange_price_where_desk_finds_none_is_flagged(qtbot) -> None:  # type: ignore[no-untyped-def]
     model, _, _ = make(qtbot)
     p = position("ETH/USDT:USDT", mark=3000.0, liquidation=None, reported_liquidation=1500.0, tick_size=0.01)
-    model.apply_snapshot(snapshot([p], at=NOW))
+    model.apply_snapshot(snapshot([p], at=NOW, position_states={p.key: checked_at_read(p, None, at=NOW)}))
     assert cell(model, "ETH/USDT:USDT", Column.LIQ_EXCHANGE) == "⚠ 1,500.00"
+
+
+def test_the_comparison_is_not_computed_in_the_ui_or_the_alert_rules() -> None:
+    import inspect
+
+    import desk.services.alerts_engine as engine
+    import desk.ui.positions_model as table
+
+    for module in (table, engine):
+        source = inspect.getsource(module)
+        assert "liquidation_gap" not in source and "disagree_ticks *" not in source
+        assert "abs(ours - theirs)" not in source
 
 
 def test_numbers_at_the_symbols_precision(qtbot) -> None:  # type: ignore[no-untyped-def]
