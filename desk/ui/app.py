@@ -102,6 +102,8 @@ class DeskController(QObject):
         self.window.menu_actions["accounts"].triggered.connect(self.open_accounts)
         self.window.menu_actions["export"].triggered.connect(self.export_table)
         self.window.menu_actions["about"].triggered.connect(self.about)
+        self.window.alert_log_requested.connect(self.open_alert_log)
+        self.alert_log: Any = None
         self.tray.show_hide_requested.connect(self.toggle_window)
         self.tray.snooze_requested.connect(self.snooze)
         self.tray.quit_requested.connect(self.quit)
@@ -311,6 +313,22 @@ class DeskController(QObject):
         dialog = SettingsDialog(self.settings, self.window)
         if dialog.exec():
             self._settings_changed()
+
+    def alert_history(self) -> Any:
+        """The alert log the running services write to (None before they are up)."""
+        recorder = getattr(self.runtime, "history_recorder", None)
+        return getattr(recorder, "history", None)
+
+    def open_alert_log(self) -> None:
+        from desk.ui.alert_log import AlertLogDialog
+
+        if self.alert_log is None:
+            self.alert_log = AlertLogDialog(self.alert_history, self.window)
+            self.bridge.alert_raised.connect(self.alert_log.on_raised)
+            self.bridge.alert_delivered.connect(self.alert_log.on_delivered)
+        self.alert_log.show()
+        self.alert_log.raise_()
+        self.alert_log.activateWindow()
 
     def open_accounts(self) -> None:
         from desk.ui.accounts_dialog import AccountsDialog

@@ -1,10 +1,11 @@
 """The one bridge from the monitor's worker thread to the GUI thread.
 
 The event bus calls :meth:`EventBridge.on_event` on the publisher's thread. The bridge keeps
-only the newest snapshot (older ones are superseded, never queued up), queues status changes
-and alerts (none may be lost), and wakes the GUI thread with a queued signal. On the GUI
-thread it emits at most ``refresh_hz`` snapshots a second, so a monitor publishing 20 times a
-second costs the GUI 4 repaints, and a quiet monitor's update is shown at once.
+only the newest snapshot (older ones are superseded, never queued up), queues status changes,
+alerts and their delivery reports (none may be lost), and wakes the GUI thread with a queued
+signal. On the GUI thread it emits at most ``refresh_hz`` snapshots a second, so a monitor
+publishing 20 times a second costs the GUI 4 repaints, and a quiet monitor's update is shown at
+once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from desk.domain.alerts import Alert
-from desk.services.alerts import AlertRaised
+from desk.services.alerts import AlertRaised, Delivered
 from desk.services.snapshot import MonitorSnapshot, StatusChange
 
 DEFAULT_REFRESH_HZ = 4.0
@@ -27,6 +28,7 @@ class EventBridge(QObject):
     snapshot_ready = Signal(object)  # MonitorSnapshot, coalesced
     status_changed = Signal(object)  # StatusChange, every one
     alert_raised = Signal(object, object)  # (Alert, muted reason or None), every one
+    alert_delivered = Signal(object)  # Delivered: the alert's log id and delivery attempts, every one
     _wake = Signal()
 
     def __init__(self, refresh_hz: float = DEFAULT_REFRESH_HZ, parent: QObject | None = None) -> None:
@@ -64,7 +66,7 @@ class EventBridge(QObject):
                 self.received += 1
                 if self._latest is None or event.seq >= self._latest.seq:
                     self._latest = event
-            elif isinstance(event, StatusChange | Alert | AlertRaised):
+            elif isinstance(event, StatusChange | Alert | AlertRaised | Delivered):
                 self._events.append(event)
             else:
                 return
@@ -86,6 +88,8 @@ class EventBridge(QObject):
                 self.status_changed.emit(event)
             elif isinstance(event, AlertRaised):
                 self.alert_raised.emit(event.alert, event.muted)
+            elif isinstance(event, Delivered):
+                self.alert_delivered.emit(event)
             else:
                 self.alert_raised.emit(event, None)
         if not has_snapshot or self._timer.isActive():

@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
     snapshot_applied = Signal(object)  # MonitorSnapshot, after the table and cards are updated
     close_requested = Signal()  # the window's close button; the app decides (tray or quit)
     summary_refreshed = Signal()  # the strip and cards are current (worst_level is up to date)
+    alert_log_requested = Signal()  # View → Alert log, or a click on "Alerts today"
 
     def __init__(self, *, demo: bool = False, thresholds_for: ThresholdsFor | None = None,
                  stale_after: float = DEFAULT_STALE_AFTER, clock: Callable[[], float] = time.time,
@@ -360,6 +361,7 @@ class MainWindow(QMainWindow):
             (file_menu, "quit", "&Quit", QKeySequence.StandardKey.Quit),
             (view_menu, "filter", "&Filter positions", QKeySequence.StandardKey.Find),
             (view_menu, "worst_first", "Sort &worst first", QKeySequence("Ctrl+W")),
+            (view_menu, "alert_log", "&Alert log…", QKeySequence("Ctrl+L")),
             (help_menu, "about", "&About desk", None),
         ]
         for menu, key, text, shortcut in entries:
@@ -372,6 +374,8 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
             self.menu_actions[key] = action
         self.menu_actions["filter"].triggered.connect(self._focus_filter)
+        self.menu_actions["alert_log"].triggered.connect(self.alert_log_requested)
+        self.status_strip.alerts.clicked.connect(self.alert_log_requested)
         self.menu_actions["worst_first"].triggered.connect(
             lambda: self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -57,6 +58,21 @@ STATUS_LEVEL = {
 STATUS_GLYPH = {DataStatus.LIVE: "●", DataStatus.DELAYED: "◐", DataStatus.STALE: "◌", DataStatus.ERROR: "✖"}
 
 
+class ClickableLabel(QLabel):
+    """A label that acts as a link (the status strip's "Alerts today" opens the alert log)."""
+
+    clicked = Signal()
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
+            self.clicked.emit()
+        super().mouseReleaseEvent(event)
+
+
 class StatusStrip(QFrame):
     """Worst health, the demo badge, each account's data status and age, alerts today."""
 
@@ -79,7 +95,7 @@ class StatusStrip(QFrame):
         self.demo.hide()
         self.accounts = QLabel("")
         self.accounts.setTextFormat(Qt.TextFormat.RichText)
-        self.alerts = QLabel("Alerts today: 0")
+        self.alerts = ClickableLabel("Alerts today: 0")
         self.snooze = QLabel("")
         self.snooze.setStyleSheet(f"color: {OKABE_ITO['orange']}; font-weight: 600;")
         layout.addWidget(self.health)
@@ -119,7 +135,8 @@ class StatusStrip(QFrame):
 
     def set_alerts_today(self, count: int, last: str | None) -> None:
         self.alerts.setText(f"Alerts today: {count}")
-        self.alerts.setToolTip(f"Last alert: {last}" if last else "No alert today")
+        tip = f"Last alert: {last}" if last else "No alert today"
+        self.alerts.setToolTip(f"{tip}\nClick for the alert log.")
 
     def set_snoozed(self, until: float | None) -> None:
         if until is None or until <= time.time():

@@ -1,5 +1,4 @@
-"""Fixtures for the dashboard tests. Importing desk.ui first installs its guard against the
-PySide6 6.12 / CPython 3.11 reference-count bug before pytest-qt creates the QApplication."""
+"""Fixtures for the dashboard tests (pytest-qt creates the QApplication; pytest-xvfb the display)."""
 
 from __future__ import annotations
 
