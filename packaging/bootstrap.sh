@@ -27,7 +27,8 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 RUNTIME_PKGS=(libglib2.0-0 libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-shape0
   libxkbcommon-x11-0)
-TEST_PKGS=(xvfb xauth dbus dunst gnome-keyring trayer x11-utils appstream desktop-file-utils)
+TEST_PKGS=(xvfb xauth dbus dunst gnome-keyring libsecret-tools trayer x11-utils xdotool appstream
+  desktop-file-utils binutils)
 PKGS=("${RUNTIME_PKGS[@]}")
 [ "$MODE" = test ] && PKGS+=("${TEST_PKGS[@]}")
 [ "$MODE" = run ] && PKGS+=(dbus)
