@@ -53,7 +53,10 @@ class ReaderConfig:
     demo_trading: bool = False  # the venue's demo-trading environment (Binance, Bybit)
     wallet_address: str | None = None  # Hyperliquid: the account to read
     markets_cache_dir: Path | None = None
-    markets_max_age_hours: float = 24.0
+    markets_max_age_hours: float = 24.0  # also the refresh age of maintenance tiers (cached beside)
+    # watch_account: the REST read each streamed change triggers happens at most once per this
+    # many seconds (changes in between are folded into one read), and backs off on failure.
+    account_refresh_seconds: float = 2.0
     # ccxt options for the venue, plus desk's own: "timeout_ms" (per request, default 10 000) and
     # "rate_limit_ms" (ccxt's spacing between requests of cost 1; default: the venue's).
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

@@ -7,6 +7,9 @@ material): only the venue, the account and what to do.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 
 from desk.exchanges.base import ErrorKind, VenueError
 
@@ -19,6 +22,60 @@ def _detail(exc: BaseException) -> str:
     text = str(exc).strip()
     text = _QUERY.sub("", text)
     return text[:300]
+
+
+# How long to stay away when the venue names no time (seconds). 429 is "slow down"; 418 is
+# Binance's IP ban (2 minutes at the least, growing for repeat offenders); Bybit answers 403
+# "access too frequent" to an IP over its limit and lifts the ban after 10 minutes.
+RATE_LIMIT_DEFAULTS: Mapping[int, float] = {429: 10.0, 418: 120.0, 403: 600.0}
+RATE_LIMIT_DEFAULT = 10.0
+# Binance bans last up to 3 days; anything beyond is a misread, not an instruction.
+MAX_RETRY_AFTER = 3 * 86_400.0
+_BANNED_UNTIL = re.compile(r"banned until (\d{12,})", re.IGNORECASE)
+
+
+def retry_after_of(status: int | None, headers: Mapping[str, str] | None, message: str,
+                   server_now_ms: float | None = None) -> float:
+    """Seconds to wait after a rate-limit answer, as the venue asks.
+
+    In order of trust: the ``Retry-After`` header (seconds or an HTTP date, RFC 9110 §10.2.3;
+    Binance sends it with 429 and 418), Binance's ``"IP banned until <ms>"`` in the message,
+    Bybit's ``X-Bapi-Limit-Reset-Timestamp`` (ms); several present → the longest. Otherwise the
+    default for the status. ``server_now_ms`` is the venue's clock (timestamps in the answer are
+    the venue's), defaulting to this computer's.
+    """
+    now_ms = time.time() * 1000 if server_now_ms is None else server_now_ms
+    lowered = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    waits: list[float] = []
+    value = lowered.get("retry-after", "").strip()
+    if value:
+        try:
+            waits.append(float(value))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value).timestamp()
+                sent = lowered.get("date")
+                base = parsedate_to_datetime(sent).timestamp() if sent else time.time()
+                waits.append(when - base)
+            except (TypeError, ValueError, IndexError, OverflowError):
+                pass
+    if match := _BANNED_UNTIL.search(message):
+        waits.append((int(match.group(1)) - now_ms) / 1000)
+    reset = lowered.get("x-bapi-limit-reset-timestamp", "").strip()
+    if reset.isdigit():
+        waits.append((int(reset) - now_ms) / 1000)
+    waits = [w for w in waits if w == w and w > 0]  # past times and NaN say nothing
+    if waits:
+        return min(max(max(waits), 1.0), MAX_RETRY_AFTER)
+    return RATE_LIMIT_DEFAULTS.get(status or 0, RATE_LIMIT_DEFAULT)
+
+
+def _wait_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def classify(exc: BaseException, account: str, venue: str) -> VenueError:
@@ -49,11 +106,19 @@ def classify(exc: BaseException, account: str, venue: str) -> VenueError:
                           f"timestamp outside its window). desk re-synchronises with the exchange "
                           f"time and retries; if it persists, enable time synchronisation (NTP). "
                           f"[{detail}]")
-    if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
+    # The reader's transport stamps rate-limit answers with the wait the venue asked for and
+    # with the HTTP status (OKX's bare 429 reaches here as ExchangeNotAvailable).
+    status = getattr(exc, "desk_http_status", None)
+    if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection) or status in (418, 429):
+        wait = getattr(exc, "desk_retry_after", None)
+        if not isinstance(wait, int | float) or wait <= 0:
+            wait = RATE_LIMIT_DEFAULTS.get(status or 0, RATE_LIMIT_DEFAULT)
+        banned = status == 418 or "banned" in detail.lower()
+        what = "rate limit hit and this IP is banned for a while" if banned else "rate limit hit"
         return VenueError(ErrorKind.RATE_LIMIT,
-                          f"{where}: rate limit hit (HTTP 429/418) — desk is backing off; if it "
-                          f"repeats, poll less often or close other tools using this key/IP. "
-                          f"[{detail}]", retry_after=30.0)
+                          f"{where}: {what} — desk waits {_wait_text(wait)} as the exchange asks, "
+                          f"then retries; if it repeats, poll less often or close other tools using "
+                          f"this key/IP. [{detail}]", retry_after=float(wait))
     if isinstance(exc, ccxt.RequestTimeout):
         return VenueError(ErrorKind.NETWORK,
                           f"{where}: the exchange did not answer in time — retrying. [{detail}]")

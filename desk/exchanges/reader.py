@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,10 +26,19 @@ from desk.exchanges.adapters.base import Adapter, MarkWatcher
 from desk.exchanges.adapters.common import TierCache, num
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError
 from desk.exchanges.config import ReaderConfig, check_venue, required_secrets
-from desk.exchanges.errors import classify
+from desk.exchanges.errors import classify, retry_after_of
 from desk.exchanges.guard import ReadOnlyExchange, ReadOnlyViolation, check_request
 
 _classes: dict[str, type] = {}
+# Longest wait between failed REST follow-ups of the account stream (seconds).
+_FOLLOW_UP_MAX_BACKOFF = 60.0
+log = logging.getLogger(__name__)
+
+
+def _retrieve(future: Any) -> None:
+    """Mark a future's exception as seen (asyncio warns about unseen ones)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _guarded_class(venue: str) -> type:
@@ -41,6 +53,7 @@ def _guarded_class(venue: str) -> type:
 
     class Guarded(base):  # type: ignore[misc, valid-type]
         desk_request_weight = 0.0
+        desk_last_answer: tuple[int, dict[str, str]] | None = None  # status, headers
 
         async def fetch2(self, path: Any, api: Any = "public", method: str = "GET",
                          params: Any = None, config: Any = None) -> Any:
@@ -50,14 +63,70 @@ def _guarded_class(venue: str) -> type:
             self.desk_request_weight += cost
             return await super().fetch2(path, api, method, params, config)
 
+        def on_rest_response(self, code: Any, reason: Any, url: Any, method: Any, response_headers: Any,
+                             response_body: Any, request_headers: Any, request_body: Any) -> Any:
+            # Runs for every answer, right before ccxt raises on it (no await in between), so the
+            # handler below sees this request's status and headers, not a concurrent one's.
+            self.desk_last_answer = (int(code), dict(response_headers or {}))
+            return super().on_rest_response(code, reason, url, method, response_headers, response_body,
+                                            request_headers, request_body)
+
         async def fetch(self, url: str, method: str = "GET", headers: Any = None,
                         body: Any = None) -> Any:
             check_request(self.id, method, url, body)
-            result = await super().fetch(url, method, headers, body)
+            self.desk_last_answer = None
+            try:
+                result = await super().fetch(url, method, headers, body)
+            except ccxt.BaseError as exc:
+                self._stamp_rate_limit(exc)
+                raise
             if not isinstance(result, dict | list):
                 what = "an empty body" if not result else "a body that is not JSON"
                 raise ccxt.BadResponse(f"{self.id} answered {method} {urlsplit(url).path} with {what}")
             return result
+
+        def _stamp_rate_limit(self, exc: BaseException) -> None:
+            """Attach the HTTP status and the wait the venue asked for (classify reads them)."""
+            answer = self.desk_last_answer
+            if answer is None:
+                return
+            status, answer_headers = answer
+            exc.desk_http_status = status  # type: ignore[attr-defined]
+            if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection) or status in (418, 429):
+                # the venue's timestamps are on its clock: ccxt keeps local − server in timeDifference
+                server_now = time.time() * 1000 - (num(self.options.get("timeDifference")) or 0.0)
+                exc.desk_retry_after = retry_after_of(  # type: ignore[attr-defined]
+                    status, answer_headers, str(exc), server_now)
+
+        def spawn(self, method: Any, *args: Any) -> Any:
+            """ccxt's background tasks (e.g. the positions snapshot inside watch_positions).
+
+            ccxt drops the future these return, so a failure (a REST timeout while loading the
+            snapshot) was never retrieved — asyncio logs it — and the watch waiting for that
+            snapshot (``client.futures[hash]``) waited for ever. Here every failure is retrieved,
+            and a snapshot loader's failure rejects the future the watch awaits, removing it so
+            the next watch call loads the snapshot again.
+            """
+            future = super().spawn(method, *args)
+
+            def settle(done: Any) -> None:
+                if done.cancelled():
+                    return
+                error = done.exception()  # retrieved: no "Future exception was never retrieved"
+                if error is None:
+                    return
+                client, message_hash = (*args, None, None)[:2]
+                waiting = getattr(client, "futures", {}).get(message_hash) \
+                    if isinstance(message_hash, str) else None
+                if waiting is not None and not waiting.done():
+                    waiting.add_done_callback(_retrieve)  # if nobody awaits it any more
+                    client.reject(error, message_hash)
+                else:
+                    log.debug("%s: background %s failed: %r", self.id,
+                              getattr(method, "__name__", method), error)
+
+            future.add_done_callback(settle)
+            return future
 
     Guarded.__name__ = f"ReadOnly_{venue}"
     _classes[venue] = Guarded
@@ -94,10 +163,22 @@ class CcxtReader:
         self._raw = exchange
         self.exchange = ReadOnlyExchange(exchange)
         self.adapter = adapter
-        self.tiers = TierCache()
+        self.tiers = TierCache(max_age=cfg.markets_max_age_hours * 3600, path=self._tier_file())
         self._markets_ready = False
+        self._tiers_loaded = False
         self._time_synced = False
         self._last: AccountSnapshot | None = None
+        self._inflight: asyncio.Future[AccountSnapshot] | None = None
+        # REST follow-ups of the account stream: not before this (monotonic) time
+        self._refresh_gate = 0.0
+        self._rest_failures = 0
+
+    def _tier_file(self) -> Path | None:
+        if self.cfg.markets_cache_dir is None:
+            return None
+        # per account: some venues' tiers are the user's own (Binance brackets are a signed read)
+        return markets_cache.cache_file(self.cfg.markets_cache_dir, f"tiers-{self.venue}",
+                                        [self.account_name, self._raw.urls.get("api")], (), "")
 
     # -- capabilities -------------------------------------------------------------------
     @property
@@ -111,6 +192,33 @@ class CcxtReader:
 
     # -- REST -----------------------------------------------------------------------------
     async def snapshot(self) -> AccountSnapshot:
+        """One REST read. Calls made while one is in flight share it (one request set, not two);
+        the joiner's copy carries no request weight, so the weight is counted once."""
+        owner = self._inflight is None or self._inflight.done()
+        if owner:
+            self._inflight = asyncio.ensure_future(self._read_rest())
+            self._inflight.add_done_callback(_retrieve)
+        inflight = self._inflight
+        assert inflight is not None
+        # shielded: a caller's timeout must not cancel the read another caller waits for
+        snap = await asyncio.shield(inflight)
+        return snap if owner else replace(snap, request_weight=0.0)
+
+    async def _read_rest(self) -> AccountSnapshot:
+        try:
+            snap = await self._snapshot_once()
+        except VenueError as error:
+            # every REST failure pushes back the stream's follow-up reads (see watch_account)
+            self._rest_failures += 1
+            delay = min(self.cfg.account_refresh_seconds * 2.0 ** self._rest_failures,
+                        _FOLLOW_UP_MAX_BACKOFF)
+            delay = max(delay, error.retry_after or 0.0)
+            self._refresh_gate = max(self._refresh_gate, time.monotonic() + delay)
+            raise
+        self._rest_failures = 0
+        return snap
+
+    async def _snapshot_once(self) -> AccountSnapshot:
         weight_before = self._raw.desk_request_weight
         try:
             await self._prepare()
@@ -133,9 +241,16 @@ class CcxtReader:
         snap = AccountSnapshot(account=result.account, observed_at=now, raw=result.raw,
                                request_weight=self._raw.desk_request_weight - weight_before)
         self._last = snap
+        try:
+            self.tiers.save()
+        except OSError as exc:  # a cache that cannot be written only costs requests
+            log.debug("%s: cannot write the tier cache: %s", self.account_name, exc)
         return snap
 
     async def _prepare(self) -> None:
+        if not self._tiers_loaded:
+            self._tiers_loaded = True
+            self.tiers.load()
         if not self._markets_ready:
             await self._load_markets()
             self._markets_ready = True
@@ -251,10 +366,16 @@ class CcxtReader:
         return [group_watcher(g) for g in groups.values()]
 
     async def watch_account(self) -> AsyncIterator[AccountSnapshot]:
-        """Each streamed position change triggers a REST read of the account.
+        """Streamed position changes, each answered by a REST read of the account.
 
         ccxt's streamed positions lose mark and liquidation price after the first update
-        (ccxt-notes.md §10.1), so the stream is used as a prompt and REST stays the truth.
+        (ccxt-notes.md §10.1), so the stream is used as a prompt and REST stays the truth. The
+        prompts are coalesced: one read at a time, at most one per ``account_refresh_seconds``
+        (changes arriving meanwhile are answered by the next read), and after a failed REST read
+        (from here or from :meth:`snapshot`) the next follow-up waits longer — doubling up to
+        a minute, or as long as the venue asked. A failed read ends the iteration with its
+        VenueError, like a failed stream, so the monitor backs off and reopens; the wait
+        carries over to the reopened stream.
         """
         if not self.streams_positions:
             raise VenueError(ErrorKind.CONFIG,
@@ -263,16 +384,43 @@ class CcxtReader:
             await self._prepare()
         except Exception as exc:
             raise classify(exc, self.account_name, self.venue) from exc
-        while True:
+        changed = asyncio.Event()
+        stream_error: list[BaseException] = []
+
+        async def pump() -> None:
+            # keeps a watch pending at all times, so no change is lost while a read is running
             try:
-                await self.exchange.watch_positions()
+                while True:
+                    await self.exchange.watch_positions()
+                    changed.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                raise classify(exc, self.account_name, self.venue) from exc
-            yield await self.snapshot()
+                stream_error.append(exc)
+                changed.set()
+
+        pumper = asyncio.ensure_future(pump())
+        try:
+            while True:
+                await changed.wait()
+                if not stream_error and (wait := self._refresh_gate - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)  # changes arriving meanwhile join this read
+                if stream_error:
+                    error = stream_error[0]
+                    raise classify(error, self.account_name, self.venue) from error
+                changed.clear()
+                started = time.monotonic()
+                snap = await self.snapshot()
+                self._refresh_gate = max(self._refresh_gate, started + self.cfg.account_refresh_seconds)
+                yield snap
+        finally:
+            pumper.cancel()
+            with contextlib.suppress(BaseException):
+                await pumper
 
     async def close(self) -> None:
+        if self._inflight is not None and not self._inflight.done():
+            self._inflight.cancel()
         with contextlib.suppress(Exception):  # closing must not raise
             await self._raw.close()
 

@@ -63,8 +63,35 @@ def _check_signed(server: FakeExchange, request: web.Request, body: str) -> web.
 
 def _weight_headers(server: FakeExchange, weight: int) -> dict[str, str]:
     state = server.state["binance"]
+    minute = server.now_ms() // 60_000
+    if state.get("weight_minute") != minute:  # Binance counts weight per clock minute
+        state["weight_minute"], state["used_weight"] = minute, 0
     state["used_weight"] = state.get("used_weight", 0) + weight
     return {"X-MBX-USED-WEIGHT-1M": str(state["used_weight"])}
+
+
+def _rate_limited(server: FakeExchange) -> web.Response | None:
+    """Binance's IP limits ("LIMITS" in the USDⓈ-M docs): over the request weight of the current
+    minute → 429 -1003 with ``Retry-After`` (seconds to the next minute); while banned → 418
+    with ``Retry-After`` and the ban's end (ms) in the message. Off unless a test sets
+    ``state["weight_limit"]`` or ``state["banned_until"]``."""
+    state = server.state["binance"]
+    now = server.now_ms()
+    banned_until = state.get("banned_until")
+    if banned_until and now < banned_until:
+        return json_response(
+            {"code": -1003, "msg": f"Way too much request weight used; IP banned until {banned_until}. "
+                                   f"Please use WebSocket Streams for live updates to avoid bans."},
+            status=418, headers={"Retry-After": str(-(-(banned_until - now) // 1000))})
+    limit = state.get("weight_limit")
+    if limit is not None and state.get("weight_minute") == now // 60_000 \
+            and state.get("used_weight", 0) > limit:
+        return json_response(
+            {"code": -1003, "msg": f"Too much request weight used; current limit is {limit} request "
+                                   f"weight per 1 MINUTE. Please use WebSocket Streams for live updates "
+                                   f"to avoid polling the API."},
+            status=429, headers={"Retry-After": str(60 - (now // 1000) % 60)})
+    return None
 
 
 def install(server: FakeExchange) -> None:
@@ -84,11 +111,17 @@ def install(server: FakeExchange) -> None:
 
     def public(name: str, weight: int = 1) -> Any:
         async def handler(request: web.Request) -> web.Response:
+            limited = _rate_limited(server)
+            if limited is not None:
+                return limited
             return json_response(state[name], headers=_weight_headers(server, weight))
         return handler
 
     def signed(name: str, weight: int = 5) -> Any:
         async def handler(request: web.Request) -> web.Response:
+            limited = _rate_limited(server)
+            if limited is not None:
+                return limited
             failure = _check_signed(server, request, await request.text())
             if failure is not None:
                 return failure

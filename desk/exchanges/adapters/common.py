@@ -7,10 +7,14 @@ than a silently wrong position.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from desk.domain.model import Kind, Leg, MarginMode, Side, Tier
@@ -110,10 +114,17 @@ def tiers_from_ccxt(rows: Sequence[Mapping[str, Any]], amount_field: str | None,
 
 @dataclass
 class TierCache:
-    """Maintenance tiers change rarely and cost requests: keep them for ``max_age`` seconds."""
+    """Maintenance tiers change rarely and cost requests: keep them for ``max_age`` seconds.
+
+    With a ``path`` the tables also live on disk (:meth:`load` at start, :meth:`save` after a
+    read that fetched some), so a restart within the refresh age asks the venue for none.
+    Each entry keeps the time it was fetched; a loaded entry expires when it would have in memory.
+    """
 
     max_age: float = 3600.0
     entries: dict[str, tuple[float, tuple[Tier, ...]]] = field(default_factory=dict)
+    path: Path | None = None
+    _dirty: bool = False
 
     def get(self, symbol: str, now: float | None = None) -> tuple[Tier, ...] | None:
         entry = self.entries.get(symbol)
@@ -127,6 +138,45 @@ class TierCache:
 
     def put(self, symbol: str, tiers: tuple[Tier, ...], now: float | None = None) -> None:
         self.entries[symbol] = (time.time() if now is None else now, tiers)
+        self._dirty = True
+
+    def load(self, now: float | None = None) -> None:
+        """Take the fresh entries of the disk copy; an absent or unreadable file is no cache."""
+        if self.path is None:
+            return
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            stored = document["tiers"] if document.get("format") == _TIER_FILE_FORMAT else {}
+            now = time.time() if now is None else now
+            for key, (saved, rows) in stored.items():
+                if key in self.entries or not isinstance(saved, int | float) or saved > now + 60:
+                    continue
+                if now - saved <= self.max_age:
+                    self.entries[key] = (float(saved), tuple(Tier(**row) for row in rows))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return
+
+    def save(self) -> None:
+        """Write the tables atomically if any were fetched since the last save."""
+        if self.path is None or not self._dirty:
+            return
+        document = {"format": _TIER_FILE_FORMAT,
+                    "tiers": {k: [saved, [asdict(t) for t in tiers]]
+                              for k, (saved, tiers) in self.entries.items()}}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(document, f)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._dirty = False
+
+
+# Bump when the mapping venue tables → Tier changes, so older files are ignored.
+_TIER_FILE_FORMAT = "desk.tiers/1"
 
 
 def strip_info(item: Mapping[str, Any]) -> dict[str, Any]:
