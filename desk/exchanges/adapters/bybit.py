@@ -105,12 +105,23 @@ def _wallet_entry(name: str, balance: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cross_check(name: str, open_rows: list[dict[str, Any]], wallet: dict[str, Any]) -> None:
+    """An empty position list is believed only if the wallet agrees no margin is held for one.
+
+    Per coin, ``totalPositionMM`` is the positions' maintenance margin. On a unified account
+    ``totalMaintenanceMargin`` (USD) is the whole account's — positions, and also spot-margin
+    borrowing, so it is only evidence while no coin is borrowed.
+    """
     if open_rows:
         return
     position_mm = sum(num(c.get("totalPositionMM")) or 0.0 for c in wallet.get("coin") or [])
     if position_mm > 0:
         raise ShapeError(f"{name}: the venue listed no positions while the wallet holds position "
                          f"maintenance margin {position_mm:g}; the position answer is incomplete")
+    account_mm = num(wallet.get("totalMaintenanceMargin")) or 0.0
+    borrowing = any((num(c.get("borrowAmount")) or 0.0) > 0 for c in wallet.get("coin") or [])
+    if account_mm > 0 and not borrowing:
+        raise ShapeError(f"{name}: the venue listed no positions while the account's maintenance "
+                         f"margin is {account_mm:g} USD; the position answer is incomplete")
 
 
 def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, now: float,

@@ -64,9 +64,7 @@ class OkxAdapter:
             raise ShapeError(f"{cfg.name}: the balance answer has no account entry") from None
         open_rows = [p for p in rows if (num(p.get("contracts")) or 0.0) > 0
                      and (ex.markets.get(p.get("symbol")) or {}).get("contract")]
-        if not open_rows and (num(detail.get("mmr")) or 0.0) > 0:
-            raise ShapeError(f"{cfg.name}: no positions listed while the account holds maintenance "
-                             f"margin {detail.get('mmr')}; the answer is incomplete")
+        _cross_check(cfg.name, rows, open_rows, detail)
         raw_tiers = await _load_tiers(ex, cfg, open_rows, tiers, now)
         notes = _TierNotes()
         positions = tuple(_position(ex, cfg, p, tiers, now, notes) for p in open_rows)
@@ -88,6 +86,25 @@ class OkxAdapter:
         if notes.fallbacks:
             raw["tier_fallbacks"] = notes.fallbacks
         return ReadResult(account, raw)
+
+
+def _cross_check(name: str, rows: list[dict[str, Any]], open_rows: list[dict[str, Any]],
+                 detail: dict[str, Any]) -> None:
+    """An empty position list is believed only if the balance holds no maintenance margin.
+
+    OKX reports it account-wide (``mmr``, USD, multi-currency and portfolio margin) or per
+    currency (``details[].mmr``, single-currency margin, cross positions). Any other listed
+    position with a size (spot margin, options) can explain it, so then nothing is concluded.
+    """
+    if open_rows or any((num(p.get("contracts")) or 0.0) > 0 for p in rows):
+        return
+    held = [("the account", num(detail.get("mmr")) or 0.0)]
+    held += [(str(d.get("ccy")), num(d.get("mmr")) or 0.0) for d in detail.get("details") or []
+             if isinstance(d, dict)]
+    for where, amount in held:
+        if amount > 0:
+            raise ShapeError(f"{name}: no positions listed while {where} holds maintenance margin "
+                             f"{amount:g}; the position answer is incomplete")
 
 
 @dataclass
