@@ -440,6 +440,10 @@ def build_exchange(cfg: ReaderConfig, secrets: Mapping[str, str], adapter: Adapt
         # when markets come from the disk cache and load_markets never runs.
         "options": {"adjustForTimeDifference": False},
     }
+    if "rate_limit_ms" in cfg.options:
+        # ccxt sizes its request throttle from rateLimit when the instance is built; setting it
+        # afterwards changes nothing
+        params["rateLimit"] = float(cfg.options["rate_limit_ms"])
     for key in required_secrets(cfg.venue):
         params[key] = secrets[key]
     if cfg.wallet_address:
@@ -447,9 +451,7 @@ def build_exchange(cfg: ReaderConfig, secrets: Mapping[str, str], adapter: Adapt
     exchange = _guarded_class(cfg.venue)(params)
     adapter.configure(exchange, cfg)
     for key, value in cfg.options.items():
-        if key == "rate_limit_ms":  # spacing between requests at cost 1 (ccxt's rateLimit)
-            exchange.rateLimit = float(value)
-        elif key != "timeout_ms":
+        if key not in ("timeout_ms", "rate_limit_ms"):
             exchange.options[key] = value
     try:
         if cfg.sandbox:

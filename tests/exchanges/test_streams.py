@@ -23,6 +23,7 @@ def ws_fake(keys: Keys) -> Iterator[FakeExchange]:
 
 def _reader(server: FakeExchange, keys: Keys):
     return open_reader(ReaderConfig("main", "binanceusdm", api_url=server.url, markets_cache_dir=None,
+                                    account_refresh_seconds=0.1,
                                     options={"timeout_ms": 2000}), keys.as_secrets())
 
 
