@@ -63,6 +63,12 @@ def test_without_a_named_wait_the_default_depends_on_the_status(fake, keys, make
     assert RATE_LIMIT_DEFAULTS[429] < RATE_LIMIT_DEFAULTS[418]
 
 
+def test_bybit_10006_waits_until_the_reset_timestamp(fake, keys, make_config):
+    fake.state["bybit"]["limited_until"] = fake.now_ms() + 45_000
+    error = _rate_limited(make_config("bybit"), keys.as_secrets())
+    assert error.retry_after == pytest.approx(45, abs=1.5)
+
+
 def test_okx_bare_429_is_a_rate_limit_with_its_retry_after(fake, keys, make_config):
     # ccxt maps OKX's HTTP 429 without a JSON code to ExchangeNotAvailable; the status decides
     fake.inject(Fault("status", path="/api/v5/account/positions", status=429, body="",

@@ -23,9 +23,20 @@ from tests.fake_exchange.server import FakeExchange, json_response
 
 
 def _answer(server: FakeExchange, result: Any, code: int = 0, msg: str = "OK",
-            status: int = 200) -> web.Response:
+            status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return json_response({"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {},
-                          "time": server.now_ms()}, status=status)
+                          "time": server.now_ms()}, status=status, headers=headers)
+
+
+def _rate_limited(server: FakeExchange) -> web.Response | None:
+    """Bybit's per-endpoint limit (v5 "Rate Limit"): HTTP 200, retCode 10006, and the
+    ``X-Bapi-Limit*`` headers, the reset time in ms. On while a test sets
+    ``state["limited_until"]`` (server ms)."""
+    until = server.state["bybit"].get("limited_until")
+    if not until or server.now_ms() >= until:
+        return None
+    return _answer(server, {}, 10006, "Too many visits!", headers={
+        "X-Bapi-Limit": "10", "X-Bapi-Limit-Status": "0", "X-Bapi-Limit-Reset-Timestamp": str(until)})
 
 
 def _check_signed(server: FakeExchange, request: web.Request) -> tuple[Any, web.Response | None]:
@@ -95,6 +106,9 @@ def install(server: FakeExchange) -> None:
 
     def signed(build: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
+            limited = _rate_limited(server)
+            if limited is not None:
+                return limited
             key, failure = _check_signed(server, request)
             if failure is not None:
                 return failure
