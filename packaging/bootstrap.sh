@@ -34,6 +34,11 @@ PKGS=("${RUNTIME_PKGS[@]}")
 [ "$MODE" = run ] && PKGS+=(dbus)
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then PKGS+=(python3-venv); fi
 command -v python3 >/dev/null 2>&1 || PKGS+=(python3 python3-venv)
+# PyInstaller (packaging/build.sh, tests/packaging) needs the interpreter's shared library, which
+# Debian/Ubuntu ship apart from python3 (libpython3.X); a pyenv or self-built Python carries its own.
+if [ "$(command -v python3 || true)" = /usr/bin/python3 ]; then
+  PKGS+=("libpython$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')")
+fi
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
