@@ -211,7 +211,7 @@ class Monitor:
 
     @property
     def account_names(self) -> tuple[str, ...]:
-        return tuple(r.account_name for r in self._readers)
+        return tuple(r.account_name for r in list(self._readers))
 
     @property
     def running(self) -> bool:
@@ -258,10 +258,24 @@ class Monitor:
             return fn()
         return self.submit(run()).result(timeout)
 
-    def restart_account(self, name: str,
-                        reader: VenueReader | None = None) -> concurrent.futures.Future[None]:
-        """Resume an account stopped by an authentication error (optionally with a new reader)."""
-        return self.submit(self._restart_account(name, reader))
+    def restart_account(self, name: str, reader: VenueReader | None = None, *,
+                        forget_data: bool = False) -> concurrent.futures.Future[None]:
+        """Resume an account stopped by an authentication error (optionally with a new reader).
+
+        ``forget_data``: the account was reconfigured (venue, keys, URL): drop what the old
+        configuration read instead of showing it until the first new read.
+        """
+        return self.submit(self._restart_account(name, reader, forget_data))
+
+    def add_account(self, reader: VenueReader) -> concurrent.futures.Future[None]:
+        """Start watching one more account (the accounts dialog added it); a name already
+        watched is restarted with the new reader instead."""
+        return self.submit(self._add_account(reader))
+
+    def remove_account(self, name: str) -> concurrent.futures.Future[None]:
+        """Stop watching an account (removed or disabled): its tasks end, its exchange session
+        closes and it leaves the next snapshot."""
+        return self.submit(self._remove_account(name))
 
     # ----------------------------------------------------------------- loop side
 
@@ -338,7 +352,32 @@ class Monitor:
     def _start_account(self, run: _AccountRun) -> None:
         self._spawn(run, self._rest_loop(run), "rest")
 
-    async def _restart_account(self, name: str, reader: VenueReader | None) -> None:
+    async def _add_account(self, reader: VenueReader) -> None:
+        name = reader.account_name
+        if name in self._runs:
+            await self._restart_account(name, reader, True)
+            return
+        run = _AccountRun(reader, self.config, self.clock(), self._rng)
+        self._runs[name] = run
+        self._readers.append(reader)
+        self._start_account(run)
+        self._schedule_flush(name)
+
+    async def _remove_account(self, name: str) -> None:
+        run = self._runs.pop(name, None)
+        if run is None:
+            return
+        self._readers = [r for r in self._readers if r.account_name != name]
+        tasks = list(run.tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._close_reader(run.reader)
+        self._dirty.discard(name)
+        self._publish(self.clock(), [])
+
+    async def _restart_account(self, name: str, reader: VenueReader | None,
+                               forget_data: bool = False) -> None:
         run = self._runs[name]
         tasks = list(run.tasks)
         for t in tasks:
@@ -346,8 +385,14 @@ class Monitor:
         await asyncio.gather(*tasks, return_exceptions=True)
         if reader is not None and reader is not run.reader:
             await self._close_reader(run.reader)
+            self._readers = [reader if r is run.reader else r for r in self._readers]
             run.reader = reader
             run.venue = reader.venue  # the name is the key; the venue may have been reconfigured
+            run.demo = bool(getattr(reader, "demo", False)) or reader.venue.startswith("demo")
+        if forget_data:
+            run.base = run.merged = run.risk = None
+            run.marks, run.checks, run.positions = {}, {}, {}
+            run.risk_error = None
         run.marks_feed = FeedState(supported=bool(run.reader.streams_marks))
         run.account_feed = FeedState(supported=bool(run.reader.streams_positions))
         run.fatal = None
@@ -569,7 +614,9 @@ class Monitor:
         now = self.clock()
         changes: list[StatusChange] = []
         for name in names:
-            run = self._runs[name]
+            run = self._runs.get(name)
+            if run is None:  # removed meanwhile
+                continue
             if run.needs_compute:
                 self._recompute(run)
             change = self._evaluate(run, now)

@@ -13,11 +13,12 @@ venue), and the history recorder subscribed to the bus. Other services attach th
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,11 @@ class Runtime:
             self._unsubscribe.append(self.bus.subscribe(self.history_recorder, MonitorSnapshot))
         self._started = False
         self._stopped = False
-        # builds a fresh reader for an account (set by from_settings): used by restart_account
+        # builds a fresh reader for an account from the settings file as it is now (set by
+        # from_settings): used by restart_account and apply_account_changes
         self.reopen: Callable[[str], VenueReader] | None = None
+        # the account names the settings file enables now (set by from_settings)
+        self.configured_accounts: Callable[[], Mapping[str, Any]] | None = None
 
     # --- composition
 
@@ -172,13 +176,21 @@ class Runtime:
                       history=store, owns_history=store is not None,
                       tolerance_for=tolerance_from_settings(settings), **kwargs)
 
+        def current_accounts() -> Mapping[str, Any]:
+            try:  # the file as it is now, if it can be read
+                return dict(_load_settings().accounts())
+            except Exception:
+                log.warning("the settings file cannot be read; using the accounts read at start")
+                return dict(configured)
+
         def reopen(name: str) -> VenueReader:
-            account = configured[name]
-            with contextlib.suppress(Exception):  # the file as it is now, if it can be read
-                account = _load_settings().accounts().get(name) or account
+            account = current_accounts().get(name) or configured.get(name)
+            if account is None:
+                raise NoAccountsError(f"no account named {name!r} in the settings")
             return _open_account(account, settings, secrets_for or _keyring_secrets)
 
         runtime.reopen = reopen
+        runtime.configured_accounts = current_accounts
         return runtime
 
     @classmethod
@@ -220,6 +232,49 @@ class Runtime:
         """
         reader = self.reopen(name) if self.reopen is not None else None
         return self.monitor.restart_account(name, reader)
+
+    def apply_account_changes(self, names: Iterable[str]) -> concurrent.futures.Future[dict[str, str]]:
+        """Bring the named accounts in line with the settings file, without a restart of desk.
+
+        An account now configured and enabled is added, or restarted with a fresh reader (new
+        keys, URL or venue); one removed or disabled stops being watched. Runs on a thread of its
+        own (opening a reader reads the keyring and may import ccxt), so the caller — the GUI —
+        never waits; the future maps each name to "added", "restarted", "removed" or "unchanged".
+        """
+        wanted = list(dict.fromkeys(names))
+        future: concurrent.futures.Future[dict[str, str]] = concurrent.futures.Future()
+
+        def work() -> None:
+            try:
+                future.set_result(self._apply_account_changes(wanted))
+            except BaseException as exc:
+                log.exception("applying account changes failed")
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name="desk-accounts", daemon=True).start()
+        return future
+
+    def _apply_account_changes(self, names: list[str], timeout: float = 30.0) -> dict[str, str]:
+        if self.reopen is None or self.configured_accounts is None:
+            return dict.fromkeys(names, "unchanged")  # the demo venue has no configured accounts
+        configured = self.configured_accounts()
+        watched = set(self.monitor.account_names)
+        outcome: dict[str, str] = {}
+        for name in names:
+            account = configured.get(name)
+            enabled = account is not None and getattr(account, "enabled", True)
+            if enabled and name in watched:
+                self.monitor.restart_account(name, self.reopen(name), forget_data=True).result(timeout)
+                outcome[name] = "restarted"
+            elif enabled:
+                self.monitor.add_account(self.reopen(name)).result(timeout)
+                outcome[name] = "added"
+            elif name in watched:
+                self.monitor.remove_account(name).result(timeout)
+                outcome[name] = "removed"
+            else:
+                outcome[name] = "unchanged"
+        return outcome
 
     # --- life cycle
 

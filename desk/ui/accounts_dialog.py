@@ -192,6 +192,7 @@ class AccountsDialog(QDialog):
         self.settings = settings
         self.monitor = monitor
         self.changed = False
+        self.touched: set[str] = set()  # accounts added, edited or removed: the app applies them live
         self.results: dict[str, tuple[bool, str]] = {}
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._update_buttons)
@@ -257,6 +258,7 @@ class AccountsDialog(QDialog):
         form = AccountForm(self.settings, parent=self)
         if form.exec():
             self.changed = True
+            self.touched.add(form.config.name)
             self.refresh()
             self.status.setText(f"Added {form.config.name}. Use Test to check the key.")
 
@@ -267,6 +269,7 @@ class AccountsDialog(QDialog):
         form = AccountForm(self.settings, self.settings.accounts()[name], parent=self)
         if form.exec():
             self.changed = True
+            self.touched.update({name, form.config.name})
             self.refresh()
             self.status.setText(f"Saved {name}.")
 
@@ -286,6 +289,7 @@ class AccountsDialog(QDialog):
             self.status.setText(f"Could not remove {name}: {exc}")
             return
         self.changed = True
+        self.touched.add(name)
         self.refresh()
         self.status.setText(f"Removed {name} ({len(removed)} key(s) deleted from the keyring).")
 

@@ -62,6 +62,7 @@ class DeskController(QObject):
     services_ready = Signal(object, str)  # (runtime, note for the user or "")
     services_failed = Signal(str)
     open_alert = Signal(object)  # Alert: a click on a notification's "open"
+    accounts_applied = Signal(str)  # what the live account change did, for the status bar
 
     def __init__(self, app: QApplication, settings: Any, options: GuiOptions) -> None:
         super().__init__()
@@ -77,6 +78,7 @@ class DeskController(QObject):
         self.timings: dict[str, float] = {"process_start": options.started_at or time.time()}
         self._report_written = False
         self._gc_frozen = False
+        self._unsubscribe_bridge: Any = None
 
         self.theme_setting = str(_setting(settings, "ui.theme", "auto"))
         apply_theme(app, choose_theme(self.theme_setting))
@@ -111,6 +113,7 @@ class DeskController(QObject):
         self.services_ready.connect(self._on_services_ready)
         self.services_failed.connect(self._on_services_failed)
         self.open_alert.connect(self._on_open_alert, Qt.ConnectionType.QueuedConnection)
+        self.accounts_applied.connect(self._on_accounts_applied, Qt.ConnectionType.QueuedConnection)
         app.aboutToQuit.connect(self.shutdown)
         for problem in getattr(settings, "problems", []) or []:
             self.window.statusBar().showMessage(f"Settings: {problem}", 30000)
@@ -155,7 +158,7 @@ class DeskController(QObject):
                             "Add an account under File → Accounts.")
             self.alerts = attach_alerts(runtime, self.settings, tray=self.notifier,
                                         on_open=self.open_alert.emit)
-            self.bridge.attach(runtime.bus)
+            self._unsubscribe_bridge = self.bridge.attach(runtime.bus)
             if self._quitting:
                 return
             runtime.start()
@@ -166,8 +169,8 @@ class DeskController(QObject):
             self.services_failed.emit(f"{type(exc).__name__}: {exc}")
 
     def _on_services_ready(self, runtime: Any, note: str) -> None:
-        if runtime.demo and not self.window.demo:
-            self.window.set_demo(True)
+        if runtime.demo != self.window.demo:
+            self.window.set_demo(runtime.demo)
         message = note or f"Monitoring {len(runtime.account_names)} account(s)"
         self.window.statusBar().showMessage(message, 30000)
         if note:
@@ -336,15 +339,75 @@ class DeskController(QObject):
         dialog = AccountsDialog(self.settings, monitor=getattr(self.runtime, "monitor", None),
                                 parent=self.window)
         dialog.exec()
-        if dialog.changed:
+        if dialog.touched:
+            self.apply_account_changes(dialog.touched)
+
+    def apply_account_changes(self, names: set[str]) -> None:
+        """Start, restart or stop watching the accounts the dialog changed — without a restart.
+
+        The work (keyring, ccxt, closing sessions) runs off the GUI thread; the status bar says
+        what happened. A dashboard showing the demo venue only because no account was configured
+        switches to the configured accounts.
+        """
+        runtime = self.runtime
+        if runtime is None:
             self.window.statusBar().showMessage(
-                "Accounts changed: restart desk to monitor the new set of accounts.", 30000)
+                "Accounts changed; the monitor is still starting and will read the new settings.", 15000)
+            return
+        if runtime.demo:
+            if self.options.demo:
+                self.window.statusBar().showMessage(
+                    "Accounts saved. This window shows the demo venue (--demo); start desk without "
+                    "--demo to monitor them.", 30000)
+                return
+            self.window.statusBar().showMessage("Switching from the demo venue to your accounts…", 15000)
+            self._restart_services()
+            return
+        self.window.statusBar().showMessage("Applying the account changes…", 15000)
+        future = runtime.apply_account_changes(sorted(names))
+
+        def done(f: Any) -> None:
+            try:
+                outcome = f.result()
+            except Exception as exc:
+                self.accounts_applied.emit(f"Applying the account changes failed: {exc}")
+                return
+            words = [f"{name} {what}" for name, what in sorted(outcome.items()) if what != "unchanged"]
+            self.accounts_applied.emit("Accounts: " + (", ".join(words) or "nothing to change"))
+
+        future.add_done_callback(done)
+
+    def _on_accounts_applied(self, message: str) -> None:
+        self.window.statusBar().showMessage(message, 30000)
+
+    def _restart_services(self) -> None:
+        """Stop the running services and compose them again from the settings (off the GUI thread)."""
+        old, self.runtime = self.runtime, None
+        if self._unsubscribe_bridge is not None:
+            self._unsubscribe_bridge()
+            self._unsubscribe_bridge = None
+
+        def work() -> None:
+            if old is not None:
+                try:
+                    old.stop(timeout=5.0)
+                except Exception:
+                    log.exception("stopping the demo monitor failed")
+            self._compose_services()
+
+        self._startup_thread = threading.Thread(target=work, name="desk-restart", daemon=True)
+        self._startup_thread.start()
 
     def _settings_changed(self) -> None:
         self.theme_setting = str(_setting(self.settings, "ui.theme", "auto"))
         apply_theme(self.app, choose_theme(self.theme_setting))
         self.bridge.set_refresh_hz(float(_setting(self.settings, "ui.refresh_hz", DEFAULT_REFRESH_HZ)))
         self.window.set_thresholds(thresholds_from_settings(self.settings))
+        if self.runtime is not None:
+            from desk.services.monitor import tolerance_from_settings
+
+            # ours vs the exchange's: the new tolerance applies from the next account read
+            self.runtime.monitor.tolerance_for = tolerance_from_settings(self.settings)
         if self.alerts is not None:
             try:
                 from desk.services.alerts_config import AlertConfig

@@ -157,6 +157,9 @@ class MainWindow(QMainWindow):
         self._clock_timer = QTimer(self)
         self._clock_timer.timeout.connect(self.tick)
         self._clock_timer.start(1000)
+        self.last_update = QLabel("")
+        self.last_update.setObjectName("muted")
+        self.statusBar().addPermanentWidget(self.last_update)
         self.statusBar().showMessage("Starting the monitor…")
         # issue 10: the charts and the what-if panel fill the tabs once the window is up (pyqtgraph
         # is imported then, off the cold-start path)
@@ -276,7 +279,8 @@ class MainWindow(QMainWindow):
             now_selected = self.selected_position()
             if now_selected is not None and now_selected.key == selected.key:
                 self.position_selected.emit(now_selected)
-        self.statusBar().showMessage(
+        # a permanent label, so that messages (alerts, account changes) are not overwritten 4× a second
+        self.last_update.setText(
             f"Last update {datetime.fromtimestamp(snapshot.at).strftime('%H:%M:%S')} · "
             f"snapshot #{snapshot.seq}")
         self.snapshot_applied.emit(snapshot)

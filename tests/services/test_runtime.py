@@ -153,3 +153,62 @@ def test_history_recorder_close_drains_the_last_report():
     recorder(MonitorSnapshot(seq=1, at=42.0, portfolio=Portfolio(), report=report, accounts=()))
     recorder.close()
     assert got == [42.0]
+
+
+def test_account_changes_take_effect_without_a_restart():
+    """Add, edit and remove accounts in the settings while the runtime runs (fake Binance, real ccxt)."""
+    import secrets as pysecrets
+
+    from desk.store import secrets
+    from tests.fake_exchange import FakeExchange
+
+    def keys() -> dict[str, str]:
+        return {"apiKey": "test-key-" + pysecrets.token_hex(8),
+                "secret": "test-secret-" + pysecrets.token_hex(16)}
+
+    server = FakeExchange(("binance",))
+    with server.running():
+        settings = Settings.load()
+        for name in ("main", "second"):
+            k = keys()
+            server.add_key(k["apiKey"], k["secret"])
+            secrets.put_account(name, k)
+        settings.put_account(AccountConfig(name="main", venue="binanceusdm", api_url=server.url))
+        settings.save()
+        runtime = Runtime.from_settings(settings, history=False, config=FAST)
+        events = Recorder()
+        runtime.attach(events)
+
+        def state(snap, name):
+            return snap.account_state(name)
+
+        with runtime:
+            events.wait_snapshot(lambda s: state(s, "main") and state(s, "main").status is DataStatus.LIVE,
+                                 15, "main live")
+            # add
+            settings.put_account(AccountConfig(name="second", venue="binanceusdm", api_url=server.url))
+            settings.save()
+            started = time.monotonic()
+            future = runtime.apply_account_changes(["second"])
+            assert time.monotonic() - started < 0.1  # the caller (the GUI) does not wait
+            assert future.result(20) == {"second": "added"}
+            snap = events.wait_snapshot(
+                lambda s: state(s, "second") and state(s, "second").status is DataStatus.LIVE
+                and any(a.name == "second" and a.positions for a in s.report.accounts), 15, "second live")
+            assert runtime.account_names == ("main", "second")
+            # remove
+            settings.remove_account("main")
+            settings.save()
+            assert runtime.apply_account_changes(["main"]).result(20) == {"main": "removed"}
+            snap = events.wait_snapshot(lambda s: state(s, "main") is None, 5, "main gone")
+            assert [a.name for a in snap.report.accounts] == ["second"]
+            assert runtime.account_names == ("second",)
+            # edit: a URL where nothing listens; the old figures are not shown as the new account's
+            settings.put_account(AccountConfig(name="second", venue="binanceusdm", api_url="http://127.0.0.1:9"))
+            settings.save()
+            assert runtime.apply_account_changes(["second"]).result(20) == {"second": "restarted"}
+            snap = events.wait_snapshot(
+                lambda s: state(s, "second") and state(s, "second").status is not DataStatus.LIVE
+                and not s.report.accounts, 15, "second reconfigured")
+            # unknown names are left alone
+            assert runtime.apply_account_changes(["nobody"]).result(5) == {"nobody": "unchanged"}

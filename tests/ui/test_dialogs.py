@@ -143,6 +143,7 @@ def test_remove_deletes_the_account_and_its_keys(qtbot, settings, memory_keyring
     assert dialog.selected_name() == "main"
     assert "MemoryKeyring" in dialog.keyring.text()  # says which backend holds the keys
     dialog.remove(confirm=False)
+    assert dialog.touched == {"main"}  # the running dashboard stops watching it (test_accounts_live)
     assert memory_keyring.items == {}
     assert Settings.load().accounts() == {}
     assert dialog.list.count() == 0
