@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from desk.domain.alerts import Alert, AlertLevel, DeliveryAttempt
 from desk.ui.levels import Level
-from desk.ui.theme import LEVEL_HEX
+from desk.ui.theme import level_text_hex
 
 HEADERS = ("Time", "Level", "Subject", "Alert", "Delivery")
 TIME, LEVEL, SUBJECT, TITLE, DELIVERY = range(len(HEADERS))
@@ -170,10 +170,10 @@ class AlertLogModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == LEVEL and a.level is not AlertLevel.INFO:
-                return QColor(LEVEL_HEX[_LEVEL_OF[a.level]])
+                return QColor(level_text_hex(_LEVEL_OF[a.level]))
             if column == DELIVERY and row.attempts and not any(d.delivered for d in row.attempts) \
                     and not row.muted:
-                return QColor(LEVEL_HEX[Level.CRITICAL])
+                return QColor(level_text_hex(Level.CRITICAL))
             return None
         if role == ROW_LEVEL_ROLE:
             return _RANK[a.level]

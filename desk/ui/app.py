@@ -416,9 +416,10 @@ class DeskController(QObject):
             except Exception:
                 log.exception("applying the new alert settings failed")
 
-    def _follow_os_theme(self) -> None:
+    def _follow_os_theme(self, scheme: Qt.ColorScheme | None = None) -> None:
+        """The desktop switched between light and dark: follow it live when ui.theme is auto."""
         if self.theme_setting not in ("light", "dark"):
-            apply_theme(self.app, choose_theme(self.theme_setting))
+            apply_theme(self.app, choose_theme(self.theme_setting, scheme))
 
     def export_table(self) -> None:
         from desk.store.export import format_for, write_rows

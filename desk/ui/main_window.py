@@ -37,6 +37,7 @@ from desk.ui.positions_model import (
     PositionsModel,
     PositionsProxy,
 )
+from desk.ui.theme import theme_events
 from desk.ui.widgets import AccountsPanel, StatusStrip, placeholder
 
 APP_TITLE = "desk — risk dashboard"
@@ -165,6 +166,13 @@ class MainWindow(QMainWindow):
         # is imported then, off the cold-start path)
         self.charts: object | None = None
         QTimer.singleShot(0, self._attach_charts)
+        theme_events().changed.connect(self._theme_changed)
+
+    def _theme_changed(self, theme: object) -> None:
+        """Risk text colours differ per theme: repaint the table, rebuild the strip and cards."""
+        self.table.viewport().update()
+        if self.snapshot is not None:
+            self._refresh_summary()
 
     def _attach_charts(self) -> None:
         from desk.ui.charts import attach_panels

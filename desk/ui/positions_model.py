@@ -35,7 +35,7 @@ from desk.services.alerts_engine import level_for
 from desk.services.snapshot import AccountState, DataStatus, ExchangeCheck, MonitorSnapshot, PositionState
 from desk.ui import formatting as fmt
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds
-from desk.ui.theme import LEVEL_HEX
+from desk.ui.theme import LEVEL_HEX, LEVEL_TEXT_HEX, current_theme
 
 # A row whose inputs are older than this is shown stale even if the monitor has not said so
 # yet (for instance when snapshots stop arriving at all).
@@ -145,8 +145,6 @@ class PositionsModel(QAbstractTableModel):
         self._italic.setItalic(True)
         self._bold = QFont()
         self._bold.setBold(True)
-        self._muted = _COLORS[Level.STALE]
-        self._flag = _COLORS[Level.WARNING]
         self._sort_column: int = Column.STATUS
         self._sort_order = Qt.SortOrder.AscendingOrder
         roles = Qt.ItemDataRole
@@ -360,18 +358,19 @@ class PositionsModel(QAbstractTableModel):
         return f"STALE {text}" if row.stale else text
 
     def _foreground(self, row: Row, column: int) -> QColor | None:
+        colors = _TEXT_COLORS[current_theme().name]
         if row.stale:
-            return self._muted
+            return colors[Level.STALE]
         if column == Column.STATUS:
-            return _COLORS[row.level]
+            return colors[row.level]
         if column == Column.DISTANCE and row.distance_level != Level.OK:
-            return _COLORS[row.distance_level]
+            return colors[row.distance_level]
         if column == Column.MARGIN_RATIO and row.ratio_level != Level.OK:
-            return _COLORS[row.ratio_level]
+            return colors[row.ratio_level]
         if column == Column.LIQ_EXCHANGE and row.disagrees:
-            return self._flag
+            return colors[Level.WARNING]
         if column == Column.AGE and row.status == DataStatus.DELAYED:
-            return self._flag
+            return colors[Level.WARNING]
         return None
 
     def _tooltip(self, row: Row, column: int) -> str | None:
@@ -466,8 +465,10 @@ def _texts(row: Row) -> list[str]:
 
 
 _MODE_WORDS = {"isolated": "isol.", "cross": "cross"}
-_COLORS = {level: QColor(hex_color) for level, hex_color in LEVEL_HEX.items()}
-_TINTS = {level: QColor(color.red(), color.green(), color.blue(), 60) for level, color in _COLORS.items()}
+_TEXT_COLORS = {name: {level: QColor(hex_color) for level, hex_color in colors.items()}
+                for name, colors in LEVEL_TEXT_HEX.items()}
+_TINTS = {level: QColor(QColor(hex_color).red(), QColor(hex_color).green(), QColor(hex_color).blue(), 60)
+          for level, hex_color in LEVEL_HEX.items()}
 _ALIGN = [int((Qt.AlignmentFlag.AlignRight if c in NUMERIC else Qt.AlignmentFlag.AlignLeft)
               | Qt.AlignmentFlag.AlignVCenter) for c in Column]
 

@@ -2,13 +2,19 @@
 
 Risk is never shown by colour alone: every coloured cell also carries a glyph and a word
 (see :mod:`desk.ui.levels`).
+
+Two uses of a risk colour: a *fill* (badges, bars, tints; black text on top) is the Okabe–Ito
+hue itself on both themes; *text* in a risk colour uses a shade of the same hue with at least
+4.5:1 contrast (WCAG AA) against the theme's table backgrounds — the pure orange is 2:1 on white.
+``apply_theme`` records the current theme and announces the change (``theme_events().changed``)
+so views re-colour themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -33,6 +39,14 @@ LEVEL_HEX = {
     Level.STALE: "#8C8C8C",
 }
 
+# Text in a risk colour: the same hues, shaded for ≥ 4.5:1 on each theme's base and alternate rows.
+LEVEL_TEXT_HEX = {
+    "dark": {Level.OK: "#009E73", Level.WARNING: "#E69F00", Level.CRITICAL: "#F07B3F",
+             Level.STALE: "#8C8C8C"},
+    "light": {Level.OK: "#007A59", Level.WARNING: "#8F5F00", Level.CRITICAL: "#B34700",
+              Level.STALE: "#6E6E6E"},
+}
+
 
 @dataclass(frozen=True)
 class Theme:
@@ -52,6 +66,9 @@ class Theme:
     def level_color(self, level: Level) -> QColor:
         return QColor(LEVEL_HEX[level])
 
+    def level_text_hex(self, level: Level) -> str:
+        return LEVEL_TEXT_HEX[self.name][level]
+
     def level_background(self, level: Level) -> QColor:
         """A quiet tint behind a risky row's status cell (none for OK)."""
         if level is Level.OK:
@@ -67,24 +84,53 @@ LIGHT = Theme("light", window="#F3F4F6", base="#FFFFFF", alternate="#F7F8FA", te
               muted="#6B7079", accent=OKABE_ITO["blue"], grid="#D9DCE1")
 
 
-def system_prefers_dark() -> bool:
-    app = QGuiApplication.instance()
-    if app is None:
-        return False
-    hints = QGuiApplication.styleHints()
-    return bool(hints.colorScheme() == Qt.ColorScheme.Dark)
+class ThemeEvents(QObject):
+    changed = Signal(object)  # Theme
 
 
-def choose_theme(setting: str | None) -> Theme:
-    """``ui.theme``: "dark", "light", or "system"/None to follow the OS."""
+_events: ThemeEvents | None = None
+_current: Theme = LIGHT
+
+
+def theme_events() -> ThemeEvents:
+    global _events
+    if _events is None:
+        _events = ThemeEvents()
+    return _events
+
+
+def current_theme() -> Theme:
+    return _current
+
+
+def level_text_hex(level: Level) -> str:
+    """The current theme's readable text colour for a risk level."""
+    return LEVEL_TEXT_HEX[_current.name][level]
+
+
+def system_prefers_dark(scheme: Qt.ColorScheme | None = None) -> bool:
+    if scheme is None:
+        if QGuiApplication.instance() is None:
+            return False
+        scheme = QGuiApplication.styleHints().colorScheme()
+    return bool(scheme == Qt.ColorScheme.Dark)
+
+
+def choose_theme(setting: str | None, scheme: Qt.ColorScheme | None = None) -> Theme:
+    """``ui.theme``: "dark", "light", or "auto" (or anything else) to follow the OS's colour
+    scheme (``scheme`` when the caller has it from ``colorSchemeChanged``); light when the OS
+    does not say."""
     if setting == "dark":
         return DARK
     if setting == "light":
         return LIGHT
-    return DARK if system_prefers_dark() else LIGHT
+    return DARK if system_prefers_dark(scheme) else LIGHT
 
 
 def apply_theme(app: QApplication, theme: Theme) -> None:
+    global _current
+    changed = theme is not _current
+    _current = theme
     app.setStyle("Fusion")
     palette = QPalette()
     roles = {
@@ -109,6 +155,8 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
     palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor(theme.muted))
     app.setPalette(palette)
     app.setStyleSheet(_stylesheet(theme))
+    if changed:
+        theme_events().changed.emit(theme)
 
 
 def _stylesheet(theme: Theme) -> str:

@@ -23,7 +23,7 @@ from desk.domain.report import AccountRisk, PoolRisk
 from desk.services.snapshot import AccountState, DataStatus
 from desk.ui import formatting as fmt
 from desk.ui.levels import Level, ThresholdsFor, account_level, figure_level
-from desk.ui.theme import LEVEL_HEX, OKABE_ITO
+from desk.ui.theme import LEVEL_HEX, OKABE_ITO, level_text_hex
 
 
 def badge_style(hex_color: str, *, filled: bool = True) -> str:
@@ -97,7 +97,6 @@ class StatusStrip(QFrame):
         self.accounts.setTextFormat(Qt.TextFormat.RichText)
         self.alerts = ClickableLabel("Alerts today: 0")
         self.snooze = QLabel("")
-        self.snooze.setStyleSheet(f"color: {OKABE_ITO['orange']}; font-weight: 600;")
         layout.addWidget(self.health)
         layout.addWidget(self.summary)
         layout.addWidget(self.demo)
@@ -122,7 +121,7 @@ class StatusStrip(QFrame):
     def set_accounts(self, states: tuple[AccountState, ...], now: float) -> None:
         parts = []
         for state in states:
-            color = LEVEL_HEX[STATUS_LEVEL[state.status]]
+            color = level_text_hex(STATUS_LEVEL[state.status])
             parts.append(
                 f"<span style='color:{color}'>{STATUS_GLYPH[state.status]}</span> "
                 f"{_escape(short_name(state.name))} {fmt.age(data_age(state, now))}"
@@ -142,6 +141,7 @@ class StatusStrip(QFrame):
         if until is None or until <= time.time():
             self.snooze.setText("")
             return
+        set_style(self.snooze, f"color: {level_text_hex(Level.WARNING)}; font-weight: 600;")
         self.snooze.setText(f"🔕 alerts snoozed until {time.strftime('%H:%M', time.localtime(until))}")
 
 
@@ -230,9 +230,10 @@ class AccountCard(QFrame):
         venue = risk.venue if risk else (state.venue if state else "")
         rules = ""
         if risk is not None and risk.generic_rules:
-            rules = f" <span style='color:{OKABE_ITO['orange']}'>· generic rules</span>"
+            rules = f" <span style='color:{level_text_hex(Level.WARNING)}'>· generic rules</span>"
         self.title.setText(
-            f"<b>{_escape(self.name)}</b> <span style='color:gray'>{_escape(venue)}</span>{rules}")
+            f"<b>{_escape(self.name)}</b> <span style='color:{level_text_hex(Level.STALE)}'>"
+            f"{_escape(venue)}</span>{rules}")
         if risk is not None and risk.generic_rules:
             self.title.setToolTip(
                 "No venue-specific rules for this venue: desk uses the generic rule "

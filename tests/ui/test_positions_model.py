@@ -20,7 +20,7 @@ from desk.ui.positions_model import (
     PositionsModel,
     PositionsProxy,
 )
-from desk.ui.theme import LEVEL_HEX
+from desk.ui.theme import level_text_hex
 from tests.support.ui import checked_at_read, many_positions, moved, position, snapshot
 
 NOW = 1_000_000.0
@@ -141,7 +141,7 @@ def test_stale_rows_look_stale(qtbot) -> None:  # type: ignore[no-untyped-def]
     assert cell(model, "CRIT/USDT:USDT", Column.AGE).startswith("STALE 45 s")
     assert cell(model, "CRIT/USDT:USDT", Column.MARK, Qt.ItemDataRole.FontRole).italic()
     grey = cell(model, "CRIT/USDT:USDT", Column.MARK, Qt.ItemDataRole.ForegroundRole)
-    assert grey.name().upper() == LEVEL_HEX[Level.STALE].upper()
+    assert grey.name().upper() == level_text_hex(Level.STALE).upper()
     assert "mark feed silent" in cell(model, "CRIT/USDT:USDT", Column.STATUS, Qt.ItemDataRole.ToolTipRole)
     # a live row is neither italic nor marked
     assert not cell(model, "SAFE/USDT:USDT", Column.MARK, Qt.ItemDataRole.FontRole)
@@ -200,7 +200,7 @@ def test_exchange_liquidation_flagged_beyond_two_ticks_at_the_read(qtbot, report
     text = cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE)
     assert text.startswith("⚠") is flagged
     color = cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE, Qt.ItemDataRole.ForegroundRole)
-    assert (color is not None and color.name().upper() == LEVEL_HEX[Level.WARNING].upper()) is flagged
+    assert (color is not None and color.name().upper() == level_text_hex(Level.WARNING).upper()) is flagged
     tip = cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE, Qt.ItemDataRole.ToolTipRole)
     if reported is None:
         assert tip == "The exchange reports no liquidation price for this position."
