@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from desk.domain.model import Account, MarginMode, Position
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
@@ -46,29 +47,60 @@ def _label(p: Position) -> str:
     return f"{p.symbol} ({p.leg.value})" if p.leg.value != "both" else p.symbol
 
 
-def account_warnings(account: Account, rules: VenueRules, positions: Sequence[PositionFigures]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class PositionColumns:
+    """The figures of one account's positions, one list per figure, in the account's position order.
+
+    The engine hands its arrays over in this shape (no per-position figure object); the scalar
+    oracle's :class:`PositionFigures` convert with :meth:`of`.
+    """
+
+    notional: Sequence[float]
+    unrealized_pnl: Sequence[float]
+    maintenance_margin: Sequence[float]
+    margin_ratio: Sequence[float]
+    liquidation_price: Sequence[float | None]
+    bankruptcy_price: Sequence[float | None]
+
+    @classmethod
+    def of(cls, figures: Sequence[PositionFigures]) -> PositionColumns:
+        return cls(
+            [f.notional for f in figures],
+            [f.unrealized_pnl for f in figures],
+            [f.maintenance_margin for f in figures],
+            [f.margin_ratio for f in figures],
+            [f.liquidation_price for f in figures],
+            [f.bankruptcy_price for f in figures],
+        )
+
+
+def account_warnings(
+    account: Account, rules: VenueRules, liquidation_prices: Sequence[float | None]
+) -> list[str]:
+    """Warnings about ``account``; ``liquidation_prices`` are desk's, in the account's position order."""
     warnings: list[str] = []
     if rules.generic:
         warnings.append(
             f'venue "{account.venue}" has no specific margin rules in desk; the generic rule '
             "(maintenance margin at the mark price, tiered with maintenance amount) was used"
         )
-    for f in positions:
-        p = f.position
-        if p.margin_mode is MarginMode.ISOLATED and p.isolated_margin is None:
+    isolated = MarginMode.ISOLATED
+    for p, ours in zip(account.positions, liquidation_prices, strict=True):
+        if p.margin_mode is isolated and p.isolated_margin is None:
             warnings.append(f"{_label(p)}: isolated position without its isolated margin; taken as 0")
         if not p.tiers:
             warnings.append(f"{_label(p)}: no maintenance tiers or rate given; its maintenance margin is "
                             "taken as 0, so its liquidation figures are optimistic")
         reported = p.reported.liquidation_price
-        ours = f.liquidation_price
-        if reported is not None and ours is not None:
+        if reported is None:
+            continue
+        if ours is not None:
             gap = abs(reported - ours)
             tolerance = GAP_TICKS * p.tick_size if p.tick_size else GAP_RELATIVE * ours
             if gap > tolerance:
                 warnings.append(f"{_label(p)}: the exchange's liquidation price {reported:.8g} differs from "
                                 f"desk's {ours:.8g} by {gap:.6g}")
-        elif reported is not None and ours is None:
+        else:
             warnings.append(f"{_label(p)}: the exchange reports a liquidation price {reported:.8g}; "
                             "desk finds none reachable")
     return warnings
@@ -81,11 +113,13 @@ def _worse(ratio: float, target: float | None) -> bool:
 def assemble_account(
     account: Account,
     pools: Sequence[PoolFigures],
-    positions: Sequence[PositionFigures],
+    positions: Sequence[PositionFigures] | PositionColumns,
     shock: float | None,
     *,
     target: float | None = None,
 ) -> AccountRisk:
+    """The account's report: ``positions`` carry the figures of ``account.positions``, in order."""
+    columns = positions if isinstance(positions, PositionColumns) else PositionColumns.of(positions)
     rules = rules_for(account.venue)
     pool_by_settle = {pool.settle: pool for pool in pools}
     cross_by_settle: dict[str, list[Position]] = {}
@@ -115,12 +149,14 @@ def assemble_account(
     position_risks: list[PositionRisk] = []
     inverted = rules.inverted_ratio
     name = account.name
-    for f in positions:
-        p = f.position
+    cross = MarginMode.CROSS
+    for p, notional, pnl, mm, ratio, liq, bk in zip(
+        account.positions, columns.notional, columns.unrealized_pnl, columns.maintenance_margin,
+        columns.margin_ratio, columns.liquidation_price, columns.bankruptcy_price, strict=True,
+    ):
         suggestions = ()
-        ratio = f.margin_ratio
         if target is not None and ratio > target:
-            if p.margin_mode is MarginMode.CROSS:
+            if p.margin_mode is cross:
                 pool = pool_by_settle[p.settle]
                 others = [o for o in cross_by_settle[p.settle] if o is not p]
                 suggestions = (
@@ -128,20 +164,19 @@ def assemble_account(
                     reduce_cross_position(p, others, rules, pool.margin_balance, target),
                 )
             else:
-                balance = float(p.isolated_margin or 0.0) + f.unrealized_pnl
+                balance = float(p.isolated_margin or 0.0) + pnl
                 suggestions = (
-                    add_margin(f.maintenance_margin, balance, target, p.settle),
+                    add_margin(mm, balance, target, p.settle),
                     reduce_isolated_position(p, rules, target),
                     set_isolated_leverage(p, rules, target),
                 )
         mark = p.mark_price
-        liq = f.liquidation_price
         reported = p.reported
         # positional, in PositionRisk's field order (this loop runs once per position per tick)
         position_risks.append(PositionRisk(
             name, p.symbol, p.leg._value_, p.side._value_, p.margin_mode._value_, p.settle, p.kind._value_,
-            p.contracts, p.entry_price, mark, p.leverage, f.notional, f.unrealized_pnl, f.maintenance_margin,
-            ratio, liq, f.bankruptcy_price, None if liq is None else abs(mark - liq) / mark,
+            p.contracts, p.entry_price, mark, p.leverage, notional, pnl, mm,
+            ratio, liq, bk, None if liq is None else abs(mark - liq) / mark,
             reported.liquidation_price, reported.bankruptcy_price, p.tick_size, suggestions,
             venue_margin_ratio(rules, ratio) if inverted else ratio,
         ))
@@ -153,5 +188,5 @@ def assemble_account(
         pools=tuple(pool_risks),
         positions=tuple(position_risks),
         shock_to_liquidation=shock,
-        warnings=tuple(account_warnings(account, rules, positions)),
+        warnings=tuple(account_warnings(account, rules, columns.liquidation_price)),
     )

@@ -26,20 +26,22 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from desk.domain.assemble import assemble_account
+from desk.domain.assemble import PositionColumns, assemble_account
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side
 from desk.domain.report import AccountRisk, RiskReport
-from desk.domain.rules import MMBasis, ResolvedTier, VenueRules, rules_for
+from desk.domain.rules import MMBasis, ResolvedTier, VenueRules, resolve_tiers, rules_for
 from desk.domain.scalar import (
     SHOCK_LIMIT,
     PoolFigures,
-    PositionFigures,
     Unit,
     solve_price,
     unit_shock_to_liquidation,
@@ -83,8 +85,9 @@ class RiskArrays:
 @dataclass(slots=True)
 class _Flat:
     positions: list[Position]
-    units: list[Unit]
     unit_rules: list[VenueRules]
+    unit_settle: tuple[str, ...]
+    unit_start: IntArray  # first row of each unit (a unit's rows are contiguous); len = units + 1
     unit_account: IntArray
     unit_isolated: BoolArray
     unit_balance: FloatArray
@@ -106,6 +109,25 @@ class _Flat:
     convex: BoolArray  # tier table gives MM continuous and convex in the notional (§0)
     row_offset: IntArray  # i × packed row length, to index packed.ravel()
     packed: FloatArray  # (n, 7 + 3·width): per-position columns and the tier table, one row each
+    account_rows: IntArray  # row of each position in account order (account by account)
+    unit_cache: list[Unit] | None = None
+
+    @property
+    def n_units(self) -> int:
+        return len(self.unit_settle)
+
+    @property
+    def units(self) -> list[Unit]:
+        """The margin units with their positions (built on first use: the hot path needs none)."""
+        if self.unit_cache is None:
+            bounds = self.unit_start.tolist()
+            self.unit_cache = [
+                Unit(settle, tuple(self.positions[start:end]), balance, isolated)
+                for settle, start, end, balance, isolated in zip(
+                    self.unit_settle, bounds[:-1], bounds[1:], self.unit_balance.tolist(),
+                    self.unit_isolated.tolist(), strict=True)
+            ]
+        return self.unit_cache
 
 
 def _table_is_convex(tiers: Sequence[ResolvedTier]) -> bool:
@@ -119,118 +141,244 @@ def _table_is_convex(tiers: Sequence[ResolvedTier]) -> bool:
     return True
 
 
-def _flatten(portfolio: Portfolio) -> _Flat:
-    """The portfolio as arrays: one row per position, grouped into margin units and symbol groups.
+# Everything of a position the compiled arrays depend on except its mark. A tick replaces only
+# the mark, so an account whose positions still agree on these fields reuses its compiled plan.
+_STATIC_FIELDS = operator.attrgetter(
+    "symbol", "settle", "kind", "contracts", "contract_size", "side", "entry_price", "margin_mode",
+    "isolated_margin", "tiers", "taker_fee",
+)
+_MARK = operator.attrgetter("mark_price")
+#: accounts whose compiled plans are kept (least recently used dropped first)
+PLAN_CACHE_SIZE = 512
 
-    One pass over the positions; tier tables are resolved once per distinct table object.
-    """
-    positions: list[Position] = []
-    units: list[Unit] = []
-    unit_rules: list[VenueRules] = []
-    unit_account: list[int] = []
-    unit_balance: list[float] = []
-    unit_isolated: list[bool] = []
-    rows: list[tuple[float, float, float, float, bool, bool, float, int, int, int]] = []
+
+@dataclass(frozen=True, slots=True)
+class _AccountPlan:
+    """One account compiled, without its marks: what stays the same from tick to tick."""
+
+    static: tuple[object, ...]  # wallets and _STATIC_FIELDS of every position: the plan is valid while equal
+    rules: VenueRules
+    order: tuple[int, ...]  # account position index of each row (rows are grouped unit by unit)
+    account_rows: IntArray  # row of each position, in account order
+    unit_settle: tuple[str, ...]
+    unit_sizes: tuple[int, ...]
+    unit_isolated: tuple[bool, ...]
+    unit_balance: tuple[float, ...]
+    unit_of: IntArray
+    group_of: IntArray
+    n_groups: int
+    columns: FloatArray  # (n, 7): q, inverse, sigma, mark (0 here), v_entry, entry_basis, fee
+    entry: FloatArray
+    fee_bk: FloatArray
+    convex: BoolArray
+    floors: FloatArray  # (n, width of this account's widest table)
+    rates: FloatArray
+    cums: FloatArray
+
+
+def _static_key(account: Account) -> tuple[object, ...]:
+    return (tuple(account.wallets.items()), tuple(map(_STATIC_FIELDS, account.positions)))
+
+
+def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPlan:
+    """One account as arrays: rows grouped into margin units (cross pools per settle in the scalar
+    order, then each isolated position), symbol groups numbered within the account."""
+    rules = rules_for(account.venue)
+    hl = rules.mmr_from_max_leverage
+    pools: dict[str, list[int]] = {cur: [] for cur, amount in account.wallets.items() if amount != 0}
+    isolated: list[int] = []
+    for k, p in enumerate(account.positions):
+        if p.margin_mode is MarginMode.CROSS:
+            pools.setdefault(p.settle, []).append(k)
+        else:
+            isolated.append(k)
+    positions = account.positions
+    members = [(settle, ks, account.wallet(settle), False) for settle, ks in pools.items()]
+    members += [(positions[k].settle, [k], float(positions[k].isolated_margin or 0.0), True)
+                for k in isolated]
+    order = [k for _, ks, _, _ in members for k in ks]
+    unit_of = [u for u, (_, ks, _, _) in enumerate(members) for _ in ks]
+    groups: dict[tuple[int, str], int] = {}
+    group_of = [groups.setdefault((u, positions[k].symbol), len(groups))
+                for k, u in zip(order, unit_of, strict=True)]
+    table_of: dict[int, int] = {}  # id of a tiers tuple (held by the account) -> its table
     tables: list[tuple[ResolvedTier, ...]] = []
-    table_ids: dict[tuple[int, bool], int] = {}
-    keep_alive: list[object] = []
-    n_groups = 0
-    inverse_kind, long_side, cross = Kind.INVERSE, Side.LONG, MarginMode.CROSS
-    for ai, acc in enumerate(portfolio.accounts):
-        rules = rules_for(acc.venue)
-        hl = rules.mmr_from_max_leverage
-        pools: dict[str, list[Position]] = {cur: [] for cur, amount in acc.wallets.items() if amount != 0}
-        isolated: list[Position] = []
-        for p in acc.positions:
-            if p.margin_mode is cross:
-                bucket = pools.get(p.settle)
-                if bucket is None:
-                    bucket = pools[p.settle] = []
-                bucket.append(p)
-            else:
-                isolated.append(p)
-        members = [(settle, ps, acc.wallet(settle), False) for settle, ps in pools.items()]
-        members += [(p.settle, [p], float(p.isolated_margin or 0.0), True) for p in isolated]
-        for settle, ps, balance, is_iso in members:
-            uid = len(units)
-            units.append(Unit(settle, tuple(ps), balance, is_iso))
-            unit_rules.append(rules)
-            unit_account.append(ai)
-            unit_balance.append(balance)
-            unit_isolated.append(is_iso)
-            groups: dict[str, int] = {}
-            for p in ps:
-                gid = groups.get(p.symbol)
-                if gid is None:
-                    gid = groups[p.symbol] = n_groups
-                    n_groups += 1
-                tiers = p.tiers
-                tid = table_ids.get((id(tiers), hl))
-                if tid is None:
-                    tid = table_ids[(id(tiers), hl)] = len(tables)
-                    tables.append(rules.resolve(tiers))
-                    keep_alive.append(tiers)  # ids stay unique while we hold the tuples
-                positions.append(p)
-                rows.append((p.contracts, p.contract_size, p.entry_price, p.mark_price,
-                             p.kind is inverse_kind, p.side is long_side, p.taker_fee or 0.0, tid, uid, gid))
-    n = len(positions)
+    for p in positions:
+        if id(p.tiers) not in table_of:
+            table_of[id(p.tiers)] = len(tables)
+            tables.append(resolve_tiers(p.tiers, hl))
+    ordered = [positions[k] for k in order]
     width = max((len(t) for t in tables), default=1)
     tab_floor = np.full((max(len(tables), 1), width), np.inf)
     tab_rate = np.zeros_like(tab_floor)
     tab_cum = np.zeros_like(tab_floor)
     tab_convex = np.ones(max(len(tables), 1), dtype=bool)
-    for k, table in enumerate(tables):
-        tab_floor[k, : len(table)] = [t.floor for t in table]
-        tab_rate[k, : len(table)] = [t.mmr for t in table]
-        tab_cum[k, : len(table)] = [t.cum for t in table]
-        tab_convex[k] = _table_is_convex(table)
-    data = np.array(rows, dtype=np.float64).reshape(n, 10)
-    tix = data[:, 7].astype(np.intp)
-    unit_of = data[:, 8].astype(np.intp)
-    inverse = data[:, 4] != 0
-    side = np.where(data[:, 5] != 0, 1.0, -1.0)
-    taker = data[:, 6]
-    q = data[:, 0] * data[:, 1]
-    entry = data[:, 2]
-    entry_unit = np.array([r.mm_basis is MMBasis.ENTRY for r in unit_rules], dtype=bool)
-    fee_unit = np.array([r.fee_in_mm for r in unit_rules], dtype=bool)
-    fee_bk_unit = np.array([r.fee_in_bankruptcy for r in unit_rules], dtype=bool)
+    for t, table in enumerate(tables):
+        tab_floor[t, : len(table)] = [tier.floor for tier in table]
+        tab_rate[t, : len(table)] = [tier.mmr for tier in table]
+        tab_cum[t, : len(table)] = [tier.cum for tier in table]
+        tab_convex[t] = _table_is_convex(table)
+    tix = np.array([table_of[id(p.tiers)] for p in ordered], dtype=np.intp)
+    n = len(ordered)
+    q = np.array([p.contracts * p.contract_size for p in ordered], dtype=np.float64)
+    entry = np.array([p.entry_price for p in ordered], dtype=np.float64)
+    inverse = np.array([p.kind is Kind.INVERSE for p in ordered], dtype=bool)
+    side = np.array([1.0 if p.side is Side.LONG else -1.0 for p in ordered], dtype=np.float64)
+    taker = np.array([p.taker_fee or 0.0 for p in ordered], dtype=np.float64)
     sigma = np.where(inverse, -side, side)
-    mark = np.ascontiguousarray(data[:, 3])
-    v_entry = np.where(inverse, q / entry, q * entry)
-    entry_basis = entry_unit[unit_of]
-    fee = np.where(fee_unit[unit_of], taker, 0.0)
-    packed = np.hstack([np.column_stack([q, inverse, sigma, mark, v_entry, entry_basis, fee]),
-                        tab_floor[tix], tab_rate[tix], tab_cum[tix]])
-    floors = packed[:, 7:7 + width]
-    rates = packed[:, 7 + width:7 + 2 * width]
-    cums = packed[:, 7 + 2 * width:]
+    v_entry = np.where(inverse, q / entry, q * entry) if n else np.zeros(0)
+    entry_basis = np.full(n, rules.mm_basis is MMBasis.ENTRY)
+    fee = taker if rules.fee_in_mm else np.zeros(n)
+    columns = np.column_stack([q, inverse, sigma, np.zeros(n), v_entry, entry_basis, fee]).reshape(n, 7)
+    return _AccountPlan(
+        static=static,
+        rules=rules,
+        order=tuple(order),
+        account_rows=np.argsort(np.asarray(order, dtype=np.intp), kind="stable").astype(np.intp),
+        unit_settle=tuple(settle for settle, _, _, _ in members),
+        unit_sizes=tuple(len(ks) for _, ks, _, _ in members),
+        unit_isolated=tuple(is_iso for _, _, _, is_iso in members),
+        unit_balance=tuple(balance for _, _, balance, _ in members),
+        unit_of=np.asarray(unit_of, dtype=np.intp),
+        group_of=np.asarray(group_of, dtype=np.intp),
+        n_groups=len(groups),
+        columns=columns,
+        entry=entry,
+        fee_bk=taker if rules.fee_in_bankruptcy else np.zeros(n),
+        convex=tab_convex[tix],
+        floors=tab_floor[tix],
+        rates=tab_rate[tix],
+        cums=tab_cum[tix],
+    )
+
+
+class _PlanCache:
+    """Compiled account plans by (account name, venue), least recently used first, at most ``size``.
+
+    A plan is served only while its account's static fields are equal to the ones it was compiled
+    from (compared field by field — equal objects, not merely equal hashes); anything else compiles
+    afresh and replaces it. Thread-safe: the monitor and the UI may compute at the same time.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._plans: OrderedDict[tuple[str, str], _AccountPlan] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def plan(self, account: Account) -> _AccountPlan:
+        key = (account.name, account.venue)
+        static = _static_key(account)
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None and plan.static == static:
+                self._plans.move_to_end(key)
+                return plan
+        plan = _compile_account(account, static)
+        with self._lock:
+            self._plans[key] = plan
+            self._plans.move_to_end(key)
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+        return plan
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
+
+
+_PLANS = _PlanCache(PLAN_CACHE_SIZE)
+
+
+def _pick(items: tuple[Position, ...], order: tuple[int, ...]) -> Sequence[Position]:
+    if len(order) == len(items) and order == tuple(range(len(items))):
+        return items
+    return [items[k] for k in order]
+
+
+def _flatten(portfolio: Portfolio) -> _Flat:
+    """The portfolio as arrays: one row per position, grouped into margin units and symbol groups.
+
+    Each account's structure comes from its cached plan (:class:`_PlanCache`); only the marks and
+    the position objects are read afresh.
+    """
+    plans = [_PLANS.plan(acc) for acc in portfolio.accounts]
+    positions: list[Position] = []
+    for acc, plan in zip(portfolio.accounts, plans, strict=True):
+        positions.extend(_pick(acc.positions, plan.order))
+    n = len(positions)
+    width = max((plan.floors.shape[1] for plan in plans), default=1)
+    packed = np.empty((n, 7 + 3 * width))
+    packed[:, 7:7 + width] = np.inf
+    packed[:, 7 + width:] = 0.0
+    unit_rules: list[VenueRules] = []
+    row = unit = group = 0
+    row_starts, unit_starts, group_starts = [], [], []
+    for plan in plans:
+        rows = len(plan.order)
+        w = plan.floors.shape[1]
+        block = packed[row:row + rows]
+        block[:, :7] = plan.columns
+        block[:, 7:7 + w] = plan.floors
+        block[:, 7 + width:7 + width + w] = plan.rates
+        block[:, 7 + 2 * width:7 + 2 * width + w] = plan.cums
+        unit_rules += [plan.rules] * len(plan.unit_sizes)
+        row_starts.append(row)
+        unit_starts.append(unit)
+        group_starts.append(group)
+        row += rows
+        unit += len(plan.unit_sizes)
+        group += plan.n_groups
+    packed[:, 3] = np.fromiter(map(_MARK, positions), dtype=np.float64, count=n)
+    rows_per_plan = [len(plan.order) for plan in plans]
+    units_per_plan = [len(plan.unit_sizes) for plan in plans]
+
+    def offset(values: list[IntArray], starts: list[int], counts: list[int]) -> IntArray:
+        if not values:
+            return np.zeros(0, dtype=np.intp)
+        return np.concatenate(values) + np.repeat(np.asarray(starts, dtype=np.intp), counts)
+
+    def floats(values: list[FloatArray]) -> FloatArray:
+        return np.concatenate(values) if values else np.zeros(0)
+
+    unit_sizes = [size for plan in plans for size in plan.unit_sizes]
+    unit_start = np.zeros(len(unit_sizes) + 1, dtype=np.intp)
+    np.cumsum(unit_sizes, out=unit_start[1:])
     return _Flat(
         positions=positions,
-        units=units,
         unit_rules=unit_rules,
-        unit_account=np.asarray(unit_account, dtype=np.intp),
-        unit_isolated=np.asarray(unit_isolated, dtype=bool),
-        unit_balance=np.asarray(unit_balance, dtype=np.float64),
-        unit_of=unit_of,
-        group_of=data[:, 9].astype(np.intp),
-        n_groups=n_groups,
-        q=q,
-        inverse=inverse,
-        sigma=sigma,
-        entry=entry,
-        mark=mark,
-        v_entry=v_entry,
-        entry_basis=entry_basis,
-        fee=fee,
-        fee_bk=np.where(fee_bk_unit[unit_of], taker, 0.0),
-        floors=floors,
-        rates=rates,
-        cums=cums,
-        convex=tab_convex[tix],
+        unit_settle=tuple(settle for plan in plans for settle in plan.unit_settle),
+        unit_start=unit_start,
+        unit_account=np.repeat(np.arange(len(plans), dtype=np.intp), units_per_plan),
+        unit_isolated=np.array([iso for plan in plans for iso in plan.unit_isolated], dtype=bool),
+        unit_balance=np.array([b for plan in plans for b in plan.unit_balance], dtype=np.float64),
+        unit_of=offset([plan.unit_of for plan in plans], unit_starts, rows_per_plan),
+        group_of=offset([plan.group_of for plan in plans], group_starts, rows_per_plan),
+        n_groups=group,
+        q=packed[:, 0],
+        inverse=packed[:, 1] != 0,
+        sigma=packed[:, 2],
+        entry=floats([plan.entry for plan in plans]),
+        mark=packed[:, 3],
+        v_entry=packed[:, 4],
+        entry_basis=packed[:, 5] != 0,
+        fee=packed[:, 6],
+        fee_bk=floats([plan.fee_bk for plan in plans]),
+        floors=packed[:, 7:7 + width],
+        rates=packed[:, 7 + width:7 + 2 * width],
+        cums=packed[:, 7 + 2 * width:],
+        convex=np.concatenate([plan.convex for plan in plans]) if plans else np.zeros(0, dtype=bool),
         row_offset=np.arange(n, dtype=np.intp) * packed.shape[1],
         packed=packed,
+        account_rows=offset([plan.account_rows for plan in plans], row_starts, rows_per_plan),
     )
+
+
+def clear_compiled_cache() -> None:
+    """Forget every compiled account plan (tests; memory)."""
+    _PLANS.clear()
 
 
 def _sum(index: IntArray, weights: FloatArray, length: int) -> FloatArray:
@@ -400,7 +548,7 @@ class _Rows:
 
 
 def _rows(f: _Flat, direction: IntArray, position: IntArray) -> _Rows:
-    n_units = len(f.units)
+    n_units = f.n_units
     width = f.floors.shape[1]
     g = np.take(f.packed, position, axis=0)
     return _Rows(
@@ -432,7 +580,7 @@ def _shock(f: _Flat, slack0: FloatArray, dslack0: FloatArray) -> FloatArray:
     function, so the slack at that root is ≤ 0); in the other direction, the far end (±99 %).
     Only (direction, unit) pairs still moving are evaluated.
     """
-    n_units = len(f.units)
+    n_units = f.n_units
     counts = np.bincount(f.unit_of, minlength=n_units)
     shock = np.full(n_units, np.nan)
     shock[(slack0 <= 0) & (counts > 0)] = 0.0
@@ -489,7 +637,7 @@ def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
     value = _value(f, price)
     mm, _ = _maintenance(f, value)
     pnl = f.sigma * (value - f.v_entry)
-    n_units = len(f.units)
+    n_units = f.n_units
     rows = factors.shape[0]
     flat_index = (np.arange(rows)[:, None] * n_units + f.unit_of[None, :]).ravel()
     equity = _sum(flat_index, pnl.ravel(), rows * n_units).reshape(rows, n_units) + f.unit_balance[None, :]
@@ -503,7 +651,7 @@ def flatten_account(account: Account) -> _Flat:
 
 
 def _arrays(f: _Flat) -> RiskArrays:
-    n_units = len(f.units)
+    n_units = f.n_units
     value = _value(f, f.mark)
     mm, mm_slope = _maintenance(f, value)
     pnl = f.sigma * (value - f.v_entry)
@@ -582,7 +730,7 @@ def _arrays(f: _Flat) -> RiskArrays:
         position_unit=f.unit_of,
         unit_account=f.unit_account,
         unit_isolated=f.unit_isolated,
-        unit_settle=tuple(u.settle for u in f.units),
+        unit_settle=f.unit_settle,
         unit_balance=f.unit_balance,
         unit_pnl=unit_pnl,
         unit_maintenance=unit_mm,
@@ -653,30 +801,36 @@ def compute_risk(portfolio: Portfolio, *, target: float | None = None) -> RiskRe
         raise ValueError(f"target margin ratio must be > 0, got {target}")
     f = _flatten(portfolio)
     arr = _arrays(f)
-    notional = arr.notional.tolist()
-    pnl = arr.unrealized_pnl.tolist()
-    mm = arr.maintenance_margin.tolist()
-    ratio = arr.margin_ratio.tolist()
-    liq = arr.liquidation_price.tolist()
-    bk = arr.bankruptcy_price.tolist()
+    # every figure in account order (account by account), as Python lists sliced per account
+    order = f.account_rows
+    notional = arr.notional[order].tolist()
+    pnl = arr.unrealized_pnl[order].tolist()
+    mm = arr.maintenance_margin[order].tolist()
+    ratio = arr.margin_ratio[order].tolist()
+    liq = [None if x != x else x for x in arr.liquidation_price[order].tolist()]
+    bk = [None if x != x else x for x in arr.bankruptcy_price[order].tolist()]
     unit_pnl = arr.unit_pnl.tolist()
     unit_mm = arr.unit_maintenance.tolist()
     unit_ratio = arr.unit_ratio.tolist()
+    unit_balance = f.unit_balance.tolist()
     per_account_pools: list[list[PoolFigures]] = [[] for _ in portfolio.accounts]
-    for u, unit in enumerate(f.units):
-        if not unit.isolated:
-            balance = unit.balance + unit_pnl[u]
-            per_account_pools[int(f.unit_account[u])].append(
-                PoolFigures(unit.settle, unit.balance, unit_pnl[u], balance, unit_mm[u], unit_ratio[u]))
-    figures: dict[int, PositionFigures] = {}
-    for i, p in enumerate(f.positions):
-        figures[id(p)] = PositionFigures(p, notional[i], pnl[i], mm[i], ratio[i], _none(liq[i]), _none(bk[i]))
+    for u, (settle, isolated, account_index) in enumerate(
+        zip(f.unit_settle, f.unit_isolated.tolist(), f.unit_account.tolist(), strict=True)
+    ):
+        if not isolated:
+            balance = unit_balance[u]
+            per_account_pools[account_index].append(
+                PoolFigures(settle, balance, unit_pnl[u], balance + unit_pnl[u], unit_mm[u], unit_ratio[u]))
+    account_shock = arr.account_shock.tolist()
     accounts: list[AccountRisk] = []
+    start = 0
     for ai, account in enumerate(portfolio.accounts):
-        shock = _none(float(arr.account_shock[ai])) if len(arr.account_shock) > ai else None
-        accounts.append(assemble_account(
-            account, per_account_pools[ai], [figures[id(p)] for p in account.positions], shock, target=target
-        ))
+        end = start + len(account.positions)
+        columns = PositionColumns(notional[start:end], pnl[start:end], mm[start:end], ratio[start:end],
+                                  liq[start:end], bk[start:end])
+        shock = _none(account_shock[ai]) if ai < len(account_shock) else None
+        accounts.append(assemble_account(account, per_account_pools[ai], columns, shock, target=target))
+        start = end
     return RiskReport(accounts=tuple(accounts), as_of=portfolio.as_of)
 
 
