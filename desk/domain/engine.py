@@ -284,6 +284,9 @@ class _PlanCache:
     def __len__(self) -> int:
         return len(self._plans)
 
+    def holds(self, name: str, venue: str) -> bool:
+        return (name, venue) in self._plans
+
     def clear(self) -> None:
         with self._lock:
             self._plans.clear()
@@ -379,6 +382,11 @@ def _flatten(portfolio: Portfolio) -> _Flat:
 def clear_compiled_cache() -> None:
     """Forget every compiled account plan (tests; memory)."""
     _PLANS.clear()
+
+
+def compiled_cache_size() -> int:
+    """How many compiled account plans are kept (at most :data:`PLAN_CACHE_SIZE`)."""
+    return len(_PLANS)
 
 
 def _sum(index: IntArray, weights: FloatArray, length: int) -> FloatArray:

@@ -1,0 +1,247 @@
+"""The engine's cache of compiled accounts never serves stale data, and stays bounded.
+
+Every figure computed through a warm cache is checked against the same portfolio computed with
+the cache emptied first, and against the scalar oracle where a change must move the figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import numpy as np
+import pytest
+
+from desk.domain import engine
+from desk.domain.engine import (
+    PLAN_CACHE_SIZE,
+    RiskArrays,
+    clear_compiled_cache,
+    compiled_cache_size,
+    compute_arrays,
+    compute_risk,
+)
+from desk.domain.model import Account, MarginMode, Portfolio, Side, Tier
+from desk.domain.scalar import compute_risk_scalar
+from tests.support.risk import BTCUSDT_TIERS, account, pos
+
+
+def figures(arr: RiskArrays) -> dict[str, np.ndarray]:
+    return {f.name: np.asarray(getattr(arr, f.name)) for f in dataclasses.fields(arr)}
+
+
+def assert_same(a: RiskArrays, b: RiskArrays) -> None:
+    fa, fb = figures(a), figures(b)
+    for name in fa:
+        np.testing.assert_array_equal(fa[name], fb[name], err_msg=name)
+
+
+def assert_close(a: object, b: object, path: str = "report") -> None:
+    """Engine vs scalar oracle: numbers within 1e-9 relative (summed in other orders), the rest equal."""
+    if isinstance(a, float) and isinstance(b, float) and math.isfinite(a) and math.isfinite(b):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (path, a, b)
+    elif isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_close(x, y, f"{path}[{i}]")
+    elif dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+        assert type(a) is type(b), path
+        for f in dataclasses.fields(a):
+            assert_close(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+    else:
+        assert a == b, (path, a, b)
+
+
+def agrees_with_oracle(portfolio: Portfolio) -> None:
+    """The warm report equals a cold one exactly, and the scalar oracle's within rounding."""
+    warm = compute_risk(portfolio)
+    clear_compiled_cache()
+    assert warm == compute_risk(portfolio)
+    assert_close(warm, compute_risk_scalar(portfolio))
+
+
+def cold(portfolio: Portfolio) -> RiskArrays:
+    clear_compiled_cache()
+    return compute_arrays(portfolio)
+
+
+def book(venue: str = "binanceusdm", **wallets: float) -> Account:
+    return account(
+        venue,
+        pos("BTC/USDT:USDT", contracts=2.0, entry=60_000, mark=59_000, tiers=BTCUSDT_TIERS, taker=0.0005),
+        pos("ETH/USDT:USDT", contracts=30.0, entry=3_000, mark=3_050, side="short", tiers=BTCUSDT_TIERS),
+        pos("SOL/USDT:USDT", contracts=500.0, entry=150, mark=140, mode="isolated", margin=9_000,
+            tiers=BTCUSDT_TIERS),
+        **(wallets or {"USDT": 40_000.0}),
+    )
+
+
+def replace_position(acc: Account, index: int, **changes: object) -> Account:
+    positions = list(acc.positions)
+    positions[index] = dataclasses.replace(positions[index], **changes)
+    return dataclasses.replace(acc, positions=tuple(positions))
+
+
+def tick(acc: Account, factor: float) -> Account:
+    """New position objects with every mark moved, the rest untouched — what the monitor builds."""
+    return dataclasses.replace(acc, positions=tuple(
+        dataclasses.replace(p, mark_price=p.mark_price * factor) for p in acc.positions))
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    clear_compiled_cache()
+    yield
+    clear_compiled_cache()
+
+
+def test_the_same_objects_give_equal_figures_and_compile_once(monkeypatch):
+    p = Portfolio((book(),))
+    compiles = []
+    real = engine._compile_account
+    monkeypatch.setattr(engine, "_compile_account", lambda *a: compiles.append(a) or real(*a))
+    first = compute_arrays(p)
+    second = compute_arrays(p)
+    assert len(compiles) == 1
+    assert_same(first, second)
+    assert compute_risk(p) == compute_risk(p)
+    agrees_with_oracle(p)
+
+
+def test_a_tick_reuses_the_plan_and_gives_the_new_marks_figures(monkeypatch):
+    before = Portfolio((book(),))
+    compute_arrays(before)
+    after = Portfolio((tick(book(), 0.97),))
+    compiles = []
+    real = engine._compile_account
+    monkeypatch.setattr(engine, "_compile_account", lambda *a: compiles.append(a) or real(*a))
+    warm = compute_arrays(after)
+    assert compiles == []  # served from the cache
+    assert not np.array_equal(warm.unrealized_pnl, compute_arrays(before).unrealized_pnl)
+    assert_same(warm, cold(after))
+    agrees_with_oracle(after)
+
+
+@pytest.mark.parametrize(("index", "changes"), [
+    (0, {"entry_price": 61_000.0}),
+    (0, {"contracts": 2.5}),
+    (1, {"contract_size": 10.0}),
+    (0, {"taker_fee": 0.001}),
+    (1, {"side": "long"}),
+    (0, {"margin_mode": "isolated", "isolated_margin": 20_000.0}),
+    (2, {"isolated_margin": 4_000.0}),
+    (2, {"margin_mode": "cross", "isolated_margin": None}),
+    (0, {"tiers": (Tier(0, math.inf, 0.02, 0.0),)}),
+    (0, {"tiers": tuple(dataclasses.replace(t, mmr=t.mmr * 2, maintenance_amount=None)
+                        for t in BTCUSDT_TIERS)}),
+    (1, {"symbol": "BTC/USDT:USDT"}),  # now a second leg of BTC: one group, one shared price
+    (1, {"settle": "USDC", "symbol": "ETH/USDC:USDC"}),
+])
+@pytest.mark.parametrize("venue", ["binanceusdm", "okx", "bybit"])
+def test_a_changed_static_field_gives_new_figures(venue, index, changes):
+    enums = {"side": Side, "margin_mode": MarginMode}
+    changes = {k: enums[k](v) if k in enums else v for k, v in changes.items()}
+    acc = book(venue, USDT=40_000.0, USDC=5_000.0)
+    before = Portfolio((acc,))
+    first = compute_risk(before)
+    changed = Portfolio((replace_position(acc, index, **changes),))
+    warm = compute_arrays(changed)
+    report = compute_risk(changed)
+    if "taker_fee" not in changes or venue != "binanceusdm":  # Binance keeps no fee in MM (§1)
+        assert report != first
+    assert_same(warm, cold(changed))
+    compute_arrays(before)  # the old plan back in the cache, then the change again
+    agrees_with_oracle(changed)
+
+
+def test_a_changed_wallet_gives_new_figures():
+    first = compute_risk(Portfolio((book(USDT=40_000.0),)))
+    richer = Portfolio((book(USDT=80_000.0),))
+    report = compute_risk(richer)
+    assert report.accounts[0].pools[0].wallet_balance == 80_000.0
+    assert report != first
+    agrees_with_oracle(richer)
+    # a new settle currency in the wallets is a new pool
+    two = Portfolio((book(USDT=40_000.0, USDC=1_000.0),))
+    assert [pool.settle for pool in compute_risk(two).accounts[0].pools] == ["USDT", "USDC"]
+    agrees_with_oracle(two)
+
+
+def test_added_and_removed_positions_are_seen():
+    acc = book()
+    compute_arrays(Portfolio((acc,)))
+    fewer = dataclasses.replace(acc, positions=acc.positions[:2])
+    more = dataclasses.replace(acc, positions=(*acc.positions, pos("XRP/USDT:USDT", contracts=1e4, entry=0.5,
+                                                                    tiers=BTCUSDT_TIERS)))
+    for p in (Portfolio((fewer,)), Portfolio((more,)), Portfolio((acc,))):
+        agrees_with_oracle(p)
+        assert_same(compute_arrays(p), cold(p))
+
+
+def test_equal_tier_tables_in_new_objects_reuse_the_plan(monkeypatch):
+    acc = book()
+    compute_arrays(Portfolio((acc,)))
+    copied_tiers = tuple(dataclasses.replace(t) for t in BTCUSDT_TIERS)
+    assert copied_tiers == BTCUSDT_TIERS and copied_tiers is not BTCUSDT_TIERS
+    same = Portfolio((replace_position(acc, 0, tiers=copied_tiers),))
+    compiles = []
+    real = engine._compile_account
+    monkeypatch.setattr(engine, "_compile_account", lambda *a: compiles.append(a) or real(*a))
+    assert_same(compute_arrays(same), compute_arrays(Portfolio((acc,))))
+    assert compiles == []
+
+
+def test_accounts_sharing_a_name_in_different_portfolios_never_mix():
+    # the same name and venue with different books, alternately (a what-if copy beside the live one)
+    live = book()
+    other = account("binanceusdm", pos("BTC/USDT:USDT", contracts=9.0, entry=50_000, mark=48_000,
+                                       side="short", tiers=BTCUSDT_TIERS), USDT=100_000.0)
+    reports = []
+    for p in [Portfolio((live,)), Portfolio((other,)), Portfolio((live,)), Portfolio((other, live))]:
+        reports.append(compute_risk(p))
+        assert_close(reports[-1], compute_risk_scalar(p))
+    assert reports[0] == reports[2] != reports[1]
+    assert reports[3].accounts == (reports[1].accounts[0], reports[0].accounts[0])
+
+
+def test_random_sequences_of_changes_match_a_cold_compile():
+    rng = random.Random(5)
+    accounts = [book() for _ in range(3)]
+    accounts = [dataclasses.replace(a, name=f"acc-{i}") for i, a in enumerate(accounts)]
+    fields: list[tuple[str, object]] = [
+        ("mark_price", lambda p: p.mark_price * rng.uniform(0.9, 1.1)),
+        ("entry_price", lambda p: p.entry_price * rng.uniform(0.9, 1.1)),
+        ("contracts", lambda p: p.contracts * rng.uniform(0.5, 2.0)),
+        ("taker_fee", lambda p: rng.choice([None, 0.0, 0.0004, 0.0006])),
+    ]
+    for _ in range(60):
+        a = rng.randrange(len(accounts))
+        k = rng.randrange(len(accounts[a].positions))
+        name, new = rng.choice(fields)
+        accounts[a] = replace_position(accounts[a], k, **{name: new(accounts[a].positions[k])})
+        p = Portfolio(tuple(accounts))
+        warm = compute_arrays(p)
+        assert_same(warm, cold(p))
+        compute_arrays(p)  # warm the cache again for the next change
+
+
+def test_the_cache_is_bounded():
+    one = pos("BTC/USDT:USDT", contracts=1.0, entry=60_000, tiers=BTCUSDT_TIERS)
+    for i in range(PLAN_CACHE_SIZE + 20):
+        compute_arrays(Portfolio((account("okx", one, name=f"acc-{i}", USDT=1_000.0),)))
+        assert compiled_cache_size() <= PLAN_CACHE_SIZE
+    assert compiled_cache_size() == PLAN_CACHE_SIZE
+    # the most recently used survive, the oldest went first
+    assert engine._PLANS.holds(f"acc-{PLAN_CACHE_SIZE + 19}", "okx")
+    assert not engine._PLANS.holds("acc-0", "okx")
+
+
+def test_the_empty_portfolio_and_an_account_without_positions():
+    empty = Portfolio(())
+    arr = compute_arrays(empty)
+    assert arr.notional.shape == (0,) and arr.unit_ratio.shape == (0,)
+    wallet_only = Portfolio((Account("w", "bybit", {"USDT": 10.0}),))
+    report = compute_risk(wallet_only)
+    agrees_with_oracle(wallet_only)
+    assert [pool.settle for pool in report.accounts[0].pools] == ["USDT"]
