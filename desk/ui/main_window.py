@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
         The tab holds it in a scroll area, so a panel's minimum size never takes rows away from
         the positions table: on a small screen the panel scrolls instead.
         """
+        _scroll_side_panel(widget)
         holder = QScrollArea()
         holder.setWidgetResizable(True)
         holder.setFrameShape(QFrame.Shape.NoFrame)
@@ -412,6 +413,30 @@ class MainWindow(QMainWindow):
 
     def first_proxy_index(self) -> QModelIndex:
         return self.proxy.index(0, 0)
+
+
+def _scroll_side_panel(panel: QWidget) -> None:
+    """A panel's ``side_panel`` (the ladder's legend and figures, ~330 px tall) scrolls on its own.
+
+    Otherwise its height becomes the whole panel's minimum, and on a 1280×800 screen the tab would
+    scroll the plot out of view together with it.
+    """
+    side = getattr(panel, "side_panel", None)
+    layout = panel.layout()
+    if not isinstance(side, QWidget) or layout is None or isinstance(side.parentWidget(), QScrollArea):
+        return
+    scroller = QScrollArea()
+    scroller.setObjectName("sidePanelScroller")
+    scroller.setWidgetResizable(True)
+    scroller.setFrameShape(QFrame.Shape.NoFrame)
+    scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    if layout.replaceWidget(side, scroller) is None:
+        scroller.deleteLater()
+        return
+    bar = scroller.verticalScrollBar().sizeHint().width()
+    scroller.setMinimumWidth(side.minimumWidth() + bar)
+    scroller.setMaximumWidth(min(side.maximumWidth() + bar, 16_777_215))  # QWIDGETSIZE_MAX
+    scroller.setWidget(side)
 
 
 _MIN_WIDTH = 48

@@ -1,7 +1,8 @@
 """Screenshots of the dashboard on the demo venue, mid flash-crash, on a real X server (Xvfb).
 
     .venv/bin/python docs/screenshots/make_screenshots.py            # 1280x800 and 1920x1080
-    .venv/bin/python docs/screenshots/make_screenshots.py --sizes 1280x800 --theme light
+    .venv/bin/python docs/screenshots/make_screenshots.py --sizes 1280x800 --theme light \
+        --scenario feed-loss --speed 4 --wait 45                  # a feed lost long enough to be stale
 
 Each run starts its own Xvfb (and a trayer tray host, so the tray icon shows), a private D-Bus,
 and ``desk --demo --scenario flash-crash`` in a temporary DESK_HOME, waits for the table to

@@ -125,3 +125,23 @@ def test_visible_rows_export_what_is_shown(window) -> None:  # type: ignore[no-u
     assert rows[0]["Symbol"] == "B/USDT:USDT"
     assert rows[0]["Liq. desk"] == "54,300.0"
     assert "Bankruptcy" in rows[0]
+
+
+def test_a_tall_side_panel_scrolls_by_itself_not_the_whole_tab(window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
+
+    panel = QWidget()
+    side = QWidget()
+    side.setMinimumHeight(330)  # like the ladder's legend
+    side.setMinimumWidth(270)
+    column = QVBoxLayout(side)
+    column.addWidget(QLabel("legend"))
+    row = QHBoxLayout(panel)
+    plot = QWidget()
+    plot.setMinimumHeight(60)
+    row.addWidget(plot, 3)
+    row.addWidget(side)
+    panel.side_panel = side  # type: ignore[attr-defined]
+    window.set_panel("Ladder", panel)
+    assert isinstance(side.parentWidget().parentWidget(), QScrollArea)  # viewport → scroll area
+    assert panel.minimumSizeHint().height() < 200  # the tab no longer needs the legend's height
