@@ -6,7 +6,10 @@ this module evaluates them with numpy over all positions at once so a whole port
 on every tick. The scalar module stays as the tests' oracle; the tests assert both agree.
 
 Hot path: :func:`compute_arrays` returns plain arrays (no per-position Python objects);
-:func:`compute_risk` dresses them as the report dataclasses.
+:func:`compute_risk` dresses them as the report dataclasses. Each account is compiled to arrays
+once and kept in a bounded cache (:data:`PLAN_CACHE_SIZE` accounts) for as long as its wallets and
+every position's fields other than the mark compare equal; a tick that moves only the marks
+reads just the marks afresh.
 
 What is vectorised and what is not:
 
@@ -31,6 +34,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -184,30 +188,31 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
     """One account as arrays: rows grouped into margin units (cross pools per settle in the scalar
     order, then each isolated position), symbol groups numbered within the account."""
     rules = rules_for(account.venue)
-    hl = rules.mmr_from_max_leverage
+    rows = cast(tuple[tuple[Any, ...], ...], static[1])  # _STATIC_FIELDS of each position
+    n = len(rows)
+    symbols, settles, kinds, contracts, sizes, sides, entries, modes, margins, tier_tables, takers = (
+        zip(*rows, strict=True) if n else ((),) * 11)
     pools: dict[str, list[int]] = {cur: [] for cur, amount in account.wallets.items() if amount != 0}
     isolated: list[int] = []
-    for k, p in enumerate(account.positions):
-        if p.margin_mode is MarginMode.CROSS:
-            pools.setdefault(p.settle, []).append(k)
+    cross = MarginMode.CROSS
+    for k, (mode, settle) in enumerate(zip(modes, settles, strict=True)):
+        if mode == cross:
+            pools.setdefault(settle, []).append(k)
         else:
             isolated.append(k)
-    positions = account.positions
     members = [(settle, ks, account.wallet(settle), False) for settle, ks in pools.items()]
-    members += [(positions[k].settle, [k], float(positions[k].isolated_margin or 0.0), True)
-                for k in isolated]
+    members += [(settles[k], [k], float(margins[k] or 0.0), True) for k in isolated]
     order = [k for _, ks, _, _ in members for k in ks]
     unit_of = [u for u, (_, ks, _, _) in enumerate(members) for _ in ks]
     groups: dict[tuple[int, str], int] = {}
-    group_of = [groups.setdefault((u, positions[k].symbol), len(groups))
-                for k, u in zip(order, unit_of, strict=True)]
-    table_of: dict[int, int] = {}  # id of a tiers tuple (held by the account) -> its table
+    group_of = [groups.setdefault((u, symbols[k]), len(groups)) for k, u in zip(order, unit_of, strict=True)]
+    # tier tables resolved once per distinct tuple object (the account holds them, so ids stay unique)
+    table_of: dict[int, int] = {}
     tables: list[tuple[ResolvedTier, ...]] = []
-    for p in positions:
-        if id(p.tiers) not in table_of:
-            table_of[id(p.tiers)] = len(tables)
-            tables.append(resolve_tiers(p.tiers, hl))
-    ordered = [positions[k] for k in order]
+    for tiers in tier_tables:
+        if id(tiers) not in table_of:
+            table_of[id(tiers)] = len(tables)
+            tables.append(resolve_tiers(tiers, rules.mmr_from_max_leverage))
     width = max((len(t) for t in tables), default=1)
     tab_floor = np.full((max(len(tables), 1), width), np.inf)
     tab_rate = np.zeros_like(tab_floor)
@@ -218,13 +223,16 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
         tab_rate[t, : len(table)] = [tier.mmr for tier in table]
         tab_cum[t, : len(table)] = [tier.cum for tier in table]
         tab_convex[t] = _table_is_convex(table)
-    tix = np.array([table_of[id(p.tiers)] for p in ordered], dtype=np.intp)
-    n = len(ordered)
-    q = np.array([p.contracts * p.contract_size for p in ordered], dtype=np.float64)
-    entry = np.array([p.entry_price for p in ordered], dtype=np.float64)
-    inverse = np.array([p.kind is Kind.INVERSE for p in ordered], dtype=bool)
-    side = np.array([1.0 if p.side is Side.LONG else -1.0 for p in ordered], dtype=np.float64)
-    taker = np.array([p.taker_fee or 0.0 for p in ordered], dtype=np.float64)
+    rows_order = np.asarray(order, dtype=np.intp)
+    tix = np.fromiter(map(table_of.__getitem__, map(id, tier_tables)), dtype=np.intp, count=n)[rows_order]
+    q = (np.asarray(contracts, dtype=np.float64) * np.asarray(sizes, dtype=np.float64))[rows_order]
+    entry = np.asarray(entries, dtype=np.float64)[rows_order]
+    # by equality, as the cache compares them (a StrEnum member equals its value)
+    inverse = np.fromiter(map(operator.eq, kinds, itertools.repeat(Kind.INVERSE)), dtype=bool, count=n)
+    is_long = np.fromiter(map(operator.eq, sides, itertools.repeat(Side.LONG)), dtype=bool, count=n)
+    inverse, is_long = inverse[rows_order], is_long[rows_order]
+    taker = np.asarray([t or 0.0 for t in takers], dtype=np.float64)[rows_order]
+    side = np.where(is_long, 1.0, -1.0)
     sigma = np.where(inverse, -side, side)
     v_entry = np.where(inverse, q / entry, q * entry) if n else np.zeros(0)
     entry_basis = np.full(n, rules.mm_basis is MMBasis.ENTRY)
@@ -234,7 +242,7 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
         static=static,
         rules=rules,
         order=tuple(order),
-        account_rows=np.argsort(np.asarray(order, dtype=np.intp), kind="stable").astype(np.intp),
+        account_rows=np.argsort(rows_order, kind="stable").astype(np.intp),
         unit_settle=tuple(settle for settle, _, _, _ in members),
         unit_sizes=tuple(len(ks) for _, ks, _, _ in members),
         unit_isolated=tuple(is_iso for _, _, _, is_iso in members),
