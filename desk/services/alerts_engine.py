@@ -111,6 +111,17 @@ def level_for(
     return None
 
 
+def _past_liquidation(margin_ratio: float | None) -> bool:
+    """Margin ratio at or beyond 1.0 (``inf`` once the margin balance is gone): liquidation territory."""
+    return margin_ratio is not None and not math.isnan(margin_ratio) and margin_ratio >= 1.0
+
+
+def _ratio(x: float | None) -> str:
+    if x is None:
+        return "none"
+    return f"{x:.2f}" if math.isfinite(x) else "∞ (margin balance exhausted)"
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.1f} %"
 
@@ -208,15 +219,19 @@ class AlertEngine:
         for account in snap.report.accounts:
             for p in account.positions:
                 th = self.config.thresholds_for(p.account, p.symbol)
-                if p.distance_to_liquidation is not None and math.isfinite(p.distance_to_liquidation):
-                    key: TrackKey = ("distance", p.account, p.symbol, p.leg)
+                key: TrackKey = ("distance", p.account, p.symbol, p.leg)
+                if _past_liquidation(p.margin_ratio):
+                    # The distance is |mark − liquidation| ÷ mark: once the mark is beyond the
+                    # liquidation price it grows again, so it must not decide the level here.
+                    yield _Reading(key, AlertLevel.CRITICAL, self._past_alert(p, snap.at))
+                elif p.distance_to_liquidation is not None and math.isfinite(p.distance_to_liquidation):
                     level = level_for(
                         p.distance_to_liquidation, self._level(key), th.distance_warning,
                         th.distance_critical, higher_is_worse=False, rearm=rearm,
                     )
                     yield _Reading(key, level, self._distance_alert(p, level, th, snap.at) if level else None)
                 ratio = p.margin_ratio
-                if p.margin_mode == "isolated" and ratio is not None and math.isfinite(ratio):
+                if p.margin_mode == "isolated" and ratio is not None and not math.isnan(ratio):
                     key = ("margin_ratio", p.account, p.symbol, p.leg)
                     level = level_for(
                         ratio, self._level(key), th.margin_ratio_warning,
@@ -229,8 +244,8 @@ class AlertEngine:
         th = self.config.thresholds_for(account.name)
         for pool in account.pools:
             cross = [p for p in account.positions if p.margin_mode == "cross" and p.settle == pool.settle]
-            if not cross or pool.margin_ratio is None or not math.isfinite(pool.margin_ratio):
-                continue
+            if not cross or pool.margin_ratio is None or math.isnan(pool.margin_ratio):
+                continue  # an exhausted pool (ratio inf) is the most critical state: keep it
             key: TrackKey = ("pool_margin_ratio", account.name, f"{pool.settle} pool", None)
             level = level_for(
                 pool.margin_ratio, self._level(key), th.margin_ratio_warning, th.margin_ratio_critical,
@@ -241,10 +256,11 @@ class AlertEngine:
                 limit = th.margin_ratio_critical if level is AlertLevel.CRITICAL else th.margin_ratio_warning
                 alert = Alert(
                     at=at, rule="pool_margin_ratio", level=level,
-                    title=f"{account.name}: {pool.settle} cross pool margin ratio {pool.margin_ratio:.2f}",
+                    title=(f"{account.name}: {pool.settle} cross pool margin ratio "
+                           f"{_ratio(pool.margin_ratio)}"),
                     body=(
                         f"The {pool.settle} cross-margin pool of {account.name} is at margin ratio "
-                        f"{pool.margin_ratio:.2f} (1.00 = liquidation of every position in it; "
+                        f"{_ratio(pool.margin_ratio)} (1.00 = liquidation of every position in it; "
                         f"{level.value} at {limit:.2f}). {len(cross)} position(s): "
                         + ", ".join(p.symbol for p in cross) + "." + _advice(pool.suggestions)
                     ),
@@ -264,14 +280,25 @@ class AlertEngine:
             value=p.distance_to_liquidation, threshold=limit,
         )
 
+    def _past_alert(self, p: PositionRisk, at: float) -> Alert:
+        return Alert(
+            at=at, rule="distance", level=AlertLevel.CRITICAL,
+            title=f"{p.symbol} {p.side}: at or past its liquidation price",
+            body=(
+                f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (1.00 = liquidation): "
+                "the exchange may liquidate this position at any moment." + _advice(p.suggestions)
+            ),
+            account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=1.0,
+        )
+
     def _ratio_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float) -> Alert:
         assert p.margin_ratio is not None
         limit = th.margin_ratio_critical if level is AlertLevel.CRITICAL else th.margin_ratio_warning
         return Alert(
             at=at, rule="margin_ratio", level=level,
-            title=f"{p.symbol} {p.side}: margin ratio {p.margin_ratio:.2f}",
+            title=f"{p.symbol} {p.side}: margin ratio {_ratio(p.margin_ratio)}",
             body=(
-                f"{_position_line(p)} · margin ratio {p.margin_ratio:.2f} (1.00 = liquidation; "
+                f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (1.00 = liquidation; "
                 f"{level.value} at {limit:.2f})." + _advice(p.suggestions)
             ),
             account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=limit,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -70,6 +71,25 @@ def test_pool_margin_ratio_for_cross_pools() -> None:
     # a pool with no cross position in it (only isolated ones) is not alerted on
     engine, clock = make()
     assert feed(engine, clock, position(distance=None), pools={"main": (pool("USDT", 0.85),)}) == []
+
+
+def test_a_position_past_its_liquidation_price_is_critical_whatever_its_distance() -> None:
+    """|mark − liq| ÷ mark grows again once the mark is beyond the liquidation price; an isolated
+    position whose margin balance is gone has ratio ∞. Neither may hide the most critical state."""
+    engine, clock = make()
+    out = feed(engine, clock, position(distance=0.20, margin_ratio=math.inf))
+    assert levels(out) == [("distance", C)]  # the ratio rule shares the position's cooldown
+    past = next(e.alert for e in out if e.alert.rule == "distance")
+    assert "past its liquidation price" in past.title and "∞" in past.body
+    # cross: the position's ratio is its pool's; an exhausted pool alerts too
+    engine, clock = make()
+    cross = position(mode="cross", distance=0.25, margin_ratio=math.inf)
+    out = feed(engine, clock, cross, pools={"main": (pool("USDT", math.inf),)})
+    assert ("distance", C) in levels(out) and ("pool_margin_ratio", C) in levels(out)
+    # just past 1.0 with a large distance: still critical
+    engine, clock = make()
+    out = feed(engine, clock, position(mode="cross", distance=0.15, margin_ratio=1.02))
+    assert levels(out) == [("distance", C)]
 
 
 def test_cannot_monitor_fires_from_tick_without_new_snapshots() -> None:
