@@ -27,10 +27,10 @@ What is vectorised and what is not:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import operator
-import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -265,27 +265,26 @@ class _PlanCache:
 
     A plan is served only while its account's static fields are equal to the ones it was compiled
     from (compared field by field — equal objects, not merely equal hashes); anything else compiles
-    afresh and replaces it. Thread-safe: the monitor and the UI may compute at the same time.
+    afresh and replaces it. Safe to share between threads without a lock (desk.domain may not
+    import threading): each OrderedDict operation is atomic, so a race can at worst compile an
+    account twice or drop one plan more than needed — never serve a plan that does not match.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._plans: OrderedDict[tuple[str, str], _AccountPlan] = OrderedDict()
-        self._lock = threading.Lock()
 
     def plan(self, account: Account) -> _AccountPlan:
         key = (account.name, account.venue)
         static = _static_key(account)
-        with self._lock:
-            plan = self._plans.get(key)
-            if plan is not None and plan.static == static:
-                self._plans.move_to_end(key)
-                return plan
-        plan = _compile_account(account, static)
-        with self._lock:
+        plan = self._plans.get(key)
+        if plan is None or plan.static != static:
+            plan = _compile_account(account, static)
             self._plans[key] = plan
+        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
             self._plans.move_to_end(key)
-            while len(self._plans) > self.size:
+        while len(self._plans) > self.size:
+            with contextlib.suppress(KeyError):  # emptied meanwhile by another thread
                 self._plans.popitem(last=False)
         return plan
 
@@ -296,8 +295,7 @@ class _PlanCache:
         return (name, venue) in self._plans
 
     def clear(self) -> None:
-        with self._lock:
-            self._plans.clear()
+        self._plans.clear()
 
 
 _PLANS = _PlanCache(PLAN_CACHE_SIZE)

@@ -278,3 +278,24 @@ def test_the_fast_position_risk_constructor_builds_the_same_frozen_object():
     # classes whose constructor does more than set fields keep their real constructor
     assert slot_constructor(Checked) is Checked
     assert slot_constructor(Factory) is Factory
+
+
+def test_threads_sharing_the_cache_always_get_their_own_figures():
+    from concurrent.futures import ThreadPoolExecutor
+
+    live = book()
+    other = dataclasses.replace(replace_position(live, 0, contracts=7.0), wallets={"USDT": 90_000.0})
+    books = [Portfolio((live,)), Portfolio((other,)), Portfolio((tick(live, 1.02),))]
+    expected = [cold(p) for p in books]
+    clear_compiled_cache()
+
+    def run(worker: int) -> int:
+        checked = 0
+        for i in range(150):
+            k = (worker + i) % len(books)
+            assert_same(compute_arrays(books[k]), expected[k])
+            checked += 1
+        return checked
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(run, range(4), timeout=60)) == 600
