@@ -160,9 +160,10 @@ def assemble_account(
     rules = rules_for(account.venue)
     pool_by_settle = {pool.settle: pool for pool in pools}
     cross_by_settle: dict[str, list[Position]] = {}
-    for p in account.positions:
-        if p.margin_mode is MarginMode.CROSS:
-            cross_by_settle.setdefault(p.settle, []).append(p)
+    if target is not None:  # only suggestions need the cross positions by pool
+        for p in account.positions:
+            if p.margin_mode is MarginMode.CROSS:
+                cross_by_settle.setdefault(p.settle, []).append(p)
 
     pool_risks: list[PoolRisk] = []
     for pool in pools:
