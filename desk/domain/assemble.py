@@ -6,11 +6,9 @@ identical numbers.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
 
 from desk.domain.model import Account, MarginMode, Position
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
@@ -29,40 +27,8 @@ GAP_TICKS = 2.0
 #: without a tick size, a relative gap above this is flagged
 GAP_RELATIVE = 5e-4
 
-_T = TypeVar("_T")
 
 
-def slot_constructor(cls: type[_T]) -> Callable[..., _T]:
-    """A positional constructor of the frozen slots dataclass ``cls`` that fills its slots directly.
-
-    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; for the 23
-    fields of :class:`PositionRisk`, built once per position per tick, that is half the cost of the
-    report. Setting the slots through their descriptors gives the same object (same fields, same
-    equality) in half the time. Written out like dataclasses' own ``__init__``; a class with a
-    ``__post_init__``, a default factory or a non-init field gets its real constructor instead.
-    """
-    fields = dataclasses.fields(cast(type, cls))
-    if hasattr(cls, "__post_init__") or any(
-        not f.init or f.default_factory is not dataclasses.MISSING or not hasattr(cls, f.name) for f in fields
-    ):
-        return cls
-    namespace: dict[str, object] = {"_new": object.__new__, "_cls": cls}
-    params: list[str] = []
-    for f in fields:
-        namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-    lines = [f"def construct({', '.join(params)}):", "    self = _new(_cls)"]
-    lines += [f"    _set_{f.name}(self, {f.name})" for f in fields]
-    lines.append("    return self")
-    exec("\n".join(lines), namespace)  # the source names only the dataclass's own fields
-    return cast(Callable[..., _T], namespace["construct"])
-
-
-_position_risk = slot_constructor(PositionRisk)
 
 
 def venue_margin_ratio(rules: VenueRules, ratio: float | None) -> float | None:
@@ -211,7 +177,7 @@ def assemble_account(
         mark = p.mark_price
         reported = p.reported
         # positional, in PositionRisk's field order (this loop runs once per position per tick)
-        position_risks.append(_position_risk(
+        position_risks.append(PositionRisk(
             name, p.symbol, p.leg._value_, p.side._value_, p.margin_mode._value_, p.settle, p.kind._value_,
             p.contracts, p.entry_price, mark, p.leverage, notional, pnl, mm,
             ratio, liq, bk, None if liq is None else abs(mark - liq) / mark,

@@ -247,39 +247,6 @@ def test_the_empty_portfolio_and_an_account_without_positions():
     assert [pool.settle for pool in report.accounts[0].pools] == ["USDT"]
 
 
-def test_the_fast_position_risk_constructor_builds_the_same_frozen_object():
-    from desk.domain.assemble import _position_risk, slot_constructor
-    from desk.domain.report import PositionRisk, Suggestion
-
-    # a distinct value per field, so a field set from the wrong argument shows
-    values = [f"text-{i}" if f.type == "str" else float(i) + 0.5
-              for i, f in enumerate(dataclasses.fields(PositionRisk))]
-    values[-2] = (Suggestion("add_margin", True, amount=1.0),)
-    fast, real = _position_risk(*values), PositionRisk(*values)
-    assert type(fast) is PositionRisk
-    assert fast == real and hash(fast) == hash(real) and repr(fast) == repr(real)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        fast.symbol = "other"  # type: ignore[misc]
-    # defaults of the trailing fields, as the real constructor
-    assert _position_risk(*values[:18]) == PositionRisk(*values[:18])
-
-    @dataclasses.dataclass(frozen=True, slots=True)
-    class Checked:
-        x: float
-
-        def __post_init__(self) -> None:
-            if self.x < 0:
-                raise ValueError("x")
-
-    @dataclasses.dataclass(frozen=True, slots=True)
-    class Factory:
-        items: list[int] = dataclasses.field(default_factory=list)
-
-    # classes whose constructor does more than set fields keep their real constructor
-    assert slot_constructor(Checked) is Checked
-    assert slot_constructor(Factory) is Factory
-
-
 def test_threads_sharing_the_cache_always_get_their_own_figures():
     from concurrent.futures import ThreadPoolExecutor
 
