@@ -13,6 +13,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from desk.domain.engine import compute_risk
 from desk.domain.model import Account, Portfolio, Tier
@@ -443,6 +445,14 @@ def shock_books() -> list[Account]:
         account("hyperliquid", pos("BTC/USDC:USDC", contracts=2, entry=60_000, mark=58_000, tiers=HL_BTC),
                 pos("ETH/USDC:USDC", contracts=30, entry=3_000, mark=3_150, side="short", tiers=HL_ETH),
                 USDC=20_000),
+        # equal hedge legs: constant PnL, only the maintenance margin moves (up with a linear price)
+        account("binanceusdm", pos(contracts=3, entry=60_000, mark=60_500, leg="long", mmr=0.01),
+                pos(contracts=3, entry=61_000, mark=60_500, side="short", leg="short", mmr=0.01), USDT=1_000),
+        account("binancecoinm",
+                pos("BTC/USD:BTC", contracts=1_000, contract_size=100, entry=60_000, mark=60_500, leg="long",
+                    mmr=0.01),
+                pos("BTC/USD:BTC", contracts=1_000, contract_size=100, entry=61_000, mark=60_500,
+                    side="short", leg="short", mmr=0.01), BTC=0.1),
     ]
 
 
@@ -535,3 +545,79 @@ def test_reduced_position_booked_at_the_mark_reaches_the_target():
     booked = dataclasses.replace(acc, wallets={"USDT": wallet + realised},
                                  positions=(dataclasses.replace(btc, contracts=6 - closed), eth))
     assert risk(booked).pools[0].margin_ratio == pytest.approx(target, rel=1e-9)
+
+
+# ---------------------------------------------------------------- 10. Binance cross: a brute-force oracle
+
+LINEAR_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
+COIN_TABLE_SCALED = tuple((f / 10, c / 10, m, cum / 10) for f, c, m, cum in BTCUSD_COIN)
+
+
+@st.composite
+def binance_cross_books(draw):
+    inverse = draw(st.booleans())
+    legs = []
+    symbols = ("BTC/USD:BTC", "BTC/USD:BTC-261225") if inverse else LINEAR_SYMBOLS
+    for symbol in symbols[: draw(st.integers(1, len(symbols)))]:
+        entry = draw(st.floats(1_000, 80_000))
+        mark = entry * draw(st.floats(0.85, 1.15))
+        hedge = draw(st.booleans())
+        for leg, side in ((("long", "long"), ("short", "short")) if hedge else (("both", draw(
+                st.sampled_from(["long", "short"]))),)):
+            e = entry * draw(st.floats(0.95, 1.05))
+            if inverse:
+                n = float(draw(st.integers(10, 4_000)))
+                p = pos(symbol, contracts=n, contract_size=100.0, entry=e, mark=mark, side=side, leg=leg,
+                        tiers=tiers_of(COIN_TABLE_SCALED), kind="inverse")
+                legs.append(dataclasses.replace(p, settle="BTC"))
+            else:
+                q = draw(st.floats(5_000, 2_000_000)) / e
+                legs.append(pos(symbol, contracts=q, entry=e, mark=mark, side=side, leg=leg,
+                                tiers=tiers_of(BTCUSDT)))
+    settle = "BTC" if inverse else "USDT"
+    value = sum(p.contracts * p.contract_size / p.mark_price if inverse else p.contracts * p.mark_price
+                for p in legs)
+    wallet = value * draw(st.floats(0.02, 1.5))
+    table = COIN_TABLE_SCALED if inverse else BTCUSDT
+    return account("binancecoinm" if inverse else "binanceusdm", *legs, **{settle: wallet}), table, inverse
+
+
+def hand_slack(acc: Account, table, inverse: bool, symbol: str, price: float) -> float:
+    """Margin balance − MM of the cross pool with ``symbol`` at ``price`` and the rest at their marks."""
+    total = next(iter(acc.wallets.values()))
+    for p in acc.positions:
+        x = price if p.symbol == symbol else p.mark_price
+        s = 1 if p.side.value == "long" else -1
+        qty = p.contracts * p.contract_size
+        v = qty / x if inverse else qty * x
+        pnl = s * qty * (1 / p.entry_price - 1 / x) if inverse else s * qty * (x - p.entry_price)
+        mmr, cum = tier_for(table, v)
+        total += pnl - (v * mmr - cum)
+    return total
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(binance_cross_books())
+def test_binance_cross_liquidation_is_the_nearest_root_of_a_hand_written_slack(book):
+    acc, table, inverse = book
+    report = risk(acc)
+    for r in report.positions:
+        mark = r.mark_price
+        scale = abs(next(iter(acc.wallets.values()))) + sum(
+            p.contracts * p.contract_size / p.mark_price if inverse else p.contracts * p.mark_price
+            for p in acc.positions)
+
+        def f(x: float, symbol: str = r.symbol) -> float:
+            return hand_slack(acc, table, inverse, symbol, x)
+
+        grid = [mark * math.exp(k / 400) for k in range(-1_800, 1_801)]  # e^±4.5: 1/90 to 90 × the mark
+        if f(mark) <= 0:
+            continue  # already liquidated at the marks: any price is "at or past"
+        if r.liquidation_price is None:
+            assert all(f(x) > 0 for x in grid), r
+            continue
+        lp = r.liquidation_price
+        assert abs(f(lp)) <= 1e-9 * scale
+        # nothing crosses zero closer to the mark than the LP (on either side)
+        near = [x for x in grid if abs(x - mark) < abs(lp - mark) * (1 - 1e-6)]
+        assert all(f(x) > 0 for x in near)
