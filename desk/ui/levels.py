@@ -88,15 +88,24 @@ def position_level(risk: PositionRisk, status: DataStatus | None, thresholds: Th
 
 
 def account_level(
-    risk: AccountRisk | None, status: DataStatus | None, thresholds_for: ThresholdsFor
+    risk: AccountRisk | None, status: DataStatus | None, thresholds_for: ThresholdsFor,
+    positions_level: Level | None = None,
 ) -> Level:
+    """The account's level: stale with its data, else the worst of its pools and positions.
+
+    ``positions_level``: the worst figure level of the account's positions when the caller has
+    already decided them (the positions table does, at every update), so they are not decided twice.
+    """
     if status in (DataStatus.STALE, DataStatus.ERROR):
         return Level.STALE
     if risk is None:
         return Level.OK
     own = thresholds_for(risk.name, None)
     levels = [figure_level(None, pool.margin_ratio, own) for pool in risk.pools]
-    levels += [position_level(p, None, thresholds_for(p.account, p.symbol)) for p in risk.positions]
+    if positions_level is not None:
+        levels.append(positions_level)
+    else:
+        levels += [position_level(p, None, thresholds_for(p.account, p.symbol)) for p in risk.positions]
     return worst(levels)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
@@ -170,7 +171,7 @@ class MainWindow(QMainWindow):
 
     def _theme_changed(self, theme: object) -> None:
         """Risk text colours differ per theme: repaint the table, rebuild the strip and cards."""
-        self.table.viewport().update()
+        self.model.restyle()
         if self.snapshot is not None:
             self._refresh_summary()
 
@@ -314,11 +315,13 @@ class MainWindow(QMainWindow):
         if snapshot is None:
             return
         now = self.clock()
+        # the table decided every position's level at this update: the cards reuse them
         account_levels = self.accounts_panel.update_accounts(
-            snapshot.report.accounts, snapshot.accounts, self.thresholds_for, now, self.stale_after)
+            snapshot.report.accounts, snapshot.accounts, self.thresholds_for, now, self.stale_after,
+            self.model.figure_levels())
         rows = self.model.rows()
-        level = worst([*account_levels, *(r.level for r in rows)])
-        counts = {lv: sum(1 for r in rows if r.level is lv) for lv in Level}
+        counts = Counter(r.level for r in rows)
+        level = worst([*account_levels, *counts])
         summary = self._summary_text(len(rows), counts, len(snapshot.accounts))
         self.status_strip.set_health(level, summary)
         self.status_strip.set_accounts(snapshot.accounts, now)

@@ -10,9 +10,10 @@ marks rows whose data is stale.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -117,8 +118,11 @@ class Row:
     disagrees: bool = False
     distance_level: Level = Level.OK
     ratio_level: Level = Level.OK
+    figure_level: Level = Level.OK  # from the figures alone, whatever the data status
     inputs: tuple[object, ...] = ()  # the figures the level was last decided from
     text: list[str] = field(default_factory=list)  # display text per column, filled lazily
+    shown: tuple[object, ...] = ()  # per column, what its text and colours are made from
+    cells: dict[int, Sequence[Any]] | None = None  # per painted role, the value of every column
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -149,12 +153,7 @@ class PositionsModel(QAbstractTableModel):
         self._sort_order = Qt.SortOrder.AscendingOrder
         roles = Qt.ItemDataRole
         self._handlers: dict[int, Callable[[Row, int], Any]] = {
-            roles.DisplayRole: self._display,
             roles.ToolTipRole: self._tooltip,
-            roles.TextAlignmentRole: lambda row, column: _ALIGN[column],
-            roles.ForegroundRole: self._foreground,
-            roles.BackgroundRole: self._background,
-            roles.FontRole: self._font,
             SORT_ROLE: lambda row, column: _sort_key(row, column, self.clock()),
             KEY_ROLE: lambda row, column: row.key,
             LEVEL_ROLE: lambda row, column: int(row.level),
@@ -176,9 +175,8 @@ class PositionsModel(QAbstractTableModel):
     def apply(
         self, items: Iterable[tuple[PositionRisk, AccountState | None, PositionState | None]]
     ) -> None:
-        fresh: dict[tuple[str, str, str], Row] = {}
-        for risk, account_state, position_state in items:
-            fresh[risk.key] = _make_row(risk, account_state, position_state)
+        fresh = {risk.key: (risk, account_state, position_state)
+                 for risk, account_state, position_state in items}
         gone = [i for i, row in enumerate(self._rows) if row.key not in fresh]
         for start, end in reversed(_runs(gone)):
             self.beginRemoveRows(QModelIndex(), start, end)
@@ -188,24 +186,70 @@ class PositionsModel(QAbstractTableModel):
             self._index = {row.key: i for i, row in enumerate(self._rows)}
 
         now = self.clock()
-        for row in self._rows:
-            new = fresh.pop(row.key)
-            row.risk, row.status, row.observed_at, row.reason, row.check = (
-                new.risk, new.status, new.observed_at, new.reason, new.check)
-            row.text = []  # the figures moved: re-format when painted
+        changed: list[tuple[int, int]] = []  # (row, bit mask of the columns whose inputs changed)
+        for i, row in enumerate(self._rows):
+            _fill_row(row, *fresh.pop(row.key))
             self._classify(row, now)
-        if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, COLUMN_COUNT - 1))
+            mask = self._restyle(row)
+            if mask:
+                changed.append((i, mask))
+        self._emit_changed(changed)
 
         if fresh:
             start = len(self._rows)
             self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
-            for row in fresh.values():
+            for risk, account_state, position_state in fresh.values():
+                row = Row(risk=risk, status=None, observed_at=None, reason=None)
+                _fill_row(row, risk, account_state, position_state)
                 self._classify(row, now)
+                self._restyle(row)
                 self._index[row.key] = len(self._rows)
                 self._rows.append(row)
             self.endInsertRows()
         self._resort(now)
+
+    def _restyle(self, row: Row) -> int:
+        """Note what each column is drawn from; returns a bit mask of the columns that changed
+        (their cached text and colours are dropped, to be made again when painted)."""
+        shown = _shown(row)
+        old = row.shown
+        if shown == old:
+            return 0
+        row.shown = shown
+        row.cells = None
+        if not old or shown[0] != old[0]:  # the row-wide part (stale, tick size, level) changed
+            row.text = []
+            return _ALL_COLUMNS
+        mask = 0
+        for column in range(1, COLUMN_COUNT):
+            if shown[column] != old[column]:
+                mask |= 1 << column
+        if mask & ~_AGE_BIT:
+            row.text = []
+        return mask
+
+    def _emit_changed(self, changed: list[tuple[int, int]]) -> None:
+        """dataChanged for the rectangles of changed cells, so the view repaints only those:
+        consecutive rows with the same changed columns form one rectangle per run of columns."""
+        if not changed:
+            return
+        rects: list[tuple[int, int, int, int]] = []
+        run_start, run_end, run_mask = changed[0][0], changed[0][0], changed[0][1]
+        for i, mask in [*changed[1:], (-2, 0)]:
+            if i == run_end + 1 and mask == run_mask:
+                run_end = i
+                continue
+            rects.extend((run_start, first, run_end, last) for first, last in _column_runs(run_mask))
+            run_start = run_end = i
+            run_mask = mask
+        if len(rects) > _MAX_RECTS:  # scattered changes: one signal is cheaper than hundreds
+            mask = 0
+            for _, m in changed:
+                mask |= m
+            rects = [(changed[0][0], min(f for f, _ in _column_runs(mask)), changed[-1][0],
+                      max(last for _, last in _column_runs(mask)))]
+        for top, left, bottom, right in rects:
+            self.dataChanged.emit(self.index(top, left), self.index(bottom, right))
 
     # -- sorting ---------------------------------------------------------------------------
     # The model keeps its rows in display order itself: one Python sort over precomputed keys
@@ -247,7 +291,10 @@ class PositionsModel(QAbstractTableModel):
         for row in self._rows:
             was = (row.level, row.stale)
             self._classify(row, now)
-            changed = changed or (row.level, row.stale) != was
+            if (row.level, row.stale) != was:
+                changed = True
+                self._restyle(row)
+            row.cells = None  # the Age text moves on
         last = COLUMN_COUNT - 1 if changed else Column.AGE
         first = 0 if changed else Column.AGE
         self.dataChanged.emit(self.index(0, first), self.index(len(self._rows) - 1, last))
@@ -272,9 +319,9 @@ class PositionsModel(QAbstractTableModel):
         row.distance_level = _distance_level(r.distance_to_liquidation, thresholds)
         row.ratio_level = _ratio_level(r.margin_ratio, thresholds)
         # the rule of levels.position_level, from the two figures already at hand
-        row.level = Level.STALE if stale else max(row.distance_level, row.ratio_level)
+        row.figure_level = max(row.distance_level, row.ratio_level)
+        row.level = Level.STALE if stale else row.figure_level
         row.disagrees = row.check is not None and row.check.disagrees
-        row.text = []
 
     @property
     def thresholds_for(self) -> ThresholdsFor:
@@ -287,6 +334,13 @@ class PositionsModel(QAbstractTableModel):
         for row in self._rows:
             row.inputs = ()  # decide every level again with the new thresholds
 
+    def restyle(self) -> None:
+        """The theme changed: colours are made again when painted."""
+        for row in self._rows:
+            row.cells = None
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, COLUMN_COUNT - 1))
+
     # -- queries ---------------------------------------------------------------------------
 
     def rows(self) -> list[Row]:
@@ -297,6 +351,15 @@ class PositionsModel(QAbstractTableModel):
 
     def worst_level(self) -> Level:
         return max((r.level for r in self._rows), default=Level.OK)
+
+    def figure_levels(self) -> dict[str, Level]:
+        """Per account, the worst level of its positions' figures (data status aside): the
+        levels this model already decided, for the account cards (levels.account_level)."""
+        out: dict[str, Level] = {}
+        for row in self._rows:
+            account = row.risk.account
+            out[account] = max(out.get(account, Level.OK), row.figure_level)
+        return out
 
     # -- Qt model interface ----------------------------------------------------------------
 
@@ -319,12 +382,31 @@ class PositionsModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
-        # The view asks for a dozen roles per visible cell on every repaint: dispatch on a dict
-        # and answer unhandled roles at once.
+        # The view asks for seven roles per visible cell on every repaint: the painted ones come
+        # from per-row tuples made once per change, the rest dispatch on a dict; unhandled roles
+        # are answered at once.
+        if role in _PAINT_ROLES:
+            if not index.isValid():
+                return None
+            row = self._rows[index.row()]
+            cells = row.cells or self._paint_cells(row)
+            return cells[role][index.column()]
         handler = self._handlers.get(role)
         if handler is None or not index.isValid():
             return None
         return handler(self._rows[index.row()], index.column())
+
+    def _paint_cells(self, row: Row) -> dict[int, Sequence[Any]]:
+        columns = range(COLUMN_COUNT)
+        cells: dict[int, Sequence[Any]] = {
+            _DISPLAY: [self._display(row, c) for c in columns],
+            _FOREGROUND: [self._foreground(row, c) for c in columns],
+            _BACKGROUND: [self._background(row, c) for c in columns],
+            _FONT: [self._font(row, c) for c in columns],
+            _ALIGNMENT: _ALIGN,
+        }
+        row.cells = cells
+        return cells
 
     def _display(self, row: Row, column: int) -> str:
         if column == Column.AGE:
@@ -424,7 +506,8 @@ _FROM_ALERT = {None: Level.OK, AlertLevel.INFO: Level.OK, AlertLevel.WARNING: Le
 _STATUS_RANK = {s: s.rank for s in DataStatus}
 
 
-def _make_row(risk: PositionRisk, account: AccountState | None, position: PositionState | None) -> Row:
+def _fill_row(row: Row, risk: PositionRisk, account: AccountState | None,
+              position: PositionState | None) -> None:
     status = position.status if position is not None else (account.status if account else None)
     if account is not None and _STATUS_RANK[account.status] > (_STATUS_RANK[status] if status else -1):
         status = account.status  # an account that cannot be read makes all its rows stale
@@ -432,8 +515,32 @@ def _make_row(risk: PositionRisk, account: AccountState | None, position: Positi
     if observed is None and account is not None:
         observed = account.oldest_mark_time or account.data_time
     reason = (position.reason if position is not None else None) or (account.reason if account else None)
-    check = position.exchange_check if position is not None else None
-    return Row(risk=risk, status=status, observed_at=observed, reason=reason, check=check)
+    row.risk, row.status, row.observed_at, row.reason = risk, status, observed, reason
+    row.check = position.exchange_check if position is not None else None
+
+
+def _shown(row: Row) -> tuple[object, ...]:
+    """What each column's text, colour and font are made from (index 0: what the whole row's are)."""
+    r = row.risk
+    stale = row.stale
+    return (
+        (stale, r.tick_size, row.level, row.status is DataStatus.DELAYED),
+        r.account,
+        r.symbol,
+        (r.side, r.leg),
+        (r.margin_mode, r.leverage),
+        r.contracts,
+        r.mark_price,
+        r.liquidation_price,
+        (r.reported_liquidation_price, row.disagrees),
+        (r.distance_to_liquidation, row.distance_level),
+        (r.margin_ratio, row.ratio_level),
+        r.bankruptcy_price,
+        r.entry_price,
+        (r.notional, r.settle),
+        (r.unrealized_pnl, r.settle),
+        (row.observed_at, row.status),
+    )
 
 
 def _texts(row: Row) -> list[str]:
@@ -465,6 +572,21 @@ def _texts(row: Row) -> list[str]:
 
 
 _MODE_WORDS = {"isolated": "isol.", "cross": "cross"}
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_PAINT_ROLES = frozenset({_DISPLAY, _FOREGROUND, _BACKGROUND, _FONT, _ALIGNMENT})
+_ALL_COLUMNS = (1 << COLUMN_COUNT) - 1
+_AGE_BIT = 1 << Column.AGE
+_MAX_RECTS = 48
+
+
+@functools.lru_cache(maxsize=1024)
+def _column_runs(mask: int) -> tuple[tuple[int, int], ...]:
+    """The runs of consecutive set bits of ``mask`` as (first, last) column pairs."""
+    return tuple(_runs([c for c in range(COLUMN_COUNT) if mask >> c & 1]))
 _TEXT_COLORS = {name: {level: QColor(hex_color) for level, hex_color in colors.items()}
                 for name, colors in LEVEL_TEXT_HEX.items()}
 _TINTS = {level: QColor(QColor(hex_color).red(), QColor(hex_color).green(), QColor(hex_color).blue(), 60)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
@@ -222,11 +222,13 @@ class AccountCard(QFrame):
         grid.setColumnStretch(1, 1)
 
     def update_from(self, risk: AccountRisk | None, state: AccountState | None,
-                    thresholds_for: ThresholdsFor, now: float, stale_after: float) -> Level:
+                    thresholds_for: ThresholdsFor, now: float, stale_after: float,
+                    positions_level: Level | None = None) -> Level:
         status = state.status if state else None
         age = data_age(state, now) if state is not None else None
         too_old = age is not None and age > stale_after
-        level = account_level(risk, DataStatus.STALE if too_old else status, thresholds_for)
+        level = account_level(risk, DataStatus.STALE if too_old else status, thresholds_for,
+                              positions_level if risk is not None and risk.positions else None)
         venue = risk.venue if risk else (state.venue if state else "")
         rules = ""
         if risk is not None and risk.generic_rules:
@@ -332,7 +334,9 @@ class AccountsPanel(QScrollArea):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def update_accounts(self, risks: tuple[AccountRisk, ...], states: tuple[AccountState, ...],
-                        thresholds_for: ThresholdsFor, now: float, stale_after: float) -> list[Level]:
+                        thresholds_for: ThresholdsFor, now: float, stale_after: float,
+                        positions_levels: Mapping[str, Level] | None = None) -> list[Level]:
+        """``positions_levels``: per account, its positions' worst figure level when already decided."""
         by_name_risk = {a.name: a for a in risks}
         by_name_state = {s.name: s for s in states}
         names = list(dict.fromkeys([*by_name_state, *by_name_risk]))
@@ -344,8 +348,9 @@ class AccountsPanel(QScrollArea):
             if card is None:
                 card = self.cards[name] = AccountCard(name)
                 self._row.insertWidget(self._row.count() - 1, card)
+            known = positions_levels.get(name) if positions_levels is not None else None
             levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds_for,
-                                           now, stale_after))
+                                           now, stale_after, known))
         height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
         self.setFixedHeight(height + 14 if height else 0)
         return levels

@@ -302,3 +302,28 @@ def test_sort_keys_are_plain_numbers_for_speed(qtbot) -> None:  # type: ignore[n
     model.apply_snapshot(snapshot(many_positions(20), at=NOW))
     for column in (Column.STATUS, Column.DISTANCE, Column.MARGIN_RATIO, Column.MARK, Column.AGE):
         assert isinstance(model.index(0, column).data(SORT_ROLE), float)
+
+
+def test_an_update_signals_only_the_cells_whose_figures_changed(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model, _proxy, _view = make(qtbot)
+    positions = [position("BTC/USDT:USDT"), position("ETH/USDT:USDT", mark=3_000.0, liquidation=2_000.0)]
+    model.apply_snapshot(snapshot(positions, at=NOW))
+    changes: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(
+        lambda tl, br, *_: changes.append((tl.row(), tl.column(), br.row(), br.column())))
+
+    model.apply_snapshot(snapshot(positions, seq=2, at=NOW))  # the same figures again
+    assert changes == []
+
+    eth = model.row_for_key(positions[1].key)
+    model.apply_snapshot(snapshot([positions[0], replace(positions[1], unrealized_pnl=12.5)], seq=3, at=NOW))
+    assert changes == [(eth, Column.UPNL, eth, Column.UPNL)]  # one cell; BTC's row untouched
+    assert model.index(eth, Column.UPNL).data(DISPLAY).startswith("+12.5")
+
+    changes.clear()
+    moved_eth = moved(positions[1], 2_100.0)  # at 5 % from liquidation: critical, the whole row
+    model.apply_snapshot(snapshot([positions[0], moved_eth], seq=4, at=NOW))
+    assert (eth, 0, eth, len(Column) - 1) in changes  # signalled where it was, then re-sorted first
+    eth = model.row_for_key(moved_eth.key)
+    assert eth == 0
+    assert model.index(eth, Column.STATUS).data(DISPLAY) == Level.CRITICAL.label
