@@ -17,7 +17,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desk.ui.charts.style import SERIES, label_font, legend_swatch_html, pen, plot_widget
+from desk.ui.charts.style import (
+    SERIES,
+    follow_theme,
+    label_font,
+    legend_swatch_html,
+    pen,
+    plot_widget,
+    style_plot,
+)
 
 RANGES = {"1 hour": 3600.0, "6 hours": 6 * 3600.0, "24 hours": 24 * 3600.0, "7 days": 7 * 86400.0}
 DEFAULT_RANGE = "24 hours"
@@ -74,9 +82,7 @@ class HistoryWidget(QWidget):
         self.ratio_legend = QLabel(" &nbsp; ".join([
             legend_swatch_html(SERIES["margin_ratio"], "margin ratio (1.0 = liquidation)"),
             legend_swatch_html(SERIES["distance"], "distance to liquidation (fraction of the mark)")]))
-        self.price_legend = QLabel(" &nbsp; ".join([
-            legend_swatch_html(SERIES["mark"]), legend_swatch_html(SERIES["liquidation"]),
-            legend_swatch_html(SERIES["liquidation_exchange"])]))
+        self.price_legend = QLabel("")
         for label in (self.ratio_legend, self.price_legend):
             label.setTextFormat(Qt.TextFormat.RichText)
         self.status = QLabel("")
@@ -101,6 +107,17 @@ class HistoryWidget(QWidget):
         layout.addWidget(self.price_plot, 1)
         layout.addWidget(self.status)
         self._set_price_visible(False)
+        self.restyle()
+        follow_theme(self.restyle)
+
+    def restyle(self, theme: object = None) -> None:
+        """Colours from the current theme (at start and whenever it changes)."""
+        for plot in (self.ratio_plot, self.price_plot):
+            style_plot(plot)
+        self.curves["mark_price"].setPen(pen(SERIES["mark"]))
+        self.price_legend.setText(" &nbsp; ".join([
+            legend_swatch_html(SERIES["mark"]), legend_swatch_html(SERIES["liquidation"]),
+            legend_swatch_html(SERIES["liquidation_exchange"])]))
 
     @property
     def history(self) -> Any:

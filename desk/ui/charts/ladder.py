@@ -20,7 +20,16 @@ from desk.domain.model import Portfolio, Position
 from desk.domain.report import PositionRisk
 from desk.domain.whatif import MarkProbe, ProbeFigures, break_even_price, find_position
 from desk.ui import formatting as fmt
-from desk.ui.charts.style import LADDER, color_of, label_font, legend_swatch_html, pen, plot_widget
+from desk.ui.charts.style import (
+    LADDER,
+    color_of,
+    follow_theme,
+    label_font,
+    legend_swatch_html,
+    pen,
+    plot_widget,
+    style_plot,
+)
 
 # where each level's label sits along the line (fraction of the width) and which side of it
 _LABEL_AT = {
@@ -133,6 +142,16 @@ class LadderWidget(QWidget):
         row.addWidget(self.plot, 3)
         row.addWidget(side, 0)
         self._show_empty(True)
+        follow_theme(self.restyle)
+
+    def restyle(self, theme: object = None) -> None:
+        """The theme changed: background, axes and the lines drawn in the text colour follow it."""
+        style_plot(self.plot)
+        for name, line in self.lines.items():
+            line.setPen(pen(LADDER[name]))
+            line.label.setColor(color_of(LADDER[name]))
+        if self.risk is not None and self.position is not None:
+            self._update_levels()  # the legend table's swatches
 
     # -- data ------------------------------------------------------------------------------
 

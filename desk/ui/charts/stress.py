@@ -24,7 +24,16 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidg
 from desk.domain.model import Account, Portfolio
 from desk.domain.scenario import stress_grid
 from desk.domain.whatif import stress_liquidation_shock
-from desk.ui.charts.style import SERIES, color_of, label_font, legend_swatch_html, pen, plot_widget
+from desk.ui.charts.style import (
+    SERIES,
+    color_of,
+    follow_theme,
+    label_font,
+    legend_swatch_html,
+    pen,
+    plot_widget,
+    style_plot,
+)
 
 SHOCKS = np.linspace(-0.5, 0.5, 201)
 RATIO_CAP = 3.0  # ratios above this (or ∞: the balance is gone) are drawn at the cap
@@ -134,6 +143,15 @@ class StressWidget(QWidget):
         layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
         layout.addLayout(row)
+        self.restyle()
+        follow_theme(self.restyle)
+
+    def restyle(self, theme: object = None) -> None:
+        """Colours from the current theme (at start and whenever it changes)."""
+        style_plot(self.plot)
+        self.zero.setPen(pg.mkPen(color_of(SERIES["mark"]), width=1, style=Qt.PenStyle.DotLine))
+        if self.account is not None:
+            self.redraw()  # the legend's swatches
 
     def show_account(self, portfolio: Portfolio | None, name: str | None) -> None:
         if portfolio is None or name is None:

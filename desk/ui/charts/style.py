@@ -3,6 +3,7 @@ pattern and a text label, so nothing depends on colour alone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyqtgraph as pg
@@ -84,15 +85,32 @@ def label_font(point_size: float = 9.0, *, bold: bool = False) -> QFont:
 def plot_widget(*, axis_items: dict[str, pg.AxisItem] | None = None) -> pg.PlotWidget:
     """A PlotWidget in the application's colours (readable on the dark and the light theme)."""
     widget = pg.PlotWidget(axisItems=axis_items)
+    for name in ("left", "bottom", "right"):
+        widget.getPlotItem().getAxis(name).setTickFont(label_font(9))
+    widget.showGrid(x=True, y=True, alpha=0.18)
+    style_plot(widget)
+    return widget
+
+
+def style_plot(widget: pg.PlotWidget) -> None:
+    """Paint ``widget`` in the current theme: background, axis lines, tick text and axis titles.
+
+    Called when built and again whenever the theme changes (and after ``setLabel``, which resets
+    an axis title's style)."""
     widget.setBackground(background_color())
     fg = text_color()
-    for name in ("left", "bottom", "right"):
+    for name in ("left", "bottom", "right", "top"):
         axis = widget.getPlotItem().getAxis(name)
         axis.setPen(pg.mkPen(fg))
         axis.setTextPen(pg.mkPen(fg))
-        axis.setTickFont(label_font(9))
-    widget.showGrid(x=True, y=True, alpha=0.18)
-    return widget
+
+
+def follow_theme(restyle: Callable[[object], None]) -> None:
+    """Call ``restyle`` (a chart widget's bound method: the connection ends with the widget)
+    whenever ``ui.theme`` or the OS colour scheme switches the theme."""
+    from desk.ui.theme import theme_events
+
+    theme_events().changed.connect(restyle)
 
 
 def legend_swatch_html(style: LineStyle, text: str | None = None) -> str:
