@@ -187,6 +187,10 @@ class DeskController(QObject):
     # -- live data -------------------------------------------------------------------------
 
     def on_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        # The badge follows the data itself: a snapshot can arrive before services_ready does.
+        demo = bool(snapshot.accounts) and all(a.demo for a in snapshot.accounts)
+        if snapshot.accounts and demo != self.window.demo:
+            self.window.set_demo(demo)
         self.window.apply_snapshot(snapshot)
         if not self._gc_frozen and self.window.model.rowCount() > 0:
             # Everything built at start-up (Qt widgets, ccxt's market tables, the charts) lives
