@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fake_exchange import ws_faults
 from tests.fake_exchange.server import FakeExchange
 
 
@@ -123,11 +124,7 @@ async def _push_marks(server: FakeExchange, ws: web.WebSocketResponse, streams: 
 
 
 def _run(server: FakeExchange, coro: Any, timeout: float = 5.0) -> Any:
-    loop = _state(server)["loop"]
-    if loop is None:
-        coro.close()
-        raise RuntimeError("no WebSocket client has connected yet")
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+    return ws_faults.run_on_loop(_state(server), coro, timeout)
 
 
 def set_mark(server: FakeExchange, symbol_id: str, price: float) -> None:
@@ -136,17 +133,12 @@ def set_mark(server: FakeExchange, symbol_id: str, price: float) -> None:
 
 def silence(server: FakeExchange, silent: bool = True) -> None:
     """Keep every stream connected but send nothing (a WebSocket gone quiet)."""
-    _state(server)["silent"] = silent
+    ws_faults.silence(_state(server), silent)
 
 
 def drop(server: FakeExchange) -> int:
     """Close every WebSocket connection; returns how many were closed."""
-    async def close_all() -> int:
-        sockets = list(_state(server)["market_sockets"]) + list(_state(server)["user_sockets"])
-        for ws in sockets:
-            await ws.close(code=1001, message=b"fault: dropped")
-        return len(sockets)
-    return int(_run(server, close_all()))
+    return ws_faults.drop(_state(server), "market_sockets", "user_sockets")
 
 
 def account_update(server: FakeExchange, positions: list[dict[str, Any]],

@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fake_exchange import ws_faults
 from tests.fake_exchange.server import FakeExchange
 
 
@@ -124,28 +125,16 @@ async def _push(server: FakeExchange, ws: web.WebSocketResponse, subscribed: lis
                 await ws.send_str(json.dumps(_message(state, sub)))
 
 
-def _run(server: FakeExchange, coro: Any, timeout: float = 5.0) -> Any:
-    loop = _state(server)["loop"]
-    if loop is None:
-        coro.close()
-        raise RuntimeError("no WebSocket client has connected yet")
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
-
-
 def set_mark(server: FakeExchange, coin: str, price: float) -> None:
     ctx = _state(server)["contexts"][coin]
     ctx["markPx"] = ctx["midPx"] = ctx["oraclePx"] = f"{price:.1f}"
 
 
 def silence(server: FakeExchange, silent: bool = True) -> None:
-    _state(server)["silent"] = silent
+    """Keep every stream connected but send nothing (a WebSocket gone quiet)."""
+    ws_faults.silence(_state(server), silent)
 
 
 def drop(server: FakeExchange) -> int:
     """Close every socket; returns how many were closed."""
-    async def close_all() -> int:
-        sockets = list(_state(server)["sockets"])
-        for ws in sockets:
-            await ws.close(code=1001, message=b"fault: dropped")
-        return len(sockets)
-    return int(_run(server, close_all()))
+    return ws_faults.drop(_state(server), "sockets")
