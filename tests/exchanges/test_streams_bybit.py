@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from desk.exchanges import ErrorKind, ReaderConfig, VenueError, open_reader
+from desk.exchanges import ErrorKind, ReaderConfig, open_reader
 from tests.exchanges.conftest import Keys
 from tests.fake_exchange import FakeExchange, bybit_ws
+from tests.support.streams import drop_then_reopen
 
 LINEAR_BTC, LINEAR_ETH, INVERSE_BTC = "BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USD:BTC"
 
@@ -65,26 +66,7 @@ def test_marks_stream_per_category_snapshot_then_deltas(ws_fake, keys):
 def test_dropped_socket_raises_a_retryable_network_error_and_a_new_stream_reconnects(ws_fake, keys):
     reader = _reader(ws_fake, keys)
 
-    async def go() -> tuple[VenueError, float]:
-        stream = reader.watch_marks((LINEAR_BTC,))
-        try:
-            await anext(stream)
-            assert await asyncio.to_thread(bybit_ws.drop, ws_fake) == 1
-            with pytest.raises(VenueError) as info:
-                for _ in range(100):  # updates already queued may still arrive before the close
-                    await anext(stream)
-        finally:
-            await stream.aclose()
-        # what the monitor does after backing off: open the stream again
-        again = reader.watch_marks((LINEAR_BTC,))
-        try:
-            update = await anext(again)
-        finally:
-            await again.aclose()
-            await reader.close()
-        return info.value, update.marks[LINEAR_BTC]
-
-    error, mark = asyncio.run(asyncio.wait_for(go(), timeout=15))
+    error, mark = drop_then_reopen(reader, (LINEAR_BTC,), LINEAR_BTC, lambda: bybit_ws.drop(ws_fake))
     assert error.kind is ErrorKind.NETWORK and error.retryable
     assert "main (bybit)" in str(error)
     assert mark == 62_000

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from desk.exchanges import ErrorKind, ReaderConfig, VenueError, open_reader
+from desk.exchanges import ErrorKind, ReaderConfig, open_reader
 from tests.exchanges.conftest import HL_ADDRESS
 from tests.fake_exchange import FakeExchange, hyperliquid_ws
+from tests.support.streams import drop_then_reopen
 
 BTC, ETH = "BTC/USDC:USDC", "ETH/USDC:USDC"
 
@@ -64,25 +65,7 @@ def test_marks_are_the_asset_context_mark_not_the_mid(ws_fake):
 def test_dropped_socket_raises_a_retryable_network_error_and_a_new_stream_reconnects(ws_fake):
     reader = _reader(ws_fake)
 
-    async def go() -> tuple[VenueError, float]:
-        stream = reader.watch_marks((BTC, ETH))
-        try:
-            await anext(stream)
-            assert await asyncio.to_thread(hyperliquid_ws.drop, ws_fake) == 1
-            with pytest.raises(VenueError) as info:
-                for _ in range(100):  # updates already queued may still arrive before the close
-                    await anext(stream)
-        finally:
-            await stream.aclose()
-        again = reader.watch_marks((BTC,))
-        try:
-            update = await anext(again)
-        finally:
-            await again.aclose()
-            await reader.close()
-        return info.value, update.marks[BTC]
-
-    error, mark = asyncio.run(asyncio.wait_for(go(), timeout=15))
+    error, mark = drop_then_reopen(reader, (BTC, ETH), BTC, lambda: hyperliquid_ws.drop(ws_fake))
     assert error.kind is ErrorKind.NETWORK and error.retryable
     assert "main (hyperliquid)" in str(error)
     assert mark == 62_000
