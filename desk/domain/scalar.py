@@ -42,10 +42,16 @@ def quantity(p: Position) -> float:
     return p.contracts * p.contract_size
 
 
+def notional_value(kind: Kind, contracts: float, contract_size: float, price: float) -> float:
+    """Notional in the settle currency at ``price``: linear ``Q × P`` in quote, inverse
+    ``N × CS / P`` in coin (§0, §2, §7.5)."""
+    q = contracts * contract_size
+    return q * price if kind is Kind.LINEAR else q / price
+
+
 def value_at(p: Position, price: float) -> float:
     """The position's notional in its settle currency at ``price`` (§0, §2, §7.5)."""
-    q = p.contracts * p.contract_size
-    return q * price if p.kind is Kind.LINEAR else q / price
+    return notional_value(p.kind, p.contracts, p.contract_size, price)
 
 
 def pnl_sign(p: Position) -> int:

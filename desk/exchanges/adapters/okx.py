@@ -29,7 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from desk.domain.model import Account, Kind, Leg, MarginMode, Position, Reported, Tier
+from desk.domain.model import Account, Leg, MarginMode, Position, Reported, Tier
+from desk.domain.scalar import notional_value
 from desk.exchanges.adapters.base import UNBOUNDED_NOTIONAL, ReadResult
 from desk.exchanges.adapters.common import (
     ShapeError,
@@ -190,8 +191,7 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers_cache: TierCa
         margin = num(info.get("margin"))
         if margin is None or margin < 0:
             raise ShapeError(f"{where}: isolated position without margin")
-    quantity = contracts * facts.contract_size
-    notional = quantity * mark if facts.kind is Kind.LINEAR else quantity / mark
+    notional = notional_value(facts.kind, contracts, facts.contract_size, mark)
     maint = num(info.get("mmr"))
     tiers: tuple[Tier, ...] = ()
     size_tiers = tiers_cache.get(_size_key(symbol, mode.value), now) or ()
