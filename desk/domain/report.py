@@ -11,6 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def at_or_past_liquidation(margin_ratio: float | None) -> bool:
+    """Margin ratio at or beyond 1.0 (``inf`` once the margin balance is gone): liquidation."""
+    return margin_ratio is not None and margin_ratio >= 1.0  # NaN compares False
+
+
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     action: str  # "add_margin" | "reduce_size" | "set_leverage"
@@ -53,6 +58,10 @@ class PositionRisk:
     def key(self) -> tuple[str, str, str]:
         return (self.account, self.symbol, self.leg)
 
+    @property
+    def liquidatable(self) -> bool:
+        return at_or_past_liquidation(self.margin_ratio)
+
 
 @dataclass(frozen=True, slots=True)
 class PoolRisk:
@@ -66,6 +75,10 @@ class PoolRisk:
     margin_ratio: float | None
     venue_margin_ratio: float | None
     suggestions: tuple[Suggestion, ...] = ()
+
+    @property
+    def liquidatable(self) -> bool:
+        return at_or_past_liquidation(self.margin_ratio)
 
 
 @dataclass(frozen=True, slots=True)

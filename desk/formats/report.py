@@ -107,7 +107,7 @@ def _pool(p: PoolRisk) -> PoolDoc:
     return PoolDoc(
         p.settle, p.wallet_balance, p.unrealized_pnl, p.margin_balance, p.maintenance_margin,
         _num(p.margin_ratio), _num(p.venue_margin_ratio),
-        p.margin_ratio is not None and p.margin_ratio >= 1.0,
+        p.liquidatable,
         [_suggestion(s) for s in p.suggestions],
     )
 
@@ -116,7 +116,7 @@ def _position(p: PositionRisk) -> PositionDoc:
     return PositionDoc(
         p.symbol, p.leg, p.side, p.margin_mode, p.settle, p.kind, p.contracts, p.entry_price, p.mark_price,
         p.leverage, p.notional, p.unrealized_pnl, p.maintenance_margin, _num(p.margin_ratio),
-        _num(p.venue_margin_ratio), p.margin_ratio is not None and p.margin_ratio >= 1.0,
+        _num(p.venue_margin_ratio), p.liquidatable,
         _num(p.liquidation_price), _num(p.bankruptcy_price), _num(p.distance_to_liquidation),
         p.reported_liquidation_price, p.reported_bankruptcy_price,
         [_suggestion(s) for s in p.suggestions],

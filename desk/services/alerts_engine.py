@@ -111,11 +111,6 @@ def level_for(
     return None
 
 
-def _past_liquidation(margin_ratio: float | None) -> bool:
-    """Margin ratio at or beyond 1.0 (``inf`` once the margin balance is gone): liquidation territory."""
-    return margin_ratio is not None and not math.isnan(margin_ratio) and margin_ratio >= 1.0
-
-
 def _ratio(x: float | None) -> str:
     if x is None:
         return "none"
@@ -220,7 +215,7 @@ class AlertEngine:
             for p in account.positions:
                 th = self.config.thresholds_for(p.account, p.symbol)
                 key: TrackKey = ("distance", p.account, p.symbol, p.leg)
-                if _past_liquidation(p.margin_ratio):
+                if p.liquidatable:
                     # The distance is |mark − liquidation| ÷ mark: once the mark is beyond the
                     # liquidation price it grows again, so it must not decide the level here.
                     yield _Reading(key, AlertLevel.CRITICAL, self._past_alert(p, snap.at))
