@@ -181,6 +181,7 @@ class TablePrinter(Printer):
 
     def event(self, event: object) -> None:
         from desk.services.alerts import AlertRaised
+        from desk.services.runtime import HistoryStatus
         from desk.services.snapshot import MonitorSnapshot, StatusChange
 
         if isinstance(event, StatusChange):
@@ -194,6 +195,8 @@ class TablePrinter(Printer):
             from desk.notify.console import format_alert
 
             self._write(format_alert(event.alert, muted=event.muted) + "\n")
+        elif isinstance(event, HistoryStatus):
+            self._write(f"{_clock(event.at)}  {event.message}\n")
 
     def idle(self) -> None:
         snap = self._pending
@@ -275,6 +278,7 @@ class JsonPrinter(Printer):
 
     def event(self, event: object) -> None:
         from desk.services.alerts import AlertRaised
+        from desk.services.runtime import HistoryStatus
         from desk.services.snapshot import MonitorSnapshot, StatusChange
 
         if isinstance(event, StatusChange):
@@ -288,6 +292,9 @@ class JsonPrinter(Printer):
 
             doc = {k: v for k, v in alert_document(event.alert).items() if k not in ("source", "version")}
             self._emit({**doc, "type": "alert", "at": event.alert.at, "muted": event.muted})
+        elif isinstance(event, HistoryStatus):
+            self._emit({"type": "history", "at": event.at, "recording": event.recording,
+                        "message": event.message})
 
     def stopped(self, clean: bool) -> None:
         self._emit({"type": "stopped", "at": time.time(), "clean": clean})
