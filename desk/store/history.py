@@ -412,7 +412,7 @@ class History:
         except sqlite3.Error:
             return False
         try:
-            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            verdict = str(conn.execute("PRAGMA quick_check").fetchone()[0])
         except sqlite3.DatabaseError as exc:
             return classify(exc) == CORRUPT
         finally:
@@ -552,7 +552,12 @@ class History:
             try:
                 self.compact(at)
             except (sqlite3.Error, OSError) as exc:  # the samples are written; tried again in an hour
-                log.warning("compacting the risk history %s failed (%s): %s", self.path, classify(exc), exc)
+                if isinstance(exc, sqlite3.Error) and classify(exc) == CORRUPT and self._confirmed_corrupt():
+                    self._move_aside(exc)
+                    self._opened = False
+                else:
+                    log.warning("compacting the risk history %s failed (%s): %s", self.path,
+                                classify(exc), exc)
         return written > 0
 
     def _retry_now(self) -> bool:
@@ -625,6 +630,11 @@ class History:
     @property
     def queued_rows(self) -> int:
         return len(self._queue)
+
+    @property
+    def available(self) -> bool:
+        """False while the file could not be opened at all (see :attr:`health`); retried on record."""
+        return self._opened
 
     def _subject_id(self, conn: sqlite3.Connection, kind: str, account: str, settle: str, symbol: str,
                     leg: str) -> int:
