@@ -43,7 +43,11 @@ class Watch:
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
         out = self.proc.stdout
         assert out is not None
-        self._reader = threading.Thread(target=lambda: [self._queue.put(line) for line in out], daemon=True)
+        def read() -> None:
+            for line in out:
+                self._queue.put(line)
+
+        self._reader = threading.Thread(target=read, daemon=True)
         self._reader.start()
 
     def wait_for(self, seen: Callable[[list[str]], bool], what: str, timeout: float = 60.0) -> None:
@@ -128,8 +132,9 @@ def test_watch_keeps_samples_through_a_full_disk_and_says_so_once(
     conn.close()
     assert _count(db) >= stalled + written
 
-    exported = subprocess.run([sys.executable, "-m", "desk", "export", "history", "--demo", "--format", "json"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    exported = subprocess.run(
+        [sys.executable, "-m", "desk", "export", "history", "--demo", "--format", "json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     rows = json.loads(exported.stdout)
     assert len(rows) == _count(db) and {r["account"] for r in rows} >= {"demo-binance-usdm"}
 

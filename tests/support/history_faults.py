@@ -33,7 +33,7 @@ def install(control: Path) -> None:
         with original(self) as c:
             yield c
 
-    history.History._write = write  # type: ignore[method-assign]
+    history.History._write = write  # type: ignore[method-assign,assignment]
 
 
 if __name__ == "__main__":
