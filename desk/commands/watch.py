@@ -181,8 +181,7 @@ class TablePrinter(Printer):
 
     def event(self, event: object) -> None:
         from desk.services.alerts import AlertRaised
-        from desk.services.runtime import HistoryStatus
-        from desk.services.snapshot import MonitorSnapshot, StatusChange
+        from desk.services.snapshot import HistoryStatus, MonitorSnapshot, StatusChange
 
         if isinstance(event, StatusChange):
             old = event.old.value if event.old is not None else "start"
@@ -278,8 +277,7 @@ class JsonPrinter(Printer):
 
     def event(self, event: object) -> None:
         from desk.services.alerts import AlertRaised
-        from desk.services.runtime import HistoryStatus
-        from desk.services.snapshot import MonitorSnapshot, StatusChange
+        from desk.services.snapshot import HistoryStatus, MonitorSnapshot, StatusChange
 
         if isinstance(event, StatusChange):
             self._emit({"type": "status", "at": event.at, "account": event.account,

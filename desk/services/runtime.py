@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from desk.domain.report import RiskReport
@@ -33,25 +32,15 @@ from desk.services.monitor import (
     monitor_config_from_settings,
     tolerance_from_settings,
 )
-from desk.services.snapshot import MonitorSnapshot
+from desk.services.snapshot import HistoryStatus, MonitorSnapshot
 
 log = logging.getLogger(__name__)
+
+__all__ = ["HistoryRecorder", "HistoryStatus", "NoAccountsError", "Runtime", "UnavailableReader"]
 
 
 class NoAccountsError(Exception):
     """Nothing to monitor: no account configured (or none of those asked for exists)."""
-
-
-@dataclass(frozen=True)
-class HistoryStatus:
-    """The risk history changed state — stopped being recorded (and why), started dropping queued
-    samples, recorded again — or has a one-off notice (a corrupt file moved aside). Published on
-    the bus once per change, for `desk watch` and the dashboard's status strip."""
-
-    at: float
-    recording: bool
-    message: str
-    health: Any = None  # desk.store.history.HistoryHealth, None for a notice
 
 
 class HistoryRecorder:
