@@ -291,8 +291,11 @@ class JsonPrinter(Printer):
             doc = {k: v for k, v in alert_document(event.alert).items() if k not in ("source", "version")}
             self._emit({**doc, "type": "alert", "at": event.alert.at, "muted": event.muted})
         elif isinstance(event, HistoryStatus):
+            health = event.health
             self._emit({"type": "history", "at": event.at, "recording": event.recording,
-                        "message": event.message})
+                        "message": event.message, "trouble": getattr(health, "trouble", None),
+                        "queued": getattr(health, "queued", 0), "dropped": getattr(health, "dropped", 0),
+                        "written_after": getattr(health, "written_after", 0)})
 
     def stopped(self, clean: bool) -> None:
         self._emit({"type": "stopped", "at": time.time(), "clean": clean})

@@ -33,13 +33,14 @@ TRACEBACK = "Traceback (most recent call last)"
 class Watch:
     """A running `desk watch --demo` (through the fault shim), its stdout read line by line."""
 
-    def __init__(self, env: dict[str, str], control: Path, stderr: Path) -> None:
+    def __init__(self, env: dict[str, str], control: Path, stderr: Path, *, json_lines: bool = False) -> None:
+        self.json_lines = json_lines
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
         with stderr.open("w") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tests.support.history_faults", str(control), "watch", "--demo",
-                 "--speed", "10", "--seed", "3", "--no-alerts"],
+                 "--speed", "10", "--seed", "3", "--no-alerts", *(["--json-lines"] if json_lines else [])],
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
         out = self.proc.stdout
         assert out is not None
@@ -65,7 +66,12 @@ class Watch:
         return sum(text in line for line in self.lines)
 
     def tables(self) -> int:
+        if self.json_lines:
+            return sum(json.loads(line)["type"] == "snapshot" for line in self.lines)
         return sum(line.startswith("— ") for line in self.lines)
+
+    def history_events(self) -> list[dict[str, object]]:
+        return [doc for doc in map(json.loads, self.lines) if doc["type"] == "history"]
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGINT)
@@ -92,14 +98,15 @@ def _count(path: Path) -> int:
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.parametrize("mode, trouble", [("full", FULL), ("read-only", READ_ONLY)])
+@pytest.mark.parametrize("mode, trouble, json_lines", [("full", FULL, False), ("read-only", READ_ONLY, False),
+                                                       ("full", FULL, True)])
 def test_watch_keeps_samples_through_a_full_disk_and_says_so_once(
-        subprocess_env: dict[str, str], tmp_path: Path, mode: str, trouble: str) -> None:
+        subprocess_env: dict[str, str], tmp_path: Path, mode: str, trouble: str, json_lines: bool) -> None:
     env = _env(subprocess_env)
     control = tmp_path / "control"
     control.write_text("ok")
     db = desk_paths().demo_history_db
-    watch = Watch(env, control, tmp_path / "stderr.txt")
+    watch = Watch(env, control, tmp_path / "stderr.txt", json_lines=json_lines)
     try:
         watch.wait_for(lambda _: db.exists() and _count(db) > 0, "the first samples written")
         control.write_text(mode)
@@ -121,8 +128,13 @@ def test_watch_keeps_samples_through_a_full_disk_and_says_so_once(
     up = [line for line in watch.lines if "history recorded again" in line]
     assert len(down) == 1 and len(up) == 1, out
     assert f"not being recorded: {trouble} (" in down[0]
-    assert "dropped" not in up[0]
-    written = int(up[0].split(": ")[1].split(" queued")[0])
+    assert "rows dropped" not in up[0]
+    written = int(up[0].split("again: ")[1].split(" queued")[0])
+    if json_lines:
+        stopped, resumed = watch.history_events()
+        assert stopped["recording"] is False and stopped["trouble"] == trouble and stopped["queued"] > 0
+        assert resumed["recording"] is True and resumed["written_after"] == written
+        assert resumed["dropped"] == stopped["dropped"] == 0
     assert written >= 3 * 20  # three seconds or more of the demo's 20 rows a sample
 
     # The healthy file was never moved, and holds what was queued.
