@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ class Watch:
             return sum(json.loads(line)["type"] == "snapshot" for line in self.lines)
         return sum(line.startswith("— ") for line in self.lines)
 
-    def history_events(self) -> list[dict[str, object]]:
+    def history_events(self) -> list[dict[str, Any]]:
         return [doc for doc in map(json.loads, self.lines) if doc["type"] == "history"]
 
     def stop(self) -> int:
