@@ -540,35 +540,38 @@ class History:
         try:
             written = self._flush()
         except (sqlite3.Error, OSError) as exc:
-            if isinstance(exc, sqlite3.Error) and classify(exc) == CORRUPT and self._confirmed_corrupt():
-                self._move_aside(exc)
-                self._opened = False
-                return self._retry_now()
-            self._failed(exc)
-            return False
+            still = self._set_aside_if_corrupt(exc)
+            if still is not None:
+                self._failed(still)
+                return False
+            try:  # the queued rows go to the new file at once
+                written = self._flush()
+            except (sqlite3.Error, OSError) as again:
+                self._failed(again)
+                return False
         self._recovered(written)
         last = self._last_compact
         if last is None or not 0 <= at - last < COMPACT_EVERY_SECONDS:
             try:
                 self.compact(at)
             except (sqlite3.Error, OSError) as exc:  # the samples are written; tried again in an hour
-                if isinstance(exc, sqlite3.Error) and classify(exc) == CORRUPT and self._confirmed_corrupt():
-                    self._move_aside(exc)
-                    self._opened = False
-                else:
+                still = self._set_aside_if_corrupt(exc)
+                if still is not None:
                     log.warning("compacting the risk history %s failed (%s): %s", self.path,
-                                classify(exc), exc)
+                                classify(still), still)
         return written > 0
 
-    def _retry_now(self) -> bool:
-        """After a corrupt file was moved aside: the queued rows go to the new file at once."""
+    def _set_aside_if_corrupt(self, exc: BaseException) -> BaseException | None:
+        """Move the file aside when ``exc`` says corrupt and quick_check confirms it. Returns what is
+        still wrong: None once moved, else ``exc`` (not corrupt) or why the file could not be moved."""
+        if not isinstance(exc, sqlite3.Error) or classify(exc) != CORRUPT or not self._confirmed_corrupt():
+            return exc
         try:
-            written = self._flush()
-        except (sqlite3.Error, OSError) as exc:
-            self._failed(exc)
-            return False
-        self._recovered(written)
-        return written > 0
+            self._move_aside(exc)
+        except OSError as cannot:  # e.g. a read-only folder: reported as such, tried again later
+            return cannot
+        self._opened = False
+        return None
 
     def _flush(self) -> int:
         """Write every queued row in one transaction; they leave the queue only once committed."""
@@ -607,12 +610,11 @@ class History:
         kind = classify(exc)
         if kind == CORRUPT:  # SQLite said so but quick_check did not confirm it: treat it as I/O
             kind = IO_ERROR
-        h = self.health
+        h = self.health if not self.health.recording else HistoryHealth(recording=True, since=time.time())
         self.health = HistoryHealth(
-            recording=False, trouble=kind, detail=str(exc) or type(exc).__name__,
-            since=h.since if not h.recording else time.time(), queued=len(self._queue),
-            dropped=h.dropped, dropped_from=h.dropped_from, dropped_to=h.dropped_to,
-            retries=h.retries + (0 if h.recording else 1))
+            recording=False, trouble=kind, detail=str(exc) or type(exc).__name__, since=h.since,
+            queued=len(self._queue), dropped=h.dropped, dropped_from=h.dropped_from,
+            dropped_to=h.dropped_to, retries=h.retries + (0 if h.recording else 1))
         self._retry_at = self._clock() + self._delay
         self._delay = min(RETRY_MAX_SECONDS, self._delay * 2)
 

@@ -277,7 +277,35 @@ def test_a_full_file_queues_then_drops_the_oldest_and_says_what_then_writes_the_
     assert "history recorded again: 30 queued sample rows written" in h.health.describe()
     assert len(h.all_samples()) == before + 30
     assert h.all_samples()[-1].at == at
+    # a later episode starts its own count
+    h.set_cap(h._conn().execute("PRAGMA page_count").fetchone()[0])
+    for _ in range(5):
+        at += 1
+        clock[0] += 1
+        h.record(report(symbols=tuple("ABCDEFGHIJ")), at)
+    assert not h.health.recording and h.health.dropped == 0 and h.health.written_after == 0
     assert [p for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+    h.close()
+
+
+def test_corrupt_pages_found_while_recording_are_moved_aside_once(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    with History(path, sample_seconds=1) as h:
+        for i in range(300):
+            h.record(report(symbols=("A", "B", "C")), 1e6 + i)
+    pages = path.stat().st_size // 4096
+    with path.open("r+b") as f:
+        for page in range(2, pages - 1):
+            f.seek(page * 4096 + 8)
+            f.write(b"\x5a" * 4000)
+    h = History(path, sample_seconds=1)  # the header is intact: it opens
+    assert h.available and not h.problems
+    for i in range(20):
+        h.record(report(symbols=("A",)), 2e6 + i)
+    assert len(h.problems) == 1 and "confirmed by quick_check" in h.problems[0]
+    assert len(list(tmp_path.glob("h.db.corrupt-*"))) == 1
+    assert h.health.recording and h.integrity_check() == "ok"
+    assert len(h.all_samples()) >= 3 * 19  # the new file has the samples since
     h.close()
 
 
