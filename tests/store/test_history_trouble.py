@@ -309,6 +309,31 @@ def test_corrupt_pages_found_while_recording_are_moved_aside_once(tmp_path: Path
     h.close()
 
 
+def test_a_file_locked_by_another_program_is_retried_then_written(tmp_path: Path) -> None:
+    class Impatient(History):  # desk waits 30 s for a lock; this test need not
+        def _connect(self) -> sqlite3.Connection:
+            conn = super()._connect()
+            conn.execute("PRAGMA busy_timeout = 0")
+            return conn
+
+    clock = [0.0]
+    path = tmp_path / "h.db"
+    h = Impatient(path, sample_seconds=1, clock=lambda: clock[0])
+    h.record(report(), 1e6)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+    h.record(report(), 1e6 + 1)
+    assert not h.health.recording and h.health.trouble == LOCKED and h.health.queued == 3
+    other.execute("COMMIT")
+    other.close()
+    clock[0] += 5
+    assert h.record(report(), 1e6 + 2)
+    assert h.health.recording and h.health.written_after == 6
+    assert [s.at for s in h.samples(account="main")] == [1e6, 1e6 + 1, 1e6 + 2]
+    assert not list(tmp_path.glob("*corrupt*"))
+    h.close()
+
+
 def test_a_healthy_file_that_cannot_be_written_at_open_is_never_moved(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     with History(path) as h:
