@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(handler=lambda args: parser.print_help() or 0)
     actions = parser.add_subparsers(dest="config_action", metavar="ACTION")
 
-    p = actions.add_parser("path", help="print where the settings, history, logs and cache are")
+    p = actions.add_parser("path", help="print where the settings, history (yours and the demo's), logs "
+                                        "and cache are")
     p.add_argument("--json", action="store_true", help="print the locations as JSON")
     p.set_defaults(handler=_path)
 
@@ -66,6 +67,7 @@ def _path(args: argparse.Namespace) -> int:
         "settings": paths.settings_file,
         "data": paths.data_dir,
         "history": paths.history_db,
+        "history-demo": paths.demo_history_db,
         "cache": paths.cache_dir,
         "logs": paths.log_dir,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ Exported rows carry `at` (epoch seconds) and `time` (ISO 8601, UTC).
 Examples:
   desk export history --account main --from 2026-11-20 -o main.csv
   desk export alerts --format json
+  desk export history --demo
 """
 
 
@@ -37,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--format", choices=("csv", "json"),
                         help="output format (default: from the -o suffix, else csv)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    parser.add_argument("--demo", dest="export_demo", action="store_true",
+                        help="the demo venue's history and alerts (what `desk watch --demo` and the "
+                             "dashboard in demo mode record), kept apart from your accounts'")
     parser.set_defaults(handler=run)
 
 
@@ -65,7 +70,7 @@ def parse_time(text: str, option: str, *, end_of_day: bool = False) -> float:
 def run(args: argparse.Namespace) -> int:
     from desk.cli import UserError
     from desk.store.export import format_for, write_rows
-    from desk.store.history import History, HistoryError
+    from desk.store.history import History, HistoryError, classify
     from desk.store.paths import desk_paths
 
     since = parse_time(args.since, "--from") if args.since else None
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = format_for(args.output, args.format)
 
     rows: list[dict[str, Any]] = []
-    path = desk_paths().history_db
+    path = desk_paths().history_for(demo=bool(args.export_demo))
     if not path.exists():
         print(f"desk: no history yet ({path} does not exist); nothing to export", file=sys.stderr)
     else:
@@ -86,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         except HistoryError as exc:
             raise UserError(str(exc)) from None
         try:
+            if not history.available:
+                health = history.health
+                raise UserError(f"{path} cannot be read: {health.trouble} ({health.detail})")
             for problem in history.problems:
                 print(f"desk: warning: {problem}", file=sys.stderr)
             if args.what == "history":
@@ -94,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
                 rows = [r.as_dict() for r in history.alerts(since=since, until=until, account=args.account)]
                 if args.account and not rows:
                     _check_account(history, args.account, alerts=True)
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{path} cannot be read: {classify(exc)} ({exc}); desk moves a corrupt history "
+                            "aside the next time it records") from None
         finally:
             history.close()
 

@@ -181,7 +181,7 @@ class TablePrinter(Printer):
 
     def event(self, event: object) -> None:
         from desk.services.alerts import AlertRaised
-        from desk.services.snapshot import MonitorSnapshot, StatusChange
+        from desk.services.snapshot import HistoryStatus, MonitorSnapshot, StatusChange
 
         if isinstance(event, StatusChange):
             old = event.old.value if event.old is not None else "start"
@@ -194,6 +194,8 @@ class TablePrinter(Printer):
             from desk.notify.console import format_alert
 
             self._write(format_alert(event.alert, muted=event.muted) + "\n")
+        elif isinstance(event, HistoryStatus):
+            self._write(f"{_clock(event.at)}  {event.message}\n")
 
     def idle(self) -> None:
         snap = self._pending
@@ -275,7 +277,7 @@ class JsonPrinter(Printer):
 
     def event(self, event: object) -> None:
         from desk.services.alerts import AlertRaised
-        from desk.services.snapshot import MonitorSnapshot, StatusChange
+        from desk.services.snapshot import HistoryStatus, MonitorSnapshot, StatusChange
 
         if isinstance(event, StatusChange):
             self._emit({"type": "status", "at": event.at, "account": event.account,
@@ -288,6 +290,12 @@ class JsonPrinter(Printer):
 
             doc = {k: v for k, v in alert_document(event.alert).items() if k not in ("source", "version")}
             self._emit({**doc, "type": "alert", "at": event.alert.at, "muted": event.muted})
+        elif isinstance(event, HistoryStatus):
+            health = event.health
+            self._emit({"type": "history", "at": event.at, "recording": event.recording,
+                        "message": event.message, "trouble": getattr(health, "trouble", None),
+                        "queued": getattr(health, "queued", 0), "dropped": getattr(health, "dropped", 0),
+                        "written_after": getattr(health, "written_after", 0)})
 
     def stopped(self, clean: bool) -> None:
         self._emit({"type": "stopped", "at": time.time(), "clean": clean})

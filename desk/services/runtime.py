@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from desk.domain.report import RiskReport
@@ -33,9 +32,11 @@ from desk.services.monitor import (
     monitor_config_from_settings,
     tolerance_from_settings,
 )
-from desk.services.snapshot import MonitorSnapshot
+from desk.services.snapshot import HistoryStatus, MonitorSnapshot
 
 log = logging.getLogger(__name__)
+
+__all__ = ["HistoryRecorder", "HistoryStatus", "NoAccountsError", "Runtime", "UnavailableReader"]
 
 
 class NoAccountsError(Exception):
@@ -47,13 +48,20 @@ class HistoryRecorder:
 
     SQLite writes never run on the monitor's loop. When the writer falls behind, only the newest
     pending report is kept (the history samples at its own cadence anyway); nothing blocks.
+    The history keeps what it could not write and retries by itself; the recorder tells the bus
+    (``publish``) whenever the history's state changes, once per change.
     """
 
-    def __init__(self, history: Any, *, owns_history: bool = False):
+    def __init__(self, history: Any, *, owns_history: bool = False,
+                 publish: Callable[[object], None] | None = None):
         self.history = history
         self.owns_history = owns_history
+        self.publish = publish
         self.written = 0
         self.failures = 0
+        self._told_problems = 0
+        self._told_state: tuple[bool, str | None, bool] = (True, None, False)
+        self._logged_failures: set[str] = set()
         self._pending: tuple[RiskReport, float] | None = None
         self._cond = threading.Condition()
         self._closing = False
@@ -78,11 +86,36 @@ class HistoryRecorder:
                 try:
                     if self.history.record(*item):
                         self.written += 1
-                except Exception:  # a full disk must not stop the monitor; the log says why
+                except Exception as exc:  # a bug, not the disk (the history handles that): log it once
                     self.failures += 1
-                    log.exception("writing risk history failed")
+                    if type(exc).__name__ not in self._logged_failures:
+                        self._logged_failures.add(type(exc).__name__)
+                        log.exception("writing risk history failed")
+                self._tell(item[1])
             if closing and item is None:
                 return
+
+    def _tell(self, at: float) -> None:
+        """Publish what changed: new problems (said once each), then the recording state."""
+        problems = list(getattr(self.history, "problems", ()))
+        for problem in problems[self._told_problems:]:
+            log.warning("risk history: %s", problem)
+            self._emit(HistoryStatus(at, True, f"history: {problem}"))
+        self._told_problems = len(problems)
+        health = getattr(self.history, "health", None)
+        if health is None:
+            return
+        state = (health.recording, health.trouble, bool(health.dropped) and not health.recording)
+        if state == self._told_state:
+            return
+        self._told_state = state
+        message = health.describe()
+        log.warning("risk %s", message)
+        self._emit(HistoryStatus(at, health.recording, message, health))
+
+    def _emit(self, event: HistoryStatus) -> None:
+        if self.publish is not None:
+            self.publish(event)
 
     def close(self, timeout: float = 5.0) -> None:
         with self._cond:
@@ -138,8 +171,10 @@ class Runtime:
         self._unsubscribe: list[Callable[[], None]] = []
         self.history_recorder: HistoryRecorder | None = None
         if history is not None:
-            self.history_recorder = HistoryRecorder(history, owns_history=owns_history)
+            self.history_recorder = HistoryRecorder(history, owns_history=owns_history,
+                                                    publish=self.bus.publish)
             self._unsubscribe.append(self.bus.subscribe(self.history_recorder, MonitorSnapshot))
+        self.history_problem: str | None = None  # why there is no history at all (told at start)
         self._started = False
         self._stopped = False
         # builds a fresh reader for an account from the settings file as it is now (set by
@@ -171,10 +206,13 @@ class Runtime:
             raise NoAccountsError("no exchange account is configured")
         readers = [_open_account(c, settings, secrets_for or _keyring_secrets) for c in chosen]
         store = _open_history(settings, demo=False) if history else None
+        problem = store if isinstance(store, str) else None
+        store = None if problem else store
         runtime = cls(readers, config=config or monitor_config_from_settings(settings),
                       target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
                       history=store, owns_history=store is not None,
                       tolerance_for=tolerance_from_settings(settings), **kwargs)
+        runtime.history_problem = problem
 
         def current_accounts() -> Mapping[str, Any]:
             try:  # the file as it is now, if it can be read
@@ -205,10 +243,14 @@ class Runtime:
             with contextlib.suppress(Exception):
                 settings = _load_settings()
         store = _open_history(settings, demo=True) if history else None
-        return cls(readers, config=config or monitor_config_from_settings(settings), demo=True,
-                   target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
-                   history=store, owns_history=store is not None,
-                   tolerance_for=tolerance_from_settings(settings), **kwargs)
+        problem = store if isinstance(store, str) else None
+        store = None if problem else store
+        runtime = cls(readers, config=config or monitor_config_from_settings(settings), demo=True,
+                      target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
+                      history=store, owns_history=store is not None,
+                      tolerance_for=tolerance_from_settings(settings), **kwargs)
+        runtime.history_problem = problem
+        return runtime
 
     # --- extension points
 
@@ -289,6 +331,8 @@ class Runtime:
         if self._started:
             raise RuntimeError("the runtime was already started")
         self._started = True
+        if self.history_problem:
+            self.bus.publish(HistoryStatus(time.time(), False, self.history_problem))
         for ext in list(self.extensions):
             if hasattr(ext, "start"):
                 ext.start(self)
@@ -339,17 +383,16 @@ def _setting(settings: Any, key: str) -> Any:
 
 
 def _open_history(settings: Any, *, demo: bool) -> Any:
+    """The history store the runtime writes, or why there is none (a string, told at start)."""
     from desk.store.history import History
     from desk.store.paths import desk_paths
 
-    path: Path = desk_paths().ensure().history_db
-    if demo:
-        path = path.with_name("history-demo" + path.suffix)
+    path = desk_paths().history_for(demo=demo)
     try:
         return History.from_settings(settings, path) if settings is not None else History(path)
-    except Exception:  # history is a convenience: monitoring must start without it
-        log.exception("the risk history cannot be opened; continuing without it")
-        return None
+    except Exception as exc:  # history is a convenience: monitoring must start without it
+        log.warning("the risk history %s cannot be used; continuing without it: %s", path, exc)
+        return f"history not being recorded: {exc}"
 
 
 def _keyring_secrets(account: Any) -> Mapping[str, str]:

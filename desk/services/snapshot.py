@@ -89,3 +89,15 @@ class StatusChange:
     old: DataStatus | None
     new: DataStatus
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStatus:
+    """The risk history changed state — stopped being recorded (and why), started dropping queued
+    samples, recorded again — or has a one-off notice (a corrupt file moved aside). Published on
+    the bus once per change, for `desk watch` and the dashboard's status strip."""
+
+    at: float
+    recording: bool
+    message: str
+    health: object = None  # desk.store.history.HistoryHealth, None for a notice

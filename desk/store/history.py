@@ -11,18 +11,28 @@
 
 Threads: one connection per thread (WAL lets the UI read while the monitor writes); writes are
 serialised by a lock. Every write is one transaction, so a process killed mid-write (kill -9)
-leaves the database consistent with everything committed before. A file that is not a database
-is moved aside with a timestamp and reported in :attr:`History.problems`; a database from a newer
-desk is refused rather than touched.
+leaves the database consistent with everything committed before. A database from a newer desk is
+refused rather than touched.
+
+Trouble (:func:`classify`): a full disk, a read-only folder, a lock held by another program or an
+I/O error is *not* corruption — the file is left alone, samples wait in a bounded queue in memory
+(:attr:`History.max_queued_rows`; the oldest are dropped beyond it, counted in :attr:`History.health`)
+and the write is retried with backoff. A file is called corrupt only when SQLite says so *and*
+``PRAGMA quick_check`` confirms it; then it is moved aside once (with a timestamp), reported once in
+:attr:`History.problems`, and a new history is started. The files are private to the user (0600).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import math
 import os
 import sqlite3
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -35,9 +45,76 @@ from desk.domain.report import AccountRisk, RiskReport
 from desk.store.paths import desk_paths
 from desk.store.redact import redact
 
+log = logging.getLogger(__name__)
 
 class HistoryError(RuntimeError):
     """The history database cannot be used (newer schema, unreadable); the message says what to do."""
+
+
+# What went wrong with the file, in the user's words. Only CORRUPT (confirmed by quick_check) ever
+# moves a file; the others leave it alone and are retried.
+FULL = "disk full"
+READ_ONLY = "read-only"
+LOCKED = "locked by another program"
+IO_ERROR = "I/O error"
+CORRUPT = "corrupt"
+
+# SQLite's primary result codes (the low byte of an extended code).
+_SQLITE_KINDS = {13: FULL, 8: READ_ONLY, 5: LOCKED, 6: LOCKED, 10: IO_ERROR, 14: IO_ERROR, 11: CORRUPT,
+                 26: CORRUPT}
+_OS_KINDS = {errno.ENOSPC: FULL, errno.EDQUOT: FULL, errno.EFBIG: FULL, errno.EROFS: READ_ONLY,
+             errno.EACCES: READ_ONLY, errno.EPERM: READ_ONLY}
+
+
+def classify(exc: BaseException) -> str:
+    """Which kind of trouble an error from SQLite or the file system is (FULL, READ_ONLY, ...)."""
+    if isinstance(exc, OSError):
+        return _OS_KINDS.get(exc.errno or 0, IO_ERROR)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _SQLITE_KINDS:
+        return _SQLITE_KINDS[code & 0xFF]
+    text = str(exc).lower()
+    for words, kind in (("full", FULL), ("readonly", READ_ONLY), ("read-only", READ_ONLY),
+                        ("locked", LOCKED), ("busy", LOCKED), ("malformed", CORRUPT),
+                        ("not a database", CORRUPT)):
+        if words in text:
+            return kind
+    return IO_ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryHealth:
+    """Whether samples reach the file now; what waits in memory and what was dropped meanwhile."""
+
+    recording: bool
+    trouble: str | None = None  # FULL, READ_ONLY, LOCKED or IO_ERROR while not recording
+    detail: str = ""  # SQLite's (or the OS's) own words
+    since: float | None = None  # when the trouble began (epoch seconds)
+    queued: int = 0  # sample rows waiting in memory to be written
+    dropped: int = 0  # rows dropped because the queue was full (oldest first), since the trouble began
+    dropped_from: float | None = None  # the time span of the dropped samples
+    dropped_to: float | None = None
+    retries: int = 0  # failed write attempts since the trouble began
+    written_after: int = 0  # on recovery: queued rows written once the file took writes again
+
+    def describe(self) -> str:
+        """One line for a person: what is wrong, what is kept, what was lost."""
+        if self.recording:
+            text = "history recorded again"
+            if self.written_after:
+                text += f": {self.written_after} queued sample rows written"
+        else:
+            text = f"history not being recorded: {self.trouble} ({self.detail}); retrying"
+            if self.queued:
+                text += f", {self.queued} sample rows kept in memory"
+        if self.dropped:
+            text += (f"; {self.dropped} sample rows dropped (queue full, oldest first: "
+                     f"{_clock(self.dropped_from)}–{_clock(self.dropped_to)})")
+        return text
+
+
+def _clock(at: float | None) -> str:
+    return "?" if at is None else datetime.fromtimestamp(at).strftime("%H:%M:%S")
 
 
 # Each entry turns schema version n (its index) into n + 1. Never edit a released entry: add one.
@@ -153,6 +230,9 @@ SUBJECT_COLUMNS = ("kind", "account", "settle", "symbol", "leg")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMPACT_EVERY_SECONDS = 3600.0
+MAX_QUEUED_ROWS = 20_000  # about 2 hours of 3 accounts with 5 positions each, sampled every 10 s
+RETRY_FIRST_SECONDS = 1.0  # backoff after a failed write: doubles up to RETRY_MAX_SECONDS
+RETRY_MAX_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,16 +314,29 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
+def _create_private(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0600, like the settings); tighten an older file.
+    SQLite gives the -wal and -shm files the database file's permissions."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        with contextlib.suppress(OSError):  # e.g. a read-only home: reading still works
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+
+
 class History:
     def __init__(self, path: Path | None = None, *, sample_seconds: float = 10.0,
                  fine_retention_hours: float = 24, coarse_sample_minutes: float = 5,
-                 coarse_retention_days: float = 90, max_megabytes: float = 200) -> None:
+                 coarse_retention_days: float = 90, max_megabytes: float = 200,
+                 max_queued_rows: int = MAX_QUEUED_ROWS, clock: Any = time.monotonic) -> None:
         self.path = Path(path) if path is not None else desk_paths().ensure().history_db
         self.sample_seconds = float(sample_seconds)
         self.fine_retention_hours = float(fine_retention_hours)
         self.coarse_sample_minutes = float(coarse_sample_minutes)
         self.coarse_retention_days = float(coarse_retention_days)
         self.max_megabytes = float(max_megabytes)
+        self.max_queued_rows = int(max_queued_rows)
         self.problems: list[str] = []
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -253,8 +346,23 @@ class History:
         self._subjects: dict[tuple[str, str, str, str, str], int] = {}  # never deleted, so cacheable
         self._last_compact: float | None = None
         self._closed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._open_and_migrate()
+        # Sample rows not yet in the file (the disk was full, the folder read-only...), oldest first.
+        self._queue: deque[dict[str, Any]] = deque()
+        self._clock = clock  # for the retry backoff only
+        self._retry_at: float | None = None
+        self._delay = RETRY_FIRST_SECONDS
+        self._opened = False
+        self.health = HistoryHealth(recording=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
+            self._open_and_migrate()
+        except (sqlite3.Error, OSError) as exc:
+            # Not corruption (that was handled): leave the file alone and try again later.
+            self._drop_connections()
+            self._failed(exc)
+        else:
+            self._opened = True
 
     @classmethod
     def from_settings(cls, settings: Any, path: Path | None = None) -> History:
@@ -292,18 +400,38 @@ class History:
         try:
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise HistoryError(f"{self.path} is locked by another program: {exc}") from exc
-            self._drop_connections()
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{_stamp()}")
-            os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                extra = Path(str(self.path) + suffix)
-                if extra.exists():
-                    os.replace(extra, Path(str(aside) + suffix))
-            self.problems.append(f"{self.path} could not be opened ({exc}); it was moved to {aside} and a "
-                                 "new history was started")
+            if classify(exc) != CORRUPT or not self._confirmed_corrupt():
+                raise
+            self._move_aside(exc)
             self._migrate()
+
+    def _confirmed_corrupt(self) -> bool:
+        """SQLite said "malformed" or "not a database": is it really? Asked on a fresh connection."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error:
+            return False
+        try:
+            verdict = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            return classify(exc) == CORRUPT
+        finally:
+            conn.close()
+        return verdict != "ok"
+
+    def _move_aside(self, exc: BaseException) -> None:
+        """Rename a confirmed-corrupt file (with its WAL) and say so once; a new history starts."""
+        self._drop_connections()
+        self._subjects.clear()
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{_stamp()}")
+        os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            extra = Path(str(self.path) + suffix)
+            if extra.exists():
+                os.replace(extra, Path(str(aside) + suffix))
+        self.problems.append(f"{self.path} is corrupt ({exc}; confirmed by quick_check); it was moved to "
+                             f"{aside} and a new history was started")
+        _create_private(self.path)
 
     def _drop_connections(self) -> None:
         with self._connections_lock:
@@ -327,6 +455,7 @@ class History:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         else:
             backup = self.path.with_name(f"{self.path.name}.v{version}-backup-{_stamp()}")
+            _create_private(backup)
             target = sqlite3.connect(backup)
             try:
                 conn.backup(target)
@@ -357,7 +486,8 @@ class History:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite rolls back by itself after some errors (full disk)
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -394,29 +524,119 @@ class History:
         """Store a sample of every account due at ``at`` (epoch seconds); True if anything was written.
 
         An account is due when its last sample is ``sample_seconds`` old (5 % slack absorbs tick
-        jitter) — or when the clock went backwards.
+        jitter) — or when the clock went backwards. Never raises for a full disk, a read-only or
+        locked file or an I/O error: the rows wait in memory, :attr:`health` says why, and the
+        write is retried with backoff (a corrupt file is moved aside once and a new one started).
         """
-        rows: list[dict[str, Any]] = []
-        due: list[str] = []
         for account in report.accounts:
             last = self._last_sample.get(account.name)
             if last is not None and 0 <= at - last < self.sample_seconds * 0.95:
                 continue
-            due.append(account.name)
-            rows.extend(_account_rows(account, at))
-        if rows:
-            with self._write() as conn:
-                for row in rows:
-                    row["subject"] = self._subject_id(conn, *(row.pop(c) for c in SUBJECT_COLUMNS))
-                columns = tuple(rows[0])
-                conn.executemany(f"INSERT OR REPLACE INTO samples ({', '.join(columns)}) "
-                                 f"VALUES ({', '.join(':' + c for c in columns)})", rows)
-            for name in due:
-                self._last_sample[name] = at
+            self._queue.extend(_account_rows(account, at))
+            self._last_sample[account.name] = at
+        self._bound_queue()
+        if not self._queue or not self._may_try():
+            return False
+        try:
+            written = self._flush()
+        except (sqlite3.Error, OSError) as exc:
+            still = self._set_aside_if_corrupt(exc)
+            if still is not None:
+                self._failed(still)
+                return False
+            try:  # the queued rows go to the new file at once
+                written = self._flush()
+            except (sqlite3.Error, OSError) as again:
+                self._failed(again)
+                return False
+        self._recovered(written)
         last = self._last_compact
         if last is None or not 0 <= at - last < COMPACT_EVERY_SECONDS:
-            self.compact(at)
-        return bool(rows)
+            try:
+                self.compact(at)
+            except (sqlite3.Error, OSError) as exc:  # the samples are written; tried again in an hour
+                still = self._set_aside_if_corrupt(exc)
+                if still is not None:
+                    log.warning("compacting the risk history %s failed (%s): %s", self.path,
+                                classify(still), still)
+        return written > 0
+
+    def _set_aside_if_corrupt(self, exc: BaseException) -> BaseException | None:
+        """Move the file aside when ``exc`` says corrupt and quick_check confirms it. Returns what is
+        still wrong: None once moved, else ``exc`` (not corrupt) or why the file could not be moved."""
+        if not isinstance(exc, sqlite3.Error) or classify(exc) != CORRUPT or not self._confirmed_corrupt():
+            return exc
+        try:
+            self._move_aside(exc)
+        except OSError as cannot:  # e.g. a read-only folder: reported as such, tried again later
+            return cannot
+        self._opened = False
+        return None
+
+    def _flush(self) -> int:
+        """Write every queued row in one transaction; they leave the queue only once committed."""
+        if not self._opened:
+            self._open_and_migrate()
+            self._opened = True
+        rows = [dict(r) for r in self._queue]
+        if not rows:
+            return 0
+        with self._write() as conn:
+            for row in rows:
+                row["subject"] = self._subject_id(conn, *(row.pop(c) for c in SUBJECT_COLUMNS))
+            columns = tuple(rows[0])
+            conn.executemany(f"INSERT OR REPLACE INTO samples ({', '.join(columns)}) "
+                             f"VALUES ({', '.join(':' + c for c in columns)})", rows)
+        self._queue.clear()
+        return len(rows)
+
+    def _bound_queue(self) -> None:
+        excess = len(self._queue) - self.max_queued_rows
+        if excess <= 0:
+            return
+        dropped = [self._queue.popleft() for _ in range(excess)]
+        h = self.health
+        self.health = HistoryHealth(
+            recording=h.recording, trouble=h.trouble, detail=h.detail, since=h.since,
+            queued=len(self._queue), dropped=h.dropped + excess,
+            dropped_from=h.dropped_from if h.dropped_from is not None else dropped[0]["at"],
+            dropped_to=dropped[-1]["at"], retries=h.retries)
+
+    def _may_try(self) -> bool:
+        return self._retry_at is None or self._clock() >= self._retry_at
+
+    def _failed(self, exc: BaseException) -> None:
+        """Keep the rows, back off, and say what is wrong (in :attr:`health`)."""
+        kind = classify(exc)
+        if kind == CORRUPT:  # SQLite said so but quick_check did not confirm it: treat it as I/O
+            kind = IO_ERROR
+        h = self.health if not self.health.recording else HistoryHealth(recording=True, since=time.time())
+        self.health = HistoryHealth(
+            recording=False, trouble=kind, detail=str(exc) or type(exc).__name__, since=h.since,
+            queued=len(self._queue), dropped=h.dropped, dropped_from=h.dropped_from,
+            dropped_to=h.dropped_to, retries=h.retries + (0 if h.recording else 1))
+        self._retry_at = self._clock() + self._delay
+        self._delay = min(RETRY_MAX_SECONDS, self._delay * 2)
+
+    def _recovered(self, written: int) -> None:
+        """Writes work (again). The first health after trouble tells what was written and dropped."""
+        self._retry_at = None
+        self._delay = RETRY_FIRST_SECONDS
+        h = self.health
+        if not h.recording:
+            self.health = HistoryHealth(recording=True, dropped=h.dropped, dropped_from=h.dropped_from,
+                                        dropped_to=h.dropped_to, retries=h.retries, written_after=written)
+        elif h != HistoryHealth(recording=True):
+            self.health = HistoryHealth(recording=True)
+
+    @property
+    def queued_rows(self) -> int:
+        return len(self._queue)
+
+    @property
+    def available(self) -> bool:
+        """False while the file could not be opened at all (see :attr:`health`); retried on record."""
+        return self._opened
 
     def _subject_id(self, conn: sqlite3.Connection, kind: str, account: str, settle: str, symbol: str,
                     leg: str) -> int:

@@ -34,6 +34,15 @@ class DeskPaths:
         return self.data_dir / "history.sqlite3"
 
     @property
+    def demo_history_db(self) -> Path:
+        """The demo venue's history: kept apart, so simulated samples never mix with real ones."""
+        return self.data_dir / "history-demo.sqlite3"
+
+    def history_for(self, *, demo: bool) -> Path:
+        """The one place that decides which history file a runtime writes and every view reads."""
+        return self.demo_history_db if demo else self.history_db
+
+    @property
     def markets_cache_dir(self) -> Path:
         return self.cache_dir / "markets"
 

@@ -89,6 +89,7 @@ class DeskController(QObject):
             thresholds_for=thresholds_from_settings(settings),
             stale_after=float(_setting(settings, "monitor.stale_seconds", DEFAULT_STALE_AFTER)),
         )
+        self.window.history_source = self.alert_history  # the History tab reads what the runtime writes
         self.tray = Tray(self)
         self.notifier = TrayNotifier(self.tray, self)
         self.bridge = EventBridge(float(_setting(settings, "ui.refresh_hz", DEFAULT_REFRESH_HZ)), self)
@@ -97,6 +98,7 @@ class DeskController(QObject):
         self.bridge.snapshot_ready.connect(self.on_snapshot)
         self.bridge.status_changed.connect(self.window.on_status_change)
         self.bridge.alert_raised.connect(self.window.on_alert)
+        self.bridge.history_changed.connect(self._on_history_status)
         self.window.close_requested.connect(self.on_close_requested)
         self.window.summary_refreshed.connect(self._update_tray)
         self.window.menu_actions["quit"].triggered.connect(self.quit)
@@ -178,6 +180,12 @@ class DeskController(QObject):
         latest = runtime.latest()
         if latest is not None:
             self.bridge.on_event(latest)
+
+    def _on_history_status(self, status: Any) -> None:
+        if status.health is None and status.recording:  # a one-off notice (a corrupt file moved aside)
+            self.window.statusBar().showMessage(status.message, 60000)
+        else:
+            self.window.status_strip.set_history(status.recording, status.message)
 
     def _on_services_failed(self, message: str) -> None:
         self.window.status_strip.set_health(Level.STALE, f"Monitoring did not start: {message}")
@@ -322,7 +330,8 @@ class DeskController(QObject):
             self._settings_changed()
 
     def alert_history(self) -> Any:
-        """The alert log the running services write to (None before they are up)."""
+        """The history store (alert log and risk samples) the running services write to (None
+        before they are up) — the demo's own file in demo mode."""
         recorder = getattr(self.runtime, "history_recorder", None)
         return getattr(recorder, "history", None)
 

@@ -2,10 +2,10 @@
 
 The event bus calls :meth:`EventBridge.on_event` on the publisher's thread. The bridge keeps
 only the newest snapshot (older ones are superseded, never queued up), queues status changes,
-alerts and their delivery reports (none may be lost), and wakes the GUI thread with a queued
-signal. On the GUI thread it emits at most ``refresh_hz`` snapshots a second, so a monitor
-publishing 20 times a second costs the GUI 4 repaints, and a quiet monitor's update is shown at
-once.
+alerts, their delivery reports and the history's state changes (none may be lost), and wakes the
+GUI thread with a queued signal. On the GUI thread it emits at most ``refresh_hz`` snapshots a
+second, so a monitor publishing 20 times a second costs the GUI 4 repaints, and a quiet monitor's
+update is shown at once.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from desk.domain.alerts import Alert
 from desk.services.alerts import AlertRaised, Delivered
-from desk.services.snapshot import MonitorSnapshot, StatusChange
+from desk.services.snapshot import HistoryStatus, MonitorSnapshot, StatusChange
 
 DEFAULT_REFRESH_HZ = 4.0
 
@@ -29,6 +29,7 @@ class EventBridge(QObject):
     status_changed = Signal(object)  # StatusChange, every one
     alert_raised = Signal(object, object)  # (Alert, muted reason or None), every one
     alert_delivered = Signal(object)  # Delivered: the alert's log id and delivery attempts, every one
+    history_changed = Signal(object)  # HistoryStatus: the risk history stopped / resumed recording, every one
     _wake = Signal()
 
     def __init__(self, refresh_hz: float = DEFAULT_REFRESH_HZ, parent: QObject | None = None) -> None:
@@ -66,7 +67,7 @@ class EventBridge(QObject):
                 self.received += 1
                 if self._latest is None or event.seq >= self._latest.seq:
                     self._latest = event
-            elif isinstance(event, StatusChange | Alert | AlertRaised | Delivered):
+            elif isinstance(event, StatusChange | Alert | AlertRaised | Delivered | HistoryStatus):
                 self._events.append(event)
             else:
                 return
@@ -90,6 +91,8 @@ class EventBridge(QObject):
                 self.alert_raised.emit(event.alert, event.muted)
             elif isinstance(event, Delivered):
                 self.alert_delivered.emit(event)
+            elif isinstance(event, HistoryStatus):
+                self.history_changed.emit(event)
             else:
                 self.alert_raised.emit(event, None)
         if not has_snapshot or self._timer.isActive():

@@ -166,6 +166,8 @@ class MainWindow(QMainWindow):
         # issue 10: the charts and the what-if panel fill the tabs once the window is up (pyqtgraph
         # is imported then, off the cold-start path)
         self.charts: object | None = None
+        # the history store the running monitor writes (set by the app); the History tab reads it
+        self.history_source: Callable[[], object] | None = None
         QTimer.singleShot(0, self._attach_charts)
         theme_events().changed.connect(self._theme_changed)
 
@@ -178,7 +180,7 @@ class MainWindow(QMainWindow):
     def _attach_charts(self) -> None:
         from desk.ui.charts import attach_panels
 
-        self.charts = attach_panels(self)
+        self.charts = attach_panels(self, history_factory=self.history_source)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -97,12 +97,15 @@ class StatusStrip(QFrame):
         self.accounts.setTextFormat(Qt.TextFormat.RichText)
         self.alerts = ClickableLabel("Alerts today: 0")
         self.snooze = QLabel("")
+        self.history = QLabel("")  # shown only while the risk history is not being recorded
+        self.history.hide()
         layout.addWidget(self.health)
         layout.addWidget(self.summary)
         layout.addWidget(self.demo)
         layout.addStretch(1)
         layout.addWidget(self.accounts)
         layout.addSpacing(12)
+        layout.addWidget(self.history)
         layout.addWidget(self.snooze)
         layout.addWidget(self.alerts)
         self.set_health(None, "Waiting for the first data…")
@@ -136,6 +139,19 @@ class StatusStrip(QFrame):
         self.alerts.setText(f"Alerts today: {count}")
         tip = f"Last alert: {last}" if last else "No alert today"
         self.alerts.setToolTip(f"{tip}\nClick for the alert log.")
+
+    def set_history(self, recording: bool, message: str) -> None:
+        """"history not recorded: disk full" while samples cannot be written (the tooltip says
+        what waits in memory and what was dropped); hidden again once they are."""
+        if recording:
+            self.history.hide()
+            self.history.setText("")
+            return
+        trouble = message.split(": ", 1)[1].split(" (", 1)[0] if ": " in message else message
+        set_style(self.history, f"color: {level_text_hex(Level.WARNING)}; font-weight: 600;")
+        self.history.setText(f"⚠ history not recorded: {trouble}")
+        self.history.setToolTip(message)
+        self.history.show()
 
     def set_snoozed(self, until: float | None) -> None:
         if until is None or until <= time.time():

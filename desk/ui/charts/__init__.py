@@ -56,14 +56,16 @@ class ChartPanels:
 
 def attach_panels(window: Any, *, target: float | None = None,
                   history_factory: Callable[[], Any] | None = None) -> ChartPanels:
-    """Build the chart and what-if widgets into ``window`` (a :class:`desk.ui.main_window.MainWindow`)."""
+    """Build the chart and what-if widgets into ``window`` (a :class:`desk.ui.main_window.MainWindow`).
+
+    ``history_factory`` returns the history store the running monitor writes (None until it runs)."""
     from desk.ui.charts.history import HistoryWidget
     from desk.ui.charts.ladder import LadderWidget
     from desk.ui.charts.stress import StressWidget
     from desk.ui.whatif import WhatIfPanel, _target_setting
 
     ladder = LadderWidget()
-    history = HistoryWidget(history_factory) if history_factory is not None else HistoryWidget()
+    history = HistoryWidget(history_factory)
     stress = StressWidget()
     whatif = WhatIfPanel(target=target if target is not None else _target_setting())
     widgets: dict[str, QWidget] = {"Ladder": ladder, "History": history, "Stress": stress, "What-if": whatif}

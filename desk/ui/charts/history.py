@@ -33,20 +33,34 @@ _FIELDS = ("margin_ratio", "distance_to_liquidation", "mark_price", "liquidation
            "reported_liquidation_price")
 
 
-def _open_history() -> Any:
-    from desk.store.history import History
+class _OwnHistory:
+    """Without a source: this widget's own reader of the (non-demo) history file, opened once."""
 
-    return History()
+    def __init__(self) -> None:
+        self.store: Any = None
+
+    def __call__(self) -> Any:
+        if self.store is None:
+            from desk.store.history import History
+            from desk.store.paths import desk_paths
+
+            self.store = History(desk_paths().history_for(demo=False))
+        return self.store
 
 
 class HistoryWidget(QWidget):
-    """History of the selected position (or of an account, with ``symbol=None``)."""
+    """History of the selected position (or of an account, with ``symbol=None``).
 
-    def __init__(self, history_factory: Callable[[], Any] = _open_history, *,
+    ``history_source`` returns the store to read — in the dashboard the very store the running
+    monitor writes (so the demo's history in demo mode) — or None while there is none yet; it is
+    asked on every refresh, so a restarted monitor's new store is followed.
+    """
+
+    def __init__(self, history_source: Callable[[], Any] | None = None, *,
                  clock: Callable[[], float] = time.time, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._factory = history_factory
-        self._history: Any = None
+        self._source = history_source if history_source is not None else _OwnHistory()
+        self._shown_store: Any = None
         self.clock = clock
         self.subject: tuple[str, str | None, str | None] | None = None
         self.data: dict[str, np.typing.NDArray[np.float64]] = {}
@@ -121,9 +135,7 @@ class HistoryWidget(QWidget):
 
     @property
     def history(self) -> Any:
-        if self._history is None:
-            self._history = self._factory()
-        return self._history
+        return self._source()
 
     def _set_price_visible(self, visible: bool) -> None:
         self.price_plot.setVisible(visible)
@@ -159,12 +171,23 @@ class HistoryWidget(QWidget):
                 curve.setData([], [])
             return 0
         account, symbol, leg = self.subject
+        try:
+            store, self.error = self.history, None
+        except Exception as exc:  # the store names the problem; shown, never a traceback
+            store, self.error = None, f"History unavailable: {exc}"
+        if store is None:
+            self.status.setText(self.error or "The history appears once the monitor runs.")
+            return 0
+        if store is not self._shown_store:  # another file (the monitor restarted): start over
+            self._shown_store = store
+            self.times = np.empty(0)
+            self.data = {name: np.empty(0) for name in _FIELDS}
         now = self.clock()
         since = now - RANGES[self.range_box.currentText()]
         if len(self.times):
             since = max(since, float(self.times[-1]) + 1e-6)
         try:
-            samples = self.history.samples(account=account, symbol=symbol, leg=leg, since=since)
+            samples = store.samples(account=account, symbol=symbol, leg=leg, since=since)
         except Exception as exc:  # the store names the problem; shown, never a traceback
             self.error = f"History unavailable: {exc}"
             self.status.setText(self.error)
