@@ -1,8 +1,10 @@
 """Logging to a rotating file in the log dir, with every record redacted before it is written.
 
-``setup_logging()`` is called once by whatever runs desk (the dashboard, ``desk watch``); calling
-it again replaces desk's handlers instead of stacking them. Warnings from libraries are routed
-into the log too (``logging.captureWarnings``), so they pass through the same redaction.
+``setup_logging()`` is called once by the ``desk`` command (:func:`desk.cli.main`) before any
+subcommand or the dashboard runs; calling it again replaces desk's handlers instead of stacking
+them. Warnings from libraries are routed into the log too (``logging.captureWarnings``), so they
+pass through the same redaction, and so are exceptions nobody caught — in a worker thread or in a
+Qt slot (``sys.excepthook``) — with their traceback, never on the user's terminal.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import sys
 import threading
 from pathlib import Path
 
+from desk.sanitize import for_user
 from desk.store.paths import desk_paths
 from desk.store.redact import RedactingFilter, RedactingFormatter
 
@@ -46,13 +50,22 @@ def setup_logging(level: str | int | None = None, *, console: bool = False,
     """
     problems: list[str] = []
     if level is None or max_megabytes is None or backups is None:
-        from desk.store.settings import Settings
+        from desk.store.settings import OPTIONS_BY_KEY, Settings
 
-        settings = Settings.load()
-        problems = settings.problems
-        level = level if level is not None else settings.get("logs.level")
-        max_megabytes = max_megabytes if max_megabytes is not None else settings.get("logs.max_megabytes")
-        backups = backups if backups is not None else settings.get("logs.backups")
+        settings: Settings | None = None
+        try:
+            settings = Settings.load()
+            problems = list(settings.problems)
+        except Exception as exc:  # the log must start even when the settings cannot be read
+            problems = [f"the settings could not be read ({type(exc).__name__}: {exc}); "
+                        "the log uses the default level and size"]
+
+        def setting(key: str) -> object:
+            return settings.get(key) if settings is not None else OPTIONS_BY_KEY[key].default
+
+        level = level if level is not None else str(setting("logs.level"))
+        max_megabytes = max_megabytes if max_megabytes is not None else float(setting("logs.max_megabytes"))  # type: ignore[arg-type]
+        backups = backups if backups is not None else int(setting("logs.backups"))  # type: ignore[call-overload]
     assert level is not None and max_megabytes is not None and backups is not None
     number = _level_number(level)
 
@@ -83,10 +96,34 @@ def setup_logging(level: str | int | None = None, *, console: bool = False,
     for noisy in ("ccxt", "urllib3", "asyncio", "aiohttp"):
         logging.getLogger(noisy).setLevel(max(number, logging.INFO))
     _install_thread_hook()
+    _install_excepthook(path)
     log = logging.getLogger("desk")
     for problem in problems:
         log.warning("settings: %s", problem)
     return path
+
+
+def is_active() -> bool:
+    """Whether :func:`setup_logging` has installed desk's log file in this process."""
+    return any(getattr(h, _MARK, False) for h in logging.getLogger().handlers)
+
+
+def _install_excepthook(path: Path) -> None:
+    """An exception nobody caught (e.g. raised in a Qt slot, which Qt reports through
+    ``sys.excepthook``) is logged with its traceback; the terminal gets one line."""
+    if getattr(sys.excepthook, _MARK, False):
+        return
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            return
+        logging.getLogger("desk").critical("uncaught exception", exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            print(f"desk: internal error ({exc_type.__name__}: {for_user(exc, limit=120)}); "
+                  f"details in {path}", file=sys.stderr)
+
+    setattr(hook, _MARK, True)
+    sys.excepthook = hook
 
 
 def _install_thread_hook() -> None:
