@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
+
+from desk.commands._support import warn
 
 ORDER = 60
 
@@ -47,7 +48,7 @@ def _load() -> Any:
 
     settings = Settings.load()
     for problem in settings.problems:
-        print(f"desk: warning: {problem}", file=sys.stderr)
+        warn(problem)
     return settings
 
 

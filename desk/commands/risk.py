@@ -14,6 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from desk.cli import UserError
+from desk.sanitize import for_user
 
 ORDER = 10
 
@@ -168,7 +169,7 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
 
     applied = []
     for symbol, price in what_if.get("marks", {}).items():
-        applied.append(f"mark {symbol} = {fmt_price(price)}")
+        applied.append(f"mark {for_user(symbol, limit=60)} = {fmt_price(price)}")
     if what_if.get("shock") is not None:
         applied.append(f"shock {what_if['shock'] * 100:+g}%")
     if what_if.get("target") is not None:
@@ -189,8 +190,9 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
         tick = p.tick_size
         theirs = p.reported_liquidation_price
+        name, symbol = for_user(p.account, limit=60), for_user(p.symbol, limit=60)
         rows.append(([
-            p.account, p.symbol, side, p.margin_mode, f"{p.contracts:.8g}", fmt_price(p.mark_price, tick),
+            name, symbol, side, p.margin_mode, f"{p.contracts:.8g}", fmt_price(p.mark_price, tick),
             fmt_price(p.liquidation_price, tick),
             "-" if theirs is None else fmt_price(theirs, tick),
             fmt_price(p.bankruptcy_price, p.tick_size), _pct(p.distance_to_liquidation),
@@ -213,12 +215,14 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
 
     for acc in report.accounts:
         rule = "generic rules: venue not known to desk" if acc.generic_rules else f"{acc.rules} rules"
-        out.write(f"\n{acc.name} ({acc.venue}, {rule})\n")
+        # names come from the file: escaped, so they cannot drive the terminal
+        out.write(f"\n{for_user(acc.name, limit=60)} ({for_user(acc.venue, limit=60)}, {rule})\n")
         for pool in acc.pools:
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
                 venue = f" (venue's own ratio {fmt_ratio(pool.venue_margin_ratio)})"
-            text = (f"  pool {pool.settle}: wallet {fmt_amount(pool.wallet_balance)}, unrealized PnL "
+            text = (f"  pool {for_user(pool.settle, limit=20)}: wallet {fmt_amount(pool.wallet_balance)}, "
+                    f"unrealized PnL "
                     f"{fmt_amount(pool.unrealized_pnl)}, margin balance {fmt_amount(pool.margin_balance)}, "
                     f"maintenance {fmt_amount(pool.maintenance_margin)}, margin ratio "
                     f"{fmt_ratio(pool.margin_ratio)}{venue}")
@@ -228,8 +232,9 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
         for p in acc.positions:
             if p.suggestions:
-                out.write(f"  {p.symbol} ({p.leg if p.leg != 'both' else p.side}, {p.margin_mode}):\n")
+                out.write(f"  {for_user(p.symbol, limit=60)} ({p.leg if p.leg != 'both' else p.side}, "
+                          f"{p.margin_mode}):\n")
                 for s in p.suggestions:
                     out.write(f"    suggestion: {_suggestion_text(s)}\n")
         for w in acc.warnings:
-            out.write(f"  warning: {w}\n")
+            out.write(f"  warning: {for_user(w, limit=600)}\n")

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from desk.cli import UserError
+from desk.sanitize import for_user, quoted
 
 ORDER = 20
 TABLE_INTERVAL = 1.0  # at most one table per second
@@ -73,7 +74,8 @@ def _build_runtime(args: argparse.Namespace) -> Any:
 
         scenario = args.scenario or "calm"
         if scenario not in SCENARIOS:
-            raise UserError(f"unknown demo scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+            raise UserError(f"unknown demo scenario {quoted(scenario)}; "
+                            f"choose one of: {', '.join(SCENARIOS)}")
         return Runtime.for_demo(scenario, seed=args.seed, speed=args.speed or 1.0, target=args.target)
     try:
         return Runtime.from_settings(accounts=args.account, target=args.target)
@@ -175,7 +177,7 @@ class TablePrinter(Printer):
         self.out.flush()
 
     def started(self, runtime: Any) -> None:
-        names = ", ".join(runtime.account_names)
+        names = for_user(", ".join(runtime.account_names), limit=None)
         where = "the demo venue" if runtime.demo else "exchange accounts"
         self._write(f"watching {where}: {names} — Ctrl+C to stop\n")
 
@@ -185,8 +187,8 @@ class TablePrinter(Printer):
 
         if isinstance(event, StatusChange):
             old = event.old.value if event.old is not None else "start"
-            reason = f" — {event.reason}" if event.reason else ""
-            self._write(f"{_clock(event.at)}  {event.account}: {old} → {event.new.value}{reason}\n")
+            reason = f" — {for_user(event.reason, limit=600)}" if event.reason else ""
+            self._write(f"{_clock(event.at)}  {for_user(event.account)}: {old} → {event.new.value}{reason}\n")
         elif isinstance(event, MonitorSnapshot):
             self._pending = event
             self.idle()
@@ -231,7 +233,8 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
                 data += f" {_age(snap.at - state.mark_time)}"
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
         dist = "-" if p.distance_to_liquidation is None else f"{p.distance_to_liquidation * 100:.2f}%"
-        rows.append([p.account, p.symbol, side, f"{p.contracts:.8g}", fmt_price(p.mark_price, p.tick_size),
+        name, symbol = for_user(p.account, limit=60), for_user(p.symbol, limit=60)
+        rows.append([name, symbol, side, f"{p.contracts:.8g}", fmt_price(p.mark_price, p.tick_size),
                      fmt_price(p.liquidation_price, p.tick_size), dist, fmt_ratio(p.margin_ratio), data])
     if rows:
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
@@ -247,9 +250,9 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
         lines.append("no open positions")
     for acc in snap.accounts:
         if verbose or acc.status.value != "live":
-            text = f"  {acc.name} ({acc.venue}): {acc.status.value}"
+            text = f"  {for_user(acc.name, limit=60)} ({for_user(acc.venue, limit=60)}): {acc.status.value}"
             if acc.reason:
-                text += f" — {acc.reason}"
+                text += f" — {for_user(acc.reason, limit=600)}"
             if verbose:
                 age = None if acc.data_time is None else snap.at - acc.data_time
                 mark_age = None if acc.oldest_mark_time is None else snap.at - acc.oldest_mark_time
@@ -266,6 +269,7 @@ class JsonPrinter(Printer):
         self.out = out
 
     def _emit(self, doc: dict[str, Any]) -> None:
+        doc = _safe_strings(doc)
         self.out.write(json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
         self.out.flush()
 
@@ -291,6 +295,18 @@ class JsonPrinter(Printer):
 
     def stopped(self, clean: bool) -> None:
         self._emit({"type": "stopped", "at": time.time(), "clean": clean})
+
+
+def _safe_strings(value: Any) -> Any:
+    """Every text in a JSON line with secrets masked and control characters escaped (reasons
+    quote exchange error bodies; names come from settings and venues). Keys and numbers as is."""
+    if isinstance(value, str):
+        return for_user(value, limit=None, multiline=True)
+    if isinstance(value, dict):
+        return {k: _safe_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe_strings(v) for v in value]
+    return value
 
 
 def snapshot_to_dict(snap: Any) -> dict[str, Any]:
