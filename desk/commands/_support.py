@@ -15,7 +15,9 @@ log = logging.getLogger("desk")
 
 
 def warn(message: object) -> None:
-    """``desk: warning: …`` on stderr, made safe (secrets masked, controls escaped, one line)."""
+    """``desk: warning: …`` on stderr, made safe (secrets masked, controls escaped, one line),
+    and in desk.log."""
+    log.warning("%s", message)
     print(f"desk: warning: {for_user(message)}", file=sys.stderr)
 
 

@@ -15,7 +15,9 @@ import logging.handlers
 import os
 import sys
 import threading
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from desk.sanitize import for_user
 from desk.store.paths import desk_paths
@@ -46,26 +48,13 @@ def setup_logging(level: str | int | None = None, *, console: bool = False,
     """Log to ``desk.log`` in the log dir (rotating), optionally also to stderr; returns the file.
 
     ``None`` arguments come from the settings (``logs.level``, ``logs.max_megabytes``,
-    ``logs.backups``). Settings problems found while loading are logged as warnings.
+    ``logs.backups``), read without side effects (see :func:`_log_settings`).
     """
-    problems: list[str] = []
     if level is None or max_megabytes is None or backups is None:
-        from desk.store.settings import OPTIONS_BY_KEY, Settings
-
-        settings: Settings | None = None
-        try:
-            settings = Settings.load()
-            problems = list(settings.problems)
-        except Exception as exc:  # the log must start even when the settings cannot be read
-            problems = [f"the settings could not be read ({type(exc).__name__}: {exc}); "
-                        "the log uses the default level and size"]
-
-        def setting(key: str) -> object:
-            return settings.get(key) if settings is not None else OPTIONS_BY_KEY[key].default
-
-        level = level if level is not None else str(setting("logs.level"))
-        max_megabytes = max_megabytes if max_megabytes is not None else float(setting("logs.max_megabytes"))  # type: ignore[arg-type]
-        backups = backups if backups is not None else int(setting("logs.backups"))  # type: ignore[call-overload]
+        configured = _log_settings()
+        level = level if level is not None else configured["level"]
+        max_megabytes = max_megabytes if max_megabytes is not None else configured["max_megabytes"]
+        backups = backups if backups is not None else configured["backups"]
     assert level is not None and max_megabytes is not None and backups is not None
     number = _level_number(level)
 
@@ -97,10 +86,28 @@ def setup_logging(level: str | int | None = None, *, console: bool = False,
         logging.getLogger(noisy).setLevel(max(number, logging.INFO))
     _install_thread_hook()
     _install_excepthook(path)
-    log = logging.getLogger("desk")
-    for problem in problems:
-        log.warning("settings: %s", problem)
     return path
+
+
+def _log_settings() -> dict[str, Any]:
+    """The three ``logs.*`` settings, read-only: the file is parsed but never moved, migrated or
+    written, and a value that is missing or invalid gives the option's default. The log starts
+    before the command loads the settings properly (``Settings.load``), and that load is what
+    tells the user about a damaged file — it must still find it as it was."""
+    from desk.store.settings import OPTIONS_BY_KEY
+
+    values = {key: OPTIONS_BY_KEY[f"logs.{key}"].default for key in ("level", "max_megabytes", "backups")}
+    try:
+        table = tomllib.loads(desk_paths().settings_file.read_text(encoding="utf-8")).get("logs", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return values
+    if not isinstance(table, dict):
+        return values
+    for key in values:
+        if key in table:
+            with contextlib.suppress(Exception):  # the declared rule decides; a bad value is the default
+                values[key] = OPTIONS_BY_KEY[f"logs.{key}"].validate(table[key])
+    return values
 
 
 def is_active() -> bool:
