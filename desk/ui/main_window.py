@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from desk.domain.alerts import Alert
 from desk.domain.report import PositionRisk
+from desk.sanitize import for_user
 from desk.services.snapshot import MonitorSnapshot, StatusChange
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds, worst
 from desk.ui.positions_model import (
@@ -351,7 +352,8 @@ class MainWindow(QMainWindow):
 
     def on_status_change(self, change: StatusChange) -> None:
         reason = f" — {change.reason}" if change.reason else ""
-        self.statusBar().showMessage(f"{change.account}: {change.new.value}{reason}", 15000)
+        text = for_user(f"{change.account}: {change.new.value}{reason}", limit=600)
+        self.statusBar().showMessage(text, 15000)
 
     # -- window behaviour ------------------------------------------------------------------
 
