@@ -13,6 +13,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,14 @@ ESC, BEL = "\x1b", "\x07"
 def desk(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "desk", *args], cwd=ROOT, env=env, input=stdin,
                           capture_output=True, text=True, timeout=60, check=False)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
 
 
 def log_lines(home: Path) -> list[str]:
@@ -254,3 +264,43 @@ def test_error_messages_quote_a_short_escaped_prefix(subprocess_env) -> None:
         assert ESC not in done.stderr and BEL not in done.stderr
         assert "\\x1b]0;pwned\\x07" in done.stderr
         assert len(done.stderr) < 600, (args, len(done.stderr))
+
+
+def test_the_dashboard_writes_desk_log(subprocess_env, desk_home: Path, tmp_path: Path) -> None:
+    """`desk --demo` (offscreen Qt): started, the monitor's status lines, and a clean end on SIGTERM."""
+    report = tmp_path / "report.json"
+    env = dict(subprocess_env, DESK_TEST_REPORT=str(report))
+    (desk_home / "config").mkdir(parents=True, exist_ok=True)
+    (desk_home / "config" / "settings.toml").write_text("schema_version = 2\n[alerts]\ndesktop = false\n")
+    proc = subprocess.Popen([sys.executable, "-m", "desk", "--demo", "--seed", "3"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: report.exists() or proc.poll() is not None, 60, "the dashboard's first numbers")
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    text = "\n".join(log_lines(desk_home))
+    assert "dashboard started" in text and "-> live" in text
+    assert "dashboard ended with exit code 0" in text
+
+
+def test_an_exception_nobody_caught_is_logged_and_one_line(desk_home: Path, capsys) -> None:
+    """What Qt does with an exception raised in a slot: it calls sys.excepthook."""
+    from desk.store.logs import setup_logging
+
+    path = setup_logging("info", max_megabytes=1, backups=1)
+    try:
+        raise LookupError(f"slot failed {ESC}[2J")
+    except LookupError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error (LookupError: slot failed \\x1b[2J)" in err
+    assert str(path) in err and ESC not in err
+    text = path.read_text()
+    assert "uncaught exception" in text and "Traceback" in text and "LookupError: slot failed" in text
