@@ -137,7 +137,9 @@ def _explain(exc: Exception, action: str) -> SecretStoreError:
                                 f"desktop session or unlock the 'Login' keyring) and try again")
     if isinstance(exc, keyring.errors.NoKeyringError):
         return SecretStoreError(f"cannot {action}: no keyring backend is available. {HOW_TO_FIX}")
-    return SecretStoreError(f"cannot {action}: the keyring failed ({type(exc).__name__}: {exc}). "
+    from desk.sanitize import for_user
+
+    return SecretStoreError(f"cannot {action}: the keyring failed ({type(exc).__name__}: {for_user(exc)}). "
                             f"Is the keyring service running and unlocked?")
 
 
