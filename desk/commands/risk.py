@@ -14,7 +14,6 @@ import sys
 from typing import Any, TextIO
 
 from desk.cli import UserError
-from desk.sanitize import for_user
 
 ORDER = 10
 
@@ -159,9 +158,14 @@ def _suggestion_text(s: Any) -> str:
 
 
 def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
+    from desk.sanitize import for_user
+
     colour = _use_colour(out)
 
     def paint(text: str, ratio: float | None) -> str:
+        # Rows and pool lines quote names from the file: control characters escaped, so a name
+        # cannot drive the terminal (before our own colour codes are added).
+        text = for_user(text, limit=None, multiline=True)
         if not colour or ratio is None:
             return text
         code = "31;1" if ratio >= 1.0 else "33" if ratio >= 0.7 else "32"
@@ -169,13 +173,13 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
 
     applied = []
     for symbol, price in what_if.get("marks", {}).items():
-        applied.append(f"mark {for_user(symbol, limit=60)} = {fmt_price(price)}")
+        applied.append(f"mark {symbol} = {fmt_price(price)}")
     if what_if.get("shock") is not None:
         applied.append(f"shock {what_if['shock'] * 100:+g}%")
     if what_if.get("target") is not None:
         applied.append(f"target ratio {what_if['target']:g}")
     if applied:
-        out.write("what-if: " + "; ".join(applied) + "\n\n")
+        out.write("what-if: " + for_user("; ".join(applied), limit=None) + "\n\n")
 
     headers = ["account", "symbol", "side", "mode", "size", "mark", "liq (ours)", "liq (exchange)",
                "bankruptcy", "distance", "margin ratio"]
@@ -190,9 +194,8 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
         tick = p.tick_size
         theirs = p.reported_liquidation_price
-        name, symbol = for_user(p.account, limit=60), for_user(p.symbol, limit=60)
         rows.append(([
-            name, symbol, side, p.margin_mode, f"{p.contracts:.8g}", fmt_price(p.mark_price, tick),
+            p.account, p.symbol, side, p.margin_mode, f"{p.contracts:.8g}", fmt_price(p.mark_price, tick),
             fmt_price(p.liquidation_price, tick),
             "-" if theirs is None else fmt_price(theirs, tick),
             fmt_price(p.bankruptcy_price, p.tick_size), _pct(p.distance_to_liquidation),
@@ -215,14 +218,12 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
 
     for acc in report.accounts:
         rule = "generic rules: venue not known to desk" if acc.generic_rules else f"{acc.rules} rules"
-        # names come from the file: escaped, so they cannot drive the terminal
         out.write(f"\n{for_user(acc.name, limit=60)} ({for_user(acc.venue, limit=60)}, {rule})\n")
         for pool in acc.pools:
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
                 venue = f" (venue's own ratio {fmt_ratio(pool.venue_margin_ratio)})"
-            text = (f"  pool {for_user(pool.settle, limit=20)}: wallet {fmt_amount(pool.wallet_balance)}, "
-                    f"unrealized PnL "
+            text = (f"  pool {pool.settle}: wallet {fmt_amount(pool.wallet_balance)}, unrealized PnL "
                     f"{fmt_amount(pool.unrealized_pnl)}, margin balance {fmt_amount(pool.margin_balance)}, "
                     f"maintenance {fmt_amount(pool.maintenance_margin)}, margin ratio "
                     f"{fmt_ratio(pool.margin_ratio)}{venue}")

@@ -17,10 +17,9 @@ import sys
 import threading
 import time
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from desk.cli import UserError
-from desk.sanitize import for_user, quoted
 
 ORDER = 20
 TABLE_INTERVAL = 1.0  # at most one table per second
@@ -71,6 +70,7 @@ def _build_runtime(args: argparse.Namespace) -> Any:
         raise UserError(f"--target must be a margin ratio between 0 and 1 (e.g. 0.5), got {args.target:g}")
     if demo:
         from desk.exchanges.demo import SCENARIOS
+        from desk.sanitize import quoted
 
         scenario = args.scenario or "calm"
         if scenario not in SCENARIOS:
@@ -90,7 +90,7 @@ def _build_runtime(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     runtime = _build_runtime(args)
-    out = sys.stdout
+    out = cast(TextIO, ScreenSafe(sys.stdout, json_lines=args.json_lines))
     printer: Printer = JsonPrinter(out) if args.json_lines else TablePrinter(out, verbose=args.verbose)
     events: queue.Queue[object] = queue.Queue()
     stop = threading.Event()
@@ -136,6 +136,26 @@ def _attach_alerts(runtime: Any) -> None:
         raise UserError(f"alert settings: {exc} — fix with `desk config set`, or use --no-alerts") from None
 
 
+class ScreenSafe:
+    """Everything `desk watch` writes passes here: it quotes exchange errors and names from
+    venues and settings. The table gets :func:`desk.sanitize.for_user` (secrets masked, control
+    characters escaped, layout kept); a JSON line is only redacted — JSON escapes control
+    characters itself, and its strings stay whole."""
+
+    def __init__(self, stream: TextIO, *, json_lines: bool) -> None:
+        self.stream = stream
+        self.json_lines = json_lines
+
+    def write(self, text: str) -> int:
+        from desk.sanitize import for_user, redact
+
+        safe = redact(text) if self.json_lines else for_user(text, limit=None, multiline=True)
+        return self.stream.write(safe)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 # --- output ----------------------------------------------------------------------------------------
 
 def _clock(t: float) -> str:
@@ -177,7 +197,7 @@ class TablePrinter(Printer):
         self.out.flush()
 
     def started(self, runtime: Any) -> None:
-        names = for_user(", ".join(runtime.account_names), limit=None)
+        names = ", ".join(runtime.account_names)
         where = "the demo venue" if runtime.demo else "exchange accounts"
         self._write(f"watching {where}: {names} — Ctrl+C to stop\n")
 
@@ -187,8 +207,8 @@ class TablePrinter(Printer):
 
         if isinstance(event, StatusChange):
             old = event.old.value if event.old is not None else "start"
-            reason = f" — {for_user(event.reason, limit=600)}" if event.reason else ""
-            self._write(f"{_clock(event.at)}  {for_user(event.account)}: {old} → {event.new.value}{reason}\n")
+            reason = f" — {event.reason}" if event.reason else ""
+            self._write(f"{_clock(event.at)}  {event.account}: {old} → {event.new.value}{reason}\n")
         elif isinstance(event, MonitorSnapshot):
             self._pending = event
             self.idle()
@@ -233,8 +253,7 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
                 data += f" {_age(snap.at - state.mark_time)}"
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
         dist = "-" if p.distance_to_liquidation is None else f"{p.distance_to_liquidation * 100:.2f}%"
-        name, symbol = for_user(p.account, limit=60), for_user(p.symbol, limit=60)
-        rows.append([name, symbol, side, f"{p.contracts:.8g}", fmt_price(p.mark_price, p.tick_size),
+        rows.append([p.account, p.symbol, side, f"{p.contracts:.8g}", fmt_price(p.mark_price, p.tick_size),
                      fmt_price(p.liquidation_price, p.tick_size), dist, fmt_ratio(p.margin_ratio), data])
     if rows:
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
@@ -250,9 +269,9 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
         lines.append("no open positions")
     for acc in snap.accounts:
         if verbose or acc.status.value != "live":
-            text = f"  {for_user(acc.name, limit=60)} ({for_user(acc.venue, limit=60)}): {acc.status.value}"
+            text = f"  {acc.name} ({acc.venue}): {acc.status.value}"
             if acc.reason:
-                text += f" — {for_user(acc.reason, limit=600)}"
+                text += f" — {acc.reason}"
             if verbose:
                 age = None if acc.data_time is None else snap.at - acc.data_time
                 mark_age = None if acc.oldest_mark_time is None else snap.at - acc.oldest_mark_time
@@ -269,7 +288,6 @@ class JsonPrinter(Printer):
         self.out = out
 
     def _emit(self, doc: dict[str, Any]) -> None:
-        doc = _safe_strings(doc)
         self.out.write(json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
         self.out.flush()
 
@@ -295,18 +313,6 @@ class JsonPrinter(Printer):
 
     def stopped(self, clean: bool) -> None:
         self._emit({"type": "stopped", "at": time.time(), "clean": clean})
-
-
-def _safe_strings(value: Any) -> Any:
-    """Every text in a JSON line with secrets masked and control characters escaped (reasons
-    quote exchange error bodies; names come from settings and venues). Keys and numbers as is."""
-    if isinstance(value, str):
-        return for_user(value, limit=None, multiline=True)
-    if isinstance(value, dict):
-        return {k: _safe_strings(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_safe_strings(v) for v in value]
-    return value
 
 
 def snapshot_to_dict(snap: Any) -> dict[str, Any]:
