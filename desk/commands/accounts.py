@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk.cli import UserError
-from desk.commands._support import warn
 from desk.sanitize import for_user, quoted
 
 ORDER = 40
@@ -119,7 +118,7 @@ def _settings() -> Any:
 
     settings = Settings.load()
     for problem in settings.problems:
-        warn(problem)
+        print(f"desk: warning: {problem}", file=sys.stderr)
     return settings
 
 

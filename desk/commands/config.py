@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
-
-from desk.commands._support import warn
 
 ORDER = 60
 
@@ -48,7 +47,7 @@ def _load() -> Any:
 
     settings = Settings.load()
     for problem in settings.problems:
-        warn(problem)
+        print(f"desk: warning: {problem}", file=sys.stderr)
     return settings
 
 

@@ -117,7 +117,7 @@ class DeskController(QObject):
         self.accounts_applied.connect(self._on_accounts_applied, Qt.ConnectionType.QueuedConnection)
         app.aboutToQuit.connect(self.shutdown)
         for problem in getattr(settings, "problems", []) or []:
-            self.window.statusBar().showMessage(f"Settings: {for_user(problem, limit=600)}", 30000)
+            self.window.statusBar().showMessage(f"Settings: {problem}", 30000)
 
     # -- start-up --------------------------------------------------------------------------
 
