@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from desk.domain.alerts import Alert
 from desk.domain.report import PositionRisk
-from desk.sanitize import for_user
 from desk.services.snapshot import MonitorSnapshot, StatusChange
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds, worst
 from desk.ui.positions_model import (
@@ -351,6 +350,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Alert: {alert.title}{note}", 15000)
 
     def on_status_change(self, change: StatusChange) -> None:
+        from desk.sanitize import for_user
+
         reason = f" — {change.reason}" if change.reason else ""
         text = for_user(f"{change.account}: {change.new.value}{reason}", limit=600)
         self.statusBar().showMessage(text, 15000)
