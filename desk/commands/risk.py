@@ -161,6 +161,9 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
     colour = _use_colour(out)
 
     def paint(text: str, ratio: float | None) -> str:
+        # Rows and pool lines quote names from the file: control characters escaped, so a name
+        # cannot drive the terminal (before our own colour codes are added).
+        text = _escaped(text, None)
         if not colour or ratio is None:
             return text
         code = "31;1" if ratio >= 1.0 else "33" if ratio >= 0.7 else "32"
@@ -174,7 +177,7 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
     if what_if.get("target") is not None:
         applied.append(f"target ratio {what_if['target']:g}")
     if applied:
-        out.write("what-if: " + "; ".join(applied) + "\n\n")
+        out.write("what-if: " + _escaped("; ".join(applied), None) + "\n\n")
 
     headers = ["account", "symbol", "side", "mode", "size", "mark", "liq (ours)", "liq (exchange)",
                "bankruptcy", "distance", "margin ratio"]
@@ -213,7 +216,7 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
 
     for acc in report.accounts:
         rule = "generic rules: venue not known to desk" if acc.generic_rules else f"{acc.rules} rules"
-        out.write(f"\n{acc.name} ({acc.venue}, {rule})\n")
+        out.write(f"\n{_escaped(acc.name, 60)} ({_escaped(acc.venue, 60)}, {rule})\n")
         for pool in acc.pools:
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
@@ -228,8 +231,16 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
         for p in acc.positions:
             if p.suggestions:
-                out.write(f"  {p.symbol} ({p.leg if p.leg != 'both' else p.side}, {p.margin_mode}):\n")
+                leg = p.leg if p.leg != "both" else p.side
+                out.write(f"  {_escaped(p.symbol, 60)} ({leg}, {p.margin_mode}):\n")
                 for s in p.suggestions:
                     out.write(f"    suggestion: {_suggestion_text(s)}\n")
         for w in acc.warnings:
-            out.write(f"  warning: {w}\n")
+            out.write(f"  warning: {_escaped(w, 600)}\n")
+
+
+def _escaped(text: object, limit: int | None) -> str:
+    """Text from the portfolio file as it may reach a terminal: see :func:`desk.sanitize.for_user`."""
+    from desk.sanitize import for_user
+
+    return for_user(text, limit=limit, multiline=limit is None)

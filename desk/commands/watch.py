@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from desk.cli import UserError
 
@@ -70,10 +70,12 @@ def _build_runtime(args: argparse.Namespace) -> Any:
         raise UserError(f"--target must be a margin ratio between 0 and 1 (e.g. 0.5), got {args.target:g}")
     if demo:
         from desk.exchanges.demo import SCENARIOS
+        from desk.sanitize import quoted
 
         scenario = args.scenario or "calm"
         if scenario not in SCENARIOS:
-            raise UserError(f"unknown demo scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+            raise UserError(f"unknown demo scenario {quoted(scenario)}; "
+                            f"choose one of: {', '.join(SCENARIOS)}")
         return Runtime.for_demo(scenario, seed=args.seed, speed=args.speed or 1.0, target=args.target)
     try:
         return Runtime.from_settings(accounts=args.account, target=args.target)
@@ -88,7 +90,7 @@ def _build_runtime(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     runtime = _build_runtime(args)
-    out = sys.stdout
+    out = cast(TextIO, ScreenSafe(sys.stdout, json_lines=args.json_lines))
     printer: Printer = JsonPrinter(out) if args.json_lines else TablePrinter(out, verbose=args.verbose)
     events: queue.Queue[object] = queue.Queue()
     stop = threading.Event()
@@ -132,6 +134,26 @@ def _attach_alerts(runtime: Any) -> None:
         with contextlib.suppress(Exception):
             runtime.stop(timeout=5)
         raise UserError(f"alert settings: {exc} — fix with `desk config set`, or use --no-alerts") from None
+
+
+class ScreenSafe:
+    """Everything `desk watch` writes passes here: it quotes exchange errors and names from
+    venues and settings. The table gets :func:`desk.sanitize.for_user` (secrets masked, control
+    characters escaped, layout kept); a JSON line is only redacted — JSON escapes control
+    characters itself, and its strings stay whole."""
+
+    def __init__(self, stream: TextIO, *, json_lines: bool) -> None:
+        self.stream = stream
+        self.json_lines = json_lines
+
+    def write(self, text: str) -> int:
+        from desk.sanitize import for_user, redact
+
+        safe = redact(text) if self.json_lines else for_user(text, limit=None, multiline=True)
+        return self.stream.write(safe)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 # --- output ----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from desk.domain.alerts import Alert, AlertLevel
 from desk.notify.base import NotifyError
+from desk.sanitize import for_user
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class FreedesktopNotifier:
 
     def send(self, alert: Alert) -> str:
         caps = self.capabilities()
-        body = alert.body
+        body = for_user(alert.body, limit=None, multiline=True)  # secrets masked, controls escaped
         if "body-markup" in caps:
             body = _escape_markup(body)
         actions: list[str] = []
@@ -170,7 +171,8 @@ class FreedesktopNotifier:
         }
         if critical:
             hints["resident"] = ("b", True)
-        summary = f"desk: {alert.title}" if self.app_name == "desk" else alert.title
+        title = for_user(alert.title, limit=None)
+        summary = f"desk: {title}" if self.app_name == "desk" else title
         expire = 0 if critical else self.warning_timeout_ms  # 0: stays until dismissed
         (notification_id,) = self._call(
             "Notify", "susssasa{sv}i",

@@ -40,6 +40,7 @@ from desk.domain.compare import Tolerance, liquidation_gap
 from desk.domain.model import Account, Portfolio
 from desk.domain.report import AccountRisk, RiskReport
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError, VenueReader
+from desk.sanitize import for_user
 from desk.services.backoff import Backoff
 from desk.services.bus import EventBus
 from desk.services.freshness import FeedState, Thresholds, evaluate
@@ -119,7 +120,8 @@ def _as_venue_error(exc: BaseException, what: str) -> VenueError:
     if isinstance(exc, TimeoutError):
         return VenueError(ErrorKind.NETWORK, f"no answer from the exchange ({what} timed out)")
     # A reader bug or an unmapped library error: keep monitoring, say what happened.
-    return VenueError(ErrorKind.BAD_RESPONSE, f"unexpected error in {what}: {type(exc).__name__}: {exc}")
+    return VenueError(ErrorKind.BAD_RESPONSE,
+                      f"unexpected error in {what}: {type(exc).__name__}: {for_user(exc)}")
 
 
 class _AccountRun:
@@ -636,7 +638,7 @@ class Monitor:
             run.risk_error = None
         except Exception as exc:  # keep the last numbers on view, marked in error
             log.exception("%s: risk computation failed", run.name)
-            run.risk_error = f"{type(exc).__name__}: {exc}"
+            run.risk_error = f"{type(exc).__name__}: {for_user(exc)}"
 
     def _evaluate(self, run: _AccountRun, now: float) -> StatusChange | None:
         verdict = evaluate(

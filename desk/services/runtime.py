@@ -23,6 +23,7 @@ from typing import Any
 
 from desk.domain.report import RiskReport
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError, VenueReader
+from desk.sanitize import for_user
 from desk.services.bus import EventBus
 from desk.services.monitor import (
     Compute,
@@ -424,4 +425,4 @@ def _open_account(account: Any, settings: Any,
     except Exception as exc:  # e.g. the keyring is locked: show the account in error, say why
         log.warning("cannot open account %s", account.name, exc_info=True)
         return UnavailableReader(account.name, account.venue,
-                                 VenueError(ErrorKind.CONFIG, f"cannot open the account: {exc}"))
+                                 VenueError(ErrorKind.CONFIG, f"cannot open the account: {for_user(exc)}"))

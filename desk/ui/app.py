@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from desk.domain.alerts import Alert
+from desk.sanitize import for_user
 from desk.services.snapshot import DataStatus, MonitorSnapshot
 from desk.ui.bridge import DEFAULT_REFRESH_HZ, EventBridge
 from desk.ui.levels import Level, thresholds_from_settings
@@ -168,7 +169,7 @@ class DeskController(QObject):
             self.services_ready.emit(runtime, note)
         except Exception as exc:  # shown to the user; the traceback goes to the log
             log.exception("starting the monitor failed")
-            self.services_failed.emit(f"{type(exc).__name__}: {exc}")
+            self.services_failed.emit(f"{type(exc).__name__}: {for_user(exc)}")
 
     def _on_services_ready(self, runtime: Any, note: str) -> None:
         if runtime.demo != self.window.demo:
@@ -189,8 +190,10 @@ class DeskController(QObject):
 
     def _on_services_failed(self, message: str) -> None:
         self.window.status_strip.set_health(Level.STALE, f"Monitoring did not start: {message}")
+        from desk.store.logs import log_file
+
         QMessageBox.critical(self.window, "desk — monitoring did not start",
-                             f"The monitor could not start:\n\n{message}\n\nThe log has the details.")
+                             f"The monitor could not start:\n\n{message}\n\nThe details are in {log_file()}.")
 
     # -- live data -------------------------------------------------------------------------
 
@@ -383,7 +386,8 @@ class DeskController(QObject):
             try:
                 outcome = f.result()
             except Exception as exc:
-                self.accounts_applied.emit(f"Applying the account changes failed: {exc}")
+                log.exception("applying the account changes failed")
+                self.accounts_applied.emit(f"Applying the account changes failed: {for_user(exc)}")
                 return
             words = [f"{name} {what}" for name, what in sorted(outcome.items()) if what != "unchanged"]
             self.accounts_applied.emit("Accounts: " + (", ".join(words) or "nothing to change"))
@@ -444,7 +448,7 @@ class DeskController(QObject):
         try:
             write_rows(self.window.visible_rows(), path, format_for(path, None))
         except Exception as exc:
-            QMessageBox.warning(self.window, "Export failed", f"Could not write {path}:\n{exc}")
+            QMessageBox.warning(self.window, "Export failed", f"Could not write {path}:\n{for_user(exc)}")
             return
         self.window.statusBar().showMessage(f"Exported {self.window.proxy.rowCount()} rows to {path}", 15000)
 

@@ -352,8 +352,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Alert: {alert.title}{note}", 15000)
 
     def on_status_change(self, change: StatusChange) -> None:
+        from desk.sanitize import for_user
+
         reason = f" — {change.reason}" if change.reason else ""
-        self.statusBar().showMessage(f"{change.account}: {change.new.value}{reason}", 15000)
+        text = for_user(f"{change.account}: {change.new.value}{reason}", limit=600)
+        self.statusBar().showMessage(text, 15000)
 
     # -- window behaviour ------------------------------------------------------------------
 
