@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.home:
         os.environ["DESK_HOME"] = args.home
+    from desk.commands._support import warn_about_settings
+
+    warn_about_settings(new_command=True)  # every command names what is wrong with settings.toml
     handler = args.handler
     try:
         if handler is None:

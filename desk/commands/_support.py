@@ -1,4 +1,4 @@
-"""Helpers shared by the subcommands: internal-error reporting."""
+"""Helpers shared by the subcommands: internal-error reporting, settings warnings."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import os
 import sys
 import traceback
 from datetime import UTC, datetime
+from typing import Any
+
+_told: set[str] = set()  # settings problems already printed by this command
 
 
 def _redact(text: str) -> str:
@@ -47,3 +50,22 @@ def report_internal_error(exc: BaseException) -> None:
         f"desk: details were written to {where}; please attach them to a bug report.",
         file=sys.stderr,
     )
+
+
+def warn_about_settings(settings: Any = None, *, new_command: bool = False) -> Any:
+    """Print what is wrong with the settings file (each bad key, value and why) to stderr, each
+    line once per command; returns the settings (loaded when not given), or None if unreadable."""
+    if new_command:
+        _told.clear()
+    try:
+        if settings is None:
+            from desk.store.settings import Settings
+
+            settings = Settings.load()
+        for problem in settings.problems:
+            if problem not in _told:
+                _told.add(problem)
+                print(f"desk: warning: settings: {_redact(problem)}", file=sys.stderr)
+    except Exception:  # the command itself meets the same failure and reports it (without a traceback)
+        return settings
+    return settings
