@@ -226,7 +226,7 @@ def _statement_table(parsed: dict[str, Any], path: tuple[str, ...], array: bool)
 
 
 def _recover(data: bytes, result: ReadResult) -> None:
-    raw_lines = data.split(b"\n")
+    raw_lines = [raw.removesuffix(b"\r") for raw in data.split(b"\n")]  # CRLF files too
     lines: list[str | None] = []
     for raw in raw_lines:
         try:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import tomli_w
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from desk.store.settings import OPTIONS, Settings, SettingsError
+from desk.store.settings import OPTIONS, OPTIONS_BY_KEY, Settings, SettingsError, broken_rules
 from desk.store.settings_reader import SettingsIssue, read_document
 
 HEADERS = ["[alerts]", "[monitor]", "[ui]", "[accounts.main]", "[accounts.b]", "[overrides.main]",
@@ -83,3 +85,51 @@ def test_tomlish_text_never_raises_and_a_save_keeps_every_valid_setting(text: st
     data = text.encode("utf-8", "surrogatepass")
     _check_reader(data)
     _check_load_and_save(data)
+
+
+def _option_value(opt: Any) -> st.SearchStrategy[Any]:
+    if opt.type is bool:
+        return st.booleans()
+    if opt.choices:
+        return st.sampled_from(opt.choices)
+    if opt.type is str:
+        return st.just(opt.default)
+    low, high = opt.min if opt.min is not None else 0, opt.max if opt.max is not None else 1000
+    if opt.type is int:
+        return st.integers(int(low), int(high))
+    return st.floats(low, high, allow_nan=False).map(lambda x: round(x, 4)).filter(lambda x: low <= x <= high)
+
+
+VALID_SETTINGS = st.fixed_dictionaries({}, optional={o.key: _option_value(o) for o in OPTIONS})
+ACCOUNTS = st.dictionaries(st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True),
+                           st.sampled_from(["binance", "bybit", "okx", "hyperliquid"]), max_size=3)
+BAD_LINES = ["margin_ratio_warning = 0.6.", "= =", "x = [1, 2", "'''", 'label = "unterminated', "\xff\xfe",
+             "distance_warning = = 0.1", "theme = dark", "a = " + "[" * 3000, "big = " + "9" * 5000, "\x00"]
+
+
+@FUZZ
+@given(VALID_SETTINGS, ACCOUNTS, st.sampled_from(BAD_LINES), st.integers(0, 10_000),
+       st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_one_bad_line_costs_only_itself(values: dict[str, Any], accounts: dict[str, str], bad: str,
+                                        where: int, newline: str, bom: bool) -> None:
+    """Any valid file with one unreadable line inserted between its statements: every setting and
+    account still reads, and the bad line is reported with its line number."""
+    assume(not broken_rules(lambda k: values.get(k, OPTIONS_BY_KEY[k].default)))
+    doc: dict[str, Any] = {"schema_version": 2}
+    for key, value in values.items():
+        group, name = key.split(".")
+        doc.setdefault(group, {})[name] = value
+    doc["accounts"] = {name: {"venue": venue} for name, venue in accounts.items()}
+    lines = tomli_w.dumps(doc).splitlines()
+    statements = [i for i, line in enumerate(lines) if line and not line.startswith("[")]
+    at = statements[where % len(statements)] + 1  # after a statement, before the next line
+    lines.insert(at, bad)
+    data = (b"\xef\xbb\xbf" if bom else b"") + newline.join(lines).encode("utf-8", "surrogateescape")
+    data = data.replace("\xff\xfe".encode(), b"\xff\xfe")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "settings.toml"
+        path.write_bytes(data)
+        loaded = Settings.load(path)
+        assert {k: loaded.get(k) for k in values} == values
+        assert {name: a.venue for name, a in loaded.accounts().items()} == accounts
+        assert [i.line for i in loaded.issues] == [at + 1], loaded.problems
