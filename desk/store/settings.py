@@ -632,6 +632,7 @@ class Settings:
         self._doc: dict[str, Any] = doc if doc is not None else {VERSION_KEY: SCHEMA_VERSION}
         self._changes: dict[tuple[str, ...], Any] = {}
         self._values: dict[str, Any] = {}
+        self._ignored_overrides: dict[str, set[str]] = {}  # scope -> keys that break RULES there
         self._refresh()
 
     @property
@@ -694,12 +695,16 @@ class Settings:
                 f"as it is ({kept}); fix it by hand, or the next change made by desk rewrites it, keeping "
                 "the unreadable lines as comments at its end")
         self._doc = state.doc
-        if state.version < SCHEMA_VERSION:
+        if state.version < SCHEMA_VERSION and state.dropped:
+            # A damaged file is rewritten only by a save (with its unreadable lines kept); until
+            # then it is migrated in memory on every read, and the damaged-file copy is its backup.
+            self.notes.append(f"{path}: read as settings schema {state.version} and migrated in memory; "
+                              "the file is written in the current schema at the next save")
+        elif state.version < SCHEMA_VERSION:
             backup = self._backup(state.data, f"v{state.version}-backup")
-            if not state.dropped:  # a damaged file is rewritten only by a save, with its lines kept
-                with locked(path):
-                    if _read_capped(path) == state.data:  # nobody changed it meanwhile
-                        _atomic_write(path, _dump(self._doc))
+            with locked(path):
+                if _read_capped(path) == state.data:  # nobody changed it meanwhile
+                    _atomic_write(path, _dump(self._doc))
             self.notes.append(f"{path}: settings migrated from schema {state.version} to {SCHEMA_VERSION} "
                               f"(the old file is kept as {backup})")
         self._refresh()
@@ -743,6 +748,8 @@ class Settings:
                     issues.append(SettingsIssue(
                         key, f"has {', '.join(leaked)} in the settings file; secrets belong in the keyring — "
                         "remove them from the file and use `desk accounts add`"))
+        self._values = values
+        self._ignored_overrides = {}
         for scope, table in self._raw_overrides().items():
             if not isinstance(table, dict):
                 issues.append(SettingsIssue(f"{OVERRIDES_TABLE}.{scope}", "expected a table of alert "
@@ -753,8 +760,31 @@ class Settings:
                     _override_option(name).validate(value)
                 except SettingsError as exc:
                     issues.append(SettingsIssue(f"{OVERRIDES_TABLE}.{scope}", f"{exc}; ignored"))
-        self._values = values
+            issues.extend(self._check_override_rules(scope))
         self.issues = issues
+
+    def _check_override_rules(self, scope: str) -> list[SettingsIssue]:
+        """An override must keep RULES with the values it is layered on (global, then account);
+        one that does not is reported and ignored, so the alert rules never see it."""
+        own = self.overrides(scope)
+        account = scope.partition("/")[0]
+        layers = [self.overrides(account)] if scope != account else []
+
+        def get(key: str) -> Any:
+            for layer in (own, *layers):
+                if key in layer:
+                    return layer[key]
+            return self.get(key)
+
+        issues = []
+        for rule in broken_rules(get):
+            mine = [k for k in rule.keys if k in own]
+            if mine:
+                issues.append(SettingsIssue(
+                    f"{OVERRIDES_TABLE}.{scope}", f"{rule.explain(get)}; the override of {', '.join(mine)} "
+                    "is ignored"))
+                self._ignored_overrides.setdefault(scope, set()).update(mine)
+        return issues
 
     # --- options -------------------------------------------------------------------------------
 
@@ -870,10 +900,12 @@ class Settings:
         result: dict[str, Any] = {}
         if not isinstance(table, dict):
             return result
+        ignored = self._ignored_overrides.get(scope, set())
         for name, value in table.items():
             with contextlib.suppress(SettingsError):
                 opt = _override_option(name)
-                result[opt.key] = opt.validate(value)
+                if opt.key not in ignored:
+                    result[opt.key] = opt.validate(value)
         return result
 
     def override_scopes(self) -> list[str]:

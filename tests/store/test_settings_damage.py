@@ -237,3 +237,39 @@ def test_parallel_config_set_never_loses_a_change(subprocess_env: dict[str, str]
         got = {key: settings.get(key) for key in CONCURRENT_KEYS}
         assert got == {key: float(v) if isinstance(settings.get(key), float) else int(v)
                        for key, v in CONCURRENT_KEYS.items()}, f"round {round_}: a change was lost"
+
+
+def test_an_override_that_breaks_a_rule_is_reported_and_ignored(subprocess_env: dict[str, str]) -> None:
+    # A hand-edited override below the global critical distance used to raise ValueError in the
+    # alert rules at every evaluation; now it is named and left out, the others apply.
+    path = settings_file(subprocess_env)
+    path.write_text('schema_version = 2\n[overrides.main]\ndistance_warning = 0.03\nstale_seconds = 90\n'
+                    '[overrides."main/BTC/USDT:USDT"]\nmargin_ratio_critical = 0.3\n')
+    result = desk(subprocess_env, "config", "show")
+    assert result.returncode == 0
+    assert ("overrides.main: alerts.distance_critical (0.05) must be below alerts.distance_warning (0.03)"
+            in result.stderr)
+    assert "the override of alerts.distance_warning is ignored" in result.stderr
+    assert "the override of alerts.margin_ratio_critical is ignored" in result.stderr
+    overrides = result.stdout.split("[overrides]")[1]
+    assert "main: alerts.stale_seconds = 90 s" in overrides
+    assert "distance_warning" not in overrides and "margin_ratio_critical" not in overrides
+    from desk.services.alerts_config import AlertConfig
+
+    config = AlertConfig.from_settings(Settings.load(path))
+    assert config.thresholds_for("main", "BTC/USDT:USDT").margin_ratio_critical == 0.8
+    assert config.thresholds_for("main").stale_seconds == 90
+
+
+def test_a_damaged_old_file_is_migrated_in_memory_and_backed_up_once(subprocess_env: dict[str, str]) -> None:
+    path = settings_file(subprocess_env)
+    text = '[general]\ntheme = "dark"\n[alerts]\ndistance_warning_percent = 12\ncooldown_minutes = 15.\n'
+    path.write_text(text)
+    for _ in range(2):
+        shown = desk(subprocess_env, "config", "show", "--json")
+        values = json.loads(shown.stdout)
+        assert values["ui.theme"] == "dark" and values["alerts.distance_warning"] == 0.12
+        assert "alerts.cooldown_minutes = 15. (line 5)" in shown.stderr
+    assert path.read_text() == text
+    assert [p.name.split("-")[0] for p in path.parent.iterdir() if p.name != "settings.toml"
+            and not p.name.endswith(".lock")] == ["settings.toml.damaged"]
