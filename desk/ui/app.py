@@ -350,6 +350,7 @@ class DeskController(QObject):
         dialog = AccountsDialog(self.settings, monitor=getattr(self.runtime, "monitor", None),
                                 parent=self.window)
         dialog.exec()
+        self._show_settings_problems()  # a save rewrites a damaged file: the warning follows
         if dialog.touched:
             self.apply_account_changes(dialog.touched)
 

@@ -212,6 +212,14 @@ def test_a_file_breaking_a_rule_is_reported_and_monitoring_starts(subprocess_env
     assert "monitor.live_seconds (60) must be below monitor.stale_seconds (30)" in result.stderr
     assert ("alerts.margin_ratio_warning (0.5) must be below alerts.margin_ratio_critical (0.4)"
             in result.stderr)
+    # and the monitor starts on it (it used to exit with "internal error: ValueError")
+    w = Watch(subprocess_env, "--demo", "--json-lines")
+    try:
+        w.read_until(lambda line: '"type":"snapshot"' in line)
+    finally:
+        code, _, err = w.stop(signal.SIGTERM)
+    assert code == 0 and "internal error" not in err and "Traceback" not in err
+    assert "monitor.live_seconds (60) must be below monitor.stale_seconds (30)" in err
 
 
 CONCURRENT_KEYS = {
