@@ -687,8 +687,8 @@ class Settings:
                 f"{SCHEMA_VERSION}); reading what is understood, and not writing it so nothing is lost")
             self.read_only_reason = "it was written by a newer desk"
         if state.dropped:
-            backup = self._backup_damaged(state.data)
-            kept = f"a copy is kept as {backup}" if backup else "no copy could be made"
+            damaged_copy = self._backup_damaged(state.data)
+            kept = f"a copy is kept as {damaged_copy}" if damaged_copy else "no copy could be made"
             self.notes.append(
                 f"{path} is damaged: {len(state.issues)} entr{'y' if len(state.issues) == 1 else 'ies'} "
                 f"could not be used (below); every other setting and account is in use. The file is left "
