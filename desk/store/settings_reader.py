@@ -21,6 +21,8 @@ MAX_BYTES = 256 * 1024  # a settings file is a few KB; anything far bigger is no
 MAX_DEPTH = 16  # tables and arrays nested deeper than this are refused (settings use 3)
 MAX_STATEMENT_LINES = 100  # a multi-line value longer than this is not a settings value
 RECOVERY_BUDGET = 2_000_000  # characters handed to the TOML parser while recovering a file
+MAX_PARSES = 5_000  # parser calls while recovering (a settings file has a few dozen statements)
+MAX_LISTED = 50  # bad lines listed one by one; beyond this they are counted
 SHOWN_CHARS = 60  # how much of a bad value or line is quoted back
 
 BOM = b"\xef\xbb\xbf"  # Windows Notepad's UTF-8 mark: not damage
@@ -63,14 +65,23 @@ def shown(text: str, limit: int = SHOWN_CHARS) -> str:
 
 
 class _Budget:
-    def __init__(self, chars: int) -> None:
+    """How much parsing recovery may still do: characters and parser calls (a hostile file of
+    tens of thousands of broken lines must not keep desk busy for seconds)."""
+
+    def __init__(self, chars: int, parses: int = MAX_PARSES) -> None:
         self.left = chars
+        self.parses = parses
+
+    @property
+    def spent(self) -> bool:
+        return self.left <= 0 or self.parses <= 0
 
 
 def _parse(text: str, budget: _Budget | None = None) -> tuple[dict[str, Any] | None, str]:
     """(document, "") or (None, why). Never raises."""
     if budget is not None:
         budget.left -= len(text)
+        budget.parses -= 1
     try:
         return tomllib.loads(text), ""
     except tomllib.TOMLDecodeError as exc:
@@ -240,6 +251,7 @@ def _recover(data: bytes, result: ReadResult) -> None:
     array = False
     header_ok = True
     header_line = 0
+    section_start = 0  # where the current table's statements start (tried in one go first)
     i = 0
     while i < len(lines):
         number = i + 1
@@ -251,10 +263,12 @@ def _recover(data: bytes, result: ReadResult) -> None:
             continue
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
+            if i == section_start:
+                section_start += 1
             i += 1
             continue
-        if budget.left <= 0:
-            rest = [n + 1 for n in range(i, len(lines)) if (lines[n] or "x").strip()]
+        if budget.spent:
+            rest = [n + 1 for n in range(i, len(lines)) if lines[n] is None or str(lines[n]).strip()]
             result.issues.append(SettingsIssue(
                 f"lines {number}-{len(lines)}", "too damaged to read further; not read", line=number))
             result.dropped.extend((n, shown(lines[n - 1] or "", 400)) for n in rest)
@@ -276,6 +290,7 @@ def _recover(data: bytes, result: ReadResult) -> None:
                 try:
                     _table_at(doc, path, array, new_element=True)
                     header, header_ok = line, True
+                    section_start = i + 1
                 except _Conflict:
                     header_ok = False
                     result.issues.append(SettingsIssue(
@@ -284,6 +299,11 @@ def _recover(data: bytes, result: ReadResult) -> None:
                     result.dropped.append((number, shown(line, 400)))
             i += 1
             continue
+        if header_ok and i == section_start:
+            end = _section_end(lines, i)
+            if _take_section(doc, lines, i, end, header, path, array, budget):
+                i = end
+                continue
         key = _key_of(line)
         if not header_ok:
             full = ".".join(p for p in (_header_name(lines, header_line), key) if p)
@@ -313,6 +333,42 @@ def _recover(data: bytes, result: ReadResult) -> None:
             result.dropped.extend((n + 1, shown(lines[n] or "", 400)) for n in range(i, end))
         i = end
     result.doc = doc
+    if len(result.issues) > MAX_LISTED:
+        more = len(result.issues) - MAX_LISTED
+        first_unlisted = result.issues[MAX_LISTED].line
+        result.issues[MAX_LISTED:] = [SettingsIssue(
+            "more lines", f"{more} more problems, not listed one by one: "
+            f"{len(result.dropped)} lines in all could not be read", line=first_unlisted)]
+
+
+def _section_end(lines: list[str | None], start: int) -> int:
+    """The index of the next line that looks like a table header (or the end)."""
+    for index in range(start, len(lines)):
+        line = lines[index]
+        if line is None:
+            return index
+        if line.lstrip().startswith("["):
+            return index
+    return len(lines)
+
+
+def _take_section(doc: dict[str, Any], lines: list[str | None], start: int, end: int, header: str,
+                  path: tuple[str, ...], array: bool, budget: _Budget) -> bool:
+    """Read a whole table body in one parse when it is intact (the usual case); False if not."""
+    if end <= start:
+        return False
+    body = "\n".join(line or "" for line in lines[start:end])
+    parsed, _ = _parse((header + "\n" if header else "") + body, budget)
+    if parsed is None:
+        return False
+    try:
+        incoming = _statement_table(parsed, path, array)
+        target = _table_at(doc, path, array, new_element=False)
+        _check_mergeable(target, incoming)
+    except (_Conflict, KeyError, IndexError):
+        return False
+    _merge(target, incoming)
+    return True
 
 
 def _header_name(lines: list[str | None], header_line: int) -> str:
@@ -340,6 +396,6 @@ def _statement(lines: list[str | None], start: int, header: str,
         if parsed is not None:
             return end, parsed, ""
         if ("at end of document" not in why or end >= len(lines) or end - start >= MAX_STATEMENT_LINES
-                or budget.left <= 0 or lines[end] is None):
+                or budget.spent or lines[end] is None):
             return start + 1, None, why
         end += 1

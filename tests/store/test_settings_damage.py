@@ -281,3 +281,15 @@ def test_a_damaged_old_file_is_migrated_in_memory_and_backed_up_once(subprocess_
     assert path.read_text() == text
     assert [p.name.split("-")[0] for p in path.parent.iterdir() if p.name != "settings.toml"
             and not p.name.endswith(".lock")] == ["settings.toml.damaged"]
+
+
+def test_a_file_of_broken_lines_is_summed_up_not_listed_line_by_line(subprocess_env: dict[str, str]) -> None:
+    path = settings_file(subprocess_env)
+    path.write_bytes(b'[ui]\ntheme = "dark"\n' + b"x = {\n" * 40_000)  # 240 KiB of broken lines
+    result = desk(subprocess_env, "config", "get", "ui.theme")
+    assert (result.returncode, result.stdout.strip()) == (0, "dark")
+    warnings = result.stderr.splitlines()
+    assert len(warnings) <= 52  # the "is damaged" note, 50 lines named one by one, one summary
+    assert "ui.x = { (line 3)" in warnings[1]
+    assert "more problems, not listed one by one: 40000 lines in all could not be read" in warnings[-1]
+    assert "Traceback" not in result.stderr
