@@ -106,6 +106,13 @@ def check_url(value: Any) -> str | None:
     return None
 
 
+def _check_webhook_url(value: Any) -> str | None:
+    """An http(s) URL, or ``ntfy+https://…`` for a self-hosted ntfy (desk.notify.webhook)."""
+    if isinstance(value, str) and value.startswith("ntfy+"):
+        value = value.removeprefix("ntfy+") or value  # "ntfy+" alone is no URL (not "off")
+    return check_url(value)
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting. ``type`` is bool, int, float or str; ``choices`` restricts a str option."""
@@ -289,7 +296,7 @@ OPTIONS: tuple[Option, ...] = (
     _opt("alerts.sound", bool, False, "Sound", "Play a sound with critical alerts."),
     _opt("alerts.webhook_url", str, "", "Webhook URL",
          "POST each alert as JSON to this URL (e.g. a chat webhook). Empty: off.",
-         secret=True, check=check_url),
+         secret=True, check=_check_webhook_url),
     _opt("alerts.desktop", bool, True, "Desktop notifications", "Show alerts as desktop notifications."),
     # risk
     _opt("risk.target_margin_ratio", float, 0.5, "Target margin ratio",

@@ -154,6 +154,14 @@ def test_config_set_refuses_values_that_break_monitoring(subprocess_env: dict[st
     assert not settings_file(subprocess_env).exists()  # nothing written
 
 
+def test_documented_webhook_forms_are_accepted(subprocess_env: dict[str, str]) -> None:
+    for url in ("https://ntfy.sh/my-topic", "ntfy+https://push.example.org/desk", "http://127.0.0.1:8080/x"):
+        result = desk(subprocess_env, "config", "set", "alerts.webhook_url", url)
+        assert result.returncode == 0, result.stderr
+    refused = desk(subprocess_env, "config", "set", "alerts.webhook_url", "ntfy+ftp://x")
+    assert refused.returncode == 2 and "alerts.webhook_url: *** is not allowed" in refused.stderr
+
+
 def test_rules_allow_moving_both_thresholds_in_the_right_order(subprocess_env: dict[str, str]) -> None:
     assert desk(subprocess_env, "config", "set", "alerts.margin_ratio_critical", "0.95").returncode == 0
     assert desk(subprocess_env, "config", "set", "alerts.margin_ratio_warning", "0.9").returncode == 0
