@@ -62,6 +62,11 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.errors)
         layout.addWidget(buttons)
+        issues = list(getattr(settings, "issues", None) or [])
+        if issues:  # a damaged file: say what is not in use (the fields show the defaults used instead)
+            self.errors.setText("The settings file has problems; everything else in it is in use:\n"
+                                + "\n".join(f"• {issue}" for issue in issues[:10])
+                                + (f"\n… and {len(issues) - 10} more" if len(issues) > 10 else ""))
         reason = getattr(settings, "read_only_reason", None)
         if reason:
             self.errors.setText(f"Settings cannot be saved: {reason}")

@@ -42,6 +42,9 @@ def test_the_window_names_the_bad_keys_and_the_alert_log_records_them(qtbot, mon
         assert "accounts.main (line 6)" in tip and "line 7" in tip
         assert warning.styleSheet()  # coloured as a warning (with the ▲ glyph and the word)
         assert settings.get("alerts.distance_warning") == 0.2  # the rest of the file is in use
+        dialog = SettingsDialog(settings, controller.window)  # File → Settings says the same
+        qtbot.addWidget(dialog)
+        assert "• alerts.margin_ratio_warning = 0.6. (line 5)" in dialog.errors.text()
 
         qtbot.waitUntil(lambda: controller.alert_history() is not None, timeout=30_000)
         controller.open_alert_log()
