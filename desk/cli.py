@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.home:
         os.environ["DESK_HOME"] = args.home
     _start_logging()
+    from desk.commands._support import warn_about_settings
+
+    warn_about_settings(new_command=True)  # every command names what is wrong with settings.toml
     what = _command_name(args)
     log.info("desk %s: %s started", __version__, what)
     code = _run(args)

@@ -1,4 +1,5 @@
-"""Helpers shared by the subcommands: internal-error reporting and safe messages on stderr."""
+"""Helpers shared by the subcommands: internal-error reporting, safe messages on stderr, settings
+warnings."""
 
 from __future__ import annotations
 
@@ -8,17 +9,23 @@ import os
 import sys
 import traceback
 from datetime import UTC, datetime
+from typing import Any
 
 from desk.sanitize import for_user
+
+_told: set[str] = set()  # settings problems already printed by this command
+# A settings problem names the file, the key, the value and the rule: said whole, not cut short.
+SETTINGS_PROBLEM_LIMIT = 2000
 
 log = logging.getLogger("desk")
 
 
-def warn(message: object) -> None:
-    """``desk: warning: …`` on stderr, made safe (secrets masked, controls escaped, one line),
-    and in desk.log."""
+def warn(message: object, *, limit: int | None = None) -> None:
+    """``desk: warning: …`` on stderr, made safe (secrets masked, controls escaped, one line,
+    capped at ``limit`` or the usual message length), and in desk.log."""
     log.warning("%s", message)
-    print(f"desk: warning: {for_user(message)}", file=sys.stderr)
+    shown = for_user(message) if limit is None else for_user(message, limit=limit)
+    print(f"desk: warning: {shown}", file=sys.stderr)
 
 
 def report_internal_error(exc: BaseException) -> None:
@@ -57,3 +64,22 @@ def _crash_file(exc: BaseException) -> str | None:
             f.write(redact("".join(traceback.format_exception(exc))))
         return str(crash)
     return None
+
+
+def warn_about_settings(settings: Any = None, *, new_command: bool = False) -> Any:
+    """Print what is wrong with the settings file (each bad key, value and why) to stderr, each
+    line once per command; returns the settings (loaded when not given), or None if unreadable."""
+    if new_command:
+        _told.clear()
+    try:
+        if settings is None:
+            from desk.store.settings import Settings
+
+            settings = Settings.load()
+        for problem in settings.problems:
+            if problem not in _told:
+                _told.add(problem)
+                warn(f"settings: {problem}", limit=SETTINGS_PROBLEM_LIMIT)
+    except Exception:  # the command itself meets the same failure and reports it (without a traceback)
+        return settings
+    return settings

@@ -114,12 +114,10 @@ def secrets_for(account: Any) -> Mapping[str, str]:
 
 
 def _settings() -> Any:
+    from desk.commands._support import warn_about_settings
     from desk.store.settings import Settings
 
-    settings = Settings.load()
-    for problem in settings.problems:
-        print(f"desk: warning: {problem}", file=sys.stderr)
-    return settings
+    return warn_about_settings(Settings.load())
 
 
 def _account(settings: Any, name: str) -> Any:

@@ -209,6 +209,7 @@ class Runtime:
         store = _open_history(settings, demo=False) if history else None
         problem = store if isinstance(store, str) else None
         store = None if problem else store
+        _log_settings_problems(settings, store)
         runtime = cls(readers, config=config or monitor_config_from_settings(settings),
                       target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
                       history=store, owns_history=store is not None,
@@ -246,6 +247,7 @@ class Runtime:
         store = _open_history(settings, demo=True) if history else None
         problem = store if isinstance(store, str) else None
         store = None if problem else store
+        _log_settings_problems(settings, store)
         runtime = cls(readers, config=config or monitor_config_from_settings(settings), demo=True,
                       target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
                       history=store, owns_history=store is not None,
@@ -394,6 +396,26 @@ def _open_history(settings: Any, *, demo: bool) -> Any:
     except Exception as exc:  # history is a convenience: monitoring must start without it
         log.warning("the risk history %s cannot be used; continuing without it: %s", path, exc)
         return f"history not being recorded: {exc}"
+
+
+def _log_settings_problems(settings: Any, history: Any) -> None:
+    """A damaged settings file goes into the alert log too (stderr and the window say it as well),
+    so it is on record beside the alerts whose thresholds it may have changed."""
+    issues = list(getattr(settings, "issues", None) or ())
+    if not issues or history is None:
+        return
+    from desk.domain.alerts import Alert, AlertLevel
+
+    keys = settings.bad_keys()
+    shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    alert = Alert(at=time.time(), rule="settings", level=AlertLevel.WARNING,
+                  title=f"Settings: {len(issues)} bad entr{'y' if len(issues) == 1 else 'ies'} ({shown})",
+                  body=f"{settings.path}: " + "; ".join(map(str, issues))
+                  + " — every other setting and account is in use")
+    try:
+        history.record_alert(alert)
+    except Exception:  # the history is a convenience; stderr and the window still say it
+        log.warning("could not add the settings problems to the alert log", exc_info=True)
 
 
 def _keyring_secrets(account: Any) -> Mapping[str, str]:

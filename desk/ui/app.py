@@ -118,8 +118,7 @@ class DeskController(QObject):
         self.open_alert.connect(self._on_open_alert, Qt.ConnectionType.QueuedConnection)
         self.accounts_applied.connect(self._on_accounts_applied, Qt.ConnectionType.QueuedConnection)
         app.aboutToQuit.connect(self.shutdown)
-        for problem in getattr(settings, "problems", []) or []:
-            self.window.statusBar().showMessage(f"Settings: {problem}", 30000)
+        self._show_settings_problems()
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -331,6 +330,14 @@ class DeskController(QObject):
         dialog = SettingsDialog(self.settings, self.window)
         if dialog.exec():
             self._settings_changed()
+            self._show_settings_problems()
+
+    def _show_settings_problems(self) -> None:
+        problems = list(getattr(self.settings, "problems", None) or [])
+        bad_keys = self.settings.bad_keys() if hasattr(self.settings, "bad_keys") else []
+        self.window.status_strip.set_settings_problems(bad_keys, problems)
+        if problems:
+            self.window.statusBar().showMessage(f"Settings: {problems[0]}", 30000)
 
     def alert_history(self) -> Any:
         """The history store (alert log and risk samples) the running services write to (None
@@ -355,6 +362,7 @@ class DeskController(QObject):
         dialog = AccountsDialog(self.settings, monitor=getattr(self.runtime, "monitor", None),
                                 parent=self.window)
         dialog.exec()
+        self._show_settings_problems()  # a save rewrites a damaged file: the warning follows
         if dialog.touched:
             self.apply_account_changes(dialog.touched)
 

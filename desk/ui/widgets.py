@@ -99,9 +99,13 @@ class StatusStrip(QFrame):
         self.snooze = QLabel("")
         self.history = QLabel("")  # shown only while the risk history is not being recorded
         self.history.hide()
+        self.settings_warning = QLabel("")  # names the bad keys of a damaged settings file
+        self.settings_warning.setObjectName("settingsWarning")
+        self.settings_warning.hide()
         layout.addWidget(self.health)
         layout.addWidget(self.summary)
         layout.addWidget(self.demo)
+        layout.addWidget(self.settings_warning)
         layout.addStretch(1)
         layout.addWidget(self.accounts)
         layout.addSpacing(12)
@@ -152,6 +156,18 @@ class StatusStrip(QFrame):
         self.history.setText(f"⚠ history not recorded: {trouble}")
         self.history.setToolTip(message)
         self.history.show()
+    def set_settings_problems(self, bad_keys: list[str], details: list[str]) -> None:
+        """A visible warning while the settings file has bad entries; the tooltip lists each one."""
+        if not details:
+            self.settings_warning.hide()
+            return
+        named = ", ".join(short_name(k, 28) for k in bad_keys[:3]) + ("…" if len(bad_keys) > 3 else "")
+        set_style(self.settings_warning, f"color: {level_text_hex(Level.WARNING)}; font-weight: 600;")
+        self.settings_warning.setText(f"{Level.WARNING.glyph} Settings: {named or 'see tooltip'}")
+        self.settings_warning.setToolTip("The settings file has problems; the rest of it is in use:\n"
+                                         + "\n".join(f"• {d}" for d in details)
+                                         + "\nFix them in File → Settings, or in the file itself.")
+        self.settings_warning.show()
 
     def set_snoozed(self, until: float | None) -> None:
         if until is None or until <= time.time():
