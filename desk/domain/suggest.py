@@ -304,3 +304,61 @@ def reduce_pool(
     exact = _bisect(ok, 1.0)
     fraction = _smallest_multiple(ok, exact, 0.001) if exact < 1.0 else 1.0  # whole tenths of a percent
     return Suggestion("reduce_size", True, fraction=min(fraction, 1.0), target_margin_ratio=target)
+
+
+# ---------------------------------------------------------------------------- in words
+# Kept local and simple so they can move to a shared display formatter later.
+
+
+def _decimals(step: float | None) -> int:
+    if step is None or not step > 0:
+        return 8
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def _number(x: float, step: float | None) -> str:
+    """``x`` at the precision of its rounding step, thousands separated: 8,920 / 0.102 / 1.334."""
+    text = f"{x:,.{_decimals(step)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text and step is None else text
+
+
+def goal_text(target_margin_ratio: float | None, target_distance: float | None) -> str:
+    """"back to 10 % from liquidation and margin ratio 0.50"."""
+    parts = []
+    if target_distance is not None:
+        parts.append(f"{target_distance * 100:g} % from liquidation")
+    if target_margin_ratio is not None and math.isfinite(target_margin_ratio):
+        parts.append(f"margin ratio {target_margin_ratio:.2f}")
+    return "back to " + " and ".join(parts) if parts else ""
+
+
+def suggestion_text(s: Suggestion, settle: str | None = None, *, with_goal: bool = True) -> str:
+    """One suggestion for a person, with its currency and (``with_goal``) the goal it reaches:
+    "add 8,920 USDT of margin to get back to 10 % from liquidation and margin ratio 0.50"."""
+    goal = goal_text(s.target_margin_ratio, s.target_distance) if with_goal else ""
+    to_goal = f" to get {goal}" if goal else ""
+    if not s.reaches_target:
+        return f"{s.action.replace('_', ' ')}: no fix of this kind — {s.reason}"
+    if s.action == "add_margin" and s.amount is not None:
+        return f"add {_number(s.amount, s.step)} {s.currency or settle or ''} of margin{to_goal}"
+    if s.action == "reduce_size":
+        if s.contracts is not None and s.fraction is not None:
+            return (f"cut {_number(s.contracts, s.step)} contracts ({s.fraction * 100:.1f} % of the "
+                    f"position){to_goal}")
+        if s.fraction is not None:
+            return f"cut every position in the pool by {s.fraction * 100:.1f} %{to_goal}"
+    if s.action == "set_leverage" and s.leverage is not None:
+        return f"set leverage to {s.leverage:g}x{to_goal}"
+    return s.action.replace("_", " ")
+
+
+def advice_text(suggestions: Sequence[Suggestion], settle: str | None = None) -> str:
+    """The fixes that reach the goal as one sentence, for a notification or a tooltip ("" if none):
+    "To get back to 10 % from liquidation and margin ratio 0.50: add 8,920 USDT of margin, or set
+    leverage to 6x."."""
+    reaching = [s for s in suggestions if s.reaches_target]
+    if not reaching:
+        return ""
+    goal = goal_text(reaching[0].target_margin_ratio, reaching[0].target_distance)
+    fixes = ", or ".join(suggestion_text(s, settle, with_goal=False) for s in reaching)
+    return f"To get {goal}: {fixes}." if goal else f"Fix: {fixes}."

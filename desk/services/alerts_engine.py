@@ -23,12 +23,13 @@ calls to it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from desk.domain.alerts import Alert, AlertLevel
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
+from desk.domain.suggest import advice_text
 from desk.services.alerts_config import AlertConfig, Thresholds
 from desk.services.snapshot import DataStatus, MonitorSnapshot
 
@@ -127,22 +128,10 @@ def _price(x: float | None) -> str:
     return f"{x:,.8g}" if abs(x) < 1000 else f"{x:,.2f}"
 
 
-def _suggestion_text(s: Suggestion) -> str:
-    if s.action == "add_margin" and s.amount is not None:
-        return f"add {s.amount:,.2f} {s.currency or ''} margin".replace("  ", " ")
-    if s.action == "reduce_size":
-        if s.fraction is not None:
-            return f"close {s.fraction * 100:.0f} % of the position"
-        if s.contracts is not None:
-            return f"close {s.contracts:g} contracts"
-    if s.action == "set_leverage" and s.leverage is not None:
-        return f"set leverage to {s.leverage:g}x"
-    return s.action.replace("_", " ")
-
-
-def _advice(suggestions: Iterable[Suggestion]) -> str:
-    texts = [_suggestion_text(s) for s in suggestions if s.reaches_target]
-    return f" Suggestion: {' or '.join(texts[:2])}." if texts else ""
+def _advice(suggestions: Sequence[Suggestion]) -> str:
+    """The engine's fixes for the subject (back to the distance and ratio goals), as a sentence."""
+    text = advice_text(suggestions)
+    return f" {text}" if text else ""
 
 
 def _position_line(p: PositionRisk) -> str:
