@@ -68,6 +68,7 @@ class _Track:
     level: AlertLevel | None = None
     pending: AlertLevel | None = None  # entered during its cooldown; delivered when it ends
     latest: Alert | None = None  # the alert describing the current state
+    announced: bool = False  # an alert about this state went out (so its recovery is news)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,26 @@ def _advice(suggestions: Sequence[Suggestion]) -> str:
     """The engine's fixes for the subject (back to the distance and ratio goals), as a sentence."""
     text = advice_text(suggestions)
     return f" {text}" if text else ""
+
+
+_CLEARED = {
+    "distance": "back beyond the distance-to-liquidation threshold",
+    "margin_ratio": "margin ratio back below its threshold",
+    "pool_margin_ratio": "pool margin ratio back below its threshold",
+    "stale": "fresh data again: monitoring resumed",
+    "disagree": "desk's liquidation price agrees with the exchange's again",
+}
+
+
+def _recovered(was: Alert, now: float) -> Alert:
+    """The "recovered" event for a condition that cleared (``was``: the alert that described it)."""
+    what = _CLEARED.get(was.rule, f"{was.rule} condition cleared")
+    return Alert(
+        at=now, rule="recovered", level=AlertLevel.INFO,
+        title=f"Recovered: {was.subject or was.account or was.rule} — {what}",
+        body=f"No longer true (was {was.level.value}): {was.title}.",
+        account=was.account, symbol=was.symbol, leg=was.leg, clears=was.rule,
+    )
 
 
 def _position_line(p: PositionRisk) -> str:
@@ -474,10 +495,14 @@ class AlertEngine:
         self, readings: list[_Reading], gone: list[Alert], now: float, present: set[TrackKey] | None
     ) -> list[Emission]:
         fired: list[Alert] = []
+        recovered: list[Alert] = []
         for r in readings:
             track = self._tracks.setdefault(r.key, _Track())
-            old = track.level
+            old, was = track.level, track.latest
             track.level, track.latest = r.level, r.alert
+            if r.level is None and track.announced and was is not None:
+                track.announced = False
+                recovered.append(_recovered(was, now))
             if rank(r.level) < rank(track.pending):
                 track.pending = None
             if r.level is None or rank(r.level) <= rank(old):
@@ -487,6 +512,7 @@ class AlertEngine:
                 continue
             assert r.alert is not None
             track.pending = None
+            track.announced = True
             self._stamp(r.key, r.level, now)
             fired.append(r.alert)
         if present is not None:
@@ -511,6 +537,8 @@ class AlertEngine:
         else:
             out.extend(self._gate(a, now) for a in fired)
 
+        # never muted: a recovery only takes back what is already on screen
+        out.extend(Emission(a) for a in recovered)
         muting = self._any_mute(now)
         if any(e.muted for e in out) and self._muted_since is None:
             self._muted_since = now
@@ -532,6 +560,7 @@ class AlertEngine:
             if self._cooling(key, track.pending, now):
                 continue
             level, track.pending = track.pending, None
+            track.announced = True
             self._stamp(key, level, now)
             out.append(replace(track.latest, at=now))
         return out
@@ -561,6 +590,7 @@ class AlertEngine:
             if track.level is not None and track.latest is not None:
                 self._stamp(key, track.level, now)
                 track.pending = None
+                track.announced = True
         top = current[0].level
         return Alert(
             at=now, rule=rule, level=top,

@@ -69,6 +69,10 @@ def test_watch_demo_flash_crash_alerts(
     sol = [(a["rule"], a["level"]) for a in alerts if a["subject"] == SOL]
     assert sol == [("distance", "warning"), ("distance", "critical"), ("gone", "critical")], alerts
     assert all(a["muted"] is None for a in alerts)
+    # the warning and the critical say what to do: back to the distance warning (10 %) and the ratio goal
+    for a in [a for a in alerts if a["subject"] == SOL and a["rule"] == "distance"]:
+        assert "To get back to 10 % from liquidation and margin ratio 0.50: add " in a["body"], a
+        assert " USDT of margin" in a["body"] and "set leverage to " in a["body"], a
 
     from desk.store.paths import desk_paths
 
@@ -82,8 +86,16 @@ def test_watch_demo_flash_crash_alerts(
     assert logged[: len(sol)] == sol
     for row in rows:
         assert [(d.channel, d.delivered) for d in row.deliveries] == [("dbus", True)], row
-    summaries = {str(h["summary"]) for h in _closed(notification_server)}
-    assert {f"desk: {r.alert.title}" for r in rows} <= summaries
+    shown = _closed(notification_server)
+    # one notification per condition: a warning's notification shows its critical once it escalates
+    last_title = {int(r.deliveries[0].detail.split()[2].rstrip(";")): r.alert.title for r in rows}
+    summaries = {int(str(h["id"])): str(h["summary"]) for h in shown}
+    assert {nid: f"desk: {title}" for nid, title in last_title.items()} == summaries
+    sol_ids = {int(r.deliveries[0].detail.split()[2]) for r in rows
+               if r.alert.subject == SOL and r.alert.rule == "distance"}
+    assert len(sol_ids) == 1  # the SOL warning was replaced by its critical, not stacked
+    bodies = [str(h["body"]) for h in shown if str(h["summary"]).startswith("desk: SOL/USDT:USDT")]
+    assert any("To get back to 10 % from liquidation" in b for b in bodies), bodies
 
 
 def _closed(dunst: Dunst) -> list[dict[str, object]]:
