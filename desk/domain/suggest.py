@@ -166,8 +166,15 @@ class _Subject:
         return ratio, math.inf if liq is None else abs(p.mark_price - liq) / p.mark_price
 
 
-def _targets(goal: Goal) -> dict[str, float | None]:
-    return {"target_margin_ratio": goal.margin_ratio, "target_distance": goal.distance}
+def _made(goal: Goal, action: str, reaches: bool, *, amount: float | None = None,
+          currency: str | None = None, contracts: float | None = None, fraction: float | None = None,
+          leverage: float | None = None, reason: str | None = None, step: float | None = None
+          ) -> Suggestion:
+    """A suggestion that records the goal it answers (no ratio goal: ``None``, not ∞)."""
+    ratio = goal.margin_ratio if math.isfinite(goal.margin_ratio) else None
+    return Suggestion(action, reaches, amount=amount, currency=currency, contracts=contracts,
+                      fraction=fraction, leverage=leverage, reason=reason, step=step,
+                      target_margin_ratio=ratio, target_distance=goal.distance)
 
 
 def _add_margin(s: _Subject, goal: Goal) -> Suggestion:
@@ -180,13 +187,12 @@ def _add_margin(s: _Subject, goal: Goal) -> Suggestion:
             break
         hi *= 2.0
     else:
-        return Suggestion("add_margin", False, currency=s.position.settle, **_targets(goal),
-                          reason="no amount of margin brings it back to the target")
+        return _made(goal, "add_margin", False, currency=s.position.settle,
+                     reason="no amount of margin brings it back to the target")
     exact = _bisect(ok, hi)
     step = amount_step(exact)
     amount = _smallest_multiple(ok, exact, step)
-    return Suggestion("add_margin", True, amount=amount, currency=s.position.settle, step=step,
-                      **_targets(goal))
+    return _made(goal, "add_margin", True, amount=amount, currency=s.position.settle, step=step)
 
 
 def _reduce_size(s: _Subject, goal: Goal) -> Suggestion:
@@ -202,35 +208,34 @@ def _reduce_size(s: _Subject, goal: Goal) -> Suggestion:
 
     if s.isolated:
         if s.unit.balance + pnl_at(p, p.mark_price) <= 0.0:
-            return Suggestion("reduce_size", False, **_targets(goal),
-                              reason="the position's margin balance is not positive; closing part of it "
-                              "cannot restore it — add margin or close it")
+            return _made(goal, "reduce_size", False,
+                         reason="the position's margin balance is not positive; closing part of it "
+                         "cannot restore it — add margin or close it")
         most = lots if lots * lot < p.contracts * (1 - 1e-9) else lots - 1  # keep some open
         k = _smallest_lots(ok, most)
         if k is None:
-            return Suggestion("reduce_size", False, **_targets(goal),
-                              reason="closing part of an isolated position releases its margin in "
-                              "proportion, so its ratio and liquidation price hardly move; add margin, "
-                              "lower the leverage or close it")
+            return _made(goal, "reduce_size", False,
+                         reason="closing part of an isolated position releases its margin in "
+                         "proportion, so its ratio and liquidation price hardly move; add margin, "
+                         "lower the leverage or close it")
     else:
         balance = s.unit.balance + sum(pnl_at(o, o.mark_price) for o in s.unit.positions)
         if balance <= 0.0:
-            return Suggestion("reduce_size", False, **_targets(goal),
-                              reason="the pool's margin balance is not positive; closing positions at the "
-                              "mark cannot restore it — add margin")
+            return _made(goal, "reduce_size", False,
+                         reason="the pool's margin balance is not positive; closing positions at the "
+                         "mark cannot restore it — add margin")
         most = lots + (1 if lots * lot < p.contracts * (1 - 1e-9) else 0)  # the last, partial lot
         k = _smallest_lots(ok, most)
         if k is None:
             held = sum(maintenance_at(o, s.rules, o.mark_price) for o in s.unit.positions if o is not p)
-            return Suggestion(
-                "reduce_size", False, **_targets(goal),
+            return _made(
+                goal, "reduce_size", False,
                 reason="even closing the whole position leaves the pool at margin ratio "
                 f"{_fmt(held / balance)}: the other positions hold {_fmt(held)} {p.settle} of "
                 "maintenance margin",
             )
     closed = closed_of(k)
-    return Suggestion("reduce_size", True, contracts=closed, fraction=closed / p.contracts, step=lot,
-                      **_targets(goal))
+    return _made(goal, "reduce_size", True, contracts=closed, fraction=closed / p.contracts, step=lot)
 
 
 def _set_leverage(s: _Subject, goal: Goal) -> Suggestion:
@@ -241,9 +246,9 @@ def _set_leverage(s: _Subject, goal: Goal) -> Suggestion:
         return goal.met(*s.state(margin=entry_value / leverage))
 
     if not ok(1):
-        return Suggestion("set_leverage", False, **_targets(goal),
-                          reason=f"even 1x (margin {_fmt(entry_value)} {p.settle}, the entry value) does "
-                          "not reach the target; add margin instead")
+        return _made(goal, "set_leverage", False,
+                     reason=f"even 1x (margin {_fmt(entry_value)} {p.settle}, the entry value) does "
+                     "not reach the target; add margin instead")
     most = 1
     while most < 10_000 and ok(most * 2):
         most *= 2
@@ -254,7 +259,7 @@ def _set_leverage(s: _Subject, goal: Goal) -> Suggestion:
             lo = mid
         else:
             hi = mid
-    return Suggestion("set_leverage", True, leverage=float(lo), **_targets(goal))
+    return _made(goal, "set_leverage", True, leverage=float(lo))
 
 
 def position_suggestions(
@@ -293,8 +298,8 @@ def reduce_pool(
     """Close the same fraction of every cross position in the pool."""
     if balance <= 0.0:
         return Suggestion("reduce_size", False, target_margin_ratio=target,
-                          reason="the pool's margin balance is not positive; "
-                          "closing positions at the mark cannot restore it — add margin")
+                     reason="the pool's margin balance is not positive; "
+                     "closing positions at the mark cannot restore it — add margin")
 
     def ok(fraction: float) -> bool:
         keep = 1.0 - fraction
