@@ -175,3 +175,11 @@ def test_checked_in_schemas_equal_the_generated_ones():
     for name, text in rendered().items():
         assert (SCHEMA_DIR / name).read_text(encoding="utf-8") == text, (
             f"desk/schemas/{name} is stale: run `python -m desk.formats`")
+
+
+def test_lot_size_is_read_written_and_checked():
+    p = load_portfolio(broken(lambda d: eth(d).update(lot_size=0.01)))
+    assert p.accounts[0].positions[0].lot_size == 0.01
+    assert json.loads(dump_portfolio(p))["accounts"][0]["positions"][0]["lot_size"] == 0.01
+    with pytest.raises(PortfolioError, match="lot_size"):
+        load_portfolio(broken(lambda d: eth(d).update(lot_size=-1)))
