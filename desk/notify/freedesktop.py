@@ -31,6 +31,7 @@ OBJECT_PATH = "/org/freedesktop/Notifications"
 INTERFACE = "org.freedesktop.Notifications"
 
 URGENCY = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2}
+_GONE_REPLACES = ("distance", "margin_ratio")  # the rules a vanished position's notifications came from
 ACTION_OPEN = "default"  # the key servers invoke on a click; shown as "Open desk"
 ACTION_SNOOZE = "snooze"
 
@@ -166,8 +167,17 @@ class FreedesktopNotifier:
             return self._recover(alert)
         if alert.account is None:  # a digest or a summary: about several conditions, replaces none
             return f"notification id {self._notify(alert, 0)}"
+        closing: list[int] = []
         with self._lock:
             replaces = self._shown.get(alert.condition, 0)
+            if alert.rule == "gone":  # "probably liquidated" takes the place of its risk notifications
+                _, account, symbol, leg = alert.condition
+                shown = [nid for rule in _GONE_REPLACES
+                         if (nid := self._shown.pop((rule, account, symbol, leg), 0))]
+                if shown:
+                    replaces, closing = shown[0], shown[1:]
+        for earlier in closing:
+            self._call("CloseNotification", "u", (earlier,))
         nid = self._notify(alert, replaces)
         with self._lock:
             self._shown[alert.condition] = nid

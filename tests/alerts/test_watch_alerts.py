@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from desk.store.history import History
-from tests.support.dbus import Dunst
+from tests.support.dbus import Dunst, NotifyMonitor
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,7 +26,7 @@ SOL = "demo-bybit-isolated/SOL/USDT:USDT/both"
 
 
 def test_watch_demo_flash_crash_alerts(
-    notification_server: Dunst, subprocess_env: dict[str, str], tmp_path: Path
+    notification_server: Dunst, notify_monitor: NotifyMonitor, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**subprocess_env, "DBUS_SESSION_BUS_ADDRESS": notification_server.bus.address}
     errors = tmp_path / "stderr.txt"
@@ -94,8 +94,13 @@ def test_watch_demo_flash_crash_alerts(
     sol_ids = {int(r.deliveries[0].detail.split()[2]) for r in rows
                if r.alert.subject == SOL and r.alert.rule == "distance"}
     assert len(sol_ids) == 1  # the SOL warning was replaced by its critical, not stacked
-    bodies = [str(h["body"]) for h in shown if str(h["summary"]).startswith("desk: SOL/USDT:USDT")]
-    assert any("To get back to 10 % from liquidation" in b for b in bodies), bodies
+    # the notifications as sent (dbus-monitor): SOL's warning and critical carried the fixes
+    sent = notify_monitor.text()
+    sol_calls = [c for c in sent.split("member=Notify")[1:] if 'string "desk: SOL/USDT:USDT long: ' in c]
+    assert len(sol_calls) >= 2 and all("To get back to 10 % from liquidation" in c for c in sol_calls[:2])
+    # once gone, "probably liquidated" took the place of SOL's critical notification
+    (gone,) = [r for r in rows if r.alert.subject == SOL and r.alert.rule == "gone"]
+    assert gone.deliveries[0].detail.endswith(f"(replaces {sol_ids.pop()})")
 
 
 def _closed(dunst: Dunst) -> list[dict[str, object]]:

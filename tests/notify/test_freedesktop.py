@@ -177,3 +177,25 @@ def test_one_notification_per_condition_replaced_on_escalation_and_closed_on_rec
     summaries = {h["id"]: h["summary"] for h in notification_server.history()}
     assert summaries[shown_now] == "desk: Recovered: main/ETH/USDT:USDT/both"
     assert summaries[other] == "desk: BTC/USDT:USDT long: 4.2 % from liquidation"
+
+
+def test_gone_takes_the_place_of_the_positions_risk_notifications(notification_server: Dunst) -> None:
+    ratio = Alert(at=CRITICAL.at, rule="margin_ratio", level=AlertLevel.CRITICAL, title="BTC ratio 0.9",
+                  body="main: ratio", account="main", symbol="BTC/USDT:USDT", leg="both")
+    gone = Alert(at=CRITICAL.at + 30, rule="gone", level=AlertLevel.CRITICAL,
+                 title="BTC/USDT:USDT long is gone — probably liquidated", body="main: check the exchange",
+                 account="main", symbol="BTC/USDT:USDT", leg="both")
+    notifier = FreedesktopNotifier()
+    try:
+        distance = int(notifier.send(CRITICAL).split()[-1])
+        margin = int(notifier.send(ratio).split()[-1])
+        wait_for(lambda: notification_server.count_displayed() == 2, 5, "two critical notifications")
+        assert notifier.send(gone) == f"notification id {distance} (replaces {distance})"
+        wait_for(lambda: [h["id"] for h in notification_server.history()] == [margin], 5,
+                 "dunst to close the margin-ratio notification")
+        assert notification_server.count_displayed() == 1
+    finally:
+        notifier.close()
+    notification_server.ctl("close-all")
+    summaries = {h["id"]: h["summary"] for h in notification_server.history()}
+    assert summaries[distance] == "desk: BTC/USDT:USDT long is gone — probably liquidated"
