@@ -81,12 +81,12 @@ def lot_step(p: Position) -> float:
 
 
 def _bisect(ok: Callable[[float], bool], hi: float) -> float:
-    """Smallest x in (0, hi] with ok(x) (ok monotone, ok(hi) true), to 1e-7 of x — far finer than
-    the rounding step (a thousandth of x), which :func:`_smallest_multiple` then checks exactly."""
+    """Smallest x in (0, hi] with ok(x) (ok monotone, ok(hi) true), to 1e-4 of x: a tenth of the
+    rounding step (a thousandth of x); :func:`_smallest_multiple` then settles the step exactly."""
     lo = 0.0
     for _ in range(200):
         mid = (lo + hi) / 2.0
-        if mid <= lo or mid >= hi or hi - lo <= hi * 1e-7:
+        if mid <= lo or mid >= hi or hi - lo <= hi * 1e-4:
             break
         if ok(mid):
             hi = mid
