@@ -3,6 +3,7 @@ tooltip and the What-if tab, in view without scrolling (issue 15, "the screen ne
 
 from __future__ import annotations
 
+import math
 import time
 
 from PySide6.QtCore import QPoint, QRect, Qt
@@ -69,3 +70,37 @@ def test_suggestions_in_the_row_tooltip_and_the_whatif_tab_in_view_at_1280x800(q
     assert QRect(QPoint(0, 0), viewport.size()).contains(shown), (shown, viewport.size())
     assert label.height() >= label.heightForWidth(label.width())  # all its lines, not clipped
     assert window.geometry().width() == 1280 and window.geometry().height() == 800
+
+
+COINM = ("demo-binance-coinm", "BTC/USD:BTC", "both")  # ratio 0.04, yet 8.7 % from liquidation
+
+
+def test_a_coin_m_row_warning_on_distance_is_not_nothing_to_do(qtbot: QtBot) -> None:
+    """The issue's case: margin ratio far below 0.5, but leveraged and inside the distance warning.
+    The row's tooltip and the What-if tab say what to do, in BTC and in whole contracts."""
+    window = MainWindow(demo=True)
+    window.allow_close = True
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitUntil(lambda: getattr(window, "charts", None) is not None, timeout=10_000)
+    snap = live_snapshot(flash_crash_portfolio())
+    row_risk = position_risk(snap.report, *COINM)
+    assert row_risk.margin_ratio < 0.5 and row_risk.distance_to_liquidation < 0.10
+    window.apply_snapshot(snap)
+    assert window.select_key(row_risk.key)
+    row = window.table.selectionModel().selectedRows()[0].row()
+    tip = window.table.model().index(row, Column.DISTANCE).data(Qt.ItemDataRole.ToolTipRole)
+    add = next(s for s in row_risk.suggestions if s.action == "add_margin")
+    cut = next(s for s in row_risk.suggestions if s.action == "reduce_size")
+    assert cut.reaches_target and cut.step == 1 and cut.contracts == int(cut.contracts)
+    decimals = -math.floor(math.log10(add.step) + 1e-9)  # the amount at its rounding step
+    assert f"• add {add.amount:.{decimals}f} BTC of margin" in tip
+    assert f"• cut {int(cut.contracts)} contracts (" in tip
+    tab = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == "What-if")
+    window.tabs.setCurrentIndex(tab)
+    panel = window.charts.whatif
+    qtbot.waitUntil(lambda: GOAL in panel.suggestions.text(), timeout=5000)
+    assert "nothing to do" not in panel.suggestions.text()
+    cut_text = f"cut {int(cut.contracts)} contracts ({cut.fraction * 100:.1f} % of the position)"
+    assert cut_text in panel.suggestion_lines
