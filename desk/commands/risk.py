@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target", type=str, metavar="R",
                         help="suggest the smallest margin addition, size reduction or leverage that brings "
                              "each position and pool worse than margin ratio R to R (e.g. 0.5)")
+    parser.add_argument("--target-distance", type=str, metavar="PCT",
+                        help="also bring each position at least PCT percent from liquidation (e.g. 10, "
+                             "like alerts.distance_warning); the stricter of the two goals wins")
     parser.set_defaults(handler=run)
 
 
@@ -82,6 +85,13 @@ def run(args: argparse.Namespace) -> int:
         target = _number(args.target, "--target")
         if target <= 0:
             raise UserError(f"--target must be a margin ratio above 0 (1.0 = liquidation), got {args.target}")
+    target_distance = None
+    if args.target_distance is not None:
+        pct = _number(args.target_distance, "--target-distance")
+        if not 0 < pct < 100:
+            raise UserError(f"--target-distance must be a percent between 0 and 100 (e.g. 10), "
+                            f"got {args.target_distance}")
+        target_distance = pct / 100.0
     try:
         portfolio = load_portfolio(args.file)
     except PortfolioError as exc:
@@ -90,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
         portfolio = apply_what_if(portfolio, marks=marks, shock=shock)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    report = compute_risk(portfolio, target=target)
+    report = compute_risk(portfolio, target=target, target_distance=target_distance)
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
+    if target_distance is not None:
+        what_if["target_distance"] = target_distance
     if args.json:
         sys.stdout.buffer.write(encode_report(report, what_if=what_if))
         sys.stdout.flush()
@@ -146,15 +158,9 @@ def _shock(x: float | None) -> str:
 
 
 def _suggestion_text(s: Any) -> str:
-    if not s.reaches_target:
-        return f"{s.action.replace('_', ' ')}: cannot reach the target — {s.reason}"
-    if s.action == "add_margin":
-        return f"add {fmt_amount(s.amount)} {s.currency} of margin"
-    if s.action == "reduce_size":
-        if s.contracts is None:
-            return f"reduce every position by {s.fraction * 100:.2f}%"
-        return f"reduce by {s.contracts:.8g} contracts ({s.fraction * 100:.2f}%)"
-    return f"set leverage to {s.leverage:g}x"
+    from desk.domain.suggest import suggestion_text
+
+    return suggestion_text(s)
 
 
 def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
@@ -176,6 +182,8 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         applied.append(f"shock {what_if['shock'] * 100:+g}%")
     if what_if.get("target") is not None:
         applied.append(f"target ratio {what_if['target']:g}")
+    if what_if.get("target_distance") is not None:
+        applied.append(f"target distance {what_if['target_distance'] * 100:g}%")
     if applied:
         out.write("what-if: " + _escaped("; ".join(applied), None) + "\n\n")
 

@@ -269,6 +269,12 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
         lines.extend(line(r) for r in rows)
     else:
         lines.append("no open positions")
+    for p in snap.report.positions():  # what to do, for every position worse than the goals
+        from desk.domain.suggest import advice_text
+
+        advice = advice_text(p.suggestions)
+        if advice:
+            lines.append(f"  {p.account} {p.symbol} {p.side}: {advice}")
     for acc in snap.accounts:
         if verbose or acc.status.value != "live":
             text = f"  {acc.name} ({acc.venue}): {acc.status.value}"

@@ -806,13 +806,19 @@ def _none(x: float) -> float | None:
     return None if x != x else x
 
 
-def compute_risk(portfolio: Portfolio, *, target: float | None = None) -> RiskReport:
-    """Risk for every account, pool and position; suggestions where the ratio is worse than ``target``.
+def compute_risk(
+    portfolio: Portfolio, *, target: float | None = None, target_distance: float | None = None
+) -> RiskReport:
+    """Risk for every account, pool and position; suggestions where the ratio is worse than ``target``
+    or the distance to liquidation is below ``target_distance``.
 
-    ``target`` is a margin ratio on desk's scale (MM ÷ margin balance, 1.0 = liquidation).
+    ``target`` is a margin ratio on desk's scale (MM ÷ margin balance, 1.0 = liquidation);
+    ``target_distance`` a fraction of the mark (0.10 = 10 % from liquidation).
     """
     if target is not None and not target > 0:
         raise ValueError(f"target margin ratio must be > 0, got {target}")
+    if target_distance is not None and not 0 < target_distance < 1:
+        raise ValueError(f"target distance must be a fraction between 0 and 1, got {target_distance}")
     f = _flatten(portfolio)
     arr = _arrays(f)
     # every figure in account order (account by account), as Python lists sliced per account
@@ -843,7 +849,8 @@ def compute_risk(portfolio: Portfolio, *, target: float | None = None) -> RiskRe
         columns = PositionColumns(notional[start:end], pnl[start:end], mm[start:end], ratio[start:end],
                                   liq[start:end], bk[start:end])
         shock = _none(account_shock[ai]) if ai < len(account_shock) else None
-        accounts.append(assemble_account(account, per_account_pools[ai], columns, shock, target=target))
+        accounts.append(assemble_account(account, per_account_pools[ai], columns, shock, target=target,
+                                         target_distance=target_distance))
         start = end
     return RiskReport(accounts=tuple(accounts), as_of=portfolio.as_of)
 

@@ -26,6 +26,9 @@ class Suggestion:
     fraction: float | None = None  # reduce_size: share of the position to close
     leverage: float | None = None  # set_leverage
     reason: str | None = None  # why it cannot reach the target
+    step: float | None = None  # the rounding step of amount (currency) or contracts (lot size)
+    target_margin_ratio: float | None = None  # the goal it reaches: ratio at most this...
+    target_distance: float | None = None  # ...and distance to liquidation at least this (fraction)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,7 @@ class PositionDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     tiers: list[TierDoc] | None = None
     taker_fee: Rate | None = None
     tick_size: Positive | None = None
+    lot_size: Positive | None = None  # order size step in contracts
     mark_time: float | None = None
     reported: ReportedDoc | None = None
 
@@ -315,7 +316,7 @@ def _reported(doc: ReportedDoc | None, account: str, label: str | None, field: s
 def _position(doc: PositionDoc, account: str) -> Position:
     label = _position_label({"symbol": doc.symbol, "leg": doc.leg.value, "side": doc.side.value})
     for name in ("contracts", "contract_size", "entry_price", "mark_price", "isolated_margin", "leverage",
-                 "mmr", "maintenance_amount", "taker_fee", "tick_size", "mark_time"):
+                 "mmr", "maintenance_amount", "taker_fee", "tick_size", "lot_size", "mark_time"):
         _finite(getattr(doc, name), name, account, label)
     suffix = _settle_suffix(doc.symbol)
     settle = doc.settle or suffix
@@ -351,6 +352,7 @@ def _position(doc: PositionDoc, account: str) -> Position:
         taker_fee=doc.taker_fee,
         reported=_reported(doc.reported, account, label, "reported"),
         tick_size=doc.tick_size,
+        lot_size=doc.lot_size,
         mark_time=doc.mark_time,
     )
 
@@ -422,7 +424,7 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
                 symbol=p.symbol, kind=p.kind, contracts=p.contracts, side=p.side, entry_price=p.entry_price,
                 margin_mode=p.margin_mode, settle=p.settle, contract_size=p.contract_size, leg=p.leg,
                 mark_price=p.mark_price, isolated_margin=p.isolated_margin, leverage=p.leverage,
-                taker_fee=p.taker_fee, tick_size=p.tick_size, mark_time=p.mark_time,
+                taker_fee=p.taker_fee, tick_size=p.tick_size, lot_size=p.lot_size, mark_time=p.mark_time,
                 reported=_reported_doc(p.reported), **_tier_docs(p),
             )
             for p in a.positions

@@ -28,6 +28,9 @@ class SuggestionDoc(msgspec.Struct, omit_defaults=True):
     fraction: float | None = None
     leverage: float | None = None
     reason: str | None = None
+    step: float | None = None  # amount or contracts are a whole number of these
+    target_margin_ratio: float | None = None  # the goal reached: ratio at most this
+    target_distance: float | None = None  # and distance to liquidation at least this (fraction)
 
 
 class PoolDoc(msgspec.Struct):
@@ -100,7 +103,8 @@ def _num(x: float | None) -> float | None:
 def _suggestion(s: Suggestion) -> SuggestionDoc:
     action: Any = s.action
     return SuggestionDoc(action, s.reaches_target, _num(s.amount), s.currency, _num(s.contracts),
-                         _num(s.fraction), _num(s.leverage), s.reason)
+                         _num(s.fraction), _num(s.leverage), s.reason, _num(s.step),
+                         _num(s.target_margin_ratio), _num(s.target_distance))
 
 
 def _pool(p: PoolRisk) -> PoolDoc:

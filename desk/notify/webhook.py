@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -59,9 +60,14 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "symbol": alert.symbol,
         "leg": alert.leg,
         "subject": alert.subject,
-        "value": alert.value,
-        "threshold": alert.threshold,
+        "value": _finite(alert.value),
+        "threshold": _finite(alert.threshold),
     }
+
+
+def _finite(x: float | None) -> float | None:
+    """Plain JSON: a margin ratio of ∞ (margin balance gone) becomes null (the title says why)."""
+    return x if x is not None and math.isfinite(x) else None
 
 
 class WebhookNotifier:

@@ -23,12 +23,13 @@ calls to it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from desk.domain.alerts import Alert, AlertLevel
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
+from desk.domain.suggest import advice_text
 from desk.services.alerts_config import AlertConfig, Thresholds
 from desk.services.snapshot import DataStatus, MonitorSnapshot
 
@@ -67,6 +68,7 @@ class _Track:
     level: AlertLevel | None = None
     pending: AlertLevel | None = None  # entered during its cooldown; delivered when it ends
     latest: Alert | None = None  # the alert describing the current state
+    announced: bool = False  # an alert about this state went out (so its recovery is news)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,22 +129,30 @@ def _price(x: float | None) -> str:
     return f"{x:,.8g}" if abs(x) < 1000 else f"{x:,.2f}"
 
 
-def _suggestion_text(s: Suggestion) -> str:
-    if s.action == "add_margin" and s.amount is not None:
-        return f"add {s.amount:,.2f} {s.currency or ''} margin".replace("  ", " ")
-    if s.action == "reduce_size":
-        if s.fraction is not None:
-            return f"close {s.fraction * 100:.0f} % of the position"
-        if s.contracts is not None:
-            return f"close {s.contracts:g} contracts"
-    if s.action == "set_leverage" and s.leverage is not None:
-        return f"set leverage to {s.leverage:g}x"
-    return s.action.replace("_", " ")
+def _advice(suggestions: Sequence[Suggestion]) -> str:
+    """The engine's fixes for the subject (back to the distance and ratio goals), as a sentence."""
+    text = advice_text(suggestions)
+    return f" {text}" if text else ""
 
 
-def _advice(suggestions: Iterable[Suggestion]) -> str:
-    texts = [_suggestion_text(s) for s in suggestions if s.reaches_target]
-    return f" Suggestion: {' or '.join(texts[:2])}." if texts else ""
+_CLEARED = {
+    "distance": "back beyond the distance-to-liquidation threshold",
+    "margin_ratio": "margin ratio back below its threshold",
+    "pool_margin_ratio": "pool margin ratio back below its threshold",
+    "stale": "fresh data again: monitoring resumed",
+    "disagree": "desk's liquidation price agrees with the exchange's again",
+}
+
+
+def _recovered(was: Alert, now: float) -> Alert:
+    """The "recovered" event for a condition that cleared (``was``: the alert that described it)."""
+    what = _CLEARED.get(was.rule, f"{was.rule} condition cleared")
+    return Alert(
+        at=now, rule="recovered", level=AlertLevel.INFO,
+        title=f"Recovered: {was.subject or was.account or was.rule} — {what}",
+        body=f"No longer true (was {was.level.value}): {was.title}.",
+        account=was.account, symbol=was.symbol, leg=was.leg, clears=was.rule,
+    )
 
 
 def _position_line(p: PositionRisk) -> str:
@@ -485,10 +495,14 @@ class AlertEngine:
         self, readings: list[_Reading], gone: list[Alert], now: float, present: set[TrackKey] | None
     ) -> list[Emission]:
         fired: list[Alert] = []
+        recovered: list[Alert] = []
         for r in readings:
             track = self._tracks.setdefault(r.key, _Track())
-            old = track.level
+            old, was = track.level, track.latest
             track.level, track.latest = r.level, r.alert
+            if r.level is None and track.announced and was is not None:
+                track.announced = False
+                recovered.append(_recovered(was, now))
             if rank(r.level) < rank(track.pending):
                 track.pending = None
             if r.level is None or rank(r.level) <= rank(old):
@@ -498,6 +512,7 @@ class AlertEngine:
                 continue
             assert r.alert is not None
             track.pending = None
+            track.announced = True
             self._stamp(r.key, r.level, now)
             fired.append(r.alert)
         if present is not None:
@@ -522,6 +537,8 @@ class AlertEngine:
         else:
             out.extend(self._gate(a, now) for a in fired)
 
+        # never muted: a recovery only takes back what is already on screen
+        out.extend(Emission(a) for a in recovered)
         muting = self._any_mute(now)
         if any(e.muted for e in out) and self._muted_since is None:
             self._muted_since = now
@@ -543,6 +560,7 @@ class AlertEngine:
             if self._cooling(key, track.pending, now):
                 continue
             level, track.pending = track.pending, None
+            track.announced = True
             self._stamp(key, level, now)
             out.append(replace(track.latest, at=now))
         return out
@@ -572,6 +590,7 @@ class AlertEngine:
             if track.level is not None and track.latest is not None:
                 self._stamp(key, track.level, now)
                 track.pending = None
+                track.announced = True
         top = current[0].level
         return Alert(
             at=now, rule=rule, level=top,

@@ -183,7 +183,8 @@ class Monitor:
     def __init__(self, readers: Sequence[VenueReader], bus: EventBus, *,
                  config: MonitorConfig | None = None, target: float | None = None,
                  compute: Compute | None = None, clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, tolerance_for: ToleranceFor | None = None):
+                 rng: random.Random | None = None, tolerance_for: ToleranceFor | None = None,
+                 target_distance: float | None = None):
         names = [r.account_name for r in readers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -192,6 +193,8 @@ class Monitor:
         self.bus = bus
         self.config = config or MonitorConfig()
         self.target = target
+        # suggestions also aim back to this distance from liquidation (the distance warning)
+        self.target_distance = target_distance
         self._compute = compute
         self.clock = clock
         # ours vs the exchange's: the tolerance per position (the alert settings'
@@ -633,7 +636,8 @@ class Monitor:
         run.merged = apply_marks(run.base, run.marks)
         assert self._compute is not None
         try:
-            report = self._compute(Portfolio(accounts=(run.merged,)), target=self.target)
+            goal = {} if self.target_distance is None else {"target_distance": self.target_distance}
+            report = self._compute(Portfolio(accounts=(run.merged,)), target=self.target, **goal)
             run.risk = report.accounts[0]
             run.risk_error = None
         except Exception as exc:  # keep the last numbers on view, marked in error

@@ -162,12 +162,12 @@ class Runtime:
                  config: MonitorConfig | None = None, target: float | None = None,
                  history: Any = None, owns_history: bool = False, compute: Compute | None = None,
                  clock: Callable[[], float] = time.time, demo: bool = False,
-                 tolerance_for: ToleranceFor | None = None):
+                 tolerance_for: ToleranceFor | None = None, target_distance: float | None = None):
         self.bus = bus or EventBus()
         self.demo = demo
         self.readers = list(readers)
         self.monitor = Monitor(self.readers, self.bus, config=config, target=target, compute=compute,
-                               clock=clock, tolerance_for=tolerance_for)
+                               clock=clock, tolerance_for=tolerance_for, target_distance=target_distance)
         self.extensions: list[Any] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self.history_recorder: HistoryRecorder | None = None
@@ -213,7 +213,8 @@ class Runtime:
         runtime = cls(readers, config=config or monitor_config_from_settings(settings),
                       target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
                       history=store, owns_history=store is not None,
-                      tolerance_for=tolerance_from_settings(settings), **kwargs)
+                      tolerance_for=tolerance_from_settings(settings),
+                      target_distance=_setting(settings, "alerts.distance_warning"), **kwargs)
         runtime.history_problem = problem
 
         def current_accounts() -> Mapping[str, Any]:
@@ -251,7 +252,8 @@ class Runtime:
         runtime = cls(readers, config=config or monitor_config_from_settings(settings), demo=True,
                       target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
                       history=store, owns_history=store is not None,
-                      tolerance_for=tolerance_from_settings(settings), **kwargs)
+                      tolerance_for=tolerance_from_settings(settings),
+                      target_distance=_setting(settings, "alerts.distance_warning"), **kwargs)
         runtime.history_problem = problem
         return runtime
 

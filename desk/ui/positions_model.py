@@ -31,6 +31,7 @@ from PySide6.QtGui import QColor, QFont
 
 from desk.domain.alerts import AlertLevel
 from desk.domain.report import PositionRisk
+from desk.domain.suggest import goal_text, suggestion_text
 from desk.services.alerts_config import Thresholds
 from desk.services.alerts_engine import level_for
 from desk.services.snapshot import AccountState, DataStatus, ExchangeCheck, MonitorSnapshot, PositionState
@@ -466,6 +467,7 @@ class PositionsModel(QAbstractTableModel):
                              "known ones and may be wrong now.")
             elif row.status is DataStatus.DELAYED:
                 lines.append(f"◐ Data is delayed ({row.reason or 'updates are late'}); see the Age column.")
+            lines.extend(_advice_lines(r))
             return "\n".join(lines)
         if column == Column.LIQ and r.liquidation_price is None:
             return NO_LIQUIDATION_TIP
@@ -475,15 +477,27 @@ class PositionsModel(QAbstractTableModel):
             return NO_BANKRUPTCY_TIP
         if column == Column.DISTANCE and r.distance_to_liquidation is None:
             return NO_LIQUIDATION_TIP
+        if column == Column.DISTANCE and r.suggestions:
+            return "\n".join(_advice_lines(r))
         if column == Column.MARGIN_RATIO:
             whose = ("its pool's (cross margin)" if r.margin_mode == "cross"
                      else "the position's own (isolated)")
-            return f"Margin ratio: {whose}; 100 % = liquidation."
+            return "\n".join([f"Margin ratio: {whose}; 100 % = liquidation.", *_advice_lines(r)])
         if column == Column.AGE:
             status = row.status.value if row.status else "unknown"
             tip = f"Data status: {'stale' if row.stale else status}"
             return f"{tip} — {row.reason}" if row.reason else tip
         return None
+
+
+def _advice_lines(r: PositionRisk) -> list[str]:
+    """What the engine suggests for the row (the suggestions of desk.domain.suggest), one per line."""
+    reaching = [s for s in r.suggestions if s.reaches_target]
+    if not reaching:
+        return []
+    goal = goal_text(reaching[0].target_margin_ratio, reaching[0].target_distance)
+    return [f"To get {goal}, any one of:" if goal else "Any one of:",
+            *(f"• {suggestion_text(s, r.settle, with_goal=False)}" for s in reaching)]
 
 
 def _distance_level(distance: float | None, th: Thresholds) -> Level:

@@ -13,7 +13,7 @@ from desk.services.alerts_engine import AlertEngine, Emission, level_for
 from desk.services.snapshot import DataStatus
 from tests.alerts.factory import T0, FakeClock, exchange_check, pool, position, snapshot
 
-W, C = AlertLevel.WARNING, AlertLevel.CRITICAL
+W, C, INFO = AlertLevel.WARNING, AlertLevel.CRITICAL, AlertLevel.INFO
 MIN = 60.0
 
 
@@ -105,11 +105,41 @@ def test_cannot_monitor_fires_from_tick_without_new_snapshots() -> None:
     # fires once, not every tick
     clock.advance(5)
     assert engine.tick() == []
-    # fresh data re-arms it; a new outage after the cooldown alerts again
-    feed(engine, clock, position(), advance=1)
+    # fresh data re-arms it, and the recovery is announced; a new outage after the cooldown alerts again
+    back = feed(engine, clock, position(), advance=1)
+    assert levels(back) == [("recovered", INFO)] and back[0].deliver
+    assert back[0].alert.clears == "stale" and back[0].alert.account == "main"
+    assert back[0].alert.condition == out[0].alert.condition == ("stale", "main", None, None)
+    assert "monitoring resumed" in back[0].alert.title and "Cannot monitor main" in back[0].alert.body
     clock.advance(31 * MIN)
     assert levels(engine.tick()) == [("stale", C)]
     assert data_time < clock.now
+
+
+def test_recovery_is_announced_once_per_announced_condition_and_never_muted() -> None:
+    engine, clock = make()
+    out = feed(engine, clock, position(distance=0.04))
+    assert levels(out) == [("distance", C)]
+    engine.snooze(clock.now + 3600)
+    back = feed(engine, clock, position(distance=0.30))
+    assert levels(back) == [("recovered", INFO)] and back[0].deliver  # snoozed, yet it takes back a critical
+    assert back[0].alert.condition == out[0].alert.condition
+    assert feed(engine, clock, position(distance=0.30)) == []  # once
+    # a pool's ratio: same rule, its own condition
+    cross = position(mode="cross")
+    out = feed(engine, clock, cross, pools={"main": (pool(ratio=0.9),)})
+    assert levels(out) == [("pool_margin_ratio", C)]
+    back = feed(engine, clock, cross, pools={"main": (pool(ratio=0.1),)})
+    assert levels(back) == [("recovered", INFO)]
+    assert back[0].alert.condition == ("pool_margin_ratio", "main", "USDT pool", None)
+
+
+def test_no_recovery_for_a_condition_that_was_never_announced() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.09))
+    assert levels(feed(engine, clock, position(distance=0.2), advance=MIN)) == [("recovered", INFO)]
+    assert feed(engine, clock, position(distance=0.09), advance=MIN) == []  # held by the cooldown
+    assert feed(engine, clock, position(distance=0.2), advance=MIN) == []  # its recovery is no news
 
 
 def test_cannot_monitor_needs_open_positions() -> None:
@@ -205,15 +235,15 @@ def test_hysteresis_rearms_only_past_the_margin() -> None:
     # wobble around the threshold, long after the cooldown: no new alert (not re-armed: below 11 %)
     for d in (0.105, 0.099, 0.109, 0.09):
         assert feed(engine, clock, position(distance=d), advance=40 * MIN) == []
-    # recover past 11 % → re-armed; crossing again after the cooldown alerts again
-    assert feed(engine, clock, position(distance=0.111), advance=40 * MIN) == []
+    # recover past 11 % → re-armed (and the recovery is announced); crossing again alerts again
+    assert levels(feed(engine, clock, position(distance=0.111), advance=40 * MIN)) == [("recovered", INFO)]
     assert levels(feed(engine, clock, position(distance=0.09), advance=1)) == [("distance", W)]
 
 
 def test_cooldown_holds_a_repeat_and_delivers_it_when_over_if_still_true() -> None:
     engine, clock = make()
     assert levels(feed(engine, clock, position(distance=0.09))) == [("distance", W)]
-    assert feed(engine, clock, position(distance=0.2), advance=MIN) == []  # recovered
+    assert levels(feed(engine, clock, position(distance=0.2), advance=MIN)) == [("recovered", INFO)]
     assert feed(engine, clock, position(distance=0.09), advance=MIN) == []  # within cooldown: held
     assert feed(engine, clock, position(distance=0.09), advance=10 * MIN) == []
     out = feed(engine, clock, position(distance=0.09), advance=20 * MIN)  # 30 min after the first

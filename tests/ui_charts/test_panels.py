@@ -111,12 +111,12 @@ def test_whatif_table_and_suggestions_match_the_engine(panel: WhatIfPanel, crash
     assert after.suggestions
     assert panel.suggestion_lines == [suggestion_text(s, after.settle) for s in after.suggestions]
     add = next(s for s in after.suggestions if s.action == "add_margin")
-    assert f"add {fmt.money(add.amount, 'USDT')}" in panel.suggestion_lines
+    assert add.step == 1 and f"add {add.amount:,.0f} USDT of margin" in panel.suggestion_lines  # whole USDT
     panel.copy_suggestions()
     from PySide6.QtGui import QGuiApplication
 
     clip = QGuiApplication.clipboard().text()
-    assert panel.suggestion_lines[0] in clip and "target margin ratio 0.5" in clip
+    assert panel.suggestion_lines[0] in clip and "to get back to margin ratio 0.50:" in clip
 
 
 def test_whatif_cross_pool_ratio_and_size_edit(panel: WhatIfPanel, crash: Portfolio) -> None:
