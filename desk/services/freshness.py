@@ -81,7 +81,7 @@ def age_status(age: float, thresholds: Thresholds) -> DataStatus:
 
 
 def read_cycle_missed(read_at: float, interval: float | None, now: float,
-                      thresholds: Thresholds = Thresholds()) -> bool:  # noqa: B008
+                      thresholds: Thresholds = Thresholds()) -> bool:
     """A figure from the account read at ``read_at`` (the exchange's liquidation price) has missed
     a read cycle: the next read was due ``interval`` later and is late by more than the live
     margin — the rule :func:`evaluate` applies to positions and balances. Unknown interval: False.

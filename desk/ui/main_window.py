@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QScrollArea,
     QSplitter,
     QTableView,
@@ -97,7 +98,7 @@ class MainWindow(QMainWindow):
         self.counts = QLabel("")
         self.counts.setObjectName("muted")
 
-        self.table = QTableView()
+        self.table = PositionsTable()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder)  # worst first
@@ -118,6 +119,23 @@ class MainWindow(QMainWindow):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.setObjectName("positionsTable")
+        # A re-sort, a filter or rows added/removed move positions between rows; the view only
+        # re-lays out on a later timer and would meanwhile repaint single cells over rows that
+        # still show what was there before. Repaint the whole table in the next frame instead.
+        for moved in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
+                      self.proxy.modelReset):
+            moved.connect(self.table.viewport().update)
+        # The selection belongs to a position, not to a row: it follows the position's identity
+        # through sorts, filters and updates; when the position goes, nothing else is selected.
+        self._selected_key: tuple[str, str, str] | None = None
+        for moved in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved):
+            moved.connect(self._keep_selection)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._table_menu)
+        self.selection_note = QLabel("")
+        self.selection_note.setObjectName("selectionNote")
+        self.selection_note.setWordWrap(True)
+        self.selection_note.hide()
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -138,7 +156,13 @@ class MainWindow(QMainWindow):
         top_layout.addWidget(self.table, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
-        self.splitter.addWidget(self.tabs)
+        details = QWidget()
+        details_layout = QVBoxLayout(details)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        details_layout.setSpacing(2)
+        details_layout.addWidget(self.selection_note)
+        details_layout.addWidget(self.tabs, 1)
+        self.splitter.addWidget(details)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
@@ -271,13 +295,15 @@ class MainWindow(QMainWindow):
     # -- live data -------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        self._keep_selection()
         selected = self.selected_position()
         self.snapshot = snapshot
         rows_before = self.model.rowCount()
         self.model.apply_snapshot(snapshot)
-        if self.model.rowCount() != rows_before:
-            self._fit_split()
         if not rows_before and self.model.rowCount() > 0:
+            # the split is fitted to the first rows only: later it stays put, so the detail tabs
+            # never move under the mouse when positions come and go
+            self._fit_split()
             self._fit_columns()
             self._refresh_summary()
         elif not self._summary_pending:
@@ -285,6 +311,7 @@ class MainWindow(QMainWindow):
             # of the GUI thread carries the table, the cards and a repaint at once.
             self._summary_pending = True
             QTimer.singleShot(0, self._refresh_summary)
+        self._keep_selection()
         if selected is not None:
             now_selected = self.selected_position()
             if now_selected is not None and now_selected.key == selected.key:
@@ -319,11 +346,15 @@ class MainWindow(QMainWindow):
         account_levels = self.accounts_panel.update_accounts(
             snapshot.report.accounts, snapshot.accounts, self.thresholds_for, now, self.stale_after,
             self.model.figure_levels())
-        rows = self.model.rows()
+        rows = [r for r in self.model.rows() if r.liquidated_at is None]
+        liquidated = self.model.liquidated()
         counts = Counter(r.level for r in rows)
-        level = worst([*account_levels, *counts])
+        # an unacknowledged liquidation keeps the strip critical: the trader has not seen it yet
+        level = worst([*account_levels, *counts, *(Level.CRITICAL for _ in liquidated)])
         summary = self._summary_text(len(rows), counts, len(snapshot.accounts))
         self.status_strip.set_health(level, summary)
+        self.status_strip.set_liquidated([f"{r.risk.symbol} {r.risk.side} ({r.risk.account})"
+                                          for r in liquidated])
         self.status_strip.set_accounts(snapshot.accounts, now)
         shown = self.proxy.rowCount()
         self.counts.setText(f"{shown} of {len(rows)} positions" if shown != len(rows) else
@@ -356,7 +387,91 @@ class MainWindow(QMainWindow):
     # -- window behaviour ------------------------------------------------------------------
 
     def _selection_changed(self, selected: QItemSelection, deselected: QItemSelection) -> None:
-        self.position_selected.emit(self.selected_position())
+        if self.table.rows_leaving:
+            return  # the view's own pick of a neighbour: _keep_selection decides after the removal
+        risk = self.selected_position()
+        key = self._selected_key
+        if risk is None and key is not None and self.model.row_for_key(key) is not None:
+            return  # a row move took the selection along for a moment: _keep_selection puts it back
+        if risk is not None:
+            self._selected_key = risk.key
+            self.selection_note.hide()
+        else:
+            self._selected_key = None
+        self.position_selected.emit(risk)
+
+    def _keep_selection(self, *_: object) -> None:
+        """The selection stays on the position selected; if that position is gone, nothing else
+        is selected and the detail tabs say so."""
+        self.table.rows_leaving = False
+        key = self._selected_key
+        if key is None:
+            return
+        current = self.selected_key()
+        if current == key:
+            return
+        source_row = self.model.row_for_key(key)
+        index = (self.proxy.mapFromSource(self.model.index(source_row, 0))
+                 if source_row is not None else QModelIndex())
+        if index.isValid():
+            self.table.selectRow(index.row())
+            return
+        selection = self.table.selectionModel()
+        if source_row is None:  # the position itself is gone
+            self._selected_key = None
+            selection.clearSelection()
+            selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
+            self.selection_note.setText(
+                f"{key[1]} {key[2] if key[2] != 'both' else ''} ({key[0]}) is no longer open — the "
+                "panels below show no position. Select another one in the table.".replace("  ", " "))
+            self.selection_note.show()
+            self.position_selected.emit(None)
+        else:  # filtered out of view: keep it selected once it shows again, select nothing meanwhile
+            blocked = selection.blockSignals(True)
+            selection.clearSelection()
+            selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
+            selection.blockSignals(blocked)
+            self.table.viewport().update()
+
+    def select_worst(self) -> bool:
+        """Select the worst position (the top pinned row when sorted worst first)."""
+        rows = self.model.rows()
+        if not rows:
+            return False
+        worst_row = min(rows, key=lambda r: (r.liquidated_at is None, -int(r.level),
+                                             r.risk.distance_to_liquidation
+                                             if r.risk.distance_to_liquidation is not None else 9.0))
+        if not self.select_key(worst_row.key):
+            self.filter_edit.clear()  # the filter hid it: show everything, then select it
+            return self.select_key(worst_row.key)
+        return True
+
+    def acknowledge(self, key: tuple[str, str, str]) -> bool:
+        """The trader has seen a liquidation: its row and strip badge go."""
+        done = self.model.acknowledge(key)
+        if done:
+            self._refresh_summary()
+        return done
+
+    def acknowledge_all(self) -> int:
+        count = sum(self.model.acknowledge(r.key) for r in self.model.liquidated())
+        if count:
+            self._refresh_summary()
+        return count
+
+    def _table_menu(self, pos: QPoint) -> None:
+        index = self.table.indexAt(pos)
+        menu = QMenu(self.table)
+        if index.isValid():
+            key = index.data(KEY_ROLE)
+            row = self.model.rows()[self.model.row_for_key(key) or 0]
+            if row.key == key and row.liquidated_at is not None:
+                menu.addAction("Acknowledge liquidation", lambda: self.acknowledge(key))
+        if self.model.liquidated():
+            menu.addAction("Acknowledge all liquidations", self.acknowledge_all)
+        menu.addAction("Select the worst position", self.select_worst)
+        self._table_menu_shown = menu  # kept for tests; replaced at the next right-click
+        menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.allow_close:
@@ -392,6 +507,8 @@ class MainWindow(QMainWindow):
         self.menu_actions["filter"].triggered.connect(self._focus_filter)
         self.menu_actions["alert_log"].triggered.connect(self.alert_log_requested)
         self.status_strip.alerts.clicked.connect(self.alert_log_requested)
+        self.status_strip.health.clicked.connect(self.select_worst)
+        self.status_strip.liquidated.clicked.connect(self.select_worst)
         self.menu_actions["worst_first"].triggered.connect(
             lambda: self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder))
 
@@ -416,6 +533,20 @@ class MainWindow(QMainWindow):
 
     def first_proxy_index(self) -> QModelIndex:
         return self.proxy.index(0, 0)
+
+
+class PositionsTable(QTableView):
+    """The positions view. When a selected row leaves (closed, filtered out), QTableView selects
+    a neighbour in single-selection mode; ``rows_leaving`` marks that moment so the window can
+    tell the view's pick from the trader's and keep the selection on the position itself."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows_leaving = False
+
+    def rowsAboutToBeRemoved(self, parent: QModelIndex, start: int, end: int) -> None:
+        self.rows_leaving = True
+        super().rowsAboutToBeRemoved(parent, start, end)
 
 
 def _scroll_side_panel(panel: QWidget) -> None:

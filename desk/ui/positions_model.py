@@ -216,9 +216,8 @@ class PositionsModel(QAbstractTableModel):
         for start, end in reversed(_runs(gone)):
             self.beginRemoveRows(QModelIndex(), start, end)
             del self._rows[start : end + 1]
+            self._index = {row.key: i for i, row in enumerate(self._rows)}  # right for the listeners
             self.endRemoveRows()
-        if gone:
-            self._index = {row.key: i for i, row in enumerate(self._rows)}
 
         for row in self._rows:
             item = fresh.pop(row.key, None)
@@ -410,8 +409,8 @@ class PositionsModel(QAbstractTableModel):
             return False
         self.beginRemoveRows(QModelIndex(), i, i)
         del self._rows[i]
-        self.endRemoveRows()
         self._index = {row.key: n for n, row in enumerate(self._rows)}
+        self.endRemoveRows()
         return True
 
     def row_for_key(self, key: tuple[str, str, str]) -> int | None:
