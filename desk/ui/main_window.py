@@ -128,7 +128,8 @@ class MainWindow(QMainWindow):
         # The selection belongs to a position, not to a row: it follows the position's identity
         # through sorts, filters and updates; when the position goes, nothing else is selected.
         self._selected_key: tuple[str, str, str] | None = None
-        for moved in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved):
+        for moved in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
+                      self.model.rowsRemoved):
             moved.connect(self._keep_selection)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._table_menu)
@@ -403,6 +404,8 @@ class MainWindow(QMainWindow):
     def _keep_selection(self, *_: object) -> None:
         """The selection stays on the position selected; if that position is gone, nothing else
         is selected and the detail tabs say so."""
+        if self.model.removing:
+            return  # called again once the rows are really gone (the model's rowsRemoved)
         self.table.rows_leaving = False
         key = self._selected_key
         if key is None:

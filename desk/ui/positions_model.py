@@ -157,6 +157,9 @@ class PositionsModel(QAbstractTableModel):
         self.stale_after = stale_after
         self._rows: list[Row] = []
         self._index: dict[tuple[str, str, str], int] = {}
+        # True between beginRemoveRows and the rows' actual removal: a proxy announces its own
+        # rows removed in that window, while this model still holds them
+        self.removing = False
         self._italic = QFont()
         self._italic.setItalic(True)
         self._bold = QFont()
@@ -214,9 +217,11 @@ class PositionsModel(QAbstractTableModel):
             else:
                 gone.append(i)
         for start, end in reversed(_runs(gone)):
+            self.removing = True
             self.beginRemoveRows(QModelIndex(), start, end)
             del self._rows[start : end + 1]
             self._index = {row.key: i for i, row in enumerate(self._rows)}  # right for the listeners
+            self.removing = False
             self.endRemoveRows()
 
         for row in self._rows:
@@ -407,9 +412,11 @@ class PositionsModel(QAbstractTableModel):
         i = self._index.get(key)
         if i is None or self._rows[i].liquidated_at is None:
             return False
+        self.removing = True
         self.beginRemoveRows(QModelIndex(), i, i)
         del self._rows[i]
         self._index = {row.key: n for n, row in enumerate(self._rows)}
+        self.removing = False
         self.endRemoveRows()
         return True
 
