@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QItemSelection, QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QFontMetrics, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -34,6 +34,7 @@ from desk.ui.positions_model import (
     DEFAULT_STALE_AFTER,
     HEADERS,
     KEY_ROLE,
+    LIQUIDATED_LABEL,
     RISK_ROLE,
     Column,
     PositionsModel,
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         self.selection_note = QLabel("")
         self.selection_note.setObjectName("selectionNote")
         self.selection_note.setWordWrap(True)
+        self.selection_note.setStyleSheet("padding: 4px 8px; font-weight: 600;")
         self.selection_note.hide()
 
         self.tabs = QTabWidget()
@@ -313,6 +315,8 @@ class MainWindow(QMainWindow):
             self._summary_pending = True
             QTimer.singleShot(0, self._refresh_summary)
         self._keep_selection()
+        if self._selected_key is not None:
+            self._note_liquidated(self._selected_key)
         if selected is not None:
             now_selected = self.selected_position()
             if now_selected is not None and now_selected.key == selected.key:
@@ -328,6 +332,10 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader()
         for column in Column:
             width = max(self.table.sizeHintForColumn(column), header.sectionSizeHint(column))
+            if column is Column.STATUS:  # room for a LIQUIDATED row, which may come later
+                bold = self.table.font()
+                bold.setBold(True)
+                width = max(width, QFontMetrics(bold).horizontalAdvance(LIQUIDATED_LABEL) + 8)
             limit = _COLUMN_LIMITS.get(column, 160)
             self.table.setColumnWidth(column, max(_MIN_WIDTH, min(width + 10, limit)))
 
@@ -357,9 +365,9 @@ class MainWindow(QMainWindow):
         self.status_strip.set_liquidated([f"{r.risk.symbol} {r.risk.side} ({r.risk.account})"
                                           for r in liquidated])
         self.status_strip.set_accounts(snapshot.accounts, now)
-        shown = self.proxy.rowCount()
-        self.counts.setText(f"{shown} of {len(rows)} positions" if shown != len(rows) else
-                            f"{len(rows)} positions")
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        gone = f" + {len(liquidated)} liquidated" if liquidated else ""
+        self.counts.setText(f"{shown} of {total} rows" if shown != total else f"{len(rows)} positions{gone}")
         self.worst_level = level
         self.summary_refreshed.emit()
 
@@ -396,7 +404,7 @@ class MainWindow(QMainWindow):
             return  # a row move took the selection along for a moment: _keep_selection puts it back
         if risk is not None:
             self._selected_key = risk.key
-            self.selection_note.hide()
+            self._note_liquidated(risk.key)
         else:
             self._selected_key = None
         self.position_selected.emit(risk)
@@ -435,6 +443,20 @@ class MainWindow(QMainWindow):
             selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
             selection.blockSignals(blocked)
             self.table.viewport().update()
+
+    def _note_liquidated(self, key: tuple[str, str, str]) -> None:
+        """A selected LIQUIDATED row: the panels below have no open position to show, and say why."""
+        source_row = self.model.row_for_key(key)
+        row = self.model.rows()[source_row] if source_row is not None else None
+        if row is None or row.liquidated_at is None:
+            self.selection_note.hide()
+            return
+        at = datetime.fromtimestamp(row.liquidated_at).strftime("%H:%M:%S")
+        self.selection_note.setText(
+            f"{key[1]} {row.risk.side} ({key[0]}) left the account at {at} while critical — most likely "
+            "liquidated; the panels below have no open position to show. Right-click the row → "
+            "Acknowledge once you have checked the exchange.")
+        self.selection_note.show()
 
     def select_worst(self) -> bool:
         """Select the worst position (the top pinned row when sorted worst first)."""

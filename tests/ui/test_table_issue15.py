@@ -142,8 +142,11 @@ def test_a_position_gone_while_critical_stays_as_a_liquidated_row_until_acknowle
             assert cell(window, "CRIT/USDT:USDT", column, ROLE.ForegroundRole).name().upper() == grey
         assert cell(window, "CRIT/USDT:USDT", column, ROLE.ToolTipRole).startswith(
             "LIQUIDATED: this long 0.5 CRIT/USDT:USDT position left main")
-    # the selection did not jump; the strip does not say ALL OK
+    # the selection did not jump, and the detail tabs say why they show no position
     assert selected_symbols(window) == ["CRIT/USDT:USDT"]
+    assert window.selection_note.isVisible() and "most likely liquidated" in window.selection_note.text()
+    assert window.counts.text() == "3 positions + 1 liquidated"
+    # the strip does not say ALL OK
     assert window.worst_level is Level.CRITICAL
     strip = window.status_strip
     assert strip.liquidated.isVisible() and strip.liquidated.text() == "✖ 1 LIQUIDATED"
