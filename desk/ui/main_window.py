@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -134,10 +135,11 @@ class MainWindow(QMainWindow):
             moved.connect(self._keep_selection)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._table_menu)
+        # Said beside the detail tabs (their corner), so showing it never moves them.
         self.selection_note = QLabel("")
         self.selection_note.setObjectName("selectionNote")
-        self.selection_note.setWordWrap(True)
-        self.selection_note.setStyleSheet("padding: 4px 8px; font-weight: 600;")
+        self.selection_note.setStyleSheet("padding: 0 8px; font-weight: 600;")
+        self.selection_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.selection_note.hide()
 
         self.tabs = QTabWidget()
@@ -159,13 +161,8 @@ class MainWindow(QMainWindow):
         top_layout.addWidget(self.table, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
-        details = QWidget()
-        details_layout = QVBoxLayout(details)
-        details_layout.setContentsMargins(0, 0, 0, 0)
-        details_layout.setSpacing(2)
-        details_layout.addWidget(self.selection_note)
-        details_layout.addWidget(self.tabs, 1)
-        self.splitter.addWidget(details)
+        self.tabs.setCornerWidget(self.selection_note, Qt.Corner.TopRightCorner)
+        self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
@@ -432,10 +429,9 @@ class MainWindow(QMainWindow):
             self._selected_key = None
             selection.clearSelection()
             selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
-            self.selection_note.setText(
-                f"{key[1]} {key[2] if key[2] != 'both' else ''} ({key[0]}) is no longer open — the "
-                "panels below show no position. Select another one in the table.".replace("  ", " "))
-            self.selection_note.show()
+            leg = f" {key[2]} leg" if key[2] != "both" else ""
+            self._say_beside_tabs(f"{key[1]}{leg} ({key[0]}) is no longer open — nothing to show below; "
+                                  "select another position in the table.")
             self.position_selected.emit(None)
         else:  # filtered out of view: keep it selected once it shows again, select nothing meanwhile
             blocked = selection.blockSignals(True)
@@ -452,10 +448,12 @@ class MainWindow(QMainWindow):
             self.selection_note.hide()
             return
         at = datetime.fromtimestamp(row.liquidated_at).strftime("%H:%M:%S")
-        self.selection_note.setText(
-            f"{key[1]} {row.risk.side} ({key[0]}) left the account at {at} while critical — most likely "
-            "liquidated; the panels below have no open position to show. Right-click the row → "
-            "Acknowledge once you have checked the exchange.")
+        self._say_beside_tabs(f"{key[1]} {row.risk.side} ({key[0]}) gone at {at} while critical — most "
+                              "likely liquidated; nothing to show below. Right-click the row → Acknowledge.")
+
+    def _say_beside_tabs(self, text: str) -> None:
+        self.selection_note.setText(text)
+        self.selection_note.setToolTip(text)
         self.selection_note.show()
 
     def select_worst(self) -> bool:

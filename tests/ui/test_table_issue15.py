@@ -110,14 +110,19 @@ def test_a_filtered_out_selection_comes_back_with_its_row(qtbot, window) -> None
 
 
 def test_the_detail_tabs_stay_put_when_rows_come_and_go(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    positions = book()
+    many = [position(f"OK{i}/USDT:USDT", mark=1000.0 + i, liquidation=500.0) for i in range(12)]
+    positions = [*book(), *many]
     window.apply_snapshot(snapshot(positions, at=NOW))
     qtbot.waitUntil(lambda: window._split_done)
     window._fit_split()
+    window.table.selectRow(row_of(window, "FAR/USDT:USDT"))
+    tabs_at = window.tabs.tabBar().mapTo(window, QPoint(0, 0))
     sizes = window.splitter.sizes()
-    window.apply_snapshot(snapshot(positions[:2], seq=2, at=NOW))
+    window.apply_snapshot(snapshot(positions[:2], seq=2, at=NOW))  # FAR (selected) and CRIT leave
+    assert window.selection_note.isVisible()  # said beside the tabs ...
     window.apply_snapshot(snapshot([*positions, position("NEW/USDT:USDT")], seq=3, at=NOW))
     assert window.splitter.sizes() == sizes
+    assert window.tabs.tabBar().mapTo(window, QPoint(0, 0)) == tabs_at  # ... which did not move
 
 
 # -- liquidated rows ----------------------------------------------------------------------------
