@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -139,7 +138,6 @@ class MainWindow(QMainWindow):
         self.selection_note = QLabel("")
         self.selection_note.setObjectName("selectionNote")
         self.selection_note.setStyleSheet("padding: 0 8px; font-weight: 600;")
-        self.selection_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.selection_note.hide()
 
         self.tabs = QTabWidget()
@@ -430,8 +428,9 @@ class MainWindow(QMainWindow):
             selection.clearSelection()
             selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
             leg = f" {key[2]} leg" if key[2] != "both" else ""
-            self._say_beside_tabs(f"{key[1]}{leg} ({key[0]}) is no longer open — nothing to show below; "
-                                  "select another position in the table.")
+            self._say_beside_tabs(f"{key[1]}{leg} is no longer open",
+                                  f"{key[1]}{leg} ({key[0]}) is no longer open: the panels below show no "
+                                  "position. Select another one in the table.")
             self.position_selected.emit(None)
         else:  # filtered out of view: keep it selected once it shows again, select nothing meanwhile
             blocked = selection.blockSignals(True)
@@ -448,12 +447,15 @@ class MainWindow(QMainWindow):
             self.selection_note.hide()
             return
         at = datetime.fromtimestamp(row.liquidated_at).strftime("%H:%M:%S")
-        self._say_beside_tabs(f"{key[1]} {row.risk.side} ({key[0]}) gone at {at} while critical — most "
-                              "likely liquidated; nothing to show below. Right-click the row → Acknowledge.")
+        self._say_beside_tabs(f"✖ {key[1]} {row.risk.side} most likely liquidated at {at}",
+                              f"{key[1]} {row.risk.side} ({key[0]}) left the account at {at} while critical: "
+                              "most likely liquidated. The panels below have no open position to show. "
+                              "Right-click the row → Acknowledge once you have checked the exchange.")
 
-    def _say_beside_tabs(self, text: str) -> None:
+    def _say_beside_tabs(self, text: str, details: str) -> None:
+        """A short line beside the tabs (it must leave them their room), the whole story as its tooltip."""
         self.selection_note.setText(text)
-        self.selection_note.setToolTip(text)
+        self.selection_note.setToolTip(details)
         self.selection_note.show()
 
     def select_worst(self) -> bool:

@@ -11,7 +11,6 @@ liquidated rows sit on top, and nothing is left painted where no row is.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import QCoreApplication, Qt
@@ -263,20 +262,28 @@ def test_every_visible_cell_belongs_to_the_position_its_row_names(window) -> Non
     assert run.book.held, "the run ended with an empty table"
 
 
-def test_a_resort_with_changed_cells_repaints_whole_rows(window) -> None:  # type: ignore[no-untyped-def]
-    """The issue's frame: BTC's hedge leg moves to the top while another row's figures change."""
-    run = Run(window, 7)
-    run.new_position()
-    run.new_position()
+def test_the_issue_frame_a_hedge_leg_and_the_coin_m_position_swap_rows(window) -> None:  # type: ignore[no-untyped-def]
+    """Sorted by Mark, BTC's 0.8 hedge leg and the COIN-M BTC position swap rows while their
+    figures change: the first frame painted after that update must show each row whole (before
+    the fix it showed the leg's Side/Size/Entry beside the COIN-M position's Liq. exchange)."""
+    run = Run(window, 1)
+    hedge = make_position("usdm", "BTC/USDT:USDT", leg="long", side="long", mark=54_738.2, liq=42_271.6,
+                          ratio=0.102, tick=0.1, reported=42_680.4, mode="cross")
+    coinm = make_position("coinm", "BTC/USD:BTC", leg="both", side="long", mark=54_727.2, liq=50_546.3,
+                          ratio=0.046, tick=0.1, reported=50_546.3, mode="cross")
+    run.book = Book(accounts=("usdm", "coinm"), thresholds=Thresholds(), now=run.clock.now,
+                    held={p.key: Held(p, mark_time=run.clock.now) for p in (hedge, coinm)},
+                    status={"usdm": DataStatus.LIVE, "coinm": DataStatus.LIVE})
     run.publish()
+    window.table.sortByColumn(Column.MARK, Qt.SortOrder.AscendingOrder)
     run.settle()
-    a, b = list(run.book.held.values())
-    # b becomes critical (moves to the top) and a's figures change in the same snapshot
-    ratio = b.risk.margin_ratio
-    b.risk = replace(b.risk, margin_ratio=0.99 if ratio is not None else None,
-                     distance_to_liquidation=0.01 if b.risk.liquidation_price is not None else None)
-    a.risk = replace(a.risk, unrealized_pnl=a.risk.unrealized_pnl + 1.0, margin_ratio=0.01)
-    run.publish()
-    run.settle()
-    run.model_check()
-    assert not run.failures, run.failures
+    assert [window.proxy.index(r, Column.SYMBOL).data() for r in range(2)] == ["BTC/USD:BTC", "BTC/USDT:USDT"]
+    for step in range(6):  # the marks cross back and forth: the rows swap at every update
+        run.step_name = f"swap {step}"
+        for held, mark in ((run.book.held[hedge.key], 54_700.0 + 40 * (step % 2)),
+                           (run.book.held[coinm.key], 54_720.0)):
+            held.risk = remark(held.risk, mark, held.risk.margin_ratio)
+        run.publish()
+        run.settle()
+        run.model_check()
+    assert not run.failures, "\n".join(run.failures)

@@ -4,6 +4,7 @@ trace until acknowledged, critical and stale rows stay on top, the exchange's fi
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -95,8 +96,8 @@ def test_a_closed_selected_position_selects_nothing_else_and_the_tabs_say_so(qtb
     assert window.selected_position() is None
     assert signals and signals[-1] is None and all(s is None for s in signals)  # no other position shown
     assert window.selection_note.isVisible()
-    note = window.selection_note.text()
-    assert "FAR/USDT:USDT" in note and "no longer open" in note
+    assert window.selection_note.text() == "FAR/USDT:USDT is no longer open"
+    assert "Select another one" in window.selection_note.toolTip()
 
 
 def test_a_filtered_out_selection_comes_back_with_its_row(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -149,7 +150,10 @@ def test_a_position_gone_while_critical_stays_as_a_liquidated_row_until_acknowle
             "LIQUIDATED: this long 0.5 CRIT/USDT:USDT position left main")
     # the selection did not jump, and the detail tabs say why they show no position
     assert selected_symbols(window) == ["CRIT/USDT:USDT"]
-    assert window.selection_note.isVisible() and "most likely liquidated" in window.selection_note.text()
+    assert window.selection_note.isVisible()
+    assert window.selection_note.text() == "✖ CRIT/USDT:USDT long most likely liquidated at " + \
+        datetime.fromtimestamp(NOW + 2).strftime("%H:%M:%S")
+    assert "Acknowledge" in window.selection_note.toolTip()
     assert window.counts.text() == "3 positions + 1 liquidated"
     # the strip does not say ALL OK
     assert window.worst_level is Level.CRITICAL
