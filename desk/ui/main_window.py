@@ -137,7 +137,10 @@ class MainWindow(QMainWindow):
         # Said beside the detail tabs (their corner), so showing it never moves them.
         self.selection_note = QLabel("")
         self.selection_note.setObjectName("selectionNote")
-        self.selection_note.setStyleSheet("padding: 0 8px; font-weight: 600;")
+        self.selection_note.setContentsMargins(8, 0, 12, 0)
+        note_font = self.selection_note.font()
+        note_font.setBold(True)
+        self.selection_note.setFont(note_font)
         self.selection_note.hide()
 
         self.tabs = QTabWidget()
