@@ -397,9 +397,6 @@ class MainWindow(QMainWindow):
         if self.table.rows_leaving:
             return  # the view's own pick of a neighbour: _keep_selection decides after the removal
         risk = self.selected_position()
-        key = self._selected_key
-        if risk is None and key is not None and self.model.row_for_key(key) is not None:
-            return  # a row move took the selection along for a moment: _keep_selection puts it back
         if risk is not None:
             self._selected_key = risk.key
             self._note_liquidated(risk.key)
@@ -450,7 +447,7 @@ class MainWindow(QMainWindow):
             self.selection_note.hide()
             return
         at = datetime.fromtimestamp(row.liquidated_at).strftime("%H:%M:%S")
-        self._say_beside_tabs(f"✖ {key[1]} {row.risk.side} most likely liquidated at {at}",
+        self._say_beside_tabs(f"✖ {key[1]} {row.risk.side}: most likely liquidated",
                               f"{key[1]} {row.risk.side} ({key[0]}) left the account at {at} while critical: "
                               "most likely liquidated. The panels below have no open position to show. "
                               "Right-click the row → Acknowledge once you have checked the exchange.")
