@@ -89,6 +89,7 @@ class StatusStrip(QFrame):
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.health.setFont(font)
         self.summary = QLabel("Waiting for the first data…")
+        self.summary.setMinimumWidth(60)  # it gives way first on a narrow screen (whole in its tooltip)
         self.liquidated = ClickableLabel("")  # positions gone while critical, until acknowledged
         self.liquidated.setObjectName("badge")
         self.liquidated.setStyleSheet(badge_style(LEVEL_HEX[Level.CRITICAL]))
@@ -123,6 +124,7 @@ class StatusStrip(QFrame):
             self.health.setText(f"{level.glyph} {words[level]}")
             set_style(self.health, badge_style(LEVEL_HEX[level]))
         self.summary.setText(summary)
+        self.summary.setToolTip(summary)
 
     def set_liquidated(self, positions: list[str]) -> None:
         """A badge while liquidations wait for the trader's acknowledgement."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QRect, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QFont, QRegion
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QTableView
 
@@ -304,6 +304,9 @@ def cell_mismatches(view: QTableView, book: Book, now: float) -> list[str]:
 
 # -- what the view paints ----------------------------------------------------------------------
 
+_SELECTED = QStyle.StateFlag.State_Selected.value
+
+
 class PaintRecorder(QStyledItemDelegate):
     """Records each painted cell (identity, text, selected) by its place in the viewport.
 
@@ -322,7 +325,7 @@ class PaintRecorder(QStyledItemDelegate):
         view.viewport().installEventFilter(self)
 
     def paint(self, painter: Any, option: Any, index: Any) -> None:
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        selected = bool(option.state.value & _SELECTED)
         self.screen[(option.rect.y(), index.column())] = (
             index.data(KEY_ROLE), index.data(Qt.ItemDataRole.DisplayRole), selected)
 
@@ -333,11 +336,13 @@ class PaintRecorder(QStyledItemDelegate):
             self.frames += 1
             region: QRegion = event.region()  # type: ignore[attr-defined]
             height = self.view.verticalHeader().defaultSectionSize()
-            for y, column in list(self.screen):
-                x = self.view.columnViewportPosition(column)
-                rect = QRect(x, y, self.view.columnWidth(column), height)
-                if region.intersects(rect):
-                    del self.screen[(y, column)]
+            spans = [(self.view.columnViewportPosition(c), self.view.columnWidth(c)) for c in Column]
+            for rect in region:  # the region's rectangles: wipe every recorded cell they touch
+                top, bottom, left, right = rect.top(), rect.bottom(), rect.left(), rect.right()
+                for y, column in list(self.screen):
+                    x, width = spans[column]
+                    if y <= bottom and y + height - 1 >= top and x <= right and x + width - 1 >= left:
+                        del self.screen[(y, column)]
         return False
 
     def mismatches(self) -> list[str]:
