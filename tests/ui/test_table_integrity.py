@@ -196,12 +196,10 @@ class Run:
 
     def settle(self) -> None:
         self.painted_since_step = 0
-        quiet = 0
-        for _ in range(12):  # until two rounds of events paint nothing (a deferred layout repaints later)
+        for _ in range(12):  # until a round of events paints nothing more
             before = self.recorder.frames
             QCoreApplication.processEvents()
-            quiet = quiet + 1 if self.recorder.frames == before else 0
-            if quiet == 2:
+            if self.recorder.frames == before:
                 break
         self.screen_check("settled")
 
