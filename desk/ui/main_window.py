@@ -362,6 +362,7 @@ class MainWindow(QMainWindow):
         self.status_strip.set_health(level, summary)
         self.status_strip.set_liquidated([f"{r.risk.symbol} {r.risk.side} ({r.risk.account})"
                                           for r in liquidated])
+        self.menu_actions["acknowledge"].setEnabled(bool(liquidated))
         self.status_strip.set_accounts(snapshot.accounts, now)
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         gone = f" + {len(liquidated)} liquidated" if liquidated else ""
@@ -517,6 +518,7 @@ class MainWindow(QMainWindow):
             (file_menu, "quit", "&Quit", QKeySequence.StandardKey.Quit),
             (view_menu, "filter", "&Filter positions", QKeySequence.StandardKey.Find),
             (view_menu, "worst_first", "Sort &worst first", QKeySequence("Ctrl+W")),
+            (view_menu, "acknowledge", "Ac&knowledge liquidations", QKeySequence("Ctrl+K")),
             (view_menu, "alert_log", "&Alert log…", QKeySequence("Ctrl+L")),
             (help_menu, "about", "&About desk", None),
         ]
@@ -534,6 +536,8 @@ class MainWindow(QMainWindow):
         self.status_strip.alerts.clicked.connect(self.alert_log_requested)
         self.status_strip.health.clicked.connect(self.select_worst)
         self.status_strip.liquidated.clicked.connect(self.select_worst)
+        self.menu_actions["acknowledge"].triggered.connect(self.acknowledge_all)
+        self.menu_actions["acknowledge"].setEnabled(False)
         self.menu_actions["worst_first"].triggered.connect(
             lambda: self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder))
 

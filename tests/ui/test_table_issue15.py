@@ -10,12 +10,14 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMenu
 
-from desk.services.snapshot import DataStatus
+from desk.domain.engine import compute_risk
+from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot
 from desk.ui import main_window as main_window_module
 from desk.ui.levels import Level
 from desk.ui.main_window import MainWindow
 from desk.ui.positions_model import KEY_ROLE, Column
 from desk.ui.theme import level_text_hex
+from tests.support.demo import follow_isolated, manual_market
 from tests.support.ui import checked_at_read, moved, position, snapshot
 
 NOW = 1_800_000_000.0
@@ -248,3 +250,46 @@ def test_the_exchange_figure_shows_its_read_age_and_greys_after_a_missed_read(qt
     # desk's own figure is not greyed: it follows the marks
     assert cell(window, "BTC/USDT:USDT", Column.LIQ, ROLE.ForegroundRole) is None
 
+
+
+# -- the demo venue's flash crash, end to end through the engine --------------------------------
+
+def test_the_demo_flash_crash_liquidation_stays_on_screen_until_acknowledged(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """The demo venue liquidates the Bybit isolated SOL long mid-crash; desk saw it critical first."""
+    account, symbol = "demo-bybit-isolated", "SOL/USDT:USDT"
+    crossings = follow_isolated(manual_market("flash-crash", seed=7), account, symbol, "both", until=3600)
+    assert crossings.critical is not None and crossings.liquidation is not None
+    market = manual_market("flash-crash", seed=7)
+    seq = 0
+
+    def publish(sim_time: float) -> None:
+        nonlocal seq
+        market.advance_to(sim_time)
+        portfolio = market.portfolio()
+        seq += 1
+        window.clock.now = NOW + sim_time
+        states = tuple(AccountState(a.name, a.venue, DataStatus.LIVE, data_time=window.clock.now,
+                                    read_interval=10.0) for a in portfolio.accounts)
+        window.apply_snapshot(MonitorSnapshot(seq=seq, at=window.clock.now, portfolio=portfolio,
+                                              report=compute_risk(portfolio), accounts=states))
+
+    publish(crossings.critical)
+    key = (account, symbol, "both")
+    assert window.model.rows()[window.model.row_for_key(key)].level is Level.CRITICAL
+    window.table.sortByColumn(Column.ACCOUNT, Qt.SortOrder.AscendingOrder)  # worst-first given up
+    window.select_key(key)
+    publish(crossings.liquidation + 5)  # the venue has liquidated it: gone from the account
+    settle(qtbot, window)
+    assert all(p.symbol != symbol for a in market.portfolio().accounts if a.name == account
+               for p in a.positions)
+    assert symbols(window)[0] == symbol  # still there, pinned on top
+    assert cell(window, symbol, Column.STATUS) == "✖ LIQUIDATED"
+    assert selected_symbols(window) == [symbol]
+    assert window.status_strip.liquidated.text() == "✖ 1 LIQUIDATED"
+    assert window.status_strip.health.text() != "✓ ALL OK"
+    assert window.menu_actions["acknowledge"].isEnabled()
+    window.menu_actions["acknowledge"].trigger()  # View → Acknowledge liquidations
+    settle(qtbot, window)
+    assert window.model.row_for_key(key) is None
+    assert not window.status_strip.liquidated.isVisible()
+    assert selected_symbols(window) == []
