@@ -293,3 +293,26 @@ def test_the_demo_flash_crash_liquidation_stays_on_screen_until_acknowledged(qtb
     assert window.model.row_for_key(key) is None
     assert not window.status_strip.liquidated.isVisible()
     assert selected_symbols(window) == []
+
+
+def test_the_tray_never_calls_a_liquidated_position_the_closest(qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    from desk.store.settings import Settings
+    from desk.ui.app import DeskController, GuiOptions
+
+    monkeypatch.setattr(main_window_module.MainWindow, "_attach_charts", lambda self: None)
+    controller = DeskController(QApplication.instance(), Settings.load(), GuiOptions(demo=True))  # type: ignore[arg-type]
+    w = controller.window
+    w.allow_close = True
+    qtbot.addWidget(w)
+    try:
+        positions = book()
+        w.apply_snapshot(snapshot(positions, at=NOW))
+        w.apply_snapshot(snapshot([p for p in positions if p.symbol != "CRIT/USDT:USDT"], seq=2, at=NOW))
+        qtbot.waitUntil(lambda: "liquidated" in controller.tray.icon.toolTip())
+        tip = controller.tray.icon.toolTip()
+        assert "3 positions: 1 warn, 1 liquidated (not acknowledged)" in tip
+        assert "closest: WARN/USDT:USDT (main) 8.0 % from liquidation" in tip
+    finally:
+        controller.shutdown()
