@@ -217,13 +217,15 @@ class DeskController(QObject):
         if snapshot is None:
             return
         level = self.window.worst_level
-        rows = self.window.model.rows()
+        rows = [r for r in self.window.model.rows() if r.liquidated_at is None]  # open positions
+        liquidated = len(self.window.model.liquidated())
         words = {Level.OK: "all OK", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL",
                  Level.STALE: "STALE DATA"}
         lines = [f"desk — {words[level] if level is not None else 'starting'}"]
         counts = [(lv, sum(1 for r in rows if r.level is lv)) for lv in (Level.CRITICAL, Level.WARNING,
                                                                          Level.STALE)]
-        detail = ", ".join(f"{n} {lv.word.lower()}" for lv, n in counts if n)
+        detail = ", ".join([*(f"{n} {lv.word.lower()}" for lv, n in counts if n),
+                            *([f"{liquidated} liquidated (not acknowledged)"] if liquidated else [])])
         lines.append(f"{len(rows)} positions" + (f": {detail}" if detail else ""))
         worst_row = min(rows, key=lambda r: (-int(r.level), r.risk.distance_to_liquidation or 9.0),
                         default=None)

@@ -82,12 +82,18 @@ class StatusStrip(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(10)
-        self.health = QLabel("… STARTING")
+        self.health = ClickableLabel("… STARTING")
         self.health.setObjectName("badge")
+        self.health.setToolTip("Click to select the worst position.")
         font = self.health.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.health.setFont(font)
         self.summary = QLabel("Waiting for the first data…")
+        self.summary.setMinimumWidth(60)  # it gives way first on a narrow screen (whole in its tooltip)
+        self.liquidated = ClickableLabel("")  # positions gone while critical, until acknowledged
+        self.liquidated.setObjectName("badge")
+        self.liquidated.setStyleSheet(badge_style(LEVEL_HEX[Level.CRITICAL]))
+        self.liquidated.hide()
         self.demo = QLabel("DEMO")
         self.demo.setObjectName("badge")
         self.demo.setStyleSheet(badge_style(OKABE_ITO["reddish_purple"]))
@@ -103,6 +109,7 @@ class StatusStrip(QFrame):
         self.settings_warning.setObjectName("settingsWarning")
         self.settings_warning.hide()
         layout.addWidget(self.health)
+        layout.addWidget(self.liquidated)
         layout.addWidget(self.summary)
         layout.addWidget(self.demo)
         layout.addWidget(self.settings_warning)
@@ -124,6 +131,14 @@ class StatusStrip(QFrame):
             self.health.setText(f"{level.glyph} {words[level]}")
             set_style(self.health, badge_style(LEVEL_HEX[level]))
         self.summary.setText(summary)
+        self.summary.setToolTip(summary)
+
+    def set_liquidated(self, positions: list[str]) -> None:
+        """A badge while liquidations wait for the trader's acknowledgement."""
+        self.liquidated.setVisible(bool(positions))
+        set_text(self.liquidated, f"✖ {len(positions)} LIQUIDATED")
+        self.liquidated.setToolTip("Gone while critical, most likely liquidated: " + ", ".join(positions)
+                                   + ".\nClick to select; right-click the row → Acknowledge to clear.")
 
     def set_accounts(self, states: tuple[AccountState, ...], now: float) -> None:
         parts = []
