@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from desk.domain.alerts import Alert
 from desk.domain.report import PositionRisk
+from desk.services.freshness import Thresholds as Freshness
 from desk.services.snapshot import MonitorSnapshot, StatusChange
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds, worst
 from desk.ui.positions_model import (
@@ -65,11 +66,14 @@ class MainWindow(QMainWindow):
 
     def __init__(self, *, demo: bool = False, thresholds_for: ThresholdsFor | None = None,
                  stale_after: float = DEFAULT_STALE_AFTER, clock: Callable[[], float] = time.time,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, live_after: float | None = None) -> None:
         super().__init__(parent)
         self.demo = demo
         self.thresholds_for = thresholds_for or global_thresholds()
         self.stale_after = stale_after
+        # the card and the strip say live / delayed / stale from one rule (freshness.shown_status)
+        self.freshness = Freshness(live_after if live_after is not None else Freshness().live_seconds,
+                                   stale_after)
         self.clock = clock
         self.snapshot: MonitorSnapshot | None = None
         self.alerts_today: list[Alert] = []
@@ -318,13 +322,13 @@ class MainWindow(QMainWindow):
         # the table decided every position's level at this update: the cards reuse them
         account_levels = self.accounts_panel.update_accounts(
             snapshot.report.accounts, snapshot.accounts, self.thresholds_for, now, self.stale_after,
-            self.model.figure_levels())
+            self.model.figure_levels(), self.freshness.live_seconds)
         rows = self.model.rows()
         counts = Counter(r.level for r in rows)
         level = worst([*account_levels, *counts])
         summary = self._summary_text(len(rows), counts, len(snapshot.accounts))
         self.status_strip.set_health(level, summary)
-        self.status_strip.set_accounts(snapshot.accounts, now)
+        self.status_strip.set_accounts(snapshot.accounts, now, self.freshness)
         shown = self.proxy.rowCount()
         self.counts.setText(f"{shown} of {len(rows)} positions" if shown != len(rows) else
                             f"{len(rows)} positions")

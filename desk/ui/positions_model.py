@@ -473,7 +473,7 @@ class PositionsModel(QAbstractTableModel):
             return _exchange_liq_tip(r, row)
         if column == Column.BANKRUPTCY and r.bankruptcy_price is None:
             return NO_BANKRUPTCY_TIP
-        if column == Column.DISTANCE and r.distance_to_liquidation is None:
+        if column == Column.DISTANCE and r.distance_to_liquidation is None and not r.liquidatable:
             return NO_LIQUIDATION_TIP
         if column == Column.MARGIN_RATIO:
             whose = ("its pool's (cross margin)" if r.margin_mode == "cross"
@@ -563,8 +563,8 @@ def _texts(row: Row) -> list[str]:
         Column.LIQ: fmt.price(r.liquidation_price, tick),
         Column.LIQ_EXCHANGE: exch,
         Column.BANKRUPTCY: fmt.price(r.bankruptcy_price, tick),
-        Column.DISTANCE: fmt.percent(r.distance_to_liquidation),
-        Column.MARGIN_RATIO: fmt.percent(r.margin_ratio, 1),
+        Column.DISTANCE: fmt.distance_with_state(r.signed_distance_to_liquidation, r.liquidatable),
+        Column.MARGIN_RATIO: fmt.margin_ratio(r.margin_ratio),
         Column.UPNL: fmt.money(r.unrealized_pnl, r.settle, signed=True),
         Column.AGE: "",  # computed at paint time
     }
@@ -625,16 +625,18 @@ def _sort_key(row: Row, column: int, now: float) -> Any:
 def _level_reason(row: Row, thresholds: Thresholds) -> str:
     r = row.risk
     parts = []
+    if r.liquidatable:
+        parts.append(f"{fmt.PAST_LIQUIDATION}: the mark is at or past the liquidation price")
     if r.distance_to_liquidation is None:
         parts.append("no liquidation price")
     else:
-        parts.append(f"distance {fmt.percent(r.distance_to_liquidation)} (warn ≤ "
-                     f"{fmt.percent(thresholds.distance_warning, 0)}, critical ≤ "
-                     f"{fmt.percent(thresholds.distance_critical, 0)})")
+        parts.append(f"distance {fmt.distance(r.signed_distance_to_liquidation)} (warn ≤ "
+                     f"{fmt.threshold_percent(thresholds.distance_warning)}, critical ≤ "
+                     f"{fmt.threshold_percent(thresholds.distance_critical)})")
     if r.margin_ratio is not None:
-        parts.append(f"margin ratio {fmt.percent(r.margin_ratio, 1)} (warn ≥ "
-                     f"{fmt.percent(thresholds.margin_ratio_warning, 0)}, critical ≥ "
-                     f"{fmt.percent(thresholds.margin_ratio_critical, 0)})")
+        parts.append(f"margin ratio {fmt.margin_ratio(r.margin_ratio)} (warn ≥ "
+                     f"{fmt.threshold_percent(thresholds.margin_ratio_warning)}, critical ≥ "
+                     f"{fmt.threshold_percent(thresholds.margin_ratio_critical)})")
     return "; ".join(parts)
 
 
