@@ -282,7 +282,10 @@ class AlertEngine:
                 f"margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation): "
                 "the exchange may liquidate this position at any moment." + _advice(p.suggestions)
             ),
-            account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=1.0,
+            # the distance rule's own figure: the signed distance (negative past liquidation; finite,
+            # unlike an exhausted margin ratio, so JSON outputs can carry it), at or below 0
+            account=p.account, symbol=p.symbol, leg=p.leg, value=p.signed_distance_to_liquidation,
+            threshold=0.0,
         )
 
     def _ratio_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float) -> Alert:
