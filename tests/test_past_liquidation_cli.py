@@ -22,7 +22,7 @@ import pytest
 
 from desk.exchanges.demo import demo_portfolio
 from desk.formats import dump_portfolio
-from desk.formats.report import ReportDoc, position_status
+from desk.formats import report as report_format
 from tests.services.test_watch import Watch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,10 +114,10 @@ def test_desk_risk_json_has_status_and_signed_distance_and_old_reports_still_loa
     # a report written before these fields existed still loads, and its status is derived
     for p in (e, b):
         del p["status"], p["signed_distance_to_liquidation"]
-    old = msgspec.json.decode(json.dumps(doc).encode(), type=ReportDoc)
+    old = msgspec.json.decode(json.dumps(doc).encode(), type=report_format.ReportDoc)
     old_positions = {p.symbol: p for a in old.accounts if a.name == ACCOUNT for p in a.positions}
-    assert position_status(old_positions["ETH/USDT:USDT"]) == "past_liquidation"
-    assert position_status(old_positions["BTC/USDT:USDT"]) == "ok"
+    assert report_format.position_status(old_positions["ETH/USDT:USDT"]) == "past_liquidation"
+    assert report_format.position_status(old_positions["BTC/USDT:USDT"]) == "ok"
 
 
 def _past_row(line: str) -> bool:
