@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QFontMetrics, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -29,6 +29,7 @@ from desk.domain.alerts import Alert
 from desk.domain.report import PositionRisk
 from desk.services.freshness import Thresholds as Freshness
 from desk.services.snapshot import MonitorSnapshot, StatusChange
+from desk.ui import formatting as fmt
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds, worst
 from desk.ui.positions_model import (
     DEFAULT_STALE_AFTER,
@@ -307,6 +308,15 @@ class MainWindow(QMainWindow):
             limit = _COLUMN_LIMITS.get(column, 160)
             self.table.setColumnWidth(column, max(_MIN_WIDTH, min(width + 10, limit)))
 
+    def _fit_past_liquidation(self) -> None:
+        """A row at or past liquidation says so in its distance cell: widen the column to show the
+        words whole (in the bold of a critical row), never elided to "PAST L…"."""
+        font = QFont(self.table.font())
+        font.setBold(True)
+        needed = QFontMetrics(font).horizontalAdvance(f"{fmt.PAST_LIQUIDATION} -100.00 %") + 16
+        if self.table.columnWidth(Column.DISTANCE) < needed:
+            self.table.setColumnWidth(Column.DISTANCE, needed)
+
     def tick(self) -> None:
         """Once a second: ages move on without new data, and old data turns stale by itself."""
         self.model.refresh_ages()
@@ -324,6 +334,8 @@ class MainWindow(QMainWindow):
             snapshot.report.accounts, snapshot.accounts, self.thresholds_for, now, self.stale_after,
             self.model.figure_levels(), self.freshness.live_seconds)
         rows = self.model.rows()
+        if any(r.risk.liquidatable for r in rows):
+            self._fit_past_liquidation()
         counts = Counter(r.level for r in rows)
         level = worst([*account_levels, *counts])
         summary = self._summary_text(len(rows), counts, len(snapshot.accounts))

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desk.domain.report import AccountRisk, PoolRisk, at_or_past_liquidation
+from desk.domain.report import AccountRisk, PoolRisk
 from desk.services.freshness import Thresholds as Freshness
 from desk.services.freshness import shown_status
 from desk.services.snapshot import AccountState, DataStatus
@@ -171,7 +171,10 @@ def account_status(state: AccountState, now: float, freshness: Freshness) -> Dat
 
 
 def shock_text(shock: float) -> str:
-    """The engine's signed shock (negative: all marks down) in words."""
+    """The engine's signed shock (negative: all marks down) in words; 0: a pool or an isolated
+    position is already at or past liquidation."""
+    if shock == 0:
+        return f"{fmt.PAST_LIQUIDATION} now"
     direction = "fall" if shock < 0 else "rise"
     return f"{abs(shock) * 100:.1f} % {direction} of all marks"
 
@@ -196,8 +199,7 @@ class MarginBar(QProgressBar):
             self.setFormat("no margin used")
         else:
             self.setValue(int(max(0.0, min(1.0, ratio)) * 1000))
-            past = f" {fmt.PAST_LIQUIDATION}" if at_or_past_liquidation(ratio) else ""
-            self.setFormat(f"{level.glyph}{past} {fmt.margin_ratio(ratio)}{suffix}")
+            self.setFormat(f"{level.glyph} {fmt.margin_ratio(ratio)}{suffix}")
         set_style(self, f"QProgressBar::chunk {{ background: {LEVEL_HEX[level]}; border-radius: 2px; }}")
         self.setToolTip(tooltip)
 

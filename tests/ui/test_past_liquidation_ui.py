@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QApplication
 
 from desk.domain.engine import compute_risk
@@ -133,8 +134,15 @@ def test_table_cards_ladder_whatif_and_tray_say_past_liquidation(qtbot, controll
     assert card.equity_label.text() == "Equity (incl. uPnL)"
     assert card.wallet_label.text() == "Cross wallet" and card.wallet.text() == "5,000.00 USDT"
     assert "isolated margin" in card.equity.toolTip()
-    assert card.bar.format() == "✖ PAST LIQUIDATION ≥ 100 % isolated"
-    assert "inf" not in card.bar.format()
+    assert card.bar.format() == "✖ ≥ 100 % isolated"  # was "inf %"
+    assert card.shock.text() == "PAST LIQUIDATION now"  # was "0.0 % rise of all marks"
+
+    # the words are painted whole: the distance column is wide enough for the bold critical text
+    table = c.window.table
+    bold = QFont(table.font())
+    bold.setBold(True)
+    shown = str(cell(c, Column.DISTANCE))
+    assert table.columnWidth(Column.DISTANCE) > QFontMetrics(bold).horizontalAdvance(shown) + 6
 
     # the ladder's text items
     select_eth(qtbot, c)
