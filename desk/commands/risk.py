@@ -111,11 +111,11 @@ def _use_colour(stream: TextIO) -> bool:
 
 def _shock(x: float | None) -> str:
     if x is None:
-        return "no liquidation within ±99% of all marks"
+        return "no liquidation within ±99 % of all marks"
     if x == 0:
-        return "already at or past liquidation"
+        return f"{display.PAST_LIQUIDATION}: already at or past liquidation"
     direction = "down" if x < 0 else "up"
-    return f"{abs(x) * 100:.2f}% {direction} (all marks)"
+    return f"{display.percent(abs(x))} {direction} (all marks)"
 
 
 def _suggestion_text(s: Any) -> str:
@@ -125,8 +125,8 @@ def _suggestion_text(s: Any) -> str:
         return f"add {display.money(s.amount, s.currency)} of margin"
     if s.action == "reduce_size":
         if s.contracts is None:
-            return f"reduce every position by {s.fraction * 100:.2f}%"
-        return f"reduce by {s.contracts:.8g} contracts ({s.fraction * 100:.2f}%)"
+            return f"reduce every position by {display.percent(s.fraction)}"
+        return f"reduce by {display.quantity(s.contracts, 'contracts')} ({display.percent(s.fraction)})"
     return f"set leverage to {s.leverage:g}x"
 
 

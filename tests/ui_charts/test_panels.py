@@ -68,7 +68,7 @@ def test_history_reads_samples_from_desk_home(qtbot: QtBot, tmp_path: object) ->
     stored = history.samples(account=VICTIM[0], symbol=VICTIM[1], leg=VICTIM[2])
     x, y = widget.curves["margin_ratio"].getData()
     np.testing.assert_array_equal(x, [s.at for s in stored])
-    np.testing.assert_allclose(y, [s.margin_ratio for s in stored])
+    np.testing.assert_allclose(y, [s.margin_ratio * 100 for s in stored])  # percent
     _, liq = widget.curves["liquidation_price"].getData()
     np.testing.assert_allclose(liq, [s.liquidation_price for s in stored])
     # the default window is the last 24 hours, clipped to the data
