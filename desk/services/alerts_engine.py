@@ -126,12 +126,12 @@ def _price(x: float | None, tick: float | None = None) -> str:
 
 def _suggestion_text(s: Suggestion) -> str:
     if s.action == "add_margin" and s.amount is not None:
-        return f"add {s.amount:,.2f} {s.currency or ''} margin".replace("  ", " ")
+        return f"add {display.money(s.amount, s.currency)} margin"
     if s.action == "reduce_size":
         if s.fraction is not None:
-            return f"close {s.fraction * 100:.0f} % of the position"
+            return f"close {display.percent(s.fraction)} of the position"
         if s.contracts is not None:
-            return f"close {s.contracts:g} contracts"
+            return f"close {display.quantity(s.contracts, 'contracts')}"
     if s.action == "set_leverage" and s.leverage is not None:
         return f"set leverage to {s.leverage:g}x"
     return s.action.replace("_", " ")
