@@ -12,17 +12,23 @@ rule (maintenance = contracts × entry × mmr + contracts × mark × taker fee),
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QApplication
 
+from desk.commands.watch import render_table
 from desk.domain.engine import compute_risk
 from desk.domain.model import Portfolio, Position
 from desk.exchanges.demo import demo_portfolio
+from desk.formats import dump_portfolio
 from desk.services.alerts_config import AlertConfig
 from desk.services.alerts_engine import AlertEngine
 from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot
@@ -31,6 +37,7 @@ from desk.ui.app import DeskController, GuiOptions
 from desk.ui.positions_model import Column
 from desk.ui.widgets import short_name
 
+ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "demo-bybit-isolated"
 ETH = "ETH/USDT:USDT"
 KEY = (ACCOUNT, ETH, "both")
@@ -173,9 +180,11 @@ def test_table_cards_ladder_whatif_and_tray_say_past_liquidation(qtbot, controll
     assert f"closest: {ETH} ({ACCOUNT}) PAST LIQUIDATION {distance} · margin ratio ≥ 100 %" in tip, tip
 
 
-def test_one_figure_reads_the_same_on_every_surface(qtbot, controller) -> None:  # type: ignore[no-untyped-def]
+def test_one_figure_reads_the_same_on_every_surface(qtbot, controller, tmp_path,  # type: ignore[no-untyped-def]
+                                                    subprocess_env) -> None:
     """The liquidation price, the signed distance and the margin ratio of one position: table,
-    ladder, what-if panel, tray, alert (notification and alert log) — one text each."""
+    ladder, what-if panel, tray, alert (notification and alert log), `desk watch`'s table and
+    `desk risk` — one text each."""
     c = controller
     calm = demo_portfolio("squeeze", seed=7, at_seconds=600.0)
     portfolio = squeezed_portfolio()
@@ -203,6 +212,17 @@ def test_one_figure_reads_the_same_on_every_surface(qtbot, controller) -> None: 
     ratio = cell(c, Column.MARGIN_RATIO)
     assert ratio == rows["margin ratio"] == "≥ 100 %"
     assert f"margin ratio {ratio}" in alert.body and f"margin ratio {ratio}" in c.tray.icon.toolTip()
+    # `desk watch` (its table of this snapshot) and `desk risk` (a real process, same portfolio)
+    watch_row = next(line for line in render_table(snap).splitlines() if line.startswith(f"{ACCOUNT}  {ETH}"))
+    path = tmp_path / "squeezed.json"
+    path.write_bytes(dump_portfolio(portfolio))
+    result = subprocess.run([sys.executable, "-m", "desk", "risk", str(path)], capture_output=True, text=True,
+                            env=subprocess_env, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    risk_row = next(line for line in result.stdout.splitlines() if line.startswith(f"{ACCOUNT}  {ETH}"))
+    for row in (watch_row, risk_row):
+        assert f" {liq} " in row and f" {distance} " in row, row
+        assert re.search(rf"{re.escape(distance)}\s+{re.escape(str(ratio))}", row), row
     # a ratio below 100 % too: the SOL long of the same account, in percent in the table and the ladder
     sol_key = (ACCOUNT, "SOL/USDT:USDT", "both")
     sol = next(p for p in snap.report.positions() if p.key == sol_key)
