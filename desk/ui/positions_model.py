@@ -316,7 +316,8 @@ class PositionsModel(QAbstractTableModel):
         if thresholds is None:
             thresholds = self._thresholds_cache[scope] = self.thresholds_for(r.account, r.symbol)
         row.thresholds = thresholds
-        row.distance_level = _distance_level(r.distance_to_liquidation, thresholds)
+        # signed: past liquidation the distance is negative, so its cell is painted critical however far
+        row.distance_level = _distance_level(r.signed_distance_to_liquidation, thresholds)
         row.ratio_level = _ratio_level(r.margin_ratio, thresholds)
         # the rule of levels.position_level, from the two figures already at hand
         row.figure_level = max(row.distance_level, row.ratio_level)

@@ -252,3 +252,26 @@ def test_card_and_status_strip_agree_on_the_data_age(qtbot, controller) -> None:
         strip = c.window.status_strip.accounts
         assert f"{glyph}</span> {short_name(ACCOUNT)} {shown_age}" in strip.text(), strip.text()
         assert f"{ACCOUNT} (bybit): {word.lower()}" in strip.toolTip(), strip.toolTip()
+
+
+def test_far_past_liquidation_is_painted_critical_not_ok(qtbot, controller) -> None:  # type: ignore[no-untyped-def]
+    """17.6 % beyond the liquidation price: |mark − liq| ÷ mark alone would be "OK" (above the 10 %
+    warning); the distance cell is painted with the critical colour (its ratio's) and in bold."""
+    c = controller
+    mark = 4200.0
+    portfolio = squeezed_portfolio(mark)
+    hand = eth_by_hand(portfolio, mark)
+    assert round(hand["signed"] * 100, 2) == -17.63
+    show(qtbot, c, make_snapshot(portfolio, time.time()))
+    assert cell(c, Column.DISTANCE) == "PAST LIQUIDATION -17.63 %"
+    critical = cell(c, Column.MARGIN_RATIO, Qt.ItemDataRole.ForegroundRole)
+    assert cell(c, Column.DISTANCE, Qt.ItemDataRole.ForegroundRole) == critical
+    font = cell(c, Column.DISTANCE, Qt.ItemDataRole.FontRole)
+    assert font is not None and font.bold()  # the critical distance is bold
+    # an OK row of the same table is painted otherwise
+    calm_key = (ACCOUNT, "BTC/USDT:USDT", "both")
+    row = c.window.model.row_for_key(calm_key)
+    calm = c.window.proxy.data(c.window.proxy.mapFromSource(c.window.model.index(row, Column.DISTANCE)),
+                               Qt.ItemDataRole.ForegroundRole)
+    assert calm != critical
+    assert cell(c, Column.STATUS) == "✖ CRIT"
