@@ -275,3 +275,28 @@ def test_far_past_liquidation_is_painted_critical_not_ok(qtbot, controller) -> N
                                Qt.ItemDataRole.ForegroundRole)
     assert calm != critical
     assert cell(c, Column.STATUS) == "✖ CRIT"
+
+
+def test_the_alert_text_writes_the_liquidation_price_as_the_table_does(qtbot, controller) -> None:  # type: ignore[no-untyped-def]
+    """The flash crash's SOL long: the table says 123.17 (tick 0.01); the notification and the alert
+    log said "liquidation 123.17362". Both now write the table's text."""
+    c = controller
+    now = time.time()
+    crash = demo_portfolio("flash-crash", seed=7, at_seconds=2100.0)
+    snap = make_snapshot(crash, now)
+    show(qtbot, c, snap)
+    key = (ACCOUNT, "SOL/USDT:USDT", "both")
+    sol = next(p for p in crash.account(ACCOUNT).positions if p.symbol == "SOL/USDT:USDT")
+    # Bybit isolated long, by hand: margin + q(P − entry) = q·entry·mmr + q·P·fee
+    q, entry, margin = sol.contracts, sol.entry_price, sol.isolated_margin or 0.0
+    liq = (q * entry * (1 + sol.tiers[0].mmr) - margin) / (q * (1 - (sol.taker_fee or 0.0)))
+    assert sol.tick_size == 0.01 and f"{liq:,.2f}" == "123.17"
+    row = c.window.model.row_for_key(key)
+    table_text = c.window.proxy.data(c.window.proxy.mapFromSource(c.window.model.index(row, Column.LIQ)))
+    assert table_text == "123.17"
+    engine = AlertEngine(AlertConfig(), lambda: now)
+    engine.evaluate(make_snapshot(demo_portfolio("flash-crash", seed=7, at_seconds=600.0), now - 1.0))
+    alert = next(e.alert for e in engine.evaluate(snap) if e.alert.symbol == "SOL/USDT:USDT"
+                 and e.alert.account == ACCOUNT)
+    assert f"· liquidation {table_text} (critical at 5.00 %)" in alert.body, alert.body
+    assert "123.1736" not in alert.body
