@@ -91,7 +91,7 @@ def test_desk_risk_table_says_past_liquidation_with_a_signed_distance(subprocess
     # the BTC long of the same account is safe: an unsigned, positive distance and no such words
     assert "PAST" not in rows["BTC/USDT:USDT"]
     assert "inf" not in result.stdout
-    assert "shock to liquidation: PAST LIQUIDATION: already at or past liquidation" in result.stdout
+    assert "shock to liquidation: PAST LIQUIDATION now" in result.stdout
 
 
 def test_desk_risk_json_has_status_and_signed_distance_and_old_reports_still_load(subprocess_env, tmp_path):

@@ -110,12 +110,7 @@ def _use_colour(stream: TextIO) -> bool:
 
 
 def _shock(x: float | None) -> str:
-    if x is None:
-        return "no liquidation within ±99 % of all marks"
-    if x == 0:
-        return f"{display.PAST_LIQUIDATION}: already at or past liquidation"
-    direction = "down" if x < 0 else "up"
-    return f"{display.percent(abs(x))} {direction} (all marks)"
+    return display.shock(x)
 
 
 def _suggestion_text(s: Any) -> str:

@@ -92,6 +92,17 @@ def distance_with_state(signed_distance: float | None, liquidatable: bool) -> st
     return f"{PAST_LIQUIDATION} {distance(signed_distance)}"
 
 
+def shock(signed_shock: float | None) -> str:
+    """The smallest uniform move of all marks that liquidates (negative: all marks down), in words;
+    0 means a pool or an isolated position is already at or past liquidation."""
+    if signed_shock is None or math.isnan(signed_shock):
+        return "none within ±99 % of all marks"
+    if signed_shock == 0:
+        return f"{PAST_LIQUIDATION} now"
+    direction = "fall" if signed_shock < 0 else "rise"
+    return f"{percent(abs(signed_shock))} {direction} of all marks"
+
+
 def threshold_percent(fraction: float) -> str:
     """A threshold (a fraction) as the percent a person types: 0.1 → "10 %", 0.025 → "2.5 %"."""
     return f"{fraction * 100:g} %"

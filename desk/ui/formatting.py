@@ -19,6 +19,7 @@ from desk.domain.display import (
     percent,
     price,
     quantity,
+    shock,
     threshold_percent,
     tick_decimals,
     ticks_apart,
@@ -26,6 +27,6 @@ from desk.domain.display import (
 
 __all__ = [
     "DASH", "PAST_LIQUIDATION", "RATIO_EXHAUSTED", "age", "distance", "distance_with_state", "leverage",
-    "margin_ratio", "money", "percent", "price", "quantity", "threshold_percent", "tick_decimals",
+    "margin_ratio", "money", "percent", "price", "quantity", "shock", "threshold_percent", "tick_decimals",
     "ticks_apart",
 ]

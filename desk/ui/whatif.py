@@ -399,8 +399,8 @@ class WhatIfPanel(QWidget):
                 if subject is None and pa is not None:
                     subject = pa
             if before_acc is not None:
-                rows.append(("shock to liquidation", fmt.percent(before_acc.shock_to_liquidation),
-                             fmt.percent(after_acc.shock_to_liquidation if after_acc else None)))
+                rows.append(("shock to liquidation", fmt.shock(before_acc.shock_to_liquidation),
+                             fmt.shock(after_acc.shock_to_liquidation) if after_acc else fmt.DASH))
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, text in enumerate(row):

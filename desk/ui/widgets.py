@@ -171,12 +171,8 @@ def account_status(state: AccountState, now: float, freshness: Freshness) -> Dat
 
 
 def shock_text(shock: float) -> str:
-    """The engine's signed shock (negative: all marks down) in words; 0: a pool or an isolated
-    position is already at or past liquidation."""
-    if shock == 0:
-        return f"{fmt.PAST_LIQUIDATION} now"
-    direction = "fall" if shock < 0 else "rise"
-    return f"{abs(shock) * 100:.1f} % {direction} of all marks"
+    """The engine's signed shock (negative: all marks down) in words (the one formatter's)."""
+    return fmt.shock(shock)
 
 
 def _escape(text: str) -> str:
@@ -293,7 +289,7 @@ class AccountCard(QFrame):
                 None, worst_pool.margin_ratio, thresholds_for(self.name, None))
             self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
         if risk is None or risk.shock_to_liquidation is None:
-            self.shock.setText("none within ±99 %" if risk is not None else fmt.DASH)
+            self.shock.setText(fmt.shock(None) if risk is not None else fmt.DASH)
             self.shock.setToolTip("No uniform adverse move of all marks in the searched range "
                                   "brings a pool to liquidation.")
         else:
