@@ -68,8 +68,9 @@ def test_table_is_worst_first_with_pools_shock_and_no_colour_off_a_tty(env):
     for row in lines:
         if not row.strip():
             break
-        last = row.split()[-1]
-        ratios.append(float("inf") if last == "inf" else float(last))
+        # the ratio column is percent; "≥ 100 %" once the margin balance is gone
+        assert row.endswith(" %"), row
+        ratios.append(float("inf") if row.endswith("≥ 100 %") else float(row.split()[-2].replace(",", "")))
     assert ratios == sorted(ratios, reverse=True) and len(ratios) >= 8
     assert "pool USDT" in out and "shock to liquidation" in out
     assert "generic" in out  # the unknown venue says so

@@ -14,6 +14,8 @@ import sys
 from typing import Any, TextIO
 
 from desk.cli import UserError
+from desk.domain import display
+from desk.domain.report import at_or_past_liquidation
 
 ORDER = 10
 
@@ -119,42 +121,8 @@ def _use_colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def fmt_price(x: float | None, tick: float | None = None) -> str:
-    if x is None:
-        return "none"
-    if tick:
-        decimals = max(0, -math.floor(math.log10(tick) + 1e-9))
-        return f"{x:,.{decimals}f}"
-    if abs(x) >= 1000:
-        return f"{x:,.2f}"
-    if abs(x) >= 1:
-        return f"{x:,.4f}"
-    return f"{x:.8g}"
-
-
-def fmt_ratio(r: float | None) -> str:
-    if r is None:
-        return "-"
-    if math.isinf(r):
-        return "inf (no margin left)"
-    return f"{r:.4f}"
-
-
-def fmt_amount(x: float) -> str:
-    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.8g}"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.2f}%"
-
-
 def _shock(x: float | None) -> str:
-    if x is None:
-        return "no liquidation within ±99% of all marks"
-    if x == 0:
-        return "already at or past liquidation"
-    direction = "down" if x < 0 else "up"
-    return f"{abs(x) * 100:.2f}% {direction} (all marks)"
+    return display.shock(x)
 
 
 def _suggestion_text(s: Any) -> str:
@@ -172,12 +140,12 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         text = _escaped(text, None)
         if not colour or ratio is None:
             return text
-        code = "31;1" if ratio >= 1.0 else "33" if ratio >= 0.7 else "32"
+        code = "31;1" if at_or_past_liquidation(ratio) else "33" if ratio >= 0.7 else "32"
         return f"\033[{code}m{text}\033[0m"
 
     applied = []
     for symbol, price in what_if.get("marks", {}).items():
-        applied.append(f"mark {symbol} = {fmt_price(price)}")
+        applied.append(f"mark {symbol} = {display.price(price)}")
     if what_if.get("shock") is not None:
         applied.append(f"shock {what_if['shock'] * 100:+g}%")
     if what_if.get("target") is not None:
@@ -193,19 +161,19 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
-        dist = math.inf if p.distance_to_liquidation is None else p.distance_to_liquidation
-        return (-ratio, dist)
+        dist = p.signed_distance_to_liquidation
+        return (-ratio, math.inf if dist is None else dist)
 
     for p in sorted(report.positions(), key=badness):
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
         tick = p.tick_size
         theirs = p.reported_liquidation_price
         rows.append(([
-            p.account, p.symbol, side, p.margin_mode, f"{p.contracts:.8g}", fmt_price(p.mark_price, tick),
-            fmt_price(p.liquidation_price, tick),
-            "-" if theirs is None else fmt_price(theirs, tick),
-            fmt_price(p.bankruptcy_price, p.tick_size), _pct(p.distance_to_liquidation),
-            fmt_ratio(p.margin_ratio),
+            p.account, p.symbol, side, p.margin_mode, display.quantity(p.contracts),
+            display.price(p.mark_price, tick), display.price(p.liquidation_price, tick),
+            display.price(theirs, tick), display.price(p.bankruptcy_price, tick),
+            display.distance_with_state(p.signed_distance_to_liquidation, p.liquidatable),
+            display.margin_ratio(p.margin_ratio),
         ], p.margin_ratio))
     widths = [max([len(h)] + [len(r[0][i]) for r in rows]) for i, h in enumerate(headers)]
     numeric = {4, 5, 6, 7, 8, 9, 10}
@@ -228,11 +196,14 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         for pool in acc.pools:
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
-                venue = f" (venue's own ratio {fmt_ratio(pool.venue_margin_ratio)})"
-            text = (f"  pool {pool.settle}: wallet {fmt_amount(pool.wallet_balance)}, unrealized PnL "
-                    f"{fmt_amount(pool.unrealized_pnl)}, margin balance {fmt_amount(pool.margin_balance)}, "
-                    f"maintenance {fmt_amount(pool.maintenance_margin)}, margin ratio "
-                    f"{fmt_ratio(pool.margin_ratio)}{venue}")
+                venue = f" (venue's own ratio {display.margin_ratio(pool.venue_margin_ratio)})"
+            cur = pool.settle
+            past = f" — {display.PAST_LIQUIDATION}" if pool.liquidatable else ""
+            text = (f"  pool {cur}: wallet {display.money(pool.wallet_balance, cur)}, unrealized PnL "
+                    f"{display.money(pool.unrealized_pnl, cur, signed=True)}, margin balance "
+                    f"{display.money(pool.margin_balance, cur)}, maintenance "
+                    f"{display.money(pool.maintenance_margin, cur)}, margin ratio "
+                    f"{display.margin_ratio(pool.margin_ratio)}{venue}{past}")
             out.write(paint(text, pool.margin_ratio) + "\n")
             for s in pool.suggestions:
                 out.write(f"    suggestion: {_suggestion_text(s)}\n")

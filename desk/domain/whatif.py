@@ -19,6 +19,7 @@ import numpy as np
 
 from desk.domain.engine import compile_portfolio, compute_arrays, with_marks
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
+from desk.domain.report import at_or_past_liquidation, signed_distance
 from desk.domain.scalar import pnl_at, value_at
 
 
@@ -33,6 +34,14 @@ class ProbeFigures:
     margin_ratio: float | None  # the position's (isolated: its own; cross: its pool's)
     pool_ratio: float | None  # the account's cross pool (with positions) in the position's settle currency
     unrealized_pnl: float
+
+    @property
+    def liquidatable(self) -> bool:
+        return at_or_past_liquidation(self.margin_ratio)
+
+    @property
+    def signed_distance_to_liquidation(self) -> float | None:
+        return signed_distance(self.distance_to_liquidation, self.liquidatable)
 
 
 def _finite(x: float) -> float | None:

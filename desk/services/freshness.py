@@ -91,6 +91,15 @@ def read_cycle_missed(read_at: float, interval: float | None, now: float,
     return age_status(now - read_at - interval, thresholds) is not DataStatus.LIVE
 
 
+def shown_status(reported: DataStatus, age: float | None, thresholds: Thresholds) -> DataStatus:
+    """What to show for data whose oldest input is ``age`` seconds old now: the monitor's verdict,
+    made worse (never better) by that age. The account card and the status strip both ask this,
+    with the same age, so "LIVE · 5.4 s" beside "delayed" cannot happen."""
+    if age is None:
+        return reported
+    return worst(reported, age_status(age, thresholds))
+
+
 def seconds(x: float) -> str:
     x = max(0.0, x)
     return f"{x:.1f} s" if x < 10 else f"{x:.0f} s"

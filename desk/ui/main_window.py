@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QItemSelection, QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QFontMetrics, QKeySequence, QResizeEvent, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QFontMetrics, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -28,7 +28,9 @@ from PySide6.QtWidgets import (
 
 from desk.domain.alerts import Alert
 from desk.domain.report import PositionRisk
+from desk.services.freshness import Thresholds as Freshness
 from desk.services.snapshot import MonitorSnapshot, StatusChange
+from desk.ui import formatting as fmt
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds, worst
 from desk.ui.positions_model import (
     DEFAULT_STALE_AFTER,
@@ -67,11 +69,14 @@ class MainWindow(QMainWindow):
 
     def __init__(self, *, demo: bool = False, thresholds_for: ThresholdsFor | None = None,
                  stale_after: float = DEFAULT_STALE_AFTER, clock: Callable[[], float] = time.time,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, live_after: float | None = None) -> None:
         super().__init__(parent)
         self.demo = demo
         self.thresholds_for = thresholds_for or global_thresholds()
         self.stale_after = stale_after
+        # the card and the strip say live / delayed / stale from one rule (freshness.shown_status)
+        self.freshness = Freshness(live_after if live_after is not None else Freshness().live_seconds,
+                                   stale_after)
         self.clock = clock
         self.snapshot: MonitorSnapshot | None = None
         self.alerts_today: list[Alert] = []
@@ -339,6 +344,15 @@ class MainWindow(QMainWindow):
             limit = _COLUMN_LIMITS.get(column, 160)
             self.table.setColumnWidth(column, max(_MIN_WIDTH, min(width + 10, limit)))
 
+    def _fit_past_liquidation(self) -> None:
+        """A row at or past liquidation says so in its distance cell: widen the column to show the
+        words whole (in the bold of a critical row), never elided to "PAST L…"."""
+        font = QFont(self.table.font())
+        font.setBold(True)
+        needed = QFontMetrics(font).horizontalAdvance(f"{fmt.PAST_LIQUIDATION} -100.00 %") + 16
+        if self.table.columnWidth(Column.DISTANCE) < needed:
+            self.table.setColumnWidth(Column.DISTANCE, needed)
+
     def tick(self) -> None:
         """Once a second: ages move on without new data, and old data turns stale by itself."""
         self.model.refresh_ages()
@@ -354,9 +368,11 @@ class MainWindow(QMainWindow):
         # the table decided every position's level at this update: the cards reuse them
         account_levels = self.accounts_panel.update_accounts(
             snapshot.report.accounts, snapshot.accounts, self.thresholds_for, now, self.stale_after,
-            self.model.figure_levels())
+            self.model.figure_levels(), self.freshness.live_seconds)
         rows = [r for r in self.model.rows() if r.liquidated_at is None]
         liquidated = self.model.liquidated()
+        if any(r.risk.liquidatable for r in rows):
+            self._fit_past_liquidation()
         counts = Counter(r.level for r in rows)
         # an unacknowledged liquidation keeps the strip critical: the trader has not seen it yet
         level = worst([*account_levels, *counts, *(Level.CRITICAL for _ in liquidated)])
@@ -365,7 +381,7 @@ class MainWindow(QMainWindow):
         self.status_strip.set_liquidated([f"{r.risk.symbol} {r.risk.side} ({r.risk.account})"
                                           for r in liquidated])
         self.menu_actions["acknowledge"].setEnabled(bool(liquidated))
-        self.status_strip.set_accounts(snapshot.accounts, now)
+        self.status_strip.set_accounts(snapshot.accounts, now, self.freshness)
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         gone = f" + {len(liquidated)} liquidated" if liquidated else ""
         self.counts.setText(f"{shown} of {total} rows" if shown != total else f"{len(rows)} positions{gone}")

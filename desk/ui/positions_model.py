@@ -375,7 +375,8 @@ class PositionsModel(QAbstractTableModel):
         if thresholds is None:
             thresholds = self._thresholds_cache[scope] = self.thresholds_for(r.account, r.symbol)
         row.thresholds = thresholds
-        row.distance_level = _distance_level(r.distance_to_liquidation, thresholds)
+        # signed: past liquidation the distance is negative, so its cell is painted critical however far
+        row.distance_level = _distance_level(r.signed_distance_to_liquidation, thresholds)
         row.ratio_level = _ratio_level(r.margin_ratio, thresholds)
         # the rule of levels.position_level, from the two figures already at hand
         row.figure_level = max(row.distance_level, row.ratio_level)
@@ -585,7 +586,7 @@ class PositionsModel(QAbstractTableModel):
             lines.append(_exchange_liq_tip(r, row, self.clock()))
         elif column == Column.BANKRUPTCY and r.bankruptcy_price is None:
             lines.append(NO_BANKRUPTCY_TIP)
-        elif column == Column.DISTANCE and r.distance_to_liquidation is None:
+        elif column == Column.DISTANCE and r.distance_to_liquidation is None and not r.liquidatable:
             lines.append(NO_LIQUIDATION_TIP)
         elif column == Column.DISTANCE and r.suggestions:
             lines.extend(_advice_lines(r))
@@ -690,8 +691,8 @@ def _texts(row: Row) -> list[str]:
         Column.LIQ: fmt.price(r.liquidation_price, tick),
         Column.LIQ_EXCHANGE: exch,
         Column.BANKRUPTCY: fmt.price(r.bankruptcy_price, tick),
-        Column.DISTANCE: fmt.percent(r.distance_to_liquidation),
-        Column.MARGIN_RATIO: fmt.percent(r.margin_ratio, 1),
+        Column.DISTANCE: fmt.distance_with_state(r.signed_distance_to_liquidation, r.liquidatable),
+        Column.MARGIN_RATIO: fmt.margin_ratio(r.margin_ratio),
         Column.UPNL: fmt.money(r.unrealized_pnl, r.settle, signed=True),
         Column.AGE: "",  # computed at paint time
     }
@@ -753,16 +754,18 @@ def _sort_key(row: Row, column: int, now: float) -> Any:
 def _level_reason(row: Row, thresholds: Thresholds) -> str:
     r = row.risk
     parts = []
+    if r.liquidatable:
+        parts.append(f"{fmt.PAST_LIQUIDATION}: the mark is at or past the liquidation price")
     if r.distance_to_liquidation is None:
         parts.append("no liquidation price")
     else:
-        parts.append(f"distance {fmt.percent(r.distance_to_liquidation)} (warn ≤ "
-                     f"{fmt.percent(thresholds.distance_warning, 0)}, critical ≤ "
-                     f"{fmt.percent(thresholds.distance_critical, 0)})")
+        parts.append(f"distance {fmt.distance(r.signed_distance_to_liquidation)} (warn ≤ "
+                     f"{fmt.threshold_percent(thresholds.distance_warning)}, critical ≤ "
+                     f"{fmt.threshold_percent(thresholds.distance_critical)})")
     if r.margin_ratio is not None:
-        parts.append(f"margin ratio {fmt.percent(r.margin_ratio, 1)} (warn ≥ "
-                     f"{fmt.percent(thresholds.margin_ratio_warning, 0)}, critical ≥ "
-                     f"{fmt.percent(thresholds.margin_ratio_critical, 0)})")
+        parts.append(f"margin ratio {fmt.margin_ratio(r.margin_ratio)} (warn ≥ "
+                     f"{fmt.threshold_percent(thresholds.margin_ratio_warning)}, critical ≥ "
+                     f"{fmt.threshold_percent(thresholds.margin_ratio_critical)})")
     return "; ".join(parts)
 
 

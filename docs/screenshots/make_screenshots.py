@@ -4,10 +4,13 @@
                                                                      # the SOL long's liquidation
     .venv/bin/python docs/screenshots/make_screenshots.py --sizes 1280x800 --theme light \
         --scenario feed-loss --speed 4 --wait 45                  # a feed lost long enough to be stale
+    .venv/bin/python docs/screenshots/make_screenshots.py --wait 24 --suffix -past-liquidation
+                                                              # the SOL long marked past liquidation
 
 Each run starts its own Xvfb (and a trayer tray host, so the tray icon shows), a private D-Bus,
 and ``desk --demo --scenario flash-crash`` in a temporary DESK_HOME, waits for the table to
-fill and the crash to develop, then captures the screen with ImageMagick's ``import``.
+fill and the crash to develop, then captures the screen with ImageMagick's ``import`` (or, without
+ImageMagick, with Qt's own grab of the X root window).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
         env = {k: v for k, v in os.environ.items()
                if k not in ("QT_QPA_PLATFORM", "DBUS_SESSION_BUS_ADDRESS")}
         env.update(DISPLAY=f":{display}", DESK_HOME=home, DESK_TEST_REPORT=f"{home}/report.json",
+                   PYTHONPATH=str(ROOT),
                    PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
         try:
             wait_for(lambda: Path(f"/tmp/.X11-unix/X{display}").exists(), 10, "Xvfb")
@@ -85,7 +89,7 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
             time.sleep(1.0)
             # Select the top (worst) row so the ladder shows it: the rows start below the strip,
             # the account cards, the filter and the header, at the same height on every size.
-            subprocess.run(["xdotool", "mousemove", "300", "266", "click", "1"], env=env, check=True)
+            subprocess.run(["xdotool", "mousemove", "300", "284", "click", "1"], env=env, check=True)
             time.sleep(max(0.0, wait - 1.0))
             capture(out, env)
             print(f"wrote {out} ({width}x{height}, {theme}, {wait:g} s after the first numbers at "
@@ -99,16 +103,14 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
                     proc.kill()
 
 
-# Without ImageMagick's ``import``, Qt grabs the X root window itself.
-_QT_GRAB = ("import sys\nfrom PySide6.QtGui import QGuiApplication\napp = QGuiApplication(sys.argv[:1])\n"
-            "sys.exit(0 if app.primaryScreen().grabWindow(0).save(sys.argv[1]) else 1)")
-
-
 def capture(out: Path, env: dict[str, str]) -> None:
+    """The whole X screen as PNG: ImageMagick's ``import`` when installed, else Qt's grab of the root."""
     if shutil.which("import") is not None:
         subprocess.run(["import", "-window", "root", str(out)], env=env, check=True)
-    else:
-        subprocess.run([sys.executable, "-c", _QT_GRAB, str(out)], env=env, check=True)
+        return
+    grab = ("import sys\nfrom PySide6.QtGui import QGuiApplication\napp = QGuiApplication(sys.argv[:1])\n"
+            "sys.exit(0 if app.primaryScreen().grabWindow(0).save(sys.argv[1]) else 1)")
+    subprocess.run([sys.executable, "-c", grab, str(out)], env={**env, "QT_QPA_PLATFORM": "xcb"}, check=True)
 
 
 def main() -> int:
@@ -123,10 +125,11 @@ def main() -> int:
                         "then and shows as a LIQUIDATED row)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scenario", default="flash-crash", help="demo scenario (e.g. feed-loss)")
+    parser.add_argument("--suffix", default="", help="appended to the file names (e.g. -past-liquidation)")
     args = parser.parse_args()
     for size in args.sizes.split(","):
         width, height = (int(x) for x in size.lower().split("x"))
-        suffix = "" if args.theme == "dark" else f"-{args.theme}"
+        suffix = ("" if args.theme == "dark" else f"-{args.theme}") + args.suffix
         shoot(width, height, theme=args.theme, speed=args.speed, wait=args.wait, seed=args.seed,
               scenario=args.scenario, out=OUT / f"dashboard-{args.scenario}-{width}x{height}{suffix}.png")
     return 0
