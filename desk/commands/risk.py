@@ -8,6 +8,7 @@ Readable table (worst first, colours on a terminal unless NO_COLOR is set) or ``
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import sys
@@ -42,6 +43,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+#: --shock range in percent: above -100 (every mark at 0) and at most +10,000 (every mark ×101)
+MAX_SHOCK_PCT = 10_000.0
+
+
 def _number(text: str, what: str) -> float:
     try:
         value = float(text)
@@ -53,6 +58,8 @@ def _number(text: str, what: str) -> float:
 
 
 def _marks(items: list[str]) -> dict[str, float]:
+    from desk.domain.limits import InputError, check_price
+
     marks: dict[str, float] = {}
     for item in items:
         symbol, sep, price = item.rpartition("=")
@@ -61,42 +68,77 @@ def _marks(items: list[str]) -> dict[str, float]:
         value = _number(price.strip(), f"the --mark price of {symbol.strip()}")
         if value <= 0:
             raise UserError(f"the --mark price of {symbol.strip()} must be > 0, got {price.strip()}")
+        try:
+            check_price(value, f"the --mark price of {symbol.strip()}")
+        except InputError as exc:
+            raise UserError(exc.message) from None
         marks[symbol.strip()] = value
     return marks
 
 
+def _shock_arg(text: str) -> float:
+    pct = _number(text, "--shock")
+    if pct <= -100:
+        raise UserError(f"--shock must be above -100 (percent), got {text}")
+    if pct > MAX_SHOCK_PCT:
+        raise UserError(f"--shock must be at most {MAX_SHOCK_PCT:,.0f} (percent: every mark ×101), "
+                        f"got {text}")
+    return pct / 100.0
+
+
+def _target_arg(text: str) -> float:
+    target = _number(text, "--target")
+    if not 0 < target <= 1:
+        raise UserError(f"--target must be a margin ratio above 0 and at most 1 (1.0 = liquidation), "
+                        f"got {text}")
+    return target
+
+
+def _result_error(exc: Any) -> UserError:
+    """A figure that is not a showable number, named by account, position and field."""
+    where = f'account "{exc.account}"'
+    p = exc.position
+    if p is not None:
+        where += f', position "{p.symbol}" ({p.side if p.leg == "both" else p.leg + " leg"})'
+    return UserError(f"{where}: {exc.message}; desk shows no figure it cannot trust")
+
+
 def run(args: argparse.Namespace) -> int:
     from desk.domain.engine import compute_risk
+    from desk.domain.limits import InputError, ResultError, check_portfolio, check_report
     from desk.domain.scenario import apply_what_if
     from desk.formats import PortfolioError, encode_report, load_portfolio
+    from desk.formats.portfolio import from_input_error
 
     marks = _marks(args.mark)
-    shock = None
-    if args.shock is not None:
-        pct = _number(args.shock, "--shock")
-        if pct <= -100:
-            raise UserError(f"--shock must be above -100 (percent), got {args.shock}")
-        shock = pct / 100.0
-    target = None
-    if args.target is not None:
-        target = _number(args.target, "--target")
-        if target <= 0:
-            raise UserError(f"--target must be a margin ratio above 0 (1.0 = liquidation), got {args.target}")
+    shock = None if args.shock is None else _shock_arg(args.shock)
+    target = None if args.target is None else _target_arg(args.target)
     try:
         portfolio = load_portfolio(args.file)
     except PortfolioError as exc:
         raise UserError(str(exc)) from None
     try:
         portfolio = apply_what_if(portfolio, marks=marks, shock=shock)
+        check_portfolio(portfolio)  # a moved mark is an input too
+    except InputError as exc:
+        raise UserError(f"with the what-if applied, {from_input_error(exc)}") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     report = compute_risk(portfolio, target=target)
+    try:
+        check_report(report)
+    except ResultError as exc:
+        raise _result_error(exc) from None
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
+    # rendered whole before anything is written: no half report on stdout
     if args.json:
-        sys.stdout.buffer.write(encode_report(report, what_if=what_if))
-        sys.stdout.flush()
+        data = encode_report(report, what_if=what_if)
     else:
-        print_report(report, what_if, sys.stdout)
+        text = io.StringIO()
+        print_report(report, what_if, text, colour=_use_colour(sys.stdout))
+        data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
     return 0
 
 
@@ -157,8 +199,8 @@ def _suggestion_text(s: Any) -> str:
     return f"set leverage to {s.leverage:g}x"
 
 
-def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
-    colour = _use_colour(out)
+def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: bool | None = None) -> None:
+    colour = _use_colour(out) if colour is None else colour
 
     def paint(text: str, ratio: float | None) -> str:
         if not colour or ratio is None:
