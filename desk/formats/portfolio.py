@@ -107,9 +107,9 @@ def _position_label(raw: Any) -> str:
     leg = raw.get("leg")
     side = raw.get("side")
     name = f'position "{symbol}"' if isinstance(symbol, str) and not _has_surrogate(symbol) else "position"
-    if isinstance(leg, str) and leg != "both":
+    if leg in ("long", "short"):  # only known values: the text may be anything
         return f"{name} ({leg} leg)"
-    if isinstance(side, str):
+    if side in ("long", "short"):
         return f"{name} ({side})"
     return name
 
