@@ -43,10 +43,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-#: --shock range in percent: above -100 (every mark at 0) and at most +10,000 (every mark ×101)
-MAX_SHOCK_PCT = 10_000.0
-
-
 def _number(text: str, what: str) -> float:
     try:
         value = float(text)
@@ -77,12 +73,14 @@ def _marks(items: list[str]) -> dict[str, float]:
 
 
 def _shock_arg(text: str) -> float:
+    from desk.domain.limits import MAX_SHOCK
+
     pct = _number(text, "--shock")
     if pct <= -100:
         raise UserError(f"--shock must be above -100 (percent), got {text}")
-    if pct > MAX_SHOCK_PCT:
-        raise UserError(f"--shock must be at most {MAX_SHOCK_PCT:,.0f} (percent: every mark ×101), "
-                        f"got {text}")
+    if pct > MAX_SHOCK * 100:
+        raise UserError(f"--shock must be at most {MAX_SHOCK * 100:,.0f} (percent: every mark "
+                        f"×{1 + MAX_SHOCK:g}), got {text}")
     return pct / 100.0
 
 

@@ -25,6 +25,7 @@ MAX_AMOUNT = 1e18  # wallets and isolated margins, in the settle currency
 MAX_NOTIONAL = 1e30  # tier floors, caps and maintenance amounts (quote or coin)
 MIN_LEVERAGE = 0.01
 MAX_LEVERAGE = 10_000.0
+MAX_SHOCK = 100.0  # a what-if shock, as a fraction: +10,000 % (every mark ×101); the floor is −1 (−100 %)
 MAX_EPOCH = 1e11  # seconds (year 5138): a larger time is almost surely in milliseconds
 
 #: a published maintenance amount is rounded; a fall of the maintenance margin at a tier boundary up
@@ -92,7 +93,7 @@ def check_tiers(tiers: tuple[Tier, ...], notional: float) -> None:
         if amount is None:
             continue
         if single:
-            if maintenance_at(t, notional) < 0:
+            if maintenance_at(t, notional) < -_slack(amount):
                 start = f"{_g(amount / t.mmr)}" if t.mmr else "infinity"
                 raise InputError(
                     f"maintenance_amount {_g(amount)} exceeds mmr × notional ({_g(t.mmr)} × {_g(notional)} "
@@ -244,7 +245,24 @@ def check_report(report: RiskReport) -> None:
 
 
 __all__ = [
-    "MAX_AMOUNT", "MAX_EPOCH", "MAX_LEVERAGE", "MAX_NOTIONAL", "MAX_PRICE", "MAX_QUANTITY", "MIN_LEVERAGE",
-    "MIN_PRICE", "MIN_QUANTITY", "InputError", "ResultError", "check_number", "check_portfolio",
-    "check_position", "check_price", "check_report", "check_tiers", "maintenance_at", "notional_at_mark",
+    "MAX_AMOUNT",
+    "MAX_EPOCH",
+    "MAX_LEVERAGE",
+    "MAX_NOTIONAL",
+    "MAX_PRICE",
+    "MAX_QUANTITY",
+    "MAX_SHOCK",
+    "MIN_LEVERAGE",
+    "MIN_PRICE",
+    "MIN_QUANTITY",
+    "InputError",
+    "ResultError",
+    "check_number",
+    "check_portfolio",
+    "check_position",
+    "check_price",
+    "check_report",
+    "check_tiers",
+    "maintenance_at",
+    "notional_at_mark",
 ]

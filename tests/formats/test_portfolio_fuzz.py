@@ -168,7 +168,7 @@ def assert_shown_numbers_are_finite(out: str) -> None:
     assert NON_FINITE.search(shown) is None, shown
 
 
-@settings(max_examples=600, deadline=None,
+@settings(max_examples=400, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(st.one_of(hostile_documents(), hostile_documents(mild=True)), what_ifs)
@@ -195,7 +195,7 @@ def test_fuzz_reader_and_risk_command_in_process(tmp_path, capsys, data, what_if
         assert_shown_numbers_are_finite(out)
 
 
-@settings(max_examples=8, deadline=None,
+@settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(st.one_of(hostile_documents(), hostile_documents(mild=True)))
