@@ -196,3 +196,16 @@ def test_dev_stdin_on_a_terminal_is_named_not_a_wait(subprocess_env):
         os.close(follower)
         os.close(leader)
     assert_named_error(result, "/dev/stdin: is a character device")
+
+
+def test_an_infinite_okx_ratio_is_not_shown_as_no_margin_left(subprocess_env, tmp_path):
+    # OKX's own ratio is equity ÷ maintenance: infinite on a pool that needs no margin, the safest case
+    doc = {"format": "desk.portfolio/1", "accounts": [{"name": "o", "venue": "okx", "wallets": {"USDT": 1000},
+           "positions": [{"symbol": "BTC/USDT:USDT", "kind": "linear", "contracts": 1, "side": "long",
+                          "entry_price": 100, "margin_mode": "cross", "mmr": 0}]}]}
+    path = tmp_path / "okx.json"
+    path.write_text(json.dumps(doc))
+    result = desk(str(path), env=subprocess_env)
+    assert result.returncode == 0, result.stderr
+    assert "margin ratio 0.0000 (venue's own ratio inf (no maintenance margin))" in result.stdout
+    assert "no margin left" not in result.stdout

@@ -257,7 +257,10 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
         for pool in acc.pools:
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
-                venue = f" (venue's own ratio {fmt_ratio(pool.venue_margin_ratio)})"
+                # an inverted venue ratio (OKX: equity ÷ MM) is infinite when nothing is required
+                theirs = ("inf (no maintenance margin)" if math.isinf(pool.venue_margin_ratio)
+                          else fmt_ratio(pool.venue_margin_ratio))
+                venue = f" (venue's own ratio {theirs})"
             text = (f"  pool {pool.settle}: wallet {fmt_amount(pool.wallet_balance)}, unrealized PnL "
                     f"{fmt_amount(pool.unrealized_pnl)}, margin balance {fmt_amount(pool.margin_balance)}, "
                     f"maintenance {fmt_amount(pool.maintenance_margin)}, margin ratio "
