@@ -235,7 +235,7 @@ def _choices(field: str | None) -> str:
 
 #: the largest portfolio file read: 10,000 positions with 10-tier tables are about 23 MB (indented)
 MAX_BYTES = 64 * 1024 * 1024
-#: the deepest nesting read ([ and {); a desk.portfolio/1 document is 5 levels deep
+#: the deepest nesting read ([ and {); a desk.portfolio/1 document is at most 6 levels deep (a tier)
 MAX_DEPTH = 64
 #: the longest text read (names, symbols, currencies, times are far shorter)
 MAX_TEXT = 1000
@@ -333,7 +333,8 @@ def _decode(data: bytes, label: str) -> Any:
 
 def _too_deep(label: str) -> PortfolioError:
     return PortfolioError(f"{label} is nested more than {MAX_DEPTH} levels deep ([ and {{ inside each "
-                          "other); a desk.portfolio/1 document is 5 levels deep — this is not a portfolio")
+                          "other); a desk.portfolio/1 document is at most 6 levels deep — this is not a "
+                          "portfolio")
 
 
 def _check_tree(raw: Any, label: str) -> None:
