@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from desk.domain.model import Account, Kind, Portfolio, Position, Tier
 from desk.domain.report import AccountRisk, PositionRisk, RiskReport, Suggestion
+from desk.domain.rules import resolve_tiers, rules_for
 
 MIN_PRICE = 1e-12
 MAX_PRICE = 1e12
@@ -69,16 +70,12 @@ def check_price(value: float | None, field: str) -> None:
     check_number(value, field, MIN_PRICE, MAX_PRICE)
 
 
-def maintenance_at(tier: Tier, notional: float) -> float:
-    return notional * tier.mmr - (tier.maintenance_amount or 0.0)
-
-
-def check_tiers(tiers: tuple[Tier, ...], notional: float) -> None:
+def check_tiers(tiers: tuple[Tier, ...], notional: float, *, mmr_from_max_leverage: bool = False) -> None:
     """A tier table gives a non-negative maintenance margin that never falls as the notional grows.
 
-    Checked at every tier floor. A single tier (the ``"mmr"`` + ``"maintenance_amount"`` shorthand
-    for the tier the position is in) has no known floor: it is checked at the position's notional.
-    Omitted maintenance amounts follow the §0 recurrence and always pass.
+    Checked on the tiers as the engine uses them (omitted maintenance amounts derived by the §0
+    recurrence), at every tier floor. A single tier (the ``"mmr"`` + ``"maintenance_amount"``
+    shorthand for the tier the position is in) has no known floor: it is checked at ``notional``.
     """
     single = len(tiers) == 1
     for i, t in enumerate(tiers):
@@ -89,34 +86,37 @@ def check_tiers(tiers: tuple[Tier, ...], notional: float) -> None:
             check_number(t.notional_cap, f"{prefix}notional_cap", 0.0, MAX_NOTIONAL)
         check_number(t.mmr, f"{prefix}mmr", 0.0, 1.0)
         check_number(t.max_leverage, f"{prefix}max_leverage", MIN_LEVERAGE, MAX_LEVERAGE)
-        amount = t.maintenance_amount
-        if amount is None:
-            continue
-        if single:
-            if maintenance_at(t, notional) < -_slack(amount):
-                start = f"{_g(amount / t.mmr)}" if t.mmr else "infinity"
-                raise InputError(
-                    f"maintenance_amount {_g(amount)} exceeds mmr × notional ({_g(t.mmr)} × {_g(notional)} "
-                    f"= {_g(t.mmr * notional)}): the maintenance margin would be negative; this tier only "
-                    f"holds from a notional of {start} — check the amount, or give the full \"tiers\" table",
-                    field="maintenance_amount")
-            continue
-        floor = 0.0 if i == 0 else t.notional_floor
-        at_floor = maintenance_at(t, floor)
-        if at_floor < -_slack(amount):
+    if not tiers:
+        return
+    resolved = resolve_tiers(tiers, mmr_from_max_leverage)
+    if single:
+        only = resolved[0]
+        if notional * only.mmr - only.cum < -_slack(only.cum):
+            start = _g(only.cum / only.mmr) if only.mmr else "infinity"
             raise InputError(
-                f"tiers[{i}]: maintenance_amount {_g(amount)} exceeds mmr × notional_floor "
-                f"({_g(t.mmr)} × {_g(floor)} = {_g(t.mmr * floor)}), so the maintenance margin would be "
+                f"maintenance_amount {_g(only.cum)} exceeds mmr × notional ({_g(only.mmr)} × {_g(notional)} "
+                f"= {_g(only.mmr * notional)}): the maintenance margin would be negative; this tier only "
+                f"holds from a notional of {start} — check the amount, or give the full \"tiers\" table",
+                field="maintenance_amount")
+        return
+    for i, r in enumerate(resolved):
+        amount = _g(r.cum) + (" (derived by §0)" if tiers[i].maintenance_amount is None else "")
+        at_floor = r.floor * r.mmr - r.cum
+        if at_floor < -_slack(r.cum):
+            raise InputError(
+                f"tiers[{i}]: maintenance_amount {amount} exceeds mmr × notional_floor "
+                f"({_g(r.mmr)} × {_g(r.floor)} = {_g(r.mmr * r.floor)}), so the maintenance margin would be "
                 "negative at the start of the tier; check the amount (risk-math.md §0: "
                 "amount_n = amount_(n−1) + floor_n × (mmr_n − mmr_(n−1)))", field=f"tiers[{i}]")
-        previous = tiers[i - 1] if i else None
-        if previous is not None and previous.maintenance_amount is not None:
-            before = maintenance_at(previous, floor)
+        if i:
+            previous = resolved[i - 1]
+            before = r.floor * previous.mmr - previous.cum
             if at_floor < before - _slack(before):
                 raise InputError(
                     f"tiers[{i}]: the maintenance margin falls from {_g(before)} to {_g(at_floor)} where the "
-                    f"tier starts (notional {_g(floor)}); a larger position cannot need less margin — "
-                    "check maintenance_amount (risk-math.md §0)", field=f"tiers[{i}]")
+                    f"tier starts (notional {_g(r.floor)}, maintenance_amount {amount}); a larger position "
+                    "cannot need less margin — check maintenance_amount (risk-math.md §0)",
+                    field=f"tiers[{i}]")
 
 
 def _slack(scale: float) -> float:
@@ -129,7 +129,7 @@ def notional_at_mark(p: Position) -> float:
     return q * p.mark_price if p.kind is Kind.LINEAR else q / p.mark_price
 
 
-def check_position(p: Position) -> None:
+def check_position(p: Position, *, mmr_from_max_leverage: bool = False) -> None:
     check_number(p.contracts, "contracts", 0.0, MAX_QUANTITY)
     if p.contracts <= 0:
         raise InputError(f"contracts must be > 0, got {_g(p.contracts)}", field="contracts")
@@ -148,7 +148,7 @@ def check_position(p: Position) -> None:
     for name in ("liquidation_price", "bankruptcy_price", "margin_ratio"):
         value = getattr(p.reported, name)
         check_number(value, f"reported.{name}", 0.0, MAX_NOTIONAL)
-    check_tiers(p.tiers, notional_at_mark(p))
+    check_tiers(p.tiers, notional_at_mark(p), mmr_from_max_leverage=mmr_from_max_leverage)
 
 
 def check_account(a: Account) -> None:
@@ -161,9 +161,10 @@ def check_account(a: Account) -> None:
                 check_number(getattr(r, name), f"reported.{currency}.{name}", 0.0, MAX_NOTIONAL)
     except InputError as exc:
         raise exc.at(account=a.name) from None
+    hyperliquid_style = rules_for(a.venue).mmr_from_max_leverage
     for p in a.positions:
         try:
-            check_position(p)
+            check_position(p, mmr_from_max_leverage=hyperliquid_style)
         except InputError as exc:
             raise exc.at(account=a.name, position=p) from None
 
@@ -263,6 +264,5 @@ __all__ = [
     "check_price",
     "check_report",
     "check_tiers",
-    "maintenance_at",
     "notional_at_mark",
 ]

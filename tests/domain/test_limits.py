@@ -114,3 +114,11 @@ def test_the_what_if_building_blocks_refuse_numbers_that_would_overflow():
         edit_position(book, "main", "BTC/USDT:USDT", leverage=1e-300)
     with pytest.raises(InputError, match="margin: the amount must be between"):
         add_account_margin(book, "main", "USDT", 1e300)
+
+
+def test_a_given_amount_is_checked_against_a_derived_one_before_it():
+    # tier 3's amount omitted: §0 derives 1,300; a given 20,000 on tier 4 then drops the margin at 1 M
+    mixed = (*PUBLISHED[:2], dataclasses.replace(PUBLISHED[2], maintenance_amount=None),
+             dataclasses.replace(PUBLISHED[3], maintenance_amount=20_000))
+    with pytest.raises(InputError, match=r"tiers\[3\]: the maintenance margin falls from 8700 to 5000"):
+        check_tiers(mixed, 10.0)
