@@ -181,7 +181,7 @@ def test_the_size_cap_comfortably_allows_10000_positions_with_full_tier_tables()
 def test_a_fifo_is_named_not_a_hang(subprocess_env, tmp_path):
     fifo = tmp_path / "pipe.json"
     os.mkfifo(fifo)  # no writer: reading it would block for ever
-    assert_named_error(desk(str(fifo), env=subprocess_env), "is a named pipe (FIFO), not a portfolio file")
+    assert_named_error(desk(str(fifo), env=subprocess_env), "is a pipe (FIFO), not a portfolio file")
 
 
 def test_dev_zero_is_named_not_read_for_ever(subprocess_env):
@@ -209,3 +209,14 @@ def test_an_infinite_okx_ratio_is_not_shown_as_no_margin_left(subprocess_env, tm
     assert result.returncode == 0, result.stderr
     assert "margin ratio 0.0000 (venue's own ratio inf (no maintenance margin))" in result.stdout
     assert "no margin left" not in result.stdout
+
+
+def test_a_portfolio_piped_to_dev_stdin_is_refused_not_waited_on(subprocess_env):
+    # `cat file | desk risk /dev/stdin`: a pipe, refused like a FIFO (the writer may never finish)
+    read, write = os.pipe()
+    try:
+        result = desk("/dev/stdin", env=subprocess_env, stdin=read)
+    finally:
+        os.close(read)
+        os.close(write)
+    assert_named_error(result, "/dev/stdin: is a pipe (FIFO), not a portfolio file; save the portfolio as a")

@@ -250,7 +250,7 @@ def _kind_of(mode: int) -> str | None:
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
+        return "a pipe (FIFO)"
     if stat.S_ISCHR(mode):
         return "a character device (a terminal or a device such as /dev/zero)"
     if stat.S_ISBLK(mode):
@@ -287,8 +287,8 @@ def _read_bytes(source: Path | str | bytes) -> tuple[bytes, str]:
         info = os.fstat(fd)
         kind = _kind_of(info.st_mode)
         if kind is not None:
-            raise PortfolioError(f"{path}: is {kind}, not a portfolio file; give the path of a "
-                                 "desk.portfolio/1 JSON file")
+            raise PortfolioError(f"{path}: is {kind}, not a portfolio file; save the portfolio as a "
+                                 "desk.portfolio/1 JSON file and give its path")
         if info.st_size > MAX_BYTES:
             raise _too_big(info.st_size, str(path))
         chunks: list[bytes] = []

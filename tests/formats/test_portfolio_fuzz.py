@@ -168,7 +168,7 @@ def assert_shown_numbers_are_finite(out: str) -> None:
     assert NON_FINITE.search(shown) is None, shown
 
 
-@settings(max_examples=400, deadline=None,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(st.one_of(hostile_documents(), hostile_documents(mild=True)), what_ifs)
