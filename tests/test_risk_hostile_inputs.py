@@ -220,3 +220,11 @@ def test_a_portfolio_piped_to_dev_stdin_is_refused_not_waited_on(subprocess_env)
         os.close(read)
         os.close(write)
     assert_named_error(result, "/dev/stdin: is a pipe (FIFO), not a portfolio file; save the portfolio as a")
+
+
+def test_a_key_given_twice_is_named_not_silently_the_last(subprocess_env, tmp_path):
+    path = tmp_path / "twice.json"
+    twice = json.dumps(FAQ).replace('"contracts": 3683.979,', '"contracts": 3683.979, "contracts": 1,')
+    path.write_text(twice)
+    assert_named_error(desk(str(path), env=subprocess_env),
+                       WHERE_ETH + 'the key "contracts" appears twice; keep one')

@@ -321,7 +321,7 @@ def _decode(data: bytes, label: str) -> Any:
                              f"0x{data[exc.start]:02x}; save the file as UTF-8") from None
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     try:
-        raw = json.loads(text, parse_int=_int_or_float)
+        raw = json.loads(text, parse_int=_int_or_float, object_pairs_hook=_object)
     except RecursionError:
         raise _too_deep(label) from None
     except json.JSONDecodeError as exc:
@@ -329,6 +329,26 @@ def _decode(data: bytes, label: str) -> Any:
         raise PortfolioError(f"{label} is not valid JSON: {exc.msg} at {where}") from None
     _check_tree(raw, label)
     return raw
+
+
+class _Duplicated(dict[str, Any]):
+    """An object in which ``key`` appeared twice (plain JSON would keep the last one silently)."""
+
+    key: str
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    flagged = _Duplicated(obj)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            flagged.key = key
+            break
+        seen.add(key)
+    return flagged
 
 
 def _too_deep(label: str) -> PortfolioError:
@@ -346,6 +366,8 @@ def _check_tree(raw: Any, label: str) -> None:
         if depth > MAX_DEPTH:
             raise _too_deep(label)
         if isinstance(node, dict):
+            if type(node) is _Duplicated:
+                _explain_bad_text(raw, label)
             for key, value in node.items():
                 if _bad_text(key):
                     _explain_bad_text(raw, label)
@@ -370,13 +392,22 @@ def _bad_text(text: str) -> bool:
 
 
 def _explain_bad_text(raw: Any, label: str) -> None:
-    """Find the text :func:`_check_tree` found bad again, now with its path, and raise a named error."""
+    """Find what :func:`_check_tree` found bad (a text, a repeated key) again, now with its path, and
+    raise a named error."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(raw, ())]
     while stack:
         node, path = stack.pop()
         if isinstance(node, str):
             _check_text(node, path, raw, label)
         elif isinstance(node, dict):
+            if isinstance(node, _Duplicated):
+                _check_text(node.key, (*path, node.key), raw, label, is_key=True)
+                account, position, field, index = _locate(path, raw)
+                where = _where(account, position, index if account is None else None)
+                message = (f"{(field + ': ') if field else ''}the key {_shown(node.key)} appears twice; "
+                           "keep one (the file would otherwise silently mean the last)")
+                raise PortfolioError(f"{where}: {message}" if where else f"{label}: {message}",
+                                     account=account, position=position, field=field)
             for key, value in node.items():
                 _check_text(key, (*path, key), raw, label, is_key=True)
                 stack.append((value, (*path, key)))
