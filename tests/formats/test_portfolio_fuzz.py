@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from desk.cli import UserError
@@ -199,6 +199,8 @@ def test_fuzz_reader_and_risk_command_in_process(tmp_path, capsys, data, what_if
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(st.one_of(hostile_documents(), hostile_documents(mild=True)))
+@example(data=render({**EXAMPLES[0], "accounts": [{**EXAMPLES[0]["accounts"][0],
+                                                   "name": "a\ud800"}]}).encode())  # a crash once
 def test_fuzz_desk_risk_subprocess(tmp_path, subprocess_env, data):
     path = tmp_path / "fuzz.json"
     path.write_bytes(data)
