@@ -8,6 +8,7 @@ Readable table (worst first, colours on a terminal unless NO_COLOR is set) or ``
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import sys
@@ -58,6 +59,8 @@ def _number(text: str, what: str) -> float:
 
 
 def _marks(items: list[str]) -> dict[str, float]:
+    from desk.domain.limits import InputError, check_price
+
     marks: dict[str, float] = {}
     for item in items:
         symbol, sep, price = item.rpartition("=")
@@ -66,27 +69,53 @@ def _marks(items: list[str]) -> dict[str, float]:
         value = _number(price.strip(), f"the --mark price of {symbol.strip()}")
         if value <= 0:
             raise UserError(f"the --mark price of {symbol.strip()} must be > 0, got {price.strip()}")
+        try:
+            check_price(value, f"the --mark price of {symbol.strip()}")
+        except InputError as exc:
+            raise UserError(exc.message) from None
         marks[symbol.strip()] = value
     return marks
 
 
+def _shock_arg(text: str) -> float:
+    from desk.domain.limits import MAX_SHOCK
+
+    pct = _number(text, "--shock")
+    if pct <= -100:
+        raise UserError(f"--shock must be above -100 (percent), got {text}")
+    if pct > MAX_SHOCK * 100:
+        raise UserError(f"--shock must be at most {MAX_SHOCK * 100:,.0f} (percent: every mark "
+                        f"×{1 + MAX_SHOCK:g}), got {text}")
+    return pct / 100.0
+
+
+def _target_arg(text: str) -> float:
+    target = _number(text, "--target")
+    if not 0 < target <= 1:
+        raise UserError(f"--target must be a margin ratio above 0 and at most 1 (1.0 = liquidation), "
+                        f"got {text}")
+    return target
+
+
+def _result_error(exc: Any) -> UserError:
+    """A figure that is not a showable number, named by account, position and field."""
+    where = f'account "{exc.account}"'
+    p = exc.position
+    if p is not None:
+        where += f', position "{p.symbol}" ({p.side if p.leg == "both" else p.leg + " leg"})'
+    return UserError(f"{where}: {exc.message}; desk shows no figure it cannot trust")
+
+
 def run(args: argparse.Namespace) -> int:
     from desk.domain.engine import compute_risk
+    from desk.domain.limits import InputError, ResultError, check_portfolio, check_report
     from desk.domain.scenario import apply_what_if
     from desk.formats import PortfolioError, encode_report, load_portfolio
+    from desk.formats.portfolio import from_input_error
 
     marks = _marks(args.mark)
-    shock = None
-    if args.shock is not None:
-        pct = _number(args.shock, "--shock")
-        if pct <= -100:
-            raise UserError(f"--shock must be above -100 (percent), got {args.shock}")
-        shock = pct / 100.0
-    target = None
-    if args.target is not None:
-        target = _number(args.target, "--target")
-        if target <= 0:
-            raise UserError(f"--target must be a margin ratio above 0 (1.0 = liquidation), got {args.target}")
+    shock = None if args.shock is None else _shock_arg(args.shock)
+    target = None if args.target is None else _target_arg(args.target)
     target_distance = None
     if args.target_distance is not None:
         pct = _number(args.target_distance, "--target-distance")
@@ -100,17 +129,28 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     try:
         portfolio = apply_what_if(portfolio, marks=marks, shock=shock)
+        check_portfolio(portfolio)  # a moved mark is an input too
+    except InputError as exc:
+        raise UserError(f"with the what-if applied, {from_input_error(exc)}") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     report = compute_risk(portfolio, target=target, target_distance=target_distance)
+    try:
+        check_report(report)
+    except ResultError as exc:
+        raise _result_error(exc) from None
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
     if target_distance is not None:
         what_if["target_distance"] = target_distance
+    # rendered whole before anything is written: no half report on stdout
     if args.json:
-        sys.stdout.buffer.write(encode_report(report, what_if=what_if))
-        sys.stdout.flush()
+        data = encode_report(report, what_if=what_if)
     else:
-        print_report(report, what_if, sys.stdout)
+        text = io.StringIO()
+        print_report(report, what_if, text, colour=_use_colour(sys.stdout))
+        data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
     return 0
 
 
@@ -131,8 +171,8 @@ def _suggestion_text(s: Any) -> str:
     return suggestion_text(s)
 
 
-def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
-    colour = _use_colour(out)
+def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: bool | None = None) -> None:
+    colour = _use_colour(out) if colour is None else colour
 
     def paint(text: str, ratio: float | None) -> str:
         # Rows and pool lines quote names from the file: control characters escaped, so a name
@@ -196,7 +236,10 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         for pool in acc.pools:
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
-                venue = f" (venue's own ratio {display.margin_ratio(pool.venue_margin_ratio)})"
+                # an inverted venue ratio (OKX: equity ÷ MM) is infinite when nothing is required
+                theirs = ("inf (no maintenance margin)" if math.isinf(pool.venue_margin_ratio)
+                          else display.margin_ratio(pool.venue_margin_ratio))
+                venue = f" (venue's own ratio {theirs})"
             cur = pool.settle
             past = f" — {display.PAST_LIQUIDATION}" if pool.liquidatable else ""
             text = (f"  pool {cur}: wallet {display.money(pool.wallet_balance, cur)}, unrealized PnL "
