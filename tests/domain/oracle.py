@@ -41,6 +41,7 @@ class VenueRules:
     mm_on_entry_value: bool = False  # Bybit §3.1: MM = entry value × MMR − deduction
     fee_in_maintenance: bool = False  # OKX §4 "(MMR + fee)"; Bybit §3.2 fee to close
     fee_at_bankruptcy: bool = False  # Bybit §3.3: the bankruptcy price keeps the fee to close
+    mmr_from_max_leverage: bool = False  # Hyperliquid §6: MMR = 1 / (2 × max leverage)
 
 
 BINANCE = VenueRules()  # §1 (USDⓈ-M), §2 (COIN-M): MM at the price, tier of the notional there
@@ -50,7 +51,15 @@ VENUES = {
     "binancecoinm": BINANCE,
     "bybit": VenueRules(mm_on_entry_value=True, fee_in_maintenance=True, fee_at_bankruptcy=True),
     "okx": VenueRules(fee_in_maintenance=True),  # §4: (MMR + taker fee) at the liquidation price
+    "gate": VenueRules(fee_in_maintenance=True),  # §5: the same shape as OKX
+    "gateio": VenueRules(fee_in_maintenance=True),
+    "hyperliquid": VenueRules(mmr_from_max_leverage=True),  # §6: like Binance with cum 0
 }
+
+
+def venue_rules(venue: str) -> VenueRules:
+    """Any other venue: maintenance margin at the price, tiered, no fee (desk's generic rules)."""
+    return VENUES.get(venue.strip().lower(), BINANCE)
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class Bracket:
     amount: float  # Binance cum / Bybit MM deduction
 
 
-def brackets(tiers: tuple[Tier, ...]) -> list[Bracket]:
+def brackets(tiers: tuple[Tier, ...], rules: VenueRules = BINANCE) -> list[Bracket]:
     """The tier table with every amount filled in (§0: cum_n = cum_{n−1} + floor_n × (MMR_n − MMR_{n−1}))."""
     if not tiers:
         return [Bracket(0.0, math.inf, 0.0, 0.0)]
@@ -69,13 +78,14 @@ def brackets(tiers: tuple[Tier, ...]) -> list[Bracket]:
     for i, t in enumerate(tiers):
         floor = 0.0 if i == 0 else t.notional_floor
         cap = math.inf if i == len(tiers) - 1 else t.notional_cap
+        mmr = 0.5 / t.max_leverage if rules.mmr_from_max_leverage and t.max_leverage else t.mmr
         if t.maintenance_amount is not None:
             amount = t.maintenance_amount
         elif i == 0:
             amount = 0.0
         else:
-            amount = out[-1].amount + floor * (t.mmr - out[-1].mmr)
-        out.append(Bracket(floor, cap, t.mmr, amount))
+            amount = out[-1].amount + floor * (mmr - out[-1].mmr)
+        out.append(Bracket(floor, cap, mmr, amount))
     return out
 
 
@@ -110,7 +120,7 @@ def pnl(p: Position, price: np.ndarray) -> np.ndarray:
 def maintenance(p: Position, rules: VenueRules, price: np.ndarray) -> np.ndarray:
     here = value(p, price)
     basis = value(p, np.full(here.shape, p.entry_price)) if rules.mm_on_entry_value else here
-    mmr, amount = lookup(brackets(p.tiers), basis)
+    mmr, amount = lookup(brackets(p.tiers, rules), basis)
     fee = (p.taker_fee or 0.0) if rules.fee_in_maintenance else 0.0
     return basis * mmr - amount + fee * here
 
@@ -171,7 +181,7 @@ def _nearest_root(f, mark: float) -> float | None:
 
 
 def _symbol_slack(account: Account, position: Position, *, bankruptcy: bool):
-    rules = VENUES[account.venue]
+    rules = venue_rules(account.venue)
     unit = unit_of(account, position)
     legs = [p for p in unit.positions if p.symbol == position.symbol]
     others = [p for p in unit.positions if p.symbol != position.symbol]
@@ -200,14 +210,14 @@ def bankruptcy_price(account: Account, position: Position) -> float | None:
 
 
 def unit_ratio(account: Account, unit: Unit) -> float:
-    rules = VENUES[account.venue]
+    rules = venue_rules(account.venue)
     equity = unit.balance + sum(float(pnl(p, _at(p.mark_price))[0]) for p in unit.positions)
     mm = sum(float(maintenance(p, rules, _at(p.mark_price))[0]) for p in unit.positions)
     return mm / equity if equity > 0 else math.inf
 
 
 def unit_shock(account: Account, unit: Unit) -> float | None:
-    rules = VENUES[account.venue]
+    rules = venue_rules(account.venue)
 
     def slack(shock: np.ndarray) -> np.ndarray:
         total = np.full(shock.shape, unit.balance)
@@ -255,7 +265,7 @@ class PositionFigures:
 
 
 def position_figures(account: Account, position: Position) -> PositionFigures:
-    rules = VENUES[account.venue]
+    rules = venue_rules(account.venue)
     mark = _at(position.mark_price)
     return PositionFigures(
         float(value(position, mark)[0]),
@@ -270,3 +280,21 @@ def position_figures(account: Account, position: Position) -> PositionFigures:
 def price_in_range(price: float, mark: float) -> bool:
     """Whether the oracle's price grid reaches ``price`` (it searches mark × 10^±6)."""
     return mark * 10 ** -PRICE_DECADES < price < mark * 10 ** PRICE_DECADES
+
+
+# one price at a time, for tests that check a single figure
+def value_at(p: Position, price: float) -> float:
+    return float(value(p, _at(price))[0])
+
+
+def pnl_at(p: Position, price: float) -> float:
+    return float(pnl(p, _at(price))[0])
+
+
+def maintenance_at(p: Position, rules: VenueRules, price: float) -> float:
+    return float(maintenance(p, rules, _at(price))[0])
+
+
+def bracket_at(p: Position, rules: VenueRules, notional: float) -> Bracket:
+    """The bracket with floor ≤ notional < cap, by a plain scan."""
+    return next(b for b in brackets(p.tiers, rules) if notional < b.cap)
