@@ -75,3 +75,14 @@ def test_position_gone_alerts_once_per_cooldown() -> None:
     # after the cooldown the same story is news again
     feed(engine, clock, position(distance=0.04), advance=25 * MIN)
     assert ("gone", C) in levels(feed(engine, clock, advance=MIN))
+
+
+def test_the_ours_vs_theirs_tolerance_has_one_default() -> None:
+    from desk.domain.compare import DEFAULT_RELATIVE, DEFAULT_TICKS, Tolerance
+    from desk.store.settings import option
+
+    assert Tolerance() == Tolerance(DEFAULT_TICKS, DEFAULT_RELATIVE)
+    assert (TH.disagree_ticks, TH.disagree_relative) == (DEFAULT_TICKS, DEFAULT_RELATIVE)
+    # the settings store declares its own default for the key (desk.store may not be imported by
+    # the domain): it must say the same
+    assert option("alerts.disagree_ticks").default == DEFAULT_TICKS
