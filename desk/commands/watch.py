@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TextIO, cast
 
 from desk.cli import UserError
+from desk.domain.finite import json_ready
 
 ORDER = 20
 TABLE_INTERVAL = 1.0  # at most one table per second
@@ -298,7 +299,7 @@ class JsonPrinter(Printer):
         self.out = out
 
     def _emit(self, doc: dict[str, Any]) -> None:
-        self.out.write(json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
+        self.out.write(json.dumps(json_ready(doc), separators=(",", ":"), allow_nan=False) + "\n")
         self.out.flush()
 
     def started(self, runtime: Any) -> None:

@@ -13,12 +13,12 @@ A position also carries ``status`` (``"ok"``, ``"past_liquidation"`` or ``"no_li
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
 
+from desk.domain.finite import finite_or_none
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 
 FORMAT = "desk.risk/1"
@@ -124,8 +124,7 @@ class ReportDoc(msgspec.Struct):
     accounts: list[AccountDoc]
 
 
-def _num(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
+_num = finite_or_none
 
 
 def _suggestion(s: Suggestion) -> SuggestionDoc:

@@ -20,6 +20,7 @@ from typing import Any
 
 from desk import __version__
 from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.finite import json_ready
 from desk.notify.base import NotifyError
 
 NTFY_PRIORITY = {AlertLevel.INFO: "3", AlertLevel.WARNING: "4", AlertLevel.CRITICAL: "5"}
@@ -101,7 +102,7 @@ class WebhookNotifier:
                 "Tags": f"{NTFY_TAGS[alert.level]},desk,{alert.rule}",
             })
         else:
-            data = json.dumps(alert_document(alert)).encode()
+            data = json.dumps(json_ready(alert_document(alert)), allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
         return urllib.request.Request(self.url, data=data, headers=headers, method="POST")
 

@@ -277,7 +277,7 @@ OPTIONS: tuple[Option, ...] = (
     _opt("monitor.reconcile_seconds", float, 10.0, "Reconcile every",
          "How often positions and balances are re-read over REST, even when streams are live.",
          min=1, max=3600, unit="s"),
-    _opt("monitor.poll_seconds", float, 5.0, "Poll every",
+    _opt("monitor.poll_seconds", float, 2.0, "Poll every",
          "Polling interval for venues without streams (or when a stream is down).",
          min=1, max=3600, unit="s"),
     _opt("monitor.live_seconds", float, 5.0, "Live if newer than",
