@@ -163,7 +163,7 @@ def test_suggestions_answer_the_distance_goal_in_whole_coin_m_contracts(env, tmp
     out = result.stdout
     assert "target distance 20%" in out
     assert ("suggestion: add 0.102 BTC of margin to get back to 20 % from liquidation and margin ratio "
-            "0.50") in out
+            "50 %") in out
     assert f"suggestion: cut {math.ceil(c)} contracts (75.3 % of the position) to get back to 20 %" in out
     data = json.loads(desk(str(path), "--json", "--target", "0.5", "--target-distance", "20", env=env).stdout)
     cut = data["accounts"][0]["positions"][0]["suggestions"][1]

@@ -207,7 +207,7 @@ def test_an_infinite_okx_ratio_is_not_shown_as_no_margin_left(subprocess_env, tm
     path.write_text(json.dumps(doc))
     result = desk(str(path), env=subprocess_env)
     assert result.returncode == 0, result.stderr
-    assert "margin ratio 0.0000 (venue's own ratio inf (no maintenance margin))" in result.stdout
+    assert "margin ratio 0.00 % (venue's own ratio inf (no maintenance margin))" in result.stdout
     assert "no margin left" not in result.stdout
 
 
