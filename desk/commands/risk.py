@@ -90,10 +90,15 @@ def _shock_arg(text: str) -> float:
 
 
 def _target_arg(text: str) -> float:
+    """--target takes the range declared for risk.target_margin_ratio (the one rule for it)."""
+    from desk.store.settings import OPTIONS_BY_KEY
+
+    option = OPTIONS_BY_KEY["risk.target_margin_ratio"]
     target = _number(text, "--target")
-    if not 0 < target <= 1:
-        raise UserError(f"--target must be a margin ratio above 0 and at most 1 (1.0 = liquidation), "
-                        f"got {text}")
+    assert option.min is not None and option.max is not None
+    if not option.min <= target <= option.max:
+        raise UserError(f"--target must be a margin ratio from {option.min:g} to {option.max:g} "
+                        f"(1.0 = liquidation), got {text}")
     return target
 
 

@@ -193,9 +193,9 @@ def test_demo_portfolio_and_snapshot_times():
     sol0 = next(p for p in p0.account("demo-bybit-isolated").positions if p.symbol == "SOL/USDT:USDT")
     assert sol0.mark_price == pytest.approx(145.0, rel=1e-3)
     assert all(p.symbol != "SOL/USDT:USDT" for p in p1.account("demo-bybit-isolated").positions)
-    with pytest.raises(ValueError, match="zero or positive"):
+    with pytest.raises(ValueError, match="demo time must be between 0 and 86,400 seconds"):
         demo_portfolio(at_seconds=-1)
-    with pytest.raises(ValueError, match="zero or positive"):
+    with pytest.raises(ValueError, match="demo time must be between 0 and 86,400 seconds"):
         demo_portfolio(at_seconds=math.nan)
 
     market = manual_market("calm", seed=7, speed=10.0)
