@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
         self.charts: object | None = None
         # the history store the running monitor writes (set by the app); the History tab reads it
         self.history_source: Callable[[], object] | None = None
-        QTimer.singleShot(0, self._attach_charts)
+        QTimer.singleShot(0, self, self._attach_charts)
         theme_events().changed.connect(self._theme_changed)
 
     def _theme_changed(self, theme: object) -> None:
@@ -216,7 +216,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._split_done:
             self._split_done = True
-            QTimer.singleShot(0, self._initial_split)
+            QTimer.singleShot(0, self, self._initial_split)
 
     def _initial_split(self) -> None:
         self._fit_split()
@@ -244,7 +244,7 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self._split_done:
-            QTimer.singleShot(0, self._fit_split)
+            QTimer.singleShot(0, self, self._fit_split)
 
     def set_demo(self, demo: bool) -> None:
         self.demo = demo
@@ -318,7 +318,7 @@ class MainWindow(QMainWindow):
             # The cards and the strip are refreshed in an event of their own, so no single step
             # of the GUI thread carries the table, the cards and a repaint at once.
             self._summary_pending = True
-            QTimer.singleShot(0, self._refresh_summary)
+            QTimer.singleShot(0, self, self._refresh_summary)
         self._keep_selection()
         if self._selected_key is not None:
             self._note_liquidated(self._selected_key)
