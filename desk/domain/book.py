@@ -71,6 +71,7 @@ class BookLeg:
     liquidation_price: float | None  # the engine's; None for spot or where none exists
     distance_to_liquidation: float | None  # |mark − liquidation| ÷ mark
     liquidatable: bool = False  # already at or past its liquidation price
+    tick_size: float | None = None  # the symbol's price step, for display
 
     @property
     def usd(self) -> float:
@@ -156,14 +157,17 @@ class Hedge:
         return None if leg is None else leg.distance_to_liquidation
 
     def text(self) -> str:
-        """"at BTC 71,400 the demo-bybit short is liquidated; the demo-binance long of 2.1 BTC is then
-        unhedged" (numbers unformatted here: the caller formats prices with the display module)."""
+        """"at BTC 71,400.0 the demo-bybit BTC/USDT:USDT short is liquidated; the demo-binance
+        BTC/USDT:USDT long of 2.1 BTC is then unhedged"."""
         leg, other = self.breaking, self.survivor
         if leg is None or other is None:
             return (f"{self.long.label} against {self.short.label}: neither leg can be liquidated; "
                     "the hedge holds at any price")
-        return (f"at {self.underlying} {leg.liquidation_price:,.6g} the {leg.label} is liquidated; the "
-                f"{other.label} of {self.hedged_coin:,.6g} {self.underlying} is then unhedged")
+        from desk.domain import display
+
+        return (f"at {self.underlying} {display.price(leg.liquidation_price, leg.tick_size)} the {leg.label} "
+                f"is liquidated; the {other.label} of {display.quantity(self.hedged_coin, self.underlying)} "
+                "is then unhedged")
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +221,7 @@ def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookL
             legs.append(BookLeg(
                 account.name, account.venue, p.symbol, p.kind.value, p.side.value, p.leg.value,
                 underlying_of(p.symbol), _coin(p), p.mark_price, r.liquidation_price,
-                r.distance_to_liquidation, r.liquidatable))
+                r.distance_to_liquidation, r.liquidatable, p.tick_size))
         for b in account.spot:
             if b.amount == 0:
                 continue
@@ -500,6 +504,23 @@ def compute_book(portfolio: Portfolio, *, move: float = DEFAULT_MOVE,
     return Book(exposures(legs), hedges, (uniform, beta), move, warnings)
 
 
+def transfer_text(t: Transfer) -> str:
+    """The suggestion in words: amount, currency and direction (read-only: desk moves nothing)."""
+    from desk.domain import display
+
+    goal = f"so neither leg is liquidated within ±{t.move * 100:g} %"
+    if t.source is not None and t.reaches:
+        converted = "" if t.source_currency == t.currency else \
+            f" (= {display.money(t.amount, t.currency)})"
+        return (f"move {display.money(t.source_amount, t.source_currency)} from {t.source} to "
+                f"{t.to_account}{converted} {goal}")
+    if t.source is not None:
+        return (f"move {display.money(t.source_amount, t.source_currency)} from {t.source} to {t.to_account} "
+                f"and add {display.money(t.shortfall_usd, 'USD')} more from outside {goal}")
+    return (f"add {display.money(t.amount, t.currency)} to {t.to_account} {goal} "
+            "(no account of the hedge has margin to spare)")
+
+
 def hedges_near_break(book: Book, warning_distance: float) -> tuple[Hedge, ...]:
     """The hedges whose first leg is within ``warning_distance`` (fraction of its mark) of liquidation."""
     return tuple(h for h in book.hedges
@@ -521,5 +542,6 @@ __all__ = [
     "find_hedges",
     "hedges_near_break",
     "margin_needed",
+    "transfer_text",
     "underlying_of",
 ]
