@@ -199,8 +199,8 @@ def print_book(book: Any, out: TextIO) -> None:
         out.write(f"  hedge {_escaped(h.long.label, 120)} against {_escaped(h.short.label, 120)} "
                   f"({display.quantity(h.hedged_coin, h.underlying)}):\n")
         if h.breaking is not None:
-            out.write(f"    breaks at {display.price(h.break_price, h.breaking.tick_size)} "
-                      f"({display.distance_with_state(_signed(h), h.breaking.liquidatable)} away): "
+            away = display.distance_with_state(h.signed_break_distance, h.breaking.liquidatable)
+            out.write(f"    breaks at {display.price(h.break_price, h.breaking.tick_size)} ({away} away): "
                       f"{_escaped(h.text(), 400)}\n")
         else:
             out.write(f"    {_escaped(h.text(), 400)}\n")
@@ -227,11 +227,6 @@ def print_book(book: Any, out: TextIO) -> None:
 def _signed_qty(coin: float, unit: str) -> str:
     text = display.quantity(abs(coin), unit)
     return ("+" if coin >= 0 else "-") + text
-
-
-def _signed(h: Any) -> float | None:
-    d = h.break_distance
-    return None if d is None else (-d if h.breaking.liquidatable else d)
 
 
 # ---------------------------------------------------------------------------- table

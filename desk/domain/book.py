@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.model import Kind, Portfolio, Position
-from desk.domain.report import PositionRisk
+from desk.domain.report import PositionRisk, signed_distance
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -155,6 +155,12 @@ class Hedge:
     def break_distance(self) -> float | None:
         leg = self.breaking
         return None if leg is None else leg.distance_to_liquidation
+
+    @property
+    def signed_break_distance(self) -> float | None:
+        """The break distance, negative once the first leg is at or past its liquidation price."""
+        leg = self.breaking
+        return None if leg is None else signed_distance(leg.distance_to_liquidation, leg.liquidatable)
 
     def text(self) -> str:
         """"at BTC 71,400.0 the demo-bybit BTC/USDT:USDT short is liquidated; the demo-binance

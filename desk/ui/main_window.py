@@ -211,6 +211,9 @@ class MainWindow(QMainWindow):
         from desk.ui.charts import attach_panels
 
         self.charts = attach_panels(self, history_factory=self.history_source)
+        from desk.ui.book import attach_book  # issue 21: the whole book across accounts
+
+        self.book_panel = attach_book(self)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
