@@ -18,7 +18,15 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desk.domain.book import Book, Hedge, compute_book, transfer_text
 from desk.domain.model import Portfolio
@@ -86,6 +94,8 @@ class BookWidget(QWidget):
         self.title = QLabel("The whole book appears with the first snapshot.")
         self.title.setFont(label_font(10.5, bold=True))
         self.exposure = _table(EXPOSURE_COLUMNS)
+        # fixed shares of the width: columns do not jump at every update
+        self.exposure.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.hedges = _table(HEDGE_COLUMNS)
         self.hedges_caption = QLabel("Hedges: a long and a short of one underlying in different accounts, "
                                      "or a perpetual against a spot balance")
@@ -109,16 +119,22 @@ class BookWidget(QWidget):
         self.legend = QLabel("")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
-        self.plot.setMinimumHeight(220)
+        self.plot.setMinimumSize(320, 180)
+        self.hedges.setMinimumHeight(90)
 
-        layout = QVBoxLayout(self)
+        # tables on the left, the chart on the right: both in sight in a short tab
+        tables = QVBoxLayout()
+        tables.addWidget(self.title)
+        tables.addWidget(self.exposure)
+        tables.addWidget(self.hedges_caption)
+        tables.addWidget(self.hedges, 1)
+        chart = QVBoxLayout()
+        chart.addWidget(self.legend)
+        chart.addWidget(self.plot, 1)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.title)
-        layout.addWidget(self.exposure)
-        layout.addWidget(self.hedges_caption)
-        layout.addWidget(self.hedges)
-        layout.addWidget(self.legend)
-        layout.addWidget(self.plot, 1)
+        layout.addLayout(tables, 3)
+        layout.addLayout(chart, 2)
         self.restyle()
         follow_theme(self.restyle)
 
@@ -171,7 +187,8 @@ class BookWidget(QWidget):
             ]
             for col, item in enumerate(cells):
                 t.setItem(row, col, item)
-        t.setFixedHeight(t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4)
+        t.setFixedHeight(t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4
+                         + t.horizontalScrollBar().sizeHint().height())
 
     def hedge_level(self, h: Hedge) -> Level:
         """The alert engine's level for the breaking leg's distance (its own thresholds)."""
@@ -212,7 +229,6 @@ class BookWidget(QWidget):
                     font = cells[col].font()
                     font.setBold(True)
                     cells[col].setFont(font)
-        t.setFixedHeight(t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 4)
 
     def first_liquidations(self, mode: str) -> list[tuple[float, float, str]]:
         """(move, book P&L, unit) of the first liquidation on each side of 0, as the chart marks them."""
@@ -235,9 +251,8 @@ class BookWidget(QWidget):
             self.curves[name].setData(stress.shocks * 100.0, stress.pnl_usd)
             points = self.first_liquidations(name)
             self.markers[name].setData([p[0] * 100.0 for p in points], [p[1] for p in points])
-            what = "every mark" if name == "uniform" else "BTC, others × beta"
             firsts = "; ".join(f"{fmt.percent(s, 0, signed=True)}: {unit} first" for s, _, unit in points)
-            text = f"{SERIES[name].label} ({what}) — {firsts or 'no liquidation within ±50 %'}"
+            text = f"{SERIES[name].label} — {firsts or 'no liquidation within ±50 %'}"
             legend.append(legend_swatch_html(SERIES[name], html.escape(text)))
         legend += [f"⚠ {html.escape(w)}" for w in book.warnings]
         self.legend.setText("<br>".join(legend))
