@@ -218,16 +218,18 @@ def _coin(p: Position) -> float:
 
 
 def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookLeg, ...]:
-    """Every position (with the engine's figures ``risk``, in portfolio order) and spot balance as a leg."""
+    """Every position (with the engine's figures ``risk``, matched by account, symbol and leg) and
+    spot balance as a leg. A position the figures do not cover gets no liquidation price."""
+    figures = {(r.account, r.symbol, r.leg): r for r in risk}
     legs: list[BookLeg] = []
-    figures = iter(risk)
     for account in portfolio.accounts:
         for p in account.positions:
-            r = next(figures)
+            r = figures.get((account.name, p.symbol, p.leg.value))
             legs.append(BookLeg(
                 account.name, account.venue, p.symbol, p.kind.value, p.side.value, p.leg.value,
-                underlying_of(p.symbol), _coin(p), p.mark_price, r.liquidation_price,
-                r.distance_to_liquidation, r.liquidatable, p.tick_size))
+                underlying_of(p.symbol), _coin(p), p.mark_price, None if r is None else r.liquidation_price,
+                None if r is None else r.distance_to_liquidation, r is not None and r.liquidatable,
+                p.tick_size))
         for b in account.spot:
             if b.amount == 0:
                 continue
