@@ -471,7 +471,8 @@ def transfer_for(hedge: Hedge, portfolio: Portfolio, compiled: object, needs: Fl
     receiver = max(short_of, key=lambda x: x[2] * x[3])
     leg, currency, need, rate = receiver
     amount = _round_up(need)
-    donors = [x for x in sides if x[0] is not leg and x[0].account != leg.account and x[2] < 0]
+    donors = [x for x in sides if x[0] is not leg and x[0].account != leg.account
+              and _round_down(-x[2]) > 0]  # an account with margin to spare (after rounding)
     if not donors:
         return Transfer(move, leg.account, currency, amount, amount * rate, None, None, None, False,
                         amount * rate)
