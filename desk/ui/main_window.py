@@ -46,13 +46,14 @@ from desk.ui.theme import theme_events
 from desk.ui.widgets import AccountsPanel, StatusStrip, placeholder
 
 APP_TITLE = "desk — risk dashboard"
-PANEL_NAMES = ("Ladder", "History", "Stress", "What-if")
+PANEL_NAMES = ("Ladder", "History", "Stress", "What-if", "Book")
 _PANEL_HINTS = {
     "Ladder": "Select a position to see its price ladder: mark, entry, liquidation (desk and exchange), "
               "bankruptcy.",
     "History": "Margin ratio and distance to liquidation over time.",
     "Stress": "Margin ratio against a uniform price shock, per account.",
     "What-if": "Try a change (margin, size, leverage, marks) before making it.",
+    "Book": "Every account at once: exposure, hedges and where they break, one stress for all venues.",
 }
 
 
@@ -211,6 +212,9 @@ class MainWindow(QMainWindow):
         from desk.ui.charts import attach_panels
 
         self.charts = attach_panels(self, history_factory=self.history_source)
+        from desk.ui.book import attach_book  # issue 21: the whole book across accounts
+
+        self.book_panel = attach_book(self)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

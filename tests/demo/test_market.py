@@ -22,7 +22,8 @@ def test_accounts_are_shaped_like_the_real_venues():
     portfolio = demo_portfolio("calm", seed=7)
     venues = {a.name: a.venue for a in portfolio.accounts}
     assert venues == {"demo-binance-usdm": "binanceusdm", "demo-bybit-isolated": "bybit",
-                      "demo-binance-coinm": "binancecoinm", "demo-hyperliquid": "hyperliquid"}
+                      "demo-binance-coinm": "binancecoinm", "demo-hyperliquid": "hyperliquid",
+                      "demo-bybit-hedge": "bybit"}
     assert tuple(venues) == DEMO_ACCOUNTS
     assert all(name.startswith("demo-") for name in venues)
 
