@@ -8,10 +8,10 @@ import pytest
 
 from desk.services.monitor import MonitorConfig
 from desk.services.runtime import HistoryRecorder, NoAccountsError, Runtime
-from desk.services.snapshot import DataStatus, MonitorSnapshot, StatusChange
+from desk.services.snapshot import DataStatus, HistoryStatus, MonitorSnapshot, StatusChange
 from desk.store.history import History
 from desk.store.settings import AccountConfig, Settings
-from tests.support.monitor import Recorder, ScriptedReader, position
+from tests.support.monitor import ManualClock, Recorder, ScriptedReader, position
 
 HANG_GUARD = 60.0  # seconds: waits below only ever reach it when something hangs
 FAST = MonitorConfig(live_seconds=0.5, stale_seconds=2.0, reconcile_seconds=0.5, poll_seconds=0.2,
@@ -229,3 +229,15 @@ def test_account_changes_take_effect_without_a_restart():
                 and not s.report.accounts, HANG_GUARD, "second reconfigured")
             # unknown names are left alone
             assert runtime.apply_account_changes(["nobody"]).result(HANG_GUARD) == {"nobody": "unchanged"}
+
+
+def test_the_missing_history_is_announced_on_the_runtimes_clock():
+    clock = ManualClock()
+    runtime = Runtime([ScriptedReader("main", (position(),), clock=clock)], config=FAST, clock=clock)
+    runtime.history_problem = "history not being recorded: disk full"
+    events = Recorder()
+    runtime.attach(events, HistoryStatus)
+    with runtime:
+        (status,) = events.wait_for(lambda: [e for e in events.events if isinstance(e, HistoryStatus)],
+                                    HANG_GUARD, "the history's status")
+    assert status.at == clock() and not status.recording
