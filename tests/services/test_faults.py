@@ -1,12 +1,14 @@
 """Fault injection: the monitor over a real ccxt.pro reader against the fake Binance USDⓈ-M server.
 
 For every fault: the monitor keeps running, marks the data stale (or error) with a reason a
-person understands within the configured threshold, recovers by itself when the fault clears,
-and never loses a position from view. Short thresholds keep the file fast.
+person understands, never before the configured threshold, recovers by itself when the fault
+clears, and never loses a position from view. Short thresholds keep the file fast.
 
 Real ccxt and real time here, so no wait is an assertion on speed: each wait is a hang guard,
 and "turns stale only after the threshold" is checked on the ages the monitor itself stamped
-on every stale snapshot (a loaded machine only makes things later, never earlier).
+on every stale snapshot (a loaded machine only makes things later, never earlier). That the
+verdict follows as soon as the clock passes the threshold is proven on a driven clock in
+test_monitor.py and test_freshness.py.
 """
 
 from __future__ import annotations

@@ -139,6 +139,28 @@ def test_retryable_rest_failure_backs_off_honours_retry_after_and_recovers(harne
     h.snapshot(lambda s: s.account_state("main").status is DataStatus.LIVE, "recovered")
 
 
+def test_failing_reads_turn_stale_once_the_clock_passes_the_threshold_and_not_before(harness_factory):
+    clock = ManualClock()
+    reader = ScriptedReader("main", (position(BTC),), streams_marks=False, clock=clock)
+    h = harness_factory(reader, clock=clock)
+    h.snapshot(lambda s: s.account_state("main").status is DataStatus.LIVE, "live")
+    reader.rest_error = VenueError(ErrorKind.NETWORK, "connection reset by peer")
+    failed = len(reader.snapshot_calls)
+    h.events.wait_for(lambda: len(reader.snapshot_calls) >= failed + 2, HANG_GUARD, "failing reads")
+    clock.advance(FAST.stale_seconds - 0.05)  # the last good data is now just inside the threshold
+    before = h.snapshot(lambda s: s.at == clock(), "a verdict at the new time")
+    assert before.account_state("main").status is DataStatus.DELAYED
+    assert "REST failing: connection reset by peer" in before.account_state("main").reason
+    clock.advance(0.1)  # and now just past it
+    after = h.snapshot(lambda s: s.at == clock(), "a verdict past the threshold")
+    assert after.account_state("main").status is DataStatus.STALE
+    assert status_of(after, "main") is DataStatus.STALE
+    assert "REST failing: connection reset by peer" in after.account_state("main").reason
+    assert report_mark(after) == 60_000.0  # still in view
+    reader.rest_error = None
+    h.snapshot(lambda s: s.account_state("main").status is DataStatus.LIVE, "recovered")
+
+
 def test_authentication_failure_stops_polling_keeps_positions_and_restart_resumes(harness_factory):
     reader = ScriptedReader("main", (position(BTC),), streams_marks=False)
     h = harness_factory(reader)
