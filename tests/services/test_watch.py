@@ -107,7 +107,8 @@ def test_the_table_says_what_brings_a_position_back_in_the_flash_crash(subproces
         code, _rest, err = w.stop(signal.SIGINT)
     assert code == 0, err
     fixes = line.split(": ", 2)[2]
-    assert re.fullmatch(r"add [\d,]+ USDT of margin, or set leverage to \d+x\.", fixes), line
+    # the amount depends on how deep into the fall the line was read: cents near the band's edge
+    assert re.fullmatch(r"add [\d,]+(\.\d+)? USDT of margin, or set leverage to \d+x\.", fixes), line
 
 
 def test_no_account_points_to_accounts_add_and_demo(subprocess_env):
