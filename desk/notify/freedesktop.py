@@ -57,6 +57,7 @@ class FreedesktopNotifier:
         call_timeout: float = 5.0,
         retry_seconds: float = 60.0,
         bus: str = "SESSION",
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.app_name = app_name
         self.app_icon = app_icon
@@ -65,6 +66,7 @@ class FreedesktopNotifier:
         self.call_timeout = call_timeout
         self.bus = bus
         self.retry_seconds = retry_seconds
+        self.clock = clock  # measures retry_seconds; tests pass a clock they drive
         self._failed_at: float | None = None
         self._router: Any = None
         self._capabilities: frozenset[str] | None = None
@@ -152,13 +154,13 @@ class FreedesktopNotifier:
         After a failure, the server is not asked again for ``retry_seconds`` (a headless box
         would otherwise try to start one for every alert).
         """
-        if self._failed_at is not None and time.monotonic() - self._failed_at < self.retry_seconds:
+        if self._failed_at is not None and self.clock() - self._failed_at < self.retry_seconds:
             return False
         try:
             self.capabilities()
         except NotifyError as exc:
             log.info("desktop notifications unavailable: %s", exc)
-            self._failed_at = time.monotonic()
+            self._failed_at = self.clock()
             return False
         self._failed_at = None
         return True

@@ -23,6 +23,11 @@ from tests.support.dbus import Dunst, NotifyMonitor
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SOL = "demo-bybit-isolated/SOL/USDT:USDT/both"
+# The SOL long goes from the warning to liquidation within the crash's 600 simulated seconds.
+# The demo streams marks every 0.5 s of real time: at speed 600 that was two samples for the
+# whole fall, so a busy machine skipped the warning; at 120 it is ten, one a simulated minute.
+SPEED = "120"
+HANG_GUARD = 300.0  # seconds for the scenario to reach "gone": only a hang reaches it
 
 
 def test_watch_demo_flash_crash_alerts(
@@ -32,7 +37,7 @@ def test_watch_demo_flash_crash_alerts(
     errors = tmp_path / "stderr.txt"
     with errors.open("w") as err_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "desk", "watch", "--demo", "--scenario", "flash-crash", "--speed", "600",
+            [sys.executable, "-m", "desk", "watch", "--demo", "--scenario", "flash-crash", "--speed", SPEED,
              "--seed", "7", "--json-lines"],
             env=env, stdout=subprocess.PIPE, stderr=err_file, text=True, bufsize=1,
         )
@@ -42,7 +47,7 @@ def test_watch_demo_flash_crash_alerts(
     assert stdout is not None
     reader = threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True)
     reader.start()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + HANG_GUARD
     rest: list[str] = []
     try:
         while time.monotonic() < deadline:

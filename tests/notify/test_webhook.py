@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +13,8 @@ import pytest
 from desk.domain.alerts import Alert, AlertLevel, DeliveryAttempt
 from desk.notify.base import DeliveryChain, DeliveryWorker, NotifyError
 from desk.notify.webhook import WebhookNotifier, alert_document
+
+HANG_GUARD = 60.0  # seconds; only a hang reaches it
 
 ALERT = Alert(
     at=1_800_000_000.0, rule="distance", level=AlertLevel.CRITICAL,
@@ -35,7 +36,13 @@ class Receiver:
     port: int
     requests: list[Received] = field(default_factory=list)
     status: int = 200
-    delay: float = 0.0
+    # set: each answer waits until released (a slow server, without a clock in the test)
+    hold: threading.Event | None = None
+    answered: int = 0
+
+    def release(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -49,7 +56,9 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests.append(Received(self.path, dict(self.headers.items()), body))
-            time.sleep(state.delay)
+            if state.hold is not None:
+                state.hold.wait(HANG_GUARD)
+            state.answered += 1
             self.send_response(state.status)
             self.end_headers()
             self.wfile.write(b"{}")
@@ -64,6 +73,7 @@ def receiver() -> Iterator[Receiver]:
     try:
         yield state
     finally:
+        state.release()
         server.shutdown()
         server.server_close()
 
@@ -144,13 +154,14 @@ def test_http_error_and_timeout_and_refused_are_failures_without_the_url(receive
         WebhookNotifier(secret_url).send(ALERT)
     assert "tk_fake" not in str(info.value)
 
-    receiver.status, receiver.delay = 200, 1.0
-    started = time.monotonic()
+    # a server that never answers while the send runs: the send gives up by its own timeout
+    receiver.status, receiver.hold = 200, threading.Event()
+    answered = receiver.answered
     with pytest.raises(NotifyError, match=r"did not answer within 0\.3 s"):
         WebhookNotifier(secret_url, timeout=0.3).send(ALERT)
-    assert time.monotonic() - started < 1.5
-
-    receiver.delay = 0.0
+    assert receiver.answered == answered  # it did not wait for the answer
+    receiver.release()
+    receiver.hold = None
     import socket
 
     with socket.socket() as probe:  # a port nobody listens on: bound, never listening
@@ -186,14 +197,16 @@ def test_worker_logs_every_attempt_delivered_or_failed(receiver: Receiver) -> No
 
 
 def test_a_slow_webhook_never_blocks_the_caller(receiver: Receiver) -> None:
-    receiver.delay = 0.4
-    worker = DeliveryWorker(DeliveryChain(extras=[WebhookNotifier(receiver.url(), timeout=5)])).start()
+    receiver.hold = threading.Event()  # answers wait until released
+    notifier = WebhookNotifier(receiver.url(), timeout=HANG_GUARD)
+    worker = DeliveryWorker(DeliveryChain(extras=[notifier])).start()
     try:
-        started = time.monotonic()
         for _ in range(3):
             worker.submit(ALERT)
-        assert time.monotonic() - started < 0.1
-        assert worker.wait_idle(10)
+        assert receiver.answered == 0  # every submit returned while no answer had come
+        receiver.release()
+        assert worker.wait_idle(HANG_GUARD)
     finally:
+        receiver.release()
         worker.stop()
-    assert len(receiver.requests) == 3
+    assert len(receiver.requests) == 3 and receiver.answered == 3

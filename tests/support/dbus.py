@@ -191,9 +191,10 @@ def notify_monitor(dbus_session: PrivateBus, tmp_path: Path) -> Iterator[NotifyM
         stdout=out, stderr=subprocess.STDOUT,
     )
     try:
-        # dbus-monitor prints its own NameAcquired/NameLost signals once it is a monitor
-        wait_for(lambda: proc.poll() is not None or log.stat().st_size > 0, 5, "dbus-monitor to start")
-        time.sleep(0.2)
+        # dbus-monitor prints the NameLost signal the bus sends when it becomes a monitor (its
+        # match rules installed at the same moment): from then on nothing sent is missed
+        wait_for(lambda: proc.poll() is not None or "member=NameLost" in log.read_text(), 60,
+                 "dbus-monitor to become a monitor")
         if proc.poll() is not None:
             pytest.fail(f"dbus-monitor exited: {log.read_text()}")
         yield NotifyMonitor(log)
