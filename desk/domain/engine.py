@@ -813,6 +813,8 @@ def compute_risk(portfolio: Portfolio, *, target: float | None = None) -> RiskRe
     """
     if target is not None and not target > 0:
         raise ValueError(f"target margin ratio must be > 0, got {target}")
+    if any(a.pooled for a in portfolio.accounts):
+        return _with_pooled(portfolio, target, lambda p: compute_risk(p, target=target), scalar=False)
     f = _flatten(portfolio)
     arr = _arrays(f)
     # every figure in account order (account by account), as Python lists sliced per account
@@ -846,6 +848,18 @@ def compute_risk(portfolio: Portfolio, *, target: float | None = None) -> RiskRe
         accounts.append(assemble_account(account, per_account_pools[ai], columns, shock, target=target))
         start = end
     return RiskReport(accounts=tuple(accounts), as_of=portfolio.as_of)
+
+
+def _with_pooled(portfolio: Portfolio, target: float | None, plain: Any, *, scalar: bool) -> RiskReport:
+    """Accounts whose venue pools collateral go through :mod:`desk.domain.unified`; the rest
+    through ``plain`` together; the report keeps the portfolio's account order."""
+    from desk.domain.unified import compute_pooled
+
+    rest = Portfolio(tuple(a for a in portfolio.accounts if not a.pooled), portfolio.as_of)
+    by_name = {a.name: a for a in plain(rest).accounts} if rest.accounts else {}
+    accounts = tuple(compute_pooled(a, plain, target=target, scalar=scalar) if a.pooled else by_name[a.name]
+                     for a in portfolio.accounts)
+    return RiskReport(accounts=accounts, as_of=portfolio.as_of)
 
 
 def shock_to_liquidation(account: Account) -> float | None:
