@@ -354,3 +354,47 @@ def test_vectorised_path_equals_the_scalar_oracle(make) -> None:
             assert (a[k] is None) == (b[k] is None)
             if a[k] is not None:
                 assert a[k] == pytest.approx(b[k], rel=1e-12)
+
+
+# ---------------------------------------------------------------------------- what-if and stress
+
+
+def test_a_shock_moves_crypto_collateral_and_leaves_stablecoins() -> None:
+    from desk.domain.scenario import apply_what_if
+
+    shocked = apply_what_if(Portfolio((tv3(),)), shock=-0.1).accounts[0]
+    assert shocked.margin.asset("BTC").price == pytest.approx(54_000)
+    assert shocked.margin.asset("USDT").price == 1.0
+    # at the shock to liquidation (−29.746 %) the pool's ratio is 1.0
+    f = pooled_figures(tv3())
+    at = pooled_figures(apply_what_if(Portfolio((tv3(),)), shock=f.shock).accounts[0])
+    assert at.ratio == pytest.approx(1.0, rel=1e-9)
+
+
+def test_stress_grid_of_a_pool_moves_collateral_vectorised_equals_scalar() -> None:
+    import numpy as np
+
+    from desk.domain.scenario import stress_grid, stress_grid_scalar
+
+    shocks = np.array([-0.3, pooled_figures(tv3()).shock, -0.1, 0.0, 0.1])
+    fast = stress_grid(tv3(), shocks)
+    slow = stress_grid_scalar(tv3(), shocks)
+    assert fast.margin_ratio.keys() == {"USD"}
+    assert np.allclose(fast.margin_ratio["USD"], slow.margin_ratio["USD"], rtol=1e-12)
+    assert fast.margin_ratio["USD"][3] == pytest.approx(120.012 / 12_399.9)
+    assert fast.margin_ratio["USD"][1] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_suggestion_adds_collateral_with_its_haircut() -> None:
+    from desk.domain.unified import add_collateral
+
+    # TV5 pool, target 0.5: k·MM/target − MB = 272.552 − 7,400 < 0: nothing to add
+    assert add_collateral(136.276, 7_400, 0.5, tv5().margin.collateral[0], 1.0).amount == 0.0
+    btc = tv5().margin.collateral[2]  # 0.95 ratio at 60,000
+    s = add_collateral(1_000, 1_000, 0.5, btc, 1.0)  # need 1,000 more of counted value
+    assert s.amount == pytest.approx(1_000 / (60_000 * 0.95))
+    assert s.currency == "BTC"
+    report = compute_risk(Portfolio((tv5(),)), target=0.01)
+    (suggestion,) = report.accounts[0].pools[0].suggestions
+    assert suggestion.currency == "USDT"
+    assert suggestion.amount == pytest.approx(136.276 / 0.01 - 7_400)
