@@ -215,6 +215,9 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         rule = "generic rules: venue not known to desk" if acc.generic_rules else f"{acc.rules} rules"
         out.write(f"\n{acc.name} ({acc.venue}, {rule})\n")
         for pool in acc.pools:
+            if getattr(pool, "pool", "settle") == "account":
+                _write_account_pool(pool, out, paint)
+                continue
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
                 venue = f" (venue's own ratio {fmt_ratio(pool.venue_margin_ratio)})"
@@ -225,7 +228,10 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
             out.write(paint(text, pool.margin_ratio) + "\n")
             for s in pool.suggestions:
                 out.write(f"    suggestion: {_suggestion_text(s)}\n")
-        out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
+        if any(getattr(pool, "cannot_recompute", None) for pool in acc.pools):
+            out.write("  shock to liquidation: cannot recompute for this account mode\n")
+        else:
+            out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
         for p in acc.positions:
             if p.suggestions:
                 out.write(f"  {p.symbol} ({p.leg if p.leg != 'both' else p.side}, {p.margin_mode}):\n")
@@ -233,3 +239,29 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
                     out.write(f"    suggestion: {_suggestion_text(s)}\n")
         for w in acc.warnings:
             out.write(f"  warning: {w}\n")
+
+
+def _write_account_pool(pool: Any, out: TextIO, paint: Any) -> None:
+    """One margin pool for the whole account (unified-margin.md §0): its mode and its collateral."""
+    k = f", liquidation at {pool.threshold:g}×MM" if pool.threshold != 1.0 else ""
+    out.write(f"  mode: {pool.mode or 'unnamed'} (one margin pool for the account, "
+              f"valued in {pool.settle}{k})\n")
+    venue = "" if pool.venue_margin_ratio is None else \
+        f" (venue's own ratio {fmt_ratio(pool.venue_margin_ratio)})"
+    if pool.cannot_recompute is not None:
+        text = (f"  pool {pool.settle}: cannot recompute: {pool.cannot_recompute}; margin ratio "
+                f"{fmt_ratio(pool.margin_ratio)} from the venue's own figure{venue}")
+    else:
+        text = (f"  pool {pool.settle}: total equity {fmt_amount(pool.total_equity)}, margin balance "
+                f"{fmt_amount(pool.margin_balance)} after haircuts, maintenance "
+                f"{fmt_amount(pool.maintenance_margin)}, margin ratio {fmt_ratio(pool.margin_ratio)}{venue}")
+    out.write(paint(text, pool.margin_ratio) + "\n")
+    for c in pool.collateral:
+        held = f"    collateral {c.asset}: {c.amount:.8g} at {fmt_price(c.price)}"
+        if c.value is not None and c.value == c.value:  # NaN where the mode cannot be recomputed
+            held += (f", equity {c.equity:.8g}, haircut {c.haircut * 100:.4g}%, counts "
+                     f"{fmt_amount(c.value)} {pool.settle}")
+        out.write(held + "\n")
+    for s in pool.suggestions:
+        out.write(f"    suggestion: {_suggestion_text(s)}\n")
+
