@@ -41,6 +41,16 @@ from desk.domain.scalar import SHOCK_LIMIT, pnl_at, tier_at, value_at
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+#: assets a shock does not move (unified-margin.md §6.6); any other collateral follows its own coin
+STABLECOINS = frozenset({"USD", "USDT", "USDC", "FDUSD", "BFUSD", "USDE", "USDT0", "USDH", "DAI", "TUSD",
+                         "BUSD", "USDP", "PYUSD"})
+
+
+def collateral_underlying(asset: str) -> str | None:
+    """The coin a collateral asset follows: None for a stablecoin, else the asset itself."""
+    return None if asset.upper() in STABLECOINS else asset
+
+
 #: modes whose per-position MM follows Bybit's UTA cross rule (§3 "Per-position MM (cross)")
 BYBIT_UTA_MODES = frozenset({"bybit uta cross"})
 #: how far the liquidation search looks: price factors in (1e-6, 1000) of the mark (§6.4 step 2)

@@ -1,0 +1,87 @@
+"""Account modes that pool collateral (unified-margin.md §1, §7), read through ccxt from the fake
+exchange, written by `desk snapshot`, and computed by `desk risk` as a user runs it."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desk.cli import main
+from desk.domain.model import PoolKind
+from desk.exchanges.base import VenueError
+from desk.formats import load_portfolio
+from tests.exchanges.conftest import read_once
+from tests.fake_exchange import load_payload
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def multi_assets(fake) -> None:
+    state = fake.state["binance"]
+    state["multiAssetsMargin"] = True
+    state["account"] = load_payload("binance_fapi_account_v3_multi_assets.json")
+    state["positionRisk"] = load_payload("binance_fapi_positionRisk_v3_multi_assets.json")
+
+
+def test_binance_multi_assets_is_detected_and_read_as_one_usd_pool(fake, keys, make_config):
+    multi_assets(fake)
+    account = read_once(make_config("binanceusdm"), keys.as_secrets()).account
+    margin = account.margin
+    assert margin is not None and margin.pool is PoolKind.ACCOUNT and margin.mode == "binance multi-assets"
+    by_asset = {c.asset: c for c in margin.collateral}
+    assert set(by_asset) == {"USDT", "USDC"}  # BNB: empty wallet, no position settles in it
+    assert (by_asset["USDT"].amount, by_asset["USDT"].price) == (3.73, 0.99985)
+    assert (by_asset["USDC"].bid_buffer, by_asset["USDC"].ask_buffer) == (0.0001, 0.0001)
+    assert by_asset["USDT"].underlying is None
+    assert margin.venue_margin_ratio == pytest.approx(2.32548369 / 28.12516770, rel=1e-8)
+    assert "GET /fapi/v1/multiAssetsMargin" in fake.paths() and "GET /fapi/v1/assetIndex" in fake.paths()
+
+
+def test_binance_single_asset_account_stays_per_currency(fake, keys, make_config):
+    account = read_once(make_config("binanceusdm"), keys.as_secrets()).account
+    assert account.margin is None and account.reported["USDT"].margin_ratio > 0
+    assert "GET /fapi/v1/multiAssetsMargin" in fake.paths()  # asked, never guessed
+
+
+def test_a_missing_asset_index_is_an_error_not_a_price_of_one(fake, keys, make_config):
+    multi_assets(fake)
+    fake.state["binance"]["assetIndex"] = [r for r in fake.state["binance"]["assetIndex"]
+                                           if r["symbol"] != "USDCUSD"]
+    with pytest.raises(VenueError, match="Binance sent no asset index for USDCUSD; desk cannot value"):
+        read_once(make_config("binanceusdm"), keys.as_secrets())
+
+
+def test_multi_assets_end_to_end_accounts_add_snapshot_risk(monkeypatch, capsys, fake, keys, tmp_path,
+                                                            subprocess_env):
+    """The reported defect: USDT 3.73 + USDC 22 behind a BTC long. desk now liquidates it where
+    Binance does (within one tick), with the pool's ratio within 0.5 % of Binance's."""
+    multi_assets(fake)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{keys.api_key}\n{keys.secret}\n"))
+    assert main(["accounts", "add", "bn", "--venue", "binanceusdm", "--api-url", fake.url,
+                 "--secrets-from-stdin"]) == 0
+    out = tmp_path / "bn.json"
+    assert main(["snapshot", "--account", "bn", "-o", str(out)]) == 0, capsys.readouterr().err
+    assert json.loads(out.read_text())["format"] == "desk.portfolio/2"
+    assert load_portfolio(out).account("bn").pooled
+    result = subprocess.run([sys.executable, "-m", "desk", "risk", str(out), "--json"], capture_output=True,
+                            text=True, cwd=ROOT, env=subprocess_env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (acc,) = json.loads(result.stdout)["accounts"]
+    (pool,) = acc["pools"]
+    (btc,) = acc["positions"]
+    venue_liq = 92582.36272925
+    assert btc["reported_liquidation_price"] == pytest.approx(venue_liq)
+    assert abs(btc["liquidation_price_symbol_only"] - venue_liq) <= 0.1  # one tick of BTCUSDT
+    assert btc["liquidation_price"] == btc["liquidation_price_symbol_only"]  # no BTC collateral
+    assert abs(pool["margin_ratio"] / pool["venue_margin_ratio"] - 1) < 0.005
+    assert pool["margin_ratio"] < 0.1  # per-currency (USDT alone) gave 0.38
+    assert not acc["warnings"]
+    text = subprocess.run([sys.executable, "-m", "desk", "risk", str(out)], capture_output=True, text=True,
+                          cwd=ROOT, env=subprocess_env, timeout=60).stdout
+    assert "mode: binance multi-assets (one margin pool for the account, valued in USD)" in text
+    assert "collateral USDC: 22 at 0.99995, equity 22, haircut 0.01%, counts 22.00 USD" in text
