@@ -43,33 +43,55 @@ def test_binance_multi_assets_is_detected_and_read_as_one_usd_pool(fake, keys, m
 
 
 def test_binance_single_asset_account_stays_per_currency(fake, keys, make_config):
+    # USDT only: one pool either way, so the flag (weight 30) is not asked
     account = read_once(make_config("binanceusdm"), keys.as_secrets()).account
     assert account.margin is None and account.reported["USDT"].margin_ratio > 0
-    assert "GET /fapi/v1/multiAssetsMargin" in fake.paths()  # asked, never guessed
+    assert "GET /fapi/v1/multiAssetsMargin" not in fake.paths()
+
+
+def test_two_funded_assets_in_single_asset_mode_stay_two_pools(fake, keys, make_config):
+    multi_assets(fake)
+    fake.state["binance"]["multiAssetsMargin"] = False  # Binance says: single-asset mode
+    account = read_once(make_config("binanceusdm"), keys.as_secrets()).account
+    assert account.margin is None  # asked, never guessed
+    assert dict(account.wallets) == {"USDT": 3.73, "USDC": 22}
+    assert "GET /fapi/v1/multiAssetsMargin" in fake.paths() and "GET /fapi/v1/assetIndex" not in fake.paths()
 
 
 def test_a_missing_asset_index_is_an_error_not_a_price_of_one(fake, keys, make_config):
     multi_assets(fake)
-    fake.state["binance"]["assetIndex"] = [r for r in fake.state["binance"]["assetIndex"]
-                                           if r["symbol"] != "USDCUSD"]
+    fake.state["binance"]["assetIndex"] = [
+        r for r in fake.state["binance"]["assetIndex"] if r["symbol"] != "USDCUSD"
+    ]
     with pytest.raises(VenueError, match="Binance sent no asset index for USDCUSD; desk cannot value"):
         read_once(make_config("binanceusdm"), keys.as_secrets())
 
 
-def test_multi_assets_end_to_end_accounts_add_snapshot_risk(monkeypatch, capsys, fake, keys, tmp_path,
-                                                            subprocess_env):
+def test_multi_assets_end_to_end_accounts_add_snapshot_risk(
+    monkeypatch, capsys, fake, keys, tmp_path, subprocess_env
+):
     """The reported defect: USDT 3.73 + USDC 22 behind a BTC long. desk now liquidates it where
     Binance does (within one tick), with the pool's ratio within 0.5 % of Binance's."""
     multi_assets(fake)
     monkeypatch.setattr("sys.stdin", io.StringIO(f"{keys.api_key}\n{keys.secret}\n"))
-    assert main(["accounts", "add", "bn", "--venue", "binanceusdm", "--api-url", fake.url,
-                 "--secrets-from-stdin"]) == 0
+    assert (
+        main(
+            ["accounts", "add", "bn", "--venue", "binanceusdm", "--api-url", fake.url, "--secrets-from-stdin"]
+        )
+        == 0
+    )
     out = tmp_path / "bn.json"
     assert main(["snapshot", "--account", "bn", "-o", str(out)]) == 0, capsys.readouterr().err
     assert json.loads(out.read_text())["format"] == "desk.portfolio/2"
     assert load_portfolio(out).account("bn").pooled
-    result = subprocess.run([sys.executable, "-m", "desk", "risk", str(out), "--json"], capture_output=True,
-                            text=True, cwd=ROOT, env=subprocess_env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "desk", "risk", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=subprocess_env,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     (acc,) = json.loads(result.stdout)["accounts"]
     (pool,) = acc["pools"]
@@ -81,7 +103,94 @@ def test_multi_assets_end_to_end_accounts_add_snapshot_risk(monkeypatch, capsys,
     assert abs(pool["margin_ratio"] / pool["venue_margin_ratio"] - 1) < 0.005
     assert pool["margin_ratio"] < 0.1  # per-currency (USDT alone) gave 0.38
     assert not acc["warnings"]
-    text = subprocess.run([sys.executable, "-m", "desk", "risk", str(out)], capture_output=True, text=True,
-                          cwd=ROOT, env=subprocess_env, timeout=60).stdout
+    text = subprocess.run(
+        [sys.executable, "-m", "desk", "risk", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=subprocess_env,
+        timeout=60,
+    ).stdout
     assert "mode: binance multi-assets (one margin pool for the account, valued in USD)" in text
     assert "collateral USDC: 22 at 0.99995, equity 22, haircut 0.01%, counts 22.00 USD" in text
+
+
+# ---------------------------------------------------------------------------- Bybit UTA
+
+
+def test_bybit_uta_cross_reads_collateral_coins_with_tiered_ratios(fake, keys, make_config):
+    fake.state["bybit"]["account"] = "uta_collateral"
+    account = read_once(make_config("bybit"), keys.as_secrets()).account
+    margin = account.margin
+    assert margin is not None and margin.mode == "bybit uta cross" and margin.venue_margin_ratio == 0.0184
+    by_asset = {c.asset: c for c in margin.collateral}
+    assert set(by_asset) == {"USDT", "USDC", "BTC", "ETH"}
+    btc = by_asset["BTC"]
+    assert (btc.amount, btc.price, btc.underlying) == (0.05, 60_000, "BTC")
+    assert [(t.floor, t.cap, t.rate) for t in btc.tiers] == [
+        (0, 10, 0.95),
+        (10, 20, 0.9),
+        (20, float("inf"), 0.8),
+    ]
+    assert by_asset["USDT"].underlying is None
+    assert "GET /v5/spot-margin-trade/collateral" in fake.paths()
+
+
+def test_bybit_uta_end_to_end_ratio_and_wrong_way_liquidation(
+    monkeypatch, capsys, fake, keys, tmp_path, subprocess_env
+):
+    """BTC collateral (its tiered ratio applied) counts, and falls with the BTC long."""
+    fake.state["bybit"]["account"] = "uta_collateral"
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{keys.api_key}\n{keys.secret}\n"))
+    assert (
+        main(["accounts", "add", "bb", "--venue", "bybit", "--api-url", fake.url, "--secrets-from-stdin"])
+        == 0
+    )
+    out = tmp_path / "bb.json"
+    assert main(["snapshot", "--account", "bb", "-o", str(out)]) == 0, capsys.readouterr().err
+    result = subprocess.run(
+        [sys.executable, "-m", "desk", "risk", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=subprocess_env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    (acc,) = json.loads(result.stdout)["accounts"]
+    (pool,) = acc["pools"]
+    (btc,) = acc["positions"]
+    assert pool["margin_balance"] == pytest.approx(7_400)  # TV5: 2,200 + 1,000 + 2,850 + 1,350
+    assert pool["total_equity"] == pytest.approx(7_700)
+    assert abs(pool["margin_ratio"] / pool["venue_margin_ratio"] - 1) < 0.005
+    assert btc["reported_liquidation_price"] is None  # Bybit sends "" for UTA cross
+    assert btc["liquidation_price_symbol_only"] == pytest.approx(41_840.69, rel=1e-6)
+    assert btc["liquidation_price"] == pytest.approx(43_768.215, rel=1e-6)
+    assert acc["shock_to_liquidation"] == pytest.approx(-0.25758, rel=1e-4)
+
+
+def test_bybit_uta_portfolio_margin_is_named_not_recomputed(
+    monkeypatch, capsys, fake, keys, tmp_path, subprocess_env
+):
+    fake.state["bybit"]["uta"]["info"]["marginMode"] = "PORTFOLIO_MARGIN"
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{keys.api_key}\n{keys.secret}\n"))
+    assert (
+        main(["accounts", "add", "pm", "--venue", "bybit", "--api-url", fake.url, "--secrets-from-stdin"])
+        == 0
+    )
+    out = tmp_path / "pm.json"
+    assert main(["snapshot", "--account", "pm", "-o", str(out)]) == 0, capsys.readouterr().err
+    text = subprocess.run(
+        [sys.executable, "-m", "desk", "risk", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=subprocess_env,
+        timeout=60,
+    ).stdout
+    assert "mode: bybit uta portfolio margin" in text
+    assert (
+        "pool USD: cannot recompute: maintenance margin comes from Bybit's scenario engine, which is not "
+        "published per position; margin ratio 0.0151 from the venue's own figure"
+    ) in text
+    assert "pool USDT" not in text  # never silently per-currency

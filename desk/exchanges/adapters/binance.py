@@ -83,7 +83,12 @@ class BinanceAdapter:
                 reported[code] = Reported(margin_ratio=maint / balance_)
         margin = None
         raw = {"positions": [strip_info(p) for p in rows], "account": info, "tiers": raw_tiers}
-        if self.venue == "binanceusdm" and await self._is_multi_assets(ex, cfg, now):
+        funded = {a.get("asset") for a in info["assets"] if num(a.get("crossWalletBalance"))}
+        funded |= {p.settle for p in positions if p.margin_mode is MarginMode.CROSS}
+        # Only an account with more than one funded or settling asset can pool differently from one
+        # pool per asset, so only then is Binance asked (the flag weighs 30, ~1.5 s of ccxt's rate
+        # limiter): a single-asset account reads as fast as before.
+        if self.venue == "binanceusdm" and len(funded) > 1 and await self._is_multi_assets(ex, cfg, now):
             index_rows = await ex.fapipublic_get_assetindex()
             raw["assetIndex"] = index_rows
             margin = multi_assets_margin(cfg.name, info, index_rows, positions)
