@@ -194,3 +194,64 @@ def test_bybit_uta_portfolio_margin_is_named_not_recomputed(
         "published per position; margin ratio 0.0151 from the venue's own figure"
     ) in text
     assert "pool USDT" not in text  # never silently per-currency
+
+
+# ---------------------------------------------------------------------------- OKX
+
+
+def okx_multi_currency(fake, level: str = "3") -> None:
+    fake.state["okx"]["acctLv"] = level
+    fake.state["okx"]["balance"] = load_payload("okx_balance_multi_currency.json")
+
+
+def test_okx_spot_and_futures_mode_stays_per_currency(fake, keys, make_config):
+    account = read_once(make_config("okx"), keys.okx()).account
+    assert account.margin is None and account.reported["USDT"].margin_ratio == 48.38
+    assert "GET /api/v5/account/config" in fake.paths()  # asked, never guessed
+
+
+def test_okx_multi_currency_end_to_end(monkeypatch, capsys, fake, keys, tmp_path, subprocess_env):
+    """acctLv 3: BTC cash counts (at OKX's discount) behind the USDT-margined BTC long, and falls with it."""
+    okx_multi_currency(fake)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{keys.api_key}\n{keys.secret}\n{keys.passphrase}\n"))
+    assert (
+        main(["accounts", "add", "ok", "--venue", "okx", "--api-url", fake.url, "--secrets-from-stdin"]) == 0
+    )
+    out = tmp_path / "ok.json"
+    assert main(["snapshot", "--account", "ok", "-o", str(out)]) == 0, capsys.readouterr().err
+    result = subprocess.run(
+        [sys.executable, "-m", "desk", "risk", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=subprocess_env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    (acc,) = json.loads(result.stdout)["accounts"]
+    pools = acc["pools"]
+    assert [p["pool"] for p in pools] == ["account"]  # the isolated inverse short is outside the pool
+    (pool,) = pools
+    assert pool["mode"] == "okx multi-currency"
+    assert pool["margin_balance"] == pytest.approx(42_380)  # 12,000 + 0.5 × 62,000 × 0.98
+    # OKX's mgnRatio is adjEq ÷ (MM + fee): the reciprocal of desk's ratio
+    assert abs(1 / pool["margin_ratio"] / pool["venue_margin_ratio"] - 1) < 0.005
+    cross = next(p for p in acc["positions"] if p["margin_mode"] == "cross")
+    isolated = next(p for p in acc["positions"] if p["margin_mode"] == "isolated")
+    # collateral held: 42,380 + 1·(x − 62,000) = 0.0045·x
+    assert cross["liquidation_price_symbol_only"] == pytest.approx((62_000 - 42_380) / 0.9955, rel=1e-9)
+    # BTC collateral moving with the mark: 12,000 + (x − 62,000) + 0.5·0.98·x = 0.0045·x
+    assert cross["liquidation_price"] == pytest.approx((62_000 - 12_000) / (1 + 0.49 - 0.0045), rel=1e-9)
+    assert isolated["liquidation_price"] is not None
+
+
+def test_okx_portfolio_margin_is_named_not_recomputed(fake, keys, make_config, tmp_path):
+    okx_multi_currency(fake, "4")
+    account = read_once(make_config("okx"), keys.okx()).account
+    assert account.margin.mode == "okx portfolio margin"
+    assert account.margin.cannot_recompute.startswith("maintenance margin comes from OKX's risk units")
+    from desk.domain.engine import compute_risk
+    from desk.domain.model import Portfolio
+
+    pool = compute_risk(Portfolio((account,))).accounts[0].pools[0]
+    assert pool.cannot_recompute and pool.margin_ratio == pytest.approx(1 / account.margin.venue_margin_ratio)
