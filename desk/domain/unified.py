@@ -54,9 +54,9 @@ def collateral_underlying(asset: str) -> str | None:
 #: modes whose per-position MM follows Bybit's UTA cross rule (§3 "Per-position MM (cross)")
 BYBIT_UTA_MODES = frozenset({"bybit uta cross"})
 #: how far the liquidation search looks: price factors in (1e-6, 1000) of the mark (§6.4 step 2)
-_GRID_STEP = 1.01
-_DOWN_STEPS = 1389  # 1.01**-1389 ≈ 1e-6
-_UP_STEPS = 695  # 1.01**695 ≈ 1000
+_GRID_STEP = 1.04  # two roots closer than 4 % of the price would be missed (F dips and recovers)
+_DOWN_STEPS = 353  # 1.04**-353 ≈ 1e-6
+_UP_STEPS = 177  # 1.04**177 ≈ 1000
 _BISECT = 80
 
 
