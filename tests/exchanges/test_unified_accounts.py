@@ -255,3 +255,30 @@ def test_okx_portfolio_margin_is_named_not_recomputed(fake, keys, make_config, t
 
     pool = compute_risk(Portfolio((account,))).accounts[0].pools[0]
     assert pool.cannot_recompute and pool.margin_ratio == pytest.approx(1 / account.margin.venue_margin_ratio)
+
+
+# ---------------------------------------------------------------------------- Hyperliquid
+
+
+def test_hyperliquid_standard_account_stays_one_usdc_pool(fake, keys, make_config):
+    from tests.exchanges.conftest import HL_ADDRESS
+
+    account = read_once(make_config("hyperliquid", wallet_address=HL_ADDRESS), {}).account
+    assert account.margin is None and "USDC" in account.wallets
+
+
+@pytest.mark.parametrize(("mode", "title"), [("unifiedAccount", "hyperliquid unified account"),
+                                             ("portfolioMargin", "hyperliquid portfolio margin")])
+def test_hyperliquid_unified_and_portfolio_margin_are_named(mode, title, fake, keys, make_config):
+    from desk.domain.engine import compute_risk
+    from desk.domain.model import Portfolio
+    from tests.exchanges.conftest import HL_ADDRESS
+
+    fake.state["hyperliquid"]["userAbstraction"] = mode
+    account = read_once(make_config("hyperliquid", wallet_address=HL_ADDRESS), {}).account
+    assert account.margin.mode == title and account.margin.cannot_recompute
+    risk = compute_risk(Portfolio((account,))).accounts[0]
+    (pool,) = risk.pools
+    assert pool.mode == title and pool.cannot_recompute and pool.margin_ratio is None
+    assert all(p.liquidation_price is None for p in risk.positions if p.margin_mode == "cross")
+    assert any(f"{title}: desk cannot recompute it" in w for w in risk.warnings)
