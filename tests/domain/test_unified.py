@@ -398,3 +398,30 @@ def test_suggestion_adds_collateral_with_its_haircut() -> None:
     (suggestion,) = report.accounts[0].pools[0].suggestions
     assert suggestion.currency == "USDT"
     assert suggestion.amount == pytest.approx(136.276 / 0.01 - 7_400)
+
+
+def test_mark_probe_of_a_pooled_account_uses_the_pool() -> None:
+    from desk.domain.whatif import MarkProbe
+
+    probe = MarkProbe(tv2(), "ETH/USDT:USDT")
+    at = probe.at(2_500)
+    assert close(at.liquidation_price, 1_990.0874)  # the whole pool, not the USDT wallet alone
+    moved = compute_risk(Portfolio((Account("acc", "binanceusdm", {}, (
+        pos("ETH/USDT:USDT", Side.LONG, 10, 3_000, 2_500, 0.005),), {}, None, tv2().margin),))).accounts[0]
+    assert at.pool_ratio == moved.pools[0].margin_ratio
+    assert probe.position.symbol == "ETH/USDT:USDT"
+
+
+def test_what_if_adding_margin_to_a_pooled_account_adds_collateral() -> None:
+    from desk.domain.whatif import add_account_margin
+
+    before = pooled_figures(tv2())
+    after = add_account_margin(Portfolio((tv2(),)), "acc", "USDT", 1_000)
+    acc = after.accounts[0]
+    assert acc.margin.asset("USDT").amount == 1_500
+    moved = pooled_figures(acc)
+    # 1,000 USDT more (negative USDT equity at the root is valued at the ask): LP falls by 1,000/(10·0.995)
+    assert close(moved.liquidation["ETH/USDT:USDT"], 1_990.0874 - 1_000 / (10 * 0.995))
+    assert moved.ratio < before.ratio
+    with pytest.raises(ValueError, match='"FDUSD" is not a collateral asset of account "acc"'):
+        add_account_margin(Portfolio((tv2(),)), "acc", "FDUSD", 10)
