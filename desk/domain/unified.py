@@ -496,10 +496,12 @@ def pooled_figures_scalar(account: Account) -> PooledFigures:
     state = pool_state_scalar(account, [p.mark_price for p in legs],
                               {c.asset: c.price for c in account.margin.collateral})
     keys, moves, bk, shocks = _problems(account)
-    factors = []
+    factors: list[float | None] = []
     for move, bankrupt, shock in zip(moves, bk, shocks, strict=True):
-        factors.append(solve_factor_scalar(
-            lambda phi, mv=move, b=bankrupt: slack_scalar(account, mv, phi, bankruptcy=b), shock=shock))
+        def slack(phi: float, mv: Move = move, b: bool = bankrupt) -> float:
+            return slack_scalar(account, mv, phi, bankruptcy=b)
+
+        factors.append(solve_factor_scalar(slack, shock=shock))
     return _figures(account, factors, keys, moves, state)
 
 

@@ -569,10 +569,11 @@ def _margin_doc(m: AccountMargin) -> MarginDoc:
     collateral = []
     for c in m.collateral:
         tiers = [CollateralTierDoc(t.floor, t.rate, None if math.isinf(t.cap) else t.cap) for t in c.tiers]
-        haircut = HaircutDoc(c.rate, tiers or None, c.tier_unit, c.bid_buffer, c.ask_buffer)  # type: ignore[arg-type]
+        unit: Literal["coin", "value"] = "value" if c.tier_unit == "value" else "coin"
+        haircut = HaircutDoc(c.rate, tiers or None, unit, c.bid_buffer, c.ask_buffer)
         collateral.append(CollateralDoc(c.asset, c.amount, c.price, c.borrowed, c.underlying,
                                         None if haircut == HaircutDoc() else haircut))
-    return MarginDoc(m.pool.value, m.mode, m.threshold, m.valuation, collateral,  # type: ignore[arg-type]
+    return MarginDoc(m.pool.value, m.mode, m.threshold, m.valuation, collateral,
                      m.venue_margin_ratio, m.venue_ratio_inverted, m.cannot_recompute)
 
 
@@ -581,4 +582,4 @@ def portfolio_to_doc_v2(portfolio: Portfolio) -> PortfolioDocV2:
     accounts = [AccountDocV2(**{f: getattr(d, f) for f in d.__struct_fields__},
                              margin=None if a.margin is None else _margin_doc(a.margin))
                 for d, a in zip(v1.accounts, portfolio.accounts, strict=True)]
-    return PortfolioDocV2(FORMAT_V2, accounts, portfolio.as_of)
+    return PortfolioDocV2("desk.portfolio/2", accounts, portfolio.as_of)
