@@ -227,3 +227,22 @@ def test_a_single_asset_pool_gives_todays_figures(venue, wallet, qty, side, move
         assert math.isclose(
             pooled.shock_to_liquidation, today.shock_to_liquidation, rel_tol=1e-9, abs_tol=1e-12
         )
+
+
+@FAST
+@given(pooled_accounts())
+def test_vectorised_pool_equals_the_scalar_oracle(acc: Account) -> None:
+    from desk.domain.unified import pooled_figures_scalar
+
+    fast, slow = pooled_figures(acc), pooled_figures_scalar(acc)
+    assert math.isclose(fast.ratio, slow.ratio, rel_tol=1e-12) or fast.ratio == slow.ratio
+    assert math.isclose(fast.state.total_equity, slow.state.total_equity, rel_tol=1e-12, abs_tol=1e-9)
+    for name in ("liquidation", "liquidation_symbol_only", "bankruptcy"):
+        a, b = getattr(fast, name), getattr(slow, name)
+        for symbol in a:
+            assert (a[symbol] is None) == (b[symbol] is None)
+            if a[symbol] is not None:
+                assert math.isclose(a[symbol], b[symbol], rel_tol=1e-9)
+    assert (fast.shock is None) == (slow.shock is None)
+    if fast.shock is not None:
+        assert math.isclose(fast.shock, slow.shock, rel_tol=1e-9, abs_tol=1e-12)
