@@ -556,6 +556,44 @@ def add_collateral(maintenance: float, balance: float, target: float, c: Collate
     return Suggestion("add_margin", True, amount=hi, currency=c.asset)
 
 
+def reduce_pooled(account: Account, target: float) -> Suggestion:
+    """Close the same fraction of every cross position of the pool, at the marks, to bring
+    k·MM ÷ MB to ``target``. Closing at the mark realises PnL into the settle asset's wallet, so
+    each asset's equity — and the margin balance — stay; only the maintenance margin falls."""
+    import dataclasses
+
+    margin = account.margin
+    assert margin is not None
+    legs = cross_positions(account)
+    prices = {c.asset: c.price for c in margin.collateral}
+    state = pool_state_scalar(account, [p.mark_price for p in legs], prices)
+    if state.margin_balance <= 0.0:
+        return Suggestion("reduce_size", False, reason="the pool's margin balance is not positive; closing "
+                          "positions at the mark cannot restore it — add collateral")
+
+    def ratio_after(fraction: float) -> float:
+        keep = 1.0 - fraction
+        if keep <= 0:
+            return 0.0
+        smaller = tuple(dataclasses.replace(p, contracts=p.contracts * keep)
+                        if p.margin_mode is MarginMode.CROSS else p for p in account.positions)
+        after = pool_state_scalar(dataclasses.replace(account, positions=smaller),
+                                  [p.mark_price for p in legs], prices)
+        # realised PnL stays in the wallets: the balance is the one before closing
+        return margin.threshold * after.maintenance / state.margin_balance
+
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if mid in (lo, hi):
+            break
+        if ratio_after(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return Suggestion("reduce_size", True, fraction=hi)
+
+
 def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: AccountRisk | None,
                     *, target: float | None = None) -> AccountRisk:
     """The pooled account's report. ``isolated`` holds the figures of its isolated positions,
@@ -590,8 +628,9 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
             for c in margin.collateral)
         if target is not None and ratio > target:
             stables = [c for c in margin.collateral if c.underlying is None] or list(margin.collateral)
-            suggestions = tuple(add_collateral(state.maintenance, state.margin_balance, target, c,
-                                               margin.threshold) for c in stables[:1])
+            suggestions = (*(add_collateral(state.maintenance, state.margin_balance, target, c,
+                                            margin.threshold) for c in stables[:1]),
+                           reduce_pooled(account, target))
         wallet = sum(c.amount * c.price for c in margin.collateral)
         pool = PoolRisk(margin.valuation, wallet, state.total_equity - wallet, state.margin_balance,
                         state.maintenance, ratio, margin.venue_margin_ratio, suggestions, pool="account",

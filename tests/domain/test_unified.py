@@ -395,9 +395,11 @@ def test_suggestion_adds_collateral_with_its_haircut() -> None:
     assert s.amount == pytest.approx(1_000 / (60_000 * 0.95))
     assert s.currency == "BTC"
     report = compute_risk(Portfolio((tv5(),)), target=0.01)
-    (suggestion,) = report.accounts[0].pools[0].suggestions
-    assert suggestion.currency == "USDT"
-    assert suggestion.amount == pytest.approx(136.276 / 0.01 - 7_400)
+    add, reduce = report.accounts[0].pools[0].suggestions
+    assert add.currency == "USDT"
+    assert add.amount == pytest.approx(136.276 / 0.01 - 7_400)
+    # Bybit UTA MM is linear in size (entry value × MMR + fee to close): 136.276·(1 − f) = 0.01·7,400
+    assert reduce.action == "reduce_size" and reduce.fraction == pytest.approx(1 - 74 / 136.276, rel=1e-9)
 
 
 def test_mark_probe_of_a_pooled_account_uses_the_pool() -> None:
