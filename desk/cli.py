@@ -7,12 +7,19 @@ Modules whose name starts with ``_`` are helpers, not commands.
 
 Exit codes everywhere: 0 ok, 2 invalid input (a clear message, never a traceback),
 1 internal error (a short message; the traceback goes to the log file only).
+
+:func:`main` starts the log (``desk.log`` in the log folder, redacted) before any subcommand or
+the dashboard runs, and is the last line of defence for what reaches the terminal: every error
+message passes through :func:`desk.sanitize.for_user`, an unexpected exception becomes one line
+naming it and the log, and a reader that stops early (``desk export … | head``) ends the command
+quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
@@ -23,8 +30,12 @@ from desk import __version__
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
 
+# A UserError message may carry a how-to-fix paragraph; beyond this it is cut.
+USER_ERROR_LIMIT = 1000
 
+log = logging.getLogger("desk.cli")
 
 def command_modules() -> tuple[str, ...]:
     """The subcommand modules in --help order."""
@@ -78,21 +89,73 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.home:
         os.environ["DESK_HOME"] = args.home
+    _start_logging()
+    from desk.commands._support import warn_about_settings
+
+    warn_about_settings(new_command=True)  # every command names what is wrong with settings.toml
+    what = _command_name(args)
+    log.info("desk %s: %s started", __version__, what)
+    code = _run(args)
+    log.info("desk %s: %s ended with exit code %d", __version__, what, code)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from desk.sanitize import for_user
+
     handler = args.handler
     try:
-        if handler is None:
-            return _default_action(args)
-        return int(handler(args) or 0)
+        code = _default_action(args) if handler is None else int(handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here when the output was short
+        return code
     except UserError as exc:
-        print(f"desk: error: {exc}", file=sys.stderr)
+        log.info("refused: %s", exc)
+        print(f"desk: error: {for_user(exc, limit=USER_ERROR_LIMIT)}", file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:
+        # The reader went away (`desk export history | head`): what it wanted it got. Point
+        # stdout at /dev/null so the interpreter's final flush does not complain either.
+        _silence_stdout()
+        log.info("the output pipe was closed by the reader; stopped writing")
+        return EXIT_OK
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: no traceback reaches the user
         from desk.commands._support import report_internal_error
 
         report_internal_error(exc)
         return EXIT_INTERNAL
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """`accounts test`, `watch`, `dashboard`… — never the arguments (they may hold URLs)."""
+    if args.command is None:
+        return "dashboard"
+    action = next((getattr(args, a) for a in ("accounts_command", "config_action", "what")
+                   if isinstance(getattr(args, a, None), str)), None)
+    return f"{args.command} {action}" if action else args.command
+
+
+def _start_logging() -> None:
+    """desk.log for every command; a log that cannot be opened is said once, and desk goes on."""
+    try:
+        from desk.store.logs import setup_logging
+
+        setup_logging()
+    except Exception as exc:
+        from desk.sanitize import for_user
+
+        print(f"desk: warning: the log file cannot be written ({for_user(exc, limit=200)}); "
+              "continuing without it", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _default_action(args: argparse.Namespace) -> int:

@@ -7,9 +7,12 @@ Unexpected Qt warnings fail the test (pyproject: qt_log_level_fail).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +66,22 @@ def desk_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     # Subprocesses get a keyring that refuses everything unless a test gives them a real one.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     return home
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`desk.cli.main` starts desk's log in-process: undo it after each test (handlers, hooks)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = (sys.excepthook, threading.excepthook)
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+    logging.captureWarnings(False)
+    sys.excepthook, threading.excepthook = hooks
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -67,8 +68,9 @@ def test_table_is_worst_first_with_pools_shock_and_no_colour_off_a_tty(env):
     for row in lines:
         if not row.strip():
             break
-        last = row.split()[-1]
-        ratios.append(float("inf") if last == "inf" else float(last))
+        # the ratio column is percent; "≥ 100 %" once the margin balance is gone
+        assert row.endswith(" %"), row
+        ratios.append(float("inf") if row.endswith("≥ 100 %") else float(row.split()[-2].replace(",", "")))
     assert ratios == sorted(ratios, reverse=True) and len(ratios) >= 8
     assert "pool USDT" in out and "shock to liquidation" in out
     assert "generic" in out  # the unknown venue says so
@@ -107,7 +109,7 @@ def test_colour_on_a_tty_and_no_color_respected(env):
         (["--mark", "NOPE/USDT:USDT=3"], 'no position in the portfolio has the symbol "NOPE/USDT:USDT"'),
         (["--shock", "-100"], "--shock must be above -100"),
         (["--shock", "abc"], "--shock must be a number"),
-        (["--target", "0"], "--target must be a margin ratio above 0"),
+        (["--target", "0"], "--target must be a margin ratio from 0.01 to 0.99"),
         (["--target", "nan"], "finite"),
     ],
 )
@@ -134,3 +136,43 @@ def test_missing_file_exits_2(env, tmp_path):
     result = desk(str(tmp_path / "none.json"), env=env)
     assert result.returncode == 2
     assert "no such file" in result.stderr
+
+
+def test_suggestions_answer_the_distance_goal_in_whole_coin_m_contracts(env, tmp_path):
+    """A COIN-M long 4 % from liquidation at margin ratio < 0.5: the ratio alone sees nothing to do;
+    with --target-distance the table says what brings it back, in whole contracts and in BTC."""
+    n, cs, ep, mark, mmr, wallet = 300, 100.0, 60_000.0, 57_000.0, 0.005, 0.06
+    doc = {"format": "desk.portfolio/1", "accounts": [{
+        "name": "coinm", "venue": "binancecoinm", "wallets": {"BTC": wallet},
+        "positions": [{"symbol": "BTC/USD:BTC", "kind": "inverse", "contracts": n, "contract_size": cs,
+                       "side": "long", "entry_price": ep, "mark_price": mark, "margin_mode": "cross",
+                       "mmr": mmr, "lot_size": 1}]}]}
+    path = tmp_path / "coinm.json"
+    path.write_text(json.dumps(doc))
+    plain = desk(str(path), "--target", "0.5", env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert "suggestion:" not in plain.stdout
+    result = desk(str(path), "--target", "0.5", "--target-distance", "20", env=env)
+    assert result.returncode == 0, result.stderr
+    # by hand (inverse long, cross, §2): closing c at the mark keeps the margin balance; the
+    # liquidation price N'·CS(1 + MMR) ÷ (W' + N'·CS/EP) must fall to MARK × 0.8
+    k = mark * 0.8
+    c = (n * cs * (1 + mmr) - k * wallet - k * n * cs / ep) / (cs * (mmr + 0.2))
+    add = n * cs * (1 + mmr) / k - n * cs / ep - wallet
+    assert (math.ceil(c), round(add, 6)) == (226, 0.101184)
+    out = result.stdout
+    assert "target distance 20%" in out
+    assert ("suggestion: add 0.102 BTC of margin to get back to 20 % from liquidation and margin ratio "
+            "50 %") in out
+    assert f"suggestion: cut {math.ceil(c)} contracts (75.3 % of the position) to get back to 20 %" in out
+    data = json.loads(desk(str(path), "--json", "--target", "0.5", "--target-distance", "20", env=env).stdout)
+    cut = data["accounts"][0]["positions"][0]["suggestions"][1]
+    assert cut == {"action": "reduce_size", "reaches_target": True, "contracts": 226.0,
+                   "fraction": pytest.approx(226 / 300), "step": 1.0, "target_margin_ratio": 0.5,
+                   "target_distance": 0.2}
+
+
+@pytest.mark.parametrize("value", ["0", "100", "-5", "x"])
+def test_bad_target_distance_exits_2(env, value):
+    result = desk(str(EXAMPLES / "binance-faq.json"), "--target-distance", value, env=env)
+    assert result.returncode == 2 and "--target-distance" in result.stderr

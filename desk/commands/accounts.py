@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk.cli import UserError
+from desk.sanitize import for_user, quoted
 
 ORDER = 40
 
@@ -113,19 +114,17 @@ def secrets_for(account: Any) -> Mapping[str, str]:
 
 
 def _settings() -> Any:
+    from desk.commands._support import warn_about_settings
     from desk.store.settings import Settings
 
-    settings = Settings.load()
-    for problem in settings.problems:
-        print(f"desk: warning: {problem}", file=sys.stderr)
-    return settings
+    return warn_about_settings(Settings.load())
 
 
 def _account(settings: Any, name: str) -> Any:
     accounts = settings.accounts()
     if name not in accounts:
-        raise UserError(f"no account named {name!r} — configured: {', '.join(accounts) or 'none'}; "
-                        f"add one with `desk accounts add {name} --venue ID`")
+        raise UserError(f"no account named {quoted(name)} — configured: {', '.join(accounts) or 'none'}; "
+                        f"add one with `desk accounts add NAME --venue ID`")
     return accounts[name]
 
 
@@ -199,8 +198,9 @@ def run_add(args: argparse.Namespace) -> int:
             secrets.delete_account(args.name, fields)
         raise UserError(f"could not save the settings: {exc}") from None
     keys = f"keys stored in the keyring ({secrets.backend_name()})" if fields else "no key needed"
-    print(f"{'updated' if existed else 'added'} account {args.name!r} ({venue}{_where(account)}); {keys}.")
-    print(f"check it with: desk accounts test {args.name}")
+    print(for_user(f"{'updated' if existed else 'added'} account {args.name!r} ({venue}{_where(account)}); "
+                   f"{keys}.", limit=None))
+    print(f"check it with: desk accounts test {for_user(args.name, limit=None)}")
     return 0
 
 
@@ -246,12 +246,14 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"keyring": backend, "keyring_secure": problem is None, "accounts": rows}, indent=2))
         return 0
-    print(f"keyring: {backend}" + (f"  (NOT usable for keys: {problem})" if problem else ""))
+    unusable = f"  (NOT usable for keys: {for_user(problem, limit=1000)})" if problem else ""
+    print(f"keyring: {backend}{unusable}")
     if not rows:
         print("no accounts configured — add one with `desk accounts add NAME --venue ID`")
         return 0
     headers = ("name", "venue", "label", "enabled", "endpoint", "keys")
-    table = [[str(r[h]) if h != "enabled" else ("yes" if r[h] else "no") for h in headers] for r in rows]
+    table = [[for_user(r[h], limit=60) if h != "enabled" else ("yes" if r[h] else "no") for h in headers]
+             for r in rows]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     for row in table:
@@ -288,31 +290,33 @@ def run_test(args: argparse.Namespace) -> int:
         finally:
             await reader.close()
 
-    print(f"testing {account.name} ({account.venue}{_where(account)}) …")
+    # Everything below quotes the venue (symbols, currencies, error bodies): made safe to show.
+    print(f"testing {for_user(account.name)} ({account.venue}{for_user(_where(account))}) …")
     try:
         snap, perms, problems = asyncio.run(probe())
     except VenueError as exc:
-        print(f"FAILED [{exc.kind.value}]: {exc}", file=sys.stderr)
+        print(f"FAILED [{exc.kind.value}]: {for_user(exc, limit=600)}", file=sys.stderr)
         return EXIT_UNREADABLE
     acct = snap.account
+    wallets = ", ".join(f"{for_user(k, limit=20)} {v:,.8g}" for k, v in acct.wallets.items())
     print(f"ok: read access works — {len(acct.positions)} open position(s); "
-          f"wallets: {', '.join(f'{k} {v:,.8g}' for k, v in acct.wallets.items()) or 'none'}; "
-          f"request weight {snap.request_weight:g}")
+          f"wallets: {wallets or 'none'}; request weight {snap.request_weight:g}")
     for p in acct.positions:
         liq = p.reported.liquidation_price
-        print(f"  {p.symbol:<20} {p.side.value:<5} {p.contracts:g} @ {p.entry_price:g}  "
+        print(f"  {for_user(p.symbol, limit=60):<20} {p.side.value:<5} {p.contracts:g} @ {p.entry_price:g}  "
               f"mark {p.mark_price:g}  {p.margin_mode.value}  "
               f"venue liq. {'none' if liq is None else f'{liq:g}'}")
     for line in problems:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {for_user(line, limit=600)}", file=sys.stderr)
     if perms is not None:
         if not perms.known:
-            print(f"key permissions: unknown ({'; '.join(perms.notes)}) — make sure the key is read-only")
+            print(f"key permissions: unknown ({for_user('; '.join(perms.notes), limit=600)}) — make sure "
+                  f"the key is read-only")
         else:
             warnings = perms.warnings()
             if warnings:
                 for line in warnings:
-                    print(f"WARNING: {line}", file=sys.stderr)
+                    print(f"WARNING: {for_user(line, limit=600)}", file=sys.stderr)
             else:
                 print(f"key permissions: read-only ({perms.source})")
     return 0
@@ -331,7 +335,7 @@ def run_remove(args: argparse.Namespace) -> int:
     except secrets.SecretStoreError as exc:
         raise UserError(f"{exc} — the account was not removed") from None
     if not known and not removed:
-        raise UserError(f"no account named {args.name!r} — configured: "
+        raise UserError(f"no account named {quoted(args.name)} — configured: "
                         f"{', '.join(settings.accounts()) or 'none'}")
     if known:
         try:
@@ -339,6 +343,6 @@ def run_remove(args: argparse.Namespace) -> int:
             settings.save()
         except (SettingsError, OSError) as exc:
             raise UserError(f"keys removed, but the settings could not be saved: {exc}") from None
-    print(f"removed account {args.name!r}"
+    print(f"removed account {quoted(args.name)}"
           + (f" and {len(removed)} keyring item(s)" if removed else " (no keys were stored)"))
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 ORDER = 60
@@ -44,12 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _load() -> Any:
+    from desk.commands._support import warn_about_settings
     from desk.store.settings import Settings
 
-    settings = Settings.load()
-    for problem in settings.problems:
-        print(f"desk: warning: {problem}", file=sys.stderr)
-    return settings
+    return warn_about_settings(Settings.load())
+
+
+def _warn(settings: Any) -> None:
+    """After a save: say so if it rewrote a damaged file (and where the old one is)."""
+    from desk.commands._support import warn_about_settings
+
+    warn_about_settings(settings)
 
 
 def _user_error(exc: Exception) -> Exception:
@@ -155,6 +159,7 @@ def _set(args: argparse.Namespace) -> int:
         opt = option(args.key)
         settings.set(opt.key, args.value)
         settings.save()
+        _warn(settings)
     except SettingsError as exc:
         raise _user_error(exc) from None
     except OSError as exc:
@@ -171,6 +176,7 @@ def _reset(args: argparse.Namespace) -> int:
         opt = option(args.key)
         settings.reset(opt.key)
         settings.save()
+        _warn(settings)
     except SettingsError as exc:
         raise _user_error(exc) from None
     except OSError as exc:

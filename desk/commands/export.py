@@ -8,6 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from desk.commands._support import warn
+from desk.sanitize import quoted
+
 ORDER = 70
 
 EPILOG = """\
@@ -58,7 +61,7 @@ def parse_time(text: str, option: str, *, end_of_day: bool = False) -> float:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise UserError(f"{option} {text!r} is not a date or time — use ISO 8601, e.g. 2026-11-20 or "
+        raise UserError(f"{option} {quoted(text)} is not a date or time — use ISO 8601, e.g. 2026-11-20 or "
                         "2026-11-20T18:30 (UTC unless an offset like +01:00 is given)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -95,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 health = history.health
                 raise UserError(f"{path} cannot be read: {health.trouble} ({health.detail})")
             for problem in history.problems:
-                print(f"desk: warning: {problem}", file=sys.stderr)
+                warn(problem)
             if args.what == "history":
                 rows = _history_rows(history, args, since, until)
             else:
@@ -143,5 +146,5 @@ def _check_account(history: Any, account: str, *, alerts: bool) -> None:
         known = history.accounts()
     if account not in known:
         what = "alerts" if alerts else "history"
-        raise UserError(f"no {what} for account {account!r} — accounts with {what}: "
+        raise UserError(f"no {what} for account {quoted(account)} — accounts with {what}: "
                         f"{', '.join(known) or 'none yet'}")

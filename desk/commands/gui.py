@@ -11,6 +11,7 @@ import os
 import time
 
 from desk.cli import UserError
+from desk.sanitize import quoted
 
 _PROCESS_START = time.time()
 
@@ -27,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
         from desk.exchanges.demo.scenarios import SCENARIOS
 
         if scenario not in SCENARIOS:
-            raise UserError(f"unknown demo scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+            raise UserError(f"unknown demo scenario {quoted(scenario)}; "
+                            f"choose one of: {', '.join(SCENARIOS)}")
     if speed is not None and not (0 < speed <= 10_000):
         raise UserError(f"--speed {speed:g} is out of range; use a factor above 0 and up to 10000 (e.g. 20)")
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \

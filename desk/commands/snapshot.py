@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from desk.cli import UserError
+from desk.sanitize import for_user, quoted
 
 ORDER = 30
 EXIT_UNREADABLE = 3
@@ -82,7 +83,7 @@ def _demo(args: argparse.Namespace) -> Any:
         raise UserError("the demo venue is not available in this build") from None
     scenario = args.scenario or "calm"
     if scenario not in SCENARIOS:
-        raise UserError(f"unknown demo scenario {scenario!r} — choose one of: {', '.join(SCENARIOS)}")
+        raise UserError(f"unknown demo scenario {quoted(scenario)} — choose one of: {', '.join(SCENARIOS)}")
     try:
         return demo_portfolio(scenario, seed=args.seed, at_seconds=args.at)
     except ValueError as exc:
@@ -101,7 +102,7 @@ def _selected(args: argparse.Namespace, settings: Any) -> list[Any]:
         raise UserError("say which accounts to read: --account NAME (repeatable), --all, or --demo")
     missing = [n for n in args.account if n not in accounts]
     if missing:
-        raise UserError(f"no account named {', '.join(map(repr, missing))} — configured: "
+        raise UserError(f"no account named {', '.join(map(quoted, missing))} — configured: "
                         f"{', '.join(accounts) or 'none'}")
     return [accounts[n] for n in dict.fromkeys(args.account)]
 
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             accounts.append(result.account)
     for line in failures:
-        print(f"desk: cannot read {line}", file=sys.stderr)
+        print(f"desk: cannot read {for_user(line, limit=600)}", file=sys.stderr)
     if failures and not (args.partial and accounts):
         print("desk: no file written" + ("" if args.partial else " (use --partial to write the accounts "
                                          "that could be read)"), file=sys.stderr)

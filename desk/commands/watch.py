@@ -17,9 +17,10 @@ import sys
 import threading
 import time
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from desk.cli import UserError
+from desk.domain.finite import json_ready
 
 ORDER = 20
 TABLE_INTERVAL = 1.0  # at most one table per second
@@ -70,10 +71,12 @@ def _build_runtime(args: argparse.Namespace) -> Any:
         raise UserError(f"--target must be a margin ratio between 0 and 1 (e.g. 0.5), got {args.target:g}")
     if demo:
         from desk.exchanges.demo import SCENARIOS
+        from desk.sanitize import quoted
 
         scenario = args.scenario or "calm"
         if scenario not in SCENARIOS:
-            raise UserError(f"unknown demo scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+            raise UserError(f"unknown demo scenario {quoted(scenario)}; "
+                            f"choose one of: {', '.join(SCENARIOS)}")
         return Runtime.for_demo(scenario, seed=args.seed, speed=args.speed or 1.0, target=args.target)
     try:
         return Runtime.from_settings(accounts=args.account, target=args.target)
@@ -88,7 +91,7 @@ def _build_runtime(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     runtime = _build_runtime(args)
-    out = sys.stdout
+    out = cast(TextIO, ScreenSafe(sys.stdout, json_lines=args.json_lines))
     printer: Printer = JsonPrinter(out) if args.json_lines else TablePrinter(out, verbose=args.verbose)
     events: queue.Queue[object] = queue.Queue()
     stop = threading.Event()
@@ -132,6 +135,26 @@ def _attach_alerts(runtime: Any) -> None:
         with contextlib.suppress(Exception):
             runtime.stop(timeout=5)
         raise UserError(f"alert settings: {exc} — fix with `desk config set`, or use --no-alerts") from None
+
+
+class ScreenSafe:
+    """Everything `desk watch` writes passes here: it quotes exchange errors and names from
+    venues and settings. The table gets :func:`desk.sanitize.for_user` (secrets masked, control
+    characters escaped, layout kept); a JSON line is only redacted — JSON escapes control
+    characters itself, and its strings stay whole."""
+
+    def __init__(self, stream: TextIO, *, json_lines: bool) -> None:
+        self.stream = stream
+        self.json_lines = json_lines
+
+    def write(self, text: str) -> int:
+        from desk.sanitize import for_user, redact
+
+        safe = redact(text) if self.json_lines else for_user(text, limit=None, multiline=True)
+        return self.stream.write(safe)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -213,7 +236,7 @@ class TablePrinter(Printer):
 
 def render_table(snap: Any, *, verbose: bool = False) -> str:
     """The compact risk table of one snapshot, worst first (as `desk risk` orders it)."""
-    from desk.commands.risk import fmt_price, fmt_ratio
+    from desk.domain import display
 
     lines = [f"— {_clock(snap.at)} —"]
     headers = ["account", "symbol", "side", "size", "mark", "liq", "distance", "margin ratio", "data"]
@@ -221,8 +244,8 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
-        dist = math.inf if p.distance_to_liquidation is None else p.distance_to_liquidation
-        return (-ratio, dist)
+        dist = p.signed_distance_to_liquidation
+        return (-ratio, math.inf if dist is None else dist)
 
     for p in sorted(snap.report.positions(), key=badness):
         state = snap.positions.get(p.key)
@@ -232,9 +255,11 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
             if state.status.value != "live" and state.mark_time is not None:
                 data += f" {_age(snap.at - state.mark_time)}"
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
-        dist = "-" if p.distance_to_liquidation is None else f"{p.distance_to_liquidation * 100:.2f}%"
-        rows.append([p.account, p.symbol, side, f"{p.contracts:.8g}", fmt_price(p.mark_price, p.tick_size),
-                     fmt_price(p.liquidation_price, p.tick_size), dist, fmt_ratio(p.margin_ratio), data])
+        dist = display.distance_with_state(p.signed_distance_to_liquidation, p.liquidatable)
+        rows.append([p.account, p.symbol, side, display.quantity(p.contracts),
+                     display.price(p.mark_price, p.tick_size),
+                     display.price(p.liquidation_price, p.tick_size), dist,
+                     display.margin_ratio(p.margin_ratio), data])
     if rows:
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
         right = {3, 4, 5, 6, 7}
@@ -247,6 +272,12 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
         lines.extend(line(r) for r in rows)
     else:
         lines.append("no open positions")
+    for p in snap.report.positions():  # what to do, for every position worse than the goals
+        from desk.domain.suggest import advice_text
+
+        advice = advice_text(p.suggestions)
+        if advice:
+            lines.append(f"  {p.account} {p.symbol} {p.side}: {advice}")
     for acc in snap.accounts:
         if verbose or acc.status.value != "live":
             text = f"  {acc.name} ({acc.venue}): {acc.status.value}"
@@ -268,7 +299,7 @@ class JsonPrinter(Printer):
         self.out = out
 
     def _emit(self, doc: dict[str, Any]) -> None:
-        self.out.write(json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
+        self.out.write(json.dumps(json_ready(doc), separators=(",", ":"), allow_nan=False) + "\n")
         self.out.flush()
 
     def started(self, runtime: Any) -> None:

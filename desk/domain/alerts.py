@@ -18,7 +18,8 @@ class AlertLevel(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Alert:
     at: float  # epoch seconds (the alert engine's clock)
-    # e.g. "distance", "margin_ratio", "pool_margin_ratio", "stale", "disagree", "gone", "digest"
+    # e.g. "distance", "margin_ratio", "pool_margin_ratio", "stale", "disagree", "gone", "digest",
+    # "recovered" (a condition cleared; ``clears`` names its rule)
     rule: str
     level: AlertLevel
     title: str
@@ -28,6 +29,13 @@ class Alert:
     leg: str | None = None
     value: float | None = None
     threshold: float | None = None
+    clears: str | None = None  # "recovered" alerts: the rule whose condition cleared
+
+    @property
+    def condition(self) -> tuple[str, str | None, str | None, str | None]:
+        """The condition an alert is about — rule and subject — shared by its escalations and its
+        recovery, so a notifier can replace or close what it showed for it."""
+        return (self.clears or self.rule, self.account, self.symbol, self.leg)
 
     @property
     def subject(self) -> str:

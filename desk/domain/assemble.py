@@ -14,13 +14,7 @@ from desk.domain.model import Account, MarginMode, Position
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
 from desk.domain.rules import VenueRules, rules_for
 from desk.domain.scalar import PoolFigures, PositionFigures
-from desk.domain.suggest import (
-    add_margin,
-    reduce_cross_position,
-    reduce_isolated_position,
-    reduce_pool,
-    set_isolated_leverage,
-)
+from desk.domain.suggest import Goal, add_margin, position_suggestions, reduce_pool
 
 #: ours vs the exchange's liquidation price: a gap above this many ticks is flagged (ARCHITECTURE rule 4)
 GAP_TICKS = 2.0
@@ -40,10 +34,6 @@ def venue_margin_ratio(rules: VenueRules, ratio: float | None) -> float | None:
             return math.inf
         return 0.0 if math.isinf(ratio) else 1.0 / ratio
     return ratio
-
-
-def distance(mark: float, liquidation: float | None) -> float | None:
-    return None if liquidation is None else abs(mark - liquidation) / mark
 
 
 def _label(p: Position) -> str:
@@ -120,13 +110,19 @@ def assemble_account(
     shock: float | None,
     *,
     target: float | None = None,
+    target_distance: float | None = None,
 ) -> AccountRisk:
-    """The account's report: ``positions`` carry the figures of ``account.positions``, in order."""
+    """The account's report: ``positions`` carry the figures of ``account.positions``, in order.
+
+    Suggestions where a position is worse than the goal: margin ratio above ``target`` or distance
+    to liquidation below ``target_distance`` (either may be None: no such goal).
+    """
     columns = positions if isinstance(positions, PositionColumns) else PositionColumns.of(positions)
     rules = rules_for(account.venue)
-    pool_by_settle = {pool.settle: pool for pool in pools}
     cross_by_settle: dict[str, list[Position]] = {}
-    if target is not None:  # only suggestions need the cross positions by pool
+    goal = None if target is None and target_distance is None else \
+        Goal(math.inf if target is None else target, target_distance)
+    if goal is not None:  # only suggestions need the cross positions by pool
         for p in account.positions:
             if p.margin_mode is MarginMode.CROSS:
                 cross_by_settle.setdefault(p.settle, []).append(p)
@@ -159,22 +155,13 @@ def assemble_account(
         columns.margin_ratio, columns.liquidation_price, columns.bankruptcy_price, strict=True,
     ):
         suggestions = ()
-        if target is not None and ratio > target:
-            if p.margin_mode is cross:
-                pool = pool_by_settle[p.settle]
-                others = [o for o in cross_by_settle[p.settle] if o is not p]
-                suggestions = (
-                    add_margin(pool.maintenance_margin, pool.margin_balance, target, p.settle),
-                    reduce_cross_position(p, others, rules, pool.margin_balance, target),
-                )
-            else:
-                balance = float(p.isolated_margin or 0.0) + pnl
-                suggestions = (
-                    add_margin(mm, balance, target, p.settle),
-                    reduce_isolated_position(p, rules, target),
-                    set_isolated_leverage(p, rules, target),
-                )
         mark = p.mark_price
+        if goal is not None and goal.unmet_by(ratio, None if liq is None else abs(mark - liq) / mark):
+            if p.margin_mode is cross:
+                suggestions = position_suggestions(p, cross_by_settle[p.settle], account.wallet(p.settle),
+                                                   rules, goal)
+            else:
+                suggestions = position_suggestions(p, (p,), float(p.isolated_margin or 0.0), rules, goal)
         reported = p.reported
         # positional, in PositionRisk's field order (this loop runs once per position per tick)
         position_risks.append(PositionRisk(
@@ -183,6 +170,7 @@ def assemble_account(
             ratio, liq, bk, None if liq is None else abs(mark - liq) / mark,
             reported.liquidation_price, reported.bankruptcy_price, p.tick_size, suggestions,
             venue_margin_ratio(rules, ratio) if inverted else ratio,
+            None if p.margin_mode is cross else float(p.isolated_margin or 0.0),
         ))
     return AccountRisk(
         name=account.name,

@@ -806,15 +806,23 @@ def _none(x: float) -> float | None:
     return None if x != x else x
 
 
-def compute_risk(portfolio: Portfolio, *, target: float | None = None) -> RiskReport:
-    """Risk for every account, pool and position; suggestions where the ratio is worse than ``target``.
+def compute_risk(
+    portfolio: Portfolio, *, target: float | None = None, target_distance: float | None = None
+) -> RiskReport:
+    """Risk for every account, pool and position; suggestions where the ratio is worse than ``target``
+    or the distance to liquidation is below ``target_distance``.
 
-    ``target`` is a margin ratio on desk's scale (MM ÷ margin balance, 1.0 = liquidation).
+    ``target`` is a margin ratio on desk's scale (MM ÷ margin balance, 1.0 = liquidation);
+    ``target_distance`` a fraction of the mark (0.10 = 10 % from liquidation).
     """
     if target is not None and not target > 0:
         raise ValueError(f"target margin ratio must be > 0, got {target}")
+    if target_distance is not None and not 0 < target_distance < 1:
+        raise ValueError(f"target distance must be a fraction between 0 and 1, got {target_distance}")
     if any(a.pooled for a in portfolio.accounts):
-        return _with_pooled(portfolio, target, lambda p: compute_risk(p, target=target), scalar=False)
+        return _with_pooled(portfolio, target, target_distance,
+                            lambda p: compute_risk(p, target=target, target_distance=target_distance),
+                            scalar=False)
     f = _flatten(portfolio)
     arr = _arrays(f)
     # every figure in account order (account by account), as Python lists sliced per account
@@ -845,19 +853,22 @@ def compute_risk(portfolio: Portfolio, *, target: float | None = None) -> RiskRe
         columns = PositionColumns(notional[start:end], pnl[start:end], mm[start:end], ratio[start:end],
                                   liq[start:end], bk[start:end])
         shock = _none(account_shock[ai]) if ai < len(account_shock) else None
-        accounts.append(assemble_account(account, per_account_pools[ai], columns, shock, target=target))
+        accounts.append(assemble_account(account, per_account_pools[ai], columns, shock, target=target,
+                                         target_distance=target_distance))
         start = end
     return RiskReport(accounts=tuple(accounts), as_of=portfolio.as_of)
 
 
-def _with_pooled(portfolio: Portfolio, target: float | None, plain: Any, *, scalar: bool) -> RiskReport:
+def _with_pooled(portfolio: Portfolio, target: float | None, target_distance: float | None, plain: Any, *,
+                 scalar: bool) -> RiskReport:
     """Accounts whose venue pools collateral go through :mod:`desk.domain.unified`; the rest
     through ``plain`` together; the report keeps the portfolio's account order."""
     from desk.domain.unified import compute_pooled
 
     rest = Portfolio(tuple(a for a in portfolio.accounts if not a.pooled), portfolio.as_of)
     by_name = {a.name: a for a in plain(rest).accounts} if rest.accounts else {}
-    accounts = tuple(compute_pooled(a, plain, target=target, scalar=scalar) if a.pooled else by_name[a.name]
+    accounts = tuple(compute_pooled(a, plain, target=target, target_distance=target_distance,
+                                    scalar=scalar) if a.pooled else by_name[a.name]
                      for a in portfolio.accounts)
     return RiskReport(accounts=accounts, as_of=portfolio.as_of)
 

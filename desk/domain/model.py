@@ -85,6 +85,7 @@ class Position:
     reported: Reported = field(default_factory=Reported)
     tick_size: float | None = None  # price precision, for display and "ours vs theirs" tolerance
     mark_time: float | None = None  # epoch seconds the mark was observed; None for files
+    lot_size: float | None = None  # order size step in contracts; suggestions round sizes to it
 
     @property
     def key(self) -> tuple[str, str]:

@@ -269,6 +269,20 @@ def _group_by_symbol(positions: Iterable[Position]) -> dict[str, list[Position]]
     return groups
 
 
+def symbol_liquidation_price(
+    unit: Unit, symbol_legs: Sequence[Position], rules: VenueRules, *, bankruptcy: bool = False
+) -> float | None:
+    """The liquidation (or bankruptcy) price of one symbol's legs in ``unit``, the unit's other
+    positions held at their marks (§1.1 "TMM1, UPNL1")."""
+    others = [p for p in unit.positions if p.symbol != symbol_legs[0].symbol]
+    base = unit.balance + sum(pnl_at(o, o.mark_price) for o in others)
+    if bankruptcy:
+        base -= sum(bankruptcy_reserve_at(o, rules, o.mark_price) for o in others)
+    else:
+        base -= sum(maintenance_at(o, rules, o.mark_price) for o in others)
+    return solve_price(symbol_legs, rules, base, symbol_legs[0].mark_price, bankruptcy=bankruptcy)
+
+
 @dataclass(frozen=True, slots=True)
 class PositionFigures:
     """Per-position numbers of the scalar path, before they are dressed as a PositionRisk."""
@@ -304,14 +318,8 @@ def account_figures(account: Account) -> tuple[list[PoolFigures], list[PositionF
         if not unit.isolated:
             pools.append(PoolFigures(unit.settle, unit.balance, pnl, balance, mm, ratio))
         for symbol_legs in _group_by_symbol(unit.positions).values():
-            others = [p for p in unit.positions if p.symbol != symbol_legs[0].symbol]
-            base_pnl = sum(pnl_at(o, o.mark_price) for o in others)
-            base_liq = unit.balance + base_pnl - sum(maintenance_at(o, rules, o.mark_price) for o in others)
-            reserve = sum(bankruptcy_reserve_at(o, rules, o.mark_price) for o in others)
-            base_bk = unit.balance + base_pnl - reserve
-            mark = symbol_legs[0].mark_price
-            liq = solve_price(symbol_legs, rules, base_liq, mark)
-            bk = solve_price(symbol_legs, rules, base_bk, mark, bankruptcy=True)
+            liq = symbol_liquidation_price(unit, symbol_legs, rules)
+            bk = symbol_liquidation_price(unit, symbol_legs, rules, bankruptcy=True)
             for p in symbol_legs:
                 figures[id(p)] = PositionFigures(
                     p,
@@ -325,19 +333,24 @@ def account_figures(account: Account) -> tuple[list[PoolFigures], list[PositionF
     return pools, [figures[id(p)] for p in account.positions]
 
 
-def compute_risk_scalar(portfolio: Portfolio, *, target: float | None = None) -> RiskReport:
+def compute_risk_scalar(
+    portfolio: Portfolio, *, target: float | None = None, target_distance: float | None = None
+) -> RiskReport:
     """The whole report on the scalar path (the oracle of :func:`desk.domain.engine.compute_risk`)."""
     from desk.domain.assemble import assemble_account
 
     if any(a.pooled for a in portfolio.accounts):
         from desk.domain.engine import _with_pooled
 
-        return _with_pooled(portfolio, target, lambda p: compute_risk_scalar(p, target=target), scalar=True)
+        return _with_pooled(portfolio, target, target_distance,
+                            lambda p: compute_risk_scalar(p, target=target, target_distance=target_distance),
+                            scalar=True)
     accounts: list[AccountRisk] = []
     for account in portfolio.accounts:
         pools, positions = account_figures(account)
         accounts.append(
-            assemble_account(account, pools, positions, shock_to_liquidation(account), target=target)
+            assemble_account(account, pools, positions, shock_to_liquidation(account), target=target,
+                             target_distance=target_distance)
         )
     return RiskReport(accounts=tuple(accounts), as_of=portfolio.as_of)
 

@@ -595,7 +595,7 @@ def reduce_pooled(account: Account, target: float) -> Suggestion:
 
 
 def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: AccountRisk | None,
-                    *, target: float | None = None) -> AccountRisk:
+                    *, target: float | None = None, target_distance: float | None = None) -> AccountRisk:
     """The pooled account's report. ``isolated`` holds the figures of its isolated positions,
     computed by the single-asset engine (their margin is outside the pool, §6.1)."""
     from desk.domain.assemble import GAP_RELATIVE, GAP_TICKS
@@ -694,7 +694,7 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
 
 
 def compute_pooled(account: Account, plain: Callable[[Portfolio], object], *, target: float | None,
-                   scalar: bool = False) -> AccountRisk:
+                   target_distance: float | None = None, scalar: bool = False) -> AccountRisk:
     """One pooled account: the pool by this module, isolated positions by ``plain`` (the
     single-asset engine, called with a portfolio holding only them)."""
     import dataclasses
@@ -708,9 +708,9 @@ def compute_pooled(account: Account, plain: Callable[[Portfolio], object], *, ta
         isolated = report.accounts[0]  # type: ignore[attr-defined]
         isolated = dataclasses.replace(isolated, pools=())
     if account.margin.cannot_recompute is not None:
-        return assemble_pooled(account, None, isolated, target=target)
+        return assemble_pooled(account, None, isolated, target=target, target_distance=target_distance)
     figures = pooled_figures_scalar(account) if scalar else pooled_figures(account)
-    return assemble_pooled(account, figures, isolated, target=target)
+    return assemble_pooled(account, figures, isolated, target=target, target_distance=target_distance)
 
 
 __all__ = [

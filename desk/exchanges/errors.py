@@ -1,7 +1,9 @@
 """Turn ccxt's exceptions into :class:`VenueError` with a message a trader understands.
 
 Messages never include request URLs with query strings or headers (they may carry key
-material): only the venue, the account and what to do.
+material): only the venue, the account and what to do. The exchange's own words are quoted
+through :func:`desk.sanitize.for_user`: a key echoed back in an error body is masked, an HTML
+error page is reduced to one line, control characters are escaped and the quote is capped.
 """
 
 from __future__ import annotations
@@ -12,16 +14,15 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 from desk.exchanges.base import ErrorKind, VenueError
+from desk.sanitize import for_user
 
 _SIGNATURE_HINT = re.compile(r"signature|sign!|sign error|invalid sign", re.IGNORECASE)
 _QUERY = re.compile(r"\?\S*")
 
 
 def _detail(exc: BaseException) -> str:
-    """The exchange's own words, without URLs' query strings (signatures, keys)."""
-    text = str(exc).strip()
-    text = _QUERY.sub("", text)
-    return text[:300]
+    """The exchange's own words, without URLs' query strings (signatures, keys), safe to show."""
+    return for_user(_QUERY.sub("", str(exc).strip()), limit=300)
 
 
 # How long to stay away when the venue names no time (seconds). 429 is "slow down"; 418 is

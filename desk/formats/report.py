@@ -4,16 +4,21 @@ The structs declare the document once: :func:`report_to_dict` fills them from a
 :class:`desk.domain.report.RiskReport`, and the JSON Schema is generated from them. Numbers are
 written at full precision; a figure that is not a finite number (a margin ratio once the margin
 balance is gone) is ``null``, and ``liquidatable`` says plainly when the ratio has reached 1.0.
+
+A position also carries ``status`` (``"ok"``, ``"past_liquidation"`` or ``"no_liquidation"``) and
+``signed_distance_to_liquidation`` (negative once at or past liquidation). Both were added to
+``desk.risk/1`` later and are optional when a document is read, so older reports still load;
+:func:`position_status` gives the status of a position read from an older report.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
 
+from desk.domain.finite import finite_or_none
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 
 FORMAT = "desk.risk/1"
@@ -28,6 +33,27 @@ class SuggestionDoc(msgspec.Struct, omit_defaults=True):
     fraction: float | None = None
     leverage: float | None = None
     reason: str | None = None
+    step: float | None = None  # amount or contracts are a whole number of these
+    target_margin_ratio: float | None = None  # the goal reached: ratio at most this
+    target_distance: float | None = None  # and distance to liquidation at least this (fraction)
+
+
+PositionStatus = Literal["ok", "past_liquidation", "no_liquidation"]
+
+
+def position_status(doc: PositionDoc) -> PositionStatus:
+    """The document's status, derived from ``liquidatable`` and the liquidation price in older reports."""
+    if doc.status is not None:
+        return doc.status
+    if doc.liquidatable:
+        return "past_liquidation"
+    return "no_liquidation" if doc.liquidation_price is None else "ok"
+
+
+def _status(p: PositionRisk) -> PositionStatus:
+    if p.liquidatable:
+        return "past_liquidation"
+    return "no_liquidation" if p.liquidation_price is None else "ok"
 
 
 class CollateralDoc(msgspec.Struct):
@@ -87,6 +113,11 @@ class PositionDoc(msgspec.Struct, omit_defaults=True):
     # convention); liquidation_price then moves same-coin collateral with the mark (§6.4)
     liquidation_price_symbol_only: float | None = None
     liquidation_direction: Literal["down", "up"] | None = None
+    # added to desk.risk/1 later (absent from older reports): "past_liquidation" once the margin
+    # ratio has reached 1.0, "no_liquidation" when no price liquidates the position, else "ok"
+    status: PositionStatus | None = None
+    # |mark − liquidation| ÷ mark, negative once at or past liquidation
+    signed_distance_to_liquidation: float | None = None
 
 
 class AccountDoc(msgspec.Struct):
@@ -115,14 +146,14 @@ class ReportDoc(msgspec.Struct):
     accounts: list[AccountDoc]
 
 
-def _num(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
+_num = finite_or_none
 
 
 def _suggestion(s: Suggestion) -> SuggestionDoc:
     action: Any = s.action
     return SuggestionDoc(action, s.reaches_target, _num(s.amount), s.currency, _num(s.contracts),
-                         _num(s.fraction), _num(s.leverage), s.reason)
+                         _num(s.fraction), _num(s.leverage), s.reason, _num(s.step),
+                         _num(s.target_margin_ratio), _num(s.target_distance))
 
 
 def _pool(p: PoolRisk) -> PoolDoc:
@@ -149,6 +180,7 @@ def _position(p: PositionRisk) -> PositionDoc:
         [_suggestion(s) for s in p.suggestions],
         _num(p.liquidation_price_symbol_only),
         p.liquidation_direction,  # type: ignore[arg-type]
+        _status(p), _num(p.signed_distance_to_liquidation),
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from desk.domain.alerts import Alert, DeliveryAttempt
+from desk.sanitize import for_user
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def accepts(notifier: Notifier, alert: Alert) -> bool:
 
 def _describe(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, NotifyError) else f"{type(exc).__name__}: {exc}"
-    return text[:300]
+    return for_user(text)  # shown in the alert log: a webhook URL's token must not be
 
 
 class DeliveryChain:

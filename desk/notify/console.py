@@ -8,13 +8,16 @@ from datetime import datetime
 from typing import TextIO
 
 from desk.domain.alerts import Alert
+from desk.sanitize import for_user
 
 
 def format_alert(alert: Alert, *, muted: str | None = None) -> str:
     when = datetime.fromtimestamp(alert.at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     tag = f" (muted: {muted})" if muted else ""
-    lines = [f"{when} ALERT {alert.level.value.upper()} {alert.title}{tag}"]
-    lines += [f"    {line}" for line in alert.body.splitlines() if line.strip()]
+    # Names in an alert come from settings, portfolio files and venues: shown escaped, never raw.
+    lines = [f"{when} ALERT {alert.level.value.upper()} {for_user(alert.title, limit=None)}"
+             f"{for_user(tag, limit=None)}"]
+    lines += [f"    {for_user(line, limit=None)}" for line in alert.body.splitlines() if line.strip()]
     return "\n".join(lines)
 
 

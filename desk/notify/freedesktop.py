@@ -4,6 +4,11 @@ QtDBus cannot marshal the ``Notify`` signature (environment.md §4), so this tal
 directly. Critical alerts use urgency 2 and never expire (they stay until dismissed). Where the
 server offers "actions", a notification carries "Open desk" (the default action) and "Snooze";
 ``ActionInvoked`` signals are read on a small listener thread and handed to ``on_action``.
+
+The screen never lies: one notification per condition (rule and subject). A later alert for the
+same condition (warning → critical, or the same level again after its cooldown) replaces it
+(``Notify``'s ``replaces_id``); when the condition clears (a "recovered" alert) its notification is
+closed (``CloseNotification``) and a short-lived "recovered" notification says so.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from desk.domain.alerts import Alert, AlertLevel
 from desk.notify.base import NotifyError
+from desk.sanitize import for_user
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,7 @@ OBJECT_PATH = "/org/freedesktop/Notifications"
 INTERFACE = "org.freedesktop.Notifications"
 
 URGENCY = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2}
+_GONE_REPLACES = ("distance", "margin_ratio")  # the rules a vanished position's notifications came from
 ACTION_OPEN = "default"  # the key servers invoke on a click; shown as "Open desk"
 ACTION_SNOOZE = "snooze"
 
@@ -62,6 +69,8 @@ class FreedesktopNotifier:
         self._router: Any = None
         self._capabilities: frozenset[str] | None = None
         self._sent: OrderedDict[int, Alert] = OrderedDict()  # notification id -> alert, for actions
+        # the notification on screen for each condition (Alert.condition), to replace or close it
+        self._shown: dict[tuple[str, str | None, str | None, str | None], int] = {}
         self._lock = threading.Lock()
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
@@ -155,8 +164,40 @@ class FreedesktopNotifier:
         return True
 
     def send(self, alert: Alert) -> str:
+        if alert.clears is not None:
+            return self._recover(alert)
+        if alert.account is None:  # a digest or a summary: about several conditions, replaces none
+            return f"notification id {self._notify(alert, 0)}"
+        closing: list[int] = []
+        with self._lock:
+            replaces = self._shown.get(alert.condition, 0)
+            if alert.rule == "gone":  # "probably liquidated" takes the place of its risk notifications
+                _, account, symbol, leg = alert.condition
+                shown = [nid for rule in _GONE_REPLACES
+                         if (nid := self._shown.pop((rule, account, symbol, leg), 0))]
+                if shown:
+                    replaces, closing = shown[0], shown[1:]
+        for earlier in closing:
+            self._call("CloseNotification", "u", (earlier,))
+        nid = self._notify(alert, replaces)
+        with self._lock:
+            self._shown[alert.condition] = nid
+        return f"notification id {nid}" + (f" (replaces {replaces})" if replaces else "")
+
+    def _recover(self, alert: Alert) -> str:
+        """Close the notification of the condition that cleared, then say it recovered (transient)."""
+        with self._lock:
+            shown = self._shown.pop(alert.condition, None)
+        closed = ""
+        if shown is not None:
+            self._call("CloseNotification", "u", (shown,))
+            closed = f"; closed {shown}"
+        nid = self._notify(alert, 0)
+        return f"notification id {nid}{closed}"
+
+    def _notify(self, alert: Alert, replaces: int) -> int:
         caps = self.capabilities()
-        body = alert.body
+        body = for_user(alert.body, limit=None, multiline=True)  # secrets masked, controls escaped
         if "body-markup" in caps:
             body = _escape_markup(body)
         actions: list[str] = []
@@ -170,18 +211,19 @@ class FreedesktopNotifier:
         }
         if critical:
             hints["resident"] = ("b", True)
-        summary = f"desk: {alert.title}" if self.app_name == "desk" else alert.title
+        title = for_user(alert.title, limit=None)
+        summary = f"desk: {title}" if self.app_name == "desk" else title
         expire = 0 if critical else self.warning_timeout_ms  # 0: stays until dismissed
         (notification_id,) = self._call(
             "Notify", "susssasa{sv}i",
-            (self.app_name, 0, self.app_icon, summary, body, actions, hints, expire),
+            (self.app_name, replaces, self.app_icon, summary, body, actions, hints, expire),
         )
         nid = int(notification_id)
         with self._lock:
             self._sent[nid] = alert
             while len(self._sent) > 500:
                 self._sent.popitem(last=False)
-        return f"notification id {nid}"
+        return nid
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -213,8 +255,11 @@ class FreedesktopNotifier:
 
         member = msg.header.fields.get(HeaderFields.member)
         if member == "NotificationClosed":
+            nid = int(msg.body[0])
             with self._lock:
-                self._sent.pop(int(msg.body[0]), None)
+                self._sent.pop(nid, None)
+                for condition in [c for c, shown in self._shown.items() if shown == nid]:
+                    del self._shown[condition]  # dismissed: the next alert gets a fresh one
             return
         if member != "ActionInvoked" or self.on_action is None:
             return

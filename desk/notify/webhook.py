@@ -19,6 +19,7 @@ from typing import Any
 
 from desk import __version__
 from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.finite import json_ready
 from desk.notify.base import NotifyError
 
 NTFY_PRIORITY = {AlertLevel.INFO: "3", AlertLevel.WARNING: "4", AlertLevel.CRITICAL: "5"}
@@ -45,8 +46,9 @@ def _header_text(text: str) -> str:
 
 
 def alert_document(alert: Alert) -> dict[str, Any]:
-    """The generic JSON body: the alert's fields plus an ISO time and the sender."""
-    return {
+    """The generic JSON body: the alert's fields plus an ISO time and the sender (sent through
+    :func:`desk.domain.finite.json_ready`: a margin ratio of ∞ becomes null, the title says why)."""
+    document: dict[str, Any] = json_ready({
         "source": "desk",
         "version": __version__,
         "at": datetime.fromtimestamp(alert.at, UTC).isoformat().replace("+00:00", "Z"),
@@ -61,7 +63,8 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "subject": alert.subject,
         "value": alert.value,
         "threshold": alert.threshold,
-    }
+    })
+    return document
 
 
 class WebhookNotifier:
@@ -95,7 +98,7 @@ class WebhookNotifier:
                 "Tags": f"{NTFY_TAGS[alert.level]},desk,{alert.rule}",
             })
         else:
-            data = json.dumps(alert_document(alert)).encode()
+            data = json.dumps(alert_document(alert), allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
         return urllib.request.Request(self.url, data=data, headers=headers, method="POST")
 

@@ -23,12 +23,14 @@ calls to it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from desk.domain import display
 from desk.domain.alerts import Alert, AlertLevel
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
+from desk.domain.suggest import advice_text
 from desk.services.alerts_config import AlertConfig, Thresholds
 from desk.services.snapshot import DataStatus, MonitorSnapshot
 
@@ -67,6 +69,7 @@ class _Track:
     level: AlertLevel | None = None
     pending: AlertLevel | None = None  # entered during its cooldown; delivered when it ends
     latest: Alert | None = None  # the alert describing the current state
+    announced: bool = False  # an alert about this state went out (so its recovery is news)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,43 +115,47 @@ def level_for(
 
 
 def _ratio(x: float | None) -> str:
-    if x is None:
-        return "none"
-    return f"{x:.2f}" if math.isfinite(x) else "∞ (margin balance exhausted)"
+    return display.margin_ratio(x)
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.1f} %"
+def _pct(x: float | None) -> str:
+    return display.percent(x)
 
 
-def _price(x: float | None) -> str:
-    if x is None:
-        return "none"
-    return f"{x:,.8g}" if abs(x) < 1000 else f"{x:,.2f}"
+def _price(x: float | None, tick: float | None = None) -> str:
+    return display.price(x, tick)
 
 
-def _suggestion_text(s: Suggestion) -> str:
-    if s.action == "add_margin" and s.amount is not None:
-        return f"add {s.amount:,.2f} {s.currency or ''} margin".replace("  ", " ")
-    if s.action == "reduce_size":
-        if s.fraction is not None:
-            return f"close {s.fraction * 100:.0f} % of the position"
-        if s.contracts is not None:
-            return f"close {s.contracts:g} contracts"
-    if s.action == "set_leverage" and s.leverage is not None:
-        return f"set leverage to {s.leverage:g}x"
-    return s.action.replace("_", " ")
+def _advice(suggestions: Sequence[Suggestion]) -> str:
+    """The engine's fixes for the subject (back to the distance and ratio goals), as a sentence."""
+    text = advice_text(suggestions)
+    return f" {text}" if text else ""
 
 
-def _advice(suggestions: Iterable[Suggestion]) -> str:
-    texts = [_suggestion_text(s) for s in suggestions if s.reaches_target]
-    return f" Suggestion: {' or '.join(texts[:2])}." if texts else ""
+_CLEARED = {
+    "distance": "back beyond the distance-to-liquidation threshold",
+    "margin_ratio": "margin ratio back below its threshold",
+    "pool_margin_ratio": "pool margin ratio back below its threshold",
+    "stale": "fresh data again: monitoring resumed",
+    "disagree": "desk's liquidation price agrees with the exchange's again",
+}
+
+
+def _recovered(was: Alert, now: float) -> Alert:
+    """The "recovered" event for a condition that cleared (``was``: the alert that described it)."""
+    what = _CLEARED.get(was.rule, f"{was.rule} condition cleared")
+    return Alert(
+        at=now, rule="recovered", level=AlertLevel.INFO,
+        title=f"Recovered: {was.subject or was.account or was.rule} — {what}",
+        body=f"No longer true (was {was.level.value}): {was.title}.",
+        account=was.account, symbol=was.symbol, leg=was.leg, clears=was.rule,
+    )
 
 
 def _position_line(p: PositionRisk) -> str:
     return (
-        f"{p.account}: {p.side} {p.contracts:g} {p.symbol} ({p.margin_mode}) · mark {_price(p.mark_price)} · "
-        f"liquidation {_price(p.liquidation_price)}"
+        f"{p.account}: {p.side} {display.quantity(p.contracts)} {p.symbol} ({p.margin_mode}) · mark "
+        f"{_price(p.mark_price, p.tick_size)} · liquidation {_price(p.liquidation_price, p.tick_size)}"
     )
 
 
@@ -255,8 +262,8 @@ class AlertEngine:
                            f"{_ratio(pool.margin_ratio)}"),
                     body=(
                         f"The {pool.settle} cross-margin pool of {account.name} is at margin ratio "
-                        f"{_ratio(pool.margin_ratio)} (1.00 = liquidation of every position in it; "
-                        f"{level.value} at {limit:.2f}). {len(cross)} position(s): "
+                        f"{_ratio(pool.margin_ratio)} (100 % = liquidation of every position in it; "
+                        f"{level.value} at {_pct(limit)}). {len(cross)} position(s): "
                         + ", ".join(p.symbol for p in cross) + "." + _advice(pool.suggestions)
                     ),
                     account=account.name, symbol=f"{pool.settle} pool",
@@ -269,7 +276,8 @@ class AlertEngine:
         limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
         return Alert(
             at=at, rule="distance", level=level,
-            title=f"{p.symbol} {p.side}: {_pct(p.distance_to_liquidation)} from liquidation",
+            title=(f"{p.symbol} {p.side}: {display.distance(p.signed_distance_to_liquidation)} "
+                   "from liquidation"),
             body=f"{_position_line(p)} ({level.value} at {_pct(limit)})." + _advice(p.suggestions),
             account=p.account, symbol=p.symbol, leg=p.leg,
             value=p.distance_to_liquidation, threshold=limit,
@@ -278,12 +286,16 @@ class AlertEngine:
     def _past_alert(self, p: PositionRisk, at: float) -> Alert:
         return Alert(
             at=at, rule="distance", level=AlertLevel.CRITICAL,
-            title=f"{p.symbol} {p.side}: at or past its liquidation price",
+            title=f"{p.symbol} {p.side}: {display.PAST_LIQUIDATION} — at or past its liquidation price",
             body=(
-                f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (1.00 = liquidation): "
+                f"{_position_line(p)} · distance {display.distance(p.signed_distance_to_liquidation)} · "
+                f"margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation): "
                 "the exchange may liquidate this position at any moment." + _advice(p.suggestions)
             ),
-            account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=1.0,
+            # the distance rule's own figure: the signed distance (negative past liquidation; finite,
+            # unlike an exhausted margin ratio, so JSON outputs can carry it), at or below 0
+            account=p.account, symbol=p.symbol, leg=p.leg, value=p.signed_distance_to_liquidation,
+            threshold=0.0,
         )
 
     def _ratio_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float) -> Alert:
@@ -293,8 +305,8 @@ class AlertEngine:
             at=at, rule="margin_ratio", level=level,
             title=f"{p.symbol} {p.side}: margin ratio {_ratio(p.margin_ratio)}",
             body=(
-                f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (1.00 = liquidation; "
-                f"{level.value} at {limit:.2f})." + _advice(p.suggestions)
+                f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation; "
+                f"{level.value} at {_pct(limit)})." + _advice(p.suggestions)
             ),
             account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=limit,
         )
@@ -331,8 +343,9 @@ class AlertEngine:
                     title=f"{p.symbol} {p.side}: liquidation price differs from the exchange's",
                     body=(
                         f"{p.account}: at the account read of {read_at} the exchange reports "
-                        f"{_price(check.theirs)}; desk computes {_price(check.ours_at_read)} from the same "
-                        f"marks and balances — a gap of {gap_text}. Check the margin mode, tiers and "
+                        f"{_price(check.theirs, p.tick_size)}; desk computes "
+                        f"{_price(check.ours_at_read, p.tick_size)} from the same marks and balances — "
+                        f"a gap of {gap_text}. Check the margin mode, tiers and "
                         "wallet balance; trust the more conservative figure until they agree."
                     ),
                     account=p.account, symbol=p.symbol, leg=p.leg, value=check.ours_at_read,
@@ -419,8 +432,10 @@ class AlertEngine:
                 at=now, rule="gone", level=AlertLevel.CRITICAL,
                 title=f"{p.symbol} {p.side} is gone — probably liquidated",
                 body=(
-                    f"{p.account}: the {p.side} {p.contracts:g} {p.symbol} position was critical "
-                    f"(mark {_price(p.mark_price)}, liquidation {_price(p.liquidation_price)}) and is no "
+                    f"{p.account}: the {p.side} {display.quantity(p.contracts)} {p.symbol} position was "
+                    "critical "
+                    f"(mark {_price(p.mark_price, p.tick_size)}, liquidation "
+                    f"{_price(p.liquidation_price, p.tick_size)}) and is no "
                     "longer open. Check the exchange's order and liquidation history."
                 ),
                 account=p.account, symbol=p.symbol, leg=p.leg,
@@ -485,10 +500,14 @@ class AlertEngine:
         self, readings: list[_Reading], gone: list[Alert], now: float, present: set[TrackKey] | None
     ) -> list[Emission]:
         fired: list[Alert] = []
+        recovered: list[Alert] = []
         for r in readings:
             track = self._tracks.setdefault(r.key, _Track())
-            old = track.level
+            old, was = track.level, track.latest
             track.level, track.latest = r.level, r.alert
+            if r.level is None and track.announced and was is not None:
+                track.announced = False
+                recovered.append(_recovered(was, now))
             if rank(r.level) < rank(track.pending):
                 track.pending = None
             if r.level is None or rank(r.level) <= rank(old):
@@ -498,6 +517,7 @@ class AlertEngine:
                 continue
             assert r.alert is not None
             track.pending = None
+            track.announced = True
             self._stamp(r.key, r.level, now)
             fired.append(r.alert)
         if present is not None:
@@ -522,6 +542,8 @@ class AlertEngine:
         else:
             out.extend(self._gate(a, now) for a in fired)
 
+        # never muted: a recovery only takes back what is already on screen
+        out.extend(Emission(a) for a in recovered)
         muting = self._any_mute(now)
         if any(e.muted for e in out) and self._muted_since is None:
             self._muted_since = now
@@ -543,6 +565,7 @@ class AlertEngine:
             if self._cooling(key, track.pending, now):
                 continue
             level, track.pending = track.pending, None
+            track.announced = True
             self._stamp(key, level, now)
             out.append(replace(track.latest, at=now))
         return out
@@ -572,6 +595,7 @@ class AlertEngine:
             if track.level is not None and track.latest is not None:
                 self._stamp(key, track.level, now)
                 track.pending = None
+                track.announced = True
         top = current[0].level
         return Alert(
             at=now, rule=rule, level=top,

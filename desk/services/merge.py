@@ -69,6 +69,7 @@ def merge_position(old: Position, new: Position, *, full_read: bool = False) -> 
         tiers=new.tiers or old.tiers,
         taker_fee=new.taker_fee if new.taker_fee is not None else old.taker_fee,
         tick_size=new.tick_size if new.tick_size is not None else old.tick_size,
+        lot_size=new.lot_size if new.lot_size is not None else old.lot_size,
         reported=reported,
     )
 

@@ -40,6 +40,7 @@ from desk.domain.compare import Tolerance, liquidation_gap
 from desk.domain.model import Account, Portfolio
 from desk.domain.report import AccountRisk, RiskReport
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError, VenueReader
+from desk.sanitize import for_user
 from desk.services.backoff import Backoff
 from desk.services.bus import EventBus
 from desk.services.freshness import FeedState, Thresholds, evaluate
@@ -119,7 +120,8 @@ def _as_venue_error(exc: BaseException, what: str) -> VenueError:
     if isinstance(exc, TimeoutError):
         return VenueError(ErrorKind.NETWORK, f"no answer from the exchange ({what} timed out)")
     # A reader bug or an unmapped library error: keep monitoring, say what happened.
-    return VenueError(ErrorKind.BAD_RESPONSE, f"unexpected error in {what}: {type(exc).__name__}: {exc}")
+    return VenueError(ErrorKind.BAD_RESPONSE,
+                      f"unexpected error in {what}: {type(exc).__name__}: {for_user(exc)}")
 
 
 class _AccountRun:
@@ -181,7 +183,8 @@ class Monitor:
     def __init__(self, readers: Sequence[VenueReader], bus: EventBus, *,
                  config: MonitorConfig | None = None, target: float | None = None,
                  compute: Compute | None = None, clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, tolerance_for: ToleranceFor | None = None):
+                 rng: random.Random | None = None, tolerance_for: ToleranceFor | None = None,
+                 target_distance: float | None = None):
         names = [r.account_name for r in readers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -190,6 +193,8 @@ class Monitor:
         self.bus = bus
         self.config = config or MonitorConfig()
         self.target = target
+        # suggestions also aim back to this distance from liquidation (the distance warning)
+        self.target_distance = target_distance
         self._compute = compute
         self.clock = clock
         # ours vs the exchange's: the tolerance per position (the alert settings'
@@ -631,12 +636,13 @@ class Monitor:
         run.merged = apply_marks(run.base, run.marks)
         assert self._compute is not None
         try:
-            report = self._compute(Portfolio(accounts=(run.merged,)), target=self.target)
+            goal = {} if self.target_distance is None else {"target_distance": self.target_distance}
+            report = self._compute(Portfolio(accounts=(run.merged,)), target=self.target, **goal)
             run.risk = report.accounts[0]
             run.risk_error = None
         except Exception as exc:  # keep the last numbers on view, marked in error
             log.exception("%s: risk computation failed", run.name)
-            run.risk_error = f"{type(exc).__name__}: {exc}"
+            run.risk_error = f"{type(exc).__name__}: {for_user(exc)}"
 
     def _evaluate(self, run: _AccountRun, now: float) -> StatusChange | None:
         verdict = evaluate(
@@ -656,6 +662,7 @@ class Monitor:
             or run.account_feed.healthy(now, None),
             stream_messages_per_min=run.messages.total(now),
             stopped=run.fatal is not None,
+            read_interval=run.expected_interval(now),
         )
         run.positions = {
             (run.name, s, leg): (replace(st, exchange_check=run.checks[(s, leg)])

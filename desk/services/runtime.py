@@ -23,6 +23,7 @@ from typing import Any
 
 from desk.domain.report import RiskReport
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError, VenueReader
+from desk.sanitize import for_user
 from desk.services.bus import EventBus
 from desk.services.monitor import (
     Compute,
@@ -161,12 +162,12 @@ class Runtime:
                  config: MonitorConfig | None = None, target: float | None = None,
                  history: Any = None, owns_history: bool = False, compute: Compute | None = None,
                  clock: Callable[[], float] = time.time, demo: bool = False,
-                 tolerance_for: ToleranceFor | None = None):
+                 tolerance_for: ToleranceFor | None = None, target_distance: float | None = None):
         self.bus = bus or EventBus()
         self.demo = demo
         self.readers = list(readers)
         self.monitor = Monitor(self.readers, self.bus, config=config, target=target, compute=compute,
-                               clock=clock, tolerance_for=tolerance_for)
+                               clock=clock, tolerance_for=tolerance_for, target_distance=target_distance)
         self.extensions: list[Any] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self.history_recorder: HistoryRecorder | None = None
@@ -208,10 +209,12 @@ class Runtime:
         store = _open_history(settings, demo=False) if history else None
         problem = store if isinstance(store, str) else None
         store = None if problem else store
+        _log_settings_problems(settings, store)
         runtime = cls(readers, config=config or monitor_config_from_settings(settings),
                       target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
                       history=store, owns_history=store is not None,
-                      tolerance_for=tolerance_from_settings(settings), **kwargs)
+                      tolerance_for=tolerance_from_settings(settings),
+                      target_distance=_setting(settings, "alerts.distance_warning"), **kwargs)
         runtime.history_problem = problem
 
         def current_accounts() -> Mapping[str, Any]:
@@ -245,10 +248,12 @@ class Runtime:
         store = _open_history(settings, demo=True) if history else None
         problem = store if isinstance(store, str) else None
         store = None if problem else store
+        _log_settings_problems(settings, store)
         runtime = cls(readers, config=config or monitor_config_from_settings(settings), demo=True,
                       target=target if target is not None else _setting(settings, "risk.target_margin_ratio"),
                       history=store, owns_history=store is not None,
-                      tolerance_for=tolerance_from_settings(settings), **kwargs)
+                      tolerance_for=tolerance_from_settings(settings),
+                      target_distance=_setting(settings, "alerts.distance_warning"), **kwargs)
         runtime.history_problem = problem
         return runtime
 
@@ -395,6 +400,26 @@ def _open_history(settings: Any, *, demo: bool) -> Any:
         return f"history not being recorded: {exc}"
 
 
+def _log_settings_problems(settings: Any, history: Any) -> None:
+    """A damaged settings file goes into the alert log too (stderr and the window say it as well),
+    so it is on record beside the alerts whose thresholds it may have changed."""
+    issues = list(getattr(settings, "issues", None) or ())
+    if not issues or history is None:
+        return
+    from desk.domain.alerts import Alert, AlertLevel
+
+    keys = settings.bad_keys()
+    shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    alert = Alert(at=time.time(), rule="settings", level=AlertLevel.WARNING,
+                  title=f"Settings: {len(issues)} bad entr{'y' if len(issues) == 1 else 'ies'} ({shown})",
+                  body=f"{settings.path}: " + "; ".join(map(str, issues))
+                  + " — every other setting and account is in use")
+    try:
+        history.record_alert(alert)
+    except Exception:  # the history is a convenience; stderr and the window still say it
+        log.warning("could not add the settings problems to the alert log", exc_info=True)
+
+
 def _keyring_secrets(account: Any) -> Mapping[str, str]:
     from desk.exchanges import required_secrets
     from desk.store import secrets as secret_store
@@ -424,4 +449,4 @@ def _open_account(account: Any, settings: Any,
     except Exception as exc:  # e.g. the keyring is locked: show the account in error, say why
         log.warning("cannot open account %s", account.name, exc_info=True)
         return UnavailableReader(account.name, account.venue,
-                                 VenueError(ErrorKind.CONFIG, f"cannot open the account: {exc}"))
+                                 VenueError(ErrorKind.CONFIG, f"cannot open the account: {for_user(exc)}"))

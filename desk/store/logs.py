@@ -1,8 +1,10 @@
 """Logging to a rotating file in the log dir, with every record redacted before it is written.
 
-``setup_logging()`` is called once by whatever runs desk (the dashboard, ``desk watch``); calling
-it again replaces desk's handlers instead of stacking them. Warnings from libraries are routed
-into the log too (``logging.captureWarnings``), so they pass through the same redaction.
+``setup_logging()`` is called once by the ``desk`` command (:func:`desk.cli.main`) before any
+subcommand or the dashboard runs; calling it again replaces desk's handlers instead of stacking
+them. Warnings from libraries are routed into the log too (``logging.captureWarnings``), so they
+pass through the same redaction, and so are exceptions nobody caught — in a worker thread or in a
+Qt slot (``sys.excepthook``) — with their traceback, never on the user's terminal.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
+from desk.sanitize import for_user
 from desk.store.paths import desk_paths
 from desk.store.redact import RedactingFilter, RedactingFormatter
 
@@ -42,17 +47,13 @@ def setup_logging(level: str | int | None = None, *, console: bool = False,
     """Log to ``desk.log`` in the log dir (rotating), optionally also to stderr; returns the file.
 
     ``None`` arguments come from the settings (``logs.level``, ``logs.max_megabytes``,
-    ``logs.backups``). Settings problems found while loading are logged as warnings.
+    ``logs.backups``), read without side effects (see :func:`_log_settings`).
     """
-    problems: list[str] = []
     if level is None or max_megabytes is None or backups is None:
-        from desk.store.settings import Settings
-
-        settings = Settings.load()
-        problems = settings.problems
-        level = level if level is not None else settings.get("logs.level")
-        max_megabytes = max_megabytes if max_megabytes is not None else settings.get("logs.max_megabytes")
-        backups = backups if backups is not None else settings.get("logs.backups")
+        configured = _log_settings()
+        level = level if level is not None else configured["level"]
+        max_megabytes = max_megabytes if max_megabytes is not None else configured["max_megabytes"]
+        backups = backups if backups is not None else configured["backups"]
     assert level is not None and max_megabytes is not None and backups is not None
     number = _level_number(level)
 
@@ -83,10 +84,54 @@ def setup_logging(level: str | int | None = None, *, console: bool = False,
     for noisy in ("ccxt", "urllib3", "asyncio", "aiohttp"):
         logging.getLogger(noisy).setLevel(max(number, logging.INFO))
     _install_thread_hook()
-    log = logging.getLogger("desk")
-    for problem in problems:
-        log.warning("settings: %s", problem)
+    _install_excepthook(path)
     return path
+
+
+def _log_settings() -> dict[str, Any]:
+    """The three ``logs.*`` settings, read-only: the file is parsed but never moved, migrated or
+    written, and a value that is missing or invalid gives the option's default. The log starts
+    before the command loads the settings properly (``Settings.load``), and that load is what
+    tells the user about a damaged file — it must still find it as it was."""
+    from desk.store.settings import OPTIONS_BY_KEY
+    from desk.store.settings_reader import MAX_BYTES, read_document
+    from desk.userfile import read_regular
+
+    values = {key: OPTIONS_BY_KEY[f"logs.{key}"].default for key in ("level", "max_megabytes", "backups")}
+    try:  # the settings' own reader: it never raises, and a FIFO or a device is never read
+        table = read_document(read_regular(desk_paths().settings_file, MAX_BYTES)).doc.get("logs", {})
+    except OSError:
+        return values
+    if not isinstance(table, dict):
+        return values
+    for key in values:
+        if key in table:
+            with contextlib.suppress(Exception):  # the declared rule decides; a bad value is the default
+                values[key] = OPTIONS_BY_KEY[f"logs.{key}"].validate(table[key])
+    return values
+
+
+def is_active() -> bool:
+    """Whether :func:`setup_logging` has installed desk's log file in this process."""
+    return any(getattr(h, _MARK, False) for h in logging.getLogger().handlers)
+
+
+def _install_excepthook(path: Path) -> None:
+    """An exception nobody caught (e.g. raised in a Qt slot, which Qt reports through
+    ``sys.excepthook``) is logged with its traceback; the terminal gets one line."""
+    if getattr(sys.excepthook, _MARK, False):
+        return
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: object) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            return
+        logging.getLogger("desk").critical("uncaught exception", exc_info=(exc_type, exc, tb))  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            print(f"desk: internal error ({exc_type.__name__}: {for_user(exc, limit=120)}); "
+                  f"details in {path}", file=sys.stderr)
+
+    setattr(hook, _MARK, True)
+    sys.excepthook = hook
 
 
 def _install_thread_hook() -> None:

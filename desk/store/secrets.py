@@ -14,6 +14,7 @@ so it is masked in any log line or crash report.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 
 import keyring
@@ -40,7 +41,23 @@ class SecretStoreError(Exception):
 
 
 def _backend() -> KeyringBackend:
-    return keyring.get_keyring()
+    """The active backend; one that cannot even be loaded is a SecretStoreError saying which and why."""
+    try:
+        return keyring.get_keyring()
+    except Exception as exc:  # keyring imports the configured class lazily, here
+        raise SecretStoreError(_unloadable(exc)) from None
+
+
+def _unloadable(exc: Exception) -> str:
+    from desk.sanitize import for_user, quoted
+
+    named = os.environ.get("PYTHON_KEYRING_BACKEND")
+    where = (f"PYTHON_KEYRING_BACKEND={quoted(named, 80)}" if named
+             else "the keyring configuration (keyringrc.cfg)")
+    return (f"the keyring backend named in {where} cannot be loaded ({type(exc).__name__}: "
+            f"{for_user(exc, limit=120)}) — install the package that provides it, or set "
+            f"PYTHON_KEYRING_BACKEND to an installed backend (e.g. keyring.backends.SecretService.Keyring), "
+            f"or unset it to let keyring choose")
 
 
 def _effective(backend: KeyringBackend) -> KeyringBackend | None:
@@ -60,7 +77,10 @@ def _describe(backend: KeyringBackend | None) -> str:
 
 def backend_name() -> str:
     """A readable name of the keyring backend in use (e.g. for `desk accounts list`)."""
-    backend = _backend()
+    try:
+        backend = _backend()
+    except SecretStoreError:
+        return "unavailable (the configured backend cannot be loaded)"
     effective = _effective(backend)
     if effective is backend:
         return _describe(backend)
@@ -69,7 +89,11 @@ def backend_name() -> str:
 
 def insecurity(backend: KeyringBackend | None = None) -> str | None:
     """Why ``backend`` (default: the active one) must not hold keys, or None when it may."""
-    backend = _backend() if backend is None else backend
+    if backend is None:
+        try:
+            backend = _backend()
+        except SecretStoreError as exc:
+            return str(exc)
     effective = _effective(backend)
     if effective is None:
         return "no keyring backend is available"
@@ -113,7 +137,9 @@ def _explain(exc: Exception, action: str) -> SecretStoreError:
                                 f"desktop session or unlock the 'Login' keyring) and try again")
     if isinstance(exc, keyring.errors.NoKeyringError):
         return SecretStoreError(f"cannot {action}: no keyring backend is available. {HOW_TO_FIX}")
-    return SecretStoreError(f"cannot {action}: the keyring failed ({type(exc).__name__}: {exc}). "
+    from desk.sanitize import for_user
+
+    return SecretStoreError(f"cannot {action}: the keyring failed ({type(exc).__name__}: {for_user(exc)}). "
                             f"Is the keyring service running and unlocked?")
 
 
@@ -124,15 +150,16 @@ def put(account: str, field: str, value: str) -> None:
     require_secure()
     _register(value)
     try:
-        keyring.set_password(SERVICE, _username(account, field), value)
+        _backend().set_password(SERVICE, _username(account, field), value)
     except keyring.errors.KeyringError as exc:
         raise _explain(exc, f"store the {field} of {account!r}") from None
 
 
 def get(account: str, field: str) -> str | None:
     """One credential, or None when it is not stored."""
+    backend = _backend()
     try:
-        value = keyring.get_password(SERVICE, _username(account, field))
+        value = backend.get_password(SERVICE, _username(account, field))
     except keyring.errors.KeyringError as exc:
         raise _explain(exc, f"read the {field} of {account!r}") from None
     _register(value)
@@ -156,11 +183,12 @@ def load_secrets(account: str, fields: Iterable[str]) -> Mapping[str, str]:
 def delete_account(account: str, fields: Iterable[str] = ALL_FIELDS) -> list[str]:
     """Remove every stored credential of ``account``; returns the fields that were removed."""
     removed = []
+    backend = _backend()
     for field in fields:
         try:
-            if keyring.get_password(SERVICE, _username(account, field)) is None:
+            if backend.get_password(SERVICE, _username(account, field)) is None:
                 continue
-            keyring.delete_password(SERVICE, _username(account, field))
+            backend.delete_password(SERVICE, _username(account, field))
             removed.append(field)
         except keyring.errors.PasswordDeleteError:
             continue

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from desk.exchanges.config import KNOWN_VENUES, SECRET_LABELS
+from desk.sanitize import for_user
 from desk.store import secrets
 from desk.store.settings import AccountConfig, SettingsError
 
@@ -286,7 +287,7 @@ class AccountsDialog(QDialog):
             self.settings.remove_account(name)
             self.settings.save()
         except (secrets.SecretStoreError, SettingsError, OSError) as exc:
-            self.status.setText(f"Could not remove {name}: {exc}")
+            self.status.setText(f"Could not remove {name}: {for_user(exc)}")
             return
         self.changed = True
         self.touched.add(name)
@@ -358,6 +359,7 @@ class AccountsDialog(QDialog):
                 f"wallets {', '.join(snap.account.wallets) or 'none'}.{note}")
 
     def _test_finished(self, name: str, ok: bool, message: str) -> None:
+        message = for_user(message, limit=600)  # it quotes the exchange: an echoed key is masked
         self.results[name] = (ok, message)
         self.status.setText(f"{name}: {message}" if ok else f"{name}: FAILED — {message}")
         self._update_buttons()

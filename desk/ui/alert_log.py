@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from desk.domain.alerts import Alert, AlertLevel, DeliveryAttempt
+from desk.sanitize import for_user
 from desk.ui.levels import Level
 from desk.ui.theme import level_text_hex
 
@@ -281,7 +282,7 @@ class AlertLogDialog(QDialog):
         try:
             stored = history.alerts(since=self._since())
         except Exception as exc:  # a locked or damaged database: say so, keep what is shown
-            self.status.setText(f"cannot read the alert log: {exc}")
+            self.status.setText(f"cannot read the alert log: {for_user(exc)}")
             return
         rows = [LogRow(r.alert, r.id, r.deliveries) for r in stored]
         live = [r for r in self.model.rows() if r.pending and r.alert.at >= self._since()]
@@ -342,7 +343,7 @@ class AlertLogDialog(QDialog):
         try:
             count = self.export_to(path)
         except Exception as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{exc}")
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{for_user(exc)}")
             return
         self.status.setText(f"exported {count} alerts to {path}")
 

@@ -8,6 +8,7 @@ network: the GUI only ever receives events through :class:`desk.ui.bridge.EventB
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -23,7 +24,9 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from desk.domain.alerts import Alert
+from desk.sanitize import for_user
 from desk.services.snapshot import DataStatus, MonitorSnapshot
+from desk.ui import formatting as fmt
 from desk.ui.bridge import DEFAULT_REFRESH_HZ, EventBridge
 from desk.ui.levels import Level, thresholds_from_settings
 from desk.ui.main_window import MainWindow
@@ -88,6 +91,7 @@ class DeskController(QObject):
             demo=options.demo,
             thresholds_for=thresholds_from_settings(settings),
             stale_after=float(_setting(settings, "monitor.stale_seconds", DEFAULT_STALE_AFTER)),
+            live_after=float(_setting(settings, "monitor.live_seconds", 5.0)),
         )
         self.window.history_source = self.alert_history  # the History tab reads what the runtime writes
         self.tray = Tray(self)
@@ -117,8 +121,7 @@ class DeskController(QObject):
         self.open_alert.connect(self._on_open_alert, Qt.ConnectionType.QueuedConnection)
         self.accounts_applied.connect(self._on_accounts_applied, Qt.ConnectionType.QueuedConnection)
         app.aboutToQuit.connect(self.shutdown)
-        for problem in getattr(settings, "problems", []) or []:
-            self.window.statusBar().showMessage(f"Settings: {problem}", 30000)
+        self._show_settings_problems()
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -168,7 +171,7 @@ class DeskController(QObject):
             self.services_ready.emit(runtime, note)
         except Exception as exc:  # shown to the user; the traceback goes to the log
             log.exception("starting the monitor failed")
-            self.services_failed.emit(f"{type(exc).__name__}: {exc}")
+            self.services_failed.emit(f"{type(exc).__name__}: {for_user(exc)}")
 
     def _on_services_ready(self, runtime: Any, note: str) -> None:
         if runtime.demo != self.window.demo:
@@ -189,8 +192,10 @@ class DeskController(QObject):
 
     def _on_services_failed(self, message: str) -> None:
         self.window.status_strip.set_health(Level.STALE, f"Monitoring did not start: {message}")
+        from desk.store.logs import log_file
+
         QMessageBox.critical(self.window, "desk — monitoring did not start",
-                             f"The monitor could not start:\n\n{message}\n\nThe log has the details.")
+                             f"The monitor could not start:\n\n{message}\n\nThe details are in {log_file()}.")
 
     # -- live data -------------------------------------------------------------------------
 
@@ -215,20 +220,30 @@ class DeskController(QObject):
         if snapshot is None:
             return
         level = self.window.worst_level
-        rows = self.window.model.rows()
+        rows = [r for r in self.window.model.rows() if r.liquidated_at is None]  # open positions
+        liquidated = len(self.window.model.liquidated())
         words = {Level.OK: "all OK", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL",
                  Level.STALE: "STALE DATA"}
         lines = [f"desk — {words[level] if level is not None else 'starting'}"]
         counts = [(lv, sum(1 for r in rows if r.level is lv)) for lv in (Level.CRITICAL, Level.WARNING,
                                                                          Level.STALE)]
-        detail = ", ".join(f"{n} {lv.word.lower()}" for lv, n in counts if n)
+        detail = ", ".join([*(f"{n} {lv.word.lower()}" for lv, n in counts if n),
+                            *([f"{liquidated} liquidated (not acknowledged)"] if liquidated else [])])
         lines.append(f"{len(rows)} positions" + (f": {detail}" if detail else ""))
-        worst_row = min(rows, key=lambda r: (-int(r.level), r.risk.distance_to_liquidation or 9.0),
-                        default=None)
-        distance = worst_row.risk.distance_to_liquidation if worst_row is not None else None
-        if worst_row is not None and distance is not None:
+        def closeness(row: Any) -> tuple[int, float]:
+            distance = row.risk.signed_distance_to_liquidation
+            return (-int(row.level), 9.0 if distance is None else distance)
+
+        worst_row = min(rows, key=closeness, default=None)
+        if worst_row is not None and worst_row.risk.liquidatable:
             r = worst_row.risk
-            lines.append(f"closest: {r.symbol} ({r.account}) {distance * 100:.1f} % from liquidation")
+            lines.append(f"closest: {r.symbol} ({r.account}) "
+                         f"{fmt.distance_with_state(r.signed_distance_to_liquidation, True)} · "
+                         f"margin ratio {fmt.margin_ratio(r.margin_ratio)}")
+        elif worst_row is not None and worst_row.risk.distance_to_liquidation is not None:
+            r = worst_row.risk
+            lines.append(f"closest: {r.symbol} ({r.account}) "
+                         f"{fmt.distance(r.signed_distance_to_liquidation)} from liquidation")
         bad = [a for a in snapshot.accounts if a.status is not DataStatus.LIVE]
         if bad:
             lines.append("data: " + ", ".join(f"{a.name} {a.status.value}" for a in bad))
@@ -310,6 +325,9 @@ class DeskController(QObject):
     def shutdown(self) -> None:
         """On quit: stop the services (closing exchange sessions), the tray and the socket."""
         self._quitting = True
+        # a stopped controller no longer follows the desktop's theme (another may be running)
+        with contextlib.suppress(RuntimeError, TypeError):
+            QApplication.styleHints().colorSchemeChanged.disconnect(self._follow_os_theme)
         if self._startup_thread is not None:
             self._startup_thread.join(5.0)
         if self.runtime is not None:
@@ -328,6 +346,14 @@ class DeskController(QObject):
         dialog = SettingsDialog(self.settings, self.window)
         if dialog.exec():
             self._settings_changed()
+            self._show_settings_problems()
+
+    def _show_settings_problems(self) -> None:
+        problems = list(getattr(self.settings, "problems", None) or [])
+        bad_keys = self.settings.bad_keys() if hasattr(self.settings, "bad_keys") else []
+        self.window.status_strip.set_settings_problems(bad_keys, problems)
+        if problems:
+            self.window.statusBar().showMessage(f"Settings: {problems[0]}", 30000)
 
     def alert_history(self) -> Any:
         """The history store (alert log and risk samples) the running services write to (None
@@ -352,6 +378,7 @@ class DeskController(QObject):
         dialog = AccountsDialog(self.settings, monitor=getattr(self.runtime, "monitor", None),
                                 parent=self.window)
         dialog.exec()
+        self._show_settings_problems()  # a save rewrites a damaged file: the warning follows
         if dialog.touched:
             self.apply_account_changes(dialog.touched)
 
@@ -383,7 +410,8 @@ class DeskController(QObject):
             try:
                 outcome = f.result()
             except Exception as exc:
-                self.accounts_applied.emit(f"Applying the account changes failed: {exc}")
+                log.exception("applying the account changes failed")
+                self.accounts_applied.emit(f"Applying the account changes failed: {for_user(exc)}")
                 return
             words = [f"{name} {what}" for name, what in sorted(outcome.items()) if what != "unchanged"]
             self.accounts_applied.emit("Accounts: " + (", ".join(words) or "nothing to change"))
@@ -444,7 +472,7 @@ class DeskController(QObject):
         try:
             write_rows(self.window.visible_rows(), path, format_for(path, None))
         except Exception as exc:
-            QMessageBox.warning(self.window, "Export failed", f"Could not write {path}:\n{exc}")
+            QMessageBox.warning(self.window, "Export failed", f"Could not write {path}:\n{for_user(exc)}")
             return
         self.window.statusBar().showMessage(f"Exported {self.window.proxy.rowCount()} rows to {path}", 15000)
 

@@ -3,12 +3,12 @@
 One tab per group, one row per option: a check box for bool, a list for choices, a text field
 for numbers and text (parsed and validated by the option itself, so the dialog and
 ``desk config set`` accept and reject exactly the same values, with the same message naming
-the key). Nothing is written unless every field is valid.
+the key). Rules between options are desk.store.settings.RULES, the ones every other writer uses.
+Nothing is written unless every field is valid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -26,25 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desk.store.settings import GROUP_LABELS, GROUPS, OPTIONS, Option, SettingsError
+from desk.store.settings import GROUP_LABELS, GROUPS, OPTIONS, Option, SettingsError, broken_rules
 
 _INVALID_STYLE = "border: 2px solid #D55E00;"
 
 Editor = QCheckBox | QComboBox | QLineEdit
-
-
-class _Preview:
-    """The settings as they would be with the pending values (for cross-field checks)."""
-
-    def __init__(self, settings: Any, pending: Mapping[str, Any]) -> None:
-        self._settings = settings
-        self._pending = pending
-
-    def get(self, key: str) -> Any:
-        return self._pending[key] if key in self._pending else self._settings.get(key)
-
-    def overrides(self, scope: str) -> Any:
-        return self._settings.overrides(scope)
 
 
 class SettingsDialog(QDialog):
@@ -76,6 +62,11 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.errors)
         layout.addWidget(buttons)
+        issues = list(getattr(settings, "issues", None) or [])
+        if issues:  # a damaged file: say what is not in use (the fields show the defaults used instead)
+            self.errors.setText("The settings file has problems; everything else in it is in use:\n"
+                                + "\n".join(f"• {issue}" for issue in issues[:10])
+                                + (f"\n… and {len(issues) - 10} more" if len(issues) > 10 else ""))
         reason = getattr(settings, "read_only_reason", None)
         if reason:
             self.errors.setText(f"Settings cannot be saved: {reason}")
@@ -91,7 +82,8 @@ class SettingsDialog(QDialog):
         for opt in (o for o in self.options if o.group == group):
             editor = self._editor(opt)
             self.editors[opt.key] = editor
-            label = QLabel(f"{opt.label}" + (f" ({opt.unit})" if opt.unit else ""))
+            unit = "%" if opt.percent else opt.unit
+            label = QLabel(f"{opt.label}" + (f" ({unit})" if unit else ""))
             tip = f"{opt.help}\n\nKey: {opt.key} — {opt.allowed()}; default {opt.format(opt.default)}"
             label.setToolTip(tip)
             editor.setToolTip(tip)
@@ -112,8 +104,8 @@ class SettingsDialog(QDialog):
             editor.addItems(list(opt.choices))
             editor.setCurrentText(str(value))
         else:
-            editor = QLineEdit(opt.format(value))
-            editor.setPlaceholderText(opt.allowed())
+            editor = QLineEdit(opt.format_percent(value) if opt.percent else opt.format(value))
+            editor.setPlaceholderText("a percent" if opt.percent else opt.allowed())
             if opt.secret:
                 editor.setEchoMode(QLineEdit.EchoMode.Password)
         editor.setObjectName(opt.key)
@@ -126,7 +118,7 @@ class SettingsDialog(QDialog):
         elif isinstance(editor, QComboBox):
             editor.setCurrentText(str(value))
         else:
-            editor.setText(opt.format(value))
+            editor.setText(opt.format_percent(value) if opt.percent else opt.format(value))
 
     # -- values ----------------------------------------------------------------------------
 
@@ -137,6 +129,8 @@ class SettingsDialog(QDialog):
             return opt.validate(editor.isChecked())
         if isinstance(editor, QComboBox):
             return opt.validate(editor.currentText())
+        if opt.percent:
+            return opt.parse_percent(editor.text())
         return opt.parse(editor.text())
 
     def collect(self) -> tuple[dict[str, Any], list[str]]:
@@ -154,15 +148,21 @@ class SettingsDialog(QDialog):
             problems.extend(self._cross_checks(values))
         return values, problems
 
-    def _cross_checks(self, values: Mapping[str, Any]) -> list[str]:
-        """Checks that span options (a critical threshold must be worse than its warning)."""
-        try:
-            from desk.services.alerts_config import AlertConfig
+    def _cross_checks(self, values: dict[str, Any]) -> list[str]:
+        """The rules that span options (desk.store.settings.RULES — the same ones ``desk config set``
+        and the loader enforce), checked on the values as they would be saved; their fields are
+        marked."""
 
-            AlertConfig.from_settings(_Preview(self.settings, values))
-        except ValueError as exc:
-            return [str(exc)]
-        return []
+        def get(key: str) -> Any:
+            return values[key] if key in values else self.settings.get(key)
+
+        problems = []
+        for rule in broken_rules(get):
+            problems.append(rule.explain(get))
+            for key in rule.keys:
+                if key in self.editors:
+                    self.editors[key].setStyleSheet(_INVALID_STYLE)
+        return problems
 
     def save(self) -> None:
         values, problems = self.collect()
@@ -171,9 +171,8 @@ class SettingsDialog(QDialog):
             self._show_first_problem()
             return
         try:
-            for opt in self.options:
-                if values[opt.key] != self.settings.get(opt.key):
-                    self.settings.set(opt.key, values[opt.key])
+            self.settings.update({key: value for key, value in values.items()
+                                  if value != self.settings.get(key)})
             self.settings.save()
         except (SettingsError, OSError) as exc:
             self.errors.setText(f"Not saved: {exc}")

@@ -157,7 +157,10 @@ class TrayNotifier(QObject):
                 AlertLevel.WARNING: QSystemTrayIcon.MessageIcon.Warning}.get(
             alert.level, QSystemTrayIcon.MessageIcon.Information)
         timeout = 0 if alert.level is AlertLevel.CRITICAL else 10_000
-        self._show.emit(alert.title, alert.body, int(icon.value), timeout)
+        from desk.sanitize import for_user
+
+        title, body = for_user(alert.title, limit=None), for_user(alert.body, limit=None, multiline=True)
+        self._show.emit(title, body, int(icon.value), timeout)
         return "balloon"
 
     @Slot(str, str, int, int)

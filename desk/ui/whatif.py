@@ -40,9 +40,10 @@ from desk.domain.engine import compute_risk
 from desk.domain.model import Portfolio
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 from desk.domain.scenario import apply_what_if
+from desk.domain.suggest import goal_text
+from desk.domain.suggest import suggestion_text as _suggestion_words
 from desk.domain.whatif import add_account_margin, edit_position
 from desk.ui import formatting as fmt
-from desk.ui.charts.ladder import ratio_text
 
 DEFAULT_TARGET = 0.5
 ACCOUNT_ONLY = "(whole account)"
@@ -89,18 +90,9 @@ def build_scenario(portfolio: Portfolio, account: str, key: tuple[str, str] | No
 
 
 def suggestion_text(s: Suggestion, settle: str) -> str:
-    """One suggestion for a person: "add 412.50 USDT", "cut 0.12 contracts (24.00 %)", "set leverage 6"."""
-    if not s.reaches_target:
-        return f"{s.action.replace('_', ' ')}: cannot reach the target — {s.reason}"
-    if s.action == "add_margin":
-        return f"add {fmt.money(s.amount, s.currency or settle)}"
-    if s.action == "reduce_size":
-        if s.contracts is not None:
-            return f"cut {fmt.quantity(s.contracts)} contracts ({fmt.percent(s.fraction)})"
-        return f"cut every position in the pool by {fmt.percent(s.fraction)}"
-    if s.action == "set_leverage":
-        return f"set leverage {fmt.leverage(s.leverage)}"
-    return s.action
+    """One suggestion for a person: "add 420 USDT of margin", "cut 3 contracts (25.0 % of the
+    position)", "set leverage to 6x" (the goal is said once, above the list)."""
+    return _suggestion_words(s, settle, with_goal=False)
 
 
 def _account(report: RiskReport, name: str) -> AccountRisk | None:
@@ -138,7 +130,8 @@ class WhatIfPanel(QWidget):
 
     scenario_changed = Signal(object)  # the scenario Portfolio (after the edits)
 
-    def __init__(self, *, target: float = DEFAULT_TARGET, parent: QWidget | None = None) -> None:
+    def __init__(self, *, target: float = DEFAULT_TARGET, target_distance: float | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.portfolio: Portfolio | None = None
         self.scenario: Portfolio | None = None
@@ -155,11 +148,16 @@ class WhatIfPanel(QWidget):
         self.size_spin = _spin(-1.0, 1e15, 8, " contracts", special="unchanged")
         self.leverage_spin = _spin(0.0, 1000.0, 2, "×", special="unchanged")
         self.margin_spin = _spin(-1e15, 1e15, 2)
-        self.target_spin = _spin(0.01, 0.99, 3)
-        self.target_spin.setValue(target)
-        self.target_spin.setSingleStep(0.05)
+        # a ratio is shown as percent everywhere, so it is entered as percent too
+        self.target_spin = _spin(1.0, 99.0, 1, " %")
+        self.target_spin.setValue(target * 100.0)
+        self.target_spin.setSingleStep(5.0)
         self.target_spin.setToolTip("risk.target_margin_ratio: suggestions aim to bring the margin ratio "
-                                    "(maintenance ÷ margin balance, 1.0 = liquidation) down to this")
+                                    "(maintenance ÷ margin balance, 100 % = liquidation) down to this")
+        self.distance_spin = _spin(0.0, 99.0, 1, " %", special="none")
+        self.distance_spin.setValue((target_distance or 0.0) * 100.0)
+        self.distance_spin.setToolTip("alerts.distance_warning: suggestions also aim to bring the position "
+                                      "at least this far from its liquidation price (none: ratio only)")
         self.size_spin.setMinimum(-1.0)
         self.size_spin.setValue(-1.0)
         self.size_spin.setSpecialValueText("unchanged")
@@ -174,6 +172,7 @@ class WhatIfPanel(QWidget):
         self.margin_label = QLabel("Add margin (− removes)")
         form.addRow(self.margin_label, self.margin_spin)
         form.addRow("Target margin ratio", self.target_spin)
+        form.addRow("Target distance", self.distance_spin)
 
         self.reset_button = QPushButton("Reset edits")
         self.open_button = QPushButton("Open portfolio…")
@@ -195,25 +194,29 @@ class WhatIfPanel(QWidget):
         self.suggestions.setWordWrap(True)
         self.suggestions.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        left = QVBoxLayout()
+        # the inputs scroll on their own in the dashboard's tab (main_window._scroll_side_panel), so
+        # the suggestions, first on the right, are in view without scrolling at 1280×800
+        self.side_panel = QWidget()
+        left = QVBoxLayout(self.side_panel)
+        left.setContentsMargins(0, 0, 0, 0)
         left.addLayout(form)
         left.addLayout(buttons)
         left.addStretch(1)
         right = QVBoxLayout()
-        right.addWidget(self.table, 1)
-        right.addWidget(self.message)
         sugg_row = QHBoxLayout()
         sugg_row.addWidget(self.suggestions, 1)
         sugg_row.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignTop)
         right.addLayout(sugg_row)
+        right.addWidget(self.message)
+        right.addWidget(self.table, 1)
         layout = QHBoxLayout(self)
-        layout.addLayout(left, 2)
+        layout.addWidget(self.side_panel, 2)
         layout.addLayout(right, 3)
 
         self.account_box.currentTextChanged.connect(self._account_chosen)
         self.position_box.currentIndexChanged.connect(self._position_chosen)
         for spin in (self.mark_spin, self.shock_spin, self.size_spin, self.leverage_spin, self.margin_spin,
-                     self.target_spin):
+                     self.target_spin, self.distance_spin):
             spin.valueChanged.connect(self.recompute)
         self.reset_button.clicked.connect(self.reset_edits)
         self.copy_button.clicked.connect(self.copy_suggestions)
@@ -323,8 +326,8 @@ class WhatIfPanel(QWidget):
         if self.portfolio is None or not account:
             self.message.setText("Open a portfolio file or select a position in the dashboard.")
             return
-        target = self.target_spin.value()
-        self.before = compute_risk(self.portfolio, target=target)
+        target, distance = self.target(), self.target_distance()
+        self.before = compute_risk(self.portfolio, target=target, target_distance=distance)
         try:
             self.scenario = build_scenario(self.portfolio, account, key, self.edits())
         except (ValueError, KeyError) as exc:
@@ -335,9 +338,14 @@ class WhatIfPanel(QWidget):
             return
         self.error = None
         self.message.setText("")
-        self.after = compute_risk(self.scenario, target=target)
+        self.after = compute_risk(self.scenario, target=target, target_distance=distance)
         self._fill_table(account, key)
         self.scenario_changed.emit(self.scenario)
+
+    def target_distance(self) -> float | None:
+        """The distance goal as a fraction (0.10 = 10 %), None when set to "none"."""
+        value = self.distance_spin.value()
+        return value / 100.0 if value > 0 else None
 
     def rows(self) -> list[tuple[str, str, str]]:
         """The before/after table as shown: (figure, before, after)."""
@@ -376,29 +384,31 @@ class WhatIfPanel(QWidget):
                     ("liquidation", liq(b), liq(a)),
                     ("bankruptcy", fmt.price(b.bankruptcy_price, tick),
                      opt(a, fmt.price(a.bankruptcy_price if a else None, tick))),
-                    ("distance to liquidation", fmt.percent(b.distance_to_liquidation),
-                     opt(a, fmt.percent(a.distance_to_liquidation if a else None))),
-                    ("margin ratio", ratio_text(b.margin_ratio),
-                     opt(a, ratio_text(a.margin_ratio if a else None))),
+                    ("distance to liquidation",
+                     fmt.distance_with_state(b.signed_distance_to_liquidation, b.liquidatable),
+                     opt(a, fmt.distance_with_state(a.signed_distance_to_liquidation, a.liquidatable)
+                         if a else "")),
+                    ("margin ratio", fmt.margin_ratio(b.margin_ratio),
+                     opt(a, fmt.margin_ratio(a.margin_ratio if a else None))),
                 ]
                 settle = b.settle
                 pb, pa = _pool(before_acc, settle), _pool(after_acc, settle)
                 if pb is not None and b.margin_mode == "cross":
-                    rows.append(("pool margin ratio", ratio_text(pb.margin_ratio),
-                                 ratio_text(pa.margin_ratio if pa else None)))
+                    rows.append(("pool margin ratio", fmt.margin_ratio(pb.margin_ratio),
+                                 fmt.margin_ratio(pa.margin_ratio if pa else None)))
                 subject = a if a is not None else None
         else:
             for pb in before_acc.pools if before_acc else ():
                 pa = _pool(after_acc, pb.settle)
                 rows.append((f"{pb.settle} pool margin balance", fmt.money(pb.margin_balance, pb.settle),
                              fmt.money(pa.margin_balance if pa else None, pb.settle)))
-                rows.append((f"{pb.settle} pool margin ratio", ratio_text(pb.margin_ratio),
-                             ratio_text(pa.margin_ratio if pa else None)))
+                rows.append((f"{pb.settle} pool margin ratio", fmt.margin_ratio(pb.margin_ratio),
+                             fmt.margin_ratio(pa.margin_ratio if pa else None)))
                 if subject is None and pa is not None:
                     subject = pa
             if before_acc is not None:
-                rows.append(("shock to liquidation", fmt.percent(before_acc.shock_to_liquidation),
-                             fmt.percent(after_acc.shock_to_liquidation if after_acc else None)))
+                rows.append(("shock to liquidation", fmt.shock(before_acc.shock_to_liquidation),
+                             fmt.shock(after_acc.shock_to_liquidation) if after_acc else fmt.DASH))
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, text in enumerate(row):
@@ -410,22 +420,29 @@ class WhatIfPanel(QWidget):
 
     def _show_suggestions(self, subject: PoolRisk | PositionRisk | None, account: str,
                           key: tuple[str, str] | None) -> None:
-        target = self.target_spin.value()
+        target, distance = self.target(), self.target_distance()
         self.suggestion_lines = []
         if subject is None:
             self.suggestions.setText("")
             return
         settle = subject.settle
         what = f"{key[0]}" if key else f"{account} {settle} pool"
+        now = f"margin ratio {fmt.margin_ratio(subject.margin_ratio)}"
+        away = getattr(subject, "distance_to_liquidation", None)
+        if away is not None:
+            now += f", {fmt.percent(away, 1)} from liquidation"
         if not subject.suggestions:
-            self.suggestions.setText(f"{what}: margin ratio {ratio_text(subject.margin_ratio)} is within the "
-                                     f"target {target:g} — nothing to do.")
+            self.suggestions.setText(f"{what}: {now} — within the targets ({goal_text(target, distance)}); "
+                                     "nothing to do.")
             return
         self.suggestion_lines = [suggestion_text(s, settle) for s in subject.suggestions]
-        head = (f"To bring {what} from margin ratio {ratio_text(subject.margin_ratio)} to {target:g}, "
-                "any one of:")
+        head = f"{what} ({now}): to get {goal_text(target, distance)}, any one of:"
         self.suggestions.setText(head + "<ul>" + "".join(f"<li>{line}</li>" for line in self.suggestion_lines)
                                  + "</ul>")
+
+    def target(self) -> float:
+        """The target margin ratio as a fraction (the spin box shows percent)."""
+        return self.target_spin.value() / 100.0
 
     def clipboard_text(self) -> str:
         account, key = self.selected()
@@ -433,7 +450,7 @@ class WhatIfPanel(QWidget):
         edits = [f"{k}={v:g}" for k, v in vars(self.edits()).items() if v not in (None, 0.0)]
         lines = [f"desk what-if — {what}" + (f" with {', '.join(edits)}" if edits else ""),
                  *(f"{name}: {before} → {after}" for name, before, after in self.rows()),
-                 f"target margin ratio {self.target_spin.value():g}:",
+                 f"to get {goal_text(self.target(), self.target_distance())}:",
                  *(f"- {line}" for line in self.suggestion_lines)]
         return "\n".join(lines)
 
@@ -489,7 +506,8 @@ class WhatIfPanel(QWidget):
 class WhatIfWindow(QWidget):
     """Offline analysis of a portfolio file: what-if panel, price ladder and stress curve in tabs."""
 
-    def __init__(self, portfolio: Portfolio | None = None, *, target: float = DEFAULT_TARGET) -> None:
+    def __init__(self, portfolio: Portfolio | None = None, *, target: float = DEFAULT_TARGET,
+                 target_distance: float | None = None) -> None:
         super().__init__()
         from PySide6.QtWidgets import QTabWidget
 
@@ -497,7 +515,7 @@ class WhatIfWindow(QWidget):
         from desk.ui.charts.stress import StressWidget
 
         self.setWindowTitle("desk — what-if")
-        self.panel = WhatIfPanel(target=target)
+        self.panel = WhatIfPanel(target=target, target_distance=target_distance)
         self.ladder = LadderWidget()
         self.stress = StressWidget()
         tabs = QTabWidget()
@@ -518,6 +536,17 @@ class WhatIfWindow(QWidget):
             self.ladder.show_position(None, None)
             return
         self.ladder.show_position(scenario, _position(self.panel.after, account, key))
+
+
+def _distance_setting() -> float | None:
+    """alerts.distance_warning: the what-if's distance goal, as the live suggestions use it."""
+    try:
+        from desk.store.settings import Settings
+
+        value = Settings.load().get("alerts.distance_warning")
+        return float(value) if value is not None and 0 < float(value) < 1 else None
+    except Exception:  # settings problems are reported by the dashboard; here no distance goal
+        return None
 
 
 def _target_setting() -> float:
@@ -544,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app: Any = QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme(app, choose_theme(None))
-    window = WhatIfWindow(target=_target_setting())
+    window = WhatIfWindow(target=_target_setting(), target_distance=_distance_setting())
     window.show()
     if args:
         window.panel.open_file(Path(args[0]))

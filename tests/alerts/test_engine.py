@@ -13,7 +13,7 @@ from desk.services.alerts_engine import AlertEngine, Emission, level_for
 from desk.services.snapshot import DataStatus
 from tests.alerts.factory import T0, FakeClock, exchange_check, pool, position, snapshot
 
-W, C = AlertLevel.WARNING, AlertLevel.CRITICAL
+W, C, INFO = AlertLevel.WARNING, AlertLevel.CRITICAL, AlertLevel.INFO
 MIN = 60.0
 
 
@@ -45,7 +45,7 @@ def test_distance_warning_then_critical() -> None:
     alert = out[0].alert
     assert (alert.account, alert.symbol, alert.leg) == ("main", "BTC/USDT:USDT", "both")
     assert alert.value == pytest.approx(0.095) and alert.threshold == pytest.approx(0.10)
-    assert "9.5 %" in alert.title and out[0].deliver
+    assert "9.50 %" in alert.title and out[0].deliver
     out = feed(engine, clock, position(distance=0.049))
     assert levels(out) == [("distance", C)]
     # staying critical does not repeat
@@ -67,7 +67,7 @@ def test_pool_margin_ratio_for_cross_pools() -> None:
     cross = position(mode="cross", distance=None)
     out = feed(engine, clock, cross, pools={"main": (pool("USDT", 0.85),)})
     assert levels(out) == [("pool_margin_ratio", C)]
-    assert out[0].alert.symbol == "USDT pool" and "0.85" in out[0].alert.title
+    assert out[0].alert.symbol == "USDT pool" and "85.00 %" in out[0].alert.title
     # a pool with no cross position in it (only isolated ones) is not alerted on
     engine, clock = make()
     assert feed(engine, clock, position(distance=None), pools={"main": (pool("USDT", 0.85),)}) == []
@@ -80,7 +80,10 @@ def test_a_position_past_its_liquidation_price_is_critical_whatever_its_distance
     out = feed(engine, clock, position(distance=0.20, margin_ratio=math.inf))
     assert levels(out) == [("distance", C)]  # the ratio rule shares the position's cooldown
     past = next(e.alert for e in out if e.alert.rule == "distance")
-    assert "past its liquidation price" in past.title and "∞" in past.body
+    assert "PAST LIQUIDATION" in past.title and "margin ratio ≥ 100 %" in past.body
+    # a signed distance (the mark is 20 % beyond the liquidation price), never a positive one
+    assert "distance -20.00 %" in past.body
+    assert past.value == pytest.approx(-0.20) and past.threshold == 0.0
     # cross: the position's ratio is its pool's; an exhausted pool alerts too
     engine, clock = make()
     cross = position(mode="cross", distance=0.25, margin_ratio=math.inf)
@@ -105,11 +108,41 @@ def test_cannot_monitor_fires_from_tick_without_new_snapshots() -> None:
     # fires once, not every tick
     clock.advance(5)
     assert engine.tick() == []
-    # fresh data re-arms it; a new outage after the cooldown alerts again
-    feed(engine, clock, position(), advance=1)
+    # fresh data re-arms it, and the recovery is announced; a new outage after the cooldown alerts again
+    back = feed(engine, clock, position(), advance=1)
+    assert levels(back) == [("recovered", INFO)] and back[0].deliver
+    assert back[0].alert.clears == "stale" and back[0].alert.account == "main"
+    assert back[0].alert.condition == out[0].alert.condition == ("stale", "main", None, None)
+    assert "monitoring resumed" in back[0].alert.title and "Cannot monitor main" in back[0].alert.body
     clock.advance(31 * MIN)
     assert levels(engine.tick()) == [("stale", C)]
     assert data_time < clock.now
+
+
+def test_recovery_is_announced_once_per_announced_condition_and_never_muted() -> None:
+    engine, clock = make()
+    out = feed(engine, clock, position(distance=0.04))
+    assert levels(out) == [("distance", C)]
+    engine.snooze(clock.now + 3600)
+    back = feed(engine, clock, position(distance=0.30))
+    assert levels(back) == [("recovered", INFO)] and back[0].deliver  # snoozed, yet it takes back a critical
+    assert back[0].alert.condition == out[0].alert.condition
+    assert feed(engine, clock, position(distance=0.30)) == []  # once
+    # a pool's ratio: same rule, its own condition
+    cross = position(mode="cross")
+    out = feed(engine, clock, cross, pools={"main": (pool(ratio=0.9),)})
+    assert levels(out) == [("pool_margin_ratio", C)]
+    back = feed(engine, clock, cross, pools={"main": (pool(ratio=0.1),)})
+    assert levels(back) == [("recovered", INFO)]
+    assert back[0].alert.condition == ("pool_margin_ratio", "main", "USDT pool", None)
+
+
+def test_no_recovery_for_a_condition_that_was_never_announced() -> None:
+    engine, clock = make()
+    feed(engine, clock, position(distance=0.09))
+    assert levels(feed(engine, clock, position(distance=0.2), advance=MIN)) == [("recovered", INFO)]
+    assert feed(engine, clock, position(distance=0.09), advance=MIN) == []  # held by the cooldown
+    assert feed(engine, clock, position(distance=0.2), advance=MIN) == []  # its recovery is no news
 
 
 def test_cannot_monitor_needs_open_positions() -> None:
@@ -126,7 +159,8 @@ def test_numbers_disagree_reads_the_monitors_comparison_at_the_account_read() ->
     assert feed(engine, clock, p, checks=agree) == []  # 2 ticks: within the tolerance
     out = feed(engine, clock, p, checks={p.key: exchange_check(40_000.0, 40_000.3, 0.1)})
     assert levels(out) == [("disagree", W)]
-    assert "40,000.00" in out[0].alert.body and "40,000.30" in out[0].alert.body
+    # at the symbol's tick (0.1), as the table shows them
+    assert "the exchange reports 40,000.3; desk computes 40,000.0 from" in out[0].alert.body
     assert "3.0 ticks (tolerance 2 ticks)" in out[0].alert.body
 
 
@@ -205,15 +239,15 @@ def test_hysteresis_rearms_only_past_the_margin() -> None:
     # wobble around the threshold, long after the cooldown: no new alert (not re-armed: below 11 %)
     for d in (0.105, 0.099, 0.109, 0.09):
         assert feed(engine, clock, position(distance=d), advance=40 * MIN) == []
-    # recover past 11 % → re-armed; crossing again after the cooldown alerts again
-    assert feed(engine, clock, position(distance=0.111), advance=40 * MIN) == []
+    # recover past 11 % → re-armed (and the recovery is announced); crossing again alerts again
+    assert levels(feed(engine, clock, position(distance=0.111), advance=40 * MIN)) == [("recovered", INFO)]
     assert levels(feed(engine, clock, position(distance=0.09), advance=1)) == [("distance", W)]
 
 
 def test_cooldown_holds_a_repeat_and_delivers_it_when_over_if_still_true() -> None:
     engine, clock = make()
     assert levels(feed(engine, clock, position(distance=0.09))) == [("distance", W)]
-    assert feed(engine, clock, position(distance=0.2), advance=MIN) == []  # recovered
+    assert levels(feed(engine, clock, position(distance=0.2), advance=MIN)) == [("recovered", INFO)]
     assert feed(engine, clock, position(distance=0.09), advance=MIN) == []  # within cooldown: held
     assert feed(engine, clock, position(distance=0.09), advance=10 * MIN) == []
     out = feed(engine, clock, position(distance=0.09), advance=20 * MIN)  # 30 min after the first

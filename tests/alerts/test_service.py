@@ -125,3 +125,38 @@ def test_from_settings_delivers_to_the_desktop_and_logs_the_server_id(
     nid = int(re.fullmatch(r"notification id (\d+)", attempt.detail).group(1))  # type: ignore[union-attr]
     log = notify_monitor.wait_for(f"uint32 {nid}")
     assert f'string "desk: {row.alert.title}"' in log
+
+
+@pytest.mark.integration
+def test_feed_back_closes_the_cannot_monitor_notification_and_logs_recovered(
+    notification_server: Dunst, history: History, tmp_path: Path
+) -> None:
+    """The issue's case: a critical "cannot monitor" stays on screen after the feed returns. Now the
+    recovery closes it on the real server and the alert log says "recovered"."""
+    settings = Settings.load(tmp_path / "settings.toml")
+    bus, clock = EventBus(), FakeClock()
+    service = AlertService.from_settings(bus, settings, alert_log=history, clock=clock).start(ticker=False)
+    try:
+        service.evaluate(snapshot(clock.now, [position()]))
+        for _ in range(31):  # the feed goes silent
+            clock.advance(1)
+            service.tick()
+        assert service.wait_idle(10)
+        wait_for(lambda: notification_server.count_displayed() == 1, 5, "the cannot-monitor notification")
+        service.evaluate(snapshot(clock.advance(1), [position()]))  # the feed is back
+        assert service.wait_idle(10)
+    finally:
+        service.stop()
+    stale, recovered = history.alerts()
+    assert (stale.alert.rule, stale.alert.level) == ("stale", AlertLevel.CRITICAL)
+    assert (recovered.alert.rule, recovered.alert.level) == ("recovered", AlertLevel.INFO)
+    assert recovered.alert.account == "main" and "monitoring resumed" in recovered.alert.title
+    stale_id = int(stale.deliveries[0].detail.split()[-1])
+    (attempt,) = recovered.deliveries
+    assert attempt.channel == "dbus" and attempt.delivered and attempt.detail.endswith(f"closed {stale_id}")
+    # closed on the server: in dunst's history (not by us), and only the short "recovered" note shows
+    wait_for(lambda: any(h["id"] == stale_id for h in notification_server.history()), 5,
+             "dunst to close the cannot-monitor notification")
+    assert notification_server.count_displayed() == 1
+    (closed,) = notification_server.history()
+    assert str(closed["summary"]).startswith("desk: Cannot monitor main")

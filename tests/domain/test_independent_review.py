@@ -489,7 +489,12 @@ def cross_pool_book(wallet: float) -> Account:
     return account("binanceusdm", btc, eth, USDT=wallet)
 
 
-def test_add_margin_brings_the_cross_pool_exactly_to_the_target():
+def ceil_to(x: float, step: float) -> float:
+    """``x`` rounded up to a multiple of ``step`` (how suggestions round: amounts and lots)."""
+    return math.ceil(x / step - 1e-9) * step
+
+
+def test_add_margin_brings_the_cross_pool_to_the_target_rounded_up():
     wallet, target = 16_000.0, 0.3
     mm = (360_000 * 0.01 - 1_300) + 150_000 * 0.01  # 2,300 + 1,500
     balance = wallet + 6 * (60_000 - 62_000) + 50 * (3_000 - 3_100)  # 16,000 − 12,000 − 5,000 = −1,000
@@ -498,9 +503,13 @@ def test_add_margin_brings_the_cross_pool_exactly_to_the_target():
     assert pool.maintenance_margin == pytest.approx(mm, rel=1e-12)
     assert pool.margin_balance == pytest.approx(balance, rel=1e-12)
     add = next(s for s in pool.suggestions if s.action == "add_margin")
-    assert add.reaches_target and add.amount == pytest.approx(mm / target - balance, rel=1e-12)
+    exact = mm / target - balance  # 13,666.67: rounded up at its third significant figure
+    assert add.reaches_target and add.step == 100 and add.amount == pytest.approx(ceil_to(exact, 100))
+    assert add.amount == pytest.approx(13_700) and add.currency == "USDT"
     topped = add_account_margin(Portfolio((cross_pool_book(wallet),)), "acc", "USDT", add.amount)
-    assert compute_risk(topped).accounts[0].pools[0].margin_ratio == pytest.approx(target, rel=1e-9)
+    assert compute_risk(topped).accounts[0].pools[0].margin_ratio <= target
+    less = add_account_margin(Portfolio((cross_pool_book(wallet),)), "acc", "USDT", add.amount - add.step)
+    assert compute_risk(less).accounts[0].pools[0].margin_ratio > target
 
 
 def test_reduce_size_of_a_cross_position_follows_the_tiers():
@@ -515,7 +524,9 @@ def test_reduce_size_of_a_cross_position_follows_the_tiers():
     btc = by_key(acc, "BTC/USDT:USDT")
     red = next(s for s in btc.suggestions if s.action == "reduce_size")
     assert red.reaches_target
-    assert red.contracts == pytest.approx(6 - found[0] / 60_000, rel=1e-9)
+    # no lot size given: rounded up at the size's fourth significant figure (0.001 of 6 contracts)
+    assert red.step == pytest.approx(0.001)
+    assert red.contracts == pytest.approx(ceil_to(6 - found[0] / 60_000, 0.001), abs=1e-12)
     # a target that needs BTC to drop two tiers: MM = 3,000·0.4 − 1,500 = −300 < 0 -> impossible by BTC
     # alone; at R = 0.27: needed = 120 -> tier 1 would be v = 30,000 (0.5 contracts): two tiers down
     acc2 = risk(cross_pool_book(wallet), target=0.27)
@@ -523,14 +534,19 @@ def test_reduce_size_of_a_cross_position_follows_the_tiers():
     v2 = [(needed2 + cum) / mmr for floor, cap, mmr, cum in BTCUSDT if floor <= (needed2 + cum) / mmr < cap]
     assert len(v2) == 1 and v2[0] < 50_000
     red2 = next(s for s in by_key(acc2, "BTC/USDT:USDT").suggestions if s.action == "reduce_size")
-    assert red2.contracts == pytest.approx(6 - v2[0] / 60_000, rel=1e-9)
+    assert red2.contracts == pytest.approx(ceil_to(6 - v2[0] / 60_000, 0.001), abs=1e-12)
     # the pool's own suggestion closes the same fraction of every position: solve by hand too
     (pool,) = acc.pools
     pool_red = next(s for s in pool.suggestions if s.action == "reduce_size")
-    keep = 1 - pool_red.fraction
-    btc_v = 360_000 * keep
-    mmr, cum = tier_for(BTCUSDT, btc_v)
-    assert (btc_v * mmr - cum + 150_000 * keep * 0.01) / balance == pytest.approx(target, rel=1e-9)
+
+    def pool_ratio(fraction: float) -> float:
+        keep = 1 - fraction
+        btc_v = 360_000 * keep
+        mmr, cum = tier_for(BTCUSDT, btc_v)
+        return (btc_v * mmr - cum + 150_000 * keep * 0.01) / balance
+
+    # in whole tenths of a percent: this fraction reaches the target, a tenth of a percent less does not
+    assert pool_ratio(pool_red.fraction) <= target < pool_ratio(pool_red.fraction - 0.001)
 
 
 def test_reduced_position_booked_at_the_mark_reaches_the_target():
@@ -539,12 +555,15 @@ def test_reduced_position_booked_at_the_mark_reaches_the_target():
     red = next(s for s in by_key(risk(acc, target=target), "BTC/USDT:USDT").suggestions
                if s.action == "reduce_size")
     # book it by hand: the closed part's PnL goes to the wallet, the rest stays open
-    closed = red.contracts
     btc, eth = acc.positions
-    realised = closed * (btc.mark_price - btc.entry_price)
-    booked = dataclasses.replace(acc, wallets={"USDT": wallet + realised},
-                                 positions=(dataclasses.replace(btc, contracts=6 - closed), eth))
-    assert risk(booked).pools[0].margin_ratio == pytest.approx(target, rel=1e-9)
+
+    def booked_ratio(closed: float) -> float:
+        realised = closed * (btc.mark_price - btc.entry_price)
+        booked = dataclasses.replace(acc, wallets={"USDT": wallet + realised},
+                                     positions=(dataclasses.replace(btc, contracts=6 - closed), eth))
+        return risk(booked).pools[0].margin_ratio
+
+    assert booked_ratio(red.contracts) <= target < booked_ratio(red.contracts - red.step)
 
 
 # ---------------------------------------------------------------- 10. Binance cross: a brute-force oracle

@@ -26,6 +26,7 @@ def test_usdm_cross_account_matches_binance_worked_example(fake, keys, make_conf
     assert eth.reported.liquidation_price == 1153.3
     assert btc.reported.liquidation_price == 26316.89
     assert (eth.tick_size, btc.tick_size) == (0.01, 0.1)
+    assert (eth.lot_size, btc.lot_size) == (0.001, 0.001)  # LOT_SIZE stepSize: suggestions cut whole lots
     assert eth.mark_time == snap.observed_at
     # tiers with Binance's `cum`, which ccxt keeps only in info
     tier6 = eth.tiers[5]
@@ -73,6 +74,7 @@ def test_coinm_inverse_positions_tiers_in_coin(fake, keys, make_config):
     assert set(by_symbol) == {"BTC/USD:BTC", "ETH/USD:ETH"}
     btc, eth = by_symbol["BTC/USD:BTC"], by_symbol["ETH/USD:ETH"]
     assert (btc.kind, btc.settle, btc.contract_size, btc.contracts) == (Kind.INVERSE, "BTC", 100, 1000)
+    assert (btc.lot_size, eth.lot_size) == (1, 1)  # COIN-M trades whole contracts
     assert btc.margin_mode is MarginMode.CROSS and btc.leverage == 20
     assert (eth.side, eth.margin_mode, eth.isolated_margin) == (Side.SHORT, MarginMode.ISOLATED, 0.01666667)
     assert [(t.notional_floor, t.notional_cap, t.mmr, t.maintenance_amount) for t in btc.tiers[:3]] == [

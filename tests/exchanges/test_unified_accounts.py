@@ -112,7 +112,7 @@ def test_multi_assets_end_to_end_accounts_add_snapshot_risk(
         timeout=60,
     ).stdout
     assert "mode: binance multi-assets (one margin pool for the account, valued in USD)" in text
-    assert "collateral USDC: 22 at 0.99995, equity 22, haircut 0.01%, counts 22.00 USD" in text
+    assert "collateral USDC: 22 USDC at 0.99995 USD, equity 22 USDC, haircut 0.01 %, counts 22.00 USD" in text
 
 
 # ---------------------------------------------------------------------------- Bybit UTA
@@ -191,7 +191,7 @@ def test_bybit_uta_portfolio_margin_is_named_not_recomputed(
     assert "mode: bybit uta portfolio margin" in text
     assert (
         "pool USD: cannot recompute: maintenance margin comes from Bybit's scenario engine, which is not "
-        "published per position; margin ratio 0.0151 from the venue's own figure"
+        "published per position; margin ratio 1.51 % from the venue's own figure"
     ) in text
     assert "pool USDT" not in text  # never silently per-currency
 

@@ -8,7 +8,8 @@ payloads (``payloads/*.json``, loaded into ``server.state``, which tests may edi
 Fault injection (``server.inject(Fault(...))``) happens in a middleware, before the venue
 handler, so it works for routes other modules add later (e.g. WebSocket endpoints):
 delay/timeout, any HTTP status with any body (429/418, 5xx, HTML pages), empty 200 bodies,
-non-JSON 200 bodies, dropped connections. Auth revocation is ``server.revoke(api_key)``;
+non-JSON 200 bodies, dropped connections, and an error body that echoes the request's headers
+(API key included), as some venues and proxies do. Auth revocation is ``server.revoke(api_key)``;
 clock skew is ``server.clock_offset_ms``.
 
 Start from sync tests with ``with FakeExchange().running() as server:`` (a thread with its own
@@ -40,7 +41,9 @@ class Fault:
 
     kind: "delay" (sleep ``seconds`` then answer normally), "status" (answer ``status`` with
     ``body`` and ``content_type``), "html" (an HTML error page with ``status``), "empty"
-    (200, no body), "non_json" (200, a text body), "drop" (close the connection).
+    (200, no body), "non_json" (200, a text body), "drop" (close the connection),
+    "echo_headers" (answer ``status`` with the JSON object ``body`` — by default Binance's
+    -2015 "Invalid API-key" — plus every request header under ``"request_headers"``).
     ``times``: how many requests it applies to (None = until cleared).
     """
 
@@ -174,6 +177,11 @@ class FakeExchange:
         if fault.kind == "non_json":
             return web.Response(status=200, text=fault.body or "<html><body>OK</body></html>",
                                 content_type="text/html")
+        if fault.kind == "echo_headers":
+            doc = json.loads(fault.body) if fault.body else {
+                "code": -2015, "msg": "Invalid API-key, IP, or permissions for action"}
+            doc["request_headers"] = dict(request.headers)
+            return json_response(doc, status=fault.status)
         if fault.kind == "drop":
             transport = request.transport
             if transport is not None:

@@ -157,8 +157,9 @@ def test_report_matches_the_documented_shape():
     assert {"symbol", "leg", "side", "margin_mode", "notional", "unrealized_pnl", "maintenance_margin",
             "margin_ratio", "liquidation_price", "bankruptcy_price", "distance_to_liquidation",
             "reported_liquidation_price", "suggestions"} <= pos.keys()
-    assert pos["suggestions"][0] == {"action": "add_margin", "reaches_target": True,
-                                     "amount": pytest.approx(394_815.51, abs=0.01), "currency": "USDT"}
+    # 394,815.51 needed, rounded up at its third significant figure
+    assert pos["suggestions"][0] == {"action": "add_margin", "reaches_target": True, "amount": 395_000.0,
+                                     "currency": "USDT", "step": 1_000.0, "target_margin_ratio": 0.3}
     json.dumps(doc, allow_nan=False)  # plain JSON: no NaN or Infinity
 
 
@@ -174,3 +175,11 @@ def test_checked_in_schemas_equal_the_generated_ones():
     for name, text in rendered().items():
         assert (SCHEMA_DIR / name).read_text(encoding="utf-8") == text, (
             f"desk/schemas/{name} is stale: run `python -m desk.formats`")
+
+
+def test_lot_size_is_read_written_and_checked():
+    p = load_portfolio(broken(lambda d: eth(d).update(lot_size=0.01)))
+    assert p.accounts[0].positions[0].lot_size == 0.01
+    assert json.loads(dump_portfolio(p))["accounts"][0]["positions"][0]["lot_size"] == 0.01
+    with pytest.raises(PortfolioError, match="lot_size"):
+        load_portfolio(broken(lambda d: eth(d).update(lot_size=-1)))

@@ -76,8 +76,13 @@ def test_desk_risk_shows_mode_collateral_and_both_liquidation_prices(subprocess_
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "mode: binance multi-assets (one margin pool for the account, valued in USD)" in out
-    assert "collateral BTC: 0.2 at 60,000.00, equity 0.2, haircut 5%, counts 11,400.00 USD" in out
-    assert "collateral ETH: 0.5 at 3,000.00, equity 0.5, haircut 10%, counts 1,350.00 USD" in out
+    # every figure through desk.domain.display: amounts with their asset, haircut in percent
+    assert ("collateral BTC: 0.2 BTC at 60,000 USD, equity 0.2 BTC, haircut 5.00 %, "
+            "counts 11,400.00 USD") in out
+    assert ("collateral ETH: 0.5 ETH at 3,000.0 USD, equity 0.5 ETH, haircut 10.00 %, "
+            "counts 1,350.00 USD") in out
+    assert ("pool USD: total equity 13,000.00 USD, margin balance 12,399.90 USD after haircuts, "
+            "maintenance 120.01 USD, margin ratio 0.97 %") in out
     assert "liquidation at 42152.327 with it, 35343.654 with collateral held at its index" in out
     # a mode desk cannot model is named, never computed as per-currency pools
     assert "pool USD: cannot recompute: maintenance margin comes from Bybit's scenario engine" in out

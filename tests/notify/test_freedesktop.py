@@ -134,3 +134,68 @@ def test_no_session_bus_at_all_is_not_available(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     notifier = FreedesktopNotifier()
     assert notifier.available() is False
+
+
+def test_one_notification_per_condition_replaced_on_escalation_and_closed_on_recovery(
+    notification_server: Dunst, notify_monitor: NotifyMonitor
+) -> None:
+    """Warning → critical replaces the same notification (replaces_id); the recovery closes it
+    (CloseNotification) and a transient "recovered" notification says so."""
+    escalated = Alert(at=CRITICAL.at, rule="distance", level=AlertLevel.CRITICAL,
+                      title="ETH/USDT:USDT long: 4.0 %", body="main: critical",
+                      account="main", symbol="ETH/USDT:USDT", leg="both")
+    recovered = Alert(at=CRITICAL.at + 60, rule="recovered", level=AlertLevel.INFO,
+                      title="Recovered: main/ETH/USDT:USDT/both", body="No longer true (was critical)",
+                      account="main", symbol="ETH/USDT:USDT", leg="both", clears="distance")
+    notifier = FreedesktopNotifier()
+    try:
+        first = int(notifier.send(WARNING).split()[-1])
+        other = int(notifier.send(CRITICAL).split()[-1])  # BTC: another condition, its own notification
+        detail = notifier.send(escalated)
+        wait_for(lambda: notification_server.count_displayed() == 2, 5, "two notifications on screen")
+        assert detail == f"notification id {first} (replaces {first})"
+        log = notify_monitor.wait_for('string "desk: ETH/USDT:USDT long: 4.0 %"')
+        call = log[log.rindex("member=Notify"):]
+        assert re.search(rf'string "desk"\s+uint32 {first}\s', call)  # replaces_id = the warning's id
+        assert notification_server.history() == []  # replaced, not closed
+
+        detail = notifier.send(recovered)
+        assert detail.endswith(f"; closed {first}")
+        shown_now = int(detail.split()[2].rstrip(";"))
+        assert shown_now not in (first, other)
+
+        def closed_ids() -> list[object]:
+            return [h["id"] for h in notification_server.history()]
+
+        wait_for(lambda: first in closed_ids(), 5, "dunst to close the ETH notification")
+        (closed,) = notification_server.history()
+        assert closed["summary"] == "desk: ETH/USDT:USDT long: 4.0 %"  # the escalated text had replaced it
+        assert notification_server.count_displayed() == 2  # BTC's critical and the "recovered" note
+    finally:
+        notifier.close()
+    notification_server.ctl("close-all")
+    summaries = {h["id"]: h["summary"] for h in notification_server.history()}
+    assert summaries[shown_now] == "desk: Recovered: main/ETH/USDT:USDT/both"
+    assert summaries[other] == "desk: BTC/USDT:USDT long: 4.2 % from liquidation"
+
+
+def test_gone_takes_the_place_of_the_positions_risk_notifications(notification_server: Dunst) -> None:
+    ratio = Alert(at=CRITICAL.at, rule="margin_ratio", level=AlertLevel.CRITICAL, title="BTC ratio 0.9",
+                  body="main: ratio", account="main", symbol="BTC/USDT:USDT", leg="both")
+    gone = Alert(at=CRITICAL.at + 30, rule="gone", level=AlertLevel.CRITICAL,
+                 title="BTC/USDT:USDT long is gone — probably liquidated", body="main: check the exchange",
+                 account="main", symbol="BTC/USDT:USDT", leg="both")
+    notifier = FreedesktopNotifier()
+    try:
+        distance = int(notifier.send(CRITICAL).split()[-1])
+        margin = int(notifier.send(ratio).split()[-1])
+        wait_for(lambda: notification_server.count_displayed() == 2, 5, "two critical notifications")
+        assert notifier.send(gone) == f"notification id {distance} (replaces {distance})"
+        wait_for(lambda: [h["id"] for h in notification_server.history()] == [margin], 5,
+                 "dunst to close the margin-ratio notification")
+        assert notification_server.count_displayed() == 1
+    finally:
+        notifier.close()
+    notification_server.ctl("close-all")
+    summaries = {h["id"]: h["summary"] for h in notification_server.history()}
+    assert summaries[distance] == "desk: BTC/USDT:USDT long is gone — probably liquidated"

@@ -13,7 +13,7 @@ import pytest
 
 from desk.domain.alerts import Alert, AlertLevel, DeliveryAttempt
 from desk.notify.base import DeliveryChain, DeliveryWorker, NotifyError
-from desk.notify.webhook import WebhookNotifier
+from desk.notify.webhook import WebhookNotifier, alert_document
 
 ALERT = Alert(
     at=1_800_000_000.0, rule="distance", level=AlertLevel.CRITICAL,
@@ -92,6 +92,20 @@ def test_generic_webhook_posts_a_json_document(receiver: Receiver) -> None:
     assert doc["title"] == ALERT.title and doc["level"] == "critical" and doc["rule"] == "distance"
     assert doc["subject"] == "main/BTC/USDT:USDT/both" and doc["value"] == 0.042
     assert doc["at"] == "2027-01-15T08:00:00Z" and doc["source"] == "desk"
+
+
+def test_a_margin_ratio_of_infinity_is_plain_json_null(receiver: Receiver) -> None:
+    """Past liquidation the margin ratio is ∞ (no margin balance left): the document stays JSON
+    (`desk watch --json-lines` once crashed on it in the demo flash crash)."""
+    past = Alert(at=ALERT.at, rule="distance", level=AlertLevel.CRITICAL, title="SOL long: at or past its "
+                 "liquidation price", body="margin ratio ∞", account="main", symbol="SOL/USDT:USDT",
+                 value=float("inf"), threshold=1.0)
+    assert alert_document(past)["value"] is None
+    json.dumps(alert_document(past), allow_nan=False)
+    assert WebhookNotifier(receiver.url()).send(past) == "HTTP 200"
+    (req,) = receiver.requests
+    doc = json.loads(req.body)
+    assert doc["value"] is None and doc["threshold"] == 1.0
 
 
 def test_ntfy_webhook_sends_text_with_title_priority_and_tags(receiver: Receiver) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -89,6 +90,22 @@ def test_human_table_and_status_lines_then_sigint(subprocess_env):
         code, rest, err = w.stop(signal.SIGINT)
     assert code == 0, err
     assert rest.rstrip().splitlines()[-1] == "stopped"
+
+
+@pytest.mark.integration
+def test_the_table_says_what_brings_a_position_back_in_the_flash_crash(subprocess_env):
+    """The Bybit isolated SOL long nears liquidation: under the table, the fixes for the distance
+    warning (10 %) and the ratio target (0.50), the amount in USDT and a whole leverage."""
+    w = Watch(subprocess_env, "--demo", "--scenario", "flash-crash", "--speed", "600", "--seed", "7",
+              "--no-alerts")
+    try:
+        line = w.read_until(lambda line: "demo-bybit-isolated SOL/USDT:USDT long: To get back to 10 % from "
+                            "liquidation and margin ratio 50 %: add " in line, timeout=40)
+    finally:
+        code, _rest, err = w.stop(signal.SIGINT)
+    assert code == 0, err
+    fixes = line.split(": ", 2)[2]
+    assert re.fullmatch(r"add [\d,]+ USDT of margin, or set leverage to \d+x\.", fixes), line
 
 
 def test_no_account_points_to_accounts_add_and_demo(subprocess_env):

@@ -97,8 +97,9 @@ def test_corrupt_settings_reported_by_config_show(capsys: pytest.CaptureFixture[
     path.write_text("this is = = not toml")
     assert main(["config", "show"]) == 0
     err = capsys.readouterr().err
-    assert "not valid TOML" in err and "moved to" in err
-    assert any(p.name.startswith("settings.toml.corrupt-") for p in path.parent.iterdir())
+    assert "is damaged" in err and "line 1" in err and "a copy is kept as" in err
+    assert path.read_text() == "this is = = not toml"  # the user's file is not moved away
+    assert any(p.name.startswith("settings.toml.damaged-") for p in path.parent.iterdir())
 
 
 def test_show_lists_accounts_and_overrides(capsys: pytest.CaptureFixture[str]) -> None:

@@ -100,16 +100,18 @@ def test_canary_secret_never_reaches_a_file(desk_home: Path, capsys: pytest.Capt
         raise RuntimeError(f"venue said: bad signature for {url} with key {canary}")
 
     monkeypatch.setattr("desk.store.settings.Settings.load", boom)
+    capsys.readouterr()  # what the console handler above printed
     assert main(["config", "show"]) == 1
     captured = capsys.readouterr()
     assert canary not in captured.err and unregistered not in captured.err
-    assert "internal error: RuntimeError" in captured.err
+    assert "internal error (RuntimeError" in captured.err and str(path) in captured.err
+    assert len(captured.err.strip().splitlines()) == 1  # one line, no traceback
 
     for handler in logging.getLogger().handlers:
         handler.flush()
-    crash_files = list(desk_paths().log_dir.glob("crash-*.txt"))
-    assert len(crash_files) == 1
-    assert "RuntimeError: venue said: bad signature" in crash_files[0].read_text()
+    # the traceback went to desk.log (not a separate crash file), redacted
+    assert not list(desk_paths().log_dir.glob("crash-*.txt"))
+    assert "RuntimeError: venue said: bad signature" in path.read_text()
     text = all_text_under(desk_home)
     assert "fetch failed" in text and "ConnectionError: request failed with key ***" in text
     assert "signature=***" in text
@@ -121,7 +123,7 @@ def test_canary_secret_never_reaches_a_file(desk_home: Path, capsys: pytest.Capt
 
 def test_crash_report_of_a_real_subprocess_is_redacted(tmp_path: Path, subprocess_env: dict[str, str],
                                                        desk_home: Path) -> None:
-    """The canary goes through ``python -m desk`` in a separate process: crash file and stderr."""
+    """The canary goes through ``python -m desk`` in a separate process: desk.log and stderr."""
     canary = secrets.token_hex(32)  # looks like a hex private key / HMAC secret
     script = (
         "import sys, desk.store.settings as s\n"
@@ -134,7 +136,8 @@ def test_crash_report_of_a_real_subprocess_is_redacted(tmp_path: Path, subproces
                          timeout=60, cwd=ROOT)
     assert out.returncode == 1
     assert canary not in out.stderr and canary not in out.stdout
-    assert list((desk_home / "logs").glob("crash-*.txt"))
+    assert "Traceback" not in out.stderr and "desk.log" in out.stderr
+    assert "ValueError: privateKey=***" in (desk_home / "logs" / "desk.log").read_text()
     assert canary not in all_text_under(desk_home)
 
 

@@ -23,7 +23,7 @@ from desk.store.settings import (
 FIXTURES = Path(__file__).parent / "fixtures"
 
 REQUIRED = {
-    "monitor.reconcile_seconds": 10, "monitor.poll_seconds": 5, "monitor.live_seconds": 5,
+    "monitor.reconcile_seconds": 10, "monitor.poll_seconds": 2, "monitor.live_seconds": 5,
     "monitor.stale_seconds": 30, "monitor.markets_cache_hours": 24,
     "alerts.enabled": True, "alerts.distance_warning": 0.10, "alerts.distance_critical": 0.05,
     "alerts.margin_ratio_warning": 0.5, "alerts.margin_ratio_critical": 0.8, "alerts.stale_seconds": 30,
@@ -142,23 +142,32 @@ def test_atomic_write_leaves_no_temp_files_and_survives_failure(tmp_path: Path,
         s.save()
     monkeypatch.undo()
     assert path.read_bytes() == original  # the old file is intact
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["settings.toml"]  # no temp file left
+    # no temp file left (the lock file stays: removing it would let two writers lock different files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["settings.toml", "settings.toml.lock"]
 
 
-def test_corrupt_file_is_moved_aside_and_reported_never_overwritten(tmp_path: Path) -> None:
+def test_unreadable_file_is_kept_backed_up_and_reported_line_by_line(tmp_path: Path) -> None:
+    # Issue 14: a damaged file used to be moved aside and replaced by defaults. Now it stays where
+    # the user wrote it, a copy is kept, and each unreadable line is reported by key and line.
     path = tmp_path / "settings.toml"
     garbage = b"[alerts\ndistance_warning = = 0.1\n\xff"
     path.write_bytes(garbage)
     s = Settings.load(path)
-    assert len(s.problems) == 1 and "not valid TOML" in s.problems[0]
-    moved = [p for p in tmp_path.iterdir() if p.name.startswith("settings.toml.corrupt-")]
-    assert len(moved) == 1 and moved[0].read_bytes() == garbage
-    assert str(moved[0]) in s.problems[0]
+    assert [(i.key, i.line) for i in s.issues] == [
+        ("alerts", 1), ("alerts.distance_warning", 2), ("line 3", 3)]
+    assert path.read_bytes() == garbage  # left as it is
+    backups = [p for p in tmp_path.iterdir() if p.name.startswith("settings.toml.damaged-")]
+    assert len(backups) == 1 and backups[0].read_bytes() == garbage
+    assert any(str(backups[0]) in p for p in s.problems)
     assert s.get("alerts.distance_warning") == 0.10
     s.set("ui.theme", "dark")
     s.save()
-    assert moved[0].read_bytes() == garbage
-    assert Settings.load(path).get("ui.theme") == "dark"
+    assert backups[0].read_bytes() == garbage
+    again = Settings.load(path)
+    assert again.get("ui.theme") == "dark" and again.problems == []
+    text = path.read_text()
+    assert "#   line 1: [alerts" in text and "#   line 2: distance_warning = = 0.1" in text
+    assert "#   line 3: \\xff" in text  # the byte is written out, escaped
 
 
 def test_invalid_value_in_file_is_reported_and_kept_until_changed(tmp_path: Path) -> None:

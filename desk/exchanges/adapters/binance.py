@@ -136,7 +136,7 @@ class BinanceAdapter:
             isolated_margin=isolated, leverage=_leverage(info), tiers=tiers.get(symbol, now) or (),
             taker_fee=facts.taker_fee,
             reported=Reported(liquidation_price=price_or_none(info.get("liquidationPrice"))),
-            tick_size=facts.tick_size, mark_time=now,
+            tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
         )
 
 

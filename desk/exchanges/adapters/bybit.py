@@ -221,7 +221,7 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, n
         tiers=tiers.get(symbol, now) or (), taker_fee=facts.taker_fee,
         reported=Reported(liquidation_price=price_or_none(info.get("liqPrice")),
                           bankruptcy_price=price_or_none(info.get("bustPrice"))),
-        tick_size=facts.tick_size, mark_time=now,
+        tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
     )
 
 

@@ -60,6 +60,7 @@ class MarketFacts:
     contract_size: float
     tick_size: float | None
     taker_fee: float | None
+    lot_size: float | None = None  # order size step in contracts (ccxt precision.amount)
 
 
 def market_facts(markets: Mapping[str, Any], symbol: str, where: str) -> MarketFacts:
@@ -72,9 +73,11 @@ def market_facts(markets: Mapping[str, Any], symbol: str, where: str) -> MarketF
     kind = Kind.INVERSE if market.get("inverse") else Kind.LINEAR
     settle = market.get("settle") or symbol.partition(":")[2].split("-")[0]
     contract_size = num(market.get("contractSize")) or 1.0
-    tick = num((market.get("precision") or {}).get("price"))
+    precision = market.get("precision") or {}
+    tick = num(precision.get("price"))
+    lot = num(precision.get("amount"))
     return MarketFacts(symbol, kind, settle, contract_size, tick if tick and tick > 0 else None,
-                       num(market.get("taker")))
+                       num(market.get("taker")), lot if lot and lot > 0 else None)
 
 
 def side_of(value: Any, where: str) -> Side:
@@ -153,7 +156,7 @@ class TierCache:
                     continue
                 if now - saved <= self.max_age:
                     self.entries[key] = (float(saved), tuple(Tier(**row) for row in rows))
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return
 
     def save(self) -> None:

@@ -91,5 +91,5 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], now: float,
         isolated_margin=margin, leverage=num(p.get("leverage")), tiers=tiers,
         taker_fee=facts.taker_fee,
         reported=Reported(liquidation_price=price_or_none(p.get("liquidationPrice"))),
-        tick_size=facts.tick_size, mark_time=now,
+        tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
     )

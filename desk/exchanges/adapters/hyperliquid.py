@@ -213,5 +213,5 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, n
         isolated_margin=margin, leverage=num(lev.get("value")), tiers=table,
         taker_fee=facts.taker_fee,
         reported=Reported(liquidation_price=price_or_none(info.get("liquidationPx"))),
-        tick_size=facts.tick_size, mark_time=now,
+        tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
     )

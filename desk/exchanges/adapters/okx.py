@@ -292,5 +292,5 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers_cache: TierCa
         leverage=num(info.get("lever")), tiers=tiers, taker_fee=facts.taker_fee,
         reported=Reported(liquidation_price=price_or_none(info.get("liqPx")),
                           margin_ratio=num(info.get("mgnRatio"))),
-        tick_size=facts.tick_size, mark_time=now,
+        tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
     )

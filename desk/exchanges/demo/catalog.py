@@ -46,6 +46,7 @@ class Instrument:
     tiers: tuple[Tier, ...]
     taker_fee: float
     basis: float = 0.0  # the venue's mark premium over the shared index (log), so venues differ a little
+    lot_size: float | None = None  # order size step in contracts
 
 
 def _t(floor: float, cap: float, mmr: float, cum: float, max_leverage: float) -> Tier:
@@ -115,25 +116,28 @@ def _hl(max_leverage: float) -> tuple[Tier, ...]:
 _USDM, _COINM, _LIN, _INV = "binanceusdm", "binancecoinm", Kind.LINEAR, Kind.INVERSE
 
 INSTRUMENTS: tuple[Instrument, ...] = (
-    Instrument(_USDM, "BTC/USDT:USDT", "BTC", _LIN, "USDT", 1.0, 0.1, _BINANCE_BTCUSDT, 0.0005),
-    Instrument(_USDM, "ETH/USDT:USDT", "ETH", _LIN, "USDT", 1.0, 0.01, _BINANCE_ETHUSDT, 0.0005),
-    Instrument(_USDM, "SOL/USDT:USDT", "SOL", _LIN, "USDT", 1.0, 0.01, _BINANCE_SOLUSDT, 0.0005),
+    Instrument(_USDM, "BTC/USDT:USDT", "BTC", _LIN, "USDT", 1.0, 0.1, _BINANCE_BTCUSDT, 0.0005,
+               lot_size=0.001),
+    Instrument(_USDM, "ETH/USDT:USDT", "ETH", _LIN, "USDT", 1.0, 0.01, _BINANCE_ETHUSDT, 0.0005,
+               lot_size=0.001),
+    Instrument(_USDM, "SOL/USDT:USDT", "SOL", _LIN, "USDT", 1.0, 0.01, _BINANCE_SOLUSDT, 0.0005,
+               lot_size=1.0),
     Instrument(_COINM, "BTC/USD:BTC", "BTC", _INV, "BTC", 100.0, 0.1, _BINANCE_BTCUSD, 0.0005,
-               basis=-0.0002),
+               basis=-0.0002, lot_size=1.0),
     Instrument(_COINM, "ETH/USD:ETH", "ETH", _INV, "ETH", 10.0, 0.01, _BINANCE_ETHUSD, 0.0005,
-               basis=-0.0002),
+               basis=-0.0002, lot_size=1.0),
     Instrument("bybit", "BTC/USDT:USDT", "BTC", _LIN, "USDT", 1.0, 0.1, _BYBIT_BTCUSDT, 0.00055,
-               basis=0.0001),
+               basis=0.0001, lot_size=0.001),
     Instrument("bybit", "ETH/USDT:USDT", "ETH", _LIN, "USDT", 1.0, 0.01, _BYBIT_ETHUSDT, 0.00055,
-               basis=0.0001),
+               basis=0.0001, lot_size=0.01),
     Instrument("bybit", "SOL/USDT:USDT", "SOL", _LIN, "USDT", 1.0, 0.01, _BYBIT_SOLUSDT, 0.00055,
-               basis=0.0001),
+               basis=0.0001, lot_size=0.1),
     Instrument("hyperliquid", "BTC/USDC:USDC", "BTC", _LIN, "USDC", 1.0, 1.0, _hl(40), 0.00045,
-               basis=-0.0001),
+               basis=-0.0001, lot_size=0.00001),
     Instrument("hyperliquid", "ETH/USDC:USDC", "ETH", _LIN, "USDC", 1.0, 0.1, _hl(25), 0.00045,
-               basis=-0.0001),
+               basis=-0.0001, lot_size=0.0001),
     Instrument("hyperliquid", "SOL/USDC:USDC", "SOL", _LIN, "USDC", 1.0, 0.01, _hl(20), 0.00045,
-               basis=-0.0001),
+               basis=-0.0001, lot_size=0.01),
 )
 
 # Hours between funding payments, per venue (Binance and Bybit every 8 h, Hyperliquid hourly).

@@ -464,6 +464,7 @@ class DemoMarket:
             tiers=inst.tiers,
             taker_fee=inst.taker_fee,
             tick_size=inst.tick_size,
+            lot_size=inst.lot_size,
             mark_time=mark_time,
         )
 

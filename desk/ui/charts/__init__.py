@@ -62,12 +62,13 @@ def attach_panels(window: Any, *, target: float | None = None,
     from desk.ui.charts.history import HistoryWidget
     from desk.ui.charts.ladder import LadderWidget
     from desk.ui.charts.stress import StressWidget
-    from desk.ui.whatif import WhatIfPanel, _target_setting
+    from desk.ui.whatif import WhatIfPanel, _distance_setting, _target_setting
 
     ladder = LadderWidget()
     history = HistoryWidget(history_factory)
     stress = StressWidget()
-    whatif = WhatIfPanel(target=target if target is not None else _target_setting())
+    whatif = WhatIfPanel(target=target if target is not None else _target_setting(),
+                         target_distance=_distance_setting())
     widgets: dict[str, QWidget] = {"Ladder": ladder, "History": history, "Stress": stress, "What-if": whatif}
     for name, widget in widgets.items():
         window.set_panel(name, widget)
