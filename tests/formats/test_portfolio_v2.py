@@ -119,3 +119,15 @@ def test_desk_risk_shock_moves_crypto_collateral(subprocess_env) -> None:
     assert usdt["price"] == 1.0
     # 1,000 − 3,000 (the long's loss) in USDT at the ask, 0.2 BTC at 54,000 × 0.95
     assert pool["margin_balance"] == pytest.approx(-2_000 * 1.0001 + 0.2 * 54_000 * 0.95)
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    ("amount", 1e300, "margin.collateral.BTC.amount"),
+    ("index_price", 1e300, "margin.collateral.BTC.index_price"),
+    ("borrowed", 1e300, "margin.collateral.BTC.borrowed"),
+])
+def test_collateral_out_of_bounds_is_refused_with_its_field(field: str, value: float, named: str) -> None:
+    doc = copy.deepcopy(DOC)
+    doc["accounts"][0]["margin"]["collateral"][1][field] = value
+    with pytest.raises(PortfolioError, match=rf'account "binance-multi-assets": {named}'):
+        load_portfolio(json.dumps(doc).encode())
