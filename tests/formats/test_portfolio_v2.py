@@ -131,3 +131,16 @@ def test_collateral_out_of_bounds_is_refused_with_its_field(field: str, value: f
     doc["accounts"][0]["margin"]["collateral"][1][field] = value
     with pytest.raises(PortfolioError, match=rf'account "binance-multi-assets": {named}'):
         load_portfolio(json.dumps(doc).encode())
+
+
+def test_a_pooled_account_past_liquidation_says_so_with_a_negative_distance(subprocess_env) -> None:
+    # −50 % takes the Multi-Assets BTC long (liquidation 42,152.3 with its BTC collateral) past it
+    text = desk(str(EXAMPLE), "--shock", "-50", env=subprocess_env).stdout
+    assert "binance-multi-assets    BTC/USDT:USDT  long  cross      0.5  30,000.0    42,152.3" in text
+    assert "41,428.6  PAST LIQUIDATION -40.51 %" in text
+    assert ("pool USD: total equity -8,000.00 USD, margin balance -8,301.40 USD after haircuts, "
+            "maintenance 60.01 USD, margin ratio ≥ 100 % — PAST LIQUIDATION") in text
+    doc = json.loads(desk(str(EXAMPLE), "--json", "--shock", "-50", env=subprocess_env).stdout)
+    (btc,) = doc["accounts"][0]["positions"]
+    assert btc["status"] == "past_liquidation"
+    assert btc["signed_distance_to_liquidation"] == pytest.approx(-(42_152.327 - 30_000) / 30_000, rel=1e-6)
