@@ -314,6 +314,9 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
         rule = "generic rules: venue not known to desk" if acc.generic_rules else f"{acc.rules} rules"
         out.write(f"\n{_escaped(acc.name, 60)} ({_escaped(acc.venue, 60)}, {rule})\n")
         for pool in acc.pools:
+            if getattr(pool, "pool", "settle") == "account":
+                _write_account_pool(pool, out, paint)
+                continue
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
                 # an inverted venue ratio (OKX: equity ÷ MM) is infinite when nothing is required
@@ -330,7 +333,10 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
             out.write(paint(text, pool.margin_ratio) + "\n")
             for s in pool.suggestions:
                 out.write(f"    suggestion: {_suggestion_text(s)}\n")
-        out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
+        if any(getattr(pool, "cannot_recompute", None) for pool in acc.pools):
+            out.write("  shock to liquidation: cannot recompute for this account mode\n")
+        else:
+            out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
         for p in acc.positions:
             if p.suggestions:
                 leg = p.leg if p.leg != "both" else p.side
@@ -339,6 +345,40 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
                     out.write(f"    suggestion: {_suggestion_text(s)}\n")
         for w in acc.warnings:
             out.write(f"  warning: {_escaped(w, 600)}\n")
+
+
+def _write_account_pool(pool: Any, out: TextIO, paint: Any) -> None:
+    """One margin pool for the whole account (unified-margin.md §0): its mode and its collateral."""
+    cur = pool.settle
+    k = f", liquidation at {pool.threshold:g}×MM" if pool.threshold != 1.0 else ""
+    out.write(f"  mode: {_escaped(pool.mode or 'unnamed', 60)} (one margin pool for the account, "
+              f"valued in {_escaped(cur, 20)}{k})\n")
+    venue = ""
+    if pool.venue_margin_ratio is not None:
+        theirs = ("inf (no maintenance margin)" if math.isinf(pool.venue_margin_ratio)
+                  else display.margin_ratio(pool.venue_margin_ratio))
+        venue = f" (venue's own ratio {theirs})"
+    past = f" — {display.PAST_LIQUIDATION}" if pool.liquidatable else ""
+    if pool.cannot_recompute is not None:
+        text = (f"  pool {_escaped(cur, 20)}: cannot recompute: {_escaped(pool.cannot_recompute, 200)}; "
+                f"margin ratio {display.margin_ratio(pool.margin_ratio)} from the venue's own "
+                f"figure{venue}{past}")
+    else:
+        text = (f"  pool {_escaped(cur, 20)}: total equity {display.money(pool.total_equity, cur)}, margin "
+                f"balance {display.money(pool.margin_balance, cur)} after haircuts, maintenance "
+                f"{display.money(pool.maintenance_margin, cur)}, margin ratio "
+                f"{display.margin_ratio(pool.margin_ratio)}{venue}{past}")
+    out.write(paint(text, pool.margin_ratio) + "\n")
+    for c in pool.collateral:
+        asset = _escaped(c.asset, 20)
+        held = (f"    collateral {asset}: {display.quantity(c.amount, asset)} at "
+                f"{display.price(c.price)} {_escaped(cur, 20)}")
+        if c.value is not None and c.value == c.value:  # NaN where the mode cannot be recomputed
+            held += (f", equity {display.quantity(c.equity, asset)}, haircut {display.percent(c.haircut)}, "
+                     f"counts {display.money(c.value, cur)}")
+        out.write(held + "\n")
+    for s in pool.suggestions:
+        out.write(f"    suggestion: {_suggestion_text(s)}\n")
 
 
 def _escaped(text: object, limit: int | None) -> str:

@@ -65,6 +65,11 @@ class PositionRisk:
     suggestions: tuple[Suggestion, ...] = ()
     venue_margin_ratio: float | None = None  # the venue's own sense (OKX: equity ÷ (MM + fee))
     isolated_margin: float | None = None  # isolated only: its margin excluding unrealized PnL
+    # account-pooled margin (unified-margin.md §6.4): ``liquidation_price`` is variant B (every price
+    # of the same underlying, collateral included, moves with the mark); this is variant A (only the
+    # symbol moves, collateral at its index: the venue's convention, compared with its figure)
+    liquidation_price_symbol_only: float | None = None
+    liquidation_direction: str | None = None  # "down" | "up" (pooled accounts)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -82,8 +87,22 @@ class PositionRisk:
 
 
 @dataclass(frozen=True, slots=True)
+class CollateralRisk:
+    """One collateral asset of an account-wide pool (unified-margin.md §6.2), in the pool's unit."""
+
+    asset: str
+    amount: float  # wallet, signed
+    equity: float  # wallet − borrowed + unrealized PnL of positions settled in it
+    price: float  # index in the pool's unit
+    value: float  # counted value after haircut / bid-ask buffer (§6.2 v_a)
+    haircut: float  # 1 − value ÷ (equity × price); 0 for a negative or empty asset valued in full
+
+
+@dataclass(frozen=True, slots=True)
 class PoolRisk:
-    """The cross-margin pool of one settle currency in one account."""
+    """The cross-margin pool of one settle currency in one account — or, where the venue pools
+    margin across assets (``pool == "account"``), the account's one pool valued in ``settle``
+    (the pool's unit, e.g. "USD")."""
 
     settle: str
     wallet_balance: float
@@ -93,6 +112,12 @@ class PoolRisk:
     margin_ratio: float | None
     venue_margin_ratio: float | None
     suggestions: tuple[Suggestion, ...] = ()
+    pool: str = "settle"  # "settle": one pool per settle currency; "account": one pool (unified-margin.md §0)
+    mode: str | None = None  # the venue's account mode, e.g. "binance multi-assets"
+    threshold: float = 1.0  # k of unified-margin.md §6.3: margin_ratio = k·MM ÷ MB
+    total_equity: float | None = None  # Σ equity × index, no haircut (§6.2 TE)
+    collateral: tuple[CollateralRisk, ...] = ()
+    cannot_recompute: str | None = None  # why desk shows only the venue's figure for this mode
 
     @property
     def liquidatable(self) -> bool:

@@ -8,6 +8,7 @@ position (by symbol and side or leg) and the field, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -21,9 +22,13 @@ import msgspec
 from desk.domain.limits import InputError, check_portfolio
 from desk.domain.model import (
     Account,
+    AccountMargin,
+    Collateral,
+    CollateralTier,
     Kind,
     Leg,
     MarginMode,
+    PoolKind,
     Portfolio,
     Position,
     Reported,
@@ -439,8 +444,11 @@ def load_portfolio(source: Path | str | bytes) -> Portfolio:
     raw = _decode(data, label)
     if not isinstance(raw, dict):
         raise PortfolioError(f"{label} must hold a JSON object with \"format\": \"{FORMAT}\"")
+    if raw.get("format") == FORMAT_V2:
+        return _load_v2(raw)
     if raw.get("format") != FORMAT:
-        raise PortfolioError(f'{label}: "format" must be "{FORMAT}", got {_shown(raw.get("format"))}',
+        raise PortfolioError(f'{label}: "format" must be "{FORMAT}" or "{FORMAT_V2}", '
+                             f'got {_shown(raw.get("format"))}',
                              field="format")
     try:
         doc = msgspec.convert(raw, PortfolioDoc)
@@ -564,14 +572,15 @@ def _account(doc: AccountDoc) -> Account:
         _finite(amount, f"wallets.{currency}", doc.name)
     _finite(doc.data_time, "data_time", doc.name)
     positions = tuple(_position(p, doc.name) for p in doc.positions)
-    seen: dict[tuple[str, str], Position] = {}
+    seen: dict[tuple[str, str, str], Position] = {}
     legs: dict[str, set[str]] = {}
     for p in positions:
         label = _position_label({"symbol": p.symbol, "leg": p.leg.value, "side": p.side.value})
-        if p.key in seen:
-            raise _fail("appears twice; merge the two entries (one position per symbol and leg)",
-                        doc.name, label, "symbol")
-        seen[p.key] = p
+        # one cross and one isolated position of the same instrument may coexist (OKX allows it)
+        if (*p.key, p.margin_mode.value) in seen:
+            raise _fail(f"appears twice as a {p.margin_mode.value} position; merge the two entries (one "
+                        "position per symbol, leg and margin mode)", doc.name, label, "symbol")
+        seen[(*p.key, p.margin_mode.value)] = p
         kinds = legs.setdefault(p.symbol, set())
         kinds.add(p.leg.value)
         if "both" in kinds and len(kinds) > 1:
@@ -665,5 +674,139 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
 
 
 def dump_portfolio(portfolio: Portfolio) -> bytes:
-    """The portfolio as an indented ``desk.portfolio/1`` JSON document (full float precision)."""
-    return msgspec.json.format(msgspec.json.encode(portfolio_to_doc(portfolio)), indent=2) + b"\n"
+    """The portfolio as an indented JSON document (full float precision): ``desk.portfolio/1``,
+    or ``desk.portfolio/2`` when an account carries how its venue pools margin."""
+    doc: PortfolioDoc | PortfolioDocV2 = portfolio_to_doc(portfolio)
+    if any(a.margin is not None for a in portfolio.accounts):
+        doc = portfolio_to_doc_v2(portfolio)
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+
+
+# ---------------------------------------------------------------------------- desk.portfolio/2
+#
+# Version 2 adds to an account how its venue pools margin (unified-margin.md §6.8): one pool for
+# the whole account with collateral assets, each with its index and haircut. Everything of
+# version 1 is unchanged; a version-1 file still loads as before.
+
+FORMAT_V2 = "desk.portfolio/2"
+
+
+class CollateralTierDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One slice of a progressive haircut: equity between floor and cap counts at rate."""
+
+    floor: NonNegative
+    rate: Annotated[float, msgspec.Meta(ge=0, le=1)]
+    cap: Positive | None = None  # None: open-ended (the last slice)
+
+
+class HaircutDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """How positive equity counts: a flat ``rate``, or ``tiers`` (in coin units, or in the pool's unit
+    with ``unit: "value"``); then Binance's ``bid_buffer``. Negative equity counts in full, or at
+    ``1 + ask_buffer`` (Binance Multi-Assets askRate)."""
+
+    rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    tiers: list[CollateralTierDoc] | None = None
+    unit: Literal["coin", "value"] = "coin"
+    bid_buffer: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+    ask_buffer: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+
+
+class CollateralDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    asset: Name
+    amount: float  # wallet, signed; without isolated margin and unrealized PnL
+    index_price: Positive  # in the pool's unit
+    borrowed: NonNegative = 0.0
+    underlying: str | None = None  # the coin it follows ("BTC"); omitted for stablecoins
+    haircut: HaircutDoc | None = None
+
+
+class MarginDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pool: Literal["account", "settle"] = "account"
+    mode: str = ""
+    threshold: Positive = 1.0  # k: liquidation at k·MM ≥ margin balance
+    valuation: Name = "USD"
+    collateral: list[CollateralDoc] = msgspec.field(default_factory=list)
+    venue_margin_ratio: NonNegative | None = None
+    venue_ratio_inverted: bool = False
+    cannot_recompute: str | None = None
+
+
+class AccountDocV2(AccountDoc, forbid_unknown_fields=True, omit_defaults=True):
+    margin: MarginDoc | None = None
+
+
+class PortfolioDocV2(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    format: Literal["desk.portfolio/2"]
+    accounts: list[AccountDocV2]
+    as_of: str | None = None
+
+
+def _margin(doc: MarginDoc, account: str, positions: tuple[Position, ...]) -> AccountMargin:
+    assets: list[Collateral] = []
+    names: set[str] = set()
+    for i, c in enumerate(doc.collateral):
+        field = f"margin.collateral[{i}]"
+        _finite(c.amount, f"{field}.amount", account)
+        if c.asset in names:
+            raise _fail(f'{field}: the asset "{c.asset}" appears twice', account, None, field)
+        names.add(c.asset)
+        h = c.haircut or HaircutDoc()
+        tiers: list[CollateralTier] = []
+        for j, t in enumerate(h.tiers or ()):
+            cap = math.inf if t.cap is None else t.cap
+            if cap <= t.floor or (tiers and t.floor != tiers[-1].cap) or (not tiers and t.floor != 0):
+                raise _fail(f"{field}.haircut.tiers[{j}]: slices must start at 0 and follow each other "
+                            f"without gaps (floor {t.floor:g}, cap {cap:g})", account, None, field)
+            tiers.append(CollateralTier(t.floor, cap, t.rate))
+        assets.append(Collateral(c.asset, c.amount, c.index_price, h.rate, tuple(tiers), h.unit,
+                                 h.bid_buffer, h.ask_buffer, c.borrowed, c.underlying or None))
+    pool = PoolKind(doc.pool)
+    if pool is PoolKind.ACCOUNT and doc.cannot_recompute is None:
+        for p in positions:
+            if p.margin_mode is MarginMode.CROSS and p.settle not in names:
+                label = _position_label({"symbol": p.symbol, "leg": p.leg.value, "side": p.side.value})
+                raise _fail(f'settles in {p.settle}, which is not in "margin.collateral"; list '
+                            f"{p.settle} with its index price (amount 0 if the wallet is empty)",
+                            account, label, "settle")
+    return AccountMargin(pool, doc.mode, doc.threshold, doc.valuation, tuple(assets), doc.venue_margin_ratio,
+                         doc.venue_ratio_inverted, doc.cannot_recompute)
+
+
+def _load_v2(raw: dict[str, Any]) -> Portfolio:
+    try:
+        doc = msgspec.convert(raw, PortfolioDocV2)
+    except msgspec.ValidationError as exc:
+        raise _translate(exc, raw) from None
+    base = portfolio_from_doc(doc)  # type: ignore[arg-type]  # version 2 extends version 1
+    accounts = []
+    for account, account_doc in zip(base.accounts, doc.accounts, strict=True):
+        if account_doc.margin is not None:
+            margin = _margin(account_doc.margin, account.name, account.positions)
+            account = dataclasses.replace(account, margin=margin)
+        accounts.append(account)
+    portfolio = dataclasses.replace(base, accounts=tuple(accounts))
+    try:
+        check_portfolio(portfolio)  # again, now with the pools' collateral
+    except InputError as exc:
+        raise from_input_error(exc) from None
+    return portfolio
+
+
+def _margin_doc(m: AccountMargin) -> MarginDoc:
+    collateral = []
+    for c in m.collateral:
+        tiers = [CollateralTierDoc(t.floor, t.rate, None if math.isinf(t.cap) else t.cap) for t in c.tiers]
+        unit: Literal["coin", "value"] = "value" if c.tier_unit == "value" else "coin"
+        haircut = HaircutDoc(c.rate, tiers or None, unit, c.bid_buffer, c.ask_buffer)
+        collateral.append(CollateralDoc(c.asset, c.amount, c.price, c.borrowed, c.underlying,
+                                        None if haircut == HaircutDoc() else haircut))
+    return MarginDoc(m.pool.value, m.mode, m.threshold, m.valuation, collateral,
+                     m.venue_margin_ratio, m.venue_ratio_inverted, m.cannot_recompute)
+
+
+def portfolio_to_doc_v2(portfolio: Portfolio) -> PortfolioDocV2:
+    v1 = portfolio_to_doc(portfolio)
+    accounts = [AccountDocV2(**{f: getattr(d, f) for f in d.__struct_fields__},
+                             margin=None if a.margin is None else _margin_doc(a.margin))
+                for d, a in zip(v1.accounts, portfolio.accounts, strict=True)]
+    return PortfolioDocV2("desk.portfolio/2", accounts, portfolio.as_of)

@@ -71,6 +71,9 @@ def install(server: FakeExchange) -> None:
         "risk_limits": server.fresh_state("bybit_risk_limit.json"),
         "uta": server.fresh_state("bybit_account_uta.json"),
         "classic": server.fresh_state("bybit_account_classic.json"),
+        # a UTA cross account with BTC and ETH collateral (unified-margin.md §6.7 TV5)
+        "uta_collateral": server.fresh_state("bybit_account_uta_collateral.json"),
+        "collateral_ratio": server.fresh_state("bybit_collateral_ratio.json"),
     }
     state = server.state["bybit"]
 
@@ -100,9 +103,16 @@ def install(server: FakeExchange) -> None:
         symbol = request.query.get("symbol")
         rows = [{"symbol": p["symbol"], "markPrice": p["markPrice"], "indexPrice": p["markPrice"],
                  "lastPrice": p["markPrice"], "fundingRate": "0.0001"}
-                for acct in (state["uta"], state["classic"]) for p in acct["positions"]
+                for name in ("uta", "classic", "uta_collateral") for p in state[name]["positions"]
                 if symbol is None or p["symbol"] == symbol]
         return _answer(server, {"category": request.query.get("category", "linear"), "list": rows})
+
+    async def collateral_ratio(request: web.Request) -> web.Response:
+        """Public tiered collateral ratios; ``currency`` narrows to one coin."""
+        answer = state["collateral_ratio"]
+        currency = request.query.get("currency")
+        rows = [r for r in answer["result"]["list"] if currency is None or r["currency"] == currency]
+        return _answer(server, {"list": rows})
 
     def signed(build: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
@@ -136,6 +146,17 @@ def install(server: FakeExchange) -> None:
             return _answer(server, {}, 10001, f"accountType only support {entry['accountType']}")
         return _answer(server, {"list": [entry]})
 
+    def fee_rate(request: web.Request, key: Any) -> web.Response:
+        """The account's own rates (GET /v5/account/fee-rate): Bybit's non-VIP derivatives rates."""
+        category = request.query.get("category")
+        if category not in ("linear", "inverse", "spot", "option"):
+            return _answer(server, {}, 10001, "params error: category")
+        symbol = request.query.get("symbol")
+        rows = [{"symbol": r["symbol"], "baseCoin": r.get("baseCoin", ""), "takerFeeRate": "0.00055",
+                 "makerFeeRate": "0.0002"} for r in state["instruments"].get(category, [])
+                if symbol is None or r["symbol"] == symbol]
+        return _answer(server, {"category": category, "list": rows})
+
     def account_info(request: web.Request, key: Any) -> web.Response:
         return _answer(server, account()["info"])
 
@@ -163,4 +184,6 @@ def install(server: FakeExchange) -> None:
     r.add_get("/v5/position/list", signed(positions))
     r.add_get("/v5/account/wallet-balance", signed(wallet))
     r.add_get("/v5/account/info", signed(account_info))
+    r.add_get("/v5/spot-margin-trade/collateral", collateral_ratio)
+    r.add_get("/v5/account/fee-rate", signed(fee_rate))
     r.add_get("/v5/user/query-api", signed(query_api))

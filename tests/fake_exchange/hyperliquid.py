@@ -29,6 +29,8 @@ def install(server: FakeExchange) -> None:
     server.state["hyperliquid"] = {
         "metaAndAssetCtxs": server.fresh_state("hyperliquid_metaAndAssetCtxs.json"),
         "clearinghouseState": server.fresh_state("hyperliquid_clearinghouseState.json"),
+        # the account's abstraction mode: "default" (standard), "unifiedAccount", "portfolioMargin"
+        "userAbstraction": "default",
     }
     state = server.state["hyperliquid"]
 
@@ -58,7 +60,7 @@ def install(server: FakeExchange) -> None:
             if not isinstance(user, str) or not ADDRESS.match(user):
                 return _reject()
             if kind == "userAbstraction":
-                return json_response("default")
+                return json_response(state["userAbstraction"])
             accounts = state["clearinghouseState"]
             empty = {"marginSummary": {"accountValue": "0.0", "totalNtlPos": "0.0", "totalRawUsd": "0.0",
                                        "totalMarginUsed": "0.0"},

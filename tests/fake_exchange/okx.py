@@ -33,6 +33,9 @@ def install(server: FakeExchange) -> None:
         # instFamily -> tier rows (minSz/maxSz in contracts), the same for cross and isolated
         "position_tiers": server.fresh_state("okx_position_tiers.json"),
         "passphrases": {},  # api key -> passphrase
+        # account mode (GET /api/v5/account/config acctLv): 2 spot and futures, 3 multi-currency,
+        # 4 portfolio margin; tests switch to 3 with okx_balance_multi_currency.json
+        "acctLv": "2",
     }
     state = server.state["okx"]
 
@@ -105,7 +108,8 @@ def install(server: FakeExchange) -> None:
     def config(request: web.Request, key: Any) -> web.Response:
         perm = ",".join(["read_only"] + (["trade"] if key.can_trade else [])
                         + (["withdraw"] if key.can_withdraw else []))
-        return _answer([{"acctLv": "2", "autoLoan": False, "ctIsoMode": "automatic", "greeksType": "PA",
+        return _answer([{"acctLv": state["acctLv"], "autoLoan": False, "ctIsoMode": "automatic",
+                         "greeksType": "PA",
                          "level": "Lv1", "levelTmp": "", "mgnIsoMode": "automatic", "posMode": "net_mode",
                          "uid": "44705892343619584", "label": "desk test key", "roleType": "0",
                          "traderInsts": [], "spotRoleType": "0", "opAuth": "0", "kycLv": "1", "ip": "",
