@@ -314,7 +314,7 @@ class JsonPrinter(Printer):
         elif isinstance(event, MonitorSnapshot):
             self._emit(snapshot_to_dict(event))
         elif isinstance(event, AlertRaised):
-            from desk.notify.webhook import alert_document
+            from desk.notify.remote import alert_document
 
             doc = {k: v for k, v in alert_document(event.alert).items() if k not in ("source", "version")}
             self._emit({**doc, "type": "alert", "at": event.alert.at, "muted": event.muted})

@@ -1,0 +1,109 @@
+"""Alerts to a phone or a chat through Apprise: Telegram, Discord, Slack, Pushover, Matrix, Gotify,
+e-mail, ntfy, JSON webhooks and the rest of what Apprise speaks, one URL per channel.
+
+Apprise is a maintained library that knows each service's API (and follows its changes), so desk
+writes no sender of its own. A channel's URL carries its token: it comes from the OS keyring, is
+registered with the redactor before anything can print it, and never appears in an error, the
+alert log or a log line — the failure reason is Apprise's own message for the call, redacted.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from desk.domain.alerts import Alert, AlertLevel
+from desk.notify.base import NotifyError
+from desk.sanitize import for_user
+
+# Apprise's message types: critical is a failure (red), warning a warning, the rest info; a
+# recovery is a success (green) everywhere.
+_TYPES = {AlertLevel.INFO: "info", AlertLevel.WARNING: "warning", AlertLevel.CRITICAL: "failure"}
+DEFAULT_TIMEOUT = 15.0  # seconds for one message, connection and answer included
+
+
+def alert_document(alert: Alert) -> dict[str, Any]:
+    """An alert as plain JSON (``desk watch --json-lines``): its fields plus an ISO time."""
+    return {
+        "at": datetime.fromtimestamp(alert.at, UTC).isoformat().replace("+00:00", "Z"),
+        "at_epoch": alert.at,
+        "level": alert.level.value,
+        "rule": alert.rule,
+        "title": alert.title,
+        "body": alert.body,
+        "account": alert.account,
+        "symbol": alert.symbol,
+        "leg": alert.leg,
+        "subject": alert.subject,
+        "value": _finite(alert.value),
+        "threshold": _finite(alert.threshold),
+        "repeat": alert.repeat,
+    }
+
+
+def _finite(x: float | None) -> float | None:
+    """Plain JSON: a margin ratio of ∞ (margin balance gone) becomes null (the title says why)."""
+    return x if x is not None and math.isfinite(x) else None
+
+
+def check_url(url: str) -> str:
+    """The Apprise service a URL is for (e.g. "ntfy"), or ValueError saying why it is not usable.
+
+    The message never quotes the URL: it may hold a token.
+    """
+    import apprise
+
+    url = url.strip()
+    if not url or "://" not in url:
+        raise ValueError("expected an Apprise URL such as ntfys://ntfy.sh/TOPIC, tgram://BOT_TOKEN/CHAT_ID, "
+                         "discord://WEBHOOK_ID/TOKEN or json://HOST/PATH (see the Apprise wiki)")
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
+        scheme = url.split("://", 1)[0]
+        raise ValueError(f"Apprise does not understand this {for_user(scheme, limit=20)}:// URL — check its "
+                         "form on the Apprise wiki (the URL itself is not shown: it may hold a token)")
+    return str(getattr(service, "service_name", None) or url.split("://", 1)[0])
+
+
+class AppriseNotifier:
+    """One named channel (``phone``, ``team-chat``…) with its Apprise URL."""
+
+    def __init__(self, channel: str, url: str, *, timeout: float = DEFAULT_TIMEOUT):
+        import apprise
+
+        self.channel = channel
+        self.service = check_url(url)
+        self.timeout = timeout
+        self._apprise = apprise.Apprise()
+        if not self._apprise.add(url.strip()):
+            raise ValueError(f"channel {channel}: Apprise refused its URL")
+
+    def available(self) -> bool:
+        return True
+
+    def send(self, alert: Alert) -> str:
+        kind = "success" if alert.rule == "recovered" else _TYPES[alert.level]
+        title = for_user(alert.title, limit=250)
+        body = for_user(alert.body, limit=3000, multiline=True)
+        try:
+            result = self._apprise.notify(body=body, title=title, notify_type=kind, timeout=self.timeout)
+        except Exception as exc:  # a bug in a plugin must not take the channel's thread down
+            raise NotifyError(f"{self.service}: {type(exc).__name__}: {for_user(exc, limit=200)}") from None
+        if bool(result):
+            return f"sent via {self.service}"
+        raise NotifyError(f"{self.service}: {self._reason(result)}")
+
+    def _reason(self, result: Any) -> str:
+        status = getattr(getattr(result, "status", None), "name", "FAILURE")
+        if status == "TIMEOUT":
+            return f"no answer within {self.timeout:g} s"
+        messages = []
+        try:
+            for entry in result.logs():
+                if str(getattr(entry, "level", "")).upper() in ("WARNING", "ERROR", "CRITICAL"):
+                    messages.append(str(entry.message))
+        except Exception:  # older result shapes: no per-call log
+            messages = []
+        text = "; ".join(dict.fromkeys(messages)) or "the service refused the message"
+        return for_user(text, limit=300)
