@@ -66,6 +66,24 @@ def check_url(url: str) -> str:
     return str(getattr(service, "service_name", None) or url.split("://", 1)[0])
 
 
+def _with_high_priority(url: str) -> str | None:
+    """``url`` with ``priority=high`` added, when its service takes a priority and it has none."""
+    import urllib.parse
+
+    import apprise
+
+    service = apprise.Apprise.instantiate(url)
+    args = getattr(service, "template_args", {}) or {}
+    if service is None or "priority" not in args:
+        return None
+    head, _, fragment = url.partition("#")
+    base, _, query = head.partition("?")
+    if "priority" in dict(urllib.parse.parse_qsl(query)):
+        return None
+    query = f"{query}&priority=high" if query else "priority=high"
+    return f"{base}?{query}" + (f"#{fragment}" if fragment else "")
+
+
 class AppriseNotifier:
     """One named channel (``phone``, ``team-chat``…) with its Apprise URL."""
 
@@ -78,16 +96,33 @@ class AppriseNotifier:
         self._apprise = apprise.Apprise()
         if not self._apprise.add(url.strip()):
             raise ValueError(f"channel {channel}: Apprise refused its URL")
+        # Critical alerts go out at high priority where the service has one (ntfy, Gotify,
+        # Pushover…) and the URL does not set its own, so a phone rings through "do not disturb".
+        self._urgent = self._apprise
+        urgent_url = _with_high_priority(url.strip())
+        if urgent_url is not None:
+            self._urgent = apprise.Apprise()
+            self._urgent.add(urgent_url)
 
     def available(self) -> bool:
         return True
+
+    def pace(self, seconds: float) -> None:
+        """Set the least time between two messages to the service. Apprise's own default (5.5 s
+        for most services) spares public servers and stays in production; tests of loopback
+        servers lower it so a run of reminders does not take minutes."""
+        for apprise_object in {id(o): o for o in (self._apprise, self._urgent)}.values():
+            for server in apprise_object:
+                server.request_rate_per_sec = seconds
 
     def send(self, alert: Alert) -> str:
         kind = "success" if alert.rule == "recovered" else _TYPES[alert.level]
         title = for_user(alert.title, limit=250)
         body = for_user(alert.body, limit=3000, multiline=True)
+        urgent = alert.level is AlertLevel.CRITICAL and alert.rule != "recovered"
+        target = self._urgent if urgent else self._apprise
         try:
-            result = self._apprise.notify(body=body, title=title, notify_type=kind, timeout=self.timeout)
+            result = target.notify(body=body, title=title, notify_type=kind, timeout=self.timeout)
         except Exception as exc:  # a bug in a plugin must not take the channel's thread down
             raise NotifyError(f"{self.service}: {type(exc).__name__}: {for_user(exc, limit=200)}") from None
         if bool(result):

@@ -64,9 +64,9 @@ def test_flash_crash_warns_escalates_and_reports_the_liquidation_once(tmp_path: 
     critical, *reminders, gone = (r.alert for r in rows
                                   if (r.alert.subject, r.alert.level) == (SOL, AlertLevel.CRITICAL))
     # nobody acknowledged the critical alert: it was repeated 2 and 5 minutes after it fired (the
-    # alerts.repeat_critical_minutes schedule) for as long as the position stayed critical
-    assert [(r.repeat, r.at - critical.at) for r in reminders] == [
-        (n + 1, after) for n, after in enumerate(a for a in (120.0, 300.0, 600.0) if critical.at + a < gone.at)]
+    # alerts.repeat_critical_minutes schedule) while the position stayed critical
+    due = [after for after in (120.0, 300.0, 600.0) if critical.at + after < gone.at]
+    assert [(r.repeat, r.at - critical.at) for r in reminders] == [(n + 1, a) for n, a in enumerate(due)]
     assert reminders and all(r.rule == "distance" and "Still critical after" in r.title for r in reminders)
     # the critical alert came before the venue liquidated; "gone" at the first snapshot after it
     assert critical.at < liquidation.at <= gone.at <= liquidation.at + 10

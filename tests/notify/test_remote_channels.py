@@ -1,0 +1,176 @@
+"""Remote channels through Apprise, against loopback servers speaking each service's API.
+
+The channels come from the settings ([channels.NAME]) and the keyring (their URLs), exactly as
+`desk watch` and the dashboard open them (AlertService.from_settings); alerts come from monitor
+snapshots on the event bus, under a fake clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desk.domain.alerts import AlertLevel
+from desk.services.alerts import AlertService, ChannelHealth
+from desk.services.bus import EventBus
+from desk.store import secrets
+from desk.store.history import History
+from desk.store.settings import ChannelConfig, Settings
+from tests.alerts.factory import FakeClock, position, snapshot
+from tests.support.push_services import MATRIX_ROOM, PushServer, another_push_server, stop_push_server
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    h = History(tmp_path / "history.sqlite")
+    yield h
+    h.close()
+
+
+def add_channel(name: str, url: str, **routing: object) -> None:
+    settings = Settings.load()
+    settings.put_channel(ChannelConfig(name=name, **routing))  # type: ignore[arg-type]
+    settings.save()
+    secrets.put_channel_url(name, url)
+
+
+def start(history: History, clock: FakeClock, **settings_values: object) -> tuple[AlertService, list[object]]:
+    settings = Settings.load()
+    settings.update({"alerts.desktop": False, **settings_values})
+    bus = EventBus()
+    events: list[object] = []
+    bus.subscribe(events.append, ChannelHealth)
+    service = AlertService.from_settings(bus, settings, alert_log=history, clock=clock)
+    for channel in service.channels:
+        channel.notifier.pace(0)  # loopback servers: no need to spare them Apprise's 5.5 s pacing
+    return service.start(ticker=False), events
+
+
+def go_critical(service: AlertService, clock: FakeClock) -> None:
+    service.evaluate(snapshot(clock(), [position(distance=0.30)]))  # calm start: no summary
+    clock.advance(10)
+    service.evaluate(snapshot(clock(), [position(distance=0.03)]))  # critical at 5 %
+
+
+def test_each_service_gets_the_alert_in_its_own_api_shape(push_server: PushServer, history: History) -> None:
+    add_channel("ntfy", push_server.ntfy_url("desk-alerts"))
+    add_channel("gotify", push_server.gotify_url("AppTokenLoopback1"))
+    add_channel("matrix", push_server.matrix_url("alerts"))
+    add_channel("hook", push_server.json_url("hook/desk"))
+    clock = FakeClock()
+    service, _ = start(history, clock)
+    try:
+        go_critical(service, clock)
+        assert service.wait_idle(20)
+    finally:
+        service.stop()
+
+    (ntfy,) = [r for r in push_server.requests if r.path == "/"]
+    assert ntfy.method == "POST" and ntfy.json["topic"] == "desk-alerts"
+    assert ntfy.json["title"] == "BTC/USDT:USDT long: 3.0 % from liquidation"
+    assert "liquidation 40,000.00" in ntfy.json["message"]
+
+    (gotify,) = push_server.of("/message")
+    assert gotify.headers["X-Gotify-Key"] == "AppTokenLoopback1"
+    assert gotify.json["priority"] == 8  # critical: Gotify's "high"
+    assert gotify.json["title"].endswith("from liquidation")
+
+    login, join, send = push_server.of("/_matrix/")
+    assert login.json["identifier"]["user"] == "desk" and login.json["password"] == "matrix-password-1"
+    assert join.path.endswith("/join/%23alerts%3Alocalhost")
+    assert f"/rooms/{MATRIX_ROOM.replace('!', '%21').replace(':', '%3A')}/send/m.room.message/" in send.path
+    assert send.method == "PUT" and "3.0 % from liquidation" in send.json["body"]
+
+    (hook,) = push_server.of("/hook/desk")
+    assert hook.json["type"] == "failure" and hook.json["title"].endswith("from liquidation")
+
+    (row,) = [r for r in history.alerts() if r.alert.level is AlertLevel.CRITICAL]
+    delivered = {d.channel: d.detail for d in row.deliveries if d.delivered}
+    assert delivered == {"ntfy": "sent via ntfy", "gotify": "sent via Gotify", "matrix": "sent via Matrix",
+                         "hook": "sent via JSON"}
+
+
+def test_a_dead_channel_delays_nobody_and_a_failing_one_is_logged_with_its_reason(
+        push_server: PushServer, history: History) -> None:
+    dead, broken = another_push_server(), another_push_server()
+    dead.hang()  # accepts the connection, never answers
+    broken.fail_with(503)
+    add_channel("dead", dead.ntfy_url("t1"))
+    add_channel("broken", broken.ntfy_url("t2"))
+    add_channel("phone", push_server.ntfy_url("t3"))
+    clock = FakeClock()
+    service, health = start(history, clock)
+    try:
+        returned = threading.Event()
+        go_critical(service, clock)  # returns at once: nothing is sent on the caller's thread
+        returned.set()
+        push_server.wait_for(lambda rs: len(rs) == 1, what="the healthy channel's message")
+        dead.wait_for(lambda rs: len(rs) == 1, what="the dead channel's request")
+        # the healthy channel got its message while the dead one was still hanging
+        assert len(push_server.requests) == 1 and not dead._release.is_set()
+        assert service.worker.remote[0].wait_idle(0) is False  # "dead" still busy
+        assert service.channels[1].wait_idle(10)
+        assert service.failing_channels() == {"broken": service.channels[1].failing}
+        assert "503" in (service.failing_channels()["broken"] or "")
+        dead.release()
+        assert service.wait_idle(20)
+    finally:
+        service.stop()
+        stop_push_server(dead)
+        stop_push_server(broken)
+
+    failed = [h for h in health if isinstance(h, ChannelHealth) and not h.ok]
+    assert [h.channel for h in failed] == ["broken"] and "503" in failed[0].reason
+    (row,) = [r for r in history.alerts() if r.alert.level is AlertLevel.CRITICAL]
+    outcome = {d.channel: (d.delivered, d.detail) for d in row.deliveries}
+    assert outcome["phone"] == (True, "sent via ntfy") and outcome["dead"] == (True, "sent via ntfy")
+    assert outcome["broken"][0] is False and "503" in outcome["broken"][1]
+
+
+def test_reminders_recovery_and_acknowledgement_reach_the_channels(push_server: PushServer,
+                                                                   history: History) -> None:
+    """Critical repeats at 2, 5, 10 min, then every 15, until acknowledged; recovery sends one
+    "recovered" to the channels that got the alert, not to one that only takes info."""
+    add_channel("phone", push_server.ntfy_url("phone"), level="critical")
+    add_channel("chat", push_server.json_url("chat"), level="warning")
+    clock = FakeClock()
+    service, _ = start(history, clock)
+    try:
+        go_critical(service, clock)
+        first = clock()
+        while clock() < first + 26 * 60:
+            clock.advance(30)
+            service.evaluate(snapshot(clock(), [position(distance=0.03)]))
+            service.tick()
+        assert service.wait_idle(20)
+        sent = [r for r in history.alerts() if r.alert.repeat]
+        assert [round((r.alert.at - first) / 60) for r in sent] == [2, 5, 10, 25]
+        assert [r.alert.repeat for r in sent] == [1, 2, 3, 4]
+
+        acked = service.acknowledge(("distance", "main", "BTC/USDT:USDT", "both"), source="alert log")
+        assert [a.rule for a in acked] == ["distance"]
+        clock.advance(60 * 60)
+        service.evaluate(snapshot(clock(), [position(distance=0.03)]))
+        service.tick()
+        assert service.wait_idle(20)
+        assert len([r for r in history.alerts() if r.alert.repeat]) == 4  # no reminder after the ack
+
+        clock.advance(30)
+        service.evaluate(snapshot(clock(), [position(distance=0.30)]))  # recovered
+        assert service.wait_idle(20)
+    finally:
+        service.stop()
+
+    titles = {where: [r.json["title"] for r in push_server.requests
+                      if r.path == where or (r.path == "/" and r.json.get("topic") == where)]
+              for where in ("phone", "/chat")}
+    # 1 alert + 4 reminders + 1 recovered, on both channels (the phone takes critical, then its recovery)
+    assert len(titles["phone"]) == 6 and len(titles["/chat"]) == 6
+    assert titles["phone"][-1].startswith("Recovered: main/BTC/USDT:USDT/both")
+    assert sum(t.startswith("Still critical after") for t in titles["phone"]) == 4
+    acks = history.acks()
+    assert [(a.source, a.condition) for _, a in acks] == [
+        ("alert log", ("distance", "main", "BTC/USDT:USDT", "both"))]
