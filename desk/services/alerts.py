@@ -213,6 +213,7 @@ class AlertService:
             self.evaluate(event)
 
     def evaluate(self, snapshot: MonitorSnapshot) -> list[Emission]:
+        self._read_acks()  # an acknowledgement made elsewhere counts before any reminder goes out
         with self._lock:
             emissions = self.engine.evaluate(snapshot)
         self._dispatch(emissions)
