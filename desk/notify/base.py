@@ -219,9 +219,9 @@ class DeliveryWorker:
         if muted:
             attempts = [DeliveryAttempt(self.clock(), "muted", False, muted)]
         else:
+            for remote in self.remote:  # first: they send on their own threads, whatever D-Bus does
+                remote.submit(alert_id, alert)
             attempts = self.chain.deliver(alert)
-            for remote in self.remote:
-                remote.submit(alert_id, alert)  # records its own attempts, on its own thread
             if not attempts and not self.remote:
                 attempts = [DeliveryAttempt(self.clock(), "none", False, "no delivery channel is enabled")]
         if alert_id is not None and self.alert_log is not None:
