@@ -7,7 +7,9 @@ snapshots on the event bus, under a fake clock.
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,13 @@ from desk.store import secrets
 from desk.store.history import History
 from desk.store.settings import ChannelConfig, Settings
 from tests.alerts.factory import FakeClock, position, snapshot
-from tests.support.push_services import MATRIX_ROOM, PushServer, another_push_server, stop_push_server
+from tests.support.push_services import (
+    MATRIX_ROOM,
+    PushServer,
+    TlsInterceptor,
+    another_push_server,
+    stop_push_server,
+)
 
 
 @pytest.fixture
@@ -174,3 +182,39 @@ def test_reminders_recovery_and_acknowledgement_reach_the_channels(push_server: 
     acks = history.acks()
     assert [(a.source, a.condition) for _, a in acks] == [
         ("alert log", ("distance", "main", "BTC/USDT:USDT", "both"))]
+
+
+def test_telegram_discord_slack_and_pushover_through_their_real_apprise_plugins(
+        tls_interceptor: TlsInterceptor, history: History) -> None:
+    """Their hosts are fixed in Apprise: the requests go through a loopback TLS interceptor
+    (HTTPS_PROXY) that answers as each API does; the URLs say verify=no for its certificate."""
+    add_channel("telegram", "tgram://123456789:AAEloopbackBotToken/987654321?verify=no")
+    add_channel("discord", "discord://111222333/loopbackWebhookToken?verify=no")
+    add_channel("slack", "slack://T0LOOP/B0LOOP/loopbackSlackToken?verify=no")
+    add_channel("pushover", "pover://loopbackUserKey1@loopbackAppToken1?verify=no")
+    clock = FakeClock()
+    service, _ = start(history, clock)
+    try:
+        go_critical(service, clock)
+        assert service.wait_idle(30)
+    finally:
+        service.stop()
+    by_host = {r.host: r.request for r in tls_interceptor.wait_for(4)}
+    telegram = by_host["api.telegram.org"]
+    assert telegram.path == "/bot123456789:AAEloopbackBotToken/sendMessage"
+    assert telegram.json["chat_id"] == 987654321 and "3.0 % from liquidation" in telegram.json["text"]
+    discord = by_host["discord.com"]
+    assert discord.path.startswith("/api/webhooks/111222333/loopbackWebhookToken")
+    assert "3.0 % from liquidation" in json.dumps(discord.json)
+    slack = by_host["hooks.slack.com"]
+    assert slack.path == "/services/T0LOOP/B0LOOP/loopbackSlackToken"
+    assert "3.0 % from liquidation" in json.dumps(slack.json)
+    pushover = by_host["api.pushover.net"]
+    assert pushover.path == "/1/messages.json"
+    form = dict(urllib.parse.parse_qsl(pushover.body.decode())) if not pushover.body.startswith(b"{") \
+        else pushover.json
+    assert form["user"] == "loopbackUserKey1" and form["token"] == "loopbackAppToken1"
+    assert str(form["priority"]) == "1"  # critical: Pushover's "high"
+    (row,) = [r for r in history.alerts() if r.alert.level is AlertLevel.CRITICAL]
+    assert {d.channel: d.delivered for d in row.deliveries} == {
+        "telegram": True, "discord": True, "slack": True, "pushover": True}

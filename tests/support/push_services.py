@@ -165,3 +165,113 @@ def stop_push_server(server: PushServer) -> None:
     server.release()
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+# --- services at fixed hosts (Telegram, Discord, Slack, Pushover) ------------------------------------
+# Apprise sends these to their public hosts only. To exercise the real plugins without leaving the
+# machine, requests is pointed at a loopback HTTPS proxy (HTTPS_PROXY) that answers CONNECT itself:
+# it terminates TLS with a self-signed certificate (the channel URL says verify=no) and answers as
+# the service's API does. Nothing reaches the network.
+
+FIXED_HOST_ANSWERS: dict[str, Callable[[Request], tuple[int, Any]]] = {
+    "api.telegram.org": lambda r: (200, {"ok": True, "result": {"message_id": 7, "chat": {
+        "id": int(r.json["chat_id"]), "type": "private"}, "date": 0, "text": r.json.get("text", "")}}),
+    "discord.com": lambda r: (204, None),
+    "hooks.slack.com": lambda r: (200, "ok"),
+    "api.pushover.net": lambda r: (200, {"status": 1, "request": "loopback-request-id"}),
+}
+
+
+@dataclass
+class HostRequest:
+    host: str
+    request: Request
+
+
+class TlsInterceptor:
+    def __init__(self, workdir: Any) -> None:
+        import socketserver
+        import ssl
+        import subprocess
+
+        cert, key = workdir / "cert.pem", workdir / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=loopback", "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True, timeout=60)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.requests: list[HostRequest] = []
+        self.arrived = threading.Condition()
+        interceptor = self
+
+        class Api(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+            host = ""
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                req = Request(self.command, self.path, dict(self.headers), self.rfile.read(length))
+                with interceptor.arrived:
+                    interceptor.requests.append(HostRequest(self.host, req))
+                    interceptor.arrived.notify_all()
+                status, doc = FIXED_HOST_ANSWERS[self.host](req)
+                text = doc if isinstance(doc, str) else json.dumps(doc)
+                data = b"" if doc is None else text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain" if isinstance(doc, str) else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_GET = _handle
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Proxy(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                line = self.rfile.readline().decode("latin-1")
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                method, target, _ = line.split(" ", 2)
+                host = target.rsplit(":", 1)[0]
+                if method != "CONNECT" or host not in FIXED_HOST_ANSWERS:
+                    self.wfile.write(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+                    return
+                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self.wfile.flush()
+                tls = context.wrap_socket(self.connection, server_side=True)
+                handler = type("HostApi", (Api,), {"host": host})
+                handler(tls, self.client_address, self.server)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Proxy)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list[HostRequest]:
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: len(self.requests) >= count, timeout):
+                pytest.fail(f"timed out waiting for {count} requests; got {[r.host for r in self.requests]}")
+            return list(self.requests)
+
+
+@pytest.fixture
+def tls_interceptor(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[TlsInterceptor]:
+    """Requests for the fixed-host services go to the loopback interceptor (in this process)."""
+    interceptor = TlsInterceptor(tmp_path)
+    for var in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(var, f"http://127.0.0.1:{interceptor.port}")
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    try:
+        yield interceptor
+    finally:
+        interceptor.stop()
