@@ -7,6 +7,7 @@ snapshots on the event bus, under a fake clock.
 
 from __future__ import annotations
 
+import email
 import json
 import threading
 import urllib.parse
@@ -25,6 +26,7 @@ from tests.alerts.factory import FakeClock, position, snapshot
 from tests.support.push_services import (
     MATRIX_ROOM,
     PushServer,
+    SmtpServer,
     TlsInterceptor,
     another_push_server,
     stop_push_server,
@@ -218,3 +220,23 @@ def test_telegram_discord_slack_and_pushover_through_their_real_apprise_plugins(
     (row,) = [r for r in history.alerts() if r.alert.level is AlertLevel.CRITICAL]
     assert {d.channel: d.delivered for d in row.deliveries} == {
         "telegram": True, "discord": True, "slack": True, "pushover": True}
+
+
+def test_e_mail_through_apprise_to_a_loopback_smtp_server(history: History) -> None:
+    smtp = SmtpServer()
+    add_channel("mail", smtp.url("trader@example.org"))
+    clock = FakeClock()
+    service, _ = start(history, clock)
+    try:
+        go_critical(service, clock)
+        assert service.wait_idle(30)
+    finally:
+        service.stop()
+        smtp.stop()
+    ((authenticated, recipients, raw),) = smtp.messages
+    message = email.message_from_bytes(raw)
+    assert authenticated and recipients == ["trader@example.org"]
+    assert message["Subject"] == "BTC/USDT:USDT long: 3.0 % from liquidation"
+    assert message["To"] == "trader@example.org"
+    (row,) = [r for r in history.alerts() if r.alert.level is AlertLevel.CRITICAL]
+    assert [(d.channel, d.delivered) for d in row.deliveries] == [("mail", True)]

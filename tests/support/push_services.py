@@ -275,3 +275,68 @@ def tls_interceptor(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         yield interceptor
     finally:
         interceptor.stop()
+
+
+class SmtpServer:
+    """A loopback SMTP server (EHLO, AUTH accepted, MAIL, RCPT, DATA): e-mail channels through
+    Apprise's mailto:// plugin. ``.messages`` holds (authenticated, recipients, raw message)."""
+
+    def __init__(self) -> None:
+        import socketserver
+
+        self.messages: list[tuple[bool, list[str], bytes]] = []
+        self.arrived = threading.Condition()
+        smtp = self
+
+        class Session(socketserver.StreamRequestHandler):
+            def say(self, text: str) -> None:
+                self.wfile.write(text.encode() + b"\r\n")
+                self.wfile.flush()
+
+            def handle(self) -> None:
+                self.say("220 loopback ESMTP")
+                authenticated, recipients, data = False, [], None
+                while line := self.rfile.readline():
+                    if data is not None:
+                        if line.rstrip(b"\r\n") == b".":
+                            with smtp.arrived:
+                                smtp.messages.append((authenticated, recipients, b"".join(data)))
+                                smtp.arrived.notify_all()
+                            data = None
+                            self.say("250 OK queued")
+                        else:
+                            data.append(line)
+                        continue
+                    command = line.decode().strip().upper()
+                    if command.startswith("EHLO"):
+                        self.say("250-loopback")
+                        self.say("250 AUTH PLAIN LOGIN")
+                    elif command.startswith("AUTH"):
+                        authenticated = True
+                        self.say("235 Authentication successful")
+                    elif command.startswith("RCPT TO:"):
+                        recipients.append(line.decode().strip()[8:].strip("<> "))
+                        self.say("250 OK")
+                    elif command.startswith("DATA"):
+                        data = []
+                        self.say("354 End data with <CR><LF>.<CR><LF>")
+                    elif command.startswith("QUIT"):
+                        self.say("221 Bye")
+                        return
+                    else:
+                        self.say("250 OK")
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Session)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, to: str = "trader@example.org") -> str:
+        return (f"mailto://desk:mail-password-1@127.0.0.1:{self.port}?to={to}&from=desk@example.org"
+                "&mode=insecure")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
