@@ -148,3 +148,32 @@ def test_watch_demo_flash_crash_alerts(
 def _closed(dunst: Dunst) -> list[dict[str, object]]:
     dunst.ctl("close-all")
     return dunst.history()
+
+
+def test_watch_names_a_channel_that_cannot_be_used_with_the_reason(subprocess_env: dict[str, str],
+                                                                   tmp_path: Path) -> None:
+    """A channel with no URL in the keyring is said at start, in the table output, with the fix."""
+    from desk.store.paths import desk_paths
+
+    desk_paths().ensure().settings_file.write_text(
+        'schema_version = 2\n[alerts]\ndesktop = false\n[channels.phone]\nlevel = "critical"\n')
+    keyring_file = tmp_path / "keyring.json"
+    keyring_file.write_text("{}")
+    env = {**subprocess_env, "PYTHON_KEYRING_BACKEND": BACKEND, "DESK_TEST_KEYRING": str(keyring_file)}
+    proc = subprocess.Popen([sys.executable, "-m", "desk", "watch", "--demo", "--verbose"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    assert proc.stdout is not None
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "alert channel" in line or len(seen) > 200:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    (line,) = [s for s in seen if "alert channel" in s]
+    assert line.split("  ", 1)[1].strip() == (
+        "alert channel phone: FAILING — no URL stored in the keyring — add it with "
+        "`desk alerts channel add phone`")
