@@ -67,7 +67,8 @@ def accepts(notifier: Notifier, alert: Alert) -> bool:
 class RemoteChannel(Protocol):
     """A channel with its own sending thread (desk.services.alert_channels.ChannelWorker)."""
 
-    channel: str
+    @property
+    def channel(self) -> str: ...
 
     def submit(self, alert_id: int | None, alert: Alert) -> None: ...
 

@@ -201,7 +201,8 @@ class AlertEngine:
     def update_config(self, config: AlertConfig) -> None:
         self.config = config
 
-    def acknowledge(self, condition: TrackKey | None = None) -> list[Alert]:
+    def acknowledge(
+            self, condition: tuple[str, str | None, str | None, str | None] | None = None) -> list[Alert]:
         """Stop the reminders of one critical condition (``Alert.condition``), or of all (None).
 
         Returns the alerts describing what was acknowledged (nothing when it was not repeating).
