@@ -182,14 +182,14 @@ def run_ack(args: argparse.Namespace) -> int:
 
 def run_test(args: argparse.Namespace) -> int:
     from desk.domain.alerts import Alert, AlertLevel
-    from desk.services.alert_channels import open_channels, send_test
+    from desk.services.alert_channels import send_test, test_targets
     from desk.store.settings import Settings
 
     settings = Settings.load()
-    if args.channel is not None and args.channel not in settings.channels():
-        names = ", ".join(settings.channels()) or "none"
+    if args.channel not in (None, "desktop") and args.channel not in settings.channels():
+        names = ", ".join(["desktop", *settings.channels()])
         raise UserError(f"no alert channel named {args.channel!r} — configured: {names}")
-    workers, problems = open_channels(settings, only=args.channel)
+    workers, problems = test_targets(settings, only=args.channel)
     if not workers and not problems:
         raise UserError("no alert channel is configured — add one with `desk alerts channel add NAME` "
                         "(see `desk alerts channel add --help` for URL examples)")

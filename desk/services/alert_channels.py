@@ -282,19 +282,44 @@ def open_channels(
     return workers, problems
 
 
-def send_test(workers: Sequence[ChannelWorker], alert: Alert,
-              timeout: float = 30.0) -> list[DeliveryAttempt]:
+def test_targets(settings: Any, only: str | None = None) -> tuple[list[Notifier], list[ChannelHealth]]:
+    """What "Send test alert" and `desk alerts test` try: the desktop notification (when
+    alerts.desktop is on, as channel "desktop") and every remote channel; plus the channels that
+    cannot even be opened."""
+    import sys
+
+    targets: list[Notifier] = []
+    linux = sys.platform.startswith(("linux", "freebsd"))
+    if only in (None, "desktop") and settings.get("alerts.desktop") and linux:
+        from desk.notify.freedesktop import FreedesktopNotifier
+
+        desktop = FreedesktopNotifier(retry_seconds=0)
+        desktop.channel = "desktop"
+        targets.append(desktop)
+    workers, problems = open_channels(settings, only=only)
+    return targets + [w.notifier for w in workers], problems
+
+
+def send_test(notifiers: Sequence[Notifier], alert: Alert, timeout: float = 30.0) -> list[DeliveryAttempt]:
     """Send ``alert`` to every channel at once (each on its own thread) and wait for the answers."""
     results: dict[str, DeliveryAttempt] = {}
 
-    def one(worker: ChannelWorker) -> None:
-        results[worker.channel] = send_once(worker.notifier, alert, worker.clock)
+    def one(notifier: Notifier) -> None:
+        if not notifier.available():
+            results[notifier.channel] = DeliveryAttempt(
+                time.time(), notifier.channel, False, "not available (no notification server answers)")
+            return
+        results[notifier.channel] = send_once(notifier, alert)
 
-    threads = [threading.Thread(target=one, args=(w,), daemon=True) for w in workers]
+    threads = [threading.Thread(target=one, args=(n,), daemon=True) for n in notifiers]
     for t in threads:
         t.start()
     deadline = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
-    return [results.get(w.channel) or DeliveryAttempt(time.time(), w.channel, False,
-                                                     f"no answer within {timeout:g} s") for w in workers]
+    for notifier in notifiers:
+        close = getattr(notifier, "close", None)
+        if close is not None:
+            close()
+    return [results.get(n.channel) or DeliveryAttempt(time.time(), n.channel, False,
+                                                     f"no answer within {timeout:g} s") for n in notifiers]

@@ -120,11 +120,11 @@ class ChannelsPanel(QGroupBox):
 
     def _test_on_thread(self) -> None:
         from desk.domain.alerts import Alert, AlertLevel
-        from desk.services.alert_channels import open_channels, send_test
+        from desk.services.alert_channels import send_test, test_targets
 
         lines: list[str] = []
         try:
-            workers, problems = open_channels(self.settings)
+            workers, problems = test_targets(self.settings)
             alert = Alert(at=time.time(), rule="test", level=AlertLevel.CRITICAL,
                           title="Test alert from desk",
                           body="If you can read this, desk's critical alerts reach you here. "

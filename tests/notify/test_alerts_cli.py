@@ -4,6 +4,7 @@ private D-Bus), test messages reported per channel, and acknowledgements reachin
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from desk.store.history import History
 from desk.store.paths import desk_paths
 from desk.store.settings import Settings
 from tests.alerts.factory import FakeClock, position, snapshot
+from tests.support.dbus import Dunst
 from tests.support.push_services import PushServer, another_push_server, stop_push_server
 from tests.support.secret_service import SecretService
 
@@ -52,7 +54,9 @@ def test_channel_urls_live_in_the_keyring_only_and_test_reports_each_channel(
         assert "phone: ok — sent via ntfy" in lines
         (home,) = [line for line in lines if line.startswith("home: FAILED — Gotify: ")]
         assert "401" in home
-        assert "1 of 2 channel(s) failed" in tested.stderr
+        # the desktop notification is a channel too: this test bus has no notification server
+        assert "desktop: FAILED — not available (no notification server answers)" in lines
+        assert "2 of 3 channel(s) failed" in tested.stderr
         only = desk(env, "alerts", "test", "--channel", "phone")
         outputs.append(only)
         assert only.returncode == 0 and only.stdout.splitlines() == ["phone: ok — sent via ntfy"]
@@ -98,10 +102,10 @@ def test_bad_channel_input_is_refused_clearly(subprocess_env: dict[str, str],
     assert bad_quiet.returncode == 2 and "HH:MM-HH:MM" in bad_quiet.stderr
     no_tty = desk(env, "alerts", "channel", "add", "x", stdin="")
     assert no_tty.returncode == 2 and "--url-from-stdin" in no_tty.stderr
+    assert desk(env, "config", "set", "alerts.desktop", "false").returncode == 0
     none = desk(env, "alerts", "test")
     assert none.returncode == 2 and "no alert channel is configured" in none.stderr
-    settings_file = desk_paths().settings_file
-    assert not settings_file.exists() or "[channels" not in settings_file.read_text()
+    assert "[channels" not in desk_paths().settings_file.read_text()
 
 
 def test_desk_alerts_ack_stops_the_reminders_of_a_running_desk(subprocess_env: dict[str, str]) -> None:
@@ -142,3 +146,15 @@ def test_desk_alerts_ack_stops_the_reminders_of_a_running_desk(subprocess_env: d
     finally:
         service.stop()
         history.close()
+
+
+def test_desk_alerts_test_reaches_the_desktop_notification_server(notification_server: Dunst,
+                                                                  subprocess_env: dict[str, str]) -> None:
+    env = {**subprocess_env, "DBUS_SESSION_BUS_ADDRESS": notification_server.bus.address}
+    done = desk(env, "alerts", "test", "--channel", "desktop")
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert re.fullmatch(r"desktop: ok — notification id \d+", line), line
+    notification_server.ctl("close-all")  # a critical notification stays on screen until closed
+    (shown,) = notification_server.history()
+    assert shown["summary"] == "desk: Test alert from desk"
