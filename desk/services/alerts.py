@@ -266,6 +266,26 @@ class AlertService:
                 log.info("acknowledged from %s: %s", ack.source, ", ".join(a.title for a in acked))
             self.bus.publish(ack)
 
+    def reload_channels(self, settings: Any) -> None:
+        """Channels added, changed or removed in the settings take effect now; the old ones finish
+        what they are sending on their own threads (a hung service must not hold the caller)."""
+        from desk.services.alert_channels import open_channels
+
+        old = self.channels
+        channels, problems = open_channels(settings, alert_log=self.worker.alert_log, clock=self.clock,
+                                           on_health=self.bus.publish)
+        for channel in channels:
+            channel.start()
+        self.channels, self.channel_problems = channels, problems
+        self.worker.remote = list(channels)
+        for problem in problems:
+            self.bus.publish(problem)
+        def stop_old() -> None:
+            for channel in old:
+                channel.stop()
+
+        threading.Thread(target=stop_old, name="desk-channels-stop", daemon=True).start()
+
     def failing_channels(self) -> dict[str, str]:
         """Channels whose last attempt failed (or that cannot be opened), with the reason."""
         failing = {p.channel: p.reason for p in self.channel_problems}

@@ -457,6 +457,7 @@ class DeskController(QObject):
                 from desk.services.alerts_config import AlertConfig
 
                 self.alerts.update_config(AlertConfig.from_settings(self.settings))
+                self.alerts.reload_channels(self.settings)
             except Exception:
                 log.exception("applying the new alert settings failed")
 

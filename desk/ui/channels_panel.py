@@ -110,7 +110,7 @@ class ChannelsPanel(QGroupBox):
             return
         self.url.clear()
         self.results.setText(f"Channel {for_user(name, limit=40)} ({service}) added; its URL is in the "
-                             "keyring. It is used from desk's next start.")
+                             "keyring. Alerts go to it once you press Save.")
         self.refresh()
 
     def send_test(self) -> None:

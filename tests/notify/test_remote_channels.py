@@ -240,3 +240,21 @@ def test_e_mail_through_apprise_to_a_loopback_smtp_server(history: History) -> N
     assert message["To"] == "trader@example.org"
     (row,) = [r for r in history.alerts() if r.alert.level is AlertLevel.CRITICAL]
     assert [(d.channel, d.delivered) for d in row.deliveries] == [("mail", True)]
+
+
+def test_channels_added_while_running_take_effect_on_reload(push_server: PushServer,
+                                                            history: History) -> None:
+    add_channel("first", push_server.json_url("first"))
+    clock = FakeClock()
+    service, _ = start(history, clock)
+    try:
+        add_channel("second", push_server.json_url("second"))  # e.g. from the settings dialog
+        service.reload_channels(Settings.load())
+        assert [c.channel for c in service.channels] == ["first", "second"]
+        for channel in service.channels:
+            channel.notifier.pace(0)
+        go_critical(service, clock)
+        assert service.wait_idle(20)
+    finally:
+        service.stop()
+    assert sorted(r.path for r in push_server.requests) == ["/first", "/second"]

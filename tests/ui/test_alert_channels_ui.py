@@ -107,6 +107,17 @@ def test_channels_in_the_dashboard(qtbot, monkeypatch, push_server: PushServer) 
         (pager,) = [line for line in lines if line.startswith("pager: FAILED — JSON: ")]
         assert "503" in pager
         assert push_server.requests[before].json["title"] == "Test alert from desk"
+        # adding a channel: the URL is typed into a masked field and goes to the keyring only
+        added_url = push_server.ntfy_url(f"added-{TOKEN}")
+        panel.name.setText("desk2")
+        panel.url.setText(added_url)
+        assert panel.url.echoMode() == panel.url.EchoMode.Password
+        qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+        assert panel.results.text().startswith("Channel desk2 (ntfy) added")
+        assert panel.listing.text().splitlines()[-1] == "• desk2: ntfy://127.0.0.1/*** — warning and worse"
+        assert secrets.channel_url("desk2") == added_url and panel.url.text() == ""
+        controller._settings_changed()  # what Save does: the running service picks the channel up
+        assert [c.channel for c in service.channels] == ["phone", "pager", "desk2"]
         shown = " ".join([panel.listing.text(), panel.results.text(), strip.text(), strip.toolTip(),
                           panel.url.text()])
         assert TOKEN not in shown
