@@ -262,10 +262,14 @@ def register_channel_url(url: str) -> None:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return
+    host = parts.netloc.rpartition("@")[2]
     pieces = [parts.username, parts.password, *parts.path.split("/"), parts.fragment]
     pieces += [v for _, v in urllib.parse.parse_qsl(parts.query)]
-    netloc_host = parts.netloc.rpartition("@")[2]
+    # Many services keep a token where a host would be (tgram://BOT_TOKEN/…, pover://USER@TOKEN,
+    # slack://T…/B…/C…): a "host" that is no host name (no dot, not localhost) is a secret too.
+    if "." not in host and not host.startswith(("localhost", "[")):
+        pieces.append(host)
     for piece in pieces:
-        # the host is not a secret, and short pieces ("v1", "hook") would mask ordinary words
-        if piece and len(piece) >= 6 and piece != netloc_host:
+        # short pieces ("v1", "hook") would mask ordinary words
+        if piece and len(piece) >= 6:
             _register(urllib.parse.unquote(piece))

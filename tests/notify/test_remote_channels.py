@@ -258,3 +258,22 @@ def test_channels_added_while_running_take_effect_on_reload(push_server: PushSer
     finally:
         service.stop()
     assert sorted(r.path for r in push_server.requests) == ["/first", "/second"]
+
+
+@pytest.mark.parametrize(("url", "tokens"), [
+    ("tgram://123456789:AAEsecretBotToken/987654321", ["123456789:AAEsecretBotToken"]),
+    ("pover://userKeySecret1@appTokenSecret1", ["userKeySecret1", "appTokenSecret1"]),
+    ("slack://T0SECRET/B0SECRET/slackTokenSecret", ["T0SECRET", "B0SECRET", "slackTokenSecret"]),
+    ("discord://111222333/webhookTokenSecret", ["webhookTokenSecret"]),
+    ("gotifys://push.example.org/gotifyAppToken", ["gotifyAppToken"]),
+    ("matrixs://desk:matrixPassword1@matrix.example.org/#room", ["matrixPassword1"]),
+])
+def test_every_token_in_a_channel_url_is_masked_wherever_it_is_quoted(url: str, tokens: list[str]) -> None:
+    """Apprise may quote pieces of a URL (a bot token in the API path) in its debug log."""
+    from desk.sanitize import redact
+
+    secrets.register_channel_url(url)
+    for token in tokens:
+        assert token not in redact(f"POST https://api.example/bot{token}/sendMessage failed"), token
+    assert "push.example.org" in redact("push.example.org") and "matrix.example.org" in redact(
+        "matrix.example.org")  # host names stay readable
