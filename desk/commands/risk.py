@@ -8,12 +8,15 @@ Readable table (worst first, colours on a terminal unless NO_COLOR is set) or ``
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import sys
 from typing import Any, TextIO
 
 from desk.cli import UserError
+from desk.domain import display
+from desk.domain.report import at_or_past_liquidation
 
 ORDER = 10
 
@@ -42,6 +45,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target-distance", type=str, metavar="PCT",
                         help="also bring each position at least PCT percent from liquidation (e.g. 10, "
                              "like alerts.distance_warning); the stricter of the two goals wins")
+    parser.add_argument("--move", type=str, metavar="PCT", default=None,
+                        help="multi-account files: suggest the margin to move between accounts so that "
+                             "neither leg of a hedge is liquidated within ±PCT percent (default 20)")
     parser.set_defaults(handler=run)
 
 
@@ -56,6 +62,8 @@ def _number(text: str, what: str) -> float:
 
 
 def _marks(items: list[str]) -> dict[str, float]:
+    from desk.domain.limits import InputError, check_price
+
     marks: dict[str, float] = {}
     for item in items:
         symbol, sep, price = item.rpartition("=")
@@ -64,27 +72,58 @@ def _marks(items: list[str]) -> dict[str, float]:
         value = _number(price.strip(), f"the --mark price of {symbol.strip()}")
         if value <= 0:
             raise UserError(f"the --mark price of {symbol.strip()} must be > 0, got {price.strip()}")
+        try:
+            check_price(value, f"the --mark price of {symbol.strip()}")
+        except InputError as exc:
+            raise UserError(exc.message) from None
         marks[symbol.strip()] = value
     return marks
 
 
+def _shock_arg(text: str) -> float:
+    from desk.domain.limits import MAX_SHOCK
+
+    pct = _number(text, "--shock")
+    if pct <= -100:
+        raise UserError(f"--shock must be above -100 (percent), got {text}")
+    if pct > MAX_SHOCK * 100:
+        raise UserError(f"--shock must be at most {MAX_SHOCK * 100:,.0f} (percent: every mark "
+                        f"×{1 + MAX_SHOCK:g}), got {text}")
+    return pct / 100.0
+
+
+def _target_arg(text: str) -> float:
+    """--target takes the range declared for risk.target_margin_ratio (the one rule for it)."""
+    from desk.store.settings import OPTIONS_BY_KEY
+
+    option = OPTIONS_BY_KEY["risk.target_margin_ratio"]
+    target = _number(text, "--target")
+    assert option.min is not None and option.max is not None
+    if not option.min <= target <= option.max:
+        raise UserError(f"--target must be a margin ratio from {option.min:g} to {option.max:g} "
+                        f"(1.0 = liquidation), got {text}")
+    return target
+
+
+def _result_error(exc: Any) -> UserError:
+    """A figure that is not a showable number, named by account, position and field."""
+    where = f'account "{exc.account}"'
+    p = exc.position
+    if p is not None:
+        where += f', position "{p.symbol}" ({p.side if p.leg == "both" else p.leg + " leg"})'
+    return UserError(f"{where}: {exc.message}; desk shows no figure it cannot trust")
+
+
 def run(args: argparse.Namespace) -> int:
     from desk.domain.engine import compute_risk
+    from desk.domain.limits import InputError, ResultError, check_portfolio, check_report
     from desk.domain.scenario import apply_what_if
     from desk.formats import PortfolioError, encode_report, load_portfolio
+    from desk.formats.portfolio import from_input_error
 
     marks = _marks(args.mark)
-    shock = None
-    if args.shock is not None:
-        pct = _number(args.shock, "--shock")
-        if pct <= -100:
-            raise UserError(f"--shock must be above -100 (percent), got {args.shock}")
-        shock = pct / 100.0
-    target = None
-    if args.target is not None:
-        target = _number(args.target, "--target")
-        if target <= 0:
-            raise UserError(f"--target must be a margin ratio above 0 (1.0 = liquidation), got {args.target}")
+    shock = None if args.shock is None else _shock_arg(args.shock)
+    target = None if args.target is None else _target_arg(args.target)
     target_distance = None
     if args.target_distance is not None:
         pct = _number(args.target_distance, "--target-distance")
@@ -98,18 +137,101 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     try:
         portfolio = apply_what_if(portfolio, marks=marks, shock=shock)
+        check_portfolio(portfolio)  # a moved mark is an input too
+    except InputError as exc:
+        raise UserError(f"with the what-if applied, {from_input_error(exc)}") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    move = 0.20 if args.move is None else _number(args.move, "--move") / 100.0
+    if not 0 < move < 1:
+        raise UserError(f"--move must be a percent between 0 and 100 (e.g. 20), got {args.move}")
     report = compute_risk(portfolio, target=target, target_distance=target_distance)
+    try:
+        check_report(report)
+    except ResultError as exc:
+        raise _result_error(exc) from None
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
     if target_distance is not None:
         what_if["target_distance"] = target_distance
+    book = _book(portfolio, move)
+    # rendered whole before anything is written: no half report on stdout
     if args.json:
-        sys.stdout.buffer.write(encode_report(report, what_if=what_if))
-        sys.stdout.flush()
+        data = encode_report(report, what_if=what_if, book=book)
     else:
-        print_report(report, what_if, sys.stdout)
+        text = io.StringIO()
+        print_report(report, what_if, text, colour=_use_colour(sys.stdout))
+        if book is not None:
+            print_book(book, text)
+        data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
     return 0
+
+
+def _book(portfolio: Any, move: float) -> Any:
+    """The whole book (issue 21) for a file of several accounts or with spot balances, else None.
+    Betas for the BTC move: the demo catalog's, as in the dashboard's stress panel."""
+    if len(portfolio.accounts) < 2 and not any(a.spot for a in portfolio.accounts):
+        return None
+    from desk.domain.book import compute_book
+    from desk.exchanges.demo.catalog import ASSETS
+
+    return compute_book(portfolio, move=move, betas={a.name: a.beta for a in ASSETS})
+
+
+def print_book(book: Any, out: TextIO) -> None:
+    """The "Book" section: exposure per underlying, hedges and where they break, one stress for all."""
+    from desk.domain.book import transfer_text
+
+    out.write("\nBook (every account and venue)\n")
+    rows = [["exposure", "long", "short", "net"]]
+    for e in book.exposures:
+        unit = _escaped(e.underlying, 20)
+
+        def side(coin: float, usd: float, unit: str = unit, signed: bool = False) -> str:
+            return (f"{display.quantity(coin, unit) if not signed else _signed_qty(coin, unit)} "
+                    f"({display.money(usd, 'USD', signed=signed)})")
+
+        rows.append([unit, side(e.long_coin, e.long_usd), side(e.short_coin, e.short_usd),
+                     side(e.net_coin, e.net_usd, signed=True)])
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        out.write("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    if not book.hedges:
+        out.write("  hedges: none (no opposite legs of one underlying across accounts, "
+                  "or perp against spot)\n")
+    for h in book.hedges:
+        out.write(f"  hedge {_escaped(h.long.label, 120)} against {_escaped(h.short.label, 120)} "
+                  f"({display.quantity(h.hedged_coin, h.underlying)}):\n")
+        if h.breaking is not None:
+            away = display.distance_with_state(h.signed_break_distance, h.breaking.liquidatable)
+            out.write(f"    breaks at {display.price(h.break_price, h.breaking.tick_size)} ({away} away): "
+                      f"{_escaped(h.text(), 400)}\n")
+        else:
+            out.write(f"    {_escaped(h.text(), 400)}\n")
+        if h.transfer is not None:
+            out.write(f"    suggestion: {_escaped(transfer_text(h.transfer), 400)}\n")
+    for stress in book.stress:
+        if stress.mode == "uniform":
+            out.write("  stress, every mark moved at once "
+                      "(a liquidated pool loses its whole margin balance):\n")
+        else:
+            betas = ", ".join(f"{k}={v:g}" for k, v in stress.betas.items()) or "none"
+            out.write(f"  stress, BTC move with each asset following by its beta ({betas}):\n")
+        out.write("    move    book P&L (USD)     first liquidated\n")
+        for shock in (-0.5, -0.3, -0.2, -0.1, -0.05, 0.05, 0.1, 0.2, 0.3, 0.5):
+            i = stress.at(shock)
+            first = stress.first_liquidated[i]
+            out.write(f"    {display.percent(float(stress.shocks[i]), 0, signed=True):>6}  "
+                      f"{display.money(float(stress.pnl_usd[i]), signed=True):>16}   "
+                      f"{_escaped(first, 200) if first else '—'}\n")
+    for w in book.warnings:
+        out.write(f"  warning: {_escaped(w, 600)}\n")
+
+
+def _signed_qty(coin: float, unit: str) -> str:
+    text = display.quantity(abs(coin), unit)
+    return ("+" if coin >= 0 else "-") + text
 
 
 # ---------------------------------------------------------------------------- table
@@ -119,42 +241,8 @@ def _use_colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def fmt_price(x: float | None, tick: float | None = None) -> str:
-    if x is None:
-        return "none"
-    if tick:
-        decimals = max(0, -math.floor(math.log10(tick) + 1e-9))
-        return f"{x:,.{decimals}f}"
-    if abs(x) >= 1000:
-        return f"{x:,.2f}"
-    if abs(x) >= 1:
-        return f"{x:,.4f}"
-    return f"{x:.8g}"
-
-
-def fmt_ratio(r: float | None) -> str:
-    if r is None:
-        return "-"
-    if math.isinf(r):
-        return "inf (no margin left)"
-    return f"{r:.4f}"
-
-
-def fmt_amount(x: float) -> str:
-    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.8g}"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.2f}%"
-
-
 def _shock(x: float | None) -> str:
-    if x is None:
-        return "no liquidation within ±99% of all marks"
-    if x == 0:
-        return "already at or past liquidation"
-    direction = "down" if x < 0 else "up"
-    return f"{abs(x) * 100:.2f}% {direction} (all marks)"
+    return display.shock(x)
 
 
 def _suggestion_text(s: Any) -> str:
@@ -163,8 +251,8 @@ def _suggestion_text(s: Any) -> str:
     return suggestion_text(s)
 
 
-def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
-    colour = _use_colour(out)
+def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: bool | None = None) -> None:
+    colour = _use_colour(out) if colour is None else colour
 
     def paint(text: str, ratio: float | None) -> str:
         # Rows and pool lines quote names from the file: control characters escaped, so a name
@@ -172,12 +260,12 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         text = _escaped(text, None)
         if not colour or ratio is None:
             return text
-        code = "31;1" if ratio >= 1.0 else "33" if ratio >= 0.7 else "32"
+        code = "31;1" if at_or_past_liquidation(ratio) else "33" if ratio >= 0.7 else "32"
         return f"\033[{code}m{text}\033[0m"
 
     applied = []
     for symbol, price in what_if.get("marks", {}).items():
-        applied.append(f"mark {symbol} = {fmt_price(price)}")
+        applied.append(f"mark {symbol} = {display.price(price)}")
     if what_if.get("shock") is not None:
         applied.append(f"shock {what_if['shock'] * 100:+g}%")
     if what_if.get("target") is not None:
@@ -193,19 +281,19 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
-        dist = math.inf if p.distance_to_liquidation is None else p.distance_to_liquidation
-        return (-ratio, dist)
+        dist = p.signed_distance_to_liquidation
+        return (-ratio, math.inf if dist is None else dist)
 
     for p in sorted(report.positions(), key=badness):
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
         tick = p.tick_size
         theirs = p.reported_liquidation_price
         rows.append(([
-            p.account, p.symbol, side, p.margin_mode, f"{p.contracts:.8g}", fmt_price(p.mark_price, tick),
-            fmt_price(p.liquidation_price, tick),
-            "-" if theirs is None else fmt_price(theirs, tick),
-            fmt_price(p.bankruptcy_price, p.tick_size), _pct(p.distance_to_liquidation),
-            fmt_ratio(p.margin_ratio),
+            p.account, p.symbol, side, p.margin_mode, display.quantity(p.contracts),
+            display.price(p.mark_price, tick), display.price(p.liquidation_price, tick),
+            display.price(theirs, tick), display.price(p.bankruptcy_price, tick),
+            display.distance_with_state(p.signed_distance_to_liquidation, p.liquidatable),
+            display.margin_ratio(p.margin_ratio),
         ], p.margin_ratio))
     widths = [max([len(h)] + [len(r[0][i]) for r in rows]) for i, h in enumerate(headers)]
     numeric = {4, 5, 6, 7, 8, 9, 10}
@@ -228,11 +316,17 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         for pool in acc.pools:
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
-                venue = f" (venue's own ratio {fmt_ratio(pool.venue_margin_ratio)})"
-            text = (f"  pool {pool.settle}: wallet {fmt_amount(pool.wallet_balance)}, unrealized PnL "
-                    f"{fmt_amount(pool.unrealized_pnl)}, margin balance {fmt_amount(pool.margin_balance)}, "
-                    f"maintenance {fmt_amount(pool.maintenance_margin)}, margin ratio "
-                    f"{fmt_ratio(pool.margin_ratio)}{venue}")
+                # an inverted venue ratio (OKX: equity ÷ MM) is infinite when nothing is required
+                theirs = ("inf (no maintenance margin)" if math.isinf(pool.venue_margin_ratio)
+                          else display.margin_ratio(pool.venue_margin_ratio))
+                venue = f" (venue's own ratio {theirs})"
+            cur = pool.settle
+            past = f" — {display.PAST_LIQUIDATION}" if pool.liquidatable else ""
+            text = (f"  pool {cur}: wallet {display.money(pool.wallet_balance, cur)}, unrealized PnL "
+                    f"{display.money(pool.unrealized_pnl, cur, signed=True)}, margin balance "
+                    f"{display.money(pool.margin_balance, cur)}, maintenance "
+                    f"{display.money(pool.maintenance_margin, cur)}, margin ratio "
+                    f"{display.margin_ratio(pool.margin_ratio)}{venue}{past}")
             out.write(paint(text, pool.margin_ratio) + "\n")
             for s in pool.suggestions:
                 out.write(f"    suggestion: {_suggestion_text(s)}\n")

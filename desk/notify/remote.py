@@ -9,11 +9,11 @@ alert log or a log line — the failure reason is Apprise's own message for the 
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
 from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.finite import json_ready
 from desk.notify.base import NotifyError
 from desk.sanitize import for_user
 
@@ -24,8 +24,9 @@ DEFAULT_TIMEOUT = 15.0  # seconds for one message, connection and answer include
 
 
 def alert_document(alert: Alert) -> dict[str, Any]:
-    """An alert as plain JSON (``desk watch --json-lines``): its fields plus an ISO time."""
-    return {
+    """An alert as plain JSON (``desk watch --json-lines``): its fields plus an ISO time (through
+    :func:`desk.domain.finite.json_ready`: a margin ratio of ∞ becomes null, the title says why)."""
+    document: dict[str, Any] = json_ready({
         "at": datetime.fromtimestamp(alert.at, UTC).isoformat().replace("+00:00", "Z"),
         "at_epoch": alert.at,
         "level": alert.level.value,
@@ -36,15 +37,11 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "symbol": alert.symbol,
         "leg": alert.leg,
         "subject": alert.subject,
-        "value": _finite(alert.value),
-        "threshold": _finite(alert.threshold),
+        "value": alert.value,
+        "threshold": alert.threshold,
         "repeat": alert.repeat,
-    }
-
-
-def _finite(x: float | None) -> float | None:
-    """Plain JSON: a margin ratio of ∞ (margin balance gone) becomes null (the title says why)."""
-    return x if x is not None and math.isfinite(x) else None
+    })
+    return document
 
 
 def check_url(url: str) -> str:
