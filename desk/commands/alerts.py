@@ -132,9 +132,11 @@ def run_list(args: argparse.Namespace) -> int:
             ack = _acked_at(row, acks)
             docs.append({**row.as_dict(), "acknowledged_at": ack.at if ack else None,
                          "acknowledged_from": ack.source if ack else None})
-        print(json.dumps({"alerts": docs, "acknowledgements": [
+        from desk.domain.finite import json_ready
+
+        print(json.dumps(json_ready({"alerts": docs, "acknowledgements": [
             {"at": a.at, "source": a.source, "rule": a.rule, "account": a.account, "symbol": a.symbol,
-             "leg": a.leg, "alert_id": a.alert_id} for a in acks]}, indent=2))
+             "leg": a.leg, "alert_id": a.alert_id} for a in acks]}), indent=2, allow_nan=False))
         return 0
     if not rows:
         print(f"no alerts in the last {args.hours:g} h")
