@@ -196,9 +196,20 @@ class ChannelWorker:
         return True
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Let the channel finish within ``timeout``; what is still waiting then is logged as not
+        sent (never dropped silently)."""
         if self._thread is None:
             return
         self.wait_idle(timeout)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._record(item[0], DeliveryAttempt(self.clock(), self.channel, False,
+                                                      "not sent: desk stopped before it went out"))
+                self._done()
         self._queue.put(None)
         self._thread.join(timeout)
         self._thread = None

@@ -46,7 +46,7 @@ def test_a_reminder_carries_the_current_numbers_and_says_how_to_stop_it() -> Non
     engine, clock = critical_engine()
     clock.advance(120)
     (reminder,) = [e.alert for e in engine.evaluate(snapshot(clock(), [position(distance=0.02)]))]
-    assert reminder.title == "Still critical after 2 min: BTC/USDT:USDT long: 2.0 % from liquidation"
+    assert reminder.title == "Still critical after 2 min: BTC/USDT:USDT long: 2.00 % from liquidation"
     assert reminder.condition == KEY and "desk alerts ack" in reminder.body
     assert reminder.level is AlertLevel.CRITICAL
 

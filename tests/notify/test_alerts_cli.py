@@ -132,7 +132,7 @@ def test_desk_alerts_ack_stops_the_reminders_of_a_running_desk(subprocess_env: d
         assert missing.returncode == 2 and "there is no alert 99999" in missing.stderr
         done = desk(subprocess_env, "alerts", "ack", str(btc.id))
         assert done.returncode == 0, done.stderr
-        assert f"acknowledged alert {btc.id}: BTC/USDT:USDT long: 3.0 % from liquidation" in done.stdout
+        assert f"acknowledged alert {btc.id}: BTC/USDT:USDT long: 3.00 % from liquidation" in done.stdout
 
         clock.advance(120)  # a reminder would be due now
         service.evaluate(snapshot(clock(), [position(distance=0.03), position(eth, distance=0.08)]))

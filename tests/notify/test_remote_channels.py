@@ -80,8 +80,8 @@ def test_each_service_gets_the_alert_in_its_own_api_shape(push_server: PushServe
 
     (ntfy,) = [r for r in push_server.requests if r.path == "/"]
     assert ntfy.method == "POST" and ntfy.json["topic"] == "desk-alerts"
-    assert ntfy.json["title"] == "BTC/USDT:USDT long: 3.0 % from liquidation"
-    assert "liquidation 40,000.00" in ntfy.json["message"]
+    assert ntfy.json["title"] == "BTC/USDT:USDT long: 3.00 % from liquidation"
+    assert "liquidation 40,000 " in ntfy.json["message"]
 
     (gotify,) = push_server.of("/message")
     assert gotify.headers["X-Gotify-Key"] == "AppTokenLoopback1"
@@ -92,7 +92,7 @@ def test_each_service_gets_the_alert_in_its_own_api_shape(push_server: PushServe
     assert login.json["identifier"]["user"] == "desk" and login.json["password"] == "matrix-password-1"
     assert join.path.endswith("/join/%23alerts%3Alocalhost")
     assert f"/rooms/{MATRIX_ROOM.replace('!', '%21').replace(':', '%3A')}/send/m.room.message/" in send.path
-    assert send.method == "PUT" and "3.0 % from liquidation" in send.json["body"]
+    assert send.method == "PUT" and "3.00 % from liquidation" in send.json["body"]
 
     (hook,) = push_server.of("/hook/desk")
     assert hook.json["type"] == "failure" and hook.json["title"].endswith("from liquidation")
@@ -204,13 +204,13 @@ def test_telegram_discord_slack_and_pushover_through_their_real_apprise_plugins(
     by_host = {r.host: r.request for r in tls_interceptor.wait_for(4)}
     telegram = by_host["api.telegram.org"]
     assert telegram.path == "/bot123456789:AAEloopbackBotToken/sendMessage"
-    assert telegram.json["chat_id"] == 987654321 and "3.0 % from liquidation" in telegram.json["text"]
+    assert telegram.json["chat_id"] == 987654321 and "3.00 % from liquidation" in telegram.json["text"]
     discord = by_host["discord.com"]
     assert discord.path.startswith("/api/webhooks/111222333/loopbackWebhookToken")
-    assert "3.0 % from liquidation" in json.dumps(discord.json)
+    assert "3.00 % from liquidation" in json.dumps(discord.json)
     slack = by_host["hooks.slack.com"]
     assert slack.path == "/services/T0LOOP/B0LOOP/loopbackSlackToken"
-    assert "3.0 % from liquidation" in json.dumps(slack.json)
+    assert "3.00 % from liquidation" in json.dumps(slack.json)
     pushover = by_host["api.pushover.net"]
     assert pushover.path == "/1/messages.json"
     form = dict(urllib.parse.parse_qsl(pushover.body.decode())) if not pushover.body.startswith(b"{") \
@@ -236,7 +236,7 @@ def test_e_mail_through_apprise_to_a_loopback_smtp_server(history: History) -> N
     ((authenticated, recipients, raw),) = smtp.messages
     message = email.message_from_bytes(raw)
     assert authenticated and recipients == ["trader@example.org"]
-    assert message["Subject"] == "BTC/USDT:USDT long: 3.0 % from liquidation"
+    assert message["Subject"] == "BTC/USDT:USDT long: 3.00 % from liquidation"
     assert message["To"] == "trader@example.org"
     (row,) = [r for r in history.alerts() if r.alert.level is AlertLevel.CRITICAL]
     assert [(d.channel, d.delivered) for d in row.deliveries] == [("mail", True)]
