@@ -81,6 +81,39 @@ def _with_high_priority(url: str) -> str | None:
     return f"{base}?{query}" + (f"#{fragment}" if fragment else "")
 
 
+class DeferredAppriseNotifier:
+    """An :class:`AppriseNotifier` built on the channel's own thread (:meth:`prepare`), so opening
+    the channels — importing Apprise and its plugins — never delays the monitor's start."""
+
+    def __init__(self, channel: str, url: str, *, timeout: float = DEFAULT_TIMEOUT):
+        self.channel = channel
+        self._url = url
+        self._timeout = timeout
+        self._pace: float | None = None
+        self._ready: AppriseNotifier | None = None
+
+    def prepare(self) -> AppriseNotifier:
+        if self._ready is None:
+            try:
+                self._ready = AppriseNotifier(self.channel, self._url, timeout=self._timeout)
+            except ValueError as exc:
+                raise NotifyError(str(exc)) from None
+            if self._pace is not None:
+                self._ready.pace(self._pace)
+        return self._ready
+
+    def pace(self, seconds: float) -> None:
+        self._pace = seconds
+        if self._ready is not None:
+            self._ready.pace(seconds)
+
+    def available(self) -> bool:
+        return True
+
+    def send(self, alert: Alert) -> str:
+        return self.prepare().send(alert)
+
+
 class AppriseNotifier:
     """One named channel (``phone``, ``team-chat``…) with its Apprise URL."""
 

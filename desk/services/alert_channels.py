@@ -215,6 +215,12 @@ class ChannelWorker:
         self._thread = None
 
     def _run(self) -> None:
+        prepare = getattr(self.notifier, "prepare", None)
+        if prepare is not None:  # build the sender here, off the caller's thread
+            try:
+                prepare()
+            except Exception as exc:
+                self._health(DeliveryAttempt(self.clock(), self.channel, False, describe_error(exc)))
         while True:
             item = self._queue.get()
             if item is None:
@@ -268,10 +274,15 @@ def open_channels(
     clock: Callable[[], float] = time.time,
     on_health: Callable[[ChannelHealth], None] | None = None,
     only: str | None = None,
+    deferred: bool = False,
 ) -> tuple[list[ChannelWorker], list[ChannelHealth]]:
     """The configured channels with their URLs from the keyring; a channel that cannot be opened
-    (no URL stored, keyring locked, URL Apprise does not know) is reported, never silently skipped."""
-    from desk.notify.remote import AppriseNotifier
+    (no URL stored, keyring locked, URL Apprise does not know) is reported, never silently skipped.
+
+    ``deferred``: each channel's sender is built on its own thread when it starts (a running
+    desk: Apprise's import must not hold up the monitor); a URL Apprise refuses then shows as a
+    failing channel."""
+    from desk.notify.remote import AppriseNotifier, DeferredAppriseNotifier
     from desk.store import secrets
 
     workers: list[ChannelWorker] = []
@@ -284,7 +295,8 @@ def open_channels(
             if not url:
                 raise NotifyError("no URL stored in the keyring — add it with "
                                   f"`desk alerts channel add {name}`")
-            notifier = AppriseNotifier(name, url)
+            notifier: Notifier = (DeferredAppriseNotifier(name, url) if deferred
+                                  else AppriseNotifier(name, url))
         except (NotifyError, ValueError, secrets.SecretStoreError) as exc:
             problems.append(ChannelHealth(name, False, describe_error(exc), clock()))
             continue

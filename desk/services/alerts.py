@@ -154,7 +154,7 @@ class AlertService:
             from desk.services.alert_channels import open_channels
 
             channels, problems = open_channels(settings, alert_log=alert_log, clock=clock,
-                                               on_health=bus.publish)
+                                               on_health=bus.publish, deferred=True)
         service = cls(bus, config, alert_log=alert_log, primary=primary, extras=extras, clock=clock,
                       on_open=on_open, channels=channels, channel_problems=problems)
         return service
@@ -273,7 +273,7 @@ class AlertService:
 
         old = self.channels
         channels, problems = open_channels(settings, alert_log=self.worker.alert_log, clock=self.clock,
-                                           on_health=self.bus.publish)
+                                           on_health=self.bus.publish, deferred=True)
         for channel in channels:
             channel.start()
         self.channels, self.channel_problems = channels, problems
