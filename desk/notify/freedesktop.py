@@ -2,7 +2,8 @@
 
 QtDBus cannot marshal the ``Notify`` signature (environment.md §4), so this talks D-Bus
 directly. Critical alerts use urgency 2 and never expire (they stay until dismissed). Where the
-server offers "actions", a notification carries "Open desk" (the default action) and "Snooze";
+server offers "actions", a notification carries "Open desk" (the default action) and "Snooze", and a
+critical one "Acknowledge" (it stops the reminders of that condition);
 ``ActionInvoked`` signals are read on a small listener thread and handed to ``on_action``.
 
 The screen never lies: one notification per condition (rule and subject). A later alert for the
@@ -35,8 +36,9 @@ URGENCY = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2}
 _GONE_REPLACES = ("distance", "margin_ratio")  # the rules a vanished position's notifications came from
 ACTION_OPEN = "default"  # the key servers invoke on a click; shown as "Open desk"
 ACTION_SNOOZE = "snooze"
+ACTION_ACK = "ack"  # critical alerts: stops the reminders (desk.services.alerts)
 
-# on_action(action, alert): action is "open" or "snooze"
+# on_action(action, alert): action is "open", "snooze" or "ack"
 ActionHandler = Callable[[str, Alert], None]
 
 
@@ -203,9 +205,11 @@ class FreedesktopNotifier:
         if "body-markup" in caps:
             body = _escape_markup(body)
         actions: list[str] = []
+        critical = alert.level is AlertLevel.CRITICAL
         if "actions" in caps:
             actions = [ACTION_OPEN, "Open desk", ACTION_SNOOZE, "Snooze 1 h"]
-        critical = alert.level is AlertLevel.CRITICAL
+            if critical and alert.account is not None:
+                actions = [ACTION_OPEN, "Open desk", ACTION_ACK, "Acknowledge", ACTION_SNOOZE, "Snooze 1 h"]
         hints = {
             "urgency": ("y", URGENCY[alert.level]),
             "category": ("s", "x-desk.risk"),
@@ -270,7 +274,7 @@ class FreedesktopNotifier:
             alert = self._sent.get(nid)
         if alert is None:
             return
-        action = {ACTION_OPEN: "open", ACTION_SNOOZE: "snooze"}.get(key)
+        action = {ACTION_OPEN: "open", ACTION_SNOOZE: "snooze", ACTION_ACK: "ack"}.get(key)
         if action is None:
             return
         try:

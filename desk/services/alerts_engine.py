@@ -72,6 +72,16 @@ class _Track:
     announced: bool = False  # an alert about this state went out (so its recovery is news)
 
 
+@dataclass(slots=True)
+class _Escalation:
+    """Reminders of a critical condition until it is acknowledged or stops being critical."""
+
+    first_at: float
+    last_at: float
+    sent: int = 0  # reminders sent so far
+    acked: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class _Reading:
     """One rule's reading on one subject in one evaluation."""
@@ -172,6 +182,7 @@ class AlertEngine:
     _snooze_all: float | None = None
     _snooze_subjects: dict[str, float] = field(default_factory=dict)
     _muted_since: float | None = None  # a mute is in force and has held something back
+    _escalations: dict[TrackKey, _Escalation] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- user controls
 
@@ -186,6 +197,27 @@ class AlertEngine:
 
     def update_config(self, config: AlertConfig) -> None:
         self.config = config
+
+    def acknowledge(
+            self, condition: tuple[str, str | None, str | None, str | None] | None = None) -> list[Alert]:
+        """Stop the reminders of one critical condition (``Alert.condition``), or of all (None).
+
+        Returns the alerts describing what was acknowledged (nothing when it was not repeating).
+        The condition repeats again only after it recovers and turns critical anew.
+        """
+        acked = []
+        for key, escalation in self._escalations.items():
+            if (condition is None or key == tuple(condition)) and not escalation.acked:
+                escalation.acked = True
+                track = self._tracks.get(key)
+                if track is not None and track.latest is not None:
+                    acked.append(track.latest)
+        return acked
+
+    def repeating(self) -> list[Alert]:
+        """The critical conditions whose reminders are running (not acknowledged)."""
+        return [t.latest for k, e in self._escalations.items()
+                if not e.acked and (t := self._tracks.get(k)) is not None and t.latest is not None]
 
     # ----------------------------------------------------------------- entry points
 
@@ -522,6 +554,7 @@ class AlertEngine:
             track.pending = None
             track.announced = True
             self._stamp(r.key, r.level, now)
+            self._start_escalation(r.key, r.level, now)
             fired.append(r.alert)
         if present is not None:
             for key in [k for k in self._tracks if k not in present]:
@@ -538,6 +571,7 @@ class AlertEngine:
             self._started = True
             summary = self._summary(now, "desk started", "summary")
             return [self._gate(summary, now)] if summary else []
+        reminders = self._remind(now)
 
         out: list[Emission] = []
         if len(fired) > self.config.digest_threshold:
@@ -547,6 +581,7 @@ class AlertEngine:
 
         # never muted: a recovery only takes back what is already on screen
         out.extend(Emission(a) for a in recovered)
+        out.extend(reminders)  # never digested: each reminder replaces its own notification
         muting = self._any_mute(now)
         if any(e.muted for e in out) and self._muted_since is None:
             self._muted_since = now
@@ -570,7 +605,36 @@ class AlertEngine:
             level, track.pending = track.pending, None
             track.announced = True
             self._stamp(key, level, now)
+            self._start_escalation(key, level, now)
             out.append(replace(track.latest, at=now))
+        return out
+
+    def _start_escalation(self, key: TrackKey, level: AlertLevel, now: float) -> None:
+        if level is AlertLevel.CRITICAL and key not in self._escalations:
+            self._escalations[key] = _Escalation(first_at=now, last_at=now)
+
+    def _remind(self, now: float) -> list[Emission]:
+        """Reminders due now; a condition no longer critical (recovered, back to warning, gone)
+        ends its reminders."""
+        for key in [k for k in self._escalations if self._level(k) is not AlertLevel.CRITICAL]:
+            del self._escalations[key]
+        out = []
+        for key, escalation in self._escalations.items():
+            track = self._tracks[key]
+            due = self.config.next_repeat(escalation.first_at, escalation.sent, escalation.last_at)
+            if escalation.acked or track.latest is None or due is None or now < due:
+                continue
+            escalation.sent += 1
+            escalation.last_at = now
+            minutes = (now - escalation.first_at) / 60
+            reminder = replace(
+                track.latest, at=now, repeat=escalation.sent,
+                title=f"Still critical after {minutes:.0f} min: {track.latest.title}",
+                body=(track.latest.body + f"\nReminder {escalation.sent}: not acknowledged yet — "
+                      "acknowledge it from the notification, the tray, the alert log or `desk alerts ack` "
+                      "to stop the reminders."),
+            )
+            out.append(self._gate(reminder, now))
         return out
 
     def _gate(self, alert: Alert, now: float) -> Emission:
@@ -597,6 +661,7 @@ class AlertEngine:
         for key, track in self._tracks.items():
             if track.level is not None and track.latest is not None:
                 self._stamp(key, track.level, now)
+                self._start_escalation(key, track.level, now)
                 track.pending = None
                 track.announced = True
         top = current[0].level

@@ -88,6 +88,11 @@ class SettingsDialog(QDialog):
             label.setToolTip(tip)
             editor.setToolTip(tip)
             form.addRow(label, editor)
+        if group == "alerts" and hasattr(self.settings, "channels"):
+            from desk.ui.channels_panel import ChannelsPanel
+
+            self.channels_panel = ChannelsPanel(self.settings, page)  # URLs masked; "Send test alert"
+            form.addRow(self.channels_panel)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(page)

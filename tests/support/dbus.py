@@ -138,12 +138,13 @@ class Dunst:
 
 
 @contextlib.contextmanager
-def dunst_on(bus: PrivateBus, directory: Path) -> Iterator[Dunst]:
-    """Run dunst on ``bus`` until the block ends (needs an X display)."""
+def dunst_on(bus: PrivateBus, directory: Path, extra: str = "") -> Iterator[Dunst]:
+    """Run dunst on ``bus`` until the block ends (needs an X display); ``extra``: more [global]
+    lines for its configuration (e.g. the ``dmenu`` that picks from a notification's actions)."""
     if not os.environ.get("DISPLAY"):
         pytest.fail("dunst needs an X display: run pytest with pytest-xvfb (DISPLAY unset) or under xvfb-run")
     config = directory / "dunstrc"
-    config.write_text("[global]\n    sticky_history = yes\n    history_length = 50\n")
+    config.write_text("[global]\n    sticky_history = yes\n    history_length = 50\n" + extra)
     proc = subprocess.Popen(
         [require("dunst"), "-config", str(config)], env=bus.env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
