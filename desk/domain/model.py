@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desk.domain.protection import Order
 
 
 class Side(StrEnum):
@@ -112,10 +116,14 @@ class Account:
     # totalMaintMargin/totalMarginBalance, OKX mgnRatio), for "venue_margin_ratio".
     reported: Mapping[str, Reported] = field(default_factory=lambda: MappingProxyType({}))
     data_time: float | None = None  # epoch seconds positions and balances were observed
+    # open orders (read-only, issue 17); None = not read, so no protection verdict is given
+    orders: tuple[Order, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wallets", _frozen_mapping(self.wallets))
         object.__setattr__(self, "reported", MappingProxyType(dict(self.reported)))
+        if self.orders is not None:
+            object.__setattr__(self, "orders", tuple(self.orders))
 
     def wallet(self, currency: str) -> float:
         return float(self.wallets.get(currency, 0.0))

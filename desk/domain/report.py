@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from desk.domain.protection import Protection
+
 
 def at_or_past_liquidation(margin_ratio: float | None) -> bool:
     """Margin ratio at or beyond 1.0 (``inf`` once the margin balance is gone): liquidation."""
@@ -56,6 +58,7 @@ class PositionRisk:
     tick_size: float | None = None
     suggestions: tuple[Suggestion, ...] = ()
     venue_margin_ratio: float | None = None  # the venue's own sense (OKX: equity ÷ (MM + fee))
+    protection: Protection | None = None  # stops vs liquidation; None when orders were not read
 
     @property
     def key(self) -> tuple[str, str, str]:
