@@ -148,9 +148,8 @@ def closes(order: Order, position: Position) -> bool:
     """The order closes (part of) ``position``: same symbol and leg, opposite side."""
     if order.symbol != position.symbol:
         return False
-    if position.leg is not Leg.BOTH or order.leg is not Leg.BOTH:
-        if order.leg is not position.leg:
-            return False
+    if order.leg is not position.leg:  # hedge mode: an order names its leg; one-way: both "both"
+        return False
     closing = OrderSide.SELL if position.side is Side.LONG else OrderSide.BUY
     return order.side is closing
 

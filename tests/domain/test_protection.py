@@ -29,7 +29,8 @@ def long_btc(**kw):
 
 
 def stop(trigger, contracts=None, *, side="sell", kind=OrderKind.STOP, **kw):
-    return Order("BTC/USDT:USDT", kind, OrderSide(side), contracts, trigger_price=trigger, reduce_only=True, **kw)
+    return Order("BTC/USDT:USDT", kind, OrderSide(side), contracts, trigger_price=trigger, reduce_only=True,
+                 **kw)
 
 
 def test_no_stop_is_unprotected_and_liquidation_loses_the_remaining_margin():
