@@ -122,6 +122,7 @@ class Protection:
     verdict: Verdict
     coverage: float  # share of the size closed by stops that fire before liquidation, 0..1
     stops: tuple[Order, ...]  # every closing stop/trailing order, nearest trigger to the mark first
+    stop_triggers: tuple[float | None, ...]  # each stop's trigger (trailing: see effective_trigger)
     take_profits: tuple[Order, ...]
     effective_stop_price: float | None  # the first stop that fires before liquidation (nearest the mark)
     stop_fill_loss: float | None  # covered size closed at the stops' triggers, incl. taker fee
@@ -274,6 +275,7 @@ def assess(
         verdict=verdict,
         coverage=coverage,
         stops=tuple(o for _, o in stops) + tuple(unknown),
+        stop_triggers=tuple(t for t, _ in stops) + (None,) * len(unknown),
         take_profits=take_profits,
         effective_stop_price=first,
         stop_fill_loss=stop_loss,

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Reported, Side, Tier
+from desk.domain.protection import Order, OrderKind, OrderSide
 
 FORMAT = "desk.portfolio/1"
 
@@ -79,6 +80,22 @@ class PositionDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     reported: ReportedDoc | None = None
 
 
+class OrderDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One open order (read-only, issue 17). ``contracts`` omitted: it closes the whole position."""
+
+    symbol: Name
+    kind: OrderKind
+    side: OrderSide
+    contracts: Positive | None = None
+    trigger_price: Positive | None = None
+    price: Positive | None = None
+    reduce_only: bool = False
+    leg: Leg = Leg.BOTH
+    trailing_rate: Rate | None = None  # trailing stop callback, a fraction
+    order_id: str | None = None
+    source: str = "order"  # "order", "conditional", "algo", "position" (position TP/SL), "trigger"
+
+
 class AccountDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     name: Name
     venue: Name
@@ -86,6 +103,8 @@ class AccountDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     positions: list[PositionDoc] = msgspec.field(default_factory=list)
     reported: dict[str, ReportedDoc] = msgspec.field(default_factory=dict)
     data_time: float | None = None
+    # open orders; omitted = not read (no protection verdict), [] = read, none open
+    orders: list[OrderDoc] | None = None
 
 
 class PortfolioDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -206,6 +225,8 @@ def _reason(reason: str, value: Any, field: str | None) -> str:
 def _choices(field: str | None) -> str:
     last = (field or "").split(".")[-1]
     enum: Any = {"kind": Kind, "side": Side, "leg": Leg, "margin_mode": MarginMode}.get(last)
+    if "orders[" in (field or ""):  # an order's kind and side have their own values
+        enum = {"kind": OrderKind, "side": OrderSide}.get(last, enum)
     if enum is None:
         if last == "format":
             return f'"{FORMAT}"'
@@ -378,7 +399,21 @@ def _account(doc: AccountDoc) -> Account:
             raise _fail('mixes a one-way ("both") position with hedge-mode legs of the same symbol',
                         doc.name, label, "leg")
     reported = {cur: _reported(r, doc.name, None, f"reported.{cur}") for cur, r in doc.reported.items()}
-    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time)
+    orders = None if doc.orders is None else tuple(_order(o, i, doc.name) for i, o in enumerate(doc.orders))
+    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time, orders)
+
+
+def _order(doc: OrderDoc, index: int, account: str) -> Order:
+    for name in ("contracts", "trigger_price", "price", "trailing_rate"):
+        _finite(getattr(doc, name), f"orders[{index}].{name}", account)
+    if doc.kind in (OrderKind.STOP, OrderKind.TAKE_PROFIT) and doc.trigger_price is None:
+        raise _fail(f'orders[{index}] ({doc.symbol}): a {doc.kind.value} order needs "trigger_price"',
+                    account, None, f"orders[{index}].trigger_price")
+    if doc.kind is OrderKind.TRAILING and doc.trigger_price is None and doc.trailing_rate is None:
+        raise _fail(f'orders[{index}] ({doc.symbol}): a trailing order needs "trigger_price" or '
+                    '"trailing_rate"', account, None, f"orders[{index}].trigger_price")
+    return Order(doc.symbol, doc.kind, doc.side, doc.contracts, doc.trigger_price, doc.price, doc.reduce_only,
+                 doc.leg, doc.trailing_rate, doc.order_id, doc.source)
 
 
 def portfolio_from_doc(doc: PortfolioDoc) -> Portfolio:
@@ -430,7 +465,11 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
             for p in a.positions
         ]
         reported = {cur: doc for cur, r in a.reported.items() if (doc := _reported_doc(r)) is not None}
-        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time))
+        orders = None if a.orders is None else [
+            OrderDoc(o.symbol, o.kind, o.side, o.contracts, o.trigger_price, o.price, o.reduce_only, o.leg,
+                     o.trailing_rate, o.order_id, o.source) for o in a.orders]
+        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time,
+                                   orders))
     return PortfolioDoc("desk.portfolio/1", accounts, portfolio.as_of)
 
 

@@ -9,11 +9,12 @@ balance is gone) is ``null``, and ``liquidatable`` says plainly when the ratio h
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
 
+from desk.domain.protection import Order
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 
 FORMAT = "desk.risk/1"
@@ -45,6 +46,30 @@ class PoolDoc(msgspec.Struct):
     suggestions: list[SuggestionDoc]
 
 
+class OrderLevelDoc(msgspec.Struct):
+    kind: str  # "stop" | "take_profit" | "trailing"
+    trigger_price: float | None  # trailing without a reported trigger: the nearest it can be
+    contracts: float | None  # null: closes the whole position
+    reduce_only: bool
+    source: str  # "order", "conditional", "algo", "position" (position TP/SL), "trigger"
+
+
+class ProtectionDoc(msgspec.Struct):
+    """Stops against liquidation (issue 17). Losses from the current mark, in the settle currency."""
+
+    verdict: Literal["protected", "partly", "unprotected", "beyond_liquidation", "fires_at_once"]
+    summary: str
+    coverage: float  # share of the size closed by stops that fire before liquidation
+    stop_price: float | None  # the first stop to fire before liquidation
+    stops: list[OrderLevelDoc]
+    take_profits: list[OrderLevelDoc]
+    stop_fill_loss: float | None  # covered size at the stops' triggers + taker fee
+    stop_fee: float | None  # null: taker fee unknown
+    liquidation_loss: float | None  # whole size at the bankruptcy price (+ published liquidation fee)
+    liquidation_fee: float | None  # null: not published / unverified
+    liquidation_fee_note: str
+
+
 class PositionDoc(msgspec.Struct):
     symbol: str
     leg: str
@@ -68,6 +93,7 @@ class PositionDoc(msgspec.Struct):
     reported_liquidation_price: float | None
     reported_bankruptcy_price: float | None
     suggestions: list[SuggestionDoc]
+    protection: ProtectionDoc | None = None  # null: the account's orders were not read
 
 
 class AccountDoc(msgspec.Struct):
@@ -116,6 +142,24 @@ def _pool(p: PoolRisk) -> PoolDoc:
     )
 
 
+def _levels(orders: Sequence[Order], triggers: Sequence[float | None]) -> list[OrderLevelDoc]:
+    return [OrderLevelDoc(o.kind.value, _num(t), o.contracts, o.reduce_only, o.source)
+            for o, t in zip(orders, triggers, strict=True)]
+
+
+def _protection(p: PositionRisk) -> ProtectionDoc | None:
+    pr = p.protection
+    if pr is None:
+        return None
+    verdict: Any = pr.verdict.value
+    return ProtectionDoc(verdict, pr.summary, pr.coverage, _num(pr.effective_stop_price),
+                         _levels(pr.stops, pr.stop_triggers),
+                         _levels(pr.take_profits, [o.trigger_price for o in pr.take_profits]),
+                         _num(pr.stop_fill_loss),
+                         _num(pr.stop_fee), _num(pr.liquidation_loss), _num(pr.liquidation_fee),
+                         pr.liquidation_fee_note)
+
+
 def _position(p: PositionRisk) -> PositionDoc:
     return PositionDoc(
         p.symbol, p.leg, p.side, p.margin_mode, p.settle, p.kind, p.contracts, p.entry_price, p.mark_price,
@@ -124,6 +168,7 @@ def _position(p: PositionRisk) -> PositionDoc:
         _num(p.liquidation_price), _num(p.bankruptcy_price), _num(p.distance_to_liquidation),
         p.reported_liquidation_price, p.reported_bankruptcy_price,
         [_suggestion(s) for s in p.suggestions],
+        _protection(p),
     )
 
 
