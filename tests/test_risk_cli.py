@@ -68,8 +68,9 @@ def test_table_is_worst_first_with_pools_shock_and_no_colour_off_a_tty(env):
     for row in lines:
         if not row.strip():
             break
-        last = row.split()[-1]
-        ratios.append(float("inf") if last == "inf" else float(last))
+        # the ratio column is percent; "≥ 100 %" once the margin balance is gone
+        assert row.endswith(" %"), row
+        ratios.append(float("inf") if row.endswith("≥ 100 %") else float(row.split()[-2].replace(",", "")))
     assert ratios == sorted(ratios, reverse=True) and len(ratios) >= 8
     assert "pool USDT" in out and "shock to liquidation" in out
     assert "generic" in out  # the unknown venue says so
@@ -162,7 +163,7 @@ def test_suggestions_answer_the_distance_goal_in_whole_coin_m_contracts(env, tmp
     out = result.stdout
     assert "target distance 20%" in out
     assert ("suggestion: add 0.102 BTC of margin to get back to 20 % from liquidation and margin ratio "
-            "0.50") in out
+            "50 %") in out
     assert f"suggestion: cut {math.ceil(c)} contracts (75.3 % of the position) to get back to 20 %" in out
     data = json.loads(desk(str(path), "--json", "--target", "0.5", "--target-distance", "20", env=env).stdout)
     cut = data["accounts"][0]["positions"][0]["suggestions"][1]

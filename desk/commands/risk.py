@@ -8,12 +8,15 @@ Readable table (worst first, colours on a terminal unless NO_COLOR is set) or ``
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import sys
 from typing import Any, TextIO
 
 from desk.cli import UserError
+from desk.domain import display
+from desk.domain.report import at_or_past_liquidation
 
 ORDER = 10
 
@@ -56,6 +59,8 @@ def _number(text: str, what: str) -> float:
 
 
 def _marks(items: list[str]) -> dict[str, float]:
+    from desk.domain.limits import InputError, check_price
+
     marks: dict[str, float] = {}
     for item in items:
         symbol, sep, price = item.rpartition("=")
@@ -64,27 +69,53 @@ def _marks(items: list[str]) -> dict[str, float]:
         value = _number(price.strip(), f"the --mark price of {symbol.strip()}")
         if value <= 0:
             raise UserError(f"the --mark price of {symbol.strip()} must be > 0, got {price.strip()}")
+        try:
+            check_price(value, f"the --mark price of {symbol.strip()}")
+        except InputError as exc:
+            raise UserError(exc.message) from None
         marks[symbol.strip()] = value
     return marks
 
 
+def _shock_arg(text: str) -> float:
+    from desk.domain.limits import MAX_SHOCK
+
+    pct = _number(text, "--shock")
+    if pct <= -100:
+        raise UserError(f"--shock must be above -100 (percent), got {text}")
+    if pct > MAX_SHOCK * 100:
+        raise UserError(f"--shock must be at most {MAX_SHOCK * 100:,.0f} (percent: every mark "
+                        f"×{1 + MAX_SHOCK:g}), got {text}")
+    return pct / 100.0
+
+
+def _target_arg(text: str) -> float:
+    target = _number(text, "--target")
+    if not 0 < target <= 1:
+        raise UserError(f"--target must be a margin ratio above 0 and at most 1 (1.0 = liquidation), "
+                        f"got {text}")
+    return target
+
+
+def _result_error(exc: Any) -> UserError:
+    """A figure that is not a showable number, named by account, position and field."""
+    where = f'account "{exc.account}"'
+    p = exc.position
+    if p is not None:
+        where += f', position "{p.symbol}" ({p.side if p.leg == "both" else p.leg + " leg"})'
+    return UserError(f"{where}: {exc.message}; desk shows no figure it cannot trust")
+
+
 def run(args: argparse.Namespace) -> int:
     from desk.domain.engine import compute_risk
+    from desk.domain.limits import InputError, ResultError, check_portfolio, check_report
     from desk.domain.scenario import apply_what_if
     from desk.formats import PortfolioError, encode_report, load_portfolio
+    from desk.formats.portfolio import from_input_error
 
     marks = _marks(args.mark)
-    shock = None
-    if args.shock is not None:
-        pct = _number(args.shock, "--shock")
-        if pct <= -100:
-            raise UserError(f"--shock must be above -100 (percent), got {args.shock}")
-        shock = pct / 100.0
-    target = None
-    if args.target is not None:
-        target = _number(args.target, "--target")
-        if target <= 0:
-            raise UserError(f"--target must be a margin ratio above 0 (1.0 = liquidation), got {args.target}")
+    shock = None if args.shock is None else _shock_arg(args.shock)
+    target = None if args.target is None else _target_arg(args.target)
     target_distance = None
     if args.target_distance is not None:
         pct = _number(args.target_distance, "--target-distance")
@@ -98,17 +129,28 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     try:
         portfolio = apply_what_if(portfolio, marks=marks, shock=shock)
+        check_portfolio(portfolio)  # a moved mark is an input too
+    except InputError as exc:
+        raise UserError(f"with the what-if applied, {from_input_error(exc)}") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     report = compute_risk(portfolio, target=target, target_distance=target_distance)
+    try:
+        check_report(report)
+    except ResultError as exc:
+        raise _result_error(exc) from None
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
     if target_distance is not None:
         what_if["target_distance"] = target_distance
+    # rendered whole before anything is written: no half report on stdout
     if args.json:
-        sys.stdout.buffer.write(encode_report(report, what_if=what_if))
-        sys.stdout.flush()
+        data = encode_report(report, what_if=what_if)
     else:
-        print_report(report, what_if, sys.stdout)
+        text = io.StringIO()
+        print_report(report, what_if, text, colour=_use_colour(sys.stdout))
+        data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
     return 0
 
 
@@ -119,42 +161,8 @@ def _use_colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def fmt_price(x: float | None, tick: float | None = None) -> str:
-    if x is None:
-        return "none"
-    if tick:
-        decimals = max(0, -math.floor(math.log10(tick) + 1e-9))
-        return f"{x:,.{decimals}f}"
-    if abs(x) >= 1000:
-        return f"{x:,.2f}"
-    if abs(x) >= 1:
-        return f"{x:,.4f}"
-    return f"{x:.8g}"
-
-
-def fmt_ratio(r: float | None) -> str:
-    if r is None:
-        return "-"
-    if math.isinf(r):
-        return "inf (no margin left)"
-    return f"{r:.4f}"
-
-
-def fmt_amount(x: float) -> str:
-    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.8g}"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.2f}%"
-
-
 def _shock(x: float | None) -> str:
-    if x is None:
-        return "no liquidation within ±99% of all marks"
-    if x == 0:
-        return "already at or past liquidation"
-    direction = "down" if x < 0 else "up"
-    return f"{abs(x) * 100:.2f}% {direction} (all marks)"
+    return display.shock(x)
 
 
 def _suggestion_text(s: Any) -> str:
@@ -163,8 +171,8 @@ def _suggestion_text(s: Any) -> str:
     return suggestion_text(s)
 
 
-def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
-    colour = _use_colour(out)
+def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: bool | None = None) -> None:
+    colour = _use_colour(out) if colour is None else colour
 
     def paint(text: str, ratio: float | None) -> str:
         # Rows and pool lines quote names from the file: control characters escaped, so a name
@@ -172,12 +180,12 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         text = _escaped(text, None)
         if not colour or ratio is None:
             return text
-        code = "31;1" if ratio >= 1.0 else "33" if ratio >= 0.7 else "32"
+        code = "31;1" if at_or_past_liquidation(ratio) else "33" if ratio >= 0.7 else "32"
         return f"\033[{code}m{text}\033[0m"
 
     applied = []
     for symbol, price in what_if.get("marks", {}).items():
-        applied.append(f"mark {symbol} = {fmt_price(price)}")
+        applied.append(f"mark {symbol} = {display.price(price)}")
     if what_if.get("shock") is not None:
         applied.append(f"shock {what_if['shock'] * 100:+g}%")
     if what_if.get("target") is not None:
@@ -193,19 +201,19 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
-        dist = math.inf if p.distance_to_liquidation is None else p.distance_to_liquidation
-        return (-ratio, dist)
+        dist = p.signed_distance_to_liquidation
+        return (-ratio, math.inf if dist is None else dist)
 
     for p in sorted(report.positions(), key=badness):
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
         tick = p.tick_size
         theirs = p.reported_liquidation_price
         rows.append(([
-            p.account, p.symbol, side, p.margin_mode, f"{p.contracts:.8g}", fmt_price(p.mark_price, tick),
-            fmt_price(p.liquidation_price, tick),
-            "-" if theirs is None else fmt_price(theirs, tick),
-            fmt_price(p.bankruptcy_price, p.tick_size), _pct(p.distance_to_liquidation),
-            fmt_ratio(p.margin_ratio),
+            p.account, p.symbol, side, p.margin_mode, display.quantity(p.contracts),
+            display.price(p.mark_price, tick), display.price(p.liquidation_price, tick),
+            display.price(theirs, tick), display.price(p.bankruptcy_price, tick),
+            display.distance_with_state(p.signed_distance_to_liquidation, p.liquidatable),
+            display.margin_ratio(p.margin_ratio),
         ], p.margin_ratio))
     widths = [max([len(h)] + [len(r[0][i]) for r in rows]) for i, h in enumerate(headers)]
     numeric = {4, 5, 6, 7, 8, 9, 10}
@@ -228,11 +236,17 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO) -> None:
         for pool in acc.pools:
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
-                venue = f" (venue's own ratio {fmt_ratio(pool.venue_margin_ratio)})"
-            text = (f"  pool {pool.settle}: wallet {fmt_amount(pool.wallet_balance)}, unrealized PnL "
-                    f"{fmt_amount(pool.unrealized_pnl)}, margin balance {fmt_amount(pool.margin_balance)}, "
-                    f"maintenance {fmt_amount(pool.maintenance_margin)}, margin ratio "
-                    f"{fmt_ratio(pool.margin_ratio)}{venue}")
+                # an inverted venue ratio (OKX: equity ÷ MM) is infinite when nothing is required
+                theirs = ("inf (no maintenance margin)" if math.isinf(pool.venue_margin_ratio)
+                          else display.margin_ratio(pool.venue_margin_ratio))
+                venue = f" (venue's own ratio {theirs})"
+            cur = pool.settle
+            past = f" — {display.PAST_LIQUIDATION}" if pool.liquidatable else ""
+            text = (f"  pool {cur}: wallet {display.money(pool.wallet_balance, cur)}, unrealized PnL "
+                    f"{display.money(pool.unrealized_pnl, cur, signed=True)}, margin balance "
+                    f"{display.money(pool.margin_balance, cur)}, maintenance "
+                    f"{display.money(pool.maintenance_margin, cur)}, margin ratio "
+                    f"{display.margin_ratio(pool.margin_ratio)}{venue}{past}")
             out.write(paint(text, pool.margin_ratio) + "\n")
             for s in pool.suggestions:
                 out.write(f"    suggestion: {_suggestion_text(s)}\n")

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TextIO, cast
 
 from desk.cli import UserError
+from desk.domain.finite import json_ready
 
 ORDER = 20
 TABLE_INTERVAL = 1.0  # at most one table per second
@@ -235,7 +236,7 @@ class TablePrinter(Printer):
 
 def render_table(snap: Any, *, verbose: bool = False) -> str:
     """The compact risk table of one snapshot, worst first (as `desk risk` orders it)."""
-    from desk.commands.risk import fmt_price, fmt_ratio
+    from desk.domain import display
 
     lines = [f"— {_clock(snap.at)} —"]
     headers = ["account", "symbol", "side", "size", "mark", "liq", "distance", "margin ratio", "data"]
@@ -243,8 +244,8 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
-        dist = math.inf if p.distance_to_liquidation is None else p.distance_to_liquidation
-        return (-ratio, dist)
+        dist = p.signed_distance_to_liquidation
+        return (-ratio, math.inf if dist is None else dist)
 
     for p in sorted(snap.report.positions(), key=badness):
         state = snap.positions.get(p.key)
@@ -254,9 +255,11 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
             if state.status.value != "live" and state.mark_time is not None:
                 data += f" {_age(snap.at - state.mark_time)}"
         side = p.side if p.leg == "both" else f"{p.side} (hedge)"
-        dist = "-" if p.distance_to_liquidation is None else f"{p.distance_to_liquidation * 100:.2f}%"
-        rows.append([p.account, p.symbol, side, f"{p.contracts:.8g}", fmt_price(p.mark_price, p.tick_size),
-                     fmt_price(p.liquidation_price, p.tick_size), dist, fmt_ratio(p.margin_ratio), data])
+        dist = display.distance_with_state(p.signed_distance_to_liquidation, p.liquidatable)
+        rows.append([p.account, p.symbol, side, display.quantity(p.contracts),
+                     display.price(p.mark_price, p.tick_size),
+                     display.price(p.liquidation_price, p.tick_size), dist,
+                     display.margin_ratio(p.margin_ratio), data])
     if rows:
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
         right = {3, 4, 5, 6, 7}
@@ -296,7 +299,7 @@ class JsonPrinter(Printer):
         self.out = out
 
     def _emit(self, doc: dict[str, Any]) -> None:
-        self.out.write(json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
+        self.out.write(json.dumps(json_ready(doc), separators=(",", ":"), allow_nan=False) + "\n")
         self.out.flush()
 
     def started(self, runtime: Any) -> None:

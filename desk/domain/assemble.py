@@ -37,10 +37,6 @@ def venue_margin_ratio(rules: VenueRules, ratio: float | None) -> float | None:
     return ratio
 
 
-def distance(mark: float, liquidation: float | None) -> float | None:
-    return None if liquidation is None else abs(mark - liquidation) / mark
-
-
 def _label(p: Position) -> str:
     return f"{p.symbol} ({p.leg.value})" if p.leg.value != "both" else p.symbol
 
@@ -177,6 +173,7 @@ def assemble_account(
             ratio, liq, bk, None if liq is None else abs(mark - liq) / mark,
             reported.liquidation_price, reported.bankruptcy_price, p.tick_size, suggestions,
             venue_margin_ratio(rules, ratio) if inverted else ratio,
+            None if p.margin_mode is cross else float(p.isolated_margin or 0.0),
             None if orders is None else assess(p, orders.get(p.symbol, ()), liq, bk, venue),
         ))
     return AccountRisk(

@@ -14,13 +14,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+#: the default tolerance, declared once (the alert thresholds use it; a test holds the settings default to it)
+DEFAULT_TICKS = 2.0
+DEFAULT_RELATIVE = 0.001  # |ours − theirs| ÷ |theirs|, used without a tick size
+
 
 @dataclass(frozen=True, slots=True)
 class Tolerance:
     """How far apart the two figures may be before they disagree (``alerts.disagree_ticks``)."""
 
-    ticks: float = 2.0
-    relative: float = 0.001  # |ours − theirs| ÷ |theirs|, used without a tick size
+    ticks: float = DEFAULT_TICKS
+    relative: float = DEFAULT_RELATIVE
 
     def describe(self, has_tick: bool) -> str:
         return f"{self.ticks:g} ticks" if has_tick else f"{self.relative * 100:g} %"

@@ -18,6 +18,14 @@ def at_or_past_liquidation(margin_ratio: float | None) -> bool:
     return margin_ratio is not None and margin_ratio >= 1.0  # NaN compares False
 
 
+def signed_distance(distance: float | None, liquidatable: bool) -> float | None:
+    """|mark − liquidation| ÷ mark, negative once at or past liquidation (the fact above decides,
+    not the side: a hedge leg's liquidation price may lie on either side of its mark)."""
+    if distance is None:
+        return None
+    return -distance if liquidatable else distance
+
+
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     action: str  # "add_margin" | "reduce_size" | "set_leverage"
@@ -58,6 +66,7 @@ class PositionRisk:
     tick_size: float | None = None
     suggestions: tuple[Suggestion, ...] = ()
     venue_margin_ratio: float | None = None  # the venue's own sense (OKX: equity ÷ (MM + fee))
+    isolated_margin: float | None = None  # isolated only: its margin excluding unrealized PnL
     protection: Protection | None = None  # stops vs liquidation; None when orders were not read
 
     @property
@@ -66,7 +75,13 @@ class PositionRisk:
 
     @property
     def liquidatable(self) -> bool:
+        """At or past the liquidation price: every surface shows this one fact."""
         return at_or_past_liquidation(self.margin_ratio)
+
+    @property
+    def signed_distance_to_liquidation(self) -> float | None:
+        """The distance to liquidation, negative once at or past it."""
+        return signed_distance(self.distance_to_liquidation, self.liquidatable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +115,36 @@ class AccountRisk:
     # higher; abs() is the size of the move. None when no move within ±99 % reaches it.
     shock_to_liquidation: float | None
     warnings: tuple[str, ...] = ()
+
+    def equity(self) -> tuple[Equity, ...]:
+        """The account's equity per settle currency: the cross wallet and its positions' unrealized
+        PnL, plus every isolated position's margin and unrealized PnL (the cross wallet alone leaves
+        out what sits in isolated positions and what they have lost)."""
+        parts: dict[str, list[float]] = {}
+        for pool in self.pools:
+            parts[pool.settle] = [pool.wallet_balance, pool.unrealized_pnl, 0.0, 0.0]
+        for p in self.positions:
+            if p.margin_mode == "isolated":
+                row = parts.setdefault(p.settle, [0.0, 0.0, 0.0, 0.0])
+                row[2] += p.isolated_margin or 0.0
+                row[3] += p.unrealized_pnl
+        return tuple(Equity(settle, *row) for settle, row in parts.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Equity:
+    """One settle currency's equity of an account, and what it is made of."""
+
+    settle: str
+    cross_wallet: float
+    cross_unrealized_pnl: float
+    isolated_margin: float
+    isolated_unrealized_pnl: float
+
+    @property
+    def total(self) -> float:
+        return (self.cross_wallet + self.cross_unrealized_pnl
+                + self.isolated_margin + self.isolated_unrealized_pnl)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from desk.domain.limits import MAX_SHOCK, InputError, check_price
 from desk.domain.model import Account, Portfolio, Position, Reported
 from desk.domain.rules import rules_for
 from desk.domain.scalar import margin_units, unit_state
@@ -26,7 +27,8 @@ def apply_what_if(
     ``shock`` (a fraction: −0.05 = 5 % down) moves every mark, including those just set. In an
     account whose marks moved, the exchange's reported figures are dropped: they describe the
     real marks, not the scenario.
-    Raises ``ValueError`` for a symbol held nowhere, a non-positive price or a shock ≤ −100 %.
+    Raises ``ValueError`` for a symbol held nowhere, a price outside ``limits`` or a shock ≤ −100 % or
+    above ``limits.MAX_SHOCK``.
     """
     marks = dict(marks or {})
     held = {p.symbol for a in portfolio.accounts for p in a.positions}
@@ -35,10 +37,14 @@ def apply_what_if(
             raise ValueError(f'no position in the portfolio has the symbol "{symbol}"')
         if not (math.isfinite(price) and price > 0):
             raise ValueError(f'the mark price of "{symbol}" must be a positive number, got {price}')
+        check_price(price, f'the mark price of "{symbol}"')
     factor = 1.0
     if shock is not None:
         if not (math.isfinite(shock) and shock > -1.0):
             raise ValueError(f"a shock must be a fraction greater than -1 (−100 %), got {shock}")
+        if shock > MAX_SHOCK:
+            raise InputError(f"a shock must be at most {MAX_SHOCK:g} (+{MAX_SHOCK * 100:,.0f} %), "
+                             f"got {shock}", field="shock")
         factor = 1.0 + shock
 
     def moved(account: Account) -> Account:

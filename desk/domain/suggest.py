@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from desk.domain import display
 from desk.domain.model import Kind, MarginMode, Position
 from desk.domain.report import Suggestion
 from desk.domain.rules import VenueRules
@@ -329,18 +330,18 @@ def _number(x: float, step: float | None) -> str:
 
 
 def goal_text(target_margin_ratio: float | None, target_distance: float | None) -> str:
-    """"back to 10 % from liquidation and margin ratio 0.50"."""
+    """"back to 10 % from liquidation and margin ratio 50 %"."""
     parts = []
     if target_distance is not None:
-        parts.append(f"{target_distance * 100:g} % from liquidation")
+        parts.append(f"{display.threshold_percent(target_distance)} from liquidation")
     if target_margin_ratio is not None and math.isfinite(target_margin_ratio):
-        parts.append(f"margin ratio {target_margin_ratio:.2f}")
+        parts.append(f"margin ratio {display.threshold_percent(target_margin_ratio)}")
     return "back to " + " and ".join(parts) if parts else ""
 
 
 def suggestion_text(s: Suggestion, settle: str | None = None, *, with_goal: bool = True) -> str:
     """One suggestion for a person, with its currency and (``with_goal``) the goal it reaches:
-    "add 8,920 USDT of margin to get back to 10 % from liquidation and margin ratio 0.50"."""
+    "add 8,920 USDT of margin to get back to 10 % from liquidation and margin ratio 50 %"."""
     goal = goal_text(s.target_margin_ratio, s.target_distance) if with_goal else ""
     to_goal = f" to get {goal}" if goal else ""
     if not s.reaches_target:
@@ -360,7 +361,7 @@ def suggestion_text(s: Suggestion, settle: str | None = None, *, with_goal: bool
 
 def advice_text(suggestions: Sequence[Suggestion], settle: str | None = None) -> str:
     """The fixes that reach the goal as one sentence, for a notification or a tooltip ("" if none):
-    "To get back to 10 % from liquidation and margin ratio 0.50: add 8,920 USDT of margin, or set
+    "To get back to 10 % from liquidation and margin ratio 50 %: add 8,920 USDT of margin, or set
     leverage to 6x."."""
     reaching = [s for s in suggestions if s.reaches_target]
     if not reaching:

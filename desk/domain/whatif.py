@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from desk.domain.engine import compile_portfolio, compute_arrays, with_marks
+from desk.domain.limits import MAX_AMOUNT, MAX_LEVERAGE, MAX_QUANTITY, MIN_LEVERAGE, check_number, check_price
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
+from desk.domain.report import at_or_past_liquidation, signed_distance
 from desk.domain.scalar import pnl_at, value_at
 
 
@@ -33,6 +35,14 @@ class ProbeFigures:
     margin_ratio: float | None  # the position's (isolated: its own; cross: its pool's)
     pool_ratio: float | None  # the account's cross pool (with positions) in the position's settle currency
     unrealized_pnl: float
+
+    @property
+    def liquidatable(self) -> bool:
+        return at_or_past_liquidation(self.margin_ratio)
+
+    @property
+    def signed_distance_to_liquidation(self) -> float | None:
+        return signed_distance(self.distance_to_liquidation, self.liquidatable)
 
 
 def _finite(x: float) -> float | None:
@@ -72,6 +82,7 @@ class MarkProbe:
         """Figures with every ``symbol`` mark of the account at ``price`` (> 0)."""
         if not (math.isfinite(price) and price > 0):
             raise ValueError(f"a mark price must be a positive number, got {price}")
+        check_price(price, "a mark price")
         marks = self._marks.copy()
         marks[self._symbol_rows] = price
         arr = compute_arrays(with_marks(self._compiled, marks))
@@ -160,10 +171,12 @@ def edit_position(
     if contracts is not None:
         if not (math.isfinite(contracts) and contracts >= 0):
             raise ValueError(f"size: contracts must be zero or a positive number, got {contracts}")
+        check_number(contracts, "size: contracts", 0.0, MAX_QUANTITY)
         new, wallet_change = _resize(p, contracts)
     if new is not None and leverage is not None:
         if not (math.isfinite(leverage) and leverage > 0):
             raise ValueError(f"leverage must be a positive number, got {leverage}")
+        check_number(leverage, "leverage", MIN_LEVERAGE, MAX_LEVERAGE)
         if new.margin_mode is MarginMode.ISOLATED:
             margin = value_at(new, new.entry_price) / leverage
             wallet_change -= margin - float(new.isolated_margin or 0.0)
@@ -173,6 +186,7 @@ def edit_position(
     if new is not None and add_margin:
         if not math.isfinite(add_margin):
             raise ValueError(f"margin: the amount must be a finite number, got {add_margin}")
+        check_number(add_margin, "margin: the amount", -MAX_AMOUNT, MAX_AMOUNT)
         if new.margin_mode is MarginMode.ISOLATED:
             margin = float(new.isolated_margin or 0.0) + add_margin
             if margin < 0:
@@ -225,6 +239,7 @@ def add_account_margin(portfolio: Portfolio, account: str, currency: str, amount
     """A copy with ``amount`` (negative removes) added to the cross wallet ``currency`` of ``account``."""
     if not math.isfinite(amount):
         raise ValueError(f"margin: the amount must be a finite number, got {amount}")
+    check_number(amount, "margin: the amount", -MAX_AMOUNT, MAX_AMOUNT)
     acc = portfolio.account(account)
     wallet = acc.wallet(currency) + amount
     if wallet < 0:

@@ -26,7 +26,7 @@ def read_cached(path: Path, max_age_hours: float, now: float | None = None) -> d
     """The cached markets, or None when absent, too old or unreadable."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a corrupt file nested too deeply
         return None
     if not isinstance(document, dict) or not isinstance(document.get("markets"), dict):
         return None

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from desk.domain.limits import InputError, check_portfolio
 from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Reported, Side, Tier
 from desk.domain.protection import Order, OrderKind, OrderSide
 
@@ -122,10 +126,10 @@ def _position_label(raw: Any) -> str:
     symbol = raw.get("symbol")
     leg = raw.get("leg")
     side = raw.get("side")
-    name = f'position "{symbol}"' if isinstance(symbol, str) else "position"
-    if isinstance(leg, str) and leg != "both":
+    name = f'position "{symbol}"' if isinstance(symbol, str) and not _has_surrogate(symbol) else "position"
+    if leg in ("long", "short"):  # only known values: the text may be anything
         return f"{name} ({leg} leg)"
-    if isinstance(side, str):
+    if side in ("long", "short"):
         return f"{name} ({side})"
     return name
 
@@ -162,6 +166,24 @@ def _translate(error: msgspec.ValidationError, raw: Any) -> PortfolioError:
             steps.append(m.group(1))
         elif m.group(2) is not None:
             steps.append(int(m.group(2)))
+    account, position, field, index = _locate(steps, raw)
+    node: Any = raw
+    for step in steps:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    message = _reason(reason, node, field)
+    where = _where(account, position, index if account is None else None)
+    full = f"{where}: {message}" if where else message
+    return PortfolioError(full, account=account, position=position, field=field)
+
+
+def _locate(steps: Sequence[str | int], raw: Any) -> tuple[str | None, str | None, str | None, int | None]:
+    """(account name, position label, field, account index) of a path into the document.
+
+    The account is named when its name is a clean string, else ``None`` with its index.
+    """
     account: str | None = None
     position: str | None = None
     node: Any = raw
@@ -176,7 +198,7 @@ def _translate(error: msgspec.ValidationError, raw: Any) -> PortfolioError:
         if prev == "accounts" and isinstance(step, int):
             account_index = step
             name = node.get("name") if isinstance(node, dict) else None
-            account = name if isinstance(name, str) and name else f"#{step + 1}"
+            account = name if isinstance(name, str) and name and not _has_surrogate(name) else None
             trail = []
         elif prev == "positions" and isinstance(step, int):
             position = _position_label(node)
@@ -184,15 +206,11 @@ def _translate(error: msgspec.ValidationError, raw: Any) -> PortfolioError:
                 position = f"position #{step + 1}"
             trail = []
         elif isinstance(step, str):
-            trail.append(step)
+            trail.append(step if not _has_surrogate(step) else ascii(step)[1:-1])
         else:
             trail.append(f"[{step}]")
     field = ".".join(trail).replace(".[", "[") or None
-    message = _reason(reason, node, field)
-    acc_label = account if account is None or not account.startswith("#") else None
-    where = _where(acc_label, position, account_index if acc_label is None and account else None)
-    full = f"{where}: {message}" if where else message
-    return PortfolioError(full, account=acc_label, position=position, field=field)
+    return account, position, field, account_index
 
 
 def _reason(reason: str, value: Any, field: str | None) -> str:
@@ -216,7 +234,7 @@ def _reason(reason: str, value: Any, field: str | None) -> str:
     if m:
         expected = m.group(1).replace("float", "a number").replace("str", "a string")
         expected = expected.replace("object", "an object").replace("array", "a list")
-        return f"{subject} must be {expected}, got {json.dumps(value)}"
+        return f"{subject} must be {expected}, got {_shown(value)}"
     if reason.startswith("Expected `str` of length"):
         return f"{subject} must not be empty"
     return f"{subject}: {reason}"
@@ -237,18 +255,216 @@ def _choices(field: str | None) -> str:
 # ---------------------------------------------------------------------------- reading
 
 
+#: the largest portfolio file read: 10,000 positions with 10-tier tables are about 23 MB (indented)
+MAX_BYTES = 64 * 1024 * 1024
+#: the deepest nesting read ([ and {); a desk.portfolio/1 document is at most 6 levels deep (a tier)
+MAX_DEPTH = 64
+#: the longest text read (names, symbols, currencies, times are far shorter)
+MAX_TEXT = 1000
+#: integers longer than this are read as floats (then range-checked), never as huge ints
+_MAX_INT_DIGITS = 20
+
+
+def _kind_of(mode: int) -> str | None:
+    """What a non-regular file is, in words (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device (a terminal or a device such as /dev/zero)"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _too_big(size: int, label: str) -> PortfolioError:
+    return PortfolioError(f"{label} is {size / 1e6:,.1f} MB; a portfolio file may be at most "
+                          f"{MAX_BYTES // (1024 * 1024)} MiB (about 25,000 positions with full tier tables)")
+
+
 def _read_bytes(source: Path | str | bytes) -> tuple[bytes, str]:
+    """The file's bytes: a regular file only (a FIFO, a device or a directory is refused before any
+    read could block or run forever), at most :data:`MAX_BYTES`."""
     if isinstance(source, bytes):
+        if len(source) > MAX_BYTES:
+            raise _too_big(len(source), "the portfolio")
         return source, "the portfolio"
     path = Path(source)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
     try:
-        return path.read_bytes(), str(path)
+        fd = os.open(path, flags)  # non-blocking: opening a FIFO with no writer returns at once
     except FileNotFoundError:
         raise PortfolioError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise PortfolioError(f"{path}: is a directory, not a portfolio file") from None
     except OSError as exc:
         raise PortfolioError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        info = os.fstat(fd)
+        kind = _kind_of(info.st_mode)
+        if kind is not None:
+            raise PortfolioError(f"{path}: is {kind}, not a portfolio file; save the portfolio as a "
+                                 "desk.portfolio/1 JSON file and give its path")
+        if info.st_size > MAX_BYTES:
+            raise _too_big(info.st_size, str(path))
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := os.read(fd, min(1 << 20, MAX_BYTES + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > MAX_BYTES:  # the file grew while being read
+                raise _too_big(total, str(path))
+    except OSError as exc:
+        raise PortfolioError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks), str(path)
+
+
+def _int_or_float(text: str) -> int | float:
+    # a 100,000-digit integer would stall int() (or hit its digit limit); as a float it is inf or
+    # a large number, and the range checks name the field
+    return int(text) if len(text) <= _MAX_INT_DIGITS else float(text)
+
+
+def _decode(data: bytes, label: str) -> Any:
+    """Strict UTF-8 JSON, nested at most :data:`MAX_DEPTH` deep, with no lone surrogate in any text."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PortfolioError(f"{label} is not UTF-8 text: byte {exc.start + 1} (line {line}) is "
+                             f"0x{data[exc.start]:02x}; save the file as UTF-8") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
+    try:
+        raw = json.loads(text, parse_int=_int_or_float, object_pairs_hook=_object)
+    except RecursionError:
+        raise _too_deep(label) from None
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise PortfolioError(f"{label} is not valid JSON: {exc.msg} at {where}") from None
+    _check_tree(raw, label)
+    return raw
+
+
+class _Duplicated(dict[str, Any]):
+    """An object in which ``key`` appeared twice (plain JSON would keep the last one silently)."""
+
+    key: str
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    flagged = _Duplicated(obj)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            flagged.key = key
+            break
+        seen.add(key)
+    return flagged
+
+
+def _too_deep(label: str) -> PortfolioError:
+    return PortfolioError(f"{label} is nested more than {MAX_DEPTH} levels deep ([ and {{ inside each "
+                          "other); a desk.portfolio/1 document is at most 6 levels deep — this is not a "
+                          "portfolio")
+
+
+def _check_tree(raw: Any, label: str) -> None:
+    """Depth and text of every node, without recursion: a lone surrogate (``"\\ud800"``) is valid JSON
+    but no character, and would fail only when printed, after part of the report."""
+    stack: list[tuple[Any, int]] = [(raw, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep(label)
+        if isinstance(node, dict):
+            if type(node) is _Duplicated:
+                _explain_bad_text(raw, label)
+            for key, value in node.items():
+                if _bad_text(key):
+                    _explain_bad_text(raw, label)
+                if isinstance(value, str):
+                    if _bad_text(value):
+                        _explain_bad_text(raw, label)
+                elif isinstance(value, dict | list):
+                    stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            for value in node:
+                if isinstance(value, str):
+                    if _bad_text(value):
+                        _explain_bad_text(raw, label)
+                elif isinstance(value, dict | list):
+                    stack.append((value, depth + 1))
+        elif isinstance(node, str) and _bad_text(node):
+            _explain_bad_text(raw, label)
+
+
+def _bad_text(text: str) -> bool:
+    return len(text) > MAX_TEXT or (not text.isascii() and _has_surrogate(text))
+
+
+def _explain_bad_text(raw: Any, label: str) -> None:
+    """Find what :func:`_check_tree` found bad (a text, a repeated key) again, now with its path, and
+    raise a named error."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(raw, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, path, raw, label)
+        elif isinstance(node, dict):
+            if isinstance(node, _Duplicated):
+                _check_text(node.key, (*path, node.key), raw, label, is_key=True)
+                account, position, field, index = _locate(path, raw)
+                where = _where(account, position, index if account is None else None)
+                message = (f"{(field + ': ') if field else ''}the key {_shown(node.key)} appears twice; "
+                           "keep one (the file would otherwise silently mean the last)")
+                raise PortfolioError(f"{where}: {message}" if where else f"{label}: {message}",
+                                     account=account, position=position, field=field)
+            for key, value in node.items():
+                _check_text(key, (*path, key), raw, label, is_key=True)
+                stack.append((value, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, i)) for i, value in enumerate(node))
+    raise AssertionError("_check_tree found a bad text that is not there")  # pragma: no cover
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_text(text: str, path: tuple[str | int, ...], raw: Any, label: str, *,
+                is_key: bool = False) -> None:
+    if len(text) > MAX_TEXT:
+        account, position, field, index = _locate(path if not is_key else path[:-1], raw)
+        what = "a key" if is_key else (field or "a text")
+        message = f"{what} is {len(text):,} characters long; a text in a portfolio is at most {MAX_TEXT:,}"
+        where = _where(account, position, index if account is None else None)
+        raise PortfolioError(f"{where}: {message}" if where else f"{label}: {message}",
+                             account=account, position=position, field=field)
+    if not _has_surrogate(text):
+        return
+    bad = next(c for c in text if 0xD800 <= ord(c) <= 0xDFFF)
+    account, position, field, index = _locate(path if not is_key else path[:-1], raw)
+    what = f'the key "{ascii(text)[1:-1]}"' if is_key else (field or "a text")
+    message = (f"{what} holds a lone UTF-16 surrogate (\\u{ord(bad):04x}), which is not a character; "
+               "fix that \\u escape in the file")
+    where = _where(account, position, index if account is None else None)
+    raise PortfolioError(f"{where}: {message}" if where else f"{label}: {message}",
+                         account=account, position=position, field=field)
 
 
 def load_portfolio(source: Path | str | bytes) -> Portfolio:
@@ -257,23 +473,23 @@ def load_portfolio(source: Path | str | bytes) -> Portfolio:
     Raises :class:`PortfolioError` naming the account, position and field that is wrong.
     """
     data, label = _read_bytes(source)
-    try:
-        raw = json.loads(data)
-    except UnicodeDecodeError:
-        raise PortfolioError(f"{label} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise PortfolioError(f"{label} is not valid JSON: {exc.msg} at {where}") from None
+    raw = _decode(data, label)
     if not isinstance(raw, dict):
         raise PortfolioError(f"{label} must hold a JSON object with \"format\": \"{FORMAT}\"")
     if raw.get("format") != FORMAT:
-        raise PortfolioError(f'{label}: "format" must be "{FORMAT}", got {json.dumps(raw.get("format"))}',
+        raise PortfolioError(f'{label}: "format" must be "{FORMAT}", got {_shown(raw.get("format"))}',
                              field="format")
     try:
         doc = msgspec.convert(raw, PortfolioDoc)
     except msgspec.ValidationError as exc:
         raise _translate(exc, raw) from None
     return portfolio_from_doc(doc)
+
+
+def _shown(value: Any) -> str:
+    """A JSON value for an error message, cut short (a file may hold a 60 MB string)."""
+    text = json.dumps(value) if isinstance(value, str | int | float | bool | None) else type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _settle_suffix(symbol: str) -> str | None:
@@ -428,7 +644,20 @@ def portfolio_from_doc(doc: PortfolioDoc) -> Portfolio:
         if a.name in names:
             raise _fail("the account name appears twice; account names must be unique", a.name, None, "name")
         names.add(a.name)
-    return Portfolio(tuple(_account(a) for a in doc.accounts), doc.as_of)
+    portfolio = Portfolio(tuple(_account(a) for a in doc.accounts), doc.as_of)
+    try:
+        check_portfolio(portfolio)
+    except InputError as exc:
+        raise from_input_error(exc) from None
+    return portfolio
+
+
+def from_input_error(exc: InputError) -> PortfolioError:
+    """The domain's :class:`InputError` as a portfolio error naming account, position and field."""
+    p = exc.position
+    label = None if p is None else _position_label(
+        {"symbol": p.symbol, "leg": p.leg.value, "side": p.side.value})
+    return _fail(exc.message, exc.account, label, exc.field)
 
 
 # ---------------------------------------------------------------------------- writing

@@ -4,16 +4,21 @@ The structs declare the document once: :func:`report_to_dict` fills them from a
 :class:`desk.domain.report.RiskReport`, and the JSON Schema is generated from them. Numbers are
 written at full precision; a figure that is not a finite number (a margin ratio once the margin
 balance is gone) is ``null``, and ``liquidatable`` says plainly when the ratio has reached 1.0.
+
+A position also carries ``status`` (``"ok"``, ``"past_liquidation"`` or ``"no_liquidation"``) and
+``signed_distance_to_liquidation`` (negative once at or past liquidation). Both were added to
+``desk.risk/1`` later and are optional when a document is read, so older reports still load;
+:func:`position_status` gives the status of a position read from an older report.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
 
+from desk.domain.finite import finite_or_none
 from desk.domain.protection import Order
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 
@@ -32,6 +37,24 @@ class SuggestionDoc(msgspec.Struct, omit_defaults=True):
     step: float | None = None  # amount or contracts are a whole number of these
     target_margin_ratio: float | None = None  # the goal reached: ratio at most this
     target_distance: float | None = None  # and distance to liquidation at least this (fraction)
+
+
+PositionStatus = Literal["ok", "past_liquidation", "no_liquidation"]
+
+
+def position_status(doc: PositionDoc) -> PositionStatus:
+    """The document's status, derived from ``liquidatable`` and the liquidation price in older reports."""
+    if doc.status is not None:
+        return doc.status
+    if doc.liquidatable:
+        return "past_liquidation"
+    return "no_liquidation" if doc.liquidation_price is None else "ok"
+
+
+def _status(p: PositionRisk) -> PositionStatus:
+    if p.liquidatable:
+        return "past_liquidation"
+    return "no_liquidation" if p.liquidation_price is None else "ok"
 
 
 class PoolDoc(msgspec.Struct):
@@ -93,6 +116,11 @@ class PositionDoc(msgspec.Struct):
     reported_liquidation_price: float | None
     reported_bankruptcy_price: float | None
     suggestions: list[SuggestionDoc]
+    # added to desk.risk/1 later (absent from older reports): "past_liquidation" once the margin
+    # ratio has reached 1.0, "no_liquidation" when no price liquidates the position, else "ok"
+    status: PositionStatus | None = None
+    # |mark − liquidation| ÷ mark, negative once at or past liquidation
+    signed_distance_to_liquidation: float | None = None
     protection: ProtectionDoc | None = None  # null: the account's orders were not read
 
 
@@ -122,8 +150,7 @@ class ReportDoc(msgspec.Struct):
     accounts: list[AccountDoc]
 
 
-def _num(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
+_num = finite_or_none
 
 
 def _suggestion(s: Suggestion) -> SuggestionDoc:
@@ -168,6 +195,7 @@ def _position(p: PositionRisk) -> PositionDoc:
         _num(p.liquidation_price), _num(p.bankruptcy_price), _num(p.distance_to_liquidation),
         p.reported_liquidation_price, p.reported_bankruptcy_price,
         [_suggestion(s) for s in p.suggestions],
+        _status(p), _num(p.signed_distance_to_liquidation),
         _protection(p),
     )
 

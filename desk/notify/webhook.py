@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +19,7 @@ from typing import Any
 
 from desk import __version__
 from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.finite import json_ready
 from desk.notify.base import NotifyError
 
 NTFY_PRIORITY = {AlertLevel.INFO: "3", AlertLevel.WARNING: "4", AlertLevel.CRITICAL: "5"}
@@ -46,8 +46,9 @@ def _header_text(text: str) -> str:
 
 
 def alert_document(alert: Alert) -> dict[str, Any]:
-    """The generic JSON body: the alert's fields plus an ISO time and the sender."""
-    return {
+    """The generic JSON body: the alert's fields plus an ISO time and the sender (sent through
+    :func:`desk.domain.finite.json_ready`: a margin ratio of ∞ becomes null, the title says why)."""
+    document: dict[str, Any] = json_ready({
         "source": "desk",
         "version": __version__,
         "at": datetime.fromtimestamp(alert.at, UTC).isoformat().replace("+00:00", "Z"),
@@ -60,14 +61,10 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "symbol": alert.symbol,
         "leg": alert.leg,
         "subject": alert.subject,
-        "value": _finite(alert.value),
-        "threshold": _finite(alert.threshold),
-    }
-
-
-def _finite(x: float | None) -> float | None:
-    """Plain JSON: a margin ratio of ∞ (margin balance gone) becomes null (the title says why)."""
-    return x if x is not None and math.isfinite(x) else None
+        "value": alert.value,
+        "threshold": alert.threshold,
+    })
+    return document
 
 
 class WebhookNotifier:
@@ -101,7 +98,7 @@ class WebhookNotifier:
                 "Tags": f"{NTFY_TAGS[alert.level]},desk,{alert.rule}",
             })
         else:
-            data = json.dumps(alert_document(alert)).encode()
+            data = json.dumps(alert_document(alert), allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
         return urllib.request.Request(self.url, data=data, headers=headers, method="POST")
 

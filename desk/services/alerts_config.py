@@ -14,6 +14,8 @@ from datetime import datetime, tzinfo
 from types import MappingProxyType
 from typing import Any
 
+from desk.domain.compare import DEFAULT_RELATIVE, DEFAULT_TICKS
+
 # The keys a scope may override, e.g. ``{"distance_warning": 0.15}`` for one account.
 OVERRIDABLE = (
     "distance_warning",
@@ -38,9 +40,9 @@ class Thresholds:
     margin_ratio_warning: float = 0.5
     margin_ratio_critical: float = 0.8
     stale_seconds: float = 30.0
-    disagree_ticks: float = 2.0
+    disagree_ticks: float = DEFAULT_TICKS
     # Used instead of ticks when the venue gave no tick size: |ours − theirs| ÷ theirs.
-    disagree_relative: float = 0.001
+    disagree_relative: float = DEFAULT_RELATIVE
 
     def validate(self, where: str = "alerts") -> Thresholds:
         for f in fields(self):

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from desk.domain import display
 from desk.domain.alerts import Alert, AlertLevel
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
 from desk.domain.suggest import advice_text
@@ -114,19 +115,15 @@ def level_for(
 
 
 def _ratio(x: float | None) -> str:
-    if x is None:
-        return "none"
-    return f"{x:.2f}" if math.isfinite(x) else "∞ (margin balance exhausted)"
+    return display.margin_ratio(x)
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.1f} %"
+def _pct(x: float | None) -> str:
+    return display.percent(x)
 
 
-def _price(x: float | None) -> str:
-    if x is None:
-        return "none"
-    return f"{x:,.8g}" if abs(x) < 1000 else f"{x:,.2f}"
+def _price(x: float | None, tick: float | None = None) -> str:
+    return display.price(x, tick)
 
 
 def _advice(suggestions: Sequence[Suggestion]) -> str:
@@ -157,8 +154,8 @@ def _recovered(was: Alert, now: float) -> Alert:
 
 def _position_line(p: PositionRisk) -> str:
     return (
-        f"{p.account}: {p.side} {p.contracts:g} {p.symbol} ({p.margin_mode}) · mark {_price(p.mark_price)} · "
-        f"liquidation {_price(p.liquidation_price)}"
+        f"{p.account}: {p.side} {display.quantity(p.contracts)} {p.symbol} ({p.margin_mode}) · mark "
+        f"{_price(p.mark_price, p.tick_size)} · liquidation {_price(p.liquidation_price, p.tick_size)}"
     )
 
 
@@ -265,8 +262,8 @@ class AlertEngine:
                            f"{_ratio(pool.margin_ratio)}"),
                     body=(
                         f"The {pool.settle} cross-margin pool of {account.name} is at margin ratio "
-                        f"{_ratio(pool.margin_ratio)} (1.00 = liquidation of every position in it; "
-                        f"{level.value} at {limit:.2f}). {len(cross)} position(s): "
+                        f"{_ratio(pool.margin_ratio)} (100 % = liquidation of every position in it; "
+                        f"{level.value} at {_pct(limit)}). {len(cross)} position(s): "
                         + ", ".join(p.symbol for p in cross) + "." + _advice(pool.suggestions)
                     ),
                     account=account.name, symbol=f"{pool.settle} pool",
@@ -279,7 +276,8 @@ class AlertEngine:
         limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
         return Alert(
             at=at, rule="distance", level=level,
-            title=f"{p.symbol} {p.side}: {_pct(p.distance_to_liquidation)} from liquidation",
+            title=(f"{p.symbol} {p.side}: {display.distance(p.signed_distance_to_liquidation)} "
+                   "from liquidation"),
             body=f"{_position_line(p)} ({level.value} at {_pct(limit)})." + _advice(p.suggestions),
             account=p.account, symbol=p.symbol, leg=p.leg,
             value=p.distance_to_liquidation, threshold=limit,
@@ -288,12 +286,16 @@ class AlertEngine:
     def _past_alert(self, p: PositionRisk, at: float) -> Alert:
         return Alert(
             at=at, rule="distance", level=AlertLevel.CRITICAL,
-            title=f"{p.symbol} {p.side}: at or past its liquidation price",
+            title=f"{p.symbol} {p.side}: {display.PAST_LIQUIDATION} — at or past its liquidation price",
             body=(
-                f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (1.00 = liquidation): "
+                f"{_position_line(p)} · distance {display.distance(p.signed_distance_to_liquidation)} · "
+                f"margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation): "
                 "the exchange may liquidate this position at any moment." + _advice(p.suggestions)
             ),
-            account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=1.0,
+            # the distance rule's own figure: the signed distance (negative past liquidation; finite,
+            # unlike an exhausted margin ratio, so JSON outputs can carry it), at or below 0
+            account=p.account, symbol=p.symbol, leg=p.leg, value=p.signed_distance_to_liquidation,
+            threshold=0.0,
         )
 
     def _ratio_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float) -> Alert:
@@ -303,8 +305,8 @@ class AlertEngine:
             at=at, rule="margin_ratio", level=level,
             title=f"{p.symbol} {p.side}: margin ratio {_ratio(p.margin_ratio)}",
             body=(
-                f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (1.00 = liquidation; "
-                f"{level.value} at {limit:.2f})." + _advice(p.suggestions)
+                f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation; "
+                f"{level.value} at {_pct(limit)})." + _advice(p.suggestions)
             ),
             account=p.account, symbol=p.symbol, leg=p.leg, value=p.margin_ratio, threshold=limit,
         )
@@ -341,8 +343,9 @@ class AlertEngine:
                     title=f"{p.symbol} {p.side}: liquidation price differs from the exchange's",
                     body=(
                         f"{p.account}: at the account read of {read_at} the exchange reports "
-                        f"{_price(check.theirs)}; desk computes {_price(check.ours_at_read)} from the same "
-                        f"marks and balances — a gap of {gap_text}. Check the margin mode, tiers and "
+                        f"{_price(check.theirs, p.tick_size)}; desk computes "
+                        f"{_price(check.ours_at_read, p.tick_size)} from the same marks and balances — "
+                        f"a gap of {gap_text}. Check the margin mode, tiers and "
                         "wallet balance; trust the more conservative figure until they agree."
                     ),
                     account=p.account, symbol=p.symbol, leg=p.leg, value=check.ours_at_read,
@@ -429,8 +432,10 @@ class AlertEngine:
                 at=now, rule="gone", level=AlertLevel.CRITICAL,
                 title=f"{p.symbol} {p.side} is gone — probably liquidated",
                 body=(
-                    f"{p.account}: the {p.side} {p.contracts:g} {p.symbol} position was critical "
-                    f"(mark {_price(p.mark_price)}, liquidation {_price(p.liquidation_price)}) and is no "
+                    f"{p.account}: the {p.side} {display.quantity(p.contracts)} {p.symbol} position was "
+                    "critical "
+                    f"(mark {_price(p.mark_price, p.tick_size)}, liquidation "
+                    f"{_price(p.liquidation_price, p.tick_size)}) and is no "
                     "longer open. Check the exchange's order and liquidation history."
                 ),
                 account=p.account, symbol=p.symbol, leg=p.leg,

@@ -80,6 +80,26 @@ def age_status(age: float, thresholds: Thresholds) -> DataStatus:
     return DataStatus.STALE
 
 
+def read_cycle_missed(read_at: float, interval: float | None, now: float,
+                      thresholds: Thresholds = Thresholds()) -> bool:
+    """A figure from the account read at ``read_at`` (the exchange's liquidation price) has missed
+    a read cycle: the next read was due ``interval`` later and is late by more than the live
+    margin — the rule :func:`evaluate` applies to positions and balances. Unknown interval: False.
+    """
+    if interval is None:
+        return False
+    return age_status(now - read_at - interval, thresholds) is not DataStatus.LIVE
+
+
+def shown_status(reported: DataStatus, age: float | None, thresholds: Thresholds) -> DataStatus:
+    """What to show for data whose oldest input is ``age`` seconds old now: the monitor's verdict,
+    made worse (never better) by that age. The account card and the status strip both ask this,
+    with the same age, so "LIVE · 5.4 s" beside "delayed" cannot happen."""
+    if age is None:
+        return reported
+    return worst(reported, age_status(age, thresholds))
+
+
 def seconds(x: float) -> str:
     x = max(0.0, x)
     return f"{x:.1f} s" if x < 10 else f"{x:.0f} s"

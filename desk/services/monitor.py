@@ -662,6 +662,7 @@ class Monitor:
             or run.account_feed.healthy(now, None),
             stream_messages_per_min=run.messages.total(now),
             stopped=run.fatal is not None,
+            read_interval=run.expected_interval(now),
         )
         run.positions = {
             (run.name, s, leg): (replace(st, exchange_check=run.checks[(s, leg)])

@@ -35,6 +35,7 @@ class AccountState:
     streaming: bool = False
     stream_messages_per_min: float = 0.0  # WebSocket messages received over the last minute
     stopped: bool = False  # monitoring stopped (authentication/permission): restart after fixing
+    read_interval: float | None = None  # seconds between REST reads of the account, as now planned
 
 
 @dataclass(frozen=True, slots=True)

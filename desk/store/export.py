@@ -12,7 +12,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,6 +19,8 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import IO, Any
+
+from desk.domain.finite import finite_or_none
 
 FORMATS = ("csv", "json")
 
@@ -57,8 +58,8 @@ def _plain(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return finite_or_none(value)
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

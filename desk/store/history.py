@@ -899,8 +899,8 @@ def _account_rows(account: AccountRisk, at: float) -> list[dict[str, Any]]:
     ratios = [p.margin_ratio for p in account.pools if p.margin_ratio is not None]
     ratios += [p.margin_ratio for p in account.positions
                if p.margin_mode == "isolated" and p.margin_ratio is not None]
-    distances = [p.distance_to_liquidation for p in account.positions
-                 if p.distance_to_liquidation is not None]
+    # signed: a position past liquidation is the account's worst (its distance is negative)
+    distances = [d for d in (p.signed_distance_to_liquidation for p in account.positions) if d is not None]
     settles = {p.settle for p in account.pools}
     single = next(iter(settles)) if len(settles) == 1 else None
     # Summing PnL across settle currencies would add USDT to BTC: only total it for one currency.
@@ -924,7 +924,7 @@ def _account_rows(account: AccountRisk, at: float) -> list[dict[str, Any]]:
     for p in account.positions:
         rows.append(row(
             kind="position", settle=p.settle, symbol=p.symbol, leg=p.leg, side=p.side,
-            margin_ratio=p.margin_ratio, distance_to_liquidation=p.distance_to_liquidation,
+            margin_ratio=p.margin_ratio, distance_to_liquidation=p.signed_distance_to_liquidation,
             mark_price=p.mark_price, liquidation_price=p.liquidation_price,
             bankruptcy_price=p.bankruptcy_price, unrealized_pnl=p.unrealized_pnl,
             maintenance_margin=p.maintenance_margin, notional=p.notional, contracts=p.contracts,

@@ -128,6 +128,9 @@ class Option:
     max: float | None = None
     unit: str = ""
     secret: bool = False  # masked by `desk config show` and registered with the log redactor
+    # a fraction that every surface shows as percent: the settings dialog shows and takes it as
+    # percent too (10 ↔ 0.10); the file and `desk config` keep the fraction
+    percent: bool = False
     check: Callable[[Any], str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -224,6 +227,30 @@ class Option:
         """``value`` for a message: masked for secrets, shortened."""
         return "***" if self.secret else shown(repr(value))
 
+    def format_percent(self, value: Any) -> str:
+        """A ``percent`` option's value as a person types it in the dialog: 0.1 → "10"."""
+        return f"{float(value) * 100:.10g}"
+
+    def parse_percent(self, text: str) -> Any:
+        """A ``percent`` option typed as percent ("10" or "10 %") → its fraction, validated."""
+        raw = text.strip().removesuffix("%").strip()
+        try:
+            number = float(raw)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise self._percent_error(text)
+        try:
+            return self.validate(number / 100.0)
+        except SettingsError:
+            raise self._percent_error(text) from None
+
+    def _percent_error(self, text: str) -> SettingsError:
+        lo = "" if self.min is None else f" from {self.min * 100:g}"
+        hi = "" if self.max is None else f" to {self.max * 100:g}"
+        return SettingsError(f"{self.key}: {text!r} is not allowed — expected a percent{lo}{hi} "
+                             f"(e.g. {self.format_percent(self.default)} for {self.format(self.default)})")
+
     def format(self, value: Any) -> str:
         """The value as a user types it (``true``, ``0.1``, ``dark``)."""
         if self.type is bool:
@@ -250,7 +277,7 @@ OPTIONS: tuple[Option, ...] = (
     _opt("monitor.reconcile_seconds", float, 10.0, "Reconcile every",
          "How often positions and balances are re-read over REST, even when streams are live.",
          min=1, max=3600, unit="s"),
-    _opt("monitor.poll_seconds", float, 5.0, "Poll every",
+    _opt("monitor.poll_seconds", float, 2.0, "Poll every",
          "Polling interval for venues without streams (or when a stream is down).",
          min=1, max=3600, unit="s"),
     _opt("monitor.live_seconds", float, 5.0, "Live if newer than",
@@ -263,17 +290,18 @@ OPTIONS: tuple[Option, ...] = (
     # alerts
     _opt("alerts.enabled", bool, True, "Alerts on", "Raise alerts at all."),
     _opt("alerts.distance_warning", float, 0.10, "Warn at distance",
-         "Warn when the mark is this close to the liquidation price (fraction of the mark: 0.10 = 10 %).",
-         min=0.0001, max=1),
+         "Warn when the mark is this close to the liquidation price (percent of the mark; the settings "
+         "file holds the fraction: 0.10 = 10 %).",
+         min=0.0001, max=1, percent=True),
     _opt("alerts.distance_critical", float, 0.05, "Critical at distance",
          "Critical alert when the mark is this close to the liquidation price (fraction of the mark).",
-         min=0.0001, max=1),
+         min=0.0001, max=1, percent=True),
     _opt("alerts.margin_ratio_warning", float, 0.5, "Warn at margin ratio",
-         "Warn when maintenance margin ÷ margin balance reaches this (1.0 = liquidation).",
-         min=0.01, max=1),
+         "Warn when maintenance margin ÷ margin balance reaches this (100 % = liquidation).",
+         min=0.01, max=1, percent=True),
     _opt("alerts.margin_ratio_critical", float, 0.8, "Critical at margin ratio",
-         "Critical alert when maintenance margin ÷ margin balance reaches this (1.0 = liquidation).",
-         min=0.01, max=1),
+         "Critical alert when maintenance margin ÷ margin balance reaches this (100 % = liquidation).",
+         min=0.01, max=1, percent=True),
     _opt("alerts.stale_seconds", float, 30.0, "Alert when data older than",
          "Raise a 'cannot monitor' alert when an account's data is older than this.",
          min=1, max=86400, unit="s"),
@@ -301,7 +329,7 @@ OPTIONS: tuple[Option, ...] = (
     # risk
     _opt("risk.target_margin_ratio", float, 0.5, "Target margin ratio",
          "Suggestions (add margin, reduce size) aim to bring the margin ratio down to this.",
-         min=0.01, max=0.99),
+         min=0.01, max=0.99, percent=True),
     # history
     _opt("history.sample_seconds", float, 10.0, "Sample every",
          "How often risk figures are written to the history.", min=1, max=3600, unit="s"),

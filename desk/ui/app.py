@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from desk.domain.alerts import Alert
 from desk.sanitize import for_user
 from desk.services.snapshot import DataStatus, MonitorSnapshot
+from desk.ui import formatting as fmt
 from desk.ui.bridge import DEFAULT_REFRESH_HZ, EventBridge
 from desk.ui.levels import Level, thresholds_from_settings
 from desk.ui.main_window import MainWindow
@@ -89,6 +90,7 @@ class DeskController(QObject):
             demo=options.demo,
             thresholds_for=thresholds_from_settings(settings),
             stale_after=float(_setting(settings, "monitor.stale_seconds", DEFAULT_STALE_AFTER)),
+            live_after=float(_setting(settings, "monitor.live_seconds", 5.0)),
         )
         self.window.history_source = self.alert_history  # the History tab reads what the runtime writes
         self.tray = Tray(self)
@@ -217,20 +219,30 @@ class DeskController(QObject):
         if snapshot is None:
             return
         level = self.window.worst_level
-        rows = self.window.model.rows()
+        rows = [r for r in self.window.model.rows() if r.liquidated_at is None]  # open positions
+        liquidated = len(self.window.model.liquidated())
         words = {Level.OK: "all OK", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL",
                  Level.STALE: "STALE DATA"}
         lines = [f"desk — {words[level] if level is not None else 'starting'}"]
         counts = [(lv, sum(1 for r in rows if r.level is lv)) for lv in (Level.CRITICAL, Level.WARNING,
                                                                          Level.STALE)]
-        detail = ", ".join(f"{n} {lv.word.lower()}" for lv, n in counts if n)
+        detail = ", ".join([*(f"{n} {lv.word.lower()}" for lv, n in counts if n),
+                            *([f"{liquidated} liquidated (not acknowledged)"] if liquidated else [])])
         lines.append(f"{len(rows)} positions" + (f": {detail}" if detail else ""))
-        worst_row = min(rows, key=lambda r: (-int(r.level), r.risk.distance_to_liquidation or 9.0),
-                        default=None)
-        distance = worst_row.risk.distance_to_liquidation if worst_row is not None else None
-        if worst_row is not None and distance is not None:
+        def closeness(row: Any) -> tuple[int, float]:
+            distance = row.risk.signed_distance_to_liquidation
+            return (-int(row.level), 9.0 if distance is None else distance)
+
+        worst_row = min(rows, key=closeness, default=None)
+        if worst_row is not None and worst_row.risk.liquidatable:
             r = worst_row.risk
-            lines.append(f"closest: {r.symbol} ({r.account}) {distance * 100:.1f} % from liquidation")
+            lines.append(f"closest: {r.symbol} ({r.account}) "
+                         f"{fmt.distance_with_state(r.signed_distance_to_liquidation, True)} · "
+                         f"margin ratio {fmt.margin_ratio(r.margin_ratio)}")
+        elif worst_row is not None and worst_row.risk.distance_to_liquidation is not None:
+            r = worst_row.risk
+            lines.append(f"closest: {r.symbol} ({r.account}) "
+                         f"{fmt.distance(r.signed_distance_to_liquidation)} from liquidation")
         bad = [a for a in snapshot.accounts if a.status is not DataStatus.LIVE]
         if bad:
             lines.append("data: " + ", ".join(f"{a.name} {a.status.value}" for a in bad))

@@ -84,7 +84,7 @@ _FROM_ALERT = {None: Level.OK, AlertLevel.INFO: Level.OK, AlertLevel.WARNING: Le
 def position_level(risk: PositionRisk, status: DataStatus | None, thresholds: Thresholds) -> Level:
     if status in (DataStatus.STALE, DataStatus.ERROR):
         return Level.STALE
-    return figure_level(risk.distance_to_liquidation, risk.margin_ratio, thresholds)
+    return figure_level(risk.signed_distance_to_liquidation, risk.margin_ratio, thresholds)
 
 
 def account_level(

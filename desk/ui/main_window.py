@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShowEvent
+from PySide6.QtCore import QItemSelection, QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QFontMetrics, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QScrollArea,
     QSplitter,
     QTableView,
@@ -27,12 +28,15 @@ from PySide6.QtWidgets import (
 
 from desk.domain.alerts import Alert
 from desk.domain.report import PositionRisk
+from desk.services.freshness import Thresholds as Freshness
 from desk.services.snapshot import MonitorSnapshot, StatusChange
+from desk.ui import formatting as fmt
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds, worst
 from desk.ui.positions_model import (
     DEFAULT_STALE_AFTER,
     HEADERS,
     KEY_ROLE,
+    LIQUIDATED_LABEL,
     RISK_ROLE,
     Column,
     PositionsModel,
@@ -65,11 +69,14 @@ class MainWindow(QMainWindow):
 
     def __init__(self, *, demo: bool = False, thresholds_for: ThresholdsFor | None = None,
                  stale_after: float = DEFAULT_STALE_AFTER, clock: Callable[[], float] = time.time,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, live_after: float | None = None) -> None:
         super().__init__(parent)
         self.demo = demo
         self.thresholds_for = thresholds_for or global_thresholds()
         self.stale_after = stale_after
+        # the card and the strip say live / delayed / stale from one rule (freshness.shown_status)
+        self.freshness = Freshness(live_after if live_after is not None else Freshness().live_seconds,
+                                   stale_after)
         self.clock = clock
         self.snapshot: MonitorSnapshot | None = None
         self.alerts_today: list[Alert] = []
@@ -97,7 +104,7 @@ class MainWindow(QMainWindow):
         self.counts = QLabel("")
         self.counts.setObjectName("muted")
 
-        self.table = QTableView()
+        self.table = PositionsTable()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder)  # worst first
@@ -118,6 +125,28 @@ class MainWindow(QMainWindow):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.setObjectName("positionsTable")
+        # A re-sort, a filter or rows added/removed move positions between rows; the view only
+        # re-lays out on a later timer and would meanwhile repaint single cells over rows that
+        # still show what was there before. Repaint the whole table in the next frame instead.
+        for moved in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
+                      self.proxy.modelReset):
+            moved.connect(self.table.viewport().update)
+        # The selection belongs to a position, not to a row: it follows the position's identity
+        # through sorts, filters and updates; when the position goes, nothing else is selected.
+        self._selected_key: tuple[str, str, str] | None = None
+        for moved in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
+                      self.model.rowsRemoved):
+            moved.connect(self._keep_selection)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._table_menu)
+        # Said beside the detail tabs (their corner), so showing it never moves them.
+        self.selection_note = QLabel("")
+        self.selection_note.setObjectName("selectionNote")
+        self.selection_note.setContentsMargins(8, 0, 12, 0)
+        note_font = self.selection_note.font()
+        note_font.setBold(True)
+        self.selection_note.setFont(note_font)
+        self.selection_note.hide()
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -138,6 +167,7 @@ class MainWindow(QMainWindow):
         top_layout.addWidget(self.table, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
+        self.tabs.setCornerWidget(self.selection_note, Qt.Corner.TopRightCorner)
         self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
@@ -273,13 +303,15 @@ class MainWindow(QMainWindow):
     # -- live data -------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        self._keep_selection()
         selected = self.selected_position()
         self.snapshot = snapshot
         rows_before = self.model.rowCount()
         self.model.apply_snapshot(snapshot)
-        if self.model.rowCount() != rows_before:
-            self._fit_split()
         if not rows_before and self.model.rowCount() > 0:
+            # the split is fitted to the first rows only: later it stays put, so the detail tabs
+            # never move under the mouse when positions come and go
+            self._fit_split()
             self._fit_columns()
             self._refresh_summary()
         elif not self._summary_pending:
@@ -287,6 +319,9 @@ class MainWindow(QMainWindow):
             # of the GUI thread carries the table, the cards and a repaint at once.
             self._summary_pending = True
             QTimer.singleShot(0, self._refresh_summary)
+        self._keep_selection()
+        if self._selected_key is not None:
+            self._note_liquidated(self._selected_key)
         if selected is not None:
             now_selected = self.selected_position()
             if now_selected is not None and now_selected.key == selected.key:
@@ -302,8 +337,21 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader()
         for column in Column:
             width = max(self.table.sizeHintForColumn(column), header.sectionSizeHint(column))
+            if column is Column.STATUS:  # room for a LIQUIDATED row, which may come later
+                bold = self.table.font()
+                bold.setBold(True)
+                width = max(width, QFontMetrics(bold).horizontalAdvance(LIQUIDATED_LABEL) + 8)
             limit = _COLUMN_LIMITS.get(column, 160)
             self.table.setColumnWidth(column, max(_MIN_WIDTH, min(width + 10, limit)))
+
+    def _fit_past_liquidation(self) -> None:
+        """A row at or past liquidation says so in its distance cell: widen the column to show the
+        words whole (in the bold of a critical row), never elided to "PAST L…"."""
+        font = QFont(self.table.font())
+        font.setBold(True)
+        needed = QFontMetrics(font).horizontalAdvance(f"{fmt.PAST_LIQUIDATION} -100.00 %") + 16
+        if self.table.columnWidth(Column.DISTANCE) < needed:
+            self.table.setColumnWidth(Column.DISTANCE, needed)
 
     def tick(self) -> None:
         """Once a second: ages move on without new data, and old data turns stale by itself."""
@@ -320,16 +368,23 @@ class MainWindow(QMainWindow):
         # the table decided every position's level at this update: the cards reuse them
         account_levels = self.accounts_panel.update_accounts(
             snapshot.report.accounts, snapshot.accounts, self.thresholds_for, now, self.stale_after,
-            self.model.figure_levels())
-        rows = self.model.rows()
+            self.model.figure_levels(), self.freshness.live_seconds)
+        rows = [r for r in self.model.rows() if r.liquidated_at is None]
+        liquidated = self.model.liquidated()
+        if any(r.risk.liquidatable for r in rows):
+            self._fit_past_liquidation()
         counts = Counter(r.level for r in rows)
-        level = worst([*account_levels, *counts])
+        # an unacknowledged liquidation keeps the strip critical: the trader has not seen it yet
+        level = worst([*account_levels, *counts, *(Level.CRITICAL for _ in liquidated)])
         summary = self._summary_text(len(rows), counts, len(snapshot.accounts))
         self.status_strip.set_health(level, summary)
-        self.status_strip.set_accounts(snapshot.accounts, now)
-        shown = self.proxy.rowCount()
-        self.counts.setText(f"{shown} of {len(rows)} positions" if shown != len(rows) else
-                            f"{len(rows)} positions")
+        self.status_strip.set_liquidated([f"{r.risk.symbol} {r.risk.side} ({r.risk.account})"
+                                          for r in liquidated])
+        self.menu_actions["acknowledge"].setEnabled(bool(liquidated))
+        self.status_strip.set_accounts(snapshot.accounts, now, self.freshness)
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        gone = f" + {len(liquidated)} liquidated" if liquidated else ""
+        self.counts.setText(f"{shown} of {total} rows" if shown != total else f"{len(rows)} positions{gone}")
         self.worst_level = level
         self.summary_refreshed.emit()
 
@@ -361,7 +416,109 @@ class MainWindow(QMainWindow):
     # -- window behaviour ------------------------------------------------------------------
 
     def _selection_changed(self, selected: QItemSelection, deselected: QItemSelection) -> None:
-        self.position_selected.emit(self.selected_position())
+        if self.table.rows_leaving:
+            return  # the view's own pick of a neighbour: _keep_selection decides after the removal
+        risk = self.selected_position()
+        if risk is not None:
+            self._selected_key = risk.key
+            self._note_liquidated(risk.key)
+        else:
+            self._selected_key = None
+        self.position_selected.emit(risk)
+
+    def _keep_selection(self, *_: object) -> None:
+        """The selection stays on the position selected; if that position is gone, nothing else
+        is selected and the detail tabs say so."""
+        if self.model.removing:
+            return  # called again once the rows are really gone (the model's rowsRemoved)
+        self.table.rows_leaving = False
+        key = self._selected_key
+        if key is None:
+            return
+        current = self.selected_key()
+        if current == key:
+            return
+        source_row = self.model.row_for_key(key)
+        index = (self.proxy.mapFromSource(self.model.index(source_row, 0))
+                 if source_row is not None else QModelIndex())
+        if index.isValid():
+            self.table.selectRow(index.row())
+            return
+        selection = self.table.selectionModel()
+        if source_row is None:  # the position itself is gone
+            self._selected_key = None
+            selection.clearSelection()
+            selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
+            leg = f" {key[2]} leg" if key[2] != "both" else ""
+            self._say_beside_tabs(f"{key[1]}{leg} is no longer open",
+                                  f"{key[1]}{leg} ({key[0]}) is no longer open: the panels below show no "
+                                  "position. Select another one in the table.")
+            self.position_selected.emit(None)
+        else:  # filtered out of view: keep it selected once it shows again, select nothing meanwhile
+            blocked = selection.blockSignals(True)
+            selection.clearSelection()
+            selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
+            selection.blockSignals(blocked)
+            self.table.viewport().update()
+
+    def _note_liquidated(self, key: tuple[str, str, str]) -> None:
+        """A selected LIQUIDATED row: the panels below have no open position to show, and say why."""
+        source_row = self.model.row_for_key(key)
+        row = self.model.rows()[source_row] if source_row is not None else None
+        if row is None or row.liquidated_at is None:
+            self.selection_note.hide()
+            return
+        at = datetime.fromtimestamp(row.liquidated_at).strftime("%H:%M:%S")
+        self._say_beside_tabs(f"✖ {key[1]} {row.risk.side}: most likely liquidated",
+                              f"{key[1]} {row.risk.side} ({key[0]}) left the account at {at} while critical: "
+                              "most likely liquidated. The panels below have no open position to show. "
+                              "Right-click the row → Acknowledge once you have checked the exchange.")
+
+    def _say_beside_tabs(self, text: str, details: str) -> None:
+        """A short line beside the tabs (it must leave them their room), the whole story as its tooltip."""
+        self.selection_note.setText(text)
+        self.selection_note.setToolTip(details)
+        self.selection_note.show()
+
+    def select_worst(self) -> bool:
+        """Select the worst position (the top pinned row when sorted worst first)."""
+        rows = self.model.rows()
+        if not rows:
+            return False
+        worst_row = min(rows, key=lambda r: (r.liquidated_at is None, -int(r.level),
+                                             r.risk.distance_to_liquidation
+                                             if r.risk.distance_to_liquidation is not None else 9.0))
+        if not self.select_key(worst_row.key):
+            self.filter_edit.clear()  # the filter hid it: show everything, then select it
+            return self.select_key(worst_row.key)
+        return True
+
+    def acknowledge(self, key: tuple[str, str, str]) -> bool:
+        """The trader has seen a liquidation: its row and strip badge go."""
+        done = self.model.acknowledge(key)
+        if done:
+            self._refresh_summary()
+        return done
+
+    def acknowledge_all(self) -> int:
+        count = sum(self.model.acknowledge(r.key) for r in self.model.liquidated())
+        if count:
+            self._refresh_summary()
+        return count
+
+    def _table_menu(self, pos: QPoint) -> None:
+        index = self.table.indexAt(pos)
+        menu = QMenu(self.table)
+        if index.isValid():
+            key = index.data(KEY_ROLE)
+            row = self.model.rows()[self.model.row_for_key(key) or 0]
+            if row.key == key and row.liquidated_at is not None:
+                menu.addAction("Acknowledge liquidation", lambda: self.acknowledge(key))
+        if self.model.liquidated():
+            menu.addAction("Acknowledge all liquidations", self.acknowledge_all)
+        menu.addAction("Select the worst position", self.select_worst)
+        self._table_menu_shown = menu  # kept for tests; replaced at the next right-click
+        menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.allow_close:
@@ -382,6 +539,7 @@ class MainWindow(QMainWindow):
             (file_menu, "quit", "&Quit", QKeySequence.StandardKey.Quit),
             (view_menu, "filter", "&Filter positions", QKeySequence.StandardKey.Find),
             (view_menu, "worst_first", "Sort &worst first", QKeySequence("Ctrl+W")),
+            (view_menu, "acknowledge", "Ac&knowledge liquidations", QKeySequence("Ctrl+K")),
             (view_menu, "alert_log", "&Alert log…", QKeySequence("Ctrl+L")),
             (help_menu, "about", "&About desk", None),
         ]
@@ -397,6 +555,10 @@ class MainWindow(QMainWindow):
         self.menu_actions["filter"].triggered.connect(self._focus_filter)
         self.menu_actions["alert_log"].triggered.connect(self.alert_log_requested)
         self.status_strip.alerts.clicked.connect(self.alert_log_requested)
+        self.status_strip.health.clicked.connect(self.select_worst)
+        self.status_strip.liquidated.clicked.connect(self.select_worst)
+        self.menu_actions["acknowledge"].triggered.connect(self.acknowledge_all)
+        self.menu_actions["acknowledge"].setEnabled(False)
         self.menu_actions["worst_first"].triggered.connect(
             lambda: self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder))
 
@@ -421,6 +583,20 @@ class MainWindow(QMainWindow):
 
     def first_proxy_index(self) -> QModelIndex:
         return self.proxy.index(0, 0)
+
+
+class PositionsTable(QTableView):
+    """The positions view. When a selected row leaves (closed, filtered out), QTableView selects
+    a neighbour in single-selection mode; ``rows_leaving`` marks that moment so the window can
+    tell the view's pick from the trader's and keep the selection on the position itself."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows_leaving = False
+
+    def rowsAboutToBeRemoved(self, parent: QModelIndex | QPersistentModelIndex, start: int, end: int) -> None:
+        self.rows_leaving = True
+        super().rowsAboutToBeRemoved(parent, start, end)
 
 
 def _scroll_side_panel(panel: QWidget) -> None:

@@ -1,10 +1,14 @@
 """The positions table: a Qt model over the engine's PositionRisk rows, updated in place.
 
-Rows are keyed by (account, symbol, leg). A new snapshot updates existing rows in place
-(``dataChanged``), appends new ones and removes closed ones, so the view's selection, sort
-order and scroll position survive live updates. Every figure comes from the engine's report;
-this model only formats it, shows the monitor's ours-vs-exchange comparison (made at the
-last account read, at that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`), and
+Rows are keyed by (account, symbol, leg). A new snapshot updates existing rows in place,
+appends new ones and removes closed ones, re-sorts, and only then signals the changed cells
+(``dataChanged``) at the rows they now occupy — so a repaint never puts one position's cells in
+another's row, and the view's selection, sort order and scroll position survive live updates.
+Critical, stale and LIQUIDATED rows are pinned above the rest whatever the sort column. A
+position gone on a good read while critical (the alert engine's "gone" rule) stays as a greyed
+LIQUIDATED row until acknowledged. Every figure comes from the engine's report; this model only
+formats it, shows the monitor's ours-vs-exchange comparison (made at the last account read, at
+that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`) with that read's age, and
 marks rows whose data is stale.
 """
 
@@ -33,7 +37,8 @@ from desk.domain.alerts import AlertLevel
 from desk.domain.report import PositionRisk
 from desk.domain.suggest import goal_text, suggestion_text
 from desk.services.alerts_config import Thresholds
-from desk.services.alerts_engine import level_for
+from desk.services.alerts_engine import GONE_WINDOW, level_for
+from desk.services.freshness import read_cycle_missed
 from desk.services.snapshot import AccountState, DataStatus, ExchangeCheck, MonitorSnapshot, PositionState
 from desk.ui import formatting as fmt
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds
@@ -53,6 +58,7 @@ NO_LIQUIDATION_TIP = (
     "No liquidation price: no mark price can bring this position's margin ratio to 100 % "
     "(the margin covers the whole adverse move)."
 )
+LIQUIDATED_LABEL = "✖ LIQUIDATED"
 NO_BANKRUPTCY_TIP = "No bankruptcy price: the margin covers a move of the mark to zero or beyond."
 
 
@@ -90,8 +96,9 @@ HEADERS = {
     Column.ENTRY: ("Entry", "Average entry price"),
     Column.MARK: ("Mark", "Mark price (liquidation is triggered by the mark, not the last trade)"),
     Column.LIQ: ("Liq.\ndesk", "Liquidation price computed by desk's engine from the venue's rules"),
-    Column.LIQ_EXCHANGE: ("Liq.\nexchange", "Liquidation price reported by the exchange; ⚠ when desk, "
-                          "computing from the same account read's marks, differs by more than the "
+    Column.LIQ_EXCHANGE: ("Liq.\nexchange", "Liquidation price reported by the exchange at the last "
+                          "account read, with that read's age (greyed when a read cycle was missed); "
+                          "⚠ when desk, computing from the same read's marks, differs by more than the "
                           "tolerance (alerts.disagree_ticks)"),
     Column.BANKRUPTCY: ("Bank-\nruptcy", "Price at which the position's margin is exhausted"),
     Column.DISTANCE: ("Distance", "Distance from the mark to the liquidation price, % of the mark"),
@@ -124,10 +131,19 @@ class Row:
     text: list[str] = field(default_factory=list)  # display text per column, filled lazily
     shown: tuple[object, ...] = ()  # per column, what its text and colours are made from
     cells: dict[int, Sequence[Any]] | None = None  # per painted role, the value of every column
+    read_interval: float | None = None  # how often the monitor reads the account (the exchange's figure)
+    exchange_late: bool = False  # the exchange's figure missed a read cycle (greyed)
+    critical_at: float | None = None  # when the figures were last critical (the "gone" rule)
+    liquidated_at: float | None = None  # gone while critical: kept, greyed, until acknowledged
 
     @property
     def key(self) -> tuple[str, str, str]:
         return self.risk.key
+
+    @property
+    def pinned(self) -> bool:
+        """Critical, stale and liquidated rows sit above the rest whatever the sort column."""
+        return self.liquidated_at is not None or self.level in _PINNED_LEVELS
 
 
 class PositionsModel(QAbstractTableModel):
@@ -146,6 +162,9 @@ class PositionsModel(QAbstractTableModel):
         self.stale_after = stale_after
         self._rows: list[Row] = []
         self._index: dict[tuple[str, str, str], int] = {}
+        # True between beginRemoveRows and the rows' actual removal: a proxy announces its own
+        # rows removed in that window, while this model still holds them
+        self.removing = False
         self._italic = QFont()
         self._italic.setItalic(True)
         self._bold = QFont()
@@ -171,30 +190,57 @@ class PositionsModel(QAbstractTableModel):
             state = accounts.get(account.name)
             for risk in account.positions:
                 items.append((risk, state, snapshot.positions.get(risk.key)))
-        self.apply(items)
+        # only a good read of an account proves that a position is gone (alerts_engine's "gone" rule)
+        reported = {a.name for a in snapshot.report.accounts}
+        read_well = {a.name for a in snapshot.accounts
+                     if a.name in reported and a.status in (DataStatus.LIVE, DataStatus.DELAYED)}
+        self.apply(items, read_well=read_well)
 
     def apply(
-        self, items: Iterable[tuple[PositionRisk, AccountState | None, PositionState | None]]
+        self, items: Iterable[tuple[PositionRisk, AccountState | None, PositionState | None]],
+        *, read_well: set[str] | None = None,
     ) -> None:
+        """Bring the rows to ``items``: rows are updated in place, added and removed, re-sorted,
+        and only then are the changed cells signalled, at the rows they now occupy.
+
+        ``read_well``: the accounts whose positions were read without trouble; a position gone
+        from one of them while critical is kept as a LIQUIDATED row (None: every account).
+        """
+        now = self.clock()
         fresh = {risk.key: (risk, account_state, position_state)
                  for risk, account_state, position_state in items}
-        gone = [i for i, row in enumerate(self._rows) if row.key not in fresh]
+        changed: dict[tuple[str, str, str], int] = {}  # key -> bit mask of the columns to repaint
+        gone = []
+        for i, row in enumerate(self._rows):
+            if row.key in fresh or row.liquidated_at is not None:
+                continue
+            if _looks_liquidated(row, now, read_well):
+                row.liquidated_at = now
+                row.level = Level.CRITICAL
+                self._restyle(row)
+                changed[row.key] = _ALL_COLUMNS
+            else:
+                gone.append(i)
         for start, end in reversed(_runs(gone)):
+            self.removing = True
             self.beginRemoveRows(QModelIndex(), start, end)
             del self._rows[start : end + 1]
+            self._index = {row.key: i for i, row in enumerate(self._rows)}  # right for the listeners
+            self.removing = False
             self.endRemoveRows()
-        if gone:
-            self._index = {row.key: i for i, row in enumerate(self._rows)}
 
-        now = self.clock()
-        changed: list[tuple[int, int]] = []  # (row, bit mask of the columns whose inputs changed)
-        for i, row in enumerate(self._rows):
-            _fill_row(row, *fresh.pop(row.key))
+        for row in self._rows:
+            item = fresh.pop(row.key, None)
+            if item is None:
+                continue  # a liquidated row: its last figures stay as they were
+            if row.liquidated_at is not None:  # the same key opened again: a new position
+                row.liquidated_at = None
+                row.inputs = ()
+            _fill_row(row, *item)
             self._classify(row, now)
             mask = self._restyle(row)
             if mask:
-                changed.append((i, mask))
-        self._emit_changed(changed)
+                changed[row.key] = changed.get(row.key, 0) | mask
 
         if fresh:
             start = len(self._rows)
@@ -207,7 +253,11 @@ class PositionsModel(QAbstractTableModel):
                 self._index[row.key] = len(self._rows)
                 self._rows.append(row)
             self.endInsertRows()
+        # Re-sort before signalling: a changed cell is named by the row it is shown in after the
+        # sort. Signalled before, the view repainted those rectangles with whatever position the
+        # sort had moved there while the row's other cells still showed the previous one.
         self._resort(now)
+        self._emit_changed(sorted((self._index[key], mask) for key, mask in changed.items()))
 
     def _restyle(self, row: Row) -> int:
         """Note what each column is drawn from; returns a bit mask of the columns that changed
@@ -272,6 +322,7 @@ class PositionsModel(QAbstractTableModel):
         keys = [_sort_key(row, self._sort_column, now) for row in rows]
         order = sorted(range(len(rows)), key=keys.__getitem__,
                        reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
+        order.sort(key=lambda i: not rows[i].pinned)  # stable: the pinned rows first, in that order
         if order == list(range(len(rows))):
             return
         self.layoutAboutToBeChanged.emit()
@@ -290,25 +341,32 @@ class PositionsModel(QAbstractTableModel):
         now = self.clock()
         changed = False
         for row in self._rows:
-            was = (row.level, row.stale)
+            if row.liquidated_at is not None:
+                row.cells = None  # its "gone … ago" moves on
+                continue
+            was = (row.level, row.stale, row.exchange_late)
             self._classify(row, now)
-            if (row.level, row.stale) != was:
+            if (row.level, row.stale, row.exchange_late) != was:
                 changed = True
                 self._restyle(row)
-            row.cells = None  # the Age text moves on
-        last = COLUMN_COUNT - 1 if changed else Column.AGE
-        first = 0 if changed else Column.AGE
-        self.dataChanged.emit(self.index(0, first), self.index(len(self._rows) - 1, last))
+            row.cells = None  # the Age text and the exchange figure's age move on
         if changed or self._sort_column == Column.AGE:
-            self._resort(now)
+            self._resort(now)  # first: the repaint below names rows where they now are
+        first = 0 if changed else Column.LIQ_EXCHANGE
+        last = COLUMN_COUNT - 1
+        self.dataChanged.emit(self.index(0, first), self.index(len(self._rows) - 1, last))
 
     def _classify(self, row: Row, now: float) -> None:
         too_old = row.observed_at is not None and now - row.observed_at > self.stale_after
         stale = row.status in (DataStatus.STALE, DataStatus.ERROR) or too_old
+        row.exchange_late = row.check is not None and read_cycle_missed(
+            row.check.observed_at, row.read_interval, now)
         r = row.risk
         inputs = (r.distance_to_liquidation, r.margin_ratio, r.liquidation_price,
                   r.reported_liquidation_price, row.check, stale)
         if inputs == row.inputs:
+            if row.figure_level is Level.CRITICAL:
+                row.critical_at = now
             return  # nothing that decides the level changed (most rows, most of the time)
         row.inputs = inputs
         row.stale = stale
@@ -317,12 +375,15 @@ class PositionsModel(QAbstractTableModel):
         if thresholds is None:
             thresholds = self._thresholds_cache[scope] = self.thresholds_for(r.account, r.symbol)
         row.thresholds = thresholds
-        row.distance_level = _distance_level(r.distance_to_liquidation, thresholds)
+        # signed: past liquidation the distance is negative, so its cell is painted critical however far
+        row.distance_level = _distance_level(r.signed_distance_to_liquidation, thresholds)
         row.ratio_level = _ratio_level(r.margin_ratio, thresholds)
         # the rule of levels.position_level, from the two figures already at hand
         row.figure_level = max(row.distance_level, row.ratio_level)
         row.level = Level.STALE if stale else row.figure_level
         row.disagrees = row.check is not None and row.check.disagrees
+        if row.figure_level is Level.CRITICAL:
+            row.critical_at = now
 
     @property
     def thresholds_for(self) -> ThresholdsFor:
@@ -345,7 +406,25 @@ class PositionsModel(QAbstractTableModel):
     # -- queries ---------------------------------------------------------------------------
 
     def rows(self) -> list[Row]:
+        """Every row in display order, LIQUIDATED ones included (see :meth:`liquidated`)."""
         return list(self._rows)
+
+    def liquidated(self) -> list[Row]:
+        """Positions gone while critical, kept on view until the trader acknowledges them."""
+        return [row for row in self._rows if row.liquidated_at is not None]
+
+    def acknowledge(self, key: tuple[str, str, str]) -> bool:
+        """Remove the LIQUIDATED row of ``key``; False when there is none."""
+        i = self._index.get(key)
+        if i is None or self._rows[i].liquidated_at is None:
+            return False
+        self.removing = True
+        self.beginRemoveRows(QModelIndex(), i, i)
+        del self._rows[i]
+        self._index = {row.key: n for n, row in enumerate(self._rows)}
+        self.removing = False
+        self.endRemoveRows()
+        return True
 
     def row_for_key(self, key: tuple[str, str, str]) -> int | None:
         return self._index.get(key)
@@ -358,6 +437,8 @@ class PositionsModel(QAbstractTableModel):
         levels this model already decided, for the account cards (levels.account_level)."""
         out: dict[str, Level] = {}
         for row in self._rows:
+            if row.liquidated_at is not None:
+                continue  # no longer in the account
             account = row.risk.account
             out[account] = max(out.get(account, Level.OK), row.figure_level)
         return out
@@ -412,8 +493,12 @@ class PositionsModel(QAbstractTableModel):
     def _display(self, row: Row, column: int) -> str:
         if column == Column.AGE:
             return self._age_text(row)
+        if column == Column.LIQ_EXCHANGE:
+            return self._exchange_text(row)
         if not row.text:
             row.text = _texts(row)
+        if column == Column.STATUS and row.liquidated_at is not None:
+            return LIQUIDATED_LABEL
         if column == Column.STATUS and row.status is DataStatus.DELAYED and not row.stale:
             return f"{row.text[column]} ◐"  # delayed inputs, visible without scrolling to Age
         return row.text[column]
@@ -424,7 +509,9 @@ class PositionsModel(QAbstractTableModel):
         return None
 
     def _font(self, row: Row, column: int) -> QFont | None:
-        if row.stale:
+        if row.stale or row.liquidated_at is not None:
+            return self._italic
+        if column == Column.LIQ_EXCHANGE and row.exchange_late:
             return self._italic
         if column == Column.STATUS or (column == Column.DISTANCE and row.distance_level == Level.CRITICAL):
             return self._bold
@@ -432,17 +519,34 @@ class PositionsModel(QAbstractTableModel):
 
     def _filter_text(self, row: Row, column: int) -> str:
         r = row.risk
-        return f"{r.account} {r.symbol} {r.side} {r.margin_mode} {row.level.word}"
+        word = "liquidated" if row.liquidated_at is not None else row.level.word
+        return f"{r.account} {r.symbol} {r.side} {r.margin_mode} {word}"
 
     def _age_text(self, row: Row) -> str:
+        if row.liquidated_at is not None:
+            return f"gone {fmt.age(self.clock() - row.liquidated_at)}"
         if row.observed_at is None:
             return fmt.DASH
         text = fmt.age(self.clock() - row.observed_at)
         return f"STALE {text}" if row.stale else text
 
+    def _exchange_text(self, row: Row) -> str:
+        """The exchange's figure with its age: it is as old as the last account read."""
+        if not row.text:
+            row.text = _texts(row)
+        text = row.text[Column.LIQ_EXCHANGE]
+        check = row.check
+        if check is None or row.risk.reported_liquidation_price is None:
+            return text
+        return f"{text} · {fmt.age(self.clock() - check.observed_at)}"
+
     def _foreground(self, row: Row, column: int) -> QColor | None:
         colors = _TEXT_COLORS[current_theme().name]
+        if row.liquidated_at is not None:
+            return colors[Level.CRITICAL] if column == Column.STATUS else colors[Level.STALE]
         if row.stale:
+            return colors[Level.STALE]
+        if column == Column.LIQ_EXCHANGE and row.exchange_late:
             return colors[Level.STALE]
         if column == Column.STATUS:
             return colors[row.level]
@@ -457,37 +561,45 @@ class PositionsModel(QAbstractTableModel):
         return None
 
     def _tooltip(self, row: Row, column: int) -> str | None:
+        """A cell's tooltip: the lines of :meth:`_tooltip_lines`, one place to add more."""
+        lines = self._tooltip_lines(row, column)
+        return "\n".join(lines) if lines else None
+
+    def _tooltip_lines(self, row: Row, column: int) -> list[str]:
         r = row.risk
+        lines: list[str] = []
+        if row.liquidated_at is not None:
+            lines.append(_liquidated_tip(row))
         if column == Column.SIDE and r.leg != "both":
-            return f"Hedge mode: the {r.leg} leg of {r.symbol}"
-        if column == Column.STATUS:
-            lines = [f"{row.level.word}: {_level_reason(row, row.thresholds)}"]
+            lines.append(f"Hedge mode: the {r.leg} leg of {r.symbol}")
+        elif column == Column.STATUS:
+            lines.append(f"{row.level.word}: {_level_reason(row, row.thresholds)}")
             if row.stale:
                 lines.append(f"Data is stale ({row.reason or 'no fresh update'}); the figures are the last "
                              "known ones and may be wrong now.")
             elif row.status is DataStatus.DELAYED:
                 lines.append(f"◐ Data is delayed ({row.reason or 'updates are late'}); see the Age column.")
             lines.extend(_advice_lines(r))
-            return "\n".join(lines)
-        if column == Column.LIQ and r.liquidation_price is None:
-            return NO_LIQUIDATION_TIP
-        if column == Column.LIQ_EXCHANGE:
-            return _exchange_liq_tip(r, row)
-        if column == Column.BANKRUPTCY and r.bankruptcy_price is None:
-            return NO_BANKRUPTCY_TIP
-        if column == Column.DISTANCE and r.distance_to_liquidation is None:
-            return NO_LIQUIDATION_TIP
-        if column == Column.DISTANCE and r.suggestions:
-            return "\n".join(_advice_lines(r))
-        if column == Column.MARGIN_RATIO:
+        elif column == Column.LIQ and r.liquidation_price is None:
+            lines.append(NO_LIQUIDATION_TIP)
+        elif column == Column.LIQ_EXCHANGE:
+            lines.append(_exchange_liq_tip(r, row, self.clock()))
+        elif column == Column.BANKRUPTCY and r.bankruptcy_price is None:
+            lines.append(NO_BANKRUPTCY_TIP)
+        elif column == Column.DISTANCE and r.distance_to_liquidation is None and not r.liquidatable:
+            lines.append(NO_LIQUIDATION_TIP)
+        elif column == Column.DISTANCE and r.suggestions:
+            lines.extend(_advice_lines(r))
+        elif column == Column.MARGIN_RATIO:
             whose = ("its pool's (cross margin)" if r.margin_mode == "cross"
                      else "the position's own (isolated)")
-            return "\n".join([f"Margin ratio: {whose}; 100 % = liquidation.", *_advice_lines(r)])
-        if column == Column.AGE:
+            lines.append(f"Margin ratio: {whose}; 100 % = liquidation.")
+            lines.extend(_advice_lines(r))
+        elif column == Column.AGE:
             status = row.status.value if row.status else "unknown"
             tip = f"Data status: {'stale' if row.stale else status}"
-            return f"{tip} — {row.reason}" if row.reason else tip
-        return None
+            lines.append(f"{tip} — {row.reason}" if row.reason else tip)
+        return lines
 
 
 def _advice_lines(r: PositionRisk) -> list[str]:
@@ -531,6 +643,7 @@ def _fill_row(row: Row, risk: PositionRisk, account: AccountState | None,
     reason = (position.reason if position is not None else None) or (account.reason if account else None)
     row.risk, row.status, row.observed_at, row.reason = risk, status, observed, reason
     row.check = position.exchange_check if position is not None else None
+    row.read_interval = account.read_interval if account is not None else None
 
 
 def _shown(row: Row) -> tuple[object, ...]:
@@ -538,7 +651,7 @@ def _shown(row: Row) -> tuple[object, ...]:
     r = row.risk
     stale = row.stale
     return (
-        (stale, r.tick_size, row.level, row.status is DataStatus.DELAYED),
+        (stale, r.tick_size, row.level, row.status is DataStatus.DELAYED, row.liquidated_at),
         r.account,
         r.symbol,
         (r.side, r.leg),
@@ -546,7 +659,8 @@ def _shown(row: Row) -> tuple[object, ...]:
         r.contracts,
         r.mark_price,
         r.liquidation_price,
-        (r.reported_liquidation_price, row.disagrees),
+        (r.reported_liquidation_price, row.disagrees, row.exchange_late,
+         row.check.observed_at if row.check is not None else None),
         (r.distance_to_liquidation, row.distance_level),
         (r.margin_ratio, row.ratio_level),
         r.bankruptcy_price,
@@ -577,8 +691,8 @@ def _texts(row: Row) -> list[str]:
         Column.LIQ: fmt.price(r.liquidation_price, tick),
         Column.LIQ_EXCHANGE: exch,
         Column.BANKRUPTCY: fmt.price(r.bankruptcy_price, tick),
-        Column.DISTANCE: fmt.percent(r.distance_to_liquidation),
-        Column.MARGIN_RATIO: fmt.percent(r.margin_ratio, 1),
+        Column.DISTANCE: fmt.distance_with_state(r.signed_distance_to_liquidation, r.liquidatable),
+        Column.MARGIN_RATIO: fmt.margin_ratio(r.margin_ratio),
         Column.UPNL: fmt.money(r.unrealized_pnl, r.settle, signed=True),
         Column.AGE: "",  # computed at paint time
     }
@@ -591,6 +705,7 @@ _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
 _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
 _FONT = int(Qt.ItemDataRole.FontRole)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_PINNED_LEVELS = frozenset({Level.CRITICAL, Level.STALE})
 _PAINT_ROLES = frozenset({_DISPLAY, _FOREGROUND, _BACKGROUND, _FONT, _ALIGNMENT})
 _ALL_COLUMNS = (1 << COLUMN_COUNT) - 1
 _AGE_BIT = 1 << Column.AGE
@@ -639,20 +754,42 @@ def _sort_key(row: Row, column: int, now: float) -> Any:
 def _level_reason(row: Row, thresholds: Thresholds) -> str:
     r = row.risk
     parts = []
+    if r.liquidatable:
+        parts.append(f"{fmt.PAST_LIQUIDATION}: the mark is at or past the liquidation price")
     if r.distance_to_liquidation is None:
         parts.append("no liquidation price")
     else:
-        parts.append(f"distance {fmt.percent(r.distance_to_liquidation)} (warn ≤ "
-                     f"{fmt.percent(thresholds.distance_warning, 0)}, critical ≤ "
-                     f"{fmt.percent(thresholds.distance_critical, 0)})")
+        parts.append(f"distance {fmt.distance(r.signed_distance_to_liquidation)} (warn ≤ "
+                     f"{fmt.threshold_percent(thresholds.distance_warning)}, critical ≤ "
+                     f"{fmt.threshold_percent(thresholds.distance_critical)})")
     if r.margin_ratio is not None:
-        parts.append(f"margin ratio {fmt.percent(r.margin_ratio, 1)} (warn ≥ "
-                     f"{fmt.percent(thresholds.margin_ratio_warning, 0)}, critical ≥ "
-                     f"{fmt.percent(thresholds.margin_ratio_critical, 0)})")
+        parts.append(f"margin ratio {fmt.margin_ratio(r.margin_ratio)} (warn ≥ "
+                     f"{fmt.threshold_percent(thresholds.margin_ratio_warning)}, critical ≥ "
+                     f"{fmt.threshold_percent(thresholds.margin_ratio_critical)})")
     return "; ".join(parts)
 
 
-def _exchange_liq_tip(r: PositionRisk, row: Row) -> str:
+def _looks_liquidated(row: Row, now: float, read_well: set[str] | None) -> bool:
+    """The alert engine's "gone — probably liquidated" rule: gone on a good read of its account
+    after being critical within GONE_WINDOW, and still at warning or worse when last seen."""
+    if read_well is not None and row.risk.account not in read_well:
+        return False
+    return (row.critical_at is not None and now - row.critical_at <= GONE_WINDOW
+            and row.figure_level >= Level.WARNING)
+
+
+def _liquidated_tip(row: Row) -> str:
+    r = row.risk
+    assert row.liquidated_at is not None
+    at = datetime.fromtimestamp(row.liquidated_at).strftime("%H:%M:%S")
+    return (f"LIQUIDATED: this {r.side} {fmt.quantity(r.contracts)} {r.symbol} position left {r.account} at "
+            f"{at} while critical (mark {fmt.price(r.mark_price, r.tick_size)}, liquidation "
+            f"{fmt.price(r.liquidation_price, r.tick_size)}): most likely liquidated (a manual close looks "
+            "the same). The figures are the last ones seen. Check the exchange's history, then "
+            "right-click → Acknowledge to remove the row.")
+
+
+def _exchange_liq_tip(r: PositionRisk, row: Row, now: float) -> str:
     theirs, check = r.reported_liquidation_price, row.check
     if theirs is None and check is None:
         return "The exchange reports no liquidation price for this position."
@@ -661,6 +798,17 @@ def _exchange_liq_tip(r: PositionRisk, row: Row) -> str:
                 "each account read (at that read's marks); the next read will show whether they agree.")
     tick = check.tick_size
     read_at = datetime.fromtimestamp(check.observed_at).strftime("%H:%M:%S")
+    age = fmt.age(now - check.observed_at)
+    if row.read_interval is None:
+        every = "desk reads the account every few seconds"
+    else:
+        every = f"desk reads the account every {fmt.age(row.read_interval)}"
+    if row.exchange_late:
+        head_age = (f"◌ Read {age} ago at {read_at} — a read cycle was missed ({every}): this figure "
+                    "is out of date, and older than desk's own (Liq. desk).")
+    else:
+        head_age = (f"Read {age} ago at {read_at} ({every}); between reads it is older than desk's own "
+                    "figure (Liq. desk), which follows every mark.")
     head = "⚠ Disagrees with desk" if check.disagrees else "Agrees with desk"
     if check.ours_at_read is None:
         ours = ("desk finds no liquidation price at the same marks — check the position's margin "
@@ -671,7 +819,8 @@ def _exchange_liq_tip(r: PositionRisk, row: Row) -> str:
             ours += f" ({check.gap_ticks:,.1f} ticks apart; tolerance {check.tolerance})"
         elif check.gap_relative is not None:
             ours += f" ({fmt.percent(check.gap_relative, 3)} apart; tolerance {check.tolerance})"
-    lines = [f"{head}: exchange {fmt.price(check.theirs, tick)} at the last account read {read_at}; {ours}."]
+    lines = [f"{head}: exchange {fmt.price(check.theirs, tick)} at the last account read {read_at}; {ours}.",
+             head_age]
     if check.disagrees:
         lines.append("Trust the more conservative figure until they agree.")
     if r.margin_mode == "cross":

@@ -82,7 +82,8 @@ class SettingsDialog(QDialog):
         for opt in (o for o in self.options if o.group == group):
             editor = self._editor(opt)
             self.editors[opt.key] = editor
-            label = QLabel(f"{opt.label}" + (f" ({opt.unit})" if opt.unit else ""))
+            unit = "%" if opt.percent else opt.unit
+            label = QLabel(f"{opt.label}" + (f" ({unit})" if unit else ""))
             tip = f"{opt.help}\n\nKey: {opt.key} — {opt.allowed()}; default {opt.format(opt.default)}"
             label.setToolTip(tip)
             editor.setToolTip(tip)
@@ -103,8 +104,8 @@ class SettingsDialog(QDialog):
             editor.addItems(list(opt.choices))
             editor.setCurrentText(str(value))
         else:
-            editor = QLineEdit(opt.format(value))
-            editor.setPlaceholderText(opt.allowed())
+            editor = QLineEdit(opt.format_percent(value) if opt.percent else opt.format(value))
+            editor.setPlaceholderText("a percent" if opt.percent else opt.allowed())
             if opt.secret:
                 editor.setEchoMode(QLineEdit.EchoMode.Password)
         editor.setObjectName(opt.key)
@@ -117,7 +118,7 @@ class SettingsDialog(QDialog):
         elif isinstance(editor, QComboBox):
             editor.setCurrentText(str(value))
         else:
-            editor.setText(opt.format(value))
+            editor.setText(opt.format_percent(value) if opt.percent else opt.format(value))
 
     # -- values ----------------------------------------------------------------------------
 
@@ -128,6 +129,8 @@ class SettingsDialog(QDialog):
             return opt.validate(editor.isChecked())
         if isinstance(editor, QComboBox):
             return opt.validate(editor.currentText())
+        if opt.percent:
+            return opt.parse_percent(editor.text())
         return opt.parse(editor.text())
 
     def collect(self) -> tuple[dict[str, Any], list[str]]:

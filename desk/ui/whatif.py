@@ -44,7 +44,6 @@ from desk.domain.suggest import goal_text
 from desk.domain.suggest import suggestion_text as _suggestion_words
 from desk.domain.whatif import add_account_margin, edit_position
 from desk.ui import formatting as fmt
-from desk.ui.charts.ladder import ratio_text
 
 DEFAULT_TARGET = 0.5
 ACCOUNT_ONLY = "(whole account)"
@@ -149,11 +148,12 @@ class WhatIfPanel(QWidget):
         self.size_spin = _spin(-1.0, 1e15, 8, " contracts", special="unchanged")
         self.leverage_spin = _spin(0.0, 1000.0, 2, "×", special="unchanged")
         self.margin_spin = _spin(-1e15, 1e15, 2)
-        self.target_spin = _spin(0.01, 0.99, 3)
-        self.target_spin.setValue(target)
-        self.target_spin.setSingleStep(0.05)
+        # a ratio is shown as percent everywhere, so it is entered as percent too
+        self.target_spin = _spin(1.0, 99.0, 1, " %")
+        self.target_spin.setValue(target * 100.0)
+        self.target_spin.setSingleStep(5.0)
         self.target_spin.setToolTip("risk.target_margin_ratio: suggestions aim to bring the margin ratio "
-                                    "(maintenance ÷ margin balance, 1.0 = liquidation) down to this")
+                                    "(maintenance ÷ margin balance, 100 % = liquidation) down to this")
         self.distance_spin = _spin(0.0, 99.0, 1, " %", special="none")
         self.distance_spin.setValue((target_distance or 0.0) * 100.0)
         self.distance_spin.setToolTip("alerts.distance_warning: suggestions also aim to bring the position "
@@ -326,7 +326,7 @@ class WhatIfPanel(QWidget):
         if self.portfolio is None or not account:
             self.message.setText("Open a portfolio file or select a position in the dashboard.")
             return
-        target, distance = self.target_spin.value(), self.target_distance()
+        target, distance = self.target(), self.target_distance()
         self.before = compute_risk(self.portfolio, target=target, target_distance=distance)
         try:
             self.scenario = build_scenario(self.portfolio, account, key, self.edits())
@@ -384,29 +384,31 @@ class WhatIfPanel(QWidget):
                     ("liquidation", liq(b), liq(a)),
                     ("bankruptcy", fmt.price(b.bankruptcy_price, tick),
                      opt(a, fmt.price(a.bankruptcy_price if a else None, tick))),
-                    ("distance to liquidation", fmt.percent(b.distance_to_liquidation),
-                     opt(a, fmt.percent(a.distance_to_liquidation if a else None))),
-                    ("margin ratio", ratio_text(b.margin_ratio),
-                     opt(a, ratio_text(a.margin_ratio if a else None))),
+                    ("distance to liquidation",
+                     fmt.distance_with_state(b.signed_distance_to_liquidation, b.liquidatable),
+                     opt(a, fmt.distance_with_state(a.signed_distance_to_liquidation, a.liquidatable)
+                         if a else "")),
+                    ("margin ratio", fmt.margin_ratio(b.margin_ratio),
+                     opt(a, fmt.margin_ratio(a.margin_ratio if a else None))),
                 ]
                 settle = b.settle
                 pb, pa = _pool(before_acc, settle), _pool(after_acc, settle)
                 if pb is not None and b.margin_mode == "cross":
-                    rows.append(("pool margin ratio", ratio_text(pb.margin_ratio),
-                                 ratio_text(pa.margin_ratio if pa else None)))
+                    rows.append(("pool margin ratio", fmt.margin_ratio(pb.margin_ratio),
+                                 fmt.margin_ratio(pa.margin_ratio if pa else None)))
                 subject = a if a is not None else None
         else:
             for pb in before_acc.pools if before_acc else ():
                 pa = _pool(after_acc, pb.settle)
                 rows.append((f"{pb.settle} pool margin balance", fmt.money(pb.margin_balance, pb.settle),
                              fmt.money(pa.margin_balance if pa else None, pb.settle)))
-                rows.append((f"{pb.settle} pool margin ratio", ratio_text(pb.margin_ratio),
-                             ratio_text(pa.margin_ratio if pa else None)))
+                rows.append((f"{pb.settle} pool margin ratio", fmt.margin_ratio(pb.margin_ratio),
+                             fmt.margin_ratio(pa.margin_ratio if pa else None)))
                 if subject is None and pa is not None:
                     subject = pa
             if before_acc is not None:
-                rows.append(("shock to liquidation", fmt.percent(before_acc.shock_to_liquidation),
-                             fmt.percent(after_acc.shock_to_liquidation if after_acc else None)))
+                rows.append(("shock to liquidation", fmt.shock(before_acc.shock_to_liquidation),
+                             fmt.shock(after_acc.shock_to_liquidation) if after_acc else fmt.DASH))
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, text in enumerate(row):
@@ -418,14 +420,14 @@ class WhatIfPanel(QWidget):
 
     def _show_suggestions(self, subject: PoolRisk | PositionRisk | None, account: str,
                           key: tuple[str, str] | None) -> None:
-        target, distance = self.target_spin.value(), self.target_distance()
+        target, distance = self.target(), self.target_distance()
         self.suggestion_lines = []
         if subject is None:
             self.suggestions.setText("")
             return
         settle = subject.settle
         what = f"{key[0]}" if key else f"{account} {settle} pool"
-        now = f"margin ratio {ratio_text(subject.margin_ratio)}"
+        now = f"margin ratio {fmt.margin_ratio(subject.margin_ratio)}"
         away = getattr(subject, "distance_to_liquidation", None)
         if away is not None:
             now += f", {fmt.percent(away, 1)} from liquidation"
@@ -438,13 +440,17 @@ class WhatIfPanel(QWidget):
         self.suggestions.setText(head + "<ul>" + "".join(f"<li>{line}</li>" for line in self.suggestion_lines)
                                  + "</ul>")
 
+    def target(self) -> float:
+        """The target margin ratio as a fraction (the spin box shows percent)."""
+        return self.target_spin.value() / 100.0
+
     def clipboard_text(self) -> str:
         account, key = self.selected()
         what = f"{account} {key[0]} ({key[1]})" if key else account
         edits = [f"{k}={v:g}" for k, v in vars(self.edits()).items() if v not in (None, 0.0)]
         lines = [f"desk what-if — {what}" + (f" with {', '.join(edits)}" if edits else ""),
                  *(f"{name}: {before} → {after}" for name, before, after in self.rows()),
-                 f"to get {goal_text(self.target_spin.value(), self.target_distance())}:",
+                 f"to get {goal_text(self.target(), self.target_distance())}:",
                  *(f"- {line}" for line in self.suggestion_lines)]
         return "\n".join(lines)
 

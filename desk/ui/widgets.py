@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from desk.domain.report import AccountRisk, PoolRisk
+from desk.services.freshness import Thresholds as Freshness
+from desk.services.freshness import shown_status
 from desk.services.snapshot import AccountState, DataStatus
 from desk.ui import formatting as fmt
 from desk.ui.levels import Level, ThresholdsFor, account_level, figure_level
@@ -82,12 +84,18 @@ class StatusStrip(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(10)
-        self.health = QLabel("… STARTING")
+        self.health = ClickableLabel("… STARTING")
         self.health.setObjectName("badge")
+        self.health.setToolTip("Click to select the worst position.")
         font = self.health.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.health.setFont(font)
         self.summary = QLabel("Waiting for the first data…")
+        self.summary.setMinimumWidth(60)  # it gives way first on a narrow screen (whole in its tooltip)
+        self.liquidated = ClickableLabel("")  # positions gone while critical, until acknowledged
+        self.liquidated.setObjectName("badge")
+        self.liquidated.setStyleSheet(badge_style(LEVEL_HEX[Level.CRITICAL]))
+        self.liquidated.hide()
         self.demo = QLabel("DEMO")
         self.demo.setObjectName("badge")
         self.demo.setStyleSheet(badge_style(OKABE_ITO["reddish_purple"]))
@@ -103,6 +111,7 @@ class StatusStrip(QFrame):
         self.settings_warning.setObjectName("settingsWarning")
         self.settings_warning.hide()
         layout.addWidget(self.health)
+        layout.addWidget(self.liquidated)
         layout.addWidget(self.summary)
         layout.addWidget(self.demo)
         layout.addWidget(self.settings_warning)
@@ -124,17 +133,28 @@ class StatusStrip(QFrame):
             self.health.setText(f"{level.glyph} {words[level]}")
             set_style(self.health, badge_style(LEVEL_HEX[level]))
         self.summary.setText(summary)
+        self.summary.setToolTip(summary)
 
-    def set_accounts(self, states: tuple[AccountState, ...], now: float) -> None:
+    def set_liquidated(self, positions: list[str]) -> None:
+        """A badge while liquidations wait for the trader's acknowledgement."""
+        self.liquidated.setVisible(bool(positions))
+        set_text(self.liquidated, f"✖ {len(positions)} LIQUIDATED")
+        self.liquidated.setToolTip("Gone while critical, most likely liquidated: " + ", ".join(positions)
+                                   + ".\nClick to select; right-click the row → Acknowledge to clear.")
+
+    def set_accounts(self, states: tuple[AccountState, ...], now: float,
+                     freshness: Freshness | None = None) -> None:
         parts = []
+        shown = {s.name: account_status(s, now, freshness or Freshness()) for s in states}
         for state in states:
-            color = level_text_hex(STATUS_LEVEL[state.status])
+            status = shown[state.name]
+            color = level_text_hex(STATUS_LEVEL[status])
             parts.append(
-                f"<span style='color:{color}'>{STATUS_GLYPH[state.status]}</span> "
+                f"<span style='color:{color}'>{STATUS_GLYPH[status]}</span> "
                 f"{_escape(short_name(state.name))} {fmt.age(data_age(state, now))}"
             )
         self.accounts.setText("&nbsp;&nbsp;".join(parts))
-        tips = [f"{s.name} ({s.venue}): {s.status.value}, marks {fmt.age(data_age(s, now))} old, "
+        tips = [f"{s.name} ({s.venue}): {shown[s.name].value}, marks {fmt.age(data_age(s, now))} old, "
                 f"positions and balances {fmt.age(now - s.data_time if s.data_time else None)} old"
                 + (f" — {s.reason}" if s.reason else "") for s in states]
         self.accounts.setToolTip("\n".join(tips))
@@ -192,10 +212,14 @@ def data_age(state: AccountState, now: float) -> float | None:
     return None if observed is None else now - observed
 
 
+def account_status(state: AccountState, now: float, freshness: Freshness) -> DataStatus:
+    """The data status shown for an account at ``now`` — the one source of the card and the strip."""
+    return shown_status(state.status, data_age(state, now), freshness)
+
+
 def shock_text(shock: float) -> str:
-    """The engine's signed shock (negative: all marks down) in words."""
-    direction = "fall" if shock < 0 else "rise"
-    return f"{abs(shock) * 100:.1f} % {direction} of all marks"
+    """The engine's signed shock (negative: all marks down) in words (the one formatter's)."""
+    return fmt.shock(shock)
 
 
 def _escape(text: str) -> str:
@@ -218,7 +242,7 @@ class MarginBar(QProgressBar):
             self.setFormat("no margin used")
         else:
             self.setValue(int(max(0.0, min(1.0, ratio)) * 1000))
-            self.setFormat(f"{level.glyph} {ratio * 100:.1f} %{suffix}")
+            self.setFormat(f"{level.glyph} {fmt.margin_ratio(ratio)}{suffix}")
         set_style(self, f"QProgressBar::chunk {{ background: {LEVEL_HEX[level]}; border-radius: 2px; }}")
         self.setToolTip(tooltip)
 
@@ -238,28 +262,32 @@ class AccountCard(QFrame):
         self.level = QLabel("")
         self.level.setObjectName("badge")
         self.equity = QLabel(fmt.DASH)
+        self.wallet = QLabel(fmt.DASH)
         self.bar = MarginBar()
         self.shock = QLabel(fmt.DASH)
         self.status = QLabel("waiting")
         self.status.setObjectName("muted")
         grid.addWidget(self.title, 0, 0, 1, 2)
         grid.addWidget(self.level, 0, 2, Qt.AlignmentFlag.AlignRight)
-        grid.addWidget(_muted("Equity"), 1, 0)
+        self.equity_label = _muted("Equity (incl. uPnL)")
+        self.wallet_label = _muted("Cross wallet")
+        grid.addWidget(self.equity_label, 1, 0)
         grid.addWidget(self.equity, 1, 1, 1, 2)
-        grid.addWidget(_muted("Margin ratio"), 2, 0)
-        grid.addWidget(self.bar, 2, 1, 1, 2)
-        grid.addWidget(_muted("Shock to liq."), 3, 0)
-        grid.addWidget(self.shock, 3, 1, 1, 2)
-        grid.addWidget(self.status, 4, 0, 1, 3)
+        grid.addWidget(self.wallet_label, 2, 0)
+        grid.addWidget(self.wallet, 2, 1, 1, 2)
+        grid.addWidget(_muted("Margin ratio"), 3, 0)
+        grid.addWidget(self.bar, 3, 1, 1, 2)
+        grid.addWidget(_muted("Shock to liq."), 4, 0)
+        grid.addWidget(self.shock, 4, 1, 1, 2)
+        grid.addWidget(self.status, 5, 0, 1, 3)
         grid.setColumnStretch(1, 1)
 
     def update_from(self, risk: AccountRisk | None, state: AccountState | None,
                     thresholds_for: ThresholdsFor, now: float, stale_after: float,
-                    positions_level: Level | None = None) -> Level:
-        status = state.status if state else None
-        age = data_age(state, now) if state is not None else None
-        too_old = age is not None and age > stale_after
-        level = account_level(risk, DataStatus.STALE if too_old else status, thresholds_for,
+                    positions_level: Level | None = None, live_after: float | None = None) -> Level:
+        freshness = Freshness(live_after if live_after is not None else Freshness().live_seconds, stale_after)
+        status = account_status(state, now, freshness) if state else None
+        level = account_level(risk, status, thresholds_for,
                               positions_level if risk is not None and risk.positions else None)
         venue = risk.venue if risk else (state.venue if state else "")
         rules = ""
@@ -275,11 +303,17 @@ class AccountCard(QFrame):
         self.level.setText(level.label)
         set_style(self.level, badge_style(LEVEL_HEX[level]))
         pools = risk.pools if risk else ()
-        self.equity.setText("  ".join(fmt.money(p.margin_balance, p.settle) for p in pools) or fmt.DASH)
-        self.equity.setToolTip("\n".join(
-            f"{p.settle}: wallet {fmt.money(p.wallet_balance, p.settle)}, uPnL "
-            f"{fmt.money(p.unrealized_pnl, p.settle, signed=True)}, maintenance "
-            f"{fmt.money(p.maintenance_margin, p.settle)}" for p in pools))
+        equity = risk.equity() if risk else ()
+        self.equity.setText("  ".join(fmt.money(e.total, e.settle) for e in equity) or fmt.DASH)
+        self.equity.setToolTip("Equity = cross wallet + cross unrealized PnL + isolated margins + isolated "
+                               "unrealized PnL\n" + "\n".join(
+            f"{e.settle}: cross wallet {fmt.money(e.cross_wallet, e.settle)}, cross uPnL "
+            f"{fmt.money(e.cross_unrealized_pnl, e.settle, signed=True)}, isolated margin "
+            f"{fmt.money(e.isolated_margin, e.settle)}, isolated uPnL "
+            f"{fmt.money(e.isolated_unrealized_pnl, e.settle, signed=True)}" for e in equity))
+        self.wallet.setText("  ".join(fmt.money(e.cross_wallet, e.settle) for e in equity) or fmt.DASH)
+        self.wallet.setToolTip("The cross-margin wallet balance, without unrealized PnL and without the "
+                               "margin held by isolated positions.")
         worst_pool = _worst_pool(pools)
         positions = risk.positions if risk else ()
         if positions and all(p.margin_mode == "isolated" for p in positions):
@@ -293,7 +327,7 @@ class AccountCard(QFrame):
                     None, worst.margin_ratio, thresholds_for(self.name, worst.symbol))
                 self.bar.show_ratio(worst.margin_ratio, bar_level,
                                     f"Isolated positions only: the highest margin ratio is {worst.symbol}'s "
-                                    f"own ({fmt.percent(worst.margin_ratio, 2)}; 100 % = liquidation).\n"
+                                    f"own ({fmt.margin_ratio(worst.margin_ratio)}; 100 % = liquidation).\n"
                                     + _pool_tip(pools), suffix=" isolated")
         elif worst_pool is None:
             self.bar.show_ratio(None, Level.OK, "No open cross-margin pool")
@@ -302,28 +336,29 @@ class AccountCard(QFrame):
                 None, worst_pool.margin_ratio, thresholds_for(self.name, None))
             self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
         if risk is None or risk.shock_to_liquidation is None:
-            self.shock.setText("none within ±99 %" if risk is not None else fmt.DASH)
+            self.shock.setText(fmt.shock(None) if risk is not None else fmt.DASH)
             self.shock.setToolTip("No uniform adverse move of all marks in the searched range "
                                   "brings a pool to liquidation.")
         else:
             self.shock.setText(shock_text(risk.shock_to_liquidation))
             self.shock.setToolTip("Smallest uniform adverse move of all marks at which a pool "
                                   "reaches margin ratio 100 %.")
-        if state is None:
+        if state is None or status is None:
             self.status.setText("waiting for data")
         else:
-            word = "STALE" if too_old else state.status.value.upper()
-            glyph = STATUS_GLYPH[DataStatus.STALE if too_old else state.status]
+            word = status.value.upper()
+            glyph = STATUS_GLYPH[status]
             stream = "streaming" if state.streaming else "polling"
             account_age = fmt.age(now - state.data_time if state.data_time else None)
             self.status.setText(f"{glyph} {word} · {fmt.age(data_age(state, now))} · {stream}")
             reason = f"\n{state.reason}" if state.reason else ""
             self.status.setToolTip(
-                f"Data status: {state.status.value}. Oldest mark price {fmt.age(data_age(state, now))} old; "
+                f"Data status: {status.value}. Oldest mark price {fmt.age(data_age(state, now))} old; "
                 f"positions and balances read {account_age} ago.{reason}")
         italic = self.font()
         italic.setItalic(level is Level.STALE)
         self.equity.setFont(italic)
+        self.wallet.setFont(italic)
         self.shock.setFont(italic)
         return level
 
@@ -336,8 +371,8 @@ def _worst_pool(pools: tuple[PoolRisk, ...]) -> PoolRisk | None:
 def _pool_tip(pools: tuple[PoolRisk, ...]) -> str:
     lines = ["Margin ratio on desk's scale (maintenance ÷ margin balance; 100 % = liquidation)"]
     for p in pools:
-        venue = fmt.percent(p.venue_margin_ratio, 2) if p.venue_margin_ratio is not None else "not reported"
-        lines.append(f"{p.settle}: desk {fmt.percent(p.margin_ratio, 2)} · venue's own figure {venue}")
+        venue = fmt.margin_ratio(p.venue_margin_ratio) if p.venue_margin_ratio is not None else "not reported"
+        lines.append(f"{p.settle}: desk {fmt.margin_ratio(p.margin_ratio)} · venue's own figure {venue}")
     return "\n".join(lines)
 
 
@@ -367,7 +402,8 @@ class AccountsPanel(QScrollArea):
 
     def update_accounts(self, risks: tuple[AccountRisk, ...], states: tuple[AccountState, ...],
                         thresholds_for: ThresholdsFor, now: float, stale_after: float,
-                        positions_levels: Mapping[str, Level] | None = None) -> list[Level]:
+                        positions_levels: Mapping[str, Level] | None = None,
+                        live_after: float | None = None) -> list[Level]:
         """``positions_levels``: per account, its positions' worst figure level when already decided."""
         by_name_risk = {a.name: a for a in risks}
         by_name_state = {s.name: s for s in states}
@@ -382,7 +418,7 @@ class AccountsPanel(QScrollArea):
                 self._row.insertWidget(self._row.count() - 1, card)
             known = positions_levels.get(name) if positions_levels is not None else None
             levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds_for,
-                                           now, stale_after, known))
+                                           now, stale_after, known, live_after))
         height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
         self.setFixedHeight(height + 14 if height else 0)
         return levels

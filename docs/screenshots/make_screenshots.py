@@ -1,12 +1,16 @@
 """Screenshots of the dashboard on the demo venue, mid flash-crash, on a real X server (Xvfb).
 
-    .venv/bin/python docs/screenshots/make_screenshots.py            # 1280x800 and 1920x1080
+    .venv/bin/python docs/screenshots/make_screenshots.py            # 1280x800 and 1920x1080, after
+                                                                     # the SOL long's liquidation
     .venv/bin/python docs/screenshots/make_screenshots.py --sizes 1280x800 --theme light \
         --scenario feed-loss --speed 4 --wait 45                  # a feed lost long enough to be stale
+    .venv/bin/python docs/screenshots/make_screenshots.py --wait 24 --suffix -past-liquidation
+                                                              # the SOL long marked past liquidation
 
 Each run starts its own Xvfb (and a trayer tray host, so the tray icon shows), a private D-Bus,
 and ``desk --demo --scenario flash-crash`` in a temporary DESK_HOME, waits for the table to
-fill and the crash to develop, then captures the screen with ImageMagick's ``import``.
+fill and the crash to develop, then captures the screen with ImageMagick's ``import`` (or, without
+ImageMagick, with Qt's own grab of the X root window).
 """
 
 from __future__ import annotations
@@ -43,10 +47,9 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
 
 def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, seed: int, out: Path,
           scenario: str = "flash-crash") -> None:
-    for tool in ("Xvfb", "import", "xdotool", "trayer", "dbus-run-session"):
+    for tool in ("Xvfb", "xdotool", "trayer", "dbus-run-session"):
         if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not installed "
-                             "(apt-get install xvfb imagemagick xdotool trayer dbus)")
+            raise SystemExit(f"{tool} is not installed (apt-get install xvfb xdotool trayer dbus)")
     display = free_display()
     xvfb = subprocess.Popen(
         ["Xvfb", f":{display}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
@@ -56,6 +59,7 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
         env = {k: v for k, v in os.environ.items()
                if k not in ("QT_QPA_PLATFORM", "DBUS_SESSION_BUS_ADDRESS")}
         env.update(DISPLAY=f":{display}", DESK_HOME=home, DESK_TEST_REPORT=f"{home}/report.json",
+                   PYTHONPATH=str(ROOT),
                    PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
         try:
             wait_for(lambda: Path(f"/tmp/.X11-unix/X{display}").exists(), 10, "Xvfb")
@@ -67,9 +71,10 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
             (Path(home) / "config" / "settings.toml").write_text(
                 # Desktop popups off for the picture: they would cover the window (alerts still count).
                 f'schema_version = 2\n[ui]\ntheme = "{theme}"\n[alerts]\ndesktop = false\n', encoding="utf-8")
+            env["PYTHONPATH"] = str(ROOT)  # this checkout's desk, whichever virtualenv runs the script
             desk = subprocess.Popen(
-                ["dbus-run-session", "--", str(ROOT / ".venv/bin/desk"), "--demo", "--scenario",
-                 scenario, "--speed", f"{speed:g}", "--seed", str(seed)], env=env,
+                ["dbus-run-session", "--", sys.executable, "-m", "desk", "--demo", "--scenario",
+                 scenario, "--speed", f"{speed:g}", "--seed", str(seed)], env=env, cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             procs.append(desk)
             wait_for(lambda: Path(f"{home}/report.json").exists(), 30, "the table to fill")
@@ -84,9 +89,9 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
             time.sleep(1.0)
             # Select the top (worst) row so the ladder shows it: the rows start below the strip,
             # the account cards, the filter and the header, at the same height on every size.
-            subprocess.run(["xdotool", "mousemove", "300", "266", "click", "1"], env=env, check=True)
+            subprocess.run(["xdotool", "mousemove", "300", "284", "click", "1"], env=env, check=True)
             time.sleep(max(0.0, wait - 1.0))
-            subprocess.run(["import", "-window", "root", str(out)], env=env, check=True)
+            capture(out, env)
             print(f"wrote {out} ({width}x{height}, {theme}, {wait:g} s after the first numbers at "
                   f"speed {speed:g})")
         finally:
@@ -98,21 +103,33 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
                     proc.kill()
 
 
+def capture(out: Path, env: dict[str, str]) -> None:
+    """The whole X screen as PNG: ImageMagick's ``import`` when installed, else Qt's grab of the root."""
+    if shutil.which("import") is not None:
+        subprocess.run(["import", "-window", "root", str(out)], env=env, check=True)
+        return
+    grab = ("import sys\nfrom PySide6.QtGui import QGuiApplication\napp = QGuiApplication(sys.argv[:1])\n"
+            "sys.exit(0 if app.primaryScreen().grabWindow(0).save(sys.argv[1]) else 1)")
+    subprocess.run([sys.executable, "-c", grab, str(out)], env={**env, "QT_QPA_PLATFORM": "xcb"}, check=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1280x800,1920x1080")
     parser.add_argument("--theme", default="dark", choices=("dark", "light"))
     parser.add_argument("--speed", type=float, default=120.0, help="demo time acceleration")
-    parser.add_argument("--wait", type=float, default=17.0,
+    parser.add_argument("--wait", type=float, default=28.0,
                         help="seconds after the first numbers (BTC slides from demo minute 10 and "
-                        "falls hardest in minutes 30-40)")
+                        "falls hardest in minutes 30-40; at speed 120 the SOL long is liquidated by "
+                        "then and shows as a LIQUIDATED row)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scenario", default="flash-crash", help="demo scenario (e.g. feed-loss)")
+    parser.add_argument("--suffix", default="", help="appended to the file names (e.g. -past-liquidation)")
     args = parser.parse_args()
     for size in args.sizes.split(","):
         width, height = (int(x) for x in size.lower().split("x"))
-        suffix = "" if args.theme == "dark" else f"-{args.theme}"
+        suffix = ("" if args.theme == "dark" else f"-{args.theme}") + args.suffix
         shoot(width, height, theme=args.theme, speed=args.speed, wait=args.wait, seed=args.seed,
               scenario=args.scenario, out=OUT / f"dashboard-{args.scenario}-{width}x{height}{suffix}.png")
     return 0

@@ -45,7 +45,7 @@ def test_distance_warning_then_critical() -> None:
     alert = out[0].alert
     assert (alert.account, alert.symbol, alert.leg) == ("main", "BTC/USDT:USDT", "both")
     assert alert.value == pytest.approx(0.095) and alert.threshold == pytest.approx(0.10)
-    assert "9.5 %" in alert.title and out[0].deliver
+    assert "9.50 %" in alert.title and out[0].deliver
     out = feed(engine, clock, position(distance=0.049))
     assert levels(out) == [("distance", C)]
     # staying critical does not repeat
@@ -67,7 +67,7 @@ def test_pool_margin_ratio_for_cross_pools() -> None:
     cross = position(mode="cross", distance=None)
     out = feed(engine, clock, cross, pools={"main": (pool("USDT", 0.85),)})
     assert levels(out) == [("pool_margin_ratio", C)]
-    assert out[0].alert.symbol == "USDT pool" and "0.85" in out[0].alert.title
+    assert out[0].alert.symbol == "USDT pool" and "85.00 %" in out[0].alert.title
     # a pool with no cross position in it (only isolated ones) is not alerted on
     engine, clock = make()
     assert feed(engine, clock, position(distance=None), pools={"main": (pool("USDT", 0.85),)}) == []
@@ -80,7 +80,10 @@ def test_a_position_past_its_liquidation_price_is_critical_whatever_its_distance
     out = feed(engine, clock, position(distance=0.20, margin_ratio=math.inf))
     assert levels(out) == [("distance", C)]  # the ratio rule shares the position's cooldown
     past = next(e.alert for e in out if e.alert.rule == "distance")
-    assert "past its liquidation price" in past.title and "∞" in past.body
+    assert "PAST LIQUIDATION" in past.title and "margin ratio ≥ 100 %" in past.body
+    # a signed distance (the mark is 20 % beyond the liquidation price), never a positive one
+    assert "distance -20.00 %" in past.body
+    assert past.value == pytest.approx(-0.20) and past.threshold == 0.0
     # cross: the position's ratio is its pool's; an exhausted pool alerts too
     engine, clock = make()
     cross = position(mode="cross", distance=0.25, margin_ratio=math.inf)
@@ -156,7 +159,8 @@ def test_numbers_disagree_reads_the_monitors_comparison_at_the_account_read() ->
     assert feed(engine, clock, p, checks=agree) == []  # 2 ticks: within the tolerance
     out = feed(engine, clock, p, checks={p.key: exchange_check(40_000.0, 40_000.3, 0.1)})
     assert levels(out) == [("disagree", W)]
-    assert "40,000.00" in out[0].alert.body and "40,000.30" in out[0].alert.body
+    # at the symbol's tick (0.1), as the table shows them
+    assert "the exchange reports 40,000.3; desk computes 40,000.0 from" in out[0].alert.body
     assert "3.0 ticks (tolerance 2 ticks)" in out[0].alert.body
 
 

@@ -71,7 +71,7 @@ def test_watch_demo_flash_crash_alerts(
     assert all(a["muted"] is None for a in alerts)
     # the warning and the critical say what to do: back to the distance warning (10 %) and the ratio goal
     for a in [a for a in alerts if a["subject"] == SOL and a["rule"] == "distance"]:
-        assert "To get back to 10 % from liquidation and margin ratio 0.50: add " in a["body"], a
+        assert "To get back to 10 % from liquidation and margin ratio 50 %: add " in a["body"], a
         assert " USDT of margin" in a["body"] and "set leverage to " in a["body"], a
 
     from desk.store.paths import desk_paths

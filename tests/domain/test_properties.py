@@ -1,4 +1,8 @@
-"""Property tests (hypothesis) of the engine against independent derivations and the scalar oracle."""
+"""Property tests (hypothesis) of the engine against independent derivations and the scalar path.
+
+Expected figures come from tests/domain/oracle.py (no engine code), never from the rules, tier
+lookup or maintenance margin under test. The vectorised-vs-scalar comparison checks that the two
+paths agree; test_oracle.py checks that they are right."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from hypothesis import strategies as st
 
 from desk.domain.engine import compute_risk
 from desk.domain.model import Account, Portfolio, Position
-from desk.domain.rules import resolve_tiers, rules_for, tier_index
-from desk.domain.scalar import compute_risk_scalar, maintenance_at, pnl_at, value_at
+from desk.domain.scalar import compute_risk_scalar
 from desk.domain.scenario import stress_grid, stress_grid_scalar
+from tests.domain import oracle
+from tests.domain.oracle import maintenance_at, pnl_at, value_at, venue_rules
 from tests.support.risk import BTCUSDT_TIERS, account, pos
 
 VENUES = ["binanceusdm", "bybit", "okx", "gate", "hyperliquid", "somevenue"]
@@ -55,7 +60,7 @@ def isolated_account(venue: str, p: Position) -> Account:
 
 
 def ratio_of(venue: str, p: Position, price: float) -> float:
-    rules = rules_for(venue)
+    rules = venue_rules(venue)
     moved = dataclasses.replace(p, mark_price=price)
     return maintenance_at(moved, rules, price) / (float(p.isolated_margin) + pnl_at(moved, price))
 
@@ -110,19 +115,18 @@ def test_long_short_symmetry_without_fees(venue, entry, qty, leverage, mmr):
 def test_the_tier_used_contains_the_notional_at_the_liquidation_price(venue, p):
     lp = compute_risk(Portfolio((account(venue, p),))).accounts[0].positions[0].liquidation_price
     assume(lp is not None)
-    rules = rules_for(venue)
-    tiers = resolve_tiers(p.tiers)
+    rules = venue_rules(venue)
     notional = value_at(p, lp)
-    chosen = tiers[tier_index(tiers, notional)]
+    chosen = oracle.bracket_at(p, rules, notional)
     assert chosen.floor * (1 - 1e-9) <= notional <= chosen.cap * (1 + 1e-9)
     # and that tier's closed form reproduces the price: MM with this tier = balance at lp
-    mm = value_at(p, lp) * (chosen.mmr + (p.taker_fee or 0.0) * rules.fee_in_mm) - chosen.cum
+    mm = value_at(p, lp) * (chosen.mmr + (p.taker_fee or 0.0) * rules.fee_in_maintenance) - chosen.amount
     assert math.isclose(mm, float(p.isolated_margin) + pnl_at(p, lp), rel_tol=1e-9, abs_tol=1e-9 * mm)
 
 
 def independent_root(acc: Account, symbol: str, lo: float, hi: float) -> float:
     """Bisection of equity = MM over the symbol's price, the rest at their marks (no engine code)."""
-    rules = rules_for(acc.venue)
+    rules = venue_rules(acc.venue)
     settle = next(p.settle for p in acc.positions if p.symbol == symbol)
 
     def slack(price: float) -> float:

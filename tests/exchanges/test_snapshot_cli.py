@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from desk.cli import main
 from desk.formats import load_portfolio
 from tests.exchanges.conftest import HL_ADDRESS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _add(monkeypatch, keys, name, venue, url, *extra):
@@ -78,3 +83,15 @@ def test_snapshot_input_errors(capsys):
     assert "no account named 'ghost'" in capsys.readouterr().err
     assert main(["snapshot", "--demo", "--scenario", "nope"]) == 2
     assert "unknown demo scenario" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("at", ["1e308", "inf", "86401"])
+def test_snapshot_demo_time_beyond_a_day_is_named_not_a_hang(subprocess_env, tmp_path, at):
+    # the demo market is stepped second by second: --at 1e308 used to run for ever
+    out = tmp_path / "demo.json"
+    result = subprocess.run([sys.executable, "-m", "desk", "snapshot", "--demo", "--at", at, "-o", str(out)],
+                            capture_output=True, text=True, cwd=ROOT, env=subprocess_env, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result.stderr
+    assert "demo time must be between 0 and 86,400 seconds (one simulated day)" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()

@@ -54,3 +54,15 @@ def test_an_unreadable_tier_file_only_costs_a_fetch(fake, make_config, tmp_path)
     next((tmp_path / "markets").glob("tiers-*.json")).write_text("{not json")
     snap = read_once(cfg, {})
     assert snap.account.positions and _hl_meta_requests(fake) == 2
+
+
+def test_cache_files_nested_too_deeply_only_cost_a_fetch(fake, make_config, tmp_path):
+    # json.loads raises RecursionError (not a ValueError) on such a file: it must not crash the reader
+    cfg = make_config("hyperliquid", wallet_address=HL_ADDRESS)
+    read_once(cfg, {})
+    files = list((tmp_path / "markets").glob("*.json"))
+    assert len(files) >= 2, files  # the markets cache and the tier file
+    for path in files:
+        path.write_text('{"format": "desk.tiers/1", "tiers": ' + "[" * 5000 + "]" * 5000 + "}")
+    snap = read_once(cfg, {})
+    assert snap.account.positions and _hl_meta_requests(fake) == 2

@@ -6,7 +6,7 @@ import pytest
 
 from desk.domain.model import Account
 from desk.exchanges.base import ErrorKind, VenueError
-from desk.services.freshness import FeedState, Thresholds, age_status, evaluate
+from desk.services.freshness import FeedState, Thresholds, age_status, evaluate, read_cycle_missed
 from desk.services.snapshot import DataStatus
 from tests.support.monitor import position
 
@@ -103,3 +103,14 @@ def test_a_stream_that_is_down_is_named_in_the_reason():
     v = evaluate(T0 + 8, account=account(position(mark_time=T0), data_time=T0 + 8), thresholds=TH,
                  expected_interval=2, waiting_since=T0, marks_feed=down, account_feed=NO_STREAM)
     assert v.reason == "no mark price for BTC/USDT:USDT for 8.0 s — mark stream down (connection reset)"
+
+
+@pytest.mark.parametrize(("age", "interval", "missed"), [
+    (8.0, 10.0, False),  # between two reads
+    (15.0, 10.0, False),  # the next read is 5 s late: within the live margin, as for balances
+    (15.1, 10.0, True),  # a read cycle missed
+    (7.5, 2.0, True),  # polling every 2 s: late sooner
+    (500.0, None, False),  # the interval is unknown: nothing to judge it against
+])
+def test_the_exchange_figure_missed_a_read_cycle(age, interval, missed) -> None:
+    assert read_cycle_missed(1_000.0 - age, interval, 1_000.0) is missed

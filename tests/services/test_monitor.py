@@ -68,6 +68,9 @@ def test_publishes_live_snapshots_and_recomputes_on_each_mark(harness_factory):
     h = harness_factory(reader)
     first = h.snapshot(lambda s: s.report.accounts and reader.marks_subscribed, "first report")
     assert first.account_state("main").status is DataStatus.LIVE
+    # no account stream: REST reads at the polling interval, as the table's "Liq. exchange" age
+    # is judged against
+    assert first.account_state("main").read_interval == FAST.poll_seconds
     assert reader.mark_subscriptions == [(BTC, ETH)]
     reader.push_marks({BTC: 61_234.5})
     snap = h.snapshot(lambda s: report_mark(s) == 61_234.5, "streamed mark in the report")

@@ -100,7 +100,7 @@ def test_the_table_says_what_brings_a_position_back_in_the_flash_crash(subproces
               "--no-alerts")
     try:
         line = w.read_until(lambda line: "demo-bybit-isolated SOL/USDT:USDT long: To get back to 10 % from "
-                            "liquidation and margin ratio 0.50: add " in line, timeout=40)
+                            "liquidation and margin ratio 50 %: add " in line, timeout=40)
     finally:
         code, _rest, err = w.stop(signal.SIGINT)
     assert code == 0, err

@@ -23,7 +23,7 @@ from desk.store.settings import (
 FIXTURES = Path(__file__).parent / "fixtures"
 
 REQUIRED = {
-    "monitor.reconcile_seconds": 10, "monitor.poll_seconds": 5, "monitor.live_seconds": 5,
+    "monitor.reconcile_seconds": 10, "monitor.poll_seconds": 2, "monitor.live_seconds": 5,
     "monitor.stale_seconds": 30, "monitor.markets_cache_hours": 24,
     "alerts.enabled": True, "alerts.distance_warning": 0.10, "alerts.distance_critical": 0.05,
     "alerts.margin_ratio_warning": 0.5, "alerts.margin_ratio_critical": 0.8, "alerts.stale_seconds": 30,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit
 
 from desk.store.paths import desk_paths
 from desk.store.settings import GROUPS, OPTIONS, AccountConfig, Settings
@@ -74,7 +74,7 @@ def test_invalid_values_are_rejected_with_the_key_named(qtbot, settings, key, te
 def test_thresholds_must_be_in_order(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
     dialog = SettingsDialog(settings)
     qtbot.addWidget(dialog)
-    dialog.editors["alerts.distance_critical"].setText("0.2")  # worse than the 0.10 warning: nonsense
+    dialog.editors["alerts.distance_critical"].setText("20")  # 20 %: worse than the 10 % warning
     dialog.save()
     assert dialog.result() != dialog.DialogCode.Accepted
     assert "distance_critical" in dialog.errors.text()
@@ -190,3 +190,32 @@ def test_a_failing_test_says_why(qtbot, settings) -> None:  # type: ignore[no-un
     assert not ok
     assert "FAILED" in dialog.status.text()
     assert message.startswith("[network]") or message.startswith("[exchange_down]"), message
+
+
+def test_thresholds_shown_as_percent_are_entered_as_percent(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
+    """Every surface shows distances and margin ratios as percent; the dialog takes them as percent
+    too, and the settings file keeps the fraction (issue 15)."""
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    assert dialog.editors["alerts.distance_warning"].text() == "10"  # default 0.10
+    assert dialog.editors["alerts.margin_ratio_critical"].text() == "80"  # default 0.8
+    assert dialog.editors["risk.target_margin_ratio"].text() == "50"
+    labels = {label.text() for label in dialog.findChildren(QLabel)}
+    assert "Warn at distance (%)" in labels and "Critical at margin ratio (%)" in labels
+    dialog.editors["alerts.distance_warning"].setText("12.5")
+    dialog.editors["alerts.margin_ratio_warning"].setText("40 %")
+    dialog.save()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    reloaded = Settings.load()
+    assert reloaded.get("alerts.distance_warning") == 0.125
+    assert reloaded.get("alerts.margin_ratio_warning") == 0.4
+
+
+def test_a_percent_out_of_range_names_the_percent_range(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.editors["alerts.margin_ratio_critical"].setText("150")  # 150 %: past liquidation
+    dialog.save()
+    assert dialog.result() != dialog.DialogCode.Accepted
+    assert "alerts.margin_ratio_critical: '150' is not allowed — expected a percent from 1 to 100" \
+        in dialog.errors.text()

@@ -69,7 +69,7 @@ def test_margin_bar_tooltip_has_the_venues_own_figure(qtbot, window) -> None:  #
     window.apply_snapshot(snapshot([position(margin_ratio=0.4)], at=time.time()))
     settle(qtbot)
     bar = window.accounts_panel.cards["main"].bar
-    assert bar.format() == "✓ 40.0 %"
+    assert bar.format() == "✓ 40.00 %"  # one formatter: ratios at 2 decimals everywhere
     assert "venue's own figure 40.40 %" in bar.toolTip()
 
 
@@ -79,7 +79,7 @@ def test_isolated_only_accounts_show_the_worst_isolated_ratio(qtbot, window) -> 
     window.apply_snapshot(snapshot(positions, at=time.time()))
     settle(qtbot)
     bar = window.accounts_panel.cards["main"].bar
-    assert bar.format() == "▲ 61.0 % isolated"
+    assert bar.format() == "▲ 61.00 % isolated"
     assert "B/USDT:USDT" in bar.toolTip()
 
 

@@ -217,7 +217,7 @@ def test_streamed_marks_do_not_flag_a_cross_position(qtbot) -> None:  # type: ig
     read_at = NOW - 4
     states = {p.key: checked_at_read(p, 2_070.28, at=read_at)}
     model.apply_snapshot(snapshot([p], at=NOW, position_states=states))
-    assert cell(model, "ETH/USDT:USDT", Column.LIQ_EXCHANGE) == "2,070.29"
+    assert cell(model, "ETH/USDT:USDT", Column.LIQ_EXCHANGE) == "2,070.29 · 4.0 s"  # as old as the read
     tip = cell(model, "ETH/USDT:USDT", Column.LIQ_EXCHANGE, Qt.ItemDataRole.ToolTipRole)
     stamp = datetime.fromtimestamp(read_at).strftime("%H:%M:%S")
     assert tip.startswith(f"Agrees with desk: exchange 2,070.29 at the last account read {stamp}; "
@@ -229,7 +229,7 @@ def test_a_real_disagreement_at_the_read_is_flagged_whatever_the_live_figures(qt
     model, _, _ = make(qtbot)
     p = position("BTC/USDT:USDT", liquidation=54_300.0, reported_liquidation=54_300.0, tick_size=0.1)
     model.apply_snapshot(snapshot([p], at=NOW, position_states={p.key: checked_at_read(p, 54_299.0, at=NOW)}))
-    assert cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE) == "⚠ 54,300.0"
+    assert cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE) == "⚠ 54,300.0 · 0.0 s"
     tip = cell(model, "BTC/USDT:USDT", Column.LIQ_EXCHANGE, Qt.ItemDataRole.ToolTipRole)
     assert "10.0 ticks apart" in tip
 
@@ -246,7 +246,7 @@ def test_exchange_price_where_desk_finds_none_is_flagged(qtbot) -> None:  # type
     model, _, _ = make(qtbot)
     p = position("ETH/USDT:USDT", mark=3000.0, liquidation=None, reported_liquidation=1500.0, tick_size=0.01)
     model.apply_snapshot(snapshot([p], at=NOW, position_states={p.key: checked_at_read(p, None, at=NOW)}))
-    assert cell(model, "ETH/USDT:USDT", Column.LIQ_EXCHANGE) == "⚠ 1,500.00"
+    assert cell(model, "ETH/USDT:USDT", Column.LIQ_EXCHANGE) == "⚠ 1,500.00 · 0.0 s"
 
 
 def test_the_comparison_is_not_computed_in_the_ui_or_the_alert_rules() -> None:
@@ -323,7 +323,7 @@ def test_an_update_signals_only_the_cells_whose_figures_changed(qtbot) -> None: 
     changes.clear()
     moved_eth = moved(positions[1], 2_100.0)  # at 5 % from liquidation: critical, the whole row
     model.apply_snapshot(snapshot([positions[0], moved_eth], seq=4, at=NOW))
-    assert (eth, 0, eth, len(Column) - 1) in changes  # signalled where it was, then re-sorted first
     eth = model.row_for_key(moved_eth.key)
-    assert eth == 0
+    assert eth == 0  # re-sorted first (worst first) ...
+    assert changes == [(0, 0, 0, len(Column) - 1)]  # ... then signalled at the row it now occupies
     assert model.index(eth, Column.STATUS).data(DISPLAY) == Level.CRITICAL.label

@@ -10,7 +10,7 @@ from desk.domain.model import Portfolio
 from desk.domain.scenario import apply_what_if
 from desk.domain.whatif import break_even_price, find_position
 from desk.ui import formatting as fmt
-from desk.ui.charts.ladder import LadderWidget, ratio_text
+from desk.ui.charts.ladder import LadderWidget
 from tests.support.ui_charts import CROSS, VICTIM, position_risk
 
 
@@ -63,15 +63,15 @@ def test_drag_shows_apply_what_if(ladder: LadderWidget, crash: Portfolio, key: t
     tick = risk.tick_size
     label = ladder.whatif.label.format
     assert fmt.price(expected.liquidation_price, tick) in label
-    assert fmt.percent(expected.distance_to_liquidation) in label
-    assert ratio_text(expected.margin_ratio) in label
+    assert fmt.distance_with_state(expected.signed_distance_to_liquidation, expected.liquidatable) in label
+    assert fmt.margin_ratio(expected.margin_ratio) in label
     box = ladder.whatif_box.text()
     assert fmt.price(price, tick) in box
     cross_pools = [p for p in pool if p.settle == expected.settle and key == CROSS]
     for p in cross_pools:
-        assert ratio_text(p.margin_ratio) in box
+        assert fmt.margin_ratio(p.margin_ratio) in box
     beyond = expected.margin_ratio is not None and expected.margin_ratio >= 1
-    assert ("LIQUIDATED" in label) == beyond
+    assert ("PAST LIQUIDATION" in label) == beyond
 
 
 def test_mouse_drag_moves_the_line_and_recomputes(ladder: LadderWidget, crash: Portfolio,

@@ -16,7 +16,6 @@ from desk.store.history import History
 from desk.store.paths import desk_paths
 from desk.ui import formatting as fmt
 from desk.ui.charts.history import HistoryWidget
-from desk.ui.charts.ladder import ratio_text
 from desk.ui.charts.stress import StressWidget, default_betas, parse_betas
 from desk.ui.whatif import Edits, WhatIfPanel, suggestion_text
 from tests.support.ui_charts import CROSS, VICTIM, fill_history, position_risk
@@ -33,7 +32,7 @@ def test_stress_marker_sits_where_the_engine_crosses_one(qtbot: QtBot, crash: Po
     uniform = widget.crossings["uniform"]
     assert uniform == pytest.approx(shock_to_liquidation(acc), abs=1e-9)
     x, y = widget.markers["uniform"].getData()
-    assert x[0] == pytest.approx(uniform * 100) and y[0] == 1.0
+    assert x[0] == pytest.approx(uniform * 100) and y[0] == 100.0  # percent, 100 % = liquidation
     assert f"{uniform * 100:+.2f} %" in widget.marker_labels["uniform"].toPlainText()
     # beta: the engine's stress grid is below 1.0 just inside the crossing and at or above it just past it
     crossing = widget.crossings["beta"]
@@ -47,7 +46,7 @@ def test_stress_marker_sits_where_the_engine_crosses_one(qtbot: QtBot, crash: Po
     drawn_x, drawn_y = widget.curves["uniform"].getData()
     grid = stress_grid(acc, drawn_x / 100.0)
     worst = np.max(np.vstack([*grid.margin_ratio.values(), *grid.position_margin_ratio.values()]), axis=0)
-    np.testing.assert_allclose(drawn_y, np.minimum(worst, 3.0), rtol=1e-12)
+    np.testing.assert_allclose(drawn_y, np.minimum(worst, 3.0) * 100.0, rtol=1e-12)
 
 
 def test_betas_default_from_the_demo_catalog_and_parse_errors() -> None:
@@ -69,7 +68,7 @@ def test_history_reads_samples_from_desk_home(qtbot: QtBot, tmp_path: object) ->
     stored = history.samples(account=VICTIM[0], symbol=VICTIM[1], leg=VICTIM[2])
     x, y = widget.curves["margin_ratio"].getData()
     np.testing.assert_array_equal(x, [s.at for s in stored])
-    np.testing.assert_allclose(y, [s.margin_ratio for s in stored])
+    np.testing.assert_allclose(y, [s.margin_ratio * 100 for s in stored])  # percent
     _, liq = widget.curves["liquidation_price"].getData()
     np.testing.assert_allclose(liq, [s.liquidation_price for s in stored])
     # the default window is the last 24 hours, clipped to the data
@@ -106,8 +105,12 @@ def test_whatif_table_and_suggestions_match_the_engine(panel: WhatIfPanel, crash
     assert rows["liquidation"] == (fmt.price(before.liquidation_price, tick),
                                    fmt.price(after.liquidation_price, tick))
     assert rows["bankruptcy"][1] == fmt.price(after.bankruptcy_price, tick)
-    assert rows["distance to liquidation"][1] == fmt.percent(after.distance_to_liquidation)
-    assert rows["margin ratio"] == (ratio_text(before.margin_ratio), ratio_text(after.margin_ratio))
+    # a 1 % fall takes the victim past its liquidation price: said so, with a negative distance
+    assert after.liquidatable and after.signed_distance_to_liquidation < 0
+    assert rows["distance to liquidation"][1] == fmt.distance_with_state(
+        after.signed_distance_to_liquidation, True)
+    assert rows["margin ratio"] == (fmt.margin_ratio(before.margin_ratio),
+                                    fmt.margin_ratio(after.margin_ratio))
     assert after.suggestions
     assert panel.suggestion_lines == [suggestion_text(s, after.settle) for s in after.suggestions]
     add = next(s for s in after.suggestions if s.action == "add_margin")
@@ -116,7 +119,7 @@ def test_whatif_table_and_suggestions_match_the_engine(panel: WhatIfPanel, crash
     from PySide6.QtGui import QGuiApplication
 
     clip = QGuiApplication.clipboard().text()
-    assert panel.suggestion_lines[0] in clip and "to get back to margin ratio 0.50:" in clip
+    assert panel.suggestion_lines[0] in clip and "to get back to margin ratio 50 %:" in clip
 
 
 def test_whatif_cross_pool_ratio_and_size_edit(panel: WhatIfPanel, crash: Portfolio) -> None:
@@ -128,7 +131,7 @@ def test_whatif_cross_pool_ratio_and_size_edit(panel: WhatIfPanel, crash: Portfo
     expected = compute_risk(edit_position(crash, *CROSS, contracts=half))
     rows = {name: (b, a) for name, b, a in panel.rows()}
     pool = expected.accounts[0].pools[0]
-    assert rows["pool margin ratio"][1] == ratio_text(pool.margin_ratio)
+    assert rows["pool margin ratio"][1] == fmt.margin_ratio(pool.margin_ratio)
     assert rows["size (contracts)"][1] == fmt.quantity(half)
 
 

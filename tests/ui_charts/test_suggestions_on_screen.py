@@ -18,7 +18,7 @@ from desk.ui.main_window import MainWindow
 from desk.ui.positions_model import Column
 from tests.support.ui_charts import VICTIM, flash_crash_portfolio, position_risk
 
-GOAL = "to get back to 10 % from liquidation and margin ratio 0.50"  # the defaults of alerts.* / risk.*
+GOAL = "to get back to 10 % from liquidation and margin ratio 50 %"  # the defaults of alerts.* / risk.*
 
 
 def live_snapshot(portfolio: Portfolio) -> MonitorSnapshot:

@@ -156,7 +156,7 @@ class TierCache:
                     continue
                 if now - saved <= self.max_age:
                     self.entries[key] = (float(saved), tuple(Tier(**row) for row in rows))
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return
 
     def save(self) -> None:

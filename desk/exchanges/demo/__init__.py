@@ -34,11 +34,16 @@ def open_demo_readers(
     return [DemoReader(market, name) for name in market.account_names]
 
 
+#: the latest ``--at`` of ``desk snapshot --demo``: the market is stepped second by second up to it
+MAX_DEMO_SECONDS = 86_400.0
+
+
 def demo_portfolio(scenario: str = DEFAULT_SCENARIO, *, seed: int | None = None,
                    at_seconds: float = 0.0) -> Portfolio:
     """The demo accounts after ``at_seconds`` simulated seconds (``desk snapshot --demo``)."""
-    if not at_seconds >= 0:
-        raise ValueError(f"demo time must be zero or positive seconds, got {at_seconds!r}")
+    if not 0 <= at_seconds <= MAX_DEMO_SECONDS:  # NaN fails too; beyond a day the steps take minutes
+        raise ValueError(f"demo time must be between 0 and {MAX_DEMO_SECONDS:,.0f} seconds (one simulated "
+                         f"day), got {at_seconds!r}")
     market = DemoMarket(scenario, seed=seed, clock=lambda: 0.0)
     market.advance_to(at_seconds)
     return market.portfolio()

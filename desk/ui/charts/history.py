@@ -31,6 +31,7 @@ RANGES = {"1 hour": 3600.0, "6 hours": 6 * 3600.0, "24 hours": 24 * 3600.0, "7 d
 DEFAULT_RANGE = "24 hours"
 _FIELDS = ("margin_ratio", "distance_to_liquidation", "mark_price", "liquidation_price",
            "reported_liquidation_price")
+_PERCENT = frozenset({"margin_ratio", "distance_to_liquidation"})
 
 
 class _OwnHistory:
@@ -71,14 +72,14 @@ class HistoryWidget(QWidget):
         self.price_plot = plot_widget(axis_items={"bottom": pg.DateAxisItem()})
         self.price_plot.setXLink(self.ratio_plot)
         ratio_item = self.ratio_plot.getPlotItem()
-        ratio_item.setLabel("left", "ratio · distance (fraction)")
+        ratio_item.setLabel("left", "ratio · distance (%)")
         price_item = self.price_plot.getPlotItem()
         price_item.setLabel("left", "price")
         for item in (ratio_item, price_item):
             item.setMenuEnabled(False)
             item.getAxis("bottom").setTickFont(label_font(9))
-        self.limit = pg.InfiniteLine(1.0, angle=0, pen=pen(SERIES["limit"]),
-                                     label="margin ratio 1.0 = liquidation",
+        self.limit = pg.InfiniteLine(100.0, angle=0, pen=pen(SERIES["limit"]),
+                                     label="margin ratio 100 % = liquidation",
                                      labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)],
                                                 "color": pen(SERIES["limit"]).color()})
         ratio_item.addItem(self.limit)
@@ -94,8 +95,9 @@ class HistoryWidget(QWidget):
         self.title = QLabel("Select a position to see its history.")
         self.title.setFont(label_font(10.5, bold=True))
         self.ratio_legend = QLabel(" &nbsp; ".join([
-            legend_swatch_html(SERIES["margin_ratio"], "margin ratio (1.0 = liquidation)"),
-            legend_swatch_html(SERIES["distance"], "distance to liquidation (fraction of the mark)")]))
+            legend_swatch_html(SERIES["margin_ratio"], "margin ratio (100 % = liquidation)"),
+            legend_swatch_html(SERIES["distance"],
+                               "distance to liquidation (% of the mark; negative past it)")]))
         self.price_legend = QLabel("")
         for label in (self.ratio_legend, self.price_legend):
             label.setTextFormat(Qt.TextFormat.RichText)
@@ -200,7 +202,9 @@ class HistoryWidget(QWidget):
                                dtype=np.float64)
                 self.data[name] = np.concatenate([self.data[name], new])
             for name, curve in self.curves.items():
-                curve.setData(self.times, self.data[name])
+                # ratios and distances in percent, as every surface shows them
+                scale = 100.0 if name in _PERCENT else 1.0
+                curve.setData(self.times, self.data[name] * scale)
         count = len(self.times)
         self.status.setText(f"{count} samples in the last {self.range_box.currentText()}" if count else
                             "No history yet for this selection: samples are written while desk monitors "

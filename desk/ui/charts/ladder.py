@@ -44,15 +44,6 @@ _LABEL_AT = {
 _LEVELS = ("mark", "entry", "break_even", "liquidation", "liquidation_exchange", "bankruptcy")
 
 
-def ratio_text(x: float | None) -> str:
-    """A margin ratio for display (desk scale; ∞ when the margin balance is gone)."""
-    if x is None or math.isnan(x):
-        return fmt.DASH
-    if math.isinf(x):
-        return "∞ (balance gone)"
-    return f"{x:.4f}"
-
-
 class LadderWidget(QWidget):
     """The ladder for the selected position; :meth:`show_position` follows the selection and updates."""
 
@@ -228,7 +219,9 @@ class LadderWidget(QWidget):
             line.setValue(value)
             extra = ""
             if name == "liquidation":
-                extra = f"  ·  {fmt.percent(risk.distance_to_liquidation, 2)} away"
+                sd = risk.signed_distance_to_liquidation
+                extra = (f"  ·  {fmt.distance_with_state(sd, True)}" if risk.liquidatable
+                         else f"  ·  {fmt.distance(sd)} away")
             line.label.setFormat(f"{names[name]}  {text}{extra}")
         side = "long" if risk.side == "long" else "short"
         leg = f" ({risk.leg} leg)" if risk.leg != "both" else ""
@@ -244,9 +237,10 @@ class LadderWidget(QWidget):
             rows.append(f"<tr><td>{legend_swatch_html(LADDER[name], names[name])}</td>"
                         f"<td align='right'>&nbsp;{text}</td></tr>")
         rows.append(f"<tr><td>distance to liquidation</td><td align='right'>"
-                    f"{fmt.percent(risk.distance_to_liquidation)}</td></tr>")
+                    f"{fmt.distance_with_state(risk.signed_distance_to_liquidation, risk.liquidatable)}"
+                    "</td></tr>")
         rows.append(f"<tr><td>margin ratio ({'own' if risk.margin_mode == 'isolated' else 'pool'})</td>"
-                    f"<td align='right'>{ratio_text(risk.margin_ratio)}</td></tr>")
+                    f"<td align='right'>{fmt.margin_ratio(risk.margin_ratio)}</td></tr>")
         self.side.setText(f"<div>{risk.account}</div><table cellspacing='2'>{''.join(rows)}</table>")
 
     def _set_line(self, price: float) -> None:
@@ -276,18 +270,20 @@ class LadderWidget(QWidget):
             "whatif_price": fmt.price(price, tick),
             "whatif_liquidation": fmt.price(figures.liquidation_price, tick)
             if figures.liquidation_price is not None else "none reachable",
-            "whatif_distance": fmt.percent(figures.distance_to_liquidation),
-            "whatif_margin_ratio": ratio_text(figures.margin_ratio),
-            "whatif_pool_ratio": ratio_text(figures.pool_ratio),
+            "whatif_distance": fmt.distance_with_state(figures.signed_distance_to_liquidation,
+                                                       figures.liquidatable),
+            "whatif_margin_ratio": fmt.margin_ratio(figures.margin_ratio),
+            "whatif_pool_ratio": fmt.margin_ratio(figures.pool_ratio),
             "whatif_pnl": fmt.money(figures.unrealized_pnl, currency, signed=True),
         }
         self.displayed.update(shown)
         pool = f"  ·  pool {shown['whatif_pool_ratio']}" if figures.pool_ratio is not None and \
             self.risk.margin_mode == "isolated" else ""
-        beyond = figures.margin_ratio is not None and figures.margin_ratio >= 1.0
-        shown["whatif_state"] = "LIQUIDATED at this price (ratio ≥ 1)" if beyond else ""
+        beyond = figures.liquidatable
+        shown["whatif_state"] = (f"{fmt.PAST_LIQUIDATION} at this price (margin ratio "
+                                 f"{shown['whatif_margin_ratio']})") if beyond else ""
         self.displayed["whatif_state"] = shown["whatif_state"]
-        warn = "  ·  ⚠ LIQUIDATED here" if beyond else ""
+        warn = f"  ·  ⚠ {fmt.PAST_LIQUIDATION}" if beyond else ""
         self.whatif.label.setFormat(
             f"what-if {shown['whatif_price']}{warn}  ·  liq {shown['whatif_liquidation']} "
             f"({shown['whatif_distance']})  ·  ratio {shown['whatif_margin_ratio']}{pool}")

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidg
 from desk.domain.model import Account, Portfolio
 from desk.domain.scenario import stress_grid
 from desk.domain.whatif import stress_liquidation_shock
+from desk.ui import formatting as fmt
 from desk.ui.charts.style import (
     SERIES,
     color_of,
@@ -89,16 +90,16 @@ class StressWidget(QWidget):
         self.plot = plot_widget()
         item = self.plot.getPlotItem()
         item.setLabel("bottom", "price shock (%)")
-        item.setLabel("left", "margin ratio (1.0 = liquidation)")
+        item.setLabel("left", "margin ratio (%; 100 % = liquidation)")
         item.getAxis("left").label.setFont(label_font(9))
         item.setMenuEnabled(False)
         zone = QColor(color_of(SERIES["limit"]))
         zone.setAlpha(28)
-        self.zone = pg.LinearRegionItem((1.0, RATIO_CAP), orientation="horizontal", movable=False,
+        self.zone = pg.LinearRegionItem((100.0, RATIO_CAP * 100.0), orientation="horizontal", movable=False,
                                         brush=pg.mkBrush(zone), pen=pg.mkPen(None))
         item.addItem(self.zone)
-        self.limit = pg.InfiniteLine(1.0, angle=0, pen=pen(SERIES["limit"]),
-                                     label="liquidation: ratio 1.0 (shaded above)",
+        self.limit = pg.InfiniteLine(100.0, angle=0, pen=pen(SERIES["limit"]),
+                                     label="liquidation: margin ratio 100 % (shaded above)",
                                      labelOpts={"position": 0.98, "color": color_of(SERIES["limit"]),
                                                 "anchors": [(1, 1), (1, 1)]})
         self.limit.label.setFont(label_font(9))
@@ -192,9 +193,9 @@ class StressWidget(QWidget):
         for name, betas in (("uniform", None), ("beta", self.betas)):
             ratios = worst_ratio(account, SHOCKS, betas)
             self.curves_data[name] = ratios
-            shown = np.minimum(ratios, RATIO_CAP)  # ∞ (balance gone) drawn at the cap
+            shown = np.minimum(ratios, RATIO_CAP) * 100.0  # percent, as every surface shows it; ∞ at the cap
             self.curves[name].setData(SHOCKS * 100.0, shown)
-            top = max(top, float(np.nanmax(shown)) * 1.05)
+            top = max(top, float(np.nanmax(shown)) / 100.0 * 1.05)
             crossing = stress_liquidation_shock(account, betas=betas)
             self.crossings[name] = crossing
             style = SERIES[name]
@@ -205,12 +206,12 @@ class StressWidget(QWidget):
                 label.setText("")
                 legend.append(legend_swatch_html(style, f"{style.label}: no liquidation within ±50 %"))
             else:
-                self.markers[name].setData([crossing * 100.0], [1.0])
-                text = f"liquidation at {what} {crossing * 100:+.2f} %"
+                self.markers[name].setData([crossing * 100.0], [100.0])
+                text = f"liquidation at {what} {fmt.percent(crossing, signed=True)}"
                 label.setText(text)
-                label.setPos(crossing * 100.0, 1.0)
+                label.setPos(crossing * 100.0, 100.0)
                 legend.append(legend_swatch_html(style, f"{style.label}: {text}"))
         self.legend.setText("&nbsp;&nbsp;&nbsp;".join(legend))
         top = min(top, RATIO_CAP * 1.02)
-        self.zone.setRegion((1.0, top))
-        self.plot.getPlotItem().setYRange(0.0, top, padding=0)
+        self.zone.setRegion((100.0, top * 100.0))
+        self.plot.getPlotItem().setYRange(0.0, top * 100.0, padding=0)

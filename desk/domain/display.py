@@ -1,0 +1,135 @@
+"""One way to write every figure desk shows: prices at the symbol's tick, money with its currency,
+sizes with their unit, ratios and distances as percent, ages, and the words for "past liquidation".
+
+Pure functions of the standard library, so the dashboard, the CLI (`desk risk`, `desk watch`),
+the notifications and the alert log write the same figure the same way. Nothing here computes
+risk: the figures and the fact "at or past liquidation" come from :mod:`desk.domain.report`.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+DASH = "—"
+#: the state of a position at or past its liquidation price, in words, on every surface
+PAST_LIQUIDATION = "PAST LIQUIDATION"
+#: a margin ratio once the margin balance is gone (the ratio is then infinite): liquidation
+RATIO_EXHAUSTED = "≥ 100 %"
+
+_DOLLARS = frozenset({"USDT", "USDC", "USD", "BUSD", "FDUSD", "DAI", "USDE"})
+
+
+def tick_decimals(tick_size: float | None, price: float | None = None) -> int:
+    """Decimal places implied by a tick size (0.1 → 1, 0.5 → 1, 0.0001 → 4).
+
+    Without a tick size, fall back to a precision that suits the price's magnitude.
+    """
+    if tick_size is not None and math.isfinite(tick_size) and tick_size > 0:
+        exponent = Decimal(repr(tick_size)).normalize().as_tuple().exponent
+        return max(0, -int(exponent)) if isinstance(exponent, int) else 2
+    if price is None or not math.isfinite(price) or price == 0:
+        return 2
+    magnitude = math.floor(math.log10(abs(price)))
+    return max(0, min(8, 4 - magnitude))
+
+
+def price(value: float | None, tick_size: float | None = None) -> str:
+    if value is None or not math.isfinite(value):
+        return DASH
+    return f"{value:,.{tick_decimals(tick_size, value)}f}"
+
+
+def quantity(value: float | None, unit: str | None = None) -> str:
+    """Contracts: as many decimals as the value needs, up to 8, without trailing zeros."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    text = f"{value:,.8f}".rstrip("0").rstrip(".") or "0"
+    return f"{text} {unit}" if unit else text
+
+
+def money(value: float | None, currency: str | None = None, *, signed: bool = False) -> str:
+    """Settle-currency amounts: 2 decimals for dollar-like coins, 6 for coins (inverse settles)."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    decimals = 2 if currency is None or currency.upper() in _DOLLARS else 6
+    text = f"{value:+,.{decimals}f}" if signed else f"{value:,.{decimals}f}"
+    return f"{text} {currency}" if currency else text
+
+
+def percent(fraction: float | None, decimals: int = 2, *, signed: bool = False) -> str:
+    if fraction is None or not math.isfinite(fraction):
+        return DASH
+    return f"{fraction * 100:+,.{decimals}f} %" if signed else f"{fraction * 100:,.{decimals}f} %"
+
+
+def margin_ratio(ratio: float | None) -> str:
+    """desk's margin ratio as percent (100 % = liquidation).
+
+    ``None`` (no maintenance margin to reach: cannot be liquidated) is a dash; an infinite ratio
+    (the margin balance is gone) is :data:`RATIO_EXHAUSTED`, never a dash or "inf".
+    """
+    if ratio is None or math.isnan(ratio):
+        return DASH
+    if math.isinf(ratio):
+        return RATIO_EXHAUSTED
+    return percent(ratio)
+
+
+def distance(signed_distance: float | None) -> str:
+    """The signed distance to liquidation (negative once past it) as percent: "4.20 %", "-1.10 %"."""
+    if signed_distance is None or not math.isfinite(signed_distance):
+        return DASH
+    return percent(signed_distance)
+
+
+def distance_with_state(signed_distance: float | None, liquidatable: bool) -> str:
+    """The distance, and the words :data:`PAST_LIQUIDATION` once at or past the liquidation price."""
+    if not liquidatable:
+        return distance(signed_distance)
+    if signed_distance is None:
+        return PAST_LIQUIDATION
+    return f"{PAST_LIQUIDATION} {distance(signed_distance)}"
+
+
+def shock(signed_shock: float | None) -> str:
+    """The smallest uniform move of all marks that liquidates (negative: all marks down), in words;
+    0 means a pool or an isolated position is already at or past liquidation."""
+    if signed_shock is None or math.isnan(signed_shock):
+        return "none within ±99 % of all marks"
+    if signed_shock == 0:
+        return f"{PAST_LIQUIDATION} now"
+    direction = "fall" if signed_shock < 0 else "rise"
+    return f"{percent(abs(signed_shock))} {direction} of all marks"
+
+
+def threshold_percent(fraction: float) -> str:
+    """A threshold (a fraction) as the percent a person types: 0.1 → "10 %", 0.025 → "2.5 %"."""
+    return f"{fraction * 100:g} %"
+
+
+def leverage(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    return f"{value:g}×"
+
+
+def age(seconds: float | None) -> str:
+    """A short age for a person: "0.4 s", "12 s", "3 min", "2 h 5 min"."""
+    if seconds is None or not math.isfinite(seconds):
+        return DASH
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours} h {rest // 60} min"
+
+
+def ticks_apart(a: float, b: float, tick_size: float | None) -> float:
+    """How many ticks separate two prices (relative 1e-4 of the price stands in for a missing tick)."""
+    tick = tick_size if tick_size and tick_size > 0 else abs(b) * 1e-4 or 1e-12
+    return abs(a - b) / tick

@@ -1,0 +1,268 @@
+"""What the engine may be given, and what it may give back: the input bounds and invariants, declared once.
+
+Inputs (:func:`check_portfolio`): every number finite and inside a sane range — wide enough for any
+real account (a 10⁻¹² price, a 10¹⁵-contract position, a 10¹⁸ wallet), narrow enough that no product
+or sum the engine forms can overflow — and a tier table that gives a non-negative maintenance margin
+that never falls as the notional grows (risk-math.md §0). Outputs (:func:`check_report`): no NaN or
+infinity where a number is shown (only a margin ratio may be ``inf``: no margin left) and no negative
+maintenance margin. Readers (the portfolio file, the what-if flags) translate :class:`InputError`
+into their own message; it names the account, the position and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from desk.domain.model import Account, Kind, Portfolio, Position, Tier
+from desk.domain.report import AccountRisk, PositionRisk, RiskReport, Suggestion
+from desk.domain.rules import resolve_tiers, rules_for
+
+MIN_PRICE = 1e-12
+MAX_PRICE = 1e12
+MAX_QUANTITY = 1e15  # contracts, and contracts × contract size
+MIN_QUANTITY = 1e-12  # contracts × contract size
+MAX_AMOUNT = 1e18  # wallets and isolated margins, in the settle currency
+MAX_NOTIONAL = 1e30  # tier floors, caps and maintenance amounts (quote or coin)
+MIN_LEVERAGE = 0.01
+MAX_LEVERAGE = 10_000.0
+MAX_SHOCK = 100.0  # a what-if shock, as a fraction: +10,000 % (every mark ×101); the floor is −1 (−100 %)
+MAX_EPOCH = 1e11  # seconds (year 5138): a larger time is almost surely in milliseconds
+
+#: a published maintenance amount is rounded; a fall of the maintenance margin at a tier boundary up
+#: to this share (or 0.01 of a unit) is rounding, not an inconsistent table
+_ROUNDING = 1e-6
+
+
+class InputError(ValueError):
+    """An input the engine cannot trust: ``message`` says what and why; the rest says where."""
+
+    def __init__(self, message: str, *, field: str | None = None, account: str | None = None,
+                 position: Position | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.account = account
+        self.position = position
+
+    def at(self, *, account: str | None = None, position: Position | None = None) -> InputError:
+        """The same error placed in an account (and position), keeping what is already known."""
+        return InputError(self.message, field=self.field, account=self.account or account,
+                          position=self.position or position)
+
+
+def _g(x: float) -> str:
+    return f"{x:.10g}"
+
+
+def check_number(value: float | None, field: str, low: float, high: float, unit: str = "") -> None:
+    """``value`` (when given) is a finite number in ``[low, high]``."""
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise InputError(f"{field} must be a finite number, got {value}", field=field)
+    if not low <= value <= high:
+        raise InputError(f"{field} must be between {_g(low)} and {_g(high)}{unit}, got {_g(value)}",
+                         field=field)
+
+
+def check_price(value: float | None, field: str) -> None:
+    check_number(value, field, MIN_PRICE, MAX_PRICE)
+
+
+def check_tiers(tiers: tuple[Tier, ...], notional: float, *, mmr_from_max_leverage: bool = False) -> None:
+    """A tier table gives a non-negative maintenance margin that never falls as the notional grows.
+
+    Checked on the tiers as the engine uses them (omitted maintenance amounts derived by the §0
+    recurrence), at every tier floor. A single tier (the ``"mmr"`` + ``"maintenance_amount"``
+    shorthand for the tier the position is in) has no known floor: it is checked at ``notional``.
+    """
+    single = len(tiers) == 1
+    for i, t in enumerate(tiers):
+        prefix = "" if single else f"tiers[{i}]."
+        check_number(t.notional_floor, f"{prefix}notional_floor", 0.0, MAX_NOTIONAL)
+        check_number(t.maintenance_amount, f"{prefix}maintenance_amount", 0.0, MAX_NOTIONAL)
+        if math.isfinite(t.notional_cap):
+            check_number(t.notional_cap, f"{prefix}notional_cap", 0.0, MAX_NOTIONAL)
+        check_number(t.mmr, f"{prefix}mmr", 0.0, 1.0)
+        check_number(t.max_leverage, f"{prefix}max_leverage", MIN_LEVERAGE, MAX_LEVERAGE)
+    if not tiers:
+        return
+    resolved = resolve_tiers(tiers, mmr_from_max_leverage)
+    if single:
+        only = resolved[0]
+        if notional * only.mmr - only.cum < -_slack(only.cum):
+            start = _g(only.cum / only.mmr) if only.mmr else "infinity"
+            raise InputError(
+                f"maintenance_amount {_g(only.cum)} exceeds mmr × notional ({_g(only.mmr)} × {_g(notional)} "
+                f"= {_g(only.mmr * notional)}): the maintenance margin would be negative; this tier only "
+                f"holds from a notional of {start} — check the amount, or give the full \"tiers\" table",
+                field="maintenance_amount")
+        return
+    for i, r in enumerate(resolved):
+        amount = _g(r.cum) + (" (derived by §0)" if tiers[i].maintenance_amount is None else "")
+        at_floor = r.floor * r.mmr - r.cum
+        if at_floor < -_slack(r.cum):
+            raise InputError(
+                f"tiers[{i}]: maintenance_amount {amount} exceeds mmr × notional_floor "
+                f"({_g(r.mmr)} × {_g(r.floor)} = {_g(r.mmr * r.floor)}), so the maintenance margin would be "
+                "negative at the start of the tier; check the amount (risk-math.md §0: "
+                "amount_n = amount_(n−1) + floor_n × (mmr_n − mmr_(n−1)))", field=f"tiers[{i}]")
+        if i:
+            previous = resolved[i - 1]
+            before = r.floor * previous.mmr - previous.cum
+            if at_floor < before - _slack(before):
+                raise InputError(
+                    f"tiers[{i}]: the maintenance margin falls from {_g(before)} to {_g(at_floor)} where the "
+                    f"tier starts (notional {_g(r.floor)}, maintenance_amount {amount}); a larger position "
+                    "cannot need less margin — check maintenance_amount (risk-math.md §0)",
+                    field=f"tiers[{i}]")
+
+
+def _slack(scale: float) -> float:
+    return max(0.01, _ROUNDING * abs(scale))
+
+
+def notional_at_mark(p: Position) -> float:
+    """Linear: quote value; inverse: coin value (the unit of its tiers)."""
+    q = p.contracts * p.contract_size
+    return q * p.mark_price if p.kind is Kind.LINEAR else q / p.mark_price
+
+
+def check_position(p: Position, *, mmr_from_max_leverage: bool = False) -> None:
+    check_number(p.contracts, "contracts", 0.0, MAX_QUANTITY)
+    if p.contracts <= 0:
+        raise InputError(f"contracts must be > 0, got {_g(p.contracts)}", field="contracts")
+    check_number(p.contract_size, "contract_size", MIN_QUANTITY, MAX_QUANTITY)
+    quantity = p.contracts * p.contract_size
+    if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
+        raise InputError(f"contracts × contract_size must be between {_g(MIN_QUANTITY)} and "
+                         f"{_g(MAX_QUANTITY)}, got {_g(quantity)}", field="contracts")
+    check_price(p.entry_price, "entry_price")
+    check_price(p.mark_price, "mark_price")
+    check_price(p.tick_size, "tick_size")
+    check_number(p.isolated_margin, "isolated_margin", 0.0, MAX_AMOUNT)
+    check_number(p.leverage, "leverage", MIN_LEVERAGE, MAX_LEVERAGE)
+    check_number(p.taker_fee, "taker_fee", 0.0, 1.0)
+    check_number(p.mark_time, "mark_time", 0.0, MAX_EPOCH, " epoch seconds")
+    for name in ("liquidation_price", "bankruptcy_price", "margin_ratio"):
+        value = getattr(p.reported, name)
+        check_number(value, f"reported.{name}", 0.0, MAX_NOTIONAL)
+    check_tiers(p.tiers, notional_at_mark(p), mmr_from_max_leverage=mmr_from_max_leverage)
+
+
+def check_account(a: Account) -> None:
+    try:
+        for currency, amount in a.wallets.items():
+            check_number(amount, f"wallets.{currency}", -MAX_AMOUNT, MAX_AMOUNT)
+        check_number(a.data_time, "data_time", 0.0, MAX_EPOCH, " epoch seconds")
+        for currency, r in a.reported.items():
+            for name in ("liquidation_price", "bankruptcy_price", "margin_ratio"):
+                check_number(getattr(r, name), f"reported.{currency}.{name}", 0.0, MAX_NOTIONAL)
+    except InputError as exc:
+        raise exc.at(account=a.name) from None
+    hyperliquid_style = rules_for(a.venue).mmr_from_max_leverage
+    for p in a.positions:
+        try:
+            check_position(p, mmr_from_max_leverage=hyperliquid_style)
+        except InputError as exc:
+            raise exc.at(account=a.name, position=p) from None
+
+
+def check_portfolio(portfolio: Portfolio) -> None:
+    """Raise :class:`InputError` (naming account, position and field) for the first input out of bounds."""
+    for a in portfolio.accounts:
+        check_account(a)
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def _finite_or_none(values: Iterable[tuple[str, float | None]], *, account: str,
+                    position: PositionRisk | None = None, what: str = "") -> None:
+    for name, value in values:
+        if value is not None and not math.isfinite(value):
+            raise ResultError(f"{what}{name} is not a finite number ({value})", account=account,
+                              position=position, field=name)
+
+
+class ResultError(ValueError):
+    """A figure that cannot be shown as a number (NaN, infinite, a negative maintenance margin)."""
+
+    def __init__(self, message: str, *, account: str, position: PositionRisk | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.account = account
+        self.position = position
+        self.field = field
+
+
+def _suggestion_numbers(s: Suggestion) -> list[tuple[str, float | None]]:
+    return [("suggestion amount", s.amount), ("suggestion contracts", s.contracts),
+            ("suggestion fraction", s.fraction), ("suggestion leverage", s.leverage)]
+
+
+def _check_account_result(acc: AccountRisk) -> None:
+    name = acc.name
+    _finite_or_none([("shock_to_liquidation", acc.shock_to_liquidation)], account=name)
+    for pool in acc.pools:
+        what = f"pool {pool.settle}: "
+        _finite_or_none([("wallet_balance", pool.wallet_balance), ("unrealized_pnl", pool.unrealized_pnl),
+                         ("margin_balance", pool.margin_balance),
+                         ("maintenance_margin", pool.maintenance_margin)], account=name, what=what)
+        for ratio_name, ratio in (("margin_ratio", pool.margin_ratio), ("venue_margin_ratio",
+                                                                          pool.venue_margin_ratio)):
+            if ratio is not None and math.isnan(ratio):
+                raise ResultError(f"{what}{ratio_name} is not a number", account=name, field=ratio_name)
+        if pool.maintenance_margin < 0:
+            raise ResultError(f"{what}the maintenance margin is negative ({_g(pool.maintenance_margin)})",
+                              account=name, field="maintenance_margin")
+        for s in pool.suggestions:
+            _finite_or_none(_suggestion_numbers(s), account=name, what=what)
+    for p in acc.positions:
+        _finite_or_none([("mark_price", p.mark_price), ("notional", p.notional),
+                         ("unrealized_pnl", p.unrealized_pnl), ("maintenance_margin", p.maintenance_margin),
+                         ("liquidation_price", p.liquidation_price), ("bankruptcy_price", p.bankruptcy_price),
+                         ("distance_to_liquidation", p.distance_to_liquidation)], account=name, position=p)
+        ratios = (("margin_ratio", p.margin_ratio), ("venue_margin_ratio", p.venue_margin_ratio))
+        for ratio_name, ratio in ratios:
+            if ratio is not None and math.isnan(ratio):
+                raise ResultError(f"{ratio_name} is not a number", account=name, position=p, field=ratio_name)
+        if p.maintenance_margin < 0:
+            raise ResultError(
+                f"the maintenance margin is negative ({_g(p.maintenance_margin)}) at the mark "
+                f"{_g(p.mark_price)}: the notional there is below the tier given (its maintenance_amount "
+                "exceeds mmr × notional); give the full \"tiers\" table to move marks this far",
+                account=name, position=p, field="maintenance_margin")
+        for s in p.suggestions:
+            _finite_or_none(_suggestion_numbers(s), account=name, position=p)
+
+
+def check_report(report: RiskReport) -> None:
+    """Raise :class:`ResultError` for the first figure that is not a showable number."""
+    for acc in report.accounts:
+        _check_account_result(acc)
+
+
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_EPOCH",
+    "MAX_LEVERAGE",
+    "MAX_NOTIONAL",
+    "MAX_PRICE",
+    "MAX_QUANTITY",
+    "MAX_SHOCK",
+    "MIN_LEVERAGE",
+    "MIN_PRICE",
+    "MIN_QUANTITY",
+    "InputError",
+    "ResultError",
+    "check_number",
+    "check_portfolio",
+    "check_position",
+    "check_price",
+    "check_report",
+    "check_tiers",
+    "notional_at_mark",
+]
