@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from desk.cli import UserError
 from desk.domain import display
+from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import at_or_past_liquidation
 
 ORDER = 10
@@ -198,6 +199,9 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
     headers = ["account", "symbol", "side", "mode", "size", "mark", "liq (ours)", "liq (exchange)",
                "bankruptcy", "distance", "margin ratio"]
     rows: list[tuple[list[str], float | None]] = []
+    orders_read = any(p.protection is not None for p in report.positions())
+    if orders_read:  # only where orders were read: an old file gives no verdict rather than a wrong one
+        headers.append("stop")
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
@@ -214,7 +218,7 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
             display.price(theirs, tick), display.price(p.bankruptcy_price, tick),
             display.distance_with_state(p.signed_distance_to_liquidation, p.liquidatable),
             display.margin_ratio(p.margin_ratio),
-        ], p.margin_ratio))
+        ] + ([_stop_cell(p)] if orders_read else []), p.margin_ratio))
     widths = [max([len(h)] + [len(r[0][i]) for r in rows]) for i, h in enumerate(headers)]
     numeric = {4, 5, 6, 7, 8, 9, 10}
 
@@ -252,6 +256,12 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
                 out.write(f"    suggestion: {_suggestion_text(s)}\n")
         out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
         for p in acc.positions:
+            if p.protection is not None:
+                leg = p.leg if p.leg != "both" else p.side
+                verdict = verdict_text(p.protection, p.tick_size)
+                out.write(f"  {_escaped(p.symbol, 60)} ({leg}): {verdict} — "
+                          f"{loss_text(p.protection, p.settle)}\n")
+        for p in acc.positions:
             if p.suggestions:
                 leg = p.leg if p.leg != "both" else p.side
                 out.write(f"  {_escaped(p.symbol, 60)} ({leg}, {p.margin_mode}):\n")
@@ -259,6 +269,10 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
                     out.write(f"    suggestion: {_suggestion_text(s)}\n")
         for w in acc.warnings:
             out.write(f"  warning: {_escaped(w, 600)}\n")
+
+
+def _stop_cell(p: Any) -> str:
+    return "-" if p.protection is None else p.protection.label
 
 
 def _escaped(text: object, limit: int | None) -> str:

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from desk.domain import display
 from desk.domain.model import Kind, Leg, Position, Side
 
 
@@ -133,16 +134,51 @@ class Protection:
 
     @property
     def summary(self) -> str:
-        """One short phrase for tables and text reports."""
-        if self.verdict is Verdict.PROTECTED:
-            return f"protected (stop {self.effective_stop_price:.8g})"
-        if self.verdict is Verdict.PARTLY:
-            return f"partly protected ({self.coverage * 100:.0f} % of size)"
-        if self.verdict is Verdict.BEYOND_LIQUIDATION:
-            return "stop beyond liquidation: can never fire"
-        if self.verdict is Verdict.FIRES_AT_ONCE:
-            return "stop on the wrong side of the mark: fires at once"
-        return "unprotected"
+        """One short phrase for reports (the stop price unrounded; surfaces use :func:`verdict_text`)."""
+        return verdict_text(self)
+
+    @property
+    def label(self) -> str:
+        """The verdict in a word or two, for a table column."""
+        return _LABELS[self.verdict] if self.verdict is not Verdict.PARTLY else \
+            f"partly {display.percent(self.coverage, 0)}"
+
+
+_LABELS = {
+    Verdict.PROTECTED: "protected",
+    Verdict.UNPROTECTED: "UNPROTECTED",
+    Verdict.BEYOND_LIQUIDATION: "stop beyond liq",
+    Verdict.FIRES_AT_ONCE: "stop fires at once",
+}
+
+
+def verdict_text(p: Protection, tick_size: float | None = None) -> str:
+    """The verdict in words; the stop price at the symbol's tick when it is known."""
+    if p.verdict is Verdict.PROTECTED:
+        level = p.effective_stop_price
+        stop = display.price(level, tick_size) if tick_size else f"{level:.8g}"
+        return f"protected (stop {stop})"
+    if p.verdict is Verdict.PARTLY:
+        return f"partly protected ({display.percent(p.coverage, 0)} of size)"
+    if p.verdict is Verdict.BEYOND_LIQUIDATION:
+        return "stop beyond liquidation: can never fire"
+    if p.verdict is Verdict.FIRES_AT_ONCE:
+        return "stop on the wrong side of the mark: fires at once"
+    return "unprotected"
+
+
+def loss_text(p: Protection, currency: str) -> str:
+    """What the stop saves: the stop-fill loss beside the liquidation loss, both from the mark."""
+    parts = []
+    if p.stop_fill_loss is not None:
+        fee = (f"incl. taker fee {display.money(p.stop_fee, currency)}" if p.stop_fee is not None
+               else "taker fee unknown, not included")
+        parts.append(f"if the stops fill: loses {display.money(p.stop_fill_loss, currency)} ({fee})")
+    if p.liquidation_loss is not None:
+        fee = (f"incl. liquidation fee {display.money(p.liquidation_fee, currency)}"
+               if p.liquidation_fee is not None else p.liquidation_fee_note)
+        parts.append(f"if liquidated: loses {display.money(p.liquidation_loss, currency)} ({fee})")
+    return "; ".join(parts) if parts else "no liquidation price: nothing to compare"
 
 
 def closes(order: Order, position: Position) -> bool:
