@@ -7,6 +7,7 @@ subprocesses read. The portfolio file carries the orders; the report carries the
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,33 @@ def test_a_file_without_orders_gives_no_verdict(subprocess_env):
     assert [p["protection"] for p in positions] == [None, None]
     text = desk(subprocess_env, "risk", str(example))
     assert "stop" not in text.stdout.splitlines()[0].split()
+
+
+def test_desk_watch_shows_the_verdicts(fake, subprocess_env):
+    """`desk watch` (a subprocess, Hyperliquid read by wallet address): the table's stop column and
+    the JSON lines' report carry the verdict."""
+    from tests.services.test_watch import Watch
+
+    added = desk(subprocess_env, "accounts", "add", "hl", "--venue", "hyperliquid", "--api-url", fake.url,
+                 "--wallet-address", HL_ADDRESS)
+    assert added.returncode == 0, added.stderr
+    w = Watch(subprocess_env, "--json-lines", "--no-alerts")
+    try:
+        line = w.read_until(lambda text: '"type":"snapshot"' in text and '"protection":{' in text, timeout=60)
+    finally:
+        w.stop(signal.SIGINT)
+    positions = {p["symbol"]: p for p in json.loads(line)["report"]["accounts"][0]["positions"]}
+    assert positions["BTC/USDC:USDC"]["protection"]["verdict"] == "protected"
+    assert positions["ETH/USDC:USDC"]["protection"]["verdict"] == "beyond_liquidation"
+    # the same position's loss from the mark 3,100 to its bankruptcy price, 10 ETH short
+    eth = positions["ETH/USDC:USDC"]
+    assert eth["protection"]["liquidation_loss"] == pytest.approx(10 * (eth["bankruptcy_price"] - 3100))
+
+    w = Watch(subprocess_env, "--no-alerts")
+    try:
+        header = w.read_until(lambda text: text.startswith("account") and "stop" in text, timeout=60)
+        row = w.read_until(lambda text: "ETH/USDC:USDC" in text, timeout=60)
+    finally:
+        w.stop(signal.SIGINT)
+    assert header.split()[-1] == "stop"
+    assert row.rstrip().endswith("stop beyond liq")
