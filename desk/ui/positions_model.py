@@ -34,6 +34,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont
 
 from desk.domain.alerts import AlertLevel
+from desk.domain.protection import Verdict, loss_text, verdict_text
 from desk.domain.report import PositionRisk
 from desk.domain.suggest import goal_text, suggestion_text
 from desk.services.alerts_config import Thresholds
@@ -81,6 +82,7 @@ class Column(IntEnum):
     NOTIONAL = 13
     UPNL = 14
     AGE = 15
+    STOP = 16  # issue 17: is the position protected by a stop that fires before liquidation?
 
 
 COLUMN_COUNT = len(Column)
@@ -106,6 +108,9 @@ HEADERS = {
                           "(100 % = liquidation); cross positions show their pool's"),
     Column.UPNL: ("uPnL", "Unrealised profit and loss, settle currency"),
     Column.AGE: ("Age", "How old the inputs of this row are"),
+    Column.STOP: ("Stop", "Stop orders against liquidation: protected, partly (share of the size), "
+                  "unprotected, beyond liquidation (can never fire) or on the wrong side of the mark; "
+                  "— when the account's orders are not read"),
 }
 
 NUMERIC = frozenset({Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
@@ -558,6 +563,9 @@ class PositionsModel(QAbstractTableModel):
             return colors[Level.WARNING]
         if column == Column.AGE and row.status == DataStatus.DELAYED:
             return colors[Level.WARNING]
+        if column == Column.STOP and row.risk.protection is not None \
+                and row.risk.protection.verdict in _EXPOSED:
+            return colors[Level.WARNING]
         return None
 
     def _tooltip(self, row: Row, column: int) -> str | None:
@@ -595,11 +603,36 @@ class PositionsModel(QAbstractTableModel):
                      else "the position's own (isolated)")
             lines.append(f"Margin ratio: {whose}; 100 % = liquidation.")
             lines.extend(_advice_lines(r))
+        elif column == Column.STOP:
+            lines.extend(_stop_lines(r))
         elif column == Column.AGE:
             status = row.status.value if row.status else "unknown"
             tip = f"Data status: {'stale' if row.stale else status}"
             lines.append(f"{tip} — {row.reason}" if row.reason else tip)
         return lines
+
+
+_EXPOSED = frozenset({Verdict.UNPROTECTED, Verdict.BEYOND_LIQUIDATION, Verdict.FIRES_AT_ONCE})
+
+
+def _stop_lines(r: PositionRisk) -> list[str]:
+    """The Stop column's tooltip: the verdict, every stop and take-profit, and what the stop saves."""
+    pr = r.protection
+    if pr is None:
+        return ["The account's open orders are not read, so desk cannot say whether a stop protects it."]
+    lines = [_sentence(verdict_text(pr, r.tick_size))]
+    for order, trigger in zip(pr.stops, pr.stop_triggers, strict=True):
+        size = "whole position" if order.contracts is None else fmt.quantity(order.contracts)
+        lines.append(f"Stop {fmt.price(trigger, r.tick_size)} · {size} · {order.source}")
+    for order in pr.take_profits:
+        size = "whole position" if order.contracts is None else fmt.quantity(order.contracts)
+        lines.append(f"Take-profit {fmt.price(order.trigger_price, r.tick_size)} · {size}")
+    lines.append(_sentence(loss_text(pr, r.settle)))
+    return lines
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
 
 
 def _advice_lines(r: PositionRisk) -> list[str]:
@@ -668,6 +701,7 @@ def _shown(row: Row) -> tuple[object, ...]:
         (r.notional, r.settle),
         (r.unrealized_pnl, r.settle),
         (row.observed_at, row.status),
+        r.protection,
     )
 
 
@@ -695,6 +729,7 @@ def _texts(row: Row) -> list[str]:
         Column.MARGIN_RATIO: fmt.margin_ratio(r.margin_ratio),
         Column.UPNL: fmt.money(r.unrealized_pnl, r.settle, signed=True),
         Column.AGE: "",  # computed at paint time
+        Column.STOP: r.protection.label if r.protection is not None else fmt.DASH,
     }
     return [texts[c] for c in Column]
 
@@ -746,6 +781,8 @@ def _sort_key(row: Row, column: int, now: float) -> Any:
         return value if value is not None else math.inf
     if column == Column.AGE:
         return now - row.observed_at if row.observed_at is not None else math.inf
+    if column == Column.STOP:  # least covered first; orders not read last
+        return r.protection.coverage if r.protection is not None else math.inf
     texts = {Column.ACCOUNT: r.account, Column.SYMBOL: r.symbol, Column.SIDE: r.side,
              Column.MODE: f"{r.margin_mode} {r.leverage or 0:08.2f}"}
     return texts.get(Column(column), "")
