@@ -125,7 +125,7 @@ def test_stop_and_take_profit_lines_and_what_the_stop_saves(ladder: LadderWidget
 
     from desk.domain.protection import Order, OrderKind, OrderSide
 
-    account, symbol, leg = VICTIM
+    account, symbol, _leg = VICTIM
     before = position_risk(compute_risk(crash), *VICTIM)
     assert before.side == "long" and before.liquidation_price is not None
     stop_at = (before.mark_price + before.liquidation_price) / 2  # between the mark and liquidation
