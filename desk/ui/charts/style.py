@@ -36,7 +36,7 @@ LADDER = {
                                     Qt.PenStyle.DotLine, 1.4),
     # the position's open orders (issue 17)
     "stop": LineStyle("stop", OKABE_ITO["sky_blue"], Qt.PenStyle.SolidLine, 1.8),
-    "take_profit": LineStyle("take-profit", OKABE_ITO["yellow"], Qt.PenStyle.DashLine, 1.6),
+    "take_profit": LineStyle("take-profit", "text", Qt.PenStyle.DotLine, 1.4),  # yellow: unreadable on light
 }
 
 SERIES = {
