@@ -56,7 +56,7 @@ def _paid(account: Account, index: int, amount: float) -> Account:
     p = account.positions[index]
     if p.margin_mode is MarginMode.ISOLATED:
         moved = dataclasses.replace(p, isolated_margin=float(p.isolated_margin or 0.0) - amount)
-        positions = account.positions[:index] + (moved,) + account.positions[index + 1:]
+        positions = (*account.positions[:index], moved, *account.positions[index + 1:])
         return dataclasses.replace(account, positions=positions)
     wallets = dict(account.wallets)
     wallets[p.settle] = wallets.get(p.settle, 0.0) - amount
