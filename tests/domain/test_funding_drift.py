@@ -42,7 +42,10 @@ def test_a_short_receives_a_positive_rate_and_its_liquidation_moves_away():
 
 
 @pytest.mark.parametrize("venue,mode,kind", [
-    ("binanceusdm", "isolated", "linear"), ("okx", "cross", "linear"), ("binancecoinm", "isolated", "inverse")])
+    ("binanceusdm", "isolated", "linear"),
+    ("okx", "cross", "linear"),
+    ("binancecoinm", "isolated", "inverse"),
+])
 def test_stepped_simulation_agrees(venue, mode, kind):
     """Pay one interval at a time, re-reading the engine each step, as the venue would."""
     if kind == "inverse":
