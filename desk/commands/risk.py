@@ -46,6 +46,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target-distance", type=str, metavar="PCT",
                         help="also bring each position at least PCT percent from liquidation (e.g. 10, "
                              "like alerts.distance_warning); the stricter of the two goals wins")
+    parser.add_argument("--funding-rate", type=str, metavar="PCT",
+                        help="what-if: funding at PCT percent per funding interval (signed: longs pay a "
+                             "positive rate) — where each liquidation price drifts after 1, 3 and 24 "
+                             "payments, and how many payments funding alone takes to liquidate (text only)")
     parser.set_defaults(handler=run)
 
 
@@ -150,9 +154,38 @@ def run(args: argparse.Namespace) -> int:
         text = io.StringIO()
         print_report(report, what_if, text, colour=_use_colour(sys.stdout))
         data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
+    if args.funding_rate is not None:
+        if args.json:
+            raise UserError("--funding-rate is shown in the text report only; drop --json")
+        rate = _number(args.funding_rate, "--funding-rate") / 100.0
+        if not -0.1 < rate < 0.1:  # venues cap funding far below 10 % an interval
+            raise UserError(f"--funding-rate must be a percent per interval between -10 and 10, "
+                            f"got {args.funding_rate}")
+        funding = _funding_text(portfolio, report, rate)
+        data += funding.encode(sys.stdout.encoding or "utf-8", errors="replace")
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return 0
+
+
+def _funding_text(portfolio: Any, report: Any, rate: float) -> str:
+    """Funding drift per position (issue 17): the liquidation price after 1, 3 and 24 payments."""
+    from desk.domain.funding import funding_drift
+
+    lines = [f"\nfunding what-if: {rate * 100:+g} % per interval (positive: longs pay)"]
+    for account, risk in zip(portfolio.accounts, report.accounts, strict=True):
+        for position, r in zip(account.positions, risk.positions, strict=True):
+            drift = funding_drift(account, position.symbol, position.leg.value, rate)
+            after = ", ".join(f"{n}: {display.price(liq, position.tick_size)}"
+                              for n, liq in drift.liquidation_after)
+            verb = "pays" if drift.payment >= 0 else "receives"
+            text = (f"  {_escaped(account.name, 60)} {_escaped(position.symbol, 60)} ({r.side}): {verb} "
+                    f"{display.money(abs(drift.payment), position.settle)} a payment; liquidation "
+                    f"{display.price(r.liquidation_price, position.tick_size)} now, after {after}")
+            if drift.payments_to_liquidation is not None:
+                text += f"; funding alone liquidates it after {drift.payments_to_liquidation:,.1f} payments"
+            lines.append(text)
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------- table
