@@ -154,13 +154,14 @@ def run(args: argparse.Namespace) -> int:
         text = io.StringIO()
         print_report(report, what_if, text, colour=_use_colour(sys.stdout))
         data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
-    if args.funding_rate is not None:
+    funding_rate = getattr(args, "funding_rate", None)  # callers building their own Namespace omit it
+    if funding_rate is not None:
         if args.json:
             raise UserError("--funding-rate is shown in the text report only; drop --json")
-        rate = _number(args.funding_rate, "--funding-rate") / 100.0
+        rate = _number(funding_rate, "--funding-rate") / 100.0
         if not -0.1 < rate < 0.1:  # venues cap funding far below 10 % an interval
             raise UserError(f"--funding-rate must be a percent per interval between -10 and 10, "
-                            f"got {args.funding_rate}")
+                            f"got {funding_rate}")
         funding = _funding_text(portfolio, report, rate)
         data += funding.encode(sys.stdout.encoding or "utf-8", errors="replace")
     sys.stdout.buffer.write(data)

@@ -69,6 +69,8 @@ def funding_drift(account: Account, symbol: str, leg: str, rate: float,
     funding at ``rate`` per interval, holding every mark where it is."""
     index = _find(account, symbol, leg)
     position = account.positions[index]
+    if position.margin_mode is MarginMode.ISOLATED:  # its own margin only: the rest does not matter
+        account, index = dataclasses.replace(account, positions=(position,)), 0
     payment = funding_payment(position, rate)
     after: list[tuple[int, float | None]] = []
     for n in counts:
