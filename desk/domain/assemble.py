@@ -175,6 +175,7 @@ def assemble_account(
             venue_margin_ratio(rules, ratio) if inverted else ratio,
             None if p.margin_mode is cross else float(p.isolated_margin or 0.0),
             None if orders is None else assess(p, orders.get(p.symbol, ()), liq, bk, venue),
+            p.adl_rank,
         ))
     return AccountRisk(
         name=account.name,

@@ -90,6 +90,9 @@ class Position:
     tick_size: float | None = None  # price precision, for display and "ours vs theirs" tolerance
     mark_time: float | None = None  # epoch seconds the mark was observed; None for files
     lot_size: float | None = None  # order size step in contracts; suggestions round sizes to it
+    # the venue's auto-deleveraging rank as it shows it (Binance adl 0–4, Bybit adlRankIndicator
+    # 0–5, OKX adl 1–5; higher = deleveraged sooner); None where the venue gives none (Hyperliquid)
+    adl_rank: int | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -68,6 +68,7 @@ class PositionRisk:
     venue_margin_ratio: float | None = None  # the venue's own sense (OKX: equity ÷ (MM + fee))
     isolated_margin: float | None = None  # isolated only: its margin excluding unrealized PnL
     protection: Protection | None = None  # stops vs liquidation; None when orders were not read
+    adl_rank: int | None = None  # the venue's auto-deleveraging rank (model.Position.adl_rank)
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -81,6 +81,7 @@ class PositionDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     lot_size: Positive | None = None  # order size step in contracts
     mark_time: float | None = None
     reported: ReportedDoc | None = None
+    adl_rank: Annotated[int, msgspec.Meta(ge=0, le=5)] | None = None  # the venue's ADL rank, as it shows it
 
 
 class OrderDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -555,6 +556,7 @@ def _position(doc: PositionDoc, account: str) -> Position:
         tick_size=doc.tick_size,
         lot_size=doc.lot_size,
         mark_time=doc.mark_time,
+        adl_rank=doc.adl_rank,
     )
 
 
@@ -653,7 +655,7 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
                 margin_mode=p.margin_mode, settle=p.settle, contract_size=p.contract_size, leg=p.leg,
                 mark_price=p.mark_price, isolated_margin=p.isolated_margin, leverage=p.leverage,
                 taker_fee=p.taker_fee, tick_size=p.tick_size, lot_size=p.lot_size, mark_time=p.mark_time,
-                reported=_reported_doc(p.reported), **_tier_docs(p),
+                reported=_reported_doc(p.reported), adl_rank=p.adl_rank, **_tier_docs(p),
             )
             for p in a.positions
         ]

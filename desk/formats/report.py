@@ -122,6 +122,7 @@ class PositionDoc(msgspec.Struct):
     # |mark − liquidation| ÷ mark, negative once at or past liquidation
     signed_distance_to_liquidation: float | None = None
     protection: ProtectionDoc | None = None  # null: the account's orders were not read
+    adl_rank: int | None = None  # the venue's auto-deleveraging rank as it shows it; null: none given
 
 
 class AccountDoc(msgspec.Struct):
@@ -196,7 +197,7 @@ def _position(p: PositionRisk) -> PositionDoc:
         p.reported_liquidation_price, p.reported_bankruptcy_price,
         [_suggestion(s) for s in p.suggestions],
         _status(p), _num(p.signed_distance_to_liquidation),
-        _protection(p),
+        _protection(p), p.adl_rank,
     )
 
 

@@ -165,3 +165,23 @@ def test_orders_change_with_the_next_read(fake, make_config):
     orders = fake.state["hyperliquid"]["frontendOpenOrders"][HL_ADDRESS]
     orders[:] = [o for o in orders if o["coin"] != "BTC"]
     assert _risk(read_once(cfg, {}).account)["BTC/USDC:USDC"].protection.verdict is Verdict.UNPROTECTED
+
+
+@pytest.mark.parametrize(("venue", "wanted"), [
+    ("binanceusdm", {"ETH/USDT:USDT": 2, "BTC/USDT:USDT": 2}),  # positionRisk v3 "adl"
+    ("bybit", {"BTC/USDT:USDT": 2, "ETH/USDT:USDT": 2}),  # adlRankIndicator
+    ("okx", {"BTC/USDT:USDT": 1, "BTC/USD:BTC": 1}),  # adl
+    ("hyperliquid", {"BTC/USDC:USDC": None, "ETH/USDC:USDC": None}),  # none published
+])
+def test_adl_rank_as_the_venue_shows_it(fake, keys, make_config, venue, wanted):
+    secrets = {"okx": keys.okx(), "hyperliquid": {}}.get(venue, keys.as_secrets())
+    extra = {"wallet_address": HL_ADDRESS} if venue == "hyperliquid" else {}
+    acc = read_once(make_config(venue, **extra), secrets).account
+    assert {p.symbol: p.adl_rank for p in acc.positions} == wanted
+    assert {s: r.adl_rank for s, r in _risk(acc).items()} == wanted
+
+
+def test_adl_rank_changes_with_the_venue(fake, keys, make_config):
+    fake.state["bybit"]["uta"]["positions"][0]["adlRankIndicator"] = 5
+    acc = read_once(make_config("bybit"), keys.as_secrets()).account
+    assert next(p for p in acc.positions if p.symbol == "BTC/USDT:USDT").adl_rank == 5

@@ -74,6 +74,11 @@ def test_snapshot_then_risk_shows_each_verdict(fake, keys, subprocess_env, tmp_p
     assert eth["stops"] == [{"kind": "stop", "trigger_price": 1200.0, "contracts": None, "reduce_only": True,
                              "source": "conditional"}]
     assert verdicts[("bb", "ETH/USDT:USDT")]["coverage"] == pytest.approx(0.4)
+    adl = {(a["name"], p["symbol"]): p["adl_rank"] for a in report["accounts"] for p in a["positions"]}
+    assert adl[("bn", "ETH/USDT:USDT")] == 2 and adl[("ok", "BTC/USD:BTC")] == 1
+    assert adl[("hl", "BTC/USDC:USDC")] is None  # Hyperliquid publishes no ADL rank
+    assert all(p.get("adl_rank") == adl[(a["name"], p["symbol"])] for a in doc["accounts"]
+               for p in a["positions"] if "adl_rank" in p)
 
     text = desk(env, "risk", str(out))
     assert text.returncode == 0, text.stderr

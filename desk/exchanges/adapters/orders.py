@@ -271,6 +271,15 @@ async def hyperliquid_orders(ex: Any, cfg: ReaderConfig,
             {"open_orders": [strip_info(o) for o in rows]})
 
 
+# ---------------------------------------------------------------------------- ADL
+
+
+def adl_rank(value: Any) -> int | None:
+    """The venue's auto-deleveraging rank as it shows it; None when absent or not a small whole number."""
+    x = num(value)
+    return int(x) if x is not None and x == int(x) and 0 <= x <= 5 else None
+
+
 # ---------------------------------------------------------------------------- entry
 
 _READERS = ("binanceusdm", "binancecoinm", "bybit", "okx", "hyperliquid")
