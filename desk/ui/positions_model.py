@@ -83,6 +83,7 @@ class Column(IntEnum):
     UPNL = 14
     AGE = 15
     STOP = 16  # issue 17: is the position protected by a stop that fires before liquidation?
+    ADL = 17  # issue 17: the venue's auto-deleveraging rank
 
 
 COLUMN_COUNT = len(Column)
@@ -111,9 +112,11 @@ HEADERS = {
     Column.STOP: ("Stop", "Stop orders against liquidation: protected, partly (share of the size), "
                   "unprotected, beyond liquidation (can never fire) or on the wrong side of the mark; "
                   "— when the account's orders are not read"),
+    Column.ADL: ("ADL", "The venue's auto-deleveraging rank as it shows it (higher = deleveraged sooner); "
+                 "— where the venue gives none"),
 }
 
-NUMERIC = frozenset({Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
+NUMERIC = frozenset({Column.ADL, Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
                      Column.LIQ_EXCHANGE, Column.BANKRUPTCY, Column.DISTANCE, Column.MARGIN_RATIO,
                      Column.UPNL, Column.AGE})
 
@@ -605,6 +608,10 @@ class PositionsModel(QAbstractTableModel):
             lines.extend(_advice_lines(r))
         elif column == Column.STOP:
             lines.extend(_stop_lines(r))
+        elif column == Column.ADL and r.adl_rank is not None:
+            lines.append(f"Auto-deleveraging rank {r.adl_rank} as {r.account}'s venue shows it "
+                         f"(Binance 0–4, Bybit 0–5, OKX 1–5): the higher, the sooner this position is "
+                         "closed against a liquidated one when the insurance fund cannot cover it.")
         elif column == Column.AGE:
             status = row.status.value if row.status else "unknown"
             tip = f"Data status: {'stale' if row.stale else status}"
@@ -702,6 +709,7 @@ def _shown(row: Row) -> tuple[object, ...]:
         (r.unrealized_pnl, r.settle),
         (row.observed_at, row.status),
         r.protection,
+        r.adl_rank,
     )
 
 
@@ -730,6 +738,7 @@ def _texts(row: Row) -> list[str]:
         Column.UPNL: fmt.money(r.unrealized_pnl, r.settle, signed=True),
         Column.AGE: "",  # computed at paint time
         Column.STOP: r.protection.label if r.protection is not None else fmt.DASH,
+        Column.ADL: str(r.adl_rank) if r.adl_rank is not None else fmt.DASH,
     }
     return [texts[c] for c in Column]
 
@@ -781,6 +790,8 @@ def _sort_key(row: Row, column: int, now: float) -> Any:
         return value if value is not None else math.inf
     if column == Column.AGE:
         return now - row.observed_at if row.observed_at is not None else math.inf
+    if column == Column.ADL:
+        return -r.adl_rank if r.adl_rank is not None else math.inf
     if column == Column.STOP:  # least covered first; orders not read last
         return r.protection.coverage if r.protection is not None else math.inf
     texts = {Column.ACCOUNT: r.account, Column.SYMBOL: r.symbol, Column.SIDE: r.side,

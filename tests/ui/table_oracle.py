@@ -180,6 +180,7 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
         Column.ENTRY: fmt.price(r.entry_price, tick), Column.NOTIONAL: fmt.money(r.notional, "USDT"),
         Column.UPNL: fmt.money(r.unrealized_pnl, "USDT", signed=True), Column.AGE: age_text,
         Column.STOP: _stop_text(r),
+        Column.ADL: str(r.adl_rank) if r.adl_rank is not None else "—",
     }
 
     def foreground(column: Column) -> str | None:
@@ -246,6 +247,8 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
                 return tip is not None and "No bankruptcy price" in tip
             if column is Column.AGE and not liquidated:
                 return tip is not None and tip.startswith("Data status:")
+            if column is Column.ADL and r.adl_rank is not None:
+                return tip is not None and f"Auto-deleveraging rank {r.adl_rank} " in tip
             if column is Column.STOP:
                 if r.protection is None:
                     return tip is not None and "open orders are not read" in tip
