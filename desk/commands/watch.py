@@ -257,6 +257,9 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
     lines = [f"— {_clock(snap.at)} —"]
     headers = ["account", "symbol", "side", "size", "mark", "liq", "distance", "margin ratio", "data"]
     rows: list[list[str]] = []
+    orders_read = any(p.protection is not None for p in snap.report.positions())
+    if orders_read:  # issue 17: the stop verdict, where the accounts' orders were read
+        headers.append("stop")
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
@@ -275,7 +278,8 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
         rows.append([p.account, p.symbol, side, display.quantity(p.contracts),
                      display.price(p.mark_price, p.tick_size),
                      display.price(p.liquidation_price, p.tick_size), dist,
-                     display.margin_ratio(p.margin_ratio), data])
+                     display.margin_ratio(p.margin_ratio), data]
+                    + ([p.protection.label if p.protection else "-"] if orders_read else []))
     if rows:
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
         right = {3, 4, 5, 6, 7}

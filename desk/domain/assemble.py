@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from desk.domain.model import Account, MarginMode, Position
+from desk.domain.protection import assess, orders_by_symbol
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
 from desk.domain.rules import VenueRules, rules_for
 from desk.domain.scalar import PoolFigures, PositionFigures
@@ -150,6 +151,8 @@ def assemble_account(
     inverted = rules.inverted_ratio
     name = account.name
     cross = MarginMode.CROSS
+    orders = orders_by_symbol(account.orders)
+    venue = account.venue
     for p, notional, pnl, mm, ratio, liq, bk in zip(
         account.positions, columns.notional, columns.unrealized_pnl, columns.maintenance_margin,
         columns.margin_ratio, columns.liquidation_price, columns.bankruptcy_price, strict=True,
@@ -171,6 +174,8 @@ def assemble_account(
             reported.liquidation_price, reported.bankruptcy_price, p.tick_size, suggestions,
             venue_margin_ratio(rules, ratio) if inverted else ratio,
             None if p.margin_mode is cross else float(p.isolated_margin or 0.0),
+            protection=None if orders is None else assess(p, orders.get(p.symbol, ()), liq, bk, venue),
+            adl_rank=p.adl_rank,
         ))
     return AccountRisk(
         name=account.name,

@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desk.domain.protection import Order
 
 
 class Side(StrEnum):
@@ -86,6 +90,9 @@ class Position:
     tick_size: float | None = None  # price precision, for display and "ours vs theirs" tolerance
     mark_time: float | None = None  # epoch seconds the mark was observed; None for files
     lot_size: float | None = None  # order size step in contracts; suggestions round sizes to it
+    # the venue's auto-deleveraging rank as it shows it (Binance adl 0–4, Bybit adlRankIndicator
+    # 0–5, OKX adl 1–5; higher = deleveraged sooner); None where the venue gives none (Hyperliquid)
+    adl_rank: int | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -209,10 +216,14 @@ class Account:
     def pooled(self) -> bool:
         """One margin pool for the whole account (unified-margin.md §0), not one per settle currency."""
         return self.margin is not None and self.margin.pool is PoolKind.ACCOUNT
+    # open orders (read-only, issue 17); None = not read, so no protection verdict is given
+    orders: tuple[Order, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wallets", _frozen_mapping(self.wallets))
         object.__setattr__(self, "reported", MappingProxyType(dict(self.reported)))
+        if self.orders is not None:
+            object.__setattr__(self, "orders", tuple(self.orders))
 
     def wallet(self, currency: str) -> float:
         return float(self.wallets.get(currency, 0.0))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from desk.domain.protection import Protection
+
 
 def at_or_past_liquidation(margin_ratio: float | None) -> bool:
     """Margin ratio at or beyond 1.0 (``inf`` once the margin balance is gone): liquidation."""
@@ -70,6 +72,8 @@ class PositionRisk:
     # symbol moves, collateral at its index: the venue's convention, compared with its figure)
     liquidation_price_symbol_only: float | None = None
     liquidation_direction: str | None = None  # "down" | "up" (pooled accounts)
+    protection: Protection | None = None  # stops vs liquidation; None when orders were not read
+    adl_rank: int | None = None  # the venue's auto-deleveraging rank (model.Position.adl_rank)
 
     @property
     def key(self) -> tuple[str, str, str]:

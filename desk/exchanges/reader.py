@@ -25,6 +25,7 @@ from desk.exchanges import markets as markets_cache
 from desk.exchanges.adapters import adapter_for
 from desk.exchanges.adapters.base import Adapter, MarkWatcher
 from desk.exchanges.adapters.common import TierCache, num
+from desk.exchanges.adapters.orders import with_orders
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError
 from desk.exchanges.config import ReaderConfig, check_venue, required_secrets
 from desk.exchanges.errors import classify, retry_after_of
@@ -239,6 +240,7 @@ class CcxtReader:
                     result = await self.adapter.read(self.exchange, self.cfg, self.tiers, now)
                 else:
                     raise
+            result = await with_orders(self.venue, self.exchange, self.cfg, result)
         except ReadOnlyViolation:
             raise  # a bug in desk, never a venue condition: let it crash loudly
         except Exception as exc:

@@ -36,6 +36,7 @@ from desk.domain.model import (
     SpotBalance,
     Tier,
 )
+from desk.domain.protection import Order, OrderKind, OrderSide
 from desk.userfile import NotRegularFileError, read_regular
 
 FORMAT = "desk.portfolio/1"
@@ -96,6 +97,23 @@ class PositionDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     lot_size: Positive | None = None  # order size step in contracts
     mark_time: float | None = None
     reported: ReportedDoc | None = None
+    adl_rank: Annotated[int, msgspec.Meta(ge=0, le=5)] | None = None  # the venue's ADL rank, as it shows it
+
+
+class OrderDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One open order (read-only, issue 17). ``contracts`` omitted: it closes the whole position."""
+
+    symbol: Name
+    kind: OrderKind
+    side: OrderSide
+    contracts: Positive | None = None
+    trigger_price: Positive | None = None
+    price: Positive | None = None
+    reduce_only: bool = False
+    leg: Leg = Leg.BOTH
+    trailing_rate: Rate | None = None  # trailing stop callback, a fraction
+    order_id: str | None = None
+    source: str = "order"  # "order", "conditional", "algo", "position" (position TP/SL), "trigger"
 
 
 class SpotDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -114,6 +132,8 @@ class AccountDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     reported: dict[str, ReportedDoc] = msgspec.field(default_factory=dict)
     data_time: float | None = None
     spot: list[SpotDoc] = msgspec.field(default_factory=list)
+    # open orders; omitted = not read (no protection verdict), [] = read, none open
+    orders: list[OrderDoc] | None = None
 
 
 class PortfolioDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -248,6 +268,8 @@ def _reason(reason: str, value: Any, field: str | None) -> str:
 def _choices(field: str | None) -> str:
     last = (field or "").split(".")[-1]
     enum: Any = {"kind": Kind, "side": Side, "leg": Leg, "margin_mode": MarginMode}.get(last)
+    if "orders[" in (field or ""):  # an order's kind and side have their own values
+        enum = {"kind": OrderKind, "side": OrderSide}.get(last, enum)
     if enum is None:
         if last == "format":
             return f'"{FORMAT}"'
@@ -562,6 +584,7 @@ def _position(doc: PositionDoc, account: str) -> Position:
         tick_size=doc.tick_size,
         lot_size=doc.lot_size,
         mark_time=doc.mark_time,
+        adl_rank=doc.adl_rank,
     )
 
 
@@ -588,7 +611,9 @@ def _account(doc: AccountDoc) -> Account:
                         doc.name, label, "leg")
     reported = {cur: _reported(r, doc.name, None, f"reported.{cur}") for cur, r in doc.reported.items()}
     spot = tuple(_spot(s, i, doc.name, positions) for i, s in enumerate(doc.spot))
-    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time, spot)
+    orders = None if doc.orders is None else tuple(_order(o, i, doc.name) for i, o in enumerate(doc.orders))
+    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time, spot,
+                   orders=orders)
 
 
 def _spot(doc: SpotDoc, index: int, account: str, positions: Sequence[Position]) -> SpotBalance:
@@ -604,6 +629,19 @@ def _spot(doc: SpotDoc, index: int, account: str, positions: Sequence[Position])
                         f"on {doc.asset} has a mark to value it by", account, None, f"{field}.price")
         price = marks[0]
     return SpotBalance(doc.asset, doc.amount, price)
+
+
+def _order(doc: OrderDoc, index: int, account: str) -> Order:
+    for name in ("contracts", "trigger_price", "price", "trailing_rate"):
+        _finite(getattr(doc, name), f"orders[{index}].{name}", account)
+    if doc.kind in (OrderKind.STOP, OrderKind.TAKE_PROFIT) and doc.trigger_price is None:
+        raise _fail(f'orders[{index}] ({doc.symbol}): a {doc.kind.value} order needs "trigger_price"',
+                    account, None, f"orders[{index}].trigger_price")
+    if doc.kind is OrderKind.TRAILING and doc.trigger_price is None and doc.trailing_rate is None:
+        raise _fail(f'orders[{index}] ({doc.symbol}): a trailing order needs "trigger_price" or '
+                    '"trailing_rate"', account, None, f"orders[{index}].trigger_price")
+    return Order(doc.symbol, doc.kind, doc.side, doc.contracts, doc.trigger_price, doc.price, doc.reduce_only,
+                 doc.leg, doc.trailing_rate, doc.order_id, doc.source)
 
 
 def portfolio_from_doc(doc: PortfolioDoc) -> Portfolio:
@@ -663,13 +701,17 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
                 margin_mode=p.margin_mode, settle=p.settle, contract_size=p.contract_size, leg=p.leg,
                 mark_price=p.mark_price, isolated_margin=p.isolated_margin, leverage=p.leverage,
                 taker_fee=p.taker_fee, tick_size=p.tick_size, lot_size=p.lot_size, mark_time=p.mark_time,
-                reported=_reported_doc(p.reported), **_tier_docs(p),
+                reported=_reported_doc(p.reported), adl_rank=p.adl_rank, **_tier_docs(p),
             )
             for p in a.positions
         ]
         reported = {cur: doc for cur, r in a.reported.items() if (doc := _reported_doc(r)) is not None}
         spot = [SpotDoc(b.asset, b.amount, b.price) for b in a.spot]
-        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time, spot))
+        orders = None if a.orders is None else [
+            OrderDoc(o.symbol, o.kind, o.side, o.contracts, o.trigger_price, o.price, o.reduce_only, o.leg,
+                     o.trailing_rate, o.order_id, o.source) for o in a.orders]
+        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time, spot,
+                                   orders))
     return PortfolioDoc("desk.portfolio/1", accounts, portfolio.as_of)
 
 

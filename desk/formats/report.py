@@ -17,13 +17,14 @@ break prices and margin-transfer suggestions, and the book's stress curves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
 
 from desk.domain.book import Book, BookLeg, BookStress, Hedge, Transfer
 from desk.domain.finite import finite_or_none
+from desk.domain.protection import Order
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 
 FORMAT = "desk.risk/1"
@@ -91,6 +92,30 @@ class PoolDoc(msgspec.Struct, omit_defaults=True):
     cannot_recompute: str | None = None
 
 
+class OrderLevelDoc(msgspec.Struct):
+    kind: str  # "stop" | "take_profit" | "trailing"
+    trigger_price: float | None  # trailing without a reported trigger: the nearest it can be
+    contracts: float | None  # null: closes the whole position
+    reduce_only: bool
+    source: str  # "order", "conditional", "algo", "position" (position TP/SL), "trigger"
+
+
+class ProtectionDoc(msgspec.Struct):
+    """Stops against liquidation (issue 17). Losses from the current mark, in the settle currency."""
+
+    verdict: Literal["protected", "partly", "unprotected", "beyond_liquidation", "fires_at_once"]
+    summary: str
+    coverage: float  # share of the size closed by stops that fire before liquidation
+    stop_price: float | None  # the first stop to fire before liquidation
+    stops: list[OrderLevelDoc]
+    take_profits: list[OrderLevelDoc]
+    stop_fill_loss: float | None  # covered size at the stops' triggers + taker fee
+    stop_fee: float | None  # null: taker fee unknown
+    liquidation_loss: float | None  # whole size at the bankruptcy price (+ published liquidation fee)
+    liquidation_fee: float | None  # null: not published / unverified
+    liquidation_fee_note: str
+
+
 class PositionDoc(msgspec.Struct, omit_defaults=True):
     symbol: str
     leg: str
@@ -123,6 +148,8 @@ class PositionDoc(msgspec.Struct, omit_defaults=True):
     status: PositionStatus | None = None
     # |mark − liquidation| ÷ mark, negative once at or past liquidation
     signed_distance_to_liquidation: float | None = None
+    protection: ProtectionDoc | None = None  # null: the account's orders were not read
+    adl_rank: int | None = None  # the venue's auto-deleveraging rank as it shows it; null: none given
 
 
 class AccountDoc(msgspec.Struct):
@@ -255,6 +282,24 @@ def _pool(p: PoolRisk) -> PoolDoc:
     )
 
 
+def _levels(orders: Sequence[Order], triggers: Sequence[float | None]) -> list[OrderLevelDoc]:
+    return [OrderLevelDoc(o.kind.value, _num(t), o.contracts, o.reduce_only, o.source)
+            for o, t in zip(orders, triggers, strict=True)]
+
+
+def _protection(p: PositionRisk) -> ProtectionDoc | None:
+    pr = p.protection
+    if pr is None:
+        return None
+    verdict: Any = pr.verdict.value
+    return ProtectionDoc(verdict, pr.summary, pr.coverage, _num(pr.effective_stop_price),
+                         _levels(pr.stops, pr.stop_triggers),
+                         _levels(pr.take_profits, [o.trigger_price for o in pr.take_profits]),
+                         _num(pr.stop_fill_loss),
+                         _num(pr.stop_fee), _num(pr.liquidation_loss), _num(pr.liquidation_fee),
+                         pr.liquidation_fee_note)
+
+
 def _position(p: PositionRisk) -> PositionDoc:
     return PositionDoc(
         p.symbol, p.leg, p.side, p.margin_mode, p.settle, p.kind, p.contracts, p.entry_price, p.mark_price,
@@ -266,6 +311,7 @@ def _position(p: PositionRisk) -> PositionDoc:
         _num(p.liquidation_price_symbol_only),
         p.liquidation_direction,  # type: ignore[arg-type]
         _status(p), _num(p.signed_distance_to_liquidation),
+        _protection(p), p.adl_rank,
     )
 
 

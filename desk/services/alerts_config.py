@@ -144,6 +144,8 @@ class AlertConfig:
     # scope ("ACCOUNT" or "ACCOUNT/SYMBOL") -> {threshold name: value}
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     tz: tzinfo | None = None  # for quiet hours; None = the machine's local time
+    # warn when a position above this notional has no stop firing before liquidation; 0 = off
+    unprotected_notional: float = 0.0
 
     def __post_init__(self) -> None:
         self.thresholds.validate()
@@ -212,4 +214,5 @@ class AlertConfig:
             repeat_schedule=tuple(m * 60.0 for m in repeat),
             desktop=bool(get("alerts.desktop", True)),
             overrides=overrides,
+            unprotected_notional=float(get("alerts.unprotected_notional", 0.0)),
         )

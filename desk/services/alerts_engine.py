@@ -29,6 +29,7 @@ from datetime import datetime
 
 from desk.domain import display
 from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
 from desk.domain.suggest import advice_text
 from desk.services.alerts_config import AlertConfig, Thresholds
@@ -37,7 +38,7 @@ from desk.services.snapshot import DataStatus, MonitorSnapshot
 _RANK = {None: 0, AlertLevel.INFO: 1, AlertLevel.WARNING: 2, AlertLevel.CRITICAL: 3}
 
 RISK_RULES = ("distance", "margin_ratio", "pool_margin_ratio")
-_POSITION_RULES = ("distance", "margin_ratio", "disagree")
+_POSITION_RULES = ("distance", "margin_ratio", "disagree", "unprotected")
 # A position that was critical this recently and then vanishes was probably liquidated (it may
 # have bounced into the warning band between two reads just before the venue closed it).
 GONE_WINDOW = 15 * 60.0
@@ -275,7 +276,28 @@ class AlertEngine:
                         th.margin_ratio_critical, higher_is_worse=True, rearm=rearm,
                     )
                     yield _Reading(key, level, self._ratio_alert(p, level, th, snap.at) if level else None)
+                if self.config.unprotected_notional > 0:
+                    yield self._unprotected_reading(p, snap.at)
             yield from self._pool_readings(account, snap.at)
+
+    def _unprotected_reading(self, p: PositionRisk, at: float) -> _Reading:
+        """A position above ``unprotected_notional`` whose stops cover nothing before liquidation.
+
+        Only where the account's orders were read: without them desk does not know (no alert)."""
+        key: TrackKey = ("unprotected", p.account, p.symbol, p.leg)
+        pr = p.protection
+        limit = self.config.unprotected_notional
+        if pr is None or pr.coverage > 0 or abs(p.notional) < limit:
+            return _Reading(key, None, None)
+        alert = Alert(
+            at=at, rule="unprotected", level=AlertLevel.WARNING,
+            title=f"{p.symbol} {p.side}: {verdict_text(pr, p.tick_size)}",
+            body=(f"{_position_line(p)} · notional {display.money(abs(p.notional), p.settle)} "
+                  f"(warning above {display.money(limit, p.settle)}) — no stop fires before liquidation; "
+                  f"{loss_text(pr, p.settle)}."),
+            account=p.account, symbol=p.symbol, leg=p.leg, value=abs(p.notional), threshold=limit,
+        )
+        return _Reading(key, AlertLevel.WARNING, alert)
 
     def _pool_readings(self, account: AccountRisk, at: float) -> Iterable[_Reading]:
         th = self.config.thresholds_for(account.name)

@@ -348,6 +348,10 @@ OPTIONS: tuple[Option, ...] = (
          "15 min). Acknowledging it or its recovery stops the repeats. Empty: send it once.",
          check=_check_repeat_schedule),
     _opt("alerts.desktop", bool, True, "Desktop notifications", "Show alerts as desktop notifications."),
+    _opt("alerts.unprotected_notional", float, 0.0, "Unprotected above notional",
+         "Warn when a position's notional (in its settle currency) is above this and no stop of it fires "
+         "before liquidation (no stop, or every stop beyond the liquidation price). 0: off.",
+         min=0, max=1e15),
     # risk
     _opt("risk.target_margin_ratio", float, 0.5, "Target margin ratio",
          "Suggestions (add margin, reduce size) aim to bring the margin ratio down to this.",

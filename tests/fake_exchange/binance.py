@@ -110,6 +110,11 @@ def install(server: FakeExchange) -> None:
         # binance_fapi_*_multi_assets.json payloads
         "multiAssetsMargin": False,
         "assetIndex": server.fresh_state("binance_fapi_assetIndex.json"),
+        # open orders (issue 17): plain /openOrders and the conditional (algo) /openAlgoOrders
+        "openOrders": server.fresh_state("binance_fapi_openOrders.json"),
+        "openAlgoOrders": server.fresh_state("binance_fapi_openAlgoOrders.json"),
+        "dapi_openOrders": [],
+        "dapi_openAlgoOrders": server.fresh_state("binance_dapi_openAlgoOrders.json"),
     }
     state = server.state["binance"]
 
@@ -208,6 +213,10 @@ def install(server: FakeExchange) -> None:
     for method in ("POST", "PUT", "DELETE"):
         r.add_route(method, "/fapi/v1/listenKey", listen_key)
         r.add_route(method, "/dapi/v1/listenKey", listen_key)
+    r.add_get("/fapi/v1/openOrders", signed("openOrders", 1))
+    r.add_get("/fapi/v1/openAlgoOrders", signed("openAlgoOrders", 1))
+    r.add_get("/dapi/v1/openOrders", signed("dapi_openOrders", 1))
+    r.add_get("/dapi/v1/openAlgoOrders", signed("dapi_openAlgoOrders", 1))
     r.add_get("/dapi/v1/ping", _empty)
     r.add_get("/dapi/v1/time", server_time)
     r.add_get("/dapi/v1/exchangeInfo", public("dapi_exchangeInfo", 1))

@@ -74,6 +74,9 @@ def install(server: FakeExchange) -> None:
         # a UTA cross account with BTC and ETH collateral (unified-margin.md §6.7 TV5)
         "uta_collateral": server.fresh_state("bybit_account_uta_collateral.json"),
         "collateral_ratio": server.fresh_state("bybit_collateral_ratio.json"),
+        # open orders per recorded account (issue 17): plain and conditional in one list, as
+        # /v5/order/realtime answers them when no orderFilter is given
+        "orders": server.fresh_state("bybit_order_realtime.json"),
     }
     state = server.state["bybit"]
 
@@ -176,7 +179,23 @@ def install(server: FakeExchange) -> None:
             "rsaPublicKey": "", "isMaster": True, "parentUid": "0", "kycLevel": "LEVEL_1",
             "kycRegion": ""})
 
+    def open_orders(request: web.Request, key: Any) -> web.Response:
+        q = request.query
+        category = q.get("category")
+        if category not in ("linear", "inverse", "spot", "option"):
+            return _answer(server, {}, 10001, "params error: category")
+        if category == "linear" and not (q.get("settleCoin") or q.get("symbol") or q.get("baseCoin")):
+            return _answer(server, {}, 10001, "params error: symbol or settleCoin is required")
+        instruments = {r["symbol"]: r for r in state["instruments"].get(category, [])}
+        rows = [o for o in state["orders"][state["account"]] if o["symbol"] in instruments
+                and (q.get("settleCoin") is None or instruments[o["symbol"]]["settleCoin"] == q["settleCoin"])
+                and (q.get("symbol") is None or o["symbol"] == q["symbol"])
+                and (q.get("orderFilter") != "StopOrder" or o["stopOrderType"])]
+        limit = int(q.get("limit", "20"))
+        return _answer(server, {"category": category, "list": rows[:limit], "nextPageCursor": ""})
+
     r = server.app.router
+    r.add_get("/v5/order/realtime", signed(open_orders))
     r.add_get("/v5/market/time", market_time)
     r.add_get("/v5/market/instruments-info", instruments)
     r.add_get("/v5/market/risk-limit", risk_limit)

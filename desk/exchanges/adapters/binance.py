@@ -29,6 +29,7 @@ from desk.exchanges.adapters.common import (
     strip_info,
     tiers_from_ccxt,
 )
+from desk.exchanges.adapters.orders import adl_rank
 from desk.exchanges.config import ReaderConfig
 
 _LEGS = {"BOTH": Leg.BOTH, "LONG": Leg.LONG, "SHORT": Leg.SHORT}
@@ -137,6 +138,7 @@ class BinanceAdapter:
             taker_fee=facts.taker_fee,
             reported=Reported(liquidation_price=price_or_none(info.get("liquidationPrice"))),
             tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
+            adl_rank=adl_rank(info.get("adl")),  # positionRisk v3 "adl": 0–4
         )
 
 

@@ -36,6 +36,7 @@ from desk.exchanges.adapters.common import (
     strip_info,
     tiers_from_ccxt,
 )
+from desk.exchanges.adapters.orders import adl_rank
 from desk.exchanges.config import ReaderConfig
 
 _UTA_STATUSES = {3, 4, 5, 6}  # 1 = classic; 3/4 = UTA 1.0 (pro); 5/6 = UTA 2.0 (pro)
@@ -222,6 +223,7 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, n
         reported=Reported(liquidation_price=price_or_none(info.get("liqPrice")),
                           bankruptcy_price=price_or_none(info.get("bustPrice"))),
         tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
+        adl_rank=adl_rank(info.get("adlRankIndicator")),  # 0–5
     )
 
 

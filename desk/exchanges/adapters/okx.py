@@ -44,6 +44,7 @@ from desk.exchanges.adapters.common import (
     side_of,
     strip_info,
 )
+from desk.exchanges.adapters.orders import adl_rank
 from desk.exchanges.config import ReaderConfig
 
 _LEGS = {"net": Leg.BOTH, "long": Leg.LONG, "short": Leg.SHORT}
@@ -293,4 +294,5 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers_cache: TierCa
         reported=Reported(liquidation_price=price_or_none(info.get("liqPx")),
                           margin_ratio=num(info.get("mgnRatio"))),
         tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
+        adl_rank=adl_rank(info.get("adl")),  # 1–5
     )
