@@ -208,9 +208,9 @@ class Account:
     # totalMaintMargin/totalMarginBalance, OKX mgnRatio), for "venue_margin_ratio".
     reported: Mapping[str, Reported] = field(default_factory=lambda: MappingProxyType({}))
     data_time: float | None = None  # epoch seconds positions and balances were observed
-    spot: tuple[SpotBalance, ...] = ()  # spot balances on this venue (hedge legs, not margin)
     # how the venue pools margin; None: one cross pool per settle currency (the single-asset modes)
     margin: AccountMargin | None = None
+    spot: tuple[SpotBalance, ...] = ()  # spot balances on this venue (hedge legs, not margin)
 
     @property
     def pooled(self) -> bool:

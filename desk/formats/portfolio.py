@@ -612,8 +612,8 @@ def _account(doc: AccountDoc) -> Account:
     reported = {cur: _reported(r, doc.name, None, f"reported.{cur}") for cur, r in doc.reported.items()}
     spot = tuple(_spot(s, i, doc.name, positions) for i, s in enumerate(doc.spot))
     orders = None if doc.orders is None else tuple(_order(o, i, doc.name) for i, o in enumerate(doc.orders))
-    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time, spot,
-                   orders=orders)
+    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time,
+                   spot=spot, orders=orders)
 
 
 def _spot(doc: SpotDoc, index: int, account: str, positions: Sequence[Position]) -> SpotBalance:

@@ -2,7 +2,8 @@
 
 Rules: distance to liquidation, margin ratio (isolated positions), pool margin ratio (cross
 pools), "cannot monitor" (stale data while positions are open), "numbers disagree" (our
-liquidation price vs the exchange's) and "position gone while critical".
+liquidation price vs the exchange's) and "position gone while critical". A position that is the
+first leg of a hedge to break (issue 21) says so in its own distance alert: one condition, one alert.
 
 Hygiene, so an alert always arrives and never spams:
 
@@ -29,6 +30,7 @@ from datetime import datetime
 
 from desk.domain import display
 from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.book import Hedge, book_legs, find_hedges
 from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
 from desk.domain.suggest import advice_text
@@ -231,11 +233,8 @@ class AlertEngine:
         readings = list(self._risk_readings(snapshot))
         readings += self._disagree_readings(snapshot)
         readings += self._stale_readings(snapshot, now)
-        hedges = hedge_readings(self, snapshot)  # issue 21: a hedge near its break
-        readings += hedges
         gone = self._gone(snapshot, now)
-        present = self._present_keys(snapshot) | {r.key for r in hedges}
-        out = self._process(readings, gone, now, present=present)
+        out = self._process(readings, gone, now, present=self._present_keys(snapshot))
         self._remember_critical(snapshot, now)
         return out
 
@@ -254,20 +253,23 @@ class AlertEngine:
 
     def _risk_readings(self, snap: MonitorSnapshot) -> Iterable[_Reading]:
         rearm = self.config.rearm_margin
+        breaking = _hedges_breaking_first(snap)
         for account in snap.report.accounts:
             for p in account.positions:
                 th = self.config.thresholds_for(p.account, p.symbol)
                 key: TrackKey = ("distance", p.account, p.symbol, p.leg)
+                hedges = breaking.get((p.account, p.symbol, p.leg), ())
                 if p.liquidatable:
                     # The distance is |mark − liquidation| ÷ mark: once the mark is beyond the
                     # liquidation price it grows again, so it must not decide the level here.
-                    yield _Reading(key, AlertLevel.CRITICAL, self._past_alert(p, snap.at))
+                    yield _Reading(key, AlertLevel.CRITICAL, self._past_alert(p, snap.at, hedges))
                 elif p.distance_to_liquidation is not None and math.isfinite(p.distance_to_liquidation):
                     level = level_for(
                         p.distance_to_liquidation, self._level(key), th.distance_warning,
                         th.distance_critical, higher_is_worse=False, rearm=rearm,
                     )
-                    yield _Reading(key, level, self._distance_alert(p, level, th, snap.at) if level else None)
+                    alert = self._distance_alert(p, level, th, snap.at, hedges) if level else None
+                    yield _Reading(key, level, alert)
                 ratio = p.margin_ratio
                 if p.margin_mode == "isolated" and ratio is not None and not math.isnan(ratio):
                     key = ("margin_ratio", p.account, p.symbol, p.leg)
@@ -328,26 +330,29 @@ class AlertEngine:
                 )
             yield _Reading(key, level, alert)
 
-    def _distance_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float) -> Alert:
+    def _distance_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float,
+                        hedges: Sequence[Hedge] = ()) -> Alert:
         assert p.distance_to_liquidation is not None
         limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
         return Alert(
             at=at, rule="distance", level=level,
             title=(f"{p.symbol} {p.side}: {display.distance(p.signed_distance_to_liquidation)} "
                    "from liquidation"),
-            body=f"{_position_line(p)} ({level.value} at {_pct(limit)})." + _advice(p.suggestions),
+            body=(f"{_position_line(p)} ({level.value} at {_pct(limit)})." + _hedge_note(hedges)
+                  + _advice(p.suggestions)),
             account=p.account, symbol=p.symbol, leg=p.leg,
             value=p.distance_to_liquidation, threshold=limit,
         )
 
-    def _past_alert(self, p: PositionRisk, at: float) -> Alert:
+    def _past_alert(self, p: PositionRisk, at: float, hedges: Sequence[Hedge] = ()) -> Alert:
         return Alert(
             at=at, rule="distance", level=AlertLevel.CRITICAL,
             title=f"{p.symbol} {p.side}: {display.PAST_LIQUIDATION} — at or past its liquidation price",
             body=(
                 f"{_position_line(p)} · distance {display.distance(p.signed_distance_to_liquidation)} · "
                 f"margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation): "
-                "the exchange may liquidate this position at any moment." + _advice(p.suggestions)
+                "the exchange may liquidate this position at any moment." + _hedge_note(hedges)
+                + _advice(p.suggestions)
             ),
             # the distance rule's own figure: the signed distance (negative past liquidation; finite,
             # unlike an exhausted margin ratio, so JSON outputs can carry it), at or below 0
@@ -697,44 +702,25 @@ class AlertEngine:
 # ---------------------------------------------------------------------------- hedges (issue 21)
 
 
-def hedge_readings(engine: AlertEngine, snap: MonitorSnapshot) -> list[_Reading]:
-    """A hedge (a long and a short of one underlying across accounts, or perp against spot) whose
-    first leg is within the distance thresholds of its liquidation: a warning (critical below the
-    critical threshold or past liquidation) naming both legs — when that leg goes, the other is naked.
-
-    The legs' figures are the snapshot's report (the engine's); the pairing is
-    :func:`desk.domain.book.find_hedges`. Thresholds are the breaking leg's own."""
-    from desk.domain.book import book_legs, find_hedges
-
-    out: list[_Reading] = []
+def _hedges_breaking_first(snap: MonitorSnapshot) -> dict[tuple[str, str, str], list[Hedge]]:
+    """The hedges (a long and a short of one underlying across accounts, or perp against spot) by
+    the position that breaks first in each — :func:`desk.domain.book.find_hedges` on the
+    snapshot's report. That position's own distance alert tells the hedge: the same leg at the
+    same distance and thresholds is one condition, not a second alert per pairing (which pushed
+    the alerts that matter into a digest)."""
+    out: dict[tuple[str, str, str], list[Hedge]] = {}
     for h in find_hedges(book_legs(snap.portfolio, snap.report.positions())):
-        leg, other = h.breaking, h.survivor
-        subject = f"{h.underlying} hedge: {h.long.label} / {h.short.label}"
-        key: TrackKey = ("hedge", h.long.account, subject, None)
-        if leg is None or other is None:
-            out.append(_Reading(key, None, None))
-            continue
-        th = engine.config.thresholds_for(leg.account, leg.symbol)
-        distance = h.signed_break_distance
-        if leg.liquidatable:
-            level: AlertLevel | None = AlertLevel.CRITICAL
-        elif distance is None or not math.isfinite(distance):
-            level = None
-        else:
-            level = level_for(distance, engine._level(key), th.distance_warning, th.distance_critical,
-                              higher_is_worse=False, rearm=engine.config.rearm_margin)
-        if level is None:
-            out.append(_Reading(key, None, None))
-            continue
-        limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
-        alert = Alert(
-            at=snap.at, rule="hedge", level=level,
-            title=(f"{h.underlying} hedge near its break: {leg.label} "
-                   f"{display.distance(distance)} from liquidation"),
-            body=(f"Hedge of {display.quantity(h.hedged_coin, h.underlying)}: long {h.long.label} against "
-                  f"short {h.short.label}. {h.text()[0].upper()}{h.text()[1:]} "
-                  f"({level.value} at {_pct(limit)}). See the Book tab for the margin to move."),
-            account=h.long.account, symbol=key[2], value=distance, threshold=limit,
-        )
-        out.append(_Reading(key, level, alert))
+        leg = h.breaking
+        if leg is not None and h.survivor is not None:
+            out.setdefault((leg.account, leg.symbol, leg.leg), []).append(h)
     return out
+
+
+def _hedge_note(hedges: Sequence[Hedge]) -> str:
+    """" It hedges …: at BTC 64,760 the … is liquidated; the … of 2 BTC is then unhedged." — what
+    goes naked when this position goes."""
+    if not hedges:
+        return ""
+    said = " ".join(f"Hedge of {display.quantity(h.hedged_coin, h.underlying)}: long {h.long.label} "
+                    f"against short {h.short.label}. {h.text()[0].upper()}{h.text()[1:]}." for h in hedges)
+    return f" {said} See the Book tab for the margin to move."

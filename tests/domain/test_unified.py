@@ -66,7 +66,7 @@ def account(
     venue: str, mode: str, collateral: tuple[Collateral, ...], positions: tuple[Position, ...], **kw: object
 ) -> Account:
     return Account(
-        "acc", venue, {}, positions, {}, None, AccountMargin(mode=mode, collateral=collateral, **kw)
+        "acc", venue, {}, positions, {}, None, margin=AccountMargin(mode=mode, collateral=collateral, **kw)
     )  # type: ignore[arg-type]
 
 

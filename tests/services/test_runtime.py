@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from desk.exchanges.demo import DEMO_ACCOUNTS
 from desk.services.monitor import MonitorConfig
 from desk.services.runtime import HistoryRecorder, NoAccountsError, Runtime
 from desk.services.snapshot import DataStatus, HistoryStatus, MonitorSnapshot, StatusChange
@@ -135,9 +136,12 @@ def test_demo_runtime_runs_every_demo_account_live_and_stops_cleanly():
     assert runtime.demo
     runtime.start()
     try:
+        # every account of the demo catalog (five since the whole book added demo-bybit-hedge)
         snap = events.wait_snapshot(
-            lambda s: len(s.accounts) == 4 and all(a.status is DataStatus.LIVE for a in s.accounts)
-            and len(s.report.accounts) == 4, timeout=10, what="all demo accounts live")
+            lambda s: {a.name for a in s.accounts} == set(DEMO_ACCOUNTS)
+            and all(a.status is DataStatus.LIVE for a in s.accounts)
+            and {a.name for a in s.report.accounts} == set(DEMO_ACCOUNTS),
+            timeout=10, what="all demo accounts live")
     finally:
         assert runtime.stop(10)
     assert all(a.demo for a in snap.accounts)
