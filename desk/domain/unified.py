@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.model import Account, Collateral, Kind, MarginMode, Portfolio, Position
+from desk.domain.protection import assess, orders_by_symbol
 from desk.domain.report import AccountRisk, CollateralRisk, PoolRisk, PositionRisk, Suggestion
 from desk.domain.rules import MMBasis, VenueRules, rules_for
 from desk.domain.scalar import SHOCK_LIMIT, pnl_at, tier_at, value_at
@@ -637,6 +638,7 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
                         mode=margin.mode, threshold=margin.threshold, total_equity=state.total_equity,
                         collateral=collateral)
     cross_index = 0
+    orders = orders_by_symbol(account.orders)  # stops against liquidation (issue 17); None: not read
     for p in account.positions:
         if p.margin_mode is not MarginMode.CROSS:
             positions.append(iso_by_key[(p.symbol, p.leg.value)])
@@ -657,7 +659,10 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
             p.contracts, p.entry_price, mark, p.leverage, value_at(p, mark), pnl_at(p, mark), mm, ratio,
             liq, bk, None if liq is None else abs(mark - liq) / mark,
             p.reported.liquidation_price, p.reported.bankruptcy_price, p.tick_size, (),
-            margin.venue_margin_ratio, liquidation_price_symbol_only=liq_a, liquidation_direction=direction))
+            margin.venue_margin_ratio, liquidation_price_symbol_only=liq_a, liquidation_direction=direction,
+            protection=(None if orders is None
+                        else assess(p, orders.get(p.symbol, ()), liq, bk, account.venue)),
+            adl_rank=p.adl_rank))
         label = p.symbol if p.leg.value == "both" else f"{p.symbol} ({p.leg.value})"
         if not p.tiers:
             warnings.append(f"{label}: no maintenance tiers or rate given; its maintenance margin is "
@@ -703,7 +708,7 @@ def compute_pooled(account: Account, plain: Callable[[Portfolio], object], *, ta
     iso = tuple(p for p in account.positions if p.margin_mode is MarginMode.ISOLATED)
     isolated = None
     if iso:
-        alone = Account(account.name, account.venue, {}, iso, {}, account.data_time)
+        alone = Account(account.name, account.venue, {}, iso, {}, account.data_time, orders=account.orders)
         report = plain(Portfolio((alone,)))
         isolated = report.accounts[0]  # type: ignore[attr-defined]
         isolated = dataclasses.replace(isolated, pools=())

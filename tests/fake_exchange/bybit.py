@@ -187,7 +187,8 @@ def install(server: FakeExchange) -> None:
         if category == "linear" and not (q.get("settleCoin") or q.get("symbol") or q.get("baseCoin")):
             return _answer(server, {}, 10001, "params error: symbol or settleCoin is required")
         instruments = {r["symbol"]: r for r in state["instruments"].get(category, [])}
-        rows = [o for o in state["orders"][state["account"]] if o["symbol"] in instruments
+        # an account recorded without orders (the UTA collateral one) has none open
+        rows = [o for o in state["orders"].get(state["account"], []) if o["symbol"] in instruments
                 and (q.get("settleCoin") is None or instruments[o["symbol"]]["settleCoin"] == q["settleCoin"])
                 and (q.get("symbol") is None or o["symbol"] == q["symbol"])
                 and (q.get("orderFilter") != "StopOrder" or o["stopOrderType"])]
