@@ -22,7 +22,7 @@ What is vectorised and what is not:
   Where the unit's slack (balance − MM) is concave in the shock — linear contracts, long inverse
   contracts, tiers with continuous maintenance amounts (§0) — that converges monotonically to the
   first crossing; other units (short inverse legs, inconsistent maintenance amounts) use the
-  scalar grid search.
+  scalar solver, exact segment by segment between the shocks where a notional crosses a tier floor.
 """
 
 from __future__ import annotations
