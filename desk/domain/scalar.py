@@ -215,45 +215,32 @@ def unit_slack(unit: Unit, rules: VenueRules, shock: float) -> float:
     return balance - mm
 
 
-def _shock_breaks(unit: Unit, rules: VenueRules) -> list[float]:
-    """Every shock at which a position's notional crosses a tier floor (where its MM changes formula)."""
-    breaks: list[float] = []
+def _shock_breaks(p: Position, rules: VenueRules) -> list[float]:
+    """The shocks at which the position's notional crosses a tier floor (where its MM changes formula)."""
     if rules.mm_basis is not MMBasis.PRICE:
-        return breaks  # tiers by entry value (Bybit §3.1): fixed whatever the price
-    for p in unit.positions:
-        v0 = value_at(p, p.mark_price)
-        for tier in rules.resolve(p.tiers)[1:]:
-            if tier.floor > 0:
-                # linear: v0 × (1 + s) = floor; inverse: v0 ÷ (1 + s) = floor
-                breaks.append(tier.floor / v0 - 1.0 if p.kind is Kind.LINEAR else v0 / tier.floor - 1.0)
-    return breaks
+        return []  # tiers by entry value (Bybit §3.1): fixed whatever the price
+    v0 = value_at(p, p.mark_price)
+    # linear: v0 × (1 + s) = floor; inverse: v0 ÷ (1 + s) = floor
+    return [tier.floor / v0 - 1.0 if p.kind is Kind.LINEAR else v0 / tier.floor - 1.0
+            for tier in rules.resolve(p.tiers)[1:] if tier.floor > 0]
 
 
-def _shock_terms(unit: Unit, rules: VenueRules, shock: float) -> tuple[float, float, float]:
-    """``(L0, L1, K)`` with slack = L0 + L1·s + K / (1 + s) on the tier segment containing ``shock``.
-
-    Linear values move as ``v0 × (1 + s)``, inverse values as ``v0 ÷ (1 + s)``; with the tiers
-    fixed every term of balance + PnL − MM is one of the three.
-    """
-    l0, l1, k = unit.balance, 0.0, 0.0
+def _shock_terms(p: Position, rules: VenueRules, shock: float) -> tuple[float, float, float]:
+    """``(L0, L1, K)`` with the position's PnL − MM = L0 + L1·s + K / (1 + s) on the tier segment
+    containing ``shock``: a linear value moves as ``v0 × (1 + s)``, an inverse one as ``v0 ÷ (1 + s)``."""
     entry_basis = rules.mm_basis is MMBasis.ENTRY
-    for p in unit.positions:
-        v0 = value_at(p, p.mark_price)
-        v_entry = value_at(p, p.entry_price)
-        sigma = pnl_sign(p)
-        fee = fee_rate(p, rules)
-        tiers = rules.resolve(p.tiers)
-        moving = v0 * (1.0 + shock) if p.kind is Kind.LINEAR else v0 / (1.0 + shock)
-        tier = tiers[tier_index(tiers, v_entry if entry_basis else moving)]
-        # the part of PnL − MM proportional to the value, and the fixed part
-        rate = sigma - fee - (0.0 if entry_basis else tier.mmr)
-        l0 += -sigma * v_entry + tier.cum - (tier.mmr * v_entry if entry_basis else 0.0)
-        if p.kind is Kind.LINEAR:
-            l0 += rate * v0
-            l1 += rate * v0
-        else:
-            k += rate * v0
-    return l0, l1, k
+    v0 = value_at(p, p.mark_price)
+    v_entry = value_at(p, p.entry_price)
+    sigma = pnl_sign(p)
+    tiers = rules.resolve(p.tiers)
+    moving = v0 * (1.0 + shock) if p.kind is Kind.LINEAR else v0 / (1.0 + shock)
+    tier = tiers[tier_index(tiers, v_entry if entry_basis else moving)]
+    # the part proportional to the value, and the fixed part
+    rate = sigma - fee_rate(p, rules) - (0.0 if entry_basis else tier.mmr)
+    fixed = -sigma * v_entry + tier.cum - (tier.mmr * v_entry if entry_basis else 0.0)
+    if p.kind is Kind.LINEAR:
+        return fixed + rate * v0, rate * v0, 0.0
+    return fixed, 0.0, rate * v0
 
 
 def _segment_roots(l0: float, l1: float, k: float) -> list[float]:
@@ -287,20 +274,29 @@ def unit_shock_to_liquidation(unit: Unit, rules: VenueRules) -> float | None:
         return None
     if unit_slack(unit, rules, 0.0) <= 0.0:
         return 0.0
-    breaks = _shock_breaks(unit, rules)
+    breaks = [(shock, i) for i, p in enumerate(unit.positions) for shock in _shock_breaks(p, rules)]
     best: float | None = None
     for direction in (-1.0, 1.0):
-        inside = sorted({abs(b) for b in breaks if b * direction > 0 and abs(b) < SHOCK_LIMIT})
-        edges = [0.0, *inside, SHOCK_LIMIT]
+        crossing: dict[float, list[int]] = {}  # |shock| of a floor → the positions crossing it there
+        for shock, i in breaks:
+            if shock * direction > 0 and abs(shock) < SHOCK_LIMIT:
+                crossing.setdefault(abs(shock), []).append(i)
+        edges = [0.0, *sorted(crossing), SHOCK_LIMIT]
+        terms = [_shock_terms(p, rules, direction * edges[1] / 2.0) for p in unit.positions]
         for near, far in itertools.pairwise(edges):
-            l0, l1, k = _shock_terms(unit, rules, direction * (near + far) / 2.0)
+            mid = direction * (near + far) / 2.0
+            for i in crossing.get(near, ()):  # only the positions crossing a floor change formula
+                terms[i] = _shock_terms(unit.positions[i], rules, mid)
+            l0 = unit.balance + math.fsum(t[0] for t in terms)
+            l1 = math.fsum(t[1] for t in terms)
+            k = math.fsum(t[2] for t in terms)
             start = direction * near
             if near > 0 and l0 + l1 * start + k / (1.0 + start) <= 0.0:
                 found: float | None = start  # the slack jumps to ≤ 0 at this floor
             else:
-                slack = (r for r in _segment_roots(l0, l1, k)
-                         if near * (1 - 1e-12) <= r * direction <= far * (1 + 1e-12))
-                found = min(slack, key=abs, default=None)
+                inside = (r for r in _segment_roots(l0, l1, k)
+                          if near * (1 - 1e-12) <= r * direction <= far * (1 + 1e-12))
+                found = min(inside, key=abs, default=None)
             if found is not None:
                 found = direction * min(abs(found), SHOCK_LIMIT)
                 if best is None or abs(found) < abs(best):
