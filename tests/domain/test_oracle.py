@@ -194,6 +194,17 @@ def test_a_pool_liquidated_before_a_tier_floor_reports_the_first_crossing_not_th
     assert differences(portfolio)["shock_to_liquidation"] <= REL_TOL
 
 
+def test_a_linear_position_a_hair_off_its_entry_reports_the_pnl_of_that_hair() -> None:
+    # found by the test below with many examples: mark 9.000000000000002 on entry 9.0; PnL is
+    # 111.11 × 1.8e-15 = 1.97e-13, while 111.11 × 9.000000000000002 − 1000 rounds to 2.27e-13
+    position = Position("ETH/USDT:USDT", "USDT", Kind.LINEAR, 111.11111111111111, Side.LONG, 9.0,
+                        9.000000000000002, MarginMode.CROSS)
+    portfolio = Portfolio((Account("a", "binanceusdm", {"USDT": 500.0}, (position,)),))
+    pnl = compute_risk(portfolio).accounts[0].positions[0].unrealized_pnl
+    assert pnl == 111.11111111111111 * (9.000000000000002 - 9.0)
+    assert differences(portfolio)["unrealized_pnl"] <= REL_TOL
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cross_pair_portfolios)
 @example(_pair_dipping_below_before_a_floor())
