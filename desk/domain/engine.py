@@ -22,7 +22,7 @@ What is vectorised and what is not:
   Where the unit's slack (balance − MM) is concave in the shock — linear contracts, long inverse
   contracts, tiers with continuous maintenance amounts (§0) — that converges monotonically to the
   first crossing; other units (short inverse legs, inconsistent maintenance amounts) use the
-  scalar grid search.
+  scalar solver, exact segment by segment between the shocks where a notional crosses a tier floor.
 """
 
 from __future__ import annotations
@@ -675,7 +675,8 @@ def _arrays(f: _Flat) -> RiskArrays:
     n_units = f.n_units
     value = _value(f, f.mark)
     mm, mm_slope = _maintenance(f, value)
-    pnl = f.sigma * (value - f.v_entry)
+    # linear: Q × (P − EP), whose difference is exact near the entry (Q·P − Q·EP rounds to Q·P's ulp)
+    pnl = np.where(f.inverse, f.sigma * (value - f.v_entry), f.sigma * f.q * (f.mark - f.entry))
     # d(PnL − MM)/d shock at the marks: d value/d shock = value (linear), −value (inverse)
     dslack0 = _sum(f.unit_of, (f.sigma - mm_slope) * np.where(f.inverse, -value, value), n_units)
     unit_pnl = _sum(f.unit_of, pnl, n_units)

@@ -31,7 +31,6 @@ from desk.domain.rules import MMBasis, ResolvedTier, VenueRules, rules_for, tier
 
 #: shocks are searched within ±SHOCK_LIMIT (a 99 % move); beyond it prices are meaningless.
 SHOCK_LIMIT = 0.99
-_SHOCK_GRID = 99  # grid steps per direction before bisection (1 % apart)
 
 
 # ---------------------------------------------------------------------------- single position
@@ -61,6 +60,8 @@ def pnl_sign(p: Position) -> int:
 
 def pnl_at(p: Position, price: float) -> float:
     """Unrealized PnL at ``price`` in the settle currency (linear: Q·ΔP; inverse: N·CS·(1/EP − 1/P))."""
+    if p.kind is Kind.LINEAR:  # Q × (P − EP): exact near the entry, where Q·P − Q·EP is not
+        return pnl_sign(p) * quantity(p) * (price - p.entry_price)
     return pnl_sign(p) * (value_at(p, price) - value_at(p, p.entry_price))
 
 
@@ -216,35 +217,93 @@ def unit_slack(unit: Unit, rules: VenueRules, shock: float) -> float:
     return balance - mm
 
 
+def _shock_breaks(p: Position, rules: VenueRules) -> list[float]:
+    """The shocks at which the position's notional crosses a tier floor (where its MM changes formula)."""
+    if rules.mm_basis is not MMBasis.PRICE:
+        return []  # tiers by entry value (Bybit §3.1): fixed whatever the price
+    v0 = value_at(p, p.mark_price)
+    # linear: v0 × (1 + s) = floor; inverse: v0 ÷ (1 + s) = floor
+    return [tier.floor / v0 - 1.0 if p.kind is Kind.LINEAR else v0 / tier.floor - 1.0
+            for tier in rules.resolve(p.tiers)[1:] if tier.floor > 0]
+
+
+def _shock_terms(p: Position, rules: VenueRules, shock: float) -> tuple[float, float, float]:
+    """``(L0, L1, K)`` with the position's PnL − MM = L0 + L1·s + K / (1 + s) on the tier segment
+    containing ``shock``: a linear value moves as ``v0 × (1 + s)``, an inverse one as ``v0 ÷ (1 + s)``."""
+    entry_basis = rules.mm_basis is MMBasis.ENTRY
+    v0 = value_at(p, p.mark_price)
+    v_entry = value_at(p, p.entry_price)
+    sigma = pnl_sign(p)
+    tiers = rules.resolve(p.tiers)
+    moving = v0 * (1.0 + shock) if p.kind is Kind.LINEAR else v0 / (1.0 + shock)
+    tier = tiers[tier_index(tiers, v_entry if entry_basis else moving)]
+    # the part proportional to the value, and the fixed part
+    rate = sigma - fee_rate(p, rules) - (0.0 if entry_basis else tier.mmr)
+    fixed = -sigma * v_entry + tier.cum - (tier.mmr * v_entry if entry_basis else 0.0)
+    if p.kind is Kind.LINEAR:
+        return fixed + rate * v0, rate * v0, 0.0
+    return fixed, 0.0, rate * v0
+
+
+def _segment_roots(l0: float, l1: float, k: float) -> list[float]:
+    """Shocks ``s > −1`` with L0 + L1·s + K/(1 + s) = 0, i.e. L1·s² + (L0 + L1)·s + (L0 + K) = 0."""
+    a, b, c = l1, l0 + l1, l0 + k
+    if a == 0.0:
+        return [-c / b] if b != 0.0 else []
+    disc = b * b - 4.0 * a * c
+    if disc < 0.0:
+        return []
+    # the stable form: the small root as c / q keeps its digits when b² ≫ 4ac
+    q = -0.5 * (b + math.copysign(math.sqrt(disc), b))
+    roots = [q / a]
+    if q != 0.0:
+        roots.append(c / q)
+    return [r for r in roots if r > -1.0 and math.isfinite(r)]
+
+
 def unit_shock_to_liquidation(unit: Unit, rules: VenueRules) -> float | None:
     """Smallest signed uniform move of all marks at which the unit's ratio reaches 1.0.
 
-    Searched in both directions out to ±99 % on a 1 % grid, then bisected to machine precision.
-    Signed: −0.12 = every mark 12 % lower. 0.0 when already at or past 1.0.
+    Exact, segment by segment: the shocks where any notional crosses a tier floor cut ±99 % into
+    segments on which the slack (balance − MM) has a closed form (:func:`_shock_terms`); walking
+    outwards from 0, the answer is the first segment that starts at slack ≤ 0 (MM jumping up at a
+    floor) or holds a root. Neither a grid nor a bisection: with inconsistent maintenance amounts
+    MM can jump *down* at a floor, so the slack can cross zero, recover and cross again within any
+    grid step — a bracket there would find the later root. Signed: −0.12 = every mark 12 % lower.
+    0.0 when already at or past 1.0.
     """
     if not unit.positions:
         return None
     if unit_slack(unit, rules, 0.0) <= 0.0:
         return 0.0
+    breaks = [(shock, i) for i, p in enumerate(unit.positions) for shock in _shock_breaks(p, rules)]
     best: float | None = None
     for direction in (-1.0, 1.0):
-        prev = 0.0
-        for k in range(1, _SHOCK_GRID + 1):
-            s = direction * SHOCK_LIMIT * k / _SHOCK_GRID
-            if unit_slack(unit, rules, s) <= 0.0:
-                lo, hi = prev, s  # slack > 0 at lo, ≤ 0 at hi
-                for _ in range(200):
-                    mid = (lo + hi) / 2.0
-                    if mid in (lo, hi):
-                        break
-                    if unit_slack(unit, rules, mid) <= 0.0:
-                        hi = mid
-                    else:
-                        lo = mid
-                if best is None or abs(hi) < abs(best):
-                    best = hi
+        crossing: dict[float, list[int]] = {}  # |shock| of a floor → the positions crossing it there
+        for shock, i in breaks:
+            if shock * direction > 0 and abs(shock) < SHOCK_LIMIT:
+                crossing.setdefault(abs(shock), []).append(i)
+        edges = [0.0, *sorted(crossing), SHOCK_LIMIT]
+        terms = [_shock_terms(p, rules, direction * edges[1] / 2.0) for p in unit.positions]
+        for near, far in itertools.pairwise(edges):
+            mid = direction * (near + far) / 2.0
+            for i in crossing.get(near, ()):  # only the positions crossing a floor change formula
+                terms[i] = _shock_terms(unit.positions[i], rules, mid)
+            l0 = unit.balance + math.fsum(t[0] for t in terms)
+            l1 = math.fsum(t[1] for t in terms)
+            k = math.fsum(t[2] for t in terms)
+            start = direction * near
+            if near > 0 and l0 + l1 * start + k / (1.0 + start) <= 0.0:
+                found: float | None = start  # the slack jumps to ≤ 0 at this floor
+            else:
+                inside = (r for r in _segment_roots(l0, l1, k)
+                          if near * (1 - 1e-12) <= r * direction <= far * (1 + 1e-12))
+                found = min(inside, key=abs, default=None)
+            if found is not None:
+                found = direction * min(abs(found), SHOCK_LIMIT)
+                if best is None or abs(found) < abs(best):
+                    best = found
                 break
-            prev = s
     return best
 
 

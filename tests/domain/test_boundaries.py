@@ -2,7 +2,7 @@
 
 * a cross hedge pair with a root on each side of the mark: the liquidation price is the nearer root;
 * a pool that liquidates in both directions: the shock to liquidation is the nearer one — linear
-  (the engine's Newton path) and short inverse (its grid-search fallback);
+  (the engine's Newton path) and short inverse (its exact segment-by-segment fallback);
 * a notional exactly on a tier floor: the upper tier (floor ≤ notional < cap);
 * venue names as people write them ("Binance", " BYBIT ") get their venue's rules.
 
@@ -79,7 +79,7 @@ def inverse_short_pool(mark: float) -> Account:
     Both legs in the low tier (coin notional < 2.5, P > 40,000): MM = 195,000·0.004·u,
     slack = −0.05 + 4,220·u → u = 0.05 / 4,220 → P = 84,400. Both in the high tier (P < 38,000):
     MM = 19,500·u − 0.48, slack = 0.43 − 14,500·u → P = 14,500 / 0.43 = 33,720.93. Net short inverse:
-    the engine's grid-search path (its slack is not concave in the shock).
+    the engine's segment-by-segment path (its slack is not concave in the shock).
     """
     legs = (pos("BTC/USD:BTC", contracts=1_000, contract_size=100, entry=50_000, mark=mark, side="short",
                 leg="short", tiers=STEEP_COIN),

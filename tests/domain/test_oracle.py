@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from desk.domain.engine import compute_risk
@@ -160,10 +160,56 @@ def test_engine_agrees_with_an_oracle_that_shares_no_code_with_it(portfolio: Por
     assert all(d <= REL_TOL for d in worst.values()), worst
 
 
+def _pair_dipping_below_before_a_floor() -> Portfolio:
+    """A Binance cross hedge pair whose pool slack crosses zero, recovers at a tier floor (the tier-2
+    maintenance amount is above the derived one, so MM drops there) and crosses zero again — both
+    within one 1 % step of a shock grid. Found by the test below on a full-suite run."""
+    tiers = (Tier(0.0, 945.3125, 0.0078125, 0.0), Tier(945.3125, 1500.0, 0.015625, 8.30841064453125),
+             Tier(1500.0, math.inf, 0.125, 171.44775390625))
+    mark = 9.3359375
+    legs = [Position("BTC/USDT:USDT", "USDT", Kind.LINEAR, contracts, side, entry, mark, MarginMode.CROSS,
+                     contract_size=1.0, leg=leg, tiers=tiers)
+            for contracts, side, entry, leg in ((98.84169884169884, Side.LONG, 10.1171875, Leg.LONG),
+                                                (112.5, Side.SHORT, 10.0, Leg.SHORT))]
+    return Portfolio((Account("pair", "binanceusdm", {"USDT": 21.33335600649648}, tuple(legs)),))
+
+
+def test_a_pool_liquidated_before_a_tier_floor_reports_the_first_crossing_not_the_one_after_it() -> None:
+    # By hand: PnL = 98.8417·(P − 10.1171875) + 112.5·(10 − P) = 125 − 13.6583·P. Below the long's
+    # tier floor (98.8417·P < 945.3125, P < 9.56390) the long is in tier 1, the short (1050 at the
+    # mark) in tier 2: slack = 21.3334 + 125 + 8.3084 − (13.6583 + 0.7722 + 1.7578)·P
+    # = 154.6418 − 16.1883·P, zero at P = 9.55268 (shock +2.3216 %), inside that segment. At the
+    # floor MM drops by 0.92 and the slack jumps from −0.18 to +0.74, reaching zero again at
+    # P = 9.60762 (+2.9101 %) — the root a 1 % grid with bisection found.
+    portfolio = _pair_dipping_below_before_a_floor()
+    balance, long_q, short_q, mark = 21.33335600649648, 98.84169884169884, 112.5, 9.3359375
+    fixed = balance - long_q * 10.1171875 + short_q * 10.0 + 8.30841064453125
+    slope = long_q - short_q - 0.0078125 * long_q - 0.015625 * short_q
+    first_crossing = -fixed / slope / mark - 1.0
+    assert first_crossing < 945.3125 / long_q / mark - 1.0  # before the long's tier floor
+    shock = compute_risk(portfolio).accounts[0].shock_to_liquidation
+    assert shock is not None
+    assert abs(shock - first_crossing) <= 1e-12
+    assert relative_difference(shock, oracle.account_shock(portfolio.accounts[0])) <= REL_TOL
+    assert differences(portfolio)["shock_to_liquidation"] <= REL_TOL
+
+
+def test_a_linear_position_a_hair_off_its_entry_reports_the_pnl_of_that_hair() -> None:
+    # found by the test below with many examples: mark 9.000000000000002 on entry 9.0; PnL is
+    # 111.11 × 1.8e-15 = 1.97e-13, while 111.11 × 9.000000000000002 − 1000 rounds to 2.27e-13
+    position = Position("ETH/USDT:USDT", "USDT", Kind.LINEAR, 111.11111111111111, Side.LONG, 9.0,
+                        9.000000000000002, MarginMode.CROSS)
+    portfolio = Portfolio((Account("a", "binanceusdm", {"USDT": 500.0}, (position,)),))
+    pnl = compute_risk(portfolio).accounts[0].positions[0].unrealized_pnl
+    assert pnl == 111.11111111111111 * (9.000000000000002 - 9.0)
+    assert differences(portfolio)["unrealized_pnl"] <= REL_TOL
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cross_pair_portfolios)
+@example(_pair_dipping_below_before_a_floor())
 def test_cross_hedge_pairs_liquidating_both_ways_agree_with_the_oracle(portfolio: Portfolio) -> None:
     # the nearer of two roots, and the nearer of two shock directions (linear: the engine's Newton
-    # path; a short inverse leg: its grid-search fallback)
+    # path; a short inverse leg: its exact segment-by-segment fallback)
     worst = differences(portfolio)
     assert all(d <= REL_TOL for d in worst.values()), worst
