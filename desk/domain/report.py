@@ -65,6 +65,12 @@ class PositionRisk:
     suggestions: tuple[Suggestion, ...] = ()
     venue_margin_ratio: float | None = None  # the venue's own sense (OKX: equity ÷ (MM + fee))
     isolated_margin: float | None = None  # isolated only: its margin excluding unrealized PnL
+    # the position's margin as the exchanges' position panels show it: isolated, its own margin;
+    # cross, the initial margin at entry (entry notional ÷ leverage); None when unknown
+    position_margin: float | None = None
+    # return on the initial margin at entry (uPnL ÷ (entry notional ÷ leverage)), as a fraction;
+    # without a leverage, on the isolated margin; None when neither is known
+    roi: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
