@@ -86,7 +86,8 @@ ALWAYS_SHOWN = frozenset({Column.STATUS, Column.SYMBOL})
 
 def initial_geometry(available: QRect) -> QRect:
     """The window's first geometry on a screen whose free area is ``available``: all of it (less
-    the frame a window manager adds) up to 1600×1000, centred with a margin on larger screens."""
+    the frame a window manager adds) on a small screen; on a large one 85 % of it (at least
+    1600×1000), centred."""
     frame_w, frame_h = 2, 32  # borders and title bar, which the window's own geometry excludes
     width = min(available.width() - frame_w, max(1600, int(available.width() * 0.85)))
     height = min(available.height() - frame_h, max(1000, int(available.height() * 0.85)))
