@@ -135,7 +135,7 @@ def test_keys_keep_their_usual_meaning(qtbot) -> None:  # type: ignore[no-untype
     # every action reachable from the keyboard: a shortcut, or a mnemonic in its menu
     for name, action in actions.items():
         assert "&" in action.text(), name
-    help_menu = [m for m in window.menuBar().findChildren(QMenu) if m.title() == "&Help"][0]
+    help_menu = next(m for m in window.menuBar().findChildren(QMenu) if m.title() == "&Help")
     assert [a.text() for a in help_menu.actions() if a.text()] == [
         "&Keyboard shortcuts", "&Documentation", "Open the &log folder", "&About desk"]
 
