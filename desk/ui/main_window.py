@@ -12,6 +12,7 @@ from PySide6.QtCore import (
     QEvent,
     QItemSelection,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPoint,
     QRect,
@@ -225,6 +226,8 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.splitterMoved.connect(self._splitter_moved)
+        # the account cards grow once accounts are known: the split is fitted again to what is left
+        self.splitter.installEventFilter(self)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -394,6 +397,11 @@ class MainWindow(QMainWindow):
         self._splitting = True
         self.splitter.setSizes([top, total - top])
         self._splitting = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.splitter and event.type() == QEvent.Type.Resize and self._split_done:
+            QTimer.singleShot(0, self._fit_split)
+        return super().eventFilter(watched, event)
 
     def _splitter_moved(self) -> None:
         if not self._splitting:

@@ -61,7 +61,7 @@ def test_default_columns_need_no_horizontal_scrolling(qtbot: QtBot, demo_desk: D
     table = window.table
     qtbot.waitUntil(lambda: sum(table.columnWidth(c) for c in Column if not table.isColumnHidden(c))
                     <= table.viewport().width())
-    assert not table.horizontalScrollBar().isVisible()
+    qtbot.waitUntil(lambda: not table.horizontalScrollBar().isVisible())  # laid out in a later event
     assert table.horizontalScrollBar().maximum() == 0
     for column in Column:
         assert table.isColumnHidden(column) == (column in DEFAULT_HIDDEN), column
@@ -113,3 +113,15 @@ def test_plots_are_at_least_200_px_tall(qtbot: QtBot, demo_desk: DeskController)
         for plot in plots:
             assert plot.height() >= 200, (name, plot.height())
             assert _inside_viewport(plot, holder), name
+
+
+def test_ladder_labels_are_disjoint_in_the_window(qtbot: QtBot, demo_desk: DeskController) -> None:
+    from tests.ui_charts.test_ladder_labels import assert_placed
+
+    window = demo_desk.window
+    _ready(qtbot, demo_desk)
+    window.tabs.setCurrentIndex(window.tabs.indexOf(window._panel_holders["Ladder"]))
+    ladder = window.charts.ladder  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: ladder.plot.isVisible() and bool(ladder.label_places))
+    assert ladder.plot.height() >= 200
+    assert_placed(ladder)

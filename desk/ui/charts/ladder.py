@@ -10,9 +10,10 @@ Items are created once and updated in place (pyqtgraph's ``scrollingPlots`` advi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
@@ -30,18 +31,79 @@ from desk.ui.charts.style import (
     plot_widget,
     style_plot,
 )
+from desk.ui.levels import Level
+from desk.ui.theme import current_theme
 
-# where each level's label sits along the line (fraction of the width) and which side of it
+# where each level's label sits at first (fraction of the width) and which side of its line;
+# place_labels then moves labels so none overlaps another or is struck through by a line
 _LABEL_AT = {
-    "mark": (0.02, "above"),
-    "entry": (0.02, "above"),
-    "break_even": (0.30, "below"),
-    "liquidation": (0.02, "below"),
-    "liquidation_exchange": (0.36, "above"),
-    "bankruptcy": (0.36, "below"),
-    "whatif_liquidation": (0.55, "below"),
+    "mark": (0.01, "above"),
+    "entry": (0.01, "above"),
+    "break_even": (0.34, "below"),
+    "liquidation": (0.01, "below"),
+    "liquidation_exchange": (0.34, "above"),
+    "bankruptcy": (0.34, "below"),
+    "whatif_liquidation": (0.34, "below"),
 }
 _LEVELS = ("mark", "entry", "break_even", "liquidation", "liquidation_exchange", "bankruptcy")
+# who gets the best place first: the liquidation, then the mark, then the rest
+_PLACE_ORDER = ("liquidation", "mark", "whatif_liquidation", "liquidation_exchange", "entry",
+                "bankruptcy", "break_even")
+_LANES = (0.01, 0.34, 0.67)  # where a label may start, as a fraction of the plot's width
+_ANCHORS = {"above": [(0, 1), (0, 1)], "below": [(0, 0), (0, 0)]}
+
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels (y grows downwards)
+
+
+def place_labels(labels: list[tuple[str, float, float, float]], width: float, lines: list[float],
+                 taken: list[Rect], *, right: frozenset[str] = frozenset(),
+                 crossable: frozenset[str] = frozenset()) -> dict[str, tuple[float, str] | None]:
+    """Where each label goes: (its left edge as a fraction of the width, "above" | "below" its
+    line), or None when there is no room (its figure is still in the legend beside the plot).
+
+    ``labels``: (name, the line's y, the label's width, height), in the order they choose; ``lines``:
+    the y of every line drawn; ``taken``: rectangles already used; ``right``: labels that try the
+    right edge first; ``crossable``: labels on a filled background, which take the place crossed
+    by the fewest lines when none is clear. A label never overlaps another, and no line crosses
+    any other label: with no such place left it is not drawn.
+    """
+    placed: dict[str, tuple[float, str] | None] = {}
+    used = list(taken)
+
+    def rect(x: float, y: float, w: float, h: float, side: str) -> Rect:
+        return (x, y - h, x + w, y) if side == "above" else (x, y, x + w, y + h)
+
+    def free(r: Rect) -> bool:
+        return all(r[2] <= u[0] or u[2] <= r[0] or r[3] <= u[1] or u[3] <= r[1] for u in used)
+
+    def strikes(r: Rect) -> int:
+        return sum(1 for y in lines if r[1] + 0.5 < y < r[3] - 0.5)
+
+    for name, y, w, h in labels:
+        first_side = _LABEL_AT.get(name, (0.0, "above"))[1]
+        sides = (first_side, "below" if first_side == "above" else "above")
+        edge = max(0.0, width - w - 2)
+        xs = [edge, *(min(lane * width, edge) for lane in _LANES)] if name in right else \
+            [min(lane * width, edge) for lane in _LANES]
+        candidates = [(strikes(r), i, x, side, r) for i, (side, x) in
+                      enumerate((side, x) for side in sides for x in xs)
+                      for r in [rect(x, y, w, h, side)] if free(r)]
+        if name not in crossable:
+            candidates = [c for c in candidates if c[0] == 0]
+        if not candidates:
+            placed[name] = None
+            continue
+        _, _, x, side, r = min(candidates, key=lambda c: (c[0], c[1]))
+        used.append(r)
+        placed[name] = (x / width if width else 0.0, side)
+    return placed
+
+
+class PriceAxis(pg.AxisItem):
+    """Prices on the axis as everywhere else: thousands separators, decimals from the tick spacing."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        return [fmt.price(v * scale, spacing * scale) for v in values]
 
 
 class LadderWidget(QWidget):
@@ -60,7 +122,10 @@ class LadderWidget(QWidget):
         self._pinned = False  # the user moved the what-if line: keep it across updates
         self._setting_line = False
 
-        self.plot = plot_widget()
+        self.plot = plot_widget(axis_items={"right": PriceAxis("right")})
+        # the risk level of figures at the what-if price (the window's thresholds): the line's colour
+        self.level_for: Callable[[PositionRisk, ProbeFigures], Level] | None = None
+        self.whatif_level = Level.OK
         item = self.plot.getPlotItem()
         item.hideAxis("bottom")
         item.showAxis("right")
@@ -88,14 +153,18 @@ class LadderWidget(QWidget):
         fill.setAlpha(40)
         self.whatif = pg.InfiniteLine(angle=0, pen=pen(style), hoverPen=hover, movable=True,
                                       bounds=(1e-12, None), label="",
-                                      labelOpts={"position": 0.98, "color": color_of(style),
-                                                 "anchors": [(1, 1), (1, 1)], "fill": fill})
+                                      labelOpts={"position": 0.6, "color": color_of(style),
+                                                 "anchors": [(0, 1), (0, 1)], "fill": fill})
         self.whatif.label.setFont(label_font(9.5, bold=True))
         self.whatif.setZValue(20)
         self.whatif.setVisible(False)
         self.whatif.setToolTip("Drag to try a mark price: the figures beside the line are recomputed")
         self.whatif.sigPositionChanged.connect(self._line_moved)
         item.addItem(self.whatif)
+        view = item.getViewBox()
+        view.sigRangeChanged.connect(self.place_labels)
+        view.sigResized.connect(self.place_labels)
+        self.label_places: dict[str, tuple[float, str] | None] = {}
 
         self.empty = QLabel("Select a position in the table to see its price ladder.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -277,16 +346,16 @@ class LadderWidget(QWidget):
             "whatif_pnl": fmt.money(figures.unrealized_pnl, currency, signed=True),
         }
         self.displayed.update(shown)
-        pool = f"  ·  pool {shown['whatif_pool_ratio']}" if figures.pool_ratio is not None and \
-            self.risk.margin_mode == "isolated" else ""
         beyond = figures.liquidatable
         shown["whatif_state"] = (f"{fmt.PAST_LIQUIDATION} at this price (margin ratio "
                                  f"{shown['whatif_margin_ratio']})") if beyond else ""
         self.displayed["whatif_state"] = shown["whatif_state"]
         warn = f"  ·  ⚠ {fmt.PAST_LIQUIDATION}" if beyond else ""
+        self._colour_whatif(figures)
+        # short: the side panel beside the plot has every figure at this price
         self.whatif.label.setFormat(
             f"what-if {shown['whatif_price']}{warn}  ·  liq {shown['whatif_liquidation']} "
-            f"({shown['whatif_distance']})  ·  ratio {shown['whatif_margin_ratio']}{pool}")
+            f"({shown['whatif_distance']})")
         ghost = self.lines["whatif_liquidation"]
         liq_now = self.levels.get("liquidation")
         moved = figures.liquidation_price is not None and (
@@ -310,8 +379,30 @@ class LadderWidget(QWidget):
             f"{pool_row}"
             f"<tr><td>unrealized PnL</td><td align='right'>{shown['whatif_pnl']}</td></tr></table>"
             + (f"<div><b>⚠ {shown['whatif_state']}</b></div>" if beyond else "") +
-            "<div style='color:gray'>Drag the green line to try another price.</div>")
+            "<div style='color:gray'>Drag the dashed what-if line to try another price; its colour is "
+            "the risk at that price.</div>")
+        self.place_labels()
         self.whatif_changed.emit(figures)
+
+    def _colour_whatif(self, figures: ProbeFigures) -> None:
+        """The what-if line in the risk colour of its price (green, orange, red by the thresholds)."""
+        assert self.risk is not None
+        level = self.level_for(self.risk, figures) if self.level_for is not None else Level.OK
+        if figures.liquidatable:
+            level = Level.CRITICAL
+        self.whatif_level = level
+        style = LADDER["whatif"]
+        color = current_theme().level_color(level)
+        line_pen = pen(style)
+        line_pen.setColor(color)
+        self.whatif.setPen(line_pen)
+        hover = pen(style, width=style.width + 2)
+        hover.setColor(color)
+        self.whatif.setHoverPen(hover)
+        self.whatif.label.setColor(color)
+        fill = QColor(color)
+        fill.setAlpha(40)
+        self.whatif.label.fill = pg.mkBrush(fill)
 
     def _fit_range(self) -> None:
         values = [v for v in self.levels.values() if v is not None and math.isfinite(v)]
@@ -320,3 +411,37 @@ class LadderWidget(QWidget):
         lo, hi = min(values), max(values)
         span = max(hi - lo, abs(hi) * 0.02)
         self.plot.getPlotItem().setYRange(lo - span * 0.12, hi + span * 0.12, padding=0)
+        self.place_labels()
+
+    def place_labels(self, *_: object) -> None:
+        """Put the lines' labels where none overlaps another and no line strikes one through."""
+        view = self.plot.getPlotItem().getViewBox()
+        width = view.width()
+        if width <= 0 or not self.plot.isVisible():
+            return
+
+        def y_of(value: float) -> float:
+            return float(view.mapViewToDevice(QPointF(0.0, value)).y()
+                         - view.mapViewToDevice(QPointF(0.0, view.viewRange()[1][1])).y())
+
+        shown = {n: line for n, line in self.lines.items() if line.isVisible() and line.label.format}
+        if self.whatif.isVisible():
+            shown = {"whatif": self.whatif, **shown}  # at the right edge if it can
+        lines_y = [y_of(line.value()) for line in shown.values()]
+        labels = []
+        for name in ("liquidation", "whatif", *_PLACE_ORDER[1:]):
+            line = shown.get(name)
+            if line is None:
+                continue
+            line.label.setVisible(True)
+            box = line.label.boundingRect()
+            labels.append((name, y_of(line.value()), box.width(), box.height()))
+        self.label_places = place_labels(labels, width, lines_y, [], right=frozenset({"whatif"}),
+                                         crossable=frozenset({"whatif"}))
+        for name, place in self.label_places.items():
+            label = shown[name].label
+            if place is None:
+                label.setVisible(False)
+                continue
+            label.anchors = _ANCHORS[place[1]]
+            label.setPosition(place[0])

@@ -31,7 +31,8 @@ LADDER = {
     "liquidation_exchange": LineStyle("liquidation (exchange)", OKABE_ITO["orange"],
                                       Qt.PenStyle.DashDotLine, 1.8),
     "bankruptcy": LineStyle("bankruptcy", OKABE_ITO["reddish_purple"], Qt.PenStyle.DashDotDotLine, 1.8),
-    "whatif": LineStyle("what-if", OKABE_ITO["bluish_green"], Qt.PenStyle.SolidLine, 3.0),
+    # dashed, so the mark line shows through it when they meet; drawn in the risk colour of its price
+    "whatif": LineStyle("what-if", OKABE_ITO["bluish_green"], Qt.PenStyle.DashLine, 2.6),
     "whatif_liquidation": LineStyle("liquidation at what-if", OKABE_ITO["vermillion"],
                                     Qt.PenStyle.DotLine, 1.4),
 }
