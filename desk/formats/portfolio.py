@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import stat
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ import msgspec
 
 from desk.domain.limits import InputError, check_portfolio
 from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Reported, Side, Tier
+from desk.userfile import NotRegularFileError, read_regular
 
 FORMAT = "desk.portfolio/1"
 
@@ -244,23 +243,6 @@ MAX_TEXT = 1000
 _MAX_INT_DIGITS = 20
 
 
-def _kind_of(mode: int) -> str | None:
-    """What a non-regular file is, in words (None for a regular file)."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "a character device (a terminal or a device such as /dev/zero)"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def _too_big(size: int, label: str) -> PortfolioError:
     return PortfolioError(f"{label} is {size / 1e6:,.1f} MB; a portfolio file may be at most "
                           f"{MAX_BYTES // (1024 * 1024)} MiB (about 25,000 positions with full tier tables)")
@@ -274,36 +256,18 @@ def _read_bytes(source: Path | str | bytes) -> tuple[bytes, str]:
             raise _too_big(len(source), "the portfolio")
         return source, "the portfolio"
     path = Path(source)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    flags |= getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)  # non-blocking: opening a FIFO with no writer returns at once
+        data = read_regular(path, MAX_BYTES)
     except FileNotFoundError:
         raise PortfolioError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise PortfolioError(f"{path}: is a directory, not a portfolio file") from None
+    except NotRegularFileError as exc:
+        raise PortfolioError(f"{path}: is {exc.kind}, not a portfolio file; save the portfolio as a "
+                             "desk.portfolio/1 JSON file and give its path") from None
     except OSError as exc:
         raise PortfolioError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        info = os.fstat(fd)
-        kind = _kind_of(info.st_mode)
-        if kind is not None:
-            raise PortfolioError(f"{path}: is {kind}, not a portfolio file; save the portfolio as a "
-                                 "desk.portfolio/1 JSON file and give its path")
-        if info.st_size > MAX_BYTES:
-            raise _too_big(info.st_size, str(path))
-        chunks: list[bytes] = []
-        total = 0
-        while chunk := os.read(fd, min(1 << 20, MAX_BYTES + 1 - total)):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > MAX_BYTES:  # the file grew while being read
-                raise _too_big(total, str(path))
-    except OSError as exc:
-        raise PortfolioError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks), str(path)
+    if len(data) > MAX_BYTES:
+        raise _too_big(len(data), str(path))
+    return data, str(path)
 
 
 def _int_or_float(text: str) -> int | float:

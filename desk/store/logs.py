@@ -15,7 +15,6 @@ import logging.handlers
 import os
 import sys
 import threading
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +94,13 @@ def _log_settings() -> dict[str, Any]:
     before the command loads the settings properly (``Settings.load``), and that load is what
     tells the user about a damaged file — it must still find it as it was."""
     from desk.store.settings import OPTIONS_BY_KEY
+    from desk.store.settings_reader import MAX_BYTES, read_document
+    from desk.userfile import read_regular
 
     values = {key: OPTIONS_BY_KEY[f"logs.{key}"].default for key in ("level", "max_megabytes", "backups")}
-    try:
-        table = tomllib.loads(desk_paths().settings_file.read_text(encoding="utf-8")).get("logs", {})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    try:  # the settings' own reader: it never raises, and a FIFO or a device is never read
+        table = read_document(read_regular(desk_paths().settings_file, MAX_BYTES)).doc.get("logs", {})
+    except OSError:
         return values
     if not isinstance(table, dict):
         return values

@@ -55,6 +55,7 @@ from desk.store.filelock import locked
 from desk.store.paths import desk_paths
 from desk.store.redact import register_secret
 from desk.store.settings_reader import MAX_BYTES, ReadResult, SettingsIssue, read_document, shown
+from desk.userfile import read_regular
 
 SCHEMA_VERSION = 2
 VERSION_KEY = "schema_version"
@@ -610,8 +611,8 @@ def _masked(issue: SettingsIssue) -> SettingsIssue:
 
 
 def _read_capped(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(MAX_BYTES + 1)
+    """At most MAX_BYTES + 1 bytes of a regular file (a FIFO or a device is an OSError, never a hang)."""
+    return read_regular(path, MAX_BYTES)
 
 
 def _checked_values(doc: Mapping[str, Any]) -> tuple[dict[str, Any], list[SettingsIssue]]:

@@ -8,6 +8,7 @@ network: the GUI only ever receives events through :class:`desk.ui.bridge.EventB
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -327,6 +328,9 @@ class DeskController(QObject):
     def shutdown(self) -> None:
         """On quit: stop the services (closing exchange sessions), the tray and the socket."""
         self._quitting = True
+        # a stopped controller no longer follows the desktop's theme (another may be running)
+        with contextlib.suppress(RuntimeError, TypeError):
+            QApplication.styleHints().colorSchemeChanged.disconnect(self._follow_os_theme)
         if self._startup_thread is not None:
             self._startup_thread.join(5.0)
         if self.runtime is not None:

@@ -82,8 +82,8 @@ def test_the_dialog_enforces_the_declared_rules(qtbot) -> None:  # type: ignore[
     assert not desk_paths().settings_file.exists()
     # Both thresholds moved past the old ones in one save: valid together, so accepted.
     dialog.editors["monitor.live_seconds"].setText("5")
-    dialog.editors["alerts.margin_ratio_warning"].setText("0.85")
-    dialog.editors["alerts.margin_ratio_critical"].setText("0.95")
+    dialog.editors["alerts.margin_ratio_warning"].setText("85")  # percent, as the dialog shows ratios
+    dialog.editors["alerts.margin_ratio_critical"].setText("95")
     dialog.save()
     assert dialog.result() == dialog.DialogCode.Accepted
     again = Settings.load()

@@ -313,6 +313,6 @@ def test_the_tray_never_calls_a_liquidated_position_the_closest(qtbot, monkeypat
         qtbot.waitUntil(lambda: "liquidated" in controller.tray.icon.toolTip())
         tip = controller.tray.icon.toolTip()
         assert "3 positions: 1 warn, 1 liquidated (not acknowledged)" in tip
-        assert "closest: WARN/USDT:USDT (main) 8.0 % from liquidation" in tip
+        assert "closest: WARN/USDT:USDT (main) 8.00 % from liquidation" in tip
     finally:
         controller.shutdown()
