@@ -383,8 +383,8 @@ class MainWindow(QMainWindow):
 
     def _fit_split(self) -> None:
         """Until the user drags the splitter: the table gets the height its rows need (at most
-        62 % of the space, at least 35 %), the chart tabs the rest but at least _TABS_HEIGHT,
-        room for a plot 200 px tall under its title and legend."""
+        62 % of the space, at least 40 %), the chart tabs the rest — but at least _TABS_HEIGHT,
+        room for a plot 200 px tall under its title and legend, while the table keeps 30 %."""
         if not self._auto_split:
             return
         total = self.splitter.height()
@@ -393,7 +393,8 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader().sizeHint().height()
         rows = self.proxy.rowCount() * self.table.verticalHeader().defaultSectionSize()
         needed = header + rows + self.filter_edit.sizeHint().height() + 2 * self.table.frameWidth() + 28
-        top = max(int(total * 0.35), min(needed, int(total * 0.62), total - _TABS_HEIGHT))
+        room = total - _TABS_HEIGHT
+        top = max(int(total * 0.30), min(int(total * 0.40), room), min(needed, int(total * 0.62), room))
         self._splitting = True
         self.splitter.setSizes([top, total - top])
         self._splitting = False
