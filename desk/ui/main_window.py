@@ -79,8 +79,10 @@ _PANEL_HINTS = {
 }
 
 
-#: columns left out of the default set (right-click the header to show them): what fits 1280 px
-DEFAULT_HIDDEN = frozenset({Column.BANKRUPTCY, Column.ENTRY, Column.NOTIONAL})
+#: columns left out of the default set (right-click the header to show them): what fits 1280 px,
+#: a PAST LIQUIDATION distance included (a row's age shows in its Risk cell once it is stale, and
+#: each account's in the strip above)
+DEFAULT_HIDDEN = frozenset({Column.BANKRUPTCY, Column.ENTRY, Column.NOTIONAL, Column.AGE})
 #: columns the chooser cannot hide: without them a row says nothing
 ALWAYS_SHOWN = frozenset({Column.STATUS, Column.SYMBOL})
 
@@ -836,7 +838,7 @@ def _scroll_side_panel(panel: QWidget) -> None:
 
 _MIN_WIDTH = 48
 _TABS_HEIGHT = 330  # the detail tabs' share of the splitter, when the window has it
-_MIN_TEXT_WIDTH = 72  # account and symbol shrink no further (elided in the middle, whole in the tooltip)
+_MIN_TEXT_WIDTH = 84  # account and symbol shrink no further (elided in the middle, whole in the tooltip)
 _COLUMN_LIMITS = {Column.ACCOUNT: 150, Column.SYMBOL: 140, Column.NOTIONAL: 150, Column.UPNL: 140,
                   Column.POSITION_MARGIN: 140}
 _COLUMN_WIDTHS = {

@@ -141,7 +141,8 @@ def test_remove_deletes_the_account_and_its_keys(qtbot, settings, memory_keyring
     dialog = AccountsDialog(settings)
     qtbot.addWidget(dialog)
     assert dialog.selected_name() == "main"
-    assert "MemoryKeyring" in dialog.keyring.text()  # says which backend holds the keys
+    # says which keyring holds the keys, in words: no Python class name on screen (issue 19)
+    assert "in-memory keyring" in dialog.keyring.text() and "MemoryKeyring" not in dialog.keyring.text()
     dialog.remove(confirm=False)
     assert dialog.touched == {"main"}  # the running dashboard stops watching it (test_accounts_live)
     assert memory_keyring.items == {}

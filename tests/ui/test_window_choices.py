@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QFontMetrics, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from desk.ui import main_window as main_window_module
@@ -85,16 +85,37 @@ def test_the_column_chooser_shows_a_column_and_the_choice_is_kept(qtbot, tmp_pat
     assert not actions["Risk"].isEnabled() and not actions["Symbol"].isEnabled()
     assert not actions["Entry"].isChecked()
     actions["Entry"].trigger()  # show Entry
-    actions["Age"].trigger()  # hide Age
-    assert not table.isColumnHidden(Column.ENTRY) and table.isColumnHidden(Column.AGE)
+    assert actions["Margin"].isChecked()
+    actions["Margin"].trigger()  # hide the position margin
+    assert not table.isColumnHidden(Column.ENTRY) and table.isColumnHidden(Column.POSITION_MARGIN)
     window.close()
 
     again = make_window(qtbot, state)
     assert not again.table.isColumnHidden(Column.ENTRY)
-    assert again.table.isColumnHidden(Column.AGE)
+    assert again.table.isColumnHidden(Column.POSITION_MARGIN)
     assert again.table.isColumnHidden(Column.BANKRUPTCY)
     again.default_columns()
     assert {c for c in Column if again.table.isColumnHidden(c)} == DEFAULT_HIDDEN
+
+
+def test_a_past_liquidation_row_fits_1280_without_scrolling(qtbot) -> None:  # type: ignore[no-untyped-def]
+    window = make_window(qtbot)
+    window.resize(1278, 736)  # a 1280×800 screen under a panel, less the frame
+    book = [*BOOK, position("LONGNAME/USDT:USDT", account="demo-binance-coinm", margin_ratio=1.3,
+                            mark=114.94, liquidation=123.17, distance=0.0717)]
+    window.apply_snapshot(snapshot(book))
+    table = window.table
+    assert any("PAST LIQUIDATION" in str(table.model().index(r, Column.DISTANCE).data())
+               for r in range(table.model().rowCount()))
+    qtbot.waitUntil(lambda: not table.horizontalScrollBar().isVisible())
+    shown = [c for c in Column if not table.isColumnHidden(c)]
+    assert sum(table.columnWidth(c) for c in shown) <= table.viewport().width()
+    # the distance is whole, never elided; account and symbol keep a readable width
+    bold = table.font()
+    bold.setBold(True)
+    words = QFontMetrics(bold).horizontalAdvance("PAST LIQUIDATION -7.17 %")
+    assert table.columnWidth(Column.DISTANCE) > words
+    assert table.columnWidth(Column.ACCOUNT) >= 84 and table.columnWidth(Column.SYMBOL) >= 84
 
 
 def test_the_window_size_is_kept_between_runs(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
