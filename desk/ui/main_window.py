@@ -79,10 +79,11 @@ _PANEL_HINTS = {
 }
 
 
-#: columns left out of the default set (right-click the header to show them): what fits 1280 px,
-#: a PAST LIQUIDATION distance included (a row's age shows in its Risk cell once it is stale, and
-#: each account's in the strip above)
-DEFAULT_HIDDEN = frozenset({Column.BANKRUPTCY, Column.ENTRY, Column.NOTIONAL, Column.AGE})
+#: columns left out of the default set (right-click the header to show them): what fits 1280 px
+#: with a PAST LIQUIDATION distance and coin-settled amounts (a row's age shows in its Risk cell
+#: once it is stale, and each account's in the strip above)
+DEFAULT_HIDDEN = frozenset({Column.BANKRUPTCY, Column.ENTRY, Column.NOTIONAL, Column.AGE,
+                            Column.POSITION_MARGIN})
 #: columns the chooser cannot hide: without them a row says nothing
 ALWAYS_SHOWN = frozenset({Column.STATUS, Column.SYMBOL})
 

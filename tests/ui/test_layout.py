@@ -127,3 +127,8 @@ def test_ladder_labels_are_disjoint_in_the_window(qtbot: QtBot, demo_desk: DeskC
     qtbot.waitUntil(lambda: ladder.plot.isVisible() and bool(ladder.label_places))
     assert ladder.plot.height() >= 200
     assert_placed(ladder)
+    # the legend and the what-if figures beside the plot need no scrollbar of their own
+    from PySide6.QtWidgets import QScrollArea
+
+    scroller = window.panels["Ladder"].findChild(QScrollArea, "sidePanelScroller")
+    qtbot.waitUntil(lambda: scroller.verticalScrollBar().maximum() == 0, timeout=3000)

@@ -3,6 +3,7 @@ runs, and keys that keep their usual meaning — on the real main window under X
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,14 +86,17 @@ def test_the_column_chooser_shows_a_column_and_the_choice_is_kept(qtbot, tmp_pat
     assert not actions["Risk"].isEnabled() and not actions["Symbol"].isEnabled()
     assert not actions["Entry"].isChecked()
     actions["Entry"].trigger()  # show Entry
-    assert actions["Margin"].isChecked()
-    actions["Margin"].trigger()  # hide the position margin
-    assert not table.isColumnHidden(Column.ENTRY) and table.isColumnHidden(Column.POSITION_MARGIN)
+    assert actions["ROI"].isChecked() and not actions["Margin"].isChecked()
+    actions["Margin"].trigger()  # show the position margin
+    actions["ROI"].trigger()  # hide the ROI
+    assert not table.isColumnHidden(Column.ENTRY) and not table.isColumnHidden(Column.POSITION_MARGIN)
+    assert table.isColumnHidden(Column.ROI)
     window.close()
 
     again = make_window(qtbot, state)
     assert not again.table.isColumnHidden(Column.ENTRY)
-    assert again.table.isColumnHidden(Column.POSITION_MARGIN)
+    assert not again.table.isColumnHidden(Column.POSITION_MARGIN)
+    assert again.table.isColumnHidden(Column.ROI)
     assert again.table.isColumnHidden(Column.BANKRUPTCY)
     again.default_columns()
     assert {c for c in Column if again.table.isColumnHidden(c)} == DEFAULT_HIDDEN
@@ -101,8 +105,10 @@ def test_the_column_chooser_shows_a_column_and_the_choice_is_kept(qtbot, tmp_pat
 def test_a_past_liquidation_row_fits_1280_without_scrolling(qtbot) -> None:  # type: ignore[no-untyped-def]
     window = make_window(qtbot)
     window.resize(1278, 736)  # a 1280×800 screen under a panel, less the frame
-    book = [*BOOK, position("LONGNAME/USDT:USDT", account="demo-binance-coinm", margin_ratio=1.3,
-                            mark=114.94, liquidation=123.17, distance=0.0717)]
+    coin = replace(position("BTC/USD:BTC", account="demo-binance-coinm", mark=54_356.9, liquidation=50_546.3),
+                   settle="BTC", unrealized_pnl=-0.05604, position_margin=0.049587, roi=-1.1301)
+    book = [*BOOK, coin, position("SOL/USDT:USDT", account="demo-bybit-isolated", margin_ratio=1.3,
+                                  mark=114.94, liquidation=123.17, distance=0.0717, margin_mode="isolated")]
     window.apply_snapshot(snapshot(book))
     table = window.table
     assert any("PAST LIQUIDATION" in str(table.model().index(r, Column.DISTANCE).data())

@@ -50,16 +50,17 @@ _LEVELS = ("mark", "entry", "break_even", "liquidation", "liquidation_exchange",
 _PLACE_ORDER = ("liquidation", "mark", "whatif_liquidation", "liquidation_exchange", "entry",
                 "bankruptcy", "break_even")
 _LANES = (0.01, 0.34, 0.67)  # where a label may start, as a fraction of the plot's width
-_ANCHORS = {"above": [(0, 1), (0, 1)], "below": [(0, 0), (0, 0)]}
+_NUDGES = (0.0, 3.0, 6.0)  # pixels a label may stand off its line when lines lie a pixel apart
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels (y grows downwards)
 
 
 def place_labels(labels: list[tuple[str, float, float, float]], width: float, lines: list[float],
                  taken: list[Rect], *, right: frozenset[str] = frozenset(),
-                 crossable: frozenset[str] = frozenset()) -> dict[str, tuple[float, str] | None]:
+                 crossable: frozenset[str] = frozenset()) -> dict[str, tuple[float, str, float] | None]:
     """Where each label goes: (its left edge as a fraction of the width, "above" | "below" its
-    line), or None when there is no room (its figure is still in the legend beside the plot).
+    line, pixels off the line), or None when there is no room (its figure is still in the legend
+    beside the plot).
 
     ``labels``: (name, the line's y, the label's width, height), in the order they choose; ``lines``:
     the y of every line drawn; ``taken``: rectangles already used; ``right``: labels that try the
@@ -67,11 +68,13 @@ def place_labels(labels: list[tuple[str, float, float, float]], width: float, li
     by the fewest lines when none is clear. A label never overlaps another, and no line crosses
     any other label: with no such place left it is not drawn.
     """
-    placed: dict[str, tuple[float, str] | None] = {}
+    placed: dict[str, tuple[float, str, float] | None] = {}
     used = list(taken)
 
-    def rect(x: float, y: float, w: float, h: float, side: str) -> Rect:
-        return (x, y - h, x + w, y) if side == "above" else (x, y, x + w, y + h)
+    def rect(x: float, y: float, w: float, h: float, side: str, nudge: float) -> Rect:
+        if side == "above":
+            return (x, y - h - nudge, x + w, y - nudge)
+        return (x, y + nudge, x + w, y + h + nudge)
 
     def free(r: Rect) -> bool:
         return all(r[2] <= u[0] or u[2] <= r[0] or r[3] <= u[1] or u[3] <= r[1] for u in used)
@@ -83,19 +86,21 @@ def place_labels(labels: list[tuple[str, float, float, float]], width: float, li
         first_side = _LABEL_AT.get(name, (0.0, "above"))[1]
         sides = (first_side, "below" if first_side == "above" else "above")
         edge = max(0.0, width - w - 2)
-        xs = [edge, *(min(lane * width, edge) for lane in _LANES)] if name in right else \
-            [min(lane * width, edge) for lane in _LANES]
-        candidates = [(strikes(r), i, x, side, r) for i, (side, x) in
-                      enumerate((side, x) for side in sides for x in xs)
-                      for r in [rect(x, y, w, h, side)] if free(r)]
+        # the lanes, then just right of each label already placed (side by side, not stacked)
+        xs = [*([edge] if name in right else []), *(lane * width for lane in _LANES),
+              *(u[2] + 6 for u in used)]
+        xs = list(dict.fromkeys(min(x, edge) for x in xs))
+        candidates = [(strikes(r), nudge, i, x, side, r)
+                      for nudge in _NUDGES for i, (side, x) in enumerate((s, x) for s in sides for x in xs)
+                      for r in [rect(x, y, w, h, side, nudge)] if free(r)]
         if name not in crossable:
             candidates = [c for c in candidates if c[0] == 0]
         if not candidates:
             placed[name] = None
             continue
-        _, _, x, side, r = min(candidates, key=lambda c: (c[0], c[1]))
+        _, nudge, _, x, side, r = min(candidates, key=lambda c: (c[0], c[1], c[2]))
         used.append(r)
-        placed[name] = (x / width if width else 0.0, side)
+        placed[name] = (x / width if width else 0.0, side, nudge)
     return placed
 
 
@@ -164,7 +169,7 @@ class LadderWidget(QWidget):
         view = item.getViewBox()
         view.sigRangeChanged.connect(self.place_labels)
         view.sigResized.connect(self.place_labels)
-        self.label_places: dict[str, tuple[float, str] | None] = {}
+        self.label_places: dict[str, tuple[float, str, float] | None] = {}
 
         self.empty = QLabel("Select a position in the table to see its price ladder.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -180,20 +185,26 @@ class LadderWidget(QWidget):
         self.whatif_box.setTextFormat(Qt.TextFormat.RichText)
         self.whatif_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.whatif_box.setWordWrap(True)
-        self.reset_button = QPushButton("Reset what-if to mark")
+        self.reset_button = QPushButton("Reset to mark")
+        self.reset_button.setToolTip("Put the what-if line back on the mark price")
         self.reset_button.clicked.connect(self.reset_whatif)
+        # said once, as a tooltip: the side panel keeps its height for the figures
+        self.whatif_box.setToolTip("Drag the dashed what-if line to try another price; its colour is the "
+                                   "risk at that price (the alert thresholds).")
 
         side = QWidget()
-        side.setMinimumWidth(270)
-        side.setMaximumWidth(360)
+        side.setMinimumWidth(330)
+        side.setMaximumWidth(400)
         side.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(8, 4, 4, 4)
         side_layout.addWidget(self.title)
         side_layout.addWidget(self.side)
-        side_layout.addWidget(self.whatif_box)
+        what_if_row = QHBoxLayout()  # the reset beside the what-if figures, not below them
+        what_if_row.addWidget(self.whatif_box, 1)
+        what_if_row.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignTop)
+        side_layout.addLayout(what_if_row)
         side_layout.addStretch(1)
-        side_layout.addWidget(self.reset_button)
         self.side_panel = side
 
         row = QHBoxLayout(self)
@@ -310,7 +321,7 @@ class LadderWidget(QWidget):
                     "</td></tr>")
         rows.append(f"<tr><td>margin ratio ({'own' if risk.margin_mode == 'isolated' else 'pool'})</td>"
                     f"<td align='right'>{fmt.margin_ratio(risk.margin_ratio)}</td></tr>")
-        self.side.setText(f"<div>{risk.account}</div><table cellspacing='2'>{''.join(rows)}</table>")
+        self.side.setText(f"<div>{risk.account}</div><table cellspacing='0'>{''.join(rows)}</table>")
 
     def _set_line(self, price: float) -> None:
         self._setting_line = True
@@ -372,15 +383,13 @@ class LadderWidget(QWidget):
         heading = legend_swatch_html(LADDER["whatif"], f"<b>what-if mark {shown['whatif_price']}</b>")
         self.whatif_box.setText(
             f"<div>{heading}"
-            f"</div><table cellspacing='2'>"
+            f"</div><table cellspacing='0'>"
             f"<tr><td>liquidation</td><td align='right'>{shown['whatif_liquidation']}</td></tr>"
             f"<tr><td>distance</td><td align='right'>{shown['whatif_distance']}</td></tr>"
             f"<tr><td>margin ratio</td><td align='right'>{shown['whatif_margin_ratio']}</td></tr>"
             f"{pool_row}"
             f"<tr><td>unrealized PnL</td><td align='right'>{shown['whatif_pnl']}</td></tr></table>"
-            + (f"<div><b>⚠ {shown['whatif_state']}</b></div>" if beyond else "") +
-            "<div style='color:gray'>Drag the dashed what-if line to try another price; its colour is "
-            "the risk at that price.</div>")
+            + (f"<div><b>⚠ {shown['whatif_state']}</b></div>" if beyond else ""))
         self.place_labels()
         self.whatif_changed.emit(figures)
 
@@ -443,5 +452,9 @@ class LadderWidget(QWidget):
             if place is None:
                 label.setVisible(False)
                 continue
-            label.anchors = _ANCHORS[place[1]]
+            # the anchor, in the label's own height: a few pixels off the line when another line
+            # lies right beside it
+            off = place[2] / max(label.boundingRect().height(), 1.0)
+            anchor = (0.0, 1.0 + off) if place[1] == "above" else (0.0, -off)
+            label.anchors = [anchor, anchor]
             label.setPosition(place[0])
