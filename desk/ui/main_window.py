@@ -404,7 +404,7 @@ class MainWindow(QMainWindow):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.splitter and event.type() == QEvent.Type.Resize and self._split_done:
-            QTimer.singleShot(0, self._fit_split)
+            QTimer.singleShot(0, self, self._fit_split)
         return super().eventFilter(watched, event)
 
     def _splitter_moved(self) -> None:
@@ -415,7 +415,7 @@ class MainWindow(QMainWindow):
         super().resizeEvent(event)
         if self._split_done:
             QTimer.singleShot(0, self._fit_split)
-        QTimer.singleShot(0, self._spread_columns)
+        QTimer.singleShot(0, self, self._spread_columns)
 
     def set_demo(self, demo: bool) -> None:
         self.demo = demo
@@ -838,7 +838,7 @@ def _scroll_side_panel(panel: QWidget) -> None:
 
 
 _MIN_WIDTH = 48
-_TABS_HEIGHT = 330  # the detail tabs' share of the splitter, when the window has it
+_TABS_HEIGHT = 290  # the detail tabs' share of the splitter, when the window has it
 _MIN_TEXT_WIDTH = 84  # account and symbol shrink no further (elided in the middle, whole in the tooltip)
 _COLUMN_LIMITS = {Column.ACCOUNT: 150, Column.SYMBOL: 140, Column.NOTIONAL: 150, Column.UPNL: 140,
                   Column.POSITION_MARGIN: 140}

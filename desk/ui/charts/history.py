@@ -111,6 +111,8 @@ class HistoryWidget(QWidget):
         self.reset_button.clicked.connect(self.fit)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.status)  # on the title's line: the plots keep the height
+        top.addSpacing(12)
         top.addWidget(QLabel("Show the last"))
         top.addWidget(self.range_box)
         top.addWidget(self.reset_button)
@@ -126,7 +128,6 @@ class HistoryWidget(QWidget):
             column.addWidget(plot, 1)
             plots.addLayout(column, 1)
         layout.addLayout(plots, 1)
-        layout.addWidget(self.status)
         self._set_price_visible(False)
         self.restyle()
         follow_theme(self.restyle)
