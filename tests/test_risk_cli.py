@@ -109,7 +109,7 @@ def test_colour_on_a_tty_and_no_color_respected(env):
         (["--mark", "NOPE/USDT:USDT=3"], 'no position in the portfolio has the symbol "NOPE/USDT:USDT"'),
         (["--shock", "-100"], "--shock must be above -100"),
         (["--shock", "abc"], "--shock must be a number"),
-        (["--target", "0"], "--target must be a margin ratio above 0"),
+        (["--target", "0"], "--target must be a margin ratio from 0.01 to 0.99"),
         (["--target", "nan"], "finite"),
     ],
 )

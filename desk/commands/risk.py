@@ -45,6 +45,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target-distance", type=str, metavar="PCT",
                         help="also bring each position at least PCT percent from liquidation (e.g. 10, "
                              "like alerts.distance_warning); the stricter of the two goals wins")
+    parser.add_argument("--move", type=str, metavar="PCT", default=None,
+                        help="multi-account files: suggest the margin to move between accounts so that "
+                             "neither leg of a hedge is liquidated within ±PCT percent (default 20)")
     parser.set_defaults(handler=run)
 
 
@@ -90,10 +93,15 @@ def _shock_arg(text: str) -> float:
 
 
 def _target_arg(text: str) -> float:
+    """--target takes the range declared for risk.target_margin_ratio (the one rule for it)."""
+    from desk.store.settings import OPTIONS_BY_KEY
+
+    option = OPTIONS_BY_KEY["risk.target_margin_ratio"]
     target = _number(text, "--target")
-    if not 0 < target <= 1:
-        raise UserError(f"--target must be a margin ratio above 0 and at most 1 (1.0 = liquidation), "
-                        f"got {text}")
+    assert option.min is not None and option.max is not None
+    if not option.min <= target <= option.max:
+        raise UserError(f"--target must be a margin ratio from {option.min:g} to {option.max:g} "
+                        f"(1.0 = liquidation), got {text}")
     return target
 
 
@@ -134,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"with the what-if applied, {from_input_error(exc)}") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    move = 0.20 if args.move is None else _number(args.move, "--move") / 100.0
+    if not 0 < move < 1:
+        raise UserError(f"--move must be a percent between 0 and 100 (e.g. 20), got {args.move}")
     report = compute_risk(portfolio, target=target, target_distance=target_distance)
     try:
         check_report(report)
@@ -142,16 +153,85 @@ def run(args: argparse.Namespace) -> int:
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
     if target_distance is not None:
         what_if["target_distance"] = target_distance
+    book = _book(portfolio, move)
     # rendered whole before anything is written: no half report on stdout
     if args.json:
-        data = encode_report(report, what_if=what_if)
+        data = encode_report(report, what_if=what_if, book=book)
     else:
         text = io.StringIO()
         print_report(report, what_if, text, colour=_use_colour(sys.stdout))
+        if book is not None:
+            print_book(book, text)
         data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return 0
+
+
+def _book(portfolio: Any, move: float) -> Any:
+    """The whole book (issue 21) for a file of several accounts or with spot balances, else None.
+    Betas for the BTC move: the demo catalog's, as in the dashboard's stress panel."""
+    if len(portfolio.accounts) < 2 and not any(a.spot for a in portfolio.accounts):
+        return None
+    from desk.domain.book import compute_book
+    from desk.exchanges.demo.catalog import ASSETS
+
+    return compute_book(portfolio, move=move, betas={a.name: a.beta for a in ASSETS})
+
+
+def print_book(book: Any, out: TextIO) -> None:
+    """The "Book" section: exposure per underlying, hedges and where they break, one stress for all."""
+    from desk.domain.book import transfer_text
+
+    out.write("\nBook (every account and venue)\n")
+    rows = [["exposure", "long", "short", "net"]]
+    for e in book.exposures:
+        unit = _escaped(e.underlying, 20)
+
+        def side(coin: float, usd: float, unit: str = unit, signed: bool = False) -> str:
+            return (f"{display.quantity(coin, unit) if not signed else _signed_qty(coin, unit)} "
+                    f"({display.money(usd, 'USD', signed=signed)})")
+
+        rows.append([unit, side(e.long_coin, e.long_usd), side(e.short_coin, e.short_usd),
+                     side(e.net_coin, e.net_usd, signed=True)])
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        out.write("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    if not book.hedges:
+        out.write("  hedges: none (no opposite legs of one underlying across accounts, "
+                  "or perp against spot)\n")
+    for h in book.hedges:
+        out.write(f"  hedge {_escaped(h.long.label, 120)} against {_escaped(h.short.label, 120)} "
+                  f"({display.quantity(h.hedged_coin, h.underlying)}):\n")
+        if h.breaking is not None:
+            away = display.distance_with_state(h.signed_break_distance, h.breaking.liquidatable)
+            out.write(f"    breaks at {display.price(h.break_price, h.breaking.tick_size)} ({away} away): "
+                      f"{_escaped(h.text(), 400)}\n")
+        else:
+            out.write(f"    {_escaped(h.text(), 400)}\n")
+        if h.transfer is not None:
+            out.write(f"    suggestion: {_escaped(transfer_text(h.transfer), 400)}\n")
+    for stress in book.stress:
+        if stress.mode == "uniform":
+            out.write("  stress, every mark moved at once "
+                      "(a liquidated pool loses its whole margin balance):\n")
+        else:
+            betas = ", ".join(f"{k}={v:g}" for k, v in stress.betas.items()) or "none"
+            out.write(f"  stress, BTC move with each asset following by its beta ({betas}):\n")
+        out.write("    move    book P&L (USD)     first liquidated\n")
+        for shock in (-0.5, -0.3, -0.2, -0.1, -0.05, 0.05, 0.1, 0.2, 0.3, 0.5):
+            i = stress.at(shock)
+            first = stress.first_liquidated[i]
+            out.write(f"    {display.percent(float(stress.shocks[i]), 0, signed=True):>6}  "
+                      f"{display.money(float(stress.pnl_usd[i]), signed=True):>16}   "
+                      f"{_escaped(first, 200) if first else '—'}\n")
+    for w in book.warnings:
+        out.write(f"  warning: {_escaped(w, 600)}\n")
+
+
+def _signed_qty(coin: float, unit: str) -> str:
+    text = display.quantity(abs(coin), unit)
+    return ("+" if coin >= 0 else "-") + text
 
 
 # ---------------------------------------------------------------------------- table

@@ -645,8 +645,9 @@ def _shock(f: _Flat, slack0: FloatArray, dslack0: FloatArray) -> FloatArray:
     return shock
 
 
-def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
-    """Margin ratio of every unit when each mark is multiplied by ``factors`` (rows × positions)."""
+def unit_state_at(f: _Flat, factors: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Margin balance and maintenance margin of every unit (rows × units, settle currency) when each
+    mark is multiplied by ``factors`` (rows × positions)."""
     price = f.mark * factors
     value = _value(f, price)
     mm, _ = _maintenance(f, value)
@@ -656,6 +657,12 @@ def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
     flat_index = (np.arange(rows)[:, None] * n_units + f.unit_of[None, :]).ravel()
     equity = _sum(flat_index, pnl.ravel(), rows * n_units).reshape(rows, n_units) + f.unit_balance[None, :]
     total_mm = _sum(flat_index, mm.ravel(), rows * n_units).reshape(rows, n_units)
+    return equity, total_mm
+
+
+def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
+    """Margin ratio of every unit when each mark is multiplied by ``factors`` (rows × positions)."""
+    equity, total_mm = unit_state_at(f, factors)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(equity > 0, total_mm / equity, np.inf)
 

@@ -156,6 +156,9 @@ def check_account(a: Account) -> None:
         for currency, amount in a.wallets.items():
             check_number(amount, f"wallets.{currency}", -MAX_AMOUNT, MAX_AMOUNT)
         check_number(a.data_time, "data_time", 0.0, MAX_EPOCH, " epoch seconds")
+        for i, b in enumerate(a.spot):
+            check_number(b.amount, f"spot[{i}].amount", -MAX_AMOUNT, MAX_AMOUNT)
+            check_price(b.price, f"spot[{i}].price")
         for currency, r in a.reported.items():
             for name in ("liquidation_price", "bankruptcy_price", "margin_ratio"):
                 check_number(getattr(r, name), f"reported.{currency}.{name}", 0.0, MAX_NOTIONAL)

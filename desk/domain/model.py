@@ -103,6 +103,16 @@ def _frozen_mapping(values: Mapping[str, float] | None) -> Mapping[str, float]:
 
 
 @dataclass(frozen=True, slots=True)
+class SpotBalance:
+    """A coin held in a venue's spot wallet: not margin, never liquidated — the other leg of a basis
+    trade (spot against a perpetual short). ``price`` is its value in USD per coin."""
+
+    asset: str
+    amount: float
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     name: str
     venue: str
@@ -112,6 +122,7 @@ class Account:
     # totalMaintMargin/totalMarginBalance, OKX mgnRatio), for "venue_margin_ratio".
     reported: Mapping[str, Reported] = field(default_factory=lambda: MappingProxyType({}))
     data_time: float | None = None  # epoch seconds positions and balances were observed
+    spot: tuple[SpotBalance, ...] = ()  # spot balances on this venue (hedge legs, not margin)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wallets", _frozen_mapping(self.wallets))

@@ -282,6 +282,9 @@ def position_suggestions(
 def add_margin(maintenance: float, balance: float, target: float, currency: str) -> Suggestion:
     """A cross pool back to ratio ``target``: closed form ``MM ÷ R − balance``, rounded up."""
     exact = maintenance / target - balance
+    if not math.isfinite(exact):  # a target ratio so close to 0 that no amount reaches it
+        return Suggestion("add_margin", False, currency=currency, target_margin_ratio=target,
+                          reason="no finite amount of margin reaches the target")
     if exact <= 0:
         return Suggestion("add_margin", True, amount=0.0, currency=currency, target_margin_ratio=target)
     step = amount_step(exact)

@@ -19,7 +19,18 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from desk.domain.limits import InputError, check_portfolio
-from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Reported, Side, Tier
+from desk.domain.model import (
+    Account,
+    Kind,
+    Leg,
+    MarginMode,
+    Portfolio,
+    Position,
+    Reported,
+    Side,
+    SpotBalance,
+    Tier,
+)
 from desk.userfile import NotRegularFileError, read_regular
 
 FORMAT = "desk.portfolio/1"
@@ -82,6 +93,14 @@ class PositionDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     reported: ReportedDoc | None = None
 
 
+class SpotDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A coin in the venue's spot wallet (not margin): the other leg of a basis trade (added later)."""
+
+    asset: Name
+    amount: float  # coins held; negative for a spot borrow
+    price: Positive | None = None  # USD per coin; default: the mark of this account's position on the asset
+
+
 class AccountDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     name: Name
     venue: Name
@@ -89,6 +108,7 @@ class AccountDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     positions: list[PositionDoc] = msgspec.field(default_factory=list)
     reported: dict[str, ReportedDoc] = msgspec.field(default_factory=dict)
     data_time: float | None = None
+    spot: list[SpotDoc] = msgspec.field(default_factory=list)
 
 
 class PortfolioDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -558,7 +578,23 @@ def _account(doc: AccountDoc) -> Account:
             raise _fail('mixes a one-way ("both") position with hedge-mode legs of the same symbol',
                         doc.name, label, "leg")
     reported = {cur: _reported(r, doc.name, None, f"reported.{cur}") for cur, r in doc.reported.items()}
-    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time)
+    spot = tuple(_spot(s, i, doc.name, positions) for i, s in enumerate(doc.spot))
+    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time, spot)
+
+
+def _spot(doc: SpotDoc, index: int, account: str, positions: Sequence[Position]) -> SpotBalance:
+    field = f"spot[{index}]"
+    _finite(doc.amount, f"{field}.amount", account)
+    _finite(doc.price, f"{field}.price", account)
+    price = doc.price
+    if price is None:
+        marks = [p.mark_price for p in positions
+                 if p.symbol.split("/")[0] == doc.asset and p.kind is Kind.LINEAR]
+        if not marks:
+            raise _fail(f'{field}: give "price" (USD per {doc.asset}): no linear position of this account '
+                        f"on {doc.asset} has a mark to value it by", account, None, f"{field}.price")
+        price = marks[0]
+    return SpotBalance(doc.asset, doc.amount, price)
 
 
 def portfolio_from_doc(doc: PortfolioDoc) -> Portfolio:
@@ -623,7 +659,8 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
             for p in a.positions
         ]
         reported = {cur: doc for cur, r in a.reported.items() if (doc := _reported_doc(r)) is not None}
-        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time))
+        spot = [SpotDoc(b.asset, b.amount, b.price) for b in a.spot]
+        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time, spot))
     return PortfolioDoc("desk.portfolio/1", accounts, portfolio.as_of)
 
 

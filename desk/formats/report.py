@@ -9,6 +9,10 @@ A position also carries ``status`` (``"ok"``, ``"past_liquidation"`` or ``"no_li
 ``signed_distance_to_liquidation`` (negative once at or past liquidation). Both were added to
 ``desk.risk/1`` later and are optional when a document is read, so older reports still load;
 :func:`position_status` gives the status of a position read from an older report.
+
+``book`` (added later, optional: absent from older reports and from single-account files) is the
+whole book across accounts (:mod:`desk.domain.book`): exposure per underlying, hedges with their
+break prices and margin-transfer suggestions, and the book's stress curves.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from desk.domain.book import Book, BookLeg, BookStress, Hedge, Transfer
 from desk.domain.finite import finite_or_none
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 
@@ -117,11 +122,91 @@ class WhatIfDoc(msgspec.Struct):
     target: float | None = None
 
 
-class ReportDoc(msgspec.Struct):
+class BookLegDoc(msgspec.Struct):
+    account: str
+    venue: str
+    symbol: str  # the ccxt symbol, or the asset of a spot balance
+    kind: Literal["linear", "inverse", "spot"]
+    side: Literal["long", "short"]
+    leg: str
+    coin: float  # size in coins of the underlying (inverse: contracts × contract size ÷ mark)
+    price: float  # the leg's mark (spot: its price), USD per coin
+    usd: float  # coin × price
+    liquidation_price: float | None  # the engine's; null for spot or where none exists
+    distance_to_liquidation: float | None
+    liquidatable: bool
+
+
+class ExposureDoc(msgspec.Struct):
+    underlying: str
+    long_coin: float
+    short_coin: float
+    net_coin: float
+    long_usd: float
+    short_usd: float
+    net_usd: float
+    legs: list[BookLegDoc]
+
+
+class TransferDoc(msgspec.Struct):
+    """Read-only suggestion: move margin so neither leg of the hedge is liquidated within ±move."""
+
+    move: float  # fraction: 0.2 = every mark 20 % up or down
+    to_account: str
+    currency: str
+    amount: float  # in currency
+    amount_usd: float
+    from_account: str | None  # null: no account of the hedge can spare it — add it from outside
+    from_currency: str | None
+    from_amount: float | None
+    reaches_target: bool
+    shortfall_usd: float  # still missing after the transfer (0 when it reaches the target)
+
+
+class HedgeDoc(msgspec.Struct):
+    underlying: str
+    long: BookLegDoc
+    short: BookLegDoc
+    hedged_coin: float
+    breaks: Literal["long", "short"] | None  # the leg liquidated first; null: neither can be
+    break_price: float | None  # that leg's liquidation price, in its own mark
+    break_distance: float | None  # |mark − break price| ÷ mark
+    naked: str | None  # the leg left unhedged after the break
+    text: str
+    transfer: TransferDoc | None
+
+
+class StressPointDoc(msgspec.Struct):
+    shock: float  # fraction of the mark (beta mode: of BTC's; each asset moves beta × shock)
+    pnl_usd: float | None  # the book's change in USD (a loss is negative)
+    first_liquidated: str | None  # the margin unit liquidated first on the way from 0 to shock
+    liquidated: list[str]  # every unit liquidated on the way
+    accounts: dict[str, float | None]  # pnl_usd per account (they sum to pnl_usd)
+
+
+class BookStressDoc(msgspec.Struct):
+    mode: Literal["uniform", "beta"]
+    betas: dict[str, float]
+    points: list[StressPointDoc]
+
+
+class BookDoc(msgspec.Struct):
+    """The whole book across every account (added later; present for multi-account files)."""
+
+    move: float
+    exposures: list[ExposureDoc]
+    hedges: list[HedgeDoc]
+    stress: list[BookStressDoc]
+    warnings: list[str]
+
+
+class ReportDoc(msgspec.Struct, omit_defaults=True):
     format: Literal["desk.risk/1"]
     as_of: str | None
     what_if: WhatIfDoc
     accounts: list[AccountDoc]
+    # added to desk.risk/1 later, optional: the whole book (exposure, hedges, one stress for all)
+    book: BookDoc | None = None
 
 
 _num = finite_or_none
@@ -176,9 +261,50 @@ def _what_if(report: RiskReport, what_if: Mapping[str, Any] | None) -> WhatIfDoc
     )
 
 
-def report_to_doc(report: RiskReport, *, what_if: Mapping[str, Any] | None = None) -> ReportDoc:
+def _leg(leg: BookLeg) -> BookLegDoc:
+    kind: Any = leg.kind
+    side: Any = leg.side
+    return BookLegDoc(leg.account, leg.venue, leg.symbol, kind, side, leg.leg, leg.coin, leg.price, leg.usd,
+                      _num(leg.liquidation_price), _num(leg.distance_to_liquidation), leg.liquidatable)
+
+
+def _transfer(t: Transfer | None) -> TransferDoc | None:
+    if t is None:
+        return None
+    return TransferDoc(t.move, t.to_account, t.currency, t.amount, t.amount_usd, t.source, t.source_currency,
+                       _num(t.source_amount), t.reaches, t.shortfall_usd)
+
+
+def _hedge(h: Hedge) -> HedgeDoc:
+    breaks: Any = h.breaks
+    survivor = h.survivor
+    return HedgeDoc(h.underlying, _leg(h.long), _leg(h.short), h.hedged_coin, breaks, _num(h.break_price),
+                    _num(h.break_distance), None if survivor is None else survivor.label, h.text(),
+                    _transfer(h.transfer))
+
+
+def _stress(s: BookStress) -> BookStressDoc:
+    mode: Any = s.mode
+    points = [
+        StressPointDoc(float(shock), _num(float(s.pnl_usd[i])), s.first_liquidated[i], list(s.liquidated[i]),
+                       {name: _num(float(values[i])) for name, values in s.account_pnl_usd.items()})
+        for i, shock in enumerate(s.shocks.tolist())
+    ]
+    return BookStressDoc(mode, dict(s.betas), points)
+
+
+def book_to_doc(book: Book) -> BookDoc:
+    exposures = [ExposureDoc(e.underlying, e.long_coin, e.short_coin, e.net_coin, e.long_usd, e.short_usd,
+                             e.net_usd, [_leg(leg) for leg in e.legs]) for e in book.exposures]
+    return BookDoc(book.move, exposures, [_hedge(h) for h in book.hedges], [_stress(s) for s in book.stress],
+                   list(book.warnings))
+
+
+def report_to_doc(report: RiskReport, *, what_if: Mapping[str, Any] | None = None,
+                  book: Book | None = None) -> ReportDoc:
     accounts = [_account(a) for a in report.accounts]
-    return ReportDoc("desk.risk/1", report.as_of, _what_if(report, what_if), accounts)
+    return ReportDoc("desk.risk/1", report.as_of, _what_if(report, what_if), accounts,
+                     None if book is None else book_to_doc(book))
 
 
 def report_to_dict(report: RiskReport, *, what_if: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -192,5 +318,7 @@ def report_to_dict(report: RiskReport, *, what_if: Mapping[str, Any] | None = No
     return result
 
 
-def encode_report(report: RiskReport, *, what_if: Mapping[str, Any] | None = None) -> bytes:
-    return msgspec.json.format(msgspec.json.encode(report_to_doc(report, what_if=what_if)), indent=2) + b"\n"
+def encode_report(report: RiskReport, *, what_if: Mapping[str, Any] | None = None,
+                  book: Book | None = None) -> bytes:
+    doc = report_to_doc(report, what_if=what_if, book=book)
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"

@@ -198,8 +198,11 @@ class AlertEngine:
         readings = list(self._risk_readings(snapshot))
         readings += self._disagree_readings(snapshot)
         readings += self._stale_readings(snapshot, now)
+        hedges = hedge_readings(self, snapshot)  # issue 21: a hedge near its break
+        readings += hedges
         gone = self._gone(snapshot, now)
-        out = self._process(readings, gone, now, present=self._present_keys(snapshot))
+        present = self._present_keys(snapshot) | {r.key for r in hedges}
+        out = self._process(readings, gone, now, present=present)
         self._remember_critical(snapshot, now)
         return out
 
@@ -602,3 +605,49 @@ class AlertEngine:
             title=f"{len(current)} risk condition(s) need attention ({why})",
             body="\n".join(f"[{a.level.value}] {a.title}" for a in current),
         )
+
+
+# ---------------------------------------------------------------------------- hedges (issue 21)
+
+
+def hedge_readings(engine: AlertEngine, snap: MonitorSnapshot) -> list[_Reading]:
+    """A hedge (a long and a short of one underlying across accounts, or perp against spot) whose
+    first leg is within the distance thresholds of its liquidation: a warning (critical below the
+    critical threshold or past liquidation) naming both legs — when that leg goes, the other is naked.
+
+    The legs' figures are the snapshot's report (the engine's); the pairing is
+    :func:`desk.domain.book.find_hedges`. Thresholds are the breaking leg's own."""
+    from desk.domain.book import book_legs, find_hedges
+
+    out: list[_Reading] = []
+    for h in find_hedges(book_legs(snap.portfolio, snap.report.positions())):
+        leg, other = h.breaking, h.survivor
+        subject = f"{h.underlying} hedge: {h.long.label} / {h.short.label}"
+        key: TrackKey = ("hedge", h.long.account, subject, None)
+        if leg is None or other is None:
+            out.append(_Reading(key, None, None))
+            continue
+        th = engine.config.thresholds_for(leg.account, leg.symbol)
+        distance = h.signed_break_distance
+        if leg.liquidatable:
+            level: AlertLevel | None = AlertLevel.CRITICAL
+        elif distance is None or not math.isfinite(distance):
+            level = None
+        else:
+            level = level_for(distance, engine._level(key), th.distance_warning, th.distance_critical,
+                              higher_is_worse=False, rearm=engine.config.rearm_margin)
+        if level is None:
+            out.append(_Reading(key, None, None))
+            continue
+        limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
+        alert = Alert(
+            at=snap.at, rule="hedge", level=level,
+            title=(f"{h.underlying} hedge near its break: {leg.label} "
+                   f"{display.distance(distance)} from liquidation"),
+            body=(f"Hedge of {display.quantity(h.hedged_coin, h.underlying)}: long {h.long.label} against "
+                  f"short {h.short.label}. {h.text()[0].upper()}{h.text()[1:]} "
+                  f"({level.value} at {_pct(limit)}). See the Book tab for the margin to move."),
+            account=h.long.account, symbol=key[2], value=distance, threshold=limit,
+        )
+        out.append(_Reading(key, level, alert))
+    return out

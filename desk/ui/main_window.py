@@ -69,13 +69,14 @@ from desk.ui.theme import theme_events
 from desk.ui.widgets import AccountsPanel, StatusStrip, placeholder
 
 APP_TITLE = "desk — risk dashboard"
-PANEL_NAMES = ("Ladder", "History", "Stress", "What-if")
+PANEL_NAMES = ("Ladder", "History", "Stress", "What-if", "Book")
 _PANEL_HINTS = {
     "Ladder": "Select a position to see its price ladder: mark, entry, liquidation (desk and exchange), "
               "bankruptcy.",
     "History": "Margin ratio and distance to liquidation over time.",
     "Stress": "Margin ratio against a uniform price shock, per account.",
     "What-if": "Try a change (margin, size, leverage, marks) before making it.",
+    "Book": "Every account at once: exposure, hedges and where they break, one stress for all venues.",
 }
 
 
@@ -256,7 +257,7 @@ class MainWindow(QMainWindow):
         self.charts: object | None = None
         # the history store the running monitor writes (set by the app); the History tab reads it
         self.history_source: Callable[[], object] | None = None
-        QTimer.singleShot(0, self._attach_charts)
+        QTimer.singleShot(0, self, self._attach_charts)
         theme_events().changed.connect(self._theme_changed)
         self._restore_state()
 
@@ -374,12 +375,15 @@ class MainWindow(QMainWindow):
         from desk.ui.charts import attach_panels
 
         self.charts = attach_panels(self, history_factory=self.history_source)
+        from desk.ui.book import attach_book  # issue 21: the whole book across accounts
+
+        self.book_panel = attach_book(self)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._split_done:
             self._split_done = True
-            QTimer.singleShot(0, self._initial_split)
+            QTimer.singleShot(0, self, self._initial_split)
 
     def _initial_split(self) -> None:
         self._fit_split()
@@ -414,7 +418,7 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self._split_done:
-            QTimer.singleShot(0, self._fit_split)
+            QTimer.singleShot(0, self, self._fit_split)
         QTimer.singleShot(0, self, self._spread_columns)
 
     def set_demo(self, demo: bool) -> None:
@@ -489,7 +493,7 @@ class MainWindow(QMainWindow):
             # The cards and the strip are refreshed in an event of their own, so no single step
             # of the GUI thread carries the table, the cards and a repaint at once.
             self._summary_pending = True
-            QTimer.singleShot(0, self._refresh_summary)
+            QTimer.singleShot(0, self, self._refresh_summary)
         self._keep_selection()
         if self._selected_key is not None:
             self._note_liquidated(self._selected_key)

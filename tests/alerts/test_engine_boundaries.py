@@ -36,7 +36,8 @@ def test_a_margin_ratio_exactly_at_its_threshold_alerts(ratio: float, level: Ale
 def test_a_critical_covers_the_warning_for_its_cooldown() -> None:
     engine, clock = make()
     assert levels(feed(engine, clock, position(distance=0.04))) == [("distance", C)]
-    assert feed(engine, clock, position(distance=0.2), advance=MIN) == []  # recovered
+    # recovered: said once (the "recovered" event), nothing else
+    assert [e.alert.rule for e in feed(engine, clock, position(distance=0.2), advance=MIN)] == ["recovered"]
     # back in the warning band two minutes after the critical: old news, held back
     assert feed(engine, clock, position(distance=0.09), advance=MIN) == []
     assert feed(engine, clock, position(distance=0.09), advance=20 * MIN) == []

@@ -22,7 +22,8 @@ def test_accounts_are_shaped_like_the_real_venues():
     portfolio = demo_portfolio("calm", seed=7)
     venues = {a.name: a.venue for a in portfolio.accounts}
     assert venues == {"demo-binance-usdm": "binanceusdm", "demo-bybit-isolated": "bybit",
-                      "demo-binance-coinm": "binancecoinm", "demo-hyperliquid": "hyperliquid"}
+                      "demo-binance-coinm": "binancecoinm", "demo-hyperliquid": "hyperliquid",
+                      "demo-bybit-hedge": "bybit"}
     assert tuple(venues) == DEMO_ACCOUNTS
     assert all(name.startswith("demo-") for name in venues)
 
@@ -193,9 +194,9 @@ def test_demo_portfolio_and_snapshot_times():
     sol0 = next(p for p in p0.account("demo-bybit-isolated").positions if p.symbol == "SOL/USDT:USDT")
     assert sol0.mark_price == pytest.approx(145.0, rel=1e-3)
     assert all(p.symbol != "SOL/USDT:USDT" for p in p1.account("demo-bybit-isolated").positions)
-    with pytest.raises(ValueError, match="zero or positive"):
+    with pytest.raises(ValueError, match="demo time must be between 0 and 86,400 seconds"):
         demo_portfolio(at_seconds=-1)
-    with pytest.raises(ValueError, match="zero or positive"):
+    with pytest.raises(ValueError, match="demo time must be between 0 and 86,400 seconds"):
         demo_portfolio(at_seconds=math.nan)
 
     market = manual_market("calm", seed=7, speed=10.0)

@@ -23,7 +23,8 @@ def _reader(scenario: str, account: str, clock: ManualClock, speed: float = 1.0)
 def test_open_demo_readers_share_one_market():
     readers = open_demo_readers("squeeze", seed=5, speed=30.0)
     assert [r.account_name for r in readers] == [
-        "demo-binance-usdm", "demo-bybit-isolated", "demo-binance-coinm", "demo-hyperliquid"]
+        "demo-binance-usdm", "demo-bybit-isolated", "demo-binance-coinm", "demo-hyperliquid",
+        "demo-bybit-hedge"]
     assert all(isinstance(r, VenueReader) and r.streams_marks and r.streams_positions for r in readers)
     markets = {id(r.market) for r in readers}  # type: ignore[attr-defined]
     assert len(markets) == 1

@@ -198,3 +198,12 @@ def test_stress_grid_shape_and_betas():
     moved = apply_what_if(Portfolio((acc,)), marks=marks)
     assert ratios[0] == pytest.approx(ratio(moved.accounts[0]), rel=1e-12)
     assert math.isfinite(ratios[-1])
+
+
+def test_a_pool_target_next_to_zero_asks_for_no_infinite_amount() -> None:
+    # found by the fuzz of `desk risk --target`: MM ÷ 2.2e-308 overflowed to inf and crashed
+    from desk.domain.suggest import add_margin
+
+    s = add_margin(maintenance=1_000.0, balance=5_000.0, target=2.2250738585072014e-308, currency="USDT")
+    assert not s.reaches_target and s.amount is None
+    assert s.reason == "no finite amount of margin reaches the target"

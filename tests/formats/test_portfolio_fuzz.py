@@ -176,7 +176,7 @@ def test_fuzz_reader_and_risk_command_in_process(tmp_path, capsys, data, what_if
     assert_reader_result(data)
     path = tmp_path / "fuzz.json"
     path.write_bytes(data)
-    args = argparse.Namespace(file=str(path), mark=[], target_distance=None, **what_if)
+    args = argparse.Namespace(file=str(path), mark=[], target_distance=None, move=None, **what_if)
     capsys.readouterr()
     try:
         code = risk.run(args)

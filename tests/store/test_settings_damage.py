@@ -184,7 +184,7 @@ def test_watch_demo_keeps_the_thresholds_of_a_damaged_file_and_logs_the_damage(
     # Under the user's 90 % critical distance every demo position is critical at once (the nearest
     # is about 15 % away, so the default 10 % / 5 % thresholds raise nothing at the start).
     assert alert["level"] == "critical"
-    assert "[critical] BTC/USD:BTC long: 18.5 % from liquidation" in alert["body"]
+    assert "[critical] BTC/USD:BTC long: 18.47 % from liquidation" in alert["body"]
     assert code == 0, err
     assert "alerts.margin_ratio_warning = 0.6. (line 5)" in err
     history = Path(subprocess_env["DESK_HOME"]) / "data" / "history-demo.sqlite3"

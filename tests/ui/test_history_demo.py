@@ -58,7 +58,8 @@ def test_history_tab_plots_the_demo_history(qtbot: QtBot, demo_desk: DeskControl
               if s.at <= x[-1]]
     np.testing.assert_array_equal(x, [s.at for s in stored])
     # the chart plots the ratio in percent, as every surface shows it
-    np.testing.assert_allclose(y, [np.nan if s.margin_ratio is None else s.margin_ratio * 100 for s in stored])
+    np.testing.assert_allclose(y, [np.nan if s.margin_ratio is None else s.margin_ratio * 100
+                                   for s in stored])
     assert chart.status.text() == f"{len(x)} samples in the last 24 hours"
     assert risk.symbol in chart.title.text() and risk.account in chart.title.text()
     # the demo never touched the real history

@@ -12,7 +12,7 @@ victim; the cross accounts move towards their limits but survive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from desk.domain.model import Kind, Leg, MarginMode, Side, Tier
 
@@ -168,6 +168,7 @@ class DemoAccount:
     wallets: dict[str, float]
     positions: tuple[HeldPosition, ...]
     description: str
+    spot: dict[str, float] = field(default_factory=dict)  # coins in the venue's spot wallet (not margin)
 
 
 ACCOUNTS: tuple[DemoAccount, ...] = (
@@ -209,6 +210,22 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
         "Hyperliquid perpetuals, cross margin (USDC)",
     ),
 )
+
+# ---- the whole book (issue 21): a cross-venue hedge and a basis trade -------------------------
+# A Bybit cross BTC short of 1.3 BTC: 0.8 of it hedges the Binance USDⓈ-M BTC long leg above (a
+# long on one venue against a short on another), the other 0.5 hedges the 0.5 BTC held in this
+# account's spot wallet (spot against a perpetual short). Its liquidation is about 15 % above the
+# start, so it survives the scripted squeeze (+8 %) and the hedges show where they would break.
+BOOK_ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount(
+        "demo-bybit-hedge", "bybit", MarginMode.CROSS, {"USDT": 13_000.0},
+        (HeldPosition("BTC/USDT:USDT", Side.SHORT, 1.3, 61_800.0, 20),),
+        "Bybit USDT perpetuals, cross margin: a BTC short hedging a Binance long and a spot BTC balance",
+        spot={"BTC": 0.5},
+    ),
+)
+ACCOUNTS = ACCOUNTS + BOOK_ACCOUNTS
+# ---- end of the whole book -------------------------------------------------------------------
 
 
 def instrument(venue: str, symbol: str) -> Instrument:

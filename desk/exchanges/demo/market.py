@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from desk.domain.model import Account, Leg, MarginMode, Portfolio, Position, Reported, Side
+from desk.domain.model import Account, Leg, MarginMode, Portfolio, Position, Reported, Side, SpotBalance
 from desk.exchanges.base import AccountSnapshot, ErrorKind, VenueError
 from desk.exchanges.demo.catalog import (
     ACCOUNTS,
@@ -247,6 +247,7 @@ class DemoMarket:
             self._accounts[acc.name] = _AccountState(acc.name, acc.venue, acc.margin_mode, dict(acc.wallets),
                                                      holdings)
         self._descriptions = {acc.name: acc.description for acc in ACCOUNTS}
+        self._spot = {acc.name: dict(acc.spot) for acc in ACCOUNTS if acc.spot}
         self._insurance: dict[str, float] = {}
         for inst in INSTRUMENTS:
             self._insurance.setdefault(f"{inst.venue}:{inst.settle}", 0.0)
@@ -472,7 +473,11 @@ class DemoMarket:
                         data_time: float | None, holdings: list[_Holding] | None = None) -> Account:
         held = state.holdings if holdings is None else holdings
         positions = tuple(self._position(state, h, marks[h.symbol], mark_time) for h in held)
-        return Account(state.name, state.venue, dict(state.wallets), positions, data_time=data_time)
+        # spot balances are valued at the asset's index (the demo has no spot order book)
+        spot = tuple(SpotBalance(asset, amount, self.asset_price(asset))
+                     for asset, amount in self._spot.get(state.name, {}).items())
+        return Account(state.name, state.venue, dict(state.wallets), positions, data_time=data_time,
+                       spot=spot)
 
     def _with_reported(self, state: _AccountState, base: Account, risk: AccountRisk) -> Account:
         by_key = {(p.symbol, p.leg): p for p in risk.positions}
