@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -143,6 +144,10 @@ class MainWindow(QMainWindow):
 
         self.status_strip = StatusStrip()
         self.status_strip.demo.setVisible(demo)
+        # one status pill per account: with five accounts the strip asked for 1,414 px and pushed
+        # the window past a 1280 px screen; it now takes the window's width and no more
+        self.status_strip.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        self.status_strip.sizePolicy().verticalPolicy())
         self.accounts_panel = AccountsPanel()
 
         self.filter_edit = QLineEdit()
@@ -842,7 +847,7 @@ def _scroll_side_panel(panel: QWidget) -> None:
 
 
 _MIN_WIDTH = 48
-_TABS_HEIGHT = 290  # the detail tabs' share of the splitter, when the window has it
+_TABS_HEIGHT = 300  # the detail tabs' share of the splitter, when the window has it
 _MIN_TEXT_WIDTH = 84  # account and symbol shrink no further (elided in the middle, whole in the tooltip)
 _COLUMN_LIMITS = {Column.ACCOUNT: 150, Column.SYMBOL: 140, Column.NOTIONAL: 150, Column.UPNL: 140,
                   Column.POSITION_MARGIN: 140}

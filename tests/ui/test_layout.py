@@ -125,7 +125,7 @@ def test_ladder_labels_are_disjoint_in_the_window(qtbot: QtBot, demo_desk: DeskC
     window.tabs.setCurrentIndex(window.tabs.indexOf(window._panel_holders["Ladder"]))
     ladder = window.charts.ladder  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: ladder.plot.isVisible() and bool(ladder.label_places))
-    assert ladder.plot.height() >= 200
+    qtbot.waitUntil(lambda: ladder.plot.height() >= 200, timeout=3000)  # once the split settles
     assert_placed(ladder)
     # the legend and the what-if figures beside the plot need no scrollbar of their own
     from PySide6.QtWidgets import QScrollArea

@@ -124,6 +124,15 @@ def test_a_past_liquidation_row_fits_1280_without_scrolling(qtbot) -> None:  # t
     assert table.columnWidth(Column.ACCOUNT) >= 84 and table.columnWidth(Column.SYMBOL) >= 84
 
 
+def test_five_accounts_do_not_push_the_window_past_1280(qtbot) -> None:  # type: ignore[no-untyped-def]
+    window = make_window(qtbot)
+    window.apply_snapshot(snapshot([position("BTC/USDT:USDT", account=f"demo-account-number-{i}")
+                                    for i in range(5)]))
+    qtbot.waitUntil(lambda: len(window.accounts_panel.cards) == 5)
+    assert window.minimumSizeHint().width() <= 1278
+    assert window.minimumSize().width() <= 1278
+
+
 def test_the_window_size_is_kept_between_runs(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "window-state.ini"
     window = make_window(qtbot, state)
