@@ -131,7 +131,7 @@ def _command_name(args: argparse.Namespace) -> str:
     """`accounts test`, `watch`, `dashboard`… — never the arguments (they may hold URLs)."""
     if args.command is None:
         return "dashboard"
-    action = next((getattr(args, a) for a in ("accounts_command", "config_action", "what")
+    action = next((getattr(args, a) for a in ("accounts_command", "alerts_command", "config_action", "what")
                    if isinstance(getattr(args, a, None), str)), None)
     return f"{args.command} {action}" if action else args.command
 

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from desk.cli import UserError
 from desk.domain import display
+from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import at_or_past_liquidation
 
 ORDER = 10
@@ -45,6 +46,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target-distance", type=str, metavar="PCT",
                         help="also bring each position at least PCT percent from liquidation (e.g. 10, "
                              "like alerts.distance_warning); the stricter of the two goals wins")
+    parser.add_argument("--funding-rate", type=str, metavar="PCT",
+                        help="what-if: funding at PCT percent per funding interval (signed: longs pay a "
+                             "positive rate) — where each liquidation price drifts after 1, 3 and 24 "
+                             "payments, and how many payments funding alone takes to liquidate (text only)")
     parser.add_argument("--move", type=str, metavar="PCT", default=None,
                         help="multi-account files: suggest the margin to move between accounts so that "
                              "neither leg of a hedge is liquidated within ±PCT percent (default 20)")
@@ -163,9 +168,39 @@ def run(args: argparse.Namespace) -> int:
         if book is not None:
             print_book(book, text)
         data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
+    funding_rate = getattr(args, "funding_rate", None)  # callers building their own Namespace omit it
+    if funding_rate is not None:
+        if args.json:
+            raise UserError("--funding-rate is shown in the text report only; drop --json")
+        rate = _number(funding_rate, "--funding-rate") / 100.0
+        if not -0.1 < rate < 0.1:  # venues cap funding far below 10 % an interval
+            raise UserError(f"--funding-rate must be a percent per interval between -10 and 10, "
+                            f"got {funding_rate}")
+        funding = _funding_text(portfolio, report, rate)
+        data += funding.encode(sys.stdout.encoding or "utf-8", errors="replace")
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return 0
+
+
+def _funding_text(portfolio: Any, report: Any, rate: float) -> str:
+    """Funding drift per position (issue 17): the liquidation price after 1, 3 and 24 payments."""
+    from desk.domain.funding import funding_drift
+
+    lines = [f"\nfunding what-if: {rate * 100:+g} % per interval (positive: longs pay)"]
+    for account, risk in zip(portfolio.accounts, report.accounts, strict=True):
+        for position, r in zip(account.positions, risk.positions, strict=True):
+            drift = funding_drift(account, position.symbol, position.leg.value, rate)
+            after = ", ".join(f"{n}: {display.price(liq, position.tick_size)}"
+                              for n, liq in drift.liquidation_after)
+            verb = "pays" if drift.payment >= 0 else "receives"
+            text = (f"  {_escaped(account.name, 60)} {_escaped(position.symbol, 60)} ({r.side}): {verb} "
+                    f"{display.money(abs(drift.payment), position.settle)} a payment; liquidation "
+                    f"{display.price(r.liquidation_price, position.tick_size)} now, after {after}")
+            if drift.payments_to_liquidation is not None:
+                text += f"; funding alone liquidates it after {drift.payments_to_liquidation:,.1f} payments"
+            lines.append(text)
+    return "\n".join(lines) + "\n"
 
 
 def _book(portfolio: Any, move: float) -> Any:
@@ -278,6 +313,9 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
     headers = ["account", "symbol", "side", "mode", "size", "mark", "liq (ours)", "liq (exchange)",
                "bankruptcy", "distance", "margin ratio"]
     rows: list[tuple[list[str], float | None]] = []
+    orders_read = any(p.protection is not None for p in report.positions())
+    if orders_read:  # only where orders were read: an old file gives no verdict rather than a wrong one
+        headers.append("stop")
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
@@ -294,7 +332,7 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
             display.price(theirs, tick), display.price(p.bankruptcy_price, tick),
             display.distance_with_state(p.signed_distance_to_liquidation, p.liquidatable),
             display.margin_ratio(p.margin_ratio),
-        ], p.margin_ratio))
+        ] + ([_stop_cell(p)] if orders_read else []), p.margin_ratio))
     widths = [max([len(h)] + [len(r[0][i]) for r in rows]) for i, h in enumerate(headers)]
     numeric = {4, 5, 6, 7, 8, 9, 10}
 
@@ -314,6 +352,9 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
         rule = "generic rules: venue not known to desk" if acc.generic_rules else f"{acc.rules} rules"
         out.write(f"\n{_escaped(acc.name, 60)} ({_escaped(acc.venue, 60)}, {rule})\n")
         for pool in acc.pools:
+            if getattr(pool, "pool", "settle") == "account":
+                _write_account_pool(pool, out, paint)
+                continue
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
                 # an inverted venue ratio (OKX: equity ÷ MM) is infinite when nothing is required
@@ -330,7 +371,16 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
             out.write(paint(text, pool.margin_ratio) + "\n")
             for s in pool.suggestions:
                 out.write(f"    suggestion: {_suggestion_text(s)}\n")
-        out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
+        if any(getattr(pool, "cannot_recompute", None) for pool in acc.pools):
+            out.write("  shock to liquidation: cannot recompute for this account mode\n")
+        else:
+            out.write(f"  shock to liquidation: {_shock(acc.shock_to_liquidation)}\n")
+        for p in acc.positions:
+            if p.protection is not None:
+                leg = p.leg if p.leg != "both" else p.side
+                verdict = verdict_text(p.protection, p.tick_size)
+                out.write(f"  {_escaped(p.symbol, 60)} ({leg}): {verdict} — "
+                          f"{loss_text(p.protection, p.settle)}\n")
         for p in acc.positions:
             if p.suggestions:
                 leg = p.leg if p.leg != "both" else p.side
@@ -339,6 +389,43 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
                     out.write(f"    suggestion: {_suggestion_text(s)}\n")
         for w in acc.warnings:
             out.write(f"  warning: {_escaped(w, 600)}\n")
+
+
+def _write_account_pool(pool: Any, out: TextIO, paint: Any) -> None:
+    """One margin pool for the whole account (unified-margin.md §0): its mode and its collateral."""
+    cur = pool.settle
+    k = f", liquidation at {pool.threshold:g}×MM" if pool.threshold != 1.0 else ""
+    out.write(f"  mode: {_escaped(pool.mode or 'unnamed', 60)} (one margin pool for the account, "
+              f"valued in {_escaped(cur, 20)}{k})\n")
+    venue = ""
+    if pool.venue_margin_ratio is not None:
+        theirs = ("inf (no maintenance margin)" if math.isinf(pool.venue_margin_ratio)
+                  else display.margin_ratio(pool.venue_margin_ratio))
+        venue = f" (venue's own ratio {theirs})"
+    past = f" — {display.PAST_LIQUIDATION}" if pool.liquidatable else ""
+    if pool.cannot_recompute is not None:
+        text = (f"  pool {_escaped(cur, 20)}: cannot recompute: {_escaped(pool.cannot_recompute, 200)}; "
+                f"margin ratio {display.margin_ratio(pool.margin_ratio)} from the venue's own "
+                f"figure{venue}{past}")
+    else:
+        text = (f"  pool {_escaped(cur, 20)}: total equity {display.money(pool.total_equity, cur)}, margin "
+                f"balance {display.money(pool.margin_balance, cur)} after haircuts, maintenance "
+                f"{display.money(pool.maintenance_margin, cur)}, margin ratio "
+                f"{display.margin_ratio(pool.margin_ratio)}{venue}{past}")
+    out.write(paint(text, pool.margin_ratio) + "\n")
+    for c in pool.collateral:
+        asset = _escaped(c.asset, 20)
+        held = (f"    collateral {asset}: {display.quantity(c.amount, asset)} at "
+                f"{display.price(c.price)} {_escaped(cur, 20)}")
+        if c.value is not None and c.value == c.value:  # NaN where the mode cannot be recomputed
+            held += (f", equity {display.quantity(c.equity, asset)}, haircut {display.percent(c.haircut)}, "
+                     f"counts {display.money(c.value, cur)}")
+        out.write(held + "\n")
+    for s in pool.suggestions:
+        out.write(f"    suggestion: {_suggestion_text(s)}\n")
+
+def _stop_cell(p: Any) -> str:
+    return "-" if p.protection is None else p.protection.label
 
 
 def _escaped(text: object, limit: int | None) -> str:

@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
                         help="suggest what brings positions worse than margin ratio R back to R")
     parser.add_argument("--no-alerts", action="store_true",
                         help="do not raise alerts (by default they are printed, logged and sent to the "
-                             "channels set in `desk config` alerts.*)")
+                             "channels set in `desk config` alerts.* and `desk alerts channel`)")
     parser.set_defaults(handler=run)
 
 
@@ -219,6 +219,22 @@ class TablePrinter(Printer):
             self._write(format_alert(event.alert, muted=event.muted) + "\n")
         elif isinstance(event, HistoryStatus):
             self._write(f"{_clock(event.at)}  {event.message}\n")
+        else:
+            self._alert_path(event)
+
+    def _alert_path(self, event: object) -> None:
+        """A remote alert channel failing or working again; an acknowledgement."""
+        from desk.domain.alerts import Acknowledgement
+        from desk.services.alerts import ChannelHealth
+
+        if isinstance(event, ChannelHealth):
+            state = "works again" if event.ok else f"FAILING — {event.reason}"
+            if self.verbose or not event.ok:
+                self._write(f"{_clock(event.at)}  alert channel {event.channel}: {state}\n")
+        elif isinstance(event, Acknowledgement):
+            what = "every repeating critical alert" if event.condition is None else "/".join(
+                x for x in (event.account, event.symbol, event.leg) if x)
+            self._write(f"{_clock(event.at)}  acknowledged from {event.source}: {what}\n")
 
     def idle(self) -> None:
         snap = self._pending
@@ -241,6 +257,9 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
     lines = [f"— {_clock(snap.at)} —"]
     headers = ["account", "symbol", "side", "size", "mark", "liq", "distance", "margin ratio", "data"]
     rows: list[list[str]] = []
+    orders_read = any(p.protection is not None for p in snap.report.positions())
+    if orders_read:  # issue 17: the stop verdict, where the accounts' orders were read
+        headers.append("stop")
 
     def badness(p: Any) -> tuple[float, float]:
         ratio = -1.0 if p.margin_ratio is None else p.margin_ratio
@@ -259,7 +278,8 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
         rows.append([p.account, p.symbol, side, display.quantity(p.contracts),
                      display.price(p.mark_price, p.tick_size),
                      display.price(p.liquidation_price, p.tick_size), dist,
-                     display.margin_ratio(p.margin_ratio), data])
+                     display.margin_ratio(p.margin_ratio), data]
+                    + ([p.protection.label if p.protection else "-"] if orders_read else []))
     if rows:
         widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
         right = {3, 4, 5, 6, 7}
@@ -317,10 +337,14 @@ class JsonPrinter(Printer):
         elif isinstance(event, MonitorSnapshot):
             self._emit(snapshot_to_dict(event))
         elif isinstance(event, AlertRaised):
-            from desk.notify.webhook import alert_document
+            from desk.notify.remote import alert_document
 
-            doc = {k: v for k, v in alert_document(event.alert).items() if k not in ("source", "version")}
+            doc = alert_document(event.alert)
             self._emit({**doc, "type": "alert", "at": event.alert.at, "muted": event.muted})
+        elif type(event).__name__ == "ChannelHealth":
+            state: Any = event
+            self._emit({"type": "channel", "at": state.at, "channel": state.channel, "ok": state.ok,
+                        "reason": state.reason})
         elif isinstance(event, HistoryStatus):
             health = event.health
             self._emit({"type": "history", "at": event.at, "recording": event.recording,

@@ -30,6 +30,7 @@ class Alert:
     value: float | None = None
     threshold: float | None = None
     clears: str | None = None  # "recovered" alerts: the rule whose condition cleared
+    repeat: int = 0  # 0: the first alert about its condition; n: the n-th reminder (not acknowledged)
 
     @property
     def condition(self) -> tuple[str, str | None, str | None, str | None]:
@@ -46,6 +47,26 @@ class Alert:
 @dataclass(frozen=True, slots=True)
 class DeliveryAttempt:
     at: float
-    channel: str  # "dbus", "tray", "sound", "webhook", "console"
+    channel: str  # "dbus", "tray", "sound", "console", or a remote channel's name ("phone")
     delivered: bool
     detail: str = ""  # server id, HTTP status, or the error (never a secret)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """The trader saw a critical condition: its reminders stop (until it recovers and comes back).
+
+    ``rule`` None acknowledges every condition that is critical at the time.
+    """
+
+    at: float
+    source: str  # "notification", "tray", "alert log", "cli"
+    rule: str | None = None
+    account: str | None = None
+    symbol: str | None = None
+    leg: str | None = None
+    alert_id: int | None = None
+
+    @property
+    def condition(self) -> tuple[str, str | None, str | None, str | None] | None:
+        return None if self.rule is None else (self.rule, self.account, self.symbol, self.leg)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from desk.domain.model import Account, Kind, MarginMode, Position
+from desk.domain.protection import assess, orders_by_symbol
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
 from desk.domain.rules import VenueRules, rules_for
 from desk.domain.scalar import PoolFigures, PositionFigures
@@ -169,6 +170,8 @@ def assemble_account(
     inverted = rules.inverted_ratio
     name = account.name
     cross = MarginMode.CROSS
+    orders = orders_by_symbol(account.orders)
+    venue = account.venue
     for p, notional, pnl, mm, ratio, liq, bk in zip(
         account.positions, columns.notional, columns.unrealized_pnl, columns.maintenance_margin,
         columns.margin_ratio, columns.liquidation_price, columns.bankruptcy_price, strict=True,
@@ -182,7 +185,8 @@ def assemble_account(
             else:
                 suggestions = position_suggestions(p, (p,), float(p.isolated_margin or 0.0), rules, goal)
         reported = p.reported
-        # positional, in PositionRisk's field order (this loop runs once per position per tick)
+        position_margin, roi = margin_and_roi(p, pnl)
+        # positional up to isolated_margin, in field order; the rest by keyword (once per position per tick)
         position_risks.append(PositionRisk(
             name, p.symbol, p.leg._value_, p.side._value_, p.margin_mode._value_, p.settle, p.kind._value_,
             p.contracts, p.entry_price, mark, p.leverage, notional, pnl, mm,
@@ -190,7 +194,9 @@ def assemble_account(
             reported.liquidation_price, reported.bankruptcy_price, p.tick_size, suggestions,
             venue_margin_ratio(rules, ratio) if inverted else ratio,
             None if p.margin_mode is cross else float(p.isolated_margin or 0.0),
-            *margin_and_roi(p, pnl),
+            position_margin=position_margin, roi=roi,
+            protection=None if orders is None else assess(p, orders.get(p.symbol, ()), liq, bk, venue),
+            adl_rank=p.adl_rank,
         ))
     return AccountRisk(
         name=account.name,

@@ -342,7 +342,7 @@ def _settle_usd(settle: str, shocks: FloatArray, prices: Mapping[str, float],
 # ---------------------------------------------------------------------------- stress
 
 
-def _path_liquidated(ratios: FloatArray, shocks: FloatArray) -> FloatArray:
+def _path_liquidated(ratios: FloatArray, shocks: FloatArray) -> npt.NDArray[np.bool_]:
     """Per (shock, unit): True once the unit's ratio reached 1.0 anywhere between 0 and that shock."""
     hit = ratios >= 1.0
     zero = int(np.argmin(np.abs(shocks)))

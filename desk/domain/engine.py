@@ -826,6 +826,10 @@ def compute_risk(
         raise ValueError(f"target margin ratio must be > 0, got {target}")
     if target_distance is not None and not 0 < target_distance < 1:
         raise ValueError(f"target distance must be a fraction between 0 and 1, got {target_distance}")
+    if any(a.pooled for a in portfolio.accounts):
+        return _with_pooled(portfolio, target, target_distance,
+                            lambda p: compute_risk(p, target=target, target_distance=target_distance),
+                            scalar=False)
     f = _flatten(portfolio)
     arr = _arrays(f)
     # every figure in account order (account by account), as Python lists sliced per account
@@ -860,6 +864,20 @@ def compute_risk(
                                          target_distance=target_distance))
         start = end
     return RiskReport(accounts=tuple(accounts), as_of=portfolio.as_of)
+
+
+def _with_pooled(portfolio: Portfolio, target: float | None, target_distance: float | None, plain: Any, *,
+                 scalar: bool) -> RiskReport:
+    """Accounts whose venue pools collateral go through :mod:`desk.domain.unified`; the rest
+    through ``plain`` together; the report keeps the portfolio's account order."""
+    from desk.domain.unified import compute_pooled
+
+    rest = Portfolio(tuple(a for a in portfolio.accounts if not a.pooled), portfolio.as_of)
+    by_name = {a.name: a for a in plain(rest).accounts} if rest.accounts else {}
+    accounts = tuple(compute_pooled(a, plain, target=target, target_distance=target_distance,
+                                    scalar=scalar) if a.pooled else by_name[a.name]
+                     for a in portfolio.accounts)
+    return RiskReport(accounts=accounts, as_of=portfolio.as_of)
 
 
 def shock_to_liquidation(account: Account) -> float | None:

@@ -2,7 +2,7 @@
 
 A margin ratio is ``inf`` once the margin balance is gone (:func:`desk.domain.scalar.margin_ratio`)
 and a price may be ``nan`` ("none"); JSON has no spelling for either (Python would write
-``Infinity``, which no JSON parser accepts). The report, ``desk watch --json-lines``, the webhook
+``Infinity``, which no JSON parser accepts). The report, ``desk watch --json-lines``, the alert channels
 and the history export all pass their documents through here.
 """
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from desk.domain.model import Account, Kind, Portfolio, Position, Tier
+from desk.domain.model import Account, AccountMargin, Kind, Portfolio, Position, Tier
 from desk.domain.report import AccountRisk, PositionRisk, RiskReport, Suggestion
 from desk.domain.rules import resolve_tiers, rules_for
 
@@ -26,6 +26,7 @@ MAX_AMOUNT = 1e18  # wallets and isolated margins, in the settle currency
 MAX_NOTIONAL = 1e30  # tier floors, caps and maintenance amounts (quote or coin)
 MIN_LEVERAGE = 0.01
 MAX_LEVERAGE = 10_000.0
+MAX_THRESHOLD = 2.0  # a pool's k (liquidation at k·MM ≥ MB): 1, or 1.05 for Binance Portfolio Margin
 MAX_SHOCK = 100.0  # a what-if shock, as a fraction: +10,000 % (every mark ×101); the floor is −1 (−100 %)
 MAX_EPOCH = 1e11  # seconds (year 5138): a larger time is almost surely in milliseconds
 
@@ -151,8 +152,28 @@ def check_position(p: Position, *, mmr_from_max_leverage: bool = False) -> None:
     check_tiers(p.tiers, notional_at_mark(p), mmr_from_max_leverage=mmr_from_max_leverage)
 
 
+def check_margin(m: AccountMargin) -> None:
+    """A pooled account's collateral (``desk.portfolio/2``): amounts, index prices and haircuts."""
+    check_number(m.threshold, "margin.threshold", 1.0, MAX_THRESHOLD)
+    check_number(m.venue_margin_ratio, "margin.venue_margin_ratio", 0.0, MAX_NOTIONAL)
+    for c in m.collateral:
+        where = f"margin.collateral.{c.asset}"
+        check_number(c.amount, f"{where}.amount", -MAX_AMOUNT, MAX_AMOUNT)
+        check_number(c.borrowed, f"{where}.borrowed", 0.0, MAX_AMOUNT)
+        check_price(c.price, f"{where}.index_price")
+        for name in ("rate", "bid_buffer", "ask_buffer"):
+            check_number(getattr(c, name), f"{where}.haircut.{name}", 0.0, 1.0)
+        for i, t in enumerate(c.tiers):
+            check_number(t.rate, f"{where}.haircut.tiers[{i}].rate", 0.0, 1.0)
+            check_number(t.floor, f"{where}.haircut.tiers[{i}].floor", 0.0, MAX_NOTIONAL)
+            if not math.isinf(t.cap):
+                check_number(t.cap, f"{where}.haircut.tiers[{i}].cap", 0.0, MAX_NOTIONAL)
+
+
 def check_account(a: Account) -> None:
     try:
+        if a.margin is not None:
+            check_margin(a.margin)
         for currency, amount in a.wallets.items():
             check_number(amount, f"wallets.{currency}", -MAX_AMOUNT, MAX_AMOUNT)
         check_number(a.data_time, "data_time", 0.0, MAX_EPOCH, " epoch seconds")
@@ -211,9 +232,17 @@ def _check_account_result(acc: AccountRisk) -> None:
     _finite_or_none([("shock_to_liquidation", acc.shock_to_liquidation)], account=name)
     for pool in acc.pools:
         what = f"pool {pool.settle}: "
+        # a mode desk cannot recompute has no balance or maintenance of desk's own (null in JSON)
+        computed = pool.cannot_recompute is None
         _finite_or_none([("wallet_balance", pool.wallet_balance), ("unrealized_pnl", pool.unrealized_pnl),
-                         ("margin_balance", pool.margin_balance),
-                         ("maintenance_margin", pool.maintenance_margin)], account=name, what=what)
+                         ("margin_balance", pool.margin_balance if computed else None),
+                         ("maintenance_margin", pool.maintenance_margin if computed else None),
+                         ("total_equity", pool.total_equity if computed else None)], account=name, what=what)
+        for c in pool.collateral:
+            _finite_or_none([("amount", c.amount), ("equity", c.equity), ("price", c.price),
+                             ("value", c.value if computed else None),
+                             ("haircut", c.haircut if computed else None)],
+                            account=name, what=f"{what}collateral {c.asset}: ")
         for ratio_name, ratio in (("margin_ratio", pool.margin_ratio), ("venue_margin_ratio",
                                                                           pool.venue_margin_ratio)):
             if ratio is not None and math.isnan(ratio):
@@ -223,9 +252,13 @@ def _check_account_result(acc: AccountRisk) -> None:
                               account=name, field="maintenance_margin")
         for s in pool.suggestions:
             _finite_or_none(_suggestion_numbers(s), account=name, what=what)
+    # a pooled mode desk cannot recompute: its cross positions have no maintenance margin of desk's own
+    opaque_pool = any(pool.pool == "account" and pool.cannot_recompute is not None for pool in acc.pools)
     for p in acc.positions:
+        opaque = opaque_pool and p.margin_mode == "cross"
         _finite_or_none([("mark_price", p.mark_price), ("notional", p.notional),
-                         ("unrealized_pnl", p.unrealized_pnl), ("maintenance_margin", p.maintenance_margin),
+                         ("unrealized_pnl", p.unrealized_pnl),
+                         ("maintenance_margin", None if opaque else p.maintenance_margin),
                          ("liquidation_price", p.liquidation_price), ("bankruptcy_price", p.bankruptcy_price),
                          ("distance_to_liquidation", p.distance_to_liquidation)], account=name, position=p)
         ratios = (("margin_ratio", p.margin_ratio), ("venue_margin_ratio", p.venue_margin_ratio))
@@ -256,11 +289,13 @@ __all__ = [
     "MAX_PRICE",
     "MAX_QUANTITY",
     "MAX_SHOCK",
+    "MAX_THRESHOLD",
     "MIN_LEVERAGE",
     "MIN_PRICE",
     "MIN_QUANTITY",
     "InputError",
     "ResultError",
+    "check_margin",
     "check_number",
     "check_portfolio",
     "check_position",

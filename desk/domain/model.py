@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desk.domain.protection import Order
 
 
 class Side(StrEnum):
@@ -86,6 +90,9 @@ class Position:
     tick_size: float | None = None  # price precision, for display and "ours vs theirs" tolerance
     mark_time: float | None = None  # epoch seconds the mark was observed; None for files
     lot_size: float | None = None  # order size step in contracts; suggestions round sizes to it
+    # the venue's auto-deleveraging rank as it shows it (Binance adl 0–4, Bybit adlRankIndicator
+    # 0–5, OKX adl 1–5; higher = deleveraged sooner); None where the venue gives none (Hyperliquid)
+    adl_rank: int | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -113,6 +120,85 @@ class SpotBalance:
 
 
 @dataclass(frozen=True, slots=True)
+class CollateralTier:
+    """One slice of a progressive collateral haircut (unified-margin.md §3 "Collateral tiers", §4).
+
+    The slice ``[floor, cap)`` of the asset's equity counts at ``rate``; bounds are in coin units
+    (``unit="coin"``) or in the pool's unit (``unit="value"``, equity × price).
+    """
+
+    floor: float
+    cap: float
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class Collateral:
+    """One asset of a margin pool (unified-margin.md §6.1 ``PoolAsset``).
+
+    ``amount`` is the wallet (signed: a Binance Multi-Assets wallet may be negative), without
+    isolated margin and without unrealized PnL; ``price`` is its index in the pool's unit.
+    Positive equity counts at ``rate`` (flat) or through ``tiers`` (progressive, §6.2), then at
+    ``1 − bid_buffer`` (Binance bidRate); negative equity at ``1 + ask_buffer`` (Binance askRate)
+    and in full elsewhere. Maintenance margin of positions settled in the asset converts at the
+    ask side (§1 "AccountMM"). ``underlying`` names the coin whose price it follows ("BTC" for
+    BTC or WBTC); ``None`` for stablecoins, which a shock does not move (§6.6).
+    """
+
+    asset: str
+    amount: float
+    price: float
+    rate: float = 1.0
+    tiers: tuple[CollateralTier, ...] = ()
+    tier_unit: str = "coin"  # "coin" | "value"
+    bid_buffer: float = 0.0
+    ask_buffer: float = 0.0
+    borrowed: float = 0.0
+    underlying: str | None = None
+
+    @property
+    def bid_rate(self) -> float:
+        return self.price * (1.0 - self.bid_buffer)
+
+    @property
+    def ask_rate(self) -> float:
+        return self.price * (1.0 + self.ask_buffer)
+
+
+class PoolKind(StrEnum):
+    SETTLE = "settle"  # one cross pool per settle currency (single-asset modes)
+    ACCOUNT = "account"  # one pool for the whole account (Multi-Assets, UTA, multi-currency)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMargin:
+    """How the venue pools an account's margin (unified-margin.md §0, §6.1).
+
+    ``mode`` is the venue's mode in desk's words ("binance multi-assets", "bybit uta cross",
+    "okx multi-currency", ...). ``threshold`` is k of §6.3 (liquidation at k·MM ≥ MB).
+    ``cannot_recompute`` holds the reason when desk cannot model the mode (portfolio margin
+    with scenario-based MM): desk then shows only the venue's own figure, never a per-currency
+    stand-in. ``venue_margin_ratio`` is the venue's own account figure, in its own sense
+    (Binance totalMaintMargin/totalMarginBalance, Bybit accountMMRate, OKX mgnRatio, uniMMR).
+    """
+
+    pool: PoolKind = PoolKind.ACCOUNT
+    mode: str = ""
+    threshold: float = 1.0
+    valuation: str = "USD"
+    collateral: tuple[Collateral, ...] = ()
+    venue_margin_ratio: float | None = None
+    venue_ratio_inverted: bool = False  # the venue's figure grows with safety (OKX mgnRatio, uniMMR)
+    cannot_recompute: str | None = None
+
+    def asset(self, name: str) -> Collateral | None:
+        for c in self.collateral:
+            if c.asset == name:
+                return c
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     name: str
     venue: str
@@ -122,11 +208,22 @@ class Account:
     # totalMaintMargin/totalMarginBalance, OKX mgnRatio), for "venue_margin_ratio".
     reported: Mapping[str, Reported] = field(default_factory=lambda: MappingProxyType({}))
     data_time: float | None = None  # epoch seconds positions and balances were observed
+    # how the venue pools margin; None: one cross pool per settle currency (the single-asset modes)
+    margin: AccountMargin | None = None
     spot: tuple[SpotBalance, ...] = ()  # spot balances on this venue (hedge legs, not margin)
+
+    @property
+    def pooled(self) -> bool:
+        """One margin pool for the whole account (unified-margin.md §0), not one per settle currency."""
+        return self.margin is not None and self.margin.pool is PoolKind.ACCOUNT
+    # open orders (read-only, issue 17); None = not read, so no protection verdict is given
+    orders: tuple[Order, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wallets", _frozen_mapping(self.wallets))
         object.__setattr__(self, "reported", MappingProxyType(dict(self.reported)))
+        if self.orders is not None:
+            object.__setattr__(self, "orders", tuple(self.orders))
 
     def wallet(self, currency: str) -> float:
         return float(self.wallets.get(currency, 0.0))

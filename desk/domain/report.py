@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from desk.domain.protection import Protection
+
 
 def at_or_past_liquidation(margin_ratio: float | None) -> bool:
     """Margin ratio at or beyond 1.0 (``inf`` once the margin balance is gone): liquidation."""
@@ -71,6 +73,13 @@ class PositionRisk:
     # return on the initial margin at entry (uPnL ÷ (entry notional ÷ leverage)), as a fraction;
     # without a leverage, on the isolated margin; None when neither is known
     roi: float | None = None
+    # account-pooled margin (unified-margin.md §6.4): ``liquidation_price`` is variant B (every price
+    # of the same underlying, collateral included, moves with the mark); this is variant A (only the
+    # symbol moves, collateral at its index: the venue's convention, compared with its figure)
+    liquidation_price_symbol_only: float | None = None
+    liquidation_direction: str | None = None  # "down" | "up" (pooled accounts)
+    protection: Protection | None = None  # stops vs liquidation; None when orders were not read
+    adl_rank: int | None = None  # the venue's auto-deleveraging rank (model.Position.adl_rank)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -88,8 +97,22 @@ class PositionRisk:
 
 
 @dataclass(frozen=True, slots=True)
+class CollateralRisk:
+    """One collateral asset of an account-wide pool (unified-margin.md §6.2), in the pool's unit."""
+
+    asset: str
+    amount: float  # wallet, signed
+    equity: float  # wallet − borrowed + unrealized PnL of positions settled in it
+    price: float  # index in the pool's unit
+    value: float  # counted value after haircut / bid-ask buffer (§6.2 v_a)
+    haircut: float  # 1 − value ÷ (equity × price); 0 for a negative or empty asset valued in full
+
+
+@dataclass(frozen=True, slots=True)
 class PoolRisk:
-    """The cross-margin pool of one settle currency in one account."""
+    """The cross-margin pool of one settle currency in one account — or, where the venue pools
+    margin across assets (``pool == "account"``), the account's one pool valued in ``settle``
+    (the pool's unit, e.g. "USD")."""
 
     settle: str
     wallet_balance: float
@@ -99,6 +122,12 @@ class PoolRisk:
     margin_ratio: float | None
     venue_margin_ratio: float | None
     suggestions: tuple[Suggestion, ...] = ()
+    pool: str = "settle"  # "settle": one pool per settle currency; "account": one pool (unified-margin.md §0)
+    mode: str | None = None  # the venue's account mode, e.g. "binance multi-assets"
+    threshold: float = 1.0  # k of unified-margin.md §6.3: margin_ratio = k·MM ÷ MB
+    total_equity: float | None = None  # Σ equity × index, no haircut (§6.2 TE)
+    collateral: tuple[CollateralRisk, ...] = ()
+    cannot_recompute: str | None = None  # why desk shows only the venue's figure for this mode
 
     @property
     def liquidatable(self) -> bool:

@@ -339,6 +339,12 @@ def compute_risk_scalar(
     """The whole report on the scalar path (the oracle of :func:`desk.domain.engine.compute_risk`)."""
     from desk.domain.assemble import assemble_account
 
+    if any(a.pooled for a in portfolio.accounts):
+        from desk.domain.engine import _with_pooled
+
+        return _with_pooled(portfolio, target, target_distance,
+                            lambda p: compute_risk_scalar(p, target=target, target_distance=target_distance),
+                            scalar=True)
     accounts: list[AccountRisk] = []
     for account in portfolio.accounts:
         pools, positions = account_figures(account)

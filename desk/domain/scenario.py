@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.limits import MAX_SHOCK, InputError, check_price
-from desk.domain.model import Account, Portfolio, Position, Reported
+from desk.domain.model import Account, AccountMargin, MarginMode, Portfolio, Position, Reported
 from desk.domain.rules import rules_for
 from desk.domain.scalar import margin_units, unit_state
 
@@ -54,9 +54,21 @@ def apply_what_if(
         # the exchange's own figures describe the real marks, not this scenario: drop them
         positions = tuple(dataclasses.replace(p, mark_price=m, reported=Reported())
                           for p, m in zip(account.positions, new_marks, strict=True))
-        return dataclasses.replace(account, positions=positions, reported={})
+        return dataclasses.replace(account, positions=positions, reported={},
+                                   margin=_moved_margin(account, factor))
 
     return dataclasses.replace(portfolio, accounts=tuple(moved(a) for a in portfolio.accounts))
+
+
+def _moved_margin(account: Account, factor: float) -> AccountMargin | None:
+    """The account's collateral after a uniform shock: crypto collateral moves, stablecoins do not
+    (unified-margin.md §6.6); the venue's own ratio describes the real prices and is dropped."""
+    margin = account.margin
+    if margin is None:
+        return None
+    collateral = tuple(dataclasses.replace(c, price=c.price * factor) if c.underlying is not None else c
+                       for c in margin.collateral)
+    return dataclasses.replace(margin, collateral=collateral, venue_margin_ratio=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,8 @@ def stress_grid(
     from desk.domain.engine import flatten_account, unit_ratios_at
 
     s = np.asarray(shocks, dtype=np.float64).reshape(-1)
+    if account.pooled:
+        return _pooled_grid(account, s, betas, vectorised=True)
     flat = flatten_account(account)
     ratios = unit_ratios_at(flat, stress_factors(flat.positions, s, betas))
     pools: dict[str, FloatArray] = {}
@@ -116,6 +130,8 @@ def stress_grid_scalar(
 ) -> StressGrid:
     """:func:`stress_grid` on the scalar path, one shock and one position at a time (the oracle)."""
     s = np.asarray(shocks, dtype=np.float64).reshape(-1)
+    if account.pooled:
+        return _pooled_grid(account, s, betas, vectorised=False)
     rules = rules_for(account.venue)
     pools: dict[str, FloatArray] = {}
     isolated: dict[tuple[str, str], FloatArray] = {}
@@ -131,6 +147,43 @@ def stress_grid_scalar(
         else:
             pools[unit.settle] = ratios
     return StressGrid(s, pools, isolated)
+
+
+def _pooled_grid(account: Account, s: FloatArray, betas: Mapping[str, float] | None, *,
+                 vectorised: bool) -> StressGrid:
+    """The stress grid of an account-wide pool: marks and crypto collateral move by ``beta × s``
+    (a collateral asset takes the beta of its underlying), stablecoins stay (unified-margin.md §6.6)."""
+    from desk.domain.unified import _evaluate, compile_pool, cross_positions, pool_state_scalar
+
+    margin = account.margin
+    assert margin is not None
+    legs = cross_positions(account)
+    factors = stress_factors(legs, s, betas)
+    asset_beta = np.array([0.0 if c.underlying is None else float((betas or {}).get(c.underlying, 1.0))
+                           for c in margin.collateral], dtype=np.float64)
+    asset_factors = np.maximum(1.0 + s[:, None] * asset_beta[None, :], 1e-3)
+    k = margin.threshold
+    if margin.cannot_recompute is not None:
+        pool = np.full(len(s), np.nan)
+    elif vectorised:
+        c = compile_pool(account)
+        b = _evaluate(c, c.mark * factors, c.price * asset_factors)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pool = np.where(b.margin_balance > 0, k * b.maintenance / b.margin_balance, np.inf)
+    else:
+        pool = np.empty(len(s))
+        for i in range(len(s)):
+            marks = [p.mark_price * float(x) for p, x in zip(legs, factors[i], strict=True)]
+            prices = {c.asset: c.price * float(x)
+                      for c, x in zip(margin.collateral, asset_factors[i], strict=True)}
+            pool[i] = pool_state_scalar(account, marks, prices).ratio(k)
+    isolated: dict[tuple[str, str], FloatArray] = {}
+    iso = tuple(p for p in account.positions if p.margin_mode is MarginMode.ISOLATED)
+    if iso:
+        alone = Account(account.name, account.venue, {}, iso)
+        grid = (stress_grid if vectorised else stress_grid_scalar)(alone, s, betas=betas)
+        isolated = dict(grid.position_margin_ratio)
+    return StressGrid(s, {margin.valuation: pool}, isolated)
 
 
 __all__ = ["StressGrid", "apply_what_if", "stress_grid", "stress_grid_scalar"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from desk.domain.engine import compile_portfolio, compute_arrays, with_marks
 from desk.domain.limits import MAX_AMOUNT, MAX_LEVERAGE, MAX_QUANTITY, MIN_LEVERAGE, check_number, check_price
-from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
+from desk.domain.model import Account, AccountMargin, Kind, MarginMode, Portfolio, Position
 from desk.domain.report import at_or_past_liquidation, signed_distance
 from desk.domain.scalar import pnl_at, value_at
 
@@ -59,6 +59,11 @@ class MarkProbe:
     def __init__(self, account: Account, symbol: str, leg: str = "both") -> None:
         self.account = account
         self.symbol = symbol
+        self._leg = leg
+        if account.pooled:  # one pool with collateral: the pooled engine, one report per probe
+            if not any(p.symbol == symbol and p.leg.value == leg for p in account.positions):
+                raise KeyError(f'account "{account.name}" holds no {symbol} ({leg}) position')
+            return
         self._compiled = compile_portfolio(Portfolio((account,)))
         rows = [i for i, p in enumerate(self._compiled.positions) if p.symbol == symbol]
         target = [i for i in rows if self._compiled.positions[i].leg.value == leg]
@@ -76,13 +81,35 @@ class MarkProbe:
 
     @property
     def position(self) -> Position:
+        if self.account.pooled:
+            return next(p for p in self.account.positions
+                        if p.symbol == self.symbol and p.leg.value == self._leg)
         return self._compiled.positions[self._row]
+
+    def _pooled_at(self, price: float) -> ProbeFigures:
+        """A pooled account (unified-margin.md §6): the symbol's marks at ``price``, collateral at its
+        index; the figures are those of :func:`desk.domain.engine.compute_risk` for that scenario."""
+        import dataclasses
+
+        from desk.domain.engine import compute_risk
+
+        moved = tuple(dataclasses.replace(p, mark_price=price) if p.symbol == self.symbol else p
+                      for p in self.account.positions)
+        risk = compute_risk(Portfolio((dataclasses.replace(self.account, positions=moved),))).accounts[0]
+        index = next(i for i, p in enumerate(self.account.positions)
+                     if p.symbol == self.symbol and p.leg.value == self._leg)
+        r = risk.positions[index]
+        pool = next((q.margin_ratio for q in risk.pools if q.pool == "account"), None)
+        return ProbeFigures(price, r.liquidation_price, r.bankruptcy_price, r.distance_to_liquidation,
+                            r.margin_ratio, pool if r.margin_mode == "cross" else None, r.unrealized_pnl)
 
     def at(self, price: float) -> ProbeFigures:
         """Figures with every ``symbol`` mark of the account at ``price`` (> 0)."""
         if not (math.isfinite(price) and price > 0):
             raise ValueError(f"a mark price must be a positive number, got {price}")
         check_price(price, "a mark price")
+        if self.account.pooled:
+            return self._pooled_at(price)
         marks = self._marks.copy()
         marks[self._symbol_rows] = price
         arr = compute_arrays(with_marks(self._compiled, marks))
@@ -126,7 +153,8 @@ def _replace_position(portfolio: Portfolio, account: str, old: Position, new: Po
         if wallet_change:
             wallets[old.settle] = wallets.get(old.settle, 0.0) + wallet_change
         # the exchange's figures describe the account as it is, not this scenario
-        return dataclasses.replace(a, positions=positions, wallets=wallets, reported={})
+        return dataclasses.replace(a, positions=positions, wallets=wallets, reported={},
+                                   margin=_collateral_changed(a, old.settle, wallet_change))
 
     return dataclasses.replace(portfolio, accounts=tuple(edit(a) for a in portfolio.accounts))
 
@@ -246,8 +274,25 @@ def add_account_margin(portfolio: Portfolio, account: str, currency: str, amount
         raise ValueError(f"margin: cannot remove {-amount:g} {currency}; "
                          f"the wallet holds {acc.wallet(currency):g}")
     wallets: Mapping[str, float] = {**acc.wallets, currency: wallet}
-    new = dataclasses.replace(acc, wallets=wallets, reported={})
+    new = dataclasses.replace(acc, wallets=wallets, reported={},
+                              margin=_collateral_changed(acc, currency, amount))
     return dataclasses.replace(portfolio, accounts=tuple(new if a is acc else a for a in portfolio.accounts))
+
+
+def _collateral_changed(account: Account, currency: str, change: float) -> AccountMargin | None:
+    """A pooled account's collateral with ``change`` added to ``currency`` (unified-margin.md §6.1):
+    in such an account the wallet that counts is the pool's collateral. Raises ``ValueError`` when the
+    pool has no such asset (its index price would be unknown)."""
+    margin = account.margin
+    if margin is None or not change:
+        return margin
+    asset = margin.asset(currency)
+    if asset is None:
+        raise ValueError(f'margin: "{currency}" is not a collateral asset of account "{account.name}"; '
+                         f"its index price is unknown")
+    collateral = tuple(dataclasses.replace(c, amount=c.amount + change) if c is asset else c
+                       for c in margin.collateral)
+    return dataclasses.replace(margin, collateral=collateral, venue_margin_ratio=None)
 
 
 

@@ -23,13 +23,16 @@ READ_METHODS = frozenset({
     "fetch_ticker", "fetch_tickers", "fetch_funding_rate", "fetch_funding_rates",
     "fetch_leverages", "fetch_margin_modes", "fetch_margin_mode", "fetch_leverage",
     "watch_mark_price", "watch_mark_prices", "watch_ticker", "watch_tickers", "watch_positions",
-    "watch_balance", "close", "market", "safe_market", "check_required_credentials",
+    "watch_balance", "fetch_open_orders", "close", "market", "safe_market", "check_required_credentials",
     "milliseconds", "seconds",
     # raw read endpoints (signed GETs) used for key checks and raw payloads
     "sapi_get_account_apirestrictions", "fapiprivate_get_apitradingstatus",
     "private_get_v5_user_query_api", "private_get_v5_account_info",
     "fapiprivatev3_get_account", "fapiprivatev3_get_positionrisk", "dapiprivate_get_account",
     "private_get_account_config", "public_post_info",
+    # account mode and collateral prices (unified-margin.md §1, §7)
+    "fapiprivate_get_multiassetsmargin", "fapipublic_get_assetindex",
+    "public_get_v5_spot_margin_trade_collateral", "private_get_v5_account_fee_rate",
     # pure parsers (no I/O)
     "parse_position",
 })

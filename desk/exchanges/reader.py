@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -24,6 +25,7 @@ from desk.exchanges import markets as markets_cache
 from desk.exchanges.adapters import adapter_for
 from desk.exchanges.adapters.base import Adapter, MarkWatcher
 from desk.exchanges.adapters.common import TierCache, num
+from desk.exchanges.adapters.orders import with_orders
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError
 from desk.exchanges.config import ReaderConfig, check_venue, required_secrets
 from desk.exchanges.errors import classify, retry_after_of
@@ -80,6 +82,10 @@ def _guarded_class(venue: str) -> type:
             except ccxt.BaseError as exc:
                 self._stamp_rate_limit(exc)
                 raise
+            if isinstance(result, str) and result and _is_json_string(result):
+                # a JSON string answer (Hyperliquid's userAbstraction: "unifiedAccount"), which ccxt
+                # leaves undecoded
+                return json.loads(result)
             if not isinstance(result, dict | list):
                 what = "an empty body" if not result else "a body that is not JSON"
                 raise ccxt.BadResponse(f"{self.id} answered {method} {urlsplit(url).path} with {what}")
@@ -234,6 +240,7 @@ class CcxtReader:
                     result = await self.adapter.read(self.exchange, self.cfg, self.tiers, now)
                 else:
                     raise
+            result = await with_orders(self.venue, self.exchange, self.cfg, result)
         except ReadOnlyViolation:
             raise  # a bug in desk, never a venue condition: let it crash loudly
         except Exception as exc:
@@ -474,3 +481,13 @@ def open_reader(cfg: ReaderConfig, secrets: Mapping[str, str]) -> CcxtReader:
     """A reader for ``cfg``. Raises VenueError(CONFIG) for unknown venues or missing secrets."""
     adapter = adapter_for(cfg.venue)
     return CcxtReader(cfg, build_exchange(cfg, secrets, adapter), adapter)
+
+
+def _is_json_string(body: object) -> bool:
+    """The raw answer is a JSON string literal (``"default"``), not text that failed to parse."""
+    if not isinstance(body, str):
+        return False
+    try:
+        return isinstance(json.loads(body), str)
+    except ValueError:
+        return False

@@ -8,6 +8,7 @@ position (by symbol and side or leg) and the field, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -21,9 +22,13 @@ import msgspec
 from desk.domain.limits import InputError, check_portfolio
 from desk.domain.model import (
     Account,
+    AccountMargin,
+    Collateral,
+    CollateralTier,
     Kind,
     Leg,
     MarginMode,
+    PoolKind,
     Portfolio,
     Position,
     Reported,
@@ -31,6 +36,7 @@ from desk.domain.model import (
     SpotBalance,
     Tier,
 )
+from desk.domain.protection import Order, OrderKind, OrderSide
 from desk.userfile import NotRegularFileError, read_regular
 
 FORMAT = "desk.portfolio/1"
@@ -91,6 +97,23 @@ class PositionDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     lot_size: Positive | None = None  # order size step in contracts
     mark_time: float | None = None
     reported: ReportedDoc | None = None
+    adl_rank: Annotated[int, msgspec.Meta(ge=0, le=5)] | None = None  # the venue's ADL rank, as it shows it
+
+
+class OrderDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One open order (read-only, issue 17). ``contracts`` omitted: it closes the whole position."""
+
+    symbol: Name
+    kind: OrderKind
+    side: OrderSide
+    contracts: Positive | None = None
+    trigger_price: Positive | None = None
+    price: Positive | None = None
+    reduce_only: bool = False
+    leg: Leg = Leg.BOTH
+    trailing_rate: Rate | None = None  # trailing stop callback, a fraction
+    order_id: str | None = None
+    source: str = "order"  # "order", "conditional", "algo", "position" (position TP/SL), "trigger"
 
 
 class SpotDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -109,6 +132,8 @@ class AccountDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     reported: dict[str, ReportedDoc] = msgspec.field(default_factory=dict)
     data_time: float | None = None
     spot: list[SpotDoc] = msgspec.field(default_factory=list)
+    # open orders; omitted = not read (no protection verdict), [] = read, none open
+    orders: list[OrderDoc] | None = None
 
 
 class PortfolioDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -243,6 +268,8 @@ def _reason(reason: str, value: Any, field: str | None) -> str:
 def _choices(field: str | None) -> str:
     last = (field or "").split(".")[-1]
     enum: Any = {"kind": Kind, "side": Side, "leg": Leg, "margin_mode": MarginMode}.get(last)
+    if "orders[" in (field or ""):  # an order's kind and side have their own values
+        enum = {"kind": OrderKind, "side": OrderSide}.get(last, enum)
     if enum is None:
         if last == "format":
             return f'"{FORMAT}"'
@@ -439,8 +466,11 @@ def load_portfolio(source: Path | str | bytes) -> Portfolio:
     raw = _decode(data, label)
     if not isinstance(raw, dict):
         raise PortfolioError(f"{label} must hold a JSON object with \"format\": \"{FORMAT}\"")
+    if raw.get("format") == FORMAT_V2:
+        return _load_v2(raw)
     if raw.get("format") != FORMAT:
-        raise PortfolioError(f'{label}: "format" must be "{FORMAT}", got {_shown(raw.get("format"))}',
+        raise PortfolioError(f'{label}: "format" must be "{FORMAT}" or "{FORMAT_V2}", '
+                             f'got {_shown(raw.get("format"))}',
                              field="format")
     try:
         doc = msgspec.convert(raw, PortfolioDoc)
@@ -554,6 +584,7 @@ def _position(doc: PositionDoc, account: str) -> Position:
         tick_size=doc.tick_size,
         lot_size=doc.lot_size,
         mark_time=doc.mark_time,
+        adl_rank=doc.adl_rank,
     )
 
 
@@ -564,14 +595,15 @@ def _account(doc: AccountDoc) -> Account:
         _finite(amount, f"wallets.{currency}", doc.name)
     _finite(doc.data_time, "data_time", doc.name)
     positions = tuple(_position(p, doc.name) for p in doc.positions)
-    seen: dict[tuple[str, str], Position] = {}
+    seen: dict[tuple[str, str, str], Position] = {}
     legs: dict[str, set[str]] = {}
     for p in positions:
         label = _position_label({"symbol": p.symbol, "leg": p.leg.value, "side": p.side.value})
-        if p.key in seen:
-            raise _fail("appears twice; merge the two entries (one position per symbol and leg)",
-                        doc.name, label, "symbol")
-        seen[p.key] = p
+        # one cross and one isolated position of the same instrument may coexist (OKX allows it)
+        if (*p.key, p.margin_mode.value) in seen:
+            raise _fail(f"appears twice as a {p.margin_mode.value} position; merge the two entries (one "
+                        "position per symbol, leg and margin mode)", doc.name, label, "symbol")
+        seen[(*p.key, p.margin_mode.value)] = p
         kinds = legs.setdefault(p.symbol, set())
         kinds.add(p.leg.value)
         if "both" in kinds and len(kinds) > 1:
@@ -579,7 +611,9 @@ def _account(doc: AccountDoc) -> Account:
                         doc.name, label, "leg")
     reported = {cur: _reported(r, doc.name, None, f"reported.{cur}") for cur, r in doc.reported.items()}
     spot = tuple(_spot(s, i, doc.name, positions) for i, s in enumerate(doc.spot))
-    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time, spot)
+    orders = None if doc.orders is None else tuple(_order(o, i, doc.name) for i, o in enumerate(doc.orders))
+    return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time,
+                   spot=spot, orders=orders)
 
 
 def _spot(doc: SpotDoc, index: int, account: str, positions: Sequence[Position]) -> SpotBalance:
@@ -595,6 +629,19 @@ def _spot(doc: SpotDoc, index: int, account: str, positions: Sequence[Position])
                         f"on {doc.asset} has a mark to value it by", account, None, f"{field}.price")
         price = marks[0]
     return SpotBalance(doc.asset, doc.amount, price)
+
+
+def _order(doc: OrderDoc, index: int, account: str) -> Order:
+    for name in ("contracts", "trigger_price", "price", "trailing_rate"):
+        _finite(getattr(doc, name), f"orders[{index}].{name}", account)
+    if doc.kind in (OrderKind.STOP, OrderKind.TAKE_PROFIT) and doc.trigger_price is None:
+        raise _fail(f'orders[{index}] ({doc.symbol}): a {doc.kind.value} order needs "trigger_price"',
+                    account, None, f"orders[{index}].trigger_price")
+    if doc.kind is OrderKind.TRAILING and doc.trigger_price is None and doc.trailing_rate is None:
+        raise _fail(f'orders[{index}] ({doc.symbol}): a trailing order needs "trigger_price" or '
+                    '"trailing_rate"', account, None, f"orders[{index}].trigger_price")
+    return Order(doc.symbol, doc.kind, doc.side, doc.contracts, doc.trigger_price, doc.price, doc.reduce_only,
+                 doc.leg, doc.trailing_rate, doc.order_id, doc.source)
 
 
 def portfolio_from_doc(doc: PortfolioDoc) -> Portfolio:
@@ -654,16 +701,154 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
                 margin_mode=p.margin_mode, settle=p.settle, contract_size=p.contract_size, leg=p.leg,
                 mark_price=p.mark_price, isolated_margin=p.isolated_margin, leverage=p.leverage,
                 taker_fee=p.taker_fee, tick_size=p.tick_size, lot_size=p.lot_size, mark_time=p.mark_time,
-                reported=_reported_doc(p.reported), **_tier_docs(p),
+                reported=_reported_doc(p.reported), adl_rank=p.adl_rank, **_tier_docs(p),
             )
             for p in a.positions
         ]
         reported = {cur: doc for cur, r in a.reported.items() if (doc := _reported_doc(r)) is not None}
         spot = [SpotDoc(b.asset, b.amount, b.price) for b in a.spot]
-        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time, spot))
+        orders = None if a.orders is None else [
+            OrderDoc(o.symbol, o.kind, o.side, o.contracts, o.trigger_price, o.price, o.reduce_only, o.leg,
+                     o.trailing_rate, o.order_id, o.source) for o in a.orders]
+        accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time, spot,
+                                   orders))
     return PortfolioDoc("desk.portfolio/1", accounts, portfolio.as_of)
 
 
 def dump_portfolio(portfolio: Portfolio) -> bytes:
-    """The portfolio as an indented ``desk.portfolio/1`` JSON document (full float precision)."""
-    return msgspec.json.format(msgspec.json.encode(portfolio_to_doc(portfolio)), indent=2) + b"\n"
+    """The portfolio as an indented JSON document (full float precision): ``desk.portfolio/1``,
+    or ``desk.portfolio/2`` when an account carries how its venue pools margin."""
+    doc: PortfolioDoc | PortfolioDocV2 = portfolio_to_doc(portfolio)
+    if any(a.margin is not None for a in portfolio.accounts):
+        doc = portfolio_to_doc_v2(portfolio)
+    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+
+
+# ---------------------------------------------------------------------------- desk.portfolio/2
+#
+# Version 2 adds to an account how its venue pools margin (unified-margin.md §6.8): one pool for
+# the whole account with collateral assets, each with its index and haircut. Everything of
+# version 1 is unchanged; a version-1 file still loads as before.
+
+FORMAT_V2 = "desk.portfolio/2"
+
+
+class CollateralTierDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One slice of a progressive haircut: equity between floor and cap counts at rate."""
+
+    floor: NonNegative
+    rate: Annotated[float, msgspec.Meta(ge=0, le=1)]
+    cap: Positive | None = None  # None: open-ended (the last slice)
+
+
+class HaircutDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """How positive equity counts: a flat ``rate``, or ``tiers`` (in coin units, or in the pool's unit
+    with ``unit: "value"``); then Binance's ``bid_buffer``. Negative equity counts in full, or at
+    ``1 + ask_buffer`` (Binance Multi-Assets askRate)."""
+
+    rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    tiers: list[CollateralTierDoc] | None = None
+    unit: Literal["coin", "value"] = "coin"
+    bid_buffer: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+    ask_buffer: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+
+
+class CollateralDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    asset: Name
+    amount: float  # wallet, signed; without isolated margin and unrealized PnL
+    index_price: Positive  # in the pool's unit
+    borrowed: NonNegative = 0.0
+    underlying: str | None = None  # the coin it follows ("BTC"); omitted for stablecoins
+    haircut: HaircutDoc | None = None
+
+
+class MarginDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pool: Literal["account", "settle"] = "account"
+    mode: str = ""
+    threshold: Positive = 1.0  # k: liquidation at k·MM ≥ margin balance
+    valuation: Name = "USD"
+    collateral: list[CollateralDoc] = msgspec.field(default_factory=list)
+    venue_margin_ratio: NonNegative | None = None
+    venue_ratio_inverted: bool = False
+    cannot_recompute: str | None = None
+
+
+class AccountDocV2(AccountDoc, forbid_unknown_fields=True, omit_defaults=True):
+    margin: MarginDoc | None = None
+
+
+class PortfolioDocV2(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    format: Literal["desk.portfolio/2"]
+    accounts: list[AccountDocV2]
+    as_of: str | None = None
+
+
+def _margin(doc: MarginDoc, account: str, positions: tuple[Position, ...]) -> AccountMargin:
+    assets: list[Collateral] = []
+    names: set[str] = set()
+    for i, c in enumerate(doc.collateral):
+        field = f"margin.collateral[{i}]"
+        _finite(c.amount, f"{field}.amount", account)
+        if c.asset in names:
+            raise _fail(f'{field}: the asset "{c.asset}" appears twice', account, None, field)
+        names.add(c.asset)
+        h = c.haircut or HaircutDoc()
+        tiers: list[CollateralTier] = []
+        for j, t in enumerate(h.tiers or ()):
+            cap = math.inf if t.cap is None else t.cap
+            if cap <= t.floor or (tiers and t.floor != tiers[-1].cap) or (not tiers and t.floor != 0):
+                raise _fail(f"{field}.haircut.tiers[{j}]: slices must start at 0 and follow each other "
+                            f"without gaps (floor {t.floor:g}, cap {cap:g})", account, None, field)
+            tiers.append(CollateralTier(t.floor, cap, t.rate))
+        assets.append(Collateral(c.asset, c.amount, c.index_price, h.rate, tuple(tiers), h.unit,
+                                 h.bid_buffer, h.ask_buffer, c.borrowed, c.underlying or None))
+    pool = PoolKind(doc.pool)
+    if pool is PoolKind.ACCOUNT and doc.cannot_recompute is None:
+        for p in positions:
+            if p.margin_mode is MarginMode.CROSS and p.settle not in names:
+                label = _position_label({"symbol": p.symbol, "leg": p.leg.value, "side": p.side.value})
+                raise _fail(f'settles in {p.settle}, which is not in "margin.collateral"; list '
+                            f"{p.settle} with its index price (amount 0 if the wallet is empty)",
+                            account, label, "settle")
+    return AccountMargin(pool, doc.mode, doc.threshold, doc.valuation, tuple(assets), doc.venue_margin_ratio,
+                         doc.venue_ratio_inverted, doc.cannot_recompute)
+
+
+def _load_v2(raw: dict[str, Any]) -> Portfolio:
+    try:
+        doc = msgspec.convert(raw, PortfolioDocV2)
+    except msgspec.ValidationError as exc:
+        raise _translate(exc, raw) from None
+    base = portfolio_from_doc(doc)  # type: ignore[arg-type]  # version 2 extends version 1
+    accounts = []
+    for account, account_doc in zip(base.accounts, doc.accounts, strict=True):
+        if account_doc.margin is not None:
+            margin = _margin(account_doc.margin, account.name, account.positions)
+            account = dataclasses.replace(account, margin=margin)
+        accounts.append(account)
+    portfolio = dataclasses.replace(base, accounts=tuple(accounts))
+    try:
+        check_portfolio(portfolio)  # again, now with the pools' collateral
+    except InputError as exc:
+        raise from_input_error(exc) from None
+    return portfolio
+
+
+def _margin_doc(m: AccountMargin) -> MarginDoc:
+    collateral = []
+    for c in m.collateral:
+        tiers = [CollateralTierDoc(t.floor, t.rate, None if math.isinf(t.cap) else t.cap) for t in c.tiers]
+        unit: Literal["coin", "value"] = "value" if c.tier_unit == "value" else "coin"
+        haircut = HaircutDoc(c.rate, tiers or None, unit, c.bid_buffer, c.ask_buffer)
+        collateral.append(CollateralDoc(c.asset, c.amount, c.price, c.borrowed, c.underlying,
+                                        None if haircut == HaircutDoc() else haircut))
+    return MarginDoc(m.pool.value, m.mode, m.threshold, m.valuation, collateral,
+                     m.venue_margin_ratio, m.venue_ratio_inverted, m.cannot_recompute)
+
+
+def portfolio_to_doc_v2(portfolio: Portfolio) -> PortfolioDocV2:
+    v1 = portfolio_to_doc(portfolio)
+    accounts = [AccountDocV2(**{f: getattr(d, f) for f in d.__struct_fields__},
+                             margin=None if a.margin is None else _margin_doc(a.margin))
+                for d, a in zip(v1.accounts, portfolio.accounts, strict=True)]
+    return PortfolioDocV2("desk.portfolio/2", accounts, portfolio.as_of)

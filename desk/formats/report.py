@@ -17,13 +17,14 @@ break prices and margin-transfer suggestions, and the book's stress curves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
 
 from desk.domain.book import Book, BookLeg, BookStress, Hedge, Transfer
 from desk.domain.finite import finite_or_none
+from desk.domain.protection import Order
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 
 FORMAT = "desk.risk/1"
@@ -61,19 +62,61 @@ def _status(p: PositionRisk) -> PositionStatus:
     return "no_liquidation" if p.liquidation_price is None else "ok"
 
 
-class PoolDoc(msgspec.Struct):
+class CollateralDoc(msgspec.Struct):
+    """One collateral asset of an account-wide pool (unified-margin.md §6.2), in the pool's unit."""
+
+    asset: str
+    amount: float
+    equity: float
+    price: float
+    value: float | None  # after haircut; null where desk cannot recompute the mode
+    haircut: float | None
+
+
+class PoolDoc(msgspec.Struct, omit_defaults=True):
     settle: str
     wallet_balance: float
     unrealized_pnl: float
-    margin_balance: float
-    maintenance_margin: float
+    margin_balance: float | None  # null only where desk cannot recompute the account's mode
+    maintenance_margin: float | None
     margin_ratio: float | None  # MM ÷ margin balance; null once the margin balance is ≤ 0
     venue_margin_ratio: float | None  # the venue's own sense (OKX: equity ÷ (MM + fee))
     liquidatable: bool  # margin ratio ≥ 1.0
     suggestions: list[SuggestionDoc]
+    # account-wide pools only (unified-margin.md §6.8); omitted for per-settle pools
+    pool: Literal["settle", "account"] = "settle"
+    mode: str | None = None
+    threshold: float = 1.0
+    total_equity: float | None = None
+    collateral: list[CollateralDoc] = msgspec.field(default_factory=list)
+    cannot_recompute: str | None = None
 
 
-class PositionDoc(msgspec.Struct):
+class OrderLevelDoc(msgspec.Struct):
+    kind: str  # "stop" | "take_profit" | "trailing"
+    trigger_price: float | None  # trailing without a reported trigger: the nearest it can be
+    contracts: float | None  # null: closes the whole position
+    reduce_only: bool
+    source: str  # "order", "conditional", "algo", "position" (position TP/SL), "trigger"
+
+
+class ProtectionDoc(msgspec.Struct):
+    """Stops against liquidation (issue 17). Losses from the current mark, in the settle currency."""
+
+    verdict: Literal["protected", "partly", "unprotected", "beyond_liquidation", "fires_at_once"]
+    summary: str
+    coverage: float  # share of the size closed by stops that fire before liquidation
+    stop_price: float | None  # the first stop to fire before liquidation
+    stops: list[OrderLevelDoc]
+    take_profits: list[OrderLevelDoc]
+    stop_fill_loss: float | None  # covered size at the stops' triggers + taker fee
+    stop_fee: float | None  # null: taker fee unknown
+    liquidation_loss: float | None  # whole size at the bankruptcy price (+ published liquidation fee)
+    liquidation_fee: float | None  # null: not published / unverified
+    liquidation_fee_note: str
+
+
+class PositionDoc(msgspec.Struct, omit_defaults=True):
     symbol: str
     leg: str
     side: str
@@ -86,7 +129,7 @@ class PositionDoc(msgspec.Struct):
     leverage: float | None
     notional: float
     unrealized_pnl: float
-    maintenance_margin: float
+    maintenance_margin: float | None  # null only where desk cannot recompute the account's mode
     margin_ratio: float | None
     venue_margin_ratio: float | None
     liquidatable: bool
@@ -96,11 +139,17 @@ class PositionDoc(msgspec.Struct):
     reported_liquidation_price: float | None
     reported_bankruptcy_price: float | None
     suggestions: list[SuggestionDoc]
+    # account-wide pools only: liquidation with collateral held at its index (the venue's
+    # convention); liquidation_price then moves same-coin collateral with the mark (§6.4)
+    liquidation_price_symbol_only: float | None = None
+    liquidation_direction: Literal["down", "up"] | None = None
     # added to desk.risk/1 later (absent from older reports): "past_liquidation" once the margin
     # ratio has reached 1.0, "no_liquidation" when no price liquidates the position, else "ok"
     status: PositionStatus | None = None
     # |mark − liquidation| ÷ mark, negative once at or past liquidation
     signed_distance_to_liquidation: float | None = None
+    protection: ProtectionDoc | None = None  # null: the account's orders were not read
+    adl_rank: int | None = None  # the venue's auto-deleveraging rank as it shows it; null: none given
 
 
 class AccountDoc(msgspec.Struct):
@@ -221,22 +270,48 @@ def _suggestion(s: Suggestion) -> SuggestionDoc:
 
 def _pool(p: PoolRisk) -> PoolDoc:
     return PoolDoc(
-        p.settle, p.wallet_balance, p.unrealized_pnl, p.margin_balance, p.maintenance_margin,
+        p.settle, p.wallet_balance, p.unrealized_pnl, _num(p.margin_balance), _num(p.maintenance_margin),
         _num(p.margin_ratio), _num(p.venue_margin_ratio),
         p.liquidatable,
         [_suggestion(s) for s in p.suggestions],
+        p.pool,  # type: ignore[arg-type]
+        p.mode, p.threshold, _num(p.total_equity),
+        [CollateralDoc(c.asset, c.amount, c.equity, c.price, _num(c.value), _num(c.haircut))
+         for c in p.collateral],
+        p.cannot_recompute,
     )
+
+
+def _levels(orders: Sequence[Order], triggers: Sequence[float | None]) -> list[OrderLevelDoc]:
+    return [OrderLevelDoc(o.kind.value, _num(t), o.contracts, o.reduce_only, o.source)
+            for o, t in zip(orders, triggers, strict=True)]
+
+
+def _protection(p: PositionRisk) -> ProtectionDoc | None:
+    pr = p.protection
+    if pr is None:
+        return None
+    verdict: Any = pr.verdict.value
+    return ProtectionDoc(verdict, pr.summary, pr.coverage, _num(pr.effective_stop_price),
+                         _levels(pr.stops, pr.stop_triggers),
+                         _levels(pr.take_profits, [o.trigger_price for o in pr.take_profits]),
+                         _num(pr.stop_fill_loss),
+                         _num(pr.stop_fee), _num(pr.liquidation_loss), _num(pr.liquidation_fee),
+                         pr.liquidation_fee_note)
 
 
 def _position(p: PositionRisk) -> PositionDoc:
     return PositionDoc(
         p.symbol, p.leg, p.side, p.margin_mode, p.settle, p.kind, p.contracts, p.entry_price, p.mark_price,
-        p.leverage, p.notional, p.unrealized_pnl, p.maintenance_margin, _num(p.margin_ratio),
+        p.leverage, p.notional, p.unrealized_pnl, _num(p.maintenance_margin), _num(p.margin_ratio),
         _num(p.venue_margin_ratio), p.liquidatable,
         _num(p.liquidation_price), _num(p.bankruptcy_price), _num(p.distance_to_liquidation),
         p.reported_liquidation_price, p.reported_bankruptcy_price,
         [_suggestion(s) for s in p.suggestions],
+        _num(p.liquidation_price_symbol_only),
+        p.liquidation_direction,  # type: ignore[arg-type]
         _status(p), _num(p.signed_distance_to_liquidation),
+        _protection(p), p.adl_rank,
     )
 
 

@@ -33,6 +33,12 @@ def portfolio_schema() -> dict[str, Any]:
                    "Accounts, wallets and positions for desk's risk engine (design/portfolio-format.md).")
 
 
+def portfolio_v2_schema() -> dict[str, Any]:
+    return _schema(portfolio.PortfolioDocV2, "desk.portfolio/2", "desk portfolio file, version 2",
+                   "Version 1 plus, per account, how the venue pools margin: one pool with collateral "
+                   "assets, index prices and haircuts (design/unified-margin.md §6.8).")
+
+
 def report_schema() -> dict[str, Any]:
     return _schema(report.ReportDoc, "desk.risk/1", "desk risk report",
                    "Margin ratio, liquidation and bankruptcy prices per position and pool "
@@ -43,6 +49,7 @@ def rendered() -> dict[str, str]:
     """File name -> exact file text, as checked in."""
     return {
         "portfolio.schema.json": json.dumps(portfolio_schema(), indent=2, ensure_ascii=False) + "\n",
+        "portfolio.v2.schema.json": json.dumps(portfolio_v2_schema(), indent=2, ensure_ascii=False) + "\n",
         "risk.schema.json": json.dumps(report_schema(), indent=2, ensure_ascii=False) + "\n",
     }
 

@@ -2,11 +2,12 @@
 
 A chain has *primary* notifiers, tried in order until one delivers (freedesktop notification,
 then the tray balloon where no notification server exists), and *extras* that each get every
-alert they accept (sound, webhook, console). Every attempt — delivered, failed or skipped
+alert they accept (sound, console). Remote channels (a phone, a chat: :class:`RemoteChannel`) get
+the alert after it is logged, each on a thread of its own. Every attempt — delivered, failed or skipped
 because the channel is not available — becomes a :class:`DeliveryAttempt` in the alert log.
 
 Delivery never runs on the monitor's thread: :class:`DeliveryWorker` takes alerts from a queue
-on its own thread, so a slow webhook or a hung D-Bus server cannot delay monitoring.
+on its own thread, so a slow remote channel or a hung D-Bus server cannot delay monitoring.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Notifier(Protocol):
     return at once.
     """
 
-    channel: str  # "dbus", "tray", "sound", "webhook", "console"
+    channel: str  # "dbus", "tray", "sound", "console", or a remote channel's name
 
     def available(self) -> bool:
         """Whether the channel can deliver right now (e.g. a notification server exists)."""
@@ -63,9 +64,22 @@ def accepts(notifier: Notifier, alert: Alert) -> bool:
     return True if check is None else bool(check(alert))
 
 
-def _describe(exc: BaseException) -> str:
+class RemoteChannel(Protocol):
+    """A channel with its own sending thread (desk.services.alert_channels.ChannelWorker)."""
+
+    @property
+    def channel(self) -> str: ...
+
+    def submit(self, alert_id: int | None, alert: Alert) -> None: ...
+
+    def wait_idle(self, timeout: float) -> bool: ...
+
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+def describe_error(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, NotifyError) else f"{type(exc).__name__}: {exc}"
-    return for_user(text)  # shown in the alert log: a webhook URL's token must not be
+    return for_user(text)  # shown in the alert log: a channel URL's token must not be
 
 
 class DeliveryChain:
@@ -99,8 +113,8 @@ class DeliveryChain:
                 return DeliveryAttempt(self.clock(), notifier.channel, False, "not available")
             detail = notifier.send(alert)
         except Exception as exc:  # one broken channel must never stop the others
-            log.warning("alert delivery via %s failed: %s", notifier.channel, _describe(exc))
-            return DeliveryAttempt(self.clock(), notifier.channel, False, _describe(exc))
+            log.warning("alert delivery via %s failed: %s", notifier.channel, describe_error(exc))
+            return DeliveryAttempt(self.clock(), notifier.channel, False, describe_error(exc))
         return DeliveryAttempt(self.clock(), notifier.channel, True, detail)
 
     def close(self) -> None:
@@ -134,8 +148,10 @@ class DeliveryWorker:
         on_done: Callable[[Delivered], None] | None = None,
         clock: Callable[[], float] = time.time,
         maxsize: int = 1000,
+        remote: Sequence[RemoteChannel] = (),
     ):
         self.chain = chain
+        self.remote = list(remote)
         self.alert_log = alert_log
         self.on_done = on_done
         self.clock = clock
@@ -163,7 +179,8 @@ class DeliveryWorker:
             log.error("alert delivery queue full; alert dropped: %s", alert.title)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until every queued alert is handled (tests, shutdown). False on timeout."""
+        """Block until every queued alert is handled, remote channels included (tests, shutdown).
+        False on timeout."""
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._pending:
@@ -171,7 +188,7 @@ class DeliveryWorker:
                 if left <= 0:
                     return False
                 self._idle.wait(left)
-        return True
+        return all(r.wait_idle(max(0.0, deadline - time.monotonic())) for r in self.remote)
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._thread is None:
@@ -180,6 +197,8 @@ class DeliveryWorker:
         self._queue.put(None)
         self._thread.join(timeout)
         self._thread = None
+        for remote in self.remote:
+            remote.stop(timeout)
         self.chain.close()
 
     def _run(self) -> None:
@@ -201,8 +220,10 @@ class DeliveryWorker:
         if muted:
             attempts = [DeliveryAttempt(self.clock(), "muted", False, muted)]
         else:
+            for remote in self.remote:  # first: they send on their own threads, whatever D-Bus does
+                remote.submit(alert_id, alert)
             attempts = self.chain.deliver(alert)
-            if not attempts:
+            if not attempts and not self.remote:
                 attempts = [DeliveryAttempt(self.clock(), "none", False, "no delivery channel is enabled")]
         if alert_id is not None and self.alert_log is not None:
             for attempt in attempts:

@@ -2,7 +2,8 @@
 
 QtDBus cannot marshal the ``Notify`` signature (environment.md §4), so this talks D-Bus
 directly. Critical alerts use urgency 2 and never expire (they stay until dismissed). Where the
-server offers "actions", a notification carries "Open desk" (the default action) and "Snooze";
+server offers "actions", a notification carries "Open desk" (the default action) and "Snooze", and a
+critical one "Acknowledge" (it stops the reminders of that condition);
 ``ActionInvoked`` signals are read on a small listener thread and handed to ``on_action``.
 
 The screen never lies: one notification per condition (rule and subject). A later alert for the
@@ -35,8 +36,9 @@ URGENCY = {AlertLevel.INFO: 0, AlertLevel.WARNING: 1, AlertLevel.CRITICAL: 2}
 _GONE_REPLACES = ("distance", "margin_ratio")  # the rules a vanished position's notifications came from
 ACTION_OPEN = "default"  # the key servers invoke on a click; shown as "Open desk"
 ACTION_SNOOZE = "snooze"
+ACTION_ACK = "ack"  # critical alerts: stops the reminders (desk.services.alerts)
 
-# on_action(action, alert): action is "open" or "snooze"
+# on_action(action, alert): action is "open", "snooze" or "ack"
 ActionHandler = Callable[[str, Alert], None]
 
 
@@ -57,6 +59,7 @@ class FreedesktopNotifier:
         call_timeout: float = 5.0,
         retry_seconds: float = 60.0,
         bus: str = "SESSION",
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.app_name = app_name
         self.app_icon = app_icon
@@ -65,6 +68,7 @@ class FreedesktopNotifier:
         self.call_timeout = call_timeout
         self.bus = bus
         self.retry_seconds = retry_seconds
+        self.clock = clock  # measures retry_seconds; tests pass a clock they drive
         self._failed_at: float | None = None
         self._router: Any = None
         self._capabilities: frozenset[str] | None = None
@@ -152,13 +156,13 @@ class FreedesktopNotifier:
         After a failure, the server is not asked again for ``retry_seconds`` (a headless box
         would otherwise try to start one for every alert).
         """
-        if self._failed_at is not None and time.monotonic() - self._failed_at < self.retry_seconds:
+        if self._failed_at is not None and self.clock() - self._failed_at < self.retry_seconds:
             return False
         try:
             self.capabilities()
         except NotifyError as exc:
             log.info("desktop notifications unavailable: %s", exc)
-            self._failed_at = time.monotonic()
+            self._failed_at = self.clock()
             return False
         self._failed_at = None
         return True
@@ -201,9 +205,11 @@ class FreedesktopNotifier:
         if "body-markup" in caps:
             body = _escape_markup(body)
         actions: list[str] = []
+        critical = alert.level is AlertLevel.CRITICAL
         if "actions" in caps:
             actions = [ACTION_OPEN, "Open desk", ACTION_SNOOZE, "Snooze 1 h"]
-        critical = alert.level is AlertLevel.CRITICAL
+            if critical and alert.account is not None:
+                actions = [ACTION_OPEN, "Open desk", ACTION_ACK, "Acknowledge", ACTION_SNOOZE, "Snooze 1 h"]
         hints = {
             "urgency": ("y", URGENCY[alert.level]),
             "category": ("s", "x-desk.risk"),
@@ -268,7 +274,7 @@ class FreedesktopNotifier:
             alert = self._sent.get(nid)
         if alert is None:
             return
-        action = {ACTION_OPEN: "open", ACTION_SNOOZE: "snooze"}.get(key)
+        action = {ACTION_OPEN: "open", ACTION_SNOOZE: "snooze", ACTION_ACK: "ack"}.get(key)
         if action is None:
             return
         try:

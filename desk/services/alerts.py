@@ -5,7 +5,13 @@
 on the monitor's thread, ticks on a small timer thread, snoozes from the UI or a notification
 action), publishes :class:`AlertRaised` on the bus (the UI's alert log view and ``desk watch``
 listen) and hands every alert to the :class:`~desk.notify.base.DeliveryWorker`, which records it
-and each delivery attempt in the alert log on its own thread. Nothing here blocks the monitor.
+and each delivery attempt in the alert log on its own thread, then to each remote channel
+(:mod:`desk.services.alert_channels`), each on its own thread. Nothing here blocks the monitor.
+
+A critical condition is repeated on the ``alerts.repeat_critical_minutes`` schedule until it is
+acknowledged — :meth:`AlertService.acknowledge` (a notification's button, the tray, the alert log)
+or ``desk alerts ack`` from another process, which writes to the alert log; the running service
+picks acknowledgements up from there on its clock tick. Every acknowledgement is in the log.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from desk.domain.alerts import Alert
+from desk.domain.alerts import Acknowledgement, Alert
 from desk.notify.base import AlertLog, Delivered, DeliveryChain, DeliveryWorker, Notifier
+from desk.services.alert_channels import ChannelHealth, ChannelWorker
 from desk.services.alerts_config import AlertConfig, QuietHours, Thresholds
 from desk.services.alerts_engine import AlertEngine, Emission
 from desk.services.bus import EventBus
@@ -30,6 +37,7 @@ __all__ = [
     "AlertEngine",
     "AlertRaised",
     "AlertService",
+    "ChannelHealth",
     "Delivered",
     "Emission",
     "QuietHours",
@@ -61,8 +69,8 @@ def build_channels(
     """The delivery channels the user enabled: (primary in fallback order, extras).
 
     Primary: desktop notification over D-Bus (Linux), then the tray balloon (``tray``, from
-    desk.ui) where no notification server exists. Extras: sound (critical only), webhook, and
-    ``console`` for ``desk watch``.
+    desk.ui) where no notification server exists. Extras: sound (critical only) and ``console``
+    for ``desk watch``. Remote channels (phone, chat) come from :func:`open_channels`.
     """
     primary: list[Notifier] = []
     extras: list[Notifier] = []
@@ -77,13 +85,6 @@ def build_channels(
         from desk.notify.sound import SoundNotifier
 
         extras.append(SoundNotifier())
-    if config.webhook_url:
-        from desk.notify.webhook import WebhookNotifier
-
-        try:
-            extras.append(WebhookNotifier(config.webhook_url))
-        except ValueError as exc:
-            log.error("webhook disabled: %s", exc)
     if console is not None:
         from desk.notify.console import ConsoleNotifier
 
@@ -103,15 +104,26 @@ class AlertService:
         clock: Callable[[], float] = time.time,
         tick_seconds: float = 1.0,
         on_open: Callable[[Alert], None] | None = None,
+        channels: Sequence[ChannelWorker] = (),
+        channel_problems: Sequence[ChannelHealth] = (),
     ):
         self.bus = bus
         self.clock = clock
         self.engine = AlertEngine(config, clock)
         self.on_open = on_open
         self.tick_seconds = tick_seconds
+        self.channels = list(channels)
+        self.channel_problems = list(channel_problems)  # channels that could not even be opened
+        for channel in self.channels:
+            if channel.alert_log is None:
+                channel.alert_log = alert_log
+            if channel.on_health is None:
+                channel.on_health = bus.publish
         self.worker = DeliveryWorker(
-            DeliveryChain(primary, extras, clock), alert_log, on_done=bus.publish, clock=clock
+            DeliveryChain(primary, extras, clock), alert_log, on_done=bus.publish, clock=clock,
+            remote=self.channels,
         )
+        self._ack_seen = 0  # the last acknowledgement read from the alert log
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self._ticker: threading.Thread | None = None
@@ -136,8 +148,15 @@ class AlertService:
             service.handle_action(action, alert)
 
         primary, extras = build_channels(config, tray=tray, console=console, on_action=on_action)
+        channels: list[ChannelWorker] = []
+        problems: list[ChannelHealth] = []
+        if config.enabled and hasattr(settings, "channels"):
+            from desk.services.alert_channels import open_channels
+
+            channels, problems = open_channels(settings, alert_log=alert_log, clock=clock,
+                                               on_health=bus.publish, deferred=True)
         service = cls(bus, config, alert_log=alert_log, primary=primary, extras=extras, clock=clock,
-                      on_open=on_open)
+                      on_open=on_open, channels=channels, channel_problems=problems)
         return service
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -151,6 +170,19 @@ class AlertService:
         if self.worker.alert_log is None and runtime is not None:
             recorder = getattr(runtime, "history_recorder", None)
             self.worker.alert_log = getattr(recorder, "history", None)
+            for channel in self.channels:
+                channel.alert_log = channel.alert_log or self.worker.alert_log
+        last_ack = getattr(self.worker.alert_log, "last_ack_id", None)
+        if callable(last_ack):
+            try:
+                self._ack_seen = int(last_ack())  # acknowledgements from before this start are history
+            except Exception:
+                log.exception("could not read acknowledgements from the alert log")
+        for problem in self.channel_problems:
+            log.warning("alert channel %s cannot be used: %s", problem.channel, problem.reason)
+            self.bus.publish(problem)
+        for channel in self.channels:
+            channel.start()
         self.worker.start()
         if self._unsubscribe is None:
             self._unsubscribe = self.bus.subscribe(self._on_event, MonitorSnapshot)
@@ -181,16 +213,84 @@ class AlertService:
             self.evaluate(event)
 
     def evaluate(self, snapshot: MonitorSnapshot) -> list[Emission]:
+        self._read_acks()  # an acknowledgement made elsewhere counts before any reminder goes out
         with self._lock:
             emissions = self.engine.evaluate(snapshot)
         self._dispatch(emissions)
         return emissions
 
     def tick(self, now: float | None = None) -> list[Emission]:
+        """The clock: stale data, cooldowns, reminders, digests due, acknowledgements from the log."""
+        now = self.clock() if now is None else now
+        self._read_acks()
         with self._lock:
             emissions = self.engine.tick(now)
         self._dispatch(emissions)
+        for channel in self.channels:
+            channel.flush(now)
         return emissions
+
+    def acknowledge(self, condition: tuple[str, str | None, str | None, str | None] | None = None, *,
+                    source: str, alert_id: int | None = None) -> list[Alert]:
+        """Stop the reminders of one critical condition (or all of them) and log who did it."""
+        with self._lock:
+            acked = self.engine.acknowledge(condition)
+        rule, account, symbol, leg = condition if condition is not None else (None, None, None, None)
+        ack = Acknowledgement(at=self.clock(), source=source, rule=rule, account=account, symbol=symbol,
+                              leg=leg, alert_id=alert_id)
+        record = getattr(self.worker.alert_log, "record_ack", None)
+        if callable(record):
+            try:
+                self._ack_seen = max(self._ack_seen, int(record(ack)))
+            except Exception:
+                log.exception("could not record an acknowledgement in the alert log")
+        self.bus.publish(ack)
+        log.info("acknowledged from %s: %s", source, ", ".join(a.title for a in acked) or "nothing repeating")
+        return acked
+
+    def _read_acks(self) -> None:
+        """Acknowledgements written to the alert log by another process (`desk alerts ack`)."""
+        read = getattr(self.worker.alert_log, "acks", None)
+        if not callable(read):
+            return
+        try:
+            new = read(after_id=self._ack_seen)
+        except Exception:
+            log.exception("could not read acknowledgements from the alert log")
+            return
+        for ack_id, ack in new:
+            self._ack_seen = max(self._ack_seen, ack_id)
+            with self._lock:
+                acked = self.engine.acknowledge(ack.condition)
+            if acked:
+                log.info("acknowledged from %s: %s", ack.source, ", ".join(a.title for a in acked))
+            self.bus.publish(ack)
+
+    def reload_channels(self, settings: Any) -> None:
+        """Channels added, changed or removed in the settings take effect now; the old ones finish
+        what they are sending on their own threads (a hung service must not hold the caller)."""
+        from desk.services.alert_channels import open_channels
+
+        old = self.channels
+        channels, problems = open_channels(settings, alert_log=self.worker.alert_log, clock=self.clock,
+                                           on_health=self.bus.publish, deferred=True)
+        for channel in channels:
+            channel.start()
+        self.channels, self.channel_problems = channels, problems
+        self.worker.remote = list(channels)
+        for problem in problems:
+            self.bus.publish(problem)
+        def stop_old() -> None:
+            for channel in old:
+                channel.stop()
+
+        threading.Thread(target=stop_old, name="desk-channels-stop", daemon=True).start()
+
+    def failing_channels(self) -> dict[str, str]:
+        """Channels whose last attempt failed (or that cannot be opened), with the reason."""
+        failing = {p.channel: p.reason for p in self.channel_problems}
+        failing.update({c.channel: c.failing for c in self.channels if c.failing})
+        return failing
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.tick_seconds):
@@ -209,8 +309,10 @@ class AlertService:
             self.engine.update_config(config)
 
     def handle_action(self, action: str, alert: Alert) -> None:
-        """A click on a notification's action ("open" or "snooze")."""
-        if action == "snooze":
+        """A click on a notification's action ("open", "snooze" or "ack")."""
+        if action == "ack":
+            self.acknowledge(alert.condition, source="notification")
+        elif action == "snooze":
             self.snooze(self.clock() + SNOOZE_SECONDS, alert.subject or None)
             minutes = SNOOZE_SECONDS // 60
             log.info("snoozed %s for %d min from a notification", alert.subject or "all", minutes)

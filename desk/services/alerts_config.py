@@ -137,11 +137,15 @@ class AlertConfig:
     quiet_hours: QuietHours | None = None
     critical_overrides_quiet: bool = True
     sound: bool = False
-    webhook_url: str | None = None
     desktop: bool = True
+    # Reminders of a critical condition nobody acknowledged: seconds after the first alert, the
+    # last one being the interval thereafter (alerts.repeat_critical_minutes). Empty: no reminders.
+    repeat_schedule: tuple[float, ...] = (120.0, 300.0, 600.0, 900.0)
     # scope ("ACCOUNT" or "ACCOUNT/SYMBOL") -> {threshold name: value}
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     tz: tzinfo | None = None  # for quiet hours; None = the machine's local time
+    # warn when a position above this notional has no stop firing before liquidation; 0 = off
+    unprotected_notional: float = 0.0
 
     def __post_init__(self) -> None:
         self.thresholds.validate()
@@ -152,6 +156,16 @@ class AlertConfig:
             raise ValueError(f"alerts.cooldown_minutes must be zero or more, got {minutes!r}")
         if self.digest_threshold < 1:
             raise ValueError(f"alerts.digest_threshold must be 1 or more, got {self.digest_threshold!r}")
+
+    def next_repeat(self, first_at: float, sent: int, last_at: float) -> float | None:
+        """When reminder number ``sent + 1`` of a critical alert first sent at ``first_at`` is due
+        (the last reminder went at ``last_at``); None when reminders are off."""
+        schedule = self.repeat_schedule
+        if not schedule:
+            return None
+        if len(schedule) == 1 or sent < len(schedule) - 1:
+            return first_at + schedule[sent] if len(schedule) > 1 else last_at + schedule[0]
+        return last_at + schedule[-1]
 
     def thresholds_for(self, account: str, symbol: str | None = None) -> Thresholds:
         """Global defaults, then the account's overrides, then the position's ("ACCOUNT/SYMBOL")."""
@@ -186,7 +200,9 @@ class AlertConfig:
         overrides: Mapping[str, Mapping[str, Any]] = (
             _ScopedOverrides(overrides_fn) if callable(overrides_fn) else MappingProxyType({})
         )
-        webhook = str(get("alerts.webhook_url", "") or "").strip() or None
+        from desk.store.settings import parse_repeat_schedule
+
+        repeat = parse_repeat_schedule(str(get("alerts.repeat_critical_minutes", "2,5,10,15") or ""))
         return cls(
             enabled=bool(get("alerts.enabled", True)),
             thresholds=thresholds,
@@ -195,7 +211,8 @@ class AlertConfig:
             digest_threshold=int(get("alerts.digest_threshold", 3)),
             quiet_hours=QuietHours.parse(str(get("alerts.quiet_hours", "") or "")),
             sound=bool(get("alerts.sound", False)),
-            webhook_url=webhook,
+            repeat_schedule=tuple(m * 60.0 for m in repeat),
             desktop=bool(get("alerts.desktop", True)),
             overrides=overrides,
+            unprotected_notional=float(get("alerts.unprotected_notional", 0.0)),
         )

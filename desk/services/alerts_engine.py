@@ -2,7 +2,8 @@
 
 Rules: distance to liquidation, margin ratio (isolated positions), pool margin ratio (cross
 pools), "cannot monitor" (stale data while positions are open), "numbers disagree" (our
-liquidation price vs the exchange's) and "position gone while critical".
+liquidation price vs the exchange's) and "position gone while critical". A position that is the
+first leg of a hedge to break (issue 21) says so in its own distance alert: one condition, one alert.
 
 Hygiene, so an alert always arrives and never spams:
 
@@ -29,6 +30,8 @@ from datetime import datetime
 
 from desk.domain import display
 from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.book import Hedge, book_legs, find_hedges
+from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
 from desk.domain.suggest import advice_text
 from desk.services.alerts_config import AlertConfig, Thresholds
@@ -37,7 +40,7 @@ from desk.services.snapshot import DataStatus, MonitorSnapshot
 _RANK = {None: 0, AlertLevel.INFO: 1, AlertLevel.WARNING: 2, AlertLevel.CRITICAL: 3}
 
 RISK_RULES = ("distance", "margin_ratio", "pool_margin_ratio")
-_POSITION_RULES = ("distance", "margin_ratio", "disagree")
+_POSITION_RULES = ("distance", "margin_ratio", "disagree", "unprotected")
 # A position that was critical this recently and then vanishes was probably liquidated (it may
 # have bounced into the warning band between two reads just before the venue closed it).
 GONE_WINDOW = 15 * 60.0
@@ -70,6 +73,16 @@ class _Track:
     pending: AlertLevel | None = None  # entered during its cooldown; delivered when it ends
     latest: Alert | None = None  # the alert describing the current state
     announced: bool = False  # an alert about this state went out (so its recovery is news)
+
+
+@dataclass(slots=True)
+class _Escalation:
+    """Reminders of a critical condition until it is acknowledged or stops being critical."""
+
+    first_at: float
+    last_at: float
+    sent: int = 0  # reminders sent so far
+    acked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +185,7 @@ class AlertEngine:
     _snooze_all: float | None = None
     _snooze_subjects: dict[str, float] = field(default_factory=dict)
     _muted_since: float | None = None  # a mute is in force and has held something back
+    _escalations: dict[TrackKey, _Escalation] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- user controls
 
@@ -187,6 +201,27 @@ class AlertEngine:
     def update_config(self, config: AlertConfig) -> None:
         self.config = config
 
+    def acknowledge(
+            self, condition: tuple[str, str | None, str | None, str | None] | None = None) -> list[Alert]:
+        """Stop the reminders of one critical condition (``Alert.condition``), or of all (None).
+
+        Returns the alerts describing what was acknowledged (nothing when it was not repeating).
+        The condition repeats again only after it recovers and turns critical anew.
+        """
+        acked = []
+        for key, escalation in self._escalations.items():
+            if (condition is None or key == tuple(condition)) and not escalation.acked:
+                escalation.acked = True
+                track = self._tracks.get(key)
+                if track is not None and track.latest is not None:
+                    acked.append(track.latest)
+        return acked
+
+    def repeating(self) -> list[Alert]:
+        """The critical conditions whose reminders are running (not acknowledged)."""
+        return [t.latest for k, e in self._escalations.items()
+                if not e.acked and (t := self._tracks.get(k)) is not None and t.latest is not None]
+
     # ----------------------------------------------------------------- entry points
 
     def evaluate(self, snapshot: MonitorSnapshot, now: float | None = None) -> list[Emission]:
@@ -198,11 +233,8 @@ class AlertEngine:
         readings = list(self._risk_readings(snapshot))
         readings += self._disagree_readings(snapshot)
         readings += self._stale_readings(snapshot, now)
-        hedges = hedge_readings(self, snapshot)  # issue 21: a hedge near its break
-        readings += hedges
         gone = self._gone(snapshot, now)
-        present = self._present_keys(snapshot) | {r.key for r in hedges}
-        out = self._process(readings, gone, now, present=present)
+        out = self._process(readings, gone, now, present=self._present_keys(snapshot))
         self._remember_critical(snapshot, now)
         return out
 
@@ -221,20 +253,23 @@ class AlertEngine:
 
     def _risk_readings(self, snap: MonitorSnapshot) -> Iterable[_Reading]:
         rearm = self.config.rearm_margin
+        breaking = _hedges_breaking_first(snap)
         for account in snap.report.accounts:
             for p in account.positions:
                 th = self.config.thresholds_for(p.account, p.symbol)
                 key: TrackKey = ("distance", p.account, p.symbol, p.leg)
+                hedges = breaking.get((p.account, p.symbol, p.leg), ())
                 if p.liquidatable:
                     # The distance is |mark − liquidation| ÷ mark: once the mark is beyond the
                     # liquidation price it grows again, so it must not decide the level here.
-                    yield _Reading(key, AlertLevel.CRITICAL, self._past_alert(p, snap.at))
+                    yield _Reading(key, AlertLevel.CRITICAL, self._past_alert(p, snap.at, hedges))
                 elif p.distance_to_liquidation is not None and math.isfinite(p.distance_to_liquidation):
                     level = level_for(
                         p.distance_to_liquidation, self._level(key), th.distance_warning,
                         th.distance_critical, higher_is_worse=False, rearm=rearm,
                     )
-                    yield _Reading(key, level, self._distance_alert(p, level, th, snap.at) if level else None)
+                    alert = self._distance_alert(p, level, th, snap.at, hedges) if level else None
+                    yield _Reading(key, level, alert)
                 ratio = p.margin_ratio
                 if p.margin_mode == "isolated" and ratio is not None and not math.isnan(ratio):
                     key = ("margin_ratio", p.account, p.symbol, p.leg)
@@ -243,7 +278,28 @@ class AlertEngine:
                         th.margin_ratio_critical, higher_is_worse=True, rearm=rearm,
                     )
                     yield _Reading(key, level, self._ratio_alert(p, level, th, snap.at) if level else None)
+                if self.config.unprotected_notional > 0:
+                    yield self._unprotected_reading(p, snap.at)
             yield from self._pool_readings(account, snap.at)
+
+    def _unprotected_reading(self, p: PositionRisk, at: float) -> _Reading:
+        """A position above ``unprotected_notional`` whose stops cover nothing before liquidation.
+
+        Only where the account's orders were read: without them desk does not know (no alert)."""
+        key: TrackKey = ("unprotected", p.account, p.symbol, p.leg)
+        pr = p.protection
+        limit = self.config.unprotected_notional
+        if pr is None or pr.coverage > 0 or abs(p.notional) < limit:
+            return _Reading(key, None, None)
+        alert = Alert(
+            at=at, rule="unprotected", level=AlertLevel.WARNING,
+            title=f"{p.symbol} {p.side}: {verdict_text(pr, p.tick_size)}",
+            body=(f"{_position_line(p)} · notional {display.money(abs(p.notional), p.settle)} "
+                  f"(warning above {display.money(limit, p.settle)}) — no stop fires before liquidation; "
+                  f"{loss_text(pr, p.settle)}."),
+            account=p.account, symbol=p.symbol, leg=p.leg, value=abs(p.notional), threshold=limit,
+        )
+        return _Reading(key, AlertLevel.WARNING, alert)
 
     def _pool_readings(self, account: AccountRisk, at: float) -> Iterable[_Reading]:
         th = self.config.thresholds_for(account.name)
@@ -274,26 +330,29 @@ class AlertEngine:
                 )
             yield _Reading(key, level, alert)
 
-    def _distance_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float) -> Alert:
+    def _distance_alert(self, p: PositionRisk, level: AlertLevel, th: Thresholds, at: float,
+                        hedges: Sequence[Hedge] = ()) -> Alert:
         assert p.distance_to_liquidation is not None
         limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
         return Alert(
             at=at, rule="distance", level=level,
             title=(f"{p.symbol} {p.side}: {display.distance(p.signed_distance_to_liquidation)} "
                    "from liquidation"),
-            body=f"{_position_line(p)} ({level.value} at {_pct(limit)})." + _advice(p.suggestions),
+            body=(f"{_position_line(p)} ({level.value} at {_pct(limit)})." + _hedge_note(hedges)
+                  + _advice(p.suggestions)),
             account=p.account, symbol=p.symbol, leg=p.leg,
             value=p.distance_to_liquidation, threshold=limit,
         )
 
-    def _past_alert(self, p: PositionRisk, at: float) -> Alert:
+    def _past_alert(self, p: PositionRisk, at: float, hedges: Sequence[Hedge] = ()) -> Alert:
         return Alert(
             at=at, rule="distance", level=AlertLevel.CRITICAL,
             title=f"{p.symbol} {p.side}: {display.PAST_LIQUIDATION} — at or past its liquidation price",
             body=(
                 f"{_position_line(p)} · distance {display.distance(p.signed_distance_to_liquidation)} · "
                 f"margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation): "
-                "the exchange may liquidate this position at any moment." + _advice(p.suggestions)
+                "the exchange may liquidate this position at any moment." + _hedge_note(hedges)
+                + _advice(p.suggestions)
             ),
             # the distance rule's own figure: the signed distance (negative past liquidation; finite,
             # unlike an exhausted margin ratio, so JSON outputs can carry it), at or below 0
@@ -522,6 +581,7 @@ class AlertEngine:
             track.pending = None
             track.announced = True
             self._stamp(r.key, r.level, now)
+            self._start_escalation(r.key, r.level, now)
             fired.append(r.alert)
         if present is not None:
             for key in [k for k in self._tracks if k not in present]:
@@ -538,6 +598,7 @@ class AlertEngine:
             self._started = True
             summary = self._summary(now, "desk started", "summary")
             return [self._gate(summary, now)] if summary else []
+        reminders = self._remind(now)
 
         out: list[Emission] = []
         if len(fired) > self.config.digest_threshold:
@@ -547,6 +608,7 @@ class AlertEngine:
 
         # never muted: a recovery only takes back what is already on screen
         out.extend(Emission(a) for a in recovered)
+        out.extend(reminders)  # never digested: each reminder replaces its own notification
         muting = self._any_mute(now)
         if any(e.muted for e in out) and self._muted_since is None:
             self._muted_since = now
@@ -570,7 +632,36 @@ class AlertEngine:
             level, track.pending = track.pending, None
             track.announced = True
             self._stamp(key, level, now)
+            self._start_escalation(key, level, now)
             out.append(replace(track.latest, at=now))
+        return out
+
+    def _start_escalation(self, key: TrackKey, level: AlertLevel, now: float) -> None:
+        if level is AlertLevel.CRITICAL and key not in self._escalations:
+            self._escalations[key] = _Escalation(first_at=now, last_at=now)
+
+    def _remind(self, now: float) -> list[Emission]:
+        """Reminders due now; a condition no longer critical (recovered, back to warning, gone)
+        ends its reminders."""
+        for key in [k for k in self._escalations if self._level(k) is not AlertLevel.CRITICAL]:
+            del self._escalations[key]
+        out = []
+        for key, escalation in self._escalations.items():
+            track = self._tracks[key]
+            due = self.config.next_repeat(escalation.first_at, escalation.sent, escalation.last_at)
+            if escalation.acked or track.latest is None or due is None or now < due:
+                continue
+            escalation.sent += 1
+            escalation.last_at = now
+            minutes = (now - escalation.first_at) / 60
+            reminder = replace(
+                track.latest, at=now, repeat=escalation.sent,
+                title=f"Still critical after {minutes:.0f} min: {track.latest.title}",
+                body=(track.latest.body + f"\nReminder {escalation.sent}: not acknowledged yet — "
+                      "acknowledge it from the notification, the tray, the alert log or `desk alerts ack` "
+                      "to stop the reminders."),
+            )
+            out.append(self._gate(reminder, now))
         return out
 
     def _gate(self, alert: Alert, now: float) -> Emission:
@@ -597,6 +688,7 @@ class AlertEngine:
         for key, track in self._tracks.items():
             if track.level is not None and track.latest is not None:
                 self._stamp(key, track.level, now)
+                self._start_escalation(key, track.level, now)
                 track.pending = None
                 track.announced = True
         top = current[0].level
@@ -610,44 +702,25 @@ class AlertEngine:
 # ---------------------------------------------------------------------------- hedges (issue 21)
 
 
-def hedge_readings(engine: AlertEngine, snap: MonitorSnapshot) -> list[_Reading]:
-    """A hedge (a long and a short of one underlying across accounts, or perp against spot) whose
-    first leg is within the distance thresholds of its liquidation: a warning (critical below the
-    critical threshold or past liquidation) naming both legs — when that leg goes, the other is naked.
-
-    The legs' figures are the snapshot's report (the engine's); the pairing is
-    :func:`desk.domain.book.find_hedges`. Thresholds are the breaking leg's own."""
-    from desk.domain.book import book_legs, find_hedges
-
-    out: list[_Reading] = []
+def _hedges_breaking_first(snap: MonitorSnapshot) -> dict[tuple[str, str, str], list[Hedge]]:
+    """The hedges (a long and a short of one underlying across accounts, or perp against spot) by
+    the position that breaks first in each — :func:`desk.domain.book.find_hedges` on the
+    snapshot's report. That position's own distance alert tells the hedge: the same leg at the
+    same distance and thresholds is one condition, not a second alert per pairing (which pushed
+    the alerts that matter into a digest)."""
+    out: dict[tuple[str, str, str], list[Hedge]] = {}
     for h in find_hedges(book_legs(snap.portfolio, snap.report.positions())):
-        leg, other = h.breaking, h.survivor
-        subject = f"{h.underlying} hedge: {h.long.label} / {h.short.label}"
-        key: TrackKey = ("hedge", h.long.account, subject, None)
-        if leg is None or other is None:
-            out.append(_Reading(key, None, None))
-            continue
-        th = engine.config.thresholds_for(leg.account, leg.symbol)
-        distance = h.signed_break_distance
-        if leg.liquidatable:
-            level: AlertLevel | None = AlertLevel.CRITICAL
-        elif distance is None or not math.isfinite(distance):
-            level = None
-        else:
-            level = level_for(distance, engine._level(key), th.distance_warning, th.distance_critical,
-                              higher_is_worse=False, rearm=engine.config.rearm_margin)
-        if level is None:
-            out.append(_Reading(key, None, None))
-            continue
-        limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
-        alert = Alert(
-            at=snap.at, rule="hedge", level=level,
-            title=(f"{h.underlying} hedge near its break: {leg.label} "
-                   f"{display.distance(distance)} from liquidation"),
-            body=(f"Hedge of {display.quantity(h.hedged_coin, h.underlying)}: long {h.long.label} against "
-                  f"short {h.short.label}. {h.text()[0].upper()}{h.text()[1:]} "
-                  f"({level.value} at {_pct(limit)}). See the Book tab for the margin to move."),
-            account=h.long.account, symbol=key[2], value=distance, threshold=limit,
-        )
-        out.append(_Reading(key, level, alert))
+        leg = h.breaking
+        if leg is not None and h.survivor is not None:
+            out.setdefault((leg.account, leg.symbol, leg.leg), []).append(h)
     return out
+
+
+def _hedge_note(hedges: Sequence[Hedge]) -> str:
+    """" It hedges …: at BTC 64,760 the … is liquidated; the … of 2 BTC is then unhedged." — what
+    goes naked when this position goes."""
+    if not hedges:
+        return ""
+    said = " ".join(f"Hedge of {display.quantity(h.hedged_coin, h.underlying)}: long {h.long.label} "
+                    f"against short {h.short.label}. {h.text()[0].upper()}{h.text()[1:]}." for h in hedges)
+    return f" {said} See the Book tab for the margin to move."

@@ -337,7 +337,7 @@ class Runtime:
             raise RuntimeError("the runtime was already started")
         self._started = True
         if self.history_problem:
-            self.bus.publish(HistoryStatus(time.time(), False, self.history_problem))
+            self.bus.publish(HistoryStatus(self.monitor.clock(), False, self.history_problem))
         for ext in list(self.extensions):
             if hasattr(ext, "start"):
                 ext.start(self)

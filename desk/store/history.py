@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from desk.domain.alerts import Alert, AlertLevel, DeliveryAttempt
+from desk.domain.alerts import Acknowledgement, Alert, AlertLevel, DeliveryAttempt
 from desk.domain.report import AccountRisk, RiskReport
 from desk.store.paths import desk_paths
 from desk.store.redact import redact
@@ -225,6 +225,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE samples_v2 RENAME TO samples;
     CREATE INDEX samples_by_age ON samples(coarse, at);
     """,
+    # 2 -> 3: reminders of an unacknowledged critical alert (alerts.repeat), and acknowledgements.
+    """
+    ALTER TABLE alerts ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE acks (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        source TEXT NOT NULL,
+        rule TEXT,                          -- NULL: every condition critical at the time
+        account TEXT,
+        symbol TEXT,
+        leg TEXT,
+        alert_id INTEGER
+    );
+    CREATE INDEX acks_by_time ON acks(at);
+    """,
 )
 SUBJECT_COLUMNS = ("kind", "account", "settle", "symbol", "leg")
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -284,7 +299,7 @@ class AlertRow:
         return {
             "id": self.id, "at": a.at, "level": a.level.value, "rule": a.rule, "account": a.account,
             "symbol": a.symbol, "leg": a.leg, "title": a.title, "body": a.body, "value": a.value,
-            "threshold": a.threshold,
+            "threshold": a.threshold, "repeat": a.repeat,
             "delivered_via": ",".join(d.channel for d in self.deliveries if d.delivered),
             "failed_via": ",".join(d.channel for d in self.deliveries if not d.delivered),
             "deliveries": [
@@ -715,10 +730,11 @@ class History:
     def record_alert(self, alert: Alert) -> int:
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO alerts (at, rule, level, title, body, account, symbol, leg, value, threshold) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alerts (at, rule, level, title, body, account, symbol, leg, value, threshold, "
+                "repeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (alert.at, alert.rule, alert.level.value, redact(alert.title), redact(alert.body),
-                 alert.account, alert.symbol, alert.leg, _finite(alert.value), _finite(alert.threshold)))
+                 alert.account, alert.symbol, alert.leg, _finite(alert.value), _finite(alert.threshold),
+                 alert.repeat))
             return int(cur.lastrowid or 0)
 
     def record_delivery(self, alert_id: int, attempt: DeliveryAttempt) -> None:
@@ -743,7 +759,8 @@ class History:
             args.append(account)
         conn = self._conn()
         rows = conn.execute(
-            "SELECT id, at, rule, level, title, body, account, symbol, leg, value, threshold FROM alerts "
+            "SELECT id, at, rule, level, title, body, account, symbol, leg, value, threshold, repeat "
+            "FROM alerts "
             f"WHERE {' AND '.join(where)} ORDER BY at, id", args).fetchall()
         deliveries: dict[int, list[DeliveryAttempt]] = {}
         if rows:
@@ -754,12 +771,40 @@ class History:
                 deliveries.setdefault(alert_id, []).append(
                     DeliveryAttempt(at=at, channel=channel, delivered=bool(delivered), detail=detail))
         result = []
-        for (alert_id, at, rule, level, title, body, account_, symbol, leg, value, threshold) in rows:
+        for (alert_id, at, rule, level, title, body, account_, symbol, leg, value, threshold, repeat) in rows:
             alert = Alert(at=at, rule=rule, level=AlertLevel(level), title=title, body=body,
-                          account=account_, symbol=symbol, leg=leg, value=value, threshold=threshold)
+                          account=account_, symbol=symbol, leg=leg, value=value, threshold=threshold,
+                          repeat=int(repeat))
             result.append(AlertRow(id=alert_id, alert=alert,
                                    deliveries=tuple(deliveries.get(alert_id, ()))))
         return result
+
+    def alert(self, alert_id: int) -> AlertRow | None:
+        """One alert of the log by id (``desk alerts ack ID``), or None."""
+        row = self._conn().execute("SELECT at FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        if row is None:
+            return None
+        return next((r for r in self.alerts(since=row[0], until=row[0]) if r.id == alert_id), None)
+
+    def record_ack(self, ack: Acknowledgement) -> int:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO acks (at, source, rule, account, symbol, leg, alert_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (ack.at, ack.source, ack.rule, ack.account, ack.symbol, ack.leg, ack.alert_id))
+            return int(cur.lastrowid or 0)
+
+    def acks(self, *, after_id: int = 0, since: float | None = None) -> list[tuple[int, Acknowledgement]]:
+        """Acknowledgements recorded after ``after_id`` (a running desk picks up `desk alerts ack`)."""
+        rows = self._conn().execute(
+            "SELECT id, at, source, rule, account, symbol, leg, alert_id FROM acks WHERE id > ? AND at >= ? "
+            "ORDER BY id", (after_id, -math.inf if since is None else since)).fetchall()
+        return [(r[0], Acknowledgement(at=r[1], source=r[2], rule=r[3], account=r[4], symbol=r[5], leg=r[6],
+                                       alert_id=r[7])) for r in rows]
+
+    def last_ack_id(self) -> int:
+        row = self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM acks").fetchone()
+        return int(row[0])
 
     # --- snapshots -------------------------------------------------------------------------------
 
@@ -819,6 +864,7 @@ class History:
         with self._write() as conn:
             conn.execute("DELETE FROM samples WHERE at < ?", (coarse_cut,))
             conn.execute("DELETE FROM alerts WHERE at < ?", (coarse_cut,))
+            conn.execute("DELETE FROM acks WHERE at < ?", (coarse_cut,))
         self._bound_size()
 
     def used_bytes(self) -> int:

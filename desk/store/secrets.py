@@ -208,3 +208,68 @@ def put_account(account: str, values: Mapping[str, str]) -> None:
     except BaseException:
         delete_account(account, stored)
         raise
+
+
+# --- alert channel URLs ----------------------------------------------------------------------------
+# An Apprise URL carries the channel's token (a bot token, a webhook secret, a password), so the
+# whole URL is one keyring item: service ``desk-alert-channel``, username the channel's name.
+
+CHANNEL_SERVICE = "desk-alert-channel"
+
+
+def put_channel_url(name: str, url: str) -> None:
+    """Store a channel's URL. Refuses insecure backends (SecretStoreError)."""
+    if not url:
+        raise ValueError(f"empty URL for channel {name}")
+    require_secure()
+    register_channel_url(url)
+    try:
+        _backend().set_password(CHANNEL_SERVICE, name, url)
+    except keyring.errors.KeyringError as exc:
+        raise _explain(exc, f"store the URL of alert channel {name!r}") from None
+
+
+def channel_url(name: str) -> str | None:
+    """A channel's URL, or None when it is not stored."""
+    try:
+        value = _backend().get_password(CHANNEL_SERVICE, name)
+    except keyring.errors.KeyringError as exc:
+        raise _explain(exc, f"read the URL of alert channel {name!r}") from None
+    if value:
+        register_channel_url(value)
+    return value
+
+
+def delete_channel_url(name: str) -> bool:
+    try:
+        if _backend().get_password(CHANNEL_SERVICE, name) is None:
+            return False
+        _backend().delete_password(CHANNEL_SERVICE, name)
+    except keyring.errors.PasswordDeleteError:
+        return False
+    except keyring.errors.KeyringError as exc:
+        raise _explain(exc, f"remove the URL of alert channel {name!r}") from None
+    return True
+
+
+def register_channel_url(url: str) -> None:
+    """Mask the URL and every part of it that may be a token (user, password, path segments, query
+    values) in logs, errors and the alert log — a library may quote any of them when it fails."""
+    import urllib.parse
+
+    _register(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return
+    host = parts.netloc.rpartition("@")[2]
+    pieces = [parts.username, parts.password, *parts.path.split("/"), parts.fragment]
+    pieces += [v for _, v in urllib.parse.parse_qsl(parts.query)]
+    # Many services keep a token where a host would be (tgram://BOT_TOKEN/…, pover://USER@TOKEN,
+    # slack://T…/B…/C…): a "host" that is no host name (no dot, not localhost) is a secret too.
+    if "." not in host and not host.startswith(("localhost", "[")):
+        pieces.append(host)
+    for piece in pieces:
+        # short pieces ("v1", "hook") would mask ordinary words
+        if piece and len(piece) >= 6:
+            _register(urllib.parse.unquote(piece))

@@ -62,6 +62,7 @@ VERSION_KEY = "schema_version"
 ACCOUNTS_TABLE = "accounts"
 OVERRIDES_TABLE = "overrides"
 OVERRIDE_GROUP = "alerts"  # overrides may only adjust alert options
+CHANNELS_TABLE = "channels"
 
 
 class SettingsError(ValueError):
@@ -107,11 +108,29 @@ def check_url(value: Any) -> str | None:
     return None
 
 
-def _check_webhook_url(value: Any) -> str | None:
-    """An http(s) URL, or ``ntfy+https://…`` for a self-hosted ntfy (desk.notify.webhook)."""
-    if isinstance(value, str) and value.startswith("ntfy+"):
-        value = value.removeprefix("ntfy+") or value  # "ntfy+" alone is no URL (not "off")
-    return check_url(value)
+def _check_repeat_schedule(value: Any) -> str | None:
+    try:
+        parse_repeat_schedule(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def parse_repeat_schedule(text: str) -> tuple[float, ...]:
+    """``"2,5,10,15"`` → a critical alert repeats 2, 5 and 10 minutes after it first fired, then
+    every 15 minutes while it stays critical (the last number is the interval). "" → off."""
+    if not text.strip():
+        return ()
+    expected = ('expected "" (off) or minutes separated by commas, rising except the last (the interval '
+                'after them), e.g. "2,5,10,15"')
+    try:
+        minutes = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(expected) from None
+    steps = list(minutes[:-1])
+    if any(not math.isfinite(m) or m <= 0 for m in minutes) or steps != sorted(set(steps)):
+        raise ValueError(expected)
+    return minutes
 
 
 @dataclass(frozen=True)
@@ -323,10 +342,16 @@ OPTIONS: tuple[Option, ...] = (
          'Local time span without sound or desktop popups for warnings, e.g. "23:00-07:00" '
          "(critical alerts still notify). Empty: off.", check=_check_quiet_hours),
     _opt("alerts.sound", bool, False, "Sound", "Play a sound with critical alerts."),
-    _opt("alerts.webhook_url", str, "", "Webhook URL",
-         "POST each alert as JSON to this URL (e.g. a chat webhook). Empty: off.",
-         secret=True, check=_check_webhook_url),
+    _opt("alerts.repeat_critical_minutes", str, "2,5,10,15", "Repeat critical after",
+         "A critical alert nobody acknowledged is sent again this many minutes after it first fired, "
+         'then every LAST minutes while it stays critical ("2,5,10,15": at 2, 5 and 10 min, then every '
+         "15 min). Acknowledging it or its recovery stops the repeats. Empty: send it once.",
+         check=_check_repeat_schedule),
     _opt("alerts.desktop", bool, True, "Desktop notifications", "Show alerts as desktop notifications."),
+    _opt("alerts.unprotected_notional", float, 0.0, "Unprotected above notional",
+         "Warn when a position's notional (in its settle currency) is above this and no stop of it fires "
+         "before liquidation (no stop, or every stop beyond the liquidation price). 0: off.",
+         min=0, max=1e15),
     # risk
     _opt("risk.target_margin_ratio", float, 0.5, "Target margin ratio",
          "Suggestions (add margin, reduce size) aim to bring the margin ratio down to this.",
@@ -434,6 +459,73 @@ RULES: tuple[Rule, ...] = (
 def broken_rules(get: Callable[[str], Any]) -> list[Rule]:
     """The rules ``get`` (key -> value) breaks; the settings dialog checks its pending values here."""
     return [rule for rule in RULES if not rule.holds(get)]
+
+
+# --- alert channels ------------------------------------------------------------------------------
+
+LEVELS = ("info", "warning", "critical")
+
+# The routing of one alert channel (``[channels.NAME]``). Its URL holds tokens: it is in the OS
+# keyring (desk.store.secrets.put_channel_url), never here.
+CHANNEL_OPTIONS: tuple[Option, ...] = (
+    _opt("channel.level", str, "warning", "Minimum level",
+         "Send alerts of this level and worse (e.g. critical only for a phone).", choices=LEVELS),
+    _opt("channel.quiet_hours", str, "", "Quiet hours",
+         'Local time span in which this channel gets nothing, e.g. "23:00-07:00". Empty: off.',
+         check=_check_quiet_hours),
+    _opt("channel.critical_overrides_quiet", bool, True, "Critical breaks quiet hours",
+         "Critical alerts (and their repeats) still go out during this channel's quiet hours."),
+    _opt("channel.digest_after", int, 5, "Digest after",
+         "More alerts than this within the digest window are held and sent as one digest at its end "
+         "(critical alerts always go at once). 0: never digest.", min=0, max=1000),
+    _opt("channel.digest_minutes", float, 10.0, "Digest window",
+         "The window over which alerts to this channel are counted for the digest.",
+         min=0.1, max=24 * 60, unit="min"),
+)
+CHANNEL_OPTIONS_BY_NAME: Mapping[str, Option] = {o.name: o for o in CHANNEL_OPTIONS}
+_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+
+
+def check_channel_name(name: str) -> str:
+    if not isinstance(name, str) or not _CHANNEL_NAME.match(name):
+        raise SettingsError(f"channel name {name!r} is not allowed — use 1 to 32 letters, digits, '.', '_' "
+                            "or '-', starting with a letter or digit (e.g. phone, team-slack)")
+    return name
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """An alert channel's routing; its URL is in the keyring."""
+
+    name: str
+    level: str = "warning"
+    quiet_hours: str = ""
+    critical_overrides_quiet: bool = True
+    digest_after: int = 5
+    digest_minutes: float = 10.0
+
+    @classmethod
+    def from_table(cls, name: str, table: Any) -> ChannelConfig:
+        check_channel_name(name)
+        if not isinstance(table, Mapping):
+            raise SettingsError(f"channel {name!r}: expected a table of fields")
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            opt = CHANNEL_OPTIONS_BY_NAME.get(key)
+            if opt is None:
+                known = ", ".join(CHANNEL_OPTIONS_BY_NAME)
+                if key.lower() in ("url", "token", "password", "secret"):
+                    raise SettingsError(f"channel {name!r}: {key} does not belong in the settings file (it "
+                                        "holds a token): remove it and use `desk alerts channel add`")
+                raise SettingsError(f"channel {name!r}: unknown field {key!r} — known: {known}")
+            try:
+                values[key] = opt.validate(value)
+            except SettingsError as exc:
+                raise SettingsError(f"channel {name!r}: {exc}") from None
+        return cls(name=name, **values)
+
+    def to_table(self) -> dict[str, Any]:
+        return {o.name: getattr(self, o.name) for o in CHANNEL_OPTIONS}
 
 
 # --- accounts ------------------------------------------------------------------------------------
@@ -784,6 +876,18 @@ class Settings:
                     issues.append(SettingsIssue(
                         key, f"has {', '.join(leaked)} in the settings file; secrets belong in the keyring — "
                         "remove them from the file and use `desk accounts add`"))
+        for name, table in self._raw_channels().items():
+            try:
+                ChannelConfig.from_table(name, table)
+            except SettingsError as exc:
+                issues.append(SettingsIssue(f"{CHANNELS_TABLE}.{name}", f"{exc}; this channel is not used"))
+        old_alerts = self._doc.get("alerts")
+        if isinstance(old_alerts, dict) and old_alerts.get("webhook_url"):
+            issues.append(SettingsIssue(
+                "alerts.webhook_url", "is no longer used: a channel URL holds a token, so it lives in the "
+                "keyring — add it with `desk alerts channel add NAME` (it reads the URL from a prompt or "
+                "stdin), then remove this line", value="***"))
+            register_secret(str(old_alerts["webhook_url"]))
         self._values = values
         self._ignored_overrides = {}
         for scope, table in self._raw_overrides().items():
@@ -912,6 +1016,37 @@ class Settings:
         for scope in list(self._raw_overrides()):
             if scope == name or scope.startswith(name + "/"):
                 self.clear_override(scope)
+
+    # --- alert channels ------------------------------------------------------------------------
+
+    def _raw_channels(self) -> dict[str, Any]:
+        table = self._doc.get(CHANNELS_TABLE)
+        return table if isinstance(table, dict) else {}
+
+    def channels(self) -> dict[str, ChannelConfig]:
+        """The valid alert channels by name (invalid ones are listed in ``issues``)."""
+        result: dict[str, ChannelConfig] = {}
+        for name, table in self._raw_channels().items():
+            with contextlib.suppress(SettingsError):
+                result[name] = ChannelConfig.from_table(name, table)
+        return result
+
+    def put_channel(self, cfg: ChannelConfig) -> None:
+        ChannelConfig.from_table(cfg.name, cfg.to_table())  # validates every field
+        table = cfg.to_table()
+        channels = self._doc.get(CHANNELS_TABLE)
+        if not isinstance(channels, dict):
+            channels = self._doc[CHANNELS_TABLE] = {}
+        channels[cfg.name] = table
+        self._changes[(CHANNELS_TABLE, cfg.name)] = table
+
+    def remove_channel(self, name: str) -> None:
+        channels = self._raw_channels()
+        if name not in channels:
+            configured = ", ".join(channels) or "none"
+            raise SettingsError(f"no alert channel named {name!r} — configured: {configured}")
+        del channels[name]
+        self._changes[(CHANNELS_TABLE, name)] = _DELETE
 
     # --- alert-rule overrides ------------------------------------------------------------------
 

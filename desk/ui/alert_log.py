@@ -230,8 +230,10 @@ class AlertLogDialog(QDialog):
     :meth:`on_delivered` (connected to the bridge)."""
 
     def __init__(self, history: Callable[[], Any], parent: QWidget | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 acknowledge: Callable[[Alert, int | None], None] | None = None) -> None:
         super().__init__(parent)
+        self._acknowledge = acknowledge
         self.setWindowTitle("desk — alert log")
         self.resize(980, 460)
         self._history = history
@@ -250,6 +252,9 @@ class AlertLogDialog(QDialog):
         self.account = QComboBox()
         self.account.addItem("All accounts", None)
         self.export_button = QPushButton("Export…")
+        self.ack_button = QPushButton("Acknowledge")
+        self.ack_button.setToolTip("Stop the reminders of the selected critical alert")
+        self.ack_button.setEnabled(False)
         self.status = QLabel("")
         self.status.setObjectName("muted")
 
@@ -275,6 +280,7 @@ class AlertLogDialog(QDialog):
             controls.addWidget(widget)
         controls.addStretch(1)
         controls.addWidget(self.status)
+        controls.addWidget(self.ack_button)
         controls.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
@@ -284,6 +290,8 @@ class AlertLogDialog(QDialog):
         self.level.currentIndexChanged.connect(self._apply_filter)
         self.account.currentIndexChanged.connect(self._apply_filter)
         self.export_button.clicked.connect(self._export_clicked)
+        self.ack_button.clicked.connect(self._ack_clicked)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.proxy.rowsInserted.connect(self._count)
         self.proxy.modelReset.connect(self._count)
 
@@ -312,6 +320,25 @@ class AlertLogDialog(QDialog):
         if days <= 0:
             return datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         return self.clock() - days * 86400.0
+
+    def _selected(self) -> LogRow | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.rows()[self.proxy.mapToSource(rows[0]).row()]
+
+    def _selection_changed(self, *_: object) -> None:
+        row = self._selected()
+        critical = (row is not None and row.alert.level is AlertLevel.CRITICAL
+                    and row.alert.account is not None)
+        self.ack_button.setEnabled(self._acknowledge is not None and critical)
+
+    def _ack_clicked(self) -> None:
+        row = self._selected()
+        if row is None or self._acknowledge is None:
+            return
+        self._acknowledge(row.alert, row.alert_id)
+        self.status.setText(f"acknowledged: {for_user(row.alert.title, limit=80)}")
 
     def on_raised(self, alert: Alert, muted: str | None = None) -> None:
         self.model.add_raised(alert, muted)

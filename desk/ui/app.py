@@ -104,6 +104,7 @@ class DeskController(QObject):
         self.bridge.status_changed.connect(self.window.on_status_change)
         self.bridge.alert_raised.connect(self.window.on_alert)
         self.bridge.history_changed.connect(self._on_history_status)
+        self.bridge.alert_path_changed.connect(self._on_alert_path)
         self.window.close_requested.connect(self.on_close_requested)
         self.window.summary_refreshed.connect(self._update_tray)
         self.window.menu_actions["quit"].triggered.connect(self.quit)
@@ -117,6 +118,7 @@ class DeskController(QObject):
         self.alert_log: Any = None
         self.tray.show_hide_requested.connect(self.toggle_window)
         self.tray.snooze_requested.connect(self.snooze)
+        self.tray.acknowledge_requested.connect(lambda: self.acknowledge(None, source="tray"))
         self.tray.quit_requested.connect(self.quit)
         self.instance.raise_requested.connect(self.show_window)
         self.services_ready.connect(self._on_services_ready)
@@ -312,6 +314,20 @@ class DeskController(QObject):
         if answer == QMessageBox.StandardButton.Yes:
             self.quit()
 
+    def acknowledge(self, alert: Alert | None, *, source: str, alert_id: int | None = None) -> None:
+        """Stop the reminders of one critical alert's condition (or of all of them)."""
+        if self.alerts is not None:
+            condition = None if alert is None else alert.condition
+            self.alerts.acknowledge(condition, source=source, alert_id=alert_id)
+
+    def _on_alert_path(self, event: Any) -> None:
+        from desk.services.alerts import ChannelHealth
+
+        if isinstance(event, ChannelHealth):
+            self.window.status_strip.set_channel(event.channel, None if event.ok else event.reason)
+        else:
+            self.window.statusBar().showMessage(f"Acknowledged from {event.source}: reminders stopped", 10000)
+
     def snooze(self, seconds: float) -> None:
         until = time.time() + seconds if seconds > 0 else None
         if self.alerts is not None:
@@ -368,7 +384,10 @@ class DeskController(QObject):
         from desk.ui.alert_log import AlertLogDialog
 
         if self.alert_log is None:
-            self.alert_log = AlertLogDialog(self.alert_history, self.window)
+            self.alert_log = AlertLogDialog(
+                self.alert_history, self.window,
+                acknowledge=lambda alert, alert_id: self.acknowledge(alert, source="alert log",
+                                                                     alert_id=alert_id))
             self.bridge.alert_raised.connect(self.alert_log.on_raised)
             self.bridge.alert_delivered.connect(self.alert_log.on_delivered)
         self.alert_log.show()
@@ -457,6 +476,7 @@ class DeskController(QObject):
                 from desk.services.alerts_config import AlertConfig
 
                 self.alerts.update_config(AlertConfig.from_settings(self.settings))
+                self.alerts.reload_channels(self.settings)
             except Exception:
                 log.exception("applying the new alert settings failed")
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-from desk.domain.alerts import Alert
-from desk.services.alerts import AlertRaised, Delivered
+from desk.domain.alerts import Acknowledgement, Alert
+from desk.services.alerts import AlertRaised, ChannelHealth, Delivered
 from desk.services.snapshot import HistoryStatus, MonitorSnapshot, StatusChange
 
 DEFAULT_REFRESH_HZ = 4.0
@@ -30,6 +30,7 @@ class EventBridge(QObject):
     alert_raised = Signal(object, object)  # (Alert, muted reason or None), every one
     alert_delivered = Signal(object)  # Delivered: the alert's log id and delivery attempts, every one
     history_changed = Signal(object)  # HistoryStatus: the risk history stopped / resumed recording, every one
+    alert_path_changed = Signal(object)  # ChannelHealth (a channel failing / working) or Acknowledgement
     _wake = Signal()
 
     def __init__(self, refresh_hz: float = DEFAULT_REFRESH_HZ, parent: QObject | None = None) -> None:
@@ -67,7 +68,8 @@ class EventBridge(QObject):
                 self.received += 1
                 if self._latest is None or event.seq >= self._latest.seq:
                     self._latest = event
-            elif isinstance(event, StatusChange | Alert | AlertRaised | Delivered | HistoryStatus):
+            elif isinstance(event, StatusChange | Alert | AlertRaised | Delivered | HistoryStatus
+                            | ChannelHealth | Acknowledgement):
                 self._events.append(event)
             else:
                 return
@@ -93,6 +95,8 @@ class EventBridge(QObject):
                 self.alert_delivered.emit(event)
             elif isinstance(event, HistoryStatus):
                 self.history_changed.emit(event)
+            elif isinstance(event, ChannelHealth | Acknowledgement):
+                self.alert_path_changed.emit(event)
             else:
                 self.alert_raised.emit(event, None)
         if not has_snapshot or self._timer.isActive():

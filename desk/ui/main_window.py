@@ -85,7 +85,7 @@ _PANEL_HINTS = {
 #: with a PAST LIQUIDATION distance and coin-settled amounts (a row's age shows in its Risk cell
 #: once it is stale, and each account's in the strip above)
 DEFAULT_HIDDEN = frozenset({Column.BANKRUPTCY, Column.ENTRY, Column.NOTIONAL, Column.AGE,
-                            Column.POSITION_MARGIN})
+                            Column.POSITION_MARGIN, Column.ADL})
 #: columns the chooser cannot hide: without them a row says nothing
 ALWAYS_SHOWN = frozenset({Column.STATUS, Column.SYMBOL})
 
@@ -856,4 +856,5 @@ _COLUMN_WIDTHS = {
     Column.SIZE: 70, Column.NOTIONAL: 128, Column.ENTRY: 92, Column.MARK: 88, Column.LIQ: 88,
     Column.LIQ_EXCHANGE: 100, Column.BANKRUPTCY: 92, Column.DISTANCE: 78, Column.MARGIN_RATIO: 72,
     Column.UPNL: 110, Column.ROI: 72, Column.POSITION_MARGIN: 100, Column.AGE: 60,
+    Column.STOP: 96, Column.ADL: 44,
 }

@@ -34,6 +34,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont
 
 from desk.domain.alerts import AlertLevel
+from desk.domain.protection import Verdict, loss_text, verdict_text
 from desk.domain.report import PositionRisk
 from desk.domain.suggest import goal_text, suggestion_text
 from desk.services.alerts_config import Thresholds
@@ -83,6 +84,8 @@ class Column(IntEnum):
     ENTRY = 15
     NOTIONAL = 16
     AGE = 17
+    STOP = 18  # issue 17: is the position protected by a stop that fires before liquidation?
+    ADL = 19  # issue 17: the venue's auto-deleveraging rank
 
 
 COLUMN_COUNT = len(Column)
@@ -112,9 +115,14 @@ HEADERS = {
     Column.POSITION_MARGIN: ("Margin", "The position's margin: isolated, its own margin; cross, the "
                              "initial margin at entry (entry notional ÷ leverage)"),
     Column.AGE: ("Age", "How old the inputs of this row are"),
+    Column.STOP: ("Stop", "Stop orders against liquidation: protected, partly (share of the size), "
+                  "unprotected, beyond liquidation (can never fire) or on the wrong side of the mark; "
+                  "— when the account's orders are not read"),
+    Column.ADL: ("ADL", "The venue's auto-deleveraging rank as it shows it (higher = deleveraged sooner); "
+                 "— where the venue gives none"),
 }
 
-NUMERIC = frozenset({Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
+NUMERIC = frozenset({Column.ADL, Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
                      Column.LIQ_EXCHANGE, Column.BANKRUPTCY, Column.DISTANCE, Column.MARGIN_RATIO,
                      Column.UPNL, Column.ROI, Column.POSITION_MARGIN, Column.AGE})
 
@@ -565,6 +573,9 @@ class PositionsModel(QAbstractTableModel):
             return colors[Level.WARNING]
         if column == Column.AGE and row.status == DataStatus.DELAYED:
             return colors[Level.WARNING]
+        if column == Column.STOP and row.risk.protection is not None \
+                and row.risk.protection.verdict in _EXPOSED:
+            return colors[Level.WARNING]
         return None
 
     def _tooltip(self, row: Row, column: int) -> str | None:
@@ -602,11 +613,40 @@ class PositionsModel(QAbstractTableModel):
                      else "the position's own (isolated)")
             lines.append(f"Margin ratio: {whose}; 100 % = liquidation.")
             lines.extend(_advice_lines(r))
+        elif column == Column.STOP:
+            lines.extend(_stop_lines(r))
+        elif column == Column.ADL and r.adl_rank is not None:
+            lines.append(f"Auto-deleveraging rank {r.adl_rank} as {r.account}'s venue shows it "
+                         f"(Binance 0–4, Bybit 0–5, OKX 1–5): the higher, the sooner this position is "
+                         "closed against a liquidated one when the insurance fund cannot cover it.")
         elif column == Column.AGE:
             status = row.status.value if row.status else "unknown"
             tip = f"Data status: {'stale' if row.stale else status}"
             lines.append(f"{tip} — {row.reason}" if row.reason else tip)
         return lines
+
+
+_EXPOSED = frozenset({Verdict.UNPROTECTED, Verdict.BEYOND_LIQUIDATION, Verdict.FIRES_AT_ONCE})
+
+
+def _stop_lines(r: PositionRisk) -> list[str]:
+    """The Stop column's tooltip: the verdict, every stop and take-profit, and what the stop saves."""
+    pr = r.protection
+    if pr is None:
+        return ["The account's open orders are not read, so desk cannot say whether a stop protects it."]
+    lines = [_sentence(verdict_text(pr, r.tick_size))]
+    for order, trigger in zip(pr.stops, pr.stop_triggers, strict=True):
+        size = "whole position" if order.contracts is None else fmt.quantity(order.contracts)
+        lines.append(f"Stop {fmt.price(trigger, r.tick_size)} · {size} · {order.source}")
+    for order in pr.take_profits:
+        size = "whole position" if order.contracts is None else fmt.quantity(order.contracts)
+        lines.append(f"Take-profit {fmt.price(order.trigger_price, r.tick_size)} · {size}")
+    lines.append(_sentence(loss_text(pr, r.settle)))
+    return lines
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
 
 
 def _advice_lines(r: PositionRisk) -> list[str]:
@@ -677,6 +717,8 @@ def _shown(row: Row) -> tuple[object, ...]:
         Column.ENTRY: r.entry_price,
         Column.NOTIONAL: (r.notional, r.settle),
         Column.AGE: (row.observed_at, row.status),
+        Column.STOP: r.protection,
+        Column.ADL: r.adl_rank,
     }
     return tuple(parts[c] for c in Column)
 
@@ -707,6 +749,8 @@ def _texts(row: Row) -> list[str]:
         Column.ROI: fmt.percent(r.roi, signed=True),
         Column.POSITION_MARGIN: fmt.money(r.position_margin, r.settle),
         Column.AGE: "",  # computed at paint time
+        Column.STOP: r.protection.label if r.protection is not None else fmt.DASH,
+        Column.ADL: str(r.adl_rank) if r.adl_rank is not None else fmt.DASH,
     }
     return [texts[c] for c in Column]
 
@@ -758,6 +802,10 @@ def _sort_key(row: Row, column: int, now: float) -> Any:
         return value if value is not None else math.inf
     if column == Column.AGE:
         return now - row.observed_at if row.observed_at is not None else math.inf
+    if column == Column.ADL:
+        return -r.adl_rank if r.adl_rank is not None else math.inf
+    if column == Column.STOP:  # least covered first; orders not read last
+        return r.protection.coverage if r.protection is not None else math.inf
     texts = {Column.ACCOUNT: r.account, Column.SYMBOL: r.symbol, Column.SIDE: r.side,
              Column.MODE: f"{r.margin_mode} {r.leverage or 0:08.2f}"}
     return texts.get(Column(column), "")

@@ -116,6 +116,12 @@ class SettingsDialog(QDialog):
             label.setToolTip(tip)
             editor.setToolTip(tip)
             form.addRow(label, editor)
+        if group == "alerts" and hasattr(self.settings, "channels"):
+            from desk.ui.channels_panel import ChannelsPanel
+
+            # URLs masked; "Send test alert"
+            self.channels_panel = ChannelsPanel(self.settings, form.parentWidget())
+            form.addRow(self.channels_panel)
 
     def _editor(self, opt: Option) -> Editor:
         value = self.settings.get(opt.key)

@@ -84,6 +84,7 @@ class Tray(QObject):
 
     show_hide_requested = Signal()
     snooze_requested = Signal(float)  # seconds
+    acknowledge_requested = Signal()  # stop the reminders of every critical alert
     quit_requested = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -97,6 +98,11 @@ class Tray(QObject):
         self.show_action.triggered.connect(self.show_hide_requested)
         self.menu.addAction(self.show_action)
         self.menu.addSeparator()
+        self.ack_action = QAction("Acknowledge critical alerts", self.menu)
+        self.ack_action.setToolTip("Stop the reminders of every critical alert (they come back if it "
+                                   "recovers and turns critical again)")
+        self.ack_action.triggered.connect(self.acknowledge_requested)
+        self.menu.addAction(self.ack_action)
         for label, seconds in (("Snooze alerts 15 min", 15 * 60.0), ("Snooze alerts 1 h", 3600.0)):
             action = QAction(label, self.menu)
             action.triggered.connect(lambda _=False, s=seconds: self.snooze_requested.emit(s))

@@ -105,6 +105,9 @@ class StatusStrip(QFrame):
         self.accounts.setTextFormat(Qt.TextFormat.RichText)
         self.alerts = ClickableLabel("Alerts today: 0")
         self.snooze = QLabel("")
+        self.channels = QLabel("")  # shown only while a phone/chat alert channel is failing
+        self.channels.hide()
+        self._failing: dict[str, str] = {}
         self.history = QLabel("")  # shown only while the risk history is not being recorded
         self.history.hide()
         self.settings_warning = QLabel("")  # names the bad keys of a damaged settings file
@@ -119,6 +122,7 @@ class StatusStrip(QFrame):
         layout.addWidget(self.accounts)
         layout.addSpacing(12)
         layout.addWidget(self.history)
+        layout.addWidget(self.channels)
         layout.addWidget(self.snooze)
         layout.addWidget(self.alerts)
         self.set_health(None, "Waiting for the first data…")
@@ -188,6 +192,22 @@ class StatusStrip(QFrame):
                                          + "\n".join(f"• {d}" for d in details)
                                          + "\nFix them in File → Settings, or in the file itself.")
         self.settings_warning.show()
+
+    def set_channel(self, channel: str, failing: str | None) -> None:
+        """"⚠ alert channel failing: phone" while its last attempt failed; the tooltip gives the reason."""
+        if failing is None:
+            self._failing.pop(channel, None)
+        else:
+            self._failing[channel] = failing
+        if not self._failing:
+            self.channels.hide()
+            return
+        set_style(self.channels, f"color: {level_text_hex(Level.CRITICAL)}; font-weight: 600;")
+        self.channels.setText(f"{Level.CRITICAL.glyph} alert channel failing: {', '.join(self._failing)}")
+        self.channels.setToolTip("Alerts may not reach you there:\n" + "\n".join(
+            f"• {name}: {reason}" for name, reason in self._failing.items())
+            + "\nTry File → Settings → Alerts → Send test alert, or `desk alerts test`.")
+        self.channels.show()
 
     def set_snoozed(self, until: float | None) -> None:
         if until is None or until <= time.time():

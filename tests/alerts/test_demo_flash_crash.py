@@ -54,21 +54,27 @@ def test_flash_crash_warns_escalates_and_reports_the_liquidation_once(tmp_path: 
 
     assert rows, "the flash crash raised no alert at all"
     assert rows[0].alert.rule != "summary"  # calm at the start: no restart summary
-    sol = [(r.alert.rule, r.alert.level) for r in rows if r.alert.subject == SOL]
+    sol = [(r.alert.rule, r.alert.level) for r in rows if r.alert.subject == SOL and not r.alert.repeat]
     assert sol == [
         ("distance", AlertLevel.WARNING),
         ("distance", AlertLevel.CRITICAL),
         ("gone", AlertLevel.CRITICAL),
     ]
     (liquidation,) = [e for e in market.events if e.kind == "liquidation" and e.symbol == "SOL/USDT:USDT"]
-    critical, gone = (r.alert for r in rows if (r.alert.subject, r.alert.level) == (SOL, AlertLevel.CRITICAL))
+    critical, *reminders, gone = (r.alert for r in rows
+                                  if (r.alert.subject, r.alert.level) == (SOL, AlertLevel.CRITICAL))
+    # nobody acknowledged the critical alert: it was repeated 2 and 5 minutes after it fired (the
+    # alerts.repeat_critical_minutes schedule) while the position stayed critical
+    due = [after for after in (120.0, 300.0, 600.0) if critical.at + after < gone.at]
+    assert [(r.repeat, r.at - critical.at) for r in reminders] == [(n + 1, a) for n, a in enumerate(due)]
+    assert reminders and all(r.rule == "distance" and "Still critical after" in r.title for r in reminders)
     # the critical alert came before the venue liquidated; "gone" at the first snapshot after it
     assert critical.at < liquidation.at <= gone.at <= liquidation.at + 10
     assert "probably liquidated" in gone.title
 
-    # no duplicate inside the cooldown: one alert per subject, rule and level per 30 minutes
+    # no duplicate inside the cooldown (reminders apart): one alert per subject, rule and level per 30 min
     seen: dict[tuple[str, str, AlertLevel], float] = {}
-    for r in rows:
+    for r in [r for r in rows if not r.alert.repeat]:
         key = (r.alert.subject, r.alert.rule, r.alert.level)
         assert key not in seen or r.alert.at - seen[key] >= config.cooldown_seconds, f"duplicate {key}"
         seen[key] = r.alert.at

@@ -396,13 +396,14 @@ def test_config_from_settings() -> None:
     settings = FakeSettings(
         {"alerts.enabled": True, "alerts.distance_warning": 0.12, "alerts.cooldown_minutes": 10,
          "alerts.rearm_margin": 0.05,
-         "alerts.quiet_hours": "22:30-06:00", "alerts.webhook_url": " ", "alerts.digest_threshold": 5},
+         "alerts.quiet_hours": "22:30-06:00", "alerts.repeat_critical_minutes": "1,3,20",
+         "alerts.digest_threshold": 5},
         {"acct": {"alerts.margin_ratio_warning": 0.4}},
     )
     config = AlertConfig.from_settings(settings)
     assert config.thresholds.distance_warning == 0.12
     assert config.cooldown_seconds == 600 and config.digest_threshold == 5 and config.rearm_margin == 0.05
-    assert str(config.quiet_hours) == "22:30-06:00" and config.webhook_url is None
+    assert str(config.quiet_hours) == "22:30-06:00" and config.repeat_schedule == (60.0, 180.0, 1200.0)
     assert config.thresholds_for("acct").margin_ratio_warning == 0.4
     assert config.thresholds_for("other").margin_ratio_warning == 0.5
 

@@ -1,6 +1,6 @@
 """An alert about a position at or past liquidation carries ``margin_ratio = inf``.
 
-Every JSON writer (``desk watch --json-lines``, the webhook, the report, the history export) must
+Every JSON writer (``desk watch --json-lines``, the alert channels, the report, the history export) must
 write it as ``null`` — one rule, :mod:`desk.domain.finite`. ``Infinity`` is not JSON: a strict
 parser (``parse_constant`` raising) rejects it, and ``json.dumps(..., allow_nan=False)`` crashes.
 """
@@ -21,10 +21,11 @@ from desk.domain.engine import compute_risk
 from desk.domain.finite import finite_or_none, json_ready
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
 from desk.formats.report import encode_report
-from desk.notify.webhook import WebhookNotifier
+from desk.notify.remote import AppriseNotifier, alert_document
 from desk.services.alerts import AlertRaised
 from desk.store.export import rows_to_text
 from desk.store.history import History
+from tests.support.push_services import PushServer
 
 PAST_LIQUIDATION = Alert(
     at=1_800_000_000.0, rule="margin_ratio", level=AlertLevel.CRITICAL,
@@ -60,12 +61,12 @@ def test_watch_json_lines_prints_an_infinite_alert_as_null() -> None:
     assert doc["threshold"] == 0.8
 
 
-def test_webhook_body_of_an_infinite_alert_is_json() -> None:
-    request = WebhookNotifier("http://127.0.0.1:9/hook").request(PAST_LIQUIDATION)
-    assert isinstance(request.data, bytes)
-    doc = _strict(request.data)
-    assert doc["value"] is None
-    assert doc["threshold"] == 0.8
+def test_a_json_channel_gets_strict_json_for_an_infinite_alert(push_server: PushServer) -> None:
+    notifier = AppriseNotifier("hook", push_server.json_url("hook"))
+    assert notifier.send(PAST_LIQUIDATION) == "sent via JSON"
+    (request,) = push_server.requests
+    doc = _strict(request.body)
+    assert doc["title"] == PAST_LIQUIDATION.title and doc["type"] == "failure"
 
 
 def test_history_export_of_an_infinite_alert_is_json(tmp_path: Path) -> None:
@@ -99,6 +100,6 @@ def test_every_alert_writer_agrees_on_non_finite_values(value: float, tmp_path: 
     out = io.StringIO()
     JsonPrinter(out).event(AlertRaised(alert))
     printed = _strict(out.getvalue())["value"]
-    posted = _strict(WebhookNotifier("http://127.0.0.1:9/hook").request(alert).data or b"")["value"]
+    document = _strict(json.dumps(alert_document(alert)))["value"]
     assert printed is None
-    assert posted is None
+    assert document is None

@@ -16,7 +16,7 @@ from desk.services.bus import EventBus
 from desk.store.history import History
 from desk.store.settings import Settings
 from tests.alerts.factory import FakeClock, position, snapshot
-from tests.support.dbus import Dunst, NotifyMonitor, wait_for
+from tests.support.dbus import Dunst, NotifyMonitor, PrivateBus, dunst_on, wait_for
 
 
 @pytest.fixture
@@ -160,3 +160,35 @@ def test_feed_back_closes_the_cannot_monitor_notification_and_logs_recovered(
     assert notification_server.count_displayed() == 1
     (closed,) = notification_server.history()
     assert str(closed["summary"]).startswith("desk: Cannot monitor main")
+
+
+@pytest.mark.integration
+def test_acknowledge_button_on_the_notification_stops_the_reminders(
+    dbus_session: PrivateBus, history: History, tmp_path: Path
+) -> None:
+    """dunst's action menu (its `dmenu`, here a script that picks "Acknowledge") sends ActionInvoked
+    for the critical notification; the reminders stop and the alert log records who acknowledged."""
+    picker = tmp_path / "pick-acknowledge.sh"
+    picker.write_text("#!/bin/sh\ngrep -m1 '^#Acknowledge '\n")
+    picker.chmod(0o755)
+    settings = Settings.load(tmp_path / "settings.toml")
+    bus, clock = EventBus(), FakeClock()
+    with dunst_on(dbus_session, tmp_path, extra=f"    dmenu = {picker}\n") as dunst:
+        service = AlertService.from_settings(bus, settings, alert_log=history, clock=clock)
+        service.start(ticker=False)
+        try:
+            service.evaluate(snapshot(clock.now, [position(distance=0.3)]))
+            service.evaluate(snapshot(clock.advance(10), [position(distance=0.03)]))
+            assert service.wait_idle(10)
+            assert [a.symbol for a in service.engine.repeating()] == ["BTC/USDT:USDT"]
+            wait_for(lambda: dunst.count_displayed() == 1, 5, "the critical notification")
+            dunst.ctl("context")  # the notification's action menu: "Acknowledge" is picked
+            wait_for(lambda: bool(history.acks()), 5, "the acknowledgement in the alert log")
+            assert service.engine.repeating() == []
+            service.evaluate(snapshot(clock.advance(300), [position(distance=0.03)]))
+            assert service.wait_idle(10)
+        finally:
+            service.stop()
+    ((_, ack),) = history.acks()
+    assert (ack.source, ack.condition) == ("notification", ("distance", "main", "BTC/USDT:USDT", "both"))
+    assert not [r for r in history.alerts() if r.alert.repeat]  # no reminder after the acknowledgement

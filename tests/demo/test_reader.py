@@ -13,6 +13,7 @@ from desk.exchanges.demo import DemoReader, open_demo_readers
 from tests.support.demo import ManualClock, manual_market
 
 INTERVAL = 0.005  # wall seconds between stream polls in these tests
+HANG_GUARD = 60.0  # seconds; waits end on their condition, only a hang reaches this
 
 
 def _reader(scenario: str, account: str, clock: ManualClock, speed: float = 1.0) -> DemoReader:
@@ -63,10 +64,10 @@ def test_watch_marks_streams_changes_and_goes_silent_when_the_feed_is_lost():
         updates: list[MarkUpdate] = [await anext(stream)]
         for _ in range(3):
             clock.advance(1.0)
-            updates.append(await asyncio.wait_for(anext(stream), timeout=2))
+            updates.append(await asyncio.wait_for(anext(stream), timeout=HANG_GUARD))
         clock.now += 30.0  # into the lost feed (30–330 s)
         # The marks that arrived before the loss (t = 29 s) are delivered, then nothing.
-        last_before = await asyncio.wait_for(anext(stream), timeout=2)
+        last_before = await asyncio.wait_for(anext(stream), timeout=HANG_GUARD)
         assert last_before.observed_at == reader.market.epoch_at(29)
         pending = asyncio.ensure_future(anext(stream))
         for _ in range(5):
@@ -75,7 +76,7 @@ def test_watch_marks_streams_changes_and_goes_silent_when_the_feed_is_lost():
         assert not pending.done()  # silent while the feed is lost, though time goes on
         silent_at = reader.market.sim_time
         clock.now += 300.0  # the feed is back
-        updates.append(await asyncio.wait_for(pending, timeout=2))
+        updates.append(await asyncio.wait_for(pending, timeout=HANG_GUARD))
         await stream.aclose()
         await reader.close()
         return updates, silent_at
@@ -99,9 +100,9 @@ def test_watch_account_yields_after_funding_and_liquidation():
         await asyncio.sleep(INTERVAL * 4)
         assert not task.done()  # nothing changed yet
         clock.now += 300.0  # funding at 300 s
-        funded = await asyncio.wait_for(task, timeout=2)
+        funded = await asyncio.wait_for(task, timeout=HANG_GUARD)
         clock.now += 2400.0  # through the crash: the SOL long is liquidated
-        liquidated = await asyncio.wait_for(anext(stream), timeout=5)
+        liquidated = await asyncio.wait_for(anext(stream), timeout=HANG_GUARD)
         await stream.aclose()
         return funded, liquidated
 
@@ -149,7 +150,7 @@ def test_streams_honour_cancellation_and_close():
             await marks
         # close() ends the remaining stream by itself, and later reads are refused.
         await reader.close()
-        await asyncio.wait_for(account, timeout=1)
+        await asyncio.wait_for(account, timeout=HANG_GUARD)
         with pytest.raises(VenueError) as err:
             await reader.snapshot()
         return err.value
@@ -181,12 +182,11 @@ def test_a_liquidation_reaches_the_account_stream_before_the_marks_after_it():
         tasks = [asyncio.ensure_future(marks()), asyncio.ensure_future(account())]
         await asyncio.sleep(INTERVAL * 3)
         clock.now += 400.0  # one big jump through the liquidation
-        for _ in range(200):
-            await asyncio.sleep(INTERVAL)
-            if any(kind == "account" for kind, _, _ in log) and log[-1][0] == "marks":
-                break
+        async with asyncio.timeout(HANG_GUARD):  # until both streams told of it, however slowly
+            while not (any(kind == "account" for kind, _, _ in log) and log[-1][0] == "marks"):
+                await asyncio.sleep(INTERVAL)
         await reader.close()
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=2)
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=HANG_GUARD)
 
     asyncio.run(run())
     (liquidation,) = [e for e in reader.market.events if e.kind == "liquidation"]

@@ -32,9 +32,11 @@ def test_snapshot_all_writes_a_portfolio_that_loads_back(monkeypatch, capsys, fa
     out = tmp_path / "now.json"
     assert main(["snapshot", "--all", "-o", str(out)]) == 0, capsys.readouterr().err
     doc = json.loads(out.read_text())
-    assert doc["format"] == "desk.portfolio/1" and doc["as_of"].endswith("Z")
+    # the Bybit account is a UTA in cross mode: one pool with collateral, so version 2
+    assert doc["format"] == "desk.portfolio/2" and doc["as_of"].endswith("Z")
     portfolio = load_portfolio(out)
     assert [a.name for a in portfolio.accounts] == ["bn", "bb", "hl"]
+    assert portfolio.account("bb").pooled and not portfolio.account("bn").pooled
     bn = portfolio.account("bn")
     eth = next(p for p in bn.positions if p.symbol == "ETH/USDT:USDT")
     assert eth.reported.liquidation_price == 1153.3 and eth.tiers[5].maintenance_amount == 135365

@@ -26,7 +26,9 @@ def test_bybit_unified_cross_account(fake, keys, make_config):
         (0, 2_000_000, 0.005, None), (2_000_000, 2_600_000, 0.0056, 1200),
         (2_600_000, 3_200_000, 0.0062, 2760)]
     assert dict(account.wallets) == {"USDT": 20000, "USDC": 500}
-    assert account.reported["USDT"].margin_ratio == 0.0136  # accountMMRate: the whole UTA pool
+    # UTA cross is one pool for the whole account: its ratio is the account's accountMMRate
+    assert account.margin is not None and account.margin.mode == "bybit uta cross"
+    assert account.margin.venue_margin_ratio == 0.0151 and not account.reported
     assert snap.raw["unified"] is True
     paths = fake.paths()
     assert "GET /v5/asset/coin/query-info" not in paths and "GET /v5/user/query-api" not in paths

@@ -106,6 +106,15 @@ def install(server: FakeExchange) -> None:
         "dapi_account": server.fresh_state("binance_dapi_account.json"),
         "dapi_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
         "listen_keys": [],
+        # Multi-Assets mode (GET /fapi/v1/multiAssetsMargin); tests switch it on together with the
+        # binance_fapi_*_multi_assets.json payloads
+        "multiAssetsMargin": False,
+        "assetIndex": server.fresh_state("binance_fapi_assetIndex.json"),
+        # open orders (issue 17): plain /openOrders and the conditional (algo) /openAlgoOrders
+        "openOrders": server.fresh_state("binance_fapi_openOrders.json"),
+        "openAlgoOrders": server.fresh_state("binance_fapi_openAlgoOrders.json"),
+        "dapi_openOrders": [],
+        "dapi_openAlgoOrders": server.fresh_state("binance_dapi_openAlgoOrders.json"),
     }
     state = server.state["binance"]
 
@@ -149,6 +158,24 @@ def install(server: FakeExchange) -> None:
             return json_response(dict(match[0], time=server.now_ms()))
         return json_response([dict(r, time=server.now_ms()) for r in rows])
 
+    async def multi_assets_margin(request: web.Request) -> web.Response:
+        failure = _check_signed(server, request, await request.text())
+        if failure is not None:
+            return failure
+        return json_response({"multiAssetsMargin": bool(state["multiAssetsMargin"])},
+                             headers=_weight_headers(server, 30))
+
+    async def asset_index(request: web.Request) -> web.Response:
+        """One row per ``<ASSET>USD`` pair; with ``symbol`` one object (Binance's shape)."""
+        rows = state["assetIndex"]
+        symbol = request.query.get("symbol")
+        if symbol:
+            match = [r for r in rows if r["symbol"] == symbol]
+            if not match:
+                return _error(400, -1121, "Invalid symbol.")
+            return json_response(match[0], headers=_weight_headers(server, 1))
+        return json_response(rows, headers=_weight_headers(server, 10))
+
     async def listen_key(request: web.Request) -> web.Response:
         _, failure = _auth_key(server, request)
         if failure is not None:
@@ -181,9 +208,15 @@ def install(server: FakeExchange) -> None:
     r.add_get("/fapi/v1/leverageBracket", signed("leverageBracket", 1))
     r.add_get("/fapi/v3/positionRisk", signed("positionRisk", 5))
     r.add_get("/fapi/v3/account", signed("account", 5))
+    r.add_get("/fapi/v1/multiAssetsMargin", multi_assets_margin)
+    r.add_get("/fapi/v1/assetIndex", asset_index)
     for method in ("POST", "PUT", "DELETE"):
         r.add_route(method, "/fapi/v1/listenKey", listen_key)
         r.add_route(method, "/dapi/v1/listenKey", listen_key)
+    r.add_get("/fapi/v1/openOrders", signed("openOrders", 1))
+    r.add_get("/fapi/v1/openAlgoOrders", signed("openAlgoOrders", 1))
+    r.add_get("/dapi/v1/openOrders", signed("dapi_openOrders", 1))
+    r.add_get("/dapi/v1/openAlgoOrders", signed("dapi_openAlgoOrders", 1))
     r.add_get("/dapi/v1/ping", _empty)
     r.add_get("/dapi/v1/time", server_time)
     r.add_get("/dapi/v1/exchangeInfo", public("dapi_exchangeInfo", 1))

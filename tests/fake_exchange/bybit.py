@@ -71,6 +71,12 @@ def install(server: FakeExchange) -> None:
         "risk_limits": server.fresh_state("bybit_risk_limit.json"),
         "uta": server.fresh_state("bybit_account_uta.json"),
         "classic": server.fresh_state("bybit_account_classic.json"),
+        # a UTA cross account with BTC and ETH collateral (unified-margin.md §6.7 TV5)
+        "uta_collateral": server.fresh_state("bybit_account_uta_collateral.json"),
+        "collateral_ratio": server.fresh_state("bybit_collateral_ratio.json"),
+        # open orders per recorded account (issue 17): plain and conditional in one list, as
+        # /v5/order/realtime answers them when no orderFilter is given
+        "orders": server.fresh_state("bybit_order_realtime.json"),
     }
     state = server.state["bybit"]
 
@@ -100,9 +106,16 @@ def install(server: FakeExchange) -> None:
         symbol = request.query.get("symbol")
         rows = [{"symbol": p["symbol"], "markPrice": p["markPrice"], "indexPrice": p["markPrice"],
                  "lastPrice": p["markPrice"], "fundingRate": "0.0001"}
-                for acct in (state["uta"], state["classic"]) for p in acct["positions"]
+                for name in ("uta", "classic", "uta_collateral") for p in state[name]["positions"]
                 if symbol is None or p["symbol"] == symbol]
         return _answer(server, {"category": request.query.get("category", "linear"), "list": rows})
+
+    async def collateral_ratio(request: web.Request) -> web.Response:
+        """Public tiered collateral ratios; ``currency`` narrows to one coin."""
+        answer = state["collateral_ratio"]
+        currency = request.query.get("currency")
+        rows = [r for r in answer["result"]["list"] if currency is None or r["currency"] == currency]
+        return _answer(server, {"list": rows})
 
     def signed(build: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
@@ -136,6 +149,17 @@ def install(server: FakeExchange) -> None:
             return _answer(server, {}, 10001, f"accountType only support {entry['accountType']}")
         return _answer(server, {"list": [entry]})
 
+    def fee_rate(request: web.Request, key: Any) -> web.Response:
+        """The account's own rates (GET /v5/account/fee-rate): Bybit's non-VIP derivatives rates."""
+        category = request.query.get("category")
+        if category not in ("linear", "inverse", "spot", "option"):
+            return _answer(server, {}, 10001, "params error: category")
+        symbol = request.query.get("symbol")
+        rows = [{"symbol": r["symbol"], "baseCoin": r.get("baseCoin", ""), "takerFeeRate": "0.00055",
+                 "makerFeeRate": "0.0002"} for r in state["instruments"].get(category, [])
+                if symbol is None or r["symbol"] == symbol]
+        return _answer(server, {"category": category, "list": rows})
+
     def account_info(request: web.Request, key: Any) -> web.Response:
         return _answer(server, account()["info"])
 
@@ -155,7 +179,23 @@ def install(server: FakeExchange) -> None:
             "rsaPublicKey": "", "isMaster": True, "parentUid": "0", "kycLevel": "LEVEL_1",
             "kycRegion": ""})
 
+    def open_orders(request: web.Request, key: Any) -> web.Response:
+        q = request.query
+        category = q.get("category")
+        if category not in ("linear", "inverse", "spot", "option"):
+            return _answer(server, {}, 10001, "params error: category")
+        if category == "linear" and not (q.get("settleCoin") or q.get("symbol") or q.get("baseCoin")):
+            return _answer(server, {}, 10001, "params error: symbol or settleCoin is required")
+        instruments = {r["symbol"]: r for r in state["instruments"].get(category, [])}
+        rows = [o for o in state["orders"][state["account"]] if o["symbol"] in instruments
+                and (q.get("settleCoin") is None or instruments[o["symbol"]]["settleCoin"] == q["settleCoin"])
+                and (q.get("symbol") is None or o["symbol"] == q["symbol"])
+                and (q.get("orderFilter") != "StopOrder" or o["stopOrderType"])]
+        limit = int(q.get("limit", "20"))
+        return _answer(server, {"category": category, "list": rows[:limit], "nextPageCursor": ""})
+
     r = server.app.router
+    r.add_get("/v5/order/realtime", signed(open_orders))
     r.add_get("/v5/market/time", market_time)
     r.add_get("/v5/market/instruments-info", instruments)
     r.add_get("/v5/market/risk-limit", risk_limit)
@@ -163,4 +203,6 @@ def install(server: FakeExchange) -> None:
     r.add_get("/v5/position/list", signed(positions))
     r.add_get("/v5/account/wallet-balance", signed(wallet))
     r.add_get("/v5/account/info", signed(account_info))
+    r.add_get("/v5/spot-margin-trade/collateral", collateral_ratio)
+    r.add_get("/v5/account/fee-rate", signed(fee_rate))
     r.add_get("/v5/user/query-api", signed(query_api))

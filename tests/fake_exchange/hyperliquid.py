@@ -29,6 +29,9 @@ def install(server: FakeExchange) -> None:
     server.state["hyperliquid"] = {
         "metaAndAssetCtxs": server.fresh_state("hyperliquid_metaAndAssetCtxs.json"),
         "clearinghouseState": server.fresh_state("hyperliquid_clearinghouseState.json"),
+        # the account's abstraction mode: "default" (standard), "unifiedAccount", "portfolioMargin"
+        "userAbstraction": "default",
+        "frontendOpenOrders": server.fresh_state("hyperliquid_frontendOpenOrders.json"),  # issue 17
     }
     state = server.state["hyperliquid"]
 
@@ -53,12 +56,17 @@ def install(server: FakeExchange) -> None:
         if kind == "allMids":
             meta, ctxs = state["metaAndAssetCtxs"]
             return json_response({u["name"]: c["midPx"] for u, c in zip(meta["universe"], ctxs, strict=True)})
+        if kind in ("frontendOpenOrders", "openOrders"):
+            user = body.get("user")
+            if not isinstance(user, str) or not ADDRESS.match(user):
+                return _reject()
+            return json_response(state["frontendOpenOrders"].get(user.lower(), []))
         if kind in ("clearinghouseState", "userAbstraction"):
             user = body.get("user")
             if not isinstance(user, str) or not ADDRESS.match(user):
                 return _reject()
             if kind == "userAbstraction":
-                return json_response("default")
+                return json_response(state["userAbstraction"])
             accounts = state["clearinghouseState"]
             empty = {"marginSummary": {"accountValue": "0.0", "totalNtlPos": "0.0", "totalRawUsd": "0.0",
                                        "totalMarginUsed": "0.0"},

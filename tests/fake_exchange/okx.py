@@ -33,6 +33,11 @@ def install(server: FakeExchange) -> None:
         # instFamily -> tier rows (minSz/maxSz in contracts), the same for cross and isolated
         "position_tiers": server.fresh_state("okx_position_tiers.json"),
         "passphrases": {},  # api key -> passphrase
+        # account mode (GET /api/v5/account/config acctLv): 2 spot and futures, 3 multi-currency,
+        # 4 portfolio margin; tests switch to 3 with okx_balance_multi_currency.json
+        "acctLv": "2",
+        "orders_pending": server.fresh_state("okx_orders_pending.json"),  # issue 17
+        "orders_algo_pending": server.fresh_state("okx_orders_algo_pending.json"),
     }
     state = server.state["okx"]
 
@@ -105,13 +110,27 @@ def install(server: FakeExchange) -> None:
     def config(request: web.Request, key: Any) -> web.Response:
         perm = ",".join(["read_only"] + (["trade"] if key.can_trade else [])
                         + (["withdraw"] if key.can_withdraw else []))
-        return _answer([{"acctLv": "2", "autoLoan": False, "ctIsoMode": "automatic", "greeksType": "PA",
+        return _answer([{"acctLv": state["acctLv"], "autoLoan": False, "ctIsoMode": "automatic",
+                         "greeksType": "PA",
                          "level": "Lv1", "levelTmp": "", "mgnIsoMode": "automatic", "posMode": "net_mode",
                          "uid": "44705892343619584", "label": "desk test key", "roleType": "0",
                          "traderInsts": [], "spotRoleType": "0", "opAuth": "0", "kycLv": "1", "ip": "",
                          "perm": perm, "mainUid": "44705892343619584"}])
 
+    def orders_pending(request: web.Request, key: Any) -> web.Response:
+        inst = request.query.get("instId")
+        return _answer([o for o in state["orders_pending"] if inst is None or o["instId"] == inst])
+
+    def orders_algo_pending(request: web.Request, key: Any) -> web.Response:
+        # OKX: ordType is required, one type a request (51000 "Parameter ordType error")
+        kind = request.query.get("ordType")
+        if kind not in ("conditional", "oco", "trigger", "move_order_stop", "iceberg", "twap", "chase"):
+            return _answer([], "51000", "Parameter ordType error", 400)
+        return _answer([o for o in state["orders_algo_pending"] if o["ordType"] == kind])
+
     r = server.app.router
+    r.add_get("/api/v5/trade/orders-pending", signed(orders_pending))
+    r.add_get("/api/v5/trade/orders-algo-pending", signed(orders_algo_pending))
     r.add_get("/api/v5/public/time", public_time)
     r.add_get("/api/v5/public/instruments", instruments)
     r.add_get("/api/v5/public/position-tiers", position_tiers)

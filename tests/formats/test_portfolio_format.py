@@ -114,7 +114,7 @@ def test_document_level_errors():
     with pytest.raises(PortfolioError, match="not valid JSON"):
         load_portfolio(b"{")
     with pytest.raises(PortfolioError, match=r'"format" must be "desk\.portfolio/1"'):
-        load_portfolio(broken(lambda d: d.update(format="desk.portfolio/2")))
+        load_portfolio(broken(lambda d: d.update(format="desk.portfolio/3")))
     with pytest.raises(PortfolioError, match="as_of must be an ISO 8601 time"):
         load_portfolio(broken(lambda d: d.update(as_of="yesterday")))
 

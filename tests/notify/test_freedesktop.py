@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from desk.domain.alerts import Alert, AlertLevel
 from desk.notify.base import DeliveryChain, NotifyError
 from desk.notify.freedesktop import FreedesktopNotifier
 from tests.support.dbus import Dunst, NotifyMonitor, PrivateBus, dunst_on, wait_for
+from tests.support.monitor import ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -118,12 +118,14 @@ def test_no_notification_server_falls_back_to_the_next_channel(dbus_session: Pri
 def test_a_server_that_appears_later_is_used_after_the_retry_delay(
     dbus_session: PrivateBus, tmp_path: Path
 ) -> None:
-    notifier = FreedesktopNotifier(call_timeout=2, retry_seconds=0.5)
+    clock = ManualClock()
+    notifier = FreedesktopNotifier(call_timeout=2, retry_seconds=0.5, clock=clock)
     try:
         assert not notifier.available()
         with dunst_on(dbus_session, tmp_path):
+            clock.advance(0.49)
             assert not notifier.available()  # not asked again so soon
-            time.sleep(0.6)
+            clock.advance(0.02)
             assert notifier.available()
             assert notifier.send(WARNING).startswith("notification id ")
     finally:

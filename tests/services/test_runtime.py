@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
+from desk.exchanges.demo import DEMO_ACCOUNTS
 from desk.services.monitor import MonitorConfig
 from desk.services.runtime import HistoryRecorder, NoAccountsError, Runtime
-from desk.services.snapshot import DataStatus, MonitorSnapshot, StatusChange
+from desk.services.snapshot import DataStatus, HistoryStatus, MonitorSnapshot, StatusChange
 from desk.store.history import History
 from desk.store.settings import AccountConfig, Settings
-from tests.support.monitor import Recorder, ScriptedReader, position
+from tests.support.monitor import ManualClock, Recorder, ScriptedReader, position
 
+HANG_GUARD = 60.0  # seconds: waits below only ever reach it when something hangs
 FAST = MonitorConfig(live_seconds=0.5, stale_seconds=2.0, reconcile_seconds=0.5, poll_seconds=0.2,
                      backoff_initial=0.05, backoff_max=0.2)
 
@@ -42,30 +43,37 @@ def test_history_is_written_from_its_own_thread_with_the_real_engine(tmp_path):
 
 
 def test_a_slow_history_never_holds_up_the_monitor():
-    class SlowHistory:
+    class StuckHistory:
+        """A history whose writes hang until the test lets them go."""
+
         def __init__(self):
             self.calls = 0
+            self.writing = threading.Event()
+            self.release = threading.Event()
 
         def record(self, report, at):
             self.calls += 1
-            time.sleep(0.5)
+            self.writing.set()
+            self.release.wait(HANG_GUARD)
             return True
 
     reader = ScriptedReader("main", (position(),), streams_marks=True)
-    slow = SlowHistory()
-    runtime = Runtime([reader], config=FAST, history=slow)
+    stuck = StuckHistory()
+    runtime = Runtime([reader], config=FAST, history=stuck)
     events = Recorder()
     runtime.attach(events, MonitorSnapshot)
     with runtime:
-        events.wait_for(lambda: reader.marks_subscribed and events.snapshots, what="subscribed")
-        started = time.monotonic()
+        events.wait_for(lambda: reader.marks_subscribed and events.snapshots, HANG_GUARD, "subscribed")
+        assert stuck.writing.wait(HANG_GUARD), "the history was never written"
+        # the writer is stuck inside a write: every mark is still recomputed and published
         for i in range(20):
             reader.push_marks({"BTC/USDT:USDT": 60_000.0 + i})
-            time.sleep(0.01)
-        events.wait_snapshot(lambda s: s.report.positions()[0].mark_price == 60_019.0, timeout=2)
-        elapsed = time.monotonic() - started
-    assert elapsed < 1.0  # 20 recomputes published while the history spent 0.5 s per write
-    assert slow.calls < 20  # the writer coalesced to the newest pending report
+        events.wait_snapshot(lambda s: s.report.positions()[0].mark_price == 60_019.0, HANG_GUARD,
+                             "the last mark published while the history hangs")
+        assert stuck.calls == 1
+        stuck.release.set()
+        events.wait_for(lambda: runtime.history_recorder.written >= 2, HANG_GUARD, "the writer catching up")
+    assert stuck.calls < 20  # the writer coalesced to the newest pending report
 
 
 def test_attach_and_extensions_follow_the_runtime_life():
@@ -128,9 +136,12 @@ def test_demo_runtime_runs_every_demo_account_live_and_stops_cleanly():
     assert runtime.demo
     runtime.start()
     try:
+        # every account of the demo catalog (five since the whole book added demo-bybit-hedge)
         snap = events.wait_snapshot(
-            lambda s: len(s.accounts) == 4 and all(a.status is DataStatus.LIVE for a in s.accounts)
-            and len(s.report.accounts) == 4, timeout=10, what="all demo accounts live")
+            lambda s: {a.name for a in s.accounts} == set(DEMO_ACCOUNTS)
+            and all(a.status is DataStatus.LIVE for a in s.accounts)
+            and {a.name for a in s.report.accounts} == set(DEMO_ACCOUNTS),
+            timeout=10, what="all demo accounts live")
     finally:
         assert runtime.stop(10)
     assert all(a.demo for a in snap.accounts)
@@ -184,31 +195,53 @@ def test_account_changes_take_effect_without_a_restart():
 
         with runtime:
             events.wait_snapshot(lambda s: state(s, "main") and state(s, "main").status is DataStatus.LIVE,
-                                 15, "main live")
+                                 HANG_GUARD, "main live")
             # add
             settings.put_account(AccountConfig(name="second", venue="binanceusdm", api_url=server.url))
             settings.save()
-            started = time.monotonic()
+            # the caller (the GUI) does not wait: with the monitor's loop held, the call still
+            # returns, the work pending
+            gate = threading.Event()
+
+            async def hold_the_loop():
+                gate.wait(HANG_GUARD)
+
+            held = runtime.monitor.submit(hold_the_loop())
             future = runtime.apply_account_changes(["second"])
-            assert time.monotonic() - started < 0.1  # the caller (the GUI) does not wait
-            assert future.result(20) == {"second": "added"}
+            assert not future.done()
+            gate.set()
+            held.result(HANG_GUARD)
+            assert future.result(HANG_GUARD) == {"second": "added"}
             snap = events.wait_snapshot(
                 lambda s: state(s, "second") and state(s, "second").status is DataStatus.LIVE
-                and any(a.name == "second" and a.positions for a in s.report.accounts), 15, "second live")
+                and any(a.name == "second" and a.positions for a in s.report.accounts),
+                HANG_GUARD, "second live")
             assert runtime.account_names == ("main", "second")
             # remove
             settings.remove_account("main")
             settings.save()
-            assert runtime.apply_account_changes(["main"]).result(20) == {"main": "removed"}
-            snap = events.wait_snapshot(lambda s: state(s, "main") is None, 5, "main gone")
+            assert runtime.apply_account_changes(["main"]).result(HANG_GUARD) == {"main": "removed"}
+            snap = events.wait_snapshot(lambda s: state(s, "main") is None, HANG_GUARD, "main gone")
             assert [a.name for a in snap.report.accounts] == ["second"]
             assert runtime.account_names == ("second",)
             # edit: a URL where nothing listens; the old figures are not shown as the new account's
             settings.put_account(AccountConfig(name="second", venue="binanceusdm", api_url="http://127.0.0.1:9"))
             settings.save()
-            assert runtime.apply_account_changes(["second"]).result(20) == {"second": "restarted"}
+            assert runtime.apply_account_changes(["second"]).result(HANG_GUARD) == {"second": "restarted"}
             snap = events.wait_snapshot(
                 lambda s: state(s, "second") and state(s, "second").status is not DataStatus.LIVE
-                and not s.report.accounts, 15, "second reconfigured")
+                and not s.report.accounts, HANG_GUARD, "second reconfigured")
             # unknown names are left alone
-            assert runtime.apply_account_changes(["nobody"]).result(5) == {"nobody": "unchanged"}
+            assert runtime.apply_account_changes(["nobody"]).result(HANG_GUARD) == {"nobody": "unchanged"}
+
+
+def test_the_missing_history_is_announced_on_the_runtimes_clock():
+    clock = ManualClock()
+    runtime = Runtime([ScriptedReader("main", (position(),), clock=clock)], config=FAST, clock=clock)
+    runtime.history_problem = "history not being recorded: disk full"
+    events = Recorder()
+    runtime.attach(events, HistoryStatus)
+    with runtime:
+        (status,) = events.wait_for(lambda: [e for e in events.events if isinstance(e, HistoryStatus)],
+                                    HANG_GUARD, "the history's status")
+    assert status.at == clock() and not status.recording

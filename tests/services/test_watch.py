@@ -34,7 +34,7 @@ class Watch:
         self._sel.register(self.proc.stdout, selectors.EVENT_READ)
         self._buffer = ""
 
-    def read_until(self, predicate, timeout: float = 20.0) -> str:
+    def read_until(self, predicate, timeout: float = 120.0) -> str:  # a hang guard, not a speed limit
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.lines:
@@ -97,16 +97,19 @@ def test_human_table_and_status_lines_then_sigint(subprocess_env):
 def test_the_table_says_what_brings_a_position_back_in_the_flash_crash(subprocess_env):
     """The Bybit isolated SOL long nears liquidation: under the table, the fixes for the distance
     warning (10 %) and the ratio target (0.50), the amount in USDT and a whole leverage."""
-    w = Watch(subprocess_env, "--demo", "--scenario", "flash-crash", "--speed", "600", "--seed", "7",
+    # speed 120: the SOL long's fall spans about ten of the demo's 0.5 s mark ticks (at 600 it
+    # was two, and a busy machine could print no table while the position was near liquidation)
+    w = Watch(subprocess_env, "--demo", "--scenario", "flash-crash", "--speed", "120", "--seed", "7",
               "--no-alerts")
     try:
         line = w.read_until(lambda line: "demo-bybit-isolated SOL/USDT:USDT long: To get back to 10 % from "
-                            "liquidation and margin ratio 50 %: add " in line, timeout=40)
+                            "liquidation and margin ratio 50 %: add " in line, timeout=300)
     finally:
         code, _rest, err = w.stop(signal.SIGINT)
     assert code == 0, err
     fixes = line.split(": ", 2)[2]
-    assert re.fullmatch(r"add [\d,]+ USDT of margin, or set leverage to \d+x\.", fixes), line
+    # the amount depends on how deep into the fall the line was read: cents near the band's edge
+    assert re.fullmatch(r"add [\d,]+(\.\d+)? USDT of margin, or set leverage to \d+x\.", fixes), line
 
 
 def test_no_account_points_to_accounts_add_and_demo(subprocess_env):

@@ -82,14 +82,19 @@ def test_bad_input_is_a_clear_error_exit_2(argv: list[str], message: str,
     assert not desk_paths().settings_file.exists()
 
 
-def test_webhook_url_is_masked_by_show(capsys: pytest.CaptureFixture[str]) -> None:
-    url = "https://127.0.0.1/hook/fake-token-for-test-1234"
-    assert main(["config", "set", "alerts.webhook_url", url]) == 0
+def test_an_old_webhook_url_in_the_file_is_reported_masked_and_kept(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """alerts.webhook_url held a token in settings.toml; channel URLs now live in the keyring."""
+    token = "fake-token-for-test-1234"
+    path = desk_paths().ensure().settings_file
+    path.write_text(f'schema_version = 2\n[alerts]\nwebhook_url = "https://127.0.0.1/hook/{token}"\n')
     assert main(["config", "show"]) == 0
     assert main(["config", "show", "--json"]) == 0
-    out = capsys.readouterr().out
-    assert url not in out
-    assert Settings.load().get("alerts.webhook_url") == url
+    captured = capsys.readouterr()
+    assert token not in captured.out + captured.err
+    assert "alerts.webhook_url" in captured.err and "desk alerts channel add" in captured.err
+    assert main(["config", "set", "alerts.webhook_url", "https://x.example/y"]) == 2
+    assert token in path.read_text()  # nothing lost: the user moves it and removes the line
 
 
 def test_corrupt_settings_reported_by_config_show(capsys: pytest.CaptureFixture[str]) -> None:

@@ -261,9 +261,9 @@ def test_survives_kill_9_in_the_middle_of_writes(tmp_path: Path, subprocess_env:
     rng = random.Random(20261121)
     committed = -1
     kills = 0
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 600  # a hang guard: ten interpreter starts on a busy machine
     for _ in range(10):
-        assert time.monotonic() < deadline, "the kill -9 loop took too long"
+        assert time.monotonic() < deadline, "the kill -9 loop hangs"
         start = committed + 1
         proc = subprocess.Popen([sys.executable, "-m", "tests.support.store", str(path), str(start)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,

@@ -29,7 +29,7 @@ REQUIRED = {
     "alerts.margin_ratio_warning": 0.5, "alerts.margin_ratio_critical": 0.8, "alerts.stale_seconds": 30,
     "alerts.rearm_margin": 0.1, "alerts.cooldown_minutes": 30, "alerts.disagree_ticks": 2,
     "alerts.digest_threshold": 3, "alerts.quiet_hours": "", "alerts.sound": False,
-    "alerts.webhook_url": "", "alerts.desktop": True, "risk.target_margin_ratio": 0.5,
+    "alerts.repeat_critical_minutes": "2,5,10,15", "alerts.desktop": True, "risk.target_margin_ratio": 0.5,
     "history.sample_seconds": 10, "history.fine_retention_hours": 24, "history.coarse_sample_minutes": 5,
     "history.coarse_retention_days": 90, "history.max_megabytes": 200, "ui.theme": "auto",
     "ui.refresh_hz": 4, "ui.start_minimized": False, "logs.level": "info", "logs.max_megabytes": 5,
@@ -92,7 +92,8 @@ def test_set_save_load_round_trip_stores_only_changes(tmp_path: Path) -> None:
         ("logs.backups", "2.5", "a whole number"),
         ("alerts.sound", "maybe", "true or false"),
         ("alerts.quiet_hours", "11pm-7am", "HH:MM-HH:MM"),
-        ("alerts.webhook_url", "ftp://x", "http"),
+        ("alerts.repeat_critical_minutes", "5,2,15", "rising except the last"),
+        ("alerts.repeat_critical_minutes", "2,0", "e.g. \"2,5,10,15\""),
         ("history.sample_seconds", "0", "from 1 to 3600"),
     ],
 )

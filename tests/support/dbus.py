@@ -138,12 +138,13 @@ class Dunst:
 
 
 @contextlib.contextmanager
-def dunst_on(bus: PrivateBus, directory: Path) -> Iterator[Dunst]:
-    """Run dunst on ``bus`` until the block ends (needs an X display)."""
+def dunst_on(bus: PrivateBus, directory: Path, extra: str = "") -> Iterator[Dunst]:
+    """Run dunst on ``bus`` until the block ends (needs an X display); ``extra``: more [global]
+    lines for its configuration (e.g. the ``dmenu`` that picks from a notification's actions)."""
     if not os.environ.get("DISPLAY"):
         pytest.fail("dunst needs an X display: run pytest with pytest-xvfb (DISPLAY unset) or under xvfb-run")
     config = directory / "dunstrc"
-    config.write_text("[global]\n    sticky_history = yes\n    history_length = 50\n")
+    config.write_text("[global]\n    sticky_history = yes\n    history_length = 50\n" + extra)
     proc = subprocess.Popen(
         [require("dunst"), "-config", str(config)], env=bus.env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -191,9 +192,10 @@ def notify_monitor(dbus_session: PrivateBus, tmp_path: Path) -> Iterator[NotifyM
         stdout=out, stderr=subprocess.STDOUT,
     )
     try:
-        # dbus-monitor prints its own NameAcquired/NameLost signals once it is a monitor
-        wait_for(lambda: proc.poll() is not None or log.stat().st_size > 0, 5, "dbus-monitor to start")
-        time.sleep(0.2)
+        # dbus-monitor prints the NameLost signal the bus sends when it becomes a monitor (its
+        # match rules installed at the same moment): from then on nothing sent is missed
+        wait_for(lambda: proc.poll() is not None or "member=NameLost" in log.read_text(), 60,
+                 "dbus-monitor to become a monitor")
         if proc.poll() is not None:
             pytest.fail(f"dbus-monitor exited: {log.read_text()}")
         yield NotifyMonitor(log)

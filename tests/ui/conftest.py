@@ -2,3 +2,4 @@
 
 from __future__ import annotations
 
+from tests.support.push_services import push_server  # noqa: F401

@@ -182,6 +182,8 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
         Column.UPNL: fmt.money(r.unrealized_pnl, "USDT", signed=True), Column.AGE: age_text,
         Column.ROI: fmt.percent(r.roi, signed=True),
         Column.POSITION_MARGIN: fmt.money(r.position_margin, "USDT"),
+        Column.STOP: _stop_text(r),
+        Column.ADL: str(r.adl_rank) if r.adl_rank is not None else "—",
     }
 
     def foreground(column: Column) -> str | None:
@@ -200,6 +202,9 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
         if column is Column.LIQ_EXCHANGE and check is not None and check.disagrees:
             return _color(Level.WARNING)
         if column is Column.AGE and status is DataStatus.DELAYED:
+            return _color(Level.WARNING)
+        if column is Column.STOP and r.protection is not None and r.protection.verdict.value in (
+                "unprotected", "beyond_liquidation", "fires_at_once"):
             return _color(Level.WARNING)
         return None
 
@@ -245,6 +250,12 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
                 return tip is not None and "No bankruptcy price" in tip
             if column is Column.AGE and not liquidated:
                 return tip is not None and tip.startswith("Data status:")
+            if column is Column.ADL and r.adl_rank is not None:
+                return tip is not None and f"Auto-deleveraging rank {r.adl_rank} " in tip
+            if column is Column.STOP:
+                if r.protection is None:
+                    return tip is not None and "open orders are not read" in tip
+                return tip is not None and _stop_text(r).split()[0].lower() in tip.lower()
             return prefix is not None or tip is None
         return ok
 
@@ -384,3 +395,14 @@ class PaintRecorder(QStyledItemDelegate):
                 if got != want:
                     out.append(f"screen row {row} (y={y}) col {column.name}: painted {got}, row is {want}")
         return out
+
+
+def _stop_text(r: PositionRisk) -> str:
+    """The Stop column (issue 17), from the verdict and coverage alone."""
+    if r.protection is None:
+        return "—"
+    verdict = r.protection.verdict.value
+    if verdict == "partly":
+        return f"partly {r.protection.coverage * 100:.0f} %"
+    return {"protected": "protected", "unprotected": "UNPROTECTED", "beyond_liquidation": "stop beyond liq",
+            "fires_at_once": "stop fires at once"}[verdict]

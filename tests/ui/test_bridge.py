@@ -17,6 +17,8 @@ from desk.services.snapshot import DataStatus, StatusChange
 from desk.ui.bridge import EventBridge
 from tests.support.ui import position, snapshot
 
+HANG_GUARD_MS = 60_000  # waits end on their condition; this is only reached by a hang
+
 
 def publish_from_thread(bus: EventBus, events: list[object], pause: float = 0.0) -> threading.Thread:
     def run() -> None:
@@ -37,8 +39,8 @@ def test_snapshot_published_on_a_worker_thread_arrives_on_the_gui_thread(qtbot) 
     seen: list[tuple[int, bool]] = []
     app_thread = QApplication.instance().thread()  # type: ignore[union-attr]
     bridge.snapshot_ready.connect(lambda s: seen.append((s.seq, QThread.currentThread() is app_thread)))
-    with qtbot.waitSignal(bridge.snapshot_ready, timeout=2000):
-        publish_from_thread(bus, [snapshot([position()], seq=1)]).join(2)
+    with qtbot.waitSignal(bridge.snapshot_ready, timeout=HANG_GUARD_MS):
+        publish_from_thread(bus, [snapshot([position()], seq=1)]).join(HANG_GUARD_MS / 1000)
     assert seen == [(1, True)]
 
 
@@ -49,8 +51,8 @@ def test_a_burst_of_snapshots_is_coalesced_to_the_newest(qtbot) -> None:  # type
     delivered: list[int] = []
     bridge.snapshot_ready.connect(lambda s: delivered.append(s.seq))
     burst = [snapshot([position()], seq=i) for i in range(1, 201)]
-    publish_from_thread(bus, burst).join(5)
-    qtbot.waitUntil(lambda: bool(delivered) and delivered[-1] == 200, timeout=3000)
+    publish_from_thread(bus, burst).join(HANG_GUARD_MS / 1000)
+    qtbot.waitUntil(lambda: bool(delivered) and delivered[-1] == 200, timeout=HANG_GUARD_MS)
     assert bridge.received == 200
     assert len(delivered) <= 3  # the first at once, the rest folded into the newest
     assert delivered == sorted(delivered)
@@ -60,15 +62,17 @@ def test_a_steady_stream_is_throttled_to_the_refresh_rate(qtbot) -> None:  # typ
     bus = EventBus()
     bridge = EventBridge(refresh_hz=4)
     bridge.attach(bus)
-    delivered: list[float] = []
-    bridge.snapshot_ready.connect(lambda s: delivered.append(time.monotonic()))
-    # 20 snapshots a second for 1.5 s
+    delivered: list[tuple[int, float]] = []
+    bridge.snapshot_ready.connect(lambda s: delivered.append((s.seq, time.monotonic())))
+    # 20 snapshots a second for 1.5 s (a busy machine only spreads them out)
     thread = publish_from_thread(bus, [snapshot([position()], seq=i) for i in range(30)], pause=0.05)
-    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=5000)
-    qtbot.wait(400)
-    assert 4 <= len(delivered) <= 8  # ~4 per second, not 20
-    gaps = [b - a for a, b in itertools.pairwise(delivered)]
-    assert min(gaps) >= 0.2  # 1 / 4 Hz, with a little scheduling slack
+    qtbot.waitUntil(lambda: not thread.is_alive() and bool(delivered) and delivered[-1][0] == 29,
+                    timeout=HANG_GUARD_MS)
+    assert 2 <= len(delivered) < 30  # folded, and the newest shown in the end
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(delivered)]
+    # never faster than 4 Hz: 0.25 s apart (a Qt coarse timer may fire 5 % early); load only
+    # makes gaps longer, so this lower bound is the whole claim and cannot flake
+    assert min(gaps) >= 0.2, gaps
 
 
 def test_status_changes_and_alerts_are_never_coalesced(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -85,8 +89,8 @@ def test_status_changes_and_alerts_are_never_coalesced(qtbot) -> None:  # type: 
                                    reason=f"#{i}"))
         alert = Alert(at=float(i), rule="distance", level=AlertLevel.WARNING, title=f"alert {i}", body="b")
         events.append(AlertRaised(alert, "snoozed" if i == 3 else None))
-    publish_from_thread(bus, events).join(5)
-    qtbot.waitUntil(lambda: len(changes) == 10 and len(alerts) == 10, timeout=3000)
+    publish_from_thread(bus, events).join(HANG_GUARD_MS / 1000)
+    qtbot.waitUntil(lambda: len(changes) == 10 and len(alerts) == 10, timeout=HANG_GUARD_MS)
     assert [c.reason for c in changes] == [f"#{i}" for i in range(10)]
     assert [a.title for a, _ in alerts] == [f"alert {i}" for i in range(10)]
     assert alerts[3][1] == "snoozed"
@@ -97,5 +101,8 @@ def test_unrelated_events_are_ignored(qtbot) -> None:  # type: ignore[no-untyped
     got: list[object] = []
     bridge.snapshot_ready.connect(got.append)
     bridge.on_event("something else")
-    qtbot.wait(50)
-    assert got == [] and bridge.received == 0
+    # a snapshot after it: once that arrives, anything the unrelated event caused would have too
+    marker = snapshot([position()], seq=7)
+    with qtbot.waitSignal(bridge.snapshot_ready, timeout=HANG_GUARD_MS):
+        bridge.on_event(marker)
+    assert got == [marker] and bridge.received == 1

@@ -26,8 +26,9 @@ def window(qtbot, monkeypatch):  # type: ignore[no-untyped-def]
     return w
 
 
-def settle(qtbot) -> None:  # type: ignore[no-untyped-def]
-    qtbot.wait(20)  # the strip and cards refresh in an event of their own
+def settle(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    # the strip and cards refresh in an event of their own: wait for it, not for a time
+    qtbot.waitUntil(lambda: not window._summary_pending, timeout=60_000)
 
 
 def test_title_and_demo_badge(window) -> None:  # type: ignore[no-untyped-def]
@@ -44,7 +45,7 @@ def test_strip_shows_the_worst_health_in_words(qtbot, window) -> None:  # type: 
                  position("B/USDT:USDT", mark=100.0, liquidation=92.0),  # 8 %: warning
                  position("C/USDT:USDT", account="other", mark=100.0, liquidation=50.0)]
     window.apply_snapshot(snapshot(positions, at=now))
-    settle(qtbot)
+    settle(qtbot, window)
     assert window.worst_level is Level.CRITICAL
     assert window.status_strip.health.text() == "✖ CRITICAL"
     assert window.status_strip.summary.text() == "3 positions in 2 accounts · 1 critical · 1 warning"
@@ -57,7 +58,7 @@ def test_strip_shows_the_worst_health_in_words(qtbot, window) -> None:  # type: 
 def test_an_account_in_error_is_stale_not_ok(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     now = time.time()
     window.apply_snapshot(snapshot([position(mark=100.0, liquidation=50.0)], at=now, status=DataStatus.ERROR))
-    settle(qtbot)
+    settle(qtbot, window)
     assert window.worst_level is Level.STALE
     assert window.status_strip.health.text() == "◌ STALE DATA"
     card = window.accounts_panel.cards["main"]
@@ -67,7 +68,7 @@ def test_an_account_in_error_is_stale_not_ok(qtbot, window) -> None:  # type: ig
 
 def test_margin_bar_tooltip_has_the_venues_own_figure(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     window.apply_snapshot(snapshot([position(margin_ratio=0.4)], at=time.time()))
-    settle(qtbot)
+    settle(qtbot, window)
     bar = window.accounts_panel.cards["main"].bar
     assert bar.format() == "✓ 40.00 %"  # one formatter: ratios at 2 decimals everywhere
     assert "venue's own figure 40.40 %" in bar.toolTip()
@@ -77,7 +78,7 @@ def test_isolated_only_accounts_show_the_worst_isolated_ratio(qtbot, window) -> 
     positions = [position("A/USDT:USDT", margin_mode="isolated", margin_ratio=0.27),
                  position("B/USDT:USDT", margin_mode="isolated", margin_ratio=0.61)]
     window.apply_snapshot(snapshot(positions, at=time.time()))
-    settle(qtbot)
+    settle(qtbot, window)
     bar = window.accounts_panel.cards["main"].bar
     assert bar.format() == "▲ 61.00 % isolated"
     assert "B/USDT:USDT" in bar.toolTip()

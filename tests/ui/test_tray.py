@@ -31,6 +31,16 @@ def probe(env: dict[str, str], answer: str = "no") -> dict[str, object]:
     return result
 
 
+def tray_seen(env: dict[str, str]) -> bool:
+    """Whether a fresh Qt process on this display finds a system tray (as the probe will)."""
+    env = {**env, "PYTHONPATH": str(ROOT)}
+    env.pop("QT_QPA_PLATFORM", None)
+    check = ("from PySide6.QtWidgets import QApplication, QSystemTrayIcon; app = QApplication([]); "
+             "print(QSystemTrayIcon.isSystemTrayAvailable())")
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
+    return done.stdout.strip().endswith("True")
+
+
 @pytest.fixture
 def x_env(subprocess_env: dict[str, str]) -> dict[str, str]:
     if not os.environ.get("DISPLAY"):
@@ -44,8 +54,12 @@ def tray_host(x_env: dict[str, str]) -> Iterator[None]:
         pytest.fail("trayer is not installed (apt-get install trayer): it provides the tray host")
     proc = subprocess.Popen(["trayer", "--edge", "bottom", "--align", "right"], env=x_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.7)
     try:
+        # ready when Qt itself sees a tray host (trayer owns the tray selection), not after a pause
+        deadline = time.monotonic() + 60  # a hang guard only
+        while not tray_seen(x_env):
+            assert proc.poll() is None, "trayer exited"
+            assert time.monotonic() < deadline, "trayer never became the tray host"
         yield
     finally:
         proc.terminate()

@@ -116,3 +116,44 @@ def test_update_keeps_a_pinned_what_if_and_clear(ladder: LadderWidget, crash: Po
     assert ladder.whatif.value() == pytest.approx(risk.mark_price)
     ladder.show_position(None, None)
     assert ladder.empty.isVisible() and not ladder.plot.isVisible()
+
+
+def test_stop_and_take_profit_lines_and_what_the_stop_saves(ladder: LadderWidget, crash: Portfolio) -> None:
+    """Issue 17: the victim's stop and take-profit as lines; the side panel compares a stop fill with
+    liquidation, figures derived here from the position and the engine's bankruptcy price."""
+    import dataclasses
+
+    from desk.domain.protection import Order, OrderKind, OrderSide
+
+    account, symbol, _leg = VICTIM
+    before = position_risk(compute_risk(crash), *VICTIM)
+    assert before.side == "long" and before.liquidation_price is not None
+    stop_at = (before.mark_price + before.liquidation_price) / 2  # between the mark and liquidation
+    tp_at = before.mark_price * 1.2
+    orders = (Order(symbol, OrderKind.STOP, OrderSide.SELL, None, trigger_price=stop_at, reduce_only=True),
+              Order(symbol, OrderKind.TAKE_PROFIT, OrderSide.SELL, None, trigger_price=tp_at))
+    portfolio = Portfolio(tuple(dataclasses.replace(a, orders=orders) if a.name == account else a
+                                for a in crash.accounts), crash.as_of)
+    risk = position_risk(compute_risk(portfolio), *VICTIM)
+    ladder.show_position(portfolio, risk)
+    tick = risk.tick_size
+    (stop_line,) = [line for line in ladder.order_lines["stop"] if line.isVisible()]
+    (tp_line,) = [line for line in ladder.order_lines["take_profit"] if line.isVisible()]
+    assert stop_line.value() == pytest.approx(stop_at) and tp_line.value() == pytest.approx(tp_at)
+    assert stop_line.label.format == f"stop all  {fmt.price(stop_at, tick)}"
+    assert tp_line.label.format == f"take-profit all  {fmt.price(tp_at, tick)}"
+
+    held = find_position(portfolio, *VICTIM)
+    q = held.contracts * held.contract_size
+    stop_loss = q * (held.mark_price - stop_at) + held.taker_fee * q * stop_at
+    liq_loss = q * (held.mark_price - risk.bankruptcy_price)
+    assert ladder.displayed["protection"] == f"protected (stop {fmt.price(stop_at, tick)})"
+    assert ladder.displayed["stop_fill_loss"] == fmt.money(stop_loss, risk.settle)
+    assert ladder.displayed["liquidation_loss"] == fmt.money(liq_loss, risk.settle)
+    side = ladder.side.text()
+    assert fmt.money(stop_loss, risk.settle) in side and fmt.money(liq_loss, risk.settle) in side
+
+    # the orders gone (another position selected, then this one without orders): lines hidden
+    ladder.show_position(crash, before)
+    assert not any(line.isVisible() for lines in ladder.order_lines.values() for line in lines)
+    assert ladder.displayed["protection"] == "orders not read"

@@ -9,9 +9,22 @@ risk-math.md §3.2). Tiers are the symbol's risk limits with ``mmDeduction``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from desk.domain.model import Account, Kind, Leg, MarginMode, Position, Reported, Side
+from desk.domain.model import (
+    Account,
+    AccountMargin,
+    Collateral,
+    CollateralTier,
+    Kind,
+    Leg,
+    MarginMode,
+    Position,
+    Reported,
+    Side,
+)
+from desk.domain.unified import collateral_underlying
 from desk.exchanges.adapters.base import ReadResult
 from desk.exchanges.adapters.common import (
     ShapeError,
@@ -23,6 +36,7 @@ from desk.exchanges.adapters.common import (
     strip_info,
     tiers_from_ccxt,
 )
+from desk.exchanges.adapters.orders import adl_rank
 from desk.exchanges.config import ReaderConfig
 
 _UTA_STATUSES = {3, 4, 5, 6}  # 1 = classic; 3/4 = UTA 1.0 (pro); 5/6 = UTA 2.0 (pro)
@@ -30,9 +44,17 @@ _LEGS = {0: Leg.BOTH, 1: Leg.LONG, 2: Leg.SHORT}
 _PAGE = 200
 
 
+#: how long the public tiered collateral ratios are kept (seconds): Bybit changes them by announcement
+COLLATERAL_REFRESH_SECONDS = 3600.0
+
+
 class BybitAdapter:
     venue = "bybit"
     market_types: tuple[str, ...] = ("linear", "inverse")
+
+    def __init__(self) -> None:
+        self._collateral_tiers: tuple[dict[str, tuple[CollateralTier, ...]], float] | None = None
+        self._fees: tuple[dict[str, float], float] | None = None
 
     def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
         exchange.has["fetchCurrencies"] = False  # private coin list; not needed to read positions
@@ -86,11 +108,53 @@ class BybitAdapter:
             # UTA cross margin is one pool for the whole account: its rate applies to every settle coin.
             for code in {*wallets, *(p.settle for p in positions)}:
                 reported[code] = Reported(margin_ratio=account_mm_rate)
-        account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
-                          reported=reported, data_time=now)
         raw = {"account_info": result, "positions": [strip_info(p) for p in rows], "wallet": wallet,
                "tiers": raw_tiers, "unified": unified}
+        margin = None
+        if unified and account_mode in ("REGULAR_MARGIN", "PORTFOLIO_MARGIN"):
+            portfolio = account_mode == "PORTFOLIO_MARGIN"
+            ratios = {} if portfolio else await self._tiers(ex, cfg, now)
+            if not portfolio and positions:
+                positions = await self._with_own_fees(ex, cfg, positions, now)
+            margin = uta_margin(cfg.name, wallet, positions, ratios, portfolio=portfolio)
+            reported = {}  # the one pool's figure is the account's (margin.venue_margin_ratio)
+        account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
+                          reported=reported, data_time=now, margin=margin)
         return ReadResult(account, raw)
+
+    async def _with_own_fees(self, ex: Any, cfg: ReaderConfig, positions: tuple[Position, ...],
+                             now: float) -> tuple[Position, ...]:
+        """The account's own taker rate per symbol (GET /v5/account/fee-rate): UTA cross reserves the
+        fee to close in each position's maintenance margin (unified-margin.md §3), and ccxt's market
+        default (0.06 %) is not the account's rate."""
+        if self._fees is None or now - self._fees[1] >= COLLATERAL_REFRESH_SECONDS:
+            rates: dict[str, float] = {}
+            for category in ("linear", "inverse"):
+                answer = await ex.private_get_v5_account_fee_rate({"category": category})
+                try:
+                    rows = answer["result"]["list"]
+                except (TypeError, KeyError):
+                    raise ShapeError(f"{cfg.name}: the fee-rate answer has no list") from None
+                for row in rows or []:
+                    rate = num(row.get("takerFeeRate"))
+                    if row.get("symbol") and rate is not None:
+                        rates[str(row["symbol"])] = rate
+            self._fees = (rates, now)
+        rates = self._fees[0]
+        out = []
+        for p in positions:
+            market_id = (ex.markets.get(p.symbol) or {}).get("id")
+            rate = rates.get(str(market_id))
+            out.append(p if rate is None else dataclasses.replace(p, taker_fee=rate))
+        return tuple(out)
+
+    async def _tiers(self, ex: Any, cfg: ReaderConfig, now: float) -> dict[str, tuple[CollateralTier, ...]]:
+        """Bybit's public tiered collateral ratios of every coin (GET /v5/spot-margin-trade/collateral,
+        unified-margin.md §3 "Collateral tiers"), kept :data:`COLLATERAL_REFRESH_SECONDS`."""
+        if self._collateral_tiers is None or now - self._collateral_tiers[1] >= COLLATERAL_REFRESH_SECONDS:
+            answer = await ex.public_get_v5_spot_margin_trade_collateral()
+            self._collateral_tiers = (collateral_tiers(cfg.name, answer), now)
+        return self._collateral_tiers[0]
 
 
 def _wallet_entry(name: str, balance: dict[str, Any]) -> dict[str, Any]:
@@ -159,4 +223,75 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, n
         reported=Reported(liquidation_price=price_or_none(info.get("liqPrice")),
                           bankruptcy_price=price_or_none(info.get("bustPrice"))),
         tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
+        adl_rank=adl_rank(info.get("adlRankIndicator")),  # 0–5
     )
+
+
+def collateral_tiers(name: str, answer: Any) -> dict[str, tuple[CollateralTier, ...]]:
+    """``{coin: tiers}`` from the tiered collateral ratio answer; ``maxQty ""`` is open-ended, bounds
+    are in coin units, each slice counted at its own ratio (progressive, unified-margin.md §3)."""
+    try:
+        rows = answer["result"]["list"]
+    except (TypeError, KeyError):
+        raise ShapeError(f"{name}: the collateral-ratio answer has no list") from None
+    out: dict[str, tuple[CollateralTier, ...]] = {}
+    for row in rows or []:
+        coin = row.get("currency") if isinstance(row, dict) else None
+        tiers = []
+        for t in (row.get("collateralRatioList") or []) if coin else []:
+            floor, ratio = num(t.get("minQty")), num(t.get("collateralRatio"))
+            cap = num(t.get("maxQty")) if t.get("maxQty") not in ("", None) else float("inf")
+            if floor is None or ratio is None or cap is None or not 0 <= ratio <= 1 or cap <= floor:
+                raise ShapeError(f"{name}: malformed collateral ratio tier for {coin}: {t!r}")
+            tiers.append(CollateralTier(floor, cap, ratio))
+        if coin and tiers:
+            out[str(coin)] = tuple(sorted(tiers, key=lambda t: t.floor))
+    return out
+
+
+def uta_margin(name: str, wallet: dict[str, Any], positions: tuple[Position, ...],
+               ratios: dict[str, tuple[CollateralTier, ...]], *, portfolio: bool) -> AccountMargin:
+    """The Unified Trading Account's one USD pool (unified-margin.md §3).
+
+    Counted coins are those with ``marginCollateral`` and ``collateralSwitch`` both on; each at
+    its USD index ``usdValue / equity`` with Bybit's tiered collateral value ratio. Portfolio
+    margin is named, not recomputed: its maintenance margin comes from Bybit's scenario engine.
+    """
+    settles = {p.settle for p in positions if p.margin_mode is MarginMode.CROSS}
+    collateral: list[Collateral] = []
+    for coin in wallet.get("coin") or []:
+        code = coin.get("coin")
+        counted = _flag(coin.get("marginCollateral")) and _flag(coin.get("collateralSwitch"))
+        equity, usd = num(coin.get("equity")), num(coin.get("usdValue"))
+        amount = num(coin.get("walletBalance"))
+        if not code or amount is None or not (counted or code in settles):
+            continue
+        if not equity or usd is None:
+            if code in settles:
+                raise ShapeError(f"{name}: positions settle in {code}, but the wallet gives no USD value "
+                                 "for it; desk cannot value them")
+            continue
+        price = usd / equity
+        if price <= 0:
+            raise ShapeError(f"{name}: {code} has a non-positive USD index ({usd}/{equity})")
+        tiers: tuple[CollateralTier, ...] = ()
+        rate = 1.0
+        if not counted:
+            rate = 0.0  # held, and settling positions, but switched off as collateral
+        elif not portfolio:
+            if code not in ratios:
+                raise ShapeError(f"{name}: Bybit published no collateral ratio for {code}")
+            tiers = ratios[code]
+        borrowed = num(coin.get("spotBorrow")) or 0.0
+        collateral.append(Collateral(code, amount, price, rate, tiers, "coin", borrowed=borrowed,
+                                     underlying=collateral_underlying(code)))
+    ratio = num(wallet.get("accountMMRate"))
+    if portfolio:
+        why = "maintenance margin comes from Bybit's scenario engine, which is not published per position"
+        return AccountMargin(mode="bybit uta portfolio margin", collateral=tuple(collateral),
+                             venue_margin_ratio=ratio, cannot_recompute=why)
+    return AccountMargin(mode="bybit uta cross", collateral=tuple(collateral), venue_margin_ratio=ratio)
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"

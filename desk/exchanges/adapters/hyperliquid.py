@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from desk.domain.model import Account, MarginMode, Position, Reported, Tier
+from desk.domain.model import Account, AccountMargin, MarginMode, Position, Reported, Tier
 from desk.exchanges.adapters.base import UNBOUNDED_NOTIONAL, MarkWatcher, ReadResult
 from desk.exchanges.adapters.common import (
     ShapeError,
@@ -35,6 +35,18 @@ from desk.exchanges.adapters.common import (
 from desk.exchanges.base import ErrorKind, VenueError
 from desk.exchanges.config import ReaderConfig
 
+#: how often the account mode is read again, seconds
+MODE_REFRESH_SECONDS = 300.0
+#: modes whose margin desk cannot recompute from the perp state (unified-margin.md §5)
+_OPAQUE_MODES = {
+    "unifiedAccount": ("hyperliquid unified account",
+                       "balances live in the spot clearinghouse, shared across DEXs, and the liquidation "
+                       "threshold is not published"),
+    "portfolioMargin": ("hyperliquid portfolio margin",
+                        "the portfolio margin ratio counts spot HYPE/BTC with borrowing caps desk does not "
+                        "read yet"),
+}
+
 
 class HyperliquidAdapter:
     venue = "hyperliquid"
@@ -43,6 +55,18 @@ class HyperliquidAdapter:
     def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
         exchange.options["fetchMarkets"] = dict(exchange.options.get("fetchMarkets") or {},
                                                 types=list(self.market_types))
+
+    async def _abstraction(self, ex: Any, cfg: ReaderConfig, now: float) -> str:
+        """The account's mode (POST /info ``userAbstraction``, unified-margin.md §5, §7), read again
+        every :data:`MODE_REFRESH_SECONDS`."""
+        cached = getattr(self, "_mode", None)
+        if cached is None or now - cached[1] >= MODE_REFRESH_SECONDS:
+            answer = await ex.public_post_info({"type": "userAbstraction", "user": cfg.wallet_address})
+            if not isinstance(answer, str) or not answer:
+                raise ShapeError(f"{cfg.name}: the userAbstraction answer is not a mode name ({answer!r})")
+            cached = (answer, now)
+            self._mode = cached
+        return str(cached[0])
 
     async def read(self, ex: Any, cfg: ReaderConfig, tiers: TierCache, now: float) -> ReadResult:
         if not cfg.wallet_address:
@@ -73,9 +97,15 @@ class HyperliquidAdapter:
         reported = {}
         if cross_value > 0:
             reported["USDC"] = Reported(margin_ratio=cross_mm / cross_value)
+        mode = await self._abstraction(ex, cfg, now)
+        margin = None
+        if mode in _OPAQUE_MODES:
+            title, why = _OPAQUE_MODES[mode]
+            margin = AccountMargin(mode=title, cannot_recompute=why)
+            reported = {}  # the perp state's figures are not the account's under these modes
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
-                          reported=reported, data_time=now)
-        raw: dict[str, Any] = {"clearinghouseState": state}
+                          reported=reported, data_time=now, margin=margin)
+        raw: dict[str, Any] = {"clearinghouseState": state, "userAbstraction": mode}
         if raw_meta is not None:
             raw["marginTables"] = raw_meta
         return ReadResult(account, raw)

@@ -29,8 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from desk.domain.model import Account, Leg, MarginMode, Position, Reported, Tier
+from desk.domain.model import Account, AccountMargin, Collateral, Leg, MarginMode, Position, Reported, Tier
 from desk.domain.scalar import notional_value
+from desk.domain.unified import collateral_underlying
 from desk.exchanges.adapters.base import UNBOUNDED_NOTIONAL, ReadResult
 from desk.exchanges.adapters.common import (
     ShapeError,
@@ -43,14 +44,38 @@ from desk.exchanges.adapters.common import (
     side_of,
     strip_info,
 )
+from desk.exchanges.adapters.orders import adl_rank
 from desk.exchanges.config import ReaderConfig
 
 _LEGS = {"net": Leg.BOTH, "long": Leg.LONG, "short": Leg.SHORT}
 
 
+#: how often the account mode (acctLv) is read again, seconds
+MODE_REFRESH_SECONDS = 300.0
+_MODES = {"1": "okx spot mode", "2": "okx spot and futures", "3": "okx multi-currency",
+          "4": "okx portfolio margin"}
+
+
 class OkxAdapter:
     venue = "okx"
     market_types: tuple[str, ...] = ("swap", "future")
+
+    def __init__(self) -> None:
+        self._level: tuple[str, float] | None = None  # (acctLv, when read)
+
+    async def _account_level(self, ex: Any, cfg: ReaderConfig, now: float) -> str:
+        """The account mode from OKX itself (GET /api/v5/account/config ``acctLv``, unified-margin.md
+        §4, §7); read again every :data:`MODE_REFRESH_SECONDS`."""
+        if self._level is None or now - self._level[1] >= MODE_REFRESH_SECONDS:
+            answer = await ex.private_get_account_config()
+            try:
+                level = str(answer["data"][0]["acctLv"])
+            except (TypeError, KeyError, IndexError):
+                raise ShapeError(f"{cfg.name}: the account-config answer has no acctLv") from None
+            if level not in _MODES:
+                raise ShapeError(f"{cfg.name}: unknown OKX account mode acctLv {level!r}")
+            self._level = (level, now)
+        return self._level[0]
 
     def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
         exchange.has["fetchCurrencies"] = False
@@ -78,15 +103,58 @@ class OkxAdapter:
                 ratio = num(item.get("mgnRatio"))
                 if ratio is not None:
                     reported[code] = Reported(margin_ratio=ratio)  # OKX's sense: higher is safer
+        level = await self._account_level(ex, cfg, now)
+        margin = None
+        if level in ("3", "4"):
+            margin = multi_currency_margin(cfg.name, detail, positions, portfolio=level == "4")
+            reported = {}  # per-currency figures are empty in these modes: the account's ratio counts
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
-                          reported=reported, data_time=now)
+                          reported=reported, data_time=now, margin=margin)
         raw: dict[str, Any] = {"positions": [strip_info(p) for p in rows], "balance": detail,
-                               "tiers": raw_tiers, "held_tiers": notes.held}
+                               "tiers": raw_tiers, "held_tiers": notes.held, "acctLv": level}
         if notes.checks:
             raw["tier_checks"] = notes.checks
         if notes.fallbacks:
             raw["tier_fallbacks"] = notes.fallbacks
         return ReadResult(account, raw)
+
+
+def multi_currency_margin(name: str, detail: dict[str, Any], positions: tuple[Position, ...], *,
+                          portfolio: bool) -> AccountMargin:
+    """OKX multi-currency margin (acctLv 3) as one USD pool; portfolio margin (4) named only.
+
+    Each currency's cash balance (``cashBal``: without UPL) at its USD index ``eqUsd / eq``, with
+    the discount OKX applies to it now, ``disEq / eqUsd`` (unified-margin.md §4: on a recorded
+    balance ``disEq = eqUsd × discountRate``). OKX's progressive discount tiers beyond the current
+    holding are not applied (their unit is unverified, §8). The venue's figure is the account's
+    ``mgnRatio`` (adjusted equity ÷ (MM + fees), higher is safer).
+    """
+    settles = {p.settle for p in positions if p.margin_mode is MarginMode.CROSS}
+    collateral: list[Collateral] = []
+    for item in detail.get("details") or []:
+        code, cash = item.get("ccy"), num(item.get("cashBal"))
+        equity, usd, discounted = num(item.get("eq")), num(item.get("eqUsd")), num(item.get("disEq"))
+        if not code or cash is None:
+            continue
+        if not equity or usd is None:
+            if code in settles:
+                raise ShapeError(f"{name}: positions settle in {code}, but the balance gives no USD value "
+                                 "for it; desk cannot value them")
+            continue
+        price = usd / equity
+        rate = 1.0 if discounted is None or usd <= 0 else discounted / usd
+        if price <= 0 or not 0 <= rate <= 1.0 + 1e-9:
+            raise ShapeError(f"{name}: {code} has an impossible USD value or discount ({usd}, {discounted})")
+        # a borrowed currency shows as a negative cash balance: counted in full (unified-margin.md §4)
+        collateral.append(Collateral(code, cash, price, min(rate, 1.0),
+                                     underlying=collateral_underlying(code)))
+    ratio = num(detail.get("mgnRatio"))
+    if portfolio:
+        why = "maintenance margin comes from OKX's risk units (scenario-based), not published per position"
+        return AccountMargin(mode="okx portfolio margin", collateral=tuple(collateral),
+                             venue_margin_ratio=ratio, venue_ratio_inverted=True, cannot_recompute=why)
+    return AccountMargin(mode="okx multi-currency", collateral=tuple(collateral), venue_margin_ratio=ratio,
+                         venue_ratio_inverted=True)
 
 
 def _cross_check(name: str, rows: list[dict[str, Any]], open_rows: list[dict[str, Any]],
@@ -226,4 +294,5 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers_cache: TierCa
         reported=Reported(liquidation_price=price_or_none(info.get("liqPx")),
                           margin_ratio=num(info.get("mgnRatio"))),
         tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
+        adl_rank=adl_rank(info.get("adl")),  # 1–5
     )

@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from desk.domain.model import Portfolio, Position
+from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import PositionRisk
 from desk.domain.whatif import MarkProbe, ProbeFigures, break_even_price, find_position
 from desk.ui import formatting as fmt
@@ -104,7 +105,7 @@ def place_labels(labels: list[tuple[str, float, float, float]], width: float, li
     return placed
 
 
-class PriceAxis(pg.AxisItem):
+class PriceAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph ships no type hints
     """Prices on the axis as everywhere else: thousands separators, decimals from the tick spacing."""
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
@@ -140,6 +141,8 @@ class LadderWidget(QWidget):
         item.getViewBox().setLimits(xMin=0, xMax=1)
         item.setMenuEnabled(False)
         self.lines: dict[str, pg.InfiniteLine] = {}
+        # the position's stops and take-profits (issue 17): lines made as needed, hidden when unused
+        self.order_lines: dict[str, list[pg.InfiniteLine]] = {"stop": [], "take_profit": []}
         for name in (*_LEVELS, "whatif_liquidation"):
             style = LADDER[name]
             at, where = _LABEL_AT[name]
@@ -221,6 +224,10 @@ class LadderWidget(QWidget):
         for name, line in self.lines.items():
             line.setPen(pen(LADDER[name]))
             line.label.setColor(color_of(LADDER[name]))
+        for name, order_lines in self.order_lines.items():
+            for line in order_lines:
+                line.setPen(pen(LADDER[name]))
+                line.label.setColor(color_of(LADDER[name]))
         if self.risk is not None and self.position is not None:
             self._update_levels()  # the legend table's swatches
 
@@ -321,7 +328,62 @@ class LadderWidget(QWidget):
                     "</td></tr>")
         rows.append(f"<tr><td>margin ratio ({'own' if risk.margin_mode == 'isolated' else 'pool'})</td>"
                     f"<td align='right'>{fmt.margin_ratio(risk.margin_ratio)}</td></tr>")
+        rows.extend(self._update_orders())
         self.side.setText(f"<div>{risk.account}</div><table cellspacing='0'>{''.join(rows)}</table>")
+
+    def _order_line(self, kind: str, i: int) -> pg.InfiniteLine:
+        lines = self.order_lines[kind]
+        while len(lines) <= i:
+            style = LADDER[kind]
+            line = pg.InfiniteLine(angle=0, pen=pen(style), movable=False, label="",
+                                   labelOpts={"position": 0.75, "color": color_of(style),
+                                              "anchors": [(1, 1), (1, 1)]})
+            line.label.setFont(label_font(9))
+            line.setZValue(6)
+            self.plot.getPlotItem().addItem(line)
+            lines.append(line)
+        return lines[i]
+
+    def _update_orders(self) -> list[str]:
+        """Stop and take-profit lines; the side panel's rows comparing a stop fill with liquidation."""
+        risk = self.risk
+        assert risk is not None
+        pr = risk.protection
+        tick = risk.tick_size
+        levels: dict[str, list[tuple[float, str]]] = {"stop": [], "take_profit": []}
+        if pr is not None:
+            for order, trigger in zip(pr.stops, pr.stop_triggers, strict=True):
+                if trigger is not None:
+                    size = "all" if order.contracts is None else fmt.quantity(order.contracts)
+                    levels["stop"].append((trigger, f"{order.kind.value.replace('_', ' ')} {size}"))
+            for order in pr.take_profits:
+                if order.trigger_price is not None:
+                    size = "all" if order.contracts is None else fmt.quantity(order.contracts)
+                    levels["take_profit"].append((order.trigger_price, f"take-profit {size}"))
+        for kind, wanted in levels.items():
+            for i, (value, what) in enumerate(wanted):
+                line = self._order_line(kind, i)
+                line.setVisible(True)
+                line.setValue(value)
+                line.label.setFormat(f"{what}  {fmt.price(value, tick)}")
+                self.levels[f"{kind} {i}"] = value  # in the fitted range
+            for line in self.order_lines[kind][len(wanted):]:
+                line.setVisible(False)
+        self.displayed["stop_levels"] = ", ".join(fmt.price(v, tick) for v, _ in levels["stop"])
+        if pr is None:
+            self.displayed["protection"] = "orders not read"
+            return ["<tr><td>stop</td><td align='right'>orders not read</td></tr>"]
+        verdict = verdict_text(pr, tick)
+        self.displayed["protection"] = verdict
+        self.displayed["stop_fill_loss"] = fmt.money(pr.stop_fill_loss, risk.settle)
+        self.displayed["liquidation_loss"] = fmt.money(pr.liquidation_loss, risk.settle)
+        self.displayed["losses"] = loss_text(pr, risk.settle)
+        cell = "<tr><td>{}</td><td align='right'>{}</td></tr>"
+        return [
+            cell.format(legend_swatch_html(LADDER["stop"], "stop"), verdict),
+            cell.format("loss if the stops fill", self.displayed["stop_fill_loss"]),
+            cell.format("loss if liquidated", self.displayed["liquidation_loss"]),
+        ]
 
     def _set_line(self, price: float) -> None:
         self._setting_line = True
@@ -434,11 +496,15 @@ class LadderWidget(QWidget):
                          - view.mapViewToDevice(QPointF(0.0, view.viewRange()[1][1])).y())
 
         shown = {n: line for n, line in self.lines.items() if line.isVisible() and line.label.format}
+        # the stop and take-profit lines (issue 17) go through the same placement, after the levels
+        orders = [f"{kind} {i}" for kind, lines in self.order_lines.items()
+                  for i, line in enumerate(lines) if line.isVisible() and line.label.format]
+        shown.update({name: self.order_lines[name.split()[0]][int(name.split()[1])] for name in orders})
         if self.whatif.isVisible():
             shown = {"whatif": self.whatif, **shown}  # at the right edge if it can
         lines_y = [y_of(line.value()) for line in shown.values()]
         labels = []
-        for name in ("liquidation", "whatif", *_PLACE_ORDER[1:]):
+        for name in ("liquidation", "whatif", *_PLACE_ORDER[1:], *orders):
             line = shown.get(name)
             if line is None:
                 continue

@@ -35,6 +35,9 @@ LADDER = {
     "whatif": LineStyle("what-if", OKABE_ITO["bluish_green"], Qt.PenStyle.DashLine, 2.6),
     "whatif_liquidation": LineStyle("liquidation at what-if", OKABE_ITO["vermillion"],
                                     Qt.PenStyle.DotLine, 1.4),
+    # the position's open orders (issue 17)
+    "stop": LineStyle("stop", OKABE_ITO["sky_blue"], Qt.PenStyle.SolidLine, 1.8),
+    "take_profit": LineStyle("take-profit", "text", Qt.PenStyle.DotLine, 1.4),  # yellow: unreadable on light
 }
 
 SERIES = {

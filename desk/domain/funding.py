@@ -1,0 +1,89 @@
+"""Funding drift: where funding payments move a position's liquidation price (issue 17).
+
+Funding is paid from the margin that backs the position — an isolated position's own margin, or
+the wallet of a cross position's settle currency (risk-math.md §7.2: Bybit example 3, 200 USDT of
+funding deducted from a 1 BTC isolated long moves its liquidation price from 19,700 to 19,900). So
+without any trade the liquidation price drifts toward the mark while the position pays, and away
+while it earns.
+
+One payment at the current rate is ``side × rate × value at the mark`` (longs pay a positive rate;
+value in the settle currency: quote for linear, coin for inverse contracts). The liquidation prices
+after ``n`` payments are the engine's, on the account with that much less margin; the number of
+payments until funding alone liquidates the position holds the mark where it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from desk.domain.engine import compute_risk
+from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
+
+#: the payments the drift is shown after (issue 17: the next 1, 3 and 24 funding payments)
+DEFAULT_COUNTS = (1, 3, 24)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingDrift:
+    rate: float  # per funding interval, a fraction; > 0: longs pay shorts
+    payment: float  # one payment by this position, settle currency; negative = it receives
+    liquidation_after: tuple[tuple[int, float | None], ...]  # (payments, liquidation price)
+    # at the current mark, funding alone reaches margin ratio 1.0 after this many payments
+    # (fractional); None when the position receives funding or pays nothing
+    payments_to_liquidation: float | None
+
+
+def funding_payment(position: Position, rate: float) -> float:
+    """One funding payment by ``position`` at ``rate``, in its settle currency (> 0: it pays)."""
+    if position.kind is Kind.INVERSE:
+        value = position.contracts * position.contract_size / position.mark_price
+    else:
+        value = position.contracts * position.contract_size * position.mark_price
+    return position.side.sign * rate * value
+
+
+def _find(account: Account, symbol: str, leg: str) -> int:
+    for i, p in enumerate(account.positions):
+        if p.symbol == symbol and p.leg.value == leg:
+            return i
+    raise KeyError((account.name, symbol, leg))
+
+
+def _paid(account: Account, index: int, amount: float) -> Account:
+    """``account`` after ``amount`` of funding left the margin behind position ``index``."""
+    p = account.positions[index]
+    if p.margin_mode is MarginMode.ISOLATED:
+        moved = dataclasses.replace(p, isolated_margin=float(p.isolated_margin or 0.0) - amount)
+        positions = (*account.positions[:index], moved, *account.positions[index + 1:])
+        return dataclasses.replace(account, positions=positions)
+    wallets = dict(account.wallets)
+    wallets[p.settle] = wallets.get(p.settle, 0.0) - amount
+    return dataclasses.replace(account, wallets=wallets)
+
+
+def funding_drift(account: Account, symbol: str, leg: str, rate: float,
+                  counts: Sequence[int] = DEFAULT_COUNTS) -> FundingDrift:
+    """The drift of the liquidation price of ``account``'s position (``symbol``, ``leg``) under
+    funding at ``rate`` per interval, holding every mark where it is."""
+    index = _find(account, symbol, leg)
+    position = account.positions[index]
+    if position.margin_mode is MarginMode.ISOLATED:  # its own margin only: the rest does not matter
+        account, index = dataclasses.replace(account, positions=(position,)), 0
+    payment = funding_payment(position, rate)
+    after: list[tuple[int, float | None]] = []
+    for n in counts:
+        report = compute_risk(Portfolio((_paid(account, index, n * payment),)))
+        after.append((n, report.accounts[0].positions[index].liquidation_price))
+    to_liquidation = None
+    if payment > 0:
+        now = compute_risk(Portfolio((account,))).accounts[0]
+        if position.margin_mode is MarginMode.ISOLATED:
+            r = now.positions[index]
+            slack = float(position.isolated_margin or 0.0) + r.unrealized_pnl - r.maintenance_margin
+        else:
+            pool = next(p for p in now.pools if p.settle == position.settle)
+            slack = pool.margin_balance - pool.maintenance_margin
+        to_liquidation = max(slack, 0.0) / payment
+    return FundingDrift(rate, payment, tuple(after), to_liquidation)
