@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from desk.domain.model import Account, MarginMode, Position
+from desk.domain.model import Account, Kind, MarginMode, Position
 from desk.domain.protection import assess, orders_by_symbol
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
 from desk.domain.rules import VenueRules, rules_for
@@ -35,6 +35,25 @@ def venue_margin_ratio(rules: VenueRules, ratio: float | None) -> float | None:
             return math.inf
         return 0.0 if math.isinf(ratio) else 1.0 / ratio
     return ratio
+
+
+def margin_and_roi(p: Position, unrealized_pnl: float) -> tuple[float | None, float | None]:
+    """The position's margin and its return on margin, as the exchanges' position panels show them.
+
+    Initial margin at entry = entry notional ÷ leverage (linear: contracts × size × entry, in
+    quote; inverse: contracts × size ÷ entry, in coin). The margin shown is the isolated margin
+    for an isolated position, the initial margin for a cross one; ROI = uPnL ÷ initial margin
+    (÷ the isolated margin when the leverage is unknown).
+    """
+    initial = None
+    if p.leverage is not None and math.isfinite(p.leverage) and p.leverage > 0 and p.entry_price > 0:
+        entry_notional = (p.base_quantity * p.entry_price if p.kind is Kind.LINEAR
+                          else p.base_quantity / p.entry_price)
+        initial = abs(entry_notional) / p.leverage
+    margin = float(p.isolated_margin or 0.0) if p.margin_mode is MarginMode.ISOLATED else initial
+    base = initial if initial is not None else margin
+    roi = unrealized_pnl / base if base is not None and base > 0 else None
+    return margin, roi
 
 
 def _label(p: Position) -> str:
@@ -166,7 +185,8 @@ def assemble_account(
             else:
                 suggestions = position_suggestions(p, (p,), float(p.isolated_margin or 0.0), rules, goal)
         reported = p.reported
-        # positional, in PositionRisk's field order (this loop runs once per position per tick)
+        position_margin, roi = margin_and_roi(p, pnl)
+        # positional up to isolated_margin, in field order; the rest by keyword (once per position per tick)
         position_risks.append(PositionRisk(
             name, p.symbol, p.leg._value_, p.side._value_, p.margin_mode._value_, p.settle, p.kind._value_,
             p.contracts, p.entry_price, mark, p.leverage, notional, pnl, mm,
@@ -174,6 +194,7 @@ def assemble_account(
             reported.liquidation_price, reported.bankruptcy_price, p.tick_size, suggestions,
             venue_margin_ratio(rules, ratio) if inverted else ratio,
             None if p.margin_mode is cross else float(p.isolated_margin or 0.0),
+            position_margin=position_margin, roi=roi,
             protection=None if orders is None else assess(p, orders.get(p.symbol, ()), liq, bk, venue),
             adl_rank=p.adl_rank,
         ))

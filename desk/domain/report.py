@@ -67,6 +67,12 @@ class PositionRisk:
     suggestions: tuple[Suggestion, ...] = ()
     venue_margin_ratio: float | None = None  # the venue's own sense (OKX: equity ÷ (MM + fee))
     isolated_margin: float | None = None  # isolated only: its margin excluding unrealized PnL
+    # the position's margin as the exchanges' position panels show it: isolated, its own margin;
+    # cross, the initial margin at entry (entry notional ÷ leverage); None when unknown
+    position_margin: float | None = None
+    # return on the initial margin at entry (uPnL ÷ (entry notional ÷ leverage)), as a fraction;
+    # without a leverage, on the isolated margin; None when neither is known
+    roi: float | None = None
     # account-pooled margin (unified-margin.md §6.4): ``liquidation_price`` is variant B (every price
     # of the same underlying, collateral included, moves with the mark); this is variant A (only the
     # symbol moves, collateral at its index: the venue's convention, compared with its figure)

@@ -36,6 +36,28 @@ from desk.sanitize import for_user
 from desk.store import secrets
 from desk.store.settings import AccountConfig, SettingsError
 
+#: the venues' names as their users know them (the ids stay in the settings file and the CLI)
+VENUE_NAMES = {
+    "binanceusdm": "Binance USDⓈ-M futures",
+    "binancecoinm": "Binance COIN-M futures",
+    "bybit": "Bybit",
+    "okx": "OKX",
+    "hyperliquid": "Hyperliquid",
+}
+
+
+def venue_id(text: str) -> str:
+    """The venue id for what the venue box shows: a known venue's name, or a ccxt id typed in."""
+    text = text.strip()
+    for venue, name in VENUE_NAMES.items():
+        if text == name:
+            return venue
+    return text
+
+
+def venue_name(venue: str) -> str:
+    return VENUE_NAMES.get(venue, venue)
+
 
 def venue_secrets(venue: str) -> tuple[str, ...]:
     """The credential fields ``venue`` needs to be read (empty for unknown venues until checked)."""
@@ -59,12 +81,16 @@ class AccountForm(QDialog):
         self.name = QLineEdit(existing.name if existing else "")
         self.name.setReadOnly(existing is not None)
         self.venue = QComboBox()
-        self.venue.setEditable(True)
-        self.venue.addItems(list(KNOWN_VENUES))
-        self.venue.setCurrentText(existing.venue if existing else KNOWN_VENUES[0])
+        self.venue.setEditable(True)  # any ccxt id with positions may be typed in
+        self.venue.addItems([venue_name(v) for v in KNOWN_VENUES])
+        self.venue.setCurrentText(venue_name(existing.venue) if existing else venue_name(KNOWN_VENUES[0]))
+        self.venue.setToolTip("The exchange. Another ccxt exchange id (e.g. kraken futures: krakenfutures) "
+                              "may be typed in.")
         self.label = QLineEdit(existing.label if existing else "")
+        self.label.setPlaceholderText("optional, e.g. Main hedge account")
+        self.name.setPlaceholderText("e.g. binance-main (letters, digits, - and _)")
         self.api_url = QLineEdit((existing.api_url or "") if existing else "")
-        self.api_url.setPlaceholderText("optional: a proxy or test server base URL")
+        self.api_url.setPlaceholderText("optional, e.g. https://proxy.example.com")
         self.sandbox = QCheckBox("Testnet")
         self.sandbox.setChecked(bool(existing and existing.sandbox))
         self.demo_trading = QCheckBox("Demo trading environment")
@@ -72,7 +98,7 @@ class AccountForm(QDialog):
         self.enabled = QCheckBox("Monitor this account")
         self.enabled.setChecked(existing.enabled if existing else True)
         self.wallet = QLineEdit((existing.wallet_address or "") if existing else "")
-        self.wallet.setPlaceholderText("Hyperliquid: the public wallet address to read")
+        self.wallet.setPlaceholderText("the public wallet address to read, e.g. 0x1234…abcd")
         self.form = QFormLayout()
         self.form.addRow("Name", self.name)
         self.form.addRow("Venue", self.venue)
@@ -90,6 +116,10 @@ class AccountForm(QDialog):
         self.errors = QLabel("")
         self.errors.setWordWrap(True)
         self.errors.setStyleSheet("color: #D55E00; font-weight: 600;")
+        # room for a three-line message kept from the start: a message never moves the fields
+        self.errors.setMinimumHeight(3 * self.errors.fontMetrics().lineSpacing() + 4)
+        self.setMinimumWidth(480)
+        self.errors.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
@@ -99,17 +129,23 @@ class AccountForm(QDialog):
         layout.addWidget(QLabel("<b>API keys</b> (read-only keys are enough)"))
         layout.addLayout(self.secret_box)
         layout.addWidget(self.keyring_note)
+        layout.addStretch(1)
         layout.addWidget(self.errors)
         layout.addWidget(buttons)
         self.venue.currentTextChanged.connect(self._venue_changed)
         self._venue_changed(self.venue.currentText())
 
-    def _venue_changed(self, venue: str) -> None:
+    def _venue_changed(self, text: str) -> None:
+        venue = venue_id(text)
+        # only what this venue needs: a wallet address for Hyperliquid (or a venue typed in),
+        # a demo-trading switch where the venue has one
+        self.form.setRowVisible(self.wallet, venue not in KNOWN_VENUES or venue == "hyperliquid")
+        self.form.setRowVisible(self.demo_trading, venue in _DEMO_TRADING or venue not in KNOWN_VENUES)
         while self.secret_box.rowCount():
             self.secret_box.removeRow(0)
         self.secret_edits = {}
         name = self.existing.name if self.existing else None
-        for field in venue_secrets(venue.strip()):
+        for field in venue_secrets(venue):
             edit = QLineEdit()
             edit.setEchoMode(QLineEdit.EchoMode.Password)
             edit.setObjectName(f"secret:{field}")
@@ -122,7 +158,7 @@ class AccountForm(QDialog):
 
     def save(self) -> None:
         name = self.name.text().strip()
-        venue = self.venue.currentText().strip()
+        venue = venue_id(self.venue.currentText())
         try:
             if self.existing is None and name in self.settings.accounts():
                 raise SettingsError(f"an account named {name!r} already exists — choose another name")
@@ -130,7 +166,8 @@ class AccountForm(QDialog):
                 name=name, venue=venue, label=self.label.text().strip(),
                 api_url=self.api_url.text().strip() or None, sandbox=self.sandbox.isChecked(),
                 demo_trading=self.demo_trading.isChecked(), enabled=self.enabled.isChecked(),
-                wallet_address=self.wallet.text().strip() or None)
+                wallet_address=(self.wallet.text().strip() or None) if not self.wallet.isHidden() else
+                (self.existing.wallet_address if self.existing else None))
         except SettingsError as exc:
             self.errors.setText(str(exc))
             return
@@ -164,6 +201,9 @@ class AccountForm(QDialog):
         self.accept()
 
 
+_DEMO_TRADING = frozenset({"binanceusdm", "binancecoinm", "bybit", "okx"})
+
+
 def _stored(account: str, field: str) -> bool:
     try:
         return secrets.has(account, field)
@@ -176,7 +216,19 @@ def _keyring_text() -> str:
     problem = secrets.insecurity()
     if problem:
         return f"Keys cannot be stored: {problem}. {secrets.HOW_TO_FIX}"
-    return f"Keys are stored in the OS keyring ({name}), never in the settings file."
+    return f"Keys are stored in {_keyring_words(name)}, never in the settings file."
+
+
+def _keyring_words(backend: str) -> str:
+    """The keyring in words a person knows (the backend's Python class is for the log)."""
+    lowered = backend.lower()
+    for part, words in (("secretservice", "the desktop keyring (Secret Service)"),
+                        ("kwallet", "KDE Wallet"), ("macos", "the macOS Keychain"),
+                        ("windows", "the Windows Credential Manager"),
+                        ("memkeyring", "an in-memory keyring (tests)")):
+        if part in lowered:
+            return words
+    return "the OS keyring"
 
 
 class _TestRunner(QObject):
@@ -197,10 +249,16 @@ class AccountsDialog(QDialog):
         self.results: dict[str, tuple[bool, str]] = {}
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._update_buttons)
-        self.add_button = QPushButton("Add…")
-        self.edit_button = QPushButton("Edit…")
-        self.test_button = QPushButton("Test")
-        self.remove_button = QPushButton("Remove")
+        self.empty = QLabel("<b>No accounts yet.</b><br>Press <b>Add…</b> to connect an exchange: a "
+                            "read-only API key is enough (Hyperliquid needs only the wallet address)."
+                            "<br>To look around first, start desk with <code>desk --demo</code>.")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setObjectName("muted")
+        self.add_button = QPushButton("&Add…")
+        self.edit_button = QPushButton("&Edit…")
+        self.test_button = QPushButton("&Test")
+        self.remove_button = QPushButton("&Remove")
         self.add_button.clicked.connect(self.add)
         self.edit_button.clicked.connect(self.edit)
         self.test_button.clicked.connect(self.test)
@@ -219,6 +277,7 @@ class AccountsDialog(QDialog):
         side.addStretch(1)
         row = QHBoxLayout()
         row.addWidget(self.list, 1)
+        row.addWidget(self.empty, 1)
         row.addLayout(side)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
@@ -237,13 +296,16 @@ class AccountsDialog(QDialog):
             where = " · testnet" if cfg.sandbox else " · demo trading" if cfg.demo_trading else ""
             off = " · disabled" if not cfg.enabled else ""
             label = f" ({cfg.label})" if cfg.label else ""
-            item = QListWidgetItem(f"{name} — {cfg.venue}{where}{off}{label}")
+            item = QListWidgetItem(f"{name} — {venue_name(cfg.venue)}{where}{off}{label}")
             item.setData(Qt.ItemDataRole.UserRole, name)
             self.list.addItem(item)
             if name == current:
                 self.list.setCurrentItem(item)
         if self.list.currentItem() is None and self.list.count():
             self.list.setCurrentRow(0)
+        empty = self.list.count() == 0
+        self.list.setVisible(not empty)
+        self.empty.setVisible(empty)
         self._update_buttons()
 
     def selected_name(self) -> str | None:

@@ -8,6 +8,7 @@ follow live events from the bridge: an alert appears when it is raised (``AlertR
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from desk.sanitize import for_user
 from desk.ui.levels import Level
 from desk.ui.theme import level_text_hex
 
-HEADERS = ("Time", "Level", "Subject", "Alert", "Delivery")
+HEADERS = ("Date and time", "Level", "Subject", "Alert", "Delivery")
 TIME, LEVEL, SUBJECT, TITLE, DELIVERY = range(len(HEADERS))
 PERIODS = (("Today", 0.0), ("Last 7 days", 7.0), ("Last 30 days", 30.0))
 ROW_LEVEL_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -58,7 +59,19 @@ def attempt_text(a: DeliveryAttempt) -> str:
     if a.channel == "muted":
         return f"not notified ({a.detail})"
     state = "delivered" if a.delivered else "FAILED"
-    return f"{a.channel} {state}" + (f" ({a.detail})" if a.detail else "")
+    detail = _for_person(a.detail)
+    return f"{a.channel} {state}" + (f" ({detail})" if detail else "")
+
+
+# the desktop notifier's own bookkeeping ("notification id 8 (replaces 7)", "; closed 7"): for the
+# log file, not for the trader
+_INTERNAL = re.compile(r"notification id \d+|\(replaces \d+\)|;?\s*closed \d+")
+
+
+def _for_person(detail: str | None) -> str:
+    if not detail:
+        return ""
+    return _INTERNAL.sub("", detail).strip(" ;,")
 
 
 @dataclass(slots=True)
@@ -159,6 +172,10 @@ class AlertLogModel(QAbstractTableModel):
                 return a.title
             return row.delivery_text()
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == SUBJECT:  # cut to the column's width: whole here
+                return a.subject or "all accounts"
+            if column == LEVEL:
+                return level_text(a.level)
             if column == TITLE:
                 return f"{a.title}\n\n{a.body}"
             if column == DELIVERY:
@@ -167,7 +184,7 @@ class AlertLogModel(QAbstractTableModel):
                 return "\n".join(f"{datetime.fromtimestamp(d.at).strftime('%H:%M:%S')}  {attempt_text(d)}"
                                  for d in row.attempts)
             if column == TIME:
-                return datetime.fromtimestamp(a.at).strftime("%Y-%m-%d %H:%M:%S")
+                return _when(a.at)
             return None
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == LEVEL and a.level is not AlertLevel.INFO:
@@ -203,10 +220,8 @@ class AlertLogFilter(QSortFilterProxyModel):
 
 
 def _when(at: float) -> str:
-    moment = datetime.fromtimestamp(at)
-    if moment.date() == datetime.now().date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%b %d %H:%M")
+    """Date and time, always both: the log spans days (Last 7 days, Last 30 days)."""
+    return datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class AlertLogDialog(QDialog):
@@ -249,9 +264,11 @@ class AlertLogDialog(QDialog):
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)  # the tooltip holds the whole text
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        for column, width in ((TIME, 110), (LEVEL, 100), (SUBJECT, 200)):
+        stamp = self.table.fontMetrics().horizontalAdvance("2026-12-31 23:59:59") + 16
+        for column, width in ((TIME, stamp), (LEVEL, 100), (SUBJECT, 200)):
             self.table.setColumnWidth(column, width)
         header.setSectionResizeMode(TITLE, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(DELIVERY, QHeaderView.ResizeMode.Interactive)

@@ -92,6 +92,7 @@ class DeskController(QObject):
             thresholds_for=thresholds_from_settings(settings),
             stale_after=float(_setting(settings, "monitor.stale_seconds", DEFAULT_STALE_AFTER)),
             live_after=float(_setting(settings, "monitor.live_seconds", 5.0)),
+            state_file=str(_window_state_file()),
         )
         self.window.history_source = self.alert_history  # the History tab reads what the runtime writes
         self.tray = Tray(self)
@@ -111,6 +112,8 @@ class DeskController(QObject):
         self.window.menu_actions["accounts"].triggered.connect(self.open_accounts)
         self.window.menu_actions["export"].triggered.connect(self.export_table)
         self.window.menu_actions["about"].triggered.connect(self.about)
+        self.window.menu_actions["docs"].triggered.connect(lambda: open_local(documentation_path()))
+        self.window.menu_actions["log_folder"].triggered.connect(lambda: open_local(log_folder()))
         self.window.alert_log_requested.connect(self.open_alert_log)
         self.alert_log: Any = None
         self.tray.show_hide_requested.connect(self.toggle_window)
@@ -503,6 +506,34 @@ class DeskController(QObject):
                           f"<b>desk {__version__}</b><br>A read-only risk dashboard for crypto "
                           "derivatives: liquidation, bankruptcy, margin ratio — computed by desk's own "
                           "engine beside the exchange's figures.")
+
+
+def _window_state_file() -> Path:
+    """Where the window's size and chosen columns are kept (Qt's own format, not the settings)."""
+    from desk.store.paths import desk_paths
+
+    return desk_paths().data_dir / "window-state.ini"
+
+
+def documentation_path() -> Path:
+    """The README beside this installation's desk package (the source tree's or the bundle's)."""
+    return Path(__file__).resolve().parents[2] / "README.md"
+
+
+def log_folder() -> Path:
+    from desk.store.paths import desk_paths
+
+    folder = desk_paths().log_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def open_local(path: Path) -> bool:
+    """Open a local file or folder with the desktop's handler (Help → Documentation / log folder)."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
 def run(options: GuiOptions) -> int:

@@ -7,8 +7,30 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QFont, QFontMetrics, QKeySequence, QResizeEvent, QShowEvent
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QItemSelection,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSettings,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QKeySequence,
+    QResizeEvent,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -18,7 +40,9 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -57,6 +81,27 @@ _PANEL_HINTS = {
 }
 
 
+#: columns left out of the default set (right-click the header to show them): what fits 1280 px
+#: with a PAST LIQUIDATION distance and coin-settled amounts (a row's age shows in its Risk cell
+#: once it is stale, and each account's in the strip above)
+DEFAULT_HIDDEN = frozenset({Column.BANKRUPTCY, Column.ENTRY, Column.NOTIONAL, Column.AGE,
+                            Column.POSITION_MARGIN, Column.ADL})
+#: columns the chooser cannot hide: without them a row says nothing
+ALWAYS_SHOWN = frozenset({Column.STATUS, Column.SYMBOL})
+
+
+def initial_geometry(available: QRect) -> QRect:
+    """The window's first geometry on a screen whose free area is ``available``: all of it (less
+    the frame a window manager adds) on a small screen; on a large one 85 % of it (at least
+    1600×1000), centred."""
+    frame_w, frame_h = 2, 32  # borders and title bar, which the window's own geometry excludes
+    width = min(available.width() - frame_w, max(1600, int(available.width() * 0.85)))
+    height = min(available.height() - frame_h, max(1000, int(available.height() * 0.85)))
+    left = available.x() + (available.width() - width) // 2
+    top = available.y() + frame_h + (available.height() - frame_h - height) // 2
+    return QRect(left, top, width, height)
+
+
 def window_title(demo: bool) -> str:
     return f"{APP_TITLE} [DEMO]" if demo else APP_TITLE
 
@@ -70,8 +115,11 @@ class MainWindow(QMainWindow):
 
     def __init__(self, *, demo: bool = False, thresholds_for: ThresholdsFor | None = None,
                  stale_after: float = DEFAULT_STALE_AFTER, clock: Callable[[], float] = time.time,
-                 parent: QWidget | None = None, live_after: float | None = None) -> None:
+                 parent: QWidget | None = None, live_after: float | None = None,
+                 state_file: str | None = None) -> None:
         super().__init__(parent)
+        # the window's size, splitter and chosen columns, kept between runs (None: not kept)
+        self.state_file = state_file
         self.demo = demo
         self.thresholds_for = thresholds_for or global_thresholds()
         self.stale_after = stale_after
@@ -88,7 +136,7 @@ class MainWindow(QMainWindow):
         self._auto_split = True
         self._splitting = False
         self.setWindowTitle(window_title(demo))
-        self.resize(1280, 800)
+        self._fit_to_screen()
 
         self.model = PositionsModel(self.thresholds_for, clock=clock, stale_after=stale_after, parent=self)
         self.proxy = PositionsProxy(self)
@@ -96,10 +144,15 @@ class MainWindow(QMainWindow):
 
         self.status_strip = StatusStrip()
         self.status_strip.demo.setVisible(demo)
+        # one status pill per account: with five accounts the strip asked for 1,414 px and pushed
+        # the window past a 1280 px screen; it now takes the window's width and no more
+        self.status_strip.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        self.status_strip.sizePolicy().verticalPolicy())
         self.accounts_panel = AccountsPanel()
 
         self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("Filter by account, symbol, side, mode or risk (Ctrl+F)")
+        self.filter_edit.setPlaceholderText(
+            "Filter: sol, long, critical… or account:NAME, symbol:TEXT (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
         self.counts = QLabel("")
@@ -124,6 +177,14 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in _COLUMN_WIDTHS.items():
             self.table.setColumnWidth(column, width)
+        self._natural_widths = dict(_COLUMN_WIDTHS)  # fitted to the data; spread over the room left
+        self._spreading = False
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
+        header.sectionResized.connect(self._column_resized)
+        self.table.viewport_resized.connect(self._spread_columns, Qt.ConnectionType.QueuedConnection)
+        for column in DEFAULT_HIDDEN:
+            self.table.setColumnHidden(column, True)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.setObjectName("positionsTable")
         # A re-sort, a filter or rows added/removed move positions between rows; the view only
@@ -174,6 +235,8 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.splitterMoved.connect(self._splitter_moved)
+        # the account cards grow once accounts are known: the split is fitted again to what is left
+        self.splitter.installEventFilter(self)
 
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -201,6 +264,111 @@ class MainWindow(QMainWindow):
         self.history_source: Callable[[], object] | None = None
         QTimer.singleShot(0, self, self._attach_charts)
         theme_events().changed.connect(self._theme_changed)
+        self._restore_state()
+
+    # -- size and what is kept between runs ------------------------------------------------
+
+    def _fit_to_screen(self) -> None:
+        """First start: the window takes the screen's available area (less the window frame), so
+        its status bar is on screen at 1280×800; on a large screen it keeps a margin around."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(1280, 760)
+            return
+        self.setGeometry(initial_geometry(screen.availableGeometry()))
+
+    def _state(self) -> QSettings | None:
+        if self.state_file is None:
+            return None
+        return QSettings(self.state_file, QSettings.Format.IniFormat)
+
+    def _restore_state(self) -> None:
+        state = self._state()
+        if state is None:
+            return
+        geometry = state.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        layout = state.value("window/state")
+        if isinstance(layout, QByteArray) and not layout.isEmpty():
+            self.restoreState(layout)
+        hidden = state.value("table/hidden_columns")
+        if hidden is not None:
+            names = {str(n) for n in (hidden if isinstance(hidden, list) else [hidden]) if n}
+            for column in Column:
+                self.table.setColumnHidden(column, column.name in names)
+
+    def save_state(self) -> None:
+        """Keep the window's geometry and the chosen columns (by name, so new columns appear)."""
+        state = self._state()
+        if state is None:
+            return
+        state.setValue("window/geometry", self.saveGeometry())
+        state.setValue("window/state", self.saveState())
+        hidden = [c.name for c in Column if self.table.isColumnHidden(c)]
+        state.setValue("table/hidden_columns", hidden or [""])
+        state.sync()
+
+    def _column_menu(self, pos: QPoint) -> None:
+        """Right-click on the header: a tick per column; the choice is kept between runs."""
+        menu = QMenu(self.table)
+        for column in Column:
+            title = HEADERS[column][0].replace("-\n", "").replace("\n", " ")
+            action = menu.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(not self.table.isColumnHidden(column))
+            action.setEnabled(column not in ALWAYS_SHOWN)
+            action.toggled.connect(lambda on, c=column: self.show_column(c, on))
+        menu.addSeparator()
+        menu.addAction("Default columns", self.default_columns)
+        self._column_menu_shown = menu  # kept for tests; replaced at the next right-click
+        menu.popup(self.table.horizontalHeader().mapToGlobal(pos))
+
+    def show_column(self, column: Column, shown: bool) -> None:
+        if column in ALWAYS_SHOWN and not shown:
+            return
+        self.table.setColumnHidden(column, not shown)
+        self._spread_columns()
+        self.save_state()
+
+    def default_columns(self) -> None:
+        for column in Column:
+            self.table.setColumnHidden(column, column in DEFAULT_HIDDEN)
+        self._spread_columns()
+        self.save_state()
+
+    def _column_resized(self, column: int, old: int, new: int) -> None:
+        if not self._spreading and old and new:  # hiding or showing a column is not sizing it
+            self._spread_user = True  # the trader sized a column: leave the widths alone
+
+    def _spread_columns(self) -> None:
+        """The shown columns at their fitted widths, the room left spread over them (a wide
+        screen); when they do not fit, the text columns (account, symbol) give way first."""
+        if getattr(self, "_spread_user", False):
+            return
+        shown = [c for c in Column if not self.table.isColumnHidden(c)]
+        if not shown:
+            return
+        room = self.table.viewport().width()
+        if room <= 0:
+            return
+        widths = {c: self._natural_widths.get(c, 80) for c in shown}
+        spare = room - sum(widths.values())
+        if spare < 0:
+            for column in (Column.ACCOUNT, Column.SYMBOL):
+                if column in widths and spare < 0:
+                    give = min(-spare, widths[column] - _MIN_TEXT_WIDTH)
+                    if give > 0:
+                        widths[column] -= give
+                        spare += give
+        elif spare > 0:
+            share, rest = divmod(spare, len(shown))
+            for i, column in enumerate(shown):
+                widths[column] += share + (1 if i < rest else 0)
+        self._spreading = True
+        for column, width in widths.items():
+            self.table.setColumnWidth(column, width)
+        self._spreading = False
 
     def _theme_changed(self, theme: object) -> None:
         """Risk text colours differ per theme: repaint the table, rebuild the strip and cards."""
@@ -227,7 +395,8 @@ class MainWindow(QMainWindow):
 
     def _fit_split(self) -> None:
         """Until the user drags the splitter: the table gets the height its rows need (at most
-        62 % of the space, at least 40 %), the chart tabs the rest."""
+        62 % of the space, at least 40 %), the chart tabs the rest — but at least _TABS_HEIGHT,
+        room for a plot 200 px tall under its title and legend, while the table keeps 30 %."""
         if not self._auto_split:
             return
         total = self.splitter.height()
@@ -236,10 +405,16 @@ class MainWindow(QMainWindow):
         header = self.table.horizontalHeader().sizeHint().height()
         rows = self.proxy.rowCount() * self.table.verticalHeader().defaultSectionSize()
         needed = header + rows + self.filter_edit.sizeHint().height() + 2 * self.table.frameWidth() + 28
-        top = max(int(total * 0.40), min(needed, int(total * 0.62)))
+        room = total - _TABS_HEIGHT
+        top = max(int(total * 0.30), min(int(total * 0.40), room), min(needed, int(total * 0.62), room))
         self._splitting = True
         self.splitter.setSizes([top, total - top])
         self._splitting = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.splitter and event.type() == QEvent.Type.Resize and self._split_done:
+            QTimer.singleShot(0, self, self._fit_split)
+        return super().eventFilter(watched, event)
 
     def _splitter_moved(self) -> None:
         if not self._splitting:
@@ -249,6 +424,7 @@ class MainWindow(QMainWindow):
         super().resizeEvent(event)
         if self._split_done:
             QTimer.singleShot(0, self, self._fit_split)
+        QTimer.singleShot(0, self, self._spread_columns)
 
     def set_demo(self, demo: bool) -> None:
         self.demo = demo
@@ -338,15 +514,17 @@ class MainWindow(QMainWindow):
 
     def _fit_columns(self) -> None:
         """Size the columns to the first data (within limits), so numbers are never cut off."""
-        header = self.table.horizontalHeader()
+        metrics = QFontMetrics(self.table.horizontalHeader().font())
         for column in Column:
-            width = max(self.table.sizeHintForColumn(column), header.sectionSizeHint(column))
+            title = max(metrics.horizontalAdvance(line) for line in HEADERS[column][0].split("\n"))
+            width = max(self.table.sizeHintForColumn(column), title + 12)
             if column is Column.STATUS:  # room for a LIQUIDATED row, which may come later
                 bold = self.table.font()
                 bold.setBold(True)
                 width = max(width, QFontMetrics(bold).horizontalAdvance(LIQUIDATED_LABEL) + 8)
             limit = _COLUMN_LIMITS.get(column, 160)
-            self.table.setColumnWidth(column, max(_MIN_WIDTH, min(width + 10, limit)))
+            self._natural_widths[column] = max(_MIN_WIDTH, min(width + 10, limit))
+        self._spread_columns()
 
     def _fit_past_liquidation(self) -> None:
         """A row at or past liquidation says so in its distance cell: widen the column to show the
@@ -354,8 +532,9 @@ class MainWindow(QMainWindow):
         font = QFont(self.table.font())
         font.setBold(True)
         needed = QFontMetrics(font).horizontalAdvance(f"{fmt.PAST_LIQUIDATION} -100.00 %") + 16
-        if self.table.columnWidth(Column.DISTANCE) < needed:
-            self.table.setColumnWidth(Column.DISTANCE, needed)
+        if self._natural_widths.get(Column.DISTANCE, 0) < needed:
+            self._natural_widths[Column.DISTANCE] = needed
+            self._spread_columns()
 
     def tick(self) -> None:
         """Once a second: ages move on without new data, and old data turns stale by itself."""
@@ -525,6 +704,7 @@ class MainWindow(QMainWindow):
         menu.popup(self.table.viewport().mapToGlobal(pos))
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
         if self.allow_close:
             event.accept()
             return
@@ -535,16 +715,25 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         view_menu = self.menuBar().addMenu("&View")
         help_menu = self.menuBar().addMenu("&Help")
+        # Standard keys keep their usual meaning (Ctrl+W closes elsewhere, so it sorts nothing here);
+        # every action has a mnemonic, so the menus reach all of them from the keyboard.
         entries = [
-            (file_menu, "accounts", "&Accounts…", None),
-            (file_menu, "settings", "&Settings…", QKeySequence.StandardKey.Preferences),
+            (file_menu, "accounts", "&Accounts…", QKeySequence("Ctrl+Shift+A")),
+            (file_menu, "settings", "&Settings…", QKeySequence("Ctrl+,")),
             (file_menu, "export", "&Export visible table…", QKeySequence("Ctrl+E")),
             (file_menu, None, None, None),
             (file_menu, "quit", "&Quit", QKeySequence.StandardKey.Quit),
             (view_menu, "filter", "&Filter positions", QKeySequence.StandardKey.Find),
-            (view_menu, "worst_first", "Sort &worst first", QKeySequence("Ctrl+W")),
+            (view_menu, "worst_first", "Sort &worst first", QKeySequence("Ctrl+Shift+R")),
+            (view_menu, "select_worst", "&Select the worst position", QKeySequence("Ctrl+Shift+J")),
+            (view_menu, "columns", "&Columns…", QKeySequence("Ctrl+Shift+C")),
+            (view_menu, None, None, None),
             (view_menu, "acknowledge", "Ac&knowledge liquidations", QKeySequence("Ctrl+K")),
             (view_menu, "alert_log", "&Alert log…", QKeySequence("Ctrl+L")),
+            (help_menu, "shortcuts", "&Keyboard shortcuts", QKeySequence("Ctrl+/")),
+            (help_menu, "docs", "&Documentation", QKeySequence.StandardKey.HelpContents),
+            (help_menu, "log_folder", "Open the &log folder", None),
+            (help_menu, None, None, None),
             (help_menu, "about", "&About desk", None),
         ]
         for menu, key, text, shortcut in entries:
@@ -565,6 +754,29 @@ class MainWindow(QMainWindow):
         self.menu_actions["acknowledge"].setEnabled(False)
         self.menu_actions["worst_first"].triggered.connect(
             lambda: self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder))
+        self.menu_actions["select_worst"].triggered.connect(self.select_worst)
+        self.menu_actions["columns"].triggered.connect(lambda: self._column_menu(QPoint(0, 0)))
+        self.menu_actions["shortcuts"].triggered.connect(self.show_shortcuts)
+
+    def shortcut_lines(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for every action with a shortcut, read from the actions themselves."""
+        out = []
+        for action in self.menu_actions.values():
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys:
+                out.append((keys, action.text().replace("&", "").rstrip("…")))
+        return out
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{keys}</b></td><td>&nbsp;&nbsp;{what}</td></tr>"
+                       for keys, what in self.shortcut_lines())
+        extra = ("<p>Alt and a menu's underlined letter opens it; Tab moves between the filter, the "
+                 "table and the tabs below; Ctrl+Tab / Ctrl+PgDown switch those tabs; right-click the "
+                 "table's header (or View → Columns…) to choose its columns.</p>")
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>{extra}",
+                          QMessageBox.StandardButton.Close, self)
+        self._shortcuts_box = box  # kept for tests
+        box.open()
 
     def _focus_filter(self) -> None:
         self.filter_edit.setFocus()
@@ -594,9 +806,16 @@ class PositionsTable(QTableView):
     a neighbour in single-selection mode; ``rows_leaving`` marks that moment so the window can
     tell the view's pick from the trader's and keep the selection on the position itself."""
 
+    viewport_resized = Signal()  # a vertical scrollbar came or went: the columns are spread again
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows_leaving = False
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self.viewport_resized.emit()
+        return super().viewportEvent(event)
 
     def rowsAboutToBeRemoved(self, parent: QModelIndex | QPersistentModelIndex, start: int, end: int) -> None:
         self.rows_leaving = True
@@ -628,10 +847,14 @@ def _scroll_side_panel(panel: QWidget) -> None:
 
 
 _MIN_WIDTH = 48
-_COLUMN_LIMITS = {Column.ACCOUNT: 140, Column.SYMBOL: 140, Column.NOTIONAL: 150, Column.UPNL: 140}
+_TABS_HEIGHT = 300  # the detail tabs' share of the splitter, when the window has it
+_MIN_TEXT_WIDTH = 84  # account and symbol shrink no further (elided in the middle, whole in the tooltip)
+_COLUMN_LIMITS = {Column.ACCOUNT: 150, Column.SYMBOL: 140, Column.NOTIONAL: 150, Column.UPNL: 140,
+                  Column.POSITION_MARGIN: 140}
 _COLUMN_WIDTHS = {
-    Column.STATUS: 78, Column.ACCOUNT: 110, Column.SYMBOL: 140, Column.SIDE: 64, Column.MODE: 88,
-    Column.SIZE: 78, Column.NOTIONAL: 128, Column.ENTRY: 92, Column.MARK: 92, Column.LIQ: 92,
-    Column.LIQ_EXCHANGE: 100, Column.BANKRUPTCY: 92, Column.DISTANCE: 78, Column.MARGIN_RATIO: 92,
-    Column.UPNL: 118, Column.AGE: 70,
+    Column.STATUS: 78, Column.ACCOUNT: 110, Column.SYMBOL: 130, Column.SIDE: 60, Column.MODE: 80,
+    Column.SIZE: 70, Column.NOTIONAL: 128, Column.ENTRY: 92, Column.MARK: 88, Column.LIQ: 88,
+    Column.LIQ_EXCHANGE: 100, Column.BANKRUPTCY: 92, Column.DISTANCE: 78, Column.MARGIN_RATIO: 72,
+    Column.UPNL: 110, Column.ROI: 72, Column.POSITION_MARGIN: 100, Column.AGE: 60,
+    Column.STOP: 96, Column.ADL: 44,
 }

@@ -73,17 +73,19 @@ class Column(IntEnum):
     MODE = 4
     SIZE = 5
     MARK = 6
-    LIQ = 7
-    LIQ_EXCHANGE = 8
-    DISTANCE = 9
-    MARGIN_RATIO = 10
-    BANKRUPTCY = 11
-    ENTRY = 12
-    NOTIONAL = 13
-    UPNL = 14
-    AGE = 15
-    STOP = 16  # issue 17: is the position protected by a stop that fires before liquidation?
-    ADL = 17  # issue 17: the venue's auto-deleveraging rank
+    UPNL = 7  # uPnL and ROI beside the mark, as on the exchanges' position panels
+    ROI = 8
+    LIQ = 9
+    LIQ_EXCHANGE = 10
+    DISTANCE = 11
+    MARGIN_RATIO = 12
+    POSITION_MARGIN = 13
+    BANKRUPTCY = 14
+    ENTRY = 15
+    NOTIONAL = 16
+    AGE = 17
+    STOP = 18  # issue 17: is the position protected by a stop that fires before liquidation?
+    ADL = 19  # issue 17: the venue's auto-deleveraging rank
 
 
 COLUMN_COUNT = len(Column)
@@ -108,6 +110,10 @@ HEADERS = {
     Column.MARGIN_RATIO: ("Margin\nratio", "Maintenance margin ÷ margin balance on desk's scale "
                           "(100 % = liquidation); cross positions show their pool's"),
     Column.UPNL: ("uPnL", "Unrealised profit and loss, settle currency"),
+    Column.ROI: ("ROI", "Return on the initial margin: uPnL ÷ (entry notional ÷ leverage), as the "
+                 "exchanges show it (on the isolated margin when the leverage is unknown)"),
+    Column.POSITION_MARGIN: ("Margin", "The position's margin: isolated, its own margin; cross, the "
+                             "initial margin at entry (entry notional ÷ leverage)"),
     Column.AGE: ("Age", "How old the inputs of this row are"),
     Column.STOP: ("Stop", "Stop orders against liquidation: protected, partly (share of the size), "
                   "unprotected, beyond liquidation (can never fire) or on the wrong side of the mark; "
@@ -118,7 +124,7 @@ HEADERS = {
 
 NUMERIC = frozenset({Column.ADL, Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
                      Column.LIQ_EXCHANGE, Column.BANKRUPTCY, Column.DISTANCE, Column.MARGIN_RATIO,
-                     Column.UPNL, Column.AGE})
+                     Column.UPNL, Column.ROI, Column.POSITION_MARGIN, Column.AGE})
 
 
 @dataclass(slots=True)
@@ -528,7 +534,8 @@ class PositionsModel(QAbstractTableModel):
     def _filter_text(self, row: Row, column: int) -> str:
         r = row.risk
         word = "liquidated" if row.liquidated_at is not None else row.level.word
-        return f"{r.account} {r.symbol} {r.side} {r.margin_mode} {word}"
+        return (f"{_ACCOUNT_FIELD}{r.account}{_SYMBOL_FIELD}{r.symbol}"
+                f"{_OTHER_FIELD}{r.side} {r.margin_mode} {word}")
 
     def _age_text(self, row: Row) -> str:
         if row.liquidated_at is not None:
@@ -690,27 +697,30 @@ def _shown(row: Row) -> tuple[object, ...]:
     """What each column's text, colour and font are made from (index 0: what the whole row's are)."""
     r = row.risk
     stale = row.stale
-    return (
-        (stale, r.tick_size, row.level, row.status is DataStatus.DELAYED, row.liquidated_at),
-        r.account,
-        r.symbol,
-        (r.side, r.leg),
-        (r.margin_mode, r.leverage),
-        r.contracts,
-        r.mark_price,
-        r.liquidation_price,
-        (r.reported_liquidation_price, row.disagrees, row.exchange_late,
-         row.check.observed_at if row.check is not None else None),
-        (r.distance_to_liquidation, row.distance_level),
-        (r.margin_ratio, row.ratio_level),
-        r.bankruptcy_price,
-        r.entry_price,
-        (r.notional, r.settle),
-        (r.unrealized_pnl, r.settle),
-        (row.observed_at, row.status),
-        r.protection,
-        r.adl_rank,
-    )
+    parts = {
+        Column.STATUS: (stale, r.tick_size, row.level, row.status is DataStatus.DELAYED, row.liquidated_at),
+        Column.ACCOUNT: r.account,
+        Column.SYMBOL: r.symbol,
+        Column.SIDE: (r.side, r.leg),
+        Column.MODE: (r.margin_mode, r.leverage),
+        Column.SIZE: r.contracts,
+        Column.MARK: r.mark_price,
+        Column.UPNL: (r.unrealized_pnl, r.settle),
+        Column.ROI: r.roi,
+        Column.LIQ: r.liquidation_price,
+        Column.LIQ_EXCHANGE: (r.reported_liquidation_price, row.disagrees, row.exchange_late,
+                              row.check.observed_at if row.check is not None else None),
+        Column.DISTANCE: (r.distance_to_liquidation, row.distance_level),
+        Column.MARGIN_RATIO: (r.margin_ratio, row.ratio_level),
+        Column.POSITION_MARGIN: (r.position_margin, r.settle),
+        Column.BANKRUPTCY: r.bankruptcy_price,
+        Column.ENTRY: r.entry_price,
+        Column.NOTIONAL: (r.notional, r.settle),
+        Column.AGE: (row.observed_at, row.status),
+        Column.STOP: r.protection,
+        Column.ADL: r.adl_rank,
+    }
+    return tuple(parts[c] for c in Column)
 
 
 def _texts(row: Row) -> list[str]:
@@ -736,6 +746,8 @@ def _texts(row: Row) -> list[str]:
         Column.DISTANCE: fmt.distance_with_state(r.signed_distance_to_liquidation, r.liquidatable),
         Column.MARGIN_RATIO: fmt.margin_ratio(r.margin_ratio),
         Column.UPNL: fmt.money(r.unrealized_pnl, r.settle, signed=True),
+        Column.ROI: fmt.percent(r.roi, signed=True),
+        Column.POSITION_MARGIN: fmt.money(r.position_margin, r.settle),
         Column.AGE: "",  # computed at paint time
         Column.STOP: r.protection.label if r.protection is not None else fmt.DASH,
         Column.ADL: str(r.adl_rank) if r.adl_rank is not None else fmt.DASH,
@@ -783,7 +795,7 @@ def _sort_key(row: Row, column: int, now: float) -> Any:
         Column.SIZE: r.contracts, Column.NOTIONAL: r.notional, Column.ENTRY: r.entry_price,
         Column.MARK: r.mark_price, Column.LIQ: r.liquidation_price,
         Column.LIQ_EXCHANGE: r.reported_liquidation_price, Column.BANKRUPTCY: r.bankruptcy_price,
-        Column.UPNL: r.unrealized_pnl,
+        Column.UPNL: r.unrealized_pnl, Column.ROI: r.roi, Column.POSITION_MARGIN: r.position_margin,
     }
     if column in numbers:
         value = numbers[Column(column)]
@@ -889,9 +901,9 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
 
 
 class PositionsProxy(QSortFilterProxyModel):
-    """The filter box: a case-insensitive match over account, symbol, side, mode and risk word,
-    evaluated in C++ on one role. Sorting is passed to the source model, which keeps its rows in
-    order (see PositionsModel.sort), so the proxy itself never sorts."""
+    """The filter box, as a trader means it (see :func:`filter_pattern`), evaluated in C++ on one
+    role. Sorting is passed to the source model, which keeps its rows in order (see
+    PositionsModel.sort), so the proxy itself never sorts."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -906,6 +918,29 @@ class PositionsProxy(QSortFilterProxyModel):
             source.sort(column, order)
 
     def set_filter_text(self, text: str) -> None:
-        pattern = QRegularExpression.escape(text.strip())
-        self.setFilterRegularExpression(
-            QRegularExpression(pattern, QRegularExpression.PatternOption.CaseInsensitiveOption))
+        self.setFilterRegularExpression(QRegularExpression(
+            filter_pattern(text), QRegularExpression.PatternOption.CaseInsensitiveOption))
+
+
+# The filter role's fields, each after a control character no one types: a word of the filter
+# matches the start of a word (so "sol" finds SOL/USDT, not "demo-bybit-isolated"), "account:x"
+# and "symbol:x" match anywhere in that field alone.
+_ACCOUNT_FIELD, _SYMBOL_FIELD, _OTHER_FIELD = "\x1e", "\x1d", "\x1c"
+_FIELD_PREFIXES = {"account": _ACCOUNT_FIELD, "symbol": _SYMBOL_FIELD}
+
+
+def filter_pattern(text: str) -> str:
+    """The filter box's text as one regular expression over the filter role: every word must
+    match (in any order); a plain word matches where a word of the account, symbol, side, margin
+    mode or risk level starts; ``account:`` / ``symbol:`` restrict a word to that field, matched
+    anywhere in it."""
+    parts = []
+    for word in text.split():
+        field_name, colon, value = word.partition(":")
+        marker = _FIELD_PREFIXES.get(field_name.lower()) if colon else None
+        if marker is not None:
+            if value:
+                parts.append(f"(?=[\\s\\S]*{marker}[^\\x1c-\\x1e]*{QRegularExpression.escape(value)})")
+            continue
+        parts.append(f"(?=[\\s\\S]*(?<![\\p{{L}}\\p{{N}}]){QRegularExpression.escape(word)})")
+    return "^" + "".join(parts) if parts else ""

@@ -31,6 +31,17 @@ from desk.store.settings import GROUP_LABELS, GROUPS, OPTIONS, Option, SettingsE
 _INVALID_STYLE = "border: 2px solid #D55E00;"
 
 Editor = QCheckBox | QComboBox | QLineEdit
+# example values for the text options whose default is empty (the others show their default)
+_EXAMPLES = {"alerts.quiet_hours": "23:00-07:00", "alerts.webhook_url": "https://hooks.example.com/desk"}
+
+
+def _placeholder(opt: Option) -> str:
+    """What an empty field shows: an example of a value it takes."""
+    if opt.key in _EXAMPLES:
+        return f"e.g. {_EXAMPLES[opt.key]} (empty: off)"
+    if opt.percent:
+        return f"e.g. {opt.format_percent(opt.default)}"
+    return f"e.g. {opt.format(opt.default)} — {opt.allowed()}"
 
 
 class SettingsDialog(QDialog):
@@ -43,8 +54,18 @@ class SettingsDialog(QDialog):
         self.editors: dict[str, Editor] = {}
         self.tabs = QTabWidget()
         groups = [g for g in GROUPS if any(o.group == g for o in options)]
+        # a group of one option is no tab of its own: it joins the tab before it, under its name
+        form: QFormLayout | None = None
         for group in groups:
-            self.tabs.addTab(self._group_page(group), GROUP_LABELS.get(group, group.title()))
+            label = GROUP_LABELS.get(group, group.title())
+            alone = sum(o.group == group for o in options) == 1
+            if form is None or not alone:
+                form = self._new_tab(label)
+            else:
+                heading = QLabel(f"<b>{label}</b>")
+                heading.setContentsMargins(0, 10, 0, 0)
+                form.addRow(heading)
+            self._add_group(form, group)
         self.errors = QLabel("")
         self.errors.setWordWrap(True)
         self.errors.setStyleSheet("color: #D55E00; font-weight: 600;")
@@ -75,10 +96,17 @@ class SettingsDialog(QDialog):
 
     # -- building --------------------------------------------------------------------------
 
-    def _group_page(self, group: str) -> QWidget:
+    def _new_tab(self, label: str) -> QFormLayout:
         page = QWidget()
         form = QFormLayout(page)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(page)
+        self.tabs.addTab(scroll, label)
+        return form
+
+    def _add_group(self, form: QFormLayout, group: str) -> None:
         for opt in (o for o in self.options if o.group == group):
             editor = self._editor(opt)
             self.editors[opt.key] = editor
@@ -91,12 +119,9 @@ class SettingsDialog(QDialog):
         if group == "alerts" and hasattr(self.settings, "channels"):
             from desk.ui.channels_panel import ChannelsPanel
 
-            self.channels_panel = ChannelsPanel(self.settings, page)  # URLs masked; "Send test alert"
+            # URLs masked; "Send test alert"
+            self.channels_panel = ChannelsPanel(self.settings, form.parentWidget())
             form.addRow(self.channels_panel)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(page)
-        return scroll
 
     def _editor(self, opt: Option) -> Editor:
         value = self.settings.get(opt.key)
@@ -110,7 +135,7 @@ class SettingsDialog(QDialog):
             editor.setCurrentText(str(value))
         else:
             editor = QLineEdit(opt.format_percent(value) if opt.percent else opt.format(value))
-            editor.setPlaceholderText("a percent" if opt.percent else opt.allowed())
+            editor.setPlaceholderText(_placeholder(opt))
             if opt.secret:
                 editor.setEchoMode(QLineEdit.EchoMode.Password)
         editor.setObjectName(opt.key)
@@ -147,7 +172,7 @@ class SettingsDialog(QDialog):
                 values[opt.key] = self.value_of(opt)
                 editor.setStyleSheet("")
             except SettingsError as exc:
-                problems.append(str(exc))
+                problems.append(self._in_labels(str(exc)))
                 editor.setStyleSheet(_INVALID_STYLE)
         if not problems:
             problems.extend(self._cross_checks(values))
@@ -163,11 +188,18 @@ class SettingsDialog(QDialog):
 
         problems = []
         for rule in broken_rules(get):
-            problems.append(rule.explain(get))
+            problems.append(self._in_labels(rule.explain(get)))
             for key in rule.keys:
                 if key in self.editors:
                     self.editors[key].setStyleSheet(_INVALID_STYLE)
         return problems
+
+    def _in_labels(self, message: str) -> str:
+        """A message as the dialog shows it: each option by the label beside its field, not its
+        key (the key stays in the field's tooltip, for the command line)."""
+        for opt in sorted(self.options, key=lambda o: -len(o.key)):
+            message = message.replace(opt.key, f"“{opt.label}”")
+        return message
 
     def save(self) -> None:
         values, problems = self.collect()

@@ -162,17 +162,24 @@ class WhatIfPanel(QWidget):
         self.size_spin.setValue(-1.0)
         self.size_spin.setSpecialValueText("unchanged")
 
+        # two columns of fields: what to look at and change, then the goals (one tall column
+        # needed a scrollbar of its own in the tab on a 1280×800 screen)
         form = QFormLayout()
         form.addRow("Account", self.account_box)
         form.addRow("Position", self.position_box)
         form.addRow("Mark price", self.mark_spin)
         form.addRow("Shock all marks", self.shock_spin)
         form.addRow("Size", self.size_spin)
-        form.addRow("Leverage", self.leverage_spin)
+        goals = QFormLayout()
+        goals.addRow("Leverage", self.leverage_spin)
         self.margin_label = QLabel("Add margin (− removes)")
-        form.addRow(self.margin_label, self.margin_spin)
-        form.addRow("Target margin ratio", self.target_spin)
-        form.addRow("Target distance", self.distance_spin)
+        goals.addRow(self.margin_label, self.margin_spin)
+        goals.addRow("Target margin ratio", self.target_spin)
+        goals.addRow("Target distance", self.distance_spin)
+        fields = QHBoxLayout()
+        fields.addLayout(form, 1)
+        fields.addSpacing(12)
+        fields.addLayout(goals, 1)
 
         self.reset_button = QPushButton("Reset edits")
         self.open_button = QPushButton("Open portfolio…")
@@ -187,19 +194,19 @@ class WhatIfPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setMinimumHeight(150)
+        self.table.setMinimumHeight(110)
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.suggestions = QLabel("")
         self.suggestions.setWordWrap(True)
         self.suggestions.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        # the inputs scroll on their own in the dashboard's tab (main_window._scroll_side_panel), so
-        # the suggestions, first on the right, are in view without scrolling at 1280×800
+        # the inputs scroll on their own in the dashboard's tab (main_window._scroll_side_panel) on a
+        # screen too small for them; at 1280×800 they fit, buttons included
         self.side_panel = QWidget()
         left = QVBoxLayout(self.side_panel)
         left.setContentsMargins(0, 0, 0, 0)
-        left.addLayout(form)
+        left.addLayout(fields)
         left.addLayout(buttons)
         left.addStretch(1)
         right = QVBoxLayout()
@@ -210,8 +217,8 @@ class WhatIfPanel(QWidget):
         right.addWidget(self.message)
         right.addWidget(self.table, 1)
         layout = QHBoxLayout(self)
-        layout.addWidget(self.side_panel, 2)
-        layout.addLayout(right, 3)
+        layout.addWidget(self.side_panel, 3)
+        layout.addLayout(right, 2)
 
         self.account_box.currentTextChanged.connect(self._account_chosen)
         self.position_box.currentIndexChanged.connect(self._position_chosen)

@@ -1,7 +1,7 @@
 """Screenshots of the dashboard on the demo venue, mid flash-crash, on a real X server (Xvfb).
 
-    .venv/bin/python docs/screenshots/make_screenshots.py            # 1280x800 and 1920x1080, after
-                                                                     # the SOL long's liquidation
+    .venv/bin/python docs/screenshots/make_screenshots.py            # 1280x800, 1366x768, 1920x1080,
+    .venv/bin/python docs/screenshots/make_screenshots.py --theme light   # after the SOL long's liquidation
     .venv/bin/python docs/screenshots/make_screenshots.py --sizes 1280x800 --theme light \
         --scenario feed-loss --speed 4 --wait 45                  # a feed lost long enough to be stale
     .venv/bin/python docs/screenshots/make_screenshots.py --wait 24 --suffix -past-liquidation
@@ -87,9 +87,10 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
                             "windowmove", "0", "0", "windowsize", str(width), str(height - 26)],
                            env=env, check=True, stdout=subprocess.DEVNULL)
             time.sleep(1.0)
-            # Select the top (worst) row so the ladder shows it: the rows start below the strip,
-            # the account cards, the filter and the header, at the same height on every size.
-            subprocess.run(["xdotool", "mousemove", "300", "284", "click", "1"], env=env, check=True)
+            # Select the second row (the top one is the LIQUIDATED SOL long, which has no ladder any
+            # more) so the ladder shows a live position: the rows start below the strip, the account
+            # cards, the filter and the header, at the same height on every size.
+            subprocess.run(["xdotool", "mousemove", "300", "308", "click", "1"], env=env, check=True)
             time.sleep(max(0.0, wait - 1.0))
             capture(out, env)
             print(f"wrote {out} ({width}x{height}, {theme}, {wait:g} s after the first numbers at "
@@ -116,7 +117,7 @@ def capture(out: Path, env: dict[str, str]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1280x800,1920x1080")
+    parser.add_argument("--sizes", default="1280x800,1366x768,1920x1080")
     parser.add_argument("--theme", default="dark", choices=("dark", "light"))
     parser.add_argument("--speed", type=float, default=120.0, help="demo time acceleration")
     parser.add_argument("--wait", type=float, default=28.0,

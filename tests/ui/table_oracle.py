@@ -116,14 +116,15 @@ def make_position(account: str, symbol: str, *, leg: str, side: str, mark: float
         leverage=float(1 + hash(symbol) % 20), notional=mark * 2, unrealized_pnl=mark * 0.01,
         maintenance_margin=mark * 0.004, margin_ratio=ratio, liquidation_price=liq,
         bankruptcy_price=None if liq is None else liq * 0.995, distance_to_liquidation=distance,
-        reported_liquidation_price=reported, tick_size=tick)
+        reported_liquidation_price=reported, tick_size=tick, position_margin=mark * 0.2, roi=0.05)
 
 
 def remark(risk: PositionRisk, mark: float, ratio: float | None) -> PositionRisk:
     liq = risk.liquidation_price
     distance = None if liq is None else abs(mark - liq) / mark
+    pnl = (mark - risk.entry_price) * risk.contracts
     return replace(risk, mark_price=mark, distance_to_liquidation=distance, margin_ratio=ratio,
-                   notional=mark * 2, unrealized_pnl=(mark - risk.entry_price) * risk.contracts)
+                   notional=mark * 2, unrealized_pnl=pnl, roi=pnl / (risk.position_margin or 1.0))
 
 
 # -- what each cell must show ------------------------------------------------------------------
@@ -179,6 +180,8 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
         Column.BANKRUPTCY: fmt.price(r.bankruptcy_price, tick),
         Column.ENTRY: fmt.price(r.entry_price, tick), Column.NOTIONAL: fmt.money(r.notional, "USDT"),
         Column.UPNL: fmt.money(r.unrealized_pnl, "USDT", signed=True), Column.AGE: age_text,
+        Column.ROI: fmt.percent(r.roi, signed=True),
+        Column.POSITION_MARGIN: fmt.money(r.position_margin, "USDT"),
         Column.STOP: _stop_text(r),
         Column.ADL: str(r.adl_rank) if r.adl_rank is not None else "—",
     }

@@ -58,7 +58,8 @@ def test_lists_the_log_newest_first_with_deliveries(qtbot, history) -> None:  # 
     assert texts(dialog, SUBJECT) == ["alt/ETH/USDT:USDT/both", "main/BTC/USDT:USDT/both"]
     assert texts(dialog, DELIVERY) == ["dbus delivered (id 7)",
                                        "dbus FAILED (no notification server); tray delivered (balloon shown)"]
-    assert texts(dialog, TIME)[0] == time.strftime("%H:%M:%S", time.localtime(now - 60))
+    # date and time, always both (issue 19): the log spans days
+    assert texts(dialog, TIME)[0] == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now - 60))
     assert "ETH 4 % away — details" in dialog.proxy.index(0, TITLE).data(Qt.ItemDataRole.ToolTipRole)
 
     dialog.level.setCurrentIndex(2)  # critical only
@@ -122,3 +123,22 @@ def test_strip_and_menu_open_the_alert_log(qtbot, monkeypatch) -> None:  # type:
         qtbot.mouseClick(window.status_strip.alerts, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(window.alert_log_requested, timeout=1000):
         window.menu_actions["alert_log"].trigger()
+
+
+def test_cut_text_has_a_tooltip_and_no_internal_noise(qtbot, history) -> None:  # type: ignore[no-untyped-def]
+    now = time.time()
+    long_account = "demo-binance-usdm-with-a-long-name"
+    first = history.record_alert(alert(now - 30, AlertLevel.WARNING, long_account, "SOL/USDT:USDT",
+                                       "SOL 9 % away"))
+    history.record_delivery(first, DeliveryAttempt(now - 29, "desktop", True,
+                                                   "notification id 8 (replaces 7)"))
+    second = history.record_alert(alert(now - 20, AlertLevel.INFO, "main", "BTC/USDT:USDT", "BTC recovered"))
+    history.record_delivery(second, DeliveryAttempt(now - 19, "desktop", True, "notification id 9; closed 8"))
+    dialog = make_dialog(qtbot, history)
+    assert texts(dialog, DELIVERY) == ["desktop delivered", "desktop delivered"]
+    assert not any("notification id" in t for t in texts(dialog, DELIVERY))
+    subject = dialog.proxy.index(1, SUBJECT)
+    assert subject.data(Qt.ItemDataRole.ToolTipRole) == subject.data() == f"{long_account}/SOL/USDT:USDT/both"
+    stamp = dialog.proxy.index(0, TIME).data()
+    width = dialog.table.fontMetrics().horizontalAdvance(stamp)
+    assert dialog.table.columnWidth(TIME) > width  # the date and time shown whole

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit
 
 from desk.store.paths import desk_paths
-from desk.store.settings import GROUPS, OPTIONS, AccountConfig, Settings
+from desk.store.settings import GROUPS, OPTIONS, OPTIONS_BY_KEY, AccountConfig, Settings
 from desk.ui.accounts_dialog import AccountForm, AccountsDialog
 from desk.ui.settings_dialog import SettingsDialog
 from tests.fake_exchange import FakeExchange
@@ -33,12 +33,19 @@ def test_the_dialog_has_one_editor_per_declared_option(qtbot, settings) -> None:
     dialog = SettingsDialog(settings)
     qtbot.addWidget(dialog)
     assert set(dialog.editors) == {o.key for o in OPTIONS}
-    assert dialog.tabs.count() == len(GROUPS)
+    # a tab per group worth one (issue 19): no tab holds a single field; a lone option joins the
+    # tab before it, under its group's name
+    assert dialog.tabs.count() == sum(1 for g in GROUPS if sum(o.group == g for o in OPTIONS) > 1)
+    for index in range(dialog.tabs.count()):
+        page = dialog.tabs.widget(index)
+        assert sum(page.isAncestorOf(e) for e in dialog.editors.values()) > 1, dialog.tabs.tabText(index)
     for opt in OPTIONS:
         editor = dialog.editors[opt.key]
         expected = QCheckBox if opt.type is bool else QComboBox if opt.choices else QLineEdit
         assert isinstance(editor, expected), opt.key
         assert opt.key in editor.toolTip()  # the help names the key
+        if isinstance(editor, QLineEdit):  # an example of a value it takes
+            assert editor.placeholderText().startswith("e.g. "), opt.key
         if opt.secret:
             assert editor.echoMode() == QLineEdit.EchoMode.Password
 
@@ -60,13 +67,14 @@ def test_valid_values_are_written(qtbot, settings) -> None:  # type: ignore[no-u
 
 @pytest.mark.parametrize(("key", "text"), [("ui.refresh_hz", "fast"), ("ui.refresh_hz", "500"),
                                            ("alerts.quiet_hours", "late"), ("logs.backups", "2.5")])
-def test_invalid_values_are_rejected_with_the_key_named(qtbot, settings, key, text) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_values_are_rejected_with_the_label_named(qtbot, settings, key, text) -> None:  # type: ignore[no-untyped-def]
     dialog = SettingsDialog(settings)
     qtbot.addWidget(dialog)
     dialog.editors[key].setText(text)
     dialog.save()
     assert dialog.result() != dialog.DialogCode.Accepted
-    assert key in dialog.errors.text()
+    # the field by the label beside it, not by its key (issue 19)
+    assert f"“{OPTIONS_BY_KEY[key].label}”" in dialog.errors.text() and key not in dialog.errors.text()
     assert dialog.editors[key].styleSheet()  # the field is marked
     assert not settings_file().exists() or key.split(".")[1] not in settings_file().read_text()
 
@@ -77,7 +85,8 @@ def test_thresholds_must_be_in_order(qtbot, settings) -> None:  # type: ignore[n
     dialog.editors["alerts.distance_critical"].setText("20")  # 20 %: worse than the 10 % warning
     dialog.save()
     assert dialog.result() != dialog.DialogCode.Accepted
-    assert "distance_critical" in dialog.errors.text()
+    assert "“Critical at distance”" in dialog.errors.text() and "“Warn at distance”" in dialog.errors.text()
+    assert "alerts.distance_critical" not in dialog.errors.text()
     assert Settings.load().is_default("alerts.distance_critical")
 
 
@@ -141,7 +150,8 @@ def test_remove_deletes_the_account_and_its_keys(qtbot, settings, memory_keyring
     dialog = AccountsDialog(settings)
     qtbot.addWidget(dialog)
     assert dialog.selected_name() == "main"
-    assert "MemoryKeyring" in dialog.keyring.text()  # says which backend holds the keys
+    # says which keyring holds the keys, in words: no Python class name on screen (issue 19)
+    assert "in-memory keyring" in dialog.keyring.text() and "MemoryKeyring" not in dialog.keyring.text()
     dialog.remove(confirm=False)
     assert dialog.touched == {"main"}  # the running dashboard stops watching it (test_accounts_live)
     assert memory_keyring.items == {}
@@ -217,5 +227,5 @@ def test_a_percent_out_of_range_names_the_percent_range(qtbot, settings) -> None
     dialog.editors["alerts.margin_ratio_critical"].setText("150")  # 150 %: past liquidation
     dialog.save()
     assert dialog.result() != dialog.DialogCode.Accepted
-    assert "alerts.margin_ratio_critical: '150' is not allowed — expected a percent from 1 to 100" \
+    assert "“Critical at margin ratio”: '150' is not allowed — expected a percent from 1 to 100" \
         in dialog.errors.text()

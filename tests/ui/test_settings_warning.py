@@ -76,8 +76,10 @@ def test_the_dialog_enforces_the_declared_rules(qtbot) -> None:  # type: ignore[
     dialog.save()
     assert dialog.result() != dialog.DialogCode.Accepted
     live_rule = next(r for r in RULES if r.keys == ("monitor.live_seconds", "monitor.stale_seconds"))
-    assert live_rule.explain(lambda k: 60.0 if k == "monitor.live_seconds" else settings.get(k)) \
-        in dialog.errors.text()
+    # the rule's own words, each field by its label (issue 19)
+    assert dialog._in_labels(live_rule.explain(lambda k: 60.0 if k == "monitor.live_seconds"
+                                               else settings.get(k))) in dialog.errors.text()
+    assert "“Live if newer than”" in dialog.errors.text()
     assert dialog.editors["monitor.stale_seconds"].styleSheet()  # both fields of the rule are marked
     assert not desk_paths().settings_file.exists()
     # Both thresholds moved past the old ones in one save: valid together, so accepted.

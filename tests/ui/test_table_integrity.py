@@ -46,7 +46,9 @@ def window(qtbot, monkeypatch):  # type: ignore[no-untyped-def]
     w.allow_close = True
     w._clock_timer.stop()  # the test ticks the clock itself, as the one-second timer would
     qtbot.addWidget(w)
-    w.resize(1700, 1000)  # a dozen rows in view: no scrolling moves pixels under the recorder
+    w.resize(1900, 1000)  # a dozen rows in view: no scrolling moves pixels under the recorder
+    for column in range(w.model.columnCount()):  # every column painted, not only the default set
+        w.table.setColumnHidden(column, False)
     w.show()
     qtbot.waitExposed(w)
     return w

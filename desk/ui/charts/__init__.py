@@ -65,6 +65,14 @@ def attach_panels(window: Any, *, target: float | None = None,
     from desk.ui.whatif import WhatIfPanel, _distance_setting, _target_setting
 
     ladder = LadderWidget()
+
+    def whatif_level(risk: PositionRisk, figures: Any) -> Any:
+        from desk.ui.levels import figure_level
+
+        return figure_level(figures.signed_distance_to_liquidation, figures.margin_ratio,
+                            window.thresholds_for(risk.account, risk.symbol))
+
+    ladder.level_for = whatif_level
     history = HistoryWidget(history_factory)
     stress = StressWidget()
     whatif = WhatIfPanel(target=target if target is not None else _target_setting(),

@@ -10,9 +10,10 @@ Items are created once and updated in place (pyqtgraph's ``scrollingPlots`` advi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
@@ -31,18 +32,84 @@ from desk.ui.charts.style import (
     plot_widget,
     style_plot,
 )
+from desk.ui.levels import Level
+from desk.ui.theme import current_theme
 
-# where each level's label sits along the line (fraction of the width) and which side of it
+# where each level's label sits at first (fraction of the width) and which side of its line;
+# place_labels then moves labels so none overlaps another or is struck through by a line
 _LABEL_AT = {
-    "mark": (0.02, "above"),
-    "entry": (0.02, "above"),
-    "break_even": (0.30, "below"),
-    "liquidation": (0.02, "below"),
-    "liquidation_exchange": (0.36, "above"),
-    "bankruptcy": (0.36, "below"),
-    "whatif_liquidation": (0.55, "below"),
+    "mark": (0.01, "above"),
+    "entry": (0.01, "above"),
+    "break_even": (0.34, "below"),
+    "liquidation": (0.01, "below"),
+    "liquidation_exchange": (0.34, "above"),
+    "bankruptcy": (0.34, "below"),
+    "whatif_liquidation": (0.34, "below"),
 }
 _LEVELS = ("mark", "entry", "break_even", "liquidation", "liquidation_exchange", "bankruptcy")
+# who gets the best place first: the liquidation, then the mark, then the rest
+_PLACE_ORDER = ("liquidation", "mark", "whatif_liquidation", "liquidation_exchange", "entry",
+                "bankruptcy", "break_even")
+_LANES = (0.01, 0.34, 0.67)  # where a label may start, as a fraction of the plot's width
+_NUDGES = (0.0, 3.0, 6.0)  # pixels a label may stand off its line when lines lie a pixel apart
+
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels (y grows downwards)
+
+
+def place_labels(labels: list[tuple[str, float, float, float]], width: float, lines: list[float],
+                 taken: list[Rect], *, right: frozenset[str] = frozenset(),
+                 crossable: frozenset[str] = frozenset()) -> dict[str, tuple[float, str, float] | None]:
+    """Where each label goes: (its left edge as a fraction of the width, "above" | "below" its
+    line, pixels off the line), or None when there is no room (its figure is still in the legend
+    beside the plot).
+
+    ``labels``: (name, the line's y, the label's width, height), in the order they choose; ``lines``:
+    the y of every line drawn; ``taken``: rectangles already used; ``right``: labels that try the
+    right edge first; ``crossable``: labels on a filled background, which take the place crossed
+    by the fewest lines when none is clear. A label never overlaps another, and no line crosses
+    any other label: with no such place left it is not drawn.
+    """
+    placed: dict[str, tuple[float, str, float] | None] = {}
+    used = list(taken)
+
+    def rect(x: float, y: float, w: float, h: float, side: str, nudge: float) -> Rect:
+        if side == "above":
+            return (x, y - h - nudge, x + w, y - nudge)
+        return (x, y + nudge, x + w, y + h + nudge)
+
+    def free(r: Rect) -> bool:
+        return all(r[2] <= u[0] or u[2] <= r[0] or r[3] <= u[1] or u[3] <= r[1] for u in used)
+
+    def strikes(r: Rect) -> int:
+        return sum(1 for y in lines if r[1] + 0.5 < y < r[3] - 0.5)
+
+    for name, y, w, h in labels:
+        first_side = _LABEL_AT.get(name, (0.0, "above"))[1]
+        sides = (first_side, "below" if first_side == "above" else "above")
+        edge = max(0.0, width - w - 2)
+        # the lanes, then just right of each label already placed (side by side, not stacked)
+        xs = [*([edge] if name in right else []), *(lane * width for lane in _LANES),
+              *(u[2] + 6 for u in used)]
+        xs = list(dict.fromkeys(min(x, edge) for x in xs))
+        candidates = [(strikes(r), nudge, i, x, side, r)
+                      for nudge in _NUDGES for i, (side, x) in enumerate((s, x) for s in sides for x in xs)
+                      for r in [rect(x, y, w, h, side, nudge)] if free(r)]
+        if name not in crossable:
+            candidates = [c for c in candidates if c[0] == 0]
+        if not candidates:
+            placed[name] = None
+            continue
+        _, nudge, _, x, side, r = min(candidates, key=lambda c: (c[0], c[1], c[2]))
+        used.append(r)
+        placed[name] = (x / width if width else 0.0, side, nudge)
+    return placed
+
+
+class PriceAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph ships no type hints
+    """Prices on the axis as everywhere else: thousands separators, decimals from the tick spacing."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        return [fmt.price(v * scale, spacing * scale) for v in values]
 
 
 class LadderWidget(QWidget):
@@ -61,7 +128,10 @@ class LadderWidget(QWidget):
         self._pinned = False  # the user moved the what-if line: keep it across updates
         self._setting_line = False
 
-        self.plot = plot_widget()
+        self.plot = plot_widget(axis_items={"right": PriceAxis("right")})
+        # the risk level of figures at the what-if price (the window's thresholds): the line's colour
+        self.level_for: Callable[[PositionRisk, ProbeFigures], Level] | None = None
+        self.whatif_level = Level.OK
         item = self.plot.getPlotItem()
         item.hideAxis("bottom")
         item.showAxis("right")
@@ -91,14 +161,18 @@ class LadderWidget(QWidget):
         fill.setAlpha(40)
         self.whatif = pg.InfiniteLine(angle=0, pen=pen(style), hoverPen=hover, movable=True,
                                       bounds=(1e-12, None), label="",
-                                      labelOpts={"position": 0.98, "color": color_of(style),
-                                                 "anchors": [(1, 1), (1, 1)], "fill": fill})
+                                      labelOpts={"position": 0.6, "color": color_of(style),
+                                                 "anchors": [(0, 1), (0, 1)], "fill": fill})
         self.whatif.label.setFont(label_font(9.5, bold=True))
         self.whatif.setZValue(20)
         self.whatif.setVisible(False)
         self.whatif.setToolTip("Drag to try a mark price: the figures beside the line are recomputed")
         self.whatif.sigPositionChanged.connect(self._line_moved)
         item.addItem(self.whatif)
+        view = item.getViewBox()
+        view.sigRangeChanged.connect(self.place_labels)
+        view.sigResized.connect(self.place_labels)
+        self.label_places: dict[str, tuple[float, str, float] | None] = {}
 
         self.empty = QLabel("Select a position in the table to see its price ladder.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -114,20 +188,26 @@ class LadderWidget(QWidget):
         self.whatif_box.setTextFormat(Qt.TextFormat.RichText)
         self.whatif_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.whatif_box.setWordWrap(True)
-        self.reset_button = QPushButton("Reset what-if to mark")
+        self.reset_button = QPushButton("Reset to mark")
+        self.reset_button.setToolTip("Put the what-if line back on the mark price")
         self.reset_button.clicked.connect(self.reset_whatif)
+        # said once, as a tooltip: the side panel keeps its height for the figures
+        self.whatif_box.setToolTip("Drag the dashed what-if line to try another price; its colour is the "
+                                   "risk at that price (the alert thresholds).")
 
         side = QWidget()
-        side.setMinimumWidth(270)
-        side.setMaximumWidth(360)
+        side.setMinimumWidth(330)
+        side.setMaximumWidth(400)
         side.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(8, 4, 4, 4)
         side_layout.addWidget(self.title)
         side_layout.addWidget(self.side)
-        side_layout.addWidget(self.whatif_box)
+        what_if_row = QHBoxLayout()  # the reset beside the what-if figures, not below them
+        what_if_row.addWidget(self.whatif_box, 1)
+        what_if_row.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignTop)
+        side_layout.addLayout(what_if_row)
         side_layout.addStretch(1)
-        side_layout.addWidget(self.reset_button)
         self.side_panel = side
 
         row = QHBoxLayout(self)
@@ -249,7 +329,7 @@ class LadderWidget(QWidget):
         rows.append(f"<tr><td>margin ratio ({'own' if risk.margin_mode == 'isolated' else 'pool'})</td>"
                     f"<td align='right'>{fmt.margin_ratio(risk.margin_ratio)}</td></tr>")
         rows.extend(self._update_orders())
-        self.side.setText(f"<div>{risk.account}</div><table cellspacing='2'>{''.join(rows)}</table>")
+        self.side.setText(f"<div>{risk.account}</div><table cellspacing='0'>{''.join(rows)}</table>")
 
     def _order_line(self, kind: str, i: int) -> pg.InfiniteLine:
         lines = self.order_lines[kind]
@@ -339,16 +419,16 @@ class LadderWidget(QWidget):
             "whatif_pnl": fmt.money(figures.unrealized_pnl, currency, signed=True),
         }
         self.displayed.update(shown)
-        pool = f"  ·  pool {shown['whatif_pool_ratio']}" if figures.pool_ratio is not None and \
-            self.risk.margin_mode == "isolated" else ""
         beyond = figures.liquidatable
         shown["whatif_state"] = (f"{fmt.PAST_LIQUIDATION} at this price (margin ratio "
                                  f"{shown['whatif_margin_ratio']})") if beyond else ""
         self.displayed["whatif_state"] = shown["whatif_state"]
         warn = f"  ·  ⚠ {fmt.PAST_LIQUIDATION}" if beyond else ""
+        self._colour_whatif(figures)
+        # short: the side panel beside the plot has every figure at this price
         self.whatif.label.setFormat(
             f"what-if {shown['whatif_price']}{warn}  ·  liq {shown['whatif_liquidation']} "
-            f"({shown['whatif_distance']})  ·  ratio {shown['whatif_margin_ratio']}{pool}")
+            f"({shown['whatif_distance']})")
         ghost = self.lines["whatif_liquidation"]
         liq_now = self.levels.get("liquidation")
         moved = figures.liquidation_price is not None and (
@@ -365,15 +445,35 @@ class LadderWidget(QWidget):
         heading = legend_swatch_html(LADDER["whatif"], f"<b>what-if mark {shown['whatif_price']}</b>")
         self.whatif_box.setText(
             f"<div>{heading}"
-            f"</div><table cellspacing='2'>"
+            f"</div><table cellspacing='0'>"
             f"<tr><td>liquidation</td><td align='right'>{shown['whatif_liquidation']}</td></tr>"
             f"<tr><td>distance</td><td align='right'>{shown['whatif_distance']}</td></tr>"
             f"<tr><td>margin ratio</td><td align='right'>{shown['whatif_margin_ratio']}</td></tr>"
             f"{pool_row}"
             f"<tr><td>unrealized PnL</td><td align='right'>{shown['whatif_pnl']}</td></tr></table>"
-            + (f"<div><b>⚠ {shown['whatif_state']}</b></div>" if beyond else "") +
-            "<div style='color:gray'>Drag the green line to try another price.</div>")
+            + (f"<div><b>⚠ {shown['whatif_state']}</b></div>" if beyond else ""))
+        self.place_labels()
         self.whatif_changed.emit(figures)
+
+    def _colour_whatif(self, figures: ProbeFigures) -> None:
+        """The what-if line in the risk colour of its price (green, orange, red by the thresholds)."""
+        assert self.risk is not None
+        level = self.level_for(self.risk, figures) if self.level_for is not None else Level.OK
+        if figures.liquidatable:
+            level = Level.CRITICAL
+        self.whatif_level = level
+        style = LADDER["whatif"]
+        color = current_theme().level_color(level)
+        line_pen = pen(style)
+        line_pen.setColor(color)
+        self.whatif.setPen(line_pen)
+        hover = pen(style, width=style.width + 2)
+        hover.setColor(color)
+        self.whatif.setHoverPen(hover)
+        self.whatif.label.setColor(color)
+        fill = QColor(color)
+        fill.setAlpha(40)
+        self.whatif.label.fill = pg.mkBrush(fill)
 
     def _fit_range(self) -> None:
         values = [v for v in self.levels.values() if v is not None and math.isfinite(v)]
@@ -382,3 +482,45 @@ class LadderWidget(QWidget):
         lo, hi = min(values), max(values)
         span = max(hi - lo, abs(hi) * 0.02)
         self.plot.getPlotItem().setYRange(lo - span * 0.12, hi + span * 0.12, padding=0)
+        self.place_labels()
+
+    def place_labels(self, *_: object) -> None:
+        """Put the lines' labels where none overlaps another and no line strikes one through."""
+        view = self.plot.getPlotItem().getViewBox()
+        width = view.width()
+        if width <= 0 or not self.plot.isVisible():
+            return
+
+        def y_of(value: float) -> float:
+            return float(view.mapViewToDevice(QPointF(0.0, value)).y()
+                         - view.mapViewToDevice(QPointF(0.0, view.viewRange()[1][1])).y())
+
+        shown = {n: line for n, line in self.lines.items() if line.isVisible() and line.label.format}
+        # the stop and take-profit lines (issue 17) go through the same placement, after the levels
+        orders = [f"{kind} {i}" for kind, lines in self.order_lines.items()
+                  for i, line in enumerate(lines) if line.isVisible() and line.label.format]
+        shown.update({name: self.order_lines[name.split()[0]][int(name.split()[1])] for name in orders})
+        if self.whatif.isVisible():
+            shown = {"whatif": self.whatif, **shown}  # at the right edge if it can
+        lines_y = [y_of(line.value()) for line in shown.values()]
+        labels = []
+        for name in ("liquidation", "whatif", *_PLACE_ORDER[1:], *orders):
+            line = shown.get(name)
+            if line is None:
+                continue
+            line.label.setVisible(True)
+            box = line.label.boundingRect()
+            labels.append((name, y_of(line.value()), box.width(), box.height()))
+        self.label_places = place_labels(labels, width, lines_y, [], right=frozenset({"whatif"}),
+                                         crossable=frozenset({"whatif"}))
+        for name, place in self.label_places.items():
+            label = shown[name].label
+            if place is None:
+                label.setVisible(False)
+                continue
+            # the anchor, in the label's own height: a few pixels off the line when another line
+            # lies right beside it
+            off = place[2] / max(label.boundingRect().height(), 1.0)
+            anchor = (0.0, 1.0 + off) if place[1] == "above" else (0.0, -off)
+            label.anchors = [anchor, anchor]
+            label.setPosition(place[0])

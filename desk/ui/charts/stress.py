@@ -134,16 +134,17 @@ class StressWidget(QWidget):
                                    "demo venue's catalog. Unlisted assets follow BTC one to one.")
         self.betas_edit.editingFinished.connect(self._betas_edited)
         self.betas_error = QLabel("")
+        # the title and the betas share one line, so the plot keeps the tab's height
         row = QHBoxLayout()
+        row.addWidget(self.title, 3)
         row.addWidget(QLabel("Betas to BTC:"))
-        row.addWidget(self.betas_edit, 1)
+        row.addWidget(self.betas_edit, 2)
         row.addWidget(self.betas_error)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.title)
+        layout.addLayout(row)
         layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
-        layout.addLayout(row)
         self.restyle()
         follow_theme(self.restyle)
 
@@ -188,14 +189,12 @@ class StressWidget(QWidget):
         if account is None:
             return
         self.title.setText(f"{account.name} — worst margin ratio (cross pools and isolated positions)")
-        top = 1.5
         legend = []
         for name, betas in (("uniform", None), ("beta", self.betas)):
             ratios = worst_ratio(account, SHOCKS, betas)
             self.curves_data[name] = ratios
             shown = np.minimum(ratios, RATIO_CAP) * 100.0  # percent, as every surface shows it; ∞ at the cap
             self.curves[name].setData(SHOCKS * 100.0, shown)
-            top = max(top, float(np.nanmax(shown)) / 100.0 * 1.05)
             crossing = stress_liquidation_shock(account, betas=betas)
             self.crossings[name] = crossing
             style = SERIES[name]
@@ -211,7 +210,24 @@ class StressWidget(QWidget):
                 label.setText(text)
                 label.setPos(crossing * 100.0, 100.0)
                 legend.append(legend_swatch_html(style, f"{style.label}: {text}"))
+        same = np.allclose(self.curves_data["uniform"], self.curves_data["beta"], rtol=1e-3, atol=1e-4,
+                           equal_nan=True)
+        if same:  # one curve hides the other: say so, or the beta curve looks missing
+            legend.append("(the two curves coincide: every asset moves with BTC one to one here)")
         self.legend.setText("&nbsp;&nbsp;&nbsp;".join(legend))
-        top = min(top, RATIO_CAP * 1.02)
-        self.zone.setRegion((100.0, top * 100.0))
-        self.plot.getPlotItem().setYRange(0.0, top * 100.0, padding=0)
+        low, high = self.y_range()
+        self.zone.setRegion((100.0, max(high, 100.0)))
+        self.plot.getPlotItem().setYRange(low, high, padding=0)
+
+    def y_range(self) -> tuple[float, float]:
+        """The y-range (percent) the curves need: their own span with a margin, the liquidation
+        line (100 %) included once a curve comes within half of it."""
+        shown = np.concatenate([np.minimum(c, RATIO_CAP) * 100.0 for c in self.curves_data.values()])
+        shown = shown[np.isfinite(shown)]
+        if not shown.size:
+            return 0.0, 150.0
+        lo, hi = float(shown.min()), float(shown.max())
+        if hi >= 50.0:
+            hi = max(hi, 100.0)
+        span = max(hi - lo, 1.0)
+        return max(0.0, lo - span * 0.08), min(hi + span * 0.08, RATIO_CAP * 102.0)

@@ -31,7 +31,8 @@ LADDER = {
     "liquidation_exchange": LineStyle("liquidation (exchange)", OKABE_ITO["orange"],
                                       Qt.PenStyle.DashDotLine, 1.8),
     "bankruptcy": LineStyle("bankruptcy", OKABE_ITO["reddish_purple"], Qt.PenStyle.DashDotDotLine, 1.8),
-    "whatif": LineStyle("what-if", OKABE_ITO["bluish_green"], Qt.PenStyle.SolidLine, 3.0),
+    # dashed, so the mark line shows through it when they meet; drawn in the risk colour of its price
+    "whatif": LineStyle("what-if", OKABE_ITO["bluish_green"], Qt.PenStyle.DashLine, 2.6),
     "whatif_liquidation": LineStyle("liquidation at what-if", OKABE_ITO["vermillion"],
                                     Qt.PenStyle.DotLine, 1.4),
     # the position's open orders (issue 17)
@@ -46,7 +47,8 @@ SERIES = {
     "liquidation": LineStyle("liquidation (desk)", OKABE_ITO["vermillion"], Qt.PenStyle.DashLine, 2.0),
     "liquidation_exchange": LineStyle("liquidation (exchange)", OKABE_ITO["orange"], Qt.PenStyle.DotLine,
                                       1.6),
-    "uniform": LineStyle("uniform shock", OKABE_ITO["blue"], Qt.PenStyle.SolidLine, 2.2),
+    # wider than the dashed beta curve drawn over it, so both show where they coincide
+    "uniform": LineStyle("uniform shock", OKABE_ITO["blue"], Qt.PenStyle.SolidLine, 3.6),
     "beta": LineStyle("BTC move × beta", OKABE_ITO["reddish_purple"], Qt.PenStyle.DashLine, 2.2),
     "limit": LineStyle("liquidation (ratio 1.0)", OKABE_ITO["vermillion"], Qt.PenStyle.DashDotLine, 1.4),
 }
@@ -91,6 +93,9 @@ def plot_widget(*, axis_items: dict[str, pg.AxisItem] | None = None) -> pg.PlotW
     for name in ("left", "bottom", "right"):
         widget.getPlotItem().getAxis(name).setTickFont(label_font(9))
     widget.showGrid(x=True, y=True, alpha=0.18)
+    # pyqtgraph's unexplained "A" (auto-range) corner button: hidden; each chart fits its data
+    # itself and says how to reset (History's "Reset zoom", the ladder's reset to mark)
+    widget.getPlotItem().hideButtons()
     style_plot(widget)
     return widget
 
