@@ -53,7 +53,8 @@ def test_snapshot_then_risk_shows_each_verdict(fake, keys, subprocess_env, tmp_p
     risk = desk(env, "risk", str(out), "--json")
     assert risk.returncode == 0, risk.stderr
     report = json.loads(risk.stdout)
-    verdicts = {(a["name"], p["symbol"]): p.get("protection") for a in report["accounts"] for p in a["positions"]}
+    verdicts = {(a["name"], p["symbol"]): p.get("protection")
+                for a in report["accounts"] for p in a["positions"]}
     assert {k: v["verdict"] for k, v in verdicts.items()} == {
         ("bn", "ETH/USDT:USDT"): "protected",
         ("bn", "BTC/USDT:USDT"): "partly",
