@@ -158,3 +158,20 @@ def quoted(value: object, limit: int = VALUE_LIMIT) -> str:
     """A short, safe, quoted prefix of an offending value for an error message: ``'abc…'``."""
     text = escape_controls(redact(str(value)))
     return "'" + shorten(text, limit).replace("'", "\\'") + "'"
+
+
+def masked_url(url: str | None) -> str:
+    """A channel URL as a person may see it: the scheme and a host name, the rest ``***`` — the path
+    and query may hold a token, and some services put the token where a host would be
+    (``tgram://BOTTOKEN/…``, ``discord://ID/TOKEN``): a "host" without a dot is masked too."""
+    if not url:
+        return "no URL in the keyring"
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "***"
+    shown = host if "." in host or host == "localhost" else "***"
+    return f"{parts.scheme}://{shown}/***"

@@ -40,3 +40,14 @@ def test_quoted_shows_a_short_safe_prefix() -> None:
     assert quoted("main") == "'main'"
     assert quoted("\x07" + "z" * 100) == "'\\x07" + "z" * 35 + "…'"
     assert quoted("it's") == "'it\\'s'"
+
+
+def test_a_channel_url_shows_its_scheme_and_host_never_a_token() -> None:
+    from desk.sanitize import masked_url
+
+    assert masked_url("ntfys://ntfy.sh/my-secret-topic") == "ntfys://ntfy.sh/***"
+    assert masked_url("json://127.0.0.1:8080/hook?token=abc") == "json://127.0.0.1/***"
+    # Telegram and Discord put the token (or part of it) where a host would be
+    assert "123456" not in masked_url("tgram://123456:AAbbCCdd/987654")
+    assert masked_url("discord://111222333/tokentoken") == "discord://***/***"
+    assert masked_url(None) == "no URL in the keyring"

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from desk.cli import UserError
-from desk.sanitize import for_user
+from desk.sanitize import for_user, masked_url
 
 ORDER = 45
 EXIT_CHANNEL_FAILED = 3
@@ -270,19 +270,6 @@ def run_channel_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _where(url: str | None) -> str:
-    """scheme://host only — the rest of a URL may be a token."""
-    if not url:
-        return "no URL in the keyring"
-    import urllib.parse
-
-    try:
-        parts = urllib.parse.urlsplit(url)
-        return f"{parts.scheme}://{parts.hostname or '?'}/***"
-    except ValueError:
-        return "***"
-
-
 def run_channel_list(args: argparse.Namespace) -> int:
     from desk.store import secrets
     from desk.store.settings import Settings
@@ -293,7 +280,7 @@ def run_channel_list(args: argparse.Namespace) -> int:
         return 0
     for name, cfg in channels.items():
         try:
-            where = _where(secrets.channel_url(name))
+            where = masked_url(secrets.channel_url(name))
         except secrets.SecretStoreError as exc:
             where = f"keyring unavailable: {exc}"
         quiet = cfg.quiet_hours or "none"

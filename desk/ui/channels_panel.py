@@ -24,20 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desk.sanitize import for_user
-
-
-def masked(url: str | None) -> str:
-    """scheme://host/*** — the rest of a channel URL may be a token."""
-    if not url:
-        return "no URL in the keyring"
-    import urllib.parse
-
-    try:
-        parts = urllib.parse.urlsplit(url)
-        return f"{parts.scheme}://{parts.hostname or '?'}/***"
-    except ValueError:
-        return "***"
+from desk.sanitize import for_user, masked_url
 
 
 class ChannelsPanel(QGroupBox):
@@ -83,7 +70,7 @@ class ChannelsPanel(QGroupBox):
         lines = []
         for name, cfg in self.settings.channels().items():
             try:
-                where = masked(secrets.channel_url(name))
+                where = masked_url(secrets.channel_url(name))
             except secrets.SecretStoreError as exc:
                 where = f"keyring unavailable: {for_user(exc, limit=120)}"
             quiet = f", quiet {cfg.quiet_hours}" if cfg.quiet_hours else ""
