@@ -207,7 +207,9 @@ def test_partial_data_is_refused_and_the_position_kept(session):
 @pytest.mark.parametrize("status", [429, 418])
 def test_rate_limit_backs_off_for_retry_after_and_recovers(session, status):
     first = session.begin()
-    session.server.inject(Fault("status", path="/fapi/v3/*", status=status,
+    # Binance sends Retry-After with both; a ban's is usually minutes, kept short here (without one,
+    # desk stays away 2 min after a 418: test_rate_limits.py)
+    session.server.inject(Fault("status", path="/fapi/v3/*", status=status, headers={"Retry-After": "8"},
                                 body='{"code":-1003,"msg":"Too many requests; current limit exceeded."}'))
     mark = len(session.server.requests)
     snap = session.snapshot(lambda s: session.state(s).status is DataStatus.STALE, "stale")
