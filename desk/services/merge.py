@@ -78,7 +78,9 @@ def merge_stream_update(base: Account, update: Account, observed_at: float) -> A
     """Apply a stream update (a delta: the positions and wallets it names) onto ``base``.
 
     Positions the update names replace ours field by field (a zero size closes them); positions
-    it does not name stay as they were; wallets and account-level figures merge by key.
+    it does not name stay as they were; wallets and account-level figures merge by key. Open
+    orders are replaced when the update carries them (a venue that pushes the whole account, or
+    its orders), kept otherwise: a position stream says nothing about orders.
     """
     by_key: dict[tuple[str, str], Position] = {p.key: p for p in base.positions}
     for pos in update.positions:
@@ -94,6 +96,7 @@ def merge_stream_update(base: Account, update: Account, observed_at: float) -> A
         wallets={**base.wallets, **update.wallets},
         reported={**base.reported, **update.reported},
         data_time=max(data_time, base.data_time or data_time),
+        orders=update.orders if update.orders is not None else base.orders,
     )
 
 
