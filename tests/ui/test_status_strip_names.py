@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtGui import QFont, QFontMetrics
 
 from desk.ui import main_window as main_window_module
 from desk.ui.main_window import MainWindow
+from desk.ui.positions_model import Column
 from desk.ui.widgets import short_name
 from tests.support.ui import position, snapshot
 
@@ -75,3 +76,47 @@ def test_at_1280_names_shorten_only_as_needed_and_no_figure_is_cut(qtbot, window
             assert figure.textFormat() != figure.textFormat().PlainText or _fits(figure), figure.text()
         assert all(_fits(label) for label in (card.equity, card.wallet, card.shock)), \
             [(x.text(), x.contentsRect().width()) for x in (card.equity, card.wallet, card.shock)]
+
+
+def _no_horizontal_scrolling(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    table = window.table
+    shown = [c for c in Column if not table.isColumnHidden(c)]
+    qtbot.waitUntil(lambda: sum(table.columnWidth(c) for c in shown) <= table.viewport().width(),
+                    timeout=10_000)
+    qtbot.waitUntil(lambda: not table.horizontalScrollBar().isVisible(), timeout=10_000)
+
+
+def test_past_liquidation_fits_1280_and_gives_the_room_back_when_gone(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """A row past liquidation widens Distance for "PAST LIQUIDATION −x %" whole; the account and stop
+    columns give way (whole in their tooltips), no number and no symbol is cut, nothing scrolls —
+    and once no such row is left the column gives its room back."""
+    window.resize(1280, 768)
+    now = time.time()
+    window.clock = lambda: now
+    past = position("SOL/USDT:USDT", account="demo-bybit-isolated", mark=120.0, liquidation=123.0,
+                    margin_ratio=1.08, distance=0.025)
+    rows = [position(f"{c}/USDT:USDT", account=name, mark=54_000.0, liquidation=40_000.0)
+            for c, name in zip(("BTC", "ETH", "XRP", "DOGE"), NAMES[1:], strict=True)]
+    window.apply_snapshot(snapshot([past, *rows], at=now))
+    qtbot.waitUntil(lambda: not window._summary_pending, timeout=60_000)
+    table = window.table
+    _no_horizontal_scrolling(qtbot, window)
+    font = QFont(table.font())
+    font.setBold(True)
+    past_row = next(r for r in range(window.proxy.rowCount())
+                    if window.proxy.index(r, Column.SYMBOL).data() == "SOL/USDT:USDT")
+    words = window.proxy.index(past_row, Column.DISTANCE).data()
+    assert words.startswith("PAST LIQUIDATION")
+    assert QFontMetrics(font).horizontalAdvance(words) <= table.columnWidth(Column.DISTANCE)
+    metrics = QFontMetrics(table.font())
+    symbol_width = max(metrics.horizontalAdvance(window.proxy.index(r, Column.SYMBOL).data())
+                       for r in range(window.proxy.rowCount()))
+    assert table.columnWidth(Column.SYMBOL) >= symbol_width
+    wide = table.columnWidth(Column.DISTANCE)
+    # the mark moves back before the liquidation price: the distance column narrows again
+    back = position("SOL/USDT:USDT", account="demo-bybit-isolated", mark=130.0, liquidation=123.0,
+                    margin_ratio=0.9)
+    window.apply_snapshot(snapshot([back, *rows], at=now, seq=2))
+    qtbot.waitUntil(lambda: not window._summary_pending, timeout=60_000)
+    qtbot.waitUntil(lambda: table.columnWidth(Column.DISTANCE) < wide - 40, timeout=10_000)
+    _no_horizontal_scrolling(qtbot, window)
