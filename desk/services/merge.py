@@ -104,11 +104,12 @@ def merge_full_read(previous: Account | None, fresh: Account, observed_at: float
     """A new REST read, authoritative for which positions exist; a field it lacks (a missing mark,
     an empty tier table) is kept from the previous read instead of being lost."""
     data_time = fresh.data_time if fresh.data_time is not None else observed_at
+    open_now = tuple(p for p in fresh.positions if p.contracts > 0)  # size 0: a closed position
     if previous is None:
-        return replace(fresh, data_time=data_time)
+        return replace(fresh, positions=open_now, data_time=data_time)
     before = {p.key: p for p in previous.positions}
     positions = tuple(merge_position(before[p.key], p, full_read=True) if p.key in before else p
-                      for p in fresh.positions)
+                      for p in open_now)
     return replace(fresh, positions=positions, data_time=data_time)
 
 

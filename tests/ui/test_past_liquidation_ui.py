@@ -138,8 +138,11 @@ def test_table_cards_ladder_whatif_and_tray_say_past_liquidation(qtbot, controll
     equity = equity_by_hand(portfolio)
     assert abs(equity - 5000.0) > 1000.0  # far from the cross wallet's 5,000.00
     assert card.equity.text() == f"{equity:,.2f} USDT"
-    assert card.equity_label.text() == "Equity (incl. uPnL)"
-    assert card.wallet_label.text() == "Cross wallet" and card.wallet.text() == "5,000.00 USDT"
+    # labelled in full, or in short with the full words in the tooltip on a narrow card
+    labels = ("Equity", "Wallet") if card.compact else ("Equity (incl. uPnL)", "Cross wallet")
+    assert card.equity_label.text() == labels[0]
+    assert "Equity (incl. uPnL)" in (card.equity_label.text(), card.equity_label.toolTip())
+    assert card.wallet_label.text() == labels[1] and card.wallet.text() == "5,000.00 USDT"
     assert "isolated margin" in card.equity.toolTip()
     assert card.bar.format() == "✖ ≥ 100 % isolated"  # was "inf %"
     assert card.shock.text() == "PAST LIQUIDATION now"  # was "0.0 % rise of all marks"
