@@ -906,17 +906,17 @@ def _presence(cls: type[msgspec.Struct], name: str, **types: Any) -> Any:
     return msgspec.defstruct(name, fields, forbid_unknown_fields=True)
 
 
-_FastTier = _presence(TierDoc, "_FastTier")
-_FastReported = _presence(ReportedDoc, "_FastReported")
-_FastPosition = _presence(PositionDoc, "_FastPosition", tiers=msgspec.Raw,
+_FastTier: Any = _presence(TierDoc, "_FastTier")
+_FastReported: Any = _presence(ReportedDoc, "_FastReported")
+_FastPosition: Any = _presence(PositionDoc, "_FastPosition", tiers=msgspec.Raw,
                           reported=_FastReported | None)
 # the account's small parts stay JSON text, read by the careful path (_decode + msgspec.convert)
-_FastAccount = msgspec.defstruct("_FastAccount", [
+_FastAccount: Any = msgspec.defstruct("_FastAccount", [
     ("name", Name), ("venue", Name), ("positions", list[_FastPosition] | msgspec.UnsetType, _UNSET),
     *((part, msgspec.Raw | msgspec.UnsetType, _UNSET)
       for part in ("wallets", "reported", "data_time", "spot", "orders", "margin")),
 ], forbid_unknown_fields=True)
-_FastDoc = msgspec.defstruct("_FastDoc", [
+_FastDoc: Any = msgspec.defstruct("_FastDoc", [
     ("format", Literal["desk.portfolio/1", "desk.portfolio/2"]), ("accounts", list[_FastAccount]),
     ("as_of", str | None | msgspec.UnsetType, _UNSET),
 ], forbid_unknown_fields=True)
@@ -924,8 +924,8 @@ _POSITION_FIELDS = len(msgspec.structs.fields(PositionDoc))
 _TIER_FIELDS = len(msgspec.structs.fields(TierDoc))
 _REPORTED_FIELDS = len(msgspec.structs.fields(ReportedDoc))
 _ACCOUNT_PARTS = ("wallets", "reported", "data_time", "spot", "orders", "margin")
-_DECODER = msgspec.json.Decoder(_FastDoc)
-_TIERS_DECODER = msgspec.json.Decoder(list[_FastTier])
+_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_FastDoc)
+_TIERS_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list[_FastTier])
 
 
 def _given(value: Any) -> Any:
@@ -1059,8 +1059,9 @@ def _load_fast(data: bytes) -> Portfolio | None:
             return None
         positions = [ps for _, ps, _ in accounts]
         if version_2:
-            return _portfolio_v2(PortfolioDocV2(FORMAT_V2, [d for d, _, _ in accounts], as_of),  # type: ignore[misc]
-                                 positions)
-        return portfolio_from_doc(PortfolioDoc(FORMAT, [d for d, _, _ in accounts], as_of), positions)
+            v2 = PortfolioDocV2("desk.portfolio/2", [d for d, _, _ in accounts], as_of)  # type: ignore[misc]
+            return _portfolio_v2(v2, positions)
+        return portfolio_from_doc(PortfolioDoc("desk.portfolio/1", [d for d, _, _ in accounts], as_of),
+                                  positions)
     except (_Fallback, PortfolioError, msgspec.ValidationError, msgspec.DecodeError):
         return None
