@@ -112,7 +112,7 @@ class DeskController(QObject):
         self.window.menu_actions["accounts"].triggered.connect(self.open_accounts)
         self.window.menu_actions["export"].triggered.connect(self.export_table)
         self.window.menu_actions["about"].triggered.connect(self.about)
-        self.window.menu_actions["docs"].triggered.connect(lambda: open_local(documentation_path()))
+        self.window.menu_actions["docs"].triggered.connect(self.open_documentation)
         self.window.menu_actions["log_folder"].triggered.connect(lambda: open_local(log_folder()))
         self.window.alert_log_requested.connect(self.open_alert_log)
         self.alert_log: Any = None
@@ -364,6 +364,15 @@ class DeskController(QObject):
 
     # -- dialogs ---------------------------------------------------------------------------
 
+    def open_documentation(self) -> None:
+        try:
+            path = documentation_path()
+        except FileNotFoundError as exc:  # an installation without its copy of the README
+            QMessageBox.information(self.window, "desk — documentation", f"{exc}.\nThe documentation is "
+                                    "the README.md of desk's source repository.")
+            return
+        open_local(path)
+
     def open_settings(self) -> None:
         from desk.ui.settings_dialog import SettingsDialog
 
@@ -521,8 +530,13 @@ def _window_state_file() -> Path:
 
 
 def documentation_path() -> Path:
-    """The README beside this installation's desk package (the source tree's or the bundle's)."""
-    return Path(__file__).resolve().parents[2] / "README.md"
+    """The README: the source tree's, else the copy a bundle or a wheel carries in resources/doc."""
+    checkout = Path(__file__).resolve().parents[2] / "README.md"
+    if checkout.is_file():
+        return checkout
+    from desk.resources import resource_path
+
+    return resource_path("doc/README.md")
 
 
 def log_folder() -> Path:

@@ -77,6 +77,9 @@ def test_bundle_carries_resources_and_leaves_out_the_gtk_stack(build: Build) -> 
     internal = build.bundle / "_internal"
     assert (internal / "resources" / "icons" / "desk.svg").is_file()
     assert len(list((internal / "resources" / "tray").glob("*.png"))) == 4 * 2 * 6
+    # Help → Documentation (F1) opens this copy: the bundle has no source tree around it
+    readme = internal / "resources" / "doc" / "README.md"
+    assert readme.read_bytes() == (Path(__file__).resolve().parents[2] / "README.md").read_bytes()
     names = {p.name for p in internal.rglob("*.so*")}
     assert not {n for n in names if n.startswith(("libgtk-3", "libgdk-3", "libqgtk3"))}, sorted(names)
     # the Qt modules desk uses are in, the excluded ones are out
