@@ -20,6 +20,7 @@ leaves the mode unknown, and desk says so instead of reading the account per cur
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import ccxt
@@ -356,7 +357,7 @@ def _pool_assets(balances: list[Any], positions: tuple[Position, ...]) -> set[st
 
 
 def portfolio_margin(name: str, account: dict[str, Any], balances: list[Any], rates: dict[str, float],
-                     index_rows: list[Any], positions: tuple[Position, ...], foreign: list[str] = (),
+                     index_rows: list[Any], positions: tuple[Position, ...], foreign: Sequence[str] = (),
                      foreign_family: str = "COIN-M", venue: str = "binanceusdm") -> AccountMargin:
     """A Portfolio Margin account as desk's one USD pool (unified-margin.md §2, §6).
 
