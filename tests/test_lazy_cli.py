@@ -161,3 +161,16 @@ def test_a_loaded_command_parses_like_before() -> None:
     from desk.commands import risk
 
     assert args.handler is risk.run
+
+
+def test_the_dashboard_module_loads_no_numpy_charts_or_venues(subprocess_env: dict[str, str]) -> None:
+    """What the window needs before it is shown: Qt and desk's UI, not numpy (the services bring it
+    once the window is up), pyqtgraph (the charts, after the first numbers), ccxt or the keyring."""
+    code = "import sys, json, desk.ui.app; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                            env=subprocess_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    modules = set(json.loads(result.stdout))
+    assert "PySide6.QtWidgets" in modules and "desk.ui.main_window" in modules
+    assert sorted(m for m in modules if m.split(".")[0] in ("numpy", "pyqtgraph", "ccxt", "keyring",
+                                                            "apprise", "asyncio")) == []
