@@ -6,12 +6,15 @@ The portfolio is the demo squeeze's Bybit isolated account just before its ETH s
 (the issue's own case: mark 3,497.89 above the liquidation price 3,459.50). Every expected figure
 is derived here by hand from the position's inputs with Bybit's isolated rule (risk-math.md §7.2:
 maintenance margin = contracts × entry × mmr + contracts × mark × taker fee), not by the engine.
+`desk watch` is run against the fake Binance USDⓈ-M with a mark past the liquidation price that
+the venue has not acted on yet (the demo venue closes a position the moment its mark gets there).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -83,9 +86,13 @@ def test_desk_risk_table_says_past_liquidation_with_a_signed_distance(subprocess
     eth_row, sol_row = rows["ETH/USDT:USDT"], rows["SOL/USDT:USDT"]
     # mark, liquidation price at the tick, thousands separators; the distance signed; ratio ≥ 100 %
     assert f"{ETH_MARK:,.2f}" in eth_row and f"{eth['liq']:,.2f}" in eth_row
-    assert re.search(rf"PAST LIQUIDATION {eth['signed'] * 100:.2f} %\s+≥ 100 %$", eth_row), eth_row
+    # the last column is the stop verdict: the ETH short has no stop; the SOL long's stop at 127
+    # sits above the 122.5 mark, so it fires as soon as the venue checks it
+    eth_cells = rf"PAST LIQUIDATION {eth['signed'] * 100:.2f} %\s+≥ 100 %\s+UNPROTECTED$"
+    assert re.search(eth_cells, eth_row), eth_row
     assert "PAST LIQUIDATION -1.10 %" in eth_row
-    sol_cells = rf"PAST LIQUIDATION {sol['signed'] * 100:.2f} %\s+{sol['ratio'] * 100:.2f} %$"
+    sol_cells = (rf"PAST LIQUIDATION {sol['signed'] * 100:.2f} %\s+{sol['ratio'] * 100:.2f} %"
+                 r"\s+stop fires at once$")
     assert re.search(sol_cells, sol_row), sol_row
     assert f"{sol['liq']:,.2f}" in sol_row and "123.17" in sol_row and "123.1736" not in sol_row
     # the BTC long of the same account is safe: an unsigned, positive distance and no such words
@@ -121,14 +128,42 @@ def test_desk_risk_json_has_status_and_signed_distance_and_old_reports_still_loa
     assert report_format.position_status(old_positions["BTC/USDT:USDT"]) == "ok"
 
 
+# A venue's liquidation engine takes a moment: the mark can be past the liquidation price while the
+# venue still lists the position. desk watch against the fake Binance USDⓈ-M (the FAQ's cross
+# account, liquidation price 1,153.3 for the ETH long) with the ETH mark moved to 1,100.
+PAST_MARK = 1100.0
+
+
+@pytest.fixture
+def venue_past_liquidation(subprocess_env, tmp_path: Path):
+    from tests.fake_exchange import FakeExchange
+    from tests.support.file_keyring import BACKEND as FILE_KEYRING
+
+    api_key, secret = "test-key-" + secrets.token_hex(8), "test-secret-" + secrets.token_hex(16)
+    env = dict(subprocess_env, PYTHON_KEYRING_BACKEND=FILE_KEYRING,
+               DESK_TEST_KEYRING=str(tmp_path / "keyring.json"))
+    server = FakeExchange(("binance",))
+    server.add_key(api_key, secret)
+    with server.running() as running:
+        added = subprocess.run([sys.executable, "-m", "desk", "accounts", "add", "main", "--venue",
+                                "binanceusdm", "--api-url", running.url, "--secrets-from-stdin"],
+                               input=f"{api_key}\n{secret}\n", cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=120)
+        assert added.returncode == 0, added.stderr
+        state = running.state["binance"]
+        for row in [*state["positionRisk"], *state["premiumIndex"]]:
+            if row["symbol"] == "ETHUSDT":
+                row["markPrice"] = f"{PAST_MARK:.8f}"
+        yield env
+
+
 def _past_row(line: str) -> bool:
-    return line.startswith(f"{ACCOUNT}  SOL/USDT:USDT") and "PAST LIQUIDATION" in line
+    return line.startswith("main") and "ETH/USDT:USDT" in line and "PAST LIQUIDATION" in line
 
 
 @pytest.mark.integration
-def test_desk_watch_table_shows_the_flash_crash_victim_past_liquidation(subprocess_env):
-    w = Watch(subprocess_env, "--demo", "--scenario", "flash-crash", "--speed", "120", "--seed", "7",
-              "--no-alerts")
+def test_desk_watch_table_shows_a_position_past_liquidation_the_venue_still_lists(venue_past_liquidation):
+    w = Watch(venue_past_liquidation, "--no-alerts")
     try:
         row = w.read_until(_past_row, timeout=90)
     finally:
@@ -137,7 +172,7 @@ def test_desk_watch_table_shows_the_flash_crash_victim_past_liquidation(subproce
     # account symbol side size mark liq "PAST LIQUIDATION d %" ratio data
     cells = row.split()
     mark, liq = float(cells[4].replace(",", "")), float(cells[5].replace(",", ""))
-    assert cells[3] == "60" and cells[2] == "long" and mark <= liq
+    assert cells[2] == "long" and cells[3] == "3,683.979" and mark == PAST_MARK and mark <= liq
     found = re.search(r"PAST LIQUIDATION (-?[\d.]+) %\s+(≥ 100 %|[\d,.]+ %)\s+\w+", row)
     assert found, row
     distance = float(found.group(1))
@@ -147,9 +182,8 @@ def test_desk_watch_table_shows_the_flash_crash_victim_past_liquidation(subproce
 
 
 @pytest.mark.integration
-def test_desk_watch_json_lines_carry_the_past_liquidation_status(subprocess_env):
-    w = Watch(subprocess_env, "--demo", "--scenario", "flash-crash", "--speed", "120", "--seed", "7",
-              "--json-lines", "--no-alerts")
+def test_desk_watch_json_lines_carry_the_past_liquidation_status(venue_past_liquidation):
+    w = Watch(venue_past_liquidation, "--json-lines", "--no-alerts")
     try:
         line = w.read_until(lambda text: '"type":"snapshot"' in text and '"past_liquidation"' in text,
                             timeout=90)
@@ -158,7 +192,9 @@ def test_desk_watch_json_lines_carry_the_past_liquidation_status(subprocess_env)
     assert code == 0, err
     doc = json.loads(line)
     past = [p for a in doc["report"]["accounts"] for p in a["positions"] if p["status"] == "past_liquidation"]
-    assert past
+    # the pool is past liquidation, so both of its cross positions are (the BTC long's price is
+    # solved with ETH at 1,100: above its mark)
+    assert sorted(p["symbol"] for p in past) == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
     for p in past:
         mark, liq = p["mark_price"], p["liquidation_price"]
         beyond = mark <= liq if p["side"] == "long" else mark >= liq

@@ -12,7 +12,7 @@ from __future__ import annotations
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("risk", "risk of a portfolio file: margin ratio, liquidation and bankruptcy prices, what-ifs"),
     ("watch", "monitor accounts live without a window: risk table, status changes, --json-lines"),
-    ("snapshot", "read accounts now and write a desk.portfolio/1 file"),
+    ("snapshot", "read accounts now and write a desk.portfolio file"),
     ("accounts", "add, list, test and remove exchange accounts (keys go to the OS keyring)"),
     ("alerts", "the alert log, acknowledge critical alerts, test and manage alert channels"),
     ("config", "show and change settings; show where desk keeps its files"),

@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
         ),
         epilog="Exit codes: 0 ok, 2 invalid input, 1 internal error.",
     )
-    parser.add_argument("file", metavar="FILE", help="a desk.portfolio/1 JSON file (see docs/examples/)")
+    parser.add_argument("file", metavar="FILE",
+                        help="a desk.portfolio JSON file (version 1 or 2; see docs/examples/)")
     parser.add_argument("--json", action="store_true", help="print the desk.risk/1 JSON report")
     parser.add_argument("--mark", action="append", default=[], metavar="SYMBOL=PRICE",
                         help="what-if: set the mark price of SYMBOL in every account (repeatable)")

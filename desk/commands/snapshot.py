@@ -25,7 +25,7 @@ EPILOG = """\
 examples:
   desk snapshot --account main -o main.json && desk risk main.json
   desk snapshot --all -o now.json
-  desk snapshot --demo --scenario crash --at 600 -o demo.json
+  desk snapshot --demo --scenario flash-crash --at 2000 -o demo.json
 
 Exit codes: 0 ok, 2 invalid input, 1 internal error, 3 an account could not be read
 (with --partial the file is still written with the accounts that were read).
@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "snapshot",
         description="Read positions, balances, maintenance tiers and marks of configured accounts "
-                    "(read-only) and write them as a desk.portfolio/1 JSON file.",
+                    "(read-only) and write them as a desk.portfolio JSON file (version 1, or 2 "
+                    "when an account's venue pools margin).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--account", action="append", metavar="NAME",

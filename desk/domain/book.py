@@ -275,8 +275,10 @@ def _first_to_break(long: BookLeg, short: BookLeg) -> str | None:
 def find_hedges(legs: Sequence[BookLeg]) -> tuple[Hedge, ...]:
     """Long against short legs of each underlying, larger first, across accounts or perp against spot."""
     hedges: list[Hedge] = []
-    for name in dict.fromkeys(x.underlying for x in legs):
-        mine = [x for x in legs if x.underlying == name]
+    by_underlying: dict[str, list[BookLeg]] = {}
+    for x in legs:
+        by_underlying.setdefault(x.underlying, []).append(x)
+    for name, mine in by_underlying.items():
         longs = sorted((x for x in mine if x.side == "long"), key=lambda x: -x.coin)
         shorts = sorted((x for x in mine if x.side == "short"), key=lambda x: -x.coin)
         left = {id(x): x.coin for x in (*longs, *shorts)}
@@ -416,13 +418,14 @@ def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatA
 # ---------------------------------------------------------------------------- margin transfer
 
 
-def _unit_of_leg(f: object, portfolio: Portfolio, leg: BookLeg) -> int | None:
-    """The margin unit (index into the compiled portfolio) holding the position ``leg``."""
+def _units_of_legs(f: object, portfolio: Portfolio) -> dict[tuple[str, str, str], int]:
+    """(account, symbol, leg) → the margin unit (index into the compiled portfolio) holding that
+    position; the first one where an account holds it both cross and isolated."""
+    names = [portfolio.accounts[a].name for a in f.unit_account.tolist()]  # type: ignore[attr-defined]
+    units: dict[tuple[str, str, str], int] = {}
     for p, u in zip(f.positions, f.unit_of.tolist(), strict=True):  # type: ignore[attr-defined]
-        account = portfolio.accounts[int(f.unit_account[u])].name  # type: ignore[attr-defined]
-        if account == leg.account and p.symbol == leg.symbol and p.leg.value == leg.leg:
-            return int(u)
-    return None
+        units.setdefault((names[u], p.symbol, p.leg.value), u)
+    return units
 
 
 def margin_needed(portfolio: Portfolio, move: float) -> tuple[object, FloatArray]:
@@ -453,11 +456,15 @@ def _round_down(amount: float) -> float:
 
 
 def transfer_for(hedge: Hedge, portfolio: Portfolio, compiled: object, needs: FloatArray,
-                 prices: Mapping[str, float], move: float) -> Transfer | None:
-    """The transfer between the hedge's two accounts that keeps both legs alive within ±``move``."""
+                 prices: Mapping[str, float], move: float,
+                 units: Mapping[tuple[str, str, str], int] | None = None) -> Transfer | None:
+    """The transfer between the hedge's two accounts that keeps both legs alive within ±``move``
+    (``units``: :func:`_units_of_legs` of ``compiled``, computed once for many hedges)."""
+    if units is None:
+        units = _units_of_legs(compiled, portfolio)
     sides = []
     for leg in (hedge.long, hedge.short):
-        u = None if leg.kind == "spot" else _unit_of_leg(compiled, portfolio, leg)
+        u = None if leg.kind == "spot" else units.get((leg.account, leg.symbol, leg.leg))
         if u is None:
             continue
         settle = compiled.unit_settle[u]  # type: ignore[attr-defined]
@@ -504,7 +511,9 @@ def compute_book(portfolio: Portfolio, *, move: float = DEFAULT_MOVE,
     hedges = find_hedges(legs)
     prices = reference_prices(legs)
     compiled, needs = margin_needed(portfolio, move)
-    hedges = tuple(dataclasses.replace(h, transfer=transfer_for(h, portfolio, compiled, needs, prices, move))
+    units = _units_of_legs(compiled, portfolio)
+    hedges = tuple(dataclasses.replace(h, transfer=transfer_for(h, portfolio, compiled, needs, prices, move,
+                                                                units))
                    for h in hedges)
     uniform, w1 = book_stress(portfolio, legs, shocks=shocks)
     beta, w2 = book_stress(portfolio, legs, shocks=shocks, betas=dict(betas or {}))

@@ -103,6 +103,14 @@ def shock(signed_shock: float | None) -> str:
     return f"{percent(abs(signed_shock))} {direction} of all marks"
 
 
+def shock_short(signed_shock: float | None) -> str:
+    """:func:`shock` in few words, for a narrow card: "−15.18 % all marks", "+3.10 % all marks"."""
+    if signed_shock is None or math.isnan(signed_shock) or signed_shock == 0:
+        return shock(signed_shock)
+    sign = "−" if signed_shock < 0 else "+"
+    return f"{sign}{percent(abs(signed_shock))} all marks"
+
+
 def threshold_percent(fraction: float) -> str:
     """A threshold (a fraction) as the percent a person types: 0.1 → "10 %", 0.025 → "2.5 %"."""
     return f"{fraction * 100:g} %"

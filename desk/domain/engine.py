@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.assemble import PositionColumns, assemble_account
-from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side
+from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
 from desk.domain.report import AccountRisk, RiskReport
 from desk.domain.rules import MMBasis, ResolvedTier, VenueRules, resolve_tiers, rules_for
 from desk.domain.scalar import (
@@ -180,6 +180,35 @@ class _AccountPlan:
     cums: FloatArray
 
 
+@dataclass(frozen=True, slots=True)
+class _CompiledTable:
+    """A tier table as the engine reads it: (floor, MMR, cum) per tier, and whether MM is convex."""
+
+    tiers: tuple[Tier, ...]  # held, so that its id is not reused while this entry is kept
+    terms: FloatArray  # (tiers, 3)
+    convex: bool
+
+
+#: tier tables compiled, by (id of the table, MMR from max leverage); a table shared by many
+#: positions or accounts (the portfolio reader shares equal ones) is resolved once
+_TABLES: dict[tuple[int, bool], _CompiledTable] = {}
+_TABLES_SIZE = 65_536
+
+
+def _compiled_table(tiers: tuple[Tier, ...], mmr_from_max_leverage: bool) -> _CompiledTable:
+    key = (id(tiers), mmr_from_max_leverage)
+    known = _TABLES.get(key)
+    if known is not None and known.tiers is tiers:
+        return known
+    resolved = resolve_tiers(tiers, mmr_from_max_leverage)
+    table = _CompiledTable(tiers, np.array([(t.floor, t.mmr, t.cum) for t in resolved], dtype=np.float64),
+                           _table_is_convex(resolved))
+    if len(_TABLES) >= _TABLES_SIZE:  # bounded: start again rather than grow without end
+        _TABLES.clear()
+    _TABLES[key] = table
+    return table
+
+
 def _static_key(account: Account) -> tuple[object, ...]:
     return (tuple(account.wallets.items()), tuple(map(_STATIC_FIELDS, account.positions)))
 
@@ -206,23 +235,27 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
     unit_of = [u for u, (_, ks, _, _) in enumerate(members) for _ in ks]
     groups: dict[tuple[int, str], int] = {}
     group_of = [groups.setdefault((u, symbols[k]), len(groups)) for k, u in zip(order, unit_of, strict=True)]
-    # tier tables resolved once per distinct tuple object (the account holds them, so ids stay unique)
+    # one row per distinct tier table (by object: the portfolio reader shares equal tables)
     table_of: dict[int, int] = {}
-    tables: list[tuple[ResolvedTier, ...]] = []
+    tables: list[_CompiledTable] = []
     for tiers in tier_tables:
         if id(tiers) not in table_of:
             table_of[id(tiers)] = len(tables)
-            tables.append(resolve_tiers(tiers, rules.mmr_from_max_leverage))
-    width = max((len(t) for t in tables), default=1)
+            tables.append(_compiled_table(tiers, rules.mmr_from_max_leverage))
+    width = max((len(t.terms) for t in tables), default=1)
     tab_floor = np.full((max(len(tables), 1), width), np.inf)
     tab_rate = np.zeros_like(tab_floor)
     tab_cum = np.zeros_like(tab_floor)
     tab_convex = np.ones(max(len(tables), 1), dtype=bool)
-    for t, table in enumerate(tables):
-        tab_floor[t, : len(table)] = [tier.floor for tier in table]
-        tab_rate[t, : len(table)] = [tier.mmr for tier in table]
-        tab_cum[t, : len(table)] = [tier.cum for tier in table]
-        tab_convex[t] = _table_is_convex(table)
+    if tables:  # every table's tiers into its row at once
+        sizes_t = np.fromiter((len(t.terms) for t in tables), dtype=np.intp, count=len(tables))
+        terms = np.concatenate([t.terms for t in tables])
+        table_row = np.repeat(np.arange(len(tables)), sizes_t)
+        tier_col = np.arange(len(terms)) - np.repeat(np.cumsum(sizes_t) - sizes_t, sizes_t)
+        tab_floor[table_row, tier_col] = terms[:, 0]
+        tab_rate[table_row, tier_col] = terms[:, 1]
+        tab_cum[table_row, tier_col] = terms[:, 2]
+        tab_convex[: len(tables)] = [t.convex for t in tables]
     rows_order = np.asarray(order, dtype=np.intp)
     tix = np.fromiter(map(table_of.__getitem__, map(id, tier_tables)), dtype=np.intp, count=n)[rows_order]
     q = (np.asarray(contracts, dtype=np.float64) * np.asarray(sizes, dtype=np.float64))[rows_order]
@@ -737,11 +770,7 @@ def _arrays(f: _Flat) -> RiskArrays:
 
     unit_shock = _shock(f, unit_equity - unit_mm, dslack0)
     n_accounts = int(f.unit_account.max()) + 1 if n_units else 0
-    account_shock = np.full(n_accounts, np.nan)
-    for u, s in enumerate(unit_shock.tolist()):
-        a = int(f.unit_account[u])
-        if s == s and (account_shock[a] != account_shock[a] or abs(s) < abs(account_shock[a])):
-            account_shock[a] = s
+    account_shock = _nearest_per_account(unit_shock, f.unit_account, n_accounts)
     return RiskArrays(
         notional=value,
         unrealized_pnl=pnl,
@@ -760,6 +789,19 @@ def _arrays(f: _Flat) -> RiskArrays:
         unit_shock=unit_shock,
         account_shock=account_shock,
     )
+
+
+def _nearest_per_account(unit_shock: FloatArray, unit_account: IntArray, n_accounts: int) -> FloatArray:
+    """Per account, the shock of its unit nearest 0 (nan: none); on a tie the first unit's."""
+    out = np.full(n_accounts, np.nan)
+    if not len(unit_shock):
+        return out
+    size = np.where(np.isnan(unit_shock), np.inf, np.abs(unit_shock))
+    order = np.lexsort((size, unit_account))  # by account, then size; stable, so the first unit on a tie
+    accounts = unit_account[order]
+    first = order[np.concatenate(([True], accounts[1:] != accounts[:-1]))]
+    out[unit_account[first]] = np.where(np.isinf(size[first]), np.nan, unit_shock[first])
+    return out
 
 
 def _unit_at_marks(f: _Flat, u: int) -> Unit:
@@ -846,13 +888,11 @@ def compute_risk(
     unit_ratio = arr.unit_ratio.tolist()
     unit_balance = f.unit_balance.tolist()
     per_account_pools: list[list[PoolFigures]] = [[] for _ in portfolio.accounts]
-    for u, (settle, isolated, account_index) in enumerate(
-        zip(f.unit_settle, f.unit_isolated.tolist(), f.unit_account.tolist(), strict=True)
-    ):
-        if not isolated:
-            balance = unit_balance[u]
-            per_account_pools[account_index].append(
-                PoolFigures(settle, balance, unit_pnl[u], balance + unit_pnl[u], unit_mm[u], unit_ratio[u]))
+    unit_account = f.unit_account.tolist()
+    for u in np.flatnonzero(~f.unit_isolated).tolist():  # the cross pools (isolated units are not pools)
+        balance = unit_balance[u]
+        per_account_pools[unit_account[u]].append(PoolFigures(
+            f.unit_settle[u], balance, unit_pnl[u], balance + unit_pnl[u], unit_mm[u], unit_ratio[u]))
     account_shock = arr.account_shock.tolist()
     accounts: list[AccountRisk] = []
     start = 0

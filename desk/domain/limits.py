@@ -12,7 +12,9 @@ into their own message; it names the account, the position and the field.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from desk.domain.model import Account, AccountMargin, Kind, Portfolio, Position, Tier
 from desk.domain.report import AccountRisk, PositionRisk, RiskReport, Suggestion
@@ -130,7 +132,26 @@ def notional_at_mark(p: Position) -> float:
     return q * p.mark_price if p.kind is Kind.LINEAR else q / p.mark_price
 
 
-def check_position(p: Position, *, mmr_from_max_leverage: bool = False) -> None:
+def check_position(p: Position, *, mmr_from_max_leverage: bool = False,
+                   sound_tables: set[int] | None = None) -> None:
+    """``sound_tables``: ids of multi-tier tables already found sound in this check (a table held by
+    many positions is checked once; it does not depend on the position)."""
+    check_position_numbers(p)
+    check_position_tiers(p, mmr_from_max_leverage=mmr_from_max_leverage, sound_tables=sound_tables)
+
+
+def check_position_tiers(p: Position, *, mmr_from_max_leverage: bool = False,
+                         sound_tables: set[int] | None = None) -> None:
+    if len(p.tiers) > 1 and sound_tables is not None:
+        if id(p.tiers) in sound_tables:
+            return
+        check_tiers(p.tiers, notional_at_mark(p), mmr_from_max_leverage=mmr_from_max_leverage)
+        sound_tables.add(id(p.tiers))
+        return
+    check_tiers(p.tiers, notional_at_mark(p), mmr_from_max_leverage=mmr_from_max_leverage)
+
+
+def check_position_numbers(p: Position) -> None:
     check_number(p.contracts, "contracts", 0.0, MAX_QUANTITY)
     if p.contracts <= 0:
         raise InputError(f"contracts must be > 0, got {_g(p.contracts)}", field="contracts")
@@ -149,7 +170,47 @@ def check_position(p: Position, *, mmr_from_max_leverage: bool = False) -> None:
     for name in ("liquidation_price", "bankruptcy_price", "margin_ratio"):
         value = getattr(p.reported, name)
         check_number(value, f"reported.{name}", 0.0, MAX_NOTIONAL)
-    check_tiers(p.tiers, notional_at_mark(p), mmr_from_max_leverage=mmr_from_max_leverage)
+
+
+# (low, high) of each number of a position, in the order _position_numbers lists them; an omitted
+# one (None) stands as its low bound
+_POSITION_BOUNDS = np.array([
+    (MIN_QUANTITY, MAX_QUANTITY),  # contracts (also > 0), and below: contracts × contract size
+    (MIN_QUANTITY, MAX_QUANTITY),  # contract_size
+    (MIN_QUANTITY, MAX_QUANTITY),  # contracts × contract_size
+    (MIN_PRICE, MAX_PRICE),  # entry_price
+    (MIN_PRICE, MAX_PRICE),  # mark_price
+    (MIN_PRICE, MAX_PRICE),  # tick_size
+    (0.0, MAX_AMOUNT),  # isolated_margin
+    (MIN_LEVERAGE, MAX_LEVERAGE),  # leverage
+    (0.0, 1.0),  # taker_fee
+    (0.0, MAX_EPOCH),  # mark_time
+    (0.0, MAX_NOTIONAL), (0.0, MAX_NOTIONAL), (0.0, MAX_NOTIONAL),  # reported figures
+])
+
+
+def _positions_plainly_in_bounds(positions: Sequence[Position]) -> bool:
+    """True when every number of every position is inside its bounds (checked at once with numpy);
+    False sends the account through :func:`check_position_numbers` one by one, for the message.
+    Stricter than that check only where it does not matter: contracts are checked from 10⁻¹²."""
+    if not positions:
+        return True
+    lo = _POSITION_BOUNDS[:, 0]
+    rows = [(p.contracts, p.contract_size, p.contracts * p.contract_size, p.entry_price, p.mark_price,
+             lo[5] if p.tick_size is None else p.tick_size,
+             0.0 if p.isolated_margin is None else p.isolated_margin,
+             lo[7] if p.leverage is None else p.leverage,
+             0.0 if p.taker_fee is None else p.taker_fee,
+             0.0 if p.mark_time is None else p.mark_time,
+             0.0 if (r := p.reported).liquidation_price is None else r.liquidation_price,
+             0.0 if r.bankruptcy_price is None else r.bankruptcy_price,
+             0.0 if r.margin_ratio is None else r.margin_ratio) for p in positions]
+    try:
+        values = np.array(rows, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):  # not a number somewhere: one by one
+        return False
+    # NaN fails both comparisons; infinities fail the bounds
+    return bool(np.all((values >= lo) & (values <= _POSITION_BOUNDS[:, 1])))
 
 
 def check_margin(m: AccountMargin) -> None:
@@ -170,7 +231,8 @@ def check_margin(m: AccountMargin) -> None:
                 check_number(t.cap, f"{where}.haircut.tiers[{i}].cap", 0.0, MAX_NOTIONAL)
 
 
-def check_account(a: Account) -> None:
+def check_account(a: Account, sound_tables: set[int] | None = None) -> None:
+    """``sound_tables``: as for :func:`check_position`, shared by the accounts of one portfolio."""
     try:
         if a.margin is not None:
             check_margin(a.margin)
@@ -186,17 +248,23 @@ def check_account(a: Account) -> None:
     except InputError as exc:
         raise exc.at(account=a.name) from None
     hyperliquid_style = rules_for(a.venue).mmr_from_max_leverage
+    # a table's soundness depends on how the venue reads it (Hyperliquid: MMR from max leverage)
+    sound = set() if sound_tables is None or hyperliquid_style else sound_tables
+    numbers_checked = _positions_plainly_in_bounds(a.positions)
     for p in a.positions:
         try:
-            check_position(p, mmr_from_max_leverage=hyperliquid_style)
+            if not numbers_checked:
+                check_position_numbers(p)
+            check_position_tiers(p, mmr_from_max_leverage=hyperliquid_style, sound_tables=sound)
         except InputError as exc:
             raise exc.at(account=a.name, position=p) from None
 
 
 def check_portfolio(portfolio: Portfolio) -> None:
     """Raise :class:`InputError` (naming account, position and field) for the first input out of bounds."""
+    sound_tables: set[int] = set()  # the portfolio holds every table: their ids stay unique meanwhile
     for a in portfolio.accounts:
-        check_account(a)
+        check_account(a, sound_tables)
 
 
 # ---------------------------------------------------------------------------- results

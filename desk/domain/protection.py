@@ -173,12 +173,20 @@ def loss_text(p: Protection, currency: str) -> str:
     if p.stop_fill_loss is not None:
         fee = (f"incl. taker fee {display.money(p.stop_fee, currency)}" if p.stop_fee is not None
                else "taker fee unknown, not included")
-        parts.append(f"if the stops fill: loses {display.money(p.stop_fill_loss, currency)} ({fee})")
+        parts.append(f"if the stops fill: {_loses(p.stop_fill_loss, currency)} ({fee})")
     if p.liquidation_loss is not None:
         fee = (f"incl. liquidation fee {display.money(p.liquidation_fee, currency)}"
                if p.liquidation_fee is not None else p.liquidation_fee_note)
-        parts.append(f"if liquidated: loses {display.money(p.liquidation_loss, currency)} ({fee})")
+        parts.append(f"if liquidated: {_loses(p.liquidation_loss, currency)} ({fee})")
     return "; ".join(parts) if parts else "no liquidation price: nothing to compare"
+
+
+def _loses(loss: float, currency: str) -> str:
+    """"loses 12 USDT", or "gains 4 USDT" for a negative loss (the short leg of a hedge pair
+    liquidated together with its long, at the pair's bankruptcy price below the mark)."""
+    if loss < 0:
+        return f"gains {display.money(-loss, currency)}"
+    return f"loses {display.money(loss, currency)}"
 
 
 def closes(order: Order, position: Position) -> bool:

@@ -33,6 +33,10 @@ READ_METHODS = frozenset({
     # account mode and collateral prices (unified-margin.md §1, §7)
     "fapiprivate_get_multiassetsmargin", "fapipublic_get_assetindex",
     "public_get_v5_spot_margin_trade_collateral", "private_get_v5_account_fee_rate",
+    # Binance Portfolio Margin (unified-margin.md §2, §7): account, balance, the other family's
+    # positions, collateral rates and asset index prices — all signed GETs
+    "papi_get_account", "papi_get_balance", "papi_get_um_positionrisk", "papi_get_cm_positionrisk",
+    "sapi_get_portfolio_collateralrate", "sapi_get_portfolio_asset_index_price",
     # pure parsers (no I/O)
     "parse_position",
 })

@@ -463,6 +463,12 @@ def load_portfolio(source: Path | str | bytes) -> Portfolio:
     Raises :class:`PortfolioError` naming the account, position and field that is wrong.
     """
     data, label = _read_bytes(source)
+    portfolio = _load_fast(data)
+    return portfolio if portfolio is not None else _load_careful(data, label)
+
+
+def _load_careful(data: bytes, label: str) -> Portfolio:
+    """The careful path: the generic tree checked node by node, then validated; names any error."""
     raw = _decode(data, label)
     if not isinstance(raw, dict):
         raise PortfolioError(f"{label} must hold a JSON object with \"format\": \"{FORMAT}\"")
@@ -510,8 +516,13 @@ def _tiers(doc: PositionDoc, account: str, label: str) -> tuple[Tier, ...]:
         return (Tier(0.0, math.inf, doc.mmr, doc.maintenance_amount),)
     if not doc.tiers:
         raise _fail('"tiers" must list at least one tier', account, label, "tiers")
+    return _tier_table(doc.tiers, account, label)
+
+
+def _tier_table(docs: Sequence[TierDoc], account: str, label: str) -> tuple[Tier, ...]:
+    """A ``tiers`` list as domain tiers, checked in order (the ``account`` and ``label`` name errors)."""
     out: list[Tier] = []
-    for i, t in enumerate(doc.tiers):
+    for i, t in enumerate(docs):
         field = f"tiers[{i}]"
         for name in ("notional_floor", "notional_cap", "mmr", "maintenance_amount", "max_leverage"):
             _finite(getattr(t, name), f"{field}.{name}", account, label)
@@ -519,7 +530,7 @@ def _tiers(doc: PositionDoc, account: str, label: str) -> tuple[Tier, ...]:
         if cap <= t.notional_floor:
             raise _fail(f"{field}: notional_cap ({cap:g}) must be above notional_floor "
                         f"({t.notional_floor:g})", account, label, field)
-        if t.notional_cap is None and i != len(doc.tiers) - 1:
+        if t.notional_cap is None and i != len(docs) - 1:
             raise _fail(f"{field}: only the last tier may be open-ended (no notional_cap)",
                         account, label, field)
         if out:
@@ -588,13 +599,15 @@ def _position(doc: PositionDoc, account: str) -> Position:
     )
 
 
-def _account(doc: AccountDoc) -> Account:
+def _account(doc: AccountDoc, positions: tuple[Position, ...] | None = None) -> Account:
+    """The account of ``doc``; ``positions``: its positions already built (the fast reader)."""
     for currency, amount in doc.wallets.items():
         if not currency:
             raise _fail("wallets: a currency name must not be empty", doc.name, None, "wallets")
         _finite(amount, f"wallets.{currency}", doc.name)
     _finite(doc.data_time, "data_time", doc.name)
-    positions = tuple(_position(p, doc.name) for p in doc.positions)
+    if positions is None:
+        positions = tuple(_position(p, doc.name) for p in doc.positions)
     seen: dict[tuple[str, str, str], Position] = {}
     legs: dict[str, set[str]] = {}
     for p in positions:
@@ -644,7 +657,9 @@ def _order(doc: OrderDoc, index: int, account: str) -> Order:
                  doc.leg, doc.trailing_rate, doc.order_id, doc.source)
 
 
-def portfolio_from_doc(doc: PortfolioDoc) -> Portfolio:
+def portfolio_from_doc(doc: PortfolioDoc, positions: Sequence[tuple[Position, ...]] | None = None
+                       ) -> Portfolio:
+    """The portfolio of ``doc``; ``positions``: each account's positions already built (the fast reader)."""
     if doc.as_of is not None:
         try:
             datetime.fromisoformat(doc.as_of)
@@ -656,7 +671,11 @@ def portfolio_from_doc(doc: PortfolioDoc) -> Portfolio:
         if a.name in names:
             raise _fail("the account name appears twice; account names must be unique", a.name, None, "name")
         names.add(a.name)
-    portfolio = Portfolio(tuple(_account(a) for a in doc.accounts), doc.as_of)
+    if positions is None:
+        accounts = tuple(_account(a) for a in doc.accounts)
+    else:
+        accounts = tuple(_account(a, ps) for a, ps in zip(doc.accounts, positions, strict=True))
+    portfolio = Portfolio(accounts, doc.as_of)
     try:
         check_portfolio(portfolio)
     except InputError as exc:
@@ -819,7 +838,11 @@ def _load_v2(raw: dict[str, Any]) -> Portfolio:
         doc = msgspec.convert(raw, PortfolioDocV2)
     except msgspec.ValidationError as exc:
         raise _translate(exc, raw) from None
-    base = portfolio_from_doc(doc)  # type: ignore[arg-type]  # version 2 extends version 1
+    return _portfolio_v2(doc)
+
+
+def _portfolio_v2(doc: PortfolioDocV2, positions: Sequence[tuple[Position, ...]] | None = None) -> Portfolio:
+    base = portfolio_from_doc(doc, positions)  # type: ignore[arg-type]  # version 2 extends version 1
     accounts = []
     for account, account_doc in zip(base.accounts, doc.accounts, strict=True):
         if account_doc.margin is not None:
@@ -852,3 +875,193 @@ def portfolio_to_doc_v2(portfolio: Portfolio) -> PortfolioDocV2:
                              margin=None if a.margin is None else _margin_doc(a.margin))
                 for d, a in zip(v1.accounts, portfolio.accounts, strict=True)]
     return PortfolioDocV2("desk.portfolio/2", accounts, portfolio.as_of)
+
+
+# ---------------------------------------------------------------------------- the fast reader
+#
+# A valid file of 10,000 positions is decoded by msgspec straight into structs, without the generic
+# tree that the checks above walk. Every check of the careful path holds here too or the file goes
+# to it: anything this reader does not accept as plainly valid (an error, an escape, a repeated
+# key, an over-long text) is read again by the careful path, which names what is wrong. So a file
+# loads to the same portfolio, or fails with the same message, by either path.
+#
+# Tier tables are kept as their JSON text: a table repeated across positions (the same symbol in 20
+# accounts) is decoded, checked and converted once, and every position holding it shares one tuple.
+
+
+class _Fallback(Exception):
+    """The fast reader leaves this file to the careful path."""
+
+
+_UNSET = msgspec.UNSET
+
+
+def _presence(cls: type[msgspec.Struct], name: str, **types: Any) -> Any:
+    """``cls`` with every optional field defaulting to UNSET, so a field given in the file (even with
+    its default value) is told from one left out: the keys counted against the file's colons."""
+    fields: list[Any] = []
+    for f in msgspec.structs.fields(cls):
+        kind = types.get(f.name, f.type)
+        fields.append((f.name, kind) if f.required else (f.name, kind | msgspec.UnsetType, _UNSET))
+    return msgspec.defstruct(name, fields, forbid_unknown_fields=True)
+
+
+_FastTier: Any = _presence(TierDoc, "_FastTier")
+_FastReported: Any = _presence(ReportedDoc, "_FastReported")
+_FastPosition: Any = _presence(PositionDoc, "_FastPosition", tiers=msgspec.Raw,
+                          reported=_FastReported | None)
+# the account's small parts stay JSON text, read by the careful path (_decode + msgspec.convert)
+_FastAccount: Any = msgspec.defstruct("_FastAccount", [
+    ("name", Name), ("venue", Name), ("positions", list[_FastPosition] | msgspec.UnsetType, _UNSET),
+    *((part, msgspec.Raw | msgspec.UnsetType, _UNSET)
+      for part in ("wallets", "reported", "data_time", "spot", "orders", "margin")),
+], forbid_unknown_fields=True)
+_FastDoc: Any = msgspec.defstruct("_FastDoc", [
+    ("format", Literal["desk.portfolio/1", "desk.portfolio/2"]), ("accounts", list[_FastAccount]),
+    ("as_of", str | None | msgspec.UnsetType, _UNSET),
+], forbid_unknown_fields=True)
+_POSITION_FIELDS = len(msgspec.structs.fields(PositionDoc))
+_TIER_FIELDS = len(msgspec.structs.fields(TierDoc))
+_REPORTED_FIELDS = len(msgspec.structs.fields(ReportedDoc))
+_ACCOUNT_PARTS = ("wallets", "reported", "data_time", "spot", "orders", "margin")
+_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_FastDoc)
+_TIERS_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list[_FastTier])
+
+
+def _given(value: Any) -> Any:
+    return None if value is _UNSET else value
+
+
+class _Tables:
+    """Tier tables by their JSON text and by value: each distinct table converted once, one tuple."""
+
+    def __init__(self) -> None:
+        self.by_text: dict[bytes, tuple[tuple[Tier, ...], int]] = {}
+        self.by_value: dict[tuple[Tier, ...], tuple[Tier, ...]] = {}
+        self.single: dict[tuple[float, float | None], tuple[Tier, ...]] = {}
+
+    def table(self, raw: msgspec.Raw, account: str, label: str) -> tuple[tuple[Tier, ...], int]:
+        """(tiers, colons in the table's text) of a ``tiers`` list."""
+        text = bytes(raw)
+        known = self.by_text.get(text)
+        if known is not None:
+            return known
+        docs = _TIERS_DECODER.decode(text)
+        colons = text.count(b":")
+        if not docs or colons != sum(_TIER_FIELDS - msgspec.structs.astuple(t).count(_UNSET) for t in docs):
+            raise _Fallback  # empty, or a key given twice in a tier (a tier holds no text)
+        tier_docs = [TierDoc(t.notional_floor, t.mmr, _given(t.notional_cap), _given(t.maintenance_amount),
+                             _given(t.max_leverage)) for t in docs]
+        tiers = _tier_table(tier_docs, account, label)
+        tiers = self.by_value.setdefault(tiers, tiers)
+        self.by_text[text] = (tiers, colons)
+        return tiers, colons
+
+    def one(self, mmr: float, amount: float | None) -> tuple[Tier, ...]:
+        key = (mmr, amount)
+        tiers = self.single.get(key)
+        if tiers is None:
+            tiers = self.single[key] = (Tier(0.0, math.inf, mmr, amount),)
+        return tiers
+
+
+def _fast_position(p: Any, account: str, tables: _Tables) -> tuple[Position, int]:
+    """(position, colons its object accounts for) — the checks of :func:`_position`, where a failure
+    hands the file to the careful path for the message. msgspec reads only finite numbers."""
+    symbol = p.symbol
+    settle = _given(p.settle)
+    if len(symbol) > MAX_TEXT or (settle is not None and len(settle) > MAX_TEXT):
+        raise _Fallback
+    colons = _POSITION_FIELDS - msgspec.structs.astuple(p).count(_UNSET) + symbol.count(":")
+    suffix = _settle_suffix(symbol)
+    if settle is None:
+        settle = suffix
+        if settle is None:
+            raise _Fallback
+    else:
+        colons += settle.count(":")
+        if suffix is not None and settle != suffix:
+            raise _Fallback
+    leg = Leg.BOTH if p.leg is _UNSET else p.leg
+    side = p.side
+    if leg is not Leg.BOTH and leg.value != side.value:
+        raise _Fallback
+    isolated_margin = _given(p.isolated_margin)
+    if (p.margin_mode is MarginMode.ISOLATED) is (isolated_margin is None):
+        raise _Fallback  # isolated without its margin, or cross with one
+    mmr, amount = _given(p.mmr), _given(p.maintenance_amount)
+    raw_tiers = p.tiers
+    if raw_tiers is not _UNSET and bytes(raw_tiers) != b"null":
+        if mmr is not None or amount is not None:
+            raise _Fallback
+        label = _position_label({"symbol": symbol, "leg": leg.value, "side": side.value})
+        tiers, tier_colons = tables.table(raw_tiers, account, label)
+        colons += tier_colons
+    elif mmr is None:
+        raise _Fallback
+    else:
+        tiers = tables.one(mmr, amount)
+    reported = p.reported
+    if reported is _UNSET or reported is None:
+        reported_value = Reported()
+    else:
+        colons += _REPORTED_FIELDS - msgspec.structs.astuple(reported).count(_UNSET)
+        reported_value = Reported(_given(reported.liquidation_price), _given(reported.bankruptcy_price),
+                                  _given(reported.margin_ratio))
+    entry = p.entry_price
+    mark = _given(p.mark_price)
+    position = Position(
+        symbol, settle, p.kind, p.contracts, side, entry, entry if mark is None else mark, p.margin_mode,
+        1.0 if p.contract_size is _UNSET else p.contract_size, leg, isolated_margin, _given(p.leverage),
+        tiers, _given(p.taker_fee), reported_value, _given(p.tick_size), _given(p.mark_time),
+        _given(p.lot_size), _given(p.adl_rank),
+    )
+    return position, colons
+
+
+def _fast_account(a: Any, version_2: bool, tables: _Tables) -> tuple[AccountDoc, tuple[Position, ...], int]:
+    """(the account's document without positions, its positions, colons it accounts for)."""
+    name, venue = a.name, a.venue
+    if len(name) > MAX_TEXT or len(venue) > MAX_TEXT or (not version_2 and a.margin is not _UNSET):
+        raise _Fallback
+    parts = [b'"name":' + msgspec.json.encode(name), b'"venue":' + msgspec.json.encode(venue)]
+    colons = 2 + name.count(":") + venue.count(":") + (a.positions is not _UNSET)
+    for part in _ACCOUNT_PARTS:
+        raw = getattr(a, part)
+        if raw is not _UNSET:
+            text = bytes(raw)
+            parts.append(b'"' + part.encode() + b'":' + text)
+            colons += 1 + text.count(b":")
+    # the small parts through the careful checks (repeated keys, texts, depth) and validation
+    small = _decode(b"{" + b",".join(parts) + b"}", "the portfolio")
+    doc = msgspec.convert(small, AccountDocV2 if version_2 else AccountDoc)
+    built = [_fast_position(p, name, tables) for p in (() if a.positions is _UNSET else a.positions)]
+    colons += sum(c for _, c in built)
+    return doc, tuple(p for p, _ in built), colons
+
+
+def _load_fast(data: bytes) -> Portfolio | None:
+    """The portfolio, or None: the careful path must read this file (it may well be valid)."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if b"\\" in data:  # an escape in a text: rare; the careful path reads what it means
+        return None
+    try:
+        doc = _DECODER.decode(data)
+        version_2 = doc.format == FORMAT_V2
+        tables = _Tables()
+        accounts = [_fast_account(a, version_2, tables) for a in doc.accounts]
+        as_of = _given(doc.as_of)
+        if as_of is not None and len(as_of) > MAX_TEXT:
+            return None
+        colons = 2 + (doc.as_of is not _UNSET) + (as_of or "").count(":") + sum(c for *_, c in accounts)
+        # every ':' of the file is a key's or inside a text counted above: one more is a repeated key
+        if data.count(b":") != colons:
+            return None
+        positions = [ps for _, ps, _ in accounts]
+        if version_2:
+            v2 = PortfolioDocV2("desk.portfolio/2", [d for d, _, _ in accounts], as_of)  # type: ignore[misc]
+            return _portfolio_v2(v2, positions)
+        return portfolio_from_doc(PortfolioDoc("desk.portfolio/1", [d for d, _, _ in accounts], as_of),
+                                  positions)
+    except (_Fallback, PortfolioError, msgspec.ValidationError, msgspec.DecodeError):
+        return None

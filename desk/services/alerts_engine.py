@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from desk.domain import display
 from desk.domain.alerts import Alert, AlertLevel
-from desk.domain.protection import loss_text, verdict_text
+from desk.domain.protection import Verdict, loss_text, verdict_text
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
 from desk.domain.suggest import advice_text
 from desk.services.alerts_config import AlertConfig, Thresholds
@@ -493,15 +493,22 @@ class AlertEngine:
                     or p.account not in reported:
                 continue
             del self._critical_seen[key]
+            # a stop that closed the whole position before liquidation was its likelier end
+            stop = p.protection.effective_stop_price if (
+                p.protection is not None and p.protection.verdict is Verdict.PROTECTED) else None
+            ending = "probably liquidated" if stop is None else "closed by its stop or liquidated"
+            stopped = "" if stop is None else (
+                f" Its stop at {_price(stop, p.tick_size)} covered the whole position and fires before "
+                "liquidation: most likely it filled.")
             out.append(Alert(
                 at=now, rule="gone", level=AlertLevel.CRITICAL,
-                title=f"{p.symbol} {p.side} is gone — probably liquidated",
+                title=f"{p.symbol} {p.side} is gone — {ending}",
                 body=(
                     f"{p.account}: the {p.side} {display.quantity(p.contracts)} {p.symbol} position was "
                     "critical "
                     f"(mark {_price(p.mark_price, p.tick_size)}, liquidation "
                     f"{_price(p.liquidation_price, p.tick_size)}) and is no "
-                    "longer open. Check the exchange's order and liquidation history."
+                    f"longer open.{stopped} Check the exchange's order and liquidation history."
                 ),
                 account=p.account, symbol=p.symbol, leg=p.leg,
                 value=p.mark_price, threshold=p.liquidation_price,

@@ -78,7 +78,9 @@ def merge_stream_update(base: Account, update: Account, observed_at: float) -> A
     """Apply a stream update (a delta: the positions and wallets it names) onto ``base``.
 
     Positions the update names replace ours field by field (a zero size closes them); positions
-    it does not name stay as they were; wallets and account-level figures merge by key.
+    it does not name stay as they were; wallets and account-level figures merge by key. Open
+    orders are replaced when the update carries them (a venue that pushes the whole account, or
+    its orders), kept otherwise: a position stream says nothing about orders.
     """
     by_key: dict[tuple[str, str], Position] = {p.key: p for p in base.positions}
     for pos in update.positions:
@@ -94,6 +96,7 @@ def merge_stream_update(base: Account, update: Account, observed_at: float) -> A
         wallets={**base.wallets, **update.wallets},
         reported={**base.reported, **update.reported},
         data_time=max(data_time, base.data_time or data_time),
+        orders=update.orders if update.orders is not None else base.orders,
     )
 
 
@@ -101,11 +104,12 @@ def merge_full_read(previous: Account | None, fresh: Account, observed_at: float
     """A new REST read, authoritative for which positions exist; a field it lacks (a missing mark,
     an empty tier table) is kept from the previous read instead of being lost."""
     data_time = fresh.data_time if fresh.data_time is not None else observed_at
+    open_now = tuple(p for p in fresh.positions if p.contracts > 0)  # size 0: a closed position
     if previous is None:
-        return replace(fresh, data_time=data_time)
+        return replace(fresh, positions=open_now, data_time=data_time)
     before = {p.key: p for p in previous.positions}
     positions = tuple(merge_position(before[p.key], p, full_read=True) if p.key in before else p
-                      for p in fresh.positions)
+                      for p in open_now)
     return replace(fresh, positions=positions, data_time=data_time)
 
 

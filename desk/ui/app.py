@@ -415,6 +415,11 @@ class DeskController(QObject):
                 self.runtime.stop(timeout=5.0)
             except Exception:
                 log.exception("stopping the monitor failed")
+        if self._unsubscribe_bridge is not None:
+            self._unsubscribe_bridge()
+            self._unsubscribe_bridge = None
+        # a snapshot queued before the stop must not reach a window that is being deleted
+        self.bridge.close()
         self.tray.icon.hide()
         self.instance.close()
 

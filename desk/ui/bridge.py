@@ -47,6 +47,7 @@ class EventBridge(QObject):
         self._wake.connect(self._on_wake, Qt.ConnectionType.QueuedConnection)
         self.delivered = 0  # snapshots emitted (for tests and the benchmark)
         self.received = 0  # snapshots received from the bus
+        self._closed = False
 
     @property
     def interval(self) -> float:
@@ -54,6 +55,14 @@ class EventBridge(QObject):
 
     def set_refresh_hz(self, hz: float) -> None:
         self._interval = 1.0 / max(0.5, min(60.0, hz))
+
+    def close(self) -> None:
+        """Deliver nothing more: what is queued is dropped (the window it was for is going)."""
+        with self._lock:
+            self._closed = True
+            self._latest = None
+            self._events = []
+        self._timer.stop()
 
     def attach(self, bus: Any) -> Callable[[], None]:
         """Subscribe to an EventBus; returns the unsubscribe function."""
@@ -64,6 +73,8 @@ class EventBridge(QObject):
 
     def on_event(self, event: object) -> None:
         with self._lock:
+            if self._closed:
+                return
             if isinstance(event, MonitorSnapshot):
                 self.received += 1
                 if self._latest is None or event.seq >= self._latest.seq:
@@ -84,6 +95,8 @@ class EventBridge(QObject):
     def _on_wake(self) -> None:
         with self._lock:
             self._wake_pending = False
+            if self._closed:
+                return
             events, self._events = self._events, []
             has_snapshot = self._latest is not None
         for event in events:

@@ -358,9 +358,10 @@ class MainWindow(QMainWindow):
         widths = {c: self._natural_widths.get(c, 80) for c in shown}
         spare = room - sum(widths.values())
         if spare < 0:
-            for column in (Column.ACCOUNT, Column.SYMBOL):
+            # text gives way first (elided, whole in the tooltip), numbers never
+            for column, least in _GIVE_WAY:
                 if column in widths and spare < 0:
-                    give = min(-spare, widths[column] - _MIN_TEXT_WIDTH)
+                    give = min(-spare, widths[column] - least)
                     if give > 0:
                         widths[column] -= give
                         spare += give
@@ -537,15 +538,20 @@ class MainWindow(QMainWindow):
                 width = max(width, QFontMetrics(bold).horizontalAdvance(LIQUIDATED_LABEL) + 8)
             limit = _COLUMN_LIMITS.get(column, 160)
             self._natural_widths[column] = max(_MIN_WIDTH, min(width + 10, limit))
+        self._distance_width = self._natural_widths[Column.DISTANCE]
         self._spread_columns()
 
-    def _fit_past_liquidation(self) -> None:
-        """A row at or past liquidation says so in its distance cell: widen the column to show the
-        words whole (in the bold of a critical row), never elided to "PAST L…"."""
-        font = QFont(self.table.font())
-        font.setBold(True)
-        needed = QFontMetrics(font).horizontalAdvance(f"{fmt.PAST_LIQUIDATION} -100.00 %") + 16
-        if self._natural_widths.get(Column.DISTANCE, 0) < needed:
+    def _fit_past_liquidation(self, shown: bool) -> None:
+        """While a row at or past liquidation is in the table, its distance cell says so: the column
+        is wide enough for the words whole (in the bold of a critical row), never elided to
+        "PAST L…"; once no such row is left it gives the room back to the others."""
+        needed = getattr(self, "_distance_width", _COLUMN_WIDTHS[Column.DISTANCE])
+        if shown:
+            font = QFont(self.table.font())
+            font.setBold(True)
+            words = QFontMetrics(font).horizontalAdvance(f"{fmt.PAST_LIQUIDATION} -100.00 %")
+            needed = max(needed, words + 16)
+        if self._natural_widths.get(Column.DISTANCE) != needed:
             self._natural_widths[Column.DISTANCE] = needed
             self._spread_columns()
 
@@ -567,8 +573,8 @@ class MainWindow(QMainWindow):
             self.model.figure_levels(), self.freshness.live_seconds)
         rows = [r for r in self.model.rows() if r.liquidated_at is None]
         liquidated = self.model.liquidated()
-        if any(r.risk.liquidatable for r in rows):
-            self._fit_past_liquidation()
+        # a kept LIQUIDATED row shows its last distance too: it counts until acknowledged
+        self._fit_past_liquidation(any(r.risk.liquidatable for r in self.model.rows()))
         counts = Counter(r.level for r in rows)
         # an unacknowledged liquidation keeps the strip critical: the trader has not seen it yet
         level = worst([*account_levels, *counts, *(Level.CRITICAL for _ in liquidated)])
@@ -862,6 +868,9 @@ def _scroll_side_panel(panel: QWidget) -> None:
 _MIN_WIDTH = 48
 _TABS_HEIGHT = 300  # the detail tabs' share of the splitter, when the window has it
 _MIN_TEXT_WIDTH = 84  # account and symbol shrink no further (elided in the middle, whole in the tooltip)
+# the columns that give way when the shown ones do not fit, in order, and how far: the account
+# first (the card above names it), the stop verdict, then the symbol
+_GIVE_WAY = ((Column.ACCOUNT, _MIN_TEXT_WIDTH), (Column.STOP, 64), (Column.SYMBOL, _MIN_TEXT_WIDTH))
 _COLUMN_LIMITS = {Column.ACCOUNT: 150, Column.SYMBOL: 140, Column.NOTIONAL: 150, Column.UPNL: 140,
                   Column.POSITION_MARGIN: 140}
 _COLUMN_WIDTHS = {

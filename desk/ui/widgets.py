@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QFontMetrics, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desk.domain import display
 from desk.domain.report import AccountRisk, PoolRisk
 from desk.services.freshness import Thresholds as Freshness
 from desk.services.freshness import shown_status
@@ -103,6 +104,10 @@ class StatusStrip(QFrame):
         self.demo.hide()
         self.accounts = QLabel("")
         self.accounts.setTextFormat(Qt.TextFormat.RichText)
+        # it takes the room the other parts leave, and names fit that room (see _fit_accounts)
+        self.accounts.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.accounts.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._account_parts: list[tuple[str, str, str]] = []  # (glyph html, name, age)
         self.alerts = ClickableLabel("Alerts today: 0")
         self.snooze = QLabel("")
         self.channels = QLabel("")  # shown only while a phone/chat alert channel is failing
@@ -118,8 +123,7 @@ class StatusStrip(QFrame):
         layout.addWidget(self.summary)
         layout.addWidget(self.demo)
         layout.addWidget(self.settings_warning)
-        layout.addStretch(1)
-        layout.addWidget(self.accounts)
+        layout.addWidget(self.accounts, 1)
         layout.addSpacing(12)
         layout.addWidget(self.history)
         layout.addWidget(self.channels)
@@ -148,20 +152,38 @@ class StatusStrip(QFrame):
 
     def set_accounts(self, states: tuple[AccountState, ...], now: float,
                      freshness: Freshness | None = None) -> None:
-        parts = []
         shown = {s.name: account_status(s, now, freshness or Freshness()) for s in states}
+        self._account_parts = []
         for state in states:
             status = shown[state.name]
             color = level_text_hex(STATUS_LEVEL[status])
-            parts.append(
-                f"<span style='color:{color}'>{STATUS_GLYPH[status]}</span> "
-                f"{_escape(short_name(state.name))} {fmt.age(data_age(state, now))}"
-            )
-        self.accounts.setText("&nbsp;&nbsp;".join(parts))
+            glyph = f"<span style='color:{color}'>{STATUS_GLYPH[status]}</span>"
+            self._account_parts.append((glyph, state.name, fmt.age(data_age(state, now))))
+        self._fit_accounts()
         tips = [f"{s.name} ({s.venue}): {shown[s.name].value}, marks {fmt.age(data_age(s, now))} old, "
                 f"positions and balances {fmt.age(now - s.data_time if s.data_time else None)} old"
                 + (f" — {s.reason}" if s.reason else "") for s in states]
         self.accounts.setToolTip("\n".join(tips))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_accounts()
+
+    def _fit_accounts(self) -> None:
+        """Each account's status and age, its name as whole as the room allows: whole names on
+        a wide window, shortened in the middle as it narrows (the tooltip has them whole)."""
+        room = self.accounts.width()
+        metrics = QFontMetrics(self.accounts.font())
+        text = ""
+        for limit in _NAME_LIMITS:
+            parts = [(glyph, name if limit is None else short_name(name, limit), age)
+                     for glyph, name, age in self._account_parts]
+            plain = "  ".join(f"● {name} {age}" for _, name, age in parts)
+            text = "&nbsp;&nbsp;".join(f"{glyph} {_escape(name)} {age}" for glyph, name, age in parts)
+            if metrics.horizontalAdvance(plain) + 4 <= room:
+                break
+        if self.accounts.text() != text:
+            self.accounts.setText(text)
 
     def set_alerts_today(self, count: int, last: str | None) -> None:
         self.alerts.setText(f"Alerts today: {count}")
@@ -215,6 +237,9 @@ class StatusStrip(QFrame):
             return
         set_style(self.snooze, f"color: {level_text_hex(Level.WARNING)}; font-weight: 600;")
         self.snooze.setText(f"🔕 alerts snoozed until {time.strftime('%H:%M', time.localtime(until))}")
+
+
+_NAME_LIMITS: tuple[int | None, ...] = (None, 24, 16, 12, 8)  # whole, then ever shorter
 
 
 def short_name(name: str, limit: int = 12) -> str:
@@ -291,16 +316,43 @@ class AccountCard(QFrame):
         grid.addWidget(self.level, 0, 2, Qt.AlignmentFlag.AlignRight)
         self.equity_label = _muted("Equity (incl. uPnL)")
         self.wallet_label = _muted("Cross wallet")
+        margin_label, shock_label = _muted("Margin ratio"), _muted("Shock to liq.")
+        # (label, its words on a wide card, on a narrow one): five cards on a 1280 px screen
+        # leave about 240 px each, where the long words would cut the figures beside them
+        self._labels = [(self.equity_label, "Equity (incl. uPnL)", "Equity"),
+                        (self.wallet_label, "Cross wallet", "Wallet"),
+                        (margin_label, "Margin ratio", "Margin"), (shock_label, "Shock to liq.", "To liq.")]
+        self.compact = False
+        self._venue = ""
+        self._rules = ""
+        self._shock: float | None = None
         grid.addWidget(self.equity_label, 1, 0)
         grid.addWidget(self.equity, 1, 1, 1, 2)
         grid.addWidget(self.wallet_label, 2, 0)
         grid.addWidget(self.wallet, 2, 1, 1, 2)
-        grid.addWidget(_muted("Margin ratio"), 3, 0)
+        grid.addWidget(margin_label, 3, 0)
         grid.addWidget(self.bar, 3, 1, 1, 2)
-        grid.addWidget(_muted("Shock to liq."), 4, 0)
+        grid.addWidget(shock_label, 4, 0)
         grid.addWidget(self.shock, 4, 1, 1, 2)
         grid.addWidget(self.status, 5, 0, 1, 3)
         grid.setColumnStretch(1, 1)
+
+    def set_compact(self, compact: bool) -> None:
+        """Short words when the row of cards leaves each less than _COMPACT_CARD_WIDTH."""
+        if compact != self.compact:
+            self.compact = compact
+            self._show_words()
+
+    def _show_words(self) -> None:
+        """The labels, the title and the shock in the words that fit the card's width."""
+        for label, wide, narrow in self._labels:
+            label.setText(narrow if self.compact else wide)
+            label.setToolTip(wide if self.compact else "")
+        venue = "" if self.compact else (f" <span style='color:{level_text_hex(Level.STALE)}'>"
+                                         f"{_escape(self._venue)}</span>")
+        self.title.setText(f"<b>{_escape(self.name)}</b>{venue}{self._rules}")
+        if self._shock is not None:
+            self.shock.setText(display.shock_short(self._shock) if self.compact else shock_text(self._shock))
 
     def update_from(self, risk: AccountRisk | None, state: AccountState | None,
                     thresholds_for: ThresholdsFor, now: float, stale_after: float,
@@ -309,17 +361,15 @@ class AccountCard(QFrame):
         status = account_status(state, now, freshness) if state else None
         level = account_level(risk, status, thresholds_for,
                               positions_level if risk is not None and risk.positions else None)
-        venue = risk.venue if risk else (state.venue if state else "")
-        rules = ""
+        self._venue = risk.venue if risk else (state.venue if state else "")
+        self._rules = ""
         if risk is not None and risk.generic_rules:
-            rules = f" <span style='color:{level_text_hex(Level.WARNING)}'>· generic rules</span>"
-        self.title.setText(
-            f"<b>{_escape(self.name)}</b> <span style='color:{level_text_hex(Level.STALE)}'>"
-            f"{_escape(venue)}</span>{rules}")
+            self._rules = f" <span style='color:{level_text_hex(Level.WARNING)}'>· generic rules</span>"
+        tip = f"{self.name} on {self._venue}" if self._venue else self.name
         if risk is not None and risk.generic_rules:
-            self.title.setToolTip(
-                "No venue-specific rules for this venue: desk uses the generic rule "
-                "(maintenance margin at the mark, tiered). Figures may differ from the venue's.")
+            tip += ("\nNo venue-specific rules for this venue: desk uses the generic rule "
+                    "(maintenance margin at the mark, tiered). Figures may differ from the venue's.")
+        self.title.setToolTip(tip)
         self.level.setText(level.label)
         set_style(self.level, badge_style(LEVEL_HEX[level]))
         pools = risk.pools if risk else ()
@@ -355,14 +405,15 @@ class AccountCard(QFrame):
             pool_level = Level.STALE if level is Level.STALE else figure_level(
                 None, worst_pool.margin_ratio, thresholds_for(self.name, None))
             self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
+        self._shock = None if risk is None else risk.shock_to_liquidation
         if risk is None or risk.shock_to_liquidation is None:
             self.shock.setText(fmt.shock(None) if risk is not None else fmt.DASH)
             self.shock.setToolTip("No uniform adverse move of all marks in the searched range "
                                   "brings a pool to liquidation.")
         else:
-            self.shock.setText(shock_text(risk.shock_to_liquidation))
-            self.shock.setToolTip("Smallest uniform adverse move of all marks at which a pool "
-                                  "reaches margin ratio 100 %.")
+            self.shock.setToolTip(f"{shock_text(risk.shock_to_liquidation)}: the smallest uniform adverse "
+                                  "move of all marks at which a pool reaches margin ratio 100 %.")
+        self._show_words()
         if state is None or status is None:
             self.status.setText("waiting for data")
         else:
@@ -381,6 +432,9 @@ class AccountCard(QFrame):
         self.wallet.setFont(italic)
         self.shock.setFont(italic)
         return level
+
+
+_COMPACT_CARD_WIDTH = 300  # px: narrower cards use the short words
 
 
 def _worst_pool(pools: tuple[PoolRisk, ...]) -> PoolRisk | None:
@@ -439,9 +493,25 @@ class AccountsPanel(QScrollArea):
             known = positions_levels.get(name) if positions_levels is not None else None
             levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds_for,
                                            now, stale_after, known, live_after))
+        self._fit_cards()
         height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
         self.setFixedHeight(height + 14 if height else 0)
         return levels
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_cards()
+
+    def _fit_cards(self) -> None:
+        """The cards' words for the room each card gets in the row (the viewport shared out)."""
+        if not self.cards:
+            return
+        margins = self._row.contentsMargins()
+        room = (self.viewport().width() - margins.left() - margins.right()
+                - self._row.spacing() * (len(self.cards) - 1))
+        compact = room / len(self.cards) < _COMPACT_CARD_WIDTH
+        for card in self.cards.values():
+            card.set_compact(compact)
 
 
 def placeholder(text: str) -> QWidget:

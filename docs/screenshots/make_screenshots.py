@@ -4,8 +4,11 @@
     .venv/bin/python docs/screenshots/make_screenshots.py --theme light   # after the SOL long's liquidation
     .venv/bin/python docs/screenshots/make_screenshots.py --sizes 1280x800 --theme light \
         --scenario feed-loss --speed 4 --wait 45                  # a feed lost long enough to be stale
-    .venv/bin/python docs/screenshots/make_screenshots.py --wait 24 --suffix -past-liquidation
+    .venv/bin/python docs/screenshots/make_screenshots.py --wait 24 --suffix=-past-liquidation
                                                               # the SOL long marked past liquidation
+    .venv/bin/python docs/screenshots/make_screenshots.py --sizes 1280x800 --row 1 --suffix=-protection \
+        --filter "account:demo-bybit-isolated symbol:BTC"
+                                                              # the ladder of a position with its stop
 
 Each run starts its own Xvfb (and a trayer tray host, so the tray icon shows), a private D-Bus,
 and ``desk --demo --scenario flash-crash`` in a temporary DESK_HOME, waits for the table to
@@ -46,7 +49,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
 
 
 def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, seed: int, out: Path,
-          scenario: str = "flash-crash") -> None:
+          scenario: str = "flash-crash", row: int = 2, filter_text: str = "") -> None:
     for tool in ("Xvfb", "xdotool", "trayer", "dbus-run-session"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (apt-get install xvfb xdotool trayer dbus)")
@@ -90,7 +93,12 @@ def shoot(width: int, height: int, *, theme: str, speed: float, wait: float, see
             # Select the second row (the top one is the LIQUIDATED SOL long, which has no ladder any
             # more) so the ladder shows a live position: the rows start below the strip, the account
             # cards, the filter and the header, at the same height on every size.
-            subprocess.run(["xdotool", "mousemove", "300", "308", "click", "1"], env=env, check=True)
+            if filter_text:  # narrow the table first, so the row to select stays where it is
+                subprocess.run(["xdotool", "mousemove", "500", "211", "click", "1", "type", "--delay", "20",
+                                filter_text], env=env, check=True)
+                time.sleep(0.5)
+            row_y = 284 + 24 * (row - 1)
+            subprocess.run(["xdotool", "mousemove", "300", str(row_y), "click", "1"], env=env, check=True)
             time.sleep(max(0.0, wait - 1.0))
             capture(out, env)
             print(f"wrote {out} ({width}x{height}, {theme}, {wait:g} s after the first numbers at "
@@ -127,12 +135,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scenario", default="flash-crash", help="demo scenario (e.g. feed-loss)")
     parser.add_argument("--suffix", default="", help="appended to the file names (e.g. -past-liquidation)")
+    parser.add_argument("--row", type=int, default=2, help="the table row to select for the ladder (1 = top)")
+    parser.add_argument("--filter", default="", help="typed into the table's filter before selecting")
     args = parser.parse_args()
     for size in args.sizes.split(","):
         width, height = (int(x) for x in size.lower().split("x"))
         suffix = ("" if args.theme == "dark" else f"-{args.theme}") + args.suffix
         shoot(width, height, theme=args.theme, speed=args.speed, wait=args.wait, seed=args.seed,
-              scenario=args.scenario, out=OUT / f"dashboard-{args.scenario}-{width}x{height}{suffix}.png")
+              scenario=args.scenario, row=args.row, filter_text=args.filter,
+              out=OUT / f"dashboard-{args.scenario}-{width}x{height}{suffix}.png")
     return 0
 
 

@@ -446,3 +446,24 @@ def test_config_from_the_real_settings_store(tmp_path) -> None:
     defaults = AlertConfig.from_settings(Settings.load(tmp_path / "other.toml"))
     assert defaults.rearm_margin == AlertConfig().rearm_margin
     assert defaults.digest_threshold == AlertConfig().digest_threshold
+
+
+def test_a_critical_position_with_a_whole_stop_that_is_gone_names_the_stop() -> None:
+    from dataclasses import replace
+
+    from desk.domain.model import Kind, MarginMode, Position, Side
+    from desk.domain.protection import Order, OrderKind, OrderSide, Verdict, assess
+
+    engine, clock = make()
+    held = Position(symbol="BTC/USDT:USDT", settle="USDT", kind=Kind.LINEAR, contracts=1.0, side=Side.LONG,
+                    entry_price=60_000.0, mark_price=58_000.0, margin_mode=MarginMode.ISOLATED,
+                    isolated_margin=6_000.0)
+    stop = Order("BTC/USDT:USDT", OrderKind.STOP, OrderSide.SELL, None, trigger_price=57_000.0,
+                 reduce_only=True)
+    protection = assess(held, (stop,), liquidation_price=54_300.0, bankruptcy_price=54_000.0, venue="bybit")
+    assert protection.verdict is Verdict.PROTECTED  # 57,000 lies between the liquidation and the mark
+    feed(engine, clock, replace(position(distance=0.04), protection=protection))
+    out = feed(engine, clock)
+    assert levels(out) == [("gone", C)]
+    assert out[0].alert.title == "BTC/USDT:USDT long is gone — closed by its stop or liquidated"
+    assert "stop at 57,000" in out[0].alert.body and "most likely it filled" in out[0].alert.body

@@ -1,4 +1,5 @@
-"""Binance USDⓈ-M (``/fapi``), COIN-M (``/dapi``) and the one ``/sapi`` read desk uses.
+"""Binance USDⓈ-M (``/fapi``), COIN-M (``/dapi``), Portfolio Margin (``/papi``) and the ``/sapi``
+reads desk uses.
 
 Security as Binance applies it (developers.binance.com, "Endpoint security type" and
 "SIGNED endpoint security"): USER_DATA endpoints need ``X-MBX-APIKEY`` and a ``signature`` =
@@ -6,6 +7,12 @@ hex HMAC-SHA256(secret, query string + body) over the other parameters, with ``t
 within ``recvWindow`` (default 5000 ms, max 60000) of the server clock and not more than
 1000 ms ahead. Errors: 401 ``-2015`` (key invalid, revoked, IP or permission), 400 ``-1022``
 (bad signature), 400 ``-1021`` (timestamp outside recvWindow), 400 ``-1102`` (missing param).
+
+Portfolio Margin (unified-margin.md §2, §7): ``state["portfolioMargin"]`` says which kind of
+account the key belongs to. A classic account's key is refused on ``/papi`` with 401 ``-2015``
+(as reported to ccxt, issues #20905 and #22397); a Portfolio Margin account's key is refused the
+same way on the signed ``/fapi`` and ``/dapi`` reads (as reported to Binance.Net, issue #1485).
+Both behaviours are second-hand reports, not Binance documentation.
 """
 
 from __future__ import annotations
@@ -115,6 +122,18 @@ def install(server: FakeExchange) -> None:
         "openAlgoOrders": server.fresh_state("binance_fapi_openAlgoOrders.json"),
         "dapi_openOrders": [],
         "dapi_openAlgoOrders": server.fresh_state("binance_dapi_openAlgoOrders.json"),
+        # Portfolio Margin: off unless a test switches it on (the papi_* payloads then answer)
+        "portfolioMargin": False,
+        "papi_account": server.fresh_state("binance_papi_account.json"),
+        "papi_balance": server.fresh_state("binance_papi_balance.json"),
+        "papi_um_positionRisk": server.fresh_state("binance_papi_um_positionRisk.json"),
+        "papi_cm_positionRisk": [],
+        # the same brackets as /fapi, with the PM answer's notionalCoef
+        "papi_um_leverageBracket": [dict(r, notionalCoef="1.0") for r in
+                                    server.fresh_state("binance_fapi_leverageBracket.json")],
+        "papi_cm_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
+        "collateralRate": server.fresh_state("binance_sapi_portfolio_collateralRate.json"),
+        "assetIndexPrice": server.fresh_state("binance_sapi_portfolio_assetIndexPrice.json"),
     }
     state = server.state["binance"]
 
@@ -131,7 +150,7 @@ def install(server: FakeExchange) -> None:
             limited = _rate_limited(server)
             if limited is not None:
                 return limited
-            failure = _check_signed(server, request, await request.text())
+            failure = _check_signed(server, request, await request.text()) or _wrong_api(request)
             if failure is not None:
                 return failure
             data = state[name]
@@ -144,6 +163,29 @@ def install(server: FakeExchange) -> None:
                     data = data[0]  # Binance answers one object when a symbol is given
             return json_response(data, headers=_weight_headers(server, weight))
         return handler
+
+    def _wrong_api(request: web.Request) -> web.Response | None:
+        """The refusal a key meets on the API of the other account kind (see the module docstring)."""
+        portfolio = bool(state["portfolioMargin"])
+        on_papi = request.path.startswith("/papi/")
+        on_futures = request.path.startswith(("/fapi/", "/dapi/"))
+        if (on_papi and not portfolio) or (on_futures and portfolio):
+            return _error(401, -2015, "Invalid API-key, IP, or permissions for action, request ip: 127.0.0.1")
+        return None
+
+    async def asset_index_price(request: web.Request) -> web.Response:
+        """``GET /sapi/v1/portfolio/asset-index-price``: weight 1 with ``asset``, 50 without; a list
+        either way (Binance's documented example)."""
+        failure = _check_signed(server, request, await request.text())
+        if failure is not None:
+            return failure
+        rows = state["assetIndexPrice"]
+        asset = request.query.get("asset")
+        if asset:
+            rows = [r for r in rows if r["asset"] == asset]
+            if not rows:
+                return _error(400, -1121, "Invalid symbol.")
+        return json_response(rows, headers=_weight_headers(server, 1 if asset else 50))
 
     async def server_time(request: web.Request) -> web.Response:
         return json_response({"serverTime": server.now_ms()})
@@ -159,7 +201,7 @@ def install(server: FakeExchange) -> None:
         return json_response([dict(r, time=server.now_ms()) for r in rows])
 
     async def multi_assets_margin(request: web.Request) -> web.Response:
-        failure = _check_signed(server, request, await request.text())
+        failure = _check_signed(server, request, await request.text()) or _wrong_api(request)
         if failure is not None:
             return failure
         return json_response({"multiAssetsMargin": bool(state["multiAssetsMargin"])},
@@ -224,6 +266,15 @@ def install(server: FakeExchange) -> None:
     r.add_get("/dapi/v1/account", signed("dapi_account", 5))
     r.add_get("/dapi/v2/leverageBracket", signed("dapi_leverageBracket", 1))
     r.add_get("/sapi/v1/account/apiRestrictions", api_restrictions)
+    # Portfolio Margin (developers.binance.com/docs/derivatives/portfolio-margin): weights as documented
+    r.add_get("/papi/v1/account", signed("papi_account", 20))
+    r.add_get("/papi/v1/balance", signed("papi_balance", 20))
+    r.add_get("/papi/v1/um/positionRisk", signed("papi_um_positionRisk", 5))
+    r.add_get("/papi/v1/cm/positionRisk", signed("papi_cm_positionRisk", 1))
+    r.add_get("/papi/v1/um/leverageBracket", signed("papi_um_leverageBracket", 1))
+    r.add_get("/papi/v1/cm/leverageBracket", signed("papi_cm_leverageBracket", 1))
+    r.add_get("/sapi/v1/portfolio/collateralRate", signed("collateralRate", 50))
+    r.add_get("/sapi/v1/portfolio/asset-index-price", asset_index_price)
 
 
 async def _empty(request: web.Request) -> web.Response:

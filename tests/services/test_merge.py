@@ -65,3 +65,18 @@ def test_apply_marks_newer_wins():
     assert (btc.mark_price, btc.mark_time) == (60_000, T0 + 5)
     assert (eth.mark_price, eth.mark_time) == (3_000.0, T0 + 6)
     assert apply_marks(a, {}) is a
+
+
+def test_orders_follow_an_update_that_carries_them_and_stay_when_it_does_not():
+    from desk.domain.protection import Order, OrderKind, OrderSide
+
+    stop = Order("BTC/USDT:USDT", OrderKind.STOP, OrderSide.SELL, None, trigger_price=55_000.0,
+                 reduce_only=True)
+    base = replace(acct(position()), orders=(stop,))
+    # a position stream (Binance ACCOUNT_UPDATE) says nothing about orders: they stay
+    kept = merge_stream_update(base, acct(position(contracts=2)), T0 + 1)
+    assert kept.orders == (stop,)
+    # an update with the account's orders (the demo's whole-account stream; a stop that filled
+    # leaves none) replaces them: a filled stop is not shown as still resting
+    cleared = merge_stream_update(base, replace(acct(position(contracts=0.7)), orders=()), T0 + 2)
+    assert cleared.orders == ()

@@ -186,8 +186,8 @@ def test_watch_demo_keeps_the_thresholds_of_a_damaged_file_and_logs_the_damage(
     # every position is critical, each one at a distance the default thresholds (10 % / 5 %) would
     # not even warn about: the file's 90 % is what raised them (the exact figures move with the
     # demo's clock, so they are read, not hard-coded)
-    distances = [float(m) for m in re.findall(r"^\[critical\] \S+ (?:long|short): ([0-9.]+) % from liquidation$",
-                                              alert["body"], re.MULTILINE)]
+    line = r"^\[critical\] \S+ (?:long|short): ([0-9.]+) % from liquidation$"
+    distances = [float(m) for m in re.findall(line, alert["body"], re.MULTILINE)]
     assert len(distances) == len(alert["body"].splitlines()) >= 5, alert["body"]
     assert all(10.0 < d < 90.0 for d in distances), distances
     assert code == 0, err

@@ -138,8 +138,11 @@ def test_table_cards_ladder_whatif_and_tray_say_past_liquidation(qtbot, controll
     equity = equity_by_hand(portfolio)
     assert abs(equity - 5000.0) > 1000.0  # far from the cross wallet's 5,000.00
     assert card.equity.text() == f"{equity:,.2f} USDT"
-    assert card.equity_label.text() == "Equity (incl. uPnL)"
-    assert card.wallet_label.text() == "Cross wallet" and card.wallet.text() == "5,000.00 USDT"
+    # labelled in full, or in short with the full words in the tooltip on a narrow card
+    labels = ("Equity", "Wallet") if card.compact else ("Equity (incl. uPnL)", "Cross wallet")
+    assert card.equity_label.text() == labels[0]
+    assert "Equity (incl. uPnL)" in (card.equity_label.text(), card.equity_label.toolTip())
+    assert card.wallet_label.text() == labels[1] and card.wallet.text() == "5,000.00 USDT"
     assert "isolated margin" in card.equity.toolTip()
     assert card.bar.format() == "✖ ≥ 100 % isolated"  # was "inf %"
     assert card.shock.text() == "PAST LIQUIDATION now"  # was "0.0 % rise of all marks"
@@ -252,7 +255,9 @@ def test_card_and_status_strip_agree_on_the_data_age(qtbot, controller) -> None:
         shown_age = f"{age:.1f} s" if age < 10 else f"{age:.0f} s"
         assert text.startswith(f"{glyph} {word} · {shown_age}"), text
         strip = c.window.status_strip.accounts
-        assert f"{glyph}</span> {short_name(ACCOUNT)} {shown_age}" in strip.text(), strip.text()
+        # the name as whole as the strip's room allows (test_status_strip_names.py)
+        names = {ACCOUNT} | {short_name(ACCOUNT, limit) for limit in (24, 16, 12, 8)}
+        assert any(f"{glyph}</span> {name} {shown_age}" in strip.text() for name in names), strip.text()
         assert f"{ACCOUNT} (bybit): {word.lower()}" in strip.toolTip(), strip.toolTip()
 
 

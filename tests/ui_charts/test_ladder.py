@@ -153,7 +153,9 @@ def test_stop_and_take_profit_lines_and_what_the_stop_saves(ladder: LadderWidget
     side = ladder.side.text()
     assert fmt.money(stop_loss, risk.settle) in side and fmt.money(liq_loss, risk.settle) in side
 
-    # the orders gone (another position selected, then this one without orders): lines hidden
-    ladder.show_position(crash, before)
+    # the same position from an account whose orders were not read: no lines, and it says so
+    unread = Portfolio(tuple(dataclasses.replace(a, orders=None) if a.name == account else a
+                             for a in crash.accounts), crash.as_of)
+    ladder.show_position(unread, position_risk(compute_risk(unread), *VICTIM))
     assert not any(line.isVisible() for lines in ladder.order_lines.values() for line in lines)
     assert ladder.displayed["protection"] == "orders not read"

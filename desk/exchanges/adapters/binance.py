@@ -8,14 +8,24 @@ Where ccxt misleads (ccxt-notes.md §3, §10):
 * tiers: ccxt keeps ``cum`` (maintenance amount) only in ``info``.
 A successful call returning no positions is cross-checked against the account's maintenance
 margin and its ``positions`` list, so a broken answer is never read as "flat".
+
+Portfolio Margin (the unified account served by ``/papi``, unified-margin.md §2, §7) is asked,
+never guessed: ``GET /papi/v1/account`` answers a Portfolio Margin account and refuses any other
+key with 401 ``-2015`` (ccxt ``AuthenticationError``). A refusal only counts as "not Portfolio
+Margin" once the classic futures read succeeds with the same key — Portfolio Margin keys are
+refused there (both refusals are reported behaviour, not Binance documentation). Any other answer
+leaves the mode unknown, and desk says so instead of reading the account per currency.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import ccxt
+
 from desk.domain.model import Account, AccountMargin, Collateral, Leg, MarginMode, Position, Reported
-from desk.domain.unified import collateral_underlying
+from desk.domain.unified import collateral_underlying, pool_state_scalar
 from desk.exchanges.adapters.base import ReadResult
 from desk.exchanges.adapters.common import (
     ShapeError,
@@ -42,6 +52,8 @@ class BinanceAdapter:
         self.venue = venue
         self.market_types = ("linear",) if venue == "binanceusdm" else ("inverse",)
         self._multi_assets: tuple[bool, float] | None = None  # (flag, when read)
+        self._portfolio: tuple[bool, float] | None = None  # (Portfolio Margin?, when confirmed)
+        self._collateral_rates: tuple[dict[str, float], float] | None = None  # (rates, when read)
 
     def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
         exchange.options["fetchCurrencies"] = False  # private sapi call; futures keys may lack it
@@ -49,6 +61,59 @@ class BinanceAdapter:
         exchange.options["fetchMarkets"] = {"types": list(self.market_types)}
 
     async def read(self, ex: Any, cfg: ReaderConfig, tiers: TierCache, now: float) -> ReadResult:
+        known = self._portfolio
+        ask = known is None or known[0] or now - known[1] >= MODE_REFRESH_SECONDS
+        unknown: str | None = None
+        if ask:
+            answer, unknown = await self._portfolio_account(ex, cfg)
+            if answer is not None:
+                self._portfolio = (True, now)
+                return await self._read_portfolio(ex, cfg, tiers, now, answer)
+        try:
+            result = await self._read_futures(ex, cfg, tiers, now)
+        except ccxt.AuthenticationError as exc:
+            if not ask:  # not asked this time: the account may have moved to Portfolio Margin since
+                answer, unknown = await self._portfolio_account(ex, cfg)
+                if answer is not None:
+                    self._portfolio = (True, now)
+                    return await self._read_portfolio(ex, cfg, tiers, now, answer)
+            self._portfolio = None
+            raise ccxt.AuthenticationError(
+                f"Binance refused this key on the futures API ({exc}) and did not answer it on the "
+                f"Portfolio Margin API either ({unknown or 'refused'})") from exc
+        if unknown is not None:
+            # neither an account nor the refusal a classic key meets: the mode is unknown, and desk
+            # says so rather than reading the account per currency (asked again next read)
+            self._portfolio = None
+            return ReadResult(dataclasses.replace(result.account, reported={}, margin=AccountMargin(
+                mode=f"{PORTFOLIO_MARGIN_MODE} unknown", cannot_recompute=(
+                    f"desk cannot tell whether this is a Portfolio Margin account: Binance answered "
+                    f"the Portfolio Margin account read with {unknown}"))), result.raw)
+        if ask:
+            self._portfolio = (False, now)
+        return result
+
+    async def _portfolio_account(self, ex: Any,
+                                 cfg: ReaderConfig) -> tuple[dict[str, Any] | None, str | None]:
+        """(the ``/papi/v1/account`` answer, None) for a Portfolio Margin account; (None, None) when
+        Binance refuses the key there (401 -2015: not Portfolio Margin, or the key may not read
+        it); (None, what Binance said) for any other answer. Network and rate-limit failures
+        propagate: they say nothing about the mode."""
+        try:
+            answer = await ex.papi_get_account()
+        except ccxt.AuthenticationError:
+            return None, None
+        except (ccxt.NetworkError, ccxt.OperationFailed):
+            raise
+        except ccxt.ExchangeError as exc:
+            return None, f"an error ({str(exc)[:200]})"
+        if isinstance(answer, dict) and num(answer.get("uniMMR")) is not None \
+                and num(answer.get("accountMaintMargin")) is not None:
+            return answer, None
+        shown = sorted(answer)[:8] if isinstance(answer, dict) else type(answer).__name__
+        return None, f"an answer without uniMMR and accountMaintMargin ({shown})"
+
+    async def _read_futures(self, ex: Any, cfg: ReaderConfig, tiers: TierCache, now: float) -> ReadResult:
         rows = await ex.fetch_positions()
         balance = await ex.fetch_balance()
         info = balance.get("info")
@@ -98,6 +163,82 @@ class BinanceAdapter:
                           reported=reported, data_time=now, margin=margin)
         return ReadResult(account, raw)
 
+    async def _read_portfolio(self, ex: Any, cfg: ReaderConfig, tiers: TierCache, now: float,
+                              account: dict[str, Any]) -> ReadResult:
+        """A Portfolio Margin account: one USD pool of UM, CM and cross-margin assets (§2).
+
+        Positions of this account's family (UM for binanceusdm, CM for binancecoinm) come through
+        ccxt's Portfolio Margin routes, with their brackets from ``/papi/v1/{um,cm}/leverageBracket``;
+        the other family is read raw, only to make sure it holds nothing desk would leave out.
+        """
+        linear = self.venue == "binanceusdm"
+        family = {"portfolioMargin": True, "subType": "linear" if linear else "inverse"}
+        balances = await ex.papi_get_balance()
+        if not isinstance(balances, list):
+            raise ShapeError(f"{cfg.name}: the Portfolio Margin balance answer is not a list")
+        rows = await ex.fetch_positions(None, dict(family))
+        other = await (ex.papi_get_cm_positionrisk() if linear else ex.papi_get_um_positionrisk())
+        open_rows = [p for p in rows if (num(p.get("contracts")) or 0.0) > 0]
+        if not open_rows and any(num(b.get("umUnrealizedPNL" if linear else "cmUnrealizedPNL"))
+                                 for b in balances):
+            raise ShapeError(f"{cfg.name}: the venue listed no positions while the Portfolio Margin balance "
+                             "carries unrealized PnL; the position answer is incomplete")
+        symbols = [p["symbol"] for p in open_rows]
+        raw_tiers: dict[str, Any] = {}
+        missing = tiers.missing(symbols, now)
+        if missing:
+            fetched = await ex.fetch_leverage_tiers(missing, dict(family))
+            for symbol in missing:
+                rows_for = fetched.get(symbol)
+                if not rows_for:
+                    raise ShapeError(f"{cfg.name}: the venue sent no maintenance brackets for {symbol}")
+                raw_tiers[symbol] = [strip_info(r) for r in rows_for]
+                tiers.put(symbol, tiers_from_ccxt(rows_for, "cum", f"{cfg.name} {symbol}"), now)
+        positions = tuple(self._position(ex, cfg, p, tiers, now) for p in open_rows)
+        foreign = sorted(str(r.get("symbol")) for r in other or []
+                         if isinstance(r, dict) and (num(r.get("positionAmt")) or 0.0) != 0)
+        rates = await self._rates(ex, cfg, now)
+        wanted = sorted(_pool_assets(balances, positions))
+        index_rows = await self._index_prices(ex, wanted)
+        margin = portfolio_margin(cfg.name, account, balances, rates, index_rows, positions,
+                                  foreign, "COIN-M" if linear else "USDⓈ-M", self.venue)
+        wallets = {c.asset: c.amount for c in margin.collateral}
+        raw = {"positions": [strip_info(p) for p in rows], "portfolio_account": account,
+               "portfolio_balance": balances, "other_positions": other, "tiers": raw_tiers,
+               "collateral_rates": rates, "asset_index_prices": index_rows}
+        result = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
+                         data_time=now, margin=margin)
+        return ReadResult(result, raw)
+
+    async def _rates(self, ex: Any, cfg: ReaderConfig, now: float) -> dict[str, float]:
+        """Collateral rate per asset (``GET /sapi/v1/portfolio/collateralRate``, weight 50), read again
+        every :data:`MODE_REFRESH_SECONDS`: Binance changes them by announcement, not by the minute."""
+        cached = self._collateral_rates
+        if cached is None or now - cached[1] >= MODE_REFRESH_SECONDS:
+            answer = await ex.sapi_get_portfolio_collateralrate()
+            if not isinstance(answer, list):
+                raise ShapeError(f"{cfg.name}: the collateral rate answer is not a list")
+            rates = {}
+            for row in answer:
+                rate = num(row.get("collateralRate")) if isinstance(row, dict) else None
+                if rate is not None and 0 <= rate <= 1 and row.get("asset"):
+                    rates[str(row["asset"])] = rate
+            cached = self._collateral_rates = (rates, now)
+        return cached[0]
+
+    @staticmethod
+    async def _index_prices(ex: Any, assets: list[str]) -> list[Any]:
+        """``GET /sapi/v1/portfolio/asset-index-price``: per asset (weight 1 each) for a few assets,
+        all at once (weight 50) beyond :data:`_INDEX_PER_ASSET_MAX`."""
+        if len(assets) > _INDEX_PER_ASSET_MAX:
+            answer = await ex.sapi_get_portfolio_asset_index_price()
+            return answer if isinstance(answer, list) else [answer]
+        rows: list[Any] = []
+        for asset in assets:
+            answer = await ex.sapi_get_portfolio_asset_index_price({"asset": asset})
+            rows += answer if isinstance(answer, list) else [answer]
+        return rows
+
     async def _is_multi_assets(self, ex: Any, cfg: ReaderConfig, now: float) -> bool:
         """Multi-Assets mode, from Binance's own flag (GET /fapi/v1/multiAssetsMargin, weight 30;
         the v3 account answer does not carry it, unified-margin.md §1). Read again every
@@ -142,8 +283,18 @@ class BinanceAdapter:
         )
 
 
-#: how often the Multi-Assets flag is read again (seconds)
+#: how often the Multi-Assets flag, the Portfolio Margin answer of a classic account and the
+#: Portfolio Margin collateral rates are read again (seconds)
 MODE_REFRESH_SECONDS = 300.0
+#: desk's name for the mode; the account status Binance reports follows it
+PORTFOLIO_MARGIN_MODE = "binance portfolio margin"
+#: k of unified-margin.md §6.3: Binance liquidates a Portfolio Margin account at uniMMR ≤ 1.05 (§2),
+#: i.e. when 1.05·MM ≥ adjusted equity
+PORTFOLIO_MARGIN_THRESHOLD = 1.05
+#: beyond this gap between Binance's accountMaintMargin and the sum of the positions' bracket
+#: margins, desk's model of the account does not hold (scenario margin, margin loans)
+_MM_GAP_CANNOT_RECOMPUTE = 0.02
+_INDEX_PER_ASSET_MAX = 10
 
 
 def multi_assets_margin(name: str, info: dict[str, Any], index_rows: Any,
@@ -180,6 +331,97 @@ def multi_assets_margin(name: str, info: dict[str, Any], index_rows: Any,
     ratio = maint / balance if maint is not None and balance and balance > 0 else None
     return AccountMargin(mode="binance multi-assets", valuation="USD", collateral=tuple(collateral),
                          venue_margin_ratio=ratio)
+
+
+def _balance_amounts(row: dict[str, Any]) -> tuple[float, float]:
+    """(wallet, borrowed) of one ``/papi/v1/balance`` row: the wallet is ``totalWalletBalance``
+    (cross margin free + locked + UM wallet + CM wallet, as Binance documents it); the borrowed
+    amount is the cross-margin loan with its interest (the MarginLoan of §2's E_a)."""
+    wallet = num(row.get("totalWalletBalance"))
+    if wallet is None:
+        wallet = sum(num(row.get(k)) or 0.0 for k in ("crossMarginFree", "crossMarginLocked",
+                                                       "umWalletBalance", "cmWalletBalance"))
+    borrowed = (num(row.get("crossMarginBorrowed")) or 0.0) + (num(row.get("crossMarginInterest")) or 0.0)
+    return wallet, borrowed
+
+
+def _pool_assets(balances: list[Any], positions: tuple[Position, ...]) -> set[str]:
+    assets = {p.settle for p in positions}
+    for row in balances:
+        if isinstance(row, dict) and row.get("asset"):
+            wallet, borrowed = _balance_amounts(row)
+            if wallet != 0 or borrowed != 0:
+                assets.add(str(row["asset"]))
+    return assets
+
+
+def portfolio_margin(name: str, account: dict[str, Any], balances: list[Any], rates: dict[str, float],
+                     index_rows: list[Any], positions: tuple[Position, ...], foreign: list[str] = (),
+                     foreign_family: str = "COIN-M", venue: str = "binanceusdm") -> AccountMargin:
+    """A Portfolio Margin account as desk's one USD pool (unified-margin.md §2, §6).
+
+    Binance's ratio, ``uniMMR = adjusted equity ÷ maintenance margin``, grows with safety and
+    liquidates at 1.05 (§2). desk's ratio is ``1.05 × MM ÷ MB`` (§6.3: 1.0 = liquidation on every
+    venue), so ``desk = 1.05 ÷ uniMMR``; uniMMR is kept as the venue's figure, inverted.
+
+    Each asset of ``/papi/v1/balance`` is one collateral asset: wallet ``totalWalletBalance``,
+    borrowed the cross-margin loan and interest, price its Portfolio Margin asset index
+    (``/sapi/v1/portfolio/asset-index-price``; an asset without one is an error, never valued at
+    1), and positive equity counted at its collateral rate (``/sapi/v1/portfolio/collateralRate``);
+    negative equity counts in full, at the index (§2: ``min(E·p·rate, E·p)``). Position MM is the
+    bracket formula at the mark, converted at the settle asset's index.
+
+    desk does not recompute (and shows uniMMR alone, saying why) when the account holds positions
+    of the family it does not read, or when Binance's ``accountMaintMargin`` is not the sum of the
+    positions' bracket margins: Portfolio Margin Pro's scenario margin (SPAN) or margin loans.
+    """
+    prices: dict[str, float] = {}
+    for row in index_rows:
+        price = num(row.get("assetIndexPrice")) if isinstance(row, dict) else None
+        if price is not None and price > 0 and row.get("asset"):
+            prices[str(row["asset"])] = price
+    amounts: dict[str, tuple[float, float]] = {}
+    for row in balances:
+        if isinstance(row, dict) and row.get("asset"):
+            amounts[str(row["asset"])] = _balance_amounts(row)
+    settles = {p.settle for p in positions}
+    collateral: list[Collateral] = []
+    for asset in sorted(_pool_assets(balances, positions)):
+        wallet, borrowed = amounts.get(asset, (0.0, 0.0))
+        if asset not in prices:
+            raise ShapeError(f"{name}: Binance sent no Portfolio Margin index price for {asset}; desk cannot "
+                             f"value the {asset} collateral")
+        if asset not in rates:
+            raise ShapeError(f"{name}: Binance sent no collateral rate for {asset}; desk cannot value the "
+                             f"{asset} collateral")
+        collateral.append(Collateral(asset, wallet, prices[asset], rate=rates[asset], borrowed=borrowed,
+                                     underlying=collateral_underlying(asset)))
+    missing = settles - {c.asset for c in collateral}
+    if missing:  # _pool_assets includes every settle asset; kept as a guard for callers
+        raise ShapeError(f"{name}: positions settle in {', '.join(sorted(missing))}, outside the pool")
+    status = str(account.get("accountStatus") or "not reported")
+    uni = num(account.get("uniMMR"))
+    margin = AccountMargin(mode=f"{PORTFOLIO_MARGIN_MODE} (status {status})",
+                           threshold=PORTFOLIO_MARGIN_THRESHOLD, valuation="USD",
+                           collateral=tuple(collateral),
+                           venue_margin_ratio=uni if uni is not None and uni > 0 else None,
+                           venue_ratio_inverted=True)
+    why: list[str] = []
+    if foreign:
+        why.append(f"the account also holds {foreign_family} positions ({', '.join(foreign[:5])}), "
+                   f"which desk does not read for an account added as {venue}")
+    theirs = num(account.get("accountMaintMargin"))
+    if not foreign and theirs is not None:
+        probe = Account(name, venue, positions=positions, margin=margin)
+        cross = [p for p in positions if p.margin_mode is MarginMode.CROSS]
+        ours = pool_state_scalar(probe, [p.mark_price for p in cross], prices).maintenance
+        if abs(ours - theirs) > _MM_GAP_CANNOT_RECOMPUTE * max(abs(theirs), 1e-9):
+            why.append(f"Binance's maintenance margin {theirs:.2f} USD is not the sum of the positions' "
+                       f"bracket margins ({ours:.2f} USD): Portfolio Margin Pro's scenario margin or margin "
+                       "loans, which desk does not model")
+    if why:
+        margin = dataclasses.replace(margin, cannot_recompute="; ".join(why))
+    return margin
 
 
 def _leverage(info: dict[str, Any]) -> float | None:

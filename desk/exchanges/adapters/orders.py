@@ -304,6 +304,10 @@ async def with_orders(venue: str, ex: Any, cfg: ReaderConfig, result: ReadResult
     account = result.account
     if venue not in _READERS:
         return result
+    if account.margin is not None and account.margin.mode.startswith("binance portfolio margin"):
+        # Portfolio Margin orders live on /papi, which desk does not read yet: no verdict rather
+        # than the refusal the /fapi order reads meet
+        return result
     if not account.positions:  # nothing to protect: no requests
         return ReadResult(replace(account, orders=()), result.raw)
     if venue in ("binanceusdm", "binancecoinm"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from desk.domain.model import Kind, Leg, MarginMode, Side, Tier
+from desk.domain.protection import OrderKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,19 @@ class HeldPosition:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldOrder:
+    """A resting reduce-only trigger order on a held position (issue 17): it closes ``contracts``
+    of the position (None: all of it, like Binance's closePosition) at the mark once the mark
+    reaches ``trigger_price`` — a stop-market, or a take-profit-market."""
+
+    symbol: str
+    kind: OrderKind  # STOP or TAKE_PROFIT
+    trigger_price: float
+    contracts: float | None = None
+    leg: Leg = Leg.BOTH
+
+
+@dataclass(frozen=True, slots=True)
 class DemoAccount:
     name: str
     venue: str
@@ -169,6 +183,7 @@ class DemoAccount:
     positions: tuple[HeldPosition, ...]
     description: str
     spot: dict[str, float] = field(default_factory=dict)  # coins in the venue's spot wallet (not margin)
+    orders: tuple[HeldOrder, ...] = ()
 
 
 ACCOUNTS: tuple[DemoAccount, ...] = (
@@ -182,6 +197,9 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
             HeldPosition("SOL/USDT:USDT", Side.SHORT, 150.0, 142.0, 10, Leg.SHORT),
         ),
         "Binance USDⓈ-M, cross margin, hedge mode (a BTC long/short pair)",
+        # partly protected: a stop for a third of the ETH long, and a take-profit above
+        orders=(HeldOrder("ETH/USDT:USDT", OrderKind.STOP, 2_300.0, 4.0, Leg.LONG),
+                HeldOrder("ETH/USDT:USDT", OrderKind.TAKE_PROFIT, 3_400.0, None, Leg.LONG)),
     ),
     DemoAccount(
         "demo-bybit-isolated", "bybit", MarginMode.ISOLATED, {"USDT": 5_000.0},
@@ -192,6 +210,11 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
             HeldPosition("BTC/USDT:USDT", Side.LONG, 0.05, 61_000.0, 5, isolated_margin=0.05 * 61_000.0 / 5),
         ),
         "Bybit USDT perpetuals, isolated margin",
+        # The flash-crash victim carries a stop for 30 % of its size above its liquidation price
+        # (~123): the crash fills the stop first and liquidates the other 70 %. The BTC long is
+        # protected whole, by a stop above its liquidation price (~49,100).
+        orders=(HeldOrder("SOL/USDT:USDT", OrderKind.STOP, 127.0, 18.0),
+                HeldOrder("BTC/USDT:USDT", OrderKind.STOP, 51_000.0)),
     ),
     DemoAccount(
         "demo-binance-coinm", "binancecoinm", MarginMode.CROSS, {"BTC": 0.1, "ETH": 0.6},
@@ -200,6 +223,8 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
             HeldPosition("ETH/USD:ETH", Side.SHORT, 500.0, 3_100.0, 10),
         ),
         "Binance COIN-M inverse, cross margin (BTC and ETH pools)",
+        # a stop below the BTC long's liquidation price (~50,500): it can never fire
+        orders=(HeldOrder("BTC/USD:BTC", OrderKind.STOP, 47_000.0),),
     ),
     DemoAccount(
         "demo-hyperliquid", "hyperliquid", MarginMode.CROSS, {"USDC": 3_000.0},

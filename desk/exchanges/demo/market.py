@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from desk.domain.model import Account, Leg, MarginMode, Portfolio, Position, Reported, Side, SpotBalance
+from desk.domain.protection import Order, OrderKind, OrderSide
 from desk.exchanges.base import AccountSnapshot, ErrorKind, VenueError
 from desk.exchanges.demo.catalog import (
     ACCOUNTS,
@@ -53,6 +54,7 @@ from desk.exchanges.demo.catalog import (
     FUNDING_INTERVAL_HOURS,
     INSTRUMENTS,
     REQUEST_WEIGHT,
+    HeldOrder,
 )
 from desk.exchanges.demo.scenarios import Path, Scenario, get_scenario, path_value
 
@@ -92,7 +94,8 @@ class DemoEvent:
     insurance fund. ``price`` is the mark that triggered the liquidation / the funding mark.
     """
 
-    kind: str  # "liquidation" | "funding" | "feed_lost" | "feed_restored"
+    # "liquidation" | "funding" | "stop_filled" | "take_profit_filled" | "feed_lost" | "feed_restored"
+    kind: str
     sim_time: float
     at: float  # epoch seconds (wall time) the event happened
     account: str
@@ -129,6 +132,7 @@ class _AccountState:
     margin_mode: MarginMode
     wallets: dict[str, float]
     holdings: list[_Holding]
+    orders: list[HeldOrder] = dataclasses.field(default_factory=list)
     revision: int = 0
 
 
@@ -245,7 +249,7 @@ class DemoMarket:
                 for h in acc.positions
             ]
             self._accounts[acc.name] = _AccountState(acc.name, acc.venue, acc.margin_mode, dict(acc.wallets),
-                                                     holdings)
+                                                     holdings, list(acc.orders))
         self._descriptions = {acc.name: acc.description for acc in ACCOUNTS}
         self._spot = {acc.name: dict(acc.spot) for acc in ACCOUNTS if acc.spot}
         self._insurance: dict[str, float] = {}
@@ -415,6 +419,8 @@ class DemoMarket:
                 self._pay_funding(venue)
                 self._next_funding[venue] = due + FUNDING_INTERVAL_HOURS[venue] * 3600.0
         for state in self._accounts.values():
+            if state.orders:
+                self._fill_triggered_orders(state)
             if state.holdings:
                 self._check_liquidation(state)
 
@@ -476,8 +482,21 @@ class DemoMarket:
         # spot balances are valued at the asset's index (the demo has no spot order book)
         spot = tuple(SpotBalance(asset, amount, self.asset_price(asset))
                      for asset, amount in self._spot.get(state.name, {}).items())
+        orders = tuple(self._domain_order(state, o) for o in state.orders)
         return Account(state.name, state.venue, dict(state.wallets), positions, data_time=data_time,
-                       spot=spot)
+                       spot=spot, orders=orders)
+
+    def _domain_order(self, state: _AccountState, order: HeldOrder) -> Order:
+        """A resting order as a venue reports it: reduce-only, on the side that closes its position."""
+        h = self._held(state, order)
+        closing = OrderSide.SELL if h is None or h.side is Side.LONG else OrderSide.BUY
+        return Order(symbol=order.symbol, kind=order.kind, side=closing, contracts=order.contracts,
+                     trigger_price=order.trigger_price, reduce_only=True, leg=order.leg,
+                     order_id=f"demo-{state.name}-{state.orders.index(order) + 1}", source="conditional")
+
+    @staticmethod
+    def _held(state: _AccountState, order: HeldOrder) -> _Holding | None:
+        return next((h for h in state.holdings if h.symbol == order.symbol and h.leg is order.leg), None)
 
     def _with_reported(self, state: _AccountState, base: Account, risk: AccountRisk) -> Account:
         by_key = {(p.symbol, p.leg): p for p in risk.positions}
@@ -540,6 +559,59 @@ class DemoMarket:
                     price=self._marks[(venue, h.symbol)], amount=payment, currency=inst.settle, rate=rate,
                 )
             state.revision += 1
+
+    # -- stops and take-profits -------------------------------------------------------------
+
+    def _fill_triggered_orders(self, state: _AccountState) -> None:
+        """Fill every resting order whose trigger the mark has reached, as a market order at the
+        mark (the venues' stop-market and take-profit-market), before the liquidation check of the
+        same step: a stop above a long's liquidation price fires first when the mark falls."""
+        filled = False
+        for order in list(state.orders):
+            if order not in state.orders:  # cancelled by an earlier fill that closed its position
+                continue
+            h = self._held(state, order)
+            if h is None:
+                state.orders.remove(order)
+                continue
+            mark = self._marks[(state.venue, h.symbol)]
+            falling = (order.kind is OrderKind.STOP) == (h.side is Side.LONG)  # fires on a fall?
+            if (mark > order.trigger_price) if falling else (mark < order.trigger_price):
+                continue
+            self._close_by_order(state, h, order, mark)
+            filled = True
+        if filled:
+            state.revision += 1
+
+    def _close_by_order(self, state: _AccountState, h: _Holding, order: HeldOrder, mark: float) -> None:
+        inst = self._instruments[(state.venue, h.symbol)]
+        qty = h.contracts if order.contracts is None else min(order.contracts, h.contracts)
+        part = dataclasses.replace(h, contracts=qty)
+        at_fill = self._position_risk(state, part, mark)
+        realised = at_fill.unrealized_pnl
+        fee = inst.taker_fee * abs(at_fill.notional)
+        released = 0.0
+        if h.isolated_margin is not None and state.margin_mode is MarginMode.ISOLATED:
+            # the closed share of the position margin returns to the wallet (the rest stays posted)
+            released = h.isolated_margin * qty / h.contracts
+            h.isolated_margin -= released
+        state.wallets[inst.settle] = state.wallets.get(inst.settle, 0.0) + released + realised - fee
+        state.orders.remove(order)
+        h.contracts -= qty
+        if h.contracts <= 1e-12:
+            state.holdings.remove(h)
+            # the venue cancels the reduce-only orders left on a closed position
+            state.orders[:] = [o for o in state.orders if self._held(state, o) is not None]
+        kind = "stop_filled" if order.kind is OrderKind.STOP else "take_profit_filled"
+        what = "stop" if order.kind is OrderKind.STOP else "take-profit"
+        self._record(
+            kind, state.name,
+            f"{state.name}: {h.symbol} {h.side.value} {qty:g} closed by its {what} (trigger "
+            f"{order.trigger_price:.8g}) at mark {mark:.8g}; realised {realised:+.8g} {inst.settle}, "
+            f"fee {fee:.8g} {inst.settle}",
+            symbol=h.symbol, leg=h.leg.value, side=h.side.value, contracts=qty, price=mark,
+            amount=realised - fee, currency=inst.settle,
+        )
 
     # -- liquidation -----------------------------------------------------------------------
 
@@ -627,6 +699,8 @@ class DemoMarket:
               bankruptcy: float, realised: float, insurance: float) -> None:
         key = f"{state.venue}:{settle}"
         self._insurance[key] = self._insurance.get(key, 0.0) + insurance
+        # the venue cancels the reduce-only orders of a liquidated position
+        state.orders[:] = [o for o in state.orders if self._held(state, o) is not None]
         liq = "none" if liquidation is None else f"{liquidation:.8g}"
         self._record(
             "liquidation", state.name,

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 
+from desk.domain.model import Position
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError
 from desk.exchanges.demo.market import DemoMarket
 
@@ -34,6 +36,7 @@ class DemoReader:
         self._published = market.revision(account_name)
         self._account_watchers = 0
         self._wake = asyncio.Event()
+        self._held: dict[tuple[str, str], Position] = {}  # the positions last given to the caller
 
     def __repr__(self) -> str:
         return f"DemoReader({self.account_name!r}, venue={self.venue!r}, scenario={self.market.scenario!r})"
@@ -57,7 +60,25 @@ class DemoReader:
     async def snapshot(self) -> AccountSnapshot:
         self._enter("snapshot")
         self._published = self.market.revision(self.account_name)
-        return self.market.account_snapshot(self.account_name)
+        return self._remember(self.market.account_snapshot(self.account_name))
+
+    def _remember(self, snapshot: AccountSnapshot) -> AccountSnapshot:
+        self._held = {p.key: p for p in snapshot.account.positions}
+        return snapshot
+
+    def _stream_update(self) -> AccountSnapshot:
+        """The account as its stream pushes it: like Binance's ACCOUNT_UPDATE, a position that
+        closed since the last update (liquidated, or by its stop) comes with size 0, so a reader
+        that folds updates onto what it holds drops it at once."""
+        snapshot = self.market.account_snapshot(self.account_name)
+        open_now = {p.key for p in snapshot.account.positions}
+        closed = tuple(dataclasses.replace(p, contracts=0.0) for key, p in self._held.items()
+                       if key not in open_now)
+        self._remember(snapshot)
+        if not closed:
+            return snapshot
+        account = dataclasses.replace(snapshot.account, positions=snapshot.account.positions + closed)
+        return dataclasses.replace(snapshot, account=account)
 
     async def _let_account_stream_go_first(self) -> None:
         """A liquidation and the marks after it arrive in that order, as on a venue's streams.
@@ -94,7 +115,7 @@ class DemoReader:
                 self._enter("account")
                 revision = self.market.revision(self.account_name)
                 if revision != self._published:
-                    snapshot = self.market.account_snapshot(self.account_name)
+                    snapshot = self._stream_update()
                     self._published = revision
                     yield snapshot
                     continue

@@ -1,0 +1,190 @@
+"""Speed of `desk risk` from the first byte, and of the engine on isolated and cross books (issue 18).
+Prints figures; not a test.
+
+    python -m benchmarks.bench_cold [--runs N] [--skip-cli] [--skip-engine]
+
+1. `python -m desk risk --json FILE` as a subprocess, N times each, on a 10,000-position file
+   (20 accounts × 500 positions, a distinct 8-tier table per symbol, every fifth position isolated)
+   and on a 10-position file: min/median/max of each, the marginal cost of the 10,000 positions
+   (big − small, median; target ≤ 0.25 s) and, as the same-run baseline, the small file's time;
+2. the engine on an all-isolated and an all-cross book of 10,000 positions (20 accounts × 500),
+   nothing compiled before each run, against the scalar oracle on the same book: the figures
+   (`compute_arrays` against `account_figures` + `shock_to_liquidation` per account; target ≥ 30×)
+   and the full report (`compute_risk` against `compute_risk_scalar`, which share the report's
+   dressing in desk/domain/assemble.py): min/median/max and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ACCOUNTS = 20
+PER_ACCOUNT = 500
+VENUES = ("binanceusdm", "bybit", "okx", "gate", "hyperliquid")
+
+
+def tier_table(k: int) -> list[dict[str, float]]:
+    """Symbol ``k``'s own bracket table: floors and rates differ per symbol, maintenance amounts
+    by the recurrence of risk-math.md §0 (as `desk snapshot` writes them)."""
+    scale = 1.0 + k * 0.013
+    floors = [0.0] + [f * scale for f in (50_000, 250_000, 1_000_000, 5_000_000, 20_000_000, 50_000_000,
+                                           100_000_000)]
+    rates = [0.004 + k * 1e-6, 0.005, 0.01, 0.025, 0.05, 0.1, 0.125, 0.15]
+    caps = [*floors[1:], None]
+    tiers, cum = [], 0.0
+    for i, (floor, cap, rate) in enumerate(zip(floors, caps, rates, strict=True)):
+        if i:
+            cum += floor * (rate - rates[i - 1])
+        tier: dict[str, float] = {"notional_floor": floor, "mmr": rate, "maintenance_amount": cum,
+                                  "max_leverage": 1 / (2 * rate)}  # Hyperliquid: MMR = 1/(2·max lev.)
+        if cap is not None:
+            tier["notional_cap"] = cap
+        tiers.append(tier)
+    return tiers
+
+
+def position_doc(k: int, rng: random.Random, isolated: bool, tables: list[list[dict[str, float]]]
+                 ) -> dict[str, Any]:
+    entry = rng.uniform(0.5, 70_000)
+    contracts = rng.uniform(1_000, 400_000) / entry
+    doc: dict[str, Any] = {
+        "symbol": f"C{k}/USDT:USDT", "kind": "linear", "contracts": contracts,
+        "side": "long" if rng.random() < 0.6 else "short", "entry_price": entry,
+        "mark_price": entry * rng.uniform(0.9, 1.1),
+        "margin_mode": "isolated" if isolated else "cross", "leverage": 10, "taker_fee": 0.0005,
+        "tick_size": 0.0001, "tiers": tables[k],
+    }
+    if isolated:
+        doc["isolated_margin"] = contracts * entry / rng.uniform(3, 20)
+    return doc
+
+
+def portfolio_doc(accounts: int, per_account: int, seed: int = 7, isolated_every: int = 5) -> dict[str, Any]:
+    """A desk.portfolio/1 document; ``isolated_every`` = 1: all isolated, 0: all cross."""
+    rng = random.Random(seed)
+    tables = [tier_table(k) for k in range(per_account)]
+    docs = []
+    for a in range(accounts):
+        positions = [position_doc(k, rng, isolated_every > 0 and k % isolated_every == 0, tables)
+                     for k in range(per_account)]
+        docs.append({"name": f"acc-{a}", "venue": VENUES[a % len(VENUES)],
+                     "wallets": {"USDT": rng.uniform(2e6, 2e7)}, "positions": positions})
+    return {"format": "desk.portfolio/1", "as_of": "2026-11-21T10:00:00Z", "accounts": docs}
+
+
+def spread(times: list[float]) -> str:
+    return (f"min {min(times):7.3f} s   median {statistics.median(times):7.3f} s   "
+            f"max {max(times):7.3f} s")
+
+
+def run_cli(path: Path, runs: int) -> list[float]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "desk", "risk", "--json", str(path)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, check=False)
+        times.append(time.perf_counter() - t)
+        if done.returncode != 0:
+            raise SystemExit(f"desk risk failed on {path}: {done.stderr.decode()[-2000:]}")
+    return times
+
+
+def cli_section(runs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        big = Path(tmp) / "big.json"
+        small = Path(tmp) / "small.json"
+        big.write_text(json.dumps(portfolio_doc(ACCOUNTS, PER_ACCOUNT), indent=2))
+        small.write_text(json.dumps(portfolio_doc(1, 10), indent=2))
+        run_cli(small, 1)  # warm the file cache and the bytecode
+        small_t, big_t = [], []
+        for _ in range(runs):  # interleaved, so a burst of load hits both
+            small_t += run_cli(small, 1)
+            big_t += run_cli(big, 1)
+    marginal = statistics.median(big_t) - statistics.median(small_t)
+    print(f"`python -m desk risk --json FILE`, {runs} runs each (interleaved):")
+    print(f"  {ACCOUNTS * PER_ACCOUNT:,} positions: {spread(big_t)}")
+    print(f"  10 positions (baseline): {spread(small_t)}")
+    print(f"  marginal cost of {ACCOUNTS * PER_ACCOUNT:,} positions (median big − median small): "
+          f"{marginal:.3f} s   (target ≤ 0.25 s)")
+    ratio = statistics.median(big_t) / statistics.median(small_t)
+    print(f"  same-run baseline ratio: big ÷ small ×{ratio:.2f}")
+    print(f"  (load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores)")
+
+
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def scalar_figures(portfolio: Any) -> object:
+    """The scalar oracle's figures for every account (what compute_arrays gives, without the report)."""
+    from desk.domain.scalar import account_figures, shock_to_liquidation
+
+    return [(account_figures(a), shock_to_liquidation(a)) for a in portfolio.accounts]
+
+
+def engine_section(runs: int, scalar_runs: int) -> None:
+    from desk.domain.engine import clear_compiled_cache, compute_arrays, compute_risk
+    from desk.domain.scalar import compute_risk_scalar
+    from desk.formats.portfolio import load_portfolio
+
+    print(f"engine vs the scalar oracle (desk/domain/scalar.py), {ACCOUNTS} accounts × {PER_ACCOUNT} "
+          "positions, 8-tier tables, nothing compiled before each engine run:")
+    for label, every in (("all isolated", 1), ("all cross", 0)):
+        portfolio = load_portfolio(json.dumps(portfolio_doc(ACCOUNTS, PER_ACCOUNT, isolated_every=every))
+                                   .encode())
+
+        def cold(fn: Callable[[Any], object], portfolio: Any = portfolio) -> Callable[[], object]:
+            def run() -> object:
+                clear_compiled_cache()
+                return fn(portfolio)
+            return run
+
+        arrays_t = timed(cold(compute_arrays), runs)
+        report_t = timed(cold(compute_risk), runs)
+        figures_t = timed(lambda portfolio=portfolio: scalar_figures(portfolio), scalar_runs)
+        scalar_report_t = timed(lambda portfolio=portfolio: compute_risk_scalar(portfolio), 1)
+        print(f"  {label}:")
+        print(f"    figures  engine compute_arrays {spread(arrays_t)}")
+        print(f"             scalar figures        {spread(figures_t)}   engine "
+              f"×{statistics.median(figures_t) / statistics.median(arrays_t):,.1f} (target ≥ 30×)")
+        print(f"    report   engine compute_risk   {spread(report_t)}")
+        print(f"             compute_risk_scalar   {spread(scalar_report_t)}   engine "
+              f"×{statistics.median(scalar_report_t) / statistics.median(report_t):,.1f}")
+    print(f"  (load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--scalar-runs", type=int, default=2)
+    parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--skip-engine", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_cli:
+        cli_section(args.runs)
+    if not args.skip_engine:
+        engine_section(args.runs, args.scalar_runs)
+
+
+if __name__ == "__main__":
+    main()
