@@ -1,9 +1,10 @@
 """The ``desk`` command: global options, the subcommands, and the composition root.
 
 Each subcommand lives in its own module under :mod:`desk.commands` and exposes
-``register(subparsers)`` (and optionally ``ORDER``, an int for its place in --help). Modules
-are discovered, so a subcommand appears exactly when its module exists and imports.
-Modules whose name starts with ``_`` are helpers, not commands.
+``register(subparsers)``; :data:`desk.commands.COMMANDS` declares the commands and their one-line
+summaries. The parser is declared from that table alone, and only the chosen command's module is
+imported and registered (:class:`LazyCommands`), so `desk --help` and `desk risk` pay for nothing
+else (issue 18: no ccxt, asyncio, keyring or Qt on their path).
 
 Exit codes everywhere: 0 ok, 2 invalid input (a clear message, never a traceback),
 1 internal error (a short message; the traceback goes to the log file only).
@@ -21,9 +22,9 @@ import argparse
 import importlib
 import logging
 import os
-import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any, cast
 
 from desk import __version__
 
@@ -38,14 +39,53 @@ USER_ERROR_LIMIT = 1000
 log = logging.getLogger("desk.cli")
 
 def command_modules() -> tuple[str, ...]:
-    """The subcommand modules in --help order."""
-    import desk.commands as package
+    """The subcommand modules in --help order (as declared; none is imported)."""
+    from desk.commands import COMMANDS
 
-    names = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")]
-    modules = [importlib.import_module(f"desk.commands.{n}") for n in names]
-    ranked = sorted((getattr(m, "ORDER", 100), n) for m, n in zip(modules, names, strict=True)
-                    if hasattr(m, "register"))
-    return tuple(n for _, n in ranked)
+    return tuple(name for name, _ in COMMANDS)
+
+
+class LazyCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """The subcommands' parsers, each filled in only when its command is chosen.
+
+    ``declare`` adds a command's name and summary (enough for `desk --help` and for refusing an
+    unknown command); when argparse reaches the command, its module is imported and its
+    ``register`` replaces the empty parser with the real one, arguments and handler.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._modules: dict[str, str] = {}  # declared command -> module not yet registered
+        self._registering: str | None = None
+
+    def declare(self, name: str, summary: str, module: str) -> None:
+        self.add_parser(name, help=summary)
+        self._modules[name] = module
+
+    def load(self, name: str) -> argparse.ArgumentParser:
+        """The full parser of ``name``: its module imported and registered (once)."""
+        module = self._modules.pop(name, None)
+        if module is not None:
+            del self._name_parser_map[name]
+            self._registering = name
+            try:
+                importlib.import_module(module).register(self)
+            finally:
+                self._registering = None
+        parser: argparse.ArgumentParser = self._name_parser_map[name]
+        return parser
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name == self._registering:
+            kwargs.pop("help", None)  # the summary is listed already, from the declaration
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        return parser
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if values and values[0] in self._modules:
+            self.load(values[0])
+        super().__call__(parser, namespace, values, option_string)
 
 
 class UserError(Exception):
@@ -77,10 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", dest="demo_seed", type=int, metavar="N",
                         help="demo random seed for the dashboard (same seed, same path)")
     parser.set_defaults(handler=None)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in command_modules():
-        module = importlib.import_module(f"desk.commands.{module_name}")
-        module.register(subparsers)
+    from desk.commands import COMMANDS  # the table only: no command's module is imported here
+
+    subparsers = cast(LazyCommands, parser.add_subparsers(dest="command", metavar="COMMAND",
+                                                          action=LazyCommands))
+    for name, summary in COMMANDS:
+        subparsers.declare(name, summary, f"desk.commands.{name}")
     return parser
 
 

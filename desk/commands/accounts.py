@@ -9,7 +9,6 @@ configured account to a :class:`desk.exchanges.ReaderConfig` and its credentials
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import re
@@ -19,8 +18,6 @@ from typing import Any
 
 from desk.cli import UserError
 from desk.sanitize import for_user, quoted
-
-ORDER = 40
 
 EPILOG = """\
 examples:
@@ -42,7 +39,7 @@ _HL_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "accounts", help="add, list, test and remove exchange accounts (keys go to the OS keyring)",
+        "accounts",
         description="Manage the exchange accounts desk reads. desk only ever reads: use read-only keys.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="accounts_command", metavar="ACTION", required=True)
@@ -267,6 +264,8 @@ EXIT_UNREADABLE = 3
 
 
 def run_test(args: argparse.Namespace) -> int:
+    import asyncio
+
     from desk.exchanges import VenueError, open_reader
 
     settings = _settings()

@@ -24,7 +24,6 @@ from typing import Any
 from desk.cli import UserError
 from desk.sanitize import for_user, masked_url
 
-ORDER = 45
 EXIT_CHANNEL_FAILED = 3
 
 EPILOG = """\
@@ -44,7 +43,7 @@ Examples:
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "alerts", help="the alert log, acknowledge critical alerts, test and manage alert channels",
+        "alerts",
         description="The alert log and acknowledgements, test messages, and the remote alert channels "
                     "(a phone, a chat) desk sends alerts to through Apprise.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

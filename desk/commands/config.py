@@ -7,12 +7,10 @@ import argparse
 import json
 from typing import Any
 
-ORDER = 60
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "config", help="show and change settings; show where desk keeps its files",
+        "config",
         description="Show and change desk's settings (stored as TOML in the config folder). "
                     "`desk config show` lists every key with its value and allowed values.")
     parser.set_defaults(handler=lambda args: parser.print_help() or 0)

@@ -11,8 +11,6 @@ from typing import Any
 from desk.commands._support import warn
 from desk.sanitize import quoted
 
-ORDER = 70
-
 EPILOG = """\
 Times: ISO 8601 dates or date-times (2026-11-20, 2026-11-20T18:30, 2026-11-20T18:30+01:00);
 without an offset they are UTC; --to with a bare date includes that whole day.
@@ -26,7 +24,7 @@ Examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "export", help="export the risk history or the alert log as CSV or JSON",
+        "export",
         description="Export desk's stored risk history or alert log.", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("history", "alerts"),

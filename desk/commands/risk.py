@@ -19,13 +19,10 @@ from desk.domain import display
 from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import at_or_past_liquidation
 
-ORDER = 10
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "risk",
-        help="risk of a portfolio file: margin ratio, liquidation and bankruptcy prices, what-ifs",
         description=(
             "Compute margin ratio, liquidation price, bankruptcy price and distance to liquidation for "
             "every position of a desk.portfolio/1 file, the ratio of each cross-margin pool, and the "

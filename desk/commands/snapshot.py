@@ -9,7 +9,6 @@ account was read, unless ``--partial`` says a file without it is still wanted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
@@ -20,7 +19,6 @@ from typing import Any
 from desk.cli import UserError
 from desk.sanitize import for_user, quoted
 
-ORDER = 30
 EXIT_UNREADABLE = 3
 
 EPILOG = """\
@@ -36,7 +34,7 @@ Exit codes: 0 ok, 2 invalid input, 1 internal error, 3 an account could not be r
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "snapshot", help="read accounts now and write a desk.portfolio file",
+        "snapshot",
         description="Read positions, balances, maintenance tiers and marks of configured accounts "
                     "(read-only) and write them as a desk.portfolio JSON file (version 1, or 2 "
                     "when an account's venue pools margin).",
@@ -109,6 +107,8 @@ def _selected(args: argparse.Namespace, settings: Any) -> list[Any]:
 
 
 async def _read_all(configs: list[tuple[Any, Any]]) -> list[Any]:
+    import asyncio
+
     from desk.exchanges import open_reader
 
     async def one(cfg: Any, creds: Any) -> Any:
@@ -144,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
             configs.append((reader_config_for(account, settings), secrets_for(account)))
         except VenueError as exc:
             raise UserError(str(exc)) from None
+    import asyncio
+
     try:
         results = asyncio.run(_read_all(configs))
     except VenueError as exc:  # raised while opening a reader (unknown venue, missing keys)

@@ -22,14 +22,12 @@ from typing import Any, TextIO, cast
 from desk.cli import UserError
 from desk.domain.finite import json_ready
 
-ORDER = 20
 TABLE_INTERVAL = 1.0  # at most one table per second
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "watch",
-        help="monitor accounts live without a window: risk table, status changes, --json-lines",
         description=(
             "Watch exchange accounts (or the demo venue) live: a compact risk table, worst first, "
             "whenever numbers change (at most once a second) and one line whenever an account's data "

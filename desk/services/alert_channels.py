@@ -282,12 +282,15 @@ def open_channels(
     ``deferred``: each channel's sender is built on its own thread when it starts (a running
     desk: Apprise's import must not hold up the monitor); a URL Apprise refuses then shows as a
     failing channel."""
+    channels = settings.channels()
+    if not channels:
+        return [], []  # nothing to read from the keyring, whose import alone is slow (issue 18)
     from desk.notify.remote import AppriseNotifier, DeferredAppriseNotifier
     from desk.store import secrets
 
     workers: list[ChannelWorker] = []
     problems: list[ChannelHealth] = []
-    for name, cfg in settings.channels().items():
+    for name, cfg in channels.items():
         if only is not None and name != only:
             continue
         try:

@@ -27,15 +27,18 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from desk.domain import display
 from desk.domain.alerts import Alert, AlertLevel
-from desk.domain.book import Hedge, book_legs, find_hedges
 from desk.domain.protection import Verdict, loss_text, verdict_text
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
 from desk.domain.suggest import advice_text
 from desk.services.alerts_config import AlertConfig, Thresholds
 from desk.services.snapshot import DataStatus, MonitorSnapshot
+
+if TYPE_CHECKING:
+    from desk.domain.book import Hedge
 
 _RANK = {None: 0, AlertLevel.INFO: 1, AlertLevel.WARNING: 2, AlertLevel.CRITICAL: 3}
 
@@ -715,6 +718,10 @@ def _hedges_breaking_first(snap: MonitorSnapshot) -> dict[tuple[str, str, str], 
     snapshot's report. That position's own distance alert tells the hedge: the same leg at the
     same distance and thresholds is one condition, not a second alert per pairing (which pushed
     the alerts that matter into a digest)."""
+    # The book brings numpy: loaded with the first snapshot, not with the window, which imports
+    # this module for its alert levels (issue 18).
+    from desk.domain.book import book_legs, find_hedges
+
     out: dict[tuple[str, str, str], list[Hedge]] = {}
     for h in find_hedges(book_legs(snap.portfolio, snap.report.positions())):
         leg = h.breaking

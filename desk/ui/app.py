@@ -1,9 +1,16 @@
 """The dashboard application: window first, services after, one bridge between them.
 
-Start-up order keeps the first window fast: Qt and the window are built and shown, then the
-services (the monitor with its exchange readers — ccxt is imported there — history and alerts)
-are composed on a short-lived thread and started. Nothing on the GUI thread waits on the
-network: the GUI only ever receives events through :class:`desk.ui.bridge.EventBridge`.
+Start-up order keeps the first window fast: Qt and the window are built and shown; once its first
+frame is on screen, the services (the monitor with its exchange readers — ccxt and numpy are
+imported there — history and alerts) are composed on a short-lived thread and started; the chart
+tabs (pyqtgraph) are filled after the first numbers are in the table (issue 18). Nothing on the GUI
+thread waits on the network: the GUI only ever receives events through
+:class:`desk.ui.bridge.EventBridge`.
+
+With DESK_TEST_REPORT=FILE, desk writes FILE (JSON) once the table has its first numbers: what it
+shows and ``timings``, the wall-clock time (epoch seconds) of each start-up step — process_start,
+qt_ready, window_built, window_shown (its first frame painted), services_composed, first_numbers
+(benchmarks/bench_startup.py reads them). Without it nothing is written.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QWindow
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from desk.domain.alerts import Alert
@@ -38,6 +46,12 @@ from desk.ui.tray import Tray, TrayNotifier
 log = logging.getLogger(__name__)
 
 REPORT_ENV = "DESK_TEST_REPORT"  # write a small JSON status file once the table is populated
+# The services start when the window's first frame is on screen; a window manager that never says
+# so (no expose event) must not hold them back longer than this.
+FIRST_FRAME_WAIT_MS = 1000
+# The chart tabs wait for the first numbers, but no longer than this after the window is shown
+# (a live account's first read can take seconds).
+CHARTS_AT_THE_LATEST_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,9 @@ class DeskController(QObject):
         self.report_path = os.environ.get(REPORT_ENV) or None
         self.timings: dict[str, float] = {"process_start": options.started_at or time.time()}
         self._report_written = False
+        self._first_numbers_shown = False
+        self._services_started = False
+        self._exposing: QWindow | None = None  # the window's QWindow until its first frame is on screen
         self._gc_frozen = False
         self._unsubscribe_bridge: Any = None
 
@@ -131,7 +148,10 @@ class DeskController(QObject):
     # -- start-up --------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Show the window; its first frame on screen starts the services, and the first numbers
+        bring the charts — each slow step waits for the one the user sees before it."""
         self.instance.listen()
+        self.window.charts_deferred = True
         minimized = bool(_setting(self.settings, "ui.start_minimized", False))
         if minimized and self.tray.available:
             pass  # straight to the tray
@@ -139,13 +159,47 @@ class DeskController(QObject):
             self.window.showMinimized()
         else:
             self.window.show()
+            if self._await_first_frame():
+                return
         QTimer.singleShot(0, self._window_shown)
 
+    def _await_first_frame(self) -> bool:
+        """Watch the window's native window for its first expose (Qt paints it right then)."""
+        handle = self.window.windowHandle()
+        if handle is None or handle.isExposed():
+            return False
+        self._exposing = handle
+        handle.installEventFilter(self)
+        QTimer.singleShot(FIRST_FRAME_WAIT_MS, self._window_shown)
+        return True
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        handle = self._exposing
+        if handle is not None and watched is handle and event.type() == QEvent.Type.Expose \
+                and handle.isExposed():
+            self._stop_watching_expose()
+            QTimer.singleShot(0, self._window_shown)  # runs once this expose has been painted
+        return super().eventFilter(watched, event)
+
+    def _stop_watching_expose(self) -> None:
+        if self._exposing is not None:
+            self._exposing.removeEventFilter(self)
+            self._exposing = None
+
     def _window_shown(self) -> None:
+        if self._services_started or self._quitting:
+            return
+        self._services_started = True
+        self._stop_watching_expose()
         self.timings["window_shown"] = time.time()
+        QTimer.singleShot(CHARTS_AT_THE_LATEST_MS, self.window, self._attach_charts)
         self._startup_thread = threading.Thread(target=self._compose_services, name="desk-startup",
                                                 daemon=True)
         self._startup_thread.start()
+
+    def _attach_charts(self) -> None:
+        self.window.attach_charts()
+        self.timings.setdefault("charts_attached", time.time())
 
     def _compose_services(self) -> None:
         """Runs on the start-up thread: build and start the runtime (imports ccxt when needed)."""
@@ -172,6 +226,7 @@ class DeskController(QObject):
             if self._quitting:
                 return
             runtime.start()
+            self.timings["services_composed"] = time.time()
             self.runtime = runtime
             self.services_ready.emit(runtime, note)
         except Exception as exc:  # shown to the user; the traceback goes to the log
@@ -196,6 +251,7 @@ class DeskController(QObject):
             self.window.status_strip.set_history(status.recording, status.message)
 
     def _on_services_failed(self, message: str) -> None:
+        self._attach_charts()
         self.window.status_strip.set_health(Level.STALE, f"Monitoring did not start: {message}")
         from desk.store.logs import log_file
 
@@ -205,6 +261,8 @@ class DeskController(QObject):
     # -- live data -------------------------------------------------------------------------
 
     def on_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        if self._quitting:
+            return  # the bridge may still hold a last snapshot; the window may be gone already
         # The badge follows the data itself: a snapshot can arrive before services_ready does.
         demo = bool(snapshot.accounts) and all(a.demo for a in snapshot.accounts)
         if snapshot.accounts and demo != self.window.demo:
@@ -216,9 +274,12 @@ class DeskController(QObject):
             # otherwise stall the GUI thread for tens of milliseconds now and then.
             self._gc_frozen = True
             QTimer.singleShot(2000, gc.freeze)
-        if self.report_path and not self._report_written and self.window.model.rowCount() > 0:
+        if not self._first_numbers_shown and self.window.model.rowCount() > 0:
+            self._first_numbers_shown = True
             self.timings["first_numbers"] = time.time()
-            self._write_report()
+            QTimer.singleShot(0, self.window, self._attach_charts)  # after the numbers' repaint
+            if self.report_path and not self._report_written:
+                self._write_report()
 
     def _update_tray(self) -> None:
         snapshot = self.window.snapshot
@@ -565,8 +626,10 @@ def run(options: GuiOptions) -> int:
     if ask_running_instance_to_raise():
         print("desk is already running; its window was brought to the front.", file=sys.stderr)
         return 0
+    qt_ready = time.time()
     settings = _load_settings()
     controller = DeskController(app, settings, options)
+    controller.timings.update(qt_ready=qt_ready, window_built=time.time())
     _quit_on_signals(controller)
     controller.start()
     code = app.exec()

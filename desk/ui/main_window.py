@@ -258,11 +258,14 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.last_update)
         self.statusBar().showMessage("Starting the monitor…")
         # issue 10: the charts and the what-if panel fill the tabs once the window is up (pyqtgraph
-        # is imported then, off the cold-start path)
+        # is imported then, off the cold-start path). The app may hold them back further, until
+        # its first numbers are on screen (charts_deferred, then attach_charts; issue 18).
         self.charts: object | None = None
+        self.charts_deferred = False
+        self._charts_started = False
         # the history store the running monitor writes (set by the app); the History tab reads it
         self.history_source: Callable[[], object] | None = None
-        QTimer.singleShot(0, self, self._attach_charts)
+        QTimer.singleShot(0, self, self._charts_due)
         theme_events().changed.connect(self._theme_changed)
         self._restore_state()
 
@@ -376,6 +379,16 @@ class MainWindow(QMainWindow):
         self.model.restyle()
         if self.snapshot is not None:
             self._refresh_summary()
+
+    def _charts_due(self) -> None:
+        if not self.charts_deferred:
+            self.attach_charts()
+
+    def attach_charts(self) -> None:
+        """Fill the chart, what-if and book tabs (once; later calls do nothing)."""
+        if not self._charts_started:
+            self._charts_started = True
+            self._attach_charts()
 
     def _attach_charts(self) -> None:
         from desk.ui.charts import attach_panels

@@ -112,9 +112,14 @@ def test_plots_are_at_least_200_px_tall(qtbot: QtBot, demo_desk: DeskController)
         plots = [p for p in panel.findChildren(PlotWidget) if p.isVisibleTo(panel)]
         assert plots, name
         for plot in plots:
-            # the account cards arrive after the first rows and the split is fitted again then
-            qtbot.waitUntil(lambda plot=plot: plot.height() >= 200, timeout=3000)
-            assert _inside_viewport(plot, holder), name
+            # the account cards arrive after the first rows and the split is fitted again then; the
+            # charts come after the first rows too (issue 18), so their tab may still be laid out
+
+            def settled(plot: PlotWidget = plot, holder: QScrollArea = holder, name: str = name) -> None:
+                assert plot.height() >= 200, (name, plot.height())
+                assert _inside_viewport(plot, holder), name
+
+            qtbot.waitUntil(settled, timeout=3000)
 
 
 def test_ladder_labels_are_disjoint_in_the_window(qtbot: QtBot, demo_desk: DeskController) -> None:
