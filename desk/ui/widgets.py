@@ -175,8 +175,10 @@ class StatusStrip(QFrame):
         room = self.accounts.width()
         metrics = QFontMetrics(self.accounts.font())
         text = ""
-        for limit in _NAME_LIMITS:
-            parts = [(glyph, name if limit is None else short_name(name, limit), age)
+        prefix = shared_prefix([name for _, name, _ in self._account_parts])
+        tries = [(0, None)] + [(len(prefix), limit) for limit in _NAME_LIMITS if prefix or limit]
+        for cut, limit in tries:
+            parts = [(glyph, name[cut:] if limit is None else short_name(name[cut:], limit), age)
                      for glyph, name, age in self._account_parts]
             plain = "  ".join(f"● {name} {age}" for _, name, age in parts)
             text = "&nbsp;&nbsp;".join(f"{glyph} {_escape(name)} {age}" for glyph, name, age in parts)
@@ -240,6 +242,20 @@ class StatusStrip(QFrame):
 
 
 _NAME_LIMITS: tuple[int | None, ...] = (None, 24, 16, 12, 8)  # whole, then ever shorter
+
+
+def shared_prefix(names: list[str]) -> str:
+    """The leading word every name shares ("demo-" of demo-binance-usdm, demo-bybit-hedge…), which
+    the strip drops first when names must shorten: the part that tells them apart stays."""
+    if len(names) < 2:
+        return ""
+    common = names[0]
+    for name in names[1:]:
+        while not name.startswith(common):
+            common = common[:-1]
+    cut = max(common.rfind("-"), common.rfind("_"), common.rfind(" "))
+    prefix = common[: cut + 1] if cut >= 1 else ""
+    return prefix if all(len(n) > len(prefix) for n in names) else ""
 
 
 def short_name(name: str, limit: int = 12) -> str:

@@ -13,7 +13,7 @@ from PySide6.QtGui import QFont, QFontMetrics
 from desk.ui import main_window as main_window_module
 from desk.ui.main_window import MainWindow
 from desk.ui.positions_model import Column
-from desk.ui.widgets import short_name
+from desk.ui.widgets import shared_prefix, short_name
 from tests.support.ui import position, snapshot
 
 NAMES = ["demo-binance-usdm", "demo-bybit-isolated", "demo-binance-coinm", "demo-hyperliquid",
@@ -62,11 +62,15 @@ def test_at_1280_names_shorten_only_as_needed_and_no_figure_is_cut(qtbot, window
     plain = QFontMetrics(label.font()).horizontalAdvance(
         "  ".join(part.split("</span> ")[1] for part in label.text().split("&nbsp;&nbsp;")))
     assert plain <= label.width(), (plain, label.width())
-    # every account is there with its age, as whole as the room allowed (the tooltip has them whole)
+    # every account is there with its age, as whole as the room allowed (the tooltip has them whole):
+    # the "demo-" they all share goes first, so what tells them apart stays
     for name in NAMES:
+        tail = name.removeprefix("demo-")
         assert any(f"</span> {shown} " in label.text()
-                   for shown in {name} | {short_name(name, n) for n in (24, 16, 12, 8)}), label.text()
+                   for shown in {tail} | {short_name(tail, n) for n in (24, 16, 12, 8)}), label.text()
         assert name in label.toolTip()
+    assert "binance-usdm" in label.text() or "binance…usdm" in label.text() or "binan…usdm" in label.text()
+
     for card in window.accounts_panel.cards.values():
         assert card.compact, card.width()
         assert card.equity_label.text() == "Equity" and card.equity_label.toolTip() == "Equity (incl. uPnL)"
@@ -120,3 +124,12 @@ def test_past_liquidation_fits_1280_and_gives_the_room_back_when_gone(qtbot, win
     qtbot.waitUntil(lambda: not window._summary_pending, timeout=60_000)
     qtbot.waitUntil(lambda: table.columnWidth(Column.DISTANCE) < wide - 40, timeout=10_000)
     _no_horizontal_scrolling(qtbot, window)
+
+
+def test_the_shared_prefix_is_a_whole_word_every_name_has() -> None:
+    assert shared_prefix(NAMES) == "demo-"
+    assert shared_prefix(["main", "second"]) == ""
+    assert shared_prefix(["binance-main", "binance-alt", "bybit"]) == ""
+    assert shared_prefix(["acct1", "acct2"]) == ""  # no word boundary: nothing dropped
+    assert shared_prefix(["demo-a", "demo-"]) == ""  # dropping it would leave a name empty
+    assert shared_prefix(["only-one"]) == ""
