@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from desk import __version__
+from desk.commands._support import UserError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -88,8 +89,6 @@ class LazyCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
         super().__call__(parser, namespace, values, option_string)
 
 
-class UserError(Exception):
-    """Bad input from the user: the message names the thing and the fix. Exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

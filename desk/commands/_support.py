@@ -20,6 +20,13 @@ SETTINGS_PROBLEM_LIMIT = 2000
 log = logging.getLogger("desk")
 
 
+class UserError(Exception):
+    """Bad input from the user: the message names the thing and the fix. Exit code 2.
+
+    Declared here, beside the commands that raise it, so that they never import the CLI that
+    runs them (desk.cli imports the commands, not the other way round)."""
+
+
 def warn(message: object, *, limit: int | None = None) -> None:
     """``desk: warning: …`` on stderr, made safe (secrets masked, controls escaped, one line,
     capped at ``limit`` or the usual message length), and in desk.log."""

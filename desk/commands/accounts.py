@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from desk.cli import UserError
+from desk.commands._support import UserError
 from desk.sanitize import for_user, quoted
 
 EPILOG = """\

@@ -21,7 +21,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from desk.cli import UserError
+from desk.commands._support import UserError
 from desk.sanitize import for_user, masked_url
 
 EXIT_CHANNEL_FAILED = 3

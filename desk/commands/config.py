@@ -55,7 +55,7 @@ def _warn(settings: Any) -> None:
 
 
 def _user_error(exc: Exception) -> Exception:
-    from desk.cli import UserError
+    from desk.commands._support import UserError
 
     return UserError(str(exc))
 

@@ -51,7 +51,7 @@ def parse_time(text: str, option: str, *, end_of_day: bool = False) -> float:
 
     A bare date means the start of that day, or with ``end_of_day`` its last moment (so
     ``--to 2026-11-20`` includes the whole 20th)."""
-    from desk.cli import UserError
+    from desk.commands._support import UserError
 
     value = text.strip()
     if value.endswith(("Z", "z")):
@@ -69,7 +69,7 @@ def parse_time(text: str, option: str, *, end_of_day: bool = False) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from desk.cli import UserError
+    from desk.commands._support import UserError
     from desk.store.export import format_for, write_rows
     from desk.store.history import History, HistoryError, classify
     from desk.store.paths import desk_paths
@@ -136,7 +136,7 @@ def _history_rows(history: Any, args: argparse.Namespace, since: float | None,
 
 
 def _check_account(history: Any, account: str, *, alerts: bool) -> None:
-    from desk.cli import UserError
+    from desk.commands._support import UserError
 
     if alerts:
         known = sorted({r.alert.account for r in history.alerts() if r.alert.account})

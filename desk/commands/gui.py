@@ -10,7 +10,7 @@ import argparse
 import os
 import time
 
-from desk.cli import UserError
+from desk.commands._support import UserError
 from desk.sanitize import quoted
 
 _PROCESS_START = time.time()

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from desk.cli import UserError
+from desk.commands._support import UserError
 from desk.domain import display
 from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import at_or_past_liquidation

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from desk.cli import UserError
+from desk.commands._support import UserError
 from desk.sanitize import for_user, quoted
 
 EXIT_UNREADABLE = 3

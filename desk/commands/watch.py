@@ -19,7 +19,7 @@ import time
 from datetime import datetime
 from typing import Any, TextIO, cast
 
-from desk.cli import UserError
+from desk.commands._support import UserError
 from desk.domain.finite import json_ready
 
 TABLE_INTERVAL = 1.0  # at most one table per second

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from desk.cli import UserError
 from desk.commands import risk
+from desk.commands._support import UserError
 from desk.formats import PortfolioError, load_portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
