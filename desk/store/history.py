@@ -288,10 +288,16 @@ SAMPLE_COLUMNS = Sample._fields
 VALUE_COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c not in (*SUBJECT_COLUMNS, "coarse"))
 _INSERT_SAMPLE = (f"INSERT OR REPLACE INTO samples (subject, {', '.join(VALUE_COLUMNS)}) "
                   f"VALUES (?, {', '.join('?' for _ in VALUE_COLUMNS)})")
-# One subject's samples in time order: the primary key (subject, at) serves both the search and
-# the order, so SQLite neither scans nor sorts (tests/store checks the plan).
-SERIES_SQL = (f"SELECT {', '.join(VALUE_COLUMNS)}, coarse FROM samples WHERE subject = ? "
-              "AND at >= ? AND at <= ? ORDER BY at")
+
+
+def series_sql(columns: Sequence[str]) -> str:
+    """One subject's samples in time order: the primary key (subject, at) serves both the search and
+    the order, so SQLite neither scans nor sorts (tests/store checks the plan)."""
+    return (f"SELECT {', '.join(columns)} FROM samples WHERE subject = ? AND at >= ? AND at <= ? "
+            "ORDER BY at")
+
+
+SERIES_SQL = series_sql((*VALUE_COLUMNS, "coarse"))
 # What a query selects for a Sample: subject fields from the subjects table (alias j), the rest from samples.
 _SELECT = ", ".join(f"j.{c}" if c in SUBJECT_COLUMNS else f"s.{c}" for c in SAMPLE_COLUMNS)
 _FROM = "samples AS s JOIN subjects AS j ON j.id = s.subject"
@@ -679,6 +685,38 @@ class History:
 
         Several subjects may match (a symbol's two hedge legs when ``leg`` is None): their samples
         are merged in time order. Each subject is read on its own by the primary key, in order."""
+        conn = self._conn()
+        low, high = _bounds(since, until)
+        series = [self._series(conn, subject[0], subject[1:], low, high)
+                  for subject in self._subjects_of(conn, account, symbol, leg, settle)]
+        if len(series) == 1:
+            return series[0]
+        # as ORDER BY at, subject would: a stable sort of the series taken in subject order
+        return sorted((s for one in series for s in one), key=_sample_time)
+
+    def series(self, columns: Sequence[str], *, account: str, symbol: str | None = None,
+               leg: str | None = None, settle: str | None = None, since: float | None = None,
+               until: float | None = None) -> dict[str, list[Any]]:
+        """The same samples as :meth:`samples`, column by column — ``at`` and the ``columns`` asked
+        for (of :data:`VALUE_COLUMNS`) and only those read from the file: what a chart draws."""
+        unknown = set(columns) - set(VALUE_COLUMNS)
+        if unknown:
+            raise ValueError(f"not a sample column: {', '.join(sorted(unknown))}")
+        names = ("at", *(c for c in columns if c != "at"))
+        conn = self._conn()
+        low, high = _bounds(since, until)
+        sql = series_sql(names)
+        parts = [conn.execute(sql, (subject[0], low, high)).fetchall()
+                 for subject in self._subjects_of(conn, account, symbol, leg, settle)]
+        rows = parts[0] if len(parts) == 1 else sorted((r for part in parts for r in part), key=_row_time)
+        if not rows:
+            return {name: [] for name in names}
+        return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
+
+    @staticmethod
+    def _subjects_of(conn: sqlite3.Connection, account: str, symbol: str | None, leg: str | None,
+                     settle: str | None) -> list[tuple[Any, ...]]:
+        """(id, kind, account, settle, symbol, leg) of the subjects :meth:`samples` names, by id."""
         where = ["account = ?"]
         args: list[Any] = [account]
         if symbol is not None:
@@ -695,16 +733,8 @@ class History:
             args.append(settle)
         else:
             where.append("kind = 'account'")
-        conn = self._conn()
-        subjects = conn.execute(f"SELECT id, {', '.join(SUBJECT_COLUMNS)} FROM subjects "
-                                f"WHERE {' AND '.join(where)} ORDER BY id", args).fetchall()
-        low = -math.inf if since is None else since
-        high = math.inf if until is None else until
-        series = [self._series(conn, subject[0], subject[1:], low, high) for subject in subjects]
-        if len(series) == 1:
-            return series[0]
-        # as ORDER BY at, subject would: a stable sort of the series taken in subject order
-        return sorted((s for one in series for s in one), key=_sample_time)
+        return conn.execute(f"SELECT id, {', '.join(SUBJECT_COLUMNS)} FROM subjects "
+                            f"WHERE {' AND '.join(where)} ORDER BY id", args).fetchall()
 
     @staticmethod
     def _series(conn: sqlite3.Connection, subject: int, key: Sequence[str], low: float,
@@ -952,6 +982,14 @@ def _sample(row: Sequence[Any]) -> Sample:
 
 def _sample_time(sample: Sample) -> float:
     return sample.at
+
+
+def _row_time(row: Sequence[Any]) -> float:
+    return float(row[0])
+
+
+def _bounds(since: float | None, until: float | None) -> tuple[float, float]:
+    return (-math.inf if since is None else since, math.inf if until is None else until)
 
 
 _SubjectKey = tuple[str, str, str, str, str]  # kind, account, settle, symbol, leg
