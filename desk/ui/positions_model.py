@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
+from itertools import compress
 from typing import Any
 
 from PySide6.QtCore import (
@@ -152,10 +154,11 @@ class Row:
     exchange_late: bool = False  # the exchange's figure missed a read cycle (greyed)
     critical_at: float | None = None  # when the figures were last critical (the "gone" rule)
     liquidated_at: float | None = None  # gone while critical: kept, greyed, until acknowledged
+    # the position's identity, fixed for the row's life (asked several times per row per update)
+    key: tuple[str, str, str] = field(init=False)
 
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return self.risk.key
+    def __post_init__(self) -> None:
+        self.key = self.risk.key
 
     @property
     def pinned(self) -> bool:
@@ -288,10 +291,7 @@ class PositionsModel(QAbstractTableModel):
         if not old or shown[0] != old[0]:  # the row-wide part (stale, tick size, level) changed
             row.text = []
             return _ALL_COLUMNS
-        mask = 0
-        for bit, now_shown, was_shown in zip(_COLUMN_BITS, shown, old, strict=True):
-            if now_shown != was_shown:
-                mask |= bit
+        mask = sum(compress(_COLUMN_BITS, map(operator.ne, shown, old)))  # the loop in C: 500 rows a tick
         if mask & ~_AGE_BIT:
             row.text = []
         return mask
