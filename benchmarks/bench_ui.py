@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -100,13 +101,31 @@ def cold_starts(runs: int, display: str) -> None:
 
 
 def load_test(seconds: float, positions: int, rate: float, repeats: int, reference: Reference) -> None:
-    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEvent, QTimer
     from PySide6.QtWidgets import QApplication
 
     from desk.services.bus import EventBus
+    from desk.ui import main_window as main_window_module
     from desk.ui.bridge import EventBridge
     from desk.ui.main_window import MainWindow
     from tests.support.ui import many_positions, snapshot
+
+    # GUI-thread CPU of each step between two heartbeats, by what ran in it
+    inside = {"apply": 0.0, "table paint": 0.0}
+    painted: list[float] = []  # ms of GUI-thread CPU per paint event of the table
+    table_event = main_window_module.PositionsTable.viewportEvent
+
+    def viewport_event_timed(table: Any, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Paint:
+            return table_event(table, event)
+        start = time.thread_time()
+        handled = table_event(table, event)
+        cpu = (time.thread_time() - start) * 1000
+        painted.append(cpu)
+        inside["table paint"] += cpu
+        return handled
+
+    main_window_module.PositionsTable.viewportEvent = viewport_event_timed  # type: ignore[method-assign]
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(demo=True)
@@ -119,9 +138,10 @@ def load_test(seconds: float, positions: int, rate: float, repeats: int, referen
     applied: list[float] = []  # ms of GUI thread per snapshot applied to the window
 
     def apply_timed(snap: object) -> None:
-        start = time.perf_counter()
+        start, on_cpu = time.perf_counter(), time.thread_time()
         window.apply_snapshot(snap)
         applied.append((time.perf_counter() - start) * 1000)
+        inside["apply"] += (time.thread_time() - on_cpu) * 1000
 
     bridge.snapshot_ready.connect(apply_timed)
     # Precomputed snapshots (marks moving, so rows re-sort): we measure the GUI, not the builder.
@@ -143,7 +163,7 @@ def load_test(seconds: float, positions: int, rate: float, repeats: int, referen
             next_at += 1 / rate
             time.sleep(max(0.0, next_at - time.monotonic()))
 
-    gaps: list[tuple[float, float]] = []  # (wall ms, GUI-thread CPU ms) between heartbeats
+    gaps: list[tuple[float, float, dict[str, float]]] = []  # (wall ms, GUI-thread CPU ms, what ran)
     clock = QElapsedTimer()
     heartbeat = QTimer()
     heartbeat.setInterval(5)
@@ -151,7 +171,8 @@ def load_test(seconds: float, positions: int, rate: float, repeats: int, referen
 
     def beat() -> None:
         cpu = time.thread_time()
-        gaps.append((clock.nsecsElapsed() / 1e6, (cpu - cpu_mark[0]) * 1000))
+        gaps.append((clock.nsecsElapsed() / 1e6, (cpu - cpu_mark[0]) * 1000, dict(inside)))
+        inside.update(dict.fromkeys(inside, 0.0))
         cpu_mark[0] = cpu
         clock.restart()
 
@@ -165,6 +186,7 @@ def load_test(seconds: float, positions: int, rate: float, repeats: int, referen
     while time.monotonic() < settle:
         app.processEvents()
     applied.clear()
+    painted.clear()
     gc.freeze()  # as the dashboard does once it is up (desk.ui.app): start-up objects leave full GC passes
     thread = threading.Thread(target=publisher, name="bench-publisher", daemon=True)
     thread.start()
@@ -178,15 +200,17 @@ def load_test(seconds: float, positions: int, rate: float, repeats: int, referen
         QTimer.singleShot(int(seconds * 1000), app.quit)
         app.exec()
         heartbeat.stop()
-        run_gaps = sorted(gaps[1:])
-        walls = [g for g, _ in run_gaps]
+        run_gaps = sorted(gaps[1:], key=lambda gap: gap[0])
+        walls = [g for g, _, _ in run_gaps]
         longest.append(run_gaps[-1][0])
         p99s.append(walls[int(len(walls) * 0.99) - 1])
-        cpus.append(max(cpu for _, cpu in run_gaps))
+        busiest = max(run_gaps, key=lambda gap: gap[1])
+        cpus.append(busiest[1])
+        parts = ", ".join(f"{name} {cpu:.1f}" for name, cpu in busiest[2].items())
         print(f"  window {run + 1}: {len(walls)} heartbeats, longest stall {longest[-1]:.1f} ms "
               f"(of which {run_gaps[-1][1]:.1f} ms GUI-thread CPU), p99 gap {p99s[-1]:.1f} ms, "
               f"median gap {statistics.median(walls):.1f} ms, over 25 ms: {sum(1 for g in walls if g > 25)}; "
-              f"{load_line()}")
+              f"busiest step {busiest[1]:.1f} ms CPU ({parts}, the rest other work); {load_line()}")
     stop.set()
     thread.join(5)
     print(f"  snapshots published {bridge.received - received}, applied {len(applied)}")
@@ -196,6 +220,7 @@ def load_test(seconds: float, positions: int, rate: float, repeats: int, referen
     print(f"  most GUI-thread CPU between two heartbeats per window: {spread(cpus, 1)} ms (the work desk "
           "itself does in one step; wall time above it is waiting for a core on a shared machine)")
     print(f"  one snapshot applied to the window ({len(applied)}): {spread(applied, 1)} ms")
+    print(f"  one paint event of the table ({len(painted)}, GUI-thread CPU): {spread(painted, 1)} ms")
     viewport = window.table.viewport()
     repaints = []
     for _ in range(30):
