@@ -740,9 +740,9 @@ class History:
     def _series(conn: sqlite3.Connection, subject: int, key: Sequence[str], low: float,
                 high: float) -> list[Sample]:
         kind, account, settle, symbol, leg = key
-        settle, symbol, leg = settle or None, symbol or None, leg or None
+        subject_fields = (kind, account, settle or None, symbol or None, leg or None)  # '' is none
         make = Sample._make
-        return [make((row[0], kind, account, settle, symbol, leg, *row[1:-1], row[-1] == 1))
+        return [make((row[0], *subject_fields, *row[1:-1], row[-1] == 1))
                 for row in conn.execute(SERIES_SQL, (subject, low, high))]
 
     def all_samples(self, *, account: str | None = None, since: float | None = None,
@@ -977,7 +977,8 @@ def _statements(script: str) -> Iterable[str]:
 
 def _sample(row: Sequence[Any]) -> Sample:
     at, kind, account, settle, symbol, leg, *values, coarse = row
-    return Sample(at, kind, account, settle or None, symbol or None, leg or None, *values, bool(coarse))
+    subject_fields = (kind, account, settle or None, symbol or None, leg or None)  # '' is none
+    return Sample._make((at, *subject_fields, *values, bool(coarse)))
 
 
 def _sample_time(sample: Sample) -> float:
