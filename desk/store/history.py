@@ -9,6 +9,9 @@
 * **Alerts** with their delivery attempts; **snapshots** (portfolio JSON saved by the user, never
   deleted automatically).
 
+Reads: samples are keyed by (subject, at), so one subject's series is one range of the primary key,
+already in time order (no scan, no sort); :meth:`History.series` reads only the columns a chart draws.
+
 Threads: one connection per thread (WAL lets the UI read while the monitor writes); writes are
 serialised by a lock. Every write is one transaction, so a process killed mid-write (kill -9)
 leaves the database consistent with everything committed before. A database from a newer desk is
