@@ -9,6 +9,9 @@
 * **Alerts** with their delivery attempts; **snapshots** (portfolio JSON saved by the user, never
   deleted automatically).
 
+Reads: samples are keyed by (subject, at), so one subject's series is one range of the primary key,
+already in time order (no scan, no sort); :meth:`History.series` reads only the columns a chart draws.
+
 Threads: one connection per thread (WAL lets the UI read while the monitor writes); writes are
 serialised by a lock. Every write is one transaction, so a process killed mid-write (kill -9)
 leaves the database consistent with everything committed before. A database from a newer desk is
@@ -35,10 +38,10 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from desk.domain.alerts import Acknowledgement, Alert, AlertLevel, DeliveryAttempt
 from desk.domain.report import AccountRisk, RiskReport
@@ -250,9 +253,11 @@ RETRY_FIRST_SECONDS = 1.0  # backoff after a failed write: doubles up to RETRY_M
 RETRY_MAX_SECONDS = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One stored row. ``kind`` says which level it describes; unused fields are None."""
+class Sample(NamedTuple):
+    """One stored row. ``kind`` says which level it describes; unused fields are None.
+
+    A named tuple (immutable, like a frozen dataclass) because a chart reads thousands at once:
+    one is made in a fraction of a frozen dataclass's time."""
 
     at: float
     kind: str  # "account" | "pool" | "position"
@@ -278,10 +283,24 @@ class Sample:
     coarse: bool  # True once thinned to the coarse cadence
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return dict(zip(SAMPLE_COLUMNS, self, strict=True))
 
 
-SAMPLE_COLUMNS = tuple(f.name for f in fields(Sample))
+SAMPLE_COLUMNS = Sample._fields
+# The columns of the samples table a tick writes after the subject, in Sample's order.
+VALUE_COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c not in (*SUBJECT_COLUMNS, "coarse"))
+_INSERT_SAMPLE = (f"INSERT OR REPLACE INTO samples (subject, {', '.join(VALUE_COLUMNS)}) "
+                  f"VALUES (?, {', '.join('?' for _ in VALUE_COLUMNS)})")
+
+
+def series_sql(columns: Sequence[str]) -> str:
+    """One subject's samples in time order: the primary key (subject, at) serves both the search and
+    the order, so SQLite neither scans nor sorts (tests/store checks the plan)."""
+    return (f"SELECT {', '.join(columns)} FROM samples WHERE subject = ? AND at >= ? AND at <= ? "
+            "ORDER BY at")
+
+
+SERIES_SQL = series_sql((*VALUE_COLUMNS, "coarse"))
 # What a query selects for a Sample: subject fields from the subjects table (alias j), the rest from samples.
 _SELECT = ", ".join(f"j.{c}" if c in SUBJECT_COLUMNS else f"s.{c}" for c in SAMPLE_COLUMNS)
 _FROM = "samples AS s JOIN subjects AS j ON j.id = s.subject"
@@ -358,11 +377,12 @@ class History:
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._last_sample: dict[str, float] = {}
-        self._subjects: dict[tuple[str, str, str, str, str], int] = {}  # never deleted, so cacheable
+        self._subjects: dict[_SubjectKey, int] = {}  # never deleted, so cacheable
         self._last_compact: float | None = None
         self._closed = False
-        # Sample rows not yet in the file (the disk was full, the folder read-only...), oldest first.
-        self._queue: deque[dict[str, Any]] = deque()
+        # Sample rows not yet in the file (the disk was full, the folder read-only...), oldest first:
+        # (kind, account, settle, symbol, leg) and the VALUE_COLUMNS.
+        self._queue: deque[tuple[_SubjectKey, tuple[Any, ...]]] = deque()
         self._clock = clock  # for the retry backoff only
         self._retry_at: float | None = None
         self._delay = RETRY_FIRST_SECONDS
@@ -593,15 +613,11 @@ class History:
         if not self._opened:
             self._open_and_migrate()
             self._opened = True
-        rows = [dict(r) for r in self._queue]
-        if not rows:
+        if not self._queue:
             return 0
         with self._write() as conn:
-            for row in rows:
-                row["subject"] = self._subject_id(conn, *(row.pop(c) for c in SUBJECT_COLUMNS))
-            columns = tuple(rows[0])
-            conn.executemany(f"INSERT OR REPLACE INTO samples ({', '.join(columns)}) "
-                             f"VALUES ({', '.join(':' + c for c in columns)})", rows)
+            rows = [(self._subject_id(conn, key), *values) for key, values in self._queue]
+            conn.executemany(_INSERT_SAMPLE, rows)  # one statement, prepared once, one transaction
         self._queue.clear()
         return len(rows)
 
@@ -614,8 +630,8 @@ class History:
         self.health = HistoryHealth(
             recording=h.recording, trouble=h.trouble, detail=h.detail, since=h.since,
             queued=len(self._queue), dropped=h.dropped + excess,
-            dropped_from=h.dropped_from if h.dropped_from is not None else dropped[0]["at"],
-            dropped_to=dropped[-1]["at"], retries=h.retries)
+            dropped_from=h.dropped_from if h.dropped_from is not None else dropped[0][1][0],
+            dropped_to=dropped[-1][1][0], retries=h.retries)
 
     def _may_try(self) -> bool:
         return self._retry_at is None or self._clock() >= self._retry_at
@@ -653,10 +669,8 @@ class History:
         """False while the file could not be opened at all (see :attr:`health`); retried on record."""
         return self._opened
 
-    def _subject_id(self, conn: sqlite3.Connection, kind: str, account: str, settle: str, symbol: str,
-                    leg: str) -> int:
-        key = (kind, account, settle, symbol, leg)
-        found = self._subjects.get(key)
+    def _subject_id(self, conn: sqlite3.Connection, key: _SubjectKey) -> int:
+        found = self._subjects.get(key)  # nearly always cached
         if found is None:
             conn.execute("INSERT OR IGNORE INTO subjects (kind, account, settle, symbol, leg) "
                          "VALUES (?, ?, ?, ?, ?)", key)
@@ -670,24 +684,69 @@ class History:
                 settle: str | None = None, since: float | None = None,
                 until: float | None = None) -> list[Sample]:
         """Samples of one subject, oldest first: the account's own rows when ``symbol`` and ``settle``
-        are None, a pool's rows with ``settle``, a position's with ``symbol`` (and ``leg``)."""
-        where = ["j.account = ?"]
+        are None, a pool's rows with ``settle``, a position's with ``symbol`` (and ``leg``).
+
+        Several subjects may match (a symbol's two hedge legs when ``leg`` is None): their samples
+        are merged in time order. Each subject is read on its own by the primary key, in order."""
+        conn = self._conn()
+        low, high = _bounds(since, until)
+        series = [self._series(conn, subject[0], subject[1:], low, high)
+                  for subject in self._subjects_of(conn, account, symbol, leg, settle)]
+        if len(series) == 1:
+            return series[0]
+        # as ORDER BY at, subject would: a stable sort of the series taken in subject order
+        return sorted((s for one in series for s in one), key=_sample_time)
+
+    def series(self, columns: Sequence[str], *, account: str, symbol: str | None = None,
+               leg: str | None = None, settle: str | None = None, since: float | None = None,
+               until: float | None = None) -> dict[str, list[Any]]:
+        """The same samples as :meth:`samples`, column by column — ``at`` and the ``columns`` asked
+        for (of :data:`VALUE_COLUMNS`) and only those read from the file: what a chart draws."""
+        unknown = set(columns) - set(VALUE_COLUMNS)
+        if unknown:
+            raise ValueError(f"not a sample column: {', '.join(sorted(unknown))}")
+        names = ("at", *(c for c in columns if c != "at"))
+        conn = self._conn()
+        low, high = _bounds(since, until)
+        sql = series_sql(names)
+        parts = [conn.execute(sql, (subject[0], low, high)).fetchall()
+                 for subject in self._subjects_of(conn, account, symbol, leg, settle)]
+        rows = parts[0] if len(parts) == 1 else sorted((r for part in parts for r in part), key=_row_time)
+        if not rows:
+            return {name: [] for name in names}
+        return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
+
+    @staticmethod
+    def _subjects_of(conn: sqlite3.Connection, account: str, symbol: str | None, leg: str | None,
+                     settle: str | None) -> list[tuple[Any, ...]]:
+        """(id, kind, account, settle, symbol, leg) of the subjects :meth:`samples` names, by id."""
+        where = ["account = ?"]
         args: list[Any] = [account]
         if symbol is not None:
-            where.append("j.kind = 'position' AND j.symbol = ?")
+            where.append("kind = 'position' AND symbol = ?")
             args.append(symbol)
             if leg is not None:
-                where.append("j.leg = ?")
+                where.append("leg = ?")
                 args.append(leg)
             if settle is not None:
-                where.append("j.settle = ?")
+                where.append("settle = ?")
                 args.append(settle)
         elif settle is not None:
-            where.append("j.kind = 'pool' AND j.settle = ?")
+            where.append("kind = 'pool' AND settle = ?")
             args.append(settle)
         else:
-            where.append("j.kind = 'account'")
-        return self._select_samples(where, args, since, until)
+            where.append("kind = 'account'")
+        return conn.execute(f"SELECT id, {', '.join(SUBJECT_COLUMNS)} FROM subjects "
+                            f"WHERE {' AND '.join(where)} ORDER BY id", args).fetchall()
+
+    @staticmethod
+    def _series(conn: sqlite3.Connection, subject: int, key: Sequence[str], low: float,
+                high: float) -> list[Sample]:
+        kind, account, settle, symbol, leg = key
+        subject_fields = (kind, account, settle or None, symbol or None, leg or None)  # '' is none
+        make = Sample._make
+        return [make((row[0], *subject_fields, *row[1:-1], row[-1] == 1))
+                for row in conn.execute(SERIES_SQL, (subject, low, high))]
 
     def all_samples(self, *, account: str | None = None, since: float | None = None,
                     until: float | None = None, kinds: Sequence[str] = ("account", "pool", "position"),
@@ -920,28 +979,34 @@ def _statements(script: str) -> Iterable[str]:
 
 
 def _sample(row: Sequence[Any]) -> Sample:
-    values = dict(zip(SAMPLE_COLUMNS, row, strict=True))
-    for name in ("settle", "symbol", "leg"):
-        values[name] = values[name] or None
-    values["coarse"] = bool(values["coarse"])
-    return Sample(**values)
+    at, kind, account, settle, symbol, leg, *values, coarse = row
+    subject_fields = (kind, account, settle or None, symbol or None, leg or None)  # '' is none
+    return Sample._make((at, *subject_fields, *values, bool(coarse)))
 
 
-def _account_rows(account: AccountRisk, at: float) -> list[dict[str, Any]]:
-    """One row for the account, one per pool, one per position — all columns present in each."""
-    base = dict.fromkeys(SAMPLE_COLUMNS)
-    del base["coarse"]
-    rows = []
+def _sample_time(sample: Sample) -> float:
+    return sample.at
 
-    def row(**values: Any) -> dict[str, Any]:
-        r = dict(base)
-        r.update(at=at, account=account.name, settle="", symbol="", leg="")
-        r.update(values)
-        for key, value in r.items():
-            if isinstance(value, float):
-                r[key] = _finite(value)
-        return r
 
+def _row_time(row: Sequence[Any]) -> float:
+    return float(row[0])
+
+
+def _bounds(since: float | None, until: float | None) -> tuple[float, float]:
+    return (-math.inf if since is None else since, math.inf if until is None else until)
+
+
+_SubjectKey = tuple[str, str, str, str, str]  # kind, account, settle, symbol, leg
+
+
+def _values(at: float, side: str | None = None, *figures: float | None) -> tuple[Any, ...]:
+    """A row's VALUE_COLUMNS: the time, the side, then the figures in VALUE_COLUMNS' order."""
+    return (at, side, *[None if x is None or x != x else float(x) for x in figures])  # NaN: missing
+
+
+def _account_rows(account: AccountRisk, at: float) -> list[tuple[_SubjectKey, tuple[Any, ...]]]:
+    """One row for the account, one per pool, one per position: (subject, VALUE_COLUMNS)."""
+    name = account.name
     ratios = [p.margin_ratio for p in account.pools if p.margin_ratio is not None]
     ratios += [p.margin_ratio for p in account.positions
                if p.margin_mode == "isolated" and p.margin_ratio is not None]
@@ -950,31 +1015,33 @@ def _account_rows(account: AccountRisk, at: float) -> list[dict[str, Any]]:
     settles = {p.settle for p in account.pools}
     single = next(iter(settles)) if len(settles) == 1 else None
     # Summing PnL across settle currencies would add USDT to BTC: only total it for one currency.
-    rows.append(row(
-        kind="account", settle=single or "",
-        margin_ratio=max(ratios) if ratios else None,
-        distance_to_liquidation=min(distances) if distances else None,
-        shock_to_liquidation=account.shock_to_liquidation,
-        unrealized_pnl=sum(p.unrealized_pnl for p in account.pools) if single else None,
-        margin_balance=sum(p.margin_balance for p in account.pools) if single else None,
-        maintenance_margin=sum(p.maintenance_margin for p in account.pools) if single else None,
-        wallet_balance=sum(p.wallet_balance for p in account.pools) if single else None,
-    ))
-    for pool in account.pools:
-        rows.append(row(
-            kind="pool", settle=pool.settle, margin_ratio=pool.margin_ratio,
-            venue_margin_ratio=pool.venue_margin_ratio, unrealized_pnl=pool.unrealized_pnl,
-            margin_balance=pool.margin_balance, maintenance_margin=pool.maintenance_margin,
-            wallet_balance=pool.wallet_balance,
-        ))
-    for p in account.positions:
-        rows.append(row(
-            kind="position", settle=p.settle, symbol=p.symbol, leg=p.leg, side=p.side,
-            margin_ratio=p.margin_ratio, distance_to_liquidation=p.signed_distance_to_liquidation,
-            mark_price=p.mark_price, liquidation_price=p.liquidation_price,
-            bankruptcy_price=p.bankruptcy_price, unrealized_pnl=p.unrealized_pnl,
-            maintenance_margin=p.maintenance_margin, notional=p.notional, contracts=p.contracts,
-            reported_liquidation_price=p.reported_liquidation_price,
-        ))
+    pools = account.pools
+    rows = [(("account", name, single or "", "", ""), _values(
+        at, None,
+        max(ratios) if ratios else None,  # margin_ratio
+        min(distances) if distances else None,  # distance_to_liquidation
+        None, None, None,  # mark, liquidation and bankruptcy prices
+        sum(p.unrealized_pnl for p in pools) if single else None,
+        sum(p.maintenance_margin for p in pools) if single else None,
+        sum(p.margin_balance for p in pools) if single else None,
+        sum(p.wallet_balance for p in pools) if single else None,
+        None, None,  # notional, contracts
+        account.shock_to_liquidation,
+        None, None))]  # venue margin ratio, reported liquidation price
+    rows.extend((("pool", name, pool.settle, "", ""), _values(
+        at, None, pool.margin_ratio, None, None, None, None, pool.unrealized_pnl, pool.maintenance_margin,
+        pool.margin_balance, pool.wallet_balance, None, None, None, pool.venue_margin_ratio, None))
+        for pool in pools)
+    rows.extend((("position", name, p.settle, p.symbol, p.leg), _values(
+        at, p.side, p.margin_ratio, p.signed_distance_to_liquidation, p.mark_price, p.liquidation_price,
+        p.bankruptcy_price, p.unrealized_pnl, p.maintenance_margin, None, None, p.notional, p.contracts,
+        None, None, p.reported_liquidation_price))
+        for p in account.positions)
     return rows
 
+
+assert VALUE_COLUMNS == (
+    "at", "side", "margin_ratio", "distance_to_liquidation", "mark_price", "liquidation_price",
+    "bankruptcy_price", "unrealized_pnl", "maintenance_margin", "margin_balance", "wallet_balance",
+    "notional", "contracts", "shock_to_liquidation", "venue_margin_ratio", "reported_liquidation_price",
+), "_account_rows writes the figures in this order"

@@ -55,6 +55,7 @@ from desk.domain.report import PositionRisk
 from desk.services.freshness import Thresholds as Freshness
 from desk.services.snapshot import MonitorSnapshot, StatusChange
 from desk.ui import formatting as fmt
+from desk.ui.cell_painter import CellPainter
 from desk.ui.levels import Level, ThresholdsFor, global_thresholds, worst
 from desk.ui.positions_model import (
     DEFAULT_STALE_AFTER,
@@ -160,6 +161,7 @@ class MainWindow(QMainWindow):
 
         self.table = PositionsTable()
         self.table.setModel(self.proxy)
+        self.table.setItemDelegate(CellPainter(self.table))  # one question to the model per cell
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(Column.STATUS, Qt.SortOrder.AscendingOrder)  # worst first
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

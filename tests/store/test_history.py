@@ -10,12 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from desk.domain.alerts import DeliveryAttempt
-from desk.store.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError
+from desk.store.history import MIGRATIONS, SCHEMA_VERSION, SERIES_SQL, History, HistoryError, series_sql
 from desk.store.paths import desk_paths
 from desk.store.settings import Settings
 from tests.support.store import alert, report
@@ -64,6 +65,50 @@ def test_record_samples_account_pool_and_positions_at_the_cadence(tmp_path: Path
         assert h.samples(account="main", until=T0 + 1) == account_rows[:1]
         assert h.accounts() == ["main"]
         assert h.positions("main") == [("BTC/USDT:USDT", "both"), ("ETH/USDT:USDT", "both")]
+
+
+def test_a_series_is_read_by_the_primary_key_without_a_scan_or_a_sort(tmp_path: Path) -> None:
+    with History(tmp_path / "h.db", sample_seconds=10) as h:
+        two = report(symbols=("BTC/USDT:USDT", "ETH/USDT:USDT"), extra_accounts=("other",))
+        for k in range(3):
+            h.record(two, T0 + 10 * k)
+        conn = sqlite3.connect(tmp_path / "h.db")
+        subject = conn.execute("SELECT id FROM subjects WHERE account = 'main' AND symbol = 'ETH/USDT:USDT'"
+                               ).fetchone()[0]
+        for sql in (SERIES_SQL, series_sql(("at", "mark_price"))):  # samples(), and series() for a chart
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", (subject, T0, T0 + 10))]
+            assert len(plan) == 1 and plan[0].startswith("SEARCH samples USING PRIMARY KEY (subject=?"), plan
+            assert not any("TEMP B-TREE" in step or step.startswith("SCAN") for step in plan), plan
+        conn.close()
+        series = h.samples(account="main", symbol="ETH/USDT:USDT", since=T0, until=T0 + 10)
+        assert [(s.account, s.symbol, s.at) for s in series] == [("main", "ETH/USDT:USDT", T0),
+                                                                 ("main", "ETH/USDT:USDT", T0 + 10)]
+
+
+def test_both_legs_of_a_symbol_are_merged_in_time_order(tmp_path: Path) -> None:
+    with History(tmp_path / "h.db", sample_seconds=10) as h:
+        for k, mark in enumerate((100.0, 101.0)):
+            base = report(mark=mark)
+            account = base.accounts[0]
+            long_leg = replace(account.positions[0], leg="long")
+            short_leg = replace(account.positions[0], leg="short", side="short", mark_price=mark + 0.5)
+            hedged = replace(account, positions=(long_leg, short_leg))
+            h.record(replace(base, accounts=(hedged,)), T0 + 10 * k)
+        both = h.samples(account="main", symbol="BTC/USDT:USDT")
+        assert [(s.at, s.leg, s.side, s.mark_price) for s in both] == [
+            (T0, "long", "long", 100.0), (T0, "short", "short", 100.5),
+            (T0 + 10, "long", "long", 101.0), (T0 + 10, "short", "short", 101.5)]
+        assert [s.mark_price for s in h.samples(account="main", symbol="BTC/USDT:USDT", leg="short")] == [
+            100.5, 101.5]
+        # the chart's read: the same samples column by column, only the columns asked for
+        columns = h.series(("mark_price", "margin_ratio", "side"), account="main", symbol="BTC/USDT:USDT")
+        assert columns == {"at": [s.at for s in both], "mark_price": [s.mark_price for s in both],
+                           "margin_ratio": [s.margin_ratio for s in both], "side": [s.side for s in both]}
+        assert h.series(("mark_price",), account="main", symbol="BTC/USDT:USDT", since=T0 + 5) == {
+            "at": [T0 + 10, T0 + 10], "mark_price": [101.0, 101.5]}
+        assert h.series(("mark_price",), account="nobody") == {"at": [], "mark_price": []}
+        with pytest.raises(ValueError, match="not a sample column: kind"):
+            h.series(("kind",), account="main")
 
 
 def test_cadence_is_per_account(tmp_path: Path) -> None:

@@ -93,6 +93,10 @@ def _count(path: Path) -> int:
     conn = sqlite3.connect(path)
     try:
         return int(conn.execute("SELECT count(*) FROM samples").fetchone()[0])
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # the file is made (0600) a moment before its tables
+            return 0
+        raise
     finally:
         conn.close()
 

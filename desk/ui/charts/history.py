@@ -195,18 +195,17 @@ class HistoryWidget(QWidget):
         if len(self.times):
             since = max(since, float(self.times[-1]) + 1e-6)
         try:
-            samples = store.samples(account=account, symbol=symbol, leg=leg, since=since)
+            # only the columns drawn are read: a day of one position is 8,640 samples
+            series = store.series(_FIELDS, account=account, symbol=symbol, leg=leg, since=since)
         except Exception as exc:  # the store names the problem; shown, never a traceback
             self.error = f"History unavailable: {exc}"
             self.status.setText(self.error)
             return 0
         self.error = None
-        if samples:
-            self.times = np.concatenate([self.times, np.array([s.at for s in samples], dtype=np.float64)])
-            for name in _FIELDS:
-                new = np.array([np.nan if getattr(s, name) is None else getattr(s, name) for s in samples],
-                               dtype=np.float64)
-                self.data[name] = np.concatenate([self.data[name], new])
+        if series["at"]:
+            self.times = np.concatenate([self.times, np.array(series["at"], dtype=np.float64)])
+            for name in _FIELDS:  # a missing figure (None) becomes NaN: a gap in the curve
+                self.data[name] = np.concatenate([self.data[name], np.array(series[name], dtype=np.float64)])
             for name, curve in self.curves.items():
                 # ratios and distances in percent, as every surface shows them
                 scale = 100.0 if name in _PERCENT else 1.0
@@ -215,7 +214,7 @@ class HistoryWidget(QWidget):
         self.status.setText(f"{count} samples in the last {self.range_box.currentText()}" if count else
                             "No history yet for this selection: samples are written while desk monitors "
                             "(every history.sample_seconds).")
-        return len(samples)
+        return len(series["at"])
 
     def fit(self) -> None:
         """Zoom to the chosen window (the last 24 hours by default), clipped to where data exists."""
