@@ -135,9 +135,3 @@ def age(seconds: float | None) -> str:
         return f"{seconds / 60:.0f} min"
     hours, rest = divmod(int(seconds), 3600)
     return f"{hours} h {rest // 60} min"
-
-
-def ticks_apart(a: float, b: float, tick_size: float | None) -> float:
-    """How many ticks separate two prices (relative 1e-4 of the price stands in for a missing tick)."""
-    tick = tick_size if tick_size and tick_size > 0 else abs(b) * 1e-4 or 1e-12
-    return abs(a - b) / tick

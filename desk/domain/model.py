@@ -8,7 +8,6 @@ settle currency; rates as fractions; tier notionals in quote (linear) or coin (i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -243,7 +242,3 @@ class Portfolio:
             if a.name == name:
                 return a
         raise KeyError(name)
-
-
-def is_finite_positive(x: float) -> bool:
-    return math.isfinite(x) and x > 0

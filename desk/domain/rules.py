@@ -108,10 +108,6 @@ def rules_for(venue: str) -> VenueRules:
     return _BY_VENUE.get(venue.strip().lower(), GENERIC)
 
 
-def known_venues() -> tuple[str, ...]:
-    return tuple(_BY_VENUE)
-
-
 @lru_cache(maxsize=4096)
 def resolve_tiers(tiers: tuple[Tier, ...], mmr_from_max_leverage: bool = False) -> tuple[ResolvedTier, ...]:
     """Fill omitted maintenance amounts by the recurrence of risk-math.md §0.

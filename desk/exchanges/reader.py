@@ -289,11 +289,6 @@ class CcxtReader:
             with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
                 markets_cache.write_cached(path, dict(markets))
 
-    async def refresh_markets(self) -> None:
-        """Forget the cached markets (e.g. after a position in an unknown market)."""
-        self._markets_ready = False
-        self._raw.markets = None
-
     # -- streams --------------------------------------------------------------------------
     async def watch_marks(self, symbols: tuple[str, ...]) -> AsyncIterator[MarkUpdate]:
         """Mark updates from every stream the symbols need, merged as they arrive.

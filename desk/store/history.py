@@ -885,10 +885,6 @@ class History:
             raise KeyError(f"no saved snapshot with id {snapshot_id}")
         return bytes(row[0])
 
-    def delete_snapshot(self, snapshot_id: int) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
-
     # --- retention -------------------------------------------------------------------------------
 
     def compact(self, now: float) -> None:

@@ -22,11 +22,9 @@ from desk.domain.display import (
     shock,
     threshold_percent,
     tick_decimals,
-    ticks_apart,
 )
 
 __all__ = [
     "DASH", "PAST_LIQUIDATION", "RATIO_EXHAUSTED", "age", "distance", "distance_with_state", "leverage",
     "margin_ratio", "money", "percent", "price", "quantity", "shock", "threshold_percent", "tick_decimals",
-    "ticks_apart",
 ]

@@ -818,9 +818,6 @@ class MainWindow(QMainWindow):
         key: tuple[str, str, str] = rows[0].data(KEY_ROLE)
         return key
 
-    def first_proxy_index(self) -> QModelIndex:
-        return self.proxy.index(0, 0)
-
 
 class PositionsTable(QTableView):
     """The positions view. When a selected row leaves (closed, filtered out), QTableView selects

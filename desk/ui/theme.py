@@ -69,14 +69,6 @@ class Theme:
     def level_text_hex(self, level: Level) -> str:
         return LEVEL_TEXT_HEX[self.name][level]
 
-    def level_background(self, level: Level) -> QColor:
-        """A quiet tint behind a risky row's status cell (none for OK)."""
-        if level is Level.OK:
-            return QColor(0, 0, 0, 0)
-        color = QColor(LEVEL_HEX[level])
-        color.setAlpha(70 if self.dark else 45)
-        return color
-
 
 DARK = Theme("dark", window="#1E2126", base="#16181C", alternate="#1C1F24", text="#E6E6E6",
              muted="#8C9099", accent=OKABE_ITO["sky_blue"], grid="#2C3038")

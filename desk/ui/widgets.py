@@ -46,12 +46,6 @@ def set_text(label: QLabel, text: str) -> None:
         label.setText(text)
 
 
-def status_word(state: AccountState | None) -> str:
-    if state is None:
-        return "waiting"
-    return state.status.value.upper()
-
-
 STATUS_LEVEL = {
     DataStatus.LIVE: Level.OK,
     DataStatus.DELAYED: Level.WARNING,
