@@ -696,7 +696,8 @@ def unit_state_at(f: _Flat, factors: FloatArray) -> tuple[FloatArray, FloatArray
 def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
     """Margin ratio of every unit when each mark is multiplied by ``factors`` (rows × positions)."""
     equity, total_mm = unit_state_at(f, factors)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a tiny positive equity overflows the ratio to inf: past liquidation, as np.where says anyway
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(equity > 0, total_mm / equity, np.inf)
 
 
