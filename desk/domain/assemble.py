@@ -10,20 +10,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from desk.domain.compare import liquidation_gap
 from desk.domain.model import Account, Kind, MarginMode, Position
 from desk.domain.protection import assess, orders_by_symbol
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
 from desk.domain.rules import VenueRules, rules_for
 from desk.domain.scalar import PoolFigures, PositionFigures
 from desk.domain.suggest import Goal, add_margin, position_suggestions, reduce_pool
-
-#: ours vs the exchange's liquidation price: a gap above this many ticks is flagged (ARCHITECTURE rule 4)
-GAP_TICKS = 2.0
-#: without a tick size, a relative gap above this is flagged
-GAP_RELATIVE = 5e-4
-
-
-
 
 
 def venue_margin_ratio(rules: VenueRules, ratio: float | None) -> float | None:
@@ -108,11 +101,12 @@ def account_warnings(
         if reported is None:
             continue
         if ours is not None:
-            gap = abs(reported - ours)
-            tolerance = GAP_TICKS * p.tick_size if p.tick_size else GAP_RELATIVE * ours
-            if gap > tolerance:
+            # the one rule for "ours and theirs disagree" (desk.domain.compare), as the alerts use it
+            gap = liquidation_gap(ours, reported, p.tick_size)
+            if gap is not None and gap.disagrees:
                 warnings.append(f"{_label(p)}: the exchange's liquidation price {reported:.8g} differs from "
-                                f"desk's {ours:.8g} by {gap:.6g}")
+                                f"desk's {ours:.8g} by {abs(reported - ours):.6g} "
+                                f"(more than {gap.tolerance})")
         else:
             warnings.append(f"{_label(p)}: the exchange reports a liquidation price {reported:.8g}; "
                             "desk finds none reachable")

@@ -599,7 +599,7 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
                     *, target: float | None = None, target_distance: float | None = None) -> AccountRisk:
     """The pooled account's report. ``isolated`` holds the figures of its isolated positions,
     computed by the single-asset engine (their margin is outside the pool, §6.1)."""
-    from desk.domain.assemble import GAP_RELATIVE, GAP_TICKS
+    from desk.domain.compare import DEFAULT_RELATIVE, liquidation_gap
 
     margin = account.margin
     assert margin is not None
@@ -669,13 +669,13 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
                             "taken as 0, so its liquidation figures are optimistic")
         reported = p.reported.liquidation_price
         if reported is not None and liq_a is not None:  # the venue's convention is variant A (§6.4)
-            gap = abs(reported - liq_a)
-            tolerance = GAP_TICKS * p.tick_size if p.tick_size else GAP_RELATIVE * liq_a
-            if gap > tolerance:
+            gap = liquidation_gap(liq_a, reported, p.tick_size)  # the one rule (desk.domain.compare)
+            if gap is not None and gap.disagrees:
                 warnings.append(f"{label}: the exchange's liquidation price {reported:.8g} differs from "
-                                f"desk's {liq_a:.8g} (collateral at its index) by {gap:.6g}")
+                                f"desk's {liq_a:.8g} (collateral at its index) by "
+                                f"{abs(reported - liq_a):.6g} (more than {gap.tolerance})")
         if liq is not None and liq_a is not None:
-            tick = p.tick_size or GAP_RELATIVE * liq_a
+            tick = p.tick_size or DEFAULT_RELATIVE * liq_a
             if abs(liq - liq_a) > tick:
                 warnings.append(f"{label}: collateral in {underlying_of(p.symbol)} moves with this position; "
                                 f"liquidation at {liq:.8g} with it, {liq_a:.8g} with collateral held at its "

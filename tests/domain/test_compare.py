@@ -46,3 +46,31 @@ def test_nothing_to_compare_without_the_exchanges_figure() -> None:
 def test_exchange_finds_a_liquidation_desk_does_not() -> None:
     gap = liquidation_gap(None, 1_500.0, 0.01)
     assert gap is not None and gap.disagrees and gap.ours is None and gap.ticks is None
+
+
+@pytest.mark.parametrize(("tick", "offset_of_ours", "warned"), [
+    (0.1, 0.2, False),  # 2 ticks: within the tolerance the alerts use
+    (0.1, 0.3, True),  # 3 ticks
+    (None, 0.0008, False),  # no tick size: 0.08 % (the report flagged it at 0.05 % before)
+    (None, 0.0012, True),  # 0.12 % > 0.1 %
+])
+def test_the_report_warns_where_the_alerts_say_ours_and_theirs_disagree(tick, offset_of_ours, warned) -> None:
+    """One rule for "desk's and the venue's liquidation price disagree": the report's warning and
+    the alerts' comparison (liquidation_gap with the default tolerance) say the same."""
+    import dataclasses
+
+    from desk.domain.engine import compute_risk
+    from desk.domain.model import Portfolio, Reported
+    from tests.support.risk import account, pos
+
+    plain = pos(contracts=1, entry=60_000, mark=59_000, mmr=0.005)
+    ours = compute_risk(Portfolio((account("binanceusdm", dataclasses.replace(plain, tick_size=tick)),)))
+    liq = ours.accounts[0].positions[0].liquidation_price
+    assert liq is not None
+    theirs = liq + offset_of_ours if tick else liq * (1 + offset_of_ours)
+    reported = dataclasses.replace(plain, tick_size=tick, reported=Reported(theirs))
+    report = compute_risk(Portfolio((account("binanceusdm", reported),)))
+    warnings = [w for w in report.accounts[0].warnings if "differs from desk's" in w]
+    assert bool(warnings) is warned, warnings
+    gap = liquidation_gap(liq, theirs, tick)
+    assert gap is not None and gap.disagrees is warned
