@@ -8,7 +8,6 @@ import pytest
 
 from desk.domain.engine import compute_risk
 from desk.domain.model import Kind, MarginMode, Portfolio, Side
-from desk.domain.model import Portfolio as _Portfolio
 from desk.domain.scalar import pnl_at
 from desk.domain.scenario import apply_what_if
 from desk.domain.whatif import MarkProbe, add_account_margin, break_even_price, edit_position, find_position
@@ -16,7 +15,7 @@ from tests.support.ui_charts import CROSS, VICTIM, flash_crash_portfolio, positi
 
 
 @pytest.fixture(scope="module")
-def crash() -> _Portfolio:
+def crash() -> Portfolio:
     """The demo flash crash's book (the portfolio the what-if panel works on)."""
     return flash_crash_portfolio()
 
