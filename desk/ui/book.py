@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -45,7 +46,9 @@ from desk.ui.levels import Level, ThresholdsFor, figure_level, global_thresholds
 from desk.ui.theme import current_theme
 
 BOOK_EVERY_SECONDS = 2.0  # a book is two stress curves of ~100 engine evaluations each
-EXPOSURE_COLUMNS = ("underlying", "long", "short", "net", "net (USD)")
+# coin and USD in columns of their own: on a 1280 px screen "1.8342 BTC (113,541.99 USD)" in one
+# cell was cut
+EXPOSURE_COLUMNS = ("underlying", "long", "long (USD)", "short", "short (USD)", "net", "net (USD)")
 HEDGE_COLUMNS = ("underlying", "long leg", "short leg", "hedged", "breaks at", "distance", "then naked",
                  "suggestion")
 _NUMERIC = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -75,6 +78,13 @@ def _signed_quantity(coin: float, unit: str) -> str:
     return ("+" if coin >= 0 else "-") + fmt.quantity(abs(coin), unit)
 
 
+class AmountAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph ships no type hints
+    """Amounts on the axis with thousands separators, as in the tables beside it."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        return [fmt.money(v * scale, None) if spacing * scale < 1 else f"{v * scale:,.0f}" for v in values]
+
+
 class BookWidget(QWidget):
     """Exposure and hedges tables and the book's stress chart for one portfolio."""
 
@@ -99,10 +109,10 @@ class BookWidget(QWidget):
         self.hedges = _table(HEDGE_COLUMNS)
         self.hedges_caption = QLabel("Hedges: a long and a short of one underlying in different accounts, "
                                      "or a perpetual against a spot balance")
-        self.plot = plot_widget()
+        self.plot = plot_widget(axis_items={"left": AmountAxis(orientation="left")})
         item = self.plot.getPlotItem()
         item.setLabel("bottom", "move (%)")
-        item.setLabel("left", "book P&L (USD)")
+        item.setLabel("left", "P&L (USD)")  # short: the longer title was cut on a 330 px tall tab
         item.setMenuEnabled(False)
         self.zero = pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen(color_of(SERIES["mark"]), width=1,
                                                                 style=Qt.PenStyle.DotLine))
@@ -122,19 +132,28 @@ class BookWidget(QWidget):
         self.plot.setMinimumSize(320, 180)
         self.hedges.setMinimumHeight(90)
 
-        # tables on the left, the chart on the right: both in sight in a short tab
-        tables = QVBoxLayout()
+        # tables on the left, the chart on the right: both in sight in a short tab; the trader may
+        # move the split (the tables take most of it: their figures must not be cut)
+        left, right = QWidget(), QWidget()
+        tables = QVBoxLayout(left)
+        tables.setContentsMargins(0, 0, 0, 0)
         tables.addWidget(self.title)
         tables.addWidget(self.exposure)
         tables.addWidget(self.hedges_caption)
         tables.addWidget(self.hedges, 1)
-        chart = QVBoxLayout()
+        chart = QVBoxLayout(right)
+        chart.setContentsMargins(0, 0, 0, 0)
         chart.addWidget(self.legend)
         chart.addWidget(self.plot, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 7)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setChildrenCollapsible(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(tables, 3)
-        layout.addLayout(chart, 2)
+        layout.addWidget(self.splitter)
         self.restyle()
         follow_theme(self.restyle)
 
@@ -178,10 +197,10 @@ class BookWidget(QWidget):
                              for leg in e.legs)
             cells = [
                 _item(e.underlying, f"{e.underlying}: every leg\n{legs}"),
-                _item(f"{fmt.quantity(e.long_coin, e.underlying)} ({fmt.money(e.long_usd, 'USD')})",
-                      numeric=True),
-                _item(f"{fmt.quantity(e.short_coin, e.underlying)} ({fmt.money(e.short_usd, 'USD')})",
-                      numeric=True),
+                _item(fmt.quantity(e.long_coin, e.underlying), numeric=True),
+                _item(fmt.money(e.long_usd, "USD"), numeric=True),
+                _item(fmt.quantity(e.short_coin, e.underlying), numeric=True),
+                _item(fmt.money(e.short_usd, "USD"), numeric=True),
                 _item(_signed_quantity(e.net_coin, e.underlying), numeric=True),
                 _item(fmt.money(e.net_usd, "USD", signed=True), numeric=True),
             ]

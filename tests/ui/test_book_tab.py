@@ -86,7 +86,12 @@ def test_book_tab_paints_the_cross_venue_hedge_and_plots_the_book(qtbot: QtBot,
     long_coin = sum(p.contracts * p.contract_size / (p.mark_price if p.kind == "inverse" else 1.0)
                     for p in longs)
     long_coin += 0.5  # the spot balance of demo-bybit-hedge
-    assert cell(exposure, b, 1, DISPLAY).startswith(display.quantity(long_coin, "BTC") + " (")
+    assert cell(exposure, b, 1, DISPLAY) == display.quantity(long_coin, "BTC")
+    # in USD: a linear leg at its mark, an inverse one at its face value, the spot at its price
+    spot = next(s for a in portfolio.accounts for s in a.spot if s.asset == "BTC")
+    long_usd = sum(p.contracts * p.contract_size * (1.0 if p.kind == "inverse" else p.mark_price)
+                   for p in longs) + spot.amount * spot.price
+    assert cell(exposure, b, 2, DISPLAY) == display.money(long_usd, "USD")
     assert cell(exposure, b, 1, ALIGN) == int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     assert "demo-bybit-hedge BTC spot: +0.5 BTC" in cell(exposure, b, 0, TOOLTIP)
     assert cell(exposure, b, 3, FOREGROUND) is None  # exposure carries no alarm colour
