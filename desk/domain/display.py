@@ -53,6 +53,8 @@ def money(value: float | None, currency: str | None = None, *, signed: bool = Fa
     if value is None or not math.isfinite(value):
         return DASH
     decimals = 2 if currency is None or currency.upper() in _DOLLARS else 6
+    if round(value, decimals) == 0:
+        value = 0.0  # a rounding residue is no loss: never "-0.00"
     text = f"{value:+,.{decimals}f}" if signed else f"{value:,.{decimals}f}"
     return f"{text} {currency}" if currency else text
 

@@ -88,3 +88,14 @@ def test_equity_counts_isolated_margins_and_their_unrealized_pnl() -> None:
     assert (equity.cross_wallet, equity.cross_unrealized_pnl) == (500.0, 0.0)
     assert equity.isolated_margin == 30.0 and equity.isolated_unrealized_pnl == pytest.approx(-24.0)
     assert equity.total == pytest.approx(506.0)
+
+
+@pytest.mark.parametrize(("value", "currency", "signed", "shown"), [
+    (-1e-9, "USD", True, "+0.00 USD"),  # a rounding residue of the book's stress sum
+    (-0.004, None, True, "+0.00"),
+    (-0.005001, None, True, "-0.01"),
+    (-4e-7, "BTC", False, "0.000000 BTC"),
+    (-6e-7, "BTC", False, "-0.000001 BTC"),
+])
+def test_money_never_says_minus_zero(value: float, currency: str | None, signed: bool, shown: str) -> None:
+    assert display.money(value, currency, signed=signed) == shown
