@@ -120,7 +120,7 @@ class PushServer:
                  what: str = "requests") -> list[Request]:
         with self.arrived:
             if not self.arrived.wait_for(lambda: predicate(self.requests), timeout):
-                got = [(r.method, r.path) for r in self.requests]
+                got = [(r.method, r.path, r.body[:160]) for r in self.requests]
                 pytest.fail(f"timed out waiting for {what}; got {got}")
             return list(self.requests)
 
