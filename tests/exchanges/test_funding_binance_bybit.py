@@ -8,7 +8,6 @@ import pytest
 from tests.exchanges.conftest import read_once
 from tests.fake_exchange import load_payload
 
-
 _BINANCE_IDS = {"ETH/USDT:USDT": "ETHUSDT", "BTC/USDT:USDT": "BTCUSDT",
                 "BTC/USD:BTC": "BTCUSD_PERP", "ETH/USD:ETH": "ETHUSD_PERP"}
 

@@ -222,7 +222,8 @@ class BinanceAdapter:
         ids = sorted({ex.markets[p.symbol]["id"] for p in positions})
         if not ids:
             return []
-        read = ex.fapipublic_get_premiumindex if self.venue == "binanceusdm" else ex.dapipublic_get_premiumindex
+        linear = self.venue == "binanceusdm"
+        read = ex.fapipublic_get_premiumindex if linear else ex.dapipublic_get_premiumindex
         answer = await read({"symbol": ids[0]}) if len(ids) == 1 else await read()
         return answer if isinstance(answer, list) else [answer]
 
