@@ -45,3 +45,32 @@ def test_binance_risk_report_carries_the_funding(fake, keys, make_config):
     assert eth.funding_rate == float(rows["ETHUSDT"]["lastFundingRate"])
     assert eth.next_funding_time == rows["ETHUSDT"]["nextFundingTime"] / 1000
     assert eth.funding_drift is None  # the drift is computed on demand only
+
+
+_BYBIT_IDS = {"BTC/USDT:USDT": "BTCUSDT", "ETH/USDT:USDT": "ETHUSDT", "BTC/USD:BTC": "BTCUSD",
+              "BTC/USDC:USDC": "BTCPERP"}
+
+
+def _instrument_minutes() -> dict[str, float]:
+    instruments = load_payload("bybit_instruments.json")
+    return {r["symbol"]: float(r["fundingInterval"]) for rows in instruments.values() for r in rows
+            if "fundingInterval" in r}
+
+
+@pytest.mark.parametrize("account", ["uta", "classic"])
+def test_bybit_positions_carry_the_tickers_funding(fake, keys, make_config, account):
+    fake.state["bybit"]["account"] = account
+    funding = load_payload("bybit_tickers_funding.json")
+    minutes = _instrument_minutes()
+    snap = read_once(make_config("bybit"), keys.as_secrets())
+    assert snap.account.positions
+    for p in snap.account.positions:
+        market_id = _BYBIT_IDS[p.symbol]
+        row = funding[market_id]
+        assert p.funding_rate == float(row["fundingRate"])
+        assert p.next_funding_time == float(row["nextFundingTime"]) / 1000
+        assert p.funding_interval_hours == minutes[market_id] / 60
+    categories = {r.query.get("category") for r in fake.requests if r.path == "/v5/market/tickers"}
+    held = {"inverse" if p.kind.value == "inverse" else "linear" for p in snap.account.positions}
+    assert categories == held
+    assert len([r for r in fake.requests if r.path == "/v5/market/tickers"]) == len(held)
