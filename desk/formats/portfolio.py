@@ -1026,7 +1026,8 @@ def _fast_position(p: Any, account: str, tables: _Tables) -> tuple[Position, int
         1.0 if p.contract_size is _UNSET else p.contract_size, leg, isolated_margin, _given(p.leverage),
         tiers, _given(p.taker_fee), reported_value, _given(p.tick_size), _given(p.mark_time),
         _given(p.lot_size), _given(p.adl_rank), funding_rate=_given(p.funding_rate),
-        next_funding_time=_given(p.next_funding_time), funding_interval_hours=_given(p.funding_interval_hours),
+        next_funding_time=_given(p.next_funding_time),
+        funding_interval_hours=_given(p.funding_interval_hours),
     )
     return position, colons
 
