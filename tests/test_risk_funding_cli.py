@@ -101,7 +101,8 @@ def test_the_demo_snapshot_carries_funding_and_desk_risk_shows_its_drift(tmp_pat
             doc = docs[(account.name, p.symbol, p.leg.value)]
             drift = doc["funding_drift"]
             assert drift["payment"] == pytest.approx(payment, rel=1e-12)
-            assert [s["liquidation_price"] for s in drift["liquidation_after"]] == pytest.approx(after, rel=1e-12)
+            liquidations = [s["liquidation_price"] for s in drift["liquidation_after"]]
+            assert liquidations == pytest.approx(after, rel=1e-12)
             if payment > 0:
                 slack = p.isolated_margin + r.unrealized_pnl - r.maintenance_margin
                 assert drift["payments_to_liquidation"] == pytest.approx(slack / payment, rel=1e-9)
