@@ -59,3 +59,14 @@ def test_no_rate_no_funding_rows(ladder: LadderWidget, crash: Portfolio) -> None
     ladder.show_position(crash, risk)
     assert "funding_rate" not in ladder.displayed and "funding" not in ladder.side.text()
     assert ladder.funding is None
+
+
+def test_the_drift_follows_a_new_position_or_rate_at_once(ladder: LadderWidget, crash: Portfolio) -> None:
+    risk = position_risk(compute_risk(crash), *VICTIM)
+    ladder.show_position(crash, risk)
+    first = ladder.funding
+    assert first is not None and first.rate == risk.funding_rate
+    doubled = dataclasses.replace(risk, funding_rate=2 * risk.funding_rate)
+    ladder.show_position(crash, doubled)  # within FUNDING_EVERY_SECONDS: a new rate is computed anyway
+    assert ladder.funding is not None and ladder.funding.rate == 2 * risk.funding_rate
+    assert ladder.funding.payment == pytest.approx(2 * first.payment, rel=1e-12)

@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from desk.domain.funding import position_funding_drift
-from desk.domain.model import Portfolio, Position
+from desk.domain.model import Account, Portfolio, Position
 from desk.domain.protection import loss_text, verdict_text
 from desk.domain.report import FundingDrift, PositionRisk
 from desk.domain.whatif import MarkProbe, ProbeFigures, break_even_price, find_position
@@ -54,6 +54,9 @@ _PLACE_ORDER = ("liquidation", "mark", "whatif_liquidation", "liquidation_exchan
                 "bankruptcy", "break_even")
 _LANES = (0.01, 0.34, 0.67)  # where a label may start, as a fraction of the plot's width
 _NUDGES = (0.0, 3.0, 6.0)  # pixels a label may stand off its line when lines lie a pixel apart
+
+#: the selected position's funding drift is recomputed at most this often while only marks move
+FUNDING_EVERY_SECONDS = 2.0
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels (y grows downwards)
 
@@ -129,6 +132,8 @@ class LadderWidget(QWidget):
         # here for this one position only: the table's live tick never runs it
         self.funding: FundingDrift | None = None
         self.clock: Callable[[], float] = time.time  # the time to the next payment counts from it
+        self._funding_for: tuple[object, ...] | None = None  # (position key, rate) of self.funding
+        self._funding_at = -math.inf  # time.monotonic() when it was computed
         self.levels: dict[str, float | None] = {}
         self.displayed: dict[str, str] = {}  # what the labels say, by level / figure name
         self._pinned = False  # the user moved the what-if line: keep it across updates
@@ -255,7 +260,7 @@ class LadderWidget(QWidget):
         self.risk = risk
         self.position = position
         self.probe = MarkProbe(account, risk.symbol, risk.leg)
-        self.funding = risk.funding_drift or position_funding_drift(account, risk)
+        self.funding = risk.funding_drift or self._drift(account, risk)
         if not same:
             self._pinned = False
         self._show_empty(False)
@@ -263,6 +268,17 @@ class LadderWidget(QWidget):
         price = self.whatif.value() if self._pinned else risk.mark_price
         self._set_line(price)
         self._fit_range()
+
+    def _drift(self, account: Account, risk: PositionRisk) -> FundingDrift | None:
+        """The drift at the position's rate: again when the position or its rate changes, else at most
+        every :data:`FUNDING_EVERY_SECONDS` (four engine runs of the account; it moves with the mark
+        only slowly, and the ladder follows every live tick)."""
+        wanted = (risk.key, risk.funding_rate)
+        now = time.monotonic()
+        if wanted != self._funding_for or now - self._funding_at >= FUNDING_EVERY_SECONDS:
+            self.funding = position_funding_drift(account, risk)
+            self._funding_for, self._funding_at = wanted, now
+        return self.funding
 
     def set_whatif_price(self, price: float) -> ProbeFigures | None:
         """Move the what-if line to ``price`` as a drag would (also for tests and the benchmark)."""
