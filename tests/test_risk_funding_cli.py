@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
+
+from desk.domain import display
+from desk.domain.model import Kind, MarginMode, Portfolio
+from desk.domain.scalar import compute_risk_scalar
+from desk.formats import load_portfolio
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,3 +55,59 @@ def test_a_receiving_position_and_input_errors(tmp_path):
     assert bad.returncode == 2 and "--funding-rate must be a percent per interval" in bad.stderr
     both = risk(tmp_path, "--funding-rate", "0.01", "--json")
     assert both.returncode == 2 and "drop --json" in both.stderr and both.stdout == ""
+
+
+def desk_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "desk", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120, check=False, env=env)
+
+
+def test_the_demo_snapshot_carries_funding_and_desk_risk_shows_its_drift(tmp_path):
+    done = desk_run(tmp_path, "snapshot", "--demo", "-o", "f.json")
+    assert done.returncode == 0, done.stderr
+    portfolio = load_portfolio(tmp_path / "f.json")
+    text = desk_run(tmp_path, "risk", "f.json")
+    assert text.returncode == 0, text.stderr
+    as_json = desk_run(tmp_path, "risk", "f.json", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    docs = {(a["name"], p["symbol"], p["leg"]): p
+            for a in json.loads(as_json.stdout)["accounts"] for p in a["positions"]}
+    checked = 0
+    for account in portfolio.accounts:
+        for p in account.positions:
+            if p.margin_mode is not MarginMode.ISOLATED:
+                continue
+            assert p.funding_rate is not None and p.next_funding_time is not None
+            # one payment = side × rate × notional at the mark (linear: contracts × size × mark)
+            assert p.kind is Kind.LINEAR
+            payment = p.side.sign * p.funding_rate * p.contracts * p.contract_size * p.mark_price
+            # the liquidation after n payments: the scalar oracle on the position with n payments less margin
+            after = []
+            for n in (1, 3, 24):
+                moved = dataclasses.replace(p, isolated_margin=p.isolated_margin - n * payment)
+                alone = dataclasses.replace(account, positions=(moved,))
+                after.append(compute_risk_scalar(Portfolio((alone,))).accounts[0].positions[0].liquidation_price)
+            now = compute_risk_scalar(Portfolio((dataclasses.replace(account, positions=(p,)),)))
+            r = now.accounts[0].positions[0]
+            head = (f"  {account.name} {p.symbol} ({p.side.value}): funding "
+                    f"{p.funding_rate * 100:+.4f} % per {p.funding_interval_hours:g} h, next "
+                    f"{datetime.fromtimestamp(p.next_funding_time, UTC):%H:%M} UTC; ")
+            drift_text = "; liquidation after 1 / 3 / 24 payments: " + " / ".join(
+                display.price(liq, p.tick_size) for liq in after)
+            ours = next(s for s in text.stdout.splitlines() if s.startswith(head))
+            assert drift_text in ours
+            assert display.money(abs(payment), p.settle) in ours
+            doc = docs[(account.name, p.symbol, p.leg.value)]
+            drift = doc["funding_drift"]
+            assert drift["payment"] == pytest.approx(payment, rel=1e-12)
+            liquidations = [s["liquidation_price"] for s in drift["liquidation_after"]]
+            assert liquidations == pytest.approx(after, rel=1e-12)
+            if payment > 0:
+                slack = p.isolated_margin + r.unrealized_pnl - r.maintenance_margin
+                assert drift["payments_to_liquidation"] == pytest.approx(slack / payment, rel=1e-9)
+                assert f"funding alone liquidates after {slack / payment:,.1f} payments" in ours
+            else:
+                assert drift["payments_to_liquidation"] is None and "funding alone" not in ours
+            checked += 1
+    assert checked >= 2

@@ -153,6 +153,11 @@ def run(args: argparse.Namespace) -> int:
         check_report(report)
     except ResultError as exc:
         raise _result_error(exc) from None
+    funding_rate = getattr(args, "funding_rate", None)  # callers building their own Namespace omit it
+    if funding_rate is None:  # the venues' own rates, where read: their drift (issue 17)
+        from desk.domain.funding import with_funding_drift
+
+        report = with_funding_drift(portfolio, report)
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
     if target_distance is not None:
         what_if["target_distance"] = target_distance
@@ -165,8 +170,9 @@ def run(args: argparse.Namespace) -> int:
         print_report(report, what_if, text, colour=_use_colour(sys.stdout))
         if book is not None:
             print_book(book, text)
+        if funding_rate is None:
+            text.write(_live_funding_text(report))
         data = text.getvalue().encode(sys.stdout.encoding or "utf-8", errors="replace")
-    funding_rate = getattr(args, "funding_rate", None)  # callers building their own Namespace omit it
     if funding_rate is not None:
         if args.json:
             raise UserError("--funding-rate is shown in the text report only; drop --json")
@@ -199,6 +205,35 @@ def _funding_text(portfolio: Any, report: Any, rate: float) -> str:
                 text += f"; funding alone liquidates it after {drift.payments_to_liquidation:,.1f} payments"
             lines.append(text)
     return "\n".join(lines) + "\n"
+
+
+def _live_funding_text(report: Any) -> str:
+    """Each position's current funding (as read or given) and where paying it moves the liquidation
+    price; a cross position pays from its pool, so its line is the pool's drift too. Empty when no
+    position carries a rate."""
+    lines = []
+    for risk in report.accounts:
+        for r in risk.positions:
+            drift = r.funding_drift
+            if drift is None:
+                continue
+            source = "its isolated margin" if r.margin_mode == "isolated" else f"the {r.settle} pool"
+            verb = "pays" if drift.payment >= 0 else "receives"
+            after = " / ".join(display.price(liq, r.tick_size) for _, liq in drift.liquidation_after)
+            counts = " / ".join(str(n) for n, _ in drift.liquidation_after)
+            label = _escaped(r.symbol, 60)  # a hedge leg is told by its side
+            way = "from" if drift.payment >= 0 else "into"
+            text = (f"  {_escaped(r.account, 60)} {label} ({r.side}): funding "
+                    f"{display.funding_rate(r.funding_rate, r.funding_interval_hours)}, next "
+                    f"{display.utc_clock(r.next_funding_time)}; {verb} "
+                    f"{display.money(abs(drift.payment), r.settle)} a payment {way} {source}")
+            text += f"; liquidation after {counts} payments: {after}"
+            if drift.payments_to_liquidation is not None:
+                text += f"; funding alone liquidates after {drift.payments_to_liquidation:,.1f} payments"
+            lines.append(text)
+    if not lines:
+        return ""
+    return "\nFunding (current rates, positive: longs pay; marks held)\n" + "\n".join(lines) + "\n"
 
 
 def _book(portfolio: Any, move: float) -> Any:

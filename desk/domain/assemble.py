@@ -190,7 +190,8 @@ def assemble_account(
             None if p.margin_mode is cross else float(p.isolated_margin or 0.0),
             position_margin=position_margin, roi=roi,
             protection=None if orders is None else assess(p, orders.get(p.symbol, ()), liq, bk, venue),
-            adl_rank=p.adl_rank,
+            adl_rank=p.adl_rank, funding_rate=p.funding_rate, next_funding_time=p.next_funding_time,
+            funding_interval_hours=p.funding_interval_hours,
         ))
     return AccountRisk(
         name=account.name,

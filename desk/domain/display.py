@@ -9,6 +9,7 @@ risk: the figures and the fact "at or past liquidation" come from :mod:`desk.dom
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from decimal import Decimal
 
 DASH = "—"
@@ -137,3 +138,19 @@ def age(seconds: float | None) -> str:
         return f"{seconds / 60:.0f} min"
     hours, rest = divmod(int(seconds), 3600)
     return f"{hours} h {rest // 60} min"
+
+
+def funding_rate(rate: float | None, interval_hours: float | None = None) -> str:
+    """A funding rate as venues show it: "+0.0100 % per 8 h" ("per interval" when the venue does not
+    say how long one is)."""
+    if rate is None or not math.isfinite(rate):
+        return DASH
+    per = f"per {interval_hours:g} h" if interval_hours else "per interval"
+    return f"{rate * 100:+.4f} % {per}"
+
+
+def utc_clock(epoch: float | None) -> str:
+    """A time of day in UTC, "16:00 UTC" (funding comes at whole hours on every venue)."""
+    if epoch is None or not math.isfinite(epoch):
+        return DASH
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M UTC")

@@ -16,23 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from desk.domain.engine import compute_risk
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
+from desk.domain.report import FundingDrift, PositionRisk, RiskReport
+
+__all__ = ["DEFAULT_COUNTS", "FundingDrift", "funding_drift", "funding_payment", "position_funding_drift",
+           "with_funding_drift"]
 
 #: the payments the drift is shown after (issue 17: the next 1, 3 and 24 funding payments)
 DEFAULT_COUNTS = (1, 3, 24)
-
-
-@dataclass(frozen=True, slots=True)
-class FundingDrift:
-    rate: float  # per funding interval, a fraction; > 0: longs pay shorts
-    payment: float  # one payment by this position, settle currency; negative = it receives
-    liquidation_after: tuple[tuple[int, float | None], ...]  # (payments, liquidation price)
-    # at the current mark, funding alone reaches margin ratio 1.0 after this many payments
-    # (fractional); None when the position receives funding or pays nothing
-    payments_to_liquidation: float | None
 
 
 def funding_payment(position: Position, rate: float) -> float:
@@ -87,3 +80,25 @@ def funding_drift(account: Account, symbol: str, leg: str, rate: float,
             slack = pool.margin_balance - pool.maintenance_margin
         to_liquidation = max(slack, 0.0) / payment
     return FundingDrift(rate, payment, tuple(after), to_liquidation)
+
+
+def position_funding_drift(account: Account, risk: PositionRisk) -> FundingDrift | None:
+    """The drift of ``risk``'s position at the venue's current rate; None without a rate."""
+    if risk.funding_rate is None:
+        return None
+    return funding_drift(account, risk.symbol, risk.leg, risk.funding_rate)
+
+
+def with_funding_drift(portfolio: Portfolio, report: RiskReport) -> RiskReport:
+    """``report`` with the drift at the current rate on every position that has one: for the
+    on-demand surfaces (``desk risk``), never the live tick — it runs the engine per position."""
+    by_name = {a.name: a for a in portfolio.accounts}
+    accounts = []
+    for account_risk in report.accounts:
+        account = by_name.get(account_risk.name)
+        positions = tuple(
+            p if account is None or p.funding_rate is None
+            else dataclasses.replace(p, funding_drift=position_funding_drift(account, p))
+            for p in account_risk.positions)
+        accounts.append(dataclasses.replace(account_risk, positions=positions))
+    return dataclasses.replace(report, accounts=tuple(accounts))

@@ -31,6 +31,8 @@ MAX_LEVERAGE = 10_000.0
 MAX_THRESHOLD = 2.0  # a pool's k (liquidation at k·MM ≥ MB): 1, or 1.05 for Binance Portfolio Margin
 MAX_SHOCK = 100.0  # a what-if shock, as a fraction: +10,000 % (every mark ×101); the floor is −1 (−100 %)
 MAX_EPOCH = 1e11  # seconds (year 5138): a larger time is almost surely in milliseconds
+MAX_FUNDING_RATE = 1.0  # per interval: venues cap funding at a few percent; 100 % is surely a unit slip
+MIN_FUNDING_HOURS, MAX_FUNDING_HOURS = 1 / 60, 24 * 366  # a funding interval: a minute to a year
 
 #: a published maintenance amount is rounded; a fall of the maintenance margin at a tier boundary up
 #: to this share (or 0.01 of a unit) is rounding, not an inconsistent table
@@ -167,6 +169,9 @@ def check_position_numbers(p: Position) -> None:
     check_number(p.leverage, "leverage", MIN_LEVERAGE, MAX_LEVERAGE)
     check_number(p.taker_fee, "taker_fee", 0.0, 1.0)
     check_number(p.mark_time, "mark_time", 0.0, MAX_EPOCH, " epoch seconds")
+    check_number(p.funding_rate, "funding_rate", -MAX_FUNDING_RATE, MAX_FUNDING_RATE)
+    check_number(p.next_funding_time, "next_funding_time", 0.0, MAX_EPOCH, " epoch seconds")
+    check_number(p.funding_interval_hours, "funding_interval_hours", MIN_FUNDING_HOURS, MAX_FUNDING_HOURS)
     for name in ("liquidation_price", "bankruptcy_price", "margin_ratio"):
         value = getattr(p.reported, name)
         check_number(value, f"reported.{name}", 0.0, MAX_NOTIONAL)
@@ -185,6 +190,9 @@ _POSITION_BOUNDS = np.array([
     (MIN_LEVERAGE, MAX_LEVERAGE),  # leverage
     (0.0, 1.0),  # taker_fee
     (0.0, MAX_EPOCH),  # mark_time
+    (-MAX_FUNDING_RATE, MAX_FUNDING_RATE),  # funding_rate
+    (0.0, MAX_EPOCH),  # next_funding_time
+    (MIN_FUNDING_HOURS, MAX_FUNDING_HOURS),  # funding_interval_hours
     (0.0, MAX_NOTIONAL), (0.0, MAX_NOTIONAL), (0.0, MAX_NOTIONAL),  # reported figures
 ])
 
@@ -202,6 +210,9 @@ def _positions_plainly_in_bounds(positions: Sequence[Position]) -> bool:
              lo[7] if p.leverage is None else p.leverage,
              0.0 if p.taker_fee is None else p.taker_fee,
              0.0 if p.mark_time is None else p.mark_time,
+             0.0 if p.funding_rate is None else p.funding_rate,
+             0.0 if p.next_funding_time is None else p.next_funding_time,
+             lo[12] if p.funding_interval_hours is None else p.funding_interval_hours,
              0.0 if (r := p.reported).liquidation_price is None else r.liquidation_price,
              0.0 if r.bankruptcy_price is None else r.bankruptcy_price,
              0.0 if r.margin_ratio is None else r.margin_ratio) for p in positions]

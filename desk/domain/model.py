@@ -92,6 +92,11 @@ class Position:
     # the venue's auto-deleveraging rank as it shows it (Binance adl 0–4, Bybit adlRankIndicator
     # 0–5, OKX adl 1–5; higher = deleveraged sooner); None where the venue gives none (Hyperliquid)
     adl_rank: int | None = None
+    # funding (issue 17): the venue's current rate per funding interval, a fraction (> 0: longs pay
+    # shorts), the epoch seconds of the next payment and the interval in hours; None where unknown
+    funding_rate: float | None = None
+    next_funding_time: float | None = None
+    funding_interval_hours: float | None = None
 
     @property
     def key(self) -> tuple[str, str]:

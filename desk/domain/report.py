@@ -42,6 +42,18 @@ class Suggestion:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingDrift:
+    """Where funding at ``rate`` moves a position's liquidation price (desk.domain.funding)."""
+
+    rate: float  # per funding interval, a fraction; > 0: longs pay shorts
+    payment: float  # one payment by this position, settle currency; negative = it receives
+    liquidation_after: tuple[tuple[int, float | None], ...]  # (payments, liquidation price)
+    # at the current mark, funding alone reaches margin ratio 1.0 after this many payments
+    # (fractional); None when the position receives funding or pays nothing
+    payments_to_liquidation: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class PositionRisk:
     account: str
     symbol: str
@@ -80,6 +92,12 @@ class PositionRisk:
     liquidation_direction: str | None = None  # "down" | "up" (pooled accounts)
     protection: Protection | None = None  # stops vs liquidation; None when orders were not read
     adl_rank: int | None = None  # the venue's auto-deleveraging rank (model.Position.adl_rank)
+    funding_rate: float | None = None  # the venue's current rate per interval (model.Position)
+    next_funding_time: float | None = None  # epoch seconds
+    funding_interval_hours: float | None = None
+    # the drift at funding_rate: computed on demand only (desk risk, the ladder's selected position),
+    # never on every live tick — it runs the engine once per payment count
+    funding_drift: FundingDrift | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -662,7 +662,8 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
             margin.venue_margin_ratio, liquidation_price_symbol_only=liq_a, liquidation_direction=direction,
             protection=(None if orders is None
                         else assess(p, orders.get(p.symbol, ()), liq, bk, account.venue)),
-            adl_rank=p.adl_rank))
+            adl_rank=p.adl_rank, funding_rate=p.funding_rate, next_funding_time=p.next_funding_time,
+            funding_interval_hours=p.funding_interval_hours))
         label = p.symbol if p.leg.value == "both" else f"{p.symbol} ({p.leg.value})"
         if not p.tiers:
             warnings.append(f"{label}: no maintenance tiers or rate given; its maintenance margin is "

@@ -32,6 +32,8 @@ READ_METHODS = frozenset({
     "private_get_account_config", "public_post_info",
     # account mode and collateral prices (unified-margin.md §1, §7)
     "fapiprivate_get_multiassetsmargin", "fapipublic_get_assetindex",
+    # funding rate and next funding time (issue 17): Binance's premium index, Bybit's tickers
+    "fapipublic_get_premiumindex", "dapipublic_get_premiumindex", "public_get_v5_market_tickers",
     "public_get_v5_spot_margin_trade_collateral", "private_get_v5_account_fee_rate",
     # Binance Portfolio Margin (unified-margin.md §2, §7): account, balance, the other family's
     # positions, collateral rates and asset index prices — all signed GETs

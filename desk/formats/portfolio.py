@@ -45,6 +45,8 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Rate = Annotated[float, msgspec.Meta(ge=0, lt=1)]
 Name = Annotated[str, msgspec.Meta(min_length=1)]
+#: a funding rate per interval, signed (> 0: longs pay); venues cap it far below 100 %
+FundingRate = Annotated[float, msgspec.Meta(gt=-1, lt=1)]
 
 
 class PortfolioError(ValueError):
@@ -98,6 +100,9 @@ class PositionDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     mark_time: float | None = None
     reported: ReportedDoc | None = None
     adl_rank: Annotated[int, msgspec.Meta(ge=0, le=5)] | None = None  # the venue's ADL rank, as it shows it
+    funding_rate: FundingRate | None = None  # the current rate per funding interval (> 0: longs pay)
+    next_funding_time: NonNegative | None = None  # epoch seconds of the next payment
+    funding_interval_hours: Positive | None = None
 
 
 class OrderDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -557,7 +562,8 @@ def _reported(doc: ReportedDoc | None, account: str, label: str | None, field: s
 def _position(doc: PositionDoc, account: str) -> Position:
     label = _position_label({"symbol": doc.symbol, "leg": doc.leg.value, "side": doc.side.value})
     for name in ("contracts", "contract_size", "entry_price", "mark_price", "isolated_margin", "leverage",
-                 "mmr", "maintenance_amount", "taker_fee", "tick_size", "lot_size", "mark_time"):
+                 "mmr", "maintenance_amount", "taker_fee", "tick_size", "lot_size", "mark_time",
+                 "funding_rate", "next_funding_time", "funding_interval_hours"):
         _finite(getattr(doc, name), name, account, label)
     suffix = _settle_suffix(doc.symbol)
     settle = doc.settle or suffix
@@ -596,6 +602,9 @@ def _position(doc: PositionDoc, account: str) -> Position:
         lot_size=doc.lot_size,
         mark_time=doc.mark_time,
         adl_rank=doc.adl_rank,
+        funding_rate=doc.funding_rate,
+        next_funding_time=doc.next_funding_time,
+        funding_interval_hours=doc.funding_interval_hours,
     )
 
 
@@ -720,7 +729,9 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
                 margin_mode=p.margin_mode, settle=p.settle, contract_size=p.contract_size, leg=p.leg,
                 mark_price=p.mark_price, isolated_margin=p.isolated_margin, leverage=p.leverage,
                 taker_fee=p.taker_fee, tick_size=p.tick_size, lot_size=p.lot_size, mark_time=p.mark_time,
-                reported=_reported_doc(p.reported), adl_rank=p.adl_rank, **_tier_docs(p),
+                reported=_reported_doc(p.reported), adl_rank=p.adl_rank, funding_rate=p.funding_rate,
+                next_funding_time=p.next_funding_time, funding_interval_hours=p.funding_interval_hours,
+                **_tier_docs(p),
             )
             for p in a.positions
         ]
@@ -1014,7 +1025,9 @@ def _fast_position(p: Any, account: str, tables: _Tables) -> tuple[Position, int
         symbol, settle, p.kind, p.contracts, side, entry, entry if mark is None else mark, p.margin_mode,
         1.0 if p.contract_size is _UNSET else p.contract_size, leg, isolated_margin, _given(p.leverage),
         tiers, _given(p.taker_fee), reported_value, _given(p.tick_size), _given(p.mark_time),
-        _given(p.lot_size), _given(p.adl_rank),
+        _given(p.lot_size), _given(p.adl_rank), funding_rate=_given(p.funding_rate),
+        next_funding_time=_given(p.next_funding_time),
+        funding_interval_hours=_given(p.funding_interval_hours),
     )
     return position, colons
 

@@ -116,6 +116,20 @@ class ProtectionDoc(msgspec.Struct):
     liquidation_fee_note: str
 
 
+class FundingStepDoc(msgspec.Struct):
+    payments: int
+    liquidation_price: float | None  # null: no price liquidates the position after them
+
+
+class FundingDriftDoc(msgspec.Struct):
+    """Where funding at ``rate`` moves the liquidation price, every mark held where it is."""
+
+    rate: float  # per funding interval, a fraction; > 0: longs pay
+    payment: float  # one payment by this position, settle currency; negative = it receives
+    liquidation_after: list[FundingStepDoc]
+    payments_to_liquidation: float | None  # null: the position receives funding or pays none
+
+
 class PositionDoc(msgspec.Struct, omit_defaults=True):
     symbol: str
     leg: str
@@ -150,6 +164,12 @@ class PositionDoc(msgspec.Struct, omit_defaults=True):
     signed_distance_to_liquidation: float | None = None
     protection: ProtectionDoc | None = None  # null: the account's orders were not read
     adl_rank: int | None = None  # the venue's auto-deleveraging rank as it shows it; null: none given
+    # funding (issue 17): the venue's current rate per interval (> 0: longs pay), the epoch seconds
+    # of the next payment, the interval; null where the venue or file gives none
+    funding_rate: float | None = None
+    next_funding_time: float | None = None
+    funding_interval_hours: float | None = None
+    funding_drift: FundingDriftDoc | None = None  # null: no rate, or not computed for this report
 
 
 class AccountDoc(msgspec.Struct):
@@ -300,6 +320,15 @@ def _protection(p: PositionRisk) -> ProtectionDoc | None:
                          pr.liquidation_fee_note)
 
 
+def _funding_drift(p: PositionRisk) -> FundingDriftDoc | None:
+    d = p.funding_drift
+    if d is None:
+        return None
+    return FundingDriftDoc(d.rate, d.payment,
+                           [FundingStepDoc(n, _num(price)) for n, price in d.liquidation_after],
+                           _num(d.payments_to_liquidation))
+
+
 def _position(p: PositionRisk) -> PositionDoc:
     return PositionDoc(
         p.symbol, p.leg, p.side, p.margin_mode, p.settle, p.kind, p.contracts, p.entry_price, p.mark_price,
@@ -311,7 +340,8 @@ def _position(p: PositionRisk) -> PositionDoc:
         _num(p.liquidation_price_symbol_only),
         p.liquidation_direction,  # type: ignore[arg-type]
         _status(p), _num(p.signed_distance_to_liquidation),
-        _protection(p), p.adl_rank,
+        _protection(p), p.adl_rank, p.funding_rate, p.next_funding_time, p.funding_interval_hours,
+        _funding_drift(p),
     )
 
 

@@ -71,6 +71,12 @@ def merge_position(old: Position, new: Position, *, full_read: bool = False) -> 
         tick_size=new.tick_size if new.tick_size is not None else old.tick_size,
         lot_size=new.lot_size if new.lot_size is not None else old.lot_size,
         reported=reported,
+        # streams carry no funding: the last read's rate stands until the next REST read
+        funding_rate=new.funding_rate if new.funding_rate is not None else old.funding_rate,
+        next_funding_time=(new.next_funding_time if new.next_funding_time is not None
+                           else old.next_funding_time),
+        funding_interval_hours=(new.funding_interval_hours if new.funding_interval_hours is not None
+                                else old.funding_interval_hours),
     )
 
 

@@ -209,3 +209,25 @@ def test_demo_portfolio_and_snapshot_times():
     # Nothing in the snapshot is computed outside the engine: our figures match theirs.
     risk = compute_risk(Portfolio((snap.account,))).accounts[0]
     assert risk.rules == "binance" and not risk.generic_rules
+
+
+def test_positions_carry_the_current_funding_rate_and_the_next_payment():
+    from desk.exchanges.demo.catalog import FUNDING_INTERVAL_HOURS
+
+    market = manual_market("calm", seed=7, speed=60.0)
+    market.advance_to(299)
+    before = {name: market.account(name) for name in DEMO_ACCOUNTS}
+    for account in before.values():
+        for p in account.positions:
+            asset = market._instruments[(account.venue, p.symbol)].asset
+            assert p.funding_rate == market._funding_rate(account.venue, asset)
+            assert p.funding_interval_hours == FUNDING_INTERVAL_HOURS[account.venue]
+    market.step()  # the first payment, at 300 s
+    paid = _funding(market, 300.0)
+    assert paid
+    for e in paid:
+        p = next(q for q in before[e.account].positions if q.symbol == e.symbol and q.leg.value == e.leg)
+        # announced before it happened: the wall time the payment came, at 60 simulated s per s
+        assert p.next_funding_time == e.at == pytest.approx(market.epoch_at(0.0) + 300.0 / 60.0)
+    after = market.account("demo-hyperliquid").positions[0]
+    assert after.next_funding_time == pytest.approx(market.epoch_at(300.0 + 3600.0))

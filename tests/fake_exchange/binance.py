@@ -112,6 +112,7 @@ def install(server: FakeExchange) -> None:
         "dapi_positionRisk": server.fresh_state("binance_dapi_positionRisk.json"),
         "dapi_account": server.fresh_state("binance_dapi_account.json"),
         "dapi_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
+        "dapi_premiumIndex": server.fresh_state("binance_dapi_premiumIndex.json"),
         "listen_keys": [],
         # Multi-Assets mode (GET /fapi/v1/multiAssetsMargin); tests switch it on together with the
         # binance_fapi_*_multi_assets.json payloads
@@ -191,12 +192,16 @@ def install(server: FakeExchange) -> None:
         return json_response({"serverTime": server.now_ms()})
 
     async def premium_index(request: web.Request) -> web.Response:
-        rows = state["premiumIndex"]
+        # COIN-M answers a list even for one symbol; USDⓈ-M one object
+        coin = request.path.startswith("/dapi/")
+        rows = state["dapi_premiumIndex" if coin else "premiumIndex"]
         symbol = request.query.get("symbol")
         if symbol:
             match = [r for r in rows if r["symbol"] == symbol]
             if not match:
                 return _error(400, -1121, "Invalid symbol.")
+            if coin:
+                return json_response([dict(match[0], time=server.now_ms())])
             return json_response(dict(match[0], time=server.now_ms()))
         return json_response([dict(r, time=server.now_ms()) for r in rows])
 
@@ -262,6 +267,7 @@ def install(server: FakeExchange) -> None:
     r.add_get("/dapi/v1/ping", _empty)
     r.add_get("/dapi/v1/time", server_time)
     r.add_get("/dapi/v1/exchangeInfo", public("dapi_exchangeInfo", 1))
+    r.add_get("/dapi/v1/premiumIndex", premium_index)
     r.add_get("/dapi/v1/positionRisk", signed("dapi_positionRisk", 1))
     r.add_get("/dapi/v1/account", signed("dapi_account", 5))
     r.add_get("/dapi/v2/leverageBracket", signed("dapi_leverageBracket", 1))

@@ -77,6 +77,8 @@ def install(server: FakeExchange) -> None:
         # open orders per recorded account (issue 17): plain and conditional in one list, as
         # /v5/order/realtime answers them when no orderFilter is given
         "orders": server.fresh_state("bybit_order_realtime.json"),
+        # the funding fields of /v5/market/tickers per symbol (fundingRate, nextFundingTime in ms)
+        "funding": server.fresh_state("bybit_tickers_funding.json"),
     }
     state = server.state["bybit"]
 
@@ -104,11 +106,18 @@ def install(server: FakeExchange) -> None:
 
     async def tickers(request: web.Request) -> web.Response:
         symbol = request.query.get("symbol")
-        rows = [{"symbol": p["symbol"], "markPrice": p["markPrice"], "indexPrice": p["markPrice"],
-                 "lastPrice": p["markPrice"], "fundingRate": "0.0001"}
-                for name in ("uta", "classic", "uta_collateral") for p in state[name]["positions"]
-                if symbol is None or p["symbol"] == symbol]
-        return _answer(server, {"category": request.query.get("category", "linear"), "list": rows})
+        category = request.query.get("category", "linear")
+        listed = {r["symbol"] for r in state["instruments"].get(category, [])}
+        rows: dict[str, dict[str, str]] = {}
+        for name in ("uta", "classic", "uta_collateral"):
+            for p in state[name]["positions"]:
+                if (symbol is None or p["symbol"] == symbol) and p["symbol"] in listed:
+                    funding = state["funding"].get(p["symbol"], {"fundingRate": "0.0001",
+                                                                 "nextFundingTime": "1700006400000"})
+                    rows[p["symbol"]] = {"symbol": p["symbol"], "markPrice": p["markPrice"],
+                                         "indexPrice": p["markPrice"], "lastPrice": p["markPrice"],
+                                         **funding}
+        return _answer(server, {"category": category, "list": list(rows.values())})
 
     async def collateral_ratio(request: web.Request) -> web.Response:
         """Public tiered collateral ratios; ``currency`` narrows to one coin."""

@@ -80,3 +80,15 @@ def test_orders_follow_an_update_that_carries_them_and_stay_when_it_does_not():
     # leaves none) replaces them: a filled stop is not shown as still resting
     cleared = merge_stream_update(base, replace(acct(position(contracts=0.7)), orders=()), T0 + 2)
     assert cleared.orders == ()
+
+
+def test_a_stream_update_keeps_the_funding_of_the_rest_read_and_a_new_read_replaces_it():
+    funded = replace(position(mark=60_000, mark_time=T0), funding_rate=0.0001,
+                     next_funding_time=T0 + 3600, funding_interval_hours=8.0)
+    base = acct(funded)
+    merged = merge_stream_update(base, acct(position(mark=0.0), wallets={}), T0 + 5)
+    (p,) = merged.positions
+    assert (p.funding_rate, p.next_funding_time, p.funding_interval_hours) == (0.0001, T0 + 3600, 8.0)
+    newer = replace(funded, funding_rate=-0.0002, next_funding_time=T0 + 3600 + 8 * 3600)
+    (q,) = merge_stream_update(base, acct(newer, wallets={}), T0 + 6).positions
+    assert (q.funding_rate, q.next_funding_time) == (-0.0002, T0 + 3600 + 8 * 3600)

@@ -136,6 +136,8 @@ class BinanceAdapter:
                 tiers.put(symbol, tiers_from_ccxt(rows_for, "cum", f"{cfg.name} {symbol}"), now)
 
         positions = tuple(self._position(ex, cfg, p, tiers, now) for p in open_rows)
+        premium = await self._premium_index(ex, positions)
+        positions = with_funding(positions, premium, ex.markets)
         wallets: dict[str, float] = {}
         reported: dict[str, Reported] = {}
         for asset in info["assets"]:
@@ -149,7 +151,8 @@ class BinanceAdapter:
             if maint is not None and balance_ and balance_ > 0 and maint > 0:
                 reported[code] = Reported(margin_ratio=maint / balance_)
         margin = None
-        raw = {"positions": [strip_info(p) for p in rows], "account": info, "tiers": raw_tiers}
+        raw = {"positions": [strip_info(p) for p in rows], "account": info, "tiers": raw_tiers,
+               "premiumIndex": premium}
         funded = {a.get("asset") for a in info["assets"] if num(a.get("crossWalletBalance"))}
         funded |= {p.settle for p in positions if p.margin_mode is MarginMode.CROSS}
         # Only an account with more than one funded or settling asset can pool differently from one
@@ -196,6 +199,8 @@ class BinanceAdapter:
                 raw_tiers[symbol] = [strip_info(r) for r in rows_for]
                 tiers.put(symbol, tiers_from_ccxt(rows_for, "cum", f"{cfg.name} {symbol}"), now)
         positions = tuple(self._position(ex, cfg, p, tiers, now) for p in open_rows)
+        premium = await self._premium_index(ex, positions)
+        positions = with_funding(positions, premium, ex.markets)
         foreign = sorted(str(r.get("symbol")) for r in other or []
                          if isinstance(r, dict) and (num(r.get("positionAmt")) or 0.0) != 0)
         rates = await self._rates(ex, cfg, now)
@@ -206,10 +211,21 @@ class BinanceAdapter:
         wallets = {c.asset: c.amount for c in margin.collateral}
         raw = {"positions": [strip_info(p) for p in rows], "portfolio_account": account,
                "portfolio_balance": balances, "other_positions": other, "tiers": raw_tiers,
-               "collateral_rates": rates, "asset_index_prices": index_rows}
+               "collateral_rates": rates, "asset_index_prices": index_rows, "premiumIndex": premium}
         result = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
                          data_time=now, margin=margin)
         return ReadResult(result, raw)
+
+    async def _premium_index(self, ex: Any, positions: tuple[Position, ...]) -> list[Any]:
+        """The premium index rows (funding rate, next funding time) of the symbols held: one public
+        read per account read, weight 1 for one symbol, 10 for all; none while flat."""
+        ids = sorted({ex.markets[p.symbol]["id"] for p in positions})
+        if not ids:
+            return []
+        linear = self.venue == "binanceusdm"
+        read = ex.fapipublic_get_premiumindex if linear else ex.dapipublic_get_premiumindex
+        answer = await read({"symbol": ids[0]}) if len(ids) == 1 else await read()
+        return answer if isinstance(answer, list) else [answer]
 
     async def _rates(self, ex: Any, cfg: ReaderConfig, now: float) -> dict[str, float]:
         """Collateral rate per asset (``GET /sapi/v1/portfolio/collateralRate``, weight 50), read again
@@ -423,6 +439,23 @@ def portfolio_margin(name: str, account: dict[str, Any], balances: list[Any], ra
     if why:
         margin = dataclasses.replace(margin, cannot_recompute="; ".join(why))
     return margin
+
+
+def with_funding(positions: tuple[Position, ...], premium: list[Any],
+                 markets: Any) -> tuple[Position, ...]:
+    """``positions`` with the funding rate (``lastFundingRate``: the rate of the payment due at
+    ``nextFundingTime``, ms) of their premium index row; a delivery contract's row carries neither
+    (``""`` and 0) and keeps None. The interval is not in the row (``/fundingInfo`` lists only the
+    adjusted symbols), so it stays None."""
+    rows = {str(r.get("symbol")): r for r in premium if isinstance(r, dict)}
+    out = []
+    for p in positions:
+        row = rows.get(str(markets[p.symbol]["id"])) or {}
+        rate = num(row.get("lastFundingRate"))
+        due = num(row.get("nextFundingTime"))
+        out.append(dataclasses.replace(
+            p, funding_rate=rate, next_funding_time=due / 1000.0 if due else None) if rate is not None else p)
+    return tuple(out)
 
 
 def _leverage(info: dict[str, Any]) -> float | None:

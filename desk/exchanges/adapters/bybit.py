@@ -97,6 +97,8 @@ class BybitAdapter:
 
         positions = tuple(
             _position(ex, cfg, p, tiers, now, status, account_mode) for p in open_rows)
+        tickers = await _tickers(ex, positions)
+        positions = with_funding(positions, tickers, ex.markets)
         wallets: dict[str, float] = {}
         for coin in wallet.get("coin") or []:
             code, amount = coin.get("coin"), num(coin.get("walletBalance"))
@@ -109,7 +111,7 @@ class BybitAdapter:
             for code in {*wallets, *(p.settle for p in positions)}:
                 reported[code] = Reported(margin_ratio=account_mm_rate)
         raw = {"account_info": result, "positions": [strip_info(p) for p in rows], "wallet": wallet,
-               "tiers": raw_tiers, "unified": unified}
+               "tiers": raw_tiers, "unified": unified, "tickers": tickers}
         margin = None
         if unified and account_mode in ("REGULAR_MARGIN", "PORTFOLIO_MARGIN"):
             portfolio = account_mode == "PORTFOLIO_MARGIN"
@@ -225,6 +227,46 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, n
         tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
         adl_rank=adl_rank(info.get("adlRankIndicator")),  # 0–5
     )
+
+
+async def _tickers(ex: Any, positions: tuple[Position, ...]) -> list[Any]:
+    """The ``/v5/market/tickers`` rows (funding rate, next funding time) of the symbols held: one
+    public read per category held (the symbol's own row when it is the only one); none while flat."""
+    by_category: dict[str, set[str]] = {}
+    for p in positions:
+        category = "inverse" if p.kind is Kind.INVERSE else "linear"
+        by_category.setdefault(category, set()).add(str(ex.markets[p.symbol]["id"]))
+    rows: list[Any] = []
+    for category, ids in sorted(by_category.items()):
+        params = {"category": category}
+        if len(ids) == 1:
+            params["symbol"] = next(iter(ids))
+        answer = await ex.public_get_v5_market_tickers(params)
+        found = (answer.get("result") or {}).get("list") if isinstance(answer, dict) else None
+        rows += found if isinstance(found, list) else []
+    return rows
+
+
+def with_funding(positions: tuple[Position, ...], tickers: list[Any],
+                 markets: Any) -> tuple[Position, ...]:
+    """``positions`` with their ticker's ``fundingRate`` and ``nextFundingTime`` (ms), and the
+    instrument's ``fundingInterval`` (minutes, from the markets already loaded); a dated future's
+    ticker carries no rate and keeps None."""
+    rows = {str(r.get("symbol")): r for r in tickers if isinstance(r, dict)}
+    out = []
+    for p in positions:
+        market = markets[p.symbol]
+        row = rows.get(str(market["id"])) or {}
+        rate = num(row.get("fundingRate"))
+        if rate is None:
+            out.append(p)
+            continue
+        due = num(row.get("nextFundingTime"))
+        minutes = num((market.get("info") or {}).get("fundingInterval"))
+        out.append(dataclasses.replace(
+            p, funding_rate=rate, next_funding_time=due / 1000.0 if due else None,
+            funding_interval_hours=minutes / 60.0 if minutes else None))
+    return tuple(out)
 
 
 def collateral_tiers(name: str, answer: Any) -> dict[str, tuple[CollateralTier, ...]]:

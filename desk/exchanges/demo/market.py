@@ -473,6 +473,10 @@ class DemoMarket:
             tick_size=inst.tick_size,
             lot_size=inst.lot_size,
             mark_time=mark_time,
+            # the venue's current rate and next payment, as the venues report them on every read
+            funding_rate=self._funding_rate(state.venue, inst.asset),
+            next_funding_time=self.epoch_at(self._next_funding[state.venue]),
+            funding_interval_hours=FUNDING_INTERVAL_HOURS[state.venue],
         )
 
     def _domain_account(self, state: _AccountState, marks: Mapping[str, float], mark_time: float | None,

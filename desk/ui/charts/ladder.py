@@ -10,6 +10,7 @@ Items are created once and updated in place (pyqtgraph's ``scrollingPlots`` advi
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import pyqtgraph as pg
@@ -17,9 +18,10 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from desk.domain.model import Portfolio, Position
+from desk.domain.funding import position_funding_drift
+from desk.domain.model import Account, Portfolio, Position
 from desk.domain.protection import loss_text, verdict_text
-from desk.domain.report import PositionRisk
+from desk.domain.report import FundingDrift, PositionRisk
 from desk.domain.whatif import MarkProbe, ProbeFigures, break_even_price, find_position
 from desk.ui import formatting as fmt
 from desk.ui.charts.style import (
@@ -52,6 +54,9 @@ _PLACE_ORDER = ("liquidation", "mark", "whatif_liquidation", "liquidation_exchan
                 "bankruptcy", "break_even")
 _LANES = (0.01, 0.34, 0.67)  # where a label may start, as a fraction of the plot's width
 _NUDGES = (0.0, 3.0, 6.0)  # pixels a label may stand off its line when lines lie a pixel apart
+
+#: the selected position's funding drift is recomputed at most this often while only marks move
+FUNDING_EVERY_SECONDS = 2.0
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels (y grows downwards)
 
@@ -123,6 +128,12 @@ class LadderWidget(QWidget):
         self.position: Position | None = None
         self.probe: MarkProbe | None = None
         self.figures: ProbeFigures | None = None
+        # the selected position's funding drift at its current rate (desk.domain.funding), computed
+        # here for this one position only: the table's live tick never runs it
+        self.funding: FundingDrift | None = None
+        self.clock: Callable[[], float] = time.time  # the time to the next payment counts from it
+        self._funding_for: tuple[object, ...] | None = None  # (position key, rate) of self.funding
+        self._funding_at = -math.inf  # time.monotonic() when it was computed
         self.levels: dict[str, float | None] = {}
         self.displayed: dict[str, str] = {}  # what the labels say, by level / figure name
         self._pinned = False  # the user moved the what-if line: keep it across updates
@@ -249,6 +260,7 @@ class LadderWidget(QWidget):
         self.risk = risk
         self.position = position
         self.probe = MarkProbe(account, risk.symbol, risk.leg)
+        self.funding = risk.funding_drift or self._drift(account, risk)
         if not same:
             self._pinned = False
         self._show_empty(False)
@@ -256,6 +268,17 @@ class LadderWidget(QWidget):
         price = self.whatif.value() if self._pinned else risk.mark_price
         self._set_line(price)
         self._fit_range()
+
+    def _drift(self, account: Account, risk: PositionRisk) -> FundingDrift | None:
+        """The drift at the position's rate: again when the position or its rate changes, else at most
+        every :data:`FUNDING_EVERY_SECONDS` (four engine runs of the account; it moves with the mark
+        only slowly, and the ladder follows every live tick)."""
+        wanted = (risk.key, risk.funding_rate)
+        now = time.monotonic()
+        if wanted != self._funding_for or now - self._funding_at >= FUNDING_EVERY_SECONDS:
+            self.funding = position_funding_drift(account, risk)
+            self._funding_for, self._funding_at = wanted, now
+        return self.funding
 
     def set_whatif_price(self, price: float) -> ProbeFigures | None:
         """Move the what-if line to ``price`` as a drag would (also for tests and the benchmark)."""
@@ -329,6 +352,7 @@ class LadderWidget(QWidget):
         rows.append(f"<tr><td>margin ratio ({'own' if risk.margin_mode == 'isolated' else 'pool'})</td>"
                     f"<td align='right'>{fmt.margin_ratio(risk.margin_ratio)}</td></tr>")
         rows.extend(self._update_orders())
+        rows.extend(self._funding_rows())
         self.side.setText(f"<div>{risk.account}</div><table cellspacing='0'>{''.join(rows)}</table>")
 
     def _order_line(self, kind: str, i: int) -> pg.InfiniteLine:
@@ -384,6 +408,33 @@ class LadderWidget(QWidget):
             cell.format("loss if the stops fill", self.displayed["stop_fill_loss"]),
             cell.format("loss if liquidated", self.displayed["liquidation_loss"]),
         ]
+
+    def _funding_rows(self) -> list[str]:
+        """The current funding rate, the time to the next payment and where paying it moves the
+        liquidation price (after 1, 3 and 24 payments); nothing when the venue gave no rate."""
+        risk = self.risk
+        assert risk is not None
+        for name in ("funding_rate", "next_funding", "funding_after", "funding_alone"):
+            self.displayed.pop(name, None)
+        if risk.funding_rate is None:
+            return []
+        cell = "<tr><td>{}</td><td align='right'>{}</td></tr>"
+        self.displayed["funding_rate"] = fmt.funding_rate(risk.funding_rate, risk.funding_interval_hours)
+        rows = [cell.format("funding (longs pay if +)", self.displayed["funding_rate"])]
+        if risk.next_funding_time is not None:
+            wait = fmt.age(risk.next_funding_time - self.clock())
+            self.displayed["next_funding"] = f"{fmt.utc_clock(risk.next_funding_time)} · in {wait}"
+            rows.append(cell.format("next funding", self.displayed["next_funding"]))
+        drift = self.funding
+        if drift is not None:
+            counts = " / ".join(str(n) for n, _ in drift.liquidation_after)
+            self.displayed["funding_after"] = " / ".join(
+                fmt.price(liq, risk.tick_size) for _, liq in drift.liquidation_after)
+            rows.append(cell.format(f"liquidation after {counts} payments", self.displayed["funding_after"]))
+            if drift.payments_to_liquidation is not None:
+                self.displayed["funding_alone"] = f"{drift.payments_to_liquidation:,.1f} payments"
+                rows.append(cell.format("funding alone liquidates after", self.displayed["funding_alone"]))
+        return rows
 
     def _set_line(self, price: float) -> None:
         self._setting_line = True
