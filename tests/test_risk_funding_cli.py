@@ -111,3 +111,28 @@ def test_the_demo_snapshot_carries_funding_and_desk_risk_shows_its_drift(tmp_pat
                 assert drift["payments_to_liquidation"] is None and "funding alone" not in ours
             checked += 1
     assert checked >= 2
+
+
+def test_a_pooled_account_with_a_funding_rate_gets_no_drift_rather_than_a_crash(tmp_path):
+    """Funding on a pooled account is paid from its collateral coins, which the drift does not model:
+    `desk risk` says nothing about its drift (before: an internal error, StopIteration)."""
+    import dataclasses
+
+    from desk.formats import dump_portfolio, load_portfolio
+
+    portfolio = load_portfolio(ROOT / "docs" / "examples" / "unified-accounts.json")
+    pooled = [a for a in portfolio.accounts if a.pooled]
+    assert pooled
+    accounts = tuple(dataclasses.replace(a, positions=tuple(dataclasses.replace(p, funding_rate=0.0001)
+                                                             for p in a.positions)) if a.pooled else a
+                     for a in portfolio.accounts)
+    path = tmp_path / "pooled-funding.json"
+    path.write_bytes(dump_portfolio(dataclasses.replace(portfolio, accounts=accounts)))
+    result = subprocess.run([sys.executable, "-m", "desk", "risk", "--json", str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    names = {a.name for a in pooled}
+    rows = [p for a in doc["accounts"] if a["name"] in names for p in a["positions"]]
+    assert rows and all(p["funding_rate"] == 0.0001 for p in rows)
+    assert all(p.get("funding_drift") is None for p in rows)

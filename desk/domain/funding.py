@@ -76,15 +76,21 @@ def funding_drift(account: Account, symbol: str, leg: str, rate: float,
             r = now.positions[index]
             slack = float(position.isolated_margin or 0.0) + r.unrealized_pnl - r.maintenance_margin
         else:
-            pool = next(p for p in now.pools if p.settle == position.settle)
-            slack = pool.margin_balance - pool.maintenance_margin
+            pools = [p for p in now.pools if p.settle == position.settle]
+            if not pools:
+                raise ValueError(f"{account.name}: no {position.settle} pool behind {symbol} "
+                                 "to pay funding from")
+            slack = pools[0].margin_balance - pools[0].maintenance_margin
         to_liquidation = max(slack, 0.0) / payment
     return FundingDrift(rate, payment, tuple(after), to_liquidation)
 
 
 def position_funding_drift(account: Account, risk: PositionRisk) -> FundingDrift | None:
-    """The drift of ``risk``'s position at the venue's current rate; None without a rate."""
-    if risk.funding_rate is None:
+    """The drift of ``risk``'s position at the venue's current rate; None without a rate, and None
+    on an account whose venue pools collateral: its funding is paid from the pool's collateral
+    coins, which :func:`_paid` (a settle-currency wallet) does not model — no figure rather than a
+    wrong one."""
+    if risk.funding_rate is None or account.pooled:
         return None
     return funding_drift(account, risk.symbol, risk.leg, risk.funding_rate)
 
