@@ -141,3 +141,37 @@ def ticks_apart(a: float, b: float, tick_size: float | None) -> float:
     """How many ticks separate two prices (relative 1e-4 of the price stands in for a missing tick)."""
     tick = tick_size if tick_size and tick_size > 0 else abs(b) * 1e-4 or 1e-12
     return abs(a - b) / tick
+
+
+#: desk's names of the venues' pooled modes (``AccountMargin.mode``) in the venues' own words
+ACCOUNT_MODE_WORDS = {
+    "binance multi-assets": "Multi-Assets",
+    "binance portfolio margin": "Portfolio Margin",
+    "bybit uta cross": "UTA cross",
+    "bybit uta portfolio margin": "UTA portfolio margin",
+    "okx multi-currency": "OKX multi-currency",
+    "okx portfolio margin": "OKX portfolio margin",
+}
+
+
+def account_mode(mode: str | None) -> str:
+    """The venue's account mode as its own screens name it ("Multi-Assets", "UTA cross")."""
+    if not mode:
+        return "pooled margin"
+    return ACCOUNT_MODE_WORDS.get(mode, mode)
+
+
+def collateral_share(haircut: float | None) -> str:
+    """The share of a collateral coin that counts, "×0.95" (1 − haircut); "" when it counts in full."""
+    if haircut is None or not math.isfinite(haircut) or abs(haircut) < 1e-9:
+        return ""
+    return f"×{1.0 - haircut:.4g}"
+
+
+def collateral_amount(amount: float | None, asset: str) -> str:
+    """A collateral coin's amount without its unit: cents for dollar coins, up to 6 decimals else."""
+    if amount is None or not math.isfinite(amount):
+        return DASH
+    if asset.upper() in _DOLLARS:
+        return f"{amount:,.2f}"
+    return f"{amount:,.6f}".rstrip("0").rstrip(".") or "0"

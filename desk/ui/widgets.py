@@ -312,6 +312,14 @@ class AccountCard(QFrame):
         self.shock = QLabel(fmt.DASH)
         self.status = QLabel("waiting")
         self.status.setObjectName("muted")
+        # an account whose venue pools collateral (issue 16): its mode, and each collateral coin
+        self.mode = QLabel("")
+        self.collateral = QLabel("")
+        self.collateral.setTextFormat(Qt.TextFormat.PlainText)
+        self._collateral_items: list[str] = []
+        self._collateral_width = 0
+        self.mode.hide()
+        self.collateral.hide()
         grid.addWidget(self.title, 0, 0, 1, 2)
         grid.addWidget(self.level, 0, 2, Qt.AlignmentFlag.AlignRight)
         self.equity_label = _muted("Equity (incl. uPnL)")
@@ -334,8 +342,59 @@ class AccountCard(QFrame):
         grid.addWidget(self.bar, 3, 1, 1, 2)
         grid.addWidget(shock_label, 4, 0)
         grid.addWidget(self.shock, 4, 1, 1, 2)
-        grid.addWidget(self.status, 5, 0, 1, 3)
+        grid.addWidget(self.mode, 5, 0, 1, 3)
+        grid.addWidget(self.collateral, 6, 0, 1, 3)
+        grid.addWidget(self.status, 7, 0, 1, 3)
         grid.setColumnStretch(1, 1)
+
+    def _show_pool(self, pool: PoolRisk | None) -> None:
+        """The venue's mode in its own words and the collateral: "BTC 0.12 (×0.95)" per coin on the
+        card, amount, haircut and value in the pool's unit in the tooltip."""
+        self.mode.setVisible(pool is not None)
+        self.collateral.setVisible(pool is not None and bool(pool.collateral))
+        if pool is None:
+            self._collateral_items = []
+            return
+        unit = pool.settle
+        k = f"; liquidation at {pool.threshold:g}×MM" if pool.threshold != 1.0 else ""
+        set_text(self.mode, f"{display.account_mode(pool.mode)} · one {unit} pool")
+        self.mode.setToolTip(f"The venue pools every collateral coin into one margin balance in {unit} "
+                             f"({pool.mode}){k}.")
+        self._collateral_items = []
+        tips = [f"Collateral, counted in {unit} after the venue's haircut:"]
+        for c in pool.collateral:
+            share = display.collateral_share(c.haircut)
+            self._collateral_items.append(f"{c.asset} {display.collateral_amount(c.amount, c.asset)}"
+                                          + (f" ({share})" if share else ""))
+            tips.append(f"{c.asset}: {display.quantity(c.amount, c.asset)} at {display.price(c.price)} "
+                        f"{unit}, haircut {display.percent(c.haircut)}, "
+                        f"counts {display.money(c.value, unit)}")
+        tips.append(f"Margin balance {display.money(pool.margin_balance, unit)} after haircuts; total equity "
+                    f"{display.money(pool.total_equity, unit)}.")
+        self.collateral.setToolTip("\n".join(tips))
+        self._fit_collateral()
+
+    def fit_collateral(self, width: int) -> None:
+        """Break the collateral line between coins for a card ``width`` px wide (no coin is cut)."""
+        self._collateral_width = width
+        self._fit_collateral()
+
+    def _fit_collateral(self) -> None:
+        margins = self.layout().contentsMargins()
+        room = (self._collateral_width or self.width()) - margins.left() - margins.right() - 4
+        metrics = QFontMetrics(self.collateral.font())
+        lines: list[str] = []
+        for item in self._collateral_items:
+            joined = f"{lines[-1]} · {item}" if lines else item
+            if lines and metrics.horizontalAdvance(joined) <= room:
+                lines[-1] = joined
+            else:
+                lines.append(item)
+        set_text(self.collateral, "\n".join(lines))
+
+    @property
+    def collateral_lines(self) -> list[str]:
+        return self.collateral.text().split("\n") if self.collateral.text() else []
 
     def set_compact(self, compact: bool) -> None:
         """Short words when the row of cards leaves each less than _COMPACT_CARD_WIDTH."""
@@ -405,6 +464,7 @@ class AccountCard(QFrame):
             pool_level = Level.STALE if level is Level.STALE else figure_level(
                 None, worst_pool.margin_ratio, thresholds_for(self.name, None))
             self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
+        self._show_pool(next((p for p in pools if p.pool == "account"), None))
         self._shock = None if risk is None else risk.shock_to_liquidation
         if risk is None or risk.shock_to_liquidation is None:
             self.shock.setText(fmt.shock(None) if risk is not None else fmt.DASH)
@@ -489,7 +549,8 @@ class AccountsPanel(QScrollArea):
             card = self.cards.get(name)
             if card is None:
                 card = self.cards[name] = AccountCard(name)
-                self._row.insertWidget(self._row.count() - 1, card)
+                # top-aligned: a pooled card's collateral lines make it taller than the others
+                self._row.insertWidget(self._row.count() - 1, card, 0, Qt.AlignmentFlag.AlignTop)
             known = positions_levels.get(name) if positions_levels is not None else None
             levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds_for,
                                            now, stale_after, known, live_after))
@@ -509,9 +570,15 @@ class AccountsPanel(QScrollArea):
         margins = self._row.contentsMargins()
         room = (self.viewport().width() - margins.left() - margins.right()
                 - self._row.spacing() * (len(self.cards) - 1))
-        compact = room / len(self.cards) < _COMPACT_CARD_WIDTH
+        each = room / len(self.cards)
+        compact = each < _COMPACT_CARD_WIDTH
         for card in self.cards.values():
             card.set_compact(compact)
+            # a card is never narrower than its minimum (the row scrolls instead)
+            card.fit_collateral(int(max(each, card.minimumWidth())))
+        height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
+        if height and self.height() != height + 14:
+            self.setFixedHeight(height + 14)
 
 
 def placeholder(text: str) -> QWidget:
