@@ -104,8 +104,11 @@ def shock(signed_shock: float | None) -> str:
 
 
 def shock_short(signed_shock: float | None) -> str:
-    """:func:`shock` in few words, for a narrow card: "−15.18 % all marks", "+3.10 % all marks"."""
-    if signed_shock is None or math.isnan(signed_shock) or signed_shock == 0:
+    """:func:`shock` in few words, for a narrow card: "−15.18 % all marks", "+3.10 % all marks",
+    "none within ±99 %"."""
+    if signed_shock is None or math.isnan(signed_shock):
+        return "none within ±99 %"
+    if signed_shock == 0:
         return shock(signed_shock)
     sign = "−" if signed_shock < 0 else "+"
     return f"{sign}{percent(abs(signed_shock))} all marks"

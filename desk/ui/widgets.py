@@ -317,6 +317,8 @@ class AccountCard(QFrame):
         self.collateral = QLabel("")
         self.collateral.setTextFormat(Qt.TextFormat.PlainText)
         self._collateral_items: list[str] = []
+        # the figures of several settle currencies, one line each when a line would cut them
+        self._figure_parts: dict[QLabel, list[str]] = {}
         self._collateral_width = 0
         self.mode.hide()
         self.collateral.hide()
@@ -334,6 +336,7 @@ class AccountCard(QFrame):
         self._venue = ""
         self._rules = ""
         self._shock: float | None = None
+        self._has_risk = False
         grid.addWidget(self.equity_label, 1, 0)
         grid.addWidget(self.equity, 1, 1, 1, 2)
         grid.addWidget(self.wallet_label, 2, 0)
@@ -391,6 +394,12 @@ class AccountCard(QFrame):
             else:
                 lines.append(item)
         set_text(self.collateral, "\n".join(lines))
+        words = max(metrics.horizontalAdvance(label.text()) for label, _, _ in self._labels)
+        figure_room = room - words - self.layout().horizontalSpacing()  # type: ignore[attr-defined]
+        for label, parts in self._figure_parts.items():
+            one_line = "  ".join(parts)
+            fits = QFontMetrics(label.font()).horizontalAdvance(one_line) <= figure_room
+            set_text(label, (one_line if fits else "\n".join(parts)) or fmt.DASH)
 
     @property
     def collateral_lines(self) -> list[str]:
@@ -401,6 +410,7 @@ class AccountCard(QFrame):
         if compact != self.compact:
             self.compact = compact
             self._show_words()
+            self._fit_collateral()
 
     def _show_words(self) -> None:
         """The labels, the title and the shock in the words that fit the card's width."""
@@ -410,7 +420,7 @@ class AccountCard(QFrame):
         venue = "" if self.compact else (f" <span style='color:{level_text_hex(Level.STALE)}'>"
                                          f"{_escape(self._venue)}</span>")
         self.title.setText(f"<b>{_escape(self.name)}</b>{venue}{self._rules}")
-        if self._shock is not None:
+        if self._has_risk:
             self.shock.setText(display.shock_short(self._shock) if self.compact else shock_text(self._shock))
 
     def update_from(self, risk: AccountRisk | None, state: AccountState | None,
@@ -433,14 +443,15 @@ class AccountCard(QFrame):
         set_style(self.level, badge_style(LEVEL_HEX[level]))
         pools = risk.pools if risk else ()
         equity = risk.equity() if risk else ()
-        self.equity.setText("  ".join(fmt.money(e.total, e.settle) for e in equity) or fmt.DASH)
+        self._figure_parts[self.equity] = [fmt.money(e.total, e.settle) for e in equity]
         self.equity.setToolTip("Equity = cross wallet + cross unrealized PnL + isolated margins + isolated "
                                "unrealized PnL\n" + "\n".join(
             f"{e.settle}: cross wallet {fmt.money(e.cross_wallet, e.settle)}, cross uPnL "
             f"{fmt.money(e.cross_unrealized_pnl, e.settle, signed=True)}, isolated margin "
             f"{fmt.money(e.isolated_margin, e.settle)}, isolated uPnL "
             f"{fmt.money(e.isolated_unrealized_pnl, e.settle, signed=True)}" for e in equity))
-        self.wallet.setText("  ".join(fmt.money(e.cross_wallet, e.settle) for e in equity) or fmt.DASH)
+        self._figure_parts[self.wallet] = [fmt.money(e.cross_wallet, e.settle) for e in equity]
+        self._fit_collateral()
         self.wallet.setToolTip("The cross-margin wallet balance, without unrealized PnL and without the "
                                "margin held by isolated positions.")
         worst_pool = _worst_pool(pools)
@@ -466,6 +477,7 @@ class AccountCard(QFrame):
             self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
         self._show_pool(next((p for p in pools if p.pool == "account"), None))
         self._shock = None if risk is None else risk.shock_to_liquidation
+        self._has_risk = risk is not None
         if risk is None or risk.shock_to_liquidation is None:
             self.shock.setText(fmt.shock(None) if risk is not None else fmt.DASH)
             self.shock.setToolTip("No uniform adverse move of all marks in the searched range "

@@ -120,3 +120,36 @@ def test_past_liquidation_fits_1280_and_gives_the_room_back_when_gone(qtbot, win
     qtbot.waitUntil(lambda: not window._summary_pending, timeout=60_000)
     qtbot.waitUntil(lambda: table.columnWidth(Column.DISTANCE) < wide - 40, timeout=10_000)
     _no_horizontal_scrolling(qtbot, window)
+
+
+def test_at_1280_the_seven_demo_cards_with_two_pooled_cut_no_figure(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """The demo's seven accounts (two pool collateral, issue 16) at 1280 px: short words on every card,
+    the pooled cards' mode and collateral lines whole — the row scrolls rather than cut a figure."""
+    from desk.domain.engine import compute_risk
+    from desk.exchanges.demo import demo_portfolio
+    from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot
+
+    window.resize(1280, 800)
+    now = time.time()
+    window.clock = lambda: now
+    portfolio = demo_portfolio("calm", seed=3)
+    states = tuple(AccountState(a.name, a.venue, DataStatus.LIVE, data_time=now, oldest_mark_time=now,
+                                demo=True) for a in portfolio.accounts)
+    window.apply_snapshot(MonitorSnapshot(seq=1, at=now, portfolio=portfolio, report=compute_risk(portfolio),
+                                          accounts=states, positions={}))
+    qtbot.waitUntil(lambda: not window._summary_pending and window.width() == 1280, timeout=60_000)
+    qtbot.wait(50)
+    cards = window.accounts_panel.cards
+    assert len(cards) == 7
+    for name in ("demo-bybit-uta", "demo-binance-multi"):
+        card = cards[name]
+        assert card.compact and card.mode.isVisible() and card.collateral.isVisible()
+        assert _fits(card.mode)
+        for line in card.collateral_lines:
+            assert QFontMetrics(card.collateral.font()).horizontalAdvance(line) <= \
+                card.collateral.contentsRect().width(), (line, card.collateral.contentsRect().width())
+    for card in cards.values():  # a figure of several currencies may take a line each
+        figures = (card.equity, card.wallet, card.shock)
+        assert all(QFontMetrics(label.font()).horizontalAdvance(line) <= label.contentsRect().width()
+                   for label in figures for line in label.text().split("\n")), \
+            [(x.text(), x.contentsRect().width()) for x in (card.equity, card.wallet, card.shock)]
