@@ -217,7 +217,9 @@ class WhatIfPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setMinimumHeight(110)
+        # the suggestions above it are read first: at the tabs' least height (1280×800, a long table of
+        # positions above) the before/after table gives way and scrolls, down to about three rows
+        self.table.setMinimumHeight(84)
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.suggestions = QLabel("")

@@ -297,7 +297,7 @@ class AccountCard(QFrame):
         super().__init__(parent)
         self.name = name
         self.setObjectName("accountCard")
-        self.setMinimumWidth(240)
+        self.setMinimumWidth(CARD_MIN_WIDTH)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         grid = QGridLayout(self)
         grid.setContentsMargins(10, 8, 10, 8)
@@ -313,14 +313,13 @@ class AccountCard(QFrame):
         self.status = QLabel("waiting")
         self.status.setObjectName("muted")
         # an account whose venue pools collateral (issue 16): its mode, and each collateral coin
-        self.mode = QLabel("")
         self.collateral = QLabel("")
         self.collateral.setTextFormat(Qt.TextFormat.PlainText)
         self._collateral_items: list[str] = []
+        self._mode_tip = ""
+        self._pool_words: tuple[str, str] | None = None  # (the mode in the venue's words, the pool's unit)
         # the figures of several settle currencies, one line each when a line would cut them
         self._figure_parts: dict[QLabel, list[str]] = {}
-        self._collateral_width = 0
-        self.mode.hide()
         self.collateral.hide()
         grid.addWidget(self.title, 0, 0, 1, 2)
         grid.addWidget(self.level, 0, 2, Qt.AlignmentFlag.AlignRight)
@@ -345,24 +344,26 @@ class AccountCard(QFrame):
         grid.addWidget(self.bar, 3, 1, 1, 2)
         grid.addWidget(shock_label, 4, 0)
         grid.addWidget(self.shock, 4, 1, 1, 2)
-        grid.addWidget(self.mode, 5, 0, 1, 3)
-        grid.addWidget(self.collateral, 6, 0, 1, 3)
-        grid.addWidget(self.status, 7, 0, 1, 3)
+        # a pooled card names its mode where the wallet's label is and lists its collateral coins where
+        # the wallet figure is (they are its wallet): no taller than any other card
+        grid.addWidget(self.collateral, 2, 1, 1, 2)
+        grid.addWidget(self.status, 5, 0, 1, 3)
         grid.setColumnStretch(1, 1)
 
     def _show_pool(self, pool: PoolRisk | None) -> None:
         """The venue's mode in its own words and the collateral: "BTC 0.12 (×0.95)" per coin on the
         card, amount, haircut and value in the pool's unit in the tooltip."""
-        self.mode.setVisible(pool is not None)
+        self._pool_words = None if pool is None else (display.account_mode(pool.mode), pool.settle)
+        self.wallet.setVisible(pool is None)
         self.collateral.setVisible(pool is not None and bool(pool.collateral))
         if pool is None:
             self._collateral_items = []
             return
         unit = pool.settle
         k = f"; liquidation at {pool.threshold:g}×MM" if pool.threshold != 1.0 else ""
-        set_text(self.mode, f"{display.account_mode(pool.mode)} · one {unit} pool")
-        self.mode.setToolTip(f"The venue pools every collateral coin into one margin balance in {unit} "
-                             f"({pool.mode}){k}.")
+        self._mode_tip = (f"The venue pools every collateral coin into one margin balance in {unit} "
+                          f"({pool.mode}){k}; its wallets at their index: "
+                          f"{display.money(pool.wallet_balance, unit)}.")
         self._collateral_items = []
         tips = [f"Collateral, counted in {unit} after the venue's haircut:"]
         for c in pool.collateral:
@@ -375,53 +376,45 @@ class AccountCard(QFrame):
         tips.append(f"Margin balance {display.money(pool.margin_balance, unit)} after haircuts; total equity "
                     f"{display.money(pool.total_equity, unit)}.")
         self.collateral.setToolTip("\n".join(tips))
-        self._fit_collateral()
-
-    def fit_collateral(self, width: int) -> None:
-        """Break the collateral line between coins for a card ``width`` px wide (no coin is cut)."""
-        self._collateral_width = width
-        self._fit_collateral()
 
     def _fit_collateral(self) -> None:
+        """Every figure on one line, the card as wide as that needs (at least its minimum): in a row
+        too long for the window the cards scroll, so a wider card costs no figure and no height."""
         margins = self.layout().contentsMargins()
-        room = (self._collateral_width or self.width()) - margins.left() - margins.right() - 4
-        metrics = QFontMetrics(self.collateral.font())
-        lines: list[str] = []
-        for item in self._collateral_items:
-            joined = f"{lines[-1]} · {item}" if lines else item
-            if lines and metrics.horizontalAdvance(joined) <= room:
-                lines[-1] = joined
-            else:
-                lines.append(item)
-        set_text(self.collateral, "\n".join(lines))
-        words = max(metrics.horizontalAdvance(label.text()) for label, _, _ in self._labels)
-        figure_room = room - words - self.layout().horizontalSpacing()  # type: ignore[attr-defined]
+        set_text(self.collateral, " · ".join(self._collateral_items))
+        needed = []
+        words = max(QFontMetrics(label.font()).horizontalAdvance(label.text())
+                    for label, _, _ in self._labels)
+        words += self.layout().horizontalSpacing()  # type: ignore[attr-defined]
         for label, parts in self._figure_parts.items():
-            one_line = "  ".join(parts)
-            fits = QFontMetrics(label.font()).horizontalAdvance(one_line) <= figure_room
-            set_text(label, (one_line if fits else "\n".join(parts)) or fmt.DASH)
-
-    @property
-    def collateral_lines(self) -> list[str]:
-        return self.collateral.text().split("\n") if self.collateral.text() else []
+            set_text(label, "  ".join(parts) or fmt.DASH)
+        for label in (self.equity, self.wallet, self.collateral, self.shock):
+            if label.isVisibleTo(self):
+                needed.append(words + QFontMetrics(label.font()).horizontalAdvance(label.text()))
+        width = margins.left() + margins.right() + max(needed) + 8
+        self.setMinimumWidth(max(CARD_MIN_WIDTH, width))
 
     def set_compact(self, compact: bool) -> None:
         """Short words when the row of cards leaves each less than _COMPACT_CARD_WIDTH."""
         if compact != self.compact:
             self.compact = compact
             self._show_words()
-            self._fit_collateral()
 
     def _show_words(self) -> None:
         """The labels, the title and the shock in the words that fit the card's width."""
         for label, wide, narrow in self._labels:
             label.setText(narrow if self.compact else wide)
             label.setToolTip(wide if self.compact else "")
+        if self._pool_words is not None:
+            mode, unit = self._pool_words
+            self.wallet_label.setText(mode)
+            self.wallet_label.setToolTip(f"Account mode: {mode}, one {unit} pool. {self._mode_tip}")
         venue = "" if self.compact else (f" <span style='color:{level_text_hex(Level.STALE)}'>"
                                          f"{_escape(self._venue)}</span>")
         self.title.setText(f"<b>{_escape(self.name)}</b>{venue}{self._rules}")
         if self._has_risk:
             self.shock.setText(display.shock_short(self._shock) if self.compact else shock_text(self._shock))
+        self._fit_collateral()
 
     def update_from(self, risk: AccountRisk | None, state: AccountState | None,
                     thresholds_for: ThresholdsFor, now: float, stale_after: float,
@@ -451,7 +444,6 @@ class AccountCard(QFrame):
             f"{fmt.money(e.isolated_margin, e.settle)}, isolated uPnL "
             f"{fmt.money(e.isolated_unrealized_pnl, e.settle, signed=True)}" for e in equity))
         self._figure_parts[self.wallet] = [fmt.money(e.cross_wallet, e.settle) for e in equity]
-        self._fit_collateral()
         self.wallet.setToolTip("The cross-margin wallet balance, without unrealized PnL and without the "
                                "margin held by isolated positions.")
         worst_pool = _worst_pool(pools)
@@ -507,6 +499,7 @@ class AccountCard(QFrame):
 
 
 _COMPACT_CARD_WIDTH = 300  # px: narrower cards use the short words
+CARD_MIN_WIDTH = 240  # px; a card whose figures need more is wider (see AccountCard._fit_collateral)
 
 
 def _worst_pool(pools: tuple[PoolRisk, ...]) -> PoolRisk | None:
@@ -586,8 +579,6 @@ class AccountsPanel(QScrollArea):
         compact = each < _COMPACT_CARD_WIDTH
         for card in self.cards.values():
             card.set_compact(compact)
-            # a card is never narrower than its minimum (the row scrolls instead)
-            card.fit_collateral(int(max(each, card.minimumWidth())))
         height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
         if height and self.height() != height + 14:
             self.setFixedHeight(height + 14)

@@ -59,7 +59,7 @@ def test_each_pooled_card_says_its_mode_and_lists_its_collateral(qtbot, demo, wi
     mark = market.mark("bybit", "BTC/USDT:USDT")
     usdt_equity = uta.wallets["USDT"] + h.contracts * (mark - h.entry_price)
     expected = {
-        "demo-bybit-uta": ("UTA cross · one USD pool",
+        "demo-bybit-uta": ("UTA cross",
                            [("USDT", "500.00", "", usdt_equity),
                             ("BTC", "0.12", "×0.95", uta.wallets["BTC"] * index * 0.95)]),
     }
@@ -67,25 +67,28 @@ def test_each_pooled_card_says_its_mode_and_lists_its_collateral(qtbot, demo, wi
     pnl = sum(x.side.sign * x.contracts * (market.mark("binanceusdm", x.symbol) - x.entry_price)
               for x in multi.positions)
     expected["demo-binance-multi"] = (
-        "Multi-Assets · one USD pool",
+        "Multi-Assets",
         [("USDT", "4,000.00", "×0.9999", (multi.wallets["USDT"] + pnl) * 0.9999),
          ("USDC", "3,000.00", "×0.9999", multi.wallets["USDC"] * 0.9999),
          ("BTC", "0.05", "×0.95", multi.wallets["BTC"] * index * 0.95)])
     for name, (mode, coins) in expected.items():
         card = panel.cards[name]
-        assert card.mode.isVisible() and card.mode.text() == mode
-        assert _fits(card.mode, card.mode.text())
-        items = " · ".join(card.collateral_lines).split(" · ")
+        # the mode where a single-asset card names its wallet, the collateral coins where it shows it
+        assert card.wallet_label.text() == mode and _fits(card.wallet_label, mode)
+        assert card.collateral.isVisible() and not card.wallet.isVisible()
+        assert "one USD pool" in card.wallet_label.toolTip()
+        items = card.collateral.text().split(" · ")
         assert items == [f"{a} {amount}" + (f" ({share})" if share else "") for a, amount, share, _ in coins]
-        for line in card.collateral_lines:  # broken between coins: no coin is cut
-            assert _fits(card.collateral, line), (line, card.collateral.contentsRect().width())
+        # one line, the card as wide as it needs: no coin is cut
+        assert _fits(card.collateral, card.collateral.text()), card.collateral.contentsRect().width()
         tip = card.collateral.toolTip()
         for asset, _, _, value in coins:
             assert f"counts {display.money(value, 'USD')}" in tip.split(f"\n{asset}: ")[1].split("\n")[0], tip
         assert "venue's own figure" in card.bar.toolTip()
     # the other cards carry no pool line
-    assert not panel.cards["demo-binance-usdm"].mode.isVisible()
-    assert not panel.cards["demo-binance-usdm"].collateral.isVisible()
+    usdm = panel.cards["demo-binance-usdm"]
+    assert usdm.wallet.isVisible() and not usdm.collateral.isVisible()
+    assert usdm.wallet_label.text() in ("Cross wallet", "Wallet")
 
 
 def _row(panel: WhatIfPanel, name: str) -> tuple[str, str, str]:
