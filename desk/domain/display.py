@@ -165,16 +165,18 @@ def account_mode(mode: str | None) -> str:
 
 
 def collateral_share(haircut: float | None) -> str:
-    """The share of a collateral coin that counts, "×0.95" (1 − haircut); "" when it counts in full."""
-    if haircut is None or not math.isfinite(haircut) or abs(haircut) < 1e-9:
+    """The share of a collateral coin that counts, "×0.95" (1 − haircut), to three decimals; "" when
+    that rounds to 1 (a stablecoin's 0.01 % buffer: the exact haircut is in the card's tooltip)."""
+    if haircut is None or not math.isfinite(haircut) or round(1.0 - haircut, 3) == 1.0:
         return ""
-    return f"×{1.0 - haircut:.4g}"
+    return f"×{round(1.0 - haircut, 3):g}"
 
 
 def collateral_amount(amount: float | None, asset: str) -> str:
-    """A collateral coin's amount without its unit: cents for dollar coins, up to 6 decimals else."""
+    """A collateral coin's amount for a card, without its unit: whole dollars from 1,000 on (cents
+    below) for dollar coins, up to 6 decimals else; the tooltip beside it has every digit."""
     if amount is None or not math.isfinite(amount):
         return DASH
     if asset.upper() in _DOLLARS:
-        return f"{amount:,.2f}"
+        return f"{amount:,.0f}" if abs(amount) >= 1_000 else f"{amount:,.2f}"
     return f"{amount:,.6f}".rstrip("0").rstrip(".") or "0"

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetrics, QMouseEvent, QResizeEvent
+from PySide6.QtGui import QFont, QFontMetrics, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -391,6 +391,12 @@ class AccountCard(QFrame):
         for label in (self.equity, self.wallet, self.collateral, self.shock):
             if label.isVisibleTo(self):
                 needed.append(words + QFontMetrics(label.font()).horizontalAdvance(label.text()))
+        # the title row: the account's name whole (bold) and its level badge
+        bold = QFont(self.title.font())
+        bold.setBold(True)
+        spacing = self.layout().horizontalSpacing()  # type: ignore[attr-defined]
+        badge = self.level.sizeHint().width()
+        needed.append(QFontMetrics(bold).horizontalAdvance(self.name) + spacing + badge)
         width = margins.left() + margins.right() + max(needed) + 8
         self.setMinimumWidth(max(CARD_MIN_WIDTH, width))
 
@@ -499,7 +505,7 @@ class AccountCard(QFrame):
 
 
 _COMPACT_CARD_WIDTH = 300  # px: narrower cards use the short words
-CARD_MIN_WIDTH = 240  # px; a card whose figures need more is wider (see AccountCard._fit_collateral)
+CARD_MIN_WIDTH = 200  # px; a card whose figures need more is wider (see AccountCard._fit_collateral)
 
 
 def _worst_pool(pools: tuple[PoolRisk, ...]) -> PoolRisk | None:

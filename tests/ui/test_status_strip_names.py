@@ -147,7 +147,11 @@ def test_at_1280_the_seven_demo_cards_with_two_pooled_cut_no_figure(qtbot, windo
         assert _fits(card.wallet_label) and _fits(card.collateral), card.collateral.text()
         # no taller than a single-asset card: the pooled cards cost the window no height
         assert card.sizeHint().height() == cards["demo-binance-usdm"].sizeHint().height()
-    for card in cards.values():  # a figure of several currencies may take a line each
+    for card in cards.values():
+        bold = QFont(card.title.font())
+        bold.setBold(True)  # the name whole, and the level badge beside it whole
+        assert QFontMetrics(bold).horizontalAdvance(card.name) <= card.title.contentsRect().width(), card.name
+        assert card.level.width() >= card.level.sizeHint().width(), card.level.text()
         figures = (card.equity, card.wallet, card.shock)
         assert all(QFontMetrics(label.font()).horizontalAdvance(line) <= label.contentsRect().width()
                    for label in figures for line in label.text().split("\n")), \
