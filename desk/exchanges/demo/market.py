@@ -688,6 +688,9 @@ class DemoMarket:
         return False
 
     def _check_liquidation(self, state: _AccountState) -> None:
+        if state.pool is not None:
+            self._check_pool(state)
+            return
         if not self._needs_check(state):
             return
         risk = compute_risk(Portfolio((self._true_account(state),))).accounts[0]
@@ -707,6 +710,24 @@ class DemoMarket:
         else:
             for settle in dict.fromkeys(p.settle for p in triggered):
                 self._liquidate_pool(state, settle, risk)
+        state.revision += 1
+
+    def _check_pool(self, state: _AccountState) -> None:
+        """A pooled account's venue watches the pool's ratio, k·MM ÷ margin balance (unified-margin.md
+        §6.3): one evaluation of the pool at the current prices every step, and the whole engine only
+        once it reaches 1.0 (the liquidation prices' root search costs far more than the ratio)."""
+        from desk.domain.unified import cross_positions, pool_state_scalar
+
+        account = self._true_account(state)
+        margin = account.margin
+        assert margin is not None
+        legs = cross_positions(account)
+        if not legs:
+            return
+        prices = {c.asset: c.price for c in margin.collateral}
+        if pool_state_scalar(account, [p.mark_price for p in legs], prices).ratio(margin.threshold) < 1.0:
+            return
+        self._liquidate_pooled(state, compute_risk(Portfolio((account,))).accounts[0])
         state.revision += 1
 
     @staticmethod
