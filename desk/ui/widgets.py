@@ -262,7 +262,7 @@ def account_status(state: AccountState, now: float, freshness: Freshness) -> Dat
     return shown_status(state.status, data_age(state, now), freshness)
 
 
-def shock_text(shock: float) -> str:
+def shock_text(shock: float | None) -> str:
     """The engine's signed shock (negative: all marks down) in words (the one formatter's)."""
     return fmt.shock(shock)
 
@@ -299,7 +299,7 @@ class AccountCard(QFrame):
         self.setObjectName("accountCard")
         self.setMinimumWidth(CARD_MIN_WIDTH)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        grid = QGridLayout(self)
+        grid = self._grid = QGridLayout(self)
         grid.setContentsMargins(10, 8, 10, 8)
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(3)
@@ -380,12 +380,12 @@ class AccountCard(QFrame):
     def _fit_collateral(self) -> None:
         """Every figure on one line, the card as wide as that needs (at least its minimum): in a row
         too long for the window the cards scroll, so a wider card costs no figure and no height."""
-        margins = self.layout().contentsMargins()
+        margins = self._grid.contentsMargins()
         set_text(self.collateral, " · ".join(self._collateral_items))
         needed = []
         words = max(QFontMetrics(label.font()).horizontalAdvance(label.text())
                     for label, _, _ in self._labels)
-        words += self.layout().horizontalSpacing()  # type: ignore[attr-defined]
+        words += self._grid.horizontalSpacing()
         for label, parts in self._figure_parts.items():
             set_text(label, "  ".join(parts) or fmt.DASH)
         for label in (self.equity, self.wallet, self.collateral, self.shock):
@@ -394,7 +394,7 @@ class AccountCard(QFrame):
         # the title row: the account's name whole (bold) and its level badge
         bold = QFont(self.title.font())
         bold.setBold(True)
-        spacing = self.layout().horizontalSpacing()  # type: ignore[attr-defined]
+        spacing = self._grid.horizontalSpacing()
         badge = self.level.sizeHint().width()
         needed.append(QFontMetrics(bold).horizontalAdvance(self.name) + spacing + badge)
         width = margins.left() + margins.right() + max(needed) + 8
