@@ -22,7 +22,9 @@ Conventions:
   A unit liquidated anywhere on the way from 0 to ``s`` (its margin ratio reached 1.0 at a grid point)
   has lost its whole margin balance at ``s``: its positions are closed, so a hedge it belonged to no
   longer offsets anything. The book's P&L is the sum of every unit's and every spot balance's change
-  in USD; a coin-settled unit is valued at its coin's shocked price.
+  in USD; a coin-settled unit is valued at its coin's shocked price. An account whose venue pools
+  collateral (Multi-Assets, UTA, multi-currency) is one unit: its pool, collateral moving with its
+  coin, worth its total equity in USD (:mod:`desk.domain.unified`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from desk.domain.model import Kind, Portfolio, Position
+from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
 from desk.domain.report import PositionRisk, signed_distance
 
 FloatArray = npt.NDArray[np.float64]
@@ -357,6 +359,45 @@ def _path_liquidated(ratios: FloatArray, shocks: FloatArray) -> npt.NDArray[np.b
     return out
 
 
+def _pooled_units(portfolio: Portfolio, s: FloatArray, betas: Mapping[str, float] | None
+                  ) -> tuple[list[str], list[str], list[FloatArray], list[FloatArray]]:
+    """An account whose venue pools collateral (unified-margin.md §6) is one unit: its pool at every
+    shock (marks and crypto collateral moved as :func:`desk.domain.scenario.stress_grid` moves them),
+    worth its total equity in the pool's unit (USD), liquidated where k·MM reaches the margin balance."""
+    from desk.domain.scenario import stress_factors
+    from desk.domain.unified import _evaluate, compile_pool, cross_positions
+
+    labels: list[str] = []
+    owners: list[str] = []
+    values: list[FloatArray] = []
+    ratios: list[FloatArray] = []
+    for account in portfolio.accounts:
+        margin = account.margin
+        if not account.pooled or margin is None or margin.cannot_recompute is not None:
+            continue
+        c = compile_pool(account)
+        factors = stress_factors(cross_positions(account), s, betas)
+        asset_factors = np.stack([np.ones_like(s) if col.underlying is None else
+                                  _asset_factor(col.underlying, s, betas) for col in margin.collateral],
+                                 axis=1)
+        b = _evaluate(c, c.mark * factors, c.price * asset_factors)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(b.margin_balance > 0, margin.threshold * b.maintenance / b.margin_balance,
+                             np.inf)
+        labels.append(f"{account.name} {margin.valuation} pool")
+        owners.append(account.name)
+        values.append(np.asarray(b.total_equity, dtype=np.float64))
+        ratios.append(np.asarray(ratio, dtype=np.float64))
+    return labels, owners, values, ratios
+
+
+def _outside_pool(account: Account) -> Account:
+    if not account.pooled or account.margin is None or account.margin.cannot_recompute is not None:
+        return account
+    isolated = tuple(p for p in account.positions if p.margin_mode is MarginMode.ISOLATED)
+    return dataclasses.replace(account, positions=isolated, wallets={}, margin=None, reported={})
+
+
 def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatArray = SHOCKS,
                 betas: Mapping[str, float] | None = None) -> tuple[BookStress, tuple[str, ...]]:
     """The book's P&L and the first unit liquidated at every shock (uniform, or by ``betas``)."""
@@ -364,30 +405,45 @@ def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatA
     from desk.domain.scenario import stress_factors
 
     s = np.asarray(shocks, dtype=np.float64).reshape(-1)
-    f = compile_portfolio(portfolio)
-    labels, owners = _unit_labels(f, portfolio)
+    # a pooled account's cross positions and collateral are its pool's (below); its isolated
+    # positions stay units of their own
+    plain = dataclasses.replace(portfolio, accounts=tuple(_outside_pool(a) for a in portfolio.accounts))
+    f = compile_portfolio(plain)
+    labels, owners = _unit_labels(f, plain)
     prices = reference_prices(legs)
     warnings: list[str] = []
-    pnl = np.zeros_like(s)
-    per_account = {a.name: np.zeros_like(s) for a in portfolio.accounts}
-    first: list[str | None] = [None] * len(s)
-    liquidated: list[tuple[str, ...]] = [()] * len(s)
+    # per unit, its worth in USD and its margin ratio at every shock (None: no USD price for it)
+    worth: list[FloatArray | None] = []
+    unit_ratios: list[FloatArray] = []
     if f.n_units:
         equity, mm = unit_state_at(f, stress_factors(f.positions, s, betas))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = np.where(equity > 0, mm / equity, np.inf)
-        zero = int(np.argmin(np.abs(s)))
-        gone = _path_liquidated(ratios, s)
         for u, label in enumerate(labels):
             usd = _settle_usd(f.unit_settle[u], s, prices, betas)
             if usd is None:
                 warnings.append(f"{label}: no price for {f.unit_settle[u]} in the book; its P&L is left out "
                                 "of the stress curve")
+            worth.append(None if usd is None else equity[:, u] * usd)
+            unit_ratios.append(ratios[:, u])
+    pool_labels, pool_owners, pool_values, pool_ratios = _pooled_units(portfolio, s, betas)
+    labels, owners = (*labels, *pool_labels), (*owners, *pool_owners)
+    worth += pool_values
+    unit_ratios += pool_ratios
+    pnl = np.zeros_like(s)
+    per_account = {a.name: np.zeros_like(s) for a in portfolio.accounts}
+    first: list[str | None] = [None] * len(s)
+    liquidated: list[tuple[str, ...]] = [()] * len(s)
+    if unit_ratios:
+        ratios = np.stack(unit_ratios, axis=1)
+        zero = int(np.argmin(np.abs(s)))
+        gone = _path_liquidated(ratios, s)
+        for u, value_usd in enumerate(worth):
+            if value_usd is None:
                 continue
             # at 0 the unit is worth its margin balance; once liquidated on the way, nothing
-            start = max(float(equity[zero, u]), 0.0) * float(usd[zero]) if gone[zero, u] else \
-                float(equity[zero, u]) * float(usd[zero])
-            value = np.where(gone[:, u], 0.0, equity[:, u] * usd)
+            start = max(float(value_usd[zero]), 0.0) if gone[zero, u] else float(value_usd[zero])
+            value = np.where(gone[:, u], 0.0, value_usd)
             change = value - start
             pnl += change
             per_account[owners[u]] += change
@@ -412,7 +468,7 @@ def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatA
         per_account[leg.account] += change
     mode = "uniform" if betas is None else "beta"
     return BookStress(mode, dict(betas or {}), s, pnl, per_account, tuple(first), tuple(liquidated),
-                      labels), tuple(warnings)
+                      tuple(labels)), tuple(warnings)
 
 
 # ---------------------------------------------------------------------------- margin transfer
@@ -510,9 +566,12 @@ def compute_book(portfolio: Portfolio, *, move: float = DEFAULT_MOVE,
     legs = book_legs(portfolio, risk.positions())
     hedges = find_hedges(legs)
     prices = reference_prices(legs)
-    compiled, needs = margin_needed(portfolio, move)
-    units = _units_of_legs(compiled, portfolio)
-    hedges = tuple(dataclasses.replace(h, transfer=transfer_for(h, portfolio, compiled, needs, prices, move,
+    # a leg in a pooled account neither gives nor takes margin here: desk does not size a transfer
+    # into a pool of several collateral coins yet (the other leg's need is still suggested)
+    outside = dataclasses.replace(portfolio, accounts=tuple(_outside_pool(a) for a in portfolio.accounts))
+    compiled, needs = margin_needed(outside, move)
+    units = _units_of_legs(compiled, outside)
+    hedges = tuple(dataclasses.replace(h, transfer=transfer_for(h, outside, compiled, needs, prices, move,
                                                                 units))
                    for h in hedges)
     uniform, w1 = book_stress(portfolio, legs, shocks=shocks)

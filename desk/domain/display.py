@@ -107,8 +107,11 @@ def shock(signed_shock: float | None) -> str:
 
 
 def shock_short(signed_shock: float | None) -> str:
-    """:func:`shock` in few words, for a narrow card: "−15.18 % all marks", "+3.10 % all marks"."""
-    if signed_shock is None or math.isnan(signed_shock) or signed_shock == 0:
+    """:func:`shock` in few words, for a narrow card: "−15.18 % all marks", "+3.10 % all marks",
+    "none within ±99 %"."""
+    if signed_shock is None or math.isnan(signed_shock):
+        return "none within ±99 %"
+    if signed_shock == 0:
         return shock(signed_shock)
     sign = "−" if signed_shock < 0 else "+"
     return f"{sign}{percent(abs(signed_shock))} all marks"
@@ -154,3 +157,39 @@ def utc_clock(epoch: float | None) -> str:
     if epoch is None or not math.isfinite(epoch):
         return DASH
     return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M UTC")
+
+
+#: desk's names of the venues' pooled modes (``AccountMargin.mode``) in the venues' own words
+ACCOUNT_MODE_WORDS = {
+    "binance multi-assets": "Multi-Assets",
+    "binance portfolio margin": "Portfolio Margin",
+    "bybit uta cross": "UTA cross",
+    "bybit uta portfolio margin": "UTA portfolio margin",
+    "okx multi-currency": "OKX multi-currency",
+    "okx portfolio margin": "OKX portfolio margin",
+}
+
+
+def account_mode(mode: str | None) -> str:
+    """The venue's account mode as its own screens name it ("Multi-Assets", "UTA cross")."""
+    if not mode:
+        return "pooled margin"
+    return ACCOUNT_MODE_WORDS.get(mode, mode)
+
+
+def collateral_share(haircut: float | None) -> str:
+    """The share of a collateral coin that counts, "×0.95" (1 − haircut), to three decimals; "" when
+    that rounds to 1 (a stablecoin's 0.01 % buffer: the exact haircut is in the card's tooltip)."""
+    if haircut is None or not math.isfinite(haircut) or round(1.0 - haircut, 3) == 1.0:
+        return ""
+    return f"×{round(1.0 - haircut, 3):g}"
+
+
+def collateral_amount(amount: float | None, asset: str) -> str:
+    """A collateral coin's amount for a card, without its unit: whole dollars from 1,000 on (cents
+    below) for dollar coins, up to 6 decimals else; the tooltip beside it has every digit."""
+    if amount is None or not math.isfinite(amount):
+        return DASH
+    if asset.upper() in _DOLLARS:
+        return f"{amount:,.0f}" if abs(amount) >= 1_000 else f"{amount:,.2f}"
+    return f"{amount:,.6f}".rstrip("0").rstrip(".") or "0"

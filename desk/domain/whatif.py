@@ -18,8 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from desk.domain.engine import compile_portfolio, compute_arrays, with_marks
-from desk.domain.limits import MAX_AMOUNT, MAX_LEVERAGE, MAX_QUANTITY, MIN_LEVERAGE, check_number, check_price
-from desk.domain.model import Account, AccountMargin, Kind, MarginMode, Portfolio, Position
+from desk.domain.limits import (
+    MAX_AMOUNT,
+    MAX_LEVERAGE,
+    MAX_QUANTITY,
+    MAX_SHOCK,
+    MIN_LEVERAGE,
+    check_number,
+    check_price,
+)
+from desk.domain.model import Account, AccountMargin, Kind, MarginMode, Portfolio, Position, Reported
 from desk.domain.report import at_or_past_liquidation, signed_distance
 from desk.domain.scalar import pnl_at, value_at
 
@@ -279,6 +287,29 @@ def add_account_margin(portfolio: Portfolio, account: str, currency: str, amount
     return dataclasses.replace(portfolio, accounts=tuple(new if a is acc else a for a in portfolio.accounts))
 
 
+def move_collateral_price(portfolio: Portfolio, account: str, asset: str, change: float) -> Portfolio:
+    """A copy where the index of collateral ``asset`` of pooled ``account`` moved by ``change`` (a
+    fraction: −0.10 = 10 % lower); marks stay (move them with ``apply_what_if``). The venue's own
+    figures describe the real prices and are dropped. ``ValueError`` for an account that does not
+    pool collateral, an asset not in its pool, or a move of −100 % or less."""
+    if not (math.isfinite(change) and change > -1.0):
+        raise ValueError(f"collateral price: a move must be a fraction above -1 (−100 %), got {change}")
+    check_number(change, "collateral price: the move", -1.0, MAX_SHOCK)
+    acc = portfolio.account(account)
+    margin = acc.margin
+    if margin is None or not acc.pooled:
+        raise ValueError(f'collateral price: account "{account}" does not pool collateral')
+    held = margin.asset(asset)
+    if held is None:
+        raise ValueError(f'collateral price: "{asset}" is not a collateral asset of account "{account}"')
+    collateral = tuple(dataclasses.replace(c, price=c.price * (1.0 + change)) if c is held else c
+                       for c in margin.collateral)
+    positions = tuple(dataclasses.replace(p, reported=Reported()) for p in acc.positions)
+    moved = dataclasses.replace(margin, collateral=collateral, venue_margin_ratio=None)
+    new = dataclasses.replace(acc, positions=positions, reported={}, margin=moved)
+    return dataclasses.replace(portfolio, accounts=tuple(new if a is acc else a for a in portfolio.accounts))
+
+
 def _collateral_changed(account: Account, currency: str, change: float) -> AccountMargin | None:
     """A pooled account's collateral with ``change`` added to ``currency`` (unified-margin.md §6.1):
     in such an account the wallet that counts is the pool's collateral. Raises ``ValueError`` when the
@@ -347,5 +378,6 @@ __all__ = [
     "break_even_price",
     "edit_position",
     "find_position",
+    "move_collateral_price",
     "stress_liquidation_shock",
 ]

@@ -42,7 +42,7 @@ from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, 
 from desk.domain.scenario import apply_what_if
 from desk.domain.suggest import goal_text
 from desk.domain.suggest import suggestion_text as _suggestion_words
-from desk.domain.whatif import add_account_margin, edit_position
+from desk.domain.whatif import add_account_margin, edit_position, move_collateral_price
 from desk.ui import formatting as fmt
 
 DEFAULT_TARGET = 0.5
@@ -65,6 +65,10 @@ class Edits:
     contracts: float | None = None
     leverage: float | None = None
     margin: float = 0.0  # added (negative removes)
+    # a pooled account's collateral coin (issue 16): its index moved by a fraction, an amount added
+    collateral: str | None = None
+    collateral_move: float = 0.0
+    collateral_add: float = 0.0
 
 
 def build_scenario(portfolio: Portfolio, account: str, key: tuple[str, str] | None,
@@ -80,6 +84,10 @@ def build_scenario(portfolio: Portfolio, account: str, key: tuple[str, str] | No
         if not settles:
             raise ValueError("margin: the account has no currency to add margin to")
         out = add_account_margin(out, account, settles[0], edits.margin)
+    if edits.collateral and edits.collateral_add:
+        out = add_account_margin(out, account, edits.collateral, edits.collateral_add)
+    if edits.collateral and edits.collateral_move:
+        out = move_collateral_price(out, account, edits.collateral, edits.collateral_move)
     marks = {key[0]: edits.mark} if key is not None and edits.mark is not None else None
     held = {p.symbol for a in out.accounts for p in a.positions}
     if marks and key is not None and key[0] not in held:
@@ -110,6 +118,10 @@ def _pool(acc: AccountRisk | None, settle: str) -> PoolRisk | None:
     if acc is None:
         return None
     return next((p for p in acc.pools if p.settle == settle), None)
+
+
+def _account_pool(acc: AccountRisk | None) -> PoolRisk | None:
+    return next((p for p in acc.pools if p.pool == "account"), None) if acc is not None else None
 
 
 def _spin(low: float, high: float, decimals: int, suffix: str = "",
@@ -174,6 +186,17 @@ class WhatIfPanel(QWidget):
         goals.addRow("Leverage", self.leverage_spin)
         self.margin_label = QLabel("Add margin (− removes)")
         goals.addRow(self.margin_label, self.margin_spin)
+        # a pooled account only: move one collateral coin's index, add some of it
+        self.collateral_box = QComboBox()
+        self.collateral_move_spin = _spin(-99.0, 1000.0, 2, " %")
+        self.collateral_move_spin.setToolTip("Move this collateral coin's index price (marks stay): the "
+                                             "pool's margin balance follows, and every liquidation price")
+        self.collateral_add_spin = _spin(-1e15, 1e15, 6)
+        self.collateral_add_spin.setToolTip("Add this much of the coin to the pool (− removes)")
+        goals.addRow("Collateral", self.collateral_box)
+        goals.addRow("Collateral price", self.collateral_move_spin)
+        goals.addRow("Add collateral", self.collateral_add_spin)
+        self._goals = goals
         goals.addRow("Target margin ratio", self.target_spin)
         goals.addRow("Target distance", self.distance_spin)
         fields = QHBoxLayout()
@@ -194,7 +217,9 @@ class WhatIfPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setMinimumHeight(110)
+        # the suggestions above it are read first: at the tabs' least height (1280×800, a long table of
+        # positions above) the before/after table gives way and scrolls, down to about three rows
+        self.table.setMinimumHeight(84)
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.suggestions = QLabel("")
@@ -222,8 +247,10 @@ class WhatIfPanel(QWidget):
 
         self.account_box.currentTextChanged.connect(self._account_chosen)
         self.position_box.currentIndexChanged.connect(self._position_chosen)
+        self.collateral_box.currentIndexChanged.connect(self.recompute)
         for spin in (self.mark_spin, self.shock_spin, self.size_spin, self.leverage_spin, self.margin_spin,
-                     self.target_spin, self.distance_spin):
+                     self.target_spin, self.distance_spin, self.collateral_move_spin,
+                     self.collateral_add_spin):
             spin.valueChanged.connect(self.recompute)
         self.reset_button.clicked.connect(self.reset_edits)
         self.copy_button.clicked.connect(self.copy_suggestions)
@@ -274,6 +301,9 @@ class WhatIfPanel(QWidget):
             contracts=size if size >= 0 else None,
             leverage=leverage if leverage > 0 else None,
             margin=self.margin_spin.value(),
+            collateral=self.collateral_box.currentText() or None,  # empty unless the account pools
+            collateral_move=self.collateral_move_spin.value() / 100.0,
+            collateral_add=self.collateral_add_spin.value(),
         )
 
     def set_edits(self, edits: Edits) -> None:
@@ -284,6 +314,10 @@ class WhatIfPanel(QWidget):
             self.size_spin.setValue(edits.contracts if edits.contracts is not None else -1.0)
             self.leverage_spin.setValue(edits.leverage or 0.0)
             self.margin_spin.setValue(edits.margin)
+            if edits.collateral:
+                self.collateral_box.setCurrentText(edits.collateral)
+            self.collateral_move_spin.setValue(edits.collateral_move * 100.0)
+            self.collateral_add_spin.setValue(edits.collateral_add)
         finally:
             self._loading = False
         self.recompute()
@@ -306,9 +340,23 @@ class WhatIfPanel(QWidget):
                                               _item_key(p.symbol, p.leg.value))
             index = self.position_box.findData(current) if current else 0
             self.position_box.setCurrentIndex(max(index, 0))
+            self._show_collateral(name)
         finally:
             self._loading = False
         self._position_chosen(keep=keep)
+
+    def _show_collateral(self, name: str) -> None:
+        """The collateral rows, with the pool's coins, only for an account that pools collateral."""
+        acc = self.portfolio.account(name) if self.portfolio is not None and name else None
+        margin = acc.margin if acc is not None and acc.pooled else None
+        coins = [c.asset for c in margin.collateral] if margin is not None else []
+        chosen = self.collateral_box.currentText()
+        self.collateral_box.clear()
+        self.collateral_box.addItems(coins)
+        if chosen in coins:
+            self.collateral_box.setCurrentText(chosen)
+        for field in (self.collateral_box, self.collateral_move_spin, self.collateral_add_spin):
+            self._goals.setRowVisible(field, bool(coins))
 
     def _position_chosen(self, *_: object, keep: bool = False) -> None:
         if self._loading:
@@ -400,6 +448,8 @@ class WhatIfPanel(QWidget):
                 ]
                 settle = b.settle
                 pb, pa = _pool(before_acc, settle), _pool(after_acc, settle)
+                if pb is None:  # a pooled account: one pool for every settle coin
+                    pb, pa = _account_pool(before_acc), _account_pool(after_acc)
                 if pb is not None and b.margin_mode == "cross":
                     rows.append(("pool margin ratio", fmt.margin_ratio(pb.margin_ratio),
                                  fmt.margin_ratio(pa.margin_ratio if pa else None)))

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetrics, QMouseEvent, QResizeEvent
+from PySide6.QtGui import QFont, QFontMetrics, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -272,7 +272,7 @@ def account_status(state: AccountState, now: float, freshness: Freshness) -> Dat
     return shown_status(state.status, data_age(state, now), freshness)
 
 
-def shock_text(shock: float) -> str:
+def shock_text(shock: float | None) -> str:
     """The engine's signed shock (negative: all marks down) in words (the one formatter's)."""
     return fmt.shock(shock)
 
@@ -307,9 +307,9 @@ class AccountCard(QFrame):
         super().__init__(parent)
         self.name = name
         self.setObjectName("accountCard")
-        self.setMinimumWidth(240)
+        self.setMinimumWidth(CARD_MIN_WIDTH)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        grid = QGridLayout(self)
+        grid = self._grid = QGridLayout(self)
         grid.setContentsMargins(10, 8, 10, 8)
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(3)
@@ -322,6 +322,15 @@ class AccountCard(QFrame):
         self.shock = QLabel(fmt.DASH)
         self.status = QLabel("waiting")
         self.status.setObjectName("muted")
+        # an account whose venue pools collateral (issue 16): its mode, and each collateral coin
+        self.collateral = QLabel("")
+        self.collateral.setTextFormat(Qt.TextFormat.PlainText)
+        self._collateral_items: list[str] = []
+        self._mode_tip = ""
+        self._pool_words: tuple[str, str] | None = None  # (the mode in the venue's words, the pool's unit)
+        # the figures of several settle currencies, one line each when a line would cut them
+        self._figure_parts: dict[QLabel, list[str]] = {}
+        self.collateral.hide()
         grid.addWidget(self.title, 0, 0, 1, 2)
         grid.addWidget(self.level, 0, 2, Qt.AlignmentFlag.AlignRight)
         self.equity_label = _muted("Equity (incl. uPnL)")
@@ -336,6 +345,7 @@ class AccountCard(QFrame):
         self._venue = ""
         self._rules = ""
         self._shock: float | None = None
+        self._has_risk = False
         grid.addWidget(self.equity_label, 1, 0)
         grid.addWidget(self.equity, 1, 1, 1, 2)
         grid.addWidget(self.wallet_label, 2, 0)
@@ -344,8 +354,61 @@ class AccountCard(QFrame):
         grid.addWidget(self.bar, 3, 1, 1, 2)
         grid.addWidget(shock_label, 4, 0)
         grid.addWidget(self.shock, 4, 1, 1, 2)
+        # a pooled card names its mode where the wallet's label is and lists its collateral coins where
+        # the wallet figure is (they are its wallet): no taller than any other card
+        grid.addWidget(self.collateral, 2, 1, 1, 2)
         grid.addWidget(self.status, 5, 0, 1, 3)
         grid.setColumnStretch(1, 1)
+
+    def _show_pool(self, pool: PoolRisk | None) -> None:
+        """The venue's mode in its own words and the collateral: "BTC 0.12 (×0.95)" per coin on the
+        card, amount, haircut and value in the pool's unit in the tooltip."""
+        self._pool_words = None if pool is None else (display.account_mode(pool.mode), pool.settle)
+        self.wallet.setVisible(pool is None)
+        self.collateral.setVisible(pool is not None and bool(pool.collateral))
+        if pool is None:
+            self._collateral_items = []
+            return
+        unit = pool.settle
+        k = f"; liquidation at {pool.threshold:g}×MM" if pool.threshold != 1.0 else ""
+        self._mode_tip = (f"The venue pools every collateral coin into one margin balance in {unit} "
+                          f"({pool.mode}){k}; its wallets at their index: "
+                          f"{display.money(pool.wallet_balance, unit)}.")
+        self._collateral_items = []
+        tips = [f"Collateral, counted in {unit} after the venue's haircut:"]
+        for c in pool.collateral:
+            share = display.collateral_share(c.haircut)
+            self._collateral_items.append(f"{c.asset} {display.collateral_amount(c.amount, c.asset)}"
+                                          + (f" ({share})" if share else ""))
+            tips.append(f"{c.asset}: {display.quantity(c.amount, c.asset)} at {display.price(c.price)} "
+                        f"{unit}, haircut {display.percent(c.haircut)}, "
+                        f"counts {display.money(c.value, unit)}")
+        tips.append(f"Margin balance {display.money(pool.margin_balance, unit)} after haircuts; total equity "
+                    f"{display.money(pool.total_equity, unit)}.")
+        self.collateral.setToolTip("\n".join(tips))
+
+    def _fit_collateral(self) -> None:
+        """Every figure on one line, the card as wide as that needs (at least its minimum): in a row
+        too long for the window the cards scroll, so a wider card costs no figure and no height."""
+        margins = self._grid.contentsMargins()
+        set_text(self.collateral, " · ".join(self._collateral_items))
+        needed = []
+        words = max(QFontMetrics(label.font()).horizontalAdvance(label.text())
+                    for label, _, _ in self._labels)
+        words += self._grid.horizontalSpacing()
+        for label, parts in self._figure_parts.items():
+            set_text(label, "  ".join(parts) or fmt.DASH)
+        for label in (self.equity, self.wallet, self.collateral, self.shock):
+            if label.isVisibleTo(self):
+                needed.append(words + QFontMetrics(label.font()).horizontalAdvance(label.text()))
+        # the title row: the account's name whole (bold) and its level badge
+        bold = QFont(self.title.font())
+        bold.setBold(True)
+        spacing = self._grid.horizontalSpacing()
+        badge = self.level.sizeHint().width()
+        needed.append(QFontMetrics(bold).horizontalAdvance(self.name) + spacing + badge)
+        width = margins.left() + margins.right() + max(needed) + 8
+        self.setMinimumWidth(max(CARD_MIN_WIDTH, width))
 
     def set_compact(self, compact: bool) -> None:
         """Short words when the row of cards leaves each less than _COMPACT_CARD_WIDTH."""
@@ -358,11 +421,16 @@ class AccountCard(QFrame):
         for label, wide, narrow in self._labels:
             label.setText(narrow if self.compact else wide)
             label.setToolTip(wide if self.compact else "")
+        if self._pool_words is not None:
+            mode, unit = self._pool_words
+            self.wallet_label.setText(mode)
+            self.wallet_label.setToolTip(f"Account mode: {mode}, one {unit} pool. {self._mode_tip}")
         venue = "" if self.compact else (f" <span style='color:{level_text_hex(Level.STALE)}'>"
                                          f"{_escape(self._venue)}</span>")
         self.title.setText(f"<b>{_escape(self.name)}</b>{venue}{self._rules}")
-        if self._shock is not None:
+        if self._has_risk:
             self.shock.setText(display.shock_short(self._shock) if self.compact else shock_text(self._shock))
+        self._fit_collateral()
 
     def update_from(self, risk: AccountRisk | None, state: AccountState | None,
                     thresholds_for: ThresholdsFor, now: float, stale_after: float,
@@ -384,14 +452,14 @@ class AccountCard(QFrame):
         set_style(self.level, badge_style(LEVEL_HEX[level]))
         pools = risk.pools if risk else ()
         equity = risk.equity() if risk else ()
-        self.equity.setText("  ".join(fmt.money(e.total, e.settle) for e in equity) or fmt.DASH)
+        self._figure_parts[self.equity] = [fmt.money(e.total, e.settle) for e in equity]
         self.equity.setToolTip("Equity = cross wallet + cross unrealized PnL + isolated margins + isolated "
                                "unrealized PnL\n" + "\n".join(
             f"{e.settle}: cross wallet {fmt.money(e.cross_wallet, e.settle)}, cross uPnL "
             f"{fmt.money(e.cross_unrealized_pnl, e.settle, signed=True)}, isolated margin "
             f"{fmt.money(e.isolated_margin, e.settle)}, isolated uPnL "
             f"{fmt.money(e.isolated_unrealized_pnl, e.settle, signed=True)}" for e in equity))
-        self.wallet.setText("  ".join(fmt.money(e.cross_wallet, e.settle) for e in equity) or fmt.DASH)
+        self._figure_parts[self.wallet] = [fmt.money(e.cross_wallet, e.settle) for e in equity]
         self.wallet.setToolTip("The cross-margin wallet balance, without unrealized PnL and without the "
                                "margin held by isolated positions.")
         worst_pool = _worst_pool(pools)
@@ -415,7 +483,9 @@ class AccountCard(QFrame):
             pool_level = Level.STALE if level is Level.STALE else figure_level(
                 None, worst_pool.margin_ratio, thresholds_for(self.name, None))
             self.bar.show_ratio(worst_pool.margin_ratio, pool_level, _pool_tip(pools))
+        self._show_pool(next((p for p in pools if p.pool == "account"), None))
         self._shock = None if risk is None else risk.shock_to_liquidation
+        self._has_risk = risk is not None
         if risk is None or risk.shock_to_liquidation is None:
             self.shock.setText(fmt.shock(None) if risk is not None else fmt.DASH)
             self.shock.setToolTip("No uniform adverse move of all marks in the searched range "
@@ -445,6 +515,7 @@ class AccountCard(QFrame):
 
 
 _COMPACT_CARD_WIDTH = 300  # px: narrower cards use the short words
+CARD_MIN_WIDTH = 200  # px; a card whose figures need more is wider (see AccountCard._fit_collateral)
 
 
 def _worst_pool(pools: tuple[PoolRisk, ...]) -> PoolRisk | None:
@@ -499,7 +570,8 @@ class AccountsPanel(QScrollArea):
             card = self.cards.get(name)
             if card is None:
                 card = self.cards[name] = AccountCard(name)
-                self._row.insertWidget(self._row.count() - 1, card)
+                # top-aligned: a pooled card's collateral lines make it taller than the others
+                self._row.insertWidget(self._row.count() - 1, card, 0, Qt.AlignmentFlag.AlignTop)
             known = positions_levels.get(name) if positions_levels is not None else None
             levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds_for,
                                            now, stale_after, known, live_after))
@@ -519,9 +591,13 @@ class AccountsPanel(QScrollArea):
         margins = self._row.contentsMargins()
         room = (self.viewport().width() - margins.left() - margins.right()
                 - self._row.spacing() * (len(self.cards) - 1))
-        compact = room / len(self.cards) < _COMPACT_CARD_WIDTH
+        each = room / len(self.cards)
+        compact = each < _COMPACT_CARD_WIDTH
         for card in self.cards.values():
             card.set_compact(compact)
+        height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
+        if height and self.height() != height + 14:
+            self.setFixedHeight(height + 14)
 
 
 def placeholder(text: str) -> QWidget:

@@ -25,7 +25,7 @@ def test_open_demo_readers_share_one_market():
     readers = open_demo_readers("squeeze", seed=5, speed=30.0)
     assert [r.account_name for r in readers] == [
         "demo-binance-usdm", "demo-bybit-isolated", "demo-binance-coinm", "demo-hyperliquid",
-        "demo-bybit-hedge"]
+        "demo-bybit-hedge", "demo-bybit-uta", "demo-binance-multi"]
     assert all(isinstance(r, VenueReader) and r.streams_marks and r.streams_positions for r in readers)
     markets = {id(r.market) for r in readers}  # type: ignore[attr-defined]
     assert len(markets) == 1

@@ -50,7 +50,9 @@ def cell(table, row: int, col: int, role: Qt.ItemDataRole):  # type: ignore[no-u
 def usd_equity(report, name: str, prices: dict[str, float]) -> float:
     """An account's equity in USD from the engine's account figures (coin pools at ``prices``)."""
     acc = next(a for a in report.accounts if a.name == name)
-    return sum(e.total * (1.0 if e.settle in ("USDT", "USDC") else prices[e.settle]) for e in acc.equity())
+    # a pooled account (issue 16) is one pool valued in USD, its collateral already at the moved prices
+    return sum(e.total * (1.0 if e.settle in ("USD", "USDT", "USDC") else prices[e.settle])
+               for e in acc.equity())
 
 
 def linear_mark(portfolio, asset: str) -> float:  # type: ignore[no-untyped-def]

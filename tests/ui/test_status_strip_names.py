@@ -133,3 +133,39 @@ def test_the_shared_prefix_is_a_whole_word_every_name_has() -> None:
     assert shared_prefix(["acct1", "acct2"]) == ""  # no word boundary: nothing dropped
     assert shared_prefix(["demo-a", "demo-"]) == ""  # dropping it would leave a name empty
     assert shared_prefix(["only-one"]) == ""
+
+
+def test_at_1280_the_seven_demo_cards_with_two_pooled_cut_no_figure(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """The demo's seven accounts (two pool collateral, issue 16) at 1280 px: short words on every card,
+    the pooled cards' mode and collateral lines whole — the row scrolls rather than cut a figure."""
+    from desk.domain.engine import compute_risk
+    from desk.exchanges.demo import demo_portfolio
+    from desk.services.snapshot import AccountState, DataStatus, MonitorSnapshot
+
+    window.resize(1280, 800)
+    now = time.time()
+    window.clock = lambda: now
+    portfolio = demo_portfolio("calm", seed=3)
+    states = tuple(AccountState(a.name, a.venue, DataStatus.LIVE, data_time=now, oldest_mark_time=now,
+                                demo=True) for a in portfolio.accounts)
+    window.apply_snapshot(MonitorSnapshot(seq=1, at=now, portfolio=portfolio, report=compute_risk(portfolio),
+                                          accounts=states, positions={}))
+    qtbot.waitUntil(lambda: not window._summary_pending and window.width() == 1280, timeout=60_000)
+    qtbot.wait(50)
+    cards = window.accounts_panel.cards
+    assert len(cards) == 7
+    for name in ("demo-bybit-uta", "demo-binance-multi"):
+        card = cards[name]
+        assert card.compact and card.collateral.isVisible() and not card.wallet.isVisible()
+        assert _fits(card.wallet_label) and _fits(card.collateral), card.collateral.text()
+        # no taller than a single-asset card: the pooled cards cost the window no height
+        assert card.sizeHint().height() == cards["demo-binance-usdm"].sizeHint().height()
+    for card in cards.values():
+        bold = QFont(card.title.font())
+        bold.setBold(True)  # the name whole, and the level badge beside it whole
+        assert QFontMetrics(bold).horizontalAdvance(card.name) <= card.title.contentsRect().width(), card.name
+        assert card.level.width() >= card.level.sizeHint().width(), card.level.text()
+        figures = (card.equity, card.wallet, card.shock)
+        assert all(QFontMetrics(label.font()).horizontalAdvance(line) <= label.contentsRect().width()
+                   for label in figures for line in label.text().split("\n")), \
+            [(x.text(), x.contentsRect().width()) for x in (card.equity, card.wallet, card.shock)]

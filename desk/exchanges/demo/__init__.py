@@ -1,9 +1,11 @@
 """The demo venue: a simulated market and demo accounts behind the ordinary reader interface.
 
-No network, no keys. One :class:`DemoMarket` holds four accounts shaped like real ones —
+No network, no keys. One :class:`DemoMarket` holds accounts shaped like real ones —
 ``demo-binance-usdm`` (Binance USDⓈ-M cross, hedge mode), ``demo-bybit-isolated`` (Bybit
-isolated), ``demo-binance-coinm`` (Binance COIN-M inverse, cross) and ``demo-hyperliquid``
-(Hyperliquid cross) — whose readers plug into the monitor like any venue's. Scenarios
+isolated), ``demo-binance-coinm`` (Binance COIN-M inverse, cross), ``demo-hyperliquid``
+(Hyperliquid cross), ``demo-bybit-hedge`` (the whole book's hedge), and two that pool collateral:
+``demo-bybit-uta`` (Bybit UTA cross) and ``demo-binance-multi`` (Binance Multi-Assets) — whose
+readers plug into the monitor like any venue's. Scenarios
 (:data:`SCENARIOS`) script what happens; a seed makes it repeatable.
 """
 

@@ -8,13 +8,19 @@ written out as the venue would send them (they follow the §0 recurrence).
 The accounts are sized so the scripted scenarios tell a clear story (see ``scenarios.py``):
 the Bybit isolated SOL long is the flash-crash victim, the Bybit isolated ETH short the squeeze
 victim; the cross accounts move towards their limits but survive.
+
+Two accounts pool collateral across assets (issue 16, unified-margin.md §1, §3): a Bybit Unified
+Trading Account in cross mode (USDT and BTC collateral, BTC counted through Bybit's tiered
+collateral value ratio, and a BTC long — the long and the collateral fall together: wrong-way
+risk) and a Binance USDⓈ-M account in Multi-Assets mode (USDT, USDC and BTC at the asset index
+with Binance's bid/ask buffers). Their :class:`DemoPool` says how the venue counts each coin.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from desk.domain.model import Kind, Leg, MarginMode, Side, Tier
+from desk.domain.model import CollateralTier, Kind, Leg, MarginMode, Side, Tier
 from desk.domain.protection import OrderKind
 
 
@@ -175,6 +181,41 @@ class HeldOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolAsset:
+    """How the venue counts one collateral coin: Bybit's tiered collateral value ratio (bounds in
+    coin, as ``/v5/spot-margin-trade/collateral`` publishes it) or Binance's asset index buffers
+    (``/fapi/v1/assetIndex`` bidBuffer / askBuffer). ``index`` pegs a stablecoin's USD index; None:
+    the coin follows the market's shared index of that asset."""
+
+    tiers: tuple[CollateralTier, ...] = ()
+    bid_buffer: float = 0.0
+    ask_buffer: float = 0.0
+    index: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPool:
+    """An account whose venue pools every collateral coin into one USD pool (unified-margin.md §0)."""
+
+    mode: str  # desk's name of the venue's mode, as the real readers set it
+    assets: dict[str, PoolAsset]
+
+
+# Bybit's tiered collateral value ratios, in the shape Bybit publishes them (coin bounds).
+_BYBIT_COLLATERAL = {
+    "USDT": PoolAsset((CollateralTier(0.0, float("inf"), 1.0),), index=1.0),
+    "BTC": PoolAsset((CollateralTier(0.0, 10.0, 0.95), CollateralTier(10.0, 20.0, 0.9),
+                      CollateralTier(20.0, float("inf"), 0.8))),
+}
+# Binance's asset index buffers: 0.01 % on the stablecoins, 5 % on BTC (bidRate = index × (1 − bid)).
+_BINANCE_COLLATERAL = {
+    "USDT": PoolAsset(bid_buffer=0.0001, ask_buffer=0.0001, index=1.0),
+    "USDC": PoolAsset(bid_buffer=0.0001, ask_buffer=0.0001, index=1.0),
+    "BTC": PoolAsset(bid_buffer=0.05, ask_buffer=0.05),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class DemoAccount:
     name: str
     venue: str
@@ -184,6 +225,7 @@ class DemoAccount:
     description: str
     spot: dict[str, float] = field(default_factory=dict)  # coins in the venue's spot wallet (not margin)
     orders: tuple[HeldOrder, ...] = ()
+    pool: DemoPool | None = None  # the venue pools collateral across assets (one USD pool)
 
 
 ACCOUNTS: tuple[DemoAccount, ...] = (
@@ -251,6 +293,31 @@ BOOK_ACCOUNTS: tuple[DemoAccount, ...] = (
 )
 ACCOUNTS = ACCOUNTS + BOOK_ACCOUNTS
 # ---- end of the whole book -------------------------------------------------------------------
+
+# ---- pooled collateral (issue 16) ------------------------------------------------------------
+# The UTA's BTC long and its BTC collateral lose together: desk's liquidation price (every BTC
+# price moving) lies nearer than the venue's (only the mark moving). Both accounts stay clear of
+# liquidation in every scripted scenario (the flash crash takes the UTA towards its limit). The
+# UTA long (0.45 BTC) is smaller than the whole book's legs above, so the Bybit hedge short still
+# pairs with the Binance long and the spot BTC first (issue 21's story is unchanged).
+POOLED_ACCOUNTS: tuple[DemoAccount, ...] = (
+    DemoAccount(
+        "demo-bybit-uta", "bybit", MarginMode.CROSS, {"USDT": 500.0, "BTC": 0.12},
+        (HeldPosition("BTC/USDT:USDT", Side.LONG, 0.45, 61_500.0, 10),),
+        "Bybit Unified Trading Account, cross margin: USDT and BTC collateral behind a BTC long",
+        pool=DemoPool("bybit uta cross", _BYBIT_COLLATERAL),
+    ),
+    DemoAccount(
+        "demo-binance-multi", "binanceusdm", MarginMode.CROSS,
+        {"USDT": 4_000.0, "USDC": 3_000.0, "BTC": 0.05},
+        (HeldPosition("ETH/USDT:USDT", Side.LONG, 5.0, 2_980.0, 10),
+         HeldPosition("SOL/USDT:USDT", Side.SHORT, 60.0, 146.0, 10)),
+        "Binance USDⓈ-M Multi-Assets: USDT, USDC and BTC pooled into one USD margin balance",
+        pool=DemoPool("binance multi-assets", _BINANCE_COLLATERAL),
+    ),
+)
+ACCOUNTS = ACCOUNTS + POOLED_ACCOUNTS
+# ---- end of pooled collateral ----------------------------------------------------------------
 
 
 def instrument(venue: str, symbol: str) -> Instrument:

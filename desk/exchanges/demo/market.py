@@ -24,6 +24,17 @@ pool is liquidated whole (the demo does not simulate partial liquidation), the s
 worst unrealised PnL first and both legs of a hedge pair together, each at its bankruptcy price
 with the others held at their marks.
 
+An account whose venue pools collateral (Bybit UTA cross, Binance Multi-Assets; issue 16) is one
+pool valued in USD: its collateral coins are valued at the shared index with the venue's haircut
+(``catalog.DemoPool``) and the engine decides when the pool's ratio reaches 1.0. It is liquidated
+whole, like a cross pool: each symbol is taken over at the price where the pool's total equity
+(collateral at its index, no haircut) reaches zero — the venue's bankruptcy price, found by
+:mod:`desk.domain.unified` with only that symbol's mark moving. The collateral is not seized: the
+coins stay the trader's, but the loss lands on the settle coin's wallet, which goes negative, and
+the venue then sells collateral at its index to repay it (Binance's auto-exchange, Bybit's
+collateral liquidation), which leaves the pool at about zero. What collateral cannot repay (the
+mark gapped through the bankruptcy price) is written off against the insurance fund.
+
 Funding: at the venue's interval (8 h Binance and Bybit, 1 h Hyperliquid), every position pays
 or receives ``notional × rate`` (longs pay a positive rate); the rate follows the asset's
 deviation from its one-hour average. Cross positions settle against the wallet, isolated ones
@@ -45,8 +56,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from desk.domain.model import Account, Leg, MarginMode, Portfolio, Position, Reported, Side, SpotBalance
+from desk.domain.model import (
+    Account,
+    AccountMargin,
+    Collateral,
+    Leg,
+    MarginMode,
+    Portfolio,
+    Position,
+    Reported,
+    Side,
+    SpotBalance,
+)
 from desk.domain.protection import Order, OrderKind, OrderSide
+from desk.domain.unified import collateral_underlying
 from desk.exchanges.base import AccountSnapshot, ErrorKind, VenueError
 from desk.exchanges.demo.catalog import (
     ACCOUNTS,
@@ -54,6 +77,7 @@ from desk.exchanges.demo.catalog import (
     FUNDING_INTERVAL_HOURS,
     INSTRUMENTS,
     REQUEST_WEIGHT,
+    DemoPool,
     HeldOrder,
 )
 from desk.exchanges.demo.scenarios import Path, Scenario, get_scenario, path_value
@@ -134,6 +158,7 @@ class _AccountState:
     holdings: list[_Holding]
     orders: list[HeldOrder] = dataclasses.field(default_factory=list)
     revision: int = 0
+    pool: DemoPool | None = None  # the venue pools every collateral coin (one USD pool)
 
 
 @dataclass(slots=True)
@@ -249,7 +274,7 @@ class DemoMarket:
                 for h in acc.positions
             ]
             self._accounts[acc.name] = _AccountState(acc.name, acc.venue, acc.margin_mode, dict(acc.wallets),
-                                                     holdings, list(acc.orders))
+                                                     holdings, list(acc.orders), pool=acc.pool)
         self._descriptions = {acc.name: acc.description for acc in ACCOUNTS}
         self._spot = {acc.name: dict(acc.spot) for acc in ACCOUNTS if acc.spot}
         self._insurance: dict[str, float] = {}
@@ -487,8 +512,28 @@ class DemoMarket:
         spot = tuple(SpotBalance(asset, amount, self.asset_price(asset))
                      for asset, amount in self._spot.get(state.name, {}).items())
         orders = tuple(self._domain_order(state, o) for o in state.orders)
+        margin = self._pool_margin(state) if state.pool is not None else None
         return Account(state.name, state.venue, dict(state.wallets), positions, data_time=data_time,
-                       spot=spot, orders=orders)
+                       spot=spot, orders=orders, margin=margin)
+
+    def _collateral_index(self, state: _AccountState, asset: str) -> float:
+        """The USD index of a collateral coin: pegged for a stablecoin, else the shared index."""
+        assert state.pool is not None
+        pegged = state.pool.assets[asset].index
+        return self.asset_price(asset) if pegged is None else pegged
+
+    def _pool_margin(self, state: _AccountState) -> AccountMargin:
+        """The pool as the real readers build it (``bybit.uta_margin``, ``binance.multi_assets_margin``):
+        each wallet coin at its USD index with the venue's haircut, in one USD pool."""
+        assert state.pool is not None
+        collateral = []
+        for asset, amount in state.wallets.items():
+            how = state.pool.assets[asset]
+            collateral.append(Collateral(
+                asset, amount, self._collateral_index(state, asset), tiers=how.tiers, tier_unit="coin",
+                bid_buffer=how.bid_buffer, ask_buffer=how.ask_buffer,
+                underlying=collateral_underlying(asset)))
+        return AccountMargin(mode=state.pool.mode, valuation="USD", collateral=tuple(collateral))
 
     def _domain_order(self, state: _AccountState, order: HeldOrder) -> Order:
         """A resting order as a venue reports it: reduce-only, on the side that closes its position."""
@@ -511,6 +556,13 @@ class DemoMarket:
                 positions.append(pos)
                 continue
             tick = pos.tick_size or 0.01
+            if base.margin is not None:
+                # a pooled account's venue moves only the symbol's mark (unified-margin.md §6.4 variant
+                # A), collateral held at its index; the demo reports no bankruptcy price for it
+                reported = Reported(liquidation_price=reported_price(
+                    state.venue, pos.side, pr.liquidation_price_symbol_only, tick))
+                positions.append(dataclasses.replace(pos, reported=reported))
+                continue
             reported = Reported(
                 liquidation_price=reported_price(state.venue, pos.side, pr.liquidation_price, tick),
                 # Bybit reports a bankruptcy price (bustPrice); Binance and Hyperliquid do not.
@@ -518,6 +570,13 @@ class DemoMarket:
                                   if state.venue == "bybit" else None),
             )
             positions.append(dataclasses.replace(pos, reported=reported))
+        if base.margin is not None:
+            # the venue's own account figure: Bybit's accountMMRate, Binance's totalMaintMargin ÷
+            # totalMarginBalance — maintenance over margin balance, i.e. desk's ratio ÷ k
+            pool = next((p for p in risk.pools if p.pool == "account"), None)
+            ratio = None if pool is None or pool.margin_ratio is None else pool.margin_ratio / pool.threshold
+            margin = dataclasses.replace(base.margin, venue_margin_ratio=ratio)
+            return dataclasses.replace(base, positions=tuple(positions), margin=margin)
         pools = {p.settle: Reported(margin_ratio=p.venue_margin_ratio) for p in risk.pools
                  if p.venue_margin_ratio is not None}
         return dataclasses.replace(base, positions=tuple(positions), reported=pools)
@@ -633,6 +692,9 @@ class DemoMarket:
         return False
 
     def _check_liquidation(self, state: _AccountState) -> None:
+        if state.pool is not None:
+            self._check_pool(state)
+            return
         if not self._needs_check(state):
             return
         risk = compute_risk(Portfolio((self._true_account(state),))).accounts[0]
@@ -647,9 +709,29 @@ class DemoMarket:
         if state.margin_mode is MarginMode.ISOLATED:
             for pr in triggered:
                 self._liquidate_isolated(state, pr)
+        elif state.pool is not None:
+            self._liquidate_pooled(state, risk)
         else:
             for settle in dict.fromkeys(p.settle for p in triggered):
                 self._liquidate_pool(state, settle, risk)
+        state.revision += 1
+
+    def _check_pool(self, state: _AccountState) -> None:
+        """A pooled account's venue watches the pool's ratio, k·MM ÷ margin balance (unified-margin.md
+        §6.3): one evaluation of the pool at the current prices every step, and the whole engine only
+        once it reaches 1.0 (the liquidation prices' root search costs far more than the ratio)."""
+        from desk.domain.unified import cross_positions, pool_state_scalar
+
+        account = self._true_account(state)
+        margin = account.margin
+        assert margin is not None
+        legs = cross_positions(account)
+        if not legs:
+            return
+        prices = {c.asset: c.price for c in margin.collateral}
+        if pool_state_scalar(account, [p.mark_price for p in legs], prices).ratio(margin.threshold) < 1.0:
+            return
+        self._liquidate_pooled(state, compute_risk(Portfolio((account,))).accounts[0])
         state.revision += 1
 
     @staticmethod
@@ -698,6 +780,54 @@ class DemoMarket:
                 state.wallets[settle] = state.wallets.get(settle, 0.0) + realised
                 state.holdings.remove(h)
                 self._book(state, h, settle, mark, p.liquidation_price, bankruptcy, realised, insurance)
+
+    def _liquidate_pooled(self, state: _AccountState, risk: AccountRisk) -> None:
+        """The whole pool, worst symbol first, each at the price where the pool's total equity
+        reaches zero with only its mark moving; then collateral repays the negative wallets."""
+        from desk.domain.unified import liquidation_move, slack_scalar, solve_factor_scalar
+
+        upnl: dict[str, float] = {}
+        for p in risk.positions:
+            upnl[p.symbol] = upnl.get(p.symbol, 0.0) + p.unrealized_pnl
+        for symbol in sorted(upnl, key=lambda s: upnl[s]):
+            account = self._true_account(state)
+            legs = [p for p in account.positions if p.symbol == symbol]
+            if not legs:
+                continue
+            move = liquidation_move(account, symbol, wrong_way=False)
+
+            def total_equity(phi: float, account: Account = account, move: object = move) -> float:
+                return slack_scalar(account, move, phi, bankruptcy=True)  # type: ignore[arg-type]
+
+            phi = solve_factor_scalar(total_equity) if total_equity(1.0) > 0 else None
+            mark = legs[0].mark_price
+            bankruptcy = mark * phi if phi is not None else mark
+            liquidation = next((p.liquidation_price for p in risk.positions if p.symbol == symbol), None)
+            for pos in legs:
+                h = self._holding(state, pos.symbol, pos.leg.value)
+                realised = self._position_risk(state, h, bankruptcy).unrealized_pnl
+                insurance = self._position_risk(state, h, mark).unrealized_pnl - realised
+                state.wallets[pos.settle] = state.wallets.get(pos.settle, 0.0) + realised
+                state.holdings.remove(h)
+                self._book(state, h, pos.settle, mark, liquidation, bankruptcy, realised, insurance)
+        self._repay_with_collateral(state)
+
+    def _repay_with_collateral(self, state: _AccountState) -> None:
+        """Sell collateral at its index to bring negative wallets back to zero; the fund takes the rest."""
+        for debt_asset in [a for a, amount in state.wallets.items() if amount < 0]:
+            debt_price = self._collateral_index(state, debt_asset)
+            owed = -state.wallets[debt_asset] * debt_price  # USD
+            for asset in [a for a, amount in state.wallets.items() if amount > 0]:
+                if owed <= 0:
+                    break
+                price = self._collateral_index(state, asset)
+                sold = min(state.wallets[asset], owed / price)
+                state.wallets[asset] -= sold
+                owed -= sold * price
+            state.wallets[debt_asset] = 0.0
+            if owed > 0:
+                key = f"{state.venue}:{debt_asset}"
+                self._insurance[key] = self._insurance.get(key, 0.0) - owed / debt_price
 
     def _book(self, state: _AccountState, h: _Holding, settle: str, mark: float, liquidation: float | None,
               bankruptcy: float, realised: float, insurance: float) -> None:
