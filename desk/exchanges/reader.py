@@ -246,7 +246,10 @@ class CcxtReader:
         except Exception as exc:
             raise classify(exc, self.account_name, self.venue) from exc
         snap = AccountSnapshot(account=result.account, observed_at=now, raw=result.raw,
-                               request_weight=self._raw.desk_request_weight - weight_before)
+                               request_weight=self._raw.desk_request_weight - weight_before,
+                               warnings=tuple(result.warnings))
+        for warning in result.warnings:
+            log.warning("%s", warning)
         self._last = snap
         try:
             self.tiers.save()

@@ -1,0 +1,103 @@
+"""Spot balances read live (issue 21 "including spot balances held on those venues"): the Bybit
+unified wallet's coins, the Binance spot wallet beside a futures account, and a spot-against-perp
+hedge from a live read through `desk snapshot` to `desk risk`'s whole book."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desk.cli import main
+from desk.domain.model import SpotBalance
+from tests.exchanges.conftest import read_once
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------------------- Bybit UTA
+
+
+def test_bybit_uta_wallet_coins_are_spot_legs_valued_at_the_usd_index(fake, keys, make_config):
+    fake.state["bybit"]["account"] = "uta_collateral"
+    snap = read_once(make_config("bybit"), keys.as_secrets())
+    account = snap.account
+    # payload: BTC walletBalance 0.05, usdValue 3000 / equity 0.05; ETH 0.5, 1500 / 0.5; USDT and
+    # USDC are dollars, not hedge legs
+    assert account.spot == (SpotBalance("BTC", 0.05, 3000 / 0.05), SpotBalance("ETH", 0.5, 1500 / 0.5))
+    # the same coins stay collateral of the pool (a different figure: the pool's equity)
+    assert {c.asset for c in account.margin.collateral} >= {"BTC", "ETH"}
+    # … but not settle pools: the book counts a coin once, as the spot leg
+    assert dict(account.wallets) == {"USDT": 3000, "USDC": 1000}
+    assert snap.warnings == ()
+    # read from the wallet answer the adapter already asked for: one wallet request per read
+    assert len(fake.paths("/v5/account/wallet-balance")) == 1
+
+
+def test_bybit_classic_contract_wallet_is_margin_not_spot(fake, keys, make_config):
+    fake.state["bybit"]["account"] = "classic"
+    account = read_once(make_config("bybit"), keys.as_secrets()).account
+    assert account.wallets  # the classic contract wallet holds margin …
+    assert account.spot == ()  # … and no spot coin: Bybit keeps spot in another account
+
+
+def test_bybit_coin_positions_settle_in_is_not_a_spot_leg(fake, keys, make_config):
+    """A coin settling positions (inverse margin) is margin of a settle pool, not a hedge leg."""
+    from desk.domain.model import Kind, MarginMode, Position, Side
+    from desk.exchanges.adapters.bybit import uta_spot
+
+    wallet = {"coin": [{"coin": "BTC", "walletBalance": "1", "equity": "1", "usdValue": "60000"},
+                       {"coin": "SOL", "walletBalance": "3", "equity": "0", "usdValue": "0"}]}
+    inverse = Position("BTC/USD:BTC", "BTC", Kind.INVERSE, 100, Side.SHORT, 60_000, 60_000, MarginMode.CROSS)
+    spot, warnings = uta_spot(wallet, (inverse,))
+    assert spot == ()
+    assert warnings == ["Bybit gives no USD value for SOL in the unified wallet; left out of the spot "
+                        "balances"]
+
+
+def _add_and_snapshot(monkeypatch, capsys, keys, tmp_path: Path, venue: str, url: str) -> Path:
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{keys.api_key}\n{keys.secret}\n"))
+    assert main(["accounts", "add", "live", "--venue", venue, "--api-url", url, "--secrets-from-stdin"]) == 0
+    out = tmp_path / "f.json"
+    assert main(["snapshot", "--account", "live", "-o", str(out)]) == 0, capsys.readouterr().err
+    return out
+
+
+def _risk_json(path: Path, env: dict[str, str]) -> dict:
+    result = subprocess.run([sys.executable, "-m", "desk", "risk", str(path), "--json"], capture_output=True,
+                            text=True, cwd=ROOT, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_bybit_uta_basis_trade_end_to_end_is_a_spot_against_perp_hedge(
+    monkeypatch, capsys, fake, keys, tmp_path, subprocess_env
+):
+    """0.5 BTC in the unified wallet against a 2 BTC BTCUSDT short (payload bybit_account_uta_basis)."""
+    fake.state["bybit"]["account"] = "uta_basis"
+    out = _add_and_snapshot(monkeypatch, capsys, keys, tmp_path, "bybit", fake.url)
+    (account_doc,) = json.loads(out.read_text())["accounts"]
+    assert account_doc["spot"] == [{"asset": "BTC", "amount": 0.5, "price": 60_000.0}]
+    doc = _risk_json(out, subprocess_env)
+    (acc,) = doc["accounts"]
+    (short,) = acc["positions"]
+    assert short["side"] == "short" and short["liquidation_price"] is not None
+    book = doc["book"]
+    (btc,) = book["exposures"]
+    assert (btc["long_coin"], btc["short_coin"], btc["net_coin"]) == (0.5, 2.0, -1.5)
+    (hedge,) = book["hedges"]
+    assert hedge["long"]["kind"] == "spot" and hedge["long"]["account"] == "live"
+    assert hedge["short"]["symbol"] == "BTC/USDT:USDT" and hedge["hedged_coin"] == 0.5
+    # the hedge breaks where the engine liquidates the perp leg (the spot leg is never liquidated)
+    assert hedge["breaks"] == "short" and hedge["break_price"] == short["liquidation_price"]
+    # the BTC is counted once in the book's P&L: at +2 % the USDT pool loses 2 BTC × 60,000 × 2 %
+    # (the short; the pool's unit holds only the coin positions settle in) and the spot gains
+    # 0.5 BTC × 60,000 × 2 % — had the collateral BTC been counted again it would be −1,200
+    uniform = next(s for s in book["stress"] if s["mode"] == "uniform")
+    point = next(p for p in uniform["points"] if round(p["shock"], 6) == 0.02)
+    assert point["first_liquidated"] is None
+    assert point["pnl_usd"] == pytest.approx(-2 * 60_000 * 0.02 + 0.5 * 60_000 * 0.02)
