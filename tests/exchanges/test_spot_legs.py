@@ -101,3 +101,90 @@ def test_bybit_uta_basis_trade_end_to_end_is_a_spot_against_perp_hedge(
     point = next(p for p in uniform["points"] if round(p["shock"], 6) == 0.02)
     assert point["first_liquidated"] is None
     assert point["pnl_usd"] == pytest.approx(-2 * 60_000 * 0.02 + 0.5 * 60_000 * 0.02)
+
+
+# ---------------------------------------------------------------------------- Binance spot wallet
+
+
+def _spot_reads(fake) -> list:
+    return [r for r in fake.requests if r.path == "/api/v3/account"]
+
+
+def test_binance_spot_wallet_coins_are_spot_legs_priced_by_the_position_mark(fake, keys, make_config):
+    snap = read_once(make_config("binanceusdm"), keys.as_secrets())
+    # payload binance_api_v3_account.json: BTC free 0.3 + locked 0.1; BNB empty; USDT is dollars.
+    # BTC is priced at the BTCUSDT position's mark (binance_fapi_positionRisk_v3.json: 31,967.27)
+    assert snap.account.spot == (SpotBalance("BTC", 0.3 + 0.1, 31_967.27),)
+    assert snap.warnings == ()
+    (read,) = _spot_reads(fake)
+    assert read.query["omitZeroBalances"] == "true" and "signature" in read.query
+    # the futures wallet is unchanged: spot coins are no margin
+    assert "BTC" not in snap.account.wallets
+
+
+def test_binance_spot_wallet_is_read_at_most_once_a_minute(fake, keys, make_config):
+    from desk.exchanges import open_reader
+    from desk.exchanges.adapters.binance import SPOT_REFRESH_SECONDS
+    from tests.exchanges.conftest import run
+
+    async def go() -> list:
+        reader = open_reader(make_config("binanceusdm"), keys.as_secrets())
+        try:
+            first = await reader.snapshot()
+            second = await reader.snapshot()  # within 60 s: the wallet read before serves
+            reads_after_two = len(_spot_reads(fake))
+            spot, when = reader.adapter._spot
+            reader.adapter._spot = (spot, when - SPOT_REFRESH_SECONDS)  # as if a minute had passed
+            third = await reader.snapshot()
+            return [first, second, reads_after_two, third]
+        finally:
+            await reader.close()
+
+    first, second, reads_after_two, third = run(go())
+    assert reads_after_two == 1
+    assert second.account.spot == first.account.spot == (SpotBalance("BTC", 0.4, 31_967.27),)
+    assert len(_spot_reads(fake)) == 2 and third.account.spot == first.account.spot
+
+
+def test_binance_spot_coin_without_a_position_is_priced_by_its_perpetual(fake, keys, make_config):
+    balances = fake.state["binance"]["spot_account"]["balances"]
+    balances.append({"asset": "LTC", "free": "2.5", "locked": "0"})
+    balances.append({"asset": "XYZ", "free": "7", "locked": "0"})  # no perpetual: no price
+    snap = read_once(make_config("binanceusdm"), keys.as_secrets())
+    # LTC: the LTCUSDT mark of /fapi/v1/premiumIndex (binance_fapi_premiumIndex.json: 71.10)
+    assert snap.account.spot == (SpotBalance("BTC", 0.4, 31_967.27), SpotBalance("LTC", 2.5, 71.10))
+    assert [w for w in snap.warnings if "XYZ" in w] == [
+        "main: no USD price for XYZ in the spot wallet (no perpetual on it); left out of the spot balances"]
+
+
+def test_binance_spot_refusal_leaves_spot_unknown_and_is_said_once(fake, keys, make_config):
+    from tests.exchanges.conftest import read_many
+
+    fake.state["binance"]["spot_refused"] = True
+    first, second = read_many(make_config("binanceusdm"), keys.as_secrets(), 2)
+    # the account is read (positions, wallets), only its spot wallet is unknown
+    assert len(first.account.positions) == 2 and first.account.spot == ()
+    assert first.raw["spot_wallet"] == "unknown: Binance refused the key there"
+    (warning,) = first.warnings
+    assert warning.startswith("main: Binance refused this key on the spot wallet") and "-2015" in warning
+    assert second.warnings == () and second.account.spot == ()  # said once; asked again after a minute
+    assert len(_spot_reads(fake)) == 1
+
+
+def test_guard_lets_the_spot_wallet_read_through_and_nothing_else_of_the_spot_api(fake, keys, make_config):
+    from desk.exchanges.adapters import adapter_for
+    from desk.exchanges.guard import ReadOnlyExchange, ReadOnlyViolation, check_request
+    from desk.exchanges.reader import build_exchange
+
+    guarded = ReadOnlyExchange(build_exchange(make_config("binanceusdm"), keys.as_secrets(),
+                                              adapter_for("binanceusdm")))
+    assert callable(guarded.private_get_account)
+    for name in ("private_post_order", "private_delete_order", "private_delete_openorders",
+                 "private_post_order_test", "private_put_order_amend_keeppriority",
+                 "private_get_mytrades", "sapi_post_asset_transfer", "sapi_post_margin_loan"):
+        with pytest.raises(ReadOnlyViolation):
+            getattr(guarded, name)
+    for method in ("POST", "DELETE", "PUT"):
+        with pytest.raises(ReadOnlyViolation):
+            check_request("binanceusdm", method, "https://api.binance.com/api/v3/order")
+    check_request("binanceusdm", "GET", "https://api.binance.com/api/v3/account")  # the one read added
