@@ -188,3 +188,28 @@ def test_guard_lets_the_spot_wallet_read_through_and_nothing_else_of_the_spot_ap
         with pytest.raises(ReadOnlyViolation):
             check_request("binanceusdm", method, "https://api.binance.com/api/v3/order")
     check_request("binanceusdm", "GET", "https://api.binance.com/api/v3/account")  # the one read added
+
+
+# ---------------------------------------------------------------------------- OKX trading account
+
+
+def test_okx_coin_margined_balance_is_not_a_spot_leg(fake, keys, make_config):
+    """acctLv 2 (okx_positions.json): the BTC cash settles the BTC-USD-SWAP short, so it is margin."""
+    account = read_once(make_config("okx"), keys.okx()).account
+    assert account.spot == () and account.wallets["BTC"] == 0.2
+
+
+def test_okx_multi_currency_coin_is_a_spot_leg_and_stays_collateral(fake, keys, make_config):
+    from tests.fake_exchange import load_payload
+
+    fake.state["okx"]["acctLv"] = "3"
+    fake.state["okx"]["balance"] = load_payload("okx_balance_multi_currency.json")
+    # only the USDT-margined BTC-USDT-SWAP long: no position settles in BTC
+    fake.state["okx"]["positions"] = [p for p in fake.state["okx"]["positions"] if p["ccy"] == "USDT"]
+    snap = read_once(make_config("okx"), keys.okx())
+    account = snap.account
+    # okx_balance_multi_currency.json: BTC cashBal 0.5, eqUsd 31,000 / eq 0.5
+    assert account.spot == (SpotBalance("BTC", 0.5, 31_000 / 0.5),)
+    assert account.margin.asset("BTC").amount == 0.5  # still collateral of the pool …
+    assert "BTC" not in account.wallets  # … and no settle pool of its own
+    assert snap.warnings == ()
