@@ -213,3 +213,17 @@ def test_okx_multi_currency_coin_is_a_spot_leg_and_stays_collateral(fake, keys, 
     assert account.margin.asset("BTC").amount == 0.5  # still collateral of the pool …
     assert "BTC" not in account.wallets  # … and no settle pool of its own
     assert snap.warnings == ()
+
+
+def test_binance_key_revoked_after_a_spot_read_is_rejected_not_rate_limited(fake, keys, make_config):
+    """ccxt reads -2015 after any successful spot-API call as a temporary ban; desk must still stop."""
+    from desk.exchanges.base import ErrorKind, VenueError
+    from tests.exchanges.conftest import read_many
+
+    def revoke(i: int) -> None:
+        if i == 1:
+            fake.revoke(keys.api_key)
+
+    first, second = read_many(make_config("binanceusdm"), keys.as_secrets(), 2, between=revoke)
+    assert first.account.spot and len(_spot_reads(fake)) == 1
+    assert isinstance(second, VenueError) and second.kind is ErrorKind.AUTH, second

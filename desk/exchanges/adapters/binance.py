@@ -121,7 +121,13 @@ class BinanceAdapter:
         warnings = list(result.warnings)
         if self._spot is None or now - self._spot[1] >= SPOT_REFRESH_SECONDS:
             try:
-                answer = await ex.private_get_account({"omitZeroBalances": "true"})
+                try:
+                    answer = await ex.private_get_account({"omitZeroBalances": "true"})
+                finally:
+                    # ccxt marks the key as proven after any spot-API answer and from then on reads
+                    # Binance's -2015 as a temporary ban (DDoSProtection): a key revoked later would be
+                    # retried as rate-limited instead of stopping as rejected
+                    ex.options["hasAlreadyAuthenticatedSuccessfully"] = False
             except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
                 self._spot = (None, now)
                 if not self._spot_refusal_said:
