@@ -178,6 +178,7 @@ class CcxtReader:
         # REST follow-ups of the account stream: not before this (monotonic) time
         self._refresh_gate = 0.0
         self._rest_failures = 0
+        self._warned: set[str] = set()
 
     def _tier_file(self) -> Path | None:
         if self.cfg.markets_cache_dir is None:
@@ -248,8 +249,10 @@ class CcxtReader:
         snap = AccountSnapshot(account=result.account, observed_at=now, raw=result.raw,
                                request_weight=self._raw.desk_request_weight - weight_before,
                                warnings=tuple(result.warnings))
-        for warning in result.warnings:
-            log.warning("%s", warning)
+        for warning in dict.fromkeys(result.warnings):
+            if warning not in self._warned:  # a condition that lasts is said once, not every read
+                self._warned.add(warning)
+                log.warning("%s", warning)
         self._last = snap
         try:
             self.tiers.save()

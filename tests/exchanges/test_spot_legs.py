@@ -227,3 +227,16 @@ def test_binance_key_revoked_after_a_spot_read_is_rejected_not_rate_limited(fake
     first, second = read_many(make_config("binanceusdm"), keys.as_secrets(), 2, between=revoke)
     assert first.account.spot and len(_spot_reads(fake)) == 1
     assert isinstance(second, VenueError) and second.kind is ErrorKind.AUTH, second
+
+
+def test_a_lasting_warning_is_logged_once_per_reader(fake, keys, make_config, caplog, monkeypatch):
+    from tests.exchanges.conftest import read_many
+
+    fake.state["binance"]["spot_account"]["balances"].append({"asset": "XYZ", "free": "7", "locked": "0"})
+    # a wallet read on every snapshot
+    monkeypatch.setattr("desk.exchanges.adapters.binance.SPOT_REFRESH_SECONDS", 0.0)
+    caplog.set_level("WARNING", logger="desk.exchanges.reader")
+    snaps = read_many(make_config("binanceusdm"), keys.as_secrets(), 3)
+    # every read meets the unpriced coin and says so in its snapshot; the log says it once
+    assert len(_spot_reads(fake)) == 3 and all(s.warnings and "XYZ" in s.warnings[0] for s in snaps)
+    assert [r.getMessage() for r in caplog.records if "XYZ" in r.getMessage()] == [snaps[0].warnings[0]]
