@@ -65,6 +65,8 @@ class AccountSnapshot:
     observed_at: float
     raw: Mapping[str, Any] = field(default_factory=dict)  # venue payloads, for diagnostics
     request_weight: float = 0.0  # venue request weight used by this read
+    # what this read could not learn, for a person (the read itself succeeded)
+    warnings: tuple[str, ...] = ()
 
 
 @runtime_checkable

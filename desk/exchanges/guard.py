@@ -30,6 +30,8 @@ READ_METHODS = frozenset({
     "private_get_v5_user_query_api", "private_get_v5_account_info",
     "fapiprivatev3_get_account", "fapiprivatev3_get_positionrisk", "dapiprivate_get_account",
     "private_get_account_config", "public_post_info",
+    # the Binance spot wallet beside a futures account (GET /api/v3/account, signed)
+    "private_get_account",
     # account mode and collateral prices (unified-margin.md §1, §7)
     "fapiprivate_get_multiassetsmargin", "fapipublic_get_assetindex",
     # funding rate and next funding time (issue 17): Binance's premium index, Bybit's tickers

@@ -178,6 +178,7 @@ class CcxtReader:
         # REST follow-ups of the account stream: not before this (monotonic) time
         self._refresh_gate = 0.0
         self._rest_failures = 0
+        self._warned: set[str] = set()
 
     def _tier_file(self) -> Path | None:
         if self.cfg.markets_cache_dir is None:
@@ -246,7 +247,12 @@ class CcxtReader:
         except Exception as exc:
             raise classify(exc, self.account_name, self.venue) from exc
         snap = AccountSnapshot(account=result.account, observed_at=now, raw=result.raw,
-                               request_weight=self._raw.desk_request_weight - weight_before)
+                               request_weight=self._raw.desk_request_weight - weight_before,
+                               warnings=tuple(result.warnings))
+        for warning in dict.fromkeys(result.warnings):
+            if warning not in self._warned:  # a condition that lasts is said once, not every read
+                self._warned.add(warning)
+                log.warning("%s", warning)
         self._last = snap
         try:
             self.tiers.save()

@@ -42,7 +42,8 @@ def test_usdm_cross_account_matches_binance_worked_example(fake, keys, make_conf
 def test_usdm_endpoint_sequence_skips_private_currencies_and_spot(fake, keys, make_config):
     read_once(make_config("binanceusdm"), keys.as_secrets())
     paths = fake.paths()
-    assert not [p for p in paths if "/sapi/" in p or "/api/" in p], paths
+    # no private currency list, no spot market list: of the spot API only the spot wallet (issue 21)
+    assert [p for p in paths if "/sapi/" in p or "/api/" in p] == ["GET /api/v3/account"], paths
     assert paths.count("GET /fapi/v1/exchangeInfo") == 1
     assert "GET /fapi/v1/time" in paths  # clock synchronised before the first signed call
     assert paths.index("GET /fapi/v1/time") < paths.index("GET /fapi/v3/positionRisk")

@@ -135,6 +135,10 @@ def install(server: FakeExchange) -> None:
         "papi_cm_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
         "collateralRate": server.fresh_state("binance_sapi_portfolio_collateralRate.json"),
         "assetIndexPrice": server.fresh_state("binance_sapi_portfolio_assetIndexPrice.json"),
+        # the spot wallet (GET /api/v3/account, weight 20); "spot_refused" answers the key with the
+        # 401 -2015 Binance gives a key that may not read it
+        "spot_account": server.fresh_state("binance_api_v3_account.json"),
+        "spot_refused": False,
     }
     state = server.state["binance"]
 
@@ -187,6 +191,22 @@ def install(server: FakeExchange) -> None:
             if not rows:
                 return _error(400, -1121, "Invalid symbol.")
         return json_response(rows, headers=_weight_headers(server, 1 if asset else 50))
+
+    async def spot_account(request: web.Request) -> web.Response:
+        """``GET /api/v3/account`` (USER_DATA, weight 20); ``omitZeroBalances=true`` drops the empty rows."""
+        limited = _rate_limited(server)
+        if limited is not None:
+            return limited
+        failure = _check_signed(server, request, await request.text())
+        if failure is not None:
+            return failure
+        if state["spot_refused"]:
+            return _error(401, -2015, "Invalid API-key, IP, or permissions for action, request ip: 127.0.0.1")
+        answer = dict(state["spot_account"])
+        if request.query.get("omitZeroBalances") == "true":
+            answer["balances"] = [b for b in answer["balances"]
+                                  if float(b["free"]) != 0 or float(b["locked"]) != 0]
+        return json_response(answer, headers=_weight_headers(server, 20))
 
     async def server_time(request: web.Request) -> web.Response:
         return json_response({"serverTime": server.now_ms()})
@@ -248,6 +268,7 @@ def install(server: FakeExchange) -> None:
         })
 
     r = server.app.router
+    r.add_get("/api/v3/account", spot_account)
     r.add_get("/fapi/v1/ping", _empty)
     r.add_get("/fapi/v1/time", server_time)
     r.add_get("/fapi/v1/exchangeInfo", public("exchangeInfo", 1))

@@ -73,6 +73,8 @@ def install(server: FakeExchange) -> None:
         "classic": server.fresh_state("bybit_account_classic.json"),
         # a UTA cross account with BTC and ETH collateral (unified-margin.md §6.7 TV5)
         "uta_collateral": server.fresh_state("bybit_account_uta_collateral.json"),
+        # a UTA basis trade: BTC bought on spot (in the unified wallet) against a BTCUSDT short
+        "uta_basis": server.fresh_state("bybit_account_uta_basis.json"),
         "collateral_ratio": server.fresh_state("bybit_collateral_ratio.json"),
         # open orders per recorded account (issue 17): plain and conditional in one list, as
         # /v5/order/realtime answers them when no orderFilter is given
@@ -109,7 +111,7 @@ def install(server: FakeExchange) -> None:
         category = request.query.get("category", "linear")
         listed = {r["symbol"] for r in state["instruments"].get(category, [])}
         rows: dict[str, dict[str, str]] = {}
-        for name in ("uta", "classic", "uta_collateral"):
+        for name in ("uta", "classic", "uta_collateral", "uta_basis"):
             for p in state[name]["positions"]:
                 if (symbol is None or p["symbol"] == symbol) and p["symbol"] in listed:
                     funding = state["funding"].get(p["symbol"], {"fundingRate": "0.0001",

@@ -25,6 +25,8 @@ MarkWatcher = Callable[[], Awaitable[Mapping[str, float]]]
 class ReadResult:
     account: Account
     raw: dict[str, Any] = field(default_factory=dict)
+    # what the read could not learn without failing (e.g. spot balances the key may not read)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Adapter(Protocol):

@@ -25,7 +25,18 @@ from typing import Any
 
 import ccxt
 
-from desk.domain.model import Account, AccountMargin, Collateral, Leg, MarginMode, Position, Reported
+from desk.domain.book import DOLLARS
+from desk.domain.model import (
+    Account,
+    AccountMargin,
+    Collateral,
+    Kind,
+    Leg,
+    MarginMode,
+    Position,
+    Reported,
+    SpotBalance,
+)
 from desk.domain.unified import collateral_underlying, pool_state_scalar
 from desk.exchanges.adapters.base import ReadResult
 from desk.exchanges.adapters.common import (
@@ -55,6 +66,9 @@ class BinanceAdapter:
         self._multi_assets: tuple[bool, float] | None = None  # (flag, when read)
         self._portfolio: tuple[bool, float] | None = None  # (Portfolio Margin?, when confirmed)
         self._collateral_rates: tuple[dict[str, float], float] | None = None  # (rates, when read)
+        # the spot wallet: (its balances, or None while the key may not read it; when read)
+        self._spot: tuple[tuple[SpotBalance, ...] | None, float] | None = None
+        self._spot_refusal_said = False
 
     def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
         exchange.options["fetchCurrencies"] = False  # private sapi call; futures keys may lack it
@@ -82,6 +96,7 @@ class BinanceAdapter:
             raise ccxt.AuthenticationError(
                 f"Binance refused this key on the futures API ({exc}) and did not answer it on the "
                 f"Portfolio Margin API either ({unknown or 'refused'})") from exc
+        result = await self._with_spot(ex, cfg, result, now)
         if unknown is not None:
             # neither an account nor the refusal a classic key meets: the mode is unknown, and desk
             # says so rather than reading the account per currency (asked again next read)
@@ -89,10 +104,47 @@ class BinanceAdapter:
             return ReadResult(dataclasses.replace(result.account, reported={}, margin=AccountMargin(
                 mode=f"{PORTFOLIO_MARGIN_MODE} unknown", cannot_recompute=(
                     f"desk cannot tell whether this is a Portfolio Margin account: Binance answered "
-                    f"the Portfolio Margin account read with {unknown}"))), result.raw)
+                    f"the Portfolio Margin account read with {unknown}"))), result.raw, result.warnings)
         if ask:
             self._portfolio = (False, now)
         return result
+
+    async def _with_spot(self, ex: Any, cfg: ReaderConfig, result: ReadResult, now: float) -> ReadResult:
+        """``result`` with the spot wallet's coins (``GET /api/v3/account``, weight 20, the same key).
+
+        The spot wallet is not the futures wallet: its coins are no margin, only legs of the book
+        (a coin bought on spot against a perpetual short). Balances move rarely, so the wallet is read
+        at most every :data:`SPOT_REFRESH_SECONDS`. A key Binance refuses there (401 ``-2015``: no
+        permission, or an IP rule of the spot API) leaves the spot wallet unknown, which is not a
+        failed read of the account, and desk says so once.
+        """
+        warnings = list(result.warnings)
+        if self._spot is None or now - self._spot[1] >= SPOT_REFRESH_SECONDS:
+            try:
+                try:
+                    answer = await ex.private_get_account({"omitZeroBalances": "true"})
+                finally:
+                    # ccxt marks the key as proven after any spot-API answer and from then on reads
+                    # Binance's -2015 as a temporary ban (DDoSProtection): a key revoked later would be
+                    # retried as rate-limited instead of stopping as rejected
+                    ex.options["hasAlreadyAuthenticatedSuccessfully"] = False
+            except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+                self._spot = (None, now)
+                if not self._spot_refusal_said:
+                    self._spot_refusal_said = True
+                    warnings.append(f"{cfg.name}: Binance refused this key on the spot wallet "
+                                    f"({str(exc)[:160]}); its spot balances stay unknown and count "
+                                    "as no hedge leg")
+            else:
+                spot, unpriced = await _spot_balances(ex, cfg, answer, result.account.positions)
+                if unpriced:
+                    warnings.append(f"{cfg.name}: no USD price for {', '.join(unpriced)} in the spot "
+                                    "wallet (no perpetual on it); left out of the spot balances")
+                self._spot = (spot, now)
+        known = self._spot[0]
+        raw = dict(result.raw, spot_wallet="unknown: Binance refused the key there" if known is None
+                   else [dataclasses.asdict(b) for b in known])
+        return ReadResult(dataclasses.replace(result.account, spot=known or ()), raw, warnings)
 
     async def _portfolio_account(self, ex: Any,
                                  cfg: ReaderConfig) -> tuple[dict[str, Any] | None, str | None]:
@@ -303,6 +355,8 @@ class BinanceAdapter:
 #: how often the Multi-Assets flag, the Portfolio Margin answer of a classic account and the
 #: Portfolio Margin collateral rates are read again (seconds)
 MODE_REFRESH_SECONDS = 300.0
+#: how often the spot wallet beside a futures account is read again (seconds; spot balances move rarely)
+SPOT_REFRESH_SECONDS = 60.0
 #: desk's name for the mode; the account status Binance reports follows it
 PORTFOLIO_MARGIN_MODE = "binance portfolio margin"
 #: k of unified-margin.md §6.3: Binance liquidates a Portfolio Margin account at uniMMR ≤ 1.05 (§2),
@@ -480,3 +534,45 @@ def _cross_check(name: str, open_rows: list[dict[str, Any]], account: dict[str, 
         raise ShapeError(f"{name}: the venue listed no positions while the account reports "
                          f"{len(held)} open position(s) and maintenance margin {maint:g}; "
                          f"the position answer is incomplete")
+
+
+async def _spot_balances(ex: Any, cfg: ReaderConfig, answer: Any,
+                         positions: Sequence[Position]) -> tuple[tuple[SpotBalance, ...], list[str]]:
+    """The spot wallet's coins (free + locked) with a USD price; dollars are no hedge leg. A coin is
+    priced by a mark the read already has (a USDT/USDC-quoted position, or a COIN-M one, whose mark is
+    USD per coin), else by the venue's own perpetual on it (``fetch_mark_price``, one public read); a
+    coin with neither is named, not guessed."""
+    rows = answer.get("balances") if isinstance(answer, dict) else None
+    if not isinstance(rows, list):
+        raise ShapeError(f"{cfg.name}: the spot account answer has no balances list")
+    marks: dict[str, float] = {}
+    for p in positions:
+        base, _, rest = p.symbol.partition("/")
+        if p.kind is Kind.INVERSE or rest.split(":")[0].upper() in DOLLARS:
+            marks.setdefault(base, p.mark_price)
+    out: list[SpotBalance] = []
+    unpriced: list[str] = []
+    for row in rows:
+        asset = str(row.get("asset") or "") if isinstance(row, dict) else ""
+        amount = (num(row.get("free")) or 0.0) + (num(row.get("locked")) or 0.0) if asset else 0.0
+        if amount <= 0 or asset.upper() in DOLLARS:
+            continue
+        price = marks.get(asset)
+        if price is None:
+            price = await _perp_mark(ex, asset)
+        if price is None:
+            unpriced.append(asset)
+            continue
+        out.append(SpotBalance(asset, amount, price))
+    return tuple(out), unpriced
+
+
+async def _perp_mark(ex: Any, asset: str) -> float | None:
+    """The mark of the venue's USD perpetual on ``asset`` (USDⓈ-M: ASSET/USDT; COIN-M: ASSET/USD)."""
+    for symbol in (f"{asset}/USDT:USDT", f"{asset}/USD:{asset}"):
+        if symbol in (ex.markets or {}):
+            ticker = await ex.fetch_mark_price(symbol)
+            price = price_or_none((ticker or {}).get("markPrice"))
+            if price is not None:
+                return price
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from desk.domain.book import DOLLARS
 from desk.domain.model import (
     Account,
     AccountMargin,
@@ -23,6 +24,7 @@ from desk.domain.model import (
     Position,
     Reported,
     Side,
+    SpotBalance,
 )
 from desk.domain.unified import collateral_underlying
 from desk.exchanges.adapters.base import ReadResult
@@ -99,9 +101,16 @@ class BybitAdapter:
             _position(ex, cfg, p, tiers, now, status, account_mode) for p in open_rows)
         tickers = await _tickers(ex, positions)
         positions = with_funding(positions, tickers, ex.markets)
+        spot, warnings = uta_spot(wallet, positions) if unified else ((), [])
+        # ``wallets`` are the settle pools' balances; a UTA coin that is a spot leg is not one (no position
+        # settles in it): listed here too, the engine would make it a pool of its own and the whole book
+        # would count its move twice (as that pool and as the spot leg).
+        spot_coins = {b.asset for b in spot}
         wallets: dict[str, float] = {}
         for coin in wallet.get("coin") or []:
             code, amount = coin.get("coin"), num(coin.get("walletBalance"))
+            if code in spot_coins:
+                continue
             if code and amount is not None and (amount != 0 or any(p.settle == code for p in positions)):
                 wallets[code] = amount
         reported: dict[str, Reported] = {}
@@ -121,8 +130,8 @@ class BybitAdapter:
             margin = uta_margin(cfg.name, wallet, positions, ratios, portfolio=portfolio)
             reported = {}  # the one pool's figure is the account's (margin.venue_margin_ratio)
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
-                          reported=reported, data_time=now, margin=margin)
-        return ReadResult(account, raw)
+                          reported=reported, data_time=now, margin=margin, spot=spot)
+        return ReadResult(account, raw, [f"{cfg.name}: {w}" for w in warnings])
 
     async def _with_own_fees(self, ex: Any, cfg: ReaderConfig, positions: tuple[Position, ...],
                              now: float) -> tuple[Position, ...]:
@@ -333,6 +342,40 @@ def uta_margin(name: str, wallet: dict[str, Any], positions: tuple[Position, ...
         return AccountMargin(mode="bybit uta portfolio margin", collateral=tuple(collateral),
                              venue_margin_ratio=ratio, cannot_recompute=why)
     return AccountMargin(mode="bybit uta cross", collateral=tuple(collateral), venue_margin_ratio=ratio)
+
+
+def uta_spot(wallet: dict[str, Any],
+             positions: tuple[Position, ...]) -> tuple[tuple[SpotBalance, ...], list[str]]:
+    """The unified wallet's coins as spot holdings (the wallet-balance answer already read).
+
+    On a Unified Trading Account there is no separate spot wallet: a coin bought on spot sits in the
+    unified wallet, where it is *also* collateral of the one margin pool (:func:`uta_margin`). The two
+    roles feed different figures and neither is counted twice: as collateral it is part of the pool's
+    equity (the engine's margin ratio and liquidation prices); as a spot leg it is exposure of the
+    whole book (``desk.domain.book``: exposure, perp-against-spot hedges, the book's P&L). The book's
+    P&L adds each margin pool's change (a pool per coin of ``wallets``) and each spot leg's, so a spot
+    coin is kept out of ``wallets`` by the caller. Dollars are not a hedge leg, nor is a coin positions
+    settle in (inverse margin: it is that pool's balance).
+    Each coin is valued at Bybit's USD index for it, ``usdValue / equity`` (as the pool values it); a
+    coin without one is left out and named in the warnings returned with the balances.
+    """
+    settles = {p.settle for p in positions}
+    out: list[SpotBalance] = []
+    unvalued: list[str] = []
+    for coin in wallet.get("coin") or []:
+        code = str(coin.get("coin") or "")
+        amount = num(coin.get("walletBalance"))
+        if not code or amount is None or amount <= 0 or code.upper() in DOLLARS or code in settles:
+            continue
+        equity, usd = num(coin.get("equity")), num(coin.get("usdValue"))
+        price = usd / equity if equity and usd is not None else None
+        if price is None or price <= 0:
+            unvalued.append(code)
+            continue
+        out.append(SpotBalance(code, amount, price))
+    warnings = [f"Bybit gives no USD value for {', '.join(unvalued)} in the unified wallet; left out of "
+                "the spot balances"] if unvalued else []
+    return tuple(out), warnings
 
 
 def _flag(value: Any) -> bool:

@@ -29,7 +29,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from desk.domain.model import Account, AccountMargin, Collateral, Leg, MarginMode, Position, Reported, Tier
+from desk.domain.book import DOLLARS
+from desk.domain.model import (
+    Account,
+    AccountMargin,
+    Collateral,
+    Leg,
+    MarginMode,
+    Position,
+    Reported,
+    SpotBalance,
+    Tier,
+)
 from desk.domain.scalar import notional_value
 from desk.domain.unified import collateral_underlying
 from desk.exchanges.adapters.base import UNBOUNDED_NOTIONAL, ReadResult
@@ -94,29 +105,65 @@ class OkxAdapter:
         raw_tiers = await _load_tiers(ex, cfg, open_rows, tiers, now)
         notes = _TierNotes()
         positions = tuple(_position(ex, cfg, p, tiers, now, notes) for p in open_rows)
+        level = await self._account_level(ex, cfg, now)
+        # from acctLv 2 the trading account holds spot coins too (spot mode, 1, holds no derivatives)
+        spot, unvalued = trading_account_spot(detail, positions) if level != "1" else ((), [])
+        spot_coins = {b.asset for b in spot}  # legs of the book, not settle pools (see trading_account_spot)
         wallets: dict[str, float] = {}
         reported: dict[str, Reported] = {}
         for item in detail.get("details") or []:
             code, cash = item.get("ccy"), num(item.get("cashBal"))
+            if code in spot_coins:
+                continue
             if code and cash is not None and (cash != 0 or any(p.settle == code for p in positions)):
                 wallets[code] = cash
                 ratio = num(item.get("mgnRatio"))
                 if ratio is not None:
                     reported[code] = Reported(margin_ratio=ratio)  # OKX's sense: higher is safer
-        level = await self._account_level(ex, cfg, now)
         margin = None
         if level in ("3", "4"):
             margin = multi_currency_margin(cfg.name, detail, positions, portfolio=level == "4")
             reported = {}  # per-currency figures are empty in these modes: the account's ratio counts
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
-                          reported=reported, data_time=now, margin=margin)
+                          reported=reported, data_time=now, margin=margin, spot=spot)
         raw: dict[str, Any] = {"positions": [strip_info(p) for p in rows], "balance": detail,
                                "tiers": raw_tiers, "held_tiers": notes.held, "acctLv": level}
         if notes.checks:
             raw["tier_checks"] = notes.checks
         if notes.fallbacks:
             raw["tier_fallbacks"] = notes.fallbacks
-        return ReadResult(account, raw)
+        warnings = [f"{cfg.name}: OKX gives no USD value for {', '.join(unvalued)} in the trading account; "
+                    "left out of the spot balances"] if unvalued else []
+        return ReadResult(account, raw, warnings)
+
+
+def trading_account_spot(detail: dict[str, Any],
+                         positions: tuple[Position, ...]) -> tuple[tuple[SpotBalance, ...], list[str]]:
+    """The trading account's coins as spot holdings (the balance answer already read, acctLv ≥ 2).
+
+    OKX keeps spot coins in the same trading account as the derivatives. In multi-currency and
+    portfolio margin (acctLv 3, 4) such a coin is also collateral of the account's one pool
+    (:func:`multi_currency_margin`): that is the pool's equity, a different figure from the whole
+    book's exposure, hedges and P&L (``desk.domain.book``), where it is a spot leg. The book's P&L adds
+    each settle pool's change (a pool per coin of ``wallets``) and each spot leg's, so the caller keeps
+    a spot coin out of ``wallets``. Dollars are no hedge leg; a coin positions settle in (coin-margined
+    contracts) is that pool's balance, not a leg. Valued at OKX's USD index ``eqUsd / eq``.
+    """
+    settles = {p.settle for p in positions}
+    out: list[SpotBalance] = []
+    unvalued: list[str] = []
+    for item in detail.get("details") or []:
+        code = str(item.get("ccy") or "")
+        cash = num(item.get("cashBal"))
+        if not code or cash is None or cash <= 0 or code.upper() in DOLLARS or code in settles:
+            continue
+        equity, usd = num(item.get("eq")), num(item.get("eqUsd"))
+        price = usd / equity if equity and usd is not None else None
+        if price is None or price <= 0:
+            unvalued.append(code)
+            continue
+        out.append(SpotBalance(code, cash, price))
+    return tuple(out), unvalued
 
 
 def multi_currency_margin(name: str, detail: dict[str, Any], positions: tuple[Position, ...], *,

@@ -309,7 +309,7 @@ async def with_orders(venue: str, ex: Any, cfg: ReaderConfig, result: ReadResult
         # than the refusal the /fapi order reads meet
         return result
     if not account.positions:  # nothing to protect: no requests
-        return ReadResult(replace(account, orders=()), result.raw)
+        return ReadResult(replace(account, orders=()), result.raw, result.warnings)
     if venue in ("binanceusdm", "binancecoinm"):
         orders, raw = await binance_orders(ex, cfg, account)
     elif venue == "bybit":
@@ -320,4 +320,4 @@ async def with_orders(venue: str, ex: Any, cfg: ReaderConfig, result: ReadResult
         orders, raw = await hyperliquid_orders(ex, cfg, account)
     else:
         return result
-    return ReadResult(replace(account, orders=tuple(orders)), dict(result.raw, orders=raw))
+    return ReadResult(replace(account, orders=tuple(orders)), dict(result.raw, orders=raw), result.warnings)
