@@ -460,8 +460,12 @@ def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatA
                     worst = crossed[np.argmax(ratios[j, crossed])]
                     first[i] = labels[int(worst)]
                     break
+    # a coin that is collateral of its account's pool moves with the pool's value above: counted
+    # there, not again as a spot leg (it stays a leg for exposure and hedges)
+    in_pool = {(a.name, c.asset) for a in portfolio.accounts if a.margin is not None
+               for c in a.margin.collateral}
     for leg in legs:
-        if leg.kind != "spot":
+        if leg.kind != "spot" or (leg.account, leg.underlying) in in_pool:
             continue
         change = leg.signed_coin * leg.price * (_asset_factor(leg.underlying, s, betas) - 1.0)
         pnl += change
