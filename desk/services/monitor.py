@@ -498,8 +498,11 @@ class Monitor:
             except Exception:
                 log.warning("%s: tolerance for %s unavailable", run.name, risk.symbol, exc_info=True)
                 tolerance = Tolerance()
-            gap = liquidation_gap(risk.liquidation_price, risk.reported_liquidation_price,
-                                  risk.tick_size, tolerance)
+            # a pooled position is compared in the venue's convention (collateral held at its
+            # index: liquidation_price_symbol_only); desk's own figure moves the collateral too
+            ours = (risk.liquidation_price_symbol_only if risk.liquidation_price_symbol_only is not None
+                    else risk.liquidation_price)
+            gap = liquidation_gap(ours, risk.reported_liquidation_price, risk.tick_size, tolerance)
             if gap is None:
                 continue
             checks[(risk.symbol, risk.leg)] = ExchangeCheck(

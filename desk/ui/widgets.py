@@ -515,6 +515,7 @@ class AccountCard(QFrame):
 
 
 _COMPACT_CARD_WIDTH = 300  # px: narrower cards use the short words
+_CARD_BAR_HEIGHT = 8  # px: the thin scrollbar of a row of cards wider than the window
 CARD_MIN_WIDTH = 200  # px; a card whose figures need more is wider (see AccountCard._fit_collateral)
 
 
@@ -554,6 +555,7 @@ class AccountsPanel(QScrollArea):
         self.setWidget(inner)
         self.cards: dict[str, AccountCard] = {}
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.horizontalScrollBar().setFixedHeight(_CARD_BAR_HEIGHT)
 
     def update_accounts(self, risks: tuple[AccountRisk, ...], states: tuple[AccountState, ...],
                         thresholds_for: ThresholdsFor, now: float, stale_after: float,
@@ -576,8 +578,8 @@ class AccountsPanel(QScrollArea):
             levels.append(card.update_from(by_name_risk.get(name), by_name_state.get(name), thresholds_for,
                                            now, stale_after, known, live_after))
         self._fit_cards()
-        height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
-        self.setFixedHeight(height + 14 if height else 0)
+        if not self.cards:
+            self.setFixedHeight(0)
         return levels
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -596,8 +598,19 @@ class AccountsPanel(QScrollArea):
         for card in self.cards.values():
             card.set_compact(compact)
         height = max((c.sizeHint().height() for c in self.cards.values()), default=0)
-        if height and self.height() != height + 14:
-            self.setFixedHeight(height + 14)
+        if not height:
+            return
+        # a row wider than the window scrolls: the scrollbar gets room of its own below the cards
+        # (laid over them it hid every card's status line)
+        row = (sum(max(c.minimumWidth(), c.sizeHint().width()) for c in self.cards.values())
+               + margins.left() + margins.right() + self._row.spacing() * (len(self.cards) - 1))
+        overflow = row > self.viewport().width()
+        # the room the bar takes comes out of the row's own padding, so the tabs below lose nothing
+        pad = 2 if overflow else 6
+        self._row.setContentsMargins(margins.left(), pad, margins.right(), pad)
+        bar = _CARD_BAR_HEIGHT if overflow else 0
+        if self.height() != height + 14 - (8 if overflow else 0) + bar:
+            self.setFixedHeight(height + 14 - (8 if overflow else 0) + bar)
 
 
 def placeholder(text: str) -> QWidget:

@@ -137,3 +137,25 @@ def test_a_stream_resizing_the_position_drops_the_old_comparison(run_monitor) ->
     reader.push_account(bigger)
     snap = events.wait_snapshot(lambda s: s.report.positions()[0].contracts == 2.0, what="resize")
     assert check_of(snap, BTC) is None and check_of(snap, ETH) is not None
+
+
+def test_a_pooled_position_is_compared_in_the_venues_convention(run_monitor) -> None:  # type: ignore[no-untyped-def]
+    """A Bybit UTA BTC long backed by BTC collateral: desk's own liquidation price moves the collateral
+    with the mark (wrong-way), the venue's holds it at its index; the check compares the venue's
+    figure with desk's in the venue's convention, so the two conventions are no "disagreement"."""
+    from desk.exchanges.demo import demo_portfolio
+
+    uta = next(a for a in demo_portfolio("calm", seed=7).accounts if a.name == "demo-bybit-uta")
+    (btc,) = [p for p in uta.positions if p.symbol == BTC]
+    reader = ScriptedReader("main", wallet=0.0)
+    reader.account = replace(uta, name="main")
+    _monitor, events = run_monitor(reader)
+    snap = events.wait_snapshot(lambda s: check_of(s, BTC) is not None)
+    risk = next(p for p in snap.report.positions() if p.symbol == BTC)
+    # the two conventions differ by far more than the tolerance …
+    assert risk.liquidation_price_symbol_only is not None
+    assert abs(risk.liquidation_price - risk.liquidation_price_symbol_only) / TICK > 100
+    # … and the venue's figure is checked against desk's in its own convention: they agree
+    check = check_of(snap, BTC)
+    assert check.theirs == btc.reported.liquidation_price
+    assert not check.disagrees, check

@@ -154,6 +154,12 @@ def test_at_1280_the_seven_demo_cards_with_two_pooled_cut_no_figure(qtbot, windo
     qtbot.wait(50)
     cards = window.accounts_panel.cards
     assert len(cards) == 7
+    # the row scrolls sideways; its scrollbar sits below the cards, never over their status lines
+    panel = window.accounts_panel
+    qtbot.waitUntil(lambda: panel.horizontalScrollBar().isVisible(), timeout=10_000)
+    for card in cards.values():
+        bottom = card.status.mapTo(panel.viewport(), card.status.rect().bottomLeft()).y()
+        assert bottom < panel.viewport().height(), (card.name, bottom, panel.viewport().height())
     for name in ("demo-bybit-uta", "demo-binance-multi"):
         card = cards[name]
         assert card.compact and card.collateral.isVisible() and not card.wallet.isVisible()
