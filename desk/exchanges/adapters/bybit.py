@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from desk.domain.book import DOLLARS
 from desk.domain.model import (
     Account,
     AccountMargin,
@@ -35,6 +34,7 @@ from desk.exchanges.adapters.common import (
     num,
     price_or_none,
     required_positive,
+    spot_from_wallet,
     strip_info,
     tiers_from_ccxt,
 )
@@ -359,23 +359,11 @@ def uta_spot(wallet: dict[str, Any],
     Each coin is valued at Bybit's USD index for it, ``usdValue / equity`` (as the pool values it); a
     coin without one is left out and named in the warnings returned with the balances.
     """
-    settles = {p.settle for p in positions}
-    out: list[SpotBalance] = []
-    unvalued: list[str] = []
-    for coin in wallet.get("coin") or []:
-        code = str(coin.get("coin") or "")
-        amount = num(coin.get("walletBalance"))
-        if not code or amount is None or amount <= 0 or code.upper() in DOLLARS or code in settles:
-            continue
-        equity, usd = num(coin.get("equity")), num(coin.get("usdValue"))
-        price = usd / equity if equity and usd is not None else None
-        if price is None or price <= 0:
-            unvalued.append(code)
-            continue
-        out.append(SpotBalance(code, amount, price))
+    spot, unvalued = spot_from_wallet(wallet.get("coin") or [], positions, coin="coin",
+                                      amount="walletBalance", equity="equity", usd="usdValue")
     warnings = [f"Bybit gives no USD value for {', '.join(unvalued)} in the unified wallet; left out of "
                 "the spot balances"] if unvalued else []
-    return tuple(out), warnings
+    return spot, warnings
 
 
 def _flag(value: Any) -> bool:

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desk.domain.model import Kind, Leg, MarginMode, Side, Tier
+from desk.domain.book import DOLLARS
+from desk.domain.model import Kind, Leg, MarginMode, Position, Side, SpotBalance, Tier
 
 
 class ShapeError(ValueError):
@@ -186,3 +187,28 @@ def strip_info(item: Mapping[str, Any]) -> dict[str, Any]:
     """The raw venue row of a ccxt structure (what goes into AccountSnapshot.raw)."""
     info = item.get("info")
     return dict(info) if isinstance(info, Mapping) else {}
+
+
+def spot_from_wallet(rows: Iterable[Mapping[str, Any]], positions: Sequence[Position], *, coin: str,
+                     amount: str, equity: str, usd: str) -> tuple[tuple[SpotBalance, ...], list[str]]:
+    """A venue's wallet rows (one per coin) as spot holdings, and the coins it gives no USD value for.
+
+    The rule both unified wallets share (Bybit UTA, OKX trading account): a coin held (``amount`` > 0)
+    is a spot leg unless it is a dollar (no hedge leg) or a coin positions settle in (that pool's
+    balance); it is valued at the venue's own USD index for it, ``usd / equity``.
+    """
+    settles = {p.settle for p in positions}
+    out: list[SpotBalance] = []
+    unvalued: list[str] = []
+    for row in rows:
+        code = str(row.get(coin) or "")
+        held = num(row.get(amount))
+        if not code or held is None or held <= 0 or code.upper() in DOLLARS or code in settles:
+            continue
+        eq, value = num(row.get(equity)), num(row.get(usd))
+        price = value / eq if eq and value is not None else None
+        if price is None or price <= 0:
+            unvalued.append(code)
+            continue
+        out.append(SpotBalance(code, held, price))
+    return tuple(out), unvalued

@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from desk.domain.book import DOLLARS
 from desk.domain.model import (
     Account,
     AccountMargin,
@@ -53,6 +52,7 @@ from desk.exchanges.adapters.common import (
     price_or_none,
     required_positive,
     side_of,
+    spot_from_wallet,
     strip_info,
 )
 from desk.exchanges.adapters.orders import adl_rank
@@ -149,21 +149,8 @@ def trading_account_spot(detail: dict[str, Any],
     a spot coin out of ``wallets``. Dollars are no hedge leg; a coin positions settle in (coin-margined
     contracts) is that pool's balance, not a leg. Valued at OKX's USD index ``eqUsd / eq``.
     """
-    settles = {p.settle for p in positions}
-    out: list[SpotBalance] = []
-    unvalued: list[str] = []
-    for item in detail.get("details") or []:
-        code = str(item.get("ccy") or "")
-        cash = num(item.get("cashBal"))
-        if not code or cash is None or cash <= 0 or code.upper() in DOLLARS or code in settles:
-            continue
-        equity, usd = num(item.get("eq")), num(item.get("eqUsd"))
-        price = usd / equity if equity and usd is not None else None
-        if price is None or price <= 0:
-            unvalued.append(code)
-            continue
-        out.append(SpotBalance(code, cash, price))
-    return tuple(out), unvalued
+    return spot_from_wallet(detail.get("details") or [], positions, coin="ccy", amount="cashBal",
+                            equity="eq", usd="eqUsd")
 
 
 def multi_currency_margin(name: str, detail: dict[str, Any], positions: tuple[Position, ...], *,
