@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from desk.commands._support import UserError
+from desk.commands._support import UserError, warn
 from desk.sanitize import for_user, quoted
 
 EXIT_UNREADABLE = 3
@@ -158,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
             raise result
         else:
             accounts.append(result.account)
+            for note in dict.fromkeys(result.warnings):  # read, but something is missing: say what
+                warn(note if note.startswith(f"{account.name}:") else f"{account.name}: {note}")
     for line in failures:
         print(f"desk: cannot read {for_user(line, limit=600)}", file=sys.stderr)
     if failures and not (args.partial and accounts):

@@ -152,6 +152,7 @@ class _AccountRun:
         self.state: AccountState | None = None
         self.positions: dict[PositionKey, PositionState] = {}
         self.checks: dict[tuple[str, str], ExchangeCheck] = {}  # (symbol, leg) -> at the last read
+        self.notes: tuple[str, ...] = ()  # the last REST read's warnings (AccountState.notes)
         self.tasks: set[asyncio.Task[None]] = set()
         self.marks_task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()  # wakes the REST loop early (changed position, restart)
@@ -471,6 +472,7 @@ class Monitor:
         if symbols != previous_symbols and run.marks_task is not None:
             self._restart_marks(run)
         run.checks = self._exchange_checks(run, snap)
+        run.notes = tuple(dict.fromkeys(snap.warnings))
         run.needs_compute = True
         self._schedule_flush(run.name)
 
@@ -666,6 +668,7 @@ class Monitor:
             stream_messages_per_min=run.messages.total(now),
             stopped=run.fatal is not None,
             read_interval=run.expected_interval(now),
+            notes=run.notes,
         )
         run.positions = {
             (run.name, s, leg): (replace(st, exchange_check=run.checks[(s, leg)])

@@ -36,6 +36,9 @@ class AccountState:
     stream_messages_per_min: float = 0.0  # WebSocket messages received over the last minute
     stopped: bool = False  # monitoring stopped (authentication/permission): restart after fixing
     read_interval: float | None = None  # seconds between REST reads of the account, as now planned
+    # what the last read could not give, for a person ("spot wallet unknown: the key cannot read
+    # it"): the read itself succeeded, so these never make the data stale
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

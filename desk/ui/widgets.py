@@ -501,11 +501,16 @@ class AccountCard(QFrame):
             glyph = STATUS_GLYPH[status]
             stream = "streaming" if state.streaming else "polling"
             account_age = fmt.age(now - state.data_time if state.data_time else None)
-            self.status.setText(f"{glyph} {word} · {fmt.age(data_age(state, now))} · {stream}")
+            # what the last read could not give ("spot wallet unknown…") is said on the card, not
+            # only in desk.log: a ⚠ and the count on the status line, each note in the tooltip
+            count = len(state.notes)
+            notes = f" · {Level.WARNING.glyph} {count} note{'s' if count > 1 else ''}" if count else ""
+            self.status.setText(f"{glyph} {word} · {fmt.age(data_age(state, now))} · {stream}{notes}")
             reason = f"\n{state.reason}" if state.reason else ""
+            noted = "".join(f"\n{Level.WARNING.glyph} {n}" for n in state.notes)
             self.status.setToolTip(
                 f"Data status: {status.value}. Oldest mark price {fmt.age(data_age(state, now))} old; "
-                f"positions and balances read {account_age} ago.{reason}")
+                f"positions and balances read {account_age} ago.{reason}{noted}")
         italic = self.font()
         italic.setItalic(level is Level.STALE)
         self.equity.setFont(italic)

@@ -167,7 +167,9 @@ def test_binance_spot_refusal_leaves_spot_unknown_and_is_said_once(fake, keys, m
     assert first.raw["spot_wallet"] == "unknown: Binance refused the key there"
     (warning,) = first.warnings
     assert warning.startswith("main: Binance refused this key on the spot wallet") and "-2015" in warning
-    assert second.warnings == () and second.account.spot == ()  # said once; asked again after a minute
+    # carried by every read while it lasts (the account's card shows it; the reader logs it once);
+    # the wallet is asked again only after a minute
+    assert second.warnings == (warning,) and second.account.spot == ()
     assert len(_spot_reads(fake)) == 1
 
 
@@ -240,3 +242,15 @@ def test_a_lasting_warning_is_logged_once_per_reader(fake, keys, make_config, ca
     # every read meets the unpriced coin and says so in its snapshot; the log says it once
     assert len(_spot_reads(fake)) == 3 and all(s.warnings and "XYZ" in s.warnings[0] for s in snaps)
     assert [r.getMessage() for r in caplog.records if "XYZ" in r.getMessage()] == [snaps[0].warnings[0]]
+
+
+def test_desk_snapshot_says_what_the_read_could_not_give(monkeypatch, capsys, fake, keys, tmp_path):
+    """The spot wallet refused: the file is written with the account (exit 0) and the user is told,
+    on stderr, that its spot balances are unknown — not only desk.log."""
+    fake.state["binance"]["spot_refused"] = True
+    out = _add_and_snapshot(monkeypatch, capsys, keys, tmp_path, "binanceusdm", fake.url)
+    (account_doc,) = json.loads(out.read_text())["accounts"]
+    assert account_doc["positions"] and not account_doc.get("spot")
+    err = capsys.readouterr().err
+    assert err.count("desk: warning: live: Binance refused this key on the spot wallet") == 1, err
+    assert "spot balances stay unknown" in err

@@ -159,3 +159,16 @@ def test_a_pooled_position_is_compared_in_the_venues_convention(run_monitor) -> 
     check = check_of(snap, BTC)
     assert check.theirs == btc.reported.liquidation_price
     assert not check.disagrees, check
+
+
+def test_a_reads_notes_reach_the_account_state_and_go_with_the_next_read(run_monitor) -> None:  # type: ignore[no-untyped-def]
+    reader = ScriptedReader("main", wallet=12_000.0)
+    reader.account = as_the_exchange_reports(replace(reader.account, positions=cross_book()))
+    reader.warnings = ("main: Binance refused this key on the spot wallet; its spot balances stay unknown",)
+    monitor, events = run_monitor(reader)
+    noted = events.wait_snapshot(lambda s: s.account_state("main") is not None
+                                 and s.account_state("main").notes == reader.warnings, what="the note")
+    assert noted.account_state("main").status.value in ("live", "delayed")  # a note is no failure
+    reader.warnings = ()
+    monitor.call(lambda: monitor._runs["main"].wake.set())  # the next read
+    events.wait_snapshot(lambda s: s.account_state("main").notes == (), what="the note gone")

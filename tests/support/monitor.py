@@ -66,6 +66,7 @@ class ScriptedReader:
         self.snapshot_calls: list[float] = []
         self.mark_subscriptions: list[tuple[str, ...]] = []
         self.account_subscriptions = 0
+        self.warnings: tuple[str, ...] = ()  # what each REST read says it could not give
         self.closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mark_queues: list[asyncio.Queue[Any]] = []
@@ -95,7 +96,7 @@ class ScriptedReader:
         stamped = tuple(p if p.mark_time is not None else replace(p, mark_time=now)
                         for p in account.positions)
         return AccountSnapshot(account=replace(account, positions=stamped, data_time=now), observed_at=now,
-                               request_weight=self.weight)
+                               request_weight=self.weight, warnings=self.warnings)
 
     async def watch_marks(self, symbols: tuple[str, ...]) -> AsyncIterator[MarkUpdate]:
         self._loop = asyncio.get_running_loop()

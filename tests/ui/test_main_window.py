@@ -146,3 +146,20 @@ def test_a_tall_side_panel_scrolls_by_itself_not_the_whole_tab(window) -> None: 
     window.set_panel("Ladder", panel)
     assert isinstance(side.parentWidget().parentWidget(), QScrollArea)  # viewport → scroll area
     assert panel.minimumSizeHint().height() < 200  # the tab no longer needs the legend's height
+
+
+def test_a_read_that_could_not_give_everything_says_so_on_the_card(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """The last read's notes (e.g. the spot wallet refused) are on the card: a count on the status
+    line, each note in its tooltip — the data stays live (the read itself succeeded)."""
+    from dataclasses import replace
+
+    now = time.time()
+    snap = snapshot([position(mark=100.0, liquidation=50.0)], at=now)
+    note = "main: Binance refused this key on the spot wallet (-2015); its spot balances stay unknown"
+    snap = replace(snap, accounts=tuple(replace(s, notes=(note,)) for s in snap.accounts))
+    window.clock = lambda: now
+    window.apply_snapshot(snap)
+    settle(qtbot, window)
+    card = window.accounts_panel.cards["main"]
+    assert card.status.text().startswith("● LIVE") and card.status.text().endswith("· ▲ 1 note")
+    assert note in card.status.toolTip()

@@ -68,7 +68,7 @@ class BinanceAdapter:
         self._collateral_rates: tuple[dict[str, float], float] | None = None  # (rates, when read)
         # the spot wallet: (its balances, or None while the key may not read it; when read)
         self._spot: tuple[tuple[SpotBalance, ...] | None, float] | None = None
-        self._spot_refusal_said = False
+        self._spot_refusal: str | None = None  # why the spot wallet is unknown, while it is
 
     def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
         exchange.options["fetchCurrencies"] = False  # private sapi call; futures keys may lack it
@@ -130,11 +130,9 @@ class BinanceAdapter:
                     ex.options["hasAlreadyAuthenticatedSuccessfully"] = False
             except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
                 self._spot = (None, now)
-                if not self._spot_refusal_said:
-                    self._spot_refusal_said = True
-                    warnings.append(f"{cfg.name}: Binance refused this key on the spot wallet "
-                                    f"({str(exc)[:160]}); its spot balances stay unknown and count "
-                                    "as no hedge leg")
+                self._spot_refusal = (f"{cfg.name}: Binance refused this key on the spot wallet "
+                                      f"({str(exc)[:160]}); its spot balances stay unknown and count "
+                                      "as no hedge leg")
             else:
                 spot, unpriced = await _spot_balances(ex, cfg, answer, result.account.positions)
                 if unpriced:
@@ -142,6 +140,9 @@ class BinanceAdapter:
                                     "wallet (no perpetual on it); left out of the spot balances")
                 self._spot = (spot, now)
         known = self._spot[0]
+        if known is None and self._spot_refusal:
+            # on every read while it lasts (the card shows it); the reader logs it once
+            warnings.append(self._spot_refusal)
         raw = dict(result.raw, spot_wallet="unknown: Binance refused the key there" if known is None
                    else [dataclasses.asdict(b) for b in known])
         return ReadResult(dataclasses.replace(result.account, spot=known or ()), raw, warnings)
