@@ -80,11 +80,17 @@ class PositionColumns:
         )
 
 
+def read_notes(account: Account) -> list[str]:
+    """What the read that produced ``account`` could not give (kept in the snapshot file), as warnings:
+    a file read later says it again, so a book missing a refused spot wallet is never silent."""
+    return [f"when this account was read: {note}" for note in account.notes]
+
+
 def account_warnings(
     account: Account, rules: VenueRules, liquidation_prices: Sequence[float | None]
 ) -> list[str]:
     """Warnings about ``account``; ``liquidation_prices`` are desk's, in the account's position order."""
-    warnings: list[str] = []
+    warnings: list[str] = read_notes(account)
     if rules.generic:
         warnings.append(
             f'venue "{account.venue}" has no specific margin rules in desk; the generic rule '

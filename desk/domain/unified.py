@@ -599,12 +599,13 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
                     *, target: float | None = None, target_distance: float | None = None) -> AccountRisk:
     """The pooled account's report. ``isolated`` holds the figures of its isolated positions,
     computed by the single-asset engine (their margin is outside the pool, §6.1)."""
+    from desk.domain.assemble import read_notes
     from desk.domain.compare import DEFAULT_RELATIVE, liquidation_gap
 
     margin = account.margin
     assert margin is not None
     rules = rules_for(account.venue)
-    warnings: list[str] = [w for w in (isolated.warnings if isolated else ())]
+    warnings: list[str] = [*read_notes(account), *(isolated.warnings if isolated else ())]
     iso_by_key = {(p.symbol, p.leg): p for p in (isolated.positions if isolated else ())}
     positions: list[PositionRisk] = []
     collateral: tuple[CollateralRisk, ...] = ()
