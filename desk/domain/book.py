@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
-from desk.domain.report import PositionRisk, signed_distance
+from desk.domain.report import PositionRisk, RiskReport, signed_distance
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -220,13 +220,14 @@ def _coin(p: Position) -> float:
 
 
 def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookLeg, ...]:
-    """Every position (with the engine's figures ``risk``, matched by account, symbol and leg) and
-    spot balance as a leg. A position the figures do not cover gets no liquidation price."""
-    figures = {(r.account, r.symbol, r.leg): r for r in risk}
+    """Every position (with the engine's figures ``risk``, matched by account, symbol, leg and margin
+    mode: OKX holds one instrument cross and isolated at once) and spot balance as a leg. A position
+    the figures do not cover gets no liquidation price."""
+    figures = {(r.account, r.symbol, r.leg, r.margin_mode): r for r in risk}
     legs: list[BookLeg] = []
     for account in portfolio.accounts:
         for p in account.positions:
-            r = figures.get((account.name, p.symbol, p.leg.value))
+            r = figures.get((account.name, p.symbol, p.leg.value, p.margin_mode.value))
             legs.append(BookLeg(
                 account.name, account.venue, p.symbol, p.kind.value, p.side.value, p.leg.value,
                 underlying_of(p.symbol), _coin(p), p.mark_price, None if r is None else r.liquidation_price,
@@ -560,13 +561,17 @@ def transfer_for(hedge: Hedge, portfolio: Portfolio, compiled: object, needs: Fl
 
 
 def compute_book(portfolio: Portfolio, *, move: float = DEFAULT_MOVE,
-                 betas: Mapping[str, float] | None = None, shocks: FloatArray = SHOCKS) -> Book:
-    """Exposure, hedges (with break prices and transfer suggestions) and the book's stress curves."""
+                 betas: Mapping[str, float] | None = None, shocks: FloatArray = SHOCKS,
+                 risk: RiskReport | None = None) -> Book:
+    """Exposure, hedges (with break prices and transfer suggestions) and the book's stress curves.
+    ``risk``: the engine's report on ``portfolio`` when the caller has it (its liquidation prices are
+    the legs'; a goal changes only its suggestions), else computed here."""
     from desk.domain.engine import compute_risk
 
     if not 0 < move < 1:
         raise ValueError(f"the move a hedge should survive must be a fraction between 0 and 1, got {move}")
-    risk = compute_risk(portfolio)
+    if risk is None:
+        risk = compute_risk(portfolio)
     legs = book_legs(portfolio, risk.positions())
     hedges = find_hedges(legs)
     prices = reference_prices(legs)
