@@ -1,9 +1,10 @@
 """The risk engine: every figure of :mod:`desk.domain.report` for a whole portfolio, vectorised.
 
 One engine for every caller (ARCHITECTURE rule 2). The formulas are those of
-:mod:`desk.domain.scalar` (risk-math.md §0–§8, written as one linear equation per tier segment);
-this module evaluates them with numpy over all positions at once so a whole portfolio recomputes
-on every tick. The scalar module stays as the tests' oracle; the tests assert both agree.
+:mod:`desk.domain.position_math` (risk-math.md §0–§8, written as one linear equation per tier
+segment); this module evaluates them with numpy over all positions at once so a whole portfolio
+recomputes on every tick. The whole-account scalar oracle (:mod:`desk.domain.scalar`) computes the
+same report one position at a time; the tests assert both agree.
 
 Hot path: :func:`compute_arrays` returns plain arrays (no per-position Python objects);
 :func:`compute_risk` dresses them as the report dataclasses. Each account is compiled to arrays
@@ -16,13 +17,15 @@ What is vectorised and what is not:
 * value, PnL, tier lookup, maintenance margin, pool sums, ratios — all positions at once;
 * liquidation price of every single-leg position (isolated, or the only leg of its symbol in a
   cross pool): every tier's closed-form root at once, keeping the self-consistent one (§1.2);
-  hedge-mode cross legs sharing one price (§1.1, §7.6) go through the scalar solver — there are few;
+  hedge-mode cross legs sharing one price (§1.1, §7.6) go through the single-position solver
+  (:func:`~desk.domain.position_math.solve_price`) — there are few;
 * bankruptcy prices: closed form per symbol group (no tiers at 0 % margin, §1.3, §3.3);
 * shock to liquidation: Newton's method from the far end of the ±99 % range on every unit at once.
   Where the unit's slack (balance − MM) is concave in the shock — linear contracts, long inverse
   contracts, tiers with continuous maintenance amounts (§0) — that converges monotonically to the
-  first crossing; other units (short inverse legs, inconsistent maintenance amounts) use the
-  scalar solver, exact segment by segment between the shocks where a notional crosses a tier floor.
+  first crossing; other units (short inverse legs, inconsistent maintenance amounts) use
+  :func:`~desk.domain.position_math.unit_shock_to_liquidation`, exact segment by segment between
+  the shocks where a notional crosses a tier floor.
 """
 
 from __future__ import annotations
@@ -39,17 +42,11 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from desk.domain.assemble import PositionColumns, assemble_account
+from desk.domain.assemble import PositionColumns, assemble_account, with_pooled_accounts
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
-from desk.domain.report import AccountRisk, RiskReport
+from desk.domain.position_math import SHOCK_LIMIT, Unit, solve_price, unit_shock_to_liquidation
+from desk.domain.report import AccountRisk, PoolFigures, RiskReport
 from desk.domain.rules import MMBasis, ResolvedTier, VenueRules, resolve_tiers, rules_for
-from desk.domain.scalar import (
-    SHOCK_LIMIT,
-    PoolFigures,
-    Unit,
-    solve_price,
-    unit_shock_to_liquidation,
-)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -62,7 +59,8 @@ _SHOCK_TOLERANCE = 1e-14
 @dataclass(frozen=True, slots=True)
 class RiskArrays:
     """The engine's figures as arrays. Positions in portfolio order (account by account); units are
-    the cross pools (per settle, in the scalar order) then the isolated positions of each account.
+    the cross pools (per settle, in :func:`~desk.domain.position_math.margin_units` order) then the
+    isolated positions of each account.
     ``nan`` in a price means "none"; ``inf`` in a ratio means the margin balance is gone."""
 
     # per position
@@ -214,7 +212,7 @@ def _static_key(account: Account) -> tuple[object, ...]:
 
 
 def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPlan:
-    """One account as arrays: rows grouped into margin units (cross pools per settle in the scalar
+    """One account as arrays: rows grouped into margin units (cross pools per settle in margin_units'
     order, then each isolated position), symbol groups numbered within the account."""
     rules = rules_for(account.venue)
     rows = cast(tuple[tuple[Any, ...], ...], static[1])  # _STATIC_FIELDS of each position
@@ -871,9 +869,9 @@ def compute_risk(
     if target_distance is not None and not 0 < target_distance < 1:
         raise ValueError(f"target distance must be a fraction between 0 and 1, got {target_distance}")
     if any(a.pooled for a in portfolio.accounts):
-        return _with_pooled(portfolio, target, target_distance,
-                            lambda p: compute_risk(p, target=target, target_distance=target_distance),
-                            scalar=False)
+        return with_pooled_accounts(
+            portfolio, target, target_distance,
+            lambda p: compute_risk(p, target=target, target_distance=target_distance), scalar=False)
     f = _flatten(portfolio)
     arr = _arrays(f)
     # every figure in account order (account by account), as Python lists sliced per account
@@ -906,20 +904,6 @@ def compute_risk(
                                          target_distance=target_distance))
         start = end
     return RiskReport(accounts=tuple(accounts), as_of=portfolio.as_of)
-
-
-def _with_pooled(portfolio: Portfolio, target: float | None, target_distance: float | None, plain: Any, *,
-                 scalar: bool) -> RiskReport:
-    """Accounts whose venue pools collateral go through :mod:`desk.domain.unified`; the rest
-    through ``plain`` together; the report keeps the portfolio's account order."""
-    from desk.domain.unified import compute_pooled
-
-    rest = Portfolio(tuple(a for a in portfolio.accounts if not a.pooled), portfolio.as_of)
-    by_name = {a.name: a for a in plain(rest).accounts} if rest.accounts else {}
-    accounts = tuple(compute_pooled(a, plain, target=target, target_distance=target_distance,
-                                    scalar=scalar) if a.pooled else by_name[a.name]
-                     for a in portfolio.accounts)
-    return RiskReport(accounts=accounts, as_of=portfolio.as_of)
 
 
 def shock_to_liquidation(account: Account) -> float | None:

@@ -34,10 +34,10 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.model import Account, Collateral, Kind, MarginMode, Portfolio, Position
+from desk.domain.position_math import SHOCK_LIMIT, pnl_at, tier_at, value_at
 from desk.domain.protection import assess, orders_by_symbol
 from desk.domain.report import AccountRisk, CollateralRisk, PoolRisk, PositionRisk, Suggestion
 from desk.domain.rules import MMBasis, VenueRules, rules_for
-from desk.domain.scalar import SHOCK_LIMIT, pnl_at, tier_at, value_at
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

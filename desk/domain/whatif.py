@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from desk.domain.engine import compile_portfolio, compute_arrays, with_marks
+from desk.domain.engine import compile_portfolio, compute_arrays, compute_risk, with_marks
 from desk.domain.limits import (
     MAX_AMOUNT,
     MAX_LEVERAGE,
@@ -28,8 +28,9 @@ from desk.domain.limits import (
     check_price,
 )
 from desk.domain.model import Account, AccountMargin, Kind, MarginMode, Portfolio, Position, Reported
+from desk.domain.position_math import pnl_at, value_at
 from desk.domain.report import at_or_past_liquidation, signed_distance
-from desk.domain.scalar import pnl_at, value_at
+from desk.domain.scenario import stress_grid
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +98,6 @@ class MarkProbe:
     def _pooled_at(self, price: float) -> ProbeFigures:
         """A pooled account (unified-margin.md §6): the symbol's marks at ``price``, collateral at its
         index; the figures are those of :func:`desk.domain.engine.compute_risk` for that scenario."""
-        import dataclasses
-
-        from desk.domain.engine import compute_risk
-
         moved = tuple(dataclasses.replace(p, mark_price=price) if p.symbol == self.symbol else p
                       for p in self.account.positions)
         risk = compute_risk(Portfolio((dataclasses.replace(self.account, positions=moved),))).accounts[0]
@@ -338,8 +335,6 @@ def stress_liquidation_shock(
     ``betas`` it is a BTC move with each asset following by its beta). A grid brackets the crossing,
     bisection on the same engine call refines it to ~1e-12. ``None`` when no shock in the range reaches it.
     """
-    from desk.domain.scenario import stress_grid
-
     def worst(shocks: np.typing.NDArray[np.float64]) -> np.typing.NDArray[np.float64]:
         grid = stress_grid(account, shocks, betas=betas)
         columns = [*grid.margin_ratio.values(), *grid.position_margin_ratio.values()]
