@@ -84,6 +84,42 @@ class RiskArrays:
     account_shock: FloatArray  # signed, nan = none within ±99 %
 
 
+class _Col:
+    """Columns of the packed per-position array (:attr:`_Flat.packed`; the first :data:`SCALARS` are
+    also :attr:`_AccountPlan.columns`): one row per position, seven figures of the position, then its
+    tier table in three blocks of ``width`` columns (floors, MMR, cum), padded with floors of +inf.
+    One array so a subset of positions is gathered with one ``np.take`` (:func:`_rows`)."""
+
+    Q = 0  # contracts × contract size: base units (linear) or quote value (inverse)
+    INVERSE = 1  # 1.0 for an inverse contract, 0.0 for a linear one
+    SIGMA = 2  # the PnL sign (position_math.pnl_sign)
+    MARK = 3  # the mark price (0.0 in a compiled plan: marks are read on every tick)
+    V_ENTRY = 4  # the value at the entry price, in the settle currency
+    ENTRY_BASIS = 5  # 1.0 where the maintenance margin is on the entry value (Bybit §3.1)
+    FEE = 6  # the taker fee rate counted in the maintenance margin (0.0 where the venue counts none)
+    SCALARS = 7  # the tier table starts here
+
+    @staticmethod
+    def floors(width: int) -> slice:
+        return slice(_Col.SCALARS, _Col.SCALARS + width)
+
+    @staticmethod
+    def rates(width: int) -> slice:
+        return slice(_Col.SCALARS + width, _Col.SCALARS + 2 * width)
+
+    @staticmethod
+    def cums(width: int) -> slice:
+        return slice(_Col.SCALARS + 2 * width, _Col.SCALARS + 3 * width)
+
+    @staticmethod
+    def row_length(width: int) -> int:
+        return _Col.SCALARS + 3 * width
+
+
+#: columns of a compiled tier table's terms (:attr:`_CompiledTable.terms`)
+_TERM_FLOOR, _TERM_RATE, _TERM_CUM = 0, 1, 2
+
+
 @dataclass(slots=True)
 class _Flat:
     positions: list[Position]
@@ -110,7 +146,7 @@ class _Flat:
     cums: FloatArray
     convex: BoolArray  # tier table gives MM continuous and convex in the notional (§0)
     row_offset: IntArray  # i × packed row length, to index packed.ravel()
-    packed: FloatArray  # (n, 7 + 3·width): per-position columns and the tier table, one row each
+    packed: FloatArray  # (n, _Col.row_length(width)): per-position columns and the tier table
     account_rows: IntArray  # row of each position in account order (account by account)
     unit_cache: list[Unit] | None = None
 
@@ -169,7 +205,7 @@ class _AccountPlan:
     unit_of: IntArray
     group_of: IntArray
     n_groups: int
-    columns: FloatArray  # (n, 7): q, inverse, sigma, mark (0 here), v_entry, entry_basis, fee
+    columns: FloatArray  # (n, _Col.SCALARS): the position's figures of _Col, mark 0.0
     entry: FloatArray
     fee_bk: FloatArray
     convex: BoolArray
@@ -250,9 +286,9 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
         terms = np.concatenate([t.terms for t in tables])
         table_row = np.repeat(np.arange(len(tables)), sizes_t)
         tier_col = np.arange(len(terms)) - np.repeat(np.cumsum(sizes_t) - sizes_t, sizes_t)
-        tab_floor[table_row, tier_col] = terms[:, 0]
-        tab_rate[table_row, tier_col] = terms[:, 1]
-        tab_cum[table_row, tier_col] = terms[:, 2]
+        tab_floor[table_row, tier_col] = terms[:, _TERM_FLOOR]
+        tab_rate[table_row, tier_col] = terms[:, _TERM_RATE]
+        tab_cum[table_row, tier_col] = terms[:, _TERM_CUM]
         tab_convex[: len(tables)] = [t.convex for t in tables]
     rows_order = np.asarray(order, dtype=np.intp)
     tix = np.fromiter(map(table_of.__getitem__, map(id, tier_tables)), dtype=np.intp, count=n)[rows_order]
@@ -268,7 +304,13 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
     v_entry = np.where(inverse, q / entry, q * entry) if n else np.zeros(0)
     entry_basis = np.full(n, rules.mm_basis is MMBasis.ENTRY)
     fee = taker if rules.fee_in_mm else np.zeros(n)
-    columns = np.column_stack([q, inverse, sigma, np.zeros(n), v_entry, entry_basis, fee]).reshape(n, 7)
+    columns = np.zeros((n, _Col.SCALARS))  # the mark stays 0.0: it is read on every tick
+    columns[:, _Col.Q] = q
+    columns[:, _Col.INVERSE] = inverse
+    columns[:, _Col.SIGMA] = sigma
+    columns[:, _Col.V_ENTRY] = v_entry
+    columns[:, _Col.ENTRY_BASIS] = entry_basis
+    columns[:, _Col.FEE] = fee
     return _AccountPlan(
         static=static,
         rules=rules,
@@ -350,9 +392,10 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         positions.extend(_pick(acc.positions, plan.order))
     n = len(positions)
     width = max((plan.floors.shape[1] for plan in plans), default=1)
-    packed = np.empty((n, 7 + 3 * width))
-    packed[:, 7:7 + width] = np.inf
-    packed[:, 7 + width:] = 0.0
+    packed = np.empty((n, _Col.row_length(width)))
+    packed[:, _Col.floors(width)] = np.inf  # padding: no tier beyond a table's last
+    packed[:, _Col.rates(width)] = 0.0
+    packed[:, _Col.cums(width)] = 0.0
     unit_rules: list[VenueRules] = []
     row = unit = group = 0
     row_starts, unit_starts, group_starts = [], [], []
@@ -360,10 +403,10 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         rows = len(plan.order)
         w = plan.floors.shape[1]
         block = packed[row:row + rows]
-        block[:, :7] = plan.columns
-        block[:, 7:7 + w] = plan.floors
-        block[:, 7 + width:7 + width + w] = plan.rates
-        block[:, 7 + 2 * width:7 + 2 * width + w] = plan.cums
+        block[:, :_Col.SCALARS] = plan.columns
+        block[:, _Col.floors(width)][:, :w] = plan.floors
+        block[:, _Col.rates(width)][:, :w] = plan.rates
+        block[:, _Col.cums(width)][:, :w] = plan.cums
         unit_rules += [plan.rules] * len(plan.unit_sizes)
         row_starts.append(row)
         unit_starts.append(unit)
@@ -371,7 +414,7 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         row += rows
         unit += len(plan.unit_sizes)
         group += plan.n_groups
-    packed[:, 3] = np.fromiter(map(_MARK, positions), dtype=np.float64, count=n)
+    packed[:, _Col.MARK] = np.fromiter(map(_MARK, positions), dtype=np.float64, count=n)
     rows_per_plan = [len(plan.order) for plan in plans]
     units_per_plan = [len(plan.unit_sizes) for plan in plans]
 
@@ -397,18 +440,18 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         unit_of=offset([plan.unit_of for plan in plans], unit_starts, rows_per_plan),
         group_of=offset([plan.group_of for plan in plans], group_starts, rows_per_plan),
         n_groups=group,
-        q=packed[:, 0],
-        inverse=packed[:, 1] != 0,
-        sigma=packed[:, 2],
+        q=packed[:, _Col.Q],
+        inverse=packed[:, _Col.INVERSE] != 0,
+        sigma=packed[:, _Col.SIGMA],
         entry=floats([plan.entry for plan in plans]),
-        mark=packed[:, 3],
-        v_entry=packed[:, 4],
-        entry_basis=packed[:, 5] != 0,
-        fee=packed[:, 6],
+        mark=packed[:, _Col.MARK],
+        v_entry=packed[:, _Col.V_ENTRY],
+        entry_basis=packed[:, _Col.ENTRY_BASIS] != 0,
+        fee=packed[:, _Col.FEE],
         fee_bk=floats([plan.fee_bk for plan in plans]),
-        floors=packed[:, 7:7 + width],
-        rates=packed[:, 7 + width:7 + 2 * width],
-        cums=packed[:, 7 + 2 * width:],
+        floors=packed[:, _Col.floors(width)],
+        rates=packed[:, _Col.rates(width)],
+        cums=packed[:, _Col.cums(width)],
         convex=np.concatenate([plan.convex for plan in plans]) if plans else np.zeros(0, dtype=bool),
         row_offset=np.arange(n, dtype=np.intp) * packed.shape[1],
         packed=packed,
@@ -447,9 +490,9 @@ def _tier_terms(
 ) -> tuple[FloatArray, FloatArray]:
     """(MMR, cum) of tier ``idx`` of each position (or of positions ``rows``)."""
     width = f.floors.shape[1]
-    flat = (f.row_offset if rows is None else f.row_offset[rows]) + 7 + width + idx
+    flat = (f.row_offset if rows is None else f.row_offset[rows]) + _Col.rates(width).start + idx
     packed = f.packed.ravel()
-    return packed[flat], packed[flat + width]
+    return packed[flat], packed[flat + width]  # the cum block follows the MMR block
 
 
 def _tier(f: _Flat | _Rows, basis: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -597,8 +640,9 @@ def _rows(f: _Flat, direction: IntArray, position: IntArray) -> _Rows:
     width = f.floors.shape[1]
     g = np.take(f.packed, position, axis=0)
     return _Rows(
-        g[:, 0], g[:, 1] != 0, g[:, 2], g[:, 3], g[:, 4], g[:, 5] != 0, g[:, 6],
-        g[:, 7:7 + width], g[:, 7 + width:7 + 2 * width], g[:, 7 + 2 * width:],
+        g[:, _Col.Q], g[:, _Col.INVERSE] != 0, g[:, _Col.SIGMA], g[:, _Col.MARK], g[:, _Col.V_ENTRY],
+        g[:, _Col.ENTRY_BASIS] != 0, g[:, _Col.FEE],
+        g[:, _Col.floors(width)], g[:, _Col.rates(width)], g[:, _Col.cums(width)],
         np.arange(len(position), dtype=np.intp) * g.shape[1], direction * n_units + f.unit_of[position], g,
     )
 
@@ -703,7 +747,32 @@ def flatten_account(account: Account) -> _Flat:
     return _flatten(Portfolio((account,)))
 
 
-def _arrays(f: _Flat) -> RiskArrays:
+@dataclass(frozen=True, slots=True)
+class _AtMarks:
+    """Every position and unit at the marks: the figures the liquidation and bankruptcy prices start from."""
+
+    value: FloatArray  # per position, in the settle currency
+    maintenance: FloatArray
+    pnl: FloatArray
+    unit_pnl: FloatArray
+    unit_maintenance: FloatArray
+    unit_equity: FloatArray  # margin balance: balance + unrealized PnL
+    unit_ratio: FloatArray
+    unit_dslack: FloatArray  # d(balance − MM)/d shock at the marks, per unit
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """Per symbol group (the legs of one symbol in one unit, which share a liquidation price)."""
+
+    unit: IntArray  # the unit of each group
+    size: IntArray  # legs in each group
+    pnl: FloatArray  # the group's own PnL
+    base: FloatArray  # the rest of its unit held at the marks: balance + their PnL − their MM (§1.1)
+
+
+def _at_marks(f: _Flat) -> _AtMarks:
+    """Value, PnL and maintenance margin of every position, summed per unit, and each unit's ratio."""
     n_units = f.n_units
     value = _value(f, f.mark)
     mm, mm_slope = _maintenance(f, value)
@@ -716,19 +785,28 @@ def _arrays(f: _Flat) -> RiskArrays:
     unit_equity = f.unit_balance + unit_pnl
     with np.errstate(divide="ignore", invalid="ignore"):
         unit_ratio = np.where(unit_equity > 0, unit_mm / unit_equity, np.inf)
+    return _AtMarks(value, mm, pnl, unit_pnl, unit_mm, unit_equity, unit_ratio, dslack0)
 
-    # per symbol group: the rest of its unit held at the marks (§1.1 TMM1, UPNL1)
-    group_pnl = _sum(f.group_of, pnl, f.n_groups)
-    group_mm = _sum(f.group_of, mm, f.n_groups)
+
+def _symbol_groups(f: _Flat, m: _AtMarks) -> _Groups:
+    """Each symbol group with the rest of its unit held at the marks (§1.1 TMM1, UPNL1)."""
+    group_pnl = _sum(f.group_of, m.pnl, f.n_groups)
+    group_mm = _sum(f.group_of, m.maintenance, f.n_groups)
     group_size = np.bincount(f.group_of, minlength=f.n_groups)
     group_unit = np.zeros(f.n_groups, dtype=np.intp)
     group_unit[f.group_of] = f.unit_of
-    rest_pnl = unit_pnl[group_unit] - group_pnl
-    base_g = f.unit_balance[group_unit] + rest_pnl - (unit_mm[group_unit] - group_mm)
-    base = base_g[f.group_of]
+    rest_pnl = m.unit_pnl[group_unit] - group_pnl
+    base = f.unit_balance[group_unit] + rest_pnl - (m.unit_maintenance[group_unit] - group_mm)
+    return _Groups(group_unit, group_size, group_pnl, base)
 
+
+def _liquidation_prices(f: _Flat, g: _Groups) -> FloatArray:
+    """Every position's liquidation price (nan: none). A single leg of its symbol in its unit in
+    closed form — MM on the entry value (Bybit) one line, continuous tiers by walking them, the
+    rest every tier at once; hedge legs sharing one price by the single-position solver."""
+    base = g.base[f.group_of]
     liquidation = np.full(len(f.positions), np.nan)
-    is_single = group_size[f.group_of] == 1
+    is_single = g.size[f.group_of] == 1
     walkable = np.flatnonzero(is_single & f.convex & ~f.entry_basis)
     rest = np.flatnonzero(is_single & f.convex & f.entry_basis)
     if len(rest):
@@ -740,51 +818,63 @@ def _arrays(f: _Flat) -> RiskArrays:
         rest = np.concatenate([rest, walkable[unresolved]])
     if len(rest):
         liquidation[rest] = _liquidation_single(f, base, rest)
-    multi_groups = np.flatnonzero(group_size > 1)
+    multi_groups = np.flatnonzero(g.size > 1)
     if len(multi_groups):
         members: dict[int, list[int]] = {}
-        for i in np.flatnonzero(group_size[f.group_of] > 1).tolist():
+        for i in np.flatnonzero(g.size[f.group_of] > 1).tolist():
             members.setdefault(int(f.group_of[i]), []).append(i)
-        for g, rows in members.items():
+        for group, rows in members.items():
             legs = [f.positions[i] for i in rows]
-            rules = f.unit_rules[int(group_unit[g])]
-            lp = solve_price(legs, rules, float(base_g[g]), float(f.mark[rows[0]]))
+            rules = f.unit_rules[int(g.unit[group])]
+            lp = solve_price(legs, rules, float(g.base[group]), float(f.mark[rows[0]]))
             liquidation[rows] = np.nan if lp is None else lp
+    return liquidation
 
-    # bankruptcy: 0 % margin (or Bybit's fee to close), one closed form per group (§1.3, §3.3)
-    reserve = f.fee_bk * value
+
+def _bankruptcy_prices(f: _Flat, m: _AtMarks, g: _Groups) -> FloatArray:
+    """Bankruptcy price per symbol group (nan: none): 0 % margin, or Bybit's fee to close, so one
+    closed form per group with no tiers (§1.3, §3.3)."""
+    n_units = f.n_units
+    reserve = f.fee_bk * m.value
     unit_reserve = _sum(f.unit_of, reserve, n_units)
     group_reserve = _sum(f.group_of, reserve, f.n_groups)
     a_g = _sum(f.group_of, -f.sigma * f.v_entry, f.n_groups)
     b_g = _sum(f.group_of, f.q * (f.sigma - f.fee_bk), f.n_groups)
-    base_bk = (f.unit_balance[group_unit] + (unit_pnl[group_unit] - group_pnl)
-               - (unit_reserve[group_unit] - group_reserve))
+    base_bk = (f.unit_balance[g.unit] + (m.unit_pnl[g.unit] - g.pnl)
+               - (unit_reserve[g.unit] - group_reserve))
     group_inverse = np.zeros(f.n_groups, dtype=bool)
     group_inverse[f.group_of] = f.inverse
     with np.errstate(divide="ignore", invalid="ignore"):
         x = -(base_bk + a_g) / b_g
         x = np.where((x > 0) & np.isfinite(x), x, np.nan)
         bk_g = np.where(group_inverse, 1.0 / x, x)
-    bk_g = np.where(np.isfinite(bk_g) & (bk_g > 0), bk_g, np.nan)
+    return np.where(np.isfinite(bk_g) & (bk_g > 0), bk_g, np.nan)
 
-    unit_shock = _shock(f, unit_equity - unit_mm, dslack0)
-    n_accounts = int(f.unit_account.max()) + 1 if n_units else 0
+
+def _arrays(f: _Flat) -> RiskArrays:
+    """Every figure of the compiled portfolio: at the marks, liquidation and bankruptcy prices, shocks."""
+    m = _at_marks(f)
+    groups = _symbol_groups(f, m)
+    liquidation = _liquidation_prices(f, groups)
+    bankruptcy = _bankruptcy_prices(f, m, groups)
+    unit_shock = _shock(f, m.unit_equity - m.unit_maintenance, m.unit_dslack)
+    n_accounts = int(f.unit_account.max()) + 1 if f.n_units else 0
     account_shock = _nearest_per_account(unit_shock, f.unit_account, n_accounts)
     return RiskArrays(
-        notional=value,
-        unrealized_pnl=pnl,
-        maintenance_margin=mm,
-        margin_ratio=unit_ratio[f.unit_of],
+        notional=m.value,
+        unrealized_pnl=m.pnl,
+        maintenance_margin=m.maintenance,
+        margin_ratio=m.unit_ratio[f.unit_of],
         liquidation_price=liquidation,
-        bankruptcy_price=bk_g[f.group_of],
+        bankruptcy_price=bankruptcy[f.group_of],
         position_unit=f.unit_of,
         unit_account=f.unit_account,
         unit_isolated=f.unit_isolated,
         unit_settle=f.unit_settle,
         unit_balance=f.unit_balance,
-        unit_pnl=unit_pnl,
-        unit_maintenance=unit_mm,
-        unit_ratio=unit_ratio,
+        unit_pnl=m.unit_pnl,
+        unit_maintenance=m.unit_maintenance,
+        unit_ratio=m.unit_ratio,
         unit_shock=unit_shock,
         account_shock=account_shock,
     )
@@ -834,11 +924,11 @@ def with_marks(compiled: CompiledPortfolio, marks: Sequence[float] | FloatArray)
     if not np.all(np.isfinite(new) & (new > 0)):
         raise ValueError("marks must be finite and > 0")
     packed = compiled.packed.copy()
-    packed[:, 3] = new
+    packed[:, _Col.MARK] = new
     width = compiled.floors.shape[1]
     return dataclasses.replace(
-        compiled, mark=packed[:, 3], packed=packed, floors=packed[:, 7:7 + width],
-        rates=packed[:, 7 + width:7 + 2 * width], cums=packed[:, 7 + 2 * width:],
+        compiled, mark=packed[:, _Col.MARK], packed=packed, floors=packed[:, _Col.floors(width)],
+        rates=packed[:, _Col.rates(width)], cums=packed[:, _Col.cums(width)],
     )
 
 
