@@ -8,9 +8,9 @@ same report one position at a time; the tests assert both agree.
 
 Hot path: :func:`compute_arrays` returns plain arrays (no per-position Python objects);
 :func:`compute_risk` dresses them as the report dataclasses. Each account is compiled to arrays
-once and kept in a bounded cache (:data:`PLAN_CACHE_SIZE` accounts) for as long as its wallets and
-every position's fields other than the mark compare equal; a tick that moves only the marks
-reads just the marks afresh.
+once and kept in its caller's bounded cache (:class:`PlanCache`, :data:`PLAN_CACHE_SIZE` accounts)
+for as long as its wallets and every position's fields other than the mark compare equal; a tick
+that moves only the marks reads just the marks afresh.
 
 What is vectorised and what is not:
 
@@ -333,18 +333,25 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
     )
 
 
-class _PlanCache:
+class PlanCache:
     """Compiled account plans by (account name, venue), least recently used first, at most ``size``.
 
     A plan is served only while its account's static fields are equal to the ones it was compiled
     from (compared field by field — equal objects, not merely equal hashes); anything else compiles
-    afresh and replaces it. Safe to share between threads without a lock (desk.domain may not
-    import threading): each OrderedDict operation is atomic, so a race can at worst compile an
-    account twice or drop one plan more than needed — never serve a plan that does not match.
+    afresh and replaces it. So each caller holds its own: a what-if edit of an account compiled into
+    the live caller's cache would replace that account's live plan, and the next tick would compile
+    it again. Callers that pass none share :data:`DEFAULT_PLANS`.
+
+    Safe to share between threads without a lock (desk.domain may not import threading): each
+    OrderedDict operation is atomic, so a race can at worst compile an account twice or drop one plan
+    more than needed — never serve a plan that does not match. ``hits`` and ``compiles`` count the
+    plans served from the cache and compiled afresh (exact on one thread, approximate under a race).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
         self.size = size
+        self.hits = 0
+        self.compiles = 0
         self._plans: OrderedDict[tuple[str, str], _AccountPlan] = OrderedDict()
 
     def plan(self, account: Account) -> _AccountPlan:
@@ -353,7 +360,10 @@ class _PlanCache:
         plan = self._plans.get(key)
         if plan is None or plan.static != static:
             plan = _compile_account(account, static)
+            self.compiles += 1
             self._plans[key] = plan
+        else:
+            self.hits += 1
         with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
             self._plans.move_to_end(key)
         while len(self._plans) > self.size:
@@ -367,11 +377,16 @@ class _PlanCache:
     def holds(self, name: str, venue: str) -> bool:
         return (name, venue) in self._plans
 
+    def peek(self, name: str, venue: str) -> object | None:
+        """The plan kept for the account, without counting a use (tests compare it by identity)."""
+        return self._plans.get((name, venue))
+
     def clear(self) -> None:
         self._plans.clear()
 
 
-_PLANS = _PlanCache(PLAN_CACHE_SIZE)
+#: the plans of callers that bring no cache of their own (the CLI, the charts, the demo venue)
+DEFAULT_PLANS = PlanCache(PLAN_CACHE_SIZE)
 
 
 def _pick(items: tuple[Position, ...], order: tuple[int, ...]) -> Sequence[Position]:
@@ -380,13 +395,13 @@ def _pick(items: tuple[Position, ...], order: tuple[int, ...]) -> Sequence[Posit
     return [items[k] for k in order]
 
 
-def _flatten(portfolio: Portfolio) -> _Flat:
+def _flatten(portfolio: Portfolio, cache: PlanCache | None = None) -> _Flat:
     """The portfolio as arrays: one row per position, grouped into margin units and symbol groups.
 
-    Each account's structure comes from its cached plan (:class:`_PlanCache`); only the marks and
-    the position objects are read afresh.
+    Each account's structure comes from its plan in ``cache`` (:class:`PlanCache`; by default
+    :data:`DEFAULT_PLANS`); only the marks and the position objects are read afresh.
     """
-    plans = [_PLANS.plan(acc) for acc in portfolio.accounts]
+    plans = [(DEFAULT_PLANS if cache is None else cache).plan(acc) for acc in portfolio.accounts]
     positions: list[Position] = []
     for acc, plan in zip(portfolio.accounts, plans, strict=True):
         positions.extend(_pick(acc.positions, plan.order))
@@ -460,13 +475,13 @@ def _flatten(portfolio: Portfolio) -> _Flat:
 
 
 def clear_compiled_cache() -> None:
-    """Forget every compiled account plan (tests; memory)."""
-    _PLANS.clear()
+    """Forget every compiled account plan of :data:`DEFAULT_PLANS` (tests; memory)."""
+    DEFAULT_PLANS.clear()
 
 
 def compiled_cache_size() -> int:
-    """How many compiled account plans are kept (at most :data:`PLAN_CACHE_SIZE`)."""
-    return len(_PLANS)
+    """How many compiled account plans :data:`DEFAULT_PLANS` keeps (at most :data:`PLAN_CACHE_SIZE`)."""
+    return len(DEFAULT_PLANS)
 
 
 def _sum(index: IntArray, weights: FloatArray, length: int) -> FloatArray:
@@ -743,8 +758,8 @@ def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
         return np.where(equity > 0, total_mm / equity, np.inf)
 
 
-def flatten_account(account: Account) -> _Flat:
-    return _flatten(Portfolio((account,)))
+def flatten_account(account: Account, *, plans: PlanCache | None = None) -> _Flat:
+    return _flatten(Portfolio((account,)), plans)
 
 
 @dataclass(frozen=True, slots=True)
@@ -905,9 +920,10 @@ def _unit_at_marks(f: _Flat, u: int) -> Unit:
 CompiledPortfolio = _Flat
 
 
-def compile_portfolio(portfolio: Portfolio) -> CompiledPortfolio:
-    """The portfolio's structure as arrays, to recompute on every tick with :func:`with_marks`."""
-    return _flatten(portfolio)
+def compile_portfolio(portfolio: Portfolio, *, plans: PlanCache | None = None) -> CompiledPortfolio:
+    """The portfolio's structure as arrays, to recompute on every tick with :func:`with_marks`
+    (each account's plan from ``plans``, by default :data:`DEFAULT_PLANS`)."""
+    return _flatten(portfolio, plans)
 
 
 def mark_order(compiled: CompiledPortfolio) -> tuple[tuple[int, str, str], ...]:
@@ -932,13 +948,14 @@ def with_marks(compiled: CompiledPortfolio, marks: Sequence[float] | FloatArray)
     )
 
 
-def compute_arrays(portfolio: Portfolio | CompiledPortfolio) -> RiskArrays:
+def compute_arrays(portfolio: Portfolio | CompiledPortfolio, *, plans: PlanCache | None = None) -> RiskArrays:
     """All figures as arrays — the per-tick hot path (no per-position objects).
 
     Pass a :class:`Portfolio`, or a compiled one (:func:`compile_portfolio`, :func:`with_marks`)
-    to skip reading the positions again when only the marks moved.
+    to skip reading the positions again when only the marks moved. A portfolio's accounts are
+    compiled through ``plans`` (by default :data:`DEFAULT_PLANS`).
     """
-    return _arrays(_flatten(portfolio) if isinstance(portfolio, Portfolio) else portfolio)
+    return _arrays(_flatten(portfolio, plans) if isinstance(portfolio, Portfolio) else portfolio)
 
 
 def _none(x: float) -> float | None:
@@ -946,13 +963,15 @@ def _none(x: float) -> float | None:
 
 
 def compute_risk(
-    portfolio: Portfolio, *, target: float | None = None, target_distance: float | None = None
+    portfolio: Portfolio, *, target: float | None = None, target_distance: float | None = None,
+    plans: PlanCache | None = None,
 ) -> RiskReport:
     """Risk for every account, pool and position; suggestions where the ratio is worse than ``target``
     or the distance to liquidation is below ``target_distance``.
 
     ``target`` is a margin ratio on desk's scale (MM ÷ margin balance, 1.0 = liquidation);
-    ``target_distance`` a fraction of the mark (0.10 = 10 % from liquidation).
+    ``target_distance`` a fraction of the mark (0.10 = 10 % from liquidation). Accounts are
+    compiled through ``plans``, the caller's own cache (by default :data:`DEFAULT_PLANS`).
     """
     if target is not None and not target > 0:
         raise ValueError(f"target margin ratio must be > 0, got {target}")
@@ -961,8 +980,9 @@ def compute_risk(
     if any(a.pooled for a in portfolio.accounts):
         return with_pooled_accounts(
             portfolio, target, target_distance,
-            lambda p: compute_risk(p, target=target, target_distance=target_distance), scalar=False)
-    f = _flatten(portfolio)
+            lambda p: compute_risk(p, target=target, target_distance=target_distance, plans=plans),
+            scalar=False)
+    f = _flatten(portfolio, plans)
     arr = _arrays(f)
     # every figure in account order (account by account), as Python lists sliced per account
     order = f.account_rows
