@@ -34,10 +34,10 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.model import Account, Collateral, Kind, MarginMode, Portfolio, Position
+from desk.domain.position_math import SHOCK_LIMIT, pnl_at, tier_at, value_at
 from desk.domain.protection import assess, orders_by_symbol
-from desk.domain.report import AccountRisk, CollateralRisk, PoolRisk, PositionRisk, Suggestion
+from desk.domain.report import AccountRisk, CollateralRisk, PoolRisk, PositionRisk, Suggestion, read_notes
 from desk.domain.rules import MMBasis, VenueRules, rules_for
-from desk.domain.scalar import SHOCK_LIMIT, pnl_at, tier_at, value_at
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -599,7 +599,6 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
                     *, target: float | None = None, target_distance: float | None = None) -> AccountRisk:
     """The pooled account's report. ``isolated`` holds the figures of its isolated positions,
     computed by the single-asset engine (their margin is outside the pool, §6.1)."""
-    from desk.domain.assemble import read_notes
     from desk.domain.compare import DEFAULT_RELATIVE, liquidation_gap
 
     margin = account.margin

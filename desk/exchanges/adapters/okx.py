@@ -40,7 +40,7 @@ from desk.domain.model import (
     SpotBalance,
     Tier,
 )
-from desk.domain.scalar import notional_value
+from desk.domain.position_math import notional_value
 from desk.domain.unified import collateral_underlying
 from desk.exchanges.adapters.base import UNBOUNDED_NOTIONAL, ReadResult
 from desk.exchanges.adapters.common import (
