@@ -166,7 +166,8 @@ class HyperliquidAdapter:
                 contexts = await ex.public_post_info({"type": "spotMetaAndAssetCtxs"}) if held else None
                 balances, notes = spot_legs(held, contexts, ex.markets)
                 self._spot = (balances, tuple(f"{cfg.name}: {w}" for w in notes), now)
-            except (ccxt.BaseError, ShapeError) as exc:
+            except (ccxt.BaseError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                # whatever the spot answer was, the perpetuals' read stands; the reason is said
                 self._spot = (None, (f"{cfg.name}: Hyperliquid's spot balances could not be read "
                                      f"({type(exc).__name__}: {str(exc)[:160]}); they stay unknown and "
                                      "count as no hedge leg",), now)
@@ -202,10 +203,11 @@ def spot_legs(rows: Sequence[Mapping[str, Any]], contexts: Any,
     ``coin`` names the pair, else the one at the pair's place in the list. A coin with no perpetual of
     its name keeps its name, and the warning says it hedges no perpetual.
     """
-    meta = contexts[0] if isinstance(contexts, list) and len(contexts) == 2 else None
-    ctxs = contexts[1] if meta is not None and isinstance(contexts[1], list) else []
-    tokens = [t for t in (meta or {}).get("tokens") or [] if isinstance(t, dict)]
-    pairs = [u for u in (meta or {}).get("universe") or [] if isinstance(u, dict)]
+    shaped = isinstance(contexts, list) and len(contexts) == 2 and isinstance(contexts[0], dict)
+    meta: Mapping[str, Any] = contexts[0] if shaped else {}
+    ctxs = contexts[1] if shaped and isinstance(contexts[1], list) else []
+    tokens = [t for t in meta.get("tokens") or [] if isinstance(t, dict)]
+    pairs = [u for u in meta.get("universe") or [] if isinstance(u, dict)]
     by_name = {str(t.get("name")): t.get("index") for t in tokens}
     usdc = by_name.get("USDC")
     by_coin = {c.get("coin"): c for c in ctxs if isinstance(c, dict) and c.get("coin") is not None}
