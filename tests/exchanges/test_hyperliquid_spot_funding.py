@@ -82,6 +82,14 @@ def test_mid_price_serves_when_a_pair_has_no_mark_and_a_coin_without_a_pair_is_n
             in snap.warnings)
 
 
+def test_spot_pairs_in_another_shape_price_nothing_and_say_so(fake, make_config):
+    fake.state["hyperliquid"]["spotMetaAndAssetCtxs"] = [["not", "a", "meta"], {"nor": "contexts"}]
+    snap = read_once(make_config("hyperliquid", wallet_address=BASIS), {})
+    assert snap.account.spot == () and [p.symbol for p in snap.account.positions] == [HYPE]
+    assert snap.warnings == ("main: no USDC spot price for HYPE, UBTC on Hyperliquid; left out of the spot "
+                             "balances",)
+
+
 def test_a_wallet_holding_only_usdc_has_no_spot_leg_and_no_spot_price_read(fake, make_config):
     snap = read_once(make_config("hyperliquid", wallet_address=HL_ADDRESS), {})
     assert snap.account.spot == () and snap.warnings == ()
