@@ -133,6 +133,12 @@ def install(server: FakeExchange) -> None:
         "papi_um_leverageBracket": [dict(r, notionalCoef="1.0") for r in
                                     server.fresh_state("binance_fapi_leverageBracket.json")],
         "papi_cm_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
+        # Portfolio Margin open orders: UM plain and algo (the conditional orders since 2026-04-28),
+        # CM plain and conditional (strategy rows)
+        "papi_um_openOrders": server.fresh_state("binance_papi_um_openOrders.json"),
+        "papi_um_openAlgoOrders": server.fresh_state("binance_papi_um_openAlgoOrders.json"),
+        "papi_cm_openOrders": [],
+        "papi_cm_conditional_openOrders": [],
         "collateralRate": server.fresh_state("binance_sapi_portfolio_collateralRate.json"),
         "assetIndexPrice": server.fresh_state("binance_sapi_portfolio_assetIndexPrice.json"),
         # the spot wallet (GET /api/v3/account, weight 20); "spot_refused" answers the key with the
@@ -300,6 +306,10 @@ def install(server: FakeExchange) -> None:
     r.add_get("/papi/v1/cm/positionRisk", signed("papi_cm_positionRisk", 1))
     r.add_get("/papi/v1/um/leverageBracket", signed("papi_um_leverageBracket", 1))
     r.add_get("/papi/v1/cm/leverageBracket", signed("papi_cm_leverageBracket", 1))
+    r.add_get("/papi/v1/um/openOrders", signed("papi_um_openOrders", 1))
+    r.add_get("/papi/v1/um/algo/openAlgoOrders", signed("papi_um_openAlgoOrders", 1))
+    r.add_get("/papi/v1/cm/openOrders", signed("papi_cm_openOrders", 1))
+    r.add_get("/papi/v1/cm/conditional/openOrders", signed("papi_cm_conditional_openOrders", 1))
     r.add_get("/sapi/v1/portfolio/collateralRate", signed("collateralRate", 50))
     r.add_get("/sapi/v1/portfolio/asset-index-price", asset_index_price)
 
