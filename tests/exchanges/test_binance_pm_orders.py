@@ -52,7 +52,8 @@ def btc_liquidation() -> float:
 
 def eth_liquidation() -> float:
     slope = USDT * 5 - 0.5 * 0.9 + K * USDT * 5 * 0.0065
-    constant = USDT * (2_000 - 800 + 5 * 3_000) + 0.05 * 60_000 * 0.95 - K * USDT * (0.4 * 60_000 * 0.004 - 15)
+    btc_mm = 0.4 * 60_000 * 0.004
+    constant = USDT * (2_000 - 800 + 5 * 3_000) + 0.05 * 60_000 * 0.95 - K * USDT * (btc_mm - 15)
     return constant / slope
 
 
