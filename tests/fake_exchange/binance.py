@@ -113,6 +113,9 @@ def install(server: FakeExchange) -> None:
         "dapi_account": server.fresh_state("binance_dapi_account.json"),
         "dapi_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
         "dapi_premiumIndex": server.fresh_state("binance_dapi_premiumIndex.json"),
+        # the symbols whose funding interval or cap Binance adjusted (GET /fapi|dapi/v1/fundingInfo)
+        "fundingInfo": server.fresh_state("binance_fapi_fundingInfo.json"),
+        "dapi_fundingInfo": [],
         "listen_keys": [],
         # Multi-Assets mode (GET /fapi/v1/multiAssetsMargin); tests switch it on together with the
         # binance_fapi_*_multi_assets.json payloads
@@ -279,6 +282,7 @@ def install(server: FakeExchange) -> None:
     r.add_get("/fapi/v1/time", server_time)
     r.add_get("/fapi/v1/exchangeInfo", public("exchangeInfo", 1))
     r.add_get("/fapi/v1/premiumIndex", premium_index)
+    r.add_get("/fapi/v1/fundingInfo", public("fundingInfo", 0))
     r.add_get("/fapi/v1/leverageBracket", signed("leverageBracket", 1))
     r.add_get("/fapi/v3/positionRisk", signed("positionRisk", 5))
     r.add_get("/fapi/v3/account", signed("account", 5))
@@ -295,6 +299,7 @@ def install(server: FakeExchange) -> None:
     r.add_get("/dapi/v1/time", server_time)
     r.add_get("/dapi/v1/exchangeInfo", public("dapi_exchangeInfo", 1))
     r.add_get("/dapi/v1/premiumIndex", premium_index)
+    r.add_get("/dapi/v1/fundingInfo", public("dapi_fundingInfo", 0))
     r.add_get("/dapi/v1/positionRisk", signed("dapi_positionRisk", 1))
     r.add_get("/dapi/v1/account", signed("dapi_account", 5))
     r.add_get("/dapi/v2/leverageBracket", signed("dapi_leverageBracket", 1))
