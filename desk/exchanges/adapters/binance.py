@@ -48,6 +48,7 @@ from desk.exchanges.adapters.common import (
     price_or_none,
     required_positive,
     side_of,
+    spot_from_wallet,
     strip_info,
     tiers_from_ccxt,
 )
@@ -262,11 +263,12 @@ class BinanceAdapter:
         margin = portfolio_margin(cfg.name, account, balances, rates, index_rows, positions,
                                   foreign, "COIN-M" if linear else "USDⓈ-M", self.venue)
         wallets = {c.asset: c.amount for c in margin.collateral}
+        spot = portfolio_spot(margin, positions)
         raw = {"positions": [strip_info(p) for p in rows], "portfolio_account": account,
                "portfolio_balance": balances, "other_positions": other, "tiers": raw_tiers,
                "collateral_rates": rates, "asset_index_prices": index_rows, **funding_raw}
         result = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
-                         data_time=now, margin=margin)
+                         data_time=now, margin=margin, spot=spot)
         return ReadResult(result, raw, warnings)
 
     async def _funding(self, ex: Any, cfg: ReaderConfig, positions: tuple[Position, ...],
@@ -541,6 +543,18 @@ def portfolio_margin(name: str, account: dict[str, Any], balances: list[Any], ra
     if why:
         margin = dataclasses.replace(margin, cannot_recompute="; ".join(why))
     return margin
+
+
+def portfolio_spot(margin: AccountMargin, positions: Sequence[Position]) -> tuple[SpotBalance, ...]:
+    """The coins a Portfolio Margin account holds, as the book's spot legs (issue 21): the pool's
+    collateral, each at its own net amount (``/papi/v1/balance`` wallet less the cross-margin loan
+    and its interest) and its Portfolio Margin index — the rule of the other unified wallets
+    (:func:`~desk.exchanges.adapters.common.spot_from_wallet`: no dollars, no coin positions settle
+    in, only coins held). They stay the pool's collateral; the book counts their move once."""
+    rows = [{"asset": c.asset, "net": c.amount - c.borrowed, "usd": (c.amount - c.borrowed) * c.price}
+            for c in margin.collateral]
+    spot, _ = spot_from_wallet(rows, positions, coin="asset", amount="net", equity="net", usd="usd")
+    return spot
 
 
 def with_funding(positions: tuple[Position, ...], premium: list[Any], markets: Any,
