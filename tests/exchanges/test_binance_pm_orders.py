@@ -82,6 +82,16 @@ def test_a_portfolio_margin_account_reads_its_orders_on_papi(fake, keys, make_co
     assert all("portfolioMargin" not in r.query and "trigger" not in r.query for r in orders)
 
 
+def test_beyond_the_per_symbol_limit_one_papi_read_of_each_kind(fake, keys, make_config, monkeypatch):
+    monkeypatch.setattr("desk.exchanges.adapters.orders._BINANCE_PER_SYMBOL_MAX", 1)  # 2 symbols held
+    fake.state["binance"]["portfolioMargin"] = True
+    account = read_once(make_config("binanceusdm"), keys.as_secrets()).account
+    assert len(account.orders) == 4
+    orders = [(r.path, r.query.get("symbol")) for r in fake.requests if "penOrders" in r.path
+              or "penAlgoOrders" in r.path]
+    assert sorted(orders) == [("/papi/v1/um/algo/openAlgoOrders", None), ("/papi/v1/um/openOrders", None)]
+
+
 def test_a_coin_m_portfolio_margin_account_reads_its_cm_orders(fake, keys, make_config):
     """COIN-M in Portfolio Margin: /papi/v1/cm/openOrders and /papi/v1/cm/conditional/openOrders,
     whose rows name the order ``strategyType`` / ``stopPrice`` / ``strategyId`` (Binance's example)."""
