@@ -36,6 +36,7 @@ READ_METHODS = frozenset({
     "fapiprivate_get_multiassetsmargin", "fapipublic_get_assetindex",
     # funding rate and next funding time (issue 17): Binance's premium index, Bybit's tickers
     "fapipublic_get_premiumindex", "dapipublic_get_premiumindex", "public_get_v5_market_tickers",
+    "fapipublic_get_fundinginfo", "dapipublic_get_fundinginfo",  # Binance's adjusted funding intervals
     "public_get_v5_spot_margin_trade_collateral", "private_get_v5_account_fee_rate",
     # Binance Portfolio Margin (unified-margin.md §2, §7): account, balance, the other family's
     # positions, collateral rates and asset index prices — all signed GETs

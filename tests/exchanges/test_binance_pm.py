@@ -85,7 +85,8 @@ def test_a_portfolio_margin_account_is_detected_and_read_through_papi(fake, keys
     assert "GET /papi/v1/account" in paths and "GET /papi/v1/um/positionRisk" in paths
     assert "GET /sapi/v1/portfolio/collateralRate" in paths
     assert not fake.paths("/fapi/v3/")  # the classic futures reads are never made for this account
-    assert account.orders is None  # PM orders live on /papi: no protection verdict rather than a wrong one
+    # PM orders are read on /papi too (test_binance_pm_orders.py), never on /fapi
+    assert account.orders is not None and not fake.paths("/fapi/v1/open")
 
 
 def test_a_classic_account_meets_the_papi_refusal_and_stays_per_currency(fake, keys, make_config):

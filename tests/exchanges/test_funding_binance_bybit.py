@@ -22,13 +22,16 @@ def _premium(name: str) -> dict[str, dict]:
 ])
 def test_binance_positions_carry_the_premium_index_funding(fake, keys, make_config, venue, payload):
     rows = _premium(payload)
+    info = fake.state["binance"]["fundingInfo" if venue == "binanceusdm" else "dapi_fundingInfo"]
+    intervals = {r["symbol"]: r["fundingIntervalHours"] for r in info}
     snap = read_once(make_config(venue), keys.as_secrets())
     assert snap.account.positions
     for p in snap.account.positions:
         row = rows[_BINANCE_IDS[p.symbol]]
         assert p.funding_rate == float(row["lastFundingRate"])
         assert p.next_funding_time == row["nextFundingTime"] / 1000
-        assert p.funding_interval_hours is None  # not in the premium index
+        # not in the premium index: /fundingInfo's hours for the symbols it lists, else Binance's 8
+        assert p.funding_interval_hours == intervals.get(_BINANCE_IDS[p.symbol], 8)
     # one premium index read per account read, no more
     path = "/fapi/v1/premiumIndex" if venue == "binanceusdm" else "/dapi/v1/premiumIndex"
     assert fake.paths().count(f"GET {path}") == 1

@@ -113,6 +113,9 @@ def install(server: FakeExchange) -> None:
         "dapi_account": server.fresh_state("binance_dapi_account.json"),
         "dapi_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
         "dapi_premiumIndex": server.fresh_state("binance_dapi_premiumIndex.json"),
+        # the symbols whose funding interval or cap Binance adjusted (GET /fapi|dapi/v1/fundingInfo)
+        "fundingInfo": server.fresh_state("binance_fapi_fundingInfo.json"),
+        "dapi_fundingInfo": [],
         "listen_keys": [],
         # Multi-Assets mode (GET /fapi/v1/multiAssetsMargin); tests switch it on together with the
         # binance_fapi_*_multi_assets.json payloads
@@ -133,6 +136,12 @@ def install(server: FakeExchange) -> None:
         "papi_um_leverageBracket": [dict(r, notionalCoef="1.0") for r in
                                     server.fresh_state("binance_fapi_leverageBracket.json")],
         "papi_cm_leverageBracket": server.fresh_state("binance_dapi_leverageBracket_v2.json"),
+        # Portfolio Margin open orders: UM plain and algo (the conditional orders since 2026-04-28),
+        # CM plain and conditional (strategy rows)
+        "papi_um_openOrders": server.fresh_state("binance_papi_um_openOrders.json"),
+        "papi_um_openAlgoOrders": server.fresh_state("binance_papi_um_openAlgoOrders.json"),
+        "papi_cm_openOrders": [],
+        "papi_cm_conditional_openOrders": [],
         "collateralRate": server.fresh_state("binance_sapi_portfolio_collateralRate.json"),
         "assetIndexPrice": server.fresh_state("binance_sapi_portfolio_assetIndexPrice.json"),
         # the spot wallet (GET /api/v3/account, weight 20); "spot_refused" answers the key with the
@@ -273,6 +282,7 @@ def install(server: FakeExchange) -> None:
     r.add_get("/fapi/v1/time", server_time)
     r.add_get("/fapi/v1/exchangeInfo", public("exchangeInfo", 1))
     r.add_get("/fapi/v1/premiumIndex", premium_index)
+    r.add_get("/fapi/v1/fundingInfo", public("fundingInfo", 0))
     r.add_get("/fapi/v1/leverageBracket", signed("leverageBracket", 1))
     r.add_get("/fapi/v3/positionRisk", signed("positionRisk", 5))
     r.add_get("/fapi/v3/account", signed("account", 5))
@@ -289,6 +299,7 @@ def install(server: FakeExchange) -> None:
     r.add_get("/dapi/v1/time", server_time)
     r.add_get("/dapi/v1/exchangeInfo", public("dapi_exchangeInfo", 1))
     r.add_get("/dapi/v1/premiumIndex", premium_index)
+    r.add_get("/dapi/v1/fundingInfo", public("dapi_fundingInfo", 0))
     r.add_get("/dapi/v1/positionRisk", signed("dapi_positionRisk", 1))
     r.add_get("/dapi/v1/account", signed("dapi_account", 5))
     r.add_get("/dapi/v2/leverageBracket", signed("dapi_leverageBracket", 1))
@@ -300,6 +311,10 @@ def install(server: FakeExchange) -> None:
     r.add_get("/papi/v1/cm/positionRisk", signed("papi_cm_positionRisk", 1))
     r.add_get("/papi/v1/um/leverageBracket", signed("papi_um_leverageBracket", 1))
     r.add_get("/papi/v1/cm/leverageBracket", signed("papi_cm_leverageBracket", 1))
+    r.add_get("/papi/v1/um/openOrders", signed("papi_um_openOrders", 1))
+    r.add_get("/papi/v1/um/algo/openAlgoOrders", signed("papi_um_openAlgoOrders", 1))
+    r.add_get("/papi/v1/cm/openOrders", signed("papi_cm_openOrders", 1))
+    r.add_get("/papi/v1/cm/conditional/openOrders", signed("papi_cm_conditional_openOrders", 1))
     r.add_get("/sapi/v1/portfolio/collateralRate", signed("collateralRate", 50))
     r.add_get("/sapi/v1/portfolio/asset-index-price", asset_index_price)
 

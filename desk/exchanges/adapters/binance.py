@@ -20,7 +20,7 @@ leaves the mode unknown, and desk says so instead of reading the account per cur
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ccxt
@@ -48,6 +48,7 @@ from desk.exchanges.adapters.common import (
     price_or_none,
     required_positive,
     side_of,
+    spot_from_wallet,
     strip_info,
     tiers_from_ccxt,
 )
@@ -69,6 +70,8 @@ class BinanceAdapter:
         # the spot wallet: (its balances, or None while the key may not read it; when read)
         self._spot: tuple[tuple[SpotBalance, ...] | None, float] | None = None
         self._spot_refusal: str | None = None  # why the spot wallet is unknown, while it is
+        # the symbols whose funding interval Binance adjusted (market id → hours; when read)
+        self._funding_info: tuple[dict[str, float], float] | None = None
 
     def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
         exchange.options["fetchCurrencies"] = False  # private sapi call; futures keys may lack it
@@ -189,8 +192,7 @@ class BinanceAdapter:
                 tiers.put(symbol, tiers_from_ccxt(rows_for, "cum", f"{cfg.name} {symbol}"), now)
 
         positions = tuple(self._position(ex, cfg, p, tiers, now) for p in open_rows)
-        premium = await self._premium_index(ex, positions)
-        positions = with_funding(positions, premium, ex.markets)
+        positions, funding_raw, warnings = await self._funding(ex, cfg, positions, now)
         wallets: dict[str, float] = {}
         reported: dict[str, Reported] = {}
         for asset in info["assets"]:
@@ -205,7 +207,7 @@ class BinanceAdapter:
                 reported[code] = Reported(margin_ratio=maint / balance_)
         margin = None
         raw = {"positions": [strip_info(p) for p in rows], "account": info, "tiers": raw_tiers,
-               "premiumIndex": premium}
+               **funding_raw}
         funded = {a.get("asset") for a in info["assets"] if num(a.get("crossWalletBalance"))}
         funded |= {p.settle for p in positions if p.margin_mode is MarginMode.CROSS}
         # Only an account with more than one funded or settling asset can pool differently from one
@@ -218,7 +220,7 @@ class BinanceAdapter:
             reported = {}  # per-asset ratios mean nothing when the pool is the whole account
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
                           reported=reported, data_time=now, margin=margin)
-        return ReadResult(account, raw)
+        return ReadResult(account, raw, warnings)
 
     async def _read_portfolio(self, ex: Any, cfg: ReaderConfig, tiers: TierCache, now: float,
                               account: dict[str, Any]) -> ReadResult:
@@ -252,8 +254,7 @@ class BinanceAdapter:
                 raw_tiers[symbol] = [strip_info(r) for r in rows_for]
                 tiers.put(symbol, tiers_from_ccxt(rows_for, "cum", f"{cfg.name} {symbol}"), now)
         positions = tuple(self._position(ex, cfg, p, tiers, now) for p in open_rows)
-        premium = await self._premium_index(ex, positions)
-        positions = with_funding(positions, premium, ex.markets)
+        positions, funding_raw, warnings = await self._funding(ex, cfg, positions, now)
         foreign = sorted(str(r.get("symbol")) for r in other or []
                          if isinstance(r, dict) and (num(r.get("positionAmt")) or 0.0) != 0)
         rates = await self._rates(ex, cfg, now)
@@ -262,12 +263,53 @@ class BinanceAdapter:
         margin = portfolio_margin(cfg.name, account, balances, rates, index_rows, positions,
                                   foreign, "COIN-M" if linear else "USDⓈ-M", self.venue)
         wallets = {c.asset: c.amount for c in margin.collateral}
+        spot = portfolio_spot(margin, positions)
         raw = {"positions": [strip_info(p) for p in rows], "portfolio_account": account,
                "portfolio_balance": balances, "other_positions": other, "tiers": raw_tiers,
-               "collateral_rates": rates, "asset_index_prices": index_rows, "premiumIndex": premium}
+               "collateral_rates": rates, "asset_index_prices": index_rows, **funding_raw}
         result = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
-                         data_time=now, margin=margin)
-        return ReadResult(result, raw)
+                         data_time=now, margin=margin, spot=spot)
+        return ReadResult(result, raw, warnings)
+
+    async def _funding(self, ex: Any, cfg: ReaderConfig, positions: tuple[Position, ...],
+                       now: float) -> tuple[tuple[Position, ...], dict[str, Any], list[str]]:
+        """``positions`` with their funding rate, next funding time and interval; the raw answers;
+        what could not be read. An interval Binance did not give (its funding info unread) stays
+        None: desk does not assume the default then."""
+        premium = await self._premium_index(ex, positions)
+        intervals, why = await self._funding_intervals(ex, positions, now)
+        raw: dict[str, Any] = {"premiumIndex": premium,
+                               "fundingInfo": intervals if intervals is not None else f"unknown: {why}"}
+        warnings = [] if why is None else [
+            f"{cfg.name}: Binance's funding info could not be read ({why}); the funding intervals "
+            "stay unknown"]
+        return with_funding(positions, premium, ex.markets, intervals), raw, warnings
+
+    async def _funding_intervals(self, ex: Any, positions: tuple[Position, ...],
+                                 now: float) -> tuple[dict[str, float] | None, str | None]:
+        """(market id → funding interval in hours of the symbols Binance adjusted, None) from
+        ``GET /fapi/v1/fundingInfo`` (``/dapi`` for COIN-M; public, weight 0, 500 per 5 min per IP),
+        read again every :data:`FUNDING_INFO_REFRESH_SECONDS`; (None, why) when it could not be read.
+        No request while flat."""
+        if not positions:
+            return {}, None
+        cached = self._funding_info
+        if cached is not None and now - cached[1] < FUNDING_INFO_REFRESH_SECONDS:
+            return cached[0], None
+        read = ex.fapipublic_get_fundinginfo if self.venue == "binanceusdm" else ex.dapipublic_get_fundinginfo
+        try:
+            answer = await read()
+        except (ccxt.OperationFailed, ccxt.ExchangeError) as exc:
+            return None, str(exc)[:160]
+        if not isinstance(answer, list):
+            return None, f"an answer that is not a list ({type(answer).__name__})"
+        intervals: dict[str, float] = {}
+        for row in answer:
+            hours = num(row.get("fundingIntervalHours")) if isinstance(row, dict) else None
+            if hours is not None and hours > 0 and row.get("symbol"):
+                intervals[str(row["symbol"])] = hours
+        self._funding_info = (intervals, now)
+        return intervals, None
 
     async def _premium_index(self, ex: Any, positions: tuple[Position, ...]) -> list[Any]:
         """The premium index rows (funding rate, next funding time) of the symbols held: one public
@@ -358,6 +400,13 @@ class BinanceAdapter:
 MODE_REFRESH_SECONDS = 300.0
 #: how often the spot wallet beside a futures account is read again (seconds; spot balances move rarely)
 SPOT_REFRESH_SECONDS = 60.0
+#: how often the funding intervals (``/fundingInfo``) are read again (seconds): Binance changes a
+#: symbol's interval by announcement
+FUNDING_INFO_REFRESH_SECONDS = 300.0
+#: the interval of a perpetual ``/fundingInfo`` does not list: Binance's default, "funding payments
+#: occur every 8 hours at 00:00, 08:00 and 16:00 UTC" unless adjusted (Binance's funding-rate FAQ;
+#: ``/fundingInfo`` "only returns symbols whose FundingRateCap/Floor/fundingIntervalHours was adjusted")
+DEFAULT_FUNDING_HOURS = 8.0
 #: desk's name for the mode; the account status Binance reports follows it
 PORTFOLIO_MARGIN_MODE = "binance portfolio margin"
 #: k of unified-margin.md §6.3: Binance liquidates a Portfolio Margin account at uniMMR ≤ 1.05 (§2),
@@ -496,20 +545,35 @@ def portfolio_margin(name: str, account: dict[str, Any], balances: list[Any], ra
     return margin
 
 
-def with_funding(positions: tuple[Position, ...], premium: list[Any],
-                 markets: Any) -> tuple[Position, ...]:
+def portfolio_spot(margin: AccountMargin, positions: Sequence[Position]) -> tuple[SpotBalance, ...]:
+    """The coins a Portfolio Margin account holds, as the book's spot legs (issue 21): the pool's
+    collateral, each at its own net amount (``/papi/v1/balance`` wallet less the cross-margin loan
+    and its interest) and its Portfolio Margin index — the rule of the other unified wallets
+    (:func:`~desk.exchanges.adapters.common.spot_from_wallet`: no dollars, no coin positions settle
+    in, only coins held). They stay the pool's collateral; the book counts their move once."""
+    rows = [{"asset": c.asset, "net": c.amount - c.borrowed, "usd": (c.amount - c.borrowed) * c.price}
+            for c in margin.collateral]
+    spot, _ = spot_from_wallet(rows, positions, coin="asset", amount="net", equity="net", usd="usd")
+    return spot
+
+
+def with_funding(positions: tuple[Position, ...], premium: list[Any], markets: Any,
+                 intervals: Mapping[str, float] | None = None) -> tuple[Position, ...]:
     """``positions`` with the funding rate (``lastFundingRate``: the rate of the payment due at
     ``nextFundingTime``, ms) of their premium index row; a delivery contract's row carries neither
-    (``""`` and 0) and keeps None. The interval is not in the row (``/fundingInfo`` lists only the
-    adjusted symbols), so it stays None."""
+    (``""`` and 0) and keeps None. The interval is not in the row: it is ``intervals``' (the symbols
+    ``/fundingInfo`` lists), else :data:`DEFAULT_FUNDING_HOURS`; None while ``intervals`` is unknown."""
     rows = {str(r.get("symbol")): r for r in premium if isinstance(r, dict)}
     out = []
     for p in positions:
-        row = rows.get(str(markets[p.symbol]["id"])) or {}
+        market_id = str(markets[p.symbol]["id"])
+        row = rows.get(market_id) or {}
         rate = num(row.get("lastFundingRate"))
         due = num(row.get("nextFundingTime"))
+        hours = None if intervals is None else intervals.get(market_id, DEFAULT_FUNDING_HOURS)
         out.append(dataclasses.replace(
-            p, funding_rate=rate, next_funding_time=due / 1000.0 if due else None) if rate is not None else p)
+            p, funding_rate=rate, next_funding_time=due / 1000.0 if due else None,
+            funding_interval_hours=hours) if rate is not None else p)
     return tuple(out)
 
 

@@ -8,6 +8,10 @@ whether a trigger order is a stop-loss or a take-profit on every venue:
 * Binance USDⓈ-M / COIN-M: ``/openOrders`` (plain; ``type`` STOP/STOP_MARKET, TAKE_PROFIT[_MARKET],
   TRAILING_STOP_MARKET with ``priceRate`` in %) and the conditional ``/openAlgoOrders``
   (``orderType``, ``triggerPrice``); ``closePosition`` = the whole position; ``positionSide`` = leg.
+  A Portfolio Margin account's orders live on ``/papi`` (ccxt's ``portfolioMargin`` routes): UM
+  ``/papi/v1/um/openOrders`` and ``/papi/v1/um/algo/openAlgoOrders`` (the algo rows of ``/fapi``;
+  ``/papi/v1/um/conditional/*`` answers 404 since 2026-04-28), CM ``/papi/v1/cm/openOrders`` and
+  ``/papi/v1/cm/conditional/openOrders`` (``strategyType``, ``stopPrice``, ``strategyId``).
 * Bybit v5: ``/v5/order/realtime`` returns plain and conditional orders (``stopOrderType``
   StopLoss / TakeProfit / TrailingStop / PartialStopLoss / PartialTakeProfit / Stop with
   ``triggerDirection`` 1 rise, 2 fall), plus the position-level TP/SL fields of each position
@@ -72,7 +76,7 @@ def binance_order(o: Mapping[str, Any], source: str) -> Order | None:
     symbol = o.get("symbol")
     if side is None or not symbol:
         return None
-    raw_type = str(info.get("orderType") or info.get("type") or "").upper()
+    raw_type = str(info.get("orderType") or info.get("strategyType") or info.get("type") or "").upper()
     kind = _BINANCE_KINDS.get(raw_type, OrderKind.LIMIT)
     whole = _truthy(info.get("closePosition"))
     rate = num(info.get("priceRate"))
@@ -84,7 +88,7 @@ def binance_order(o: Mapping[str, Any], source: str) -> Order | None:
         reduce_only=whole or _truthy(info.get("reduceOnly")),
         leg=_leg(info.get("positionSide")),
         trailing_rate=None if rate is None else rate / 100.0,  # Binance's priceRate is in percent
-        order_id=str(info.get("orderId") or info.get("algoId") or "") or None,
+        order_id=str(info.get("orderId") or info.get("algoId") or info.get("strategyId") or "") or None,
         source=source,
     )
 
@@ -95,17 +99,20 @@ def binance_order(o: Mapping[str, Any], source: str) -> Order | None:
 _BINANCE_PER_SYMBOL_MAX = 20
 
 
-async def binance_orders(ex: Any, cfg: ReaderConfig, account: Account) -> tuple[list[Order], dict[str, Any]]:
+async def binance_orders(ex: Any, cfg: ReaderConfig, account: Account,
+                         portfolio: bool = False) -> tuple[list[Order], dict[str, Any]]:
+    """Plain and conditional open orders; a Portfolio Margin account's (``portfolio``) on /papi."""
+    route: dict[str, Any] = {"portfolioMargin": True} if portfolio else {}
     symbols = sorted({p.symbol for p in account.positions})
     if len(symbols) <= _BINANCE_PER_SYMBOL_MAX:
         plain, algo = [], []
         for symbol in symbols:
-            plain += await ex.fetch_open_orders(symbol)
-            algo += await ex.fetch_open_orders(symbol, None, None, {"trigger": True})
+            plain += await ex.fetch_open_orders(symbol, None, None, dict(route))
+            algo += await ex.fetch_open_orders(symbol, None, None, dict(route, trigger=True))
     else:
         ex.options["warnOnFetchOpenOrdersWithoutSymbol"] = False  # one request for all symbols
-        plain = await ex.fetch_open_orders()
-        algo = await ex.fetch_open_orders(None, None, None, {"trigger": True})
+        plain = await ex.fetch_open_orders(None, None, None, dict(route))
+        algo = await ex.fetch_open_orders(None, None, None, dict(route, trigger=True))
     orders = [x for o in plain if (x := binance_order(o, "order")) is not None]
     orders += [x for o in algo if (x := binance_order(o, "conditional")) is not None]
     return orders, {"open_orders": [strip_info(o) for o in plain],
@@ -304,14 +311,17 @@ async def with_orders(venue: str, ex: Any, cfg: ReaderConfig, result: ReadResult
     account = result.account
     if venue not in _READERS:
         return result
-    if account.margin is not None and account.margin.mode.startswith("binance portfolio margin"):
-        # Portfolio Margin orders live on /papi, which desk does not read yet: no verdict rather
-        # than the refusal the /fapi order reads meet
+    # an account read through /papi (Portfolio Margin) has its orders there too
+    portfolio = "portfolio_account" in result.raw
+    if not portfolio and account.margin is not None \
+            and account.margin.mode.startswith("binance portfolio margin"):
+        # the mode is unknown (neither /papi nor the refusal answered): no verdict rather than one
+        # from orders read where they may not live
         return result
     if not account.positions:  # nothing to protect: no requests
         return ReadResult(replace(account, orders=()), result.raw, result.warnings)
     if venue in ("binanceusdm", "binancecoinm"):
-        orders, raw = await binance_orders(ex, cfg, account)
+        orders, raw = await binance_orders(ex, cfg, account, portfolio)
     elif venue == "bybit":
         orders, raw = await bybit_orders(ex, cfg, account, result.raw)
     elif venue == "okx":
