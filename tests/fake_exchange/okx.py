@@ -137,3 +137,61 @@ def install(server: FakeExchange) -> None:
     r.add_get("/api/v5/account/positions", signed(positions))
     r.add_get("/api/v5/account/balance", signed(balance))
     r.add_get("/api/v5/account/config", signed(config))
+
+
+def move_price(server: FakeExchange, coin: str, price: float) -> None:
+    """The market of ``coin`` moves to ``price`` (USD), between two reads, as OKX would show a
+    multi-currency (acctLv 3) account (unified-margin.md §4).
+
+    Every ``<coin>-USDT-SWAP`` and ``<coin>-USD-SWAP`` position is marked there (``markPx``,
+    ``idxPx``, ``upl``, ``notionalUsd``; a linear position's ``mmr``/``imr`` at its rate × the new
+    notional). Each currency's ``eq``/``eqUsd``/``disEq`` follow (its discount rate kept), and the
+    account's ``adjEq`` = Σ disEq, ``totalEq`` = Σ eqUsd, ``mmr`` = Σ cross ``mmr`` and
+    ``mgnRatio`` = adjEq ÷ (mmr + the liquidation-fee reserve, which grows with the notional).
+    A position's ``liqPx`` stays as recorded.
+    """
+    state = server.state["okx"]
+    ct_val = {i["instId"]: float(i["ctVal"]) for i in state["instruments"] if i.get("ctVal")}
+    upl_in: dict[str, float] = {}
+    cross_mmr = cross_notional = 0.0
+    for row in state["positions"]:
+        size = float(row["pos"] or 0)
+        if not size or row["instId"] not in (f"{coin}-USDT-SWAP", f"{coin}-USD-SWAP"):
+            continue
+        entry, value = float(row["avgPx"]), ct_val[row["instId"]]
+        if row["instId"].endswith("-USDT-SWAP"):
+            old_notional = float(row["notionalUsd"])
+            upl, notional = size * value * (price - entry), abs(size) * value * price
+            for field in ("mmr", "imr"):
+                if row.get(field):
+                    row[field] = f"{float(row[field]) / old_notional * notional:.12g}"
+            row["notionalUsd"] = f"{notional:.12g}"
+        else:  # inverse: PnL in the coin, notional in USD
+            upl = size * value * (1 / entry - 1 / price)
+        row.update(markPx=f"{price:.12g}", idxPx=f"{price:.12g}", last=f"{price:.12g}", upl=f"{upl:.8f}")
+        upl_in[row["ccy"]] = upl_in.get(row["ccy"], 0.0) + (upl if row["mgnMode"] == "cross" else 0.0)
+        if row["mgnMode"] == "cross":
+            cross_mmr += float(row["mmr"] or 0)
+            cross_notional += float(row["notionalUsd"] or 0)
+    for detail in state["balance"]:
+        if not detail.get("adjEq"):
+            continue
+        old_adj, old_ratio = float(detail["adjEq"]), float(detail["mgnRatio"])
+        old_mmr, old_notional = float(detail["mmr"]), float(detail["notionalUsd"])
+        reserve = (old_adj / old_ratio - old_mmr) / old_notional  # per USD of notional
+        adj = total = 0.0
+        for d in detail["details"]:
+            eq, usd = float(d["eq"]), float(d["eqUsd"])
+            index = usd / eq if eq else 1.0
+            rate = float(d["disEq"]) / usd if usd else 1.0
+            if d["ccy"] == coin:
+                index = price
+            if d["ccy"] in upl_in:
+                d["upl"] = f"{upl_in[d['ccy']]:.12g}"
+                eq = float(d["cashBal"]) + upl_in[d["ccy"]]
+            d.update(eq=f"{eq:.12g}", eqUsd=f"{eq * index:.12g}", disEq=f"{eq * index * rate:.12g}")
+            adj += eq * index * rate
+            total += eq * index
+        detail.update(adjEq=f"{adj:.12g}", totalEq=f"{total:.12g}", mmr=f"{cross_mmr:.12g}",
+                      notionalUsd=f"{cross_notional:.12g}", upl=f"{sum(upl_in.values()):.12g}",
+                      mgnRatio=f"{adj / (cross_mmr + reserve * cross_notional):.4f}")
