@@ -340,7 +340,8 @@ def move_price(server: FakeExchange, coin: str, price: float) -> None:
     for row in state["assetIndex"]:
         if row["symbol"] == f"{coin}USD":
             bid, ask = float(row["bidBuffer"]), float(row["askBuffer"])
-            row.update(index=f"{price:.8f}", bidRate=f"{price * (1 - bid):.8f}", askRate=f"{price * (1 + ask):.8f}")
+            row.update(index=f"{price:.8f}", bidRate=f"{price * (1 - bid):.8f}",
+                       askRate=f"{price * (1 + ask):.8f}")
     account = state["account"]
     for row in account.get("positions") or []:
         if row["symbol"] in moved:
@@ -360,6 +361,7 @@ def move_price(server: FakeExchange, coin: str, price: float) -> None:
         totals["wallet"] += float(asset["walletBalance"]) * bid
         totals["unrealized"] += equity * (bid if equity >= 0 else ask) - float(asset["walletBalance"]) * bid
         totals["maint"] += float(asset["maintMargin"]) * ask
-    account.update(totalUnrealizedProfit=f"{totals['unrealized']:.8f}", totalCrossUnPnl=f"{totals['unrealized']:.8f}",
+    account.update(totalUnrealizedProfit=f"{totals['unrealized']:.8f}",
+                   totalCrossUnPnl=f"{totals['unrealized']:.8f}",
                    totalMaintMargin=f"{totals['maint']:.8f}",
                    totalMarginBalance=f"{totals['wallet'] + totals['unrealized']:.8f}")

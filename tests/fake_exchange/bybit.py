@@ -262,5 +262,6 @@ def move_price(server: FakeExchange, coin: str, price: float) -> None:
                 counted += max(0.0, min(equity, cap) - floor) * float(tier["collateralRatio"])
             margin += counted * usd if equity > 0 else equity * usd
     mm = float(wallet["totalMaintenanceMargin"])
-    wallet.update(totalEquity=f"{equity_usd:.12g}", totalMarginBalance=f"{margin:.12g}", totalPerpUPL=f"{perp:.12g}",
+    wallet.update(totalEquity=f"{equity_usd:.12g}", totalMarginBalance=f"{margin:.12g}",
+                  totalPerpUPL=f"{perp:.12g}",
                   accountMMRate=f"{mm / margin:.4f}")
