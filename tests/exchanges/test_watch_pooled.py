@@ -370,3 +370,118 @@ def test_okx_multi_currency_watch_matches_risk_follows_the_market_and_alerts(des
                 if a["rule"] == "distance" and a["symbol"] == BTC_LINEAR and not a["repeat"]]
     assert (alert["level"], alert["account"]) == ("warning", "ok")
     assert alert["value"] == pytest.approx(distance, rel=1e-9) and alert["threshold"] == 0.10
+
+
+# ---------------------------------------------------------------------------- OKX: cross and isolated at once
+
+
+def test_okx_same_instrument_cross_and_isolated_are_two_positions_live(desk: Desk, tmp_path: Path) -> None:
+    """OKX keeps a cross and an isolated BTC-USDT-SWAP side by side (net mode, two posIds): desk
+    risk on the snapshot and desk watch both show two rows, each with its own figures — the
+    isolated one liquidates on its own 610 USDT, the cross one on the pool — and an alert on the
+    isolated one is not hidden by the safe cross one."""
+    fake_okx.cross_and_isolated(desk.fake)
+    desk.add("ok", "okx")
+    risk = desk.risk_of_snapshot("ok", tmp_path)
+    watch = watching(desk)
+    try:
+        ticks = Ticks(watch)
+        first = ticks.next_tick(lambda tick: True)
+        ticks.watch.read_until(lambda line: '"type":"alert"' in line and '"rule":"distance"' in line,
+                               timeout=HANG_GUARD)
+        second = ticks.next_tick(lambda tick: True)  # alerts of the first tick are out by now
+        alerts = ticks.alerts()
+    finally:
+        stop(watch)
+
+    rows = load_payload("okx_positions_cross_and_isolated.json")
+    cross_row, isolated_row = sorted(rows, key=lambda r: r["mgnMode"])
+    assert (cross_row["instId"], cross_row["mgnMode"]) == ("BTC-USDT-SWAP", "cross")
+    assert (isolated_row["instId"], isolated_row["mgnMode"]) == ("BTC-USDT-SWAP", "isolated")
+    mm_rate = OKX_TIER_MMR + OKX_TAKER
+    # isolated, by hand: its own margin + Q·(x − EP) = rate·Q·x, nothing from the pool
+    q_iso, entry_iso, margin = float(isolated_row["pos"]) * 0.01, float(isolated_row["avgPx"]), 610.0
+    isolated_liq = (q_iso * entry_iso - margin) / (q_iso * (1 - mm_rate))
+    # cross, by hand from the pool (the isolated equity is not in it): 12,000 USDT + 0.5 BTC at 2 % off
+    balance = {d["ccy"]: d for d in load_payload("okx_balance_cross_and_isolated.json")[0]["details"]}
+    q = float(cross_row["pos"]) * 0.01
+    usdt = float(balance["USDT"]["cashBal"]) + q * (62_000 - float(cross_row["avgPx"]))
+    btc_value = float(balance["BTC"]["disEq"])
+    cross_held = (q * 62_000 - (usdt + btc_value)) / (q * (1 - mm_rate))
+    cross_wrong_way = (q * 62_000 - usdt) / (q + btc_value / 62_000 - mm_rate * q)
+
+    for account in (risk, account_of(first), account_of(second)):
+        assert [p["mode"] for p in account["pools"]] == ["okx multi-currency"]
+        (pool,) = account["pools"]
+        assert pool["margin_balance"] == pytest.approx(usdt + btc_value, rel=1e-9)
+        assert sorted((p["symbol"], p["margin_mode"], p["contracts"]) for p in account["positions"]
+                      if p["symbol"] == BTC_LINEAR) == [(BTC_LINEAR, "cross", 100), (BTC_LINEAR, "isolated", 20)]
+        isolated = position(account, BTC_LINEAR, "isolated")
+        assert isolated["liquidation_price"] == pytest.approx(isolated_liq, rel=1e-9)
+        assert abs(isolated["liquidation_price"] - isolated["reported_liquidation_price"]) <= 0.1  # a tick
+        cross = position(account, BTC_LINEAR, "cross")
+        assert cross["liquidation_price_symbol_only"] == pytest.approx(cross_held, rel=1e-9)
+        assert cross["liquidation_price"] == pytest.approx(cross_wrong_way, rel=1e-9)
+        assert cross["reported_liquidation_price"] is None
+    same_figures(account_of(first), risk)
+    live(first)
+    no_convention_disagreement(account_of(second), alerts)
+    assert not [a for a in alerts if a["rule"] == "disagree"], alerts  # the isolated one agrees to a tick
+
+    # the isolated position is 6 % from liquidation: warned, with its own distance; the cross one
+    # (46 % away) raises nothing and does not clear it
+    isolated = position(account_of(first), BTC_LINEAR, "isolated")
+    distance = [a for a in alerts if a["rule"] == "distance" and not a["repeat"]]
+    assert [(a["level"], a["symbol"]) for a in distance] == [("warning", BTC_LINEAR)], alerts
+    assert distance[0]["value"] == pytest.approx(isolated["distance_to_liquidation"], rel=1e-12)
+    assert distance[0]["value"] == pytest.approx((62_000 - isolated_liq) / 62_000, rel=1e-9)
+    assert "isolated" in distance[0]["title"] + distance[0]["body"]
+    assert not [a for a in alerts if a["rule"] == "recovered"], alerts
+
+
+def test_okx_cross_alert_is_not_hidden_by_a_safe_isolated_position_of_the_same_instrument(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """The other way round: the isolated BTC-USDT-SWAP is well margined (6,000 USDT), the cross one
+    carries the pool. BTC falls to 37,000: the cross position comes within 10 % of liquidation and
+    is warned with its own distance; the isolated one, 16 % away, neither alerts nor clears it."""
+    fake_okx.cross_and_isolated(desk.fake, isolated_margin=6_000.0)
+    desk.add("ok", "okx")
+    watch = watching(desk)
+    try:
+        ticks = Ticks(watch)
+        first = ticks.next_tick(lambda tick: True)
+        fake_okx.move_price(desk.fake, "BTC", 37_000.0)
+        moved = ticks.next_tick(lambda tick: all(p["mark_price"] == 37_000.0
+                                                 for p in account_of(tick)["positions"]))
+        after = ticks.next_tick(lambda tick: True)  # the alerts of the moved tick are out by now
+        alerts = ticks.alerts()
+    finally:
+        stop(watch)
+
+    live(first)
+    live(moved)
+    mm_rate = OKX_TIER_MMR + OKX_TAKER
+    rows = load_payload("okx_positions_cross_and_isolated.json")
+    cross_row = next(r for r in rows if r["mgnMode"] == "cross")
+    isolated_row = next(r for r in rows if r["mgnMode"] == "isolated")
+    q_iso = float(isolated_row["pos"]) * 0.01
+    isolated_liq = (q_iso * float(isolated_row["avgPx"]) - 6_000) / (q_iso * (1 - mm_rate))
+    balance = {d["ccy"]: d for d in load_payload("okx_balance_cross_and_isolated.json")[0]["details"]}
+    q = float(cross_row["pos"]) * 0.01
+    usdt = float(balance["USDT"]["cashBal"]) + q * (37_000 - float(cross_row["avgPx"]))
+    btc_value = float(balance["BTC"]["cashBal"]) * 37_000 * 0.98  # OKX's 2 % discount on this BTC
+    cross_liq = (q * 37_000 - usdt) / (q + btc_value / 37_000 - mm_rate * q)
+    for account in (account_of(moved), account_of(after)):
+        cross, isolated = position(account, BTC_LINEAR, "cross"), position(account, BTC_LINEAR, "isolated")
+        assert cross["liquidation_price"] == pytest.approx(cross_liq, rel=1e-9)
+        assert isolated["liquidation_price"] == pytest.approx(isolated_liq, rel=1e-9)
+        assert abs(isolated["liquidation_price"] - isolated["reported_liquidation_price"]) <= 0.1
+    cross_distance = (37_000 - cross_liq) / 37_000
+    assert 0.05 < cross_distance < 0.10 < (37_000 - isolated_liq) / 37_000
+    distance = [a for a in alerts if a["rule"] == "distance" and not a["repeat"]]
+    assert [(a["level"], a["symbol"]) for a in distance] == [("warning", BTC_LINEAR)], alerts
+    assert not [a for a in alerts if a["rule"] == "recovered"], alerts  # still 9 % away: not recovered
+    assert distance[0]["value"] == pytest.approx(cross_distance, rel=1e-9)
+    assert distance[0]["threshold"] == 0.10
+    no_convention_disagreement(account_of(after), alerts)
