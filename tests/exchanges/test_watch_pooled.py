@@ -414,8 +414,9 @@ def test_okx_same_instrument_cross_and_isolated_are_two_positions_live(desk: Des
         assert [p["mode"] for p in account["pools"]] == ["okx multi-currency"]
         (pool,) = account["pools"]
         assert pool["margin_balance"] == pytest.approx(usdt + btc_value, rel=1e-9)
-        assert sorted((p["symbol"], p["margin_mode"], p["contracts"]) for p in account["positions"]
-                      if p["symbol"] == BTC_LINEAR) == [(BTC_LINEAR, "cross", 100), (BTC_LINEAR, "isolated", 20)]
+        held = sorted((p["symbol"], p["margin_mode"], p["contracts"]) for p in account["positions"]
+                      if p["symbol"] == BTC_LINEAR)
+        assert held == [(BTC_LINEAR, "cross", 100), (BTC_LINEAR, "isolated", 20)]
         isolated = position(account, BTC_LINEAR, "isolated")
         assert isolated["liquidation_price"] == pytest.approx(isolated_liq, rel=1e-9)
         assert abs(isolated["liquidation_price"] - isolated["reported_liquidation_price"]) <= 0.1  # a tick

@@ -146,9 +146,9 @@ def move_price(server: FakeExchange, coin: str, price: float) -> None:
     Every ``<coin>-USDT-SWAP`` and ``<coin>-USD-SWAP`` position is marked there (``markPx``,
     ``idxPx``, ``upl``, ``notionalUsd``; a linear position's ``mmr``/``imr`` at its rate × the new
     notional). Each currency's ``eq``/``eqUsd``/``disEq``/``isoEq`` follow (its discount rate kept),
-    and the account's ``adjEq`` = Σ disEq without isolated equity, ``totalEq`` = Σ eqUsd, ``mmr`` = Σ cross ``mmr`` and
-    ``mgnRatio`` = adjEq ÷ (mmr + the liquidation-fee reserve, which grows with the notional).
-    A position's ``liqPx`` stays as recorded.
+    and the account's ``adjEq`` = Σ disEq without isolated equity, ``totalEq`` = Σ eqUsd,
+    ``mmr`` = Σ cross ``mmr`` and ``mgnRatio`` = adjEq ÷ (mmr + the liquidation-fee reserve, which
+    grows with the notional). A position's ``liqPx`` stays as recorded.
     """
     state = server.state["okx"]
     ct_val = {i["instId"]: float(i["ctVal"]) for i in state["instruments"] if i.get("ctVal")}
