@@ -13,7 +13,8 @@ T0 = 1_700_000_000.0
 
 
 def acct(*positions, data_time=T0):
-    return Account(name="ok", venue="okx", wallets={"USDT": 10_000.0}, positions=positions, data_time=data_time)
+    return Account(name="ok", venue="okx", wallets={"USDT": 10_000.0}, positions=positions,
+                   data_time=data_time)
 
 
 CROSS = position(contracts=100, mark=62_000, mark_time=T0, liq=None)
