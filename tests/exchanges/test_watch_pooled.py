@@ -486,3 +486,18 @@ def test_okx_cross_alert_is_not_hidden_by_a_safe_isolated_position_of_the_same_i
     assert distance[0]["value"] == pytest.approx(cross_distance, rel=1e-9)
     assert distance[0]["threshold"] == 0.10
     no_convention_disagreement(account_of(after), alerts)
+
+
+def test_okx_cross_and_isolated_twins_are_two_named_rows_in_the_watch_table(desk: Desk) -> None:
+    fake_okx.cross_and_isolated(desk.fake)
+    desk.add("ok", "okx")
+    watch = Watch(desk.env, "--no-alerts")
+    try:
+        watch.read_until(lambda line: line.startswith("ok ") and "long isolated" in line, timeout=HANG_GUARD)
+        watch.read_until(lambda line: line.startswith("ok ") and "long cross" in line, timeout=HANG_GUARD)
+    finally:
+        stop(watch)
+    table = [line.split() for line in watch.lines if line.startswith("ok ") and BTC_LINEAR in line]
+    by_mode = {cells[3]: cells for cells in table}  # account, symbol, side, margin mode, size, …
+    assert by_mode["isolated"][4] == "20" and by_mode["cross"][4] == "100"
+    assert by_mode["isolated"][6] == "58,212.0"  # its own liquidation price, to OKX's tick
