@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Any, TextIO, cast
 
@@ -264,6 +265,13 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
         dist = p.signed_distance_to_liquidation
         return (-ratio, math.inf if dist is None else dist)
 
+    # an instrument and leg held both cross and isolated (OKX) is two rows: say which is which
+    held_twice = {k for k, n in Counter(p.key for p in snap.report.positions()).items() if n > 1}
+
+    def side_of(p: Any, *, hedge: bool = True) -> str:
+        side = f"{p.side} (hedge)" if hedge and p.leg != "both" else p.side
+        return f"{side} {p.margin_mode}" if p.key in held_twice else side
+
     for p in sorted(snap.report.positions(), key=badness):
         state = snap.positions.get(p.key)
         data = "?"
@@ -271,7 +279,7 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
             data = state.status.value
             if state.status.value != "live" and state.mark_time is not None:
                 data += f" {_age(snap.at - state.mark_time)}"
-        side = p.side if p.leg == "both" else f"{p.side} (hedge)"
+        side = side_of(p)
         dist = display.distance_with_state(p.signed_distance_to_liquidation, p.liquidatable)
         rows.append([p.account, p.symbol, side, display.quantity(p.contracts),
                      display.price(p.mark_price, p.tick_size),
@@ -295,7 +303,7 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
 
         advice = advice_text(p.suggestions)
         if advice:
-            lines.append(f"  {p.account} {p.symbol} {p.side}: {advice}")
+            lines.append(f"  {p.account} {p.symbol} {side_of(p, hedge=False)}: {advice}")
     for acc in snap.accounts:
         if verbose or acc.status.value != "live":
             text = f"  {acc.name} ({acc.venue}): {acc.status.value}"

@@ -97,6 +97,18 @@ class _Reading:
     alert: Alert | None  # describes the reading at ``level`` (None when level is None)
 
 
+def _worst_per_key(readings: list[_Reading]) -> list[_Reading]:
+    """One reading per condition, the worst. An account may hold one instrument and leg both cross
+    and isolated (OKX): both positions read into the same condition, and the safe one must neither
+    hide the other's alert nor announce it recovered; the alert names the margin mode it is about."""
+    worst: dict[TrackKey, _Reading] = {}
+    for r in readings:
+        held = worst.get(r.key)
+        if held is None or rank(r.level) > rank(held.level):
+            worst[r.key] = r
+    return list(worst.values())
+
+
 def level_for(
     value: float,
     current: AlertLevel | None,
@@ -233,8 +245,7 @@ class AlertEngine:
         self._last = snapshot
         if not self.config.enabled:
             return []
-        readings = list(self._risk_readings(snapshot))
-        readings += self._disagree_readings(snapshot)
+        readings = _worst_per_key(list(self._risk_readings(snapshot)) + self._disagree_readings(snapshot))
         readings += self._stale_readings(snapshot, now)
         gone = self._gone(snapshot, now)
         out = self._process(readings, gone, now, present=self._present_keys(snapshot))

@@ -30,6 +30,15 @@ def _newer_mark(old: Position, new: Position) -> tuple[float, float | None]:
     return new.mark_price, new.mark_time
 
 
+Identity = tuple[str, str, str]  # (symbol, leg, margin mode)
+
+
+def identity(p: Position) -> Identity:
+    """A position inside its account: OKX keeps one instrument and leg both cross and isolated, as
+    two positions, so the margin mode is part of it."""
+    return (p.symbol, p.leg.value, p.margin_mode.value)
+
+
 def _same_exposure(old: Position, new: Position) -> bool:
     return (old.contracts == new.contracts and old.side == new.side
             and old.entry_price == new.entry_price and old.margin_mode == new.margin_mode)
@@ -88,13 +97,13 @@ def merge_stream_update(base: Account, update: Account, observed_at: float) -> A
     orders are replaced when the update carries them (a venue that pushes the whole account, or
     its orders), kept otherwise: a position stream says nothing about orders.
     """
-    by_key: dict[tuple[str, str], Position] = {p.key: p for p in base.positions}
+    by_key: dict[Identity, Position] = {identity(p): p for p in base.positions}
     for pos in update.positions:
         if pos.contracts <= 0:
-            by_key.pop(pos.key, None)
+            by_key.pop(identity(pos), None)
             continue
-        old = by_key.get(pos.key)
-        by_key[pos.key] = merge_position(old, pos) if old is not None else pos
+        old = by_key.get(identity(pos))
+        by_key[identity(pos)] = merge_position(old, pos) if old is not None else pos
     data_time = update.data_time if update.data_time is not None else observed_at
     return replace(
         base,
@@ -113,16 +122,16 @@ def merge_full_read(previous: Account | None, fresh: Account, observed_at: float
     open_now = tuple(p for p in fresh.positions if p.contracts > 0)  # size 0: a closed position
     if previous is None:
         return replace(fresh, positions=open_now, data_time=data_time)
-    before = {p.key: p for p in previous.positions}
-    positions = tuple(merge_position(before[p.key], p, full_read=True) if p.key in before else p
+    before = {identity(p): p for p in previous.positions}
+    positions = tuple(merge_position(before[identity(p)], p, full_read=True) if identity(p) in before else p
                       for p in open_now)
     return replace(fresh, positions=positions, data_time=data_time)
 
 
-def changed_positions(base: Account, merged: Account) -> set[tuple[str, str]]:
-    """The keys of positions a stream update opened, closed or resized."""
-    before = {p.key: p for p in base.positions}
-    after = {p.key: p for p in merged.positions}
+def changed_positions(base: Account, merged: Account) -> set[Identity]:
+    """The identities of positions a stream update opened, closed or resized."""
+    before = {identity(p): p for p in base.positions}
+    after = {identity(p): p for p in merged.positions}
     changed = before.keys() ^ after.keys()
     changed |= {k for k in before.keys() & after.keys() if not _same_exposure(before[k], after[k])}
     return changed
@@ -140,9 +149,9 @@ def marks_of_read(account: Account, read: Account) -> Account:
     (risk-math.md §7.7); desk's figures for the comparison must use the same ones, not a newer
     mark a stream folded in.
     """
-    marks = {p.key: (p.mark_price, p.mark_time) for p in read.positions if _valid_price(p.mark_price)}
-    positions = tuple(replace(p, mark_price=marks[p.key][0], mark_time=marks[p.key][1])
-                      if p.key in marks else p for p in account.positions)
+    marks = {identity(p): (p.mark_price, p.mark_time) for p in read.positions if _valid_price(p.mark_price)}
+    positions = tuple(replace(p, mark_price=marks[identity(p)][0], mark_time=marks[identity(p)][1])
+                      if identity(p) in marks else p for p in account.positions)
     return replace(account, positions=positions)
 
 

@@ -509,7 +509,10 @@ class Monitor:
             ours = (risk.liquidation_price_symbol_only if risk.liquidation_price_symbol_only is not None
                     else risk.liquidation_price)
             gap = liquidation_gap(ours, risk.reported_liquidation_price, risk.tick_size, tolerance)
-            if gap is None:
+            held = checks.get((risk.symbol, risk.leg))
+            if gap is None or (held is not None and held.disagrees):
+                # one check per symbol and leg: of a cross and an isolated twin (OKX), a
+                # disagreement is kept, never covered by the other's agreement
                 continue
             checks[(risk.symbol, risk.leg)] = ExchangeCheck(
                 observed_at=at_read.data_time if at_read.data_time is not None else snap.observed_at,
@@ -600,8 +603,8 @@ class Monitor:
         else:
             merged = merge_stream_update(run.base, snap.account, snap.observed_at)
             changed = changed_positions(run.base, merged)
-            for key in changed:  # the last read's comparison no longer describes this position
-                run.checks.pop(key, None)
+            for symbol, leg, _mode in changed:  # the last read's comparison no longer describes it
+                run.checks.pop((symbol, leg), None)
             previous_symbols = run.symbols()
             run.base = merged
             if changed:

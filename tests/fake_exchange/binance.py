@@ -321,3 +321,62 @@ def install(server: FakeExchange) -> None:
 
 async def _empty(request: web.Request) -> web.Response:
     return json_response({})
+
+
+def move_price(server: FakeExchange, coin: str, price: float) -> None:
+    """The market of ``coin`` moves to ``price`` (USDT), between two reads, as Binance would show it.
+
+    Every USDⓈ-M position on the coin is marked there (``markPrice``, ``unRealizedProfit``,
+    ``notional``, and ``maintMargin`` from its bracket at the new notional); the premium index and
+    the coin's asset index follow; the account's per-asset and total figures are re-added (in
+    Multi-Assets mode the totals are USD: an asset's equity at its bid rate, its maintenance margin
+    at its ask rate, unified-margin.md §1). Each position's ``liquidationPrice`` stays: with the
+    collateral held at its index it does not depend on the mark (the bracket held).
+    """
+    state = server.state["binance"]
+    rates = {r["symbol"][:-3]: (float(r["bidRate"]), float(r["askRate"])) for r in state["assetIndex"]}
+    multi = bool(state["multiAssetsMargin"])
+    brackets = {r["symbol"]: r["brackets"] for r in state["leverageBracket"]}
+    moved: dict[str, dict[str, float]] = {}
+    for row in state["positionRisk"]:
+        if not row["symbol"].startswith(coin) or float(row["positionAmt"]) == 0:
+            continue
+        amount = float(row["positionAmt"])
+        notional = amount * price
+        bracket = next(b for b in brackets[row["symbol"]] if abs(notional) <= b["notionalCap"])
+        maint = abs(notional) * bracket["maintMarginRatio"] - bracket["cum"]
+        pnl = amount * (price - float(row["entryPrice"]))
+        row.update(markPrice=f"{price:.8f}", unRealizedProfit=f"{pnl:.8f}", notional=f"{notional:.8f}",
+                   maintMargin=f"{maint:.8f}")
+        moved[row["symbol"]] = {"unrealizedProfit": pnl, "notional": notional, "maintMargin": maint}
+    for row in state["premiumIndex"]:
+        if row["symbol"] in moved:
+            row.update(markPrice=f"{price:.8f}", indexPrice=f"{price:.8f}")
+    for row in state["assetIndex"]:
+        if row["symbol"] == f"{coin}USD":
+            bid, ask = float(row["bidBuffer"]), float(row["askBuffer"])
+            row.update(index=f"{price:.8f}", bidRate=f"{price * (1 - bid):.8f}",
+                       askRate=f"{price * (1 + ask):.8f}")
+    account = state["account"]
+    for row in account.get("positions") or []:
+        if row["symbol"] in moved:
+            row.update({k: f"{v:.8f}" for k, v in moved[row["symbol"]].items()})
+    settle_of = {s["symbol"]: s["marginAsset"] for s in state["exchangeInfo"]["symbols"]}
+    totals = {"unrealized": 0.0, "maint": 0.0, "wallet": 0.0}
+    for asset in account["assets"]:
+        code = asset["asset"]
+        held = [m for s, m in moved.items() if settle_of.get(s) == code]
+        if held:
+            pnl = sum(m["unrealizedProfit"] for m in held)
+            maint = sum(m["maintMargin"] for m in held)
+            asset.update(unrealizedProfit=f"{pnl:.8f}", crossUnPnl=f"{pnl:.8f}", maintMargin=f"{maint:.8f}",
+                         marginBalance=f"{float(asset['walletBalance']) + pnl:.8f}")
+        bid, ask = rates.get(code, (1.0, 1.0)) if multi else (1.0, 1.0)
+        equity = float(asset["walletBalance"]) + float(asset["unrealizedProfit"])
+        totals["wallet"] += float(asset["walletBalance"]) * bid
+        totals["unrealized"] += equity * (bid if equity >= 0 else ask) - float(asset["walletBalance"]) * bid
+        totals["maint"] += float(asset["maintMargin"]) * ask
+    account.update(totalUnrealizedProfit=f"{totals['unrealized']:.8f}",
+                   totalCrossUnPnl=f"{totals['unrealized']:.8f}",
+                   totalMaintMargin=f"{totals['maint']:.8f}",
+                   totalMarginBalance=f"{totals['wallet'] + totals['unrealized']:.8f}")

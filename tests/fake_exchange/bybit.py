@@ -218,3 +218,50 @@ def install(server: FakeExchange) -> None:
     r.add_get("/v5/spot-margin-trade/collateral", collateral_ratio)
     r.add_get("/v5/account/fee-rate", signed(fee_rate))
     r.add_get("/v5/user/query-api", signed(query_api))
+
+
+def move_price(server: FakeExchange, coin: str, price: float) -> None:
+    """The market of ``coin`` moves to ``price`` (USD), between two reads, as a Unified Trading
+    Account would show it (unified-margin.md §3).
+
+    The selected account's USDT-settled ``<coin>USDT`` positions are marked there
+    (``markPrice``, ``unrealisedPnl``; ``positionValue`` and ``positionMM`` are entry values and
+    stay); each wallet coin's equity and ``usdValue`` follow (the settle coin's UPL, the coin's own
+    USD index), and the account totals are re-added: ``totalEquity`` = Σ usdValue,
+    ``totalMarginBalance`` = Σ collateral value with the public tiered ratios, ``accountMMRate`` =
+    totalMaintenanceMargin ÷ totalMarginBalance (four decimals, as Bybit sends it).
+    """
+    state = server.state["bybit"]
+    account = state[state["account"]]
+    pnl = 0.0
+    for row in account["positions"]:
+        if row["symbol"] != f"{coin}USDT":
+            continue
+        sign = 1.0 if row["side"] == "Buy" else -1.0
+        upl = sign * float(row["size"]) * (price - float(row["avgPrice"]))
+        row.update(markPrice=f"{price:.12g}", unrealisedPnl=f"{upl:.12g}")
+        pnl += upl
+    tiers = {r["currency"]: r["collateralRatioList"] for r in state["collateral_ratio"]["result"]["list"]}
+    wallet = account["wallet"]
+    equity_usd = margin = perp = 0.0
+    for c in wallet["coin"]:
+        equity = float(c["equity"])
+        usd = float(c["usdValue"]) / equity if equity else 1.0  # the coin's USD index
+        if c["coin"] == coin:
+            usd = price
+        if c["coin"] == "USDT":
+            c["unrealisedPnl"] = f"{pnl:.12g}"
+            equity = float(c["walletBalance"]) + pnl
+            perp += pnl
+        c.update(equity=f"{equity:.12g}", usdValue=f"{equity * usd:.12g}")
+        equity_usd += equity * usd
+        if c.get("marginCollateral") and c.get("collateralSwitch"):
+            counted = 0.0
+            for tier in tiers.get(c["coin"], [{"minQty": "0", "maxQty": "", "collateralRatio": "1"}]):
+                floor, cap = float(tier["minQty"]), float(tier["maxQty"] or "inf")
+                counted += max(0.0, min(equity, cap) - floor) * float(tier["collateralRatio"])
+            margin += counted * usd if equity > 0 else equity * usd
+    mm = float(wallet["totalMaintenanceMargin"])
+    wallet.update(totalEquity=f"{equity_usd:.12g}", totalMarginBalance=f"{margin:.12g}",
+                  totalPerpUPL=f"{perp:.12g}",
+                  accountMMRate=f"{mm / margin:.4f}")

@@ -151,3 +151,96 @@ def install(server: FakeExchange) -> None:
     r.add_get("/api/v5/account/positions", signed(positions))
     r.add_get("/api/v5/account/balance", signed(balance))
     r.add_get("/api/v5/account/config", signed(config))
+
+
+def move_price(server: FakeExchange, coin: str, price: float) -> None:
+    """The market of ``coin`` moves to ``price`` (USD), between two reads, as OKX would show a
+    multi-currency (acctLv 3) account (unified-margin.md §4).
+
+    Every ``<coin>-USDT-SWAP`` and ``<coin>-USD-SWAP`` position is marked there (``markPx``,
+    ``idxPx``, ``upl``, ``notionalUsd``; a linear position's ``mmr``/``imr`` at its rate × the new
+    notional). Each currency's ``eq``/``eqUsd``/``disEq``/``isoEq`` follow (its discount rate kept),
+    and the account's ``adjEq`` = Σ disEq without isolated equity, ``totalEq`` = Σ eqUsd,
+    ``mmr`` = Σ cross ``mmr`` and ``mgnRatio`` = adjEq ÷ (mmr + the liquidation-fee reserve, which
+    grows with the notional). A position's ``liqPx`` stays as recorded.
+    """
+    state = server.state["okx"]
+    ct_val = {i["instId"]: float(i["ctVal"]) for i in state["instruments"] if i.get("ctVal")}
+    upl_in: dict[str, float] = {}  # cross UPL per currency
+    isolated_in: dict[str, float] = {}  # isolated margin + UPL per currency (isoEq)
+    cross_mmr = cross_notional = 0.0
+    for row in state["positions"]:
+        size = float(row["pos"] or 0)
+        if not size or row["instId"] not in (f"{coin}-USDT-SWAP", f"{coin}-USD-SWAP"):
+            continue
+        entry, value = float(row["avgPx"]), ct_val[row["instId"]]
+        if row["instId"].endswith("-USDT-SWAP"):
+            old_notional = float(row["notionalUsd"])
+            upl, notional = size * value * (price - entry), abs(size) * value * price
+            for field in ("mmr", "imr"):
+                if row.get(field):
+                    row[field] = f"{float(row[field]) / old_notional * notional:.12g}"
+            row["notionalUsd"] = f"{notional:.12g}"
+        else:  # inverse: PnL in the coin, notional in USD
+            upl = size * value * (1 / entry - 1 / price)
+        row.update(markPx=f"{price:.12g}", idxPx=f"{price:.12g}", last=f"{price:.12g}", upl=f"{upl:.8f}")
+        if row["mgnMode"] == "isolated":
+            isolated_in[row["ccy"]] = isolated_in.get(row["ccy"], 0.0) + float(row["margin"]) + upl
+        else:
+            upl_in[row["ccy"]] = upl_in.get(row["ccy"], 0.0) + upl
+            cross_mmr += float(row["mmr"] or 0)
+            cross_notional += float(row["notionalUsd"] or 0)
+    for detail in state["balance"]:
+        if not detail.get("adjEq"):
+            continue
+        old_adj, old_ratio = float(detail["adjEq"]), float(detail["mgnRatio"])
+        old_mmr, old_notional = float(detail["mmr"]), float(detail["notionalUsd"])
+        reserve = (old_adj / old_ratio - old_mmr) / old_notional  # per USD of notional
+        adj = total = 0.0
+        for d in detail["details"]:
+            eq, usd = float(d["eq"]), float(d["eqUsd"])
+            index = usd / eq if eq else 1.0
+            rate = float(d["disEq"]) / usd if usd else 1.0
+            if d["ccy"] == coin:
+                index = price
+            isolated = isolated_in.get(d["ccy"], float(d.get("isoEq") or 0))
+            if d["ccy"] in upl_in or d["ccy"] in isolated_in:
+                d["isoEq"] = f"{isolated:.12g}"
+                eq = float(d["cashBal"]) + upl_in.get(d["ccy"], 0.0) + isolated
+            d.update(eq=f"{eq:.12g}", eqUsd=f"{eq * index:.12g}", disEq=f"{eq * index * rate:.12g}")
+            adj += (eq - isolated) * index * rate  # adjusted equity: what backs the cross positions
+            total += eq * index
+        detail.update(adjEq=f"{adj:.12g}", totalEq=f"{total:.12g}", mmr=f"{cross_mmr:.12g}",
+                      notionalUsd=f"{cross_notional:.12g}", upl=f"{sum(upl_in.values()):.12g}",
+                      mgnRatio=f"{adj / (cross_mmr + reserve * cross_notional):.4f}")
+
+
+def cross_and_isolated(server: FakeExchange, isolated_margin: float = 610.0) -> None:
+    """A multi-currency (acctLv 3) account holding BTC-USDT-SWAP twice in net mode: 100 contracts
+    cross, in the pool with the USDT and BTC cash, and 20 contracts isolated with
+    ``isolated_margin`` USDT of their own (OKX keeps one position per instrument and margin mode,
+    each with its own ``posId``).
+
+    The isolated row's ``liqPx`` is OKX's isolated formula, (margin − ctVal·|pos|·avgPx) ÷
+    (ctVal·|pos|·(mmr + fee rate − 1)) at tier 1 (mmr 0.4 %) and the 0.05 % taker rate. The USDT
+    balance carries the isolated equity as OKX reports it (``eq`` = cashBal + UPL + isolated
+    margin, ``isoEq`` = margin + isolated UPL); ``adjEq`` and ``mgnRatio`` are the cross pool's.
+    """
+    state = server.state["okx"]
+    state["acctLv"] = "3"
+    positions = server.fresh_state("okx_positions_cross_and_isolated.json")
+    balance = server.fresh_state("okx_balance_cross_and_isolated.json")
+    isolated = next(p for p in positions if p["mgnMode"] == "isolated")
+    held = float(isolated["pos"]) * 0.01  # ctVal 0.01 BTC
+    entry, upl = float(isolated["avgPx"]), float(isolated["upl"])
+    rate = float(isolated["mmr"]) / float(isolated["notionalUsd"]) + 0.0005
+    liquidation = (isolated_margin - held * entry) / (held * (rate - 1))
+    isolated.update(margin=f"{isolated_margin:.12g}", liqPx=f"{liquidation:.10g}",
+                    mgnRatio=f"{(isolated_margin + upl) / (float(isolated['notionalUsd']) * rate):.8f}")
+    usdt = next(d for d in balance[0]["details"] if d["ccy"] == "USDT")
+    equity = float(usdt["cashBal"]) + float(usdt["upl"]) + isolated_margin
+    usdt.update(eq=f"{equity:.12g}", eqUsd=f"{equity:.12g}", disEq=f"{equity:.12g}",
+                isoEq=f"{isolated_margin + upl:.12g}", frozenBal=f"{isolated_margin:.12g}")
+    others = sum(float(d["eqUsd"]) for d in balance[0]["details"] if d["ccy"] != "USDT")
+    balance[0].update(isoEq=f"{isolated_margin + upl:.12g}", totalEq=f"{equity + others:.12g}")
+    state["positions"], state["balance"] = positions, balance
