@@ -349,7 +349,7 @@ class BinanceAdapter:
             taker_fee=facts.taker_fee,
             reported=Reported(liquidation_price=price_or_none(info.get("liquidationPrice"))),
             tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
-            adl_rank=adl_rank(info.get("adl")),  # positionRisk v3 "adl": 0–4
+            adl_rank=adl_rank(info.get("adl")),  # positionRisk "adl": range undocumented (desk.domain.adl)
         )
 
 
