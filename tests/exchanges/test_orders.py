@@ -189,3 +189,24 @@ def test_adl_rank_changes_with_the_venue(fake, keys, make_config):
     fake.state["bybit"]["uta"]["positions"][0]["adlRankIndicator"] = 5
     acc = read_once(make_config("bybit"), keys.as_secrets()).account
     assert next(p for p in acc.positions if p.symbol == "BTC/USDT:USDT").adl_rank == 5
+
+
+def test_realized_pnl_as_the_venue_reports_it_on_the_position(fake, keys, make_config):
+    """Bybit curRealisedPnl ("realised PnL for the current holding position", not the symbol's
+    all-time cumRealisedPnl), OKX realizedPnl; Binance's and Hyperliquid's positions carry none."""
+    bybit = fake.state["bybit"]["uta"]["positions"]
+    bybit[0].update(curRealisedPnl="3.25", cumRealisedPnl="-9782.391468")  # BTCUSDT
+    acc = read_once(make_config("bybit"), keys.as_secrets()).account
+    wanted = {"BTC/USDT:USDT": 3.25, "ETH/USDT:USDT": -16.5}
+    assert {p.symbol: p.realized_pnl for p in acc.positions if p.symbol in wanted} == wanted
+    assert {s: r.realized_pnl for s, r in _risk(acc).items() if s in wanted} == wanted
+
+    okx = fake.state["okx"]["positions"]
+    okx[0]["realizedPnl"] = "-0.4551036"  # BTC-USDT-SWAP
+    acc = read_once(make_config("okx"), keys.okx()).account
+    assert {p.symbol: p.realized_pnl for p in acc.positions} == {"BTC/USDT:USDT": -0.4551036, "BTC/USD:BTC": 0.0}
+
+    acc = read_once(make_config("binanceusdm"), keys.as_secrets()).account
+    assert {p.realized_pnl for p in acc.positions} == {None}
+    acc = read_once(make_config("hyperliquid", wallet_address=HL_ADDRESS), {}).account
+    assert {p.realized_pnl for p in acc.positions} == {None}
