@@ -204,7 +204,8 @@ def test_realized_pnl_as_the_venue_reports_it_on_the_position(fake, keys, make_c
     okx = fake.state["okx"]["positions"]
     okx[0]["realizedPnl"] = "-0.4551036"  # BTC-USDT-SWAP
     acc = read_once(make_config("okx"), keys.okx()).account
-    assert {p.symbol: p.realized_pnl for p in acc.positions} == {"BTC/USDT:USDT": -0.4551036, "BTC/USD:BTC": 0.0}
+    wanted = {"BTC/USDT:USDT": -0.4551036, "BTC/USD:BTC": 0.0}
+    assert {p.symbol: p.realized_pnl for p in acc.positions} == wanted
 
     acc = read_once(make_config("binanceusdm"), keys.as_secrets()).account
     assert {p.realized_pnl for p in acc.positions} == {None}

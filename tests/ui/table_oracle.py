@@ -253,7 +253,8 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
             if column is Column.AGE and not liquidated:
                 return tip is not None and tip.startswith("Data status:")
             if column is Column.ADL and r.adl_rank is not None:
-                return tip is not None and tip.startswith(f"ADL rank {r.adl_rank} ") and "scale unverified" in tip
+                return (tip is not None and tip.startswith(f"ADL rank {r.adl_rank} ")
+                        and "scale unverified" in tip)
             if column is Column.REALIZED and r.realized_pnl is not None:
                 return tip is not None and tip.startswith("Realised PnL ")
             if column is Column.STOP:

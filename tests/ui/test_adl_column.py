@@ -86,10 +86,12 @@ def test_adl_lights_per_venue_as_painted(qtbot, window) -> None:  # type: ignore
         assert c[Qt.ItemDataRole.BackgroundRole] is None
 
     tip = {s: c[Qt.ItemDataRole.ToolTipRole] for s, c in cells.items()}
-    assert tip["TOP/USDT:USDT"].startswith("ADL 5 of 5 lights, first in the queue (Bybit adlRankIndicator = 5; "
-                                           "scale 0–5: 0 = not ranked (empty position)")
+    assert tip["TOP/USDT:USDT"].startswith(
+        "ADL 5 of 5 lights, first in the queue (Bybit adlRankIndicator = 5; scale 0–5: 0 = not ranked (empty "
+        "position)")
     assert "https://bybit-exchange.github.io/docs/v5/enum#adlrankindicator" in tip["TOP/USDT:USDT"]
-    assert tip["UNRANKED/USDT:USDT"].startswith("ADL 0 of 5 lights, not in front (Bybit adlRankIndicator = 0;")
+    assert tip["UNRANKED/USDT:USDT"].startswith(
+        "ADL 0 of 5 lights, not in front (Bybit adlRankIndicator = 0;")
     assert tip["MID/USDT:USDT"].startswith("ADL 3 of 5 lights, partway up the queue (OKX adl = 3; scale 0–5:")
     assert "https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-positions" in tip["MID/USDT:USDT"]
     assert tip["BARE/USDT:USDT"].startswith("ADL rank 2 (Binance adl = 2; scale unverified:")
@@ -122,7 +124,8 @@ def test_realised_pnl_column_hidden_by_default(qtbot, window) -> None:  # type: 
     model = window.table.model()
     qtbot.waitUntil(lambda: model.rowCount() == 6)
     assert Column.REALIZED in DEFAULT_HIDDEN and window.table.isColumnHidden(Column.REALIZED)
-    assert model.headerData(Column.REALIZED, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) == "Realised"
+    header = model.headerData(Column.REALIZED, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
+    assert header == "Realised"
     window.show_column(Column.REALIZED, True)
     assert not window.table.isColumnHidden(Column.REALIZED)
     cells = _cells(window, Column.REALIZED)
@@ -159,7 +162,8 @@ def catcher():  # type: ignore[no-untyped-def]
 
 def _menu_for(window, symbol: str):  # type: ignore[no-untyped-def]
     model = window.table.model()
-    row = next(r for r in range(model.rowCount()) if model.index(r, Column.SYMBOL).data(KEY_ROLE)[1] == symbol)
+    row = next(r for r in range(model.rowCount())
+               if model.index(r, Column.SYMBOL).data(KEY_ROLE)[1] == symbol)
     rect = window.table.visualRect(model.index(row, Column.SYMBOL))
     window._table_menu(QPoint(rect.center()))
     menu = window._table_menu_shown
@@ -168,8 +172,8 @@ def _menu_for(window, symbol: str):  # type: ignore[no-untyped-def]
 
 
 def test_open_on_venue_opens_the_position_page(qtbot, window, catcher) -> None:  # type: ignore[no-untyped-def]
-    rows = [replace(position("ETH/USDT:USDT", account="by")), replace(position("BTC/USD:BTC", account="ok")),
-            replace(position("SOL/USDT:USDT", account="bn")), replace(position("BTC/USDC:USDC", account="hl"))]
+    rows = [position("ETH/USDT:USDT", account="by"), position("BTC/USD:BTC", account="ok"),
+            position("SOL/USDT:USDT", account="bn"), position("BTC/USDC:USDC", account="hl")]
     window.apply_snapshot(_on_venues(snapshot(rows, at=time.time())))
     qtbot.waitUntil(lambda: window.table.model().rowCount() == 4)
     expected = {"ETH/USDT:USDT": ("Open on Bybit", "https://www.bybit.com/trade/usdt/ETHUSDT"),
@@ -191,21 +195,23 @@ def test_no_venue_page_for_a_demo_account(qtbot, window, catcher) -> None:  # ty
     portfolio = market.portfolio()
     report = compute_risk(portfolio)
     now = time.time()
-    states = tuple(AccountState(a.name, a.venue, DataStatus.LIVE, data_time=now, oldest_mark_time=now, demo=True)
-                   for a in portfolio.accounts)
+    states = tuple(AccountState(a.name, a.venue, DataStatus.LIVE, data_time=now, oldest_mark_time=now,
+                                demo=True) for a in portfolio.accounts)
     window.apply_snapshot(MonitorSnapshot(seq=1, at=now, portfolio=portfolio, report=report, accounts=states))
     model = window.table.model()
     qtbot.waitUntil(lambda: model.rowCount() > 0)
     window.show_column(Column.ADL, True)
-    by_key = {model.index(r, Column.ADL).data(KEY_ROLE): model.index(r, Column.ADL) for r in range(model.rowCount())}
+    by_key = {model.index(r, Column.ADL).data(KEY_ROLE): model.index(r, Column.ADL)
+              for r in range(model.rowCount())}
+    display = Qt.ItemDataRole.DisplayRole
     # demo-bybit-isolated carries Bybit ranks 5 and 2, demo-binance-usdm a bare Binance 3
     eth = by_key[("demo-bybit-isolated", "ETH/USDT:USDT", "both")]
-    assert eth.data(Qt.ItemDataRole.DisplayRole) == "●●●●●"
+    assert eth.data(display) == "●●●●●"
     assert QColor(eth.data(Qt.ItemDataRole.ForegroundRole)).name().upper() == (
         QColor(level_text_hex(Level.WARNING)).name().upper())
-    assert by_key[("demo-bybit-isolated", "BTC/USDT:USDT", "both")].data(Qt.ItemDataRole.DisplayRole) == "●●○○○"
-    assert by_key[("demo-binance-usdm", "ETH/USDT:USDT", "long")].data(Qt.ItemDataRole.DisplayRole) == "3"
-    assert by_key[("demo-hyperliquid", "BTC/USDC:USDC", "both")].data(Qt.ItemDataRole.DisplayRole) == "—"
+    assert by_key[("demo-bybit-isolated", "BTC/USDT:USDT", "both")].data(display) == "●●○○○"
+    assert by_key[("demo-binance-usdm", "ETH/USDT:USDT", "long")].data(display) == "3"
+    assert by_key[("demo-hyperliquid", "BTC/USDC:USDC", "both")].data(display) == "—"
 
     actions = _menu_for(window, "ETH/USDT:USDT")
     (label,) = actions
