@@ -3,9 +3,8 @@
 Each venue publishes its own scale; the one place they are written down is :data:`SCALES`, each
 with the page that documents it. A rank is shown as ``lit`` lights out of ``of`` (the venue's
 value out of the top of its documented range) and a level — NONE (no light lit), LOW, HIGH (every
-light lit: first in the venue's queue). Where desk reads a field whose scale the venue does not
-document, the reading keeps the venue's number and says the scale is unverified: no light is
-ever made up.
+light lit: first in the venue's queue). Where the venue's scale is not documented, the reading
+keeps the venue's number and says the scale is unverified: no light is ever made up.
 
 Verified scales (the higher, the sooner the position is deleveraged):
 
@@ -15,16 +14,14 @@ Verified scales (the higher, the sooner the position is deleveraged):
   … are prioritized", https://www.bybit.com/en-US/help-center/s/article/What-is-Auto-Deleveraging-ADL).
 * OKX v5 position ``adl``: "Divided into 6 levels, from 0 to 5, the smaller the number, the weaker
   the adl intensity" (https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-positions).
+* Binance ``adlQuantile`` per position side (GET /fapi/v1/adlQuantile, /dapi/v1/adlQuantile, and
+  Portfolio Margin's /papi/v1/{um,cm}/adlQuantile): "Values 0, 1, 2, 3, 4 shows the queue position
+  and possibility of ADL from low to high"
+  (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Position-ADL-Quantile-Estimation).
+  positionRisk's own ``adl`` field has no documented range, so desk does not read it.
 
-Not verified:
-
-* Binance USDⓈ-M / COIN-M positionRisk ``adl`` (what desk reads): the field's page
-  (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Position-Information-V3)
-  shows ``"adl": 2`` in its example and says nothing of its range. Binance documents "0, 1, 2, 3, 4
-  … from low to high" only for ``GET /fapi/v1/adlQuantile``
-  (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Position-ADL-Quantile-Estimation),
-  a request desk does not make.
-* Hyperliquid publishes no ADL rank (the adapters give None).
+Not published: Hyperliquid gives no ADL rank (the adapters give None). Any other venue, or a value
+outside the documented range, keeps its number and is marked "scale unverified".
 """
 
 from __future__ import annotations
@@ -59,16 +56,15 @@ _BYBIT = AdlScale("Bybit", "adlRankIndicator", 0, 5,
                   "https://bybit-exchange.github.io/docs/v5/enum#adlrankindicator")
 _OKX = AdlScale("OKX", "adl", 0, 5, "6 levels, 0–5; the smaller, the weaker the ADL intensity",
                 "https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-positions")
-_BINANCE_NOTE = ("Binance documents 0–4 (low to high) for GET adlQuantile, not for the positionRisk "
-                 "'adl' field desk reads")
+_BINANCE_MEANING = "quantiles 0–4: queue position and possibility of ADL from low to high"
 _BINANCE_USDM = AdlScale(
-    "Binance", "adl", 0, 4, _BINANCE_NOTE,
-    "https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Position-Information-V3",
-    verified=False)
+    "Binance", "adlQuantile", 0, 4, _BINANCE_MEANING,
+    "https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/"
+    "Position-ADL-Quantile-Estimation")
 _BINANCE_COINM = AdlScale(
-    "Binance", "adl", 0, 4, _BINANCE_NOTE,
-    "https://developers.binance.com/docs/derivatives/coin-margined-futures/trade/rest-api/Position-Information",
-    verified=False)
+    "Binance", "adlQuantile", 0, 4, _BINANCE_MEANING,
+    "https://developers.binance.com/docs/derivatives/coin-margined-futures/trade/rest-api/"
+    "Position-ADL-Quantile-Estimation")
 
 #: per venue id (ccxt's), the venue's ADL scale; a venue absent here publishes none that desk reads
 SCALES: dict[str, AdlScale] = {

@@ -3,7 +3,8 @@
 The tables below are written from the venues' pages, not from the module:
 Bybit adlRankIndicator — "0 default value of empty position", then 1, 2, 3, 4, 5;
 OKX adl — "Divided into 6 levels, from 0 to 5, the smaller the number, the weaker the adl intensity";
-Binance positionRisk adl — no documented range (0–4 is documented for GET adlQuantile only).
+Binance adlQuantile — "Values 0, 1, 2, 3, 4 shows the queue position and possibility of ADL from low
+to high".
 """
 
 from __future__ import annotations
@@ -41,20 +42,21 @@ def test_okx_adl_six_levels(value: int, lit: int, level: AdlLevel) -> None:
 
 
 @pytest.mark.parametrize("venue", ["binanceusdm", "binancecoinm"])
-@pytest.mark.parametrize("value", [0, 2, 4])
-def test_binance_position_risk_adl_keeps_its_number(venue: str, value: int) -> None:
+@pytest.mark.parametrize(("value", "lit", "level", "text"), [
+    (0, 0, NONE, "○○○○"), (1, 1, LOW, "●○○○"), (2, 2, LOW, "●●○○"), (3, 3, LOW, "●●●○"), (4, 4, HIGH, "●●●●"),
+])
+def test_binance_adl_quantile(venue: str, value: int, lit: int, level: AdlLevel, text: str) -> None:
     reading = adl_reading(venue, value)
-    assert reading is not None and not reading.verified
-    assert reading.lit is None and reading.level is None and reading.fraction is None
-    assert lights_text(reading) == str(value)
-    assert "scale unverified" in adl_description(reading)
-    assert not SCALES[venue].verified
+    assert reading is not None and (reading.lit, reading.of, reading.level) == (lit, 4, level)
+    assert lights_text(reading) == text
+    assert f"Binance adlQuantile = {value}" in adl_description(reading)
+    assert "Position-ADL-Quantile-Estimation" in SCALES[venue].source
 
 
 def test_out_of_range_and_unknown_venues_are_never_lit() -> None:
     assert adl_reading("bybit", None) is None
     assert adl_reading("hyperliquid", None) is None  # Hyperliquid publishes no rank
-    for venue, value in (("okx", 6), ("bybit", 7), ("kraken", 3), (None, 1)):
+    for venue, value in (("okx", 6), ("bybit", 7), ("binanceusdm", 5), ("kraken", 3), (None, 1)):
         reading = adl_reading(venue, value)
         assert reading is not None and reading.lit is None and lights_text(reading) == str(value)
         assert "scale unverified" in adl_description(reading)

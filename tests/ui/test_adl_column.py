@@ -1,8 +1,9 @@
 """The ADL lights, the realised PnL column and "Open on <venue>" in the real main window (issue 17).
 
 The expected lights are written here from each venue's published scale (Bybit adlRankIndicator:
-0 = not ranked, 1–5; OKX adl: 0–5), not from desk.domain.adl: "●" per value, "○" up to the top of
-the scale. Binance's positionRisk ``adl`` has no documented range, so its number stays bare.
+0 = not ranked, 1–5; OKX adl: 0–5; Binance adlQuantile: 0–4), not from desk.domain.adl: "●" per
+value, "○" up to the top of the scale. A venue without a published scale (here "kr", on a venue
+desk has no scale for) keeps its bare number.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from desk.ui.theme import level_text_hex
 from tests.support.demo import manual_market
 from tests.support.ui import position, snapshot
 
-VENUES = {"by": "bybit", "ok": "okx", "bn": "binanceusdm", "hl": "hyperliquid"}
+VENUES = {"by": "bybit", "ok": "okx", "bn": "binanceusdm", "hl": "hyperliquid", "kr": "krakenfutures"}
 ROLES = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.ForegroundRole,
          Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.AccessibleTextRole)
 
@@ -53,7 +54,8 @@ def _rows():  # type: ignore[no-untyped-def]
         at("by", "UNRANKED/USDT:USDT", 0, realized=0.0),  # Bybit 0: an empty position's default
         at("ok", "MID/USDT:USDT", 3, realized=12.345),
         at("ok", "LOW/USDT:USDT", 1),
-        at("bn", "BARE/USDT:USDT", 2),  # positionRisk "adl": range undocumented
+        at("bn", "QUANT/USDT:USDT", 2),  # Binance adlQuantile 2 of 0–4
+        at("kr", "BARE/USD:USD", 2),  # no scale known for this venue
         at("hl", "NONE/USDC:USDC", None),  # Hyperliquid publishes none
     ]
 
@@ -70,11 +72,12 @@ def _cells(window, column: Column) -> dict[str, dict]:  # type: ignore[no-untype
 def test_adl_lights_per_venue_as_painted(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     window.apply_snapshot(_on_venues(snapshot(_rows(), at=time.time())))
     model = window.table.model()
-    qtbot.waitUntil(lambda: model.rowCount() == 6)
+    qtbot.waitUntil(lambda: model.rowCount() == 7)
     cells = _cells(window, Column.ADL)
     text = {s: c[Qt.ItemDataRole.DisplayRole] for s, c in cells.items()}
     assert text == {"TOP/USDT:USDT": "●●●●●", "UNRANKED/USDT:USDT": "○○○○○", "MID/USDT:USDT": "●●●○○",
-                    "LOW/USDT:USDT": "●○○○○", "BARE/USDT:USDT": "2", "NONE/USDC:USDC": "—"}
+                    "LOW/USDT:USDT": "●○○○○", "QUANT/USDT:USDT": "●●○○", "BARE/USD:USD": "2",
+                    "NONE/USDC:USDC": "—"}
 
     warning = QColor(level_text_hex(Level.WARNING)).name().upper()
     for symbol, c in cells.items():
@@ -94,12 +97,14 @@ def test_adl_lights_per_venue_as_painted(qtbot, window) -> None:  # type: ignore
         "ADL 0 of 5 lights, not in front (Bybit adlRankIndicator = 0;")
     assert tip["MID/USDT:USDT"].startswith("ADL 3 of 5 lights, partway up the queue (OKX adl = 3; scale 0–5:")
     assert "https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-positions" in tip["MID/USDT:USDT"]
-    assert tip["BARE/USDT:USDT"].startswith("ADL rank 2 (Binance adl = 2; scale unverified:")
+    assert tip["QUANT/USDT:USDT"].startswith(
+        "ADL 2 of 4 lights, partway up the queue (Binance adlQuantile = 2; scale 0–4:")
+    assert tip["BARE/USD:USD"].startswith("ADL rank 2 as the venue gives it (scale unverified)")
     assert tip["NONE/USDC:USDC"] is None
 
     spoken = {s: c[Qt.ItemDataRole.AccessibleTextRole] for s, c in cells.items()}
     assert spoken["TOP/USDT:USDT"].startswith("ADL 5 of 5 lights, first in the queue")
-    assert spoken["BARE/USDT:USDT"].startswith("ADL rank 2 (Binance adl = 2; scale unverified")
+    assert spoken["BARE/USD:USD"].startswith("ADL rank 2 as the venue gives it (scale unverified)")
     assert spoken["NONE/USDC:USDC"] == "no ADL rank given"
     # other cells are read as they are displayed
     assert model.index(0, Column.SYMBOL).data(Qt.ItemDataRole.AccessibleTextRole) is None
@@ -108,12 +113,12 @@ def test_adl_lights_per_venue_as_painted(qtbot, window) -> None:  # type: ignore
 def test_adl_sorts_by_lights_lit_then_unverified_then_none(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     window.apply_snapshot(_on_venues(snapshot(_rows(), at=time.time())))
     model = window.table.model()
-    qtbot.waitUntil(lambda: model.rowCount() == 6)
+    qtbot.waitUntil(lambda: model.rowCount() == 7)
     window.table.sortByColumn(Column.ADL, Qt.SortOrder.AscendingOrder)
     order = [model.index(r, Column.ADL).data(KEY_ROLE)[1] for r in range(model.rowCount())]
-    # lit ÷ lights: 5/5, 3/5, 1/5, 0/5; then Binance's bare number; then no rank
-    assert order == ["TOP/USDT:USDT", "MID/USDT:USDT", "LOW/USDT:USDT", "UNRANKED/USDT:USDT",
-                     "BARE/USDT:USDT", "NONE/USDC:USDC"]
+    # lit ÷ lights: 5/5, 3/5, 2/4, 1/5, 0/5; then the bare number of an unknown scale; then no rank
+    assert order == ["TOP/USDT:USDT", "MID/USDT:USDT", "QUANT/USDT:USDT", "LOW/USDT:USDT",
+                     "UNRANKED/USDT:USDT", "BARE/USD:USD", "NONE/USDC:USDC"]
     window.table.sortByColumn(Column.ADL, Qt.SortOrder.DescendingOrder)
     order = [model.index(r, Column.ADL).data(KEY_ROLE)[1] for r in range(model.rowCount())]
     assert order[-1] == "TOP/USDT:USDT" and order[0] == "NONE/USDC:USDC"
@@ -122,7 +127,7 @@ def test_adl_sorts_by_lights_lit_then_unverified_then_none(qtbot, window) -> Non
 def test_realised_pnl_column_hidden_by_default(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     window.apply_snapshot(_on_venues(snapshot(_rows(), at=time.time())))
     model = window.table.model()
-    qtbot.waitUntil(lambda: model.rowCount() == 6)
+    qtbot.waitUntil(lambda: model.rowCount() == 7)
     assert Column.REALIZED in DEFAULT_HIDDEN and window.table.isColumnHidden(Column.REALIZED)
     header = model.headerData(Column.REALIZED, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
     assert header == "Realised"
@@ -133,10 +138,10 @@ def test_realised_pnl_column_hidden_by_default(qtbot, window) -> None:  # type: 
     assert text["TOP/USDT:USDT"] == "-16.50 USDT"
     assert text["UNRANKED/USDT:USDT"] == "+0.00 USDT"
     assert text["MID/USDT:USDT"] == "+12.35 USDT"  # 12.345 to the cent
-    assert text["BARE/USDT:USDT"] == "—" and text["NONE/USDC:USDC"] == "—"
+    assert text["QUANT/USDT:USDT"] == "—" and text["NONE/USDC:USDC"] == "—"
     assert cells["TOP/USDT:USDT"][Qt.ItemDataRole.ToolTipRole] == (
         "Realised PnL -16.50 USDT as by's venue reports it on this position.")
-    assert cells["BARE/USDT:USDT"][Qt.ItemDataRole.ToolTipRole] is None
+    assert cells["QUANT/USDT:USDT"][Qt.ItemDataRole.ToolTipRole] is None
     window.table.sortByColumn(Column.REALIZED, Qt.SortOrder.AscendingOrder)
     order = [model.index(r, Column.REALIZED).data(KEY_ROLE)[1] for r in range(model.rowCount())]
     assert order[:3] == ["TOP/USDT:USDT", "UNRANKED/USDT:USDT", "MID/USDT:USDT"]
@@ -204,13 +209,13 @@ def test_no_venue_page_for_a_demo_account(qtbot, window, catcher) -> None:  # ty
     by_key = {model.index(r, Column.ADL).data(KEY_ROLE): model.index(r, Column.ADL)
               for r in range(model.rowCount())}
     display = Qt.ItemDataRole.DisplayRole
-    # demo-bybit-isolated carries Bybit ranks 5 and 2, demo-binance-usdm a bare Binance 3
+    # demo-bybit-isolated carries Bybit ranks 5 and 2, demo-binance-usdm a Binance quantile 3
     eth = by_key[("demo-bybit-isolated", "ETH/USDT:USDT", "both")]
     assert eth.data(display) == "●●●●●"
     assert QColor(eth.data(Qt.ItemDataRole.ForegroundRole)).name().upper() == (
         QColor(level_text_hex(Level.WARNING)).name().upper())
     assert by_key[("demo-bybit-isolated", "BTC/USDT:USDT", "both")].data(display) == "●●○○○"
-    assert by_key[("demo-binance-usdm", "ETH/USDT:USDT", "long")].data(display) == "3"
+    assert by_key[("demo-binance-usdm", "ETH/USDT:USDT", "long")].data(display) == "●●●○"
     assert by_key[("demo-hyperliquid", "BTC/USDC:USDC", "both")].data(display) == "—"
 
     actions = _menu_for(window, "ETH/USDT:USDT")

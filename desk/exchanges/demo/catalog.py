@@ -236,7 +236,7 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
             # Hedge mode (dual side): every position is a LONG or SHORT leg; BTC holds both.
             HeldPosition("BTC/USDT:USDT", Side.LONG, 0.8, 61_200.0, 20, Leg.LONG),
             HeldPosition("BTC/USDT:USDT", Side.SHORT, 0.3, 63_050.0, 20, Leg.SHORT),
-            # an ADL rank on Binance's positionRisk field, whose range Binance does not document
+            # ADL quantile on Binance's adlQuantile scale (0–4)
             HeldPosition("ETH/USDT:USDT", Side.LONG, 12.0, 3_050.0, 10, Leg.LONG, adl_rank=3),
             HeldPosition("SOL/USDT:USDT", Side.SHORT, 150.0, 142.0, 10, Leg.SHORT),
         ),
