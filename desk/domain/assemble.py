@@ -201,7 +201,7 @@ def assemble_account(
             position_margin=position_margin, roi=roi,
             protection=None if orders is None else assess(p, orders.get(p.symbol, ()), liq, bk, venue),
             adl_rank=p.adl_rank, funding_rate=p.funding_rate, next_funding_time=p.next_funding_time,
-            funding_interval_hours=p.funding_interval_hours,
+            funding_interval_hours=p.funding_interval_hours, realized_pnl=p.realized_pnl,
         ))
     return AccountRisk(
         name=account.name,

@@ -97,6 +97,9 @@ class Position:
     funding_rate: float | None = None
     next_funding_time: float | None = None
     funding_interval_hours: float | None = None
+    # the realised PnL the venue reports on the position itself (Bybit curRealisedPnl, OKX realizedPnl),
+    # settle currency; None where the venue gives none on the position (Binance, Hyperliquid)
+    realized_pnl: float | None = None
 
     @property
     def key(self) -> tuple[str, str]:

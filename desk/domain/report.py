@@ -99,6 +99,7 @@ class PositionRisk:
     # the drift at funding_rate: computed on demand only (desk risk, the ladder's selected position),
     # never on every live tick — it runs the engine once per payment count
     funding_drift: FundingDrift | None = None
+    realized_pnl: float | None = None  # as the venue reports it on the position (model.Position)
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -663,7 +663,7 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
             protection=(None if orders is None
                         else assess(p, orders.get(p.symbol, ()), liq, bk, account.venue)),
             adl_rank=p.adl_rank, funding_rate=p.funding_rate, next_funding_time=p.next_funding_time,
-            funding_interval_hours=p.funding_interval_hours))
+            funding_interval_hours=p.funding_interval_hours, realized_pnl=p.realized_pnl))
         label = p.symbol if p.leg.value == "both" else f"{p.symbol} ({p.leg.value})"
         if not p.tiers:
             warnings.append(f"{label}: no maintenance tiers or rate given; its maintenance margin is "

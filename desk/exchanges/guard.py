@@ -34,6 +34,9 @@ READ_METHODS = frozenset({
     "private_get_account",
     # account mode and collateral prices (unified-margin.md §1, §7)
     "fapiprivate_get_multiassetsmargin", "fapipublic_get_assetindex",
+    # Binance's ADL quantile per position side (issue 17), classic and Portfolio Margin routes
+    "fapiprivate_get_adlquantile", "dapiprivate_get_adlquantile", "papi_get_um_adlquantile",
+    "papi_get_cm_adlquantile",
     # funding rate and next funding time (issue 17): Binance's premium index, Bybit's tickers
     "fapipublic_get_premiumindex", "dapipublic_get_premiumindex", "public_get_v5_market_tickers",
     "fapipublic_get_fundinginfo", "dapipublic_get_fundinginfo",  # Binance's adjusted funding intervals

@@ -19,11 +19,13 @@ from PySide6.QtCore import (
     QSettings,
     Qt,
     QTimer,
+    QUrl,
     Signal,
 )
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QDesktopServices,
     QFont,
     QFontMetrics,
     QGuiApplication,
@@ -52,6 +54,7 @@ from PySide6.QtWidgets import (
 
 from desk.domain.alerts import Alert
 from desk.domain.report import PositionRisk
+from desk.domain.venue_pages import position_page
 from desk.services.freshness import Thresholds as Freshness
 from desk.services.snapshot import MonitorSnapshot, StatusChange
 from desk.ui import formatting as fmt
@@ -86,7 +89,7 @@ _PANEL_HINTS = {
 #: with a PAST LIQUIDATION distance and coin-settled amounts (a row's age shows in its Risk cell
 #: once it is stale, and each account's in the strip above)
 DEFAULT_HIDDEN = frozenset({Column.BANKRUPTCY, Column.ENTRY, Column.NOTIONAL, Column.AGE,
-                            Column.POSITION_MARGIN, Column.ADL})
+                            Column.POSITION_MARGIN, Column.ADL, Column.REALIZED})
 #: columns the chooser cannot hide: without them a row says nothing
 ALWAYS_SHOWN = frozenset({Column.STATUS, Column.SYMBOL})
 
@@ -718,11 +721,28 @@ class MainWindow(QMainWindow):
             row = self.model.rows()[self.model.row_for_key(key) or 0]
             if row.key == key and row.liquidated_at is not None:
                 menu.addAction("Acknowledge liquidation", lambda: self.acknowledge(key))
+            if row.key == key:
+                self._add_venue_page_action(menu, row.risk.symbol, row.venue, row.demo)
         if self.model.liquidated():
             menu.addAction("Acknowledge all liquidations", self.acknowledge_all)
         menu.addAction("Select the worst position", self.select_worst)
         self._table_menu_shown = menu  # kept for tests; replaced at the next right-click
         menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def _add_venue_page_action(self, menu: QMenu, symbol: str, venue: str | None, demo: bool) -> None:
+        """"Open on <venue>": the position's trading page in the browser; disabled, with the reason
+        in its text, where there is none (a demo account, a contract whose page desk does not know)."""
+        if venue is None:
+            return  # the account's state is not known yet: nothing to name
+        page = position_page(venue, symbol, demo=demo)
+        if page.url is None:
+            action = menu.addAction(f"Open on {page.venue} — {page.reason}")
+            action.setEnabled(False)
+            return
+        url = page.url
+        action = menu.addAction(f"Open on {page.venue}", lambda: QDesktopServices.openUrl(QUrl(url)))
+        action.setToolTip(url)
+        action.setStatusTip(url)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
@@ -877,5 +897,5 @@ _COLUMN_WIDTHS = {
     Column.SIZE: 70, Column.NOTIONAL: 128, Column.ENTRY: 92, Column.MARK: 88, Column.LIQ: 88,
     Column.LIQ_EXCHANGE: 100, Column.BANKRUPTCY: 92, Column.DISTANCE: 78, Column.MARGIN_RATIO: 72,
     Column.UPNL: 110, Column.ROI: 72, Column.POSITION_MARGIN: 100, Column.AGE: 60,
-    Column.STOP: 96, Column.ADL: 44,
+    Column.STOP: 96, Column.ADL: 64, Column.REALIZED: 110,
 }

@@ -35,6 +35,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont
 
+from desk.domain.adl import AdlLevel, AdlReading, adl_description, adl_reading, lights_text
 from desk.domain.alerts import AlertLevel
 from desk.domain.protection import Verdict, loss_text, verdict_text
 from desk.domain.report import PositionRisk
@@ -90,7 +91,8 @@ class Column(IntEnum):
     NOTIONAL = 16
     AGE = 17
     STOP = 18  # issue 17: is the position protected by a stop that fires before liquidation?
-    ADL = 19  # issue 17: the venue's auto-deleveraging rank
+    ADL = 19  # issue 17: the venue's auto-deleveraging rank, as lights on the venue's scale
+    REALIZED = 20  # issue 17: the realised PnL the venue reports on the position
 
 
 COLUMN_COUNT = len(Column)
@@ -123,11 +125,14 @@ HEADERS = {
     Column.STOP: ("Stop", "Stop orders against liquidation: protected, partly (share of the size), "
                   "unprotected, beyond liquidation (can never fire) or on the wrong side of the mark; "
                   "— when the account's orders are not read"),
-    Column.ADL: ("ADL", "The venue's auto-deleveraging rank as it shows it (higher = deleveraged sooner); "
-                 "— where the venue gives none"),
+    Column.ADL: ("ADL", "The venue's auto-deleveraging rank as lights on the venue's published scale "
+                 "(more lit = deleveraged sooner; all lit in the warning colour); the venue's bare number "
+                 "where its scale is unverified; — where the venue gives none"),
+    Column.REALIZED: ("Realised", "Realised PnL as the venue reports it on the position (Bybit, OKX), settle "
+                      "currency; — where the venue gives none on the position (Binance, Hyperliquid)"),
 }
 
-NUMERIC = frozenset({Column.ADL, Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
+NUMERIC = frozenset({Column.REALIZED, Column.SIZE, Column.NOTIONAL, Column.ENTRY, Column.MARK, Column.LIQ,
                      Column.LIQ_EXCHANGE, Column.BANKRUPTCY, Column.DISTANCE, Column.MARGIN_RATIO,
                      Column.UPNL, Column.ROI, Column.POSITION_MARGIN, Column.AGE})
 
@@ -154,6 +159,8 @@ class Row:
     exchange_late: bool = False  # the exchange's figure missed a read cycle (greyed)
     critical_at: float | None = None  # when the figures were last critical (the "gone" rule)
     liquidated_at: float | None = None  # gone while critical: kept, greyed, until acknowledged
+    venue: str | None = None  # the account's venue (ccxt id), from its state; None when unknown
+    demo: bool = False  # a demo account: no venue website behind it
     # the position's identity, fixed for the row's life (asked several times per row per update)
     key: tuple[str, str, str] = field(init=False)
 
@@ -199,6 +206,7 @@ class PositionsModel(QAbstractTableModel):
             LEVEL_ROLE: lambda row, column: int(row.level),
             FILTER_ROLE: self._filter_text,
             RISK_ROLE: lambda row, column: row.risk,
+            roles.AccessibleTextRole: _accessible_text,
         }
 
     # -- updates ---------------------------------------------------------------------------
@@ -582,6 +590,9 @@ class PositionsModel(QAbstractTableModel):
         if column == Column.STOP and row.risk.protection is not None \
                 and row.risk.protection.verdict in _EXPOSED:
             return colors[Level.WARNING]
+        if column == Column.ADL and (adl := adl_reading(row.venue, row.risk.adl_rank)) is not None \
+                and adl.level is AdlLevel.HIGH:
+            return colors[Level.WARNING]
         return None
 
     def _tooltip(self, row: Row, column: int) -> str | None:
@@ -621,10 +632,15 @@ class PositionsModel(QAbstractTableModel):
             lines.extend(_advice_lines(r))
         elif column == Column.STOP:
             lines.extend(_stop_lines(r))
-        elif column == Column.ADL and r.adl_rank is not None:
-            lines.append(f"Auto-deleveraging rank {r.adl_rank} as {r.account}'s venue shows it "
-                         f"(Binance 0–4, Bybit 0–5, OKX 1–5): the higher, the sooner this position is "
-                         "closed against a liquidated one when the insurance fund cannot cover it.")
+        elif column == Column.ADL and (adl := adl_reading(row.venue, r.adl_rank)) is not None:
+            lines.append(_sentence(adl_description(adl)))
+            lines.append("The more lit, the sooner this position is closed against a liquidated one when "
+                         "the insurance fund cannot cover it.")
+            if adl.scale is not None:
+                lines.append(f"Scale: {adl.scale.source}")
+        elif column == Column.REALIZED and r.realized_pnl is not None:
+            lines.append(f"Realised PnL {fmt.money(r.realized_pnl, r.settle, signed=True)} as {r.account}'s "
+                         "venue reports it on this position.")
         elif column == Column.AGE:
             status = row.status.value if row.status else "unknown"
             tip = f"Data status: {'stale' if row.stale else status}"
@@ -633,6 +649,26 @@ class PositionsModel(QAbstractTableModel):
 
 
 _EXPOSED = frozenset({Verdict.UNPROTECTED, Verdict.BEYOND_LIQUIDATION, Verdict.FIRES_AT_ONCE})
+
+
+def _accessible_text(row: Row, column: int) -> str | None:
+    """What a screen reader says for a cell whose text is drawn, not written (the ADL lights);
+    None: the displayed text itself."""
+    if column == Column.ADL:
+        adl = adl_reading(row.venue, row.risk.adl_rank)
+        return adl_description(adl) if adl is not None else "no ADL rank given"
+    return None
+
+
+def _adl_sort_key(adl: AdlReading | None) -> float:
+    """Ascending: the most lit first (the domain's normalised level), then the ranks whose scale is
+    unverified (by their number, highest first), then positions without a rank."""
+    if adl is None:
+        return math.inf
+    fraction = adl.fraction
+    if fraction is not None:
+        return -fraction
+    return 1.0 - adl.value / 1000.0
 
 
 def _stop_lines(r: PositionRisk) -> list[str]:
@@ -697,6 +733,8 @@ def _fill_row(row: Row, risk: PositionRisk, account: AccountState | None,
     row.risk, row.status, row.observed_at, row.reason = risk, status, observed, reason
     row.check = position.exchange_check if position is not None else None
     row.read_interval = account.read_interval if account is not None else None
+    row.venue = account.venue if account is not None else None
+    row.demo = account.demo if account is not None else False
 
 
 def _shown(row: Row) -> tuple[object, ...]:
@@ -725,13 +763,15 @@ def _shown(row: Row) -> tuple[object, ...]:
         (r.notional, r.settle),  # NOTIONAL
         (row.observed_at, row.status),  # AGE
         r.protection,  # STOP
-        r.adl_rank,  # ADL
+        (r.adl_rank, row.venue),  # ADL
+        (r.realized_pnl, r.settle),  # REALIZED
     )
 
 
 assert [c.name for c in Column] == [
     "STATUS", "ACCOUNT", "SYMBOL", "SIDE", "MODE", "SIZE", "MARK", "UPNL", "ROI", "LIQ", "LIQ_EXCHANGE",
     "DISTANCE", "MARGIN_RATIO", "POSITION_MARGIN", "BANKRUPTCY", "ENTRY", "NOTIONAL", "AGE", "STOP", "ADL",
+    "REALIZED",
 ], "_shown lists the columns in this order"
 
 
@@ -762,7 +802,8 @@ def _texts(row: Row) -> list[str]:
         Column.POSITION_MARGIN: fmt.money(r.position_margin, r.settle),
         Column.AGE: "",  # computed at paint time
         Column.STOP: r.protection.label if r.protection is not None else fmt.DASH,
-        Column.ADL: str(r.adl_rank) if r.adl_rank is not None else fmt.DASH,
+        Column.ADL: lights_text(adl) if (adl := adl_reading(row.venue, r.adl_rank)) else fmt.DASH,
+        Column.REALIZED: fmt.money(r.realized_pnl, r.settle, signed=True),
     }
     return [texts[c] for c in Column]
 
@@ -817,7 +858,9 @@ def _sort_key(row: Row, column: int, now: float) -> Any:
     if column == Column.AGE:
         return now - row.observed_at if row.observed_at is not None else math.inf
     if column == Column.ADL:
-        return -r.adl_rank if r.adl_rank is not None else math.inf
+        return _adl_sort_key(adl_reading(row.venue, r.adl_rank))
+    if column == Column.REALIZED:
+        return r.realized_pnl if r.realized_pnl is not None else math.inf
     if column == Column.STOP:  # least covered first; orders not read last
         return r.protection.coverage if r.protection is not None else math.inf
     texts = {Column.ACCOUNT: r.account, Column.SYMBOL: r.symbol, Column.SIDE: r.side,

@@ -15,7 +15,8 @@ from desk.domain.engine import compute_risk
 from desk.domain.model import Portfolio
 from desk.domain.protection import OrderKind, OrderSide, Verdict
 from desk.exchanges.guard import READ_METHODS
-from tests.exchanges.conftest import HL_ADDRESS, read_once
+from tests.exchanges.conftest import HL_ADDRESS, read_many, read_once
+from tests.fake_exchange.server import load_payload
 
 
 def _risk(account):
@@ -172,7 +173,9 @@ def test_orders_change_with_the_next_read(fake, make_config):
 
 
 @pytest.mark.parametrize(("venue", "wanted"), [
-    ("binanceusdm", {"ETH/USDT:USDT": 2, "BTC/USDT:USDT": 2}),  # positionRisk v3 "adl"
+    # GET /fapi/v1/adlQuantile "BOTH" (positionRisk's own "adl": 2 is not read: range undocumented)
+    ("binanceusdm", {"ETH/USDT:USDT": 3, "BTC/USDT:USDT": 1}),
+    ("binancecoinm", {"BTC/USD:BTC": 2, "ETH/USD:ETH": 4}),  # GET /dapi/v1/adlQuantile
     ("bybit", {"BTC/USDT:USDT": 2, "ETH/USDT:USDT": 2}),  # adlRankIndicator
     ("okx", {"BTC/USDT:USDT": 1, "BTC/USD:BTC": 1}),  # adl
     ("hyperliquid", {"BTC/USDC:USDC": None, "ETH/USDC:USDC": None}),  # none published
@@ -189,3 +192,80 @@ def test_adl_rank_changes_with_the_venue(fake, keys, make_config):
     fake.state["bybit"]["uta"]["positions"][0]["adlRankIndicator"] = 5
     acc = read_once(make_config("bybit"), keys.as_secrets()).account
     assert next(p for p in acc.positions if p.symbol == "BTC/USDT:USDT").adl_rank == 5
+
+
+def test_realized_pnl_as_the_venue_reports_it_on_the_position(fake, keys, make_config):
+    """Bybit curRealisedPnl ("realised PnL for the current holding position", not the symbol's
+    all-time cumRealisedPnl), OKX realizedPnl; Binance's and Hyperliquid's positions carry none."""
+    bybit = fake.state["bybit"]["uta"]["positions"]
+    bybit[0].update(curRealisedPnl="3.25", cumRealisedPnl="-9782.391468")  # BTCUSDT
+    acc = read_once(make_config("bybit"), keys.as_secrets()).account
+    wanted = {"BTC/USDT:USDT": 3.25, "ETH/USDT:USDT": -16.5}
+    assert {p.symbol: p.realized_pnl for p in acc.positions if p.symbol in wanted} == wanted
+    assert {s: r.realized_pnl for s, r in _risk(acc).items() if s in wanted} == wanted
+
+    okx = fake.state["okx"]["positions"]
+    okx[0]["realizedPnl"] = "-0.4551036"  # BTC-USDT-SWAP
+    acc = read_once(make_config("okx"), keys.okx()).account
+    wanted = {"BTC/USDT:USDT": -0.4551036, "BTC/USD:BTC": 0.0}
+    assert {p.symbol: p.realized_pnl for p in acc.positions} == wanted
+
+    acc = read_once(make_config("binanceusdm"), keys.as_secrets()).account
+    assert {p.realized_pnl for p in acc.positions} == {None}
+    acc = read_once(make_config("hyperliquid", wallet_address=HL_ADDRESS), {}).account
+    assert {p.realized_pnl for p in acc.positions} == {None}
+
+
+
+def test_binance_adl_quantile_per_hedge_leg(fake, keys, make_config):
+    """Hedge mode: an isolated leg has its own LONG/SHORT quantile; a symbol held cross on both sides
+    answers "HEDGE" (a sign, its value ignored) and one value for LONG and SHORT."""
+    fake.state["binance"]["positionRisk"] = load_payload("binance_fapi_positionRisk_v3_hedge_isolated.json")
+    fake.state["binance"]["adlQuantile"] = [
+        {"symbol": "LTCUSDT", "adlQuantile": {"LONG": 0, "SHORT": 4, "BOTH": 0}},
+        {"symbol": "BTCUSDT", "adlQuantile": {"LONG": 2, "SHORT": 2, "HEDGE": 0}},
+    ]
+    acc = read_once(make_config("binanceusdm"), keys.as_secrets()).account
+    assert {(p.symbol, p.leg.value): p.adl_rank for p in acc.positions} == {
+        ("LTC/USDT:USDT", "short"): 4, ("BTC/USDT:USDT", "long"): 2}
+
+
+def test_binance_portfolio_margin_adl_quantile(fake, keys, make_config):
+    fake.state["binance"]["portfolioMargin"] = True
+    acc = read_once(make_config("binanceusdm"), keys.as_secrets()).account
+    # GET /papi/v1/um/adlQuantile (binance_papi_um_adlQuantile.json): BTCUSDT 2, ETHUSDT 0
+    assert {p.symbol: p.adl_rank for p in acc.positions} == {"BTC/USDT:USDT": 2, "ETH/USDT:USDT": 0}
+    assert "GET /papi/v1/um/adlQuantile" in fake.paths()
+
+
+def _quantile_reads(fake):
+    return [r for r in fake.requests if r.path == "/fapi/v1/adlQuantile"]
+
+
+def test_binance_adl_quantile_is_read_at_binance_cadence(fake, keys, make_config, monkeypatch):
+    """Binance updates the quantiles every 30 s: within 30 s desk reuses the last answer (weight 5
+    saved per read); once they are due, the next read brings the venue's new value."""
+    from desk.exchanges.adapters import binance
+
+    assert binance.ADL_REFRESH_SECONDS == 30.0
+
+    def bump(i):
+        if i == 1:
+            fake.state["binance"]["adlQuantile"][0]["adlQuantile"]["BOTH"] = 4  # ETHUSDT
+
+    snaps = read_many(make_config("binanceusdm"), keys.as_secrets(), 2, bump)
+    eth = [next(p.adl_rank for p in s.account.positions if p.symbol == "ETH/USDT:USDT") for s in snaps]
+    assert eth == [3, 3] and len(_quantile_reads(fake)) == 1
+    monkeypatch.setattr(binance, "ADL_REFRESH_SECONDS", 0.0)  # always due
+    snaps = read_many(make_config("binanceusdm"), keys.as_secrets(), 2)
+    eth = [next(p.adl_rank for p in s.account.positions if p.symbol == "ETH/USDT:USDT") for s in snaps]
+    assert eth == [4, 4]
+    assert len(_quantile_reads(fake)) == 3
+
+
+def test_binance_adl_refused_leaves_the_rank_unknown_and_says_so(fake, keys, make_config):
+    fake.state["binance"]["adlQuantile"] = {"code": -1000, "msg": "An unknown error occured"}
+    snap = read_once(make_config("binanceusdm"), keys.as_secrets())
+    assert {p.adl_rank for p in snap.account.positions} == {None}
+    said = "ADL rank unknown: Binance refused the adlQuantile read"
+    assert [w for w in snap.warnings if w.startswith(said)]

@@ -76,7 +76,8 @@ def test_snapshot_then_risk_shows_each_verdict(fake, keys, subprocess_env, tmp_p
                              "source": "conditional"}]
     assert verdicts[("bb", "ETH/USDT:USDT")]["coverage"] == pytest.approx(0.4)
     adl = {(a["name"], p["symbol"]): p.get("adl_rank") for a in report["accounts"] for p in a["positions"]}
-    assert adl[("bn", "ETH/USDT:USDT")] == 2 and adl[("ok", "BTC/USD:BTC")] == 1
+    # Binance: GET /fapi/v1/adlQuantile "BOTH" (fake payload binance_fapi_adlQuantile.json); OKX: adl
+    assert adl[("bn", "ETH/USDT:USDT")] == 3 and adl[("ok", "BTC/USD:BTC")] == 1
     assert adl[("hl", "BTC/USDC:USDC")] is None  # Hyperliquid publishes no ADL rank
     assert all(p.get("adl_rank") == adl[(a["name"], p["symbol"])] for a in doc["accounts"]
                for p in a["positions"] if "adl_rank" in p)

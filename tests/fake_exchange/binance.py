@@ -148,6 +148,12 @@ def install(server: FakeExchange) -> None:
         # 401 -2015 Binance gives a key that may not read it
         "spot_account": server.fresh_state("binance_api_v3_account.json"),
         "spot_refused": False,
+        # ADL quantile per position side (issue 17): GET /fapi|/dapi/v1/adlQuantile and the
+        # Portfolio Margin /papi/v1/{um,cm}/adlQuantile, weight 5 each
+        "adlQuantile": server.fresh_state("binance_fapi_adlQuantile.json"),
+        "dapi_adlQuantile": server.fresh_state("binance_dapi_adlQuantile.json"),
+        "papi_um_adlQuantile": server.fresh_state("binance_papi_um_adlQuantile.json"),
+        "papi_cm_adlQuantile": [],
     }
     state = server.state["binance"]
 
@@ -287,6 +293,10 @@ def install(server: FakeExchange) -> None:
     r.add_get("/fapi/v3/positionRisk", signed("positionRisk", 5))
     r.add_get("/fapi/v3/account", signed("account", 5))
     r.add_get("/fapi/v1/multiAssetsMargin", multi_assets_margin)
+    r.add_get("/fapi/v1/adlQuantile", signed("adlQuantile", 5))
+    r.add_get("/dapi/v1/adlQuantile", signed("dapi_adlQuantile", 5))
+    r.add_get("/papi/v1/um/adlQuantile", signed("papi_um_adlQuantile", 5))
+    r.add_get("/papi/v1/cm/adlQuantile", signed("papi_cm_adlQuantile", 5))
     r.add_get("/fapi/v1/assetIndex", asset_index)
     for method in ("POST", "PUT", "DELETE"):
         r.add_route(method, "/fapi/v1/listenKey", listen_key)

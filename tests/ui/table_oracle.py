@@ -183,7 +183,9 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
         Column.ROI: fmt.percent(r.roi, signed=True),
         Column.POSITION_MARGIN: fmt.money(r.position_margin, "USDT"),
         Column.STOP: _stop_text(r),
+        # the book's accounts are on the demo venue, which has no ADL scale of its own: a bare number
         Column.ADL: str(r.adl_rank) if r.adl_rank is not None else "—",
+        Column.REALIZED: fmt.money(r.realized_pnl, "USDT", signed=True),
     }
 
     def foreground(column: Column) -> str | None:
@@ -251,7 +253,10 @@ def expected_cells(book: Book, key: Key, now: float) -> dict[int, dict[int, Any]
             if column is Column.AGE and not liquidated:
                 return tip is not None and tip.startswith("Data status:")
             if column is Column.ADL and r.adl_rank is not None:
-                return tip is not None and f"Auto-deleveraging rank {r.adl_rank} " in tip
+                return (tip is not None and tip.startswith(f"ADL rank {r.adl_rank} ")
+                        and "scale unverified" in tip)
+            if column is Column.REALIZED and r.realized_pnl is not None:
+                return tip is not None and tip.startswith("Realised PnL ")
             if column is Column.STOP:
                 if r.protection is None:
                     return tip is not None and "open orders are not read" in tip

@@ -99,21 +99,3 @@ def test_each_verdict_as_painted(qtbot, window) -> None:  # type: ignore[no-unty
         "Stop beyond liquidation: can never fire.")
     assert "open orders are not read" in cells["UNREAD/USDT:USDT"][Qt.ItemDataRole.ToolTipRole]
 
-
-def test_adl_rank_column(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    rows = [replace(position("A/USDT:USDT"), adl_rank=4), position("B/USDT:USDT")]
-    window.apply_snapshot(snapshot(rows, at=time.time()))
-    model = window.table.model()
-    qtbot.waitUntil(lambda: model.rowCount() == 2)
-    assert model.headerData(Column.ADL, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole) == "ADL"
-    cells = {model.index(r, Column.ADL).data(KEY_ROLE)[1]: model.index(r, Column.ADL) for r in range(2)}
-    assert cells["A/USDT:USDT"].data(Qt.ItemDataRole.DisplayRole) == "4"
-    assert cells["A/USDT:USDT"].data(Qt.ItemDataRole.ToolTipRole).startswith("Auto-deleveraging rank 4 ")
-    assert cells["B/USDT:USDT"].data(Qt.ItemDataRole.DisplayRole) == "—"  # the venue gives none
-    assert cells["B/USDT:USDT"].data(Qt.ItemDataRole.ToolTipRole) is None
-    for index in cells.values():
-        assert index.data(Qt.ItemDataRole.ForegroundRole) is None
-        assert index.data(Qt.ItemDataRole.BackgroundRole) is None
-        assert index.data(Qt.ItemDataRole.FontRole) is None
-    right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    assert int(cells["A/USDT:USDT"].data(Qt.ItemDataRole.TextAlignmentRole)) == right

@@ -72,6 +72,8 @@ class BinanceAdapter:
         self._spot_refusal: str | None = None  # why the spot wallet is unknown, while it is
         # the symbols whose funding interval Binance adjusted (market id → hours; when read)
         self._funding_info: tuple[dict[str, float], float] | None = None
+        # the last adlQuantile answer: (rows, when read, read on the Portfolio Margin route?)
+        self._adl: tuple[Any, float, bool] | None = None
 
     def configure(self, exchange: Any, cfg: ReaderConfig) -> None:
         exchange.options["fetchCurrencies"] = False  # private sapi call; futures keys may lack it
@@ -193,6 +195,7 @@ class BinanceAdapter:
 
         positions = tuple(self._position(ex, cfg, p, tiers, now) for p in open_rows)
         positions, funding_raw, warnings = await self._funding(ex, cfg, positions, now)
+        positions, adl_rows, adl_warnings = await self._with_adl(ex, positions, now, portfolio=False)
         wallets: dict[str, float] = {}
         reported: dict[str, Reported] = {}
         for asset in info["assets"]:
@@ -207,7 +210,7 @@ class BinanceAdapter:
                 reported[code] = Reported(margin_ratio=maint / balance_)
         margin = None
         raw = {"positions": [strip_info(p) for p in rows], "account": info, "tiers": raw_tiers,
-               **funding_raw}
+               **funding_raw, "adlQuantile": adl_rows}
         funded = {a.get("asset") for a in info["assets"] if num(a.get("crossWalletBalance"))}
         funded |= {p.settle for p in positions if p.margin_mode is MarginMode.CROSS}
         # Only an account with more than one funded or settling asset can pool differently from one
@@ -220,7 +223,7 @@ class BinanceAdapter:
             reported = {}  # per-asset ratios mean nothing when the pool is the whole account
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
                           reported=reported, data_time=now, margin=margin)
-        return ReadResult(account, raw, warnings)
+        return ReadResult(account, raw, [*warnings, *adl_warnings])
 
     async def _read_portfolio(self, ex: Any, cfg: ReaderConfig, tiers: TierCache, now: float,
                               account: dict[str, Any]) -> ReadResult:
@@ -255,6 +258,7 @@ class BinanceAdapter:
                 tiers.put(symbol, tiers_from_ccxt(rows_for, "cum", f"{cfg.name} {symbol}"), now)
         positions = tuple(self._position(ex, cfg, p, tiers, now) for p in open_rows)
         positions, funding_raw, warnings = await self._funding(ex, cfg, positions, now)
+        positions, adl_rows, adl_warnings = await self._with_adl(ex, positions, now, portfolio=True)
         foreign = sorted(str(r.get("symbol")) for r in other or []
                          if isinstance(r, dict) and (num(r.get("positionAmt")) or 0.0) != 0)
         rates = await self._rates(ex, cfg, now)
@@ -266,10 +270,11 @@ class BinanceAdapter:
         spot = portfolio_spot(margin, positions)
         raw = {"positions": [strip_info(p) for p in rows], "portfolio_account": account,
                "portfolio_balance": balances, "other_positions": other, "tiers": raw_tiers,
-               "collateral_rates": rates, "asset_index_prices": index_rows, **funding_raw}
+               "collateral_rates": rates, "asset_index_prices": index_rows, **funding_raw,
+               "adlQuantile": adl_rows}
         result = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
                          data_time=now, margin=margin, spot=spot)
-        return ReadResult(result, raw, warnings)
+        return ReadResult(result, raw, [*warnings, *adl_warnings])
 
     async def _funding(self, ex: Any, cfg: ReaderConfig, positions: tuple[Position, ...],
                        now: float) -> tuple[tuple[Position, ...], dict[str, Any], list[str]]:
@@ -310,6 +315,35 @@ class BinanceAdapter:
                 intervals[str(row["symbol"])] = hours
         self._funding_info = (intervals, now)
         return intervals, None
+
+    async def _with_adl(self, ex: Any, positions: tuple[Position, ...], now: float, *,
+                        portfolio: bool) -> tuple[tuple[Position, ...], Any, list[str]]:
+        """The positions with Binance's ADL quantile per side (GET /fapi|/dapi/v1/adlQuantile, on
+        Portfolio Margin /papi/v1/{um,cm}/adlQuantile; weight 5): read again every
+        :data:`ADL_REFRESH_SECONDS`, as often as Binance updates it. A refusal leaves the ranks
+        unknown (None) and says so; it never fails the account read."""
+        if not positions:
+            return positions, None, []
+        cached = self._adl
+        if cached is None or now - cached[1] >= ADL_REFRESH_SECONDS or cached[2] != portfolio:
+            linear = self.venue == "binanceusdm"
+            try:
+                if portfolio:
+                    rows = await (ex.papi_get_um_adlquantile() if linear else ex.papi_get_cm_adlquantile())
+                else:
+                    rows = await (ex.fapiprivate_get_adlquantile() if linear
+                                  else ex.dapiprivate_get_adlquantile())
+            except (ccxt.AuthenticationError, ccxt.DDoSProtection):
+                raise  # a refused key or the rate limit: the whole read's business
+            except (ccxt.ExchangeError, ccxt.OperationFailed) as exc:
+                self._adl = None
+                return positions, None, [f"ADL rank unknown: Binance refused the adlQuantile read ({exc})"]
+            cached = self._adl = (rows, now, portfolio)
+        ranks = adl_quantiles(cached[0])
+        markets = ex.markets
+        ids = {p.symbol: str((markets.get(p.symbol) or {}).get("id")) for p in positions}
+        return tuple(dataclasses.replace(p, adl_rank=ranks.get((ids[p.symbol], _ADL_SIDES[p.leg])))
+                     for p in positions), cached[0], []
 
     async def _premium_index(self, ex: Any, positions: tuple[Position, ...]) -> list[Any]:
         """The premium index rows (funding rate, next funding time) of the symbols held: one public
@@ -391,7 +425,7 @@ class BinanceAdapter:
             taker_fee=facts.taker_fee,
             reported=Reported(liquidation_price=price_or_none(info.get("liquidationPrice"))),
             tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
-            adl_rank=adl_rank(info.get("adl")),  # positionRisk v3 "adl": 0–4
+            # the rank comes from adlQuantile (_with_adl): positionRisk's "adl" has no documented range
         )
 
 
@@ -407,6 +441,10 @@ FUNDING_INFO_REFRESH_SECONDS = 300.0
 #: occur every 8 hours at 00:00, 08:00 and 16:00 UTC" unless adjusted (Binance's funding-rate FAQ;
 #: ``/fundingInfo`` "only returns symbols whose FundingRateCap/Floor/fundingIntervalHours was adjusted")
 DEFAULT_FUNDING_HOURS = 8.0
+#: how often the ADL quantiles are read again (seconds): Binance "Values update every 30s"
+#: (Position ADL Quantile Estimation, USDⓈ-M and COIN-M)
+ADL_REFRESH_SECONDS = 30.0
+_ADL_SIDES = {Leg.BOTH: "BOTH", Leg.LONG: "LONG", Leg.SHORT: "SHORT"}
 #: desk's name for the mode; the account status Binance reports follows it
 PORTFOLIO_MARGIN_MODE = "binance portfolio margin"
 #: k of unified-margin.md §6.3: Binance liquidates a Portfolio Margin account at uniMMR ≤ 1.05 (§2),
@@ -575,6 +613,22 @@ def with_funding(positions: tuple[Position, ...], premium: list[Any], markets: A
             p, funding_rate=rate, next_funding_time=due / 1000.0 if due else None,
             funding_interval_hours=hours) if rate is not None else p)
     return tuple(out)
+
+
+def adl_quantiles(rows: Any) -> dict[tuple[str, str], int]:
+    """(symbol id, side) → quantile from an adlQuantile answer: ``[{"symbol": "BTCUSDT",
+    "adlQuantile": {"LONG": 1, "SHORT": 2, "BOTH": 0}}]``. A symbol held cross in hedge mode carries
+    "HEDGE" (only a sign, its value ignored) and one value shared by LONG and SHORT."""
+    out: dict[tuple[str, str], int] = {}
+    for row in rows if isinstance(rows, list) else []:
+        quantiles = row.get("adlQuantile") if isinstance(row, dict) else None
+        if not isinstance(quantiles, dict) or not row.get("symbol"):
+            continue
+        for side in ("LONG", "SHORT", "BOTH"):
+            rank = adl_rank(quantiles.get(side))
+            if rank is not None:
+                out[(str(row["symbol"]), side)] = rank
+    return out
 
 
 def _leverage(info: dict[str, Any]) -> float | None:

@@ -234,7 +234,8 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers: TierCache, n
         reported=Reported(liquidation_price=price_or_none(info.get("liqPrice")),
                           bankruptcy_price=price_or_none(info.get("bustPrice"))),
         tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
-        adl_rank=adl_rank(info.get("adlRankIndicator")),  # 0–5
+        adl_rank=adl_rank(info.get("adlRankIndicator")),  # 0 = not ranked, 1–5 (desk.domain.adl)
+        realized_pnl=num(info.get("curRealisedPnl")),  # "realised PnL for the current holding position"
     )
 
 

@@ -378,5 +378,6 @@ def _position(ex: Any, cfg: ReaderConfig, p: dict[str, Any], tiers_cache: TierCa
         reported=Reported(liquidation_price=price_or_none(info.get("liqPx")),
                           margin_ratio=num(info.get("mgnRatio"))),
         tick_size=facts.tick_size, lot_size=facts.lot_size, mark_time=now,
-        adl_rank=adl_rank(info.get("adl")),  # 1–5
+        adl_rank=adl_rank(info.get("adl")),  # 0–5 (desk.domain.adl)
+        realized_pnl=num(info.get("realizedPnl")),  # pnl + fee + fundingFee + liqPenalty (+ settledPnl)
     )

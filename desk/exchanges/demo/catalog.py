@@ -165,6 +165,7 @@ class HeldPosition:
     leverage: float
     leg: Leg = Leg.BOTH
     isolated_margin: float | None = None  # isolated only, excluding unrealized PnL
+    adl_rank: int | None = None  # the auto-deleveraging rank the venue reports, on its own scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +236,8 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
             # Hedge mode (dual side): every position is a LONG or SHORT leg; BTC holds both.
             HeldPosition("BTC/USDT:USDT", Side.LONG, 0.8, 61_200.0, 20, Leg.LONG),
             HeldPosition("BTC/USDT:USDT", Side.SHORT, 0.3, 63_050.0, 20, Leg.SHORT),
-            HeldPosition("ETH/USDT:USDT", Side.LONG, 12.0, 3_050.0, 10, Leg.LONG),
+            # ADL quantile on Binance's adlQuantile scale (0–4)
+            HeldPosition("ETH/USDT:USDT", Side.LONG, 12.0, 3_050.0, 10, Leg.LONG, adl_rank=3),
             HeldPosition("SOL/USDT:USDT", Side.SHORT, 150.0, 142.0, 10, Leg.SHORT),
         ),
         "Binance USDⓈ-M, cross margin, hedge mode (a BTC long/short pair)",
@@ -248,8 +250,11 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
         (
             # Position margin = initial margin (value ÷ leverage), as Bybit holds it.
             HeldPosition("SOL/USDT:USDT", Side.LONG, 60.0, 146.0, 6, isolated_margin=60.0 * 146.0 / 6),
-            HeldPosition("ETH/USDT:USDT", Side.SHORT, 4.0, 2_980.0, 6, isolated_margin=4.0 * 2_980.0 / 6),
-            HeldPosition("BTC/USDT:USDT", Side.LONG, 0.05, 61_000.0, 5, isolated_margin=0.05 * 61_000.0 / 5),
+            # ADL ranks on Bybit's adlRankIndicator scale (1–5): the ETH short first in the queue
+            HeldPosition("ETH/USDT:USDT", Side.SHORT, 4.0, 2_980.0, 6, isolated_margin=4.0 * 2_980.0 / 6,
+                         adl_rank=5),
+            HeldPosition("BTC/USDT:USDT", Side.LONG, 0.05, 61_000.0, 5, isolated_margin=0.05 * 61_000.0 / 5,
+                         adl_rank=2),
         ),
         "Bybit USDT perpetuals, isolated margin",
         # The flash-crash victim carries a stop for 30 % of its size above its liquidation price

@@ -147,6 +147,7 @@ class _Holding:
     leverage: float
     leg: Leg
     isolated_margin: float | None
+    adl_rank: int | None = None
 
 
 @dataclass(slots=True)
@@ -270,7 +271,8 @@ class DemoMarket:
         self._accounts: dict[str, _AccountState] = {}
         for acc in ACCOUNTS:
             holdings = [
-                _Holding(h.symbol, h.side, h.contracts, h.entry_price, h.leverage, h.leg, h.isolated_margin)
+                _Holding(h.symbol, h.side, h.contracts, h.entry_price, h.leverage, h.leg, h.isolated_margin,
+                         h.adl_rank)
                 for h in acc.positions
             ]
             self._accounts[acc.name] = _AccountState(acc.name, acc.venue, acc.margin_mode, dict(acc.wallets),
@@ -502,6 +504,7 @@ class DemoMarket:
             funding_rate=self._funding_rate(state.venue, inst.asset),
             next_funding_time=self.epoch_at(self._next_funding[state.venue]),
             funding_interval_hours=FUNDING_INTERVAL_HOURS[state.venue],
+            adl_rank=h.adl_rank,
         )
 
     def _domain_account(self, state: _AccountState, marks: Mapping[str, float], mark_time: float | None,
