@@ -642,18 +642,25 @@ def _at_marks(account: Account) -> PoolState:
                              {c.asset: c.price for c in account.margin.collateral})
 
 
-def _meets(account: Account, symbol: str, goal: Goal) -> bool:
-    """The goal at the two goal points: F > 0 at the marks and at the mark ∓ the goal distance
-    (variant B), and the pool's ratio at its marks at most the ratio goal."""
+def _goal_slack(account: Account, symbol: str, goal: Goal) -> float:
+    """How far the pool is inside the goal (pool's unit; > 0: met at the goal points): the least of
+    F at the marks, F at the mark ∓ the goal distance (variant B) and, with a ratio goal,
+    goal·MB − k·MM at the marks. Non-decreasing in collateral added; continuous."""
     assert account.margin is not None
-    move = liquidation_move(account, symbol, wrong_way=True)
+    k = account.margin.threshold
     state = _at_marks(account)
-    if state.margin_balance - account.margin.threshold * state.maintenance <= 0.0:
-        return False
-    if state.ratio(account.margin.threshold) > goal.margin_ratio:
-        return False
-    d = goal.distance or 0.0
-    return all(slack_scalar(account, move, phi) > 0.0 for phi in (1.0 - d, 1.0 + d) if d > 0)
+    slack = state.margin_balance - k * state.maintenance
+    if math.isfinite(goal.margin_ratio):
+        slack = min(slack, goal.margin_ratio * state.margin_balance - k * state.maintenance)
+    if goal.distance:
+        move = liquidation_move(account, symbol, wrong_way=True)
+        slack = min(slack, *(slack_scalar(account, move, phi) for phi in (1.0 - goal.distance,
+                                                                         1.0 + goal.distance)))
+    return slack
+
+
+def _meets(account: Account, symbol: str, goal: Goal) -> bool:
+    return _goal_slack(account, symbol, goal) > 0.0
 
 
 def solved_distance(account: Account, symbol: str, *, scalar: bool = False) -> float | None:
@@ -697,18 +704,64 @@ def _least(ok: Callable[[float], bool], start: float, most: float = math.inf) ->
             lo = mid
 
 
+def _least_root(g: Callable[[float], float], start: float, most: float = math.inf) -> float | None:
+    """The smallest x > 0 with g(x) > 0, ``g`` continuous and non-decreasing with g(0) ≤ 0, to the
+    last bit: doubled from ``start`` (at most ``most``) to a bracket, then false position with the
+    Illinois halving (g is piecewise linear, so it closes in a few steps where bisection takes ~55),
+    a bisection wherever a step fails to halve the bracket."""
+    lo, g_lo = 0.0, g(0.0)
+    hi = min(start, most)
+    for _ in range(_DOUBLINGS):
+        g_hi = g(hi)
+        if g_hi > 0.0:
+            break
+        if hi >= most:
+            return None
+        lo, g_lo, hi = hi, g_hi, min(hi * 2.0, most)
+    else:
+        return None
+    kept = 0  # +1: the last step moved hi, −1: lo
+    while True:
+        width = hi - lo
+        x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+        if not lo < x < hi:
+            x = (lo + hi) / 2.0
+            if x <= lo or x >= hi:
+                return hi
+        g_x = g(x)
+        if g_x > 0.0:
+            hi, g_hi = x, g_x
+            if kept == 1:
+                g_lo /= 2.0
+            kept = 1
+        else:
+            lo, g_lo = x, g_x
+            if kept == -1:
+                g_hi /= 2.0
+            kept = -1
+        if hi - lo > width / 2.0:  # false position crawling along one end: halve instead
+            mid = (lo + hi) / 2.0
+            if mid <= lo or mid >= hi:
+                return hi
+            g_mid = g(mid)
+            if g_mid > 0.0:
+                hi, g_hi = mid, g_mid
+            else:
+                lo, g_lo = mid, g_mid
+
+
 def _least_fix(apply: Callable[[float], Account], symbol: str, goal: Goal, scalar: bool, start: float,
                most: float = math.inf) -> float | None:
     """The least x for which ``apply(x)`` meets ``goal``: exact on the goal points, confirmed (or,
     where F dips between them, found) by the solver."""
-    def cheap(x: float) -> bool:
-        return _meets(apply(x), symbol, goal)
+    def slack(x: float) -> float:
+        return _goal_slack(apply(x), symbol, goal)
 
     def solved(x: float) -> bool:
         fixed = apply(x)
         return _meets(fixed, symbol, goal) and _far(fixed, symbol, goal, scalar)
 
-    x = None if cheap(0.0) else _least(cheap, start, most)
+    x = None if slack(0.0) > 0.0 else _least_root(slack, start, most)
     if x is not None and _far(apply(x), symbol, goal, scalar):
         return x
     return _least(solved, start if x is None else x, most)
