@@ -222,6 +222,49 @@ def test_past_liquidation_the_fix_still_lands_on_the_goal() -> None:
     lands_on(tv3(usdt=-11_500 + usdt), 54_000)
 
 
+# ---------------------------------------------------------------------------- TV6: OKX, an inverse leg
+
+
+def tv6(*, btc: float = 1.0, usdt: float = 5_000, contracts: float = 200) -> Account:
+    """§6.7 TV6: OKX multi-currency, a BTC-settled inverse long (PnL lands on the BTC it settles in)."""
+    position = Position("BTC/USD:BTC", "BTC", Kind.INVERSE, contracts, Side.LONG, 50_000, 48_000,
+                        MarginMode.CROSS, contract_size=100, tiers=(Tier(0.0, math.inf, 0.004),),
+                        taker_fee=0.0005)
+    pool = (collateral("BTC", btc, 48_000, rate=0.98, underlying="BTC"), collateral("USDT", usdt))
+    return Account("tv6", "okx", {}, (position,), {}, None,
+                   AccountMargin(mode="okx multi-currency", collateral=pool))
+
+
+# Goal 80 %: L = 9,600. MM = 20,000 USD·(0.4 % + 0.05 %) = 90 USD at any price. The BTC equity is
+# negative there (counted in full): (1 + 0.4)·9,600 − 20,000 = −6,560 USD.
+TV6_USDT = 1_650.0  # −6,560 + 5,000 + x − 90 = 0
+TV6_BTC = 15_090 / 9_600 - 1.4  # (1.4 + y)·9,600 − 20,000 + 5,000 − 90 = 0
+# closing c of 200 realises c·100·(1/50,000 − 1/48,000) BTC; with n = 200 − c left, the BTC equity at L
+# is 9,440 − 80n USD and MM 0.45n: 9,440 − 80n + 5,000 − 0.45n = 0
+TV6_KEEP = 14_440 / 80.45
+
+
+def test_tv6_an_inverse_leg_realises_into_its_coin_and_lands_on_the_goal() -> None:
+    for r in figures(tv6(), target_distance=0.80):
+        assert r.liquidation_price == pytest.approx(10_778.571, rel=1e-6)  # §6.7 TV6
+        fix = by_kind(r.suggestions)
+        assert fix.keys() == {"USDT", "BTC", "reduce_size"}
+        assert all(s.moves_with is None for s in fix.values())  # an inverse leg moves its coin either way
+        assert fix["USDT"].amount == pytest.approx(TV6_USDT, rel=EXACT)
+        assert fix["BTC"].amount == pytest.approx(TV6_BTC, rel=EXACT)
+        assert fix["BTC"].haircut == pytest.approx(0.02, abs=1e-12)  # OKX's 0.98 discount, at the mark
+        assert fix["reduce_size"].contracts == pytest.approx(200 - TV6_KEEP, rel=EXACT)
+    fix = by_kind(figures(tv6(), target_distance=0.80)[0].suggestions)
+    lands_on(tv6(usdt=5_000 + fix["USDT"].amount), 9_600)
+    lands_on(tv6(btc=1 + fix["BTC"].amount), 9_600)
+    closed = fix["reduce_size"].contracts
+    lands_on(tv6(btc=1 + closed * 100 * (1 / 50_000 - 1 / 48_000), contracts=200 - closed), 9_600)
+    misses(tv6(usdt=5_000 + 0.999 * fix["USDT"].amount), 0.80)
+    misses(tv6(btc=1 + 0.999 * fix["BTC"].amount), 0.80)
+    less = 0.999 * closed
+    misses(tv6(btc=1 + less * 100 * (1 / 50_000 - 1 / 48_000), contracts=200 - less), 0.80)
+
+
 # ---------------------------------------------------------------------------- generated pools
 
 
