@@ -838,7 +838,7 @@ def distance_suggestions(account: Account, position: Position, goal: Goal, *, sc
         ratio = rest.ratio(margin.threshold)
         why = (f"leaves the pool at margin ratio {ratio:.4g}" if ratio > goal.margin_ratio else
                f"leaves the rest of the pool liquidated within {(goal.distance or 0) * 100:g} % of "
-               f"the mark (its {coin} moves with the price)")
+               "the mark" + (f" (its {coin} collateral moves with the price)" if moves_with else ""))
         out.append(_goal_suggestion(goal, "reduce_size", False, moves_with,
                                     reason=f"even closing the whole position {why}"))
     else:
@@ -855,8 +855,9 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
 
     ``target`` (a margin ratio) gives the pool its suggestions where its ratio is worse;
     ``target_distance`` (a fraction of the mark) gives each cross position whose liquidation price
-    (desk's, variant B of §6.4) is nearer than that — or that misses ``target`` too — the least fixes
-    of :func:`distance_suggestions`, found on the path ``scalar`` names."""
+    (desk's, variant B of §6.4) is nearer than that, or whose pool is past liquidation, the least
+    fixes of :func:`distance_suggestions` — reaching ``target`` too — found on the path ``scalar``
+    names."""
     from desk.domain.compare import DEFAULT_RELATIVE, liquidation_gap
 
     margin = account.margin
@@ -915,7 +916,10 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
         direction = None if liq is None else ("down" if liq < mark else "up")
         distance = None if liq is None else abs(mark - liq) / mark
         fixes: tuple[Suggestion, ...] = ()
-        if goal is not None and figures is not None and (ratio >= 1.0 or goal.unmet_by(ratio, distance)):
+        # the distance decides (a ratio above ``target`` alone is the pool's, answered above); the
+        # fixes then reach both goals
+        if goal is not None and figures is not None and (
+                ratio >= 1.0 or (distance is not None and distance < target_distance)):
             fixes = distance_suggestions(account, p, goal, scalar=scalar)
         positions.append(PositionRisk(
             account.name, p.symbol, p.leg.value, p.side.value, p.margin_mode.value, p.settle, p.kind.value,

@@ -195,6 +195,14 @@ def test_with_a_ratio_goal_too_the_stricter_goal_wins() -> None:
     assert pool.margin_ratio == pytest.approx(0.01, rel=EXACT)
 
 
+def test_a_ratio_above_target_alone_is_the_pools_to_fix() -> None:
+    # TV5: ratio 0.0184 above 0.01, liquidation 27 % away, goal 20 %: the pool's suggestions only
+    for compute in (compute_risk, compute_risk_scalar):
+        (risk,) = compute(Portfolio((tv5(),)), target=0.01, target_distance=0.20).accounts
+        assert [s.action for s in risk.pools[0].suggestions] == ["add_margin", "reduce_size"]
+        assert risk.positions[0].suggestions == ()
+
+
 def test_collateral_held_at_its_index_when_it_is_another_coin() -> None:
     # TV5 without BTC collateral: a BTC move leaves every collateral at its index (variants A = B)
     acc = tv5(btc=0.0)
