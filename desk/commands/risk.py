@@ -119,7 +119,7 @@ def _result_error(exc: Any) -> UserError:
 
 def run(args: argparse.Namespace) -> int:
     from desk.domain.engine import compute_risk
-    from desk.domain.limits import InputError, ResultError, check_portfolio, check_report
+    from desk.domain.limits import InputError, ResultError, check_changed, check_report
     from desk.domain.scenario import apply_what_if
     from desk.formats import PortfolioError, encode_report, load_portfolio
     from desk.formats.portfolio import from_input_error
@@ -139,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
     except PortfolioError as exc:
         raise UserError(str(exc)) from None
     try:
-        portfolio = apply_what_if(portfolio, marks=marks, shock=shock)
-        check_portfolio(portfolio)  # a moved mark is an input too
+        read, portfolio = portfolio, apply_what_if(portfolio, marks=marks, shock=shock)
+        check_changed(read, portfolio)  # a moved mark is an input too
     except InputError as exc:
         raise UserError(f"with the what-if applied, {from_input_error(exc)}") from None
     except ValueError as exc:
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
     if target_distance is not None:
         what_if["target_distance"] = target_distance
-    book = _book(portfolio, move)
+    book = _book(portfolio, move, report)
     # rendered whole before anything is written: no half report on stdout
     if args.json:
         data = encode_report(report, what_if=what_if, book=book)
@@ -236,7 +236,7 @@ def _live_funding_text(report: Any) -> str:
     return "\nFunding (current rates, positive: longs pay; marks held)\n" + "\n".join(lines) + "\n"
 
 
-def _book(portfolio: Any, move: float) -> Any:
+def _book(portfolio: Any, move: float, report: Any) -> Any:
     """The whole book (issue 21) for a file of several accounts or with spot balances, else None.
     Betas for the BTC move: the demo catalog's, as in the dashboard's stress panel."""
     if len(portfolio.accounts) < 2 and not any(a.spot for a in portfolio.accounts):
@@ -244,7 +244,7 @@ def _book(portfolio: Any, move: float) -> Any:
     from desk.domain.book import compute_book
     from desk.exchanges.demo.catalog import ASSETS
 
-    return compute_book(portfolio, move=move, betas={a.name: a.beta for a in ASSETS})
+    return compute_book(portfolio, move=move, betas={a.name: a.beta for a in ASSETS}, risk=report)
 
 
 def print_book(book: Any, out: TextIO) -> None:

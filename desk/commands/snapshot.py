@@ -9,6 +9,7 @@ account was read, unless ``--partial`` says a file without it is still wanted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -157,9 +158,12 @@ def run(args: argparse.Namespace) -> int:
         elif isinstance(result, BaseException):
             raise result
         else:
-            accounts.append(result.account)
-            for note in dict.fromkeys(result.warnings):  # read, but something is missing: say what
-                warn(note if note.startswith(f"{account.name}:") else f"{account.name}: {note}")
+            # read, but something is missing: say what (the file's account is named already)
+            notes = tuple(dict.fromkeys(w.removeprefix(f"{account.name}: ") for w in result.warnings))
+            for note in notes:
+                warn(f"{account.name}: {note}")
+            # and keep it in the file, so the file's reader (`desk risk`) says it as well
+            accounts.append(dataclasses.replace(result.account, notes=notes) if notes else result.account)
     for line in failures:
         print(f"desk: cannot read {for_user(line, limit=600)}", file=sys.stderr)
     if failures and not (args.partial and accounts):

@@ -1,4 +1,5 @@
-"""Dress computed figures as report objects: warnings, venue ratio, suggestions.
+"""Dress computed figures as report objects: warnings, venue ratio, suggestions; and route the
+accounts whose venue pools collateral to :mod:`desk.domain.unified`.
 
 Shared by the vectorised engine and the scalar oracle so both produce identical reports from
 identical numbers.
@@ -7,16 +8,25 @@ identical numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from desk.domain.compare import liquidation_gap
-from desk.domain.model import Account, Kind, MarginMode, Position
+from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
 from desk.domain.protection import assess, orders_by_symbol
-from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, Suggestion
+from desk.domain.report import (
+    AccountRisk,
+    PoolFigures,
+    PoolRisk,
+    PositionFigures,
+    PositionRisk,
+    RiskReport,
+    Suggestion,
+    read_notes,
+)
 from desk.domain.rules import VenueRules, rules_for
-from desk.domain.scalar import PoolFigures, PositionFigures
 from desk.domain.suggest import Goal, add_margin, position_suggestions, reduce_pool
+from desk.domain.unified import compute_pooled
 
 
 def venue_margin_ratio(rules: VenueRules, ratio: float | None) -> float | None:
@@ -84,7 +94,7 @@ def account_warnings(
     account: Account, rules: VenueRules, liquidation_prices: Sequence[float | None]
 ) -> list[str]:
     """Warnings about ``account``; ``liquidation_prices`` are desk's, in the account's position order."""
-    warnings: list[str] = []
+    warnings: list[str] = read_notes(account)
     if rules.generic:
         warnings.append(
             f'venue "{account.venue}" has no specific margin rules in desk; the generic rule '
@@ -203,3 +213,16 @@ def assemble_account(
         shock_to_liquidation=shock,
         warnings=tuple(account_warnings(account, rules, columns.liquidation_price)),
     )
+
+
+def with_pooled_accounts(portfolio: Portfolio, target: float | None, target_distance: float | None,
+                         plain: Callable[[Portfolio], RiskReport], *, scalar: bool) -> RiskReport:
+    """Accounts whose venue pools collateral go through :mod:`desk.domain.unified` (its scalar path
+    when ``scalar``); the rest through ``plain`` together; the report keeps the portfolio's account
+    order. One routing for the engine and the scalar oracle."""
+    rest = Portfolio(tuple(a for a in portfolio.accounts if not a.pooled), portfolio.as_of)
+    by_name = {a.name: a for a in plain(rest).accounts} if rest.accounts else {}
+    accounts = tuple(compute_pooled(a, plain, target=target, target_distance=target_distance,
+                                    scalar=scalar) if a.pooled else by_name[a.name]
+                     for a in portfolio.accounts)
+    return RiskReport(accounts=accounts, as_of=portfolio.as_of)

@@ -37,8 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from desk.domain import display
+from desk.domain.engine import compile_portfolio, compute_risk, unit_state_at
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
-from desk.domain.report import PositionRisk, signed_distance
+from desk.domain.report import PositionRisk, RiskReport, signed_distance
+from desk.domain.scenario import stress_factors
+from desk.domain.suggest import amount_step
+from desk.domain.unified import _evaluate, compile_pool, cross_positions
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -171,8 +176,6 @@ class Hedge:
         if leg is None or other is None:
             return (f"{self.long.label} against {self.short.label}: neither leg can be liquidated; "
                     "the hedge holds at any price")
-        from desk.domain import display
-
         return (f"at {self.underlying} {display.price(leg.liquidation_price, leg.tick_size)} the {leg.label} "
                 f"is liquidated; the {other.label} of {display.quantity(self.hedged_coin, self.underlying)} "
                 "is then unhedged")
@@ -220,13 +223,14 @@ def _coin(p: Position) -> float:
 
 
 def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookLeg, ...]:
-    """Every position (with the engine's figures ``risk``, matched by account, symbol and leg) and
-    spot balance as a leg. A position the figures do not cover gets no liquidation price."""
-    figures = {(r.account, r.symbol, r.leg): r for r in risk}
+    """Every position (with the engine's figures ``risk``, matched by account, symbol, leg and margin
+    mode: OKX holds one instrument cross and isolated at once) and spot balance as a leg. A position
+    the figures do not cover gets no liquidation price."""
+    figures = {(r.account, r.symbol, r.leg, r.margin_mode): r for r in risk}
     legs: list[BookLeg] = []
     for account in portfolio.accounts:
         for p in account.positions:
-            r = figures.get((account.name, p.symbol, p.leg.value))
+            r = figures.get((account.name, p.symbol, p.leg.value, p.margin_mode.value))
             legs.append(BookLeg(
                 account.name, account.venue, p.symbol, p.kind.value, p.side.value, p.leg.value,
                 underlying_of(p.symbol), _coin(p), p.mark_price, None if r is None else r.liquidation_price,
@@ -364,9 +368,6 @@ def _pooled_units(portfolio: Portfolio, s: FloatArray, betas: Mapping[str, float
     """An account whose venue pools collateral (unified-margin.md §6) is one unit: its pool at every
     shock (marks and crypto collateral moved as :func:`desk.domain.scenario.stress_grid` moves them),
     worth its total equity in the pool's unit (USD), liquidated where k·MM reaches the margin balance."""
-    from desk.domain.scenario import stress_factors
-    from desk.domain.unified import _evaluate, compile_pool, cross_positions
-
     labels: list[str] = []
     owners: list[str] = []
     values: list[FloatArray] = []
@@ -401,9 +402,6 @@ def _outside_pool(account: Account) -> Account:
 def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatArray = SHOCKS,
                 betas: Mapping[str, float] | None = None) -> tuple[BookStress, tuple[str, ...]]:
     """The book's P&L and the first unit liquidated at every shock (uniform, or by ``betas``)."""
-    from desk.domain.engine import compile_portfolio, unit_state_at
-    from desk.domain.scenario import stress_factors
-
     s = np.asarray(shocks, dtype=np.float64).reshape(-1)
     # a pooled account's cross positions and collateral are its pool's (below); its isolated
     # positions stay units of their own
@@ -491,8 +489,6 @@ def _units_of_legs(f: object, portfolio: Portfolio) -> dict[tuple[str, str, str]
 def margin_needed(portfolio: Portfolio, move: float) -> tuple[object, FloatArray]:
     """Per margin unit, in its settle currency: the margin to add (> 0) so its ratio stays below 1.0 at
     every uniform move within ±``move``, or the margin it can spare (< 0) while still doing so."""
-    from desk.domain.engine import compile_portfolio, unit_state_at
-
     f = compile_portfolio(portfolio)
     path = np.linspace(-move, move, 2 * _PATH_POINTS + 1)
     factors = np.maximum(1.0 + path[:, None] * np.ones(len(f.positions))[None, :], _MIN_FACTOR)
@@ -501,16 +497,12 @@ def margin_needed(portfolio: Portfolio, move: float) -> tuple[object, FloatArray
 
 
 def _round_up(amount: float) -> float:
-    from desk.domain.suggest import amount_step
-
     step = amount_step(amount)
     k = math.floor(amount / step + 1e-9) + 1  # strictly above the exact need: the ratio must stay < 1.0
     return float(f"{k * step:.12g}")
 
 
 def _round_down(amount: float) -> float:
-    from desk.domain.suggest import amount_step
-
     step = amount_step(amount)
     return float(f"{max(math.ceil(amount / step - 1e-9) - 1, 0) * step:.12g}")
 
@@ -560,13 +552,15 @@ def transfer_for(hedge: Hedge, portfolio: Portfolio, compiled: object, needs: Fl
 
 
 def compute_book(portfolio: Portfolio, *, move: float = DEFAULT_MOVE,
-                 betas: Mapping[str, float] | None = None, shocks: FloatArray = SHOCKS) -> Book:
-    """Exposure, hedges (with break prices and transfer suggestions) and the book's stress curves."""
-    from desk.domain.engine import compute_risk
-
+                 betas: Mapping[str, float] | None = None, shocks: FloatArray = SHOCKS,
+                 risk: RiskReport | None = None) -> Book:
+    """Exposure, hedges (with break prices and transfer suggestions) and the book's stress curves.
+    ``risk``: the engine's report on ``portfolio`` when the caller has it (its liquidation prices are
+    the legs'; a goal changes only its suggestions), else computed here."""
     if not 0 < move < 1:
         raise ValueError(f"the move a hedge should survive must be a fraction between 0 and 1, got {move}")
-    risk = compute_risk(portfolio)
+    if risk is None:
+        risk = compute_risk(portfolio)
     legs = book_legs(portfolio, risk.positions())
     hedges = find_hedges(legs)
     prices = reference_prices(legs)
@@ -587,8 +581,6 @@ def compute_book(portfolio: Portfolio, *, move: float = DEFAULT_MOVE,
 
 def transfer_text(t: Transfer) -> str:
     """The suggestion in words: amount, currency and direction (read-only: desk moves nothing)."""
-    from desk.domain import display
-
     goal = f"so neither leg is liquidated within ±{t.move * 100:g} %"
     if t.source is not None and t.reaches:
         converted = "" if t.source_currency == t.currency else \

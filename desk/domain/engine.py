@@ -1,28 +1,31 @@
 """The risk engine: every figure of :mod:`desk.domain.report` for a whole portfolio, vectorised.
 
 One engine for every caller (ARCHITECTURE rule 2). The formulas are those of
-:mod:`desk.domain.scalar` (risk-math.md §0–§8, written as one linear equation per tier segment);
-this module evaluates them with numpy over all positions at once so a whole portfolio recomputes
-on every tick. The scalar module stays as the tests' oracle; the tests assert both agree.
+:mod:`desk.domain.position_math` (risk-math.md §0–§8, written as one linear equation per tier
+segment); this module evaluates them with numpy over all positions at once so a whole portfolio
+recomputes on every tick. The whole-account scalar oracle (:mod:`desk.domain.scalar`) computes the
+same report one position at a time; the tests assert both agree.
 
 Hot path: :func:`compute_arrays` returns plain arrays (no per-position Python objects);
 :func:`compute_risk` dresses them as the report dataclasses. Each account is compiled to arrays
-once and kept in a bounded cache (:data:`PLAN_CACHE_SIZE` accounts) for as long as its wallets and
-every position's fields other than the mark compare equal; a tick that moves only the marks
-reads just the marks afresh.
+once and kept in its caller's bounded cache (:class:`PlanCache`, :data:`PLAN_CACHE_SIZE` accounts)
+for as long as its wallets and every position's fields other than the mark compare equal; a tick
+that moves only the marks reads just the marks afresh.
 
 What is vectorised and what is not:
 
 * value, PnL, tier lookup, maintenance margin, pool sums, ratios — all positions at once;
 * liquidation price of every single-leg position (isolated, or the only leg of its symbol in a
   cross pool): every tier's closed-form root at once, keeping the self-consistent one (§1.2);
-  hedge-mode cross legs sharing one price (§1.1, §7.6) go through the scalar solver — there are few;
+  hedge-mode cross legs sharing one price (§1.1, §7.6) go through the single-position solver
+  (:func:`~desk.domain.position_math.solve_price`) — there are few;
 * bankruptcy prices: closed form per symbol group (no tiers at 0 % margin, §1.3, §3.3);
 * shock to liquidation: Newton's method from the far end of the ±99 % range on every unit at once.
   Where the unit's slack (balance − MM) is concave in the shock — linear contracts, long inverse
   contracts, tiers with continuous maintenance amounts (§0) — that converges monotonically to the
-  first crossing; other units (short inverse legs, inconsistent maintenance amounts) use the
-  scalar solver, exact segment by segment between the shocks where a notional crosses a tier floor.
+  first crossing; other units (short inverse legs, inconsistent maintenance amounts) use
+  :func:`~desk.domain.position_math.unit_shock_to_liquidation`, exact segment by segment between
+  the shocks where a notional crosses a tier floor.
 """
 
 from __future__ import annotations
@@ -39,17 +42,11 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from desk.domain.assemble import PositionColumns, assemble_account
+from desk.domain.assemble import PositionColumns, assemble_account, with_pooled_accounts
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
-from desk.domain.report import AccountRisk, RiskReport
+from desk.domain.position_math import SHOCK_LIMIT, Unit, solve_price, unit_shock_to_liquidation
+from desk.domain.report import AccountRisk, PoolFigures, RiskReport
 from desk.domain.rules import MMBasis, ResolvedTier, VenueRules, resolve_tiers, rules_for
-from desk.domain.scalar import (
-    SHOCK_LIMIT,
-    PoolFigures,
-    Unit,
-    solve_price,
-    unit_shock_to_liquidation,
-)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -62,7 +59,8 @@ _SHOCK_TOLERANCE = 1e-14
 @dataclass(frozen=True, slots=True)
 class RiskArrays:
     """The engine's figures as arrays. Positions in portfolio order (account by account); units are
-    the cross pools (per settle, in the scalar order) then the isolated positions of each account.
+    the cross pools (per settle, in :func:`~desk.domain.position_math.margin_units` order) then the
+    isolated positions of each account.
     ``nan`` in a price means "none"; ``inf`` in a ratio means the margin balance is gone."""
 
     # per position
@@ -84,6 +82,42 @@ class RiskArrays:
     unit_shock: FloatArray  # signed, nan = none within ±99 %
     # per account
     account_shock: FloatArray  # signed, nan = none within ±99 %
+
+
+class _Col:
+    """Columns of the packed per-position array (:attr:`_Flat.packed`; the first :data:`SCALARS` are
+    also :attr:`_AccountPlan.columns`): one row per position, seven figures of the position, then its
+    tier table in three blocks of ``width`` columns (floors, MMR, cum), padded with floors of +inf.
+    One array so a subset of positions is gathered with one ``np.take`` (:func:`_rows`)."""
+
+    Q = 0  # contracts × contract size: base units (linear) or quote value (inverse)
+    INVERSE = 1  # 1.0 for an inverse contract, 0.0 for a linear one
+    SIGMA = 2  # the PnL sign (position_math.pnl_sign)
+    MARK = 3  # the mark price (0.0 in a compiled plan: marks are read on every tick)
+    V_ENTRY = 4  # the value at the entry price, in the settle currency
+    ENTRY_BASIS = 5  # 1.0 where the maintenance margin is on the entry value (Bybit §3.1)
+    FEE = 6  # the taker fee rate counted in the maintenance margin (0.0 where the venue counts none)
+    SCALARS = 7  # the tier table starts here
+
+    @staticmethod
+    def floors(width: int) -> slice:
+        return slice(_Col.SCALARS, _Col.SCALARS + width)
+
+    @staticmethod
+    def rates(width: int) -> slice:
+        return slice(_Col.SCALARS + width, _Col.SCALARS + 2 * width)
+
+    @staticmethod
+    def cums(width: int) -> slice:
+        return slice(_Col.SCALARS + 2 * width, _Col.SCALARS + 3 * width)
+
+    @staticmethod
+    def row_length(width: int) -> int:
+        return _Col.SCALARS + 3 * width
+
+
+#: columns of a compiled tier table's terms (:attr:`_CompiledTable.terms`)
+_TERM_FLOOR, _TERM_RATE, _TERM_CUM = 0, 1, 2
 
 
 @dataclass(slots=True)
@@ -112,7 +146,7 @@ class _Flat:
     cums: FloatArray
     convex: BoolArray  # tier table gives MM continuous and convex in the notional (§0)
     row_offset: IntArray  # i × packed row length, to index packed.ravel()
-    packed: FloatArray  # (n, 7 + 3·width): per-position columns and the tier table, one row each
+    packed: FloatArray  # (n, _Col.row_length(width)): per-position columns and the tier table
     account_rows: IntArray  # row of each position in account order (account by account)
     unit_cache: list[Unit] | None = None
 
@@ -171,7 +205,7 @@ class _AccountPlan:
     unit_of: IntArray
     group_of: IntArray
     n_groups: int
-    columns: FloatArray  # (n, 7): q, inverse, sigma, mark (0 here), v_entry, entry_basis, fee
+    columns: FloatArray  # (n, _Col.SCALARS): the position's figures of _Col, mark 0.0
     entry: FloatArray
     fee_bk: FloatArray
     convex: BoolArray
@@ -214,7 +248,7 @@ def _static_key(account: Account) -> tuple[object, ...]:
 
 
 def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPlan:
-    """One account as arrays: rows grouped into margin units (cross pools per settle in the scalar
+    """One account as arrays: rows grouped into margin units (cross pools per settle in margin_units'
     order, then each isolated position), symbol groups numbered within the account."""
     rules = rules_for(account.venue)
     rows = cast(tuple[tuple[Any, ...], ...], static[1])  # _STATIC_FIELDS of each position
@@ -252,9 +286,9 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
         terms = np.concatenate([t.terms for t in tables])
         table_row = np.repeat(np.arange(len(tables)), sizes_t)
         tier_col = np.arange(len(terms)) - np.repeat(np.cumsum(sizes_t) - sizes_t, sizes_t)
-        tab_floor[table_row, tier_col] = terms[:, 0]
-        tab_rate[table_row, tier_col] = terms[:, 1]
-        tab_cum[table_row, tier_col] = terms[:, 2]
+        tab_floor[table_row, tier_col] = terms[:, _TERM_FLOOR]
+        tab_rate[table_row, tier_col] = terms[:, _TERM_RATE]
+        tab_cum[table_row, tier_col] = terms[:, _TERM_CUM]
         tab_convex[: len(tables)] = [t.convex for t in tables]
     rows_order = np.asarray(order, dtype=np.intp)
     tix = np.fromiter(map(table_of.__getitem__, map(id, tier_tables)), dtype=np.intp, count=n)[rows_order]
@@ -270,7 +304,13 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
     v_entry = np.where(inverse, q / entry, q * entry) if n else np.zeros(0)
     entry_basis = np.full(n, rules.mm_basis is MMBasis.ENTRY)
     fee = taker if rules.fee_in_mm else np.zeros(n)
-    columns = np.column_stack([q, inverse, sigma, np.zeros(n), v_entry, entry_basis, fee]).reshape(n, 7)
+    columns = np.zeros((n, _Col.SCALARS))  # the mark stays 0.0: it is read on every tick
+    columns[:, _Col.Q] = q
+    columns[:, _Col.INVERSE] = inverse
+    columns[:, _Col.SIGMA] = sigma
+    columns[:, _Col.V_ENTRY] = v_entry
+    columns[:, _Col.ENTRY_BASIS] = entry_basis
+    columns[:, _Col.FEE] = fee
     return _AccountPlan(
         static=static,
         rules=rules,
@@ -293,18 +333,25 @@ def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPl
     )
 
 
-class _PlanCache:
+class PlanCache:
     """Compiled account plans by (account name, venue), least recently used first, at most ``size``.
 
     A plan is served only while its account's static fields are equal to the ones it was compiled
     from (compared field by field — equal objects, not merely equal hashes); anything else compiles
-    afresh and replaces it. Safe to share between threads without a lock (desk.domain may not
-    import threading): each OrderedDict operation is atomic, so a race can at worst compile an
-    account twice or drop one plan more than needed — never serve a plan that does not match.
+    afresh and replaces it. So each caller holds its own: a what-if edit of an account compiled into
+    the live caller's cache would replace that account's live plan, and the next tick would compile
+    it again. Callers that pass none share :data:`DEFAULT_PLANS`.
+
+    Safe to share between threads without a lock (desk.domain may not import threading): each
+    OrderedDict operation is atomic, so a race can at worst compile an account twice or drop one plan
+    more than needed — never serve a plan that does not match. ``hits`` and ``compiles`` count the
+    plans served from the cache and compiled afresh (exact on one thread, approximate under a race).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
         self.size = size
+        self.hits = 0
+        self.compiles = 0
         self._plans: OrderedDict[tuple[str, str], _AccountPlan] = OrderedDict()
 
     def plan(self, account: Account) -> _AccountPlan:
@@ -313,7 +360,10 @@ class _PlanCache:
         plan = self._plans.get(key)
         if plan is None or plan.static != static:
             plan = _compile_account(account, static)
+            self.compiles += 1
             self._plans[key] = plan
+        else:
+            self.hits += 1
         with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
             self._plans.move_to_end(key)
         while len(self._plans) > self.size:
@@ -327,11 +377,16 @@ class _PlanCache:
     def holds(self, name: str, venue: str) -> bool:
         return (name, venue) in self._plans
 
+    def peek(self, name: str, venue: str) -> object | None:
+        """The plan kept for the account, without counting a use (tests compare it by identity)."""
+        return self._plans.get((name, venue))
+
     def clear(self) -> None:
         self._plans.clear()
 
 
-_PLANS = _PlanCache(PLAN_CACHE_SIZE)
+#: the plans of callers that bring no cache of their own (the CLI, the charts, the demo venue)
+DEFAULT_PLANS = PlanCache(PLAN_CACHE_SIZE)
 
 
 def _pick(items: tuple[Position, ...], order: tuple[int, ...]) -> Sequence[Position]:
@@ -340,21 +395,22 @@ def _pick(items: tuple[Position, ...], order: tuple[int, ...]) -> Sequence[Posit
     return [items[k] for k in order]
 
 
-def _flatten(portfolio: Portfolio) -> _Flat:
+def _flatten(portfolio: Portfolio, cache: PlanCache | None = None) -> _Flat:
     """The portfolio as arrays: one row per position, grouped into margin units and symbol groups.
 
-    Each account's structure comes from its cached plan (:class:`_PlanCache`); only the marks and
-    the position objects are read afresh.
+    Each account's structure comes from its plan in ``cache`` (:class:`PlanCache`; by default
+    :data:`DEFAULT_PLANS`); only the marks and the position objects are read afresh.
     """
-    plans = [_PLANS.plan(acc) for acc in portfolio.accounts]
+    plans = [(DEFAULT_PLANS if cache is None else cache).plan(acc) for acc in portfolio.accounts]
     positions: list[Position] = []
     for acc, plan in zip(portfolio.accounts, plans, strict=True):
         positions.extend(_pick(acc.positions, plan.order))
     n = len(positions)
     width = max((plan.floors.shape[1] for plan in plans), default=1)
-    packed = np.empty((n, 7 + 3 * width))
-    packed[:, 7:7 + width] = np.inf
-    packed[:, 7 + width:] = 0.0
+    packed = np.empty((n, _Col.row_length(width)))
+    packed[:, _Col.floors(width)] = np.inf  # padding: no tier beyond a table's last
+    packed[:, _Col.rates(width)] = 0.0
+    packed[:, _Col.cums(width)] = 0.0
     unit_rules: list[VenueRules] = []
     row = unit = group = 0
     row_starts, unit_starts, group_starts = [], [], []
@@ -362,10 +418,10 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         rows = len(plan.order)
         w = plan.floors.shape[1]
         block = packed[row:row + rows]
-        block[:, :7] = plan.columns
-        block[:, 7:7 + w] = plan.floors
-        block[:, 7 + width:7 + width + w] = plan.rates
-        block[:, 7 + 2 * width:7 + 2 * width + w] = plan.cums
+        block[:, :_Col.SCALARS] = plan.columns
+        block[:, _Col.floors(width)][:, :w] = plan.floors
+        block[:, _Col.rates(width)][:, :w] = plan.rates
+        block[:, _Col.cums(width)][:, :w] = plan.cums
         unit_rules += [plan.rules] * len(plan.unit_sizes)
         row_starts.append(row)
         unit_starts.append(unit)
@@ -373,7 +429,7 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         row += rows
         unit += len(plan.unit_sizes)
         group += plan.n_groups
-    packed[:, 3] = np.fromiter(map(_MARK, positions), dtype=np.float64, count=n)
+    packed[:, _Col.MARK] = np.fromiter(map(_MARK, positions), dtype=np.float64, count=n)
     rows_per_plan = [len(plan.order) for plan in plans]
     units_per_plan = [len(plan.unit_sizes) for plan in plans]
 
@@ -399,18 +455,18 @@ def _flatten(portfolio: Portfolio) -> _Flat:
         unit_of=offset([plan.unit_of for plan in plans], unit_starts, rows_per_plan),
         group_of=offset([plan.group_of for plan in plans], group_starts, rows_per_plan),
         n_groups=group,
-        q=packed[:, 0],
-        inverse=packed[:, 1] != 0,
-        sigma=packed[:, 2],
+        q=packed[:, _Col.Q],
+        inverse=packed[:, _Col.INVERSE] != 0,
+        sigma=packed[:, _Col.SIGMA],
         entry=floats([plan.entry for plan in plans]),
-        mark=packed[:, 3],
-        v_entry=packed[:, 4],
-        entry_basis=packed[:, 5] != 0,
-        fee=packed[:, 6],
+        mark=packed[:, _Col.MARK],
+        v_entry=packed[:, _Col.V_ENTRY],
+        entry_basis=packed[:, _Col.ENTRY_BASIS] != 0,
+        fee=packed[:, _Col.FEE],
         fee_bk=floats([plan.fee_bk for plan in plans]),
-        floors=packed[:, 7:7 + width],
-        rates=packed[:, 7 + width:7 + 2 * width],
-        cums=packed[:, 7 + 2 * width:],
+        floors=packed[:, _Col.floors(width)],
+        rates=packed[:, _Col.rates(width)],
+        cums=packed[:, _Col.cums(width)],
         convex=np.concatenate([plan.convex for plan in plans]) if plans else np.zeros(0, dtype=bool),
         row_offset=np.arange(n, dtype=np.intp) * packed.shape[1],
         packed=packed,
@@ -419,13 +475,13 @@ def _flatten(portfolio: Portfolio) -> _Flat:
 
 
 def clear_compiled_cache() -> None:
-    """Forget every compiled account plan (tests; memory)."""
-    _PLANS.clear()
+    """Forget every compiled account plan of :data:`DEFAULT_PLANS` (tests; memory)."""
+    DEFAULT_PLANS.clear()
 
 
 def compiled_cache_size() -> int:
-    """How many compiled account plans are kept (at most :data:`PLAN_CACHE_SIZE`)."""
-    return len(_PLANS)
+    """How many compiled account plans :data:`DEFAULT_PLANS` keeps (at most :data:`PLAN_CACHE_SIZE`)."""
+    return len(DEFAULT_PLANS)
 
 
 def _sum(index: IntArray, weights: FloatArray, length: int) -> FloatArray:
@@ -449,9 +505,9 @@ def _tier_terms(
 ) -> tuple[FloatArray, FloatArray]:
     """(MMR, cum) of tier ``idx`` of each position (or of positions ``rows``)."""
     width = f.floors.shape[1]
-    flat = (f.row_offset if rows is None else f.row_offset[rows]) + 7 + width + idx
+    flat = (f.row_offset if rows is None else f.row_offset[rows]) + _Col.rates(width).start + idx
     packed = f.packed.ravel()
-    return packed[flat], packed[flat + width]
+    return packed[flat], packed[flat + width]  # the cum block follows the MMR block
 
 
 def _tier(f: _Flat | _Rows, basis: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -599,8 +655,9 @@ def _rows(f: _Flat, direction: IntArray, position: IntArray) -> _Rows:
     width = f.floors.shape[1]
     g = np.take(f.packed, position, axis=0)
     return _Rows(
-        g[:, 0], g[:, 1] != 0, g[:, 2], g[:, 3], g[:, 4], g[:, 5] != 0, g[:, 6],
-        g[:, 7:7 + width], g[:, 7 + width:7 + 2 * width], g[:, 7 + 2 * width:],
+        g[:, _Col.Q], g[:, _Col.INVERSE] != 0, g[:, _Col.SIGMA], g[:, _Col.MARK], g[:, _Col.V_ENTRY],
+        g[:, _Col.ENTRY_BASIS] != 0, g[:, _Col.FEE],
+        g[:, _Col.floors(width)], g[:, _Col.rates(width)], g[:, _Col.cums(width)],
         np.arange(len(position), dtype=np.intp) * g.shape[1], direction * n_units + f.unit_of[position], g,
     )
 
@@ -701,11 +758,36 @@ def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
         return np.where(equity > 0, total_mm / equity, np.inf)
 
 
-def flatten_account(account: Account) -> _Flat:
-    return _flatten(Portfolio((account,)))
+def flatten_account(account: Account, *, plans: PlanCache | None = None) -> _Flat:
+    return _flatten(Portfolio((account,)), plans)
 
 
-def _arrays(f: _Flat) -> RiskArrays:
+@dataclass(frozen=True, slots=True)
+class _AtMarks:
+    """Every position and unit at the marks: the figures the liquidation and bankruptcy prices start from."""
+
+    value: FloatArray  # per position, in the settle currency
+    maintenance: FloatArray
+    pnl: FloatArray
+    unit_pnl: FloatArray
+    unit_maintenance: FloatArray
+    unit_equity: FloatArray  # margin balance: balance + unrealized PnL
+    unit_ratio: FloatArray
+    unit_dslack: FloatArray  # d(balance − MM)/d shock at the marks, per unit
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """Per symbol group (the legs of one symbol in one unit, which share a liquidation price)."""
+
+    unit: IntArray  # the unit of each group
+    size: IntArray  # legs in each group
+    pnl: FloatArray  # the group's own PnL
+    base: FloatArray  # the rest of its unit held at the marks: balance + their PnL − their MM (§1.1)
+
+
+def _at_marks(f: _Flat) -> _AtMarks:
+    """Value, PnL and maintenance margin of every position, summed per unit, and each unit's ratio."""
     n_units = f.n_units
     value = _value(f, f.mark)
     mm, mm_slope = _maintenance(f, value)
@@ -718,19 +800,28 @@ def _arrays(f: _Flat) -> RiskArrays:
     unit_equity = f.unit_balance + unit_pnl
     with np.errstate(divide="ignore", invalid="ignore"):
         unit_ratio = np.where(unit_equity > 0, unit_mm / unit_equity, np.inf)
+    return _AtMarks(value, mm, pnl, unit_pnl, unit_mm, unit_equity, unit_ratio, dslack0)
 
-    # per symbol group: the rest of its unit held at the marks (§1.1 TMM1, UPNL1)
-    group_pnl = _sum(f.group_of, pnl, f.n_groups)
-    group_mm = _sum(f.group_of, mm, f.n_groups)
+
+def _symbol_groups(f: _Flat, m: _AtMarks) -> _Groups:
+    """Each symbol group with the rest of its unit held at the marks (§1.1 TMM1, UPNL1)."""
+    group_pnl = _sum(f.group_of, m.pnl, f.n_groups)
+    group_mm = _sum(f.group_of, m.maintenance, f.n_groups)
     group_size = np.bincount(f.group_of, minlength=f.n_groups)
     group_unit = np.zeros(f.n_groups, dtype=np.intp)
     group_unit[f.group_of] = f.unit_of
-    rest_pnl = unit_pnl[group_unit] - group_pnl
-    base_g = f.unit_balance[group_unit] + rest_pnl - (unit_mm[group_unit] - group_mm)
-    base = base_g[f.group_of]
+    rest_pnl = m.unit_pnl[group_unit] - group_pnl
+    base = f.unit_balance[group_unit] + rest_pnl - (m.unit_maintenance[group_unit] - group_mm)
+    return _Groups(group_unit, group_size, group_pnl, base)
 
+
+def _liquidation_prices(f: _Flat, g: _Groups) -> FloatArray:
+    """Every position's liquidation price (nan: none). A single leg of its symbol in its unit in
+    closed form — MM on the entry value (Bybit) one line, continuous tiers by walking them, the
+    rest every tier at once; hedge legs sharing one price by the single-position solver."""
+    base = g.base[f.group_of]
     liquidation = np.full(len(f.positions), np.nan)
-    is_single = group_size[f.group_of] == 1
+    is_single = g.size[f.group_of] == 1
     walkable = np.flatnonzero(is_single & f.convex & ~f.entry_basis)
     rest = np.flatnonzero(is_single & f.convex & f.entry_basis)
     if len(rest):
@@ -742,51 +833,63 @@ def _arrays(f: _Flat) -> RiskArrays:
         rest = np.concatenate([rest, walkable[unresolved]])
     if len(rest):
         liquidation[rest] = _liquidation_single(f, base, rest)
-    multi_groups = np.flatnonzero(group_size > 1)
+    multi_groups = np.flatnonzero(g.size > 1)
     if len(multi_groups):
         members: dict[int, list[int]] = {}
-        for i in np.flatnonzero(group_size[f.group_of] > 1).tolist():
+        for i in np.flatnonzero(g.size[f.group_of] > 1).tolist():
             members.setdefault(int(f.group_of[i]), []).append(i)
-        for g, rows in members.items():
+        for group, rows in members.items():
             legs = [f.positions[i] for i in rows]
-            rules = f.unit_rules[int(group_unit[g])]
-            lp = solve_price(legs, rules, float(base_g[g]), float(f.mark[rows[0]]))
+            rules = f.unit_rules[int(g.unit[group])]
+            lp = solve_price(legs, rules, float(g.base[group]), float(f.mark[rows[0]]))
             liquidation[rows] = np.nan if lp is None else lp
+    return liquidation
 
-    # bankruptcy: 0 % margin (or Bybit's fee to close), one closed form per group (§1.3, §3.3)
-    reserve = f.fee_bk * value
+
+def _bankruptcy_prices(f: _Flat, m: _AtMarks, g: _Groups) -> FloatArray:
+    """Bankruptcy price per symbol group (nan: none): 0 % margin, or Bybit's fee to close, so one
+    closed form per group with no tiers (§1.3, §3.3)."""
+    n_units = f.n_units
+    reserve = f.fee_bk * m.value
     unit_reserve = _sum(f.unit_of, reserve, n_units)
     group_reserve = _sum(f.group_of, reserve, f.n_groups)
     a_g = _sum(f.group_of, -f.sigma * f.v_entry, f.n_groups)
     b_g = _sum(f.group_of, f.q * (f.sigma - f.fee_bk), f.n_groups)
-    base_bk = (f.unit_balance[group_unit] + (unit_pnl[group_unit] - group_pnl)
-               - (unit_reserve[group_unit] - group_reserve))
+    base_bk = (f.unit_balance[g.unit] + (m.unit_pnl[g.unit] - g.pnl)
+               - (unit_reserve[g.unit] - group_reserve))
     group_inverse = np.zeros(f.n_groups, dtype=bool)
     group_inverse[f.group_of] = f.inverse
     with np.errstate(divide="ignore", invalid="ignore"):
         x = -(base_bk + a_g) / b_g
         x = np.where((x > 0) & np.isfinite(x), x, np.nan)
         bk_g = np.where(group_inverse, 1.0 / x, x)
-    bk_g = np.where(np.isfinite(bk_g) & (bk_g > 0), bk_g, np.nan)
+    return np.where(np.isfinite(bk_g) & (bk_g > 0), bk_g, np.nan)
 
-    unit_shock = _shock(f, unit_equity - unit_mm, dslack0)
-    n_accounts = int(f.unit_account.max()) + 1 if n_units else 0
+
+def _arrays(f: _Flat) -> RiskArrays:
+    """Every figure of the compiled portfolio: at the marks, liquidation and bankruptcy prices, shocks."""
+    m = _at_marks(f)
+    groups = _symbol_groups(f, m)
+    liquidation = _liquidation_prices(f, groups)
+    bankruptcy = _bankruptcy_prices(f, m, groups)
+    unit_shock = _shock(f, m.unit_equity - m.unit_maintenance, m.unit_dslack)
+    n_accounts = int(f.unit_account.max()) + 1 if f.n_units else 0
     account_shock = _nearest_per_account(unit_shock, f.unit_account, n_accounts)
     return RiskArrays(
-        notional=value,
-        unrealized_pnl=pnl,
-        maintenance_margin=mm,
-        margin_ratio=unit_ratio[f.unit_of],
+        notional=m.value,
+        unrealized_pnl=m.pnl,
+        maintenance_margin=m.maintenance,
+        margin_ratio=m.unit_ratio[f.unit_of],
         liquidation_price=liquidation,
-        bankruptcy_price=bk_g[f.group_of],
+        bankruptcy_price=bankruptcy[f.group_of],
         position_unit=f.unit_of,
         unit_account=f.unit_account,
         unit_isolated=f.unit_isolated,
         unit_settle=f.unit_settle,
         unit_balance=f.unit_balance,
-        unit_pnl=unit_pnl,
-        unit_maintenance=unit_mm,
-        unit_ratio=unit_ratio,
+        unit_pnl=m.unit_pnl,
+        unit_maintenance=m.unit_maintenance,
+        unit_ratio=m.unit_ratio,
         unit_shock=unit_shock,
         account_shock=account_shock,
     )
@@ -817,9 +920,10 @@ def _unit_at_marks(f: _Flat, u: int) -> Unit:
 CompiledPortfolio = _Flat
 
 
-def compile_portfolio(portfolio: Portfolio) -> CompiledPortfolio:
-    """The portfolio's structure as arrays, to recompute on every tick with :func:`with_marks`."""
-    return _flatten(portfolio)
+def compile_portfolio(portfolio: Portfolio, *, plans: PlanCache | None = None) -> CompiledPortfolio:
+    """The portfolio's structure as arrays, to recompute on every tick with :func:`with_marks`
+    (each account's plan from ``plans``, by default :data:`DEFAULT_PLANS`)."""
+    return _flatten(portfolio, plans)
 
 
 def mark_order(compiled: CompiledPortfolio) -> tuple[tuple[int, str, str], ...]:
@@ -836,21 +940,22 @@ def with_marks(compiled: CompiledPortfolio, marks: Sequence[float] | FloatArray)
     if not np.all(np.isfinite(new) & (new > 0)):
         raise ValueError("marks must be finite and > 0")
     packed = compiled.packed.copy()
-    packed[:, 3] = new
+    packed[:, _Col.MARK] = new
     width = compiled.floors.shape[1]
     return dataclasses.replace(
-        compiled, mark=packed[:, 3], packed=packed, floors=packed[:, 7:7 + width],
-        rates=packed[:, 7 + width:7 + 2 * width], cums=packed[:, 7 + 2 * width:],
+        compiled, mark=packed[:, _Col.MARK], packed=packed, floors=packed[:, _Col.floors(width)],
+        rates=packed[:, _Col.rates(width)], cums=packed[:, _Col.cums(width)],
     )
 
 
-def compute_arrays(portfolio: Portfolio | CompiledPortfolio) -> RiskArrays:
+def compute_arrays(portfolio: Portfolio | CompiledPortfolio, *, plans: PlanCache | None = None) -> RiskArrays:
     """All figures as arrays — the per-tick hot path (no per-position objects).
 
     Pass a :class:`Portfolio`, or a compiled one (:func:`compile_portfolio`, :func:`with_marks`)
-    to skip reading the positions again when only the marks moved.
+    to skip reading the positions again when only the marks moved. A portfolio's accounts are
+    compiled through ``plans`` (by default :data:`DEFAULT_PLANS`).
     """
-    return _arrays(_flatten(portfolio) if isinstance(portfolio, Portfolio) else portfolio)
+    return _arrays(_flatten(portfolio, plans) if isinstance(portfolio, Portfolio) else portfolio)
 
 
 def _none(x: float) -> float | None:
@@ -858,23 +963,26 @@ def _none(x: float) -> float | None:
 
 
 def compute_risk(
-    portfolio: Portfolio, *, target: float | None = None, target_distance: float | None = None
+    portfolio: Portfolio, *, target: float | None = None, target_distance: float | None = None,
+    plans: PlanCache | None = None,
 ) -> RiskReport:
     """Risk for every account, pool and position; suggestions where the ratio is worse than ``target``
     or the distance to liquidation is below ``target_distance``.
 
     ``target`` is a margin ratio on desk's scale (MM ÷ margin balance, 1.0 = liquidation);
-    ``target_distance`` a fraction of the mark (0.10 = 10 % from liquidation).
+    ``target_distance`` a fraction of the mark (0.10 = 10 % from liquidation). Accounts are
+    compiled through ``plans``, the caller's own cache (by default :data:`DEFAULT_PLANS`).
     """
     if target is not None and not target > 0:
         raise ValueError(f"target margin ratio must be > 0, got {target}")
     if target_distance is not None and not 0 < target_distance < 1:
         raise ValueError(f"target distance must be a fraction between 0 and 1, got {target_distance}")
     if any(a.pooled for a in portfolio.accounts):
-        return _with_pooled(portfolio, target, target_distance,
-                            lambda p: compute_risk(p, target=target, target_distance=target_distance),
-                            scalar=False)
-    f = _flatten(portfolio)
+        return with_pooled_accounts(
+            portfolio, target, target_distance,
+            lambda p: compute_risk(p, target=target, target_distance=target_distance, plans=plans),
+            scalar=False)
+    f = _flatten(portfolio, plans)
     arr = _arrays(f)
     # every figure in account order (account by account), as Python lists sliced per account
     order = f.account_rows
@@ -906,20 +1014,6 @@ def compute_risk(
                                          target_distance=target_distance))
         start = end
     return RiskReport(accounts=tuple(accounts), as_of=portfolio.as_of)
-
-
-def _with_pooled(portfolio: Portfolio, target: float | None, target_distance: float | None, plain: Any, *,
-                 scalar: bool) -> RiskReport:
-    """Accounts whose venue pools collateral go through :mod:`desk.domain.unified`; the rest
-    through ``plain`` together; the report keeps the portfolio's account order."""
-    from desk.domain.unified import compute_pooled
-
-    rest = Portfolio(tuple(a for a in portfolio.accounts if not a.pooled), portfolio.as_of)
-    by_name = {a.name: a for a in plain(rest).accounts} if rest.accounts else {}
-    accounts = tuple(compute_pooled(a, plain, target=target, target_distance=target_distance,
-                                    scalar=scalar) if a.pooled else by_name[a.name]
-                     for a in portfolio.accounts)
-    return RiskReport(accounts=accounts, as_of=portfolio.as_of)
 
 
 def shock_to_liquidation(account: Account) -> float | None:

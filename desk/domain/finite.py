@@ -1,6 +1,6 @@
 """One rule for every JSON writer: a number that is not finite is written as ``null``.
 
-A margin ratio is ``inf`` once the margin balance is gone (:func:`desk.domain.scalar.margin_ratio`)
+A margin ratio is ``inf`` once the margin balance is gone (:func:`desk.domain.position_math.margin_ratio`)
 and a price may be ``nan`` ("none"); JSON has no spelling for either (Python would write
 ``Infinity``, which no JSON parser accepts). The report, ``desk watch --json-lines``, the alert channels
 and the history export all pass their documents through here.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from desk.domain.engine import compute_risk
+from desk.domain.engine import PlanCache, compute_risk
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
 from desk.domain.report import FundingDrift, PositionRisk, RiskReport
 
@@ -26,6 +26,9 @@ __all__ = ["DEFAULT_COUNTS", "FundingDrift", "funding_drift", "funding_payment",
 
 #: the payments the drift is shown after (issue 17: the next 1, 3 and 24 funding payments)
 DEFAULT_COUNTS = (1, 3, 24)
+#: the plans of the accounts after n payments (less margin), apart from the live ones they would
+#: otherwise replace in the shared cache (desk.domain.engine.PlanCache)
+_PLANS = PlanCache(64)
 
 
 def funding_payment(position: Position, rate: float) -> float:
@@ -67,11 +70,11 @@ def funding_drift(account: Account, symbol: str, leg: str, rate: float,
     payment = funding_payment(position, rate)
     after: list[tuple[int, float | None]] = []
     for n in counts:
-        report = compute_risk(Portfolio((_paid(account, index, n * payment),)))
+        report = compute_risk(Portfolio((_paid(account, index, n * payment),)), plans=_PLANS)
         after.append((n, report.accounts[0].positions[index].liquidation_price))
     to_liquidation = None
     if payment > 0:
-        now = compute_risk(Portfolio((account,))).accounts[0]
+        now = compute_risk(Portfolio((account,)), plans=_PLANS).accounts[0]
         if position.margin_mode is MarginMode.ISOLATED:
             r = now.positions[index]
             slack = float(position.isolated_margin or 0.0) + r.unrealized_pnl - r.maintenance_margin

@@ -278,6 +278,16 @@ def check_portfolio(portfolio: Portfolio) -> None:
         check_account(a, sound_tables)
 
 
+def check_changed(before: Portfolio, after: Portfolio) -> None:
+    """:func:`check_portfolio` for the accounts of ``after`` that are not ``before``'s (a what-if
+    moved them); ``before`` was checked when it was read, and an untouched account is the same object."""
+    sound_tables: set[int] = set()
+    kept = {id(a) for a in before.accounts}
+    for a in after.accounts:
+        if id(a) not in kept:
+            check_account(a, sound_tables)
+
+
 # ---------------------------------------------------------------------------- results
 
 

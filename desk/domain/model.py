@@ -222,12 +222,16 @@ class Account:
         return self.margin is not None and self.margin.pool is PoolKind.ACCOUNT
     # open orders (read-only, issue 17); None = not read, so no protection verdict is given
     orders: tuple[Order, ...] | None = None
+    # what the read that produced this account could not give (a spot wallet refused, a coin with no
+    # price): carried into the snapshot file so a later `desk risk` says it too (never silent)
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wallets", _frozen_mapping(self.wallets))
         object.__setattr__(self, "reported", MappingProxyType(dict(self.reported)))
         if self.orders is not None:
             object.__setattr__(self, "orders", tuple(self.orders))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     def wallet(self, currency: str) -> float:
         return float(self.wallets.get(currency, 0.0))

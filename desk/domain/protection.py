@@ -85,14 +85,17 @@ class Verdict(StrEnum):
     FIRES_AT_ONCE = "fires_at_once"
 
 
-#: Liquidation / clearance fee as a fraction of the liquidated value, per venue; None = not
-#: published or not verified. Binance charges a "clearance (liquidation) fee" on the liquidated
-#: amount (risk-math.md §1.3) but its rate is not in /work/shared/design and could not be
-#: confirmed from the reference docs searched; Bybit's and OKX's liquidation penalties likewise
-#: (searches for "Binance clearance fee rate", "Bybit liquidation fee", "OKX liquidation penalty"
-#: found no first-party rate). Hyperliquid and Gate: none found. desk therefore shows
-#: "not published/unverified" rather than invent a rate; the liquidation loss is the remaining
-#: margin only, a lower bound.
+#: Liquidation / clearance fee as a fraction of the liquidated value, per venue, added to the loss
+#: at the bankruptcy price; None = none to add, or no published rate (the note says which).
+#: Binance charges a clearance fee on the amount liquidated (risk-math.md §1.3) at rates it does not
+#: publish as a table; OKX's liquidation penalty likewise was not found in a first-party source.
+#: Bybit charges none beyond the margin: its engine closes the position at the bankruptcy price and
+#: what is left of the margin goes to the insurance fund (Bybit Help Center, "Liquidation Process
+#: (USDT Contract)"). Hyperliquid has no clearance fee: liquidations are market orders on the book
+#: and the remaining collateral is returned; only the backstop (below ⅔ of maintenance margin)
+#: takes it all (Hyperliquid docs, "Liquidations"). The loss shown is therefore the margin down to
+#: the bankruptcy price: exact for Bybit, the worst case for Hyperliquid, a lower bound for Binance
+#: and OKX.
 LIQUIDATION_FEE_RATES: Mapping[str, float | None] = {
     "binance": None,
     "binanceusdm": None,
@@ -103,12 +106,14 @@ LIQUIDATION_FEE_RATES: Mapping[str, float | None] = {
     "gate": None,
 }
 
+_BINANCE_FEE = "plus Binance's clearance fee on the amount liquidated: rate not published/unverified"
 LIQUIDATION_FEE_SOURCE: Mapping[str, str] = {
-    "binance": "clearance fee: rate not published/unverified",
-    "binanceusdm": "clearance fee: rate not published/unverified",
-    "binancecoinm": "clearance fee: rate not published/unverified",
-    "bybit": "liquidation penalty: rate not published/unverified",
-    "okx": "liquidation penalty: rate not published/unverified",
+    "binance": _BINANCE_FEE,
+    "binanceusdm": _BINANCE_FEE,
+    "binancecoinm": _BINANCE_FEE,
+    "bybit": "no fee beyond it: Bybit closes at the bankruptcy price and keeps what is left of the margin",
+    "okx": "plus OKX's liquidation penalty: rate not published/unverified",
+    "hyperliquid": "the worst case: no clearance fee, and a book liquidation returns what is left",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from desk.domain.model import Account, Position
 from desk.domain.protection import Protection
 
 
@@ -211,3 +212,38 @@ class RiskReport:
 
     def positions(self) -> tuple[PositionRisk, ...]:
         return tuple(p for a in self.accounts for p in a.positions)
+
+
+# ---------------------------------------------------------------------------- figures before the report
+
+
+@dataclass(frozen=True, slots=True)
+class PositionFigures:
+    """One position's numbers as the scalar oracle computes them, before they are dressed as a
+    :class:`PositionRisk` (:func:`desk.domain.assemble.assemble_account`)."""
+
+    position: Position
+    notional: float
+    unrealized_pnl: float
+    maintenance_margin: float
+    margin_ratio: float
+    liquidation_price: float | None
+    bankruptcy_price: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolFigures:
+    """One cross pool's numbers (engine or oracle), before they are dressed as a :class:`PoolRisk`."""
+
+    settle: str
+    wallet_balance: float
+    unrealized_pnl: float
+    margin_balance: float
+    maintenance_margin: float
+    margin_ratio: float
+
+
+def read_notes(account: Account) -> list[str]:
+    """What the read that produced ``account`` could not give (kept in the snapshot file), as warnings:
+    a file read later says it again, so a book missing a refused spot wallet is never silent."""
+    return [f"when this account was read: {note}" for note in account.notes]

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from desk.domain.engine import flatten_account, unit_ratios_at
 from desk.domain.limits import MAX_SHOCK, InputError, check_price
 from desk.domain.model import Account, AccountMargin, MarginMode, Portfolio, Position, Reported
+from desk.domain.position_math import margin_units, unit_state
 from desk.domain.rules import rules_for
-from desk.domain.scalar import margin_units, unit_state
+from desk.domain.unified import _evaluate, compile_pool, cross_positions, pool_state_scalar
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -107,8 +109,6 @@ def stress_grid(
     With ``betas`` (keyed by symbol, else by base asset; default 1.0), a shock ``s`` moves each
     mark by ``beta × s`` (a BTC shock scaled per asset); a mark never goes below 0.1 % of itself.
     """
-    from desk.domain.engine import flatten_account, unit_ratios_at
-
     s = np.asarray(shocks, dtype=np.float64).reshape(-1)
     if account.pooled:
         return _pooled_grid(account, s, betas, vectorised=True)
@@ -153,8 +153,6 @@ def _pooled_grid(account: Account, s: FloatArray, betas: Mapping[str, float] | N
                  vectorised: bool) -> StressGrid:
     """The stress grid of an account-wide pool: marks and crypto collateral move by ``beta × s``
     (a collateral asset takes the beta of its underlying), stablecoins stay (unified-margin.md §6.6)."""
-    from desk.domain.unified import _evaluate, compile_pool, cross_positions, pool_state_scalar
-
     margin = account.margin
     assert margin is not None
     legs = cross_positions(account)

@@ -29,9 +29,7 @@ from dataclasses import dataclass
 
 from desk.domain import display
 from desk.domain.model import Kind, MarginMode, Position
-from desk.domain.report import Suggestion
-from desk.domain.rules import VenueRules
-from desk.domain.scalar import (
+from desk.domain.position_math import (
     Unit,
     maintenance_at,
     margin_ratio,
@@ -39,6 +37,8 @@ from desk.domain.scalar import (
     symbol_liquidation_price,
     value_at,
 )
+from desk.domain.report import Suggestion
+from desk.domain.rules import VenueRules
 
 _SIGNIFICANT = 3  # add-margin amounts are rounded up to three significant figures
 _SMALLEST_STEP = 1e-8  # one satoshi: no currency amount is finer

@@ -35,10 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain.model import Account, Collateral, Kind, MarginMode, Portfolio, Position
+from desk.domain.position_math import SHOCK_LIMIT, pnl_at, tier_at, value_at
 from desk.domain.protection import assess, orders_by_symbol
-from desk.domain.report import AccountRisk, CollateralRisk, PoolRisk, PositionRisk, Suggestion
+from desk.domain.report import AccountRisk, CollateralRisk, PoolRisk, PositionRisk, Suggestion, read_notes
 from desk.domain.rules import MMBasis, VenueRules, rules_for
-from desk.domain.scalar import SHOCK_LIMIT, pnl_at, tier_at, value_at
 from desk.domain.suggest import Goal
 
 FloatArray = npt.NDArray[np.float64]
@@ -863,7 +863,7 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
     margin = account.margin
     assert margin is not None
     rules = rules_for(account.venue)
-    warnings: list[str] = [w for w in (isolated.warnings if isolated else ())]
+    warnings: list[str] = [*read_notes(account), *(isolated.warnings if isolated else ())]
     iso_by_key = {(p.symbol, p.leg): p for p in (isolated.positions if isolated else ())}
     positions: list[PositionRisk] = []
     collateral: tuple[CollateralRisk, ...] = ()

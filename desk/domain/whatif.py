@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from desk.domain.engine import compile_portfolio, compute_arrays, with_marks
+from desk.domain.engine import PlanCache, compile_portfolio, compute_arrays, compute_risk, with_marks
 from desk.domain.limits import (
     MAX_AMOUNT,
     MAX_LEVERAGE,
@@ -28,8 +28,9 @@ from desk.domain.limits import (
     check_price,
 )
 from desk.domain.model import Account, AccountMargin, Kind, MarginMode, Portfolio, Position, Reported
+from desk.domain.position_math import pnl_at, value_at
 from desk.domain.report import at_or_past_liquidation, signed_distance
-from desk.domain.scalar import pnl_at, value_at
+from desk.domain.scenario import stress_grid
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,18 +62,21 @@ class MarkProbe:
     """The figures of position ``(symbol, leg)`` of ``account`` at any mark of ``symbol``.
 
     All positions of ``symbol`` in the account move to the new mark (as ``apply_what_if`` does);
-    the others stay at their marks. Compiles once; each :meth:`at` call is one vectorised pass.
+    the others stay at their marks. Compiles once (through ``plans``, the caller's plan cache; by
+    default the shared one); each :meth:`at` call is one vectorised pass.
     """
 
-    def __init__(self, account: Account, symbol: str, leg: str = "both") -> None:
+    def __init__(self, account: Account, symbol: str, leg: str = "both", *,
+                 plans: PlanCache | None = None) -> None:
         self.account = account
         self.symbol = symbol
         self._leg = leg
+        self._plans = plans
         if account.pooled:  # one pool with collateral: the pooled engine, one report per probe
             if not any(p.symbol == symbol and p.leg.value == leg for p in account.positions):
                 raise KeyError(f'account "{account.name}" holds no {symbol} ({leg}) position')
             return
-        self._compiled = compile_portfolio(Portfolio((account,)))
+        self._compiled = compile_portfolio(Portfolio((account,)), plans=plans)
         rows = [i for i, p in enumerate(self._compiled.positions) if p.symbol == symbol]
         target = [i for i in rows if self._compiled.positions[i].leg.value == leg]
         if not target:
@@ -97,13 +101,10 @@ class MarkProbe:
     def _pooled_at(self, price: float) -> ProbeFigures:
         """A pooled account (unified-margin.md §6): the symbol's marks at ``price``, collateral at its
         index; the figures are those of :func:`desk.domain.engine.compute_risk` for that scenario."""
-        import dataclasses
-
-        from desk.domain.engine import compute_risk
-
         moved = tuple(dataclasses.replace(p, mark_price=price) if p.symbol == self.symbol else p
                       for p in self.account.positions)
-        risk = compute_risk(Portfolio((dataclasses.replace(self.account, positions=moved),))).accounts[0]
+        risk = compute_risk(Portfolio((dataclasses.replace(self.account, positions=moved),)),
+                            plans=self._plans).accounts[0]
         index = next(i for i, p in enumerate(self.account.positions)
                      if p.symbol == self.symbol and p.leg.value == self._leg)
         r = risk.positions[index]
@@ -338,8 +339,6 @@ def stress_liquidation_shock(
     ``betas`` it is a BTC move with each asset following by its beta). A grid brackets the crossing,
     bisection on the same engine call refines it to ~1e-12. ``None`` when no shock in the range reaches it.
     """
-    from desk.domain.scenario import stress_grid
-
     def worst(shocks: np.typing.NDArray[np.float64]) -> np.typing.NDArray[np.float64]:
         grid = stress_grid(account, shocks, betas=betas)
         columns = [*grid.margin_ratio.values(), *grid.position_margin_ratio.values()]

@@ -37,6 +37,7 @@ from desk.domain.model import (
     Tier,
 )
 from desk.domain.protection import Order, OrderKind, OrderSide
+from desk.sanitize import for_user
 from desk.userfile import NotRegularFileError, read_regular
 
 FORMAT = "desk.portfolio/1"
@@ -45,6 +46,10 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Rate = Annotated[float, msgspec.Meta(ge=0, lt=1)]
 Name = Annotated[str, msgspec.Meta(min_length=1)]
+#: one sentence of what a read could not give; MAX_NOTES of them per account at most
+MAX_NOTE = 1000
+Note = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NOTE)]
+MAX_NOTES = 100
 #: a funding rate per interval, signed (> 0: longs pay); venues cap it far below 100 %
 FundingRate = Annotated[float, msgspec.Meta(gt=-1, lt=1)]
 
@@ -139,6 +144,8 @@ class AccountDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     spot: list[SpotDoc] = msgspec.field(default_factory=list)
     # open orders; omitted = not read (no protection verdict), [] = read, none open
     orders: list[OrderDoc] | None = None
+    # what the read that wrote this account could not give (`desk snapshot`); said again by `desk risk`
+    notes: list[Note] = msgspec.field(default_factory=list)
 
 
 class PortfolioDoc(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -634,8 +641,11 @@ def _account(doc: AccountDoc, positions: tuple[Position, ...] | None = None) -> 
     reported = {cur: _reported(r, doc.name, None, f"reported.{cur}") for cur, r in doc.reported.items()}
     spot = tuple(_spot(s, i, doc.name, positions) for i, s in enumerate(doc.spot))
     orders = None if doc.orders is None else tuple(_order(o, i, doc.name) for i, o in enumerate(doc.orders))
+    if len(doc.notes) > MAX_NOTES:
+        raise _fail(f"notes: {len(doc.notes)} notes; an account may carry at most {MAX_NOTES}", doc.name,
+                    None, "notes")
     return Account(doc.name, doc.venue, dict(doc.wallets), positions, reported, doc.data_time,
-                   spot=spot, orders=orders)
+                   spot=spot, orders=orders, notes=tuple(doc.notes))
 
 
 def _spot(doc: SpotDoc, index: int, account: str, positions: Sequence[Position]) -> SpotBalance:
@@ -741,8 +751,17 @@ def portfolio_to_doc(portfolio: Portfolio) -> PortfolioDoc:
             OrderDoc(o.symbol, o.kind, o.side, o.contracts, o.trigger_price, o.price, o.reduce_only, o.leg,
                      o.trailing_rate, o.order_id, o.source) for o in a.orders]
         accounts.append(AccountDoc(a.name, a.venue, dict(a.wallets), positions, reported, a.data_time, spot,
-                                   orders))
+                                   orders, _note_docs(a.notes)))
     return PortfolioDoc("desk.portfolio/1", accounts, portfolio.as_of)
+
+
+def _note_docs(notes: Sequence[str]) -> list[str]:
+    """The notes as the file keeps them: one line each, secrets masked, within the reader's limits
+    (a writer never writes what its reader refuses)."""
+    kept = [text for note in notes if (text := for_user(note, limit=MAX_NOTE))]
+    if len(kept) > MAX_NOTES:
+        kept = [*kept[:MAX_NOTES - 1], f"and {len(kept) - MAX_NOTES + 1} more notes (see desk.log)"]
+    return kept
 
 
 def dump_portfolio(portfolio: Portfolio) -> bytes:
@@ -925,7 +944,7 @@ _FastPosition: Any = _presence(PositionDoc, "_FastPosition", tiers=msgspec.Raw,
 _FastAccount: Any = msgspec.defstruct("_FastAccount", [
     ("name", Name), ("venue", Name), ("positions", list[_FastPosition] | msgspec.UnsetType, _UNSET),
     *((part, msgspec.Raw | msgspec.UnsetType, _UNSET)
-      for part in ("wallets", "reported", "data_time", "spot", "orders", "margin")),
+      for part in ("wallets", "reported", "data_time", "spot", "orders", "notes", "margin")),
 ], forbid_unknown_fields=True)
 _FastDoc: Any = msgspec.defstruct("_FastDoc", [
     ("format", Literal["desk.portfolio/1", "desk.portfolio/2"]), ("accounts", list[_FastAccount]),
@@ -934,7 +953,7 @@ _FastDoc: Any = msgspec.defstruct("_FastDoc", [
 _POSITION_FIELDS = len(msgspec.structs.fields(PositionDoc))
 _TIER_FIELDS = len(msgspec.structs.fields(TierDoc))
 _REPORTED_FIELDS = len(msgspec.structs.fields(ReportedDoc))
-_ACCOUNT_PARTS = ("wallets", "reported", "data_time", "spot", "orders", "margin")
+_ACCOUNT_PARTS = ("wallets", "reported", "data_time", "spot", "orders", "notes", "margin")
 _DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_FastDoc)
 _TIERS_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list[_FastTier])
 

@@ -104,9 +104,13 @@ class MonitorConfig:
 
 
 def default_compute() -> Compute:
-    from desk.domain.engine import compute_risk
+    """The engine with a plan cache of the monitor's own: nothing else computed in the process (a
+    what-if, the demo venue, a chart) can replace the live accounts' compiled plans."""
+    import functools
 
-    compute: Compute = compute_risk
+    from desk.domain.engine import PlanCache, compute_risk
+
+    compute: Compute = functools.partial(compute_risk, plans=PlanCache())
     return compute
 
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from desk.domain.book import Book, Hedge, compute_book, transfer_text
 from desk.domain.model import Portfolio
+from desk.domain.report import RiskReport
 from desk.ui import formatting as fmt
 from desk.ui.charts.style import (
     SERIES,
@@ -171,13 +172,14 @@ class BookWidget(QWidget):
         if self.book is not None and now - self._computed_at < BOOK_EVERY_SECONDS:
             return
         self._computed_at = now
-        self.set_portfolio(snapshot.portfolio)
+        self.set_portfolio(snapshot.portfolio, snapshot.report)
 
-    def set_portfolio(self, portfolio: Portfolio | None) -> None:
+    def set_portfolio(self, portfolio: Portfolio | None, report: RiskReport | None = None) -> None:
+        """``report``: the monitor's figures for ``portfolio``, so the book does not compute them twice."""
         if portfolio is None or not portfolio.accounts:
             return
         self.portfolio = portfolio
-        self.show_book(compute_book(portfolio, betas=self.betas))
+        self.show_book(compute_book(portfolio, betas=self.betas, risk=report))
 
     def show_book(self, book: Book) -> None:
         self.book = book

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desk.domain.engine import compute_risk
+from desk.domain.engine import PlanCache, compute_risk
 from desk.domain.model import Portfolio
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 from desk.domain.scenario import apply_what_if
@@ -149,6 +149,9 @@ class WhatIfPanel(QWidget):
         self.scenario: Portfolio | None = None
         self.before: RiskReport | None = None
         self.after: RiskReport | None = None
+        # the scenario's compiled plans, apart from the live ones: an edited account compiled into
+        # the shared cache would replace its live plan there (desk.domain.engine.PlanCache)
+        self.plans = PlanCache()
         self.suggestion_lines: list[str] = []
         self.error: str | None = None
         self._loading = False
@@ -393,7 +396,7 @@ class WhatIfPanel(QWidget):
             return
         self.error = None
         self.message.setText("")
-        self.after = compute_risk(self.scenario, target=target, target_distance=distance)
+        self.after = compute_risk(self.scenario, target=target, target_distance=distance, plans=self.plans)
         self._fill_table(account, key)
         self.scenario_changed.emit(self.scenario)
 

@@ -161,3 +161,29 @@ def test_hedges_near_break_use_the_warning_distance():
     book = compute_book(two_venues())
     assert hedges_near_break(book, 0.05) == book.hedges  # 4.58 % ≤ 5 %
     assert hedges_near_break(book, 0.04) == ()
+
+
+def test_one_instrument_cross_and_isolated_are_two_legs_with_their_own_liquidation_prices():
+    """OKX lets one account hold an instrument cross and isolated at once: each leg keeps its own
+    figures (they were matched by account, symbol and leg only, so one took the other's price)."""
+    both = account("binanceusdm", pos(contracts=1, entry=60_000, mmr=MMR),
+                   pos(contracts=1, entry=60_000, mmr=MMR, mode="isolated", margin=3_000.0),
+                   name="okx-both", USDT=10_000.0)
+    short = account("binanceusdm", pos(contracts=2, entry=60_000, side="short", mmr=MMR), name="short",
+                    USDT=6_000.0)
+    book = compute_book(portfolio(both, short))
+    legs = {(leg.account, leg.side, leg.liquidation_price) for h in book.hedges for leg in (h.long, h.short)}
+    cross_lp = lp(10_000, +1, 1, 60_000)
+    isolated_lp = (60_000 - 3_000) / (1 - MMR)  # margin + Q·(P − EP) = MMR·Q·P, Q = 1
+    prices = sorted(p for a, s, p in legs if a == "okx-both")
+    assert prices == pytest.approx(sorted([cross_lp, isolated_lp]), rel=1e-12)
+
+
+def test_the_book_takes_the_callers_report_and_gives_the_same_book():
+    p = two_venues(spot=0.5)
+    given, own = compute_book(p, risk=compute_risk(p)), compute_book(p)
+    assert (given.exposures, given.hedges, given.warnings) == (own.exposures, own.hedges, own.warnings)
+    assert given.hedges and given.hedges[0].transfer is not None
+    for a, b in zip(given.stress, own.stress, strict=True):
+        for field in dataclasses.fields(a):
+            np.testing.assert_equal(getattr(a, field.name), getattr(b, field.name), err_msg=field.name)

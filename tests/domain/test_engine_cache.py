@@ -15,7 +15,9 @@ import pytest
 
 from desk.domain import engine
 from desk.domain.engine import (
+    DEFAULT_PLANS,
     PLAN_CACHE_SIZE,
+    PlanCache,
     RiskArrays,
     clear_compiled_cache,
     compiled_cache_size,
@@ -233,8 +235,8 @@ def test_the_cache_is_bounded():
         assert compiled_cache_size() <= PLAN_CACHE_SIZE
     assert compiled_cache_size() == PLAN_CACHE_SIZE
     # the most recently used survive, the oldest went first
-    assert engine._PLANS.holds(f"acc-{PLAN_CACHE_SIZE + 19}", "okx")
-    assert not engine._PLANS.holds("acc-0", "okx")
+    assert DEFAULT_PLANS.holds(f"acc-{PLAN_CACHE_SIZE + 19}", "okx")
+    assert not DEFAULT_PLANS.holds("acc-0", "okx")
 
 
 def test_the_empty_portfolio_and_an_account_without_positions():
@@ -266,3 +268,55 @@ def test_threads_sharing_the_cache_always_get_their_own_figures():
 
     with ThreadPoolExecutor(4) as pool:
         assert sum(pool.map(run, range(4), timeout=60)) == 600
+
+
+def test_a_what_if_compile_of_an_edited_account_leaves_the_live_callers_plan_in_place():
+    live_plans, what_if_plans = PlanCache(), PlanCache()
+    live = book()
+    edited = dataclasses.replace(replace_position(live, 0, contracts=7.0), wallets={"USDT": 90_000.0})
+    compute_risk(Portfolio((live,)), plans=live_plans)
+    plan = live_plans.peek(live.name, live.venue)
+    assert plan is not None and (live_plans.hits, live_plans.compiles) == (0, 1)
+
+    what_if = compute_risk(Portfolio((edited,)), plans=what_if_plans)
+    assert live_plans.peek(live.name, live.venue) is plan  # neither evicted nor replaced
+    assert what_if_plans.peek(edited.name, edited.venue) not in (None, plan)
+    assert (live_plans.hits, live_plans.compiles) == (0, 1)
+    # the live caller's next tick is served from its plan, and the what-if's figures are the edit's
+    live_report = compute_risk(Portfolio((tick(live, 1.01),)), plans=live_plans)
+    assert (live_plans.hits, live_plans.compiles) == (1, 1)
+    assert live_plans.peek(live.name, live.venue) is plan
+    clear_compiled_cache()
+    assert what_if == compute_risk(Portfolio((edited,)))
+    assert live_report == compute_risk(Portfolio((tick(live, 1.01),)))
+
+
+def test_one_cache_shared_by_the_live_and_the_what_if_caller_loses_the_live_plan():
+    # why each caller holds its own: the edit replaces the plan under the same (name, venue)
+    shared = PlanCache()
+    live = book()
+    compute_arrays(Portfolio((live,)), plans=shared)
+    plan = shared.peek(live.name, live.venue)
+    compute_arrays(Portfolio((replace_position(live, 0, contracts=7.0),)), plans=shared)
+    assert shared.peek(live.name, live.venue) is not plan
+    compute_arrays(Portfolio((tick(live, 1.01),)), plans=shared)
+    assert (shared.hits, shared.compiles) == (0, 3)
+
+
+def test_the_what_if_probe_and_the_funding_drift_compile_apart_from_the_shared_plans():
+    from desk.domain.funding import funding_drift
+    from desk.domain.whatif import MarkProbe
+
+    live = book()
+    compute_arrays(Portfolio((live,)))
+    plan = DEFAULT_PLANS.peek(live.name, live.venue)
+    hits, compiles = DEFAULT_PLANS.hits, DEFAULT_PLANS.compiles
+    own = PlanCache()
+    edited = replace_position(live, 0, contracts=7.0)
+    probe = MarkProbe(edited, "BTC/USDT:USDT", plans=own)
+    assert probe.at(58_000.0).liquidation_price is not None
+    assert own.peek(edited.name, edited.venue) is not None
+    drift = funding_drift(live, "BTC/USDT:USDT", "both", 0.001)  # the account with less margin
+    assert drift.liquidation_after and drift.liquidation_after[0][1] is not None
+    assert DEFAULT_PLANS.peek(live.name, live.venue) is plan
+    assert (DEFAULT_PLANS.hits, DEFAULT_PLANS.compiles) == (hits, compiles)

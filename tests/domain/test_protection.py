@@ -40,7 +40,13 @@ def test_no_stop_is_unprotected_and_liquidation_loses_the_remaining_margin():
     assert p.stop_fill_loss is None
     assert p.liquidation_loss == pytest.approx(12_000 - 4_000)
     assert p.liquidation_fee is None
-    assert "not published" in p.liquidation_fee_note
+    # Bybit closes at the bankruptcy price and keeps the rest of the margin: nothing more to add
+    assert p.liquidation_fee_note.startswith("no fee beyond it: Bybit closes at the bankruptcy price")
+    assert "not published" in assess(long_btc(), [], LP, BP, "binanceusdm").liquidation_fee_note
+    assert "not published" in assess(long_btc(), [], LP, BP, "okx").liquidation_fee_note
+    assert "no clearance fee" in assess(long_btc(), [], LP, BP, "hyperliquid").liquidation_fee_note
+    kraken = assess(long_btc(), [], LP, BP, "krakenfutures")
+    assert kraken.liquidation_fee_note == "liquidation fee: not published"
 
 
 def test_whole_position_stop_is_protected_and_its_loss_includes_the_taker_fee():

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from desk.domain.engine import compute_risk, shock_to_liquidation
 from desk.domain.model import Account, Portfolio, Reported
-from desk.domain.scalar import pnl_at
+from desk.domain.position_math import pnl_at
 from desk.domain.scenario import apply_what_if, stress_grid
 from tests.support.risk import BTCUSDT_TIERS, account, pos
 

@@ -8,7 +8,7 @@ import pytest
 
 from desk.domain.engine import compute_risk
 from desk.domain.model import Kind, MarginMode, Portfolio, Side
-from desk.domain.scalar import pnl_at
+from desk.domain.position_math import pnl_at
 from desk.domain.scenario import apply_what_if
 from desk.domain.whatif import MarkProbe, add_account_margin, break_even_price, edit_position, find_position
 from tests.support.ui_charts import CROSS, VICTIM, flash_crash_portfolio, position_risk

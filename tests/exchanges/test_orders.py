@@ -111,7 +111,7 @@ def test_bybit_uta_conditional_orders_and_position_tpsl_counted_once(fake, keys,
     assert short.verdict is Verdict.PARTLY and short.coverage == pytest.approx(0.4)
     taker = next(p for p in acc.positions if p.symbol == "ETH/USDT:USDT").taker_fee
     assert short.stop_fill_loss == pytest.approx(4 * (3100 - 2950) + taker * 4 * 3100)
-    assert "not published" in short.liquidation_fee_note
+    assert "Bybit closes at the bankruptcy price" in short.liquidation_fee_note
 
 
 def test_bybit_classic_position_stop_below_liquidation_can_never_fire(fake, keys, make_config):

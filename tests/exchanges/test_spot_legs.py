@@ -244,9 +244,11 @@ def test_a_lasting_warning_is_logged_once_per_reader(fake, keys, make_config, ca
     assert [r.getMessage() for r in caplog.records if "XYZ" in r.getMessage()] == [snaps[0].warnings[0]]
 
 
-def test_desk_snapshot_says_what_the_read_could_not_give(monkeypatch, capsys, fake, keys, tmp_path):
+def test_desk_snapshot_says_what_the_read_could_not_give(monkeypatch, capsys, fake, keys, tmp_path,
+                                                       subprocess_env):
     """The spot wallet refused: the file is written with the account (exit 0) and the user is told,
-    on stderr, that its spot balances are unknown — not only desk.log."""
+    on stderr, that its spot balances are unknown — not only desk.log. The file keeps the note, and
+    `desk risk` on it says it again, in its text and in its JSON."""
     fake.state["binance"]["spot_refused"] = True
     out = _add_and_snapshot(monkeypatch, capsys, keys, tmp_path, "binanceusdm", fake.url)
     (account_doc,) = json.loads(out.read_text())["accounts"]
@@ -254,3 +256,12 @@ def test_desk_snapshot_says_what_the_read_could_not_give(monkeypatch, capsys, fa
     err = capsys.readouterr().err
     assert err.count("desk: warning: live: Binance refused this key on the spot wallet") == 1, err
     assert "spot balances stay unknown" in err
+    (note,) = account_doc["notes"]
+    assert note.startswith("Binance refused this key on the spot wallet")
+    assert "spot balances stay unknown" in note
+    (acc,) = _risk_json(out, subprocess_env)["accounts"]
+    assert f"when this account was read: {note}" in acc["warnings"]
+    text = subprocess.run([sys.executable, "-m", "desk", "risk", str(out)], capture_output=True, text=True,
+                          cwd=ROOT, env=subprocess_env, timeout=60)
+    assert text.returncode == 0, text.stderr
+    assert f"  warning: when this account was read: {note[:80]}" in text.stdout, text.stdout

@@ -32,6 +32,9 @@ def install(server: FakeExchange) -> None:
         # the account's abstraction mode: "default" (standard), "unifiedAccount", "portfolioMargin"
         "userAbstraction": "default",
         "frontendOpenOrders": server.fresh_state("hyperliquid_frontendOpenOrders.json"),  # issue 17
+        # spot (issue 21): token balances per user, and the spot pairs with their contexts
+        "spotClearinghouseState": server.fresh_state("hyperliquid_spotClearinghouseState.json"),
+        "spotMetaAndAssetCtxs": server.fresh_state("hyperliquid_spotMetaAndAssetCtxs.json"),
     }
     state = server.state["hyperliquid"]
 
@@ -51,6 +54,14 @@ def install(server: FakeExchange) -> None:
             return json_response(state["metaAndAssetCtxs"][0])
         if kind == "spotMeta":
             return json_response({"universe": [], "tokens": []})
+        if kind == "spotMetaAndAssetCtxs":
+            return json_response(state["spotMetaAndAssetCtxs"])
+        if kind == "spotClearinghouseState":
+            user = body.get("user")
+            if not isinstance(user, str) or not ADDRESS.match(user):
+                return _reject()
+            # a wallet with no spot history: an empty balances list
+            return json_response(state["spotClearinghouseState"].get(user.lower(), {"balances": []}))
         if kind == "perpDexs":
             return json_response([None])
         if kind == "allMids":

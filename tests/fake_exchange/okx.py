@@ -38,6 +38,8 @@ def install(server: FakeExchange) -> None:
         "acctLv": "2",
         "orders_pending": server.fresh_state("okx_orders_pending.json"),  # issue 17
         "orders_algo_pending": server.fresh_state("okx_orders_algo_pending.json"),
+        # GET /api/v5/public/funding-rate rows by instId (issue 17)
+        "funding_rate": {r["instId"]: r for r in server.fresh_state("okx_funding_rate.json")},
     }
     state = server.state["okx"]
 
@@ -93,6 +95,17 @@ def install(server: FakeExchange) -> None:
         wanted = q.get("tier")
         return _answer([r for r in rows if wanted is None or r["tier"] == wanted])
 
+    async def funding_rate(request: web.Request) -> web.Response:
+        # GET /api/v5/public/funding-rate (public): instId is required (50014); an instrument with no
+        # funding row is not a perpetual OKX knows (51001 "Instrument ID does not exist")
+        inst = request.query.get("instId")
+        if not inst:
+            return _answer([], "50014", "Parameter instId can not be empty", 400)
+        row = state["funding_rate"].get(inst)
+        if row is None:
+            return _answer([], "51001", "Instrument ID does not exist", 400)
+        return _answer([row])
+
     def signed(build: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
             key, failure = await check(request)
@@ -134,6 +147,7 @@ def install(server: FakeExchange) -> None:
     r.add_get("/api/v5/public/time", public_time)
     r.add_get("/api/v5/public/instruments", instruments)
     r.add_get("/api/v5/public/position-tiers", position_tiers)
+    r.add_get("/api/v5/public/funding-rate", funding_rate)
     r.add_get("/api/v5/account/positions", signed(positions))
     r.add_get("/api/v5/account/balance", signed(balance))
     r.add_get("/api/v5/account/config", signed(config))

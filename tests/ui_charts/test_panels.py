@@ -135,6 +135,20 @@ def test_whatif_cross_pool_ratio_and_size_edit(panel: WhatIfPanel, crash: Portfo
     assert rows["size (contracts)"][1] == fmt.quantity(half)
 
 
+def test_the_whatif_scenario_compiles_apart_from_the_live_plans(panel: WhatIfPanel, crash: Portfolio) -> None:
+    from desk.domain.engine import DEFAULT_PLANS
+    from desk.domain.whatif import find_position
+
+    compute_risk(crash)  # the live portfolio's plans, as the dashboard's own computation leaves them
+    live = {(a.name, a.venue): DEFAULT_PLANS.peek(a.name, a.venue) for a in crash.accounts}
+    compiles = DEFAULT_PLANS.compiles
+    panel.select(*CROSS)
+    panel.set_edits(Edits(contracts=find_position(crash, *CROSS).contracts / 2))
+    assert panel.after is not None and panel.plans.compiles >= 1  # the edited account, in its own cache
+    assert all(DEFAULT_PLANS.peek(*key) is plan for key, plan in live.items())
+    assert DEFAULT_PLANS.compiles == compiles  # the panel's "before" is served from the live plans
+
+
 def test_bad_edit_is_a_message_not_an_exception(panel: WhatIfPanel) -> None:
     panel.select(*VICTIM)
     panel.set_edits(Edits(margin=-1e9))

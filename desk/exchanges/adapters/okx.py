@@ -22,10 +22,19 @@ maintenance amount OKX reports for it (``mmr``) and a disagreement is recorded i
 ``raw['tier_checks']`` (it would mean the size unit is not contracts). When OKX sends no tiers
 for an instrument, the position falls back to its effective rate (``mmr`` ÷ notional), noted
 in ``raw['tier_fallbacks']``.
+
+Funding (issue 17): ``GET /api/v5/public/funding-rate?instId=…`` (public) for each perpetual swap
+held, one request per symbol, kept :data:`FUNDING_REFRESH_SECONDS`. OKX's ``fundingRate`` is the
+rate of the settlement at ``fundingTime`` (the next payment); the interval is ``nextFundingTime −
+fundingTime`` (OKX: "users should focus on the difference between fundingTime and nextFundingTime
+to determine the funding fee interval", since some swaps pay every 1–6 h instead of 8). Dated
+futures pay no funding and are not asked.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +49,7 @@ from desk.domain.model import (
     SpotBalance,
     Tier,
 )
-from desk.domain.scalar import notional_value
+from desk.domain.position_math import notional_value
 from desk.domain.unified import collateral_underlying
 from desk.exchanges.adapters.base import UNBOUNDED_NOTIONAL, ReadResult
 from desk.exchanges.adapters.common import (
@@ -63,6 +72,9 @@ _LEGS = {"net": Leg.BOTH, "long": Leg.LONG, "short": Leg.SHORT}
 
 #: how often the account mode (acctLv) is read again, seconds
 MODE_REFRESH_SECONDS = 300.0
+#: how long a swap's funding rate is kept before it is asked again, seconds (the rate is a forecast
+#: that moves; OKX allows 10 requests per 2 s per instrument)
+FUNDING_REFRESH_SECONDS = 60.0
 _MODES = {"1": "okx spot mode", "2": "okx spot and futures", "3": "okx multi-currency",
           "4": "okx portfolio margin"}
 
@@ -73,6 +85,7 @@ class OkxAdapter:
 
     def __init__(self) -> None:
         self._level: tuple[str, float] | None = None  # (acctLv, when read)
+        self._funding: dict[str, tuple[dict[str, Any], float]] = {}  # symbol → (funding-rate row, when read)
 
     async def _account_level(self, ex: Any, cfg: ReaderConfig, now: float) -> str:
         """The account mode from OKX itself (GET /api/v5/account/config ``acctLv``, unified-margin.md
@@ -105,6 +118,8 @@ class OkxAdapter:
         raw_tiers = await _load_tiers(ex, cfg, open_rows, tiers, now)
         notes = _TierNotes()
         positions = tuple(_position(ex, cfg, p, tiers, now, notes) for p in open_rows)
+        funding = await self._funding_rows(ex, positions, now)
+        positions = with_funding(positions, funding)
         level = await self._account_level(ex, cfg, now)
         # from acctLv 2 the trading account holds spot coins too (spot mode, 1, holds no derivatives)
         spot, unvalued = trading_account_spot(detail, positions) if level != "1" else ((), [])
@@ -127,7 +142,8 @@ class OkxAdapter:
         account = Account(name=cfg.name, venue=self.venue, wallets=wallets, positions=positions,
                           reported=reported, data_time=now, margin=margin, spot=spot)
         raw: dict[str, Any] = {"positions": [strip_info(p) for p in rows], "balance": detail,
-                               "tiers": raw_tiers, "held_tiers": notes.held, "acctLv": level}
+                               "tiers": raw_tiers, "held_tiers": notes.held, "acctLv": level,
+                               "funding": funding}
         if notes.checks:
             raw["tier_checks"] = notes.checks
         if notes.fallbacks:
@@ -135,6 +151,40 @@ class OkxAdapter:
         warnings = [f"{cfg.name}: OKX gives no USD value for {', '.join(unvalued)} in the trading account; "
                     "left out of the spot balances"] if unvalued else []
         return ReadResult(account, raw, warnings)
+
+
+    async def _funding_rows(self, ex: Any, positions: tuple[Position, ...],
+                            now: float) -> dict[str, dict[str, Any]]:
+        """The funding-rate row of each perpetual swap held, by symbol: asked once per symbol every
+        :data:`FUNDING_REFRESH_SECONDS`; none for dated futures."""
+        rows: dict[str, dict[str, Any]] = {}
+        for symbol in sorted({p.symbol for p in positions if (ex.markets.get(p.symbol) or {}).get("swap")}):
+            cached = self._funding.get(symbol)
+            if cached is None or now - cached[1] >= FUNDING_REFRESH_SECONDS:
+                answer = await ex.fetch_funding_rate(symbol)
+                info = (answer or {}).get("info") if isinstance(answer, dict) else None
+                cached = (dict(info) if isinstance(info, dict) else {}, now)
+                self._funding[symbol] = cached
+            rows[symbol] = cached[0]
+        return rows
+
+
+def with_funding(positions: tuple[Position, ...],
+                 rows: Mapping[str, Mapping[str, Any]]) -> tuple[Position, ...]:
+    """``positions`` with their swap's ``fundingRate``, next payment at ``fundingTime`` (ms) and the
+    interval ``nextFundingTime − fundingTime``; a position without a row (a dated future) keeps None."""
+    out = []
+    for p in positions:
+        row = rows.get(p.symbol) or {}
+        rate = num(row.get("fundingRate"))
+        if rate is None:
+            out.append(p)
+            continue
+        due, after = num(row.get("fundingTime")), num(row.get("nextFundingTime"))
+        hours = (after - due) / 3_600_000.0 if due and after and after > due else None
+        out.append(dataclasses.replace(p, funding_rate=rate, next_funding_time=due / 1000.0 if due else None,
+                                       funding_interval_hours=hours))
+    return tuple(out)
 
 
 def trading_account_spot(detail: dict[str, Any],
