@@ -815,8 +815,10 @@ def distance_suggestions(account: Account, position: Position, goal: Goal, *, sc
                                                      if c.underlying is not None and c.amount > 0]
     out: list[Suggestion] = []
     for c in assets:
-        x = _least_fix(lambda extra, a=c.asset: _with_collateral(account, a, extra), symbol, goal, scalar,
-                       need / c.price)
+        def added(extra: float, asset: str = c.asset) -> Account:
+            return _with_collateral(account, asset, extra)
+
+        x = _least_fix(added, symbol, goal, scalar, need / c.price)
         if x is None:
             out.append(_goal_suggestion(goal, "add_margin", False, moves_with, currency=c.asset,
                                         reason=f"no amount of {c.asset} reaches it: the pool counts "
@@ -918,8 +920,8 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
         fixes: tuple[Suggestion, ...] = ()
         # the distance decides (a ratio above ``target`` alone is the pool's, answered above); the
         # fixes then reach both goals
-        if goal is not None and figures is not None and (
-                ratio >= 1.0 or (distance is not None and distance < target_distance)):
+        if goal is not None and goal.distance is not None and figures is not None and (
+                figures.ratio >= 1.0 or (distance is not None and distance < goal.distance)):
             fixes = distance_suggestions(account, p, goal, scalar=scalar)
         positions.append(PositionRisk(
             account.name, p.symbol, p.leg.value, p.side.value, p.margin_mode.value, p.settle, p.kind.value,
