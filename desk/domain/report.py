@@ -40,6 +40,12 @@ class Suggestion:
     step: float | None = None  # the rounding step of amount (currency) or contracts (lot size)
     target_margin_ratio: float | None = None  # the goal it reaches: ratio at most this...
     target_distance: float | None = None  # ...and distance to liquidation at least this (fraction)
+    # collateral added to an account-wide pool: the share of it the pool does not count (its haircut)
+    haircut: float | None = None
+    # the liquidation price it aims at moves everything in this coin in the pool with the price
+    # (collateral included: desk's wrong-way figure, unified-margin.md §6.4 variant B); None: only
+    # the position's own symbol moves
+    moves_with: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

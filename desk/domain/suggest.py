@@ -326,6 +326,15 @@ def _decimals(step: float | None) -> int:
     return max(0, -math.floor(math.log10(step) + 1e-9))
 
 
+def _up(x: float, step: float | None) -> float:
+    """``x`` rounded UP to its step, so the figure shown still reaches the goal (an exact amount of an
+    account-wide pool, :func:`desk.domain.unified.distance_suggestions`); amounts already a multiple
+    of their step stay as they are."""
+    if step is None or not step > 0 or not math.isfinite(x):
+        return x
+    return float(f"{math.ceil(x / step - 1e-9) * step:.12g}")
+
+
 def _number(x: float, step: float | None) -> str:
     """``x`` at the precision of its rounding step, thousands separated: 8,920 / 0.102 / 1.334."""
     text = f"{x:,.{_decimals(step)}f}"
@@ -342,6 +351,14 @@ def goal_text(target_margin_ratio: float | None, target_distance: float | None) 
     return "back to " + " and ".join(parts) if parts else ""
 
 
+def convention_text(s: Suggestion) -> str:
+    """Which liquidation price the goal is counted on, where it is not the venue's: "" otherwise."""
+    if s.moves_with is None or s.target_distance is None:
+        return ""
+    return (f"liquidation with the pool's {s.moves_with} collateral moving with the price, desk's "
+            "wrong-way figure")
+
+
 def suggestion_text(s: Suggestion, settle: str | None = None, *, with_goal: bool = True) -> str:
     """One suggestion for a person, with its currency and (``with_goal``) the goal it reaches:
     "add 8,920 USDT of margin to get back to 10 % from liquidation and margin ratio 50 %"."""
@@ -349,12 +366,18 @@ def suggestion_text(s: Suggestion, settle: str | None = None, *, with_goal: bool
     to_goal = f" to get {goal}" if goal else ""
     if not s.reaches_target:
         return f"{s.action.replace('_', ' ')}: no fix of this kind — {s.reason}"
+    moving = convention_text(s)
+    to_goal += f" ({moving})" if moving and with_goal else ""
     if s.action == "add_margin" and s.amount is not None:
-        return f"add {_number(s.amount, s.step)} {s.currency or settle or ''} of margin{to_goal}"
+        amount = f"{_number(_up(s.amount, s.step), s.step)} {s.currency or settle or ''}"
+        if s.haircut is not None:  # collateral of an account-wide pool, counted after its haircut
+            cut = f" (its {display.percent(s.haircut)} haircut applied)" if s.haircut > 1e-12 else ""
+            return f"add {amount} as collateral{cut}{to_goal}"
+        return f"add {amount} of margin{to_goal}"
     if s.action == "reduce_size":
         if s.contracts is not None and s.fraction is not None:
-            return (f"cut {_number(s.contracts, s.step)} contracts ({s.fraction * 100:.1f} % of the "
-                    f"position){to_goal}")
+            return (f"cut {_number(_up(s.contracts, s.step), s.step)} contracts ({s.fraction * 100:.1f} % of "
+                    f"the position){to_goal}")
         if s.fraction is not None:
             return f"cut every position in the pool by {s.fraction * 100:.1f} %{to_goal}"
     if s.action == "set_leverage" and s.leverage is not None:
@@ -370,5 +393,7 @@ def advice_text(suggestions: Sequence[Suggestion], settle: str | None = None) ->
     if not reaching:
         return ""
     goal = goal_text(reaching[0].target_margin_ratio, reaching[0].target_distance)
+    moving = convention_text(reaching[0])
+    goal += f" ({moving})" if moving and goal else ""
     fixes = ", or ".join(suggestion_text(s, settle, with_goal=False) for s in reaching)
     return f"To get {goal}: {fixes}." if goal else f"Fix: {fixes}."

@@ -26,6 +26,7 @@ at once — the engine's path) and :func:`pool_state_scalar` (plain Python, one 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from desk.domain.position_math import SHOCK_LIMIT, pnl_at, tier_at, value_at
 from desk.domain.protection import assess, orders_by_symbol
 from desk.domain.report import AccountRisk, CollateralRisk, PoolRisk, PositionRisk, Suggestion, read_notes
 from desk.domain.rules import MMBasis, VenueRules, rules_for
+from desk.domain.suggest import Goal
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -595,10 +597,269 @@ def reduce_pooled(account: Account, target: float) -> Suggestion:
     return Suggestion("reduce_size", True, fraction=hi)
 
 
+# ---------------------------------------------------------------------------- the distance goal
+#
+# A cross position of the pool nearer its liquidation than the user's goal (``desk risk
+# --target-distance``, the dashboard's alerts.distance_warning) gets the least fix of each kind:
+# collateral added to the pool — in a stablecoin of the pool, and in each crypto coin the pool
+# holds, its haircut applied — and the size to close. "Liquidation" is desk's figure, variant B of
+# §6.4: everything of the position's coin in the pool moves with the price, same-coin collateral
+# included (wrong-way risk); the rest of the pool stays at its marks.
+#
+# F(φ) = MB − k·MM never falls when collateral is added (v_a of §6.2 is non-decreasing in E_a at
+# every price), so the least amount is where F at the goal point — the mark moved by the goal
+# distance, towards liquidation — is zero: the liquidation then lands on the goal. The amount is
+# found by bisection on the pool's own slack (:func:`slack_scalar`) to the last bit, then checked
+# by the pool's own solver (the code that gives the reported liquidation price), on the path the
+# report is computed on; where F dips between the goal points (a root the two points cannot see),
+# the bisection runs again on the solver itself.
+
+_DOUBLINGS = 200  # 2**200: no amount a venue could hold is further from the first guess
+
+
+def _with_collateral(account: Account, asset: str, extra: float) -> Account:
+    """``account`` with ``extra`` more of ``asset`` in the pool's wallet."""
+    margin = account.margin
+    assert margin is not None
+    collateral = tuple(dataclasses.replace(c, amount=c.amount + extra) if c.asset == asset else c
+                       for c in margin.collateral)
+    return dataclasses.replace(account, margin=dataclasses.replace(margin, collateral=collateral))
+
+
+def _with_closed(account: Account, position: Position, closed: float) -> Account:
+    """``account`` after closing ``closed`` contracts of ``position`` at its mark. The realised PnL
+    moves from the position into its settle asset's wallet: that asset's equity is unchanged at the
+    marks, and no longer moves with the price for the part closed."""
+    realised = pnl_at(position, position.mark_price) * closed / position.contracts
+    positions = tuple(dataclasses.replace(p, contracts=p.contracts - closed) if p is position else p
+                      for p in account.positions)
+    return dataclasses.replace(_with_collateral(account, position.settle, realised), positions=positions)
+
+
+def _at_marks(account: Account) -> PoolState:
+    assert account.margin is not None
+    return pool_state_scalar(account, [p.mark_price for p in cross_positions(account)],
+                             {c.asset: c.price for c in account.margin.collateral})
+
+
+def _goal_slack(account: Account, symbol: str, goal: Goal) -> float:
+    """How far the pool is inside the goal (pool's unit; > 0: met at the goal points): the least of
+    F at the marks, F at the mark ∓ the goal distance (variant B) and, with a ratio goal,
+    goal·MB − k·MM at the marks. Non-decreasing in collateral added; continuous."""
+    assert account.margin is not None
+    k = account.margin.threshold
+    state = _at_marks(account)
+    slack = state.margin_balance - k * state.maintenance
+    if math.isfinite(goal.margin_ratio):
+        slack = min(slack, goal.margin_ratio * state.margin_balance - k * state.maintenance)
+    if goal.distance:
+        move = liquidation_move(account, symbol, wrong_way=True)
+        slack = min(slack, *(slack_scalar(account, move, phi) for phi in (1.0 - goal.distance,
+                                                                         1.0 + goal.distance)))
+    return slack
+
+
+def _meets(account: Account, symbol: str, goal: Goal) -> bool:
+    return _goal_slack(account, symbol, goal) > 0.0
+
+
+def solved_distance(account: Account, symbol: str, *, scalar: bool = False) -> float | None:
+    """|φ − 1| of ``symbol``'s liquidation price (variant B) by the pool's solver — the one that
+    gives the report's figure, on the vectorised path or (``scalar``) the oracle's; None: no
+    liquidation within the solver's range."""
+    move = liquidation_move(account, symbol, wrong_way=True)
+    if scalar:
+        phi = solve_factor_scalar(lambda x: slack_scalar(account, move, x))
+    else:
+        phi = solve_factors(compile_pool(account), [move], [False], [False])[0]
+    return None if phi is None else abs(phi - 1.0)
+
+
+def _far(account: Account, symbol: str, goal: Goal, scalar: bool) -> bool:
+    if goal.distance is None:
+        return True
+    got = solved_distance(account, symbol, scalar=scalar)
+    return got is None or got >= goal.distance * (1.0 - 1e-12)  # the root is the goal point, to rounding
+
+
+def _least(ok: Callable[[float], bool], start: float, most: float = math.inf) -> float | None:
+    """The smallest x > 0 with ok(x), ``ok`` monotone (false below, true above), to the last bit:
+    doubled from ``start`` (at most ``most``) until ok, then bisected. None: not reached."""
+    lo, hi = 0.0, min(start, most)
+    for _ in range(_DOUBLINGS):
+        if ok(hi):
+            break
+        if hi >= most:
+            return None
+        lo, hi = hi, min(hi * 2.0, most)
+    else:
+        return None
+    while True:
+        mid = (lo + hi) / 2.0
+        if mid <= lo or mid >= hi:
+            return hi
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+
+
+def _least_root(g: Callable[[float], float], start: float, most: float = math.inf) -> float | None:
+    """The smallest x > 0 with g(x) > 0, ``g`` continuous and non-decreasing with g(0) ≤ 0, to the
+    last bit: doubled from ``start`` (at most ``most``) to a bracket, then false position with the
+    Illinois halving (g is piecewise linear, so it closes in a few steps where bisection takes ~55),
+    a bisection wherever a step fails to halve the bracket."""
+    lo, g_lo = 0.0, g(0.0)
+    hi = min(start, most)
+    for _ in range(_DOUBLINGS):
+        g_hi = g(hi)
+        if g_hi > 0.0:
+            break
+        if hi >= most:
+            return None
+        lo, g_lo, hi = hi, g_hi, min(hi * 2.0, most)
+    else:
+        return None
+    kept = 0  # +1: the last step moved hi, −1: lo
+    while True:
+        width = hi - lo
+        x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+        if not lo < x < hi:
+            x = (lo + hi) / 2.0
+            if x <= lo or x >= hi:
+                return hi
+        g_x = g(x)
+        if g_x > 0.0:
+            hi, g_hi = x, g_x
+            if kept == 1:
+                g_lo /= 2.0
+            kept = 1
+        else:
+            lo, g_lo = x, g_x
+            if kept == -1:
+                g_hi /= 2.0
+            kept = -1
+        if hi - lo > width / 2.0:  # false position crawling along one end: halve instead
+            mid = (lo + hi) / 2.0
+            if mid <= lo or mid >= hi:
+                return hi
+            g_mid = g(mid)
+            if g_mid > 0.0:
+                hi, g_hi = mid, g_mid
+            else:
+                lo, g_lo = mid, g_mid
+
+
+def _least_fix(apply: Callable[[float], Account], symbol: str, goal: Goal, scalar: bool, start: float,
+               most: float = math.inf) -> float | None:
+    """The least x for which ``apply(x)`` meets ``goal``: exact on the goal points, confirmed (or,
+    where F dips between them, found) by the solver."""
+    def slack(x: float) -> float:
+        return _goal_slack(apply(x), symbol, goal)
+
+    def solved(x: float) -> bool:
+        fixed = apply(x)
+        return _meets(fixed, symbol, goal) and _far(fixed, symbol, goal, scalar)
+
+    x = None if slack(0.0) > 0.0 else _least_root(slack, start, most)
+    if x is not None and _far(apply(x), symbol, goal, scalar):
+        return x
+    return _least(solved, start if x is None else x, most)
+
+
+def _goal_suggestion(goal: Goal, action: str, reaches: bool, moves_with: str | None, **kw: object
+                     ) -> Suggestion:
+    ratio = goal.margin_ratio if math.isfinite(goal.margin_ratio) else None
+    return Suggestion(action, reaches, target_margin_ratio=ratio, target_distance=goal.distance,
+                      moves_with=moves_with, **kw)  # type: ignore[arg-type]
+
+
+def _shortfall(account: Account, symbol: str, goal: Goal) -> float:
+    """How much F misses the goal by at its worst goal point (pool's unit): a first guess."""
+    assert account.margin is not None
+    move = liquidation_move(account, symbol, wrong_way=True)
+    d = goal.distance or 0.0
+    worst = min(slack_scalar(account, move, phi) for phi in (1.0, 1.0 - d, 1.0 + d))
+    return max(-worst, 0.0)
+
+
+def distance_suggestions(account: Account, position: Position, goal: Goal, *, scalar: bool = False
+                         ) -> tuple[Suggestion, ...]:
+    """The least fixes that bring ``position``'s liquidation price (desk's variant B of §6.4: the
+    pool's same-coin collateral and positions move with it, the rest held at their marks) at
+    least ``goal.distance`` from its mark, and the pool's ratio to ``goal.margin_ratio``:
+
+    * ``add_margin`` in a stablecoin of the pool (the position's settle asset if it is one), then
+      in each crypto coin the pool holds — the amount the pool must hold more of, its haircut
+      (§6.2) applied at the price the goal point gives it; ``haircut`` says the share not counted;
+    * ``reduce_size``: the contracts of this position to close at the mark.
+
+    Amounts and sizes are exact (the liquidation lands on the goal; any less misses it); ``step``
+    is the rounding a person is shown (rounded up, see :func:`desk.domain.suggest.suggestion_text`).
+    ``moves_with`` names the coin that moves with the price when that differs from the venue's
+    convention (collateral held at its index, variant A)."""
+    from desk.domain.suggest import amount_step, lot_step
+
+    margin = account.margin
+    assert margin is not None and position.margin_mode is MarginMode.CROSS
+    symbol = position.symbol
+    coin = underlying_of(symbol)
+    same = (liquidation_move(account, symbol, wrong_way=True)
+            == liquidation_move(account, symbol, wrong_way=False))
+    moves_with = None if same else coin
+    state = _at_marks(account)
+    need = max(_shortfall(account, symbol, goal), state.maintenance, 1e-9)  # a first guess
+    stables = [c for c in margin.collateral if c.underlying is None]
+    unit = next((c for c in stables if c.asset == position.settle), stables[0] if stables else None)
+    assets = ([unit] if unit is not None else []) + [c for c in margin.collateral
+                                                     if c.underlying is not None and c.amount > 0]
+    out: list[Suggestion] = []
+    for c in assets:
+        def added(extra: float, asset: str = c.asset) -> Account:
+            return _with_collateral(account, asset, extra)
+
+        x = _least_fix(added, symbol, goal, scalar, need / c.price)
+        if x is None:
+            out.append(_goal_suggestion(goal, "add_margin", False, moves_with, currency=c.asset,
+                                        reason=f"no amount of {c.asset} reaches it: the pool counts "
+                                        "too little of it as collateral"))
+            continue
+        equity = c.amount - c.borrowed
+        counted = haircut_value(c, equity + x, c.price) - haircut_value(c, equity, c.price)
+        out.append(_goal_suggestion(goal, "add_margin", True, moves_with, amount=x, currency=c.asset,
+                                    step=amount_step(x), haircut=1.0 - counted / (x * c.price)))
+    if state.margin_balance <= 0.0:
+        out.append(_goal_suggestion(goal, "reduce_size", False, moves_with,
+                                    reason="the pool's margin balance is not positive; closing "
+                                    "positions at the mark cannot restore it — add collateral"))
+        return tuple(out)
+    f = _least_fix(lambda share: _with_closed(account, position, share * position.contracts), symbol, goal,
+                   scalar, 1.0, 1.0)
+    if f is None:
+        rest = _at_marks(_with_closed(account, position, position.contracts))
+        ratio = rest.ratio(margin.threshold)
+        why = (f"leaves the pool at margin ratio {ratio:.4g}" if ratio > goal.margin_ratio else
+               f"leaves the rest of the pool liquidated within {(goal.distance or 0) * 100:g} % of "
+               "the mark" + (f" (its {coin} collateral moves with the price)" if moves_with else ""))
+        out.append(_goal_suggestion(goal, "reduce_size", False, moves_with,
+                                    reason=f"even closing the whole position {why}"))
+    else:
+        out.append(_goal_suggestion(goal, "reduce_size", True, moves_with, contracts=f * position.contracts,
+                                    fraction=f, step=lot_step(position)))
+    return tuple(out)
+
+
 def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: AccountRisk | None,
-                    *, target: float | None = None, target_distance: float | None = None) -> AccountRisk:
+                    *, target: float | None = None, target_distance: float | None = None,
+                    scalar: bool = False) -> AccountRisk:
     """The pooled account's report. ``isolated`` holds the figures of its isolated positions,
-    computed by the single-asset engine (their margin is outside the pool, §6.1)."""
+    computed by the single-asset engine (their margin is outside the pool, §6.1).
+
+    ``target`` (a margin ratio) gives the pool its suggestions where its ratio is worse;
+    ``target_distance`` (a fraction of the mark) gives each cross position whose liquidation price
+    (desk's, variant B of §6.4) is nearer than that, or whose pool is past liquidation, the least
+    fixes of :func:`distance_suggestions` — reaching ``target`` too — found on the path ``scalar``
+    names."""
     from desk.domain.compare import DEFAULT_RELATIVE, liquidation_gap
 
     margin = account.margin
@@ -637,6 +898,7 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
                         state.maintenance, ratio, margin.venue_margin_ratio, suggestions, pool="account",
                         mode=margin.mode, threshold=margin.threshold, total_equity=state.total_equity,
                         collateral=collateral)
+    goal = None if target_distance is None else Goal(math.inf if target is None else target, target_distance)
     cross_index = 0
     orders = orders_by_symbol(account.orders)  # stops against liquidation (issue 17); None: not read
     for p in account.positions:
@@ -654,11 +916,18 @@ def assemble_pooled(account: Account, figures: PooledFigures | None, isolated: A
             bk = figures.bankruptcy[p.symbol]
         cross_index += 1
         direction = None if liq is None else ("down" if liq < mark else "up")
+        distance = None if liq is None else abs(mark - liq) / mark
+        fixes: tuple[Suggestion, ...] = ()
+        # the distance decides (a ratio above ``target`` alone is the pool's, answered above); the
+        # fixes then reach both goals
+        if goal is not None and goal.distance is not None and figures is not None and (
+                figures.ratio >= 1.0 or (distance is not None and distance < goal.distance)):
+            fixes = distance_suggestions(account, p, goal, scalar=scalar)
         positions.append(PositionRisk(
             account.name, p.symbol, p.leg.value, p.side.value, p.margin_mode.value, p.settle, p.kind.value,
             p.contracts, p.entry_price, mark, p.leverage, value_at(p, mark), pnl_at(p, mark), mm, ratio,
-            liq, bk, None if liq is None else abs(mark - liq) / mark,
-            p.reported.liquidation_price, p.reported.bankruptcy_price, p.tick_size, (),
+            liq, bk, distance,
+            p.reported.liquidation_price, p.reported.bankruptcy_price, p.tick_size, fixes,
             margin.venue_margin_ratio, liquidation_price_symbol_only=liq_a, liquidation_direction=direction,
             protection=(None if orders is None
                         else assess(p, orders.get(p.symbol, ()), liq, bk, account.venue)),
@@ -716,7 +985,8 @@ def compute_pooled(account: Account, plain: Callable[[Portfolio], object], *, ta
     if account.margin.cannot_recompute is not None:
         return assemble_pooled(account, None, isolated, target=target, target_distance=target_distance)
     figures = pooled_figures_scalar(account) if scalar else pooled_figures(account)
-    return assemble_pooled(account, figures, isolated, target=target, target_distance=target_distance)
+    return assemble_pooled(account, figures, isolated, target=target, target_distance=target_distance,
+                           scalar=scalar)
 
 
 __all__ = [
@@ -725,6 +995,7 @@ __all__ = [
     "PooledFigures",
     "add_collateral",
     "compute_pooled",
+    "distance_suggestions",
     "haircut_value",
     "liquidation_move",
     "pool_state_scalar",
@@ -733,5 +1004,6 @@ __all__ = [
     "shock_move",
     "slack_scalar",
     "solve_factor_scalar",
+    "solved_distance",
     "underlying_of",
 ]

@@ -42,6 +42,8 @@ class SuggestionDoc(msgspec.Struct, omit_defaults=True):
     step: float | None = None  # amount or contracts are a whole number of these
     target_margin_ratio: float | None = None  # the goal reached: ratio at most this
     target_distance: float | None = None  # and distance to liquidation at least this (fraction)
+    haircut: float | None = None  # collateral added to an account-wide pool: the share not counted
+    moves_with: str | None = None  # the goal's liquidation moves the pool's collateral in this coin too
 
 
 PositionStatus = Literal["ok", "past_liquidation", "no_liquidation"]
@@ -285,7 +287,8 @@ def _suggestion(s: Suggestion) -> SuggestionDoc:
     action: Any = s.action
     return SuggestionDoc(action, s.reaches_target, _num(s.amount), s.currency, _num(s.contracts),
                          _num(s.fraction), _num(s.leverage), s.reason, _num(s.step),
-                         _num(s.target_margin_ratio), _num(s.target_distance))
+                         _num(s.target_margin_ratio), _num(s.target_distance), _num(s.haircut),
+                         s.moves_with)
 
 
 def _pool(p: PoolRisk) -> PoolDoc:

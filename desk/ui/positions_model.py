@@ -39,7 +39,7 @@ from desk.domain.adl import AdlLevel, AdlReading, adl_description, adl_reading, 
 from desk.domain.alerts import AlertLevel
 from desk.domain.protection import Verdict, loss_text, verdict_text
 from desk.domain.report import PositionRisk
-from desk.domain.suggest import goal_text, suggestion_text
+from desk.domain.suggest import convention_text, goal_text, suggestion_text
 from desk.services.alerts_config import Thresholds
 from desk.services.alerts_engine import GONE_WINDOW, level_for
 from desk.services.freshness import read_cycle_missed
@@ -697,6 +697,8 @@ def _advice_lines(r: PositionRisk) -> list[str]:
     if not reaching:
         return []
     goal = goal_text(reaching[0].target_margin_ratio, reaching[0].target_distance)
+    moving = convention_text(reaching[0])  # a pooled goal counted with same-coin collateral moving
+    goal += f" ({moving})" if moving and goal else ""
     return [f"To get {goal}, any one of:" if goal else "Any one of:",
             *(f"• {suggestion_text(s, r.settle, with_goal=False)}" for s in reaching)]
 

@@ -40,7 +40,7 @@ from desk.domain.engine import PlanCache, compute_risk
 from desk.domain.model import Portfolio
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 from desk.domain.scenario import apply_what_if
-from desk.domain.suggest import goal_text
+from desk.domain.suggest import convention_text, goal_text
 from desk.domain.suggest import suggestion_text as _suggestion_words
 from desk.domain.whatif import add_account_margin, edit_position, move_collateral_price
 from desk.ui import formatting as fmt
@@ -496,7 +496,9 @@ class WhatIfPanel(QWidget):
                                      "nothing to do.")
             return
         self.suggestion_lines = [suggestion_text(s, settle) for s in subject.suggestions]
-        head = f"{what} ({now}): to get {goal_text(target, distance)}, any one of:"
+        moving = convention_text(subject.suggestions[0])  # a pooled goal, same-coin collateral moving
+        goal = goal_text(target, distance) + (f" ({moving})" if moving else "")
+        head = f"{what} ({now}): to get {goal}, any one of:"
         self.suggestions.setText(head + "<ul>" + "".join(f"<li>{line}</li>" for line in self.suggestion_lines)
                                  + "</ul>")
 
