@@ -230,22 +230,23 @@ def _time_to_liquidation(pool: Account, settle: str, payers: Sequence[FundingPay
                          origin: float) -> tuple[float | None, str | None]:
     """The first payment time at which the pool's ratio reaches 1.0, funding alone, marks held.
 
-    From ``start`` (once every position's schedule has begun) the schedule repeats every period
-    ``L`` (the least common multiple of the intervals), the wallet falling by the same net ``D``
-    each period. So every payment time is ``τ + m·L`` for a payment time ``τ`` of the first
-    period: the transient and the first period are walked payment by payment, and for each ``τ``
-    the first ``m`` at which the ratio reaches 1.0 is solved (``D > 0``; never when ``D ≤ 0``)."""
-    rules = rules_for(pool.venue)
+    With the marks held, the pool's unrealized PnL and maintenance margin stay what
+    :func:`~desk.domain.position_math.unit_state` gives now; only the wallet moves, down by each
+    payment at its time. From ``start`` (once every position's schedule has begun) the schedule
+    repeats every period ``L`` (the least common multiple of the intervals), the wallet falling by
+    the same net ``D`` each period, so every payment time is ``τ + m·L`` for a payment time ``τ`` of
+    the first period: the payments up to the end of the first period are applied one time at a
+    time, and for each ``τ`` the first ``m`` at which the ratio reaches 1.0 is solved (``D > 0``;
+    never when ``D ≤ 0``)."""
     members = pool.positions
     wallet = pool.wallet(settle)
+    pnl, _, maintenance = unit_state(Unit(settle, members, wallet, False), rules_for(pool.venue),
+                                     [p.mark_price for p in members])
 
-    def liquidated(counts: Sequence[int]) -> bool:
-        paid = math.fsum(n * f.payment for n, f in zip(counts, payers, strict=True))
-        _, balance, maintenance = unit_state(Unit(settle, members, wallet - paid, False), rules,
-                                             [p.mark_price for p in members])
-        return at_or_past_liquidation(margin_ratio(maintenance, balance))
+    def liquidated(paid: float) -> bool:
+        return at_or_past_liquidation(margin_ratio(maintenance, (wallet - paid) + pnl))
 
-    if liquidated([0] * len(payers)):
+    if liquidated(0.0):
         return origin, None
     intervals = [round(f.interval_hours * 3600.0) for f in payers]
     period = math.lcm(*intervals)
@@ -256,31 +257,32 @@ def _time_to_liquidation(pool: Account, settle: str, payers: Sequence[FundingPay
     # every schedule has begun by `start`: from there on, one more period is one more `net`, and
     # every later payment time lies a whole number of periods after one in [start, start + period)
     start = max(origin, *(f.first_payment for f in payers))
-    times = sorted({f.first_payment + k * i for f, i in zip(payers, intervals, strict=True)
-                    for k in range(_count_by(f.first_payment, i, start + period))
-                    if f.first_payment + k * i < start + period})
-    if len(times) > _MAX_PERIOD_PAYMENTS:
+    end = start + period
+    if sum(_count_by(f.first_payment, i, end) for f, i in zip(payers, intervals, strict=True)) \
+            > _MAX_PERIOD_PAYMENTS:
         return None, "the first payments lie too far ahead to solve exactly"
-    first_period = []
-    for t in times:
-        counts = [_count_by(f.first_payment, i, t) for f, i in zip(payers, intervals, strict=True)]
-        if liquidated(counts):
+    due = sorted((f.first_payment + k * i, f.payment) for f, i in zip(payers, intervals, strict=True)
+                 for k in range(_count_by(f.first_payment, i, end)) if f.first_payment + k * i < end)
+    first_period: list[tuple[float, float]] = []  # (τ, paid by then)
+    paid = 0.0
+    for k, (t, amount) in enumerate(due):
+        paid += amount  # the wallet steps down payment by payment, as the venue books them
+        if k + 1 < len(due) and due[k + 1][0] == t:
+            continue  # the pool is judged once every payment due at t is in
+        if liquidated(paid):
             return t, None
         if t >= start:
-            first_period.append((t, counts))
+            first_period.append((t, paid))
     if net <= 0.0:
         return None, None  # each period leaves the wallet no lower: the first one was the worst
     best: float | None = None
-    for t, counts in first_period:
-        paid = math.fsum(n * f.payment for n, f in zip(counts, payers, strict=True))
-        _, balance, maintenance = unit_state(Unit(settle, members, wallet - paid, False), rules,
-                                             [p.mark_price for p in members])
-        # balance − paid_more ≤ maintenance (ratio 1.0, maintenance ≥ 0): m·net ≥ balance − maintenance
-        m = max(1, math.ceil((balance - maintenance) / net))
+    for t, paid in first_period:
+        # (wallet − paid − m·net) + pnl ≤ maintenance: ratio 1.0 (maintenance ≥ 0)
+        m = max(1, math.ceil(((wallet - paid) + pnl - maintenance) / net))
         # the float solution checked against the ratio itself, a period either way
-        while m > 1 and liquidated([n + (m - 1) * k for n, k in zip(counts, per_period, strict=True)]):
+        while m > 1 and liquidated(paid + (m - 1) * net):
             m -= 1
-        while not liquidated([n + m * k for n, k in zip(counts, per_period, strict=True)]):
+        while not liquidated(paid + m * net):
             m += 1
         when = t + m * period
         if best is None or when < best:
