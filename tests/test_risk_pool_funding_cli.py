@@ -91,3 +91,27 @@ def test_the_text_report_says_it_too(ran) -> None:
     assert (f"    funding alone liquidates the pool in {display.hours(drift['hours_to_liquidation'])}, "
             f"at the payment of {display.utc_datetime(drift['liquidation_time'])}") in lines
     assert "    funding unknown (counted as none): XRP/USDT:USDT (long)" in lines
+
+
+def test_an_account_wide_pool_gets_no_drift_and_the_text_says_why(tmp_path: Path) -> None:
+    import dataclasses
+
+    from desk.formats import dump_portfolio
+
+    portfolio = load_portfolio(ROOT / "docs" / "examples" / "unified-accounts.json")
+    pooled = {a.name for a in portfolio.accounts if a.pooled}
+    assert pooled
+    accounts = tuple(dataclasses.replace(a, positions=tuple(
+        dataclasses.replace(p, funding_rate=0.0001, next_funding_time=T0 + HOUR, funding_interval_hours=8)
+        for p in a.positions)) for a in portfolio.accounts)
+    path = tmp_path / "pooled.json"
+    path.write_bytes(dump_portfolio(dataclasses.replace(portfolio, accounts=accounts)))
+    runs = [subprocess.run([sys.executable, "-m", "desk", "risk", str(path), *extra], capture_output=True,
+                           text=True, cwd=ROOT, timeout=120, check=False) for extra in (["--json"], [])]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    doc = json.loads(runs[0].stdout)
+    pools = [pool for a in doc["accounts"] if a["name"] in pooled for pool in a["pools"]]
+    assert pools and all(pool["pool"] == "account" and "funding_drift" not in pool for pool in pools)
+    for name in pooled:
+        assert (f"  {name}: funding is paid from the account-wide pool's collateral coins, which desk "
+                "does not model: no pool drift") in runs[1].stdout.splitlines()
