@@ -12,6 +12,7 @@ import io
 import math
 import os
 import sys
+import time
 from typing import Any, TextIO
 
 from desk.commands._support import UserError
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     if funding_rate is None:  # the venues' own rates, where read: their drift (issue 17)
         from desk.domain.funding import with_funding_drift
 
-        report = with_funding_drift(portfolio, report)
+        report = with_funding_drift(portfolio, report, now=time.time())
     what_if: dict[str, Any] = {"marks": marks, "shock": shock, "target": target}
     if target_distance is not None:
         what_if["target_distance"] = target_distance
@@ -231,9 +232,55 @@ def _live_funding_text(report: Any) -> str:
             if drift.payments_to_liquidation is not None:
                 text += f"; funding alone liquidates after {drift.payments_to_liquidation:,.1f} payments"
             lines.append(text)
+    for risk in report.accounts:
+        for pool in risk.pools:
+            if pool.funding_drift is not None:
+                lines.extend(_pool_funding_lines(risk, pool))
+            elif pool.pool == "account" and any(r.funding_rate is not None for r in risk.positions):
+                lines.append(f"  {_escaped(risk.name, 60)}: funding is paid from the account-wide pool's "
+                             "collateral coins, which desk does not model: no pool drift")
     if not lines:
         return ""
     return "\nFunding (current rates, positive: longs pay; marks held)\n" + "\n".join(lines) + "\n"
+
+
+def _pool_funding_lines(risk: Any, pool: Any) -> list[str]:
+    """A single-asset cross pool under the funding of all its cross positions, each on its own
+    schedule: the pool after the payments due within each horizon, and when funding alone
+    liquidates it."""
+    drift = pool.funding_drift
+    cur = pool.settle
+    ticks = {(r.symbol, r.leg): r.tick_size for r in risk.positions}
+    sides = {(r.symbol, r.leg): r.side for r in risk.positions}
+    horizons = " / ".join(display.hours(s.hours) for s in drift.after)
+    lines = [f"  {_escaped(risk.name, 60)} pool {_escaped(cur, 20)}, funding of its cross positions from "
+             f"{display.utc_datetime(drift.origin)} (each at its own interval):"]
+    for f in drift.payers:
+        verb = "pays" if f.payment >= 0 else "receives"
+        lines.append(f"    {_escaped(f.symbol, 60)} ({sides.get((f.symbol, f.leg), f.leg)}): "
+                     f"{display.funding_rate(f.rate, f.interval_hours)}, first "
+                     f"{display.utc_clock(f.first_payment)}; {verb} "
+                     f"{display.money(abs(f.payment), cur)} a payment")
+    lines.append(f"    after {horizons}: paid "
+                 + " / ".join(display.money(s.paid, cur, signed=True) for s in drift.after)
+                 + "; margin ratio " + " / ".join(display.margin_ratio(s.margin_ratio) for s in drift.after))
+    for i, (symbol, leg, _) in enumerate(drift.after[0].liquidation_prices if drift.after else ()):
+        prices = " / ".join(display.price(s.liquidation_prices[i][2], ticks.get((symbol, leg)))
+                            for s in drift.after)
+        lines.append(f"    {_escaped(symbol, 60)} ({sides.get((symbol, leg), leg)}) liquidation after "
+                     f"{horizons}: {prices}")
+    if drift.liquidation_time is not None:
+        lines.append(f"    funding alone liquidates the pool in {display.hours(drift.hours_to_liquidation)}, "
+                     f"at the payment of {display.utc_datetime(drift.liquidation_time)}")
+    elif drift.note is not None:
+        lines.append(f"    funding alone: {_escaped(drift.note, 200)}")
+    else:
+        lines.append("    funding alone never liquidates the pool (it receives at least as much as it pays)")
+    if drift.unknown:
+        names = ", ".join(f"{_escaped(symbol, 60)} ({sides.get((symbol, leg), leg)})"
+                          for symbol, leg in drift.unknown)
+        lines.append(f"    funding unknown (counted as none): {names}")
+    return lines
 
 
 def _book(portfolio: Any, move: float, report: Any) -> Any:

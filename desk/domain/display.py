@@ -159,6 +159,20 @@ def utc_clock(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M UTC")
 
 
+def utc_datetime(epoch: float | None) -> str:
+    """A date and time in UTC, "2027-01-16 07:30 UTC"."""
+    if epoch is None or not math.isfinite(epoch):
+        return DASH
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def hours(value: float | None) -> str:
+    """A span in hours, "31.5 h" (a funding horizon or the time funding takes to liquidate)."""
+    if value is None or not math.isfinite(value):
+        return DASH
+    return f"{value:,.1f} h" if value % 1 else f"{value:,.0f} h"
+
+
 #: desk's names of the venues' pooled modes (``AccountMargin.mode``) in the venues' own words
 ACCOUNT_MODE_WORDS = {
     "binance multi-assets": "Multi-Assets",

@@ -61,6 +61,50 @@ class FundingDrift:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingPayer:
+    """One cross position's funding in its pool's schedule (desk.domain.funding.pool_funding_drift)."""
+
+    symbol: str
+    leg: str
+    rate: float  # per its funding interval, a fraction; > 0: longs pay shorts
+    interval_hours: float
+    first_payment: float  # epoch seconds of its first payment at or after the drift's origin
+    payment: float  # one payment, settle currency; negative = it receives
+
+
+@dataclass(frozen=True, slots=True)
+class PoolFundingStep:
+    """A single-asset cross pool after the funding payments due within ``hours`` of the origin."""
+
+    hours: float
+    paid: float  # net funding the pool paid in that time, settle currency; negative = received
+    wallet_balance: float  # the pool's wallet after it
+    margin_ratio: float | None  # the pool's ratio after it (inf once the margin balance is gone)
+    # each cross position's liquidation price after it: (symbol, leg, price), in the account's order
+    liquidation_prices: tuple[tuple[str, str, float | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolFundingDrift:
+    """Funding's effect on a single-asset cross pool: every cross position pays at its own
+    ``next_funding_time + k × interval`` at its current rate, every mark held (desk.domain.funding)."""
+
+    settle: str
+    origin: float  # epoch seconds the schedule counts from: when the account was read
+    payers: tuple[FundingPayer, ...]
+    unknown: tuple[tuple[str, str], ...]  # (symbol, leg) of cross positions whose funding is unknown
+    after: tuple[PoolFundingStep, ...]
+    # epoch seconds of the payment at which funding alone brings the pool's ratio to 1.0 (the origin
+    # when it is already there); None when that never happens (the pool receives, or pays nothing)
+    liquidation_time: float | None
+    note: str | None = None  # why liquidation_time is not given though the pool pays
+
+    @property
+    def hours_to_liquidation(self) -> float | None:
+        return None if self.liquidation_time is None else (self.liquidation_time - self.origin) / 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class PositionRisk:
     account: str
     symbol: str
@@ -154,6 +198,9 @@ class PoolRisk:
     total_equity: float | None = None  # Σ equity × index, no haircut (§6.2 TE)
     collateral: tuple[CollateralRisk, ...] = ()
     cannot_recompute: str | None = None  # why desk shows only the venue's figure for this mode
+    # funding's effect on a single-asset cross pool: on demand only (desk risk, the ladder), never on
+    # the live tick; None on an account-wide pool (paid from collateral coins: not modelled)
+    funding_drift: PoolFundingDrift | None = None
 
     @property
     def liquidatable(self) -> bool:

@@ -75,6 +75,49 @@ class CollateralDoc(msgspec.Struct):
     haircut: float | None
 
 
+class FundingPayerDoc(msgspec.Struct):
+    """One cross position's funding in its pool's schedule."""
+
+    symbol: str
+    leg: str
+    rate: float  # per its interval, a fraction; > 0: longs pay
+    interval_hours: float
+    first_payment: float  # epoch seconds of its first payment at or after the pool drift's origin
+    payment: float  # one payment, settle currency; negative = it receives
+
+
+class PositionRefDoc(msgspec.Struct):
+    symbol: str
+    leg: str
+
+
+class PoolFundingLiquidationDoc(msgspec.Struct):
+    symbol: str
+    leg: str
+    liquidation_price: float | None
+
+
+class PoolFundingStepDoc(msgspec.Struct):
+    hours: float  # the payments due within this many hours of the origin
+    paid: float  # net, settle currency; negative = received
+    wallet_balance: float
+    margin_ratio: float | None  # null once the margin balance is gone
+    liquidation_prices: list[PoolFundingLiquidationDoc]  # every cross position of the pool
+
+
+class PoolFundingDriftDoc(msgspec.Struct):
+    """Funding's effect on a single-asset cross pool: each cross position pays at its own
+    next_funding_time + k × interval, rates and marks held (desk.domain.funding.pool_funding_drift)."""
+
+    origin: float  # epoch seconds the schedule counts from (when the account was read)
+    payers: list[FundingPayerDoc]
+    unknown: list[PositionRefDoc]  # cross positions whose funding is unknown: they pay nothing here
+    after: list[PoolFundingStepDoc]
+    liquidation_time: float | None  # epoch seconds of the payment that brings the ratio to 1.0
+    hours_to_liquidation: float | None  # null: funding alone never does (the pool receives)
+    note: str | None = None
+
+
 class PoolDoc(msgspec.Struct, omit_defaults=True):
     settle: str
     wallet_balance: float
@@ -92,6 +135,9 @@ class PoolDoc(msgspec.Struct, omit_defaults=True):
     total_equity: float | None = None
     collateral: list[CollateralDoc] = msgspec.field(default_factory=list)
     cannot_recompute: str | None = None
+    # added later, optional: funding's effect on a single-asset cross pool; absent without a rate,
+    # and on account-wide pools (funding paid from collateral coins is not modelled)
+    funding_drift: PoolFundingDriftDoc | None = None
 
 
 class OrderLevelDoc(msgspec.Struct):
@@ -302,6 +348,24 @@ def _pool(p: PoolRisk) -> PoolDoc:
         [CollateralDoc(c.asset, c.amount, c.equity, c.price, _num(c.value), _num(c.haircut))
          for c in p.collateral],
         p.cannot_recompute,
+        _pool_funding_drift(p),
+    )
+
+
+def _pool_funding_drift(p: PoolRisk) -> PoolFundingDriftDoc | None:
+    d = p.funding_drift
+    if d is None:
+        return None
+    return PoolFundingDriftDoc(
+        d.origin,
+        [FundingPayerDoc(f.symbol, f.leg, f.rate, f.interval_hours, f.first_payment, f.payment)
+         for f in d.payers],
+        [PositionRefDoc(symbol, leg) for symbol, leg in d.unknown],
+        [PoolFundingStepDoc(s.hours, s.paid, s.wallet_balance, _num(s.margin_ratio),
+                            [PoolFundingLiquidationDoc(symbol, leg, _num(price))
+                             for symbol, leg, price in s.liquidation_prices])
+         for s in d.after],
+        _num(d.liquidation_time), _num(d.hours_to_liquidation), d.note,
     )
 
 

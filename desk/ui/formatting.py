@@ -14,6 +14,7 @@ from desk.domain.display import (
     distance,
     distance_with_state,
     funding_rate,
+    hours,
     leverage,
     margin_ratio,
     money,
@@ -24,6 +25,7 @@ from desk.domain.display import (
     threshold_percent,
     tick_decimals,
     utc_clock,
+    utc_datetime,
 )
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "distance",
     "distance_with_state",
     "funding_rate",
+    "hours",
     "leverage",
     "margin_ratio",
     "money",
@@ -44,4 +47,5 @@ __all__ = [
     "threshold_percent",
     "tick_decimals",
     "utc_clock",
+    "utc_datetime",
 ]

@@ -9,6 +9,7 @@ Items are created once and updated in place (pyqtgraph's ``scrollingPlots`` advi
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from collections.abc import Callable
@@ -18,10 +19,10 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from desk.domain.funding import position_funding_drift
+from desk.domain.funding import funding_origin, pool_funding_drift, position_funding_drift
 from desk.domain.model import Account, Portfolio, Position
 from desk.domain.protection import loss_text, verdict_text
-from desk.domain.report import FundingDrift, PositionRisk
+from desk.domain.report import FundingDrift, PoolFundingDrift, PositionRisk
 from desk.domain.whatif import MarkProbe, ProbeFigures, break_even_price, find_position
 from desk.ui import formatting as fmt
 from desk.ui.charts.style import (
@@ -134,6 +135,11 @@ class LadderWidget(QWidget):
         self.clock: Callable[[], float] = time.time  # the time to the next payment counts from it
         self._funding_for: tuple[object, ...] | None = None  # (position key, rate) of self.funding
         self._funding_at = -math.inf  # time.monotonic() when it was computed
+        # a cross position's pool under the funding of all its cross positions (None: isolated, an
+        # account-wide pool, or no known schedule), throttled as self.funding
+        self.pool_funding: PoolFundingDrift | None = None
+        self._pool_funding_for: tuple[object, ...] | None = None
+        self._pool_funding_at = -math.inf
         self.levels: dict[str, float | None] = {}
         self.displayed: dict[str, str] = {}  # what the labels say, by level / figure name
         self._pinned = False  # the user moved the what-if line: keep it across updates
@@ -261,6 +267,7 @@ class LadderWidget(QWidget):
         self.position = position
         self.probe = MarkProbe(account, risk.symbol, risk.leg)
         self.funding = risk.funding_drift or self._drift(account, risk)
+        self.pool_funding = self._pool_drift(portfolio, account, risk)
         if not same:
             self._pinned = False
         self._show_empty(False)
@@ -279,6 +286,25 @@ class LadderWidget(QWidget):
             self.funding = position_funding_drift(account, risk)
             self._funding_for, self._funding_at = wanted, now
         return self.funding
+
+    def _pool_drift(self, portfolio: Portfolio, account: Account,
+                    risk: PositionRisk) -> PoolFundingDrift | None:
+        """A cross position's pool under all its cross positions' funding (desk.domain.funding): again
+        when the pool's schedule changes, else at most every :data:`FUNDING_EVERY_SECONDS`."""
+        if risk.margin_mode != "cross" or account.pooled:
+            self._pool_funding_for = None
+            return None
+        members = tuple((p.symbol, p.leg, p.funding_rate, p.next_funding_time, p.funding_interval_hours)
+                        for p in account.positions
+                        if p.margin_mode.value == "cross" and p.settle == risk.settle)
+        wanted = (risk.account, risk.settle, members)
+        now = time.monotonic()
+        if wanted != self._pool_funding_for or now - self._pool_funding_at >= FUNDING_EVERY_SECONDS:
+            origin = funding_origin(account, portfolio, self.clock())
+            assert origin is not None  # the clock is the last resort
+            self.pool_funding = pool_funding_drift(account, risk.settle, origin)
+            self._pool_funding_for, self._pool_funding_at = wanted, now
+        return self.pool_funding
 
     def set_whatif_price(self, price: float) -> ProbeFigures | None:
         """Move the what-if line to ``price`` as a drag would (also for tests and the benchmark)."""
@@ -434,6 +460,40 @@ class LadderWidget(QWidget):
             if drift.payments_to_liquidation is not None:
                 self.displayed["funding_alone"] = f"{drift.payments_to_liquidation:,.1f} payments"
                 rows.append(cell.format("funding alone liquidates after", self.displayed["funding_alone"]))
+        return rows + self._pool_funding_rows()
+
+    def _pool_funding_rows(self) -> list[str]:
+        """A cross position's pool under the funding of every cross position in it, each paying on its
+        own schedule: the pool's ratio and this position's liquidation after 1 / 8 / 24 h of payments,
+        when funding alone liquidates the pool, and whose funding is unknown."""
+        risk, drift = self.risk, self.pool_funding
+        assert risk is not None
+        for name in ("pool_funding_ratio", "pool_funding_after", "pool_funding_alone",
+                     "pool_funding_unknown"):
+            self.displayed.pop(name, None)
+        if drift is None:
+            return []
+        cell = "<tr><td>{}</td><td align='right'>{}</td></tr>"
+        horizons = " / ".join(f"{s.hours:g}" for s in drift.after) + " h"  # "1 / 8 / 24 h"
+        ratios = " / ".join(fmt.margin_ratio(s.margin_ratio) for s in drift.after)
+        self.displayed["pool_funding_ratio"] = ratios
+        rows = [cell.format(f"pool ratio, funding {horizons}", ratios)]
+        mine = [price for s in drift.after for symbol, leg, price in s.liquidation_prices
+                if (symbol, leg) == (risk.symbol, risk.leg)]
+        if len(mine) == len(drift.after):
+            self.displayed["pool_funding_after"] = " / ".join(fmt.price(x, risk.tick_size) for x in mine)
+            rows.append(cell.format(f"liquidation, pool funding {horizons}",
+                                    self.displayed["pool_funding_after"]))
+        if drift.liquidation_time is not None:
+            self.displayed["pool_funding_alone"] = (f"{fmt.hours(drift.hours_to_liquidation)} · "
+                                                   f"{fmt.utc_datetime(drift.liquidation_time)}")
+        else:
+            self.displayed["pool_funding_alone"] = drift.note or "never (the pool receives)"
+        rows.append(cell.format("pool funding alone liquidates", self.displayed["pool_funding_alone"]))
+        if drift.unknown:
+            self.displayed["pool_funding_unknown"] = ", ".join(symbol for symbol, _ in drift.unknown)
+            rows.append(cell.format("funding unknown (counted as none)",
+                                    html.escape(self.displayed["pool_funding_unknown"])))
         return rows
 
     def _set_line(self, price: float) -> None:
