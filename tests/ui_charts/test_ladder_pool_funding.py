@@ -70,8 +70,8 @@ def test_a_cross_position_paints_its_pool_after_1_8_24_hours_and_the_time_fundin
     assert ladder.displayed["pool_funding_alone"] == alone
     assert "pool_funding_unknown" not in ladder.displayed
     painted = ladder.side.text()
-    for text in ("pool ratio, funding 1 / 8 / 24 h", " / ".join(ratios),
-                 "liquidation, pool funding 1 / 8 / 24 h", " / ".join(prices),
+    for text in ("pool ratio after 1 / 8 / 24 h", " / ".join(ratios),
+                 "liq. after 1 / 8 / 24 h (pool)", " / ".join(prices),
                  "pool funding alone liquidates", alone):
         assert text in painted
 

@@ -428,7 +428,7 @@ class LadderWidget(QWidget):
         self.displayed["stop_fill_loss"] = fmt.money(pr.stop_fill_loss, risk.settle)
         self.displayed["liquidation_loss"] = fmt.money(pr.liquidation_loss, risk.settle)
         self.displayed["losses"] = loss_text(pr, risk.settle)
-        cell = "<tr><td>{}</td><td align='right'>{}</td></tr>"
+        cell = "<tr><td>{}</td><td align='right' style='padding-left:8px; white-space:nowrap'>{}</td></tr>"
         return [
             cell.format(legend_swatch_html(LADDER["stop"], "stop"), verdict),
             cell.format("loss if the stops fill", self.displayed["stop_fill_loss"]),
@@ -444,7 +444,7 @@ class LadderWidget(QWidget):
             self.displayed.pop(name, None)
         if risk.funding_rate is None:
             return []
-        cell = "<tr><td>{}</td><td align='right'>{}</td></tr>"
+        cell = "<tr><td>{}</td><td align='right' style='padding-left:8px; white-space:nowrap'>{}</td></tr>"
         self.displayed["funding_rate"] = fmt.funding_rate(risk.funding_rate, risk.funding_interval_hours)
         rows = [cell.format("funding (longs pay if +)", self.displayed["funding_rate"])]
         if risk.next_funding_time is not None:
@@ -473,16 +473,16 @@ class LadderWidget(QWidget):
             self.displayed.pop(name, None)
         if drift is None:
             return []
-        cell = "<tr><td>{}</td><td align='right'>{}</td></tr>"
+        cell = "<tr><td>{}</td><td align='right' style='padding-left:8px; white-space:nowrap'>{}</td></tr>"
         horizons = " / ".join(f"{s.hours:g}" for s in drift.after) + " h"  # "1 / 8 / 24 h"
         ratios = " / ".join(fmt.margin_ratio(s.margin_ratio) for s in drift.after)
         self.displayed["pool_funding_ratio"] = ratios
-        rows = [cell.format(f"pool ratio, funding {horizons}", ratios)]
+        rows = [cell.format(f"pool ratio after {horizons}", ratios)]
         mine = [price for s in drift.after for symbol, leg, price in s.liquidation_prices
                 if (symbol, leg) == (risk.symbol, risk.leg)]
         if len(mine) == len(drift.after):
             self.displayed["pool_funding_after"] = " / ".join(fmt.price(x, risk.tick_size) for x in mine)
-            rows.append(cell.format(f"liquidation, pool funding {horizons}",
+            rows.append(cell.format(f"liq. after {horizons} (pool)",
                                     self.displayed["pool_funding_after"]))
         if drift.liquidation_time is not None:
             self.displayed["pool_funding_alone"] = (f"{fmt.hours(drift.hours_to_liquidation)} · "
