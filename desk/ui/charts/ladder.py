@@ -111,6 +111,10 @@ def place_labels(labels: list[tuple[str, float, float, float]], width: float, li
     return placed
 
 
+#: one label/value row of the side panel: the value never wraps, and never touches its label
+ROW = "<tr><td>{}</td><td align='right' style='padding-left:8px; white-space:nowrap'>{}</td></tr>"
+
+
 class PriceAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph ships no type hints
     """Prices on the axis as everywhere else: thousands separators, decimals from the tick spacing."""
 
@@ -428,7 +432,7 @@ class LadderWidget(QWidget):
         self.displayed["stop_fill_loss"] = fmt.money(pr.stop_fill_loss, risk.settle)
         self.displayed["liquidation_loss"] = fmt.money(pr.liquidation_loss, risk.settle)
         self.displayed["losses"] = loss_text(pr, risk.settle)
-        cell = "<tr><td>{}</td><td align='right' style='padding-left:8px; white-space:nowrap'>{}</td></tr>"
+        cell = ROW
         return [
             cell.format(legend_swatch_html(LADDER["stop"], "stop"), verdict),
             cell.format("loss if the stops fill", self.displayed["stop_fill_loss"]),
@@ -444,7 +448,7 @@ class LadderWidget(QWidget):
             self.displayed.pop(name, None)
         if risk.funding_rate is None:
             return []
-        cell = "<tr><td>{}</td><td align='right' style='padding-left:8px; white-space:nowrap'>{}</td></tr>"
+        cell = ROW
         self.displayed["funding_rate"] = fmt.funding_rate(risk.funding_rate, risk.funding_interval_hours)
         rows = [cell.format("funding (longs pay if +)", self.displayed["funding_rate"])]
         if risk.next_funding_time is not None:
@@ -473,7 +477,7 @@ class LadderWidget(QWidget):
             self.displayed.pop(name, None)
         if drift is None:
             return []
-        cell = "<tr><td>{}</td><td align='right' style='padding-left:8px; white-space:nowrap'>{}</td></tr>"
+        cell = ROW
         horizons = " / ".join(f"{s.hours:g}" for s in drift.after) + " h"  # "1 / 8 / 24 h"
         ratios = " / ".join(fmt.margin_ratio(s.margin_ratio) for s in drift.after)
         self.displayed["pool_funding_ratio"] = ratios
@@ -551,17 +555,17 @@ class LadderWidget(QWidget):
             ghost.label.setFormat(f"liquidation at what-if {shown['whatif_liquidation']}")
         else:
             ghost.setVisible(False)
-        pool_row = (f"<tr><td>pool margin ratio</td><td align='right'>{shown['whatif_pool_ratio']}</td></tr>"
+        pool_row = (ROW.format('pool margin ratio', shown['whatif_pool_ratio'])
                     if figures.pool_ratio is not None else "")
         heading = legend_swatch_html(LADDER["whatif"], f"<b>what-if mark {shown['whatif_price']}</b>")
         self.whatif_box.setText(
             f"<div>{heading}"
             f"</div><table cellspacing='0'>"
-            f"<tr><td>liquidation</td><td align='right'>{shown['whatif_liquidation']}</td></tr>"
-            f"<tr><td>distance</td><td align='right'>{shown['whatif_distance']}</td></tr>"
-            f"<tr><td>margin ratio</td><td align='right'>{shown['whatif_margin_ratio']}</td></tr>"
+            f"{ROW.format('liquidation', shown['whatif_liquidation'])}"
+            f"{ROW.format('distance', shown['whatif_distance'])}"
+            f"{ROW.format('margin ratio', shown['whatif_margin_ratio'])}"
             f"{pool_row}"
-            f"<tr><td>unrealized PnL</td><td align='right'>{shown['whatif_pnl']}</td></tr></table>"
+            f"{ROW.format('unrealized PnL', shown['whatif_pnl'])}</table>"
             + (f"<div><b>⚠ {shown['whatif_state']}</b></div>" if beyond else ""))
         self.place_labels()
         self.whatif_changed.emit(figures)
