@@ -23,7 +23,7 @@ READ_METHODS = frozenset({
     "fetch_ticker", "fetch_tickers", "fetch_funding_rate", "fetch_funding_rates",
     "fetch_leverages", "fetch_margin_modes", "fetch_margin_mode", "fetch_leverage",
     "watch_mark_price", "watch_mark_prices", "watch_ticker", "watch_tickers", "watch_positions",
-    "watch_balance", "fetch_open_orders", "close", "market", "safe_market", "check_required_credentials",
+    "watch_balance", "watch_orders", "fetch_open_orders", "close", "market", "safe_market", "check_required_credentials",
     "milliseconds", "seconds",
     # raw read endpoints (signed GETs) used for key checks and raw payloads
     "sapi_get_account_apirestrictions", "fapiprivate_get_apitradingstatus",
