@@ -22,14 +22,16 @@ from desk.domain.model import Portfolio
 from desk.domain.protection import OrderKind, Verdict
 from desk.exchanges import AccountSnapshot, ErrorKind, ReaderConfig, VenueError, open_reader
 from desk.exchanges.guard import READ_METHODS, ReadOnlyViolation
-from tests.exchanges.conftest import Keys, run
+from desk.exchanges.reader import CcxtReader
+from tests.exchanges.conftest import HL_ADDRESS, Keys, run
 from tests.fake_exchange import FakeExchange, binance_ws, bybit_ws
 
 BTC = "BTC/USDT:USDT"
 
 
 def _verdict(snap: AccountSnapshot, symbol: str = BTC) -> Verdict:
-    (risk,) = [p for p in compute_risk(Portfolio((snap.account,))).accounts[0].positions if p.symbol == symbol]
+    positions = compute_risk(Portfolio((snap.account,))).accounts[0].positions
+    (risk,) = [p for p in positions if p.symbol == symbol]
     assert risk.protection is not None  # the orders were read
     return risk.protection.verdict
 
@@ -44,7 +46,7 @@ async def _until(predicate: Callable[[], bool], what: str) -> None:
     assert predicate(), what
 
 
-def test_watch_orders_is_a_read_and_writes_stay_refused():
+def test_watch_orders_is_a_read_and_writes_stay_refused() -> None:
     assert "watch_orders" in READ_METHODS
     assert not {m for m in READ_METHODS if m.startswith(("create", "cancel", "edit"))}
 
@@ -64,7 +66,7 @@ def binance(keys: Keys) -> Iterator[FakeExchange]:
         yield running
 
 
-def _binance_reader(server: FakeExchange, keys: Keys, refresh: float = 0.05):
+def _binance_reader(server: FakeExchange, keys: Keys, refresh: float = 0.05) -> CcxtReader:
     return open_reader(ReaderConfig("main", "binanceusdm", api_url=server.url, markets_cache_dir=None,
                                     account_refresh_seconds=refresh,
                                     options={"timeout_ms": 3000, "rate_limit_ms": 1}), keys.as_secrets())
@@ -85,7 +87,7 @@ def _reads(server: FakeExchange) -> int:
     return server.paths().count("GET /fapi/v3/positionRisk")
 
 
-def test_binance_algo_stop_pushed_flips_unprotected_to_protected(binance, keys):
+def test_binance_algo_stop_pushed_flips_unprotected_to_protected(binance: FakeExchange, keys: Keys) -> None:
     reader = _binance_reader(binance, keys)
     assert reader.streams_positions and reader.streams_orders
     algo = binance.state["binance"]["openAlgoOrders"]
@@ -128,11 +130,12 @@ def test_binance_algo_stop_pushed_flips_unprotected_to_protected(binance, keys):
     assert btc.reported.liquidation_price == 26316.89
 
 
-def test_binance_plain_stop_order_update_prompts_the_read(binance, keys):
+def test_binance_plain_stop_order_update_prompts_the_read(binance: FakeExchange, keys: Keys) -> None:
     reader = _binance_reader(binance, keys)
     plain = binance.state["binance"]["openOrders"]
-    row = {"orderId": 8389765519081239001, "symbol": "BTCUSDT", "status": "NEW", "clientOrderId": "web_sl_btc",
-           "price": "0", "avgPrice": "0", "origQty": "109.488", "executedQty": "0", "cumQuote": "0",
+    row = {"orderId": 8389765519081239001, "symbol": "BTCUSDT", "status": "NEW",
+           "clientOrderId": "web_sl_btc", "price": "0", "avgPrice": "0", "origQty": "109.488",
+           "executedQty": "0", "cumQuote": "0",
            "timeInForce": "GTC", "type": "STOP_MARKET", "reduceOnly": True, "closePosition": False,
            "side": "SELL", "positionSide": "BOTH", "stopPrice": "29000.00", "workingType": "MARK_PRICE",
            "priceProtect": False, "origType": "STOP_MARKET", "priceMatch": "NONE",
@@ -158,7 +161,7 @@ def test_binance_plain_stop_order_update_prompts_the_read(binance, keys):
     assert _verdict(second) is Verdict.PROTECTED
 
 
-def test_binance_burst_of_order_pushes_is_one_read(binance, keys):
+def test_binance_burst_of_order_pushes_is_one_read(binance: FakeExchange, keys: Keys) -> None:
     """Ten stops placed one after the other (a ladder of 10 × 10.9488 BTC) while the consumer is
     busy with the previous snapshot: one REST read answers them all."""
     reader = _binance_reader(binance, keys)
@@ -189,7 +192,8 @@ def test_binance_burst_of_order_pushes_is_one_read(binance, keys):
     assert _verdict(second) is Verdict.PROTECTED  # 10 × 10.9488 = the whole 109.488
 
 
-def test_an_order_stream_error_ends_the_iteration_and_says_which_stream(binance, keys, monkeypatch):
+def test_an_order_stream_error_ends_the_iteration_and_says_which_stream(
+        binance: FakeExchange, keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
     """A watch_orders failure is raised as a classified VenueError naming the order stream — never
     swallowed while the position stream goes on."""
     import ccxt
@@ -218,7 +222,7 @@ def test_an_order_stream_error_ends_the_iteration_and_says_which_stream(binance,
     assert "main (binanceusdm)" in str(error) and "the order stream" in str(error)
 
 
-def test_the_guard_still_refuses_order_placing_calls(binance, keys):
+def test_the_guard_still_refuses_order_placing_calls(binance: FakeExchange, keys: Keys) -> None:
     reader = _binance_reader(binance, keys)
     try:
         for name in ("create_order", "cancel_order", "edit_order", "create_orders", "cancel_all_orders"):
@@ -239,13 +243,13 @@ def bybit(keys: Keys) -> Iterator[FakeExchange]:
         yield running
 
 
-def _bybit_reader(server: FakeExchange, keys: Keys):
+def _bybit_reader(server: FakeExchange, keys: Keys) -> CcxtReader:
     return open_reader(ReaderConfig("main", "bybit", api_url=server.url, markets_cache_dir=None,
                                     account_refresh_seconds=0.05,
                                     options={"timeout_ms": 3000, "rate_limit_ms": 1}), keys.as_secrets())
 
 
-def test_bybit_private_order_push_flips_unprotected_to_protected(bybit, keys):
+def test_bybit_private_order_push_flips_unprotected_to_protected(bybit: FakeExchange, keys: Keys) -> None:
     orders = bybit.state["bybit"]["orders"]["uta"]
     (stop_row,) = [o for o in orders if o["symbol"] == "BTCUSDT" and o["stopOrderType"] == "StopLoss"]
     (position,) = [p for p in bybit.state["bybit"]["uta"]["positions"] if p["symbol"] == "BTCUSDT"]
@@ -280,7 +284,7 @@ def test_bybit_private_order_push_flips_unprotected_to_protected(bybit, keys):
     assert sorted(a for m in sent if m["op"] == "subscribe" for a in m["args"]) == ["order", "position"]
 
 
-def test_bybit_order_topic_refused_is_reported_not_swallowed(bybit, keys):
+def test_bybit_order_topic_refused_is_reported_not_swallowed(bybit: FakeExchange, keys: Keys) -> None:
     bybit.state["bybit_ws"]["refuse_topics"].add("order")
     reader = _bybit_reader(bybit, keys)
 
@@ -296,8 +300,28 @@ def test_bybit_order_topic_refused_is_reported_not_swallowed(bybit, keys):
             await stream.aclose()  # type: ignore[attr-defined]
             await reader.close()
 
-    snaps, error = run(go())
+    _snaps, error = run(go())
     assert "the order stream" in str(error) and "main (bybit)" in str(error)
     assert "handler not found" in str(error)  # Bybit's own answer, kept for the user
     # retryable: the monitor marks the account stream down, polls (orders included) and reopens it
     assert error.kind is ErrorKind.BAD_RESPONSE and error.retryable
+
+
+def test_hyperliquid_order_pushes_alone_do_not_make_the_account_streaming() -> None:
+    """ccxt follows Hyperliquid's orderUpdates, but an order stream sees no liquidation, ADL,
+    funding or transfer: counted as streaming, the account would be read at the reconcile
+    interval instead of polled. So it stays polled, orders and all, and watch_account says why."""
+    reader = open_reader(ReaderConfig("main", "hyperliquid", wallet_address=HL_ADDRESS,
+                                      markets_cache_dir=None), {})
+    try:
+        assert reader._raw.has["watchOrders"] and reader._raw.has["watchPositions"]
+        assert not reader.streams_positions and not reader.streams_orders
+
+        async def first() -> AccountSnapshot:
+            return await anext(reader.watch_account())
+
+        with pytest.raises(VenueError) as info:
+            run(first())
+        assert info.value.kind is ErrorKind.CONFIG and "no position stream" in str(info.value)
+    finally:
+        run(reader.close())
