@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -32,6 +33,12 @@ from desk.exchanges.errors import classify, retry_after_of
 from desk.exchanges.guard import ReadOnlyExchange, ReadOnlyViolation, check_request
 
 _classes: dict[str, type] = {}
+# The order channels watch_account follows as prompts: ccxt's watch_orders follows one channel,
+# and OKX keeps its conditional, OCO and trigger orders (the stops) on another, "orders-algo" on
+# the business socket, which ccxt opens with trigger=True.
+_ORDER_WATCHES: Mapping[str, tuple[tuple[str, Mapping[str, Any]], ...]] = {
+    "okx": (("order", {}), ("algo order", {"trigger": True})),
+}
 # Longest wait between failed REST follow-ups of the account stream (seconds).
 _FOLLOW_UP_MAX_BACKOFF = 60.0
 log = logging.getLogger(__name__)
@@ -420,9 +427,11 @@ class CcxtReader:
                 stream_error.append((which, exc))
                 changed.set()
 
-        watches = [("position", self.exchange.watch_positions)]
+        watches: list[tuple[str, Any]] = [("position", self.exchange.watch_positions)]
         if self.streams_orders:
-            watches.append(("order", self.exchange.watch_orders))
+            for which, params in _ORDER_WATCHES.get(self.venue, (("order", {}),)):
+                watches.append((which, functools.partial(self.exchange.watch_orders, None, None, None,
+                                                         dict(params))))
         pumpers = [asyncio.ensure_future(pump(which, watch)) for which, watch in watches]
         try:
             while True:

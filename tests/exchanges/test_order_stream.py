@@ -24,7 +24,7 @@ from desk.exchanges import AccountSnapshot, ErrorKind, ReaderConfig, VenueError,
 from desk.exchanges.guard import READ_METHODS, ReadOnlyViolation
 from desk.exchanges.reader import CcxtReader
 from tests.exchanges.conftest import HL_ADDRESS, Keys, run
-from tests.fake_exchange import FakeExchange, binance_ws, bybit_ws
+from tests.fake_exchange import FakeExchange, binance_ws, bybit_ws, okx_ws
 
 BTC = "BTC/USDT:USDT"
 
@@ -325,3 +325,51 @@ def test_hyperliquid_order_pushes_alone_do_not_make_the_account_streaming() -> N
         assert info.value.kind is ErrorKind.CONFIG and "no position stream" in str(info.value)
     finally:
         run(reader.close())
+
+
+# ---------------------------------------------------------------------------- OKX v5 private/business
+
+
+@pytest.fixture
+def okx(keys: Keys) -> Iterator[FakeExchange]:
+    server = FakeExchange(venues=("okx", "okx_ws"))
+    server.add_key(keys.api_key, keys.secret)
+    server.state["okx"]["passphrases"][keys.api_key] = keys.passphrase
+    with server.running() as running:
+        yield running
+
+
+def test_okx_algo_order_push_on_the_business_socket_flips_the_verdict(okx: FakeExchange, keys: Keys) -> None:
+    """OKX's stops are algo orders, pushed on "orders-algo" (business socket), not on "orders"."""
+    algo = okx.state["okx"]["orders_algo_pending"]
+    (stop_row,) = [o for o in algo if o["instId"] == "BTC-USDT-SWAP" and o["ordType"] == "conditional"]
+    algo.remove(stop_row)  # the linear BTC swap starts unprotected
+    reader = open_reader(ReaderConfig("main", "okx", api_url=okx.url, markets_cache_dir=None,
+                                      account_refresh_seconds=0.05,
+                                      options={"timeout_ms": 3000, "rate_limit_ms": 1}), keys.okx())
+    assert reader.streams_positions and reader.streams_orders
+
+    async def go() -> tuple[AccountSnapshot, AccountSnapshot]:
+        stream: AsyncIterator[AccountSnapshot] = reader.watch_account()
+        try:
+            first = await anext(stream)  # OKX pushes the positions snapshot on subscription
+            await _until(lambda: {"positions", "orders", "orders-algo"} <= okx_ws.subscribed(okx),
+                         "the three channels")
+            algo.append(stop_row)
+            assert await asyncio.to_thread(okx_ws.order_update, okx, "orders-algo", [stop_row]) == 1
+            return first, await anext(stream)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+            await reader.close()
+
+    first, second = run(go())
+    assert _verdict(first) is Verdict.UNPROTECTED
+    (stop,) = _stops(second)
+    assert (stop.trigger_price, stop.contracts, stop.source) == (55_000, None, "algo")  # closeFraction 1
+    assert _verdict(second) is Verdict.PROTECTED
+    # logged in on both sockets; orders on the private one, algo orders on the business one
+    sent = okx.state["okx_ws"]["messages"]
+    assert sorted(access for access, m in sent if m["op"] == "login") == ["business", "private"]
+    assert sorted((access, arg["channel"]) for access, m in sent if m["op"] == "subscribe"
+                  for arg in m["args"]) == [("business", "orders-algo"), ("private", "orders"),
+                                            ("private", "positions")]
