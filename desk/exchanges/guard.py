@@ -24,6 +24,10 @@ READ_METHODS = frozenset({
     "fetch_leverages", "fetch_margin_modes", "fetch_margin_mode", "fetch_leverage",
     "watch_mark_price", "watch_mark_prices", "watch_ticker", "watch_tickers", "watch_positions",
     "watch_balance", "fetch_open_orders", "close", "market", "safe_market", "check_required_credentials",
+    # order pushes as prompts for the REST read (issue 17): Binance's rides the listen-key stream
+    # (POST/PUT /listenKey, already allowed below), Bybit's and OKX's log in on the socket,
+    # Hyperliquid's is a public subscription — no new REST endpoint
+    "watch_orders",
     "milliseconds", "seconds",
     # raw read endpoints (signed GETs) used for key checks and raw payloads
     "sapi_get_account_apirestrictions", "fapiprivate_get_apitradingstatus",

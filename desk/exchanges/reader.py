@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -32,6 +33,12 @@ from desk.exchanges.errors import classify, retry_after_of
 from desk.exchanges.guard import ReadOnlyExchange, ReadOnlyViolation, check_request
 
 _classes: dict[str, type] = {}
+# The order channels watch_account follows as prompts: ccxt's watch_orders follows one channel,
+# and OKX keeps its conditional, OCO and trigger orders (the stops) on another, "orders-algo" on
+# the business socket, which ccxt opens with trigger=True.
+_ORDER_WATCHES: Mapping[str, tuple[tuple[str, Mapping[str, Any]], ...]] = {
+    "okx": (("order", {}), ("algo order", {"trigger": True})),
+}
 # Longest wait between failed REST follow-ups of the account stream (seconds).
 _FOLLOW_UP_MAX_BACKOFF = 60.0
 log = logging.getLogger(__name__)
@@ -196,6 +203,16 @@ class CcxtReader:
     @property
     def streams_positions(self) -> bool:
         return bool(self._raw.has.get("watchPositions")) and self.venue != "hyperliquid"
+
+    @property
+    def streams_orders(self) -> bool:
+        """The account stream also follows the venue's order pushes (ccxt's watch_orders).
+
+        Only beside a position stream: order events alone miss liquidations, ADL, funding and
+        transfers, so they never make an account count as streaming (the monitor would then read
+        it at the slower reconcile interval). Hyperliquid therefore keeps polling.
+        """
+        return self.streams_positions and bool(self._raw.has.get("watchOrders"))
 
     # -- REST -----------------------------------------------------------------------------
     async def snapshot(self) -> AccountSnapshot:
@@ -374,16 +391,19 @@ class CcxtReader:
         return [group_watcher(g) for g in groups.values()]
 
     async def watch_account(self) -> AsyncIterator[AccountSnapshot]:
-        """Streamed position changes, each answered by a REST read of the account.
+        """Streamed position and order changes, each answered by a REST read of the account.
 
         ccxt's streamed positions lose mark and liquidation price after the first update
-        (ccxt-notes.md §10.1), so the stream is used as a prompt and REST stays the truth. The
-        prompts are coalesced: one read at a time, at most one per ``account_refresh_seconds``
-        (changes arriving meanwhile are answered by the next read), and after a failed REST read
-        (from here or from :meth:`snapshot`) the next follow-up waits longer — doubling up to
-        a minute, or as long as the venue asked. A failed read ends the iteration with its
-        VenueError, like a failed stream, so the monitor backs off and reopens; the wait
-        carries over to the reopened stream.
+        (ccxt-notes.md §10.1), so the streams are used as prompts and REST stays the truth: a
+        position event, or an order event where the venue pushes them (:attr:`streams_orders` —
+        a stop placed, moved or cancelled), prompts the same read, which carries the positions
+        and the open orders together. The prompts are coalesced: one read at a time, at most one
+        per ``account_refresh_seconds`` (changes arriving meanwhile are answered by the next
+        read), and after a failed REST read (from here or from :meth:`snapshot`) the next
+        follow-up waits longer — doubling up to a minute, or as long as the venue asked. A failed
+        read ends the iteration with its VenueError, like a failed stream (either one), so the
+        monitor backs off, polls meanwhile and reopens; the wait carries over to the reopened
+        stream.
         """
         if not self.streams_positions:
             raise VenueError(ErrorKind.CONFIG,
@@ -393,38 +413,51 @@ class CcxtReader:
         except Exception as exc:
             raise classify(exc, self.account_name, self.venue) from exc
         changed = asyncio.Event()
-        stream_error: list[BaseException] = []
+        stream_error: list[tuple[str, BaseException]] = []
 
-        async def pump() -> None:
+        async def pump(which: str, watch: Any) -> None:
             # keeps a watch pending at all times, so no change is lost while a read is running
             try:
                 while True:
-                    await self.exchange.watch_positions()
+                    await watch()
                     changed.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                stream_error.append(exc)
+                stream_error.append((which, exc))
                 changed.set()
 
-        pumper = asyncio.ensure_future(pump())
+        watches: list[tuple[str, Any]] = [("position", self.exchange.watch_positions)]
+        if self.streams_orders:
+            for which, params in _ORDER_WATCHES.get(self.venue, (("order", {}),)):
+                watches.append((which, functools.partial(self.exchange.watch_orders, None, None, None,
+                                                         dict(params))))
+        pumpers = [asyncio.ensure_future(pump(which, watch)) for which, watch in watches]
         try:
             while True:
                 await changed.wait()
                 if not stream_error and (wait := self._refresh_gate - time.monotonic()) > 0:
                     await asyncio.sleep(wait)  # changes arriving meanwhile join this read
                 if stream_error:
-                    error = stream_error[0]
-                    raise classify(error, self.account_name, self.venue) from error
+                    # A failed order stream ends the iteration too, rather than leaving the
+                    # position stream running alone: the monitor then counts the account as not
+                    # streaming and polls it (orders included) until the stream is back, instead
+                    # of reading it at the reconcile interval while saying "streaming".
+                    which, error = stream_error[0]
+                    failure = classify(error, self.account_name, self.venue)
+                    raise VenueError(failure.kind, f"{failure} (the {which} stream)",
+                                     retry_after=failure.retry_after) from error
                 changed.clear()
                 started = time.monotonic()
                 snap = await self.snapshot()
                 self._refresh_gate = max(self._refresh_gate, started + self.cfg.account_refresh_seconds)
                 yield snap
         finally:
-            pumper.cancel()
-            with contextlib.suppress(BaseException):
-                await pumper
+            for task in pumpers:
+                task.cancel()
+            for task in pumpers:
+                with contextlib.suppress(BaseException):  # cancelled, or failed after another did
+                    await task
 
     async def close(self) -> None:
         if self._inflight is not None and not self._inflight.done():

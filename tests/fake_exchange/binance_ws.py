@@ -9,7 +9,10 @@ Streams"), at the paths ccxt.pro 4.5.90 uses once its URLs point at the fake (cc
   ``{"result": null, "id": 1}`` and then pushes ``markPriceUpdate`` events for each subscribed
   symbol every ``interval`` seconds (Binance: 1 s; tests shorten it);
 * the user-data stream ``/private/ws?listenKey=<key>`` (also ``/ws/<key>``): the listen key must
-  come from ``POST /fapi/v1/listenKey``; ``ACCOUNT_UPDATE`` events are pushed by the test.
+  come from ``POST /fapi/v1/listenKey``; ``ACCOUNT_UPDATE`` (positions, balances),
+  ``ORDER_TRADE_UPDATE`` (plain orders) and ``ALGO_UPDATE`` (conditional orders of the Algo
+  Service) events are pushed by the test, in the shapes of Binance's "Event: Balance and Position
+  Update", "Event: Order Update" and "Event: Algo Order Update".
 
 Faults for the streams (on top of the HTTP faults of server.py, which also apply to the
 WebSocket handshake): ``silence(server)`` keeps connections open but sends nothing,
@@ -149,9 +152,47 @@ def account_update(server: FakeExchange, positions: list[dict[str, Any]],
     unrealized PnL, ``mt`` margin type, ``iw`` isolated wallet, ``ps`` position side.
     """
     now = server.now_ms()
-    event = {"e": "ACCOUNT_UPDATE", "E": now, "T": now,
-             "a": {"m": "ORDER", "B": balances or [], "P": positions}}
+    return _push_user(server, {"e": "ACCOUNT_UPDATE", "E": now, "T": now,
+                               "a": {"m": "ORDER", "B": balances or [], "P": positions}})
 
+
+def order_update(server: FakeExchange, row: dict[str, Any], execution: str = "NEW") -> int:
+    """Push an ``ORDER_TRADE_UPDATE`` for a plain order given as its ``/fapi/v1/openOrders`` row;
+    ``execution``: NEW, CANCELED, AMENDMENT, TRADE, EXPIRED (the order status follows it)."""
+    now = server.now_ms()
+    status = {"AMENDMENT": "NEW", "TRADE": "PARTIALLY_FILLED"}.get(execution, execution)
+    stop = row.get("stopPrice") or "0"
+    o = {"s": row["symbol"], "c": row.get("clientOrderId", ""), "S": row["side"], "o": row["type"],
+         "f": row.get("timeInForce", "GTC"), "q": row["origQty"], "p": row.get("price", "0"),
+         "ap": row.get("avgPrice", "0"), "sp": stop, "x": execution, "X": status, "i": row["orderId"],
+         "l": "0", "z": row.get("executedQty", "0"), "L": "0", "T": now, "t": 0, "b": "0", "a": "0",
+         "m": False, "R": bool(row.get("reduceOnly")), "wt": row.get("workingType", "CONTRACT_PRICE"),
+         "ot": row.get("origType", row["type"]), "ps": row.get("positionSide", "BOTH"),
+         "cp": bool(row.get("closePosition")), "rp": "0", "pP": bool(row.get("priceProtect")),
+         "si": 0, "ss": 0, "V": row.get("selfTradePreventionMode", "EXPIRE_MAKER"),
+         "pm": row.get("priceMatch", "NONE"), "gtd": row.get("goodTillDate", 0)}
+    if row.get("type") == "TRAILING_STOP_MARKET":
+        o.update(AP=row.get("activatePrice", "0"), cr=row.get("priceRate", "0"))
+    return _push_user(server, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": o})
+
+
+def algo_update(server: FakeExchange, row: dict[str, Any], status: str = "NEW") -> int:
+    """Push an ``ALGO_UPDATE`` for a conditional order given as its ``/fapi/v1/openAlgoOrders`` row;
+    ``status``: NEW, CANCELED, TRIGGERING, TRIGGERED, FINISHED, REJECTED, EXPIRED."""
+    now = server.now_ms()
+    o = {"caid": row.get("clientAlgoId", ""), "aid": row["algoId"], "at": row.get("algoType", "CONDITIONAL"),
+         "o": row["orderType"], "s": row["symbol"], "S": row["side"], "ps": row.get("positionSide", "BOTH"),
+         "f": row.get("timeInForce", "GTC"), "q": row.get("quantity", "0"), "X": status, "ai": "",
+         "ap": "0.00000", "aq": "0.00000", "act": "0", "tp": row.get("triggerPrice", "0"),
+         "p": row.get("price", "0"), "V": row.get("selfTradePreventionMode", "EXPIRE_MAKER"),
+         "wt": row.get("workingType", "CONTRACT_PRICE"), "pm": row.get("priceMatch", "NONE"),
+         "cp": bool(row.get("closePosition")), "pP": bool(row.get("priceProtect")),
+         "R": bool(row.get("reduceOnly")), "tt": 0, "gtd": row.get("goodTillDate", 0)}
+    return _push_user(server, {"e": "ALGO_UPDATE", "T": now, "E": now, "o": o})
+
+
+def _push_user(server: FakeExchange, event: dict[str, Any]) -> int:
+    """Send ``event`` on every user-data stream; returns how many received it."""
     async def send() -> int:
         sockets = list(_state(server)["user_sockets"])
         for ws in sockets:

@@ -13,6 +13,19 @@ linear`` → ``/v5/public/linear``; inverse → ``/v5/public/inverse``):
   only what changed (here ``markPrice``/``indexPrice``), as Bybit does for derivatives;
 * ``{"op": "ping"}`` is answered with ``"ret_msg": "pong"``.
 
+The private stream ``/v5/private`` (bybit-exchange.github.io/docs/v5/ws/connect, "Authentication";
+docs/v5/websocket/private/position and …/private/order), where ccxt.pro's watch_positions and
+watch_orders go for a unified or contract account:
+
+* ``{"op": "auth", "args": [api key, expires ms, hex HMAC-SHA256(secret, "GET/realtime" +
+  expires)]}`` → ``{"success": true, "ret_msg": "", "op": "auth", "conn_id": …}``; a wrong key or
+  signature, or an expired ``expires``, → ``"success": false`` with the request echoed;
+* ``{"op": "subscribe", "req_id": …, "args": ["position"]}`` / ``["order"]`` (after auth only) →
+  the same acknowledgement with ``"op": "subscribe"``; a topic in ``refuse_topics`` is refused
+  (``"success": false``, ``"ret_msg": "error:…"``) as Bybit refuses a topic it will not serve;
+* pushes ``{"id", "topic": "order" | "position", "creationTime", "data": [rows]}`` — ``order``
+  rows are ``/v5/order/realtime`` rows plus ``category``; sent by the test (``order_update``).
+
 Test controls: ``set_mark(server, "BTCUSDT", price)``, ``silence(server)``, ``drop(server)``
 (closes every socket; clients see the connection end) — the same shape as binance_ws.
 """
@@ -21,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import uuid
 from typing import Any
@@ -55,6 +70,11 @@ def install(server: FakeExchange) -> None:
         "subscribe_messages": [],  # (category, message) for assertions
         "connections": {c: 0 for c in CATEGORIES},
         "loop": None,
+        # the private stream
+        "private_sockets": set(),
+        "private_topics": {},  # socket -> subscribed topics
+        "private_messages": [],  # every message received on it, for assertions
+        "refuse_topics": set(),  # private topics refused at subscription
     }
     state = _state(server)
 
@@ -126,6 +146,95 @@ def install(server: FakeExchange) -> None:
     for category in CATEGORIES:
         server.app.router.add_get(f"/v5/public/{category}", public(category))
 
+    async def private(request: web.Request) -> web.StreamResponse:
+        return await _private(server, request)
+
+    server.app.router.add_get("/v5/private", private)
+
+
+def _authorised(server: FakeExchange, args: Any) -> bool:
+    if not isinstance(args, list) or len(args) != 3:
+        return False
+    key = server.keys.get(str(args[0]))
+    if key is None or key.revoked or not key.can_read:
+        return False
+    expires = str(args[1])
+    if not expires.isdigit() or int(expires) < server.now_ms():
+        return False
+    expected = hmac.new(key.secret.encode(), f"GET/realtime{expires}".encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, str(args[2]))
+
+
+async def _private(server: FakeExchange, request: web.Request) -> web.StreamResponse:
+    state = _state(server)
+    ws = web.WebSocketResponse(autoping=True, heartbeat=None)
+    await ws.prepare(request)
+    state["loop"] = asyncio.get_running_loop()
+    conn_id = str(uuid.uuid4())
+    authed = False
+    topics: set[str] = set()
+    state["private_sockets"].add(ws)
+    state["private_topics"][ws] = topics
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            body = json.loads(msg.data)
+            state["private_messages"].append(body)
+            op, req_id = body.get("op"), body.get("req_id")
+            answer: dict[str, Any] = {"success": True, "ret_msg": "", "op": op, "conn_id": conn_id}
+            if req_id is not None:
+                answer["req_id"] = req_id
+            if op == "ping":
+                answer["ret_msg"] = "pong"
+            elif op == "auth":
+                authed = _authorised(server, body.get("args"))
+                if not authed:
+                    answer.update(success=False, ret_msg="error:USVC1111", request=body)
+            elif op in ("subscribe", "unsubscribe"):
+                args = [a for a in body.get("args") or [] if isinstance(a, str)]
+                refused = [a for a in args if a in state["refuse_topics"]]
+                if not authed:
+                    answer.update(success=False, ret_msg="Request not authorized")
+                elif refused:
+                    answer.update(success=False, ret_msg=f"error:handler not found,topic:{refused[0]}")
+                elif op == "subscribe":
+                    topics.update(args)
+                else:
+                    topics.difference_update(args)
+            else:
+                answer.update(success=False, ret_msg="error:invalid op", request=body)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(json.dumps(answer))
+    finally:
+        state["private_sockets"].discard(ws)
+        state["private_topics"].pop(ws, None)
+    return ws
+
+
+def subscribed_private(server: FakeExchange) -> set[str]:
+    """The private topics some open socket is subscribed to."""
+    return {t for topics in list(_state(server)["private_topics"].values()) for t in topics}
+
+
+def order_update(server: FakeExchange, rows: list[dict[str, Any]], category: str = "linear") -> int:
+    """Push an ``order`` message (``/v5/order/realtime`` rows plus ``category``) to every private
+    socket subscribed to it; returns how many received it."""
+    data = [dict(row, category=category) for row in rows]
+    return _push_private(server, "order", data)
+
+
+def _push_private(server: FakeExchange, topic: str, data: list[dict[str, Any]]) -> int:
+    state = _state(server)
+    message = {"id": uuid.uuid4().hex, "topic": topic, "creationTime": server.now_ms(), "data": data}
+
+    async def send() -> int:
+        sockets = [ws for ws, topics in list(state["private_topics"].items()) if topic in topics]
+        for ws in sockets:
+            await ws.send_str(json.dumps(message))
+        return len(sockets)
+    return int(ws_faults.run_on_loop(state, send()))
+
 
 async def _push(server: FakeExchange, ws: web.WebSocketResponse, topics: set[str]) -> None:
     state = _state(server)
@@ -156,5 +265,5 @@ def silence(server: FakeExchange, silent: bool = True) -> None:
 
 
 def drop(server: FakeExchange) -> int:
-    """Close every ticker socket; returns how many were closed."""
-    return ws_faults.drop(_state(server), "sockets")
+    """Close every socket, public and private; returns how many were closed."""
+    return ws_faults.drop(_state(server), "sockets", "private_sockets")
