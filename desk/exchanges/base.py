@@ -91,10 +91,11 @@ class VenueReader(Protocol):
         ...
 
     def watch_account(self) -> AsyncIterator[AccountSnapshot]:
-        """Position and balance changes as they stream; only when ``streams_positions``.
+        """A fresh REST snapshot each time a position or (where ``streams_orders``) an order changes
+        on the venue's private stream; only when ``streams_positions``.
 
-        Streams may drop fields (ccxt's Binance watch_positions loses mark and liquidation
-        after its first update): the monitor merges them onto the last REST snapshot.
+        Streams drop fields (ccxt's Binance watch_positions loses mark and liquidation after its
+        first update), so a push is only a prompt: the read that answers it is the truth.
         """
         ...
 
