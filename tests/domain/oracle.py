@@ -20,6 +20,7 @@ smallest uniform move of every mark (within ±99 %) at which a unit's balance �
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,6 +215,16 @@ def unit_ratio(account: Account, unit: Unit) -> float:
     equity = unit.balance + sum(float(pnl(p, _at(p.mark_price))[0]) for p in unit.positions)
     mm = sum(float(maintenance(p, rules, _at(p.mark_price))[0]) for p in unit.positions)
     return mm / equity if equity > 0 else math.inf
+
+
+def unit_ratio_tolerance(unit: Unit) -> float:
+    """The relative error a margin ratio of ``unit`` may carry from rounding alone: its equity is a
+    sum of terms (balance, each PnL) that may nearly cancel, and each is known to a few ulps of its
+    own size, so the error of MM ÷ equity is about eps × Σ|term| ÷ |equity| (inf at zero equity)."""
+    terms = [unit.balance, *(float(pnl(p, _at(p.mark_price))[0]) for p in unit.positions)]
+    equity = sum(terms)
+    scale = sum(abs(t) for t in terms)
+    return math.inf if equity == 0 else 16 * sys.float_info.epsilon * scale / abs(equity)
 
 
 def unit_shock(account: Account, unit: Unit) -> float | None:

@@ -143,8 +143,17 @@ def differences(portfolio: Portfolio) -> dict[str, float]:
         note("shock_to_liquidation", risk.shock_to_liquidation, oracle.account_shock(account))
         for p, r in zip(account.positions, risk.positions, strict=True):
             o = oracle.position_figures(account, p)
-            for name in ("notional", "unrealized_pnl", "maintenance_margin", "margin_ratio"):
+            for name in ("notional", "unrealized_pnl", "maintenance_margin"):
                 note(name, getattr(r, name), getattr(o, name))
+            # a balance that nearly cancels its PnL (a position at its bankruptcy price) leaves the
+            # ratio only as exact as that cancellation: beyond REL_TOL, compare within its bound,
+            # and at any bound both must still say "at or past liquidation" alike
+            bound = oracle.unit_ratio_tolerance(oracle.unit_of(account, p))
+            difference = relative_difference(r.margin_ratio, o.margin_ratio)
+            if bound > REL_TOL:
+                same_side = (r.margin_ratio >= 1.0) == (o.margin_ratio >= 1.0)
+                difference = 0.0 if same_side and difference <= bound else math.inf
+            worst["margin_ratio"] = max(worst.get("margin_ratio", 0.0), difference)
             for name in ("liquidation_price", "bankruptcy_price"):
                 ours, theirs = getattr(r, name), getattr(o, name)
                 if theirs is None and ours is not None and not oracle.price_in_range(ours, p.mark_price):
@@ -153,8 +162,28 @@ def differences(portfolio: Portfolio) -> dict[str, float]:
     return worst
 
 
+def _isolated_short_at_its_bankruptcy_price() -> Portfolio:
+    """Found by this test under load: an inverse isolated short whose margin (16.67 SOL) is all but
+    cancelled by its loss at the mark — the ratio is ~10^16 on both sides but differs by 29 %,
+    which is rounding in the cancellation, not a disagreement."""
+    tiers = (Tier(0.0, math.inf, 0.125, 0.0),)
+
+    def inverse(symbol: str, contracts: float, size: float, side: Side, mark: float,
+                mode: MarginMode = MarginMode.CROSS, isolated_margin: float | None = None) -> Position:
+        return Position(symbol=symbol, settle=symbol.split(":")[1], kind=Kind.INVERSE, contracts=contracts,
+                        side=side, entry_price=10.0, mark_price=mark, margin_mode=mode, contract_size=size,
+                        tiers=tiers, isolated_margin=isolated_margin)
+
+    positions = (inverse("BTC/USD:BTC", 10.0, 100.0, Side.LONG, 10.0),
+                 inverse("ETH/USD:ETH", 100.0, 10.0, Side.LONG, 10.0),
+                 inverse("SOL/USD:SOL", 100.0, 10.0, Side.SHORT, 11.999999999999996,
+                         MarginMode.ISOLATED, 16.666666666666668))
+    return Portfolio((Account("a0", "binancecoinm", {"BTC": 100.0, "ETH": 100.0}, positions),))
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(portfolios)
+@example(_isolated_short_at_its_bankruptcy_price())
 def test_engine_agrees_with_an_oracle_that_shares_no_code_with_it(portfolio: Portfolio) -> None:
     worst = differences(portfolio)
     assert all(d <= REL_TOL for d in worst.values()), worst
