@@ -659,7 +659,7 @@ class MainWindow(QMainWindow):
             selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
             leg = f" {key.leg} leg" if key.leg != "both" else ""
             # its twin (the same instrument in the other margin mode) may still be open: say which
-            mode = f" {key.margin_mode}" if self._twinned(key) else ""
+            mode = f" {key.margin_mode}" if self.twinned(key) else ""
             self._say_beside_tabs(f"{key.symbol}{leg}{mode} is no longer open",
                                   f"{key.symbol}{leg}{mode} ({key.account}) is no longer open: the panels "
                                   "below show no position. Select another one in the table.")
@@ -679,13 +679,13 @@ class MainWindow(QMainWindow):
             self.selection_note.hide()
             return
         at = datetime.fromtimestamp(row.liquidated_at).strftime("%H:%M:%S")
-        who = f"{key.symbol} {row.risk.side}" + (f" {key.margin_mode}" if self._twinned(key) else "")
+        who = f"{key.symbol} {row.risk.side}" + (f" {key.margin_mode}" if self.twinned(key) else "")
         self._say_beside_tabs(f"✖ {who}: most likely liquidated",
                               f"{who} ({key.account}) left the account at {at} while critical: "
                               "most likely liquidated. The panels below have no open position to show. "
                               "Right-click the row → Acknowledge once you have checked the exchange.")
 
-    def _twinned(self, key: PositionKey) -> bool:
+    def twinned(self, key: PositionKey) -> bool:
         """The table holds (or held) this instrument in the other margin mode too: a label must
         say which of the two it means."""
         keys = [row.key for row in self.model.rows()]
