@@ -1068,8 +1068,8 @@ def _account_rows(account: AccountRisk, at: float) -> list[tuple[_SubjectKey, tu
         at, None, pool.margin_ratio, None, None, None, None, pool.unrealized_pnl, pool.maintenance_margin,
         pool.margin_balance, pool.wallet_balance, None, None, None, pool.venue_margin_ratio, None))
         for pool in pools)
-    # the margin mode keeps an OKX cross/isolated pair two series (PositionKey)
-    rows.extend((("position", name, p.settle, p.symbol, p.leg, p.margin_mode), _values(
+    # a position's subject is its PositionKey: an OKX cross/isolated pair is two series
+    rows.extend((("position", name, p.settle, p.key.symbol, p.key.leg, p.key.margin_mode), _values(
         at, p.side, p.margin_ratio, p.signed_distance_to_liquidation, p.mark_price, p.liquidation_price,
         p.bankruptcy_price, p.unrealized_pnl, p.maintenance_margin, None, None, p.notional, p.contracts,
         None, None, p.reported_liquidation_price))
