@@ -260,7 +260,8 @@ class AlertEngine:
         self._last = snapshot
         if not self.config.enabled:
             return []
-        twins_before, self._twins = self._twins, held_in_both_modes(p.key for p in snapshot.report.positions())
+        twins_before = self._twins
+        self._twins = held_in_both_modes(p.key for p in snapshot.report.positions())
         risk = list(self._risk_readings(snapshot))
         readings = _worst_per_key(risk + self._disagree_readings(snapshot))
         readings += self._stale_readings(snapshot, now)

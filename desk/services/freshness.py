@@ -183,7 +183,8 @@ def evaluate(now: float, *, account: Account | None, thresholds: Thresholds, exp
                 reason = _join(f"no mark price for {seconds(mark_age)}", causes)
             else:
                 reason = _join(data_text, causes)
-        positions[PositionKey.of(account.name, pos)] = PositionState(status=status, mark_time=pos.mark_time, reason=reason)
+        positions[PositionKey.of(account.name, pos)] = PositionState(status=status, mark_time=pos.mark_time,
+                                                                     reason=reason)
 
     mark_status = age_status(now - oldest[0], thresholds) if oldest else DataStatus.LIVE
     status = worst(data_status, mark_status, account_floor)

@@ -121,8 +121,8 @@ def merge_full_read(previous: Account | None, fresh: Account, observed_at: float
     if previous is None:
         return replace(fresh, positions=open_now, data_time=data_time)
     before = {identity(previous, p): p for p in previous.positions}
-    positions = tuple(merge_position(before[key], p, full_read=True) if (key := identity(previous, p)) in before
-                      else p for p in open_now)
+    positions = tuple(merge_position(before[key], p, full_read=True)
+                      if (key := identity(previous, p)) in before else p for p in open_now)
     return replace(fresh, positions=positions, data_time=data_time)
 
 
@@ -150,7 +150,8 @@ def marks_of_read(account: Account, read: Account) -> Account:
     marks = {identity(account, p): (p.mark_price, p.mark_time) for p in read.positions
              if _valid_price(p.mark_price)}
     positions = tuple(replace(p, mark_price=mark[0], mark_time=mark[1])
-                      if (mark := marks.get(identity(account, p))) is not None else p for p in account.positions)
+                      if (mark := marks.get(identity(account, p))) is not None else p
+                      for p in account.positions)
     return replace(account, positions=positions)
 
 

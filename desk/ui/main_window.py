@@ -489,6 +489,14 @@ class MainWindow(QMainWindow):
         risk: PositionRisk = rows[0].data(RISK_ROLE)
         return risk
 
+    def select_instrument(self, account: str, symbol: str, leg: str = "both") -> bool:
+        """Select the position an alert names (an alert names no margin mode: of OKX twins, their
+        condition is the worse one's, so the worse row is selected)."""
+        held = [row for row in self.model.rows() if row.key.instrument == (account, symbol, leg)]
+        if not held:
+            return False
+        return self.select_key(max(held, key=lambda row: (row.liquidated_at is not None, int(row.level))).key)
+
     def select_key(self, key: PositionKey) -> bool:
         source_row = self.model.row_for_key(key)
         if source_row is None:

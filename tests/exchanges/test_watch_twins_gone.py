@@ -35,25 +35,25 @@ def freshness_lines(tick: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return sorted((p["account"], p["symbol"], p["leg"], p["margin_mode"]) for p in tick["positions"])
 
 
-def liquidate(desk: Desk, mode: str) -> None:
+def liquidate(venue: Desk, mode: str) -> None:
     """The venue no longer lists the ``mode`` twin (OKX removes a liquidated position)."""
-    state = desk.fake.state["okx"]
+    state = venue.fake.state["okx"]
     state["positions"] = [p for p in state["positions"] if p["mgnMode"] != mode]
 
 
-def one_twin_liquidated(desk: Desk, *, isolated_margin: float, price: float, leaves: str,
+def one_twin_liquidated(venue: Desk, *, isolated_margin: float, price: float, leaves: str,
                         critical: str) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    fake_okx.cross_and_isolated(desk.fake, isolated_margin=isolated_margin)
-    desk.add("ok", "okx")
-    watch = watching(desk)
+    fake_okx.cross_and_isolated(venue.fake, isolated_margin=isolated_margin)
+    venue.add("ok", "okx")
+    watch = watching(venue)
     try:
         ticks = Ticks(watch)
         first = ticks.next_tick(lambda tick: True)
-        fake_okx.move_price(desk.fake, "BTC", price)
+        fake_okx.move_price(venue.fake, "BTC", price)
         ticks.next_tick(lambda tick: all(p["mark_price"] == price for p in account_of(tick)["positions"]))
         watch.read_until(lambda line: '"rule":"distance"' in line and '"level":"critical"' in line
                          and critical in line, timeout=HANG_GUARD)
-        liquidate(desk, leaves)
+        liquidate(venue, leaves)
         watch.read_until(lambda line: '"rule":"gone"' in line, timeout=HANG_GUARD)
         after = ticks.next_tick(lambda tick: len(held_modes(tick)) == 1)
         ticks.next_tick(lambda tick: True)  # a later read: no second "gone" for the one still open
@@ -71,7 +71,8 @@ def test_the_isolated_twin_liquidated_while_the_cross_stays_is_alerted_gone_by_n
     live(first)
     assert held_modes(first) == ["cross", "isolated"]
     # two positions, each its own freshness line (not one shared by the twins)
-    assert freshness_lines(first) == [("ok", BTC_LINEAR, "both", "cross"), ("ok", BTC_LINEAR, "both", "isolated")]
+    assert freshness_lines(first) == [("ok", BTC_LINEAR, "both", "cross"),
+                                      ("ok", BTC_LINEAR, "both", "isolated")]
     assert all(p["status"] == "live" for p in first["positions"])
     assert held_modes(after) == ["cross"]
     assert freshness_lines(after) == [("ok", BTC_LINEAR, "both", "cross")]

@@ -48,7 +48,8 @@ def twins() -> tuple[Book, tuple[str, str, str, str], tuple[str, str, str, str]]
     cross = replace(make_position("ok", BTC, leg="both", side="long", mark=62_000.0, liq=33_700.0, ratio=0.2,
                                   tick=0.1, reported=None, mode="cross"), contracts=100.0)
     isolated = replace(make_position("ok", BTC, leg="both", side="long", mark=62_000.0, liq=58_212.0,
-                                     ratio=0.55, tick=0.1, reported=58_211.9, mode="isolated"), contracts=20.0)
+                                     ratio=0.55, tick=0.1, reported=58_211.9, mode="isolated"),
+                       contracts=20.0)
     book = Book(accounts=("ok",), thresholds=Thresholds(), held={}, status={"ok": DataStatus.LIVE}, now=NOW)
     for risk in (cross, isolated):
         book.held[risk.key] = Held(risk, mark_time=NOW)

@@ -48,7 +48,7 @@ class ChartPanels:
             self.stress.show_account(portfolio, risk.account)
         if self.whatif.portfolio is not portfolio:
             self.whatif.set_portfolio(portfolio)
-        self.whatif.select(risk.account, risk.symbol, risk.leg)
+        self.whatif.select(risk.account, risk.symbol, risk.leg, risk.margin_mode)
 
     def on_snapshot(self, snapshot: Any) -> None:
         if self.window.selected_position() is None and self.whatif.portfolio is None:
