@@ -1,16 +1,16 @@
 """The positions table: a Qt model over the engine's PositionRisk rows, updated in place.
 
-Rows are keyed by the position's :class:`~desk.domain.model.PositionKey` (account, symbol,
-leg, margin mode: OKX may hold one instrument cross and isolated at once). A new snapshot
-updates existing rows in place, appends new ones and removes closed ones, re-sorts, and only
-then signals the changed cells (``dataChanged``) at the rows they now occupy — so a repaint
-never puts one position's cells in another's row, and the view's selection, sort order and
-scroll position survive live updates. Critical, stale and LIQUIDATED rows are pinned above the
-rest whatever the sort column. A position gone on a good read while critical (the alert
-engine's "gone" rule) stays as a greyed LIQUIDATED row until acknowledged. Every figure comes
-from the engine's report; this model only formats it, shows the monitor's ours-vs-exchange comparison (made at the last account read, at
-that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`) with that read's age, and
-marks rows whose data is stale.
+Rows are keyed by the position's :class:`~desk.domain.model.PositionKey` (account, symbol, leg,
+margin mode: OKX may hold one instrument cross and isolated at once). A new snapshot updates
+existing rows in place, appends new ones and removes closed ones, re-sorts, and only then signals
+the changed cells (``dataChanged``) at the rows they now occupy — so a repaint never puts one
+position's cells in another's row, and the view's selection, sort order and scroll position
+survive live updates. Critical, stale and LIQUIDATED rows are pinned above the rest whatever the
+sort column. A position gone on a good read while critical (the alert engine's "gone" rule) stays
+as a greyed LIQUIDATED row until acknowledged. Every figure comes from the engine's report; this
+model only formats it, shows the monitor's ours-vs-exchange comparison (made at the last account
+read, at that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`) with that read's age,
+and marks rows whose data is stale.
 """
 
 from __future__ import annotations
