@@ -215,7 +215,7 @@ def test_no_venue_page_for_a_demo_account(qtbot, window, catcher) -> None:  # ty
     assert QColor(eth.data(Qt.ItemDataRole.ForegroundRole)).name().upper() == (
         QColor(level_text_hex(Level.WARNING)).name().upper())
     assert by_key[("demo-bybit-isolated", "BTC/USDT:USDT", "both", "isolated")].data(display) == "●●○○○"
-    assert by_key[("demo-binance-usdm", "ETH/USDT:USDT", "long")].data(display) == "●●●○"
+    assert by_key[("demo-binance-usdm", "ETH/USDT:USDT", "long", "cross")].data(display) == "●●●○"
     assert by_key[("demo-hyperliquid", "BTC/USDC:USDC", "both", "cross")].data(display) == "—"
 
     actions = _menu_for(window, "ETH/USDT:USDT")
