@@ -107,3 +107,10 @@ def test_twins_are_two_rows_each_cell_its_own_through_sorts_and_one_twins_update
     assert window.proxy.index(0, 0).data(KEY_ROLE) == isolated  # the nearer to liquidation first
     assert cell_mismatches(window.table, book, NOW + 2) == []
     assert settle(recorder) == []
+
+    # an alert names no margin mode (its condition is the worse twin's): opening it selects the
+    # worse twin, whichever was selected before
+    window.select_key(cross)
+    assert window.select_instrument("ok", BTC, "both")
+    assert window.selected_key() == isolated
+    assert window.twinned(cross) and window.twinned(isolated)
