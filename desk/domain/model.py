@@ -133,7 +133,8 @@ class Position:
 
     @property
     def key(self) -> tuple[str, str]:
-        """Identity of a position inside its account: (symbol, leg)."""
+        """(symbol, leg): the engine's unit of a position inside its account. A live position is
+        named by :class:`PositionKey` (with the margin mode: OKX twins)."""
         return (self.symbol, self.leg.value)
 
     @property

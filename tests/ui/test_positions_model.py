@@ -134,8 +134,8 @@ def test_closed_positions_leave_and_new_ones_arrive(qtbot) -> None:  # type: ign
 def test_stale_rows_look_stale(qtbot) -> None:  # type: ignore[no-untyped-def]
     model, _, _ = make(qtbot)
     positions = book()
-    states = {("main", "CRIT/USDT:USDT", "both", "cross"): PositionState(DataStatus.STALE, mark_time=NOW - 45,
-                                                                 reason="mark feed silent for 45 s")}
+    states = {("main", "CRIT/USDT:USDT", "both", "cross"): PositionState(
+        DataStatus.STALE, mark_time=NOW - 45, reason="mark feed silent for 45 s")}
     model.apply_snapshot(snapshot(positions, at=NOW, position_states=states))
     assert cell(model, "CRIT/USDT:USDT", Column.STATUS) == "◌ STALE"
     assert cell(model, "CRIT/USDT:USDT", Column.AGE).startswith("STALE 45 s")
@@ -150,8 +150,8 @@ def test_stale_rows_look_stale(qtbot) -> None:  # type: ignore[no-untyped-def]
 
 def test_delayed_rows_say_so_in_the_risk_column(qtbot) -> None:  # type: ignore[no-untyped-def]
     model, _, _ = make(qtbot)
-    states = {("main", "SAFE/USDT:USDT", "both", "cross"): PositionState(DataStatus.DELAYED, mark_time=NOW - 9,
-                                                                 reason="marks 9 s old")}
+    states = {("main", "SAFE/USDT:USDT", "both", "cross"): PositionState(
+        DataStatus.DELAYED, mark_time=NOW - 9, reason="marks 9 s old")}
     model.apply_snapshot(snapshot(book(), at=NOW, position_states=states))
     assert cell(model, "SAFE/USDT:USDT", Column.STATUS) == "✓ OK ◐"
     assert "delayed (marks 9 s old)" in cell(model, "SAFE/USDT:USDT", Column.STATUS,
