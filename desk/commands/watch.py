@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
 from datetime import datetime
 from typing import Any, TextIO, cast
 
@@ -252,6 +251,7 @@ class TablePrinter(Printer):
 def render_table(snap: Any, *, verbose: bool = False) -> str:
     """The compact risk table of one snapshot, worst first (as `desk risk` orders it)."""
     from desk.domain import display
+    from desk.domain.model import held_in_both_modes
 
     lines = [f"— {_clock(snap.at)} —"]
     headers = ["account", "symbol", "side", "size", "mark", "liq", "distance", "margin ratio", "data"]
@@ -266,11 +266,11 @@ def render_table(snap: Any, *, verbose: bool = False) -> str:
         return (-ratio, math.inf if dist is None else dist)
 
     # an instrument and leg held both cross and isolated (OKX) is two rows: say which is which
-    held_twice = {k for k, n in Counter(p.key for p in snap.report.positions()).items() if n > 1}
+    held_twice = held_in_both_modes(p.key for p in snap.report.positions())
 
     def side_of(p: Any, *, hedge: bool = True) -> str:
         side = f"{p.side} (hedge)" if hedge and p.leg != "both" else p.side
-        return f"{side} {p.margin_mode}" if p.key in held_twice else side
+        return f"{side} {p.margin_mode}" if p.key.instrument in held_twice else side
 
     for p in sorted(snap.report.positions(), key=badness):
         state = snap.positions.get(p.key)
@@ -378,8 +378,8 @@ def snapshot_to_dict(snap: Any) -> dict[str, Any]:
             for a in snap.accounts
         ],
         "positions": [
-            {"account": k[0], "symbol": k[1], "leg": k[2], "status": s.status.value,
-             "mark_time": s.mark_time, "reason": s.reason}
+            {"account": k.account, "symbol": k.symbol, "leg": k.leg, "margin_mode": k.margin_mode,
+             "status": s.status.value, "mark_time": s.mark_time, "reason": s.reason}
             for k, s in snap.positions.items()
         ],
         "report": report_to_dict(snap.report),

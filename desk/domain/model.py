@@ -8,11 +8,11 @@ settle currency; rates as fractions; tier notionals in quote (linear) or coin (i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from desk.domain.protection import Order
@@ -69,6 +69,36 @@ class Reported:
     margin_ratio: float | None = None
 
 
+class PositionKey(NamedTuple):
+    """A live position wherever desk names one (freshness, alerts, history, the table, selection).
+
+    OKX lets one account hold an instrument and leg both cross and isolated at once ("twins"): two
+    positions, so the margin mode belongs to the key. Every place derives its key from this one."""
+
+    account: str
+    symbol: str
+    leg: str
+    margin_mode: str
+
+    @classmethod
+    def of(cls, account: str, position: Position) -> PositionKey:
+        return cls(account, position.symbol, position.leg.value, position.margin_mode.value)
+
+    @property
+    def instrument(self) -> tuple[str, str, str]:
+        """(account, symbol, leg): what twins share."""
+        return (self.account, self.symbol, self.leg)
+
+
+def held_in_both_modes(keys: Iterable[PositionKey]) -> frozenset[tuple[str, str, str]]:
+    """The instruments (account, symbol, leg) held both cross and isolated: only there must a label
+    say the margin mode to tell the two positions apart."""
+    modes: dict[tuple[str, str, str], set[str]] = {}
+    for key in keys:
+        modes.setdefault(key.instrument, set()).add(key.margin_mode)
+    return frozenset(k for k, held in modes.items() if len(held) > 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     symbol: str
@@ -103,7 +133,8 @@ class Position:
 
     @property
     def key(self) -> tuple[str, str]:
-        """Identity of a position inside its account: (symbol, leg)."""
+        """(symbol, leg): the engine's unit of a position inside its account. A live position is
+        named by :class:`PositionKey` (with the margin mode: OKX twins)."""
         return (self.symbol, self.leg.value)
 
     @property

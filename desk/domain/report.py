@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from desk.domain.model import Account, Position
+from desk.domain.model import Account, Position, PositionKey
 from desk.domain.protection import Protection
 
 
@@ -152,8 +152,8 @@ class PositionRisk:
     realized_pnl: float | None = None  # as the venue reports it on the position (model.Position)
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.account, self.symbol, self.leg)
+    def key(self) -> PositionKey:
+        return PositionKey(self.account, self.symbol, self.leg, self.margin_mode)
 
     @property
     def liquidatable(self) -> bool:

@@ -58,8 +58,16 @@ def _finite(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
+def _is(p: Position, symbol: str, leg: str, margin_mode: str | None) -> bool:
+    """``p`` is the position (symbol, leg) — of ``margin_mode`` when given: OKX may hold one
+    instrument and leg both cross and isolated (twins), and only the mode tells them apart."""
+    return (p.symbol == symbol and p.leg.value == leg
+            and (margin_mode is None or p.margin_mode.value == margin_mode))
+
+
 class MarkProbe:
-    """The figures of position ``(symbol, leg)`` of ``account`` at any mark of ``symbol``.
+    """The figures of position ``(symbol, leg)`` (of ``margin_mode``, for a twin) of ``account`` at
+    any mark of ``symbol``.
 
     All positions of ``symbol`` in the account move to the new mark (as ``apply_what_if`` does);
     the others stay at their marks. Compiles once (through ``plans``, the caller's plan cache; by
@@ -67,18 +75,19 @@ class MarkProbe:
     """
 
     def __init__(self, account: Account, symbol: str, leg: str = "both", *,
-                 plans: PlanCache | None = None) -> None:
+                 plans: PlanCache | None = None, margin_mode: str | None = None) -> None:
         self.account = account
         self.symbol = symbol
         self._leg = leg
+        self._mode = margin_mode
         self._plans = plans
         if account.pooled:  # one pool with collateral: the pooled engine, one report per probe
-            if not any(p.symbol == symbol and p.leg.value == leg for p in account.positions):
+            if not any(_is(p, symbol, leg, margin_mode) for p in account.positions):
                 raise KeyError(f'account "{account.name}" holds no {symbol} ({leg}) position')
             return
         self._compiled = compile_portfolio(Portfolio((account,)), plans=plans)
         rows = [i for i, p in enumerate(self._compiled.positions) if p.symbol == symbol]
-        target = [i for i in rows if self._compiled.positions[i].leg.value == leg]
+        target = [i for i in rows if _is(self._compiled.positions[i], symbol, leg, margin_mode)]
         if not target:
             raise KeyError(f'account "{account.name}" holds no {symbol} ({leg}) position')
         self._row = target[0]
@@ -94,8 +103,7 @@ class MarkProbe:
     @property
     def position(self) -> Position:
         if self.account.pooled:
-            return next(p for p in self.account.positions
-                        if p.symbol == self.symbol and p.leg.value == self._leg)
+            return next(p for p in self.account.positions if _is(p, self.symbol, self._leg, self._mode))
         return self._compiled.positions[self._row]
 
     def _pooled_at(self, price: float) -> ProbeFigures:
@@ -106,7 +114,7 @@ class MarkProbe:
         risk = compute_risk(Portfolio((dataclasses.replace(self.account, positions=moved),)),
                             plans=self._plans).accounts[0]
         index = next(i for i, p in enumerate(self.account.positions)
-                     if p.symbol == self.symbol and p.leg.value == self._leg)
+                     if _is(p, self.symbol, self._leg, self._mode))
         r = risk.positions[index]
         pool = next((q.margin_ratio for q in risk.pools if q.pool == "account"), None)
         return ProbeFigures(price, r.liquidation_price, r.bankruptcy_price, r.distance_to_liquidation,
@@ -168,9 +176,11 @@ def _replace_position(portfolio: Portfolio, account: str, old: Position, new: Po
     return dataclasses.replace(portfolio, accounts=tuple(edit(a) for a in portfolio.accounts))
 
 
-def find_position(portfolio: Portfolio, account: str, symbol: str, leg: str = "both") -> Position:
+def find_position(portfolio: Portfolio, account: str, symbol: str, leg: str = "both", *,
+                  margin_mode: str | None = None) -> Position:
+    """The position (symbol, leg) of ``account``; of ``margin_mode`` when given (an OKX twin)."""
     for p in portfolio.account(account).positions:
-        if p.symbol == symbol and p.leg.value == leg:
+        if _is(p, symbol, leg, margin_mode):
             return p
     raise KeyError(f'account "{account}" holds no {symbol} ({leg}) position')
 
@@ -184,8 +194,10 @@ def edit_position(
     contracts: float | None = None,
     leverage: float | None = None,
     add_margin: float | None = None,
+    margin_mode: str | None = None,
 ) -> Portfolio:
-    """A copy of ``portfolio`` with one position changed, the way the venue would book it.
+    """A copy of ``portfolio`` with one position changed, the way the venue would book it (the one
+    of ``margin_mode`` when given: an OKX twin).
 
     * ``contracts`` — a new size. Closing part at the mark realises that part's PnL into the wallet
       (a cross pool's margin balance is unchanged, as ``reduce_size`` suggestions assume); an isolated
@@ -202,7 +214,7 @@ def edit_position(
     Raises ``ValueError`` naming the field for an impossible edit (negative size, leverage ≤ 0,
     removing more margin than there is). Reported exchange figures of the account are dropped.
     """
-    p = find_position(portfolio, account, symbol, leg)
+    p = find_position(portfolio, account, symbol, leg, margin_mode=margin_mode)
     wallet_change = 0.0
     new: Position | None = p
     if contracts is not None:

@@ -31,6 +31,7 @@ from desk.domain.model import (
     PoolKind,
     Portfolio,
     Position,
+    PositionKey,
     Reported,
     Side,
     SpotBalance,
@@ -624,15 +625,15 @@ def _account(doc: AccountDoc, positions: tuple[Position, ...] | None = None) -> 
     _finite(doc.data_time, "data_time", doc.name)
     if positions is None:
         positions = tuple(_position(p, doc.name) for p in doc.positions)
-    seen: dict[tuple[str, str, str], Position] = {}
+    seen: dict[PositionKey, Position] = {}
     legs: dict[str, set[str]] = {}
     for p in positions:
         label = _position_label({"symbol": p.symbol, "leg": p.leg.value, "side": p.side.value})
         # one cross and one isolated position of the same instrument may coexist (OKX allows it)
-        if (*p.key, p.margin_mode.value) in seen:
+        if PositionKey.of(doc.name, p) in seen:
             raise _fail(f"appears twice as a {p.margin_mode.value} position; merge the two entries (one "
                         "position per symbol, leg and margin mode)", doc.name, label, "symbol")
-        seen[(*p.key, p.margin_mode.value)] = p
+        seen[PositionKey.of(doc.name, p)] = p
         kinds = legs.setdefault(p.symbol, set())
         kinds.add(p.leg.value)
         if "both" in kinds and len(kinds) > 1:

@@ -24,13 +24,14 @@ calls to it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from desk.domain import display
 from desk.domain.alerts import Alert, AlertLevel
+from desk.domain.model import PositionKey, held_in_both_modes
 from desk.domain.protection import Verdict, loss_text, verdict_text
 from desk.domain.report import AccountRisk, PositionRisk, Suggestion
 from desk.domain.suggest import advice_text
@@ -95,6 +96,8 @@ class _Reading:
     key: TrackKey
     level: AlertLevel | None
     alert: Alert | None  # describes the reading at ``level`` (None when level is None)
+    # the position it was read on: a condition is shared by twins, each twin's own level is not
+    position: PositionKey | None = None
 
 
 def _worst_per_key(readings: list[_Reading]) -> list[_Reading]:
@@ -107,6 +110,15 @@ def _worst_per_key(readings: list[_Reading]) -> list[_Reading]:
         if held is None or rank(r.level) > rank(held.level):
             worst[r.key] = r
     return list(worst.values())
+
+
+def _own_levels(readings: Iterable[_Reading]) -> dict[PositionKey, AlertLevel | None]:
+    """Each position's worst level of its own risk readings (before twins share a condition)."""
+    own: dict[PositionKey, AlertLevel | None] = {}
+    for r in readings:
+        if r.position is not None and (r.position not in own or rank(r.level) > rank(own[r.position])):
+            own[r.position] = r.level
+    return own
 
 
 def level_for(
@@ -195,7 +207,10 @@ class AlertEngine:
     _cooldowns: dict[tuple[object, ...], float] = field(default_factory=dict)
     _last: MonitorSnapshot | None = None
     # positions last seen critical, kept until a good read shows them again or shows them gone
-    _critical_seen: dict[tuple[str, str, str], tuple[PositionRisk, float]] = field(default_factory=dict)
+    # (twins apart: one may be liquidated while the other stays open)
+    _critical_seen: dict[PositionKey, tuple[PositionRisk, float]] = field(default_factory=dict)
+    # instruments held both cross and isolated in the last snapshot: their alerts name the mode
+    _twins: frozenset[tuple[str, str, str]] = frozenset()
     _started: bool = False
     _snooze_all: float | None = None
     _snooze_subjects: dict[str, float] = field(default_factory=dict)
@@ -245,11 +260,15 @@ class AlertEngine:
         self._last = snapshot
         if not self.config.enabled:
             return []
-        readings = _worst_per_key(list(self._risk_readings(snapshot)) + self._disagree_readings(snapshot))
+        twins_before = self._twins
+        self._twins = held_in_both_modes(p.key for p in snapshot.report.positions())
+        risk = list(self._risk_readings(snapshot))
+        readings = _worst_per_key(risk + self._disagree_readings(snapshot))
         readings += self._stale_readings(snapshot, now)
-        gone = self._gone(snapshot, now)
+        # a twin gone since the last snapshot is named by its mode, though its sibling is now alone
+        gone = self._gone(snapshot, now, twins_before | self._twins)
         out = self._process(readings, gone, now, present=self._present_keys(snapshot))
-        self._remember_critical(snapshot, now)
+        self._remember_critical(snapshot, now, _own_levels(risk))
         return out
 
     def tick(self, now: float | None = None) -> list[Emission]:
@@ -276,14 +295,14 @@ class AlertEngine:
                 if p.liquidatable:
                     # The distance is |mark − liquidation| ÷ mark: once the mark is beyond the
                     # liquidation price it grows again, so it must not decide the level here.
-                    yield _Reading(key, AlertLevel.CRITICAL, self._past_alert(p, snap.at, hedges))
+                    yield _Reading(key, AlertLevel.CRITICAL, self._past_alert(p, snap.at, hedges), p.key)
                 elif p.distance_to_liquidation is not None and math.isfinite(p.distance_to_liquidation):
                     level = level_for(
                         p.distance_to_liquidation, self._level(key), th.distance_warning,
                         th.distance_critical, higher_is_worse=False, rearm=rearm,
                     )
                     alert = self._distance_alert(p, level, th, snap.at, hedges) if level else None
-                    yield _Reading(key, level, alert)
+                    yield _Reading(key, level, alert, p.key)
                 ratio = p.margin_ratio
                 if p.margin_mode == "isolated" and ratio is not None and not math.isnan(ratio):
                     key = ("margin_ratio", p.account, p.symbol, p.leg)
@@ -291,7 +310,8 @@ class AlertEngine:
                         ratio, self._level(key), th.margin_ratio_warning,
                         th.margin_ratio_critical, higher_is_worse=True, rearm=rearm,
                     )
-                    yield _Reading(key, level, self._ratio_alert(p, level, th, snap.at) if level else None)
+                    yield _Reading(key, level, self._ratio_alert(p, level, th, snap.at) if level else None,
+                                   p.key)
                 if self.config.unprotected_notional > 0:
                     yield self._unprotected_reading(p, snap.at)
             yield from self._pool_readings(account, snap.at)
@@ -307,7 +327,7 @@ class AlertEngine:
             return _Reading(key, None, None)
         alert = Alert(
             at=at, rule="unprotected", level=AlertLevel.WARNING,
-            title=f"{p.symbol} {p.side}: {verdict_text(pr, p.tick_size)}",
+            title=f"{self._named(p)}: {verdict_text(pr, p.tick_size)}",
             body=(f"{_position_line(p)} · notional {display.money(abs(p.notional), p.settle)} "
                   f"(warning above {display.money(limit, p.settle)}) — no stop fires before liquidation; "
                   f"{loss_text(pr, p.settle)}."),
@@ -350,7 +370,7 @@ class AlertEngine:
         limit = th.distance_critical if level is AlertLevel.CRITICAL else th.distance_warning
         return Alert(
             at=at, rule="distance", level=level,
-            title=(f"{p.symbol} {p.side}: {display.distance(p.signed_distance_to_liquidation)} "
+            title=(f"{self._named(p)}: {display.distance(p.signed_distance_to_liquidation)} "
                    "from liquidation"),
             body=(f"{_position_line(p)} ({level.value} at {_pct(limit)})." + _hedge_note(hedges)
                   + _advice(p.suggestions)),
@@ -361,7 +381,7 @@ class AlertEngine:
     def _past_alert(self, p: PositionRisk, at: float, hedges: Sequence[Hedge] = ()) -> Alert:
         return Alert(
             at=at, rule="distance", level=AlertLevel.CRITICAL,
-            title=f"{p.symbol} {p.side}: {display.PAST_LIQUIDATION} — at or past its liquidation price",
+            title=f"{self._named(p)}: {display.PAST_LIQUIDATION} — at or past its liquidation price",
             body=(
                 f"{_position_line(p)} · distance {display.distance(p.signed_distance_to_liquidation)} · "
                 f"margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation): "
@@ -379,7 +399,7 @@ class AlertEngine:
         limit = th.margin_ratio_critical if level is AlertLevel.CRITICAL else th.margin_ratio_warning
         return Alert(
             at=at, rule="margin_ratio", level=level,
-            title=f"{p.symbol} {p.side}: margin ratio {_ratio(p.margin_ratio)}",
+            title=f"{self._named(p)}: margin ratio {_ratio(p.margin_ratio)}",
             body=(
                 f"{_position_line(p)} · margin ratio {_ratio(p.margin_ratio)} (100 % = liquidation; "
                 f"{level.value} at {_pct(limit)})." + _advice(p.suggestions)
@@ -416,7 +436,7 @@ class AlertEngine:
                 read_at = datetime.fromtimestamp(check.observed_at).strftime("%H:%M:%S")
                 alert = Alert(
                     at=snap.at, rule="disagree", level=level,
-                    title=f"{p.symbol} {p.side}: liquidation price differs from the exchange's",
+                    title=f"{self._named(p)}: liquidation price differs from the exchange's",
                     body=(
                         f"{p.account}: at the account read of {read_at} the exchange reports "
                         f"{_price(check.theirs, p.tick_size)}; desk computes "
@@ -462,25 +482,35 @@ class AlertEngine:
             out.append(_Reading(key, level, alert))
         return out
 
-    def _remember_critical(self, snap: MonitorSnapshot, now: float) -> None:
-        """Track positions critical within GONE_WINDOW that have not recovered out of the warning band."""
+    def _named(self, p: PositionRisk, twins: frozenset[tuple[str, str, str]] | None = None) -> str:
+        """"BTC/USDT:USDT long", with "isolated"/"cross" where the twin beside it needs telling apart."""
+        twinned = p.key.instrument in (self._twins if twins is None else twins)
+        return f"{p.symbol} {p.side} {p.margin_mode}" if twinned else f"{p.symbol} {p.side}"
+
+    def _remember_critical(self, snap: MonitorSnapshot, now: float,
+                           own: Mapping[PositionKey, AlertLevel | None]) -> None:
+        """Track positions critical within GONE_WINDOW that have not recovered out of the warning band.
+
+        Each position by its own readings (``own``): of twins sharing a condition, the safe one is
+        never taken for critical (its closing is no liquidation)."""
         critical_pools = {
             (k[1], k[2]) for k, t in self._tracks.items()
             if k[0] == "pool_margin_ratio" and t.level is AlertLevel.CRITICAL
         }
         for p in snap.report.positions():
-            levels = [self._level((rule, *p.key)) for rule in ("distance", "margin_ratio")]
-            critical = AlertLevel.CRITICAL in levels or (
+            level = own.get(p.key)
+            critical = level is AlertLevel.CRITICAL or (
                 p.margin_mode == "cross" and (p.account, f"{p.settle} pool") in critical_pools)
             seen = self._critical_seen.get(p.key)
             if critical:
                 self._critical_seen[p.key] = (p, now)
-            elif seen is not None and any(levels) and now - seen[1] <= GONE_WINDOW:
+            elif seen is not None and level is not None and now - seen[1] <= GONE_WINDOW:
                 self._critical_seen[p.key] = (p, seen[1])  # fell back to warning: still at risk
             else:
                 self._critical_seen.pop(p.key, None)
 
-    def _gone(self, snap: MonitorSnapshot, now: float) -> list[Alert]:
+    def _gone(self, snap: MonitorSnapshot, now: float,
+              twins: frozenset[tuple[str, str, str]]) -> list[tuple[PositionKey, Alert]]:
         """Positions critical within GONE_WINDOW (and still at warning or worse when last seen)
         that a good read of their account no longer shows.
 
@@ -511,9 +541,9 @@ class AlertEngine:
             stopped = "" if stop is None else (
                 f" Its stop at {_price(stop, p.tick_size)} covered the whole position and fires before "
                 "liquidation: most likely it filled.")
-            out.append(Alert(
+            out.append((key, Alert(
                 at=now, rule="gone", level=AlertLevel.CRITICAL,
-                title=f"{p.symbol} {p.side} is gone — {ending}",
+                title=f"{self._named(p, twins)} is gone — {ending}",
                 body=(
                     f"{p.account}: the {p.side} {display.quantity(p.contracts)} {p.symbol} position was "
                     "critical "
@@ -523,7 +553,7 @@ class AlertEngine:
                 ),
                 account=p.account, symbol=p.symbol, leg=p.leg,
                 value=p.mark_price, threshold=p.liquidation_price,
-            ))
+            )))
         return out
 
     # ----------------------------------------------------------------- hygiene
@@ -580,7 +610,8 @@ class AlertEngine:
         return quiet is not None and quiet.contains(now, self.config.tz)
 
     def _process(
-        self, readings: list[_Reading], gone: list[Alert], now: float, present: set[TrackKey] | None
+        self, readings: list[_Reading], gone: list[tuple[PositionKey, Alert]], now: float,
+        present: set[TrackKey] | None
     ) -> list[Emission]:
         fired: list[Alert] = []
         recovered: list[Alert] = []
@@ -608,8 +639,8 @@ class AlertEngine:
             for key in [k for k in self._tracks if k not in present]:
                 del self._tracks[key]
         fired += self._release_pending(now, skip={id(a) for a in fired})
-        for alert in gone:
-            cooldown = ("gone", alert.account, alert.symbol, alert.leg, AlertLevel.CRITICAL)
+        for position, alert in gone:
+            cooldown = ("gone", *position, AlertLevel.CRITICAL)  # twins apart
             last = self._cooldowns.get(cooldown)
             if last is None or now - last >= self.config.cooldown_seconds:
                 self._cooldowns[cooldown] = now

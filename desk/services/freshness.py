@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from desk.domain.model import Account
+from desk.domain.model import Account, PositionKey
 from desk.exchanges.base import ErrorKind, VenueError
 from desk.services.snapshot import DataStatus, PositionState
 
@@ -57,7 +57,7 @@ class FeedState:
 class Verdict:
     status: DataStatus
     reason: str | None
-    positions: dict[tuple[str, str], PositionState]
+    positions: dict[PositionKey, PositionState]
     oldest_mark_time: float | None
 
 
@@ -166,7 +166,7 @@ def evaluate(now: float, *, account: Account | None, thresholds: Thresholds, exp
     elif risk_error is not None:
         account_floor, floor_reason = DataStatus.ERROR, f"risk could not be computed: {risk_error}"
 
-    positions: dict[tuple[str, str], PositionState] = {}
+    positions: dict[PositionKey, PositionState] = {}
     oldest: tuple[float, str] | None = None
     for pos in account.positions:
         mark_time = pos.mark_time if pos.mark_time is not None else data_time
@@ -183,7 +183,8 @@ def evaluate(now: float, *, account: Account | None, thresholds: Thresholds, exp
                 reason = _join(f"no mark price for {seconds(mark_age)}", causes)
             else:
                 reason = _join(data_text, causes)
-        positions[pos.key] = PositionState(status=status, mark_time=pos.mark_time, reason=reason)
+        positions[PositionKey.of(account.name, pos)] = PositionState(status=status, mark_time=pos.mark_time,
+                                                                     reason=reason)
 
     mark_status = age_status(now - oldest[0], thresholds) if oldest else DataStatus.LIVE
     status = worst(data_status, mark_status, account_floor)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import replace
 
-from desk.domain.model import Account, Position, Reported
+from desk.domain.model import Account, Position, PositionKey, Reported
 
 
 def _valid_price(x: float | None) -> bool:
@@ -30,13 +30,10 @@ def _newer_mark(old: Position, new: Position) -> tuple[float, float | None]:
     return new.mark_price, new.mark_time
 
 
-Identity = tuple[str, str, str]  # (symbol, leg, margin mode)
-
-
-def identity(p: Position) -> Identity:
-    """A position inside its account: OKX keeps one instrument and leg both cross and isolated, as
-    two positions, so the margin mode is part of it."""
-    return (p.symbol, p.leg.value, p.margin_mode.value)
+def identity(account: Account, p: Position) -> PositionKey:
+    """A position of ``account``: OKX keeps one instrument and leg both cross and isolated, as two
+    positions, so the margin mode is part of it (:class:`~desk.domain.model.PositionKey`)."""
+    return PositionKey.of(account.name, p)
 
 
 def _same_exposure(old: Position, new: Position) -> bool:
@@ -97,13 +94,14 @@ def merge_stream_update(base: Account, update: Account, observed_at: float) -> A
     orders are replaced when the update carries them (a venue that pushes the whole account, or
     its orders), kept otherwise: a position stream says nothing about orders.
     """
-    by_key: dict[Identity, Position] = {identity(p): p for p in base.positions}
+    by_key: dict[PositionKey, Position] = {identity(base, p): p for p in base.positions}
     for pos in update.positions:
+        key = identity(base, pos)
         if pos.contracts <= 0:
-            by_key.pop(identity(pos), None)
+            by_key.pop(key, None)
             continue
-        old = by_key.get(identity(pos))
-        by_key[identity(pos)] = merge_position(old, pos) if old is not None else pos
+        old = by_key.get(key)
+        by_key[key] = merge_position(old, pos) if old is not None else pos
     data_time = update.data_time if update.data_time is not None else observed_at
     return replace(
         base,
@@ -122,16 +120,16 @@ def merge_full_read(previous: Account | None, fresh: Account, observed_at: float
     open_now = tuple(p for p in fresh.positions if p.contracts > 0)  # size 0: a closed position
     if previous is None:
         return replace(fresh, positions=open_now, data_time=data_time)
-    before = {identity(p): p for p in previous.positions}
-    positions = tuple(merge_position(before[identity(p)], p, full_read=True) if identity(p) in before else p
-                      for p in open_now)
+    before = {identity(previous, p): p for p in previous.positions}
+    positions = tuple(merge_position(before[key], p, full_read=True)
+                      if (key := identity(previous, p)) in before else p for p in open_now)
     return replace(fresh, positions=positions, data_time=data_time)
 
 
-def changed_positions(base: Account, merged: Account) -> set[Identity]:
-    """The identities of positions a stream update opened, closed or resized."""
-    before = {identity(p): p for p in base.positions}
-    after = {identity(p): p for p in merged.positions}
+def changed_positions(base: Account, merged: Account) -> set[PositionKey]:
+    """The keys of positions a stream update opened, closed or resized."""
+    before = {identity(base, p): p for p in base.positions}
+    after = {identity(base, p): p for p in merged.positions}
     changed = before.keys() ^ after.keys()
     changed |= {k for k in before.keys() & after.keys() if not _same_exposure(before[k], after[k])}
     return changed
@@ -149,9 +147,11 @@ def marks_of_read(account: Account, read: Account) -> Account:
     (risk-math.md §7.7); desk's figures for the comparison must use the same ones, not a newer
     mark a stream folded in.
     """
-    marks = {identity(p): (p.mark_price, p.mark_time) for p in read.positions if _valid_price(p.mark_price)}
-    positions = tuple(replace(p, mark_price=marks[identity(p)][0], mark_time=marks[identity(p)][1])
-                      if identity(p) in marks else p for p in account.positions)
+    marks = {identity(account, p): (p.mark_price, p.mark_time) for p in read.positions
+             if _valid_price(p.mark_price)}
+    positions = tuple(replace(p, mark_price=mark[0], mark_time=mark[1])
+                      if (mark := marks.get(identity(account, p))) is not None else p
+                      for p in account.positions)
     return replace(account, positions=positions)
 
 

@@ -37,7 +37,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from desk.domain.compare import Tolerance, liquidation_gap
-from desk.domain.model import Account, Portfolio
+from desk.domain.model import Account, Portfolio, PositionKey
 from desk.domain.report import AccountRisk, RiskReport
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError, VenueReader
 from desk.sanitize import for_user
@@ -57,7 +57,6 @@ from desk.services.snapshot import (
     DataStatus,
     ExchangeCheck,
     MonitorSnapshot,
-    PositionKey,
     PositionState,
     StatusChange,
 )
@@ -155,7 +154,7 @@ class _AccountRun:
         self.messages = PerMinute()
         self.state: AccountState | None = None
         self.positions: dict[PositionKey, PositionState] = {}
-        self.checks: dict[tuple[str, str], ExchangeCheck] = {}  # (symbol, leg) -> at the last read
+        self.checks: dict[PositionKey, ExchangeCheck] = {}  # at the last read
         self.notes: tuple[str, ...] = ()  # the last REST read's warnings (AccountState.notes)
         self.tasks: set[asyncio.Task[None]] = set()
         self.marks_task: asyncio.Task[None] | None = None
@@ -481,7 +480,7 @@ class Monitor:
         self._schedule_flush(run.name)
 
     def _exchange_checks(self, run: _AccountRun,
-                         snap: AccountSnapshot) -> dict[tuple[str, str], ExchangeCheck]:
+                         snap: AccountSnapshot) -> dict[PositionKey, ExchangeCheck]:
         """Ours vs the exchange's liquidation price, both at this read's inputs (risk-math.md §7.7).
 
         The exchange's figures and the marks they were computed at arrive together in a REST
@@ -497,7 +496,7 @@ class Monitor:
         except Exception:  # the live computation reports the error; no comparison this time
             log.warning("%s: computing the figures at the read failed", run.name, exc_info=True)
             return {}
-        checks: dict[tuple[str, str], ExchangeCheck] = {}
+        checks: dict[PositionKey, ExchangeCheck] = {}
         for risk in report.positions():
             try:
                 tolerance = self.tolerance_for(run.name, risk.symbol)
@@ -509,12 +508,9 @@ class Monitor:
             ours = (risk.liquidation_price_symbol_only if risk.liquidation_price_symbol_only is not None
                     else risk.liquidation_price)
             gap = liquidation_gap(ours, risk.reported_liquidation_price, risk.tick_size, tolerance)
-            held = checks.get((risk.symbol, risk.leg))
-            if gap is None or (held is not None and held.disagrees):
-                # one check per symbol and leg: of a cross and an isolated twin (OKX), a
-                # disagreement is kept, never covered by the other's agreement
+            if gap is None:
                 continue
-            checks[(risk.symbol, risk.leg)] = ExchangeCheck(
+            checks[risk.key] = ExchangeCheck(
                 observed_at=at_read.data_time if at_read.data_time is not None else snap.observed_at,
                 ours_at_read=gap.ours, theirs=gap.theirs, gap_ticks=gap.ticks,
                 gap_relative=gap.relative, disagrees=gap.disagrees, tolerance=gap.tolerance,
@@ -603,8 +599,8 @@ class Monitor:
         else:
             merged = merge_stream_update(run.base, snap.account, snap.observed_at)
             changed = changed_positions(run.base, merged)
-            for symbol, leg, _mode in changed:  # the last read's comparison no longer describes it
-                run.checks.pop((symbol, leg), None)
+            for key in changed:  # the last read's comparison no longer describes it
+                run.checks.pop(key, None)
             previous_symbols = run.symbols()
             run.base = merged
             if changed:
@@ -678,9 +674,8 @@ class Monitor:
             notes=run.notes,
         )
         run.positions = {
-            (run.name, s, leg): (replace(st, exchange_check=run.checks[(s, leg)])
-                                 if (s, leg) in run.checks else st)
-            for (s, leg), st in verdict.positions.items()
+            key: replace(st, exchange_check=run.checks[key]) if key in run.checks else st
+            for key, st in verdict.positions.items()
         }
         if old is None or old.status is not verdict.status:
             return StatusChange(at=now, account=run.name, old=old.status if old else None,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from desk.domain.model import Portfolio
+from desk.domain.model import Portfolio, PositionKey
 from desk.domain.report import RiskReport
 
 
@@ -66,9 +66,6 @@ class PositionState:
     mark_time: float | None = None
     reason: str | None = None
     exchange_check: ExchangeCheck | None = None
-
-
-PositionKey = tuple[str, str, str]  # (account, symbol, leg)
 
 
 @dataclass(frozen=True, slots=True)

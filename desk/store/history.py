@@ -243,8 +243,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX acks_by_time ON acks(at);
     """,
+    # 3 -> 4: a position's subject names its margin mode — OKX holds one instrument and leg both cross
+    # and isolated at once ("twins"), two positions with two series. Subjects written before keep
+    # their ids (so every sample stays theirs) with margin_mode '' (not told apart then): a
+    # position's series reads them whatever its mode. Rebuilt, not altered: the unique key changes.
+    """
+    CREATE TABLE subjects_v4 (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        account TEXT NOT NULL,
+        settle TEXT NOT NULL DEFAULT '',
+        symbol TEXT NOT NULL DEFAULT '',
+        leg TEXT NOT NULL DEFAULT '',
+        margin_mode TEXT NOT NULL DEFAULT '',
+        UNIQUE (account, kind, symbol, leg, settle, margin_mode)
+    );
+    INSERT INTO subjects_v4 (id, kind, account, settle, symbol, leg)
+        SELECT id, kind, account, settle, symbol, leg FROM subjects;
+    DROP TABLE subjects;
+    ALTER TABLE subjects_v4 RENAME TO subjects;
+    """,
 )
-SUBJECT_COLUMNS = ("kind", "account", "settle", "symbol", "leg")
+SUBJECT_COLUMNS = ("kind", "account", "settle", "symbol", "leg", "margin_mode")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMPACT_EVERY_SECONDS = 3600.0
@@ -265,6 +285,7 @@ class Sample(NamedTuple):
     settle: str | None
     symbol: str | None
     leg: str | None
+    margin_mode: str | None  # positions: "cross" | "isolated"; None before desk told twins apart
     side: str | None
     margin_ratio: float | None
     distance_to_liquidation: float | None
@@ -381,7 +402,7 @@ class History:
         self._last_compact: float | None = None
         self._closed = False
         # Sample rows not yet in the file (the disk was full, the folder read-only...), oldest first:
-        # (kind, account, settle, symbol, leg) and the VALUE_COLUMNS.
+        # (kind, account, settle, symbol, leg, margin mode) and the VALUE_COLUMNS.
         self._queue: deque[tuple[_SubjectKey, tuple[Any, ...]]] = deque()
         self._clock = clock  # for the retry backoff only
         self._retry_at: float | None = None
@@ -499,19 +520,30 @@ class History:
             self.problems.append(f"{self.path}: history schema {version} upgraded to {SCHEMA_VERSION} "
                                  f"(the old file is kept as {backup})")
         conn.execute("PRAGMA journal_mode = WAL")
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # Re-read inside the lock: another process may have migrated meanwhile.
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                for step in range(version, SCHEMA_VERSION):
-                    for statement in _statements(MIGRATIONS[step]):
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        # A migration may rebuild a table other tables reference (SQLite's way to change a
+        # constraint): foreign keys are off meanwhile (only outside a transaction can they be), and
+        # checked before the commit.
+        conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # Re-read inside the lock: another process may have migrated meanwhile.
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    for step in range(version, SCHEMA_VERSION):
+                        for statement in _statements(MIGRATIONS[step]):
+                            conn.execute(statement)
+                    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise HistoryError(f"{self.path}: upgrading the history schema left "
+                                           f"{len(broken)} rows without their subject; nothing was changed")
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -672,26 +704,28 @@ class History:
     def _subject_id(self, conn: sqlite3.Connection, key: _SubjectKey) -> int:
         found = self._subjects.get(key)  # nearly always cached
         if found is None:
-            conn.execute("INSERT OR IGNORE INTO subjects (kind, account, settle, symbol, leg) "
-                         "VALUES (?, ?, ?, ?, ?)", key)
+            conn.execute("INSERT OR IGNORE INTO subjects (kind, account, settle, symbol, leg, margin_mode) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", key)
             found = int(conn.execute(
                 "SELECT id FROM subjects WHERE kind = ? AND account = ? AND settle = ? AND symbol = ? "
-                "AND leg = ?", key).fetchone()[0])
+                "AND leg = ? AND margin_mode = ?", key).fetchone()[0])
             self._subjects[key] = found
         return found
 
     def samples(self, *, account: str, symbol: str | None = None, leg: str | None = None,
                 settle: str | None = None, since: float | None = None,
-                until: float | None = None) -> list[Sample]:
+                until: float | None = None, margin_mode: str | None = None) -> list[Sample]:
         """Samples of one subject, oldest first: the account's own rows when ``symbol`` and ``settle``
-        are None, a pool's rows with ``settle``, a position's with ``symbol`` (and ``leg``).
+        are None, a pool's rows with ``settle``, a position's with ``symbol`` (and ``leg``, and
+        ``margin_mode`` to tell an OKX cross/isolated pair apart).
 
-        Several subjects may match (a symbol's two hedge legs when ``leg`` is None): their samples
-        are merged in time order. Each subject is read on its own by the primary key, in order."""
+        Several subjects may match (a symbol's two hedge legs when ``leg`` is None; a position's rows
+        from before desk recorded the margin mode, and its rows since): their samples are merged in
+        time order. Each subject is read on its own by the primary key, in order."""
         conn = self._conn()
         low, high = _bounds(since, until)
         series = [self._series(conn, subject[0], subject[1:], low, high)
-                  for subject in self._subjects_of(conn, account, symbol, leg, settle)]
+                  for subject in self._subjects_of(conn, account, symbol, leg, settle, margin_mode)]
         if len(series) == 1:
             return series[0]
         # as ORDER BY at, subject would: a stable sort of the series taken in subject order
@@ -699,7 +733,7 @@ class History:
 
     def series(self, columns: Sequence[str], *, account: str, symbol: str | None = None,
                leg: str | None = None, settle: str | None = None, since: float | None = None,
-               until: float | None = None) -> dict[str, list[Any]]:
+               until: float | None = None, margin_mode: str | None = None) -> dict[str, list[Any]]:
         """The same samples as :meth:`samples`, column by column — ``at`` and the ``columns`` asked
         for (of :data:`VALUE_COLUMNS`) and only those read from the file: what a chart draws."""
         unknown = set(columns) - set(VALUE_COLUMNS)
@@ -710,7 +744,7 @@ class History:
         low, high = _bounds(since, until)
         sql = series_sql(names)
         parts = [conn.execute(sql, (subject[0], low, high)).fetchall()
-                 for subject in self._subjects_of(conn, account, symbol, leg, settle)]
+                 for subject in self._subjects_of(conn, account, symbol, leg, settle, margin_mode)]
         rows = parts[0] if len(parts) == 1 else sorted((r for part in parts for r in part), key=_row_time)
         if not rows:
             return {name: [] for name in names}
@@ -718,8 +752,9 @@ class History:
 
     @staticmethod
     def _subjects_of(conn: sqlite3.Connection, account: str, symbol: str | None, leg: str | None,
-                     settle: str | None) -> list[tuple[Any, ...]]:
-        """(id, kind, account, settle, symbol, leg) of the subjects :meth:`samples` names, by id."""
+                     settle: str | None, margin_mode: str | None = None) -> list[tuple[Any, ...]]:
+        """(id, kind, account, settle, symbol, leg, margin_mode) of the subjects :meth:`samples`
+        names, by id. A margin mode also takes the subject written before modes were recorded ('')."""
         where = ["account = ?"]
         args: list[Any] = [account]
         if symbol is not None:
@@ -731,6 +766,9 @@ class History:
             if settle is not None:
                 where.append("settle = ?")
                 args.append(settle)
+            if margin_mode is not None:
+                where.append("margin_mode IN (?, '')")
+                args.append(margin_mode)
         elif settle is not None:
             where.append("kind = 'pool' AND settle = ?")
             args.append(settle)
@@ -742,8 +780,9 @@ class History:
     @staticmethod
     def _series(conn: sqlite3.Connection, subject: int, key: Sequence[str], low: float,
                 high: float) -> list[Sample]:
-        kind, account, settle, symbol, leg = key
-        subject_fields = (kind, account, settle or None, symbol or None, leg or None)  # '' is none
+        kind, account, settle, symbol, leg, margin_mode = key
+        subject_fields = (kind, account, settle or None, symbol or None, leg or None,
+                          margin_mode or None)  # '' is none
         make = Sample._make
         return [make((row[0], *subject_fields, *row[1:-1], row[-1] == 1))
                 for row in conn.execute(SERIES_SQL, (subject, low, high))]
@@ -975,8 +1014,9 @@ def _statements(script: str) -> Iterable[str]:
 
 
 def _sample(row: Sequence[Any]) -> Sample:
-    at, kind, account, settle, symbol, leg, *values, coarse = row
-    subject_fields = (kind, account, settle or None, symbol or None, leg or None)  # '' is none
+    at, kind, account, settle, symbol, leg, margin_mode, *values, coarse = row
+    subject_fields = (kind, account, settle or None, symbol or None, leg or None,
+                      margin_mode or None)  # '' is none
     return Sample._make((at, *subject_fields, *values, bool(coarse)))
 
 
@@ -992,7 +1032,7 @@ def _bounds(since: float | None, until: float | None) -> tuple[float, float]:
     return (-math.inf if since is None else since, math.inf if until is None else until)
 
 
-_SubjectKey = tuple[str, str, str, str, str]  # kind, account, settle, symbol, leg
+_SubjectKey = tuple[str, str, str, str, str, str]  # kind, account, settle, symbol, leg, margin mode
 
 
 def _values(at: float, side: str | None = None, *figures: float | None) -> tuple[Any, ...]:
@@ -1012,7 +1052,7 @@ def _account_rows(account: AccountRisk, at: float) -> list[tuple[_SubjectKey, tu
     single = next(iter(settles)) if len(settles) == 1 else None
     # Summing PnL across settle currencies would add USDT to BTC: only total it for one currency.
     pools = account.pools
-    rows = [(("account", name, single or "", "", ""), _values(
+    rows = [(("account", name, single or "", "", "", ""), _values(
         at, None,
         max(ratios) if ratios else None,  # margin_ratio
         min(distances) if distances else None,  # distance_to_liquidation
@@ -1024,11 +1064,12 @@ def _account_rows(account: AccountRisk, at: float) -> list[tuple[_SubjectKey, tu
         None, None,  # notional, contracts
         account.shock_to_liquidation,
         None, None))]  # venue margin ratio, reported liquidation price
-    rows.extend((("pool", name, pool.settle, "", ""), _values(
+    rows.extend((("pool", name, pool.settle, "", "", ""), _values(
         at, None, pool.margin_ratio, None, None, None, None, pool.unrealized_pnl, pool.maintenance_margin,
         pool.margin_balance, pool.wallet_balance, None, None, None, pool.venue_margin_ratio, None))
         for pool in pools)
-    rows.extend((("position", name, p.settle, p.symbol, p.leg), _values(
+    # a position's subject is its PositionKey: an OKX cross/isolated pair is two series
+    rows.extend((("position", name, p.settle, p.key.symbol, p.key.leg, p.key.margin_mode), _values(
         at, p.side, p.margin_ratio, p.signed_distance_to_liquidation, p.mark_price, p.liquidation_price,
         p.bankruptcy_price, p.unrealized_pnl, p.maintenance_margin, None, None, p.notional, p.contracts,
         None, None, p.reported_liquidation_price))

@@ -338,7 +338,7 @@ class DeskController(QObject):
     def _on_open_alert(self, alert: Alert) -> None:
         self.show_window()
         if alert.account and alert.symbol:
-            self.window.select_key((alert.account, alert.symbol, alert.leg or "both"))
+            self.window.select_instrument(alert.account, alert.symbol, alert.leg or "both")
 
     # -- window and tray -------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
 )
 
 from desk.domain.alerts import Alert
+from desk.domain.model import PositionKey, held_in_both_modes
 from desk.domain.report import PositionRisk
 from desk.domain.venue_pages import position_page
 from desk.services.freshness import Thresholds as Freshness
@@ -200,7 +201,7 @@ class MainWindow(QMainWindow):
             moved.connect(self.table.viewport().update)
         # The selection belongs to a position, not to a row: it follows the position's identity
         # through sorts, filters and updates; when the position goes, nothing else is selected.
-        self._selected_key: tuple[str, str, str] | None = None
+        self._selected_key: PositionKey | None = None
         for moved in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
                       self.model.rowsRemoved):
             moved.connect(self._keep_selection)
@@ -488,7 +489,15 @@ class MainWindow(QMainWindow):
         risk: PositionRisk = rows[0].data(RISK_ROLE)
         return risk
 
-    def select_key(self, key: tuple[str, str, str]) -> bool:
+    def select_instrument(self, account: str, symbol: str, leg: str = "both") -> bool:
+        """Select the position an alert names (an alert names no margin mode: of OKX twins, their
+        condition is the worse one's, so the worse row is selected)."""
+        held = [row for row in self.model.rows() if row.key.instrument == (account, symbol, leg)]
+        if not held:
+            return False
+        return self.select_key(max(held, key=lambda row: (row.liquidated_at is not None, int(row.level))).key)
+
+    def select_key(self, key: PositionKey) -> bool:
         source_row = self.model.row_for_key(key)
         if source_row is None:
             return False
@@ -656,10 +665,12 @@ class MainWindow(QMainWindow):
             self._selected_key = None
             selection.clearSelection()
             selection.setCurrentIndex(QModelIndex(), selection.SelectionFlag.NoUpdate)
-            leg = f" {key[2]} leg" if key[2] != "both" else ""
-            self._say_beside_tabs(f"{key[1]}{leg} is no longer open",
-                                  f"{key[1]}{leg} ({key[0]}) is no longer open: the panels below show no "
-                                  "position. Select another one in the table.")
+            leg = f" {key.leg} leg" if key.leg != "both" else ""
+            # its twin (the same instrument in the other margin mode) may still be open: say which
+            mode = f" {key.margin_mode}" if self.twinned(key) else ""
+            self._say_beside_tabs(f"{key.symbol}{leg}{mode} is no longer open",
+                                  f"{key.symbol}{leg}{mode} ({key.account}) is no longer open: the panels "
+                                  "below show no position. Select another one in the table.")
             self.position_selected.emit(None)
         else:  # filtered out of view: keep it selected once it shows again, select nothing meanwhile
             blocked = selection.blockSignals(True)
@@ -668,7 +679,7 @@ class MainWindow(QMainWindow):
             selection.blockSignals(blocked)
             self.table.viewport().update()
 
-    def _note_liquidated(self, key: tuple[str, str, str]) -> None:
+    def _note_liquidated(self, key: PositionKey) -> None:
         """A selected LIQUIDATED row: the panels below have no open position to show, and say why."""
         source_row = self.model.row_for_key(key)
         row = self.model.rows()[source_row] if source_row is not None else None
@@ -676,10 +687,17 @@ class MainWindow(QMainWindow):
             self.selection_note.hide()
             return
         at = datetime.fromtimestamp(row.liquidated_at).strftime("%H:%M:%S")
-        self._say_beside_tabs(f"✖ {key[1]} {row.risk.side}: most likely liquidated",
-                              f"{key[1]} {row.risk.side} ({key[0]}) left the account at {at} while critical: "
+        who = f"{key.symbol} {row.risk.side}" + (f" {key.margin_mode}" if self.twinned(key) else "")
+        self._say_beside_tabs(f"✖ {who}: most likely liquidated",
+                              f"{who} ({key.account}) left the account at {at} while critical: "
                               "most likely liquidated. The panels below have no open position to show. "
                               "Right-click the row → Acknowledge once you have checked the exchange.")
+
+    def twinned(self, key: PositionKey) -> bool:
+        """The table holds (or held) this instrument in the other margin mode too: a label must
+        say which of the two it means."""
+        keys = [row.key for row in self.model.rows()]
+        return key.instrument in held_in_both_modes([*keys, key])
 
     def _say_beside_tabs(self, text: str, details: str) -> None:
         """A short line beside the tabs (it must leave them their room), the whole story as its tooltip."""
@@ -700,7 +718,7 @@ class MainWindow(QMainWindow):
             return self.select_key(worst_row.key)
         return True
 
-    def acknowledge(self, key: tuple[str, str, str]) -> bool:
+    def acknowledge(self, key: PositionKey) -> bool:
         """The trader has seen a liquidation: its row and strip badge go."""
         done = self.model.acknowledge(key)
         if done:
@@ -831,11 +849,11 @@ class MainWindow(QMainWindow):
             out.append({headers[c]: str(self.proxy.index(r, c).data() or "") for c in range(len(Column))})
         return out
 
-    def selected_key(self) -> tuple[str, str, str] | None:
+    def selected_key(self) -> PositionKey | None:
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        key: tuple[str, str, str] = rows[0].data(KEY_ROLE)
+        key: PositionKey = rows[0].data(KEY_ROLE)
         return key
 
 

@@ -1,15 +1,16 @@
 """The positions table: a Qt model over the engine's PositionRisk rows, updated in place.
 
-Rows are keyed by (account, symbol, leg). A new snapshot updates existing rows in place,
-appends new ones and removes closed ones, re-sorts, and only then signals the changed cells
-(``dataChanged``) at the rows they now occupy — so a repaint never puts one position's cells in
-another's row, and the view's selection, sort order and scroll position survive live updates.
-Critical, stale and LIQUIDATED rows are pinned above the rest whatever the sort column. A
-position gone on a good read while critical (the alert engine's "gone" rule) stays as a greyed
-LIQUIDATED row until acknowledged. Every figure comes from the engine's report; this model only
-formats it, shows the monitor's ours-vs-exchange comparison (made at the last account read, at
-that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`) with that read's age, and
-marks rows whose data is stale.
+Rows are keyed by the position's :class:`~desk.domain.model.PositionKey` (account, symbol, leg,
+margin mode: OKX may hold one instrument cross and isolated at once). A new snapshot updates
+existing rows in place, appends new ones and removes closed ones, re-sorts, and only then signals
+the changed cells (``dataChanged``) at the rows they now occupy — so a repaint never puts one
+position's cells in another's row, and the view's selection, sort order and scroll position
+survive live updates. Critical, stale and LIQUIDATED rows are pinned above the rest whatever the
+sort column. A position gone on a good read while critical (the alert engine's "gone" rule) stays
+as a greyed LIQUIDATED row until acknowledged. Every figure comes from the engine's report; this
+model only formats it, shows the monitor's ours-vs-exchange comparison (made at the last account
+read, at that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`) with that read's age,
+and marks rows whose data is stale.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from PySide6.QtGui import QColor, QFont
 
 from desk.domain.adl import AdlLevel, AdlReading, adl_description, adl_reading, lights_text
 from desk.domain.alerts import AlertLevel
+from desk.domain.model import PositionKey
 from desk.domain.protection import Verdict, loss_text, verdict_text
 from desk.domain.report import PositionRisk
 from desk.domain.suggest import convention_text, goal_text, suggestion_text
@@ -162,7 +164,7 @@ class Row:
     venue: str | None = None  # the account's venue (ccxt id), from its state; None when unknown
     demo: bool = False  # a demo account: no venue website behind it
     # the position's identity, fixed for the row's life (asked several times per row per update)
-    key: tuple[str, str, str] = field(init=False)
+    key: PositionKey = field(init=False)
 
     def __post_init__(self) -> None:
         self.key = self.risk.key
@@ -188,7 +190,7 @@ class PositionsModel(QAbstractTableModel):
         self.clock = clock
         self.stale_after = stale_after
         self._rows: list[Row] = []
-        self._index: dict[tuple[str, str, str], int] = {}
+        self._index: dict[PositionKey, int] = {}
         # True between beginRemoveRows and the rows' actual removal: a proxy announces its own
         # rows removed in that window, while this model still holds them
         self.removing = False
@@ -237,7 +239,7 @@ class PositionsModel(QAbstractTableModel):
         now = self.clock()
         fresh = {risk.key: (risk, account_state, position_state)
                  for risk, account_state, position_state in items}
-        changed: dict[tuple[str, str, str], int] = {}  # key -> bit mask of the columns to repaint
+        changed: dict[PositionKey, int] = {}  # key -> bit mask of the columns to repaint
         gone = []
         for i, row in enumerate(self._rows):
             if row.key in fresh or row.liquidated_at is not None:
@@ -438,7 +440,7 @@ class PositionsModel(QAbstractTableModel):
         """Positions gone while critical, kept on view until the trader acknowledges them."""
         return [row for row in self._rows if row.liquidated_at is not None]
 
-    def acknowledge(self, key: tuple[str, str, str]) -> bool:
+    def acknowledge(self, key: PositionKey) -> bool:
         """Remove the LIQUIDATED row of ``key``; False when there is none."""
         i = self._index.get(key)
         if i is None or self._rows[i].liquidated_at is None:
@@ -451,7 +453,7 @@ class PositionsModel(QAbstractTableModel):
         self.endRemoveRows()
         return True
 
-    def row_for_key(self, key: tuple[str, str, str]) -> int | None:
+    def row_for_key(self, key: PositionKey) -> int | None:
         return self._index.get(key)
 
     def worst_level(self) -> Level:

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from desk.domain.engine import PlanCache, compute_risk
-from desk.domain.model import Portfolio
+from desk.domain.model import Portfolio, PositionKey, held_in_both_modes
 from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
 from desk.domain.scenario import apply_what_if
 from desk.domain.suggest import convention_text, goal_text
@@ -52,8 +52,13 @@ ACCOUNT_ONLY = "(whole account)"
 _SEP = "\x1f"
 
 
-def _item_key(symbol: str, leg: str) -> str:
-    return f"{symbol}{_SEP}{leg}"
+# a position in the what-if: (symbol, leg, margin mode) — OKX may hold one instrument and leg both
+# cross and isolated (twins), the mode tells them apart (desk.domain.model.PositionKey)
+WhatIfKey = tuple[str, str, str]
+
+
+def _item_key(symbol: str, leg: str, margin_mode: str) -> str:
+    return f"{symbol}{_SEP}{leg}{_SEP}{margin_mode}"
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,14 @@ class Edits:
     collateral_add: float = 0.0
 
 
-def build_scenario(portfolio: Portfolio, account: str, key: tuple[str, str] | None,
+def build_scenario(portfolio: Portfolio, account: str, key: WhatIfKey | None,
                    edits: Edits) -> Portfolio:
     """The edited portfolio: position/account edits at today's marks, then marks and the shock."""
     out = portfolio
     if key is not None:
-        symbol, leg = key
+        symbol, leg, mode = key
         out = edit_position(out, account, symbol, leg, contracts=edits.contracts, leverage=edits.leverage,
-                            add_margin=edits.margin or None)
+                            add_margin=edits.margin or None, margin_mode=mode)
     elif edits.margin:
         settles = portfolio.account(account).settle_currencies() or tuple(portfolio.account(account).wallets)
         if not settles:
@@ -107,11 +112,11 @@ def _account(report: RiskReport, name: str) -> AccountRisk | None:
     return next((a for a in report.accounts if a.name == name), None)
 
 
-def _position(report: RiskReport, account: str, key: tuple[str, str]) -> PositionRisk | None:
+def _position(report: RiskReport, account: str, key: WhatIfKey) -> PositionRisk | None:
     acc = _account(report, account)
     if acc is None:
         return None
-    return next((p for p in acc.positions if (p.symbol, p.leg) == key), None)
+    return next((p for p in acc.positions if (p.symbol, p.leg, p.margin_mode) == key), None)
 
 
 def _pool(acc: AccountRisk | None, settle: str) -> PoolRisk | None:
@@ -277,22 +282,30 @@ class WhatIfPanel(QWidget):
             self._loading = False
         self._account_chosen(self.account_box.currentText(), keep=keep_edits)
 
-    def select(self, account: str, symbol: str | None = None, leg: str = "both") -> None:
-        """Follow the dashboard's selection (a position, or an account with ``symbol=None``)."""
+    def select(self, account: str, symbol: str | None = None, leg: str = "both",
+               margin_mode: str | None = None) -> None:
+        """Follow the dashboard's selection (a position, or an account with ``symbol=None``); without
+        ``margin_mode``, the first position of ``symbol`` and ``leg``."""
         if self.portfolio is None:
             return
         if self.account_box.currentText() != account:
             self.account_box.setCurrentText(account)
-        index = 0 if symbol is None else self.position_box.findData(_item_key(symbol, leg))
+        if symbol is None:
+            index = 0
+        elif margin_mode is not None:
+            index = self.position_box.findData(_item_key(symbol, leg, margin_mode))
+        else:
+            index = next((i for i in range(self.position_box.count())
+                          if str(self.position_box.itemData(i)).startswith(f"{symbol}{_SEP}{leg}{_SEP}")), -1)
         if index >= 0 and index != self.position_box.currentIndex():
             self.position_box.setCurrentIndex(index)
 
-    def selected(self) -> tuple[str, tuple[str, str] | None]:
+    def selected(self) -> tuple[str, WhatIfKey | None]:
         data = self.position_box.currentData()
         if not data:
             return self.account_box.currentText(), None
-        symbol, _, leg = str(data).partition(_SEP)
-        return self.account_box.currentText(), (symbol, leg)
+        symbol, leg, mode = str(data).split(_SEP)
+        return self.account_box.currentText(), (symbol, leg, mode)
 
     def edits(self) -> Edits:
         mark = self.mark_spin.value()
@@ -340,7 +353,7 @@ class WhatIfPanel(QWidget):
                 for p in self.portfolio.account(name).positions:
                     leg = f" ({p.leg.value} leg)" if p.leg.value != "both" else ""
                     self.position_box.addItem(f"{p.symbol}{leg} · {p.side.value} · {p.margin_mode.value}",
-                                              _item_key(p.symbol, p.leg.value))
+                                              _item_key(p.symbol, p.leg.value, p.margin_mode.value))
             index = self.position_box.findData(current) if current else 0
             self.position_box.setCurrentIndex(max(index, 0))
             self._show_collateral(name)
@@ -414,7 +427,7 @@ class WhatIfPanel(QWidget):
             out.append((texts[0], texts[1], texts[2]))
         return out
 
-    def _fill_table(self, account: str, key: tuple[str, str] | None) -> None:
+    def _fill_table(self, account: str, key: WhatIfKey | None) -> None:
         rows: list[tuple[str, str, str]] = []
         before_acc = _account(self.before, account) if self.before else None
         after_acc = _account(self.after, account) if self.after else None
@@ -479,7 +492,7 @@ class WhatIfPanel(QWidget):
         self._show_suggestions(subject, account, key)
 
     def _show_suggestions(self, subject: PoolRisk | PositionRisk | None, account: str,
-                          key: tuple[str, str] | None) -> None:
+                          key: WhatIfKey | None) -> None:
         target, distance = self.target(), self.target_distance()
         self.suggestion_lines = []
         if subject is None:
@@ -508,7 +521,12 @@ class WhatIfPanel(QWidget):
 
     def clipboard_text(self) -> str:
         account, key = self.selected()
-        what = f"{account} {key[0]} ({key[1]})" if key else account
+        what = account
+        if key:
+            held = self.portfolio.account(account).positions if self.portfolio is not None else ()
+            twinned = held_in_both_modes(PositionKey.of(account, p) for p in held)
+            mode = f", {key[2]}" if (account, key[0], key[1]) in twinned else ""
+            what = f"{account} {key[0]} ({key[1]}{mode})"
         edits = [f"{k}={v:g}" for k, v in vars(self.edits()).items() if v not in (None, 0.0)]
         lines = [f"desk what-if — {what}" + (f" with {', '.join(edits)}" if edits else ""),
                  *(f"{name}: {before} → {after}" for name, before, after in self.rows()),

@@ -69,7 +69,7 @@ def run_monitor():
 
 
 def check_of(snap: MonitorSnapshot, symbol: str):  # type: ignore[no-untyped-def]
-    state = snap.positions.get(("main", symbol, "both"))
+    state = snap.positions.get(("main", symbol, "both", "cross"))
     return state.exchange_check if state else None
 
 

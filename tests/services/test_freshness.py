@@ -38,7 +38,7 @@ def test_fresh_inputs_are_live_without_a_reason():
     v = evaluate(T0 + 1, account=account(position(mark_time=T0)), thresholds=TH, expected_interval=2,
                  waiting_since=T0, marks_feed=MARKS_UP, account_feed=NO_STREAM)
     assert v.status is DataStatus.LIVE and v.reason is None
-    assert v.positions[("BTC/USDT:USDT", "both")].status is DataStatus.LIVE
+    assert v.positions[("main", "BTC/USDT:USDT", "both", "cross")].status is DataStatus.LIVE
 
 
 def test_a_stale_mark_is_never_fresh_and_says_why():
@@ -46,11 +46,11 @@ def test_a_stale_mark_is_never_fresh_and_says_why():
     error = VenueError(ErrorKind.EXCHANGE_DOWN, "exchange returned HTTP 503")
     v = evaluate(T0 + 42, account=acct, thresholds=TH, expected_interval=2, waiting_since=T0,
                  marks_feed=MARKS_UP, account_feed=NO_STREAM, rest_error=error)
-    btc = v.positions[("BTC/USDT:USDT", "both")]
+    btc = v.positions[("main", "BTC/USDT:USDT", "both", "cross")]
     assert btc.status is DataStatus.STALE
     assert btc.reason.startswith("no mark price for 42 s — mark stream silent for 42 s")
     assert "REST failing: exchange returned HTTP 503" in btc.reason
-    assert v.positions[("ETH/USDT:USDT", "both")].status is DataStatus.LIVE
+    assert v.positions[("main", "ETH/USDT:USDT", "both", "cross")].status is DataStatus.LIVE
     assert v.status is DataStatus.STALE
     assert "no mark price for BTC/USDT:USDT for 42 s" in v.reason
     assert v.oldest_mark_time == T0
@@ -60,7 +60,7 @@ def test_delayed_between_the_thresholds():
     v = evaluate(T0 + 6, account=account(position(mark_time=T0), data_time=T0 + 6), thresholds=TH,
                  expected_interval=2, waiting_since=T0, marks_feed=MARKS_UP, account_feed=NO_STREAM)
     assert v.status is DataStatus.DELAYED
-    assert v.positions[("BTC/USDT:USDT", "both")].status is DataStatus.DELAYED
+    assert v.positions[("main", "BTC/USDT:USDT", "both", "cross")].status is DataStatus.DELAYED
 
 
 def test_positions_and_balances_age_by_lateness_beyond_their_refresh_interval():
@@ -72,7 +72,7 @@ def test_positions_and_balances_age_by_lateness_beyond_their_refresh_interval():
     v = evaluate(T0 + 14, expected_interval=2, **kwargs)
     assert v.status is DataStatus.DELAYED
     assert "positions and balances last confirmed 14 s ago" in v.reason
-    assert v.positions[("BTC/USDT:USDT", "both")].status is DataStatus.DELAYED
+    assert v.positions[("main", "BTC/USDT:USDT", "both", "cross")].status is DataStatus.DELAYED
     assert evaluate(T0 + 40, expected_interval=2, **kwargs).status is DataStatus.STALE
 
 

@@ -24,7 +24,7 @@ def test_a_mark_stream_silent_between_the_thresholds_is_named_as_the_cause() -> 
                  marks_feed=quiet, account_feed=FeedState(supported=False))
     assert v.status is DataStatus.DELAYED
     assert v.reason == "no mark price for BTC/USDT:USDT for 10 s — mark stream silent for 10 s"
-    btc = v.positions[("BTC/USDT:USDT", "both")]
+    btc = v.positions[("main", "BTC/USDT:USDT", "both", "cross")]
     assert btc.reason == "no mark price for 10 s — mark stream silent for 10 s"
 
 

@@ -31,7 +31,7 @@ def test_a_stream_update_of_one_twin_keeps_the_other():
     update = acct(replace(ISOLATED, contracts=25), data_time=T0 + 2)
     merged = merge_stream_update(base, update, T0 + 2)
     assert held(merged) == [("cross", 100, None), ("isolated", 25, 610.0)]
-    assert changed_positions(base, merged) == {("BTC/USDT:USDT", "both", "isolated")}
+    assert changed_positions(base, merged) == {("ok", "BTC/USDT:USDT", "both", "isolated")}
 
 
 def test_a_stream_update_closing_one_twin_closes_only_that_one():

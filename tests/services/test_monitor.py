@@ -63,7 +63,7 @@ def account_tasks(monitor: Monitor, name: str) -> list[str]:
 
 
 def status_of(snap: MonitorSnapshot, account: str, symbol: str = BTC) -> DataStatus:
-    return snap.positions[(account, symbol, "both")].status
+    return snap.positions[(account, symbol, "both", "cross")].status
 
 
 def report_mark(snap: MonitorSnapshot, symbol: str = BTC) -> float | None:
@@ -112,7 +112,7 @@ def test_silent_mark_stream_turns_positions_delayed_then_stale_and_back(harness_
     h.snapshot(lambda s: report_mark(s) == 60_100.0)
     clock.advance(6)  # nothing arrives: the timer alone must age the data
     delayed = h.snapshot(lambda s: status_of(s, "main") is DataStatus.DELAYED, "delayed")
-    assert delayed.positions[("main", BTC, "both")].reason.startswith("no mark price for 6.0 s")
+    assert delayed.positions[("main", BTC, "both", "cross")].reason.startswith("no mark price for 6.0 s")
     clock.advance(15)
     stale = h.snapshot(lambda s: status_of(s, "main") is DataStatus.STALE, "stale")
     assert stale.account_state("main").status is DataStatus.STALE

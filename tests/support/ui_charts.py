@@ -23,7 +23,7 @@ def risk_of(portfolio: Portfolio, target: float | None = None) -> RiskReport:
 
 def position_risk(report: RiskReport, account: str, symbol: str, leg: str = "both") -> PositionRisk:
     for p in report.positions():
-        if p.key == (account, symbol, leg):
+        if p.key.instrument == (account, symbol, leg):
             return p
     raise KeyError((account, symbol, leg))
 

@@ -210,13 +210,13 @@ def test_no_venue_page_for_a_demo_account(qtbot, window, catcher) -> None:  # ty
               for r in range(model.rowCount())}
     display = Qt.ItemDataRole.DisplayRole
     # demo-bybit-isolated carries Bybit ranks 5 and 2, demo-binance-usdm a Binance quantile 3
-    eth = by_key[("demo-bybit-isolated", "ETH/USDT:USDT", "both")]
+    eth = by_key[("demo-bybit-isolated", "ETH/USDT:USDT", "both", "isolated")]
     assert eth.data(display) == "●●●●●"
     assert QColor(eth.data(Qt.ItemDataRole.ForegroundRole)).name().upper() == (
         QColor(level_text_hex(Level.WARNING)).name().upper())
-    assert by_key[("demo-bybit-isolated", "BTC/USDT:USDT", "both")].data(display) == "●●○○○"
-    assert by_key[("demo-binance-usdm", "ETH/USDT:USDT", "long")].data(display) == "●●●○"
-    assert by_key[("demo-hyperliquid", "BTC/USDC:USDC", "both")].data(display) == "—"
+    assert by_key[("demo-bybit-isolated", "BTC/USDT:USDT", "both", "isolated")].data(display) == "●●○○○"
+    assert by_key[("demo-binance-usdm", "ETH/USDT:USDT", "long", "cross")].data(display) == "●●●○"
+    assert by_key[("demo-hyperliquid", "BTC/USDC:USDC", "both", "cross")].data(display) == "—"
 
     actions = _menu_for(window, "ETH/USDT:USDT")
     (label,) = actions

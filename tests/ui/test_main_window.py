@@ -108,7 +108,7 @@ def test_panels_are_hosted_by_name_and_replacing_keeps_the_tab(window) -> None: 
 def test_selection_is_announced_for_the_charts(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     window.apply_snapshot(snapshot([position("A/USDT:USDT"), position("B/USDT:USDT")], at=time.time()))
     with qtbot.waitSignal(window.position_selected) as blocker:
-        assert window.select_key(("main", "B/USDT:USDT", "both"))
+        assert window.select_key(("main", "B/USDT:USDT", "both", "cross"))
     assert blocker.args[0].symbol == "B/USDT:USDT"
     # a live update re-announces the selected position with its new figures
     with qtbot.waitSignal(window.position_selected) as blocker:

@@ -40,7 +40,7 @@ from desk.ui.widgets import short_name
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "demo-bybit-isolated"
 ETH = "ETH/USDT:USDT"
-KEY = (ACCOUNT, ETH, "both")
+KEY = (ACCOUNT, ETH, "both", "isolated")
 ETH_MARK = 3497.89
 WHATIF_MARK = 3560.0  # a what-if price further beyond the liquidation price
 
@@ -229,7 +229,7 @@ def test_one_figure_reads_the_same_on_every_surface(qtbot, controller, tmp_path,
         assert f" {liq} " in row and f" {distance} " in row, row
         assert re.search(rf"{re.escape(distance)}\s+{re.escape(str(ratio))}", row), row
     # a ratio below 100 % too: the SOL long of the same account, in percent in the table and the ladder
-    sol_key = (ACCOUNT, "SOL/USDT:USDT", "both")
+    sol_key = (ACCOUNT, "SOL/USDT:USDT", "both", "isolated")
     sol = next(p for p in snap.report.positions() if p.key == sol_key)
     c.window.select_key(sol_key)
     qtbot.waitUntil(lambda: ladder.risk is not None and ladder.risk.key == sol_key, timeout=5000)
@@ -277,7 +277,7 @@ def test_far_past_liquidation_is_painted_critical_not_ok(qtbot, controller) -> N
     font = cell(c, Column.DISTANCE, Qt.ItemDataRole.FontRole)
     assert font is not None and font.bold()  # the critical distance is bold
     # an OK row of the same table is painted otherwise
-    calm_key = (ACCOUNT, "BTC/USDT:USDT", "both")
+    calm_key = (ACCOUNT, "BTC/USDT:USDT", "both", "isolated")
     row = c.window.model.row_for_key(calm_key)
     calm = c.window.proxy.data(c.window.proxy.mapFromSource(c.window.model.index(row, Column.DISTANCE)),
                                Qt.ItemDataRole.ForegroundRole)
@@ -293,7 +293,7 @@ def test_the_alert_text_writes_the_liquidation_price_as_the_table_does(qtbot, co
     crash = demo_portfolio("flash-crash", seed=7, at_seconds=2100.0)
     snap = make_snapshot(crash, now)
     show(qtbot, c, snap)
-    key = (ACCOUNT, "SOL/USDT:USDT", "both")
+    key = (ACCOUNT, "SOL/USDT:USDT", "both", "isolated")
     sol = next(p for p in crash.account(ACCOUNT).positions if p.symbol == "SOL/USDT:USDT")
     # Bybit isolated long, by hand: margin + q(P − entry) = q·entry·mmr + q·P·fee
     q, entry, margin = sol.contracts, sol.entry_price, sol.isolated_margin or 0.0

@@ -112,7 +112,7 @@ def test_updates_are_in_place_and_keep_the_selection(qtbot) -> None:  # type: ig
     assert symbols_in_view(proxy)[0] == "SAFE/USDT:USDT"
     selected = view.selectionModel().selectedRows()
     assert len(selected) == 1
-    assert selected[0].data(KEY_ROLE) == ("main", "SAFE/USDT:USDT", "both")
+    assert selected[0].data(KEY_ROLE) == ("main", "SAFE/USDT:USDT", "both", "cross")
     assert selected[0].row() == 0  # the selection followed the row
 
 
@@ -126,16 +126,16 @@ def test_closed_positions_leave_and_new_ones_arrive(qtbot) -> None:  # type: ign
     model.apply_snapshot(snapshot([*kept, fresh], seq=2, at=NOW + 1))
     assert sorted(symbols_in_view(proxy)) == sorted(["WARN/USDT:USDT", "CRIT/USDT:USDT", "RATIO/USDT:USDT",
                                                      "NEW/USDT:USDT"])
-    assert model.row_for_key(("main", "NEW/USDT:USDT", "both")) is not None
-    assert model.row_for_key(("main", "SAFE/USDT:USDT", "both")) is None
+    assert model.row_for_key(("main", "NEW/USDT:USDT", "both", "cross")) is not None
+    assert model.row_for_key(("main", "SAFE/USDT:USDT", "both", "cross")) is None
     assert view.selectionModel().selectedRows()[0].data(KEY_ROLE)[1] == "WARN/USDT:USDT"
 
 
 def test_stale_rows_look_stale(qtbot) -> None:  # type: ignore[no-untyped-def]
     model, _, _ = make(qtbot)
     positions = book()
-    states = {("main", "CRIT/USDT:USDT", "both"): PositionState(DataStatus.STALE, mark_time=NOW - 45,
-                                                                 reason="mark feed silent for 45 s")}
+    states = {("main", "CRIT/USDT:USDT", "both", "cross"): PositionState(
+        DataStatus.STALE, mark_time=NOW - 45, reason="mark feed silent for 45 s")}
     model.apply_snapshot(snapshot(positions, at=NOW, position_states=states))
     assert cell(model, "CRIT/USDT:USDT", Column.STATUS) == "◌ STALE"
     assert cell(model, "CRIT/USDT:USDT", Column.AGE).startswith("STALE 45 s")
@@ -150,8 +150,8 @@ def test_stale_rows_look_stale(qtbot) -> None:  # type: ignore[no-untyped-def]
 
 def test_delayed_rows_say_so_in_the_risk_column(qtbot) -> None:  # type: ignore[no-untyped-def]
     model, _, _ = make(qtbot)
-    states = {("main", "SAFE/USDT:USDT", "both"): PositionState(DataStatus.DELAYED, mark_time=NOW - 9,
-                                                                 reason="marks 9 s old")}
+    states = {("main", "SAFE/USDT:USDT", "both", "cross"): PositionState(
+        DataStatus.DELAYED, mark_time=NOW - 9, reason="marks 9 s old")}
     model.apply_snapshot(snapshot(book(), at=NOW, position_states=states))
     assert cell(model, "SAFE/USDT:USDT", Column.STATUS) == "✓ OK ◐"
     assert "delayed (marks 9 s old)" in cell(model, "SAFE/USDT:USDT", Column.STATUS,

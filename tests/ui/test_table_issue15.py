@@ -274,7 +274,7 @@ def test_the_demo_flash_crash_liquidation_stays_on_screen_until_acknowledged(qtb
                                               report=compute_risk(portfolio), accounts=states))
 
     publish(crossings.critical)
-    key = (account, symbol, "both")
+    key = (account, symbol, "both", "isolated")
     assert window.model.rows()[window.model.row_for_key(key)].level is Level.CRITICAL
     window.table.sortByColumn(Column.ACCOUNT, Qt.SortOrder.AscendingOrder)  # worst-first given up
     window.select_key(key)

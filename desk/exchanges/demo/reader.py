@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 
-from desk.domain.model import Position
+from desk.domain.model import Position, PositionKey
 from desk.exchanges.base import AccountSnapshot, ErrorKind, MarkUpdate, VenueError
 from desk.exchanges.demo.market import DemoMarket
 
@@ -36,7 +36,7 @@ class DemoReader:
         self._published = market.revision(account_name)
         self._account_watchers = 0
         self._wake = asyncio.Event()
-        self._held: dict[tuple[str, str], Position] = {}  # the positions last given to the caller
+        self._held: dict[PositionKey, Position] = {}  # the positions last given to the caller
 
     def __repr__(self) -> str:
         return f"DemoReader({self.account_name!r}, venue={self.venue!r}, scenario={self.market.scenario!r})"
@@ -63,7 +63,7 @@ class DemoReader:
         return self._remember(self.market.account_snapshot(self.account_name))
 
     def _remember(self, snapshot: AccountSnapshot) -> AccountSnapshot:
-        self._held = {p.key: p for p in snapshot.account.positions}
+        self._held = {PositionKey.of(self.account_name, p): p for p in snapshot.account.positions}
         return snapshot
 
     def _stream_update(self) -> AccountSnapshot:
@@ -71,7 +71,7 @@ class DemoReader:
         closed since the last update (liquidated, or by its stop) comes with size 0, so a reader
         that folds updates onto what it holds drops it at once."""
         snapshot = self.market.account_snapshot(self.account_name)
-        open_now = {p.key for p in snapshot.account.positions}
+        open_now = {PositionKey.of(self.account_name, p) for p in snapshot.account.positions}
         closed = tuple(dataclasses.replace(p, contracts=0.0) for key, p in self._held.items()
                        if key not in open_now)
         self._remember(snapshot)

@@ -37,17 +37,18 @@ class ChartPanels:
         if risk is None:
             return
         now = self.clock()
-        changed = self.history.subject != (risk.account, risk.symbol, risk.leg)
+        changed = self.history.subject != risk.key
         if changed or now - self._history_at >= HISTORY_EVERY_SECONDS:
             self._history_at = now
-            self.history.show_subject(risk.account, risk.symbol, risk.leg)
+            self.history.show_subject(risk.account, risk.symbol, risk.leg, risk.margin_mode,
+                                      name_mode=self.window.twinned(risk.key))
         account = self.stress.account
         if account is None or account.name != risk.account or now - self._stress_at >= STRESS_EVERY_SECONDS:
             self._stress_at = now
             self.stress.show_account(portfolio, risk.account)
         if self.whatif.portfolio is not portfolio:
             self.whatif.set_portfolio(portfolio)
-        self.whatif.select(risk.account, risk.symbol, risk.leg)
+        self.whatif.select(risk.account, risk.symbol, risk.leg, risk.margin_mode)
 
     def on_snapshot(self, snapshot: Any) -> None:
         if self.window.selected_position() is None and self.whatif.portfolio is None:

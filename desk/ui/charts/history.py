@@ -63,7 +63,7 @@ class HistoryWidget(QWidget):
         self._source = history_source if history_source is not None else _OwnHistory()
         self._shown_store: Any = None
         self.clock = clock
-        self.subject: tuple[str, str | None, str | None] | None = None
+        self.subject: tuple[str, str | None, str | None, str | None] | None = None
         self.data: dict[str, np.typing.NDArray[np.float64]] = {}
         self.times: np.typing.NDArray[np.float64] = np.empty(0)
         self.error: str | None = None
@@ -149,9 +149,12 @@ class HistoryWidget(QWidget):
         self.price_plot.setVisible(visible)
         self.price_legend.setVisible(visible)
 
-    def show_subject(self, account: str | None, symbol: str | None = None, leg: str | None = None) -> None:
-        """Show ``account``'s history, or one position's with ``symbol`` (and ``leg``); None clears."""
-        subject = None if account is None else (account, symbol, leg)
+    def show_subject(self, account: str | None, symbol: str | None = None, leg: str | None = None,
+                     margin_mode: str | None = None, *, name_mode: bool = False) -> None:
+        """Show ``account``'s history, or one position's with ``symbol`` (and ``leg`` and
+        ``margin_mode``: an OKX twin's own series); None clears. ``name_mode``: the title says the
+        margin mode (a twin beside it needs telling apart)."""
+        subject = None if account is None else (account, symbol, leg, margin_mode)
         if subject == self.subject:
             self.refresh()
             return
@@ -162,7 +165,8 @@ class HistoryWidget(QWidget):
             self.title.setText(f"{account} — account (worst pool or isolated position)")
         else:
             leg_text = f" ({leg} leg)" if leg and leg != "both" else ""
-            self.title.setText(f"{symbol}{leg_text} — {account}")
+            mode_text = f" {margin_mode}" if name_mode and margin_mode else ""
+            self.title.setText(f"{symbol}{leg_text}{mode_text} — {account}")
         self._set_price_visible(symbol is not None)
         self.reload()
 
@@ -178,7 +182,7 @@ class HistoryWidget(QWidget):
             for curve in self.curves.values():
                 curve.setData([], [])
             return 0
-        account, symbol, leg = self.subject
+        account, symbol, leg, margin_mode = self.subject
         try:
             store, self.error = self.history, None
         except Exception as exc:  # the store names the problem; shown, never a traceback
@@ -196,7 +200,8 @@ class HistoryWidget(QWidget):
             since = max(since, float(self.times[-1]) + 1e-6)
         try:
             # only the columns drawn are read: a day of one position is 8,640 samples
-            series = store.series(_FIELDS, account=account, symbol=symbol, leg=leg, since=since)
+            series = store.series(_FIELDS, account=account, symbol=symbol, leg=leg, since=since,
+                                  margin_mode=margin_mode)
         except Exception as exc:  # the store names the problem; shown, never a traceback
             self.error = f"History unavailable: {exc}"
             self.status.setText(self.error)

@@ -263,13 +263,14 @@ class LadderWidget(QWidget):
         same = self.risk is not None and self.risk.key == risk.key
         try:
             account = portfolio.account(risk.account)
-            position = find_position(portfolio, risk.account, risk.symbol, risk.leg)
+            position = find_position(portfolio, risk.account, risk.symbol, risk.leg,
+                                     margin_mode=risk.margin_mode)
         except KeyError:
             self.show_position(None, None)
             return
         self.risk = risk
         self.position = position
-        self.probe = MarkProbe(account, risk.symbol, risk.leg)
+        self.probe = MarkProbe(account, risk.symbol, risk.leg, margin_mode=risk.margin_mode)
         self.funding = risk.funding_drift or self._drift(account, risk)
         self.pool_funding = self._pool_drift(portfolio, account, risk)
         if not same:
