@@ -195,7 +195,8 @@ def _funding_text(portfolio: Any, report: Any, rate: float) -> str:
     lines = [f"\nfunding what-if: {rate * 100:+g} % per interval (positive: longs pay)"]
     for account, risk in zip(portfolio.accounts, report.accounts, strict=True):
         for position, r in zip(account.positions, risk.positions, strict=True):
-            drift = funding_drift(account, position.symbol, position.leg.value, rate)
+            drift = funding_drift(account, position.symbol, position.leg.value, rate,
+                                  margin_mode=position.margin_mode.value)
             after = ", ".join(f"{n}: {display.price(liq, position.tick_size)}"
                               for n, liq in drift.liquidation_after)
             verb = "pays" if drift.payment >= 0 else "receives"

@@ -67,11 +67,12 @@ def funding_payment(position: Position, rate: float) -> float:
     return position.side.sign * rate * value
 
 
-def _find(account: Account, symbol: str, leg: str) -> int:
+def _find(account: Account, symbol: str, leg: str, margin_mode: str | None) -> int:
+    """The position's index; ``margin_mode`` tells apart an instrument held cross and isolated."""
     for i, p in enumerate(account.positions):
-        if p.symbol == symbol and p.leg.value == leg:
+        if p.symbol == symbol and p.leg.value == leg and margin_mode in (None, p.margin_mode.value):
             return i
-    raise KeyError((account.name, symbol, leg))
+    raise KeyError((account.name, symbol, leg, margin_mode))
 
 
 def _paid(account: Account, index: int, amount: float) -> Account:
@@ -87,10 +88,11 @@ def _paid(account: Account, index: int, amount: float) -> Account:
 
 
 def funding_drift(account: Account, symbol: str, leg: str, rate: float,
-                  counts: Sequence[int] = DEFAULT_COUNTS) -> FundingDrift:
-    """The drift of the liquidation price of ``account``'s position (``symbol``, ``leg``) under
-    funding at ``rate`` per interval, holding every mark where it is."""
-    index = _find(account, symbol, leg)
+                  counts: Sequence[int] = DEFAULT_COUNTS, *, margin_mode: str | None = None) -> FundingDrift:
+    """The drift of the liquidation price of ``account``'s position (``symbol``, ``leg``, and
+    ``margin_mode`` where the instrument is held both ways) under funding at ``rate`` per interval,
+    holding every mark where it is."""
+    index = _find(account, symbol, leg, margin_mode)
     position = account.positions[index]
     if position.margin_mode is MarginMode.ISOLATED:  # its own margin only: the rest does not matter
         account, index = dataclasses.replace(account, positions=(position,)), 0
@@ -122,7 +124,7 @@ def position_funding_drift(account: Account, risk: PositionRisk) -> FundingDrift
     wrong one."""
     if risk.funding_rate is None or account.pooled:
         return None
-    return funding_drift(account, risk.symbol, risk.leg, risk.funding_rate)
+    return funding_drift(account, risk.symbol, risk.leg, risk.funding_rate, margin_mode=risk.margin_mode)
 
 
 def with_funding_drift(portfolio: Portfolio, report: RiskReport, now: float | None = None) -> RiskReport:

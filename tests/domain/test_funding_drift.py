@@ -83,3 +83,24 @@ def test_stepped_simulation_agrees(venue, mode, kind):
         assert liq == pytest.approx(seen[n], rel=1e-9)
     # the stepped count crosses margin ratio 1.0 at the first whole payment past the fractional figure
     assert steps == math.ceil(drift.payments_to_liquidation - 1e-9)
+
+
+def test_an_instrument_held_cross_and_isolated_drifts_each_on_its_own_margin():
+    """OKX twins: the isolated one pays from its own 3,000 USDT, by hand (one tier, no fee:
+    margin − n·payment + Q·(P − EP) = MMR·Q·P), never from the cross pool's wallet."""
+    from desk.domain.funding import position_funding_drift
+
+    cross = pos(contracts=1, entry=60_000, mmr=0.004, funding_rate=0.001)
+    isolated = pos(contracts=1, entry=60_000, mmr=0.004, mode="isolated", margin=3_000.0, funding_rate=0.001)
+    acc = account("binanceusdm", cross, isolated, USDT=10_000.0)
+    payment = 60.0  # 1 × 60,000 × 0.001, longs pay
+    mine = funding_drift(acc, "BTC/USDT:USDT", "both", 0.001, margin_mode="isolated")
+    for n, liquidation in mine.liquidation_after:
+        assert liquidation == pytest.approx((60_000 - (3_000 - n * payment)) / (1 - 0.004), rel=1e-12)
+    pooled = funding_drift(acc, "BTC/USDT:USDT", "both", 0.001, margin_mode="cross")
+    for n, liquidation in pooled.liquidation_after:
+        # the cross pool: wallet − n·payment + Q·(P − EP) = MMR·Q·P
+        assert liquidation == pytest.approx((60_000 - (10_000 - n * payment)) / (1 - 0.004), rel=1e-12)
+    risks = compute_risk(Portfolio((acc,))).accounts[0].positions
+    by_mode = {r.margin_mode: position_funding_drift(acc, r) for r in risks}
+    assert by_mode["isolated"] == mine and by_mode["cross"] == pooled
