@@ -1098,3 +1098,5 @@ def _load_fast(data: bytes) -> Portfolio | None:
                                   positions)
     except (_Fallback, PortfolioError, msgspec.ValidationError, msgspec.DecodeError):
         return None
+    except RecursionError:  # msgspec meets a deeply nested value (how deep depends on the caller's
+        return None         # stack): the careful path names the depth the file may have

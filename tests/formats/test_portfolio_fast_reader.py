@@ -197,3 +197,24 @@ def test_the_engine_on_a_generated_file_equals_the_scalar_oracle_position_by_pos
                                                                    getattr(y, name))
             compared += 1
     assert compared == 6 * 26
+
+
+def test_a_deeply_nested_file_read_from_a_deep_stack_gets_the_depth_error_not_a_traceback():
+    """msgspec gives up on deep nesting with RecursionError, at a depth that depends on how deep the
+    caller's stack already is (the fuzz test met it once in a whole-suite run): the fast reader hands
+    the file to the careful path, which names the depth the file may have."""
+    import inspect
+    import sys
+
+    data = (b'{"format": "desk.portfolio/1", "accounts": [{"name": "a", "venue": "binanceusdm", '
+            b'"wallets": ' + b"[" * 3000 + b"]" * 3000 + b"}]}")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 400)  # a caller already deep in its stack
+    try:
+        fast = _load_fast(data)
+        with pytest.raises(PortfolioError) as caught:
+            load_portfolio(data)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert fast is None
+    assert "nested more than 64 levels deep" in str(caught.value)
