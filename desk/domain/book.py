@@ -40,6 +40,7 @@ import numpy.typing as npt
 from desk.domain import display
 from desk.domain.engine import compile_portfolio, compute_risk, unit_state_at
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
+from desk.domain.position_math import pnl_at
 from desk.domain.report import PositionRisk, RiskReport, signed_distance
 from desk.domain.scenario import stress_factors
 from desk.domain.suggest import amount_step
@@ -393,7 +394,10 @@ def _pooled_units(portfolio: Portfolio, s: FloatArray, betas: Mapping[str, float
 
 
 def _outside_pool(account: Account) -> Account:
-    if not account.pooled or account.margin is None or account.margin.cannot_recompute is not None:
+    """What of ``account`` the single-asset engine models: all of it, or, where the venue pools the
+    account's collateral, only its isolated positions (the pool is one unit of its own, or — in a mode
+    desk cannot recompute — no unit at all: see :func:`_unmodelled_pools`)."""
+    if not account.pooled or account.margin is None:
         return account
     isolated = tuple(p for p in account.positions if p.margin_mode is MarginMode.ISOLATED)
     return dataclasses.replace(account, positions=isolated, wallets={}, margin=None, reported={})
@@ -458,6 +462,11 @@ def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatA
                     worst = crossed[np.argmax(ratios[j, crossed])]
                     first[i] = labels[int(worst)]
                     break
+    unmodelled, said = _unmodelled_pools(portfolio, s, prices, betas)
+    warnings += said
+    for name, change in unmodelled.items():
+        pnl += change
+        per_account[name] += change
     # a coin that is collateral of its account's pool moves with the pool's value above: counted
     # there, not again as a spot leg (it stays a leg for exposure and hedges)
     in_pool = {(a.name, c.asset) for a in portfolio.accounts if a.margin is not None
@@ -471,6 +480,38 @@ def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatA
     mode = "uniform" if betas is None else "beta"
     return BookStress(mode, dict(betas or {}), s, pnl, per_account, tuple(first), tuple(liquidated),
                       tuple(labels)), tuple(warnings)
+
+
+def _unmodelled_pools(portfolio: Portfolio, s: FloatArray, prices: Mapping[str, float],
+                      betas: Mapping[str, float] | None) -> tuple[dict[str, FloatArray], list[str]]:
+    """Per account whose pool desk cannot recompute (its mode's margin is not published), the USD
+    change of its cross positions and crypto collateral at each shock — never a liquidation, which
+    desk cannot place — and the warnings saying so."""
+    changes: dict[str, FloatArray] = {}
+    warnings: list[str] = []
+    for account in portfolio.accounts:
+        margin = account.margin
+        if not account.pooled or margin is None or margin.cannot_recompute is None:
+            continue
+        warnings.append(f"{account.name}: desk cannot recompute {margin.mode or 'this account mode'} "
+                        f"({margin.cannot_recompute}); its positions and collateral move the book's P&L, "
+                        "but where it is liquidated is unknown")
+        change = np.zeros_like(s)
+        positions = cross_positions(account)
+        factors = stress_factors(positions, s, betas) if positions else np.ones((len(s), 0))
+        for k, p in enumerate(positions):
+            usd = _settle_usd(p.settle, s, prices, betas)
+            if usd is None:
+                warnings.append(f"{account.name} {p.symbol}: no price for {p.settle} in the book; its P&L "
+                                "is left out of the stress curve")
+                continue
+            moved = np.array([pnl_at(p, p.mark_price * f) for f in factors[:, k]])
+            change += moved * usd - pnl_at(p, p.mark_price) * usd[int(np.argmin(np.abs(s)))]
+        for c in margin.collateral:
+            if c.underlying is not None:
+                change += c.amount * c.price * (_asset_factor(c.underlying, s, betas) - 1.0)
+        changes[account.name] = change
+    return changes, warnings
 
 
 # ---------------------------------------------------------------------------- margin transfer

@@ -70,3 +70,26 @@ def test_no_transfer_is_sized_into_a_pool_of_several_coins():
     for hedge in with_uta:
         assert hedge.transfer is None or "demo-bybit-uta" not in (hedge.transfer.to_account,
                                                                   hedge.transfer.source)
+
+
+def test_an_account_desk_cannot_recompute_is_never_called_liquidated_and_moves_with_its_marks():
+    """Bybit UTA portfolio margin (docs/examples/unified-accounts.json: 10,000 USDT behind a 1 BTC
+    long at 60,000): its margin comes from Bybit's unpublished scenario engine. The book was treating
+    it as a plain USDT pool with an empty wallet — "first liquidated" at every move, even +50 %. Now:
+    its P&L is the long's move by hand, 1 × 60,000 × s, and no move names it liquidated."""
+    from pathlib import Path
+
+    from desk.formats import load_portfolio
+
+    example = load_portfolio(Path(__file__).resolve().parents[2] / "docs/examples/unified-accounts.json")
+    pm = example.account("bybit-portfolio-margin")
+    (long,) = pm.positions
+    assert (long.contracts * long.contract_size, long.mark_price) == (1.0, 60_000.0)
+    book = compute_book(Portfolio((pm,)))
+    for stress in book.stress:
+        assert all(first is None for first in stress.first_liquidated), stress.first_liquidated
+        factor = 1 + stress.shocks * (stress.betas.get("BTC", 1.0) if stress.mode == "beta" else 1.0)
+        np.testing.assert_allclose(stress.pnl_usd, 60_000.0 * (np.maximum(factor, 1e-3) - 1.0), rtol=1e-12,
+                                   atol=1e-9)
+    assert any("bybit-portfolio-margin: desk cannot recompute" in w and "liquidated is unknown" in w
+               for w in book.warnings), book.warnings
