@@ -205,14 +205,16 @@ class Recorder:
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                result = predicate()
-                if result:
-                    return result
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        while True:
+            # evaluated without the lock: a predicate may ask the monitor's thread (monitor.call),
+            # which publishes its events under this lock — holding it here deadlocked the two
+            result = predicate()
+            if result:
+                return result
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            with self._cond:
                 self._cond.wait(min(left, 0.05))
 
     def wait_snapshot(self, predicate: Callable[[MonitorSnapshot], bool], timeout: float = 5.0,
