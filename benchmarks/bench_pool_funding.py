@@ -14,14 +14,12 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_whatif import big_portfolio
-from benchmarks.figures import Reference, load_line, spread
+from benchmarks.figures import Reference, load_line, spread, timed
 from desk.domain.engine import compute_risk
 from desk.domain.funding import pool_funding_drift, position_funding_drift
 from desk.domain.model import Account, Portfolio
@@ -42,16 +40,6 @@ def with_schedules(account: Account) -> Account:
     return dataclasses.replace(account, positions=positions, data_time=ORIGIN)
 
 
-def timed(work: Callable[[], object], reference: Reference) -> list[float]:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - start) * 1000)
-        reference.sample(1)
-    return times
-
-
 def main() -> int:
     demo = demo_portfolio("flash-crash", seed=7, at_seconds=2100.0).account("demo-binance-usdm")
     reference = Reference()
@@ -63,9 +51,9 @@ def main() -> int:
         risk = compute_risk(portfolio).accounts[0].positions[0]
         drift = pool_funding_drift(account, settle, ORIGIN)
         assert drift is not None and len(drift.payers) == len(account.positions)
-        engine = timed(lambda p=portfolio: compute_risk(p), reference)
-        position = timed(lambda a=account, r=risk: position_funding_drift(a, r), reference)
-        pool = timed(lambda a=account, s=settle: pool_funding_drift(a, s, ORIGIN), reference)
+        engine = timed(lambda p=portfolio: compute_risk(p), reference, RUNS)
+        position = timed(lambda a=account, r=risk: position_funding_drift(a, r), reference, RUNS)
+        pool = timed(lambda a=account, s=settle: pool_funding_drift(a, s, ORIGIN), reference, RUNS)
         hours = drift.hours_to_liquidation
         print(f"{label}: {RUNS} runs each; funding alone liquidates the pool after "
               f"{'never' if hours is None else f'{hours:,.1f} h'}")

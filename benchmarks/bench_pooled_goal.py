@@ -13,28 +13,16 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.figures import Reference, load_line, spread
+from benchmarks.figures import Reference, load_line, spread, timed
 from desk.domain.engine import compute_risk
 from desk.domain.model import Portfolio
 from desk.exchanges.demo import demo_portfolio
 
 RUNS = 15
-
-
-def timed(work: Callable[[], object], reference: Reference) -> list[float]:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - start) * 1000)
-        reference.sample(1)
-    return times
 
 
 def main() -> int:
@@ -47,8 +35,8 @@ def main() -> int:
         (inside,) = [p for p in compute_risk(portfolio, target_distance=0.10).positions()
                      if p.account == "demo-bybit-uta"]
         assert inside.suggestions, "the UTA long should be inside the 10 % goal at 2400 s"
-        base = timed(lambda p=portfolio: compute_risk(p, target=0.5), reference)
-        goal = timed(lambda p=portfolio: compute_risk(p, target=0.5, target_distance=0.10), reference)
+        base = timed(lambda p=portfolio: compute_risk(p, target=0.5), reference, RUNS)
+        goal = timed(lambda p=portfolio: compute_risk(p, target=0.5, target_distance=0.10), reference, RUNS)
         print(f"{label}: {RUNS} runs each")
         for name, times in (("no distance goal (baseline)", base), ("target_distance 10 %", goal)):
             print(f"  {name:<28} {spread(times)} ms  ({reference.ratio(statistics.median(times))})")

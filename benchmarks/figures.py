@@ -12,7 +12,7 @@ import os
 import sqlite3
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 _REFERENCE_ROWS = [(float(i), *(i * 0.5 + k for k in range(15))) for i in range(220)]
 
@@ -47,6 +47,18 @@ class Reference:
 
     def describe(self) -> str:
         return f"reference job (same run, {len(self.times)} times): {spread(self.times)} ms"
+
+
+def timed(work: Callable[[], object], reference: Reference, runs: int) -> list[float]:
+    """``work``'s wall time in ms, ``runs`` times, with one reference sample after each run (so the
+    baseline is measured under the same load as the figure)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - start) * 1000)
+        reference.sample(1)
+    return times
 
 
 def spread(values: Sequence[float], digits: int = 2) -> str:
