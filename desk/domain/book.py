@@ -3,7 +3,7 @@ break, the margin to move so a hedge survives a chosen move, and one stress curv
 
 Every figure is the engine's (:mod:`desk.domain.engine`): liquidation prices and distances come from
 :func:`~desk.domain.engine.compute_risk`; the stress curve evaluates every margin unit (cross pool or
-isolated position) with :func:`~desk.domain.engine.unit_state_at` at the shocked marks. This module
+isolated position) with :func:`~desk.domain.engine.unit_state_moved` at the shocked marks. This module
 only adds them up across accounts.
 
 Conventions:
@@ -38,11 +38,11 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain import display
-from desk.domain.engine import compile_portfolio, compute_risk, unit_state_at
+from desk.domain.engine import compile_portfolio, compute_risk, unit_state_moved
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
 from desk.domain.position_math import pnl_at
 from desk.domain.report import PositionRisk, RiskReport, signed_distance
-from desk.domain.scenario import stress_factors
+from desk.domain.scenario import stress_drivers, stress_factors
 from desk.domain.suggest import amount_step
 from desk.domain.unified import _evaluate, compile_pool, cross_positions
 
@@ -418,7 +418,7 @@ def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatA
     worth: list[FloatArray | None] = []
     unit_ratios: list[FloatArray] = []
     if f.n_units:
-        equity, mm = unit_state_at(f, stress_factors(f.positions, s, betas))
+        equity, mm = unit_state_moved(f, *stress_drivers(f.positions, s, betas))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = np.where(equity > 0, mm / equity, np.inf)
         for u, label in enumerate(labels):
@@ -532,8 +532,9 @@ def margin_needed(portfolio: Portfolio, move: float) -> tuple[object, FloatArray
     every uniform move within ±``move``, or the margin it can spare (< 0) while still doing so."""
     f = compile_portfolio(portfolio)
     path = np.linspace(-move, move, 2 * _PATH_POINTS + 1)
-    factors = np.maximum(1.0 + path[:, None] * np.ones(len(f.positions))[None, :], _MIN_FACTOR)
-    equity, mm = unit_state_at(f, factors)
+    # every mark moves together: one driver
+    factors = np.maximum(1.0 + path, _MIN_FACTOR)[:, None]
+    equity, mm = unit_state_moved(f, np.zeros(len(f.positions), dtype=np.intp), factors)
     return f, np.max(mm - equity, axis=0) if f.n_units else np.zeros(0)
 
 

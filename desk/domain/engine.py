@@ -489,7 +489,7 @@ def _sum(index: IntArray, weights: FloatArray, length: int) -> FloatArray:
     return np.asarray(np.bincount(index, weights=weights, minlength=length), dtype=np.float64)
 
 
-def _value(f: _Flat, price: FloatArray) -> FloatArray:
+def _value(f: _Flat | _Rows, price: FloatArray) -> FloatArray:
     return np.where(f.inverse, f.q / price, f.q * price)
 
 
@@ -747,6 +747,58 @@ def unit_state_at(f: _Flat, factors: FloatArray) -> tuple[FloatArray, FloatArray
     flat_index = (np.arange(rows)[:, None] * n_units + f.unit_of[None, :]).ravel()
     equity = _sum(flat_index, pnl.ravel(), rows * n_units).reshape(rows, n_units) + f.unit_balance[None, :]
     total_mm = _sum(flat_index, mm.ravel(), rows * n_units).reshape(rows, n_units)
+    return equity, total_mm
+
+
+def unit_state_moved(f: _Flat, driver: IntArray, driver_factors: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`unit_state_at` when the marks move with a few drivers: position ``p``'s mark is
+    multiplied by ``driver_factors[:, driver[p]]`` (rows × drivers; a stress grid moves every
+    position of one beta together). The same figures as ``unit_state_at(f, driver_factors[:, driver])``
+    up to rounding in the sums.
+
+    Why: a position that stays in one tier over the rows has a value linear in the factor (linear
+    contracts) or in its inverse (inverse contracts), and so has its PnL and maintenance margin; such
+    positions are summed per unit and driver once, and the grid costs rows × units × drivers instead
+    of rows × positions. Only positions whose notional crosses a tier floor within the rows are
+    evaluated row by row, exactly as :func:`unit_state_at` does."""
+    rows = driver_factors.shape[0]
+    n_units, n_drivers = f.n_units, driver_factors.shape[1]
+    if not len(driver):
+        zero = np.zeros((rows, n_units))
+        return zero + f.unit_balance[None, :], zero
+    # each position's value at the lowest and highest factor of its driver bound its basis over the rows
+    low = f.mark * driver_factors.min(axis=0)[driver]
+    high = f.mark * driver_factors.max(axis=0)[driver]
+    v_low, v_high = _value(f, low), _value(f, high)
+    basis_low = np.where(f.entry_basis, f.v_entry, np.minimum(v_low, v_high))
+    basis_high = np.where(f.entry_basis, f.v_entry, np.maximum(v_low, v_high))
+    index = _tier_index(f, basis_low)
+    steady = (index == _tier_index(f, basis_high)) & np.isfinite(basis_low) & np.isfinite(basis_high)
+    rate, cum = _tier_terms(f, index)
+    # value = a × factor (linear) or a / factor (inverse); PnL = σ·value − σ·v_entry;
+    # MM = (rate + fee)·value − cum on the price basis, fee·value + (v_entry·rate − cum) on the entry's
+    a = np.where(f.inverse, f.q / f.mark, f.q * f.mark)
+    mm_slope = np.where(f.entry_basis, 0.0, rate) + f.fee
+    mm_const = np.where(f.entry_basis, f.v_entry * rate, 0.0) - cum
+    s = np.flatnonzero(steady)
+    column = (f.unit_of[s] * n_drivers + driver[s]) * 2 + f.inverse[s]
+    size = n_units * n_drivers * 2
+    equity_terms = _sum(column, (f.sigma * a)[s], size).reshape(n_units, n_drivers * 2)
+    mm_terms = _sum(column, (mm_slope * a)[s], size).reshape(n_units, n_drivers * 2)
+    with np.errstate(divide="ignore", over="ignore"):
+        moves = np.stack([driver_factors, 1.0 / driver_factors], axis=2).reshape(rows, n_drivers * 2)
+    entry_terms = _sum(f.unit_of[s], (-f.sigma * f.v_entry)[s], n_units)
+    equity = moves @ equity_terms.T + (f.unit_balance + entry_terms)
+    total_mm = moves @ mm_terms.T + _sum(f.unit_of[s], mm_const[s], n_units)
+    crossing = np.flatnonzero(~steady)
+    if len(crossing):
+        r = _rows(f, np.zeros(len(crossing), dtype=np.intp), crossing)
+        value = _value(r, r.mark * driver_factors[:, driver[crossing]])
+        mm, _ = _maintenance(r, value)
+        pnl = r.sigma * (value - r.v_entry)
+        slots = (np.arange(rows)[:, None] * n_units + f.unit_of[crossing][None, :]).ravel()
+        equity += _sum(slots, pnl.ravel(), rows * n_units).reshape(rows, n_units)
+        total_mm += _sum(slots, mm.ravel(), rows * n_units).reshape(rows, n_units)
     return equity, total_mm
 
 

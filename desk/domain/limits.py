@@ -242,8 +242,9 @@ def check_margin(m: AccountMargin) -> None:
                 check_number(t.cap, f"{where}.haircut.tiers[{i}].cap", 0.0, MAX_NOTIONAL)
 
 
-def check_account(a: Account, sound_tables: set[int] | None = None) -> None:
-    """``sound_tables``: as for :func:`check_position`, shared by the accounts of one portfolio."""
+def check_account(a: Account, sound_tables: dict[bool, set[int]] | None = None) -> None:
+    """``sound_tables``: as for :func:`check_position`, shared by the accounts of one portfolio, one
+    set per reading of a table (``mmr_from_max_leverage`` or not)."""
     try:
         if a.margin is not None:
             check_margin(a.margin)
@@ -259,8 +260,9 @@ def check_account(a: Account, sound_tables: set[int] | None = None) -> None:
     except InputError as exc:
         raise exc.at(account=a.name) from None
     hyperliquid_style = rules_for(a.venue).mmr_from_max_leverage
-    # a table's soundness depends on how the venue reads it (Hyperliquid: MMR from max leverage)
-    sound = set() if sound_tables is None or hyperliquid_style else sound_tables
+    # a table's soundness depends on how the venue reads it (Hyperliquid: MMR from max leverage), so
+    # the two readings keep their own sets (a table's id stands for the table and the reading)
+    sound = set() if sound_tables is None else sound_tables.setdefault(hyperliquid_style, set())
     numbers_checked = _positions_plainly_in_bounds(a.positions)
     for p in a.positions:
         try:
@@ -273,7 +275,8 @@ def check_account(a: Account, sound_tables: set[int] | None = None) -> None:
 
 def check_portfolio(portfolio: Portfolio) -> None:
     """Raise :class:`InputError` (naming account, position and field) for the first input out of bounds."""
-    sound_tables: set[int] = set()  # the portfolio holds every table: their ids stay unique meanwhile
+    # the portfolio holds every table: their ids stay unique meanwhile
+    sound_tables: dict[bool, set[int]] = {}
     for a in portfolio.accounts:
         check_account(a, sound_tables)
 
@@ -281,7 +284,7 @@ def check_portfolio(portfolio: Portfolio) -> None:
 def check_changed(before: Portfolio, after: Portfolio) -> None:
     """:func:`check_portfolio` for the accounts of ``after`` that are not ``before``'s (a what-if
     moved them); ``before`` was checked when it was read, and an untouched account is the same object."""
-    sound_tables: set[int] = set()
+    sound_tables: dict[bool, set[int]] = {}
     kept = {id(a) for a in before.accounts}
     for a in after.accounts:
         if id(a) not in kept:

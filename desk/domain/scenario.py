@@ -18,6 +18,7 @@ from desk.domain.rules import rules_for
 from desk.domain.unified import _evaluate, compile_pool, cross_positions, pool_state_scalar
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 
 def apply_what_if(
@@ -97,8 +98,18 @@ def _beta(p: Position, betas: Mapping[str, float] | None) -> float:
 def stress_factors(positions: Sequence[Position], shocks: FloatArray,
                    betas: Mapping[str, float] | None) -> FloatArray:
     """Mark multipliers (shocks × positions): ``1 + beta × shock``, never below 0.001."""
+    driver, factors = stress_drivers(positions, shocks, betas)
+    return factors[:, driver]
+
+
+def stress_drivers(positions: Sequence[Position], shocks: FloatArray,
+                   betas: Mapping[str, float] | None) -> tuple[IntArray, FloatArray]:
+    """:func:`stress_factors` as (the driver of each position, multipliers shocks × drivers): the
+    positions of one beta move together (:func:`desk.domain.engine.unit_state_moved`)."""
     beta = np.array([_beta(p, betas) for p in positions], dtype=np.float64)
-    return np.maximum(1.0 + shocks[:, None] * beta[None, :], 1e-3)
+    distinct, driver = np.unique(beta, return_inverse=True)
+    factors = np.maximum(1.0 + shocks[:, None] * distinct[None, :], 1e-3)
+    return np.asarray(driver, dtype=np.intp).reshape(-1), factors
 
 
 def stress_grid(
