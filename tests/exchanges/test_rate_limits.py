@@ -23,10 +23,14 @@ def _rate_limited(cfg, secrets_) -> VenueError:
 
 
 def test_binance_weight_limit_429_waits_until_the_minute_the_header_names(fake, keys, make_config):
+    # the venue's clock set 20 s into its minute, so the read does not straddle the next minute (whose
+    # weight starts afresh); the wait is compared with the Retry-After the venue sent
+    fake.clock_offset_ms = (20_000 - fake.now_ms()) % 60_000
     fake.state["binance"]["weight_limit"] = 0  # the first request fits, the next one is over
     error = _rate_limited(make_config("binanceusdm"), keys.as_secrets())
-    expected = 60 - (fake.now_ms() // 1000) % 60  # what the fake's Retry-After said (to the second)
-    assert error.retry_after == pytest.approx(expected, abs=1.5)
+    sent = fake.state["binance"]["retry_after_sent"]
+    assert 30 <= sent <= 40  # sent in the venue's minute, seconds 20–30
+    assert error.retry_after == pytest.approx(sent, abs=1.5)
     assert "rate limit" in str(error) and "waits" in str(error)
 
 

@@ -77,6 +77,13 @@ def _weight_headers(server: FakeExchange, weight: int) -> dict[str, str]:
     return {"X-MBX-USED-WEIGHT-1M": str(state["used_weight"])}
 
 
+def _sent(state: dict[str, Any], seconds: int) -> str:
+    """The Retry-After header, kept in ``state["retry_after_sent"]``: a test compares with what was
+    sent rather than recomputing it from a clock that may have moved on to the next minute."""
+    state["retry_after_sent"] = seconds
+    return str(seconds)
+
+
 def _rate_limited(server: FakeExchange) -> web.Response | None:
     """Binance's IP limits ("LIMITS" in the USDⓈ-M docs): over the request weight of the current
     minute → 429 -1003 with ``Retry-After`` (seconds to the next minute); while banned → 418
@@ -89,7 +96,7 @@ def _rate_limited(server: FakeExchange) -> web.Response | None:
         return json_response(
             {"code": -1003, "msg": f"Way too much request weight used; IP banned until {banned_until}. "
                                    f"Please use WebSocket Streams for live updates to avoid bans."},
-            status=418, headers={"Retry-After": str(-(-(banned_until - now) // 1000))})
+            status=418, headers={"Retry-After": _sent(state, -(-(banned_until - now) // 1000))})
     limit = state.get("weight_limit")
     if limit is not None and state.get("weight_minute") == now // 60_000 \
             and state.get("used_weight", 0) > limit:
@@ -97,7 +104,7 @@ def _rate_limited(server: FakeExchange) -> web.Response | None:
             {"code": -1003, "msg": f"Too much request weight used; current limit is {limit} request "
                                    f"weight per 1 MINUTE. Please use WebSocket Streams for live updates "
                                    f"to avoid polling the API."},
-            status=429, headers={"Retry-After": str(60 - (now // 1000) % 60)})
+            status=429, headers={"Retry-After": _sent(state, 60 - (now // 1000) % 60)})
     return None
 
 
