@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         # ones replaced it in turn since the table last took one
         self._staging: tuple[MonitorSnapshot, Staging] | None = None
         self._step_posted = False
+        self._painted_ahead = False
         self._superseded = 0
         self._split_done = False
         self._auto_split = True
@@ -540,6 +541,7 @@ class MainWindow(QMainWindow):
             self.apply_snapshot(snapshot)
             return
         self._staging = (snapshot, self.model.stage(snapshot))
+        self._painted_ahead = False
         self._post_step()
 
     def _post_step(self) -> None:
@@ -554,13 +556,30 @@ class MainWindow(QMainWindow):
             return  # applied at once meanwhile
         snapshot, staging = self._staging
         # made again from the start too often (ticks, theme, thresholds): the commit makes the rest
-        if not self.model.ready(staging) and staging.restarts <= self.max_superseded:
-            self.model.stage_rows(staging, self.rows_per_step)
-            self._post_step()
-            return
+        if staging.restarts <= self.max_superseded:
+            if not self.model.ready(staging):
+                self.model.stage_rows(staging, self.rows_per_step)
+                self._painted_ahead = False
+                self._post_step()
+                return
+            if not self._painted_ahead:  # a pass of its own: the repaint after the commit only draws
+                self.model.paint_ahead(staging, self._keys_in_view())
+                self._painted_ahead = True
+                self._post_step()
+                return
         self._staging = None
         self._superseded = 0
         self._apply(snapshot, staging)
+
+    def _keys_in_view(self) -> list[PositionKey]:
+        """The positions of the rows the table shows now (most are still in view after the commit)."""
+        proxy, rows = self.proxy, self.model.rows()
+        first = self.table.rowAt(0)
+        if first < 0:
+            return []
+        last = self.table.rowAt(self.table.viewport().height() - 1)
+        last = proxy.rowCount() - 1 if last < 0 else last
+        return [rows[proxy.mapToSource(proxy.index(r, 0)).row()].key for r in range(first, last + 1)]
 
     def staging(self) -> MonitorSnapshot | None:
         """The live snapshot being made ready, not yet in the table (None: none)."""

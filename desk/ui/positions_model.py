@@ -335,6 +335,15 @@ class PositionsModel(QAbstractTableModel):
         staging.done = end
         return staging.complete
 
+    def paint_ahead(self, staging: Staging, keys: Iterable[PositionKey]) -> None:
+        """Make the painted cells of these staged rows (those in view) now, so that the repaint
+        after the commit only draws them."""
+        made = staging.rows
+        for key in keys:
+            row = made.get(key)
+            if row is not None and row.cells is None:
+                self._paint_cells(row)
+
     def ready(self, staging: Staging) -> bool:
         """All of ``staging``'s rows are made, with the thresholds and theme in force."""
         return staging.complete and staging.generation == self._generation

@@ -250,13 +250,15 @@ def test_new_thresholds_while_a_snapshot_is_made_ready_apply_to_all_of_it(window
             for r in range(proxy.rowCount())} == expected
 
 
-def test_a_clock_tick_while_a_snapshot_is_made_ready_counts_for_all_of_it(window) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("at_pass", [2, POSITIONS // STEP])  # half made; all made, cells in view too
+def test_a_clock_tick_while_a_snapshot_is_made_ready_counts_for_all_of_it(window, at_pass) -> None:  # type: ignore[no-untyped-def]
     a, b = made(1, 1), made(2, 2)  # both read at START
     window.show_snapshot(a)
     window.show_snapshot(b)
 
     def between(n: int) -> None:
-        if n == 2:  # two minutes without a read: B's figures are stale by the time it is shown
+        if n == at_pass:  # two minutes without a read: B's figures are stale by the time it is shown
+            assert window.staging() is b
             window.clock.now = START + 120.0
             window.tick()
 
