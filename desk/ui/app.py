@@ -118,6 +118,7 @@ class DeskController(QObject):
         self.instance = InstanceServer(self)
 
         self.bridge.snapshot_ready.connect(self.on_snapshot)
+        self.window.snapshot_applied.connect(self._on_snapshot_applied)
         self.bridge.status_changed.connect(self.window.on_status_change)
         self.bridge.alert_raised.connect(self.window.on_alert)
         self.bridge.history_changed.connect(self._on_history_status)
@@ -267,7 +268,11 @@ class DeskController(QObject):
         demo = bool(snapshot.accounts) and all(a.demo for a in snapshot.accounts)
         if snapshot.accounts and demo != self.window.demo:
             self.window.set_demo(demo)
-        self.window.apply_snapshot(snapshot)
+        self.window.show_snapshot(snapshot)  # a large book: in the table a few passes later
+
+    def _on_snapshot_applied(self, snapshot: MonitorSnapshot) -> None:
+        if self._quitting:
+            return
         if not self._gc_frozen and self.window.model.rowCount() > 0:
             # Everything built at start-up (Qt widgets, ccxt's market tables, the charts) lives
             # as long as the app: keep it out of the garbage collector's full passes, which

@@ -70,6 +70,7 @@ from desk.ui.positions_model import (
     Column,
     PositionsModel,
     PositionsProxy,
+    Staging,
 )
 from desk.ui.theme import theme_events
 from desk.ui.widgets import AccountsPanel, StatusStrip, placeholder
@@ -112,6 +113,13 @@ def window_title(demo: bool) -> str:
 
 
 class MainWindow(QMainWindow):
+    #: positions made ready per pass of the event loop when a live snapshot is applied in steps
+    #: (show_snapshot): about a millisecond of the GUI thread
+    rows_per_step = 100
+    #: snapshots that may in turn replace the one being made ready before the newest is applied
+    #: in one step: a book too large for the refresh rate is still shown, never starved
+    max_superseded = 2
+
     position_selected = Signal(object)  # PositionRisk | None — charts and what-if follow it
     snapshot_applied = Signal(object)  # MonitorSnapshot, after the table and cards are updated
     close_requested = Signal()  # the window's close button; the app decides (tray or quit)
@@ -137,6 +145,12 @@ class MainWindow(QMainWindow):
         self.allow_close = False
         self.worst_level: Level | None = None
         self._summary_pending = False
+        # a live snapshot being made ready beside the table (show_snapshot), and how many newer
+        # ones replaced it in turn since the table last took one
+        self._staging: tuple[MonitorSnapshot, Staging] | None = None
+        self._step_posted = False
+        self._painted_ahead = False
+        self._superseded = 0
         self._split_done = False
         self._auto_split = True
         self._splitting = False
@@ -510,12 +524,80 @@ class MainWindow(QMainWindow):
 
     # -- live data -------------------------------------------------------------------------
 
+    def show_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        """A live snapshot (the bridge's): a book of more than :attr:`rows_per_step` positions is
+        made ready over several passes of the event loop, so input and timers are served between
+        them, then the table takes it whole in a pass of its own (with its re-sort and repaint):
+        never a row, nor a table, made of two snapshots. A newer snapshot arriving meanwhile
+        replaces the one being made ready, which is never shown: the newest numbers, not a queue
+        of old ones (after :attr:`max_superseded` such replacements the newest is applied at once).
+        The first snapshot and small books are applied at once."""
+        if self._staging is not None:
+            self._superseded += 1
+            if self._superseded > self.max_superseded:
+                self.apply_snapshot(snapshot)
+                return
+        elif not self.model.rowCount() or _position_count(snapshot) <= self.rows_per_step:
+            self.apply_snapshot(snapshot)
+            return
+        self._staging = (snapshot, self.model.stage(snapshot))
+        self._painted_ahead = False
+        self._post_step()
+
+    def _post_step(self) -> None:
+        if not self._step_posted:
+            self._step_posted = True
+            # a posted event: the event loop serves what is due (input, timers) before the next step
+            QTimer.singleShot(0, self, self._apply_step)
+
+    def _apply_step(self) -> None:
+        self._step_posted = False
+        if self._staging is None:
+            return  # applied at once meanwhile
+        snapshot, staging = self._staging
+        # made again from the start too often (ticks, theme, thresholds): the commit makes the rest
+        if staging.restarts <= self.max_superseded:
+            if not self.model.ready(staging):
+                self.model.stage_rows(staging, self.rows_per_step)
+                self._painted_ahead = False
+                self._post_step()
+                return
+            if not self._painted_ahead:  # a pass of its own: the repaint after the commit only draws
+                self.model.paint_ahead(staging, self._keys_in_view())
+                self._painted_ahead = True
+                self._post_step()
+                return
+        self._staging = None
+        self._superseded = 0
+        self._apply(snapshot, staging)
+
+    def _keys_in_view(self) -> list[PositionKey]:
+        """The positions of the rows the table shows now (most are still in view after the commit)."""
+        proxy, rows = self.proxy, self.model.rows()
+        first = self.table.rowAt(0)
+        if first < 0:
+            return []
+        last = self.table.rowAt(self.table.viewport().height() - 1)
+        last = proxy.rowCount() - 1 if last < 0 else last
+        return [rows[proxy.mapToSource(proxy.index(r, 0)).row()].key for r in range(first, last + 1)]
+
+    def staging(self) -> MonitorSnapshot | None:
+        """The live snapshot being made ready, not yet in the table (None: none)."""
+        return self._staging[0] if self._staging is not None else None
+
     def apply_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        """Apply ``snapshot`` now, in this step; a live snapshot still being made ready (handed
+        over before this one) is dropped."""
+        self._staging = None
+        self._superseded = 0
+        self._apply(snapshot, self.model.stage(snapshot))
+
+    def _apply(self, snapshot: MonitorSnapshot, staging: Staging) -> None:
         self._keep_selection()
         selected = self.selected_position()
         self.snapshot = snapshot
         rows_before = self.model.rowCount()
-        self.model.apply_snapshot(snapshot)
+        self.model.commit(staging)
         if not rows_before and self.model.rowCount() > 0:
             # the split is fitted to the first rows only: later it stays put, so the detail tabs
             # never move under the mouse when positions come and go
@@ -526,7 +608,7 @@ class MainWindow(QMainWindow):
             # The cards and the strip are refreshed in an event of their own, so no single step
             # of the GUI thread carries the table, the cards and a repaint at once.
             self._summary_pending = True
-            QTimer.singleShot(0, self, self._refresh_summary)
+            QTimer.singleShot(0, self, self._summary_after_repaint)
         self._keep_selection()
         if self._selected_key is not None:
             self._note_liquidated(self._selected_key)
@@ -539,6 +621,11 @@ class MainWindow(QMainWindow):
             f"Last update {datetime.fromtimestamp(snapshot.at).strftime('%H:%M:%S')} · "
             f"snapshot #{snapshot.seq}")
         self.snapshot_applied.emit(snapshot)
+
+    def _summary_after_repaint(self) -> None:
+        """Posted with the table's update, this runs in the pass that repaints the table (Qt sends
+        the posted events of one pass together, before the timers): the refresh waits one pass more."""
+        QTimer.singleShot(0, self, self._refresh_summary)
 
     def _fit_columns(self) -> None:
         """Size the columns to the first data (within limits), so numbers are never cut off."""
@@ -876,6 +963,10 @@ class PositionsTable(QTableView):
     def rowsAboutToBeRemoved(self, parent: QModelIndex | QPersistentModelIndex, start: int, end: int) -> None:
         self.rows_leaving = True
         super().rowsAboutToBeRemoved(parent, start, end)
+
+
+def _position_count(snapshot: MonitorSnapshot) -> int:
+    return sum(len(account.positions) for account in snapshot.report.accounts)
 
 
 def _scroll_side_panel(panel: QWidget) -> None:

@@ -1,16 +1,18 @@
-"""The positions table: a Qt model over the engine's PositionRisk rows, updated in place.
+"""The positions table: a Qt model over the engine's PositionRisk rows, one row per position.
 
 Rows are keyed by the position's :class:`~desk.domain.model.PositionKey` (account, symbol, leg,
-margin mode: OKX may hold one instrument cross and isolated at once). A new snapshot updates
-existing rows in place, appends new ones and removes closed ones, re-sorts, and only then signals
-the changed cells (``dataChanged``) at the rows they now occupy — so a repaint never puts one
-position's cells in another's row, and the view's selection, sort order and scroll position
-survive live updates. Critical, stale and LIQUIDATED rows are pinned above the rest whatever the
-sort column. A position gone on a good read while critical (the alert engine's "gone" rule) stays
-as a greyed LIQUIDATED row until acknowledged. Every figure comes from the engine's report; this
-model only formats it, shows the monitor's ours-vs-exchange comparison (made at the last account
-read, at that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`) with that read's age,
-and marks rows whose data is stale.
+margin mode: OKX may hold one instrument cross and isolated at once). A new snapshot makes the
+next state of every row beside the table (:meth:`PositionsModel.stage`, a few rows at a time if the
+caller likes), then the table takes them all at once (:meth:`PositionsModel.commit`): rows replaced,
+new ones appended, closed ones removed, re-sorted, and only then the changed cells signalled
+(``dataChanged``) at the rows they now occupy — so a repaint never shows a row made of two
+snapshots, nor one position's cells in another's row, and the view's selection, sort order and
+scroll position survive live updates. Critical, stale and LIQUIDATED rows are pinned above the
+rest whatever the sort column. A position gone on a good read while critical (the alert engine's
+"gone" rule) stays as a greyed LIQUIDATED row until acknowledged. Every figure comes from the
+engine's report; this model only formats it, shows the monitor's ours-vs-exchange comparison
+(made at the last account read, at that read's marks: :class:`~desk.services.snapshot.ExchangeCheck`)
+with that read's age, and marks rows whose data is stale.
 """
 
 from __future__ import annotations
@@ -174,6 +176,46 @@ class Row:
         """Critical, stale and liquidated rows sit above the rest whatever the sort column."""
         return self.liquidated_at is not None or self.level in _PINNED_LEVELS
 
+    def copy(self) -> Row:
+        """A copy to make the next snapshot's state in while this row stays on screen unchanged
+        (its caches are shared: they are replaced, never changed in place). Written out, field by
+        field: 500 rows are copied per update (tests check that no field is left out)."""
+        new = object.__new__(Row)
+        new.risk, new.status, new.observed_at = self.risk, self.status, self.observed_at
+        new.reason, new.check, new.thresholds = self.reason, self.check, self.thresholds
+        new.level, new.stale, new.disagrees = self.level, self.stale, self.disagrees
+        new.distance_level, new.ratio_level = self.distance_level, self.ratio_level
+        new.figure_level, new.inputs = self.figure_level, self.inputs
+        new.text, new.shown, new.cells = self.text, self.shown, self.cells
+        new.read_interval, new.exchange_late = self.read_interval, self.exchange_late
+        new.critical_at, new.liquidated_at = self.critical_at, self.liquidated_at
+        new.venue = self.venue
+        new.demo, new.key = self.demo, self.key
+        return new
+
+
+Item = tuple[PositionKey, PositionRisk, AccountState | None, PositionState | None]
+
+
+@dataclass(slots=True)
+class Staging:
+    """One snapshot's rows being made beside the table (:meth:`PositionsModel.stage_rows`) until the
+    table takes them all at once (:meth:`PositionsModel.commit`): until then nothing on screen changes."""
+
+    items: list[Item]  # one per position, in the snapshot's order
+    read_well: set[str] | None  # the accounts read without trouble (None: every account)
+    generation: int  # the model's thresholds and theme the rows are made with
+    now: float  # the time the rows are classified at
+    done: int = 0  # items made so far
+    rows: dict[PositionKey, Row] = field(default_factory=dict)  # the rows made
+    # per row made from a row of the table: that row, and the bit mask of the columns that differ
+    bases: dict[PositionKey, tuple[Row, int]] = field(default_factory=dict)
+    restarts: int = 0  # times made again from the start (the thresholds, theme or clock moved on)
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= len(self.items)
+
 
 class PositionsModel(QAbstractTableModel):
     def __init__(
@@ -191,6 +233,9 @@ class PositionsModel(QAbstractTableModel):
         self.stale_after = stale_after
         self._rows: list[Row] = []
         self._index: dict[PositionKey, int] = {}
+        # bumped when the rows on screen change other than by a commit (thresholds, theme, a clock
+        # tick): rows staged before are made again from them
+        self._generation = 0
         # True between beginRemoveRows and the rows' actual removal: a proxy announces its own
         # rows removed in that window, while this model still holds them
         self.removing = False
@@ -214,37 +259,108 @@ class PositionsModel(QAbstractTableModel):
     # -- updates ---------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: MonitorSnapshot) -> None:
-        accounts = {a.name: a for a in snapshot.accounts}
-        items = []
-        for account in snapshot.report.accounts:
-            state = accounts.get(account.name)
-            for risk in account.positions:
-                items.append((risk, state, snapshot.positions.get(risk.key)))
-        # only a good read of an account proves that a position is gone (alerts_engine's "gone" rule)
-        reported = {a.name for a in snapshot.report.accounts}
-        read_well = {a.name for a in snapshot.accounts
-                     if a.name in reported and a.status in (DataStatus.LIVE, DataStatus.DELAYED)}
-        self.apply(items, read_well=read_well)
+        """Bring the rows to ``snapshot`` at once (staged whole, then committed)."""
+        self.commit(self.stage(snapshot))
 
     def apply(
         self, items: Iterable[tuple[PositionRisk, AccountState | None, PositionState | None]],
         *, read_well: set[str] | None = None,
     ) -> None:
-        """Bring the rows to ``items``: rows are updated in place, added and removed, re-sorted,
-        and only then are the changed cells signalled, at the rows they now occupy.
+        """Bring the rows to ``items`` at once; ``read_well`` as in :meth:`stage_items`."""
+        self.commit(self.stage_items([(risk, a, p) for risk, a, p in items], read_well=read_well))
+
+    def stage(self, snapshot: MonitorSnapshot) -> Staging:
+        """Start making ``snapshot``'s rows beside the table (see :meth:`stage_rows`)."""
+        accounts = {a.name: a for a in snapshot.accounts}
+        positions = snapshot.positions
+        items: list[Item] = []
+        for account in snapshot.report.accounts:
+            state = accounts.get(account.name)
+            for risk in account.positions:
+                key = risk.key  # made anew at each call: once per position
+                items.append((key, risk, state, positions.get(key)))
+        # only a good read of an account proves that a position is gone (alerts_engine's "gone" rule)
+        reported = {a.name for a in snapshot.report.accounts}
+        read_well = {a.name for a in snapshot.accounts
+                     if a.name in reported and a.status in (DataStatus.LIVE, DataStatus.DELAYED)}
+        return self._staging(items, read_well)
+
+    def stage_items(
+        self, items: Iterable[tuple[PositionRisk, AccountState | None, PositionState | None]],
+        *, read_well: set[str] | None = None,
+    ) -> Staging:
+        """Start making rows for ``items`` beside the table.
 
         ``read_well``: the accounts whose positions were read without trouble; a position gone
         from one of them while critical is kept as a LIQUIDATED row (None: every account).
         """
+        return self._staging([(risk.key, risk, a, p) for risk, a, p in items], read_well)
+
+    def _staging(self, items: list[Item], read_well: set[str] | None) -> Staging:
+        if len({item[0] for item in items}) < len(items):  # a key listed twice: the last one counts
+            items = list({item[0]: item for item in items}.values())
+        return Staging(items=items, read_well=read_well, generation=self._generation, now=self.clock())
+
+    def stage_rows(self, staging: Staging, count: int) -> bool:
+        """Make up to ``count`` more of ``staging``'s rows; True once all are made.
+
+        Each is made in a copy of the position's row (or a new row): the rows on screen are left
+        exactly as they are. Made again from the start if the rows on screen changed meanwhile
+        (new thresholds or theme, a clock tick's ages and stale marks).
+        """
+        if staging.generation != self._generation:
+            staging.generation, staging.now, staging.done = self._generation, self.clock(), 0
+            staging.rows.clear()
+            staging.bases.clear()
+            staging.restarts += 1
+        now, rows, index = staging.now, self._rows, self._index
+        made, bases = staging.rows, staging.bases
+        end = min(len(staging.items), staging.done + count)
+        for key, risk, account_state, position_state in staging.items[staging.done:end]:
+            i = index.get(key)
+            base = rows[i] if i is not None else None
+            if base is None:
+                row = Row(risk=risk, status=None, observed_at=None, reason=None)
+            else:
+                row = base.copy()
+                if row.liquidated_at is not None:  # the same key opened again: a new position
+                    row.liquidated_at = None
+                    row.inputs = ()
+            _fill_row(row, risk, account_state, position_state)
+            self._classify(row, now)
+            mask = self._restyle(row)
+            if base is not None:
+                bases[key] = (base, mask)
+            made[key] = row
+        staging.done = end
+        return staging.complete
+
+    def paint_ahead(self, staging: Staging, keys: Iterable[PositionKey]) -> None:
+        """Make the painted cells of these staged rows (those in view) now, so that the repaint
+        after the commit only draws them."""
+        made = staging.rows
+        for key in keys:
+            row = made.get(key)
+            if row is not None and row.cells is None:
+                self._paint_cells(row)
+
+    def ready(self, staging: Staging) -> bool:
+        """All of ``staging``'s rows are made, with the thresholds and theme in force."""
+        return staging.complete and staging.generation == self._generation
+
+    def commit(self, staging: Staging) -> None:
+        """The table takes ``staging``'s rows at once (any not made yet are made first): rows are
+        replaced, added and removed, re-sorted, and only then are the changed cells signalled,
+        at the rows they now occupy."""
+        self.stage_rows(staging, len(staging.items))
         now = self.clock()
-        fresh = {risk.key: (risk, account_state, position_state)
-                 for risk, account_state, position_state in items}
+        made = staging.rows
         changed: dict[PositionKey, int] = {}  # key -> bit mask of the columns to repaint
         gone = []
         for i, row in enumerate(self._rows):
-            if row.key in fresh or row.liquidated_at is not None:
+            if row.key in made or row.liquidated_at is not None:
                 continue
-            if _looks_liquidated(row, now, read_well):
+            if _looks_liquidated(row, now, staging.read_well):
                 row.liquidated_at = now
                 row.level = Level.CRITICAL
                 self._restyle(row)
@@ -259,29 +375,28 @@ class PositionsModel(QAbstractTableModel):
             self.removing = False
             self.endRemoveRows()
 
-        for row in self._rows:
-            item = fresh.pop(row.key, None)
-            if item is None:
+        bases = staging.bases
+        rows = self._rows
+        for i, live in enumerate(rows):
+            new = made.get(live.key)
+            if new is None:
                 continue  # a liquidated row: its last figures stay as they were
-            if row.liquidated_at is not None:  # the same key opened again: a new position
-                row.liquidated_at = None
-                row.inputs = ()
-            _fill_row(row, *item)
-            self._classify(row, now)
-            mask = self._restyle(row)
+            base = bases.get(live.key)
+            if base is not None and base[0] is live:
+                mask = base[1]  # the copy's own changes: it was copied from this very row
+            else:
+                mask = _changed_columns(new.shown, live.shown)
+            rows[i] = new
             if mask:
-                changed[row.key] = changed.get(row.key, 0) | mask
+                changed[live.key] = changed.get(live.key, 0) | mask
 
+        fresh = [row for key, row in made.items() if key not in self._index]
         if fresh:
-            start = len(self._rows)
+            start = len(rows)
             self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
-            for risk, account_state, position_state in fresh.values():
-                row = Row(risk=risk, status=None, observed_at=None, reason=None)
-                _fill_row(row, risk, account_state, position_state)
-                self._classify(row, now)
-                self._restyle(row)
-                self._index[row.key] = len(self._rows)
-                self._rows.append(row)
+            for row in fresh:
+                self._index[row.key] = len(rows)
+                rows.append(row)
             self.endInsertRows()
         # Re-sort before signalling: a changed cell is named by the row it is shown in after the
         # sort. Signalled before, the view repainted those rectangles with whatever position the
@@ -298,10 +413,7 @@ class PositionsModel(QAbstractTableModel):
             return 0
         row.shown = shown
         row.cells = None
-        if not old or shown[0] != old[0]:  # the row-wide part (stale, tick size, level) changed
-            row.text = []
-            return _ALL_COLUMNS
-        mask = sum(compress(_COLUMN_BITS, map(operator.ne, shown, old)))  # the loop in C: 500 rows a tick
+        mask = _changed_columns(shown, old)
         if mask & ~_AGE_BIT:
             row.text = []
         return mask
@@ -365,6 +477,7 @@ class PositionsModel(QAbstractTableModel):
         """Called about once a second: ages move on, and rows may become stale with no update."""
         if not self._rows:
             return
+        self._generation += 1  # rows staged before this tick are made again at its time
         now = self.clock()
         changed = False
         for row in self._rows:
@@ -420,11 +533,13 @@ class PositionsModel(QAbstractTableModel):
     def thresholds_for(self, value: ThresholdsFor) -> None:
         self._thresholds_for = value
         self._thresholds_cache.clear()
+        self._generation += 1
         for row in self._rows:
             row.inputs = ()  # decide every level again with the new thresholds
 
     def restyle(self) -> None:
         """The theme changed: colours are made again when painted."""
+        self._generation += 1  # rows staged meanwhile hold the old theme's colours
         for row in self._rows:
             row.cells = None
         if self._rows:
@@ -825,6 +940,14 @@ _ALL_COLUMNS = (1 << COLUMN_COUNT) - 1
 _AGE_BIT = 1 << Column.AGE
 _COLUMN_BITS = tuple(1 << c for c in range(COLUMN_COUNT))
 _MAX_RECTS = 48
+
+
+def _changed_columns(shown: tuple[object, ...], old: tuple[object, ...]) -> int:
+    """The bit mask of the columns whose ``shown`` part differs from ``old``'s (all of them when
+    the row-wide part, index 0, does)."""
+    if not old or shown[0] != old[0]:  # the row-wide part (stale, tick size, level) changed
+        return _ALL_COLUMNS
+    return sum(compress(_COLUMN_BITS, map(operator.ne, shown, old)))  # the loop in C: 500 rows a tick
 
 
 @functools.lru_cache(maxsize=1024)
