@@ -9,8 +9,14 @@
 * **Alerts** with their delivery attempts; **snapshots** (portfolio JSON saved by the user, never
   deleted automatically).
 
-Reads: samples are keyed by (subject, at), so one subject's series is one range of the primary key,
-already in time order (no scan, no sort); :meth:`History.series` reads only the columns a chart draws.
+Layout: a tick's rows are appended to ``recent_samples``, keyed by (at, subject) — time first, so a
+tick of 220 rows fills a few consecutive pages instead of touching one page per subject. Once it holds
+``merge_rows`` rows they move, sorted, into ``samples``, keyed by (subject, at): one subject's rows
+are together there, so its series is one range of the primary key, already in time order (no scan,
+no sort), and the move touches each subject's last page once for many ticks. A (subject, at) is in
+one of the two tables, never both. Reads take the range from ``samples`` and the subject's rows from
+the small ``recent_samples`` (its at range, in time order), and join the two in time order;
+:meth:`History.series` reads only the columns a chart draws.
 
 Threads: one connection per thread (WAL lets the UI read while the monitor writes); writes are
 serialised by a lock. Every write is one transaction, so a process killed mid-write (kill -9)
@@ -263,11 +269,41 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE subjects;
     ALTER TABLE subjects_v4 RENAME TO subjects;
     """,
+    # 4 -> 5: ticks are appended to recent_samples, keyed by time first, and moved into samples in
+    # batches (History._merge): keyed by subject first, a tick wrote one page per subject (220 pages,
+    # about 1 MB of WAL, for 10 accounts of 20 positions). Same columns as samples, in its order.
+    """
+    CREATE TABLE recent_samples (
+        subject INTEGER NOT NULL REFERENCES subjects(id),
+        at REAL NOT NULL,
+        coarse INTEGER NOT NULL DEFAULT 0,
+        side TEXT,
+        margin_ratio REAL,
+        distance_to_liquidation REAL,
+        mark_price REAL,
+        liquidation_price REAL,
+        bankruptcy_price REAL,
+        unrealized_pnl REAL,
+        maintenance_margin REAL,
+        margin_balance REAL,
+        wallet_balance REAL,
+        notional REAL,
+        contracts REAL,
+        shock_to_liquidation REAL,
+        venue_margin_ratio REAL,
+        reported_liquidation_price REAL,
+        PRIMARY KEY (at, subject)
+    ) WITHOUT ROWID;
+    """,
 )
 SUBJECT_COLUMNS = ("kind", "account", "settle", "symbol", "leg", "margin_mode")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 COMPACT_EVERY_SECONDS = 3600.0
+# recent_samples moves into samples once it holds this many rows: every 37 ticks of 10 accounts x 20
+# positions, every 6 h of 1 account with 2 positions. A series read scans it whole (a few ms at
+# most); the move costs a few ms per thousand rows and touches each subject's last page once.
+MERGE_ROWS = 8192
 MAX_QUEUED_ROWS = 20_000  # about 2 hours of 3 accounts with 5 positions each, sampled every 10 s
 RETRY_FIRST_SECONDS = 1.0  # backoff after a failed write: doubles up to RETRY_MAX_SECONDS
 RETRY_MAX_SECONDS = 60.0
@@ -310,21 +346,38 @@ class Sample(NamedTuple):
 SAMPLE_COLUMNS = Sample._fields
 # The columns of the samples table a tick writes after the subject, in Sample's order.
 VALUE_COLUMNS = tuple(c for c in SAMPLE_COLUMNS if c not in (*SUBJECT_COLUMNS, "coarse"))
-_INSERT_SAMPLE = (f"INSERT OR REPLACE INTO samples (subject, {', '.join(VALUE_COLUMNS)}) "
+# A tick goes to recent_samples (see the module's docstring); a row replaces one of the same subject and
+# time there, and _DROP_REPLACED removes one already moved into samples.
+_INSERT_SAMPLE = (f"INSERT OR REPLACE INTO recent_samples (subject, {', '.join(VALUE_COLUMNS)}) "
                   f"VALUES (?, {', '.join('?' for _ in VALUE_COLUMNS)})")
+# Whether samples holds any time >= ?: two seeks of samples_by_age (coarse is 0 or 1).
+_MERGED_SINCE = "SELECT 1 FROM samples WHERE coarse IN (0, 1) AND at >= ? LIMIT 1"
+_DROP_REPLACED = ("DELETE FROM samples WHERE (subject, at) IN "
+                  "(SELECT subject, at FROM recent_samples WHERE at >= ?)")
+_STORED_COLUMNS = ", ".join(("subject", *VALUE_COLUMNS, "coarse"))
+# Sorted by samples' key, so each subject's rows go to its pages in one pass.
+_MERGE = (f"INSERT OR REPLACE INTO samples ({_STORED_COLUMNS}) SELECT {_STORED_COLUMNS} "
+          "FROM recent_samples ORDER BY subject, at")
 
 
-def series_sql(columns: Sequence[str]) -> str:
-    """One subject's samples in time order: the primary key (subject, at) serves both the search and
-    the order, so SQLite neither scans nor sorts (tests/store checks the plan)."""
-    return (f"SELECT {', '.join(columns)} FROM samples WHERE subject = ? AND at >= ? AND at <= ? "
+def series_sql(columns: Sequence[str], table: str = "samples") -> str:
+    """One subject's samples in time order. In ``samples`` the primary key (subject, at) serves both
+    the search and the order; in ``recent_samples`` the key (at, subject) gives the time range in
+    order, the subject filtered on the way. SQLite sorts neither (tests/store checks the plans)."""
+    return (f"SELECT {', '.join(columns)} FROM {table} WHERE subject = ? AND at >= ? AND at <= ? "
             "ORDER BY at")
 
 
 SERIES_SQL = series_sql((*VALUE_COLUMNS, "coarse"))
-# What a query selects for a Sample: subject fields from the subjects table (alias j), the rest from samples.
+RECENT_SERIES_SQL = series_sql((*VALUE_COLUMNS, "coarse"), "recent_samples")
+# What a query selects for a Sample: subject fields from the subjects table (alias j), the rest from
+# both sample tables (alias s).
 _SELECT = ", ".join(f"j.{c}" if c in SUBJECT_COLUMNS else f"s.{c}" for c in SAMPLE_COLUMNS)
-_FROM = "samples AS s JOIN subjects AS j ON j.id = s.subject"
+_FROM = (f"(SELECT {_STORED_COLUMNS} FROM samples UNION ALL SELECT {_STORED_COLUMNS} FROM recent_samples)"
+         " AS s JOIN subjects AS j ON j.id = s.subject")
+# Subjects with samples: samples by its key, subject by subject; the small recent_samples once.
+_HAS_SAMPLES = ("(EXISTS (SELECT 1 FROM samples WHERE subject = subjects.id) "
+                "OR id IN (SELECT subject FROM recent_samples))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +437,8 @@ class History:
     def __init__(self, path: Path | None = None, *, sample_seconds: float = 10.0,
                  fine_retention_hours: float = 24, coarse_sample_minutes: float = 5,
                  coarse_retention_days: float = 90, max_megabytes: float = 200,
-                 max_queued_rows: int = MAX_QUEUED_ROWS, clock: Any = time.monotonic) -> None:
+                 max_queued_rows: int = MAX_QUEUED_ROWS, merge_rows: int = MERGE_ROWS,
+                 clock: Any = time.monotonic) -> None:
         self.path = Path(path) if path is not None else desk_paths().ensure().history_db
         self.sample_seconds = float(sample_seconds)
         self.fine_retention_hours = float(fine_retention_hours)
@@ -392,6 +446,7 @@ class History:
         self.coarse_retention_days = float(coarse_retention_days)
         self.max_megabytes = float(max_megabytes)
         self.max_queued_rows = int(max_queued_rows)
+        self.merge_rows = int(merge_rows)
         self.problems: list[str] = []
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -400,6 +455,7 @@ class History:
         self._last_sample: dict[str, float] = {}
         self._subjects: dict[_SubjectKey, int] = {}  # never deleted, so cacheable
         self._last_compact: float | None = None
+        self._recent_rows: int | None = None  # rows in recent_samples, counted once then kept up to date
         self._closed = False
         # Sample rows not yet in the file (the disk was full, the folder read-only...), oldest first:
         # (kind, account, settle, symbol, leg, margin mode) and the VALUE_COLUMNS.
@@ -437,7 +493,11 @@ class History:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+        # WAL + NORMAL: no fsync per commit. A killed or crashed desk loses nothing committed; a power
+        # cut or an OS crash may lose the last commits (never the file's consistency). Acceptable
+        # here: the history is a record of what desk saw, not the source of truth (the venues are),
+        # and the fsync would make every tick wait for the disk.
+        conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA journal_size_limit = 8388608")
         return conn
 
@@ -479,6 +539,7 @@ class History:
         """Rename a confirmed-corrupt file (with its WAL) and say so once; a new history starts."""
         self._drop_connections()
         self._subjects.clear()
+        self._recent_rows = None
         aside = self.path.with_name(f"{self.path.name}.corrupt-{_stamp()}")
         os.replace(self.path, aside)
         for suffix in ("-wal", "-shm"):
@@ -558,6 +619,21 @@ class History:
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: the statements inside see one state of the file. A series is read
+        from samples, then from recent_samples; a move committed in between must not hide its rows."""
+        conn = self._conn()
+        if conn.in_transaction:  # already inside one (a write on this thread)
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")  # nothing written: ends the read
+
     def close(self) -> None:
         """Close every thread's connection (checkpointing the WAL into the main file)."""
         if self._closed:
@@ -619,14 +695,21 @@ class History:
         self._recovered(written)
         last = self._last_compact
         if last is None or not 0 <= at - last < COMPACT_EVERY_SECONDS:
-            try:
-                self.compact(at)
-            except (sqlite3.Error, OSError) as exc:  # the samples are written; tried again in an hour
-                still = self._set_aside_if_corrupt(exc)
-                if still is not None:
-                    log.warning("compacting the risk history %s failed (%s): %s", self.path,
-                                classify(still), still)
+            self._upkeep(lambda: self.compact(at), "compacting")  # merges too
+        elif (self._recent_rows or 0) >= self.merge_rows:
+            self._upkeep(self._merge, "moving recent samples of")
         return written > 0
+
+    def _upkeep(self, work: Any, doing: str) -> None:
+        """Compaction or a merge after a tick: the samples are written; on failure it is tried again
+        later (the next merge after ``merge_rows`` more rows, the next compaction in an hour)."""
+        try:
+            work()
+        except (sqlite3.Error, OSError) as exc:
+            still = self._set_aside_if_corrupt(exc)
+            if still is not None:
+                log.warning("%s the risk history %s failed (%s): %s", doing, self.path, classify(still),
+                            still)
 
     def _set_aside_if_corrupt(self, exc: BaseException) -> BaseException | None:
         """Move the file aside when ``exc`` says corrupt and quick_check confirms it. Returns what is
@@ -648,10 +731,26 @@ class History:
         if not self._queue:
             return 0
         with self._write() as conn:
-            rows = [(self._subject_id(conn, key), *values) for key, values in self._queue]
+            if self._recent_rows is None:
+                self._recent_rows = int(conn.execute("SELECT count(*) FROM recent_samples").fetchone()[0])
+            subject_id = self._subject_id
+            rows = [(subject_id(conn, key), *values) for key, values in self._queue]
             conn.executemany(_INSERT_SAMPLE, rows)  # one statement, prepared once, one transaction
+            # A time already moved into samples (the clock went back; a restarted desk wrote the same
+            # time again) is replaced, not doubled: nearly always nothing is that recent there.
+            lowest = min(values[0] for _, values in self._queue)
+            if conn.execute(_MERGED_SINCE, (lowest,)).fetchone() is not None:
+                conn.execute(_DROP_REPLACED, (lowest,))
         self._queue.clear()
+        self._recent_rows += len(rows)  # an upper bound: a replaced row is counted again
         return len(rows)
+
+    def _merge(self) -> None:
+        """Move recent_samples into samples in one transaction (see the module's docstring)."""
+        with self._write() as conn:
+            conn.execute(_MERGE)
+            conn.execute("DELETE FROM recent_samples")
+        self._recent_rows = 0
 
     def _bound_queue(self) -> None:
         excess = len(self._queue) - self.max_queued_rows
@@ -721,11 +820,11 @@ class History:
 
         Several subjects may match (a symbol's two hedge legs when ``leg`` is None; a position's rows
         from before desk recorded the margin mode, and its rows since): their samples are merged in
-        time order. Each subject is read on its own by the primary key, in order."""
-        conn = self._conn()
+        time order. Each subject is read on its own by the primary keys, in order."""
         low, high = _bounds(since, until)
-        series = [self._series(conn, subject[0], subject[1:], low, high)
-                  for subject in self._subjects_of(conn, account, symbol, leg, settle, margin_mode)]
+        with self._reading() as conn:
+            series = [self._series(conn, subject[0], subject[1:], low, high)
+                      for subject in self._subjects_of(conn, account, symbol, leg, settle, margin_mode)]
         if len(series) == 1:
             return series[0]
         # as ORDER BY at, subject would: a stable sort of the series taken in subject order
@@ -740,11 +839,11 @@ class History:
         if unknown:
             raise ValueError(f"not a sample column: {', '.join(sorted(unknown))}")
         names = ("at", *(c for c in columns if c != "at"))
-        conn = self._conn()
         low, high = _bounds(since, until)
-        sql = series_sql(names)
-        parts = [conn.execute(sql, (subject[0], low, high)).fetchall()
-                 for subject in self._subjects_of(conn, account, symbol, leg, settle, margin_mode)]
+        sql = (series_sql(names), series_sql(names, "recent_samples"))
+        with self._reading() as conn:
+            parts = [_subject_rows(conn, sql, subject[0], low, high)
+                     for subject in self._subjects_of(conn, account, symbol, leg, settle, margin_mode)]
         rows = parts[0] if len(parts) == 1 else sorted((r for part in parts for r in part), key=_row_time)
         if not rows:
             return {name: [] for name in names}
@@ -785,7 +884,7 @@ class History:
                           margin_mode or None)  # '' is none
         make = Sample._make
         return [make((row[0], *subject_fields, *row[1:-1], row[-1] == 1))
-                for row in conn.execute(SERIES_SQL, (subject, low, high))]
+                for row in _subject_rows(conn, (SERIES_SQL, RECENT_SERIES_SQL), subject, low, high)]
 
     def all_samples(self, *, account: str | None = None, since: float | None = None,
                     until: float | None = None, kinds: Sequence[str] = ("account", "pool", "position"),
@@ -812,15 +911,14 @@ class History:
     def accounts(self) -> list[str]:
         """Accounts that have samples, alphabetically."""
         rows = self._conn().execute(
-            "SELECT DISTINCT account FROM subjects WHERE id IN (SELECT DISTINCT subject FROM samples) "
-            "ORDER BY account")
+            f"SELECT DISTINCT account FROM subjects WHERE {_HAS_SAMPLES} ORDER BY account")
         return [r[0] for r in rows]
 
     def positions(self, account: str) -> list[tuple[str, str]]:
         """(symbol, leg) of every position of ``account`` with samples."""
         rows = self._conn().execute(
             "SELECT DISTINCT symbol, leg FROM subjects WHERE account = ? AND kind = 'position' "
-            "AND id IN (SELECT DISTINCT subject FROM samples) ORDER BY symbol, leg", (account,))
+            f"AND {_HAS_SAMPLES} ORDER BY symbol, leg", (account,))
         return [(r[0], r[1]) for r in rows]
 
     # --- alerts ----------------------------------------------------------------------------------
@@ -929,6 +1027,7 @@ class History:
     def compact(self, now: float) -> None:
         """Thin old samples to the coarse cadence, drop what is past retention, bound the size."""
         self._last_compact = now
+        self._merge()  # every sample where compaction and the size bound see it
         bucket = self.coarse_sample_minutes * 60
         fine_cut = math.floor((now - self.fine_retention_hours * 3600) / bucket) * bucket
         coarse_cut = now - self.coarse_retention_days * 86400
@@ -1013,6 +1112,20 @@ def _statements(script: str) -> Iterable[str]:
             yield statement
 
 
+def _subject_rows(conn: sqlite3.Connection, sql: tuple[str, str], subject: int, low: float,
+                  high: float) -> list[Any]:
+    """One subject's rows in time order (``at`` first): those moved into samples, then the recent ones.
+    A clock that went back puts a recent row before a moved one: then the two runs are merged."""
+    moved = conn.execute(sql[0], (subject, low, high)).fetchall()
+    recent = conn.execute(sql[1], (subject, low, high)).fetchall()
+    if not recent:
+        return moved
+    if moved and moved[-1][0] > recent[0][0]:
+        return sorted(moved + recent, key=_row_time)  # two sorted runs: one linear merge
+    moved += recent
+    return moved
+
+
 def _sample(row: Sequence[Any]) -> Sample:
     at, kind, account, settle, symbol, leg, margin_mode, *values, coarse = row
     subject_fields = (kind, account, settle or None, symbol or None, leg or None,
@@ -1069,11 +1182,12 @@ def _account_rows(account: AccountRisk, at: float) -> list[tuple[_SubjectKey, tu
         pool.margin_balance, pool.wallet_balance, None, None, None, pool.venue_margin_ratio, None))
         for pool in pools)
     # a position's subject is its PositionKey: an OKX cross/isolated pair is two series
-    rows.extend((("position", name, p.settle, p.key.symbol, p.key.leg, p.key.margin_mode), _values(
-        at, p.side, p.margin_ratio, p.signed_distance_to_liquidation, p.mark_price, p.liquidation_price,
-        p.bankruptcy_price, p.unrealized_pnl, p.maintenance_margin, None, None, p.notional, p.contracts,
-        None, None, p.reported_liquidation_price))
-        for p in account.positions)
+    for p in account.positions:
+        key = p.key  # made once: a property that builds a PositionKey each time it is read
+        rows.append((("position", name, p.settle, key.symbol, key.leg, key.margin_mode), _values(
+            at, p.side, p.margin_ratio, p.signed_distance_to_liquidation, p.mark_price,
+            p.liquidation_price, p.bankruptcy_price, p.unrealized_pnl, p.maintenance_margin, None, None,
+            p.notional, p.contracts, None, None, p.reported_liquidation_price)))
     return rows
 
 

@@ -51,7 +51,8 @@ def test_export_demo_history_and_config_path(subprocess_env: dict[str, str]) -> 
 
     assert demo_db.exists() and not Path(where["history"]).exists()
     conn = sqlite3.connect(demo_db)
-    stored = conn.execute("SELECT count(*), count(DISTINCT at) FROM samples").fetchone()
+    stored = conn.execute("SELECT count(*), count(DISTINCT at) FROM "
+                          "(SELECT at FROM samples UNION ALL SELECT at FROM recent_samples)").fetchone()
     conn.close()
     assert stored[0] > 0 and stored[1] >= 2
 

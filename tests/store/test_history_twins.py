@@ -64,7 +64,7 @@ def test_an_old_database_keeps_its_series_and_the_position_continues_it(tmp_path
     path = tmp_path / "h.db"
     old_database(path)
     with History(path, sample_seconds=10) as h:
-        assert h.schema_version == SCHEMA_VERSION == 4
+        assert h.schema_version == SCHEMA_VERSION == 5
         assert any("upgraded" in p for p in h.problems)
         old = [(s.at, s.mark_price, s.margin_ratio, s.margin_mode)
                for s in h.samples(account="ok", symbol=BTC, leg="both")]
