@@ -1037,14 +1037,19 @@ def _arrays(f: _Flat) -> RiskArrays:
 
 
 def _nearest_per_account(unit_shock: FloatArray, unit_account: IntArray, n_accounts: int) -> FloatArray:
-    """Per account, the shock of its unit nearest 0 (nan: none); on a tie the first unit's."""
+    """Per account, the shock of its unit nearest 0 (nan: none); on a tie the first unit's.
+
+    Units are numbered account by account (``unit_account`` never decreases), so each account is one
+    run of units: its nearest size by ``minimum.reduceat``, then its first unit of that size — no sort
+    of every unit (an all-isolated book has a unit per position)."""
     out = np.full(n_accounts, np.nan)
     if not len(unit_shock):
         return out
     size = np.where(np.isnan(unit_shock), np.inf, np.abs(unit_shock))
-    order = np.lexsort((size, unit_account))  # by account, then size; stable, so the first unit on a tie
-    accounts = unit_account[order]
-    first = order[np.concatenate(([True], accounts[1:] != accounts[:-1]))]
+    starts = np.flatnonzero(np.concatenate(([True], unit_account[1:] != unit_account[:-1])))
+    nearest = np.minimum.reduceat(size, starts)
+    hits = np.flatnonzero(size == np.repeat(nearest, np.diff(np.append(starts, len(size)))))
+    first = hits[np.concatenate(([True], unit_account[hits[1:]] != unit_account[hits[:-1]]))]
     out[unit_account[first]] = np.where(np.isinf(size[first]), np.nan, unit_shock[first])
     return out
 
@@ -1052,7 +1057,8 @@ def _nearest_per_account(unit_shock: FloatArray, unit_account: IntArray, n_accou
 def _unit_at_marks(f: _Flat, u: int) -> Unit:
     """Unit ``u`` with its positions at the compiled marks (which :func:`with_marks` may have moved)."""
     unit = f.units[u]
-    rows = np.flatnonzero(f.unit_of == u).tolist()
+    # a unit's rows are contiguous: no search of every row (an isolated book falls back unit by unit)
+    rows = range(int(f.unit_start[u]), int(f.unit_start[u + 1]))
     moved = tuple(p if p.mark_price == f.mark[i] else dataclasses.replace(p, mark_price=float(f.mark[i]))
                   for p, i in zip(unit.positions, rows, strict=True))
     return dataclasses.replace(unit, positions=moved)

@@ -433,3 +433,22 @@ def test_one_account_twice_in_a_portfolio_is_compiled_in_order():
     compute_arrays(Portfolio((first, first)), plans=plans)
     assert (plans.hits, plans.compiles) == (1, 3)
     assert_same(compute_arrays(Portfolio((second,))), compute_arrays(Portfolio((second,)), plans=plans))
+
+
+def test_the_nearest_shock_of_each_account_is_the_first_unit_of_the_smallest_size():
+    rng = random.Random(3)
+    for _ in range(200):
+        n_accounts = rng.randint(1, 6)
+        unit_account = np.sort(np.array([rng.randrange(n_accounts) for _ in range(rng.randint(1, 30))]))
+        # sizes from a few values, so ties (+0.1 beside −0.1, 0.0 beside −0.0) and nan are frequent
+        unit_shock = np.array([rng.choice([np.nan, 0.1, -0.1, 0.25, -0.5, 0.0, -0.0]) for _ in unit_account])
+        got = engine._nearest_per_account(unit_shock, unit_account, n_accounts)
+        for a in range(n_accounts):
+            units = [u for u in range(len(unit_account)) if unit_account[u] == a]
+            finite = [u for u in units if not math.isnan(unit_shock[u])]
+            if not finite:
+                assert math.isnan(got[a])
+                continue
+            best = min(finite, key=lambda u: (abs(unit_shock[u]), u))
+            assert got[a] == unit_shock[best]
+            assert math.copysign(1, got[a]) == math.copysign(1, unit_shock[best])
