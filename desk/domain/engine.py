@@ -23,9 +23,13 @@ What is vectorised and what is not:
 * shock to liquidation: Newton's method from the far end of the ±99 % range on every unit at once.
   Where the unit's slack (balance − MM) is concave in the shock — linear contracts, long inverse
   contracts, tiers with continuous maintenance amounts (§0) — that converges monotonically to the
-  first crossing; other units (short inverse legs, inconsistent maintenance amounts) use
-  :func:`~desk.domain.position_math.unit_shock_to_liquidation`, exact segment by segment between
-  the shocks where a notional crosses a tier floor.
+  first crossing; other units (short inverse legs, inconsistent maintenance amounts) walk
+  :func:`~desk.domain.position_math.unit_shock_to_liquidation`'s segments, exact between the shocks
+  where a notional crosses a tier floor — vectorised for units of one position (every isolated one,
+  :func:`_single_position_shocks`, the same bits), unit by unit for a pool of several.
+
+Compiling is vectorised too: an isolated position is a margin unit of its own, so nothing is done in
+Python per position or per unit (:func:`_compile_accounts`).
 """
 
 from __future__ import annotations
@@ -888,10 +892,95 @@ def _shock(f: _Flat, slack0: FloatArray, dslack0: FloatArray) -> FloatArray:
         up = np.where(found[1], s[1], np.nan)
         pick_up = ~np.isnan(up) & (np.isnan(down) | (np.abs(up) < np.abs(down)))
         shock = np.where(newton, np.where(pick_up, up, down), shock)
-    for u in fallback.tolist():
+    # a unit of one position (every isolated one) whose floors rise walks its segments vectorised;
+    # the rest, unit by unit, in position_math
+    rising = np.all(f.floors[:, 1:] >= f.floors[:, :-1], axis=1)
+    single = (counts[fallback] == 1) & rising[f.unit_start[fallback]]
+    if single.any():
+        shock[fallback[single]] = _single_position_shocks(f, fallback[single])
+    for u in fallback[~single].tolist():
         value = unit_shock_to_liquidation(_unit_at_marks(f, u), f.unit_rules[u])
         shock[u] = np.nan if value is None else value
     return shock
+
+
+def _single_position_shocks(f: _Flat, units: IntArray) -> FloatArray:
+    """:func:`~desk.domain.position_math.unit_shock_to_liquidation` of units that hold one position
+    each (an isolated short inverse leg, a table whose maintenance amounts jump), every unit at once.
+
+    The same walk and the same floating-point operations in the same order, so the same bits: the
+    shocks where the notional crosses a floor cut ±99 % into segments; outwards from 0 in each
+    direction, the first segment that starts at slack ≤ 0 or holds a root of
+    L0 + L1·s + K/(1 + s) = 0 gives the shock; the nearer direction wins, the falling one on a tie.
+    (``math.fsum`` of one term is the term + 0.0.) The caller keeps this to units whose tier floors
+    rise, where the tier index here is the scalar lookup's."""
+    rows = f.unit_start[units]  # the one row of each unit
+    n = len(rows)
+    q, mark, sigma, fee = f.q[rows], f.mark[rows], f.sigma[rows], f.fee[rows]
+    inverse, on_entry, v_entry = f.inverse[rows], f.entry_basis[rows], f.v_entry[rows]
+    floors, rates, cums = (np.take(a, rows, axis=0) for a in (f.floors, f.rates, f.cums))
+    above_first = floors[:, 1:]
+    balance = f.unit_balance[units]
+    v0 = np.where(inverse, q / mark, q * mark)
+    best = np.full(n, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # the shocks where the notional crosses a floor (none on the entry basis: the tier is fixed)
+        crossing = np.where(inverse[:, None], v0[:, None] / above_first - 1.0,
+                            above_first / v0[:, None] - 1.0)
+        crossing = np.where((above_first > 0) & ~on_entry[:, None], crossing, np.nan)
+        for direction in (-1.0, 1.0):
+            # this direction's edges: 0, each distinct |shock| of a crossing, then SHOCK_LIMIT
+            ahead = (crossing * direction > 0) & (np.abs(crossing) < SHOCK_LIMIT)
+            keys = np.sort(np.where(ahead, np.abs(crossing), np.inf), axis=1)
+            keys[:, 1:][keys[:, 1:] == keys[:, :-1]] = np.inf  # one edge where floors cross at one shock
+            keys.sort(axis=1)
+            edges = np.concatenate([np.zeros((n, 1)), keys, np.full((n, 1), np.inf)], axis=1)
+            edges[np.arange(n), np.count_nonzero(np.isfinite(keys), axis=1) + 1] = SHOCK_LIMIT
+            found = np.full(n, np.nan)
+            for segment in range(edges.shape[1] - 1):
+                near, far = edges[:, segment], edges[:, segment + 1]
+                live = np.isnan(found) & (near < SHOCK_LIMIT)
+                if not live.any():
+                    break
+                # position_math._shock_terms at the segment's middle
+                mid = direction * (near + far) / 2.0
+                moving = np.where(inverse, v0 / (1.0 + mid), v0 * (1.0 + mid))
+                tier = _tier_index_rows(above_first, np.where(on_entry, v_entry, moving))[:, None]
+                mmr = np.take_along_axis(rates, tier, axis=1)[:, 0]
+                cum = np.take_along_axis(cums, tier, axis=1)[:, 0]
+                rate = sigma - fee - np.where(on_entry, 0.0, mmr)
+                fixed = -sigma * v_entry + cum - np.where(on_entry, mmr * v_entry, 0.0)
+                l0 = balance + (np.where(inverse, fixed, fixed + rate * v0) + 0.0)
+                l1 = np.where(inverse, 0.0, rate * v0) + 0.0
+                k = np.where(inverse, rate * v0, 0.0) + 0.0
+                start = direction * near
+                jump = (near > 0) & (l0 + l1 * start + k / (1.0 + start) <= 0.0)
+                root = _segment_root(l0, l1, k, near, far, direction)
+                hit = np.where(jump, start, root)
+                hit = direction * np.minimum(np.abs(hit), SHOCK_LIMIT)
+                found = np.where(live & ~np.isnan(hit), hit, found)
+            nearer = ~np.isnan(found) & (np.isnan(best) | (np.abs(found) < np.abs(best)))
+            best = np.where(nearer, found, best)
+    return best
+
+
+def _segment_root(l0: FloatArray, l1: FloatArray, k: FloatArray, near: FloatArray, far: FloatArray,
+                  direction: float) -> FloatArray:
+    """position_math._segment_roots of each row (L1·s² + (L0 + L1)·s + (L0 + K) = 0, s > −1), the
+    root nearest 0 within the segment [near, far] of ``direction`` (the first on a tie); nan: none."""
+    a, b, c = l1, l0 + l1, l0 + k
+    disc = b * b - 4.0 * a * c
+    q = -0.5 * (b + np.copysign(np.sqrt(disc), b))  # the stable form, as there
+    first = np.where(a == 0.0, np.where(b != 0.0, -c / b, np.nan), np.where(disc >= 0.0, q / a, np.nan))
+    second = np.where((a != 0.0) & (disc >= 0.0) & (q != 0.0), c / q, np.nan)
+
+    def inside(r: FloatArray) -> BoolArray:
+        return ((r > -1.0) & np.isfinite(r) & (near * (1 - 1e-12) <= r * direction)
+                & (r * direction <= far * (1 + 1e-12)))
+
+    ok_first, ok_second = inside(first), inside(second)
+    take_first = ok_first & (~ok_second | (np.abs(first) <= np.abs(second)))
+    return np.where(take_first, first, np.where(ok_second, second, np.nan))
 
 
 def unit_state_at(f: _Flat, factors: FloatArray) -> tuple[FloatArray, FloatArray]:
