@@ -9,12 +9,13 @@ Prints figures; not a test.
    and on a 10-position file: min/median/max of each, the marginal cost of the 10,000 positions
    (big − small, median; target ≤ 0.25 s) and, as the same-run baseline, the small file's time;
 2. the engine on an all-isolated and an all-cross book of 10,000 positions (20 accounts × 500),
-   nothing compiled before each run, against the scalar oracle on the same book, the two books side
-   by side: the figures (`compute_arrays` against `account_figures` + `shock_to_liquidation` per
-   account; target ≥ 30×) and the full report (`compute_risk` against `compute_risk_scalar`, which
-   share the report's dressing in desk/domain/assemble.py): min/median/max and the ratio, engine and
-   scalar runs interleaved so a burst of load hits both, the load average before and after each
-   book, and the reference job of benchmarks/figures.py timed in the same run.
+   and on an all-isolated coin-margined one (inverse, half short), nothing compiled before each run,
+   against the scalar oracle on the same book, the books side by side: the figures
+   (`compute_arrays` against `account_figures` + `shock_to_liquidation` per account; target ≥ 30×)
+   and the full report (`compute_risk` against `compute_risk_scalar`, which share the report's
+   dressing in desk/domain/assemble.py): min/median/max and the ratio, engine and scalar runs
+   interleaved so a burst of load hits both, the load average before and after each book, and the
+   reference job of benchmarks/figures.py timed in the same run.
 """
 
 from __future__ import annotations
@@ -76,6 +77,32 @@ def position_doc(k: int, rng: random.Random, isolated: bool, tables: list[list[d
     if isolated:
         doc["isolated_margin"] = contracts * entry / rng.uniform(3, 20)
     return doc
+
+
+def coin_margined_doc(accounts: int, per_account: int, seed: int = 7) -> dict[str, Any]:
+    """All isolated inverse positions (each coin its own settle currency), half of them short: a
+    short inverse leg's slack is not concave in the shock, so the engine walks its tier segments
+    (the scalar oracle's way) rather than Newton's method."""
+    rng = random.Random(seed)
+    tables = [[{key: (value / 50_000 if key in ("notional_floor", "notional_cap", "maintenance_amount")
+                      else value) for key, value in tier.items()} for tier in tier_table(k)]
+              for k in range(per_account)]  # notionals in coin
+    docs: list[dict[str, Any]] = []
+    for a in range(accounts):
+        positions: list[dict[str, Any]] = []
+        for k in range(per_account):
+            entry = rng.uniform(1_000, 70_000)
+            contracts = float(rng.randint(10, 5_000))
+            positions.append({
+                "symbol": f"C{k}/USD:C{k}", "kind": "inverse", "contracts": contracts, "contract_size": 100.0,
+                "side": "short" if rng.random() < 0.5 else "long", "entry_price": entry,
+                "mark_price": entry * rng.uniform(0.9, 1.1), "margin_mode": "isolated", "leverage": 10,
+                "isolated_margin": contracts * 100 / entry / rng.uniform(3, 20), "taker_fee": 0.0005,
+                "tick_size": 0.1, "tiers": tables[k],
+            })
+        docs.append({"name": f"coin-{a}", "venue": ("binancecoinm", "bybit", "okx")[a % 3], "wallets": {},
+                     "positions": positions})
+    return {"format": "desk.portfolio/1", "as_of": "2026-11-21T10:00:00Z", "accounts": docs}
 
 
 def portfolio_doc(accounts: int, per_account: int, seed: int = 7, isolated_every: int = 5) -> dict[str, Any]:
@@ -156,14 +183,13 @@ def loads() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def measure_book(every: int, runs: int, scalar_runs: int, reference: Reference) -> dict[str, Any]:
+def measure_book(doc: dict[str, Any], runs: int, scalar_runs: int, reference: Reference) -> dict[str, Any]:
     """One book's figures, engine and scalar interleaved (a burst of load hits both), the reference
     job sampled after each measurement, and the load average before and after."""
     from desk.domain.engine import clear_compiled_cache, compute_arrays, compute_risk
     from desk.domain.scalar import compute_risk_scalar
     from desk.formats.portfolio import load_portfolio
 
-    doc = portfolio_doc(ACCOUNTS, PER_ACCOUNT, isolated_every=every)
     portfolio = load_portfolio(json.dumps(doc).encode())
 
     def cold(fn: Callable[[Any], object]) -> Callable[[], object]:
@@ -190,14 +216,16 @@ def measure_book(every: int, runs: int, scalar_runs: int, reference: Reference) 
 
 
 def engine_section(runs: int, scalar_runs: int) -> None:
-    books = (("all isolated", 1), ("all cross", 0))
+    books = (("all isolated", portfolio_doc(ACCOUNTS, PER_ACCOUNT, isolated_every=1)),
+             ("all cross", portfolio_doc(ACCOUNTS, PER_ACCOUNT, isolated_every=0)),
+             ("all isolated, coin-margined", coin_margined_doc(ACCOUNTS, PER_ACCOUNT)))
     reference = Reference()
     reference.sample()
-    figures = {label: measure_book(every, runs, scalar_runs, reference) for label, every in books}
+    figures = {label: measure_book(doc, runs, scalar_runs, reference) for label, doc in books}
     print(f"engine vs the scalar oracle (desk/domain/scalar.py) on {ACCOUNTS} accounts × {PER_ACCOUNT} "
           "positions, 8-tier tables, nothing compiled before each engine run; min / median / max wall time, "
           "engine and scalar runs interleaved:")
-    width = 44
+    width = 40
     print(f"  {'':<42}" + "".join(f"{label:<{width}}" for label, _ in books))
 
     def line(name: str, cell: Callable[[dict[str, Any]], str]) -> None:
@@ -207,7 +235,7 @@ def engine_section(runs: int, scalar_runs: int) -> None:
     line(f"         scalar oracle ({scalar_runs}×)", lambda f: ms(f["scalar figures"]))
     line("         engine × (median ÷ median)", lambda f: (
         f"×{statistics.median(f['scalar figures']) / statistics.median(f['engine figures']):,.1f}"
-        "   (target ≥ 30×)"))
+        " (target ≥ 30×)"))
     line(f"report:  engine compute_risk ({runs}×)", lambda f: ms(f["engine report"]))
     line("         compute_risk_scalar (1×)", lambda f: ms(f["scalar report"]))
     line("         engine × (median ÷ median)", lambda f: (
