@@ -486,11 +486,11 @@ class PlanCache:
         once, sharing the tier tables and the numpy calls between them."""
         keys = [(account.name, account.venue) for account in accounts]
         if len(set(keys)) < len(keys):  # one name twice: each must see the plan the one before left
-            return [plan for account in accounts for plan in self._batch((account,))]
-        return self._batch(accounts)
+            return [plan for account, key in zip(accounts, keys, strict=True)
+                    for plan in self._batch((account,), [key])]
+        return self._batch(accounts, keys)
 
-    def _batch(self, accounts: Sequence[Account]) -> list[_AccountPlan]:
-        keys = [(account.name, account.venue) for account in accounts]
+    def _batch(self, accounts: Sequence[Account], keys: list[tuple[str, str]]) -> list[_AccountPlan]:
         statics = [_static_key(account) for account in accounts]
         found: list[_AccountPlan | None] = []
         for key, static in zip(keys, statics, strict=True):
@@ -501,14 +501,15 @@ class PlanCache:
             compiled = _compile_accounts([accounts[i] for i in stale], [statics[i] for i in stale])
             for i, plan in zip(stale, compiled, strict=True):
                 found[i] = plan
+                self._plans[keys[i]] = plan
         self.compiles += len(stale)
         self.hits += len(accounts) - len(stale)
         plans = cast(list[_AccountPlan], found)
         for key, plan in zip(keys, plans, strict=True):
-            # stored again even when served: a plan compiled earlier in this batch may have evicted it
-            self._plans[key] = plan
-            with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
+            try:
                 self._plans.move_to_end(key)
+            except KeyError:  # evicted by a plan compiled in this batch, or by another thread: back in
+                self._plans[key] = plan
             while len(self._plans) > self.size:
                 with contextlib.suppress(KeyError):  # emptied meanwhile by another thread
                     self._plans.popitem(last=False)
