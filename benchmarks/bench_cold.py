@@ -1,17 +1,21 @@
 """Speed of `desk risk` from the first byte, and of the engine on isolated and cross books (issue 18).
 Prints figures; not a test.
 
-    python -m benchmarks.bench_cold [--runs N] [--skip-cli] [--skip-engine]
+    python -m benchmarks.bench_cold [--runs N] [--engine-runs N] [--scalar-runs N] [--skip-cli]
+                                    [--skip-engine]
 
 1. `python -m desk risk --json FILE` as a subprocess, N times each, on a 10,000-position file
    (20 accounts × 500 positions, a distinct 8-tier table per symbol, every fifth position isolated)
    and on a 10-position file: min/median/max of each, the marginal cost of the 10,000 positions
    (big − small, median; target ≤ 0.25 s) and, as the same-run baseline, the small file's time;
 2. the engine on an all-isolated and an all-cross book of 10,000 positions (20 accounts × 500),
-   nothing compiled before each run, against the scalar oracle on the same book: the figures
+   and on an all-isolated coin-margined one (inverse, half short), nothing compiled before each run,
+   against the scalar oracle on the same book, the books side by side: the figures
    (`compute_arrays` against `account_figures` + `shock_to_liquidation` per account; target ≥ 30×)
    and the full report (`compute_risk` against `compute_risk_scalar`, which share the report's
-   dressing in desk/domain/assemble.py): min/median/max and the ratio.
+   dressing in desk/domain/assemble.py): min/median/max and the ratio, engine and scalar runs
+   interleaved so a burst of load hits both, the load average before and after each book, and the
+   reference job of benchmarks/figures.py timed in the same run.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.figures import Reference  # noqa: E402
 
 ACCOUNTS = 20
 PER_ACCOUNT = 500
@@ -71,6 +77,32 @@ def position_doc(k: int, rng: random.Random, isolated: bool, tables: list[list[d
     if isolated:
         doc["isolated_margin"] = contracts * entry / rng.uniform(3, 20)
     return doc
+
+
+def coin_margined_doc(accounts: int, per_account: int, seed: int = 7) -> dict[str, Any]:
+    """All isolated inverse positions (each coin its own settle currency), half of them short: a
+    short inverse leg's slack is not concave in the shock, so the engine walks its tier segments
+    (the scalar oracle's way) rather than Newton's method."""
+    rng = random.Random(seed)
+    tables = [[{key: (value / 50_000 if key in ("notional_floor", "notional_cap", "maintenance_amount")
+                      else value) for key, value in tier.items()} for tier in tier_table(k)]
+              for k in range(per_account)]  # notionals in coin
+    docs: list[dict[str, Any]] = []
+    for a in range(accounts):
+        positions: list[dict[str, Any]] = []
+        for k in range(per_account):
+            entry = rng.uniform(1_000, 70_000)
+            contracts = float(rng.randint(10, 5_000))
+            positions.append({
+                "symbol": f"C{k}/USD:C{k}", "kind": "inverse", "contracts": contracts, "contract_size": 100.0,
+                "side": "short" if rng.random() < 0.5 else "long", "entry_price": entry,
+                "mark_price": entry * rng.uniform(0.9, 1.1), "margin_mode": "isolated", "leverage": 10,
+                "isolated_margin": contracts * 100 / entry / rng.uniform(3, 20), "taker_fee": 0.0005,
+                "tick_size": 0.1, "tiers": tables[k],
+            })
+        docs.append({"name": f"coin-{a}", "venue": ("binancecoinm", "bybit", "okx")[a % 3], "wallets": {},
+                     "positions": positions})
+    return {"format": "desk.portfolio/1", "as_of": "2026-11-21T10:00:00Z", "accounts": docs}
 
 
 def portfolio_doc(accounts: int, per_account: int, seed: int = 7, isolated_every: int = 5) -> dict[str, Any]:
@@ -142,48 +174,91 @@ def scalar_figures(portfolio: Any) -> object:
     return [(account_figures(a), shock_to_liquidation(a)) for a in portfolio.accounts]
 
 
-def engine_section(runs: int, scalar_runs: int) -> None:
+def ms(times: list[float]) -> str:
+    return (f"{min(times) * 1e3:,.1f} / {statistics.median(times) * 1e3:,.1f} / "
+            f"{max(times) * 1e3:,.1f} ms")
+
+
+def loads() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def measure_book(doc: dict[str, Any], runs: int, scalar_runs: int, reference: Reference) -> dict[str, Any]:
+    """One book's figures, engine and scalar interleaved (a burst of load hits both), the reference
+    job sampled after each measurement, and the load average before and after."""
     from desk.domain.engine import clear_compiled_cache, compute_arrays, compute_risk
     from desk.domain.scalar import compute_risk_scalar
     from desk.formats.portfolio import load_portfolio
 
-    print(f"engine vs the scalar oracle (desk/domain/scalar.py), {ACCOUNTS} accounts × {PER_ACCOUNT} "
-          "positions, 8-tier tables, nothing compiled before each engine run:")
-    for label, every in (("all isolated", 1), ("all cross", 0)):
-        portfolio = load_portfolio(json.dumps(portfolio_doc(ACCOUNTS, PER_ACCOUNT, isolated_every=every))
-                                   .encode())
+    portfolio = load_portfolio(json.dumps(doc).encode())
 
-        def cold(fn: Callable[[Any], object], portfolio: Any = portfolio) -> Callable[[], object]:
-            def run() -> object:
-                clear_compiled_cache()
-                return fn(portfolio)
-            return run
+    def cold(fn: Callable[[Any], object]) -> Callable[[], object]:
+        def run() -> object:
+            clear_compiled_cache()  # nothing compiled: the first tick, as `desk risk` meets it
+            return fn(portfolio)
+        return run
 
-        arrays_t = timed(cold(compute_arrays), runs)
-        report_t = timed(cold(compute_risk), runs)
-        figures_t = timed(lambda portfolio=portfolio: scalar_figures(portfolio), scalar_runs)
-        scalar_report_t = timed(lambda portfolio=portfolio: compute_risk_scalar(portfolio), 1)
-        print(f"  {label}:")
-        print(f"    figures  engine compute_arrays {spread(arrays_t)}")
-        print(f"             scalar figures        {spread(figures_t)}   engine "
-              f"×{statistics.median(figures_t) / statistics.median(arrays_t):,.1f} (target ≥ 30×)")
-        print(f"    report   engine compute_risk   {spread(report_t)}")
-        print(f"             compute_risk_scalar   {spread(scalar_report_t)}   engine "
-              f"×{statistics.median(scalar_report_t) / statistics.median(report_t):,.1f}")
-    print(f"  (load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores)")
+    out: dict[str, Any] = {"load before": loads(), "engine figures": [], "scalar figures": [],
+                           "engine report": [], "scalar report": []}
+    chunks = [runs // scalar_runs + (k < runs % scalar_runs) for k in range(scalar_runs)]  # the engine runs
+    for k, chunk in enumerate(chunks):
+        out["engine figures"] += timed(cold(compute_arrays), chunk)
+        reference.sample(1)
+        out["scalar figures"] += timed(lambda: scalar_figures(portfolio), 1)
+        reference.sample(1)
+        out["engine report"] += timed(cold(compute_risk), chunk)
+        reference.sample(1)
+        if k == 0:  # the slowest: once
+            out["scalar report"] += timed(lambda: compute_risk_scalar(portfolio), 1)
+            reference.sample(1)
+    out["load after"] = loads()
+    return out
+
+
+def engine_section(runs: int, scalar_runs: int) -> None:
+    books = (("all isolated", portfolio_doc(ACCOUNTS, PER_ACCOUNT, isolated_every=1)),
+             ("all cross", portfolio_doc(ACCOUNTS, PER_ACCOUNT, isolated_every=0)),
+             ("all isolated, coin-margined", coin_margined_doc(ACCOUNTS, PER_ACCOUNT)))
+    reference = Reference()
+    reference.sample()
+    figures = {label: measure_book(doc, runs, scalar_runs, reference) for label, doc in books}
+    print(f"engine vs the scalar oracle (desk/domain/scalar.py) on {ACCOUNTS} accounts × {PER_ACCOUNT} "
+          "positions, 8-tier tables, nothing compiled before each engine run; min / median / max wall time, "
+          "engine and scalar runs interleaved:")
+    width = 40
+    print(f"  {'':<42}" + "".join(f"{label:<{width}}" for label, _ in books))
+
+    def line(name: str, cell: Callable[[dict[str, Any]], str]) -> None:
+        print(f"  {name:<42}" + "".join(f"{cell(figures[label]):<{width}}" for label, _ in books))
+
+    line(f"figures: engine compute_arrays ({runs}×)", lambda f: ms(f["engine figures"]))
+    line(f"         scalar oracle ({scalar_runs}×)", lambda f: ms(f["scalar figures"]))
+    line("         engine × (median ÷ median)", lambda f: (
+        f"×{statistics.median(f['scalar figures']) / statistics.median(f['engine figures']):,.1f}"
+        " (target ≥ 30×)"))
+    line(f"report:  engine compute_risk ({runs}×)", lambda f: ms(f["engine report"]))
+    line("         compute_risk_scalar (1×)", lambda f: ms(f["scalar report"]))
+    line("         engine × (median ÷ median)", lambda f: (
+        f"×{statistics.median(f['scalar report']) / statistics.median(f['engine report']):,.1f}"))
+    line("engine figures (median) ÷ reference job",
+         lambda f: reference.ratio(statistics.median(f["engine figures"]) * 1e3))
+    line("load average before → after", lambda f: f"{f['load before']} → {f['load after']}")
+    print(f"  {reference.describe()}")
+    print(f"  ({os.cpu_count()} cores)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--scalar-runs", type=int, default=2)
+    parser.add_argument("--engine-runs", type=int, default=16, help="engine runs per book (cheap)")
+    parser.add_argument("--scalar-runs", type=int, default=2, help="scalar figures runs per book (slow)")
     parser.add_argument("--skip-cli", action="store_true")
     parser.add_argument("--skip-engine", action="store_true")
     args = parser.parse_args()
     if not args.skip_cli:
         cli_section(args.runs)
     if not args.skip_engine:
-        engine_section(args.runs, args.scalar_runs)
+        engine_section(args.engine_runs, args.scalar_runs)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,13 @@ What is vectorised and what is not:
 * shock to liquidation: Newton's method from the far end of the ±99 % range on every unit at once.
   Where the unit's slack (balance − MM) is concave in the shock — linear contracts, long inverse
   contracts, tiers with continuous maintenance amounts (§0) — that converges monotonically to the
-  first crossing; other units (short inverse legs, inconsistent maintenance amounts) use
-  :func:`~desk.domain.position_math.unit_shock_to_liquidation`, exact segment by segment between
-  the shocks where a notional crosses a tier floor.
+  first crossing; other units (short inverse legs, inconsistent maintenance amounts) walk
+  :func:`~desk.domain.position_math.unit_shock_to_liquidation`'s segments, exact between the shocks
+  where a notional crosses a tier floor — vectorised for units of one position (every isolated one,
+  :func:`_single_position_shocks`, the same bits), unit by unit for a pool of several.
+
+Compiling is vectorised too: an isolated position is a margin unit of its own, so nothing is done in
+Python per position or per unit (:func:`_compile_accounts`).
 """
 
 from __future__ import annotations
@@ -181,10 +185,11 @@ def _table_is_convex(tiers: Sequence[ResolvedTier]) -> bool:
 
 # Everything of a position the compiled arrays depend on except its mark. A tick replaces only
 # the mark, so an account whose positions still agree on these fields reuses its compiled plan.
-_STATIC_FIELDS = operator.attrgetter(
+_STATIC_FIELDS = (
     "symbol", "settle", "kind", "contracts", "contract_size", "side", "entry_price", "margin_mode",
     "isolated_margin", "tiers", "taker_fee",
 )
+_STATIC_GETTERS = tuple(map(operator.attrgetter, _STATIC_FIELDS))
 _MARK = operator.attrgetter("mark_price")
 #: accounts whose compiled plans are kept (least recently used dropped first)
 PLAN_CACHE_SIZE = 512
@@ -194,14 +199,16 @@ PLAN_CACHE_SIZE = 512
 class _AccountPlan:
     """One account compiled, without its marks: what stays the same from tick to tick."""
 
-    static: tuple[object, ...]  # wallets and _STATIC_FIELDS of every position: the plan is valid while equal
+    static: tuple[object, ...]  # wallets and _STATIC_FIELDS of the positions: the plan is valid while equal
     rules: VenueRules
     order: tuple[int, ...]  # account position index of each row (rows are grouped unit by unit)
+    in_order: bool  # order is 0, 1, 2, …: the rows are the account's positions as they stand
     account_rows: IntArray  # row of each position, in account order
+    # per unit, as arrays: an all-isolated account has a unit per position
     unit_settle: tuple[str, ...]
-    unit_sizes: tuple[int, ...]
-    unit_isolated: tuple[bool, ...]
-    unit_balance: tuple[float, ...]
+    unit_sizes: IntArray
+    unit_isolated: BoolArray
+    unit_balance: FloatArray
     unit_of: IntArray
     group_of: IntArray
     n_groups: int
@@ -244,93 +251,209 @@ def _compiled_table(tiers: tuple[Tier, ...], mmr_from_max_leverage: bool) -> _Co
 
 
 def _static_key(account: Account) -> tuple[object, ...]:
-    return (tuple(account.wallets.items()), tuple(map(_STATIC_FIELDS, account.positions)))
+    """The wallets, and each of _STATIC_FIELDS as a column over the positions: equal exactly when every
+    position's fields are, and a column is the compiler's input as it stands. Eleven tuples, not one
+    per position: a first tick makes no garbage-collected object per position."""
+    positions = account.positions
+    return (tuple(account.wallets.items()), tuple(tuple(map(get, positions)) for get in _STATIC_GETTERS))
 
 
-def _compile_account(account: Account, static: tuple[object, ...]) -> _AccountPlan:
-    """One account as arrays: rows grouped into margin units (cross pools per settle in margin_units'
-    order, then each isolated position), symbol groups numbered within the account."""
-    rules = rules_for(account.venue)
-    rows = cast(tuple[tuple[Any, ...], ...], static[1])  # _STATIC_FIELDS of each position
-    n = len(rows)
-    symbols, settles, kinds, contracts, sizes, sides, entries, modes, margins, tier_tables, takers = (
-        zip(*rows, strict=True) if n else ((),) * 11)
-    pools: dict[str, list[int]] = {cur: [] for cur, amount in account.wallets.items() if amount != 0}
-    isolated: list[int] = []
-    cross = MarginMode.CROSS
-    for k, (mode, settle) in enumerate(zip(modes, settles, strict=True)):
-        if mode == cross:
-            pools.setdefault(settle, []).append(k)
-        else:
-            isolated.append(k)
-    members = [(settle, ks, account.wallet(settle), False) for settle, ks in pools.items()]
-    members += [(settles[k], [k], float(margins[k] or 0.0), True) for k in isolated]
-    order = [k for _, ks, _, _ in members for k in ks]
-    unit_of = [u for u, (_, ks, _, _) in enumerate(members) for _ in ks]
-    groups: dict[tuple[int, str], int] = {}
-    group_of = [groups.setdefault((u, symbols[k]), len(groups)) for k, u in zip(order, unit_of, strict=True)]
-    # one row per distinct tier table (by object: the portfolio reader shares equal tables)
-    table_of: dict[int, int] = {}
+def _first_seen_codes(keys: IntArray) -> tuple[IntArray, IntArray]:
+    """Number the distinct ``keys`` 0, 1, … in the order they are first met (as a dict filled in
+    order would): the number of each key, and where each number is first met."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    by_first = np.argsort(first, kind="stable")
+    rank = np.empty(len(first), dtype=np.intp)
+    rank[by_first] = np.arange(len(first), dtype=np.intp)
+    return rank[inverse.reshape(-1)], first[by_first]
+
+
+@dataclass(frozen=True, slots=True)
+class _TableBlock:
+    """The distinct tier tables of the positions being compiled, one row each, padded with floors of
+    +inf; ``table_of`` is each position's row."""
+
+    floors: FloatArray  # (tables, width of the widest)
+    rates: FloatArray
+    cums: FloatArray
+    convex: BoolArray
+    length: IntArray  # tiers of each table
+    table_of: IntArray
+
+
+def _table_block(tier_tables: Sequence[tuple[Tier, ...]], from_max_leverage: BoolArray) -> _TableBlock:
+    """Each distinct table (by object and venue reading, as :func:`_compiled_table` keys them) compiled
+    once, whichever accounts share it: the portfolio reader shares equal tables between positions."""
+    n = len(tier_tables)
+    table_ids = np.fromiter(map(id, tier_tables), dtype=np.uint64, count=n)
+    table_of = np.zeros(n, dtype=np.intp)
     tables: list[_CompiledTable] = []
-    for tiers in tier_tables:
-        if id(tiers) not in table_of:
-            table_of[id(tiers)] = len(tables)
-            tables.append(_compiled_table(tiers, rules.mmr_from_max_leverage))
-    width = max((len(t.terms) for t in tables), default=1)
-    tab_floor = np.full((max(len(tables), 1), width), np.inf)
-    tab_rate = np.zeros_like(tab_floor)
-    tab_cum = np.zeros_like(tab_floor)
-    tab_convex = np.ones(max(len(tables), 1), dtype=bool)
+    for flag in (False, True):  # the same table reads differently where MMR comes from max leverage
+        rows = np.flatnonzero(from_max_leverage == flag)
+        if len(rows):
+            _, first_use, inverse = np.unique(table_ids[rows], return_index=True, return_inverse=True)
+            table_of[rows] = len(tables) + inverse.reshape(-1)
+            tables += [_compiled_table(tier_tables[k], flag) for k in rows[first_use].tolist()]
+    length = np.fromiter((len(t.terms) for t in tables), dtype=np.intp, count=len(tables))
+    width = int(length.max()) if len(tables) else 1
+    floors = np.full((max(len(tables), 1), width), np.inf)
+    rates = np.zeros_like(floors)
+    cums = np.zeros_like(floors)
+    convex = np.ones(max(len(tables), 1), dtype=bool)
     if tables:  # every table's tiers into its row at once
-        sizes_t = np.fromiter((len(t.terms) for t in tables), dtype=np.intp, count=len(tables))
         terms = np.concatenate([t.terms for t in tables])
-        table_row = np.repeat(np.arange(len(tables)), sizes_t)
-        tier_col = np.arange(len(terms)) - np.repeat(np.cumsum(sizes_t) - sizes_t, sizes_t)
-        tab_floor[table_row, tier_col] = terms[:, _TERM_FLOOR]
-        tab_rate[table_row, tier_col] = terms[:, _TERM_RATE]
-        tab_cum[table_row, tier_col] = terms[:, _TERM_CUM]
-        tab_convex[: len(tables)] = [t.convex for t in tables]
-    rows_order = np.asarray(order, dtype=np.intp)
-    tix = np.fromiter(map(table_of.__getitem__, map(id, tier_tables)), dtype=np.intp, count=n)[rows_order]
+        table_row = np.repeat(np.arange(len(tables)), length)
+        tier_col = np.arange(len(terms)) - np.repeat(np.cumsum(length) - length, length)
+        floors[table_row, tier_col] = terms[:, _TERM_FLOOR]
+        rates[table_row, tier_col] = terms[:, _TERM_RATE]
+        cums[table_row, tier_col] = terms[:, _TERM_CUM]
+        convex[: len(tables)] = [t.convex for t in tables]
+    return _TableBlock(floors, rates, cums, convex, length, table_of)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pools:
+    """An account's cross pools in margin_units' order: the wallets' currencies with a balance, then
+    each further settle currency of a cross position as first met."""
+
+    index: dict[str, int]  # settle currency → pool
+    balance: FloatArray
+
+    @staticmethod
+    def of(account: Account, cross_settles: Sequence[str]) -> _Pools:
+        funded = (cur for cur, amount in account.wallets.items() if amount != 0)
+        index = {cur: u for u, cur in enumerate(funded)}
+        for settle in dict.fromkeys(cross_settles):  # few: one per settle currency
+            index.setdefault(settle, len(index))
+        return _Pools(index, np.fromiter(map(account.wallet, index), dtype=np.float64, count=len(index)))
+
+
+def _compile_accounts(
+    accounts: Sequence[Account], statics: Sequence[tuple[object, ...]]
+) -> list[_AccountPlan]:
+    """Accounts as arrays, one plan each: rows grouped into margin units (cross pools per settle in
+    margin_units' order, then each isolated position), symbol groups numbered within each account.
+
+    Every column is built over all the accounts' positions at once and then cut account by account:
+    an isolated position is a margin unit (and a symbol group) of its own, so an all-isolated book
+    has as many units as positions — the work per unit is numpy's, never a Python loop; and a first
+    tick compiles every account in one batch, each distinct tier table once."""
+    n_accounts = len(accounts)
+    rules = [rules_for(account.venue) for account in accounts]
+    per_account = [cast(tuple[tuple[Any, ...], ...], static[1]) for static in statics]  # _STATIC_FIELDS
+    counts = np.fromiter((len(columns[0]) for columns in per_account), dtype=np.intp, count=n_accounts)
+    bounds = np.zeros(n_accounts + 1, dtype=np.intp)  # account a's positions are [bounds[a], bounds[a+1])
+    np.cumsum(counts, out=bounds[1:])
+    n = int(bounds[-1])
+    # each field over the whole batch, account after account
+    symbols, settles, kinds, contracts, sizes, sides, entries, modes, margins, tier_tables, takers = (
+        tuple(itertools.chain.from_iterable(columns)) for columns in zip(*per_account, strict=True)
+    ) if per_account else ((),) * len(_STATIC_FIELDS)
+    account_of = np.repeat(np.arange(n_accounts, dtype=np.intp), counts)
+    lo_hi = list(itertools.pairwise(bounds.tolist()))
+
+    # margin units, numbered within each account: its pools, then its isolated positions in order
+    cross = np.fromiter(map(operator.eq, modes, itertools.repeat(MarginMode.CROSS)), dtype=bool, count=n)
+    isolated = ~cross
+    cross_list, iso_list = cross.tolist(), isolated.tolist()
+    pools = [_Pools.of(account, list(itertools.compress(settles[lo:hi], cross_list[lo:hi])))
+             for account, (lo, hi) in zip(accounts, lo_hi, strict=True)]
+    n_pools = np.fromiter((len(p.index) for p in pools), dtype=np.intp, count=n_accounts)
+    iso_count = np.bincount(account_of[isolated], minlength=n_accounts).astype(np.intp)
+    n_units = n_pools + iso_count
+    unit_base = np.cumsum(n_units) - n_units  # units of the accounts before: units numbered batch-wide
+    unit_account = np.repeat(np.arange(n_accounts, dtype=np.intp), n_units)
+    unit_local = np.empty(n, dtype=np.intp)
+    unit_local[cross] = np.fromiter(
+        itertools.chain.from_iterable(
+            map(p.index.__getitem__, itertools.compress(settles[lo:hi], cross_list[lo:hi]))
+            for p, (lo, hi) in zip(pools, lo_hi, strict=True)),
+        dtype=np.intp, count=n - int(iso_count.sum()))
+    iso_rank = np.cumsum(isolated) - isolated  # isolated positions before each, batch-wide
+    iso_start = np.cumsum(iso_count) - iso_count  # isolated positions of the accounts before
+    unit_local[isolated] = (n_pools[account_of] + iso_rank - iso_start[account_of])[isolated]
+    unit_global = unit_base[account_of] + unit_local
+    unit_isolated = np.arange(len(unit_account)) - unit_base[unit_account] >= n_pools[unit_account]
+    unit_balance = np.empty(len(unit_account))
+    unit_balance[~unit_isolated] = np.concatenate([p.balance for p in pools]) if pools else np.zeros(0)
+    # an isolated unit's balance is its margin (None: none posted), read with `or` as the scalar path does
+    unit_balance[unit_isolated] = np.fromiter((m or 0.0 for m in itertools.compress(margins, iso_list)),
+                                              dtype=np.float64, count=int(iso_count.sum()))
+    unit_sizes = np.bincount(unit_global, minlength=len(unit_account)).astype(np.intp)
+    iso_settles = itertools.compress(settles, iso_list)
+
+    # rows unit by unit within each account, each unit's positions in account order: a stable sort
+    # (units are numbered account by account, so each account's rows stay within its own range)
+    rows_order = np.argsort(unit_global, kind="stable").astype(np.intp)
+    position_row = np.empty(n, dtype=np.intp)  # the inverse permutation
+    position_row[rows_order] = np.arange(n, dtype=np.intp)
+    local_order = rows_order - bounds[account_of]
+    # accounts whose rows are their positions as they stand (the flattening need not reorder them)
+    in_order = np.bincount(account_of, weights=rows_order != np.arange(n), minlength=n_accounts) == 0
+    # symbol groups: the legs of one symbol in one unit, numbered as first met row by row; an
+    # account's groups follow the previous accounts', so its numbers are consecutive
+    symbol_code = {symbol: k for k, symbol in enumerate(dict.fromkeys(symbols))}
+    codes = np.fromiter(map(symbol_code.__getitem__, symbols), dtype=np.intp, count=n)[rows_order]
+    group_global, group_first_row = _first_seen_codes(unit_global[rows_order] * len(symbol_code) + codes)
+    groups_per_account = np.bincount(account_of[group_first_row], minlength=n_accounts).astype(np.intp)
+    group_base = np.cumsum(groups_per_account) - groups_per_account
+    group_of = group_global - group_base[account_of]
+
+    tables = _table_block(tier_tables, np.repeat([r.mmr_from_max_leverage for r in rules], counts))
+    tix = tables.table_of[rows_order]
+    length = tables.length[tix] if n else np.zeros(0, dtype=np.intp)
     q = (np.asarray(contracts, dtype=np.float64) * np.asarray(sizes, dtype=np.float64))[rows_order]
     entry = np.asarray(entries, dtype=np.float64)[rows_order]
     # by equality, as the cache compares them (a StrEnum member equals its value)
     inverse = np.fromiter(map(operator.eq, kinds, itertools.repeat(Kind.INVERSE)), dtype=bool, count=n)
     is_long = np.fromiter(map(operator.eq, sides, itertools.repeat(Side.LONG)), dtype=bool, count=n)
     inverse, is_long = inverse[rows_order], is_long[rows_order]
-    taker = np.asarray([t or 0.0 for t in takers], dtype=np.float64)[rows_order]
+    taker = np.fromiter((t or 0.0 for t in takers), dtype=np.float64, count=n)[rows_order]
     side = np.where(is_long, 1.0, -1.0)
     sigma = np.where(inverse, -side, side)
     v_entry = np.where(inverse, q / entry, q * entry) if n else np.zeros(0)
-    entry_basis = np.full(n, rules.mm_basis is MMBasis.ENTRY)
-    fee = taker if rules.fee_in_mm else np.zeros(n)
+    # the venue's rules, per row (each row stays in its account's range, so account_of holds for it)
+    fee_in_mm = np.repeat([r.fee_in_mm for r in rules], counts)
+    fee_in_bankruptcy = np.repeat([r.fee_in_bankruptcy for r in rules], counts)
     columns = np.zeros((n, _Col.SCALARS))  # the mark stays 0.0: it is read on every tick
     columns[:, _Col.Q] = q
     columns[:, _Col.INVERSE] = inverse
     columns[:, _Col.SIGMA] = sigma
     columns[:, _Col.V_ENTRY] = v_entry
-    columns[:, _Col.ENTRY_BASIS] = entry_basis
-    columns[:, _Col.FEE] = fee
-    return _AccountPlan(
-        static=static,
-        rules=rules,
-        order=tuple(order),
-        account_rows=np.argsort(rows_order, kind="stable").astype(np.intp),
-        unit_settle=tuple(settle for settle, _, _, _ in members),
-        unit_sizes=tuple(len(ks) for _, ks, _, _ in members),
-        unit_isolated=tuple(is_iso for _, _, _, is_iso in members),
-        unit_balance=tuple(balance for _, _, balance, _ in members),
-        unit_of=np.asarray(unit_of, dtype=np.intp),
-        group_of=np.asarray(group_of, dtype=np.intp),
-        n_groups=len(groups),
-        columns=columns,
-        entry=entry,
-        fee_bk=taker if rules.fee_in_bankruptcy else np.zeros(n),
-        convex=tab_convex[tix],
-        floors=tab_floor[tix],
-        rates=tab_rate[tix],
-        cums=tab_cum[tix],
-    )
+    columns[:, _Col.ENTRY_BASIS] = np.repeat([r.mm_basis is MMBasis.ENTRY for r in rules], counts)
+    columns[:, _Col.FEE] = np.where(fee_in_mm, taker, 0.0)
+    fee_bk = np.where(fee_in_bankruptcy, taker, 0.0)
+
+    plans = []
+    local_order_list = local_order.tolist()
+    for a, (lo, hi) in enumerate(lo_hi):
+        # each plan owns copies of its rows: a plan kept in the cache must not hold the whole batch
+        units = slice(int(unit_base[a]), int(unit_base[a] + n_units[a]))
+        account_tix = tix[lo:hi]
+        width = int(length[lo:hi].max()) if hi > lo else 1  # the account's widest table, as before
+        plans.append(_AccountPlan(
+            static=statics[a],
+            rules=rules[a],
+            order=tuple(local_order_list[lo:hi]),
+            in_order=bool(in_order[a]),
+            account_rows=position_row[lo:hi] - lo,
+            unit_settle=(*pools[a].index, *itertools.islice(iso_settles, int(iso_count[a]))),
+            unit_sizes=unit_sizes[units].copy(),
+            unit_isolated=unit_isolated[units].copy(),
+            unit_balance=unit_balance[units].copy(),
+            unit_of=unit_local[rows_order[lo:hi]],
+            group_of=group_of[lo:hi].copy(),
+            n_groups=int(groups_per_account[a]),
+            columns=columns[lo:hi].copy(),
+            entry=entry[lo:hi].copy(),
+            fee_bk=fee_bk[lo:hi].copy(),
+            convex=np.take(tables.convex, account_tix),
+            # np.take: a fancy index on rows and columns at once is several times slower
+            floors=np.take(tables.floors[:, :width], account_tix, axis=0),
+            rates=np.take(tables.rates[:, :width], account_tix, axis=0),
+            cums=np.take(tables.cums[:, :width], account_tix, axis=0),
+        ))
+    return plans
 
 
 class PlanCache:
@@ -355,21 +478,42 @@ class PlanCache:
         self._plans: OrderedDict[tuple[str, str], _AccountPlan] = OrderedDict()
 
     def plan(self, account: Account) -> _AccountPlan:
-        key = (account.name, account.venue)
-        static = _static_key(account)
-        plan = self._plans.get(key)
-        if plan is None or plan.static != static:
-            plan = _compile_account(account, static)
-            self.compiles += 1
-            self._plans[key] = plan
-        else:
-            self.hits += 1
-        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
-            self._plans.move_to_end(key)
-        while len(self._plans) > self.size:
-            with contextlib.suppress(KeyError):  # emptied meanwhile by another thread
-                self._plans.popitem(last=False)
-        return plan
+        return self.plans((account,))[0]
+
+    def plans(self, accounts: Sequence[Account]) -> list[_AccountPlan]:
+        """The plan of each account. Those not kept (or kept for other static fields) are compiled
+        together in one batch (:func:`_compile_accounts`): a first tick compiles every account at
+        once, sharing the tier tables and the numpy calls between them."""
+        keys = [(account.name, account.venue) for account in accounts]
+        if len(set(keys)) < len(keys):  # one name twice: each must see the plan the one before left
+            return [plan for account, key in zip(accounts, keys, strict=True)
+                    for plan in self._batch((account,), [key])]
+        return self._batch(accounts, keys)
+
+    def _batch(self, accounts: Sequence[Account], keys: list[tuple[str, str]]) -> list[_AccountPlan]:
+        statics = [_static_key(account) for account in accounts]
+        found: list[_AccountPlan | None] = []
+        for key, static in zip(keys, statics, strict=True):
+            plan = self._plans.get(key)
+            found.append(plan if plan is not None and plan.static == static else None)
+        stale = [i for i, plan in enumerate(found) if plan is None]
+        if stale:
+            compiled = _compile_accounts([accounts[i] for i in stale], [statics[i] for i in stale])
+            for i, plan in zip(stale, compiled, strict=True):
+                found[i] = plan
+                self._plans[keys[i]] = plan
+        self.compiles += len(stale)
+        self.hits += len(accounts) - len(stale)
+        plans = cast(list[_AccountPlan], found)
+        for key, plan in zip(keys, plans, strict=True):
+            try:
+                self._plans.move_to_end(key)
+            except KeyError:  # evicted by a plan compiled in this batch, or by another thread: back in
+                self._plans[key] = plan
+            while len(self._plans) > self.size:
+                with contextlib.suppress(KeyError):  # emptied meanwhile by another thread
+                    self._plans.popitem(last=False)
+        return plans
 
     def __len__(self) -> int:
         return len(self._plans)
@@ -389,10 +533,8 @@ class PlanCache:
 DEFAULT_PLANS = PlanCache(PLAN_CACHE_SIZE)
 
 
-def _pick(items: tuple[Position, ...], order: tuple[int, ...]) -> Sequence[Position]:
-    if len(order) == len(items) and order == tuple(range(len(items))):
-        return items
-    return [items[k] for k in order]
+def _pick(items: tuple[Position, ...], plan: _AccountPlan) -> Sequence[Position]:
+    return items if plan.in_order else list(map(items.__getitem__, plan.order))
 
 
 def _flatten(portfolio: Portfolio, cache: PlanCache | None = None) -> _Flat:
@@ -401,10 +543,10 @@ def _flatten(portfolio: Portfolio, cache: PlanCache | None = None) -> _Flat:
     Each account's structure comes from its plan in ``cache`` (:class:`PlanCache`; by default
     :data:`DEFAULT_PLANS`); only the marks and the position objects are read afresh.
     """
-    plans = [(DEFAULT_PLANS if cache is None else cache).plan(acc) for acc in portfolio.accounts]
+    plans = (DEFAULT_PLANS if cache is None else cache).plans(portfolio.accounts)
     positions: list[Position] = []
     for acc, plan in zip(portfolio.accounts, plans, strict=True):
-        positions.extend(_pick(acc.positions, plan.order))
+        positions.extend(_pick(acc.positions, plan))
     n = len(positions)
     width = max((plan.floors.shape[1] for plan in plans), default=1)
     packed = np.empty((n, _Col.row_length(width)))
@@ -422,16 +564,16 @@ def _flatten(portfolio: Portfolio, cache: PlanCache | None = None) -> _Flat:
         block[:, _Col.floors(width)][:, :w] = plan.floors
         block[:, _Col.rates(width)][:, :w] = plan.rates
         block[:, _Col.cums(width)][:, :w] = plan.cums
-        unit_rules += [plan.rules] * len(plan.unit_sizes)
+        unit_rules += [plan.rules] * len(plan.unit_settle)
         row_starts.append(row)
         unit_starts.append(unit)
         group_starts.append(group)
         row += rows
-        unit += len(plan.unit_sizes)
+        unit += len(plan.unit_settle)
         group += plan.n_groups
     packed[:, _Col.MARK] = np.fromiter(map(_MARK, positions), dtype=np.float64, count=n)
     rows_per_plan = [len(plan.order) for plan in plans]
-    units_per_plan = [len(plan.unit_sizes) for plan in plans]
+    units_per_plan = [len(plan.unit_settle) for plan in plans]
 
     def offset(values: list[IntArray], starts: list[int], counts: list[int]) -> IntArray:
         if not values:
@@ -441,17 +583,21 @@ def _flatten(portfolio: Portfolio, cache: PlanCache | None = None) -> _Flat:
     def floats(values: list[FloatArray]) -> FloatArray:
         return np.concatenate(values) if values else np.zeros(0)
 
-    unit_sizes = [size for plan in plans for size in plan.unit_sizes]
+    def bools(values: list[BoolArray]) -> BoolArray:
+        return np.concatenate(values) if values else np.zeros(0, dtype=bool)
+
+    # per-unit figures are arrays in each plan: joined at once, not unit by unit
+    unit_sizes = np.concatenate([plan.unit_sizes for plan in plans]) if plans else np.zeros(0, dtype=np.intp)
     unit_start = np.zeros(len(unit_sizes) + 1, dtype=np.intp)
     np.cumsum(unit_sizes, out=unit_start[1:])
     return _Flat(
         positions=positions,
         unit_rules=unit_rules,
-        unit_settle=tuple(settle for plan in plans for settle in plan.unit_settle),
+        unit_settle=tuple(itertools.chain.from_iterable(plan.unit_settle for plan in plans)),
         unit_start=unit_start,
         unit_account=np.repeat(np.arange(len(plans), dtype=np.intp), units_per_plan),
-        unit_isolated=np.array([iso for plan in plans for iso in plan.unit_isolated], dtype=bool),
-        unit_balance=np.array([b for plan in plans for b in plan.unit_balance], dtype=np.float64),
+        unit_isolated=bools([plan.unit_isolated for plan in plans]),
+        unit_balance=floats([plan.unit_balance for plan in plans]),
         unit_of=offset([plan.unit_of for plan in plans], unit_starts, rows_per_plan),
         group_of=offset([plan.group_of for plan in plans], group_starts, rows_per_plan),
         n_groups=group,
@@ -497,7 +643,7 @@ def _tier_index(f: _Flat | _Rows, basis: FloatArray) -> IntArray:
     """Index of the tier with floor ≤ basis (the first tier starts at 0, padding floors are +inf)."""
     if f.floors.shape[1] == 1:
         return np.zeros(basis.shape, dtype=np.intp)
-    return np.asarray(np.count_nonzero(f.floors[:, 1:] <= basis[..., None], axis=-1), dtype=np.intp)
+    return _tier_index_rows(f.floors[:, 1:], basis)
 
 
 def _tier_terms(
@@ -568,8 +714,7 @@ def _liquidation_single(f: _Flat, base: FloatArray, rows: IntArray) -> FloatArra
 
 
 def _tier_rows(f: _Flat, rows: IntArray, basis: FloatArray) -> tuple[FloatArray, FloatArray]:
-    idx = np.count_nonzero(f.floors[rows, 1:] <= basis[:, None], axis=1)
-    return _tier_terms(f, idx, rows)
+    return _tier_terms(f, _tier_index_rows(f.floors[rows, 1:], basis), rows)
 
 
 def _liquidation_walk(f: _Flat, base: FloatArray, rows: IntArray) -> tuple[FloatArray, BoolArray]:
@@ -584,12 +729,18 @@ def _liquidation_walk(f: _Flat, base: FloatArray, rows: IntArray) -> tuple[Float
     width = f.floors.shape[1]
     q, sigma, ve, fee = f.q[rows], f.sigma[rows], f.v_entry[rows], f.fee[rows]
     b0 = base[rows]
-    fl = f.floors[rows, 1:]
+    floors = np.take(f.floors, rows, axis=0)  # np.take: several times faster than a fancy index here
+    fl = floors[:, 1:]
     idx = _tier_index_rows(fl, f.q[rows] * f.mark[rows] ** np.where(f.inverse[rows], -1.0, 1.0))
     result = np.full(len(rows), np.nan)
     resolved = np.zeros(len(rows), dtype=bool)
     # the slope of the slack in u has the sign of σ on every tier while MMR + fee < 1: monotone
-    monotone = np.max(np.where(np.isfinite(f.floors[rows]), f.rates[rows], 0.0), axis=1) + fee < 1.0
+    # (the top MMR of each row column by column, for the speed _tier_index_rows says)
+    rates = np.take(f.rates, rows, axis=0)
+    top_rate = np.where(np.isfinite(floors[:, 0]), rates[:, 0], 0.0)
+    for floor, rate in zip(floors.T[1:], rates.T[1:], strict=True):
+        top_rate = np.maximum(top_rate, np.where(np.isfinite(floor), rate, 0.0))
+    monotone = top_rate + fee < 1.0
     open_rows = np.flatnonzero(monotone)
     for _ in range(width + 1):
         if not len(open_rows):
@@ -628,7 +779,13 @@ def _liquidation_entry(f: _Flat, base: FloatArray, rows: IntArray) -> FloatArray
 
 
 def _tier_index_rows(floors_above_first: FloatArray, value: FloatArray) -> IntArray:
-    return np.asarray(np.count_nonzero(floors_above_first <= value[:, None], axis=1), dtype=np.intp)
+    """How many of each row's floors (after the first tier's) are ≤ its value — the tier index;
+    ``value`` is shaped like the rows, with any leading dims. Counted column by column: a table has
+    few tiers, and numpy sums a short last axis several times slower than it adds whole columns."""
+    idx = np.zeros(value.shape, dtype=np.intp)
+    for floor in floors_above_first.T:
+        idx += floor <= value
+    return idx
 
 
 @dataclass(frozen=True, slots=True)
@@ -650,7 +807,13 @@ class _Rows:
     packed: FloatArray
 
 
+#: ``direction`` of :func:`_rows` for every position in both directions: (2, positions) pairs
+_BOTH_DIRECTIONS = np.array([[0], [1]], dtype=np.intp)
+
+
 def _rows(f: _Flat, direction: IntArray, position: IntArray) -> _Rows:
+    """The rows of ``position``, each paired with its ``direction`` (or with both, in two rows of
+    pairs: :data:`_BOTH_DIRECTIONS` — each position gathered once)."""
     n_units = f.n_units
     width = f.floors.shape[1]
     g = np.take(f.packed, position, axis=0)
@@ -671,8 +834,9 @@ def _slack_rows(f: _Flat, r: _Rows, shocks: FloatArray) -> tuple[FloatArray, Flo
     contribution = r.sigma * (value - r.v_entry) - mm
     dcontribution = (r.sigma - mm_slope) * dvalue
     size = shocks.size
-    total = _sum(r.slot, contribution, size).reshape(shocks.shape) + f.unit_balance[None, :]
-    return total, _sum(r.slot, dcontribution, size).reshape(shocks.shape)
+    slot = r.slot.ravel()  # pairs in (direction, position) order, however they are shaped
+    total = _sum(slot, contribution.ravel(), size).reshape(shocks.shape) + f.unit_balance[None, :]
+    return total, _sum(slot, dcontribution.ravel(), size).reshape(shocks.shape)
 
 
 def _shock(f: _Flat, slack0: FloatArray, dslack0: FloatArray) -> FloatArray:
@@ -707,7 +871,7 @@ def _shock(f: _Flat, slack0: FloatArray, dslack0: FloatArray) -> FloatArray:
             return _slack_rows(f, _rows(f, direction.astype(np.intp), position.astype(np.intp)), s)
 
         both = np.vstack([newton, newton])
-        slack, dslack = evaluate(both)
+        slack, dslack = _slack_rows(f, _rows(f, _BOTH_DIRECTIONS, np.flatnonzero(newton[f.unit_of])), s)
         found = (slack <= 0) & both
         active = found.copy()
         for _ in range(_NEWTON_STEPS):
@@ -729,10 +893,95 @@ def _shock(f: _Flat, slack0: FloatArray, dslack0: FloatArray) -> FloatArray:
         up = np.where(found[1], s[1], np.nan)
         pick_up = ~np.isnan(up) & (np.isnan(down) | (np.abs(up) < np.abs(down)))
         shock = np.where(newton, np.where(pick_up, up, down), shock)
-    for u in fallback.tolist():
+    # a unit of one position (every isolated one) whose floors rise walks its segments vectorised;
+    # the rest, unit by unit, in position_math
+    rising = np.all(f.floors[:, 1:] >= f.floors[:, :-1], axis=1)
+    single = (counts[fallback] == 1) & rising[f.unit_start[fallback]]
+    if single.any():
+        shock[fallback[single]] = _single_position_shocks(f, fallback[single])
+    for u in fallback[~single].tolist():
         value = unit_shock_to_liquidation(_unit_at_marks(f, u), f.unit_rules[u])
         shock[u] = np.nan if value is None else value
     return shock
+
+
+def _single_position_shocks(f: _Flat, units: IntArray) -> FloatArray:
+    """:func:`~desk.domain.position_math.unit_shock_to_liquidation` of units that hold one position
+    each (an isolated short inverse leg, a table whose maintenance amounts jump), every unit at once.
+
+    The same walk and the same floating-point operations in the same order, so the same bits: the
+    shocks where the notional crosses a floor cut ±99 % into segments; outwards from 0 in each
+    direction, the first segment that starts at slack ≤ 0 or holds a root of
+    L0 + L1·s + K/(1 + s) = 0 gives the shock; the nearer direction wins, the falling one on a tie.
+    (``math.fsum`` of one term is the term + 0.0.) The caller keeps this to units whose tier floors
+    rise, where the tier index here is the scalar lookup's."""
+    rows = f.unit_start[units]  # the one row of each unit
+    n = len(rows)
+    q, mark, sigma, fee = f.q[rows], f.mark[rows], f.sigma[rows], f.fee[rows]
+    inverse, on_entry, v_entry = f.inverse[rows], f.entry_basis[rows], f.v_entry[rows]
+    floors, rates, cums = (np.take(a, rows, axis=0) for a in (f.floors, f.rates, f.cums))
+    above_first = floors[:, 1:]
+    balance = f.unit_balance[units]
+    v0 = np.where(inverse, q / mark, q * mark)
+    best = np.full(n, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # the shocks where the notional crosses a floor (none on the entry basis: the tier is fixed)
+        crossing = np.where(inverse[:, None], v0[:, None] / above_first - 1.0,
+                            above_first / v0[:, None] - 1.0)
+        crossing = np.where((above_first > 0) & ~on_entry[:, None], crossing, np.nan)
+        for direction in (-1.0, 1.0):
+            # this direction's edges: 0, each distinct |shock| of a crossing, then SHOCK_LIMIT
+            ahead = (crossing * direction > 0) & (np.abs(crossing) < SHOCK_LIMIT)
+            keys = np.sort(np.where(ahead, np.abs(crossing), np.inf), axis=1)
+            keys[:, 1:][keys[:, 1:] == keys[:, :-1]] = np.inf  # one edge where floors cross at one shock
+            keys.sort(axis=1)
+            edges = np.concatenate([np.zeros((n, 1)), keys, np.full((n, 1), np.inf)], axis=1)
+            edges[np.arange(n), np.count_nonzero(np.isfinite(keys), axis=1) + 1] = SHOCK_LIMIT
+            found = np.full(n, np.nan)
+            for segment in range(edges.shape[1] - 1):
+                near, far = edges[:, segment], edges[:, segment + 1]
+                live = np.isnan(found) & (near < SHOCK_LIMIT)
+                if not live.any():
+                    break
+                # position_math._shock_terms at the segment's middle
+                mid = direction * (near + far) / 2.0
+                moving = np.where(inverse, v0 / (1.0 + mid), v0 * (1.0 + mid))
+                tier = _tier_index_rows(above_first, np.where(on_entry, v_entry, moving))[:, None]
+                mmr = np.take_along_axis(rates, tier, axis=1)[:, 0]
+                cum = np.take_along_axis(cums, tier, axis=1)[:, 0]
+                rate = sigma - fee - np.where(on_entry, 0.0, mmr)
+                fixed = -sigma * v_entry + cum - np.where(on_entry, mmr * v_entry, 0.0)
+                l0 = balance + (np.where(inverse, fixed, fixed + rate * v0) + 0.0)
+                l1 = np.where(inverse, 0.0, rate * v0) + 0.0
+                k = np.where(inverse, rate * v0, 0.0) + 0.0
+                start = direction * near
+                jump = (near > 0) & (l0 + l1 * start + k / (1.0 + start) <= 0.0)
+                root = _segment_root(l0, l1, k, near, far, direction)
+                hit = np.where(jump, start, root)
+                hit = direction * np.minimum(np.abs(hit), SHOCK_LIMIT)
+                found = np.where(live & ~np.isnan(hit), hit, found)
+            nearer = ~np.isnan(found) & (np.isnan(best) | (np.abs(found) < np.abs(best)))
+            best = np.where(nearer, found, best)
+    return best
+
+
+def _segment_root(l0: FloatArray, l1: FloatArray, k: FloatArray, near: FloatArray, far: FloatArray,
+                  direction: float) -> FloatArray:
+    """position_math._segment_roots of each row (L1·s² + (L0 + L1)·s + (L0 + K) = 0, s > −1), the
+    root nearest 0 within the segment [near, far] of ``direction`` (the first on a tie); nan: none."""
+    a, b, c = l1, l0 + l1, l0 + k
+    disc = b * b - 4.0 * a * c
+    q = -0.5 * (b + np.copysign(np.sqrt(disc), b))  # the stable form, as there
+    first = np.where(a == 0.0, np.where(b != 0.0, -c / b, np.nan), np.where(disc >= 0.0, q / a, np.nan))
+    second = np.where((a != 0.0) & (disc >= 0.0) & (q != 0.0), c / q, np.nan)
+
+    def inside(r: FloatArray) -> BoolArray:
+        return ((r > -1.0) & np.isfinite(r) & (near * (1 - 1e-12) <= r * direction)
+                & (r * direction <= far * (1 + 1e-12)))
+
+    ok_first, ok_second = inside(first), inside(second)
+    take_first = ok_first & (~ok_second | (np.abs(first) <= np.abs(second)))
+    return np.where(take_first, first, np.where(ok_second, second, np.nan))
 
 
 def unit_state_at(f: _Flat, factors: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -948,14 +1197,19 @@ def _arrays(f: _Flat) -> RiskArrays:
 
 
 def _nearest_per_account(unit_shock: FloatArray, unit_account: IntArray, n_accounts: int) -> FloatArray:
-    """Per account, the shock of its unit nearest 0 (nan: none); on a tie the first unit's."""
+    """Per account, the shock of its unit nearest 0 (nan: none); on a tie the first unit's.
+
+    Units are numbered account by account (``unit_account`` never decreases), so each account is one
+    run of units: its nearest size by ``minimum.reduceat``, then its first unit of that size — no sort
+    of every unit (an all-isolated book has a unit per position)."""
     out = np.full(n_accounts, np.nan)
     if not len(unit_shock):
         return out
     size = np.where(np.isnan(unit_shock), np.inf, np.abs(unit_shock))
-    order = np.lexsort((size, unit_account))  # by account, then size; stable, so the first unit on a tie
-    accounts = unit_account[order]
-    first = order[np.concatenate(([True], accounts[1:] != accounts[:-1]))]
+    starts = np.flatnonzero(np.concatenate(([True], unit_account[1:] != unit_account[:-1])))
+    nearest = np.minimum.reduceat(size, starts)
+    hits = np.flatnonzero(size == np.repeat(nearest, np.diff(np.append(starts, len(size)))))
+    first = hits[np.concatenate(([True], unit_account[hits[1:]] != unit_account[hits[:-1]]))]
     out[unit_account[first]] = np.where(np.isinf(size[first]), np.nan, unit_shock[first])
     return out
 
@@ -963,7 +1217,8 @@ def _nearest_per_account(unit_shock: FloatArray, unit_account: IntArray, n_accou
 def _unit_at_marks(f: _Flat, u: int) -> Unit:
     """Unit ``u`` with its positions at the compiled marks (which :func:`with_marks` may have moved)."""
     unit = f.units[u]
-    rows = np.flatnonzero(f.unit_of == u).tolist()
+    # a unit's rows are contiguous: no search of every row (an isolated book falls back unit by unit)
+    rows = range(int(f.unit_start[u]), int(f.unit_start[u + 1]))
     moved = tuple(p if p.mark_price == f.mark[i] else dataclasses.replace(p, mark_price=float(f.mark[i]))
                   for p, i in zip(unit.positions, rows, strict=True))
     return dataclasses.replace(unit, positions=moved)

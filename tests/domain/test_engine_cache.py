@@ -101,8 +101,9 @@ def empty_cache():
 def test_the_same_objects_give_equal_figures_and_compile_once(monkeypatch):
     p = Portfolio((book(),))
     compiles = []
-    real = engine._compile_account
-    monkeypatch.setattr(engine, "_compile_account", lambda *a: compiles.append(a) or real(*a))
+    real = engine._compile_accounts
+    monkeypatch.setattr(engine, "_compile_accounts",
+                        lambda accounts, statics: compiles.extend(accounts) or real(accounts, statics))
     first = compute_arrays(p)
     second = compute_arrays(p)
     assert len(compiles) == 1
@@ -116,8 +117,9 @@ def test_a_tick_reuses_the_plan_and_gives_the_new_marks_figures(monkeypatch):
     compute_arrays(before)
     after = Portfolio((tick(book(), 0.97),))
     compiles = []
-    real = engine._compile_account
-    monkeypatch.setattr(engine, "_compile_account", lambda *a: compiles.append(a) or real(*a))
+    real = engine._compile_accounts
+    monkeypatch.setattr(engine, "_compile_accounts",
+                        lambda accounts, statics: compiles.extend(accounts) or real(accounts, statics))
     warm = compute_arrays(after)
     assert compiles == []  # served from the cache
     assert not np.array_equal(warm.unrealized_pnl, compute_arrays(before).unrealized_pnl)
@@ -188,8 +190,9 @@ def test_equal_tier_tables_in_new_objects_reuse_the_plan(monkeypatch):
     assert copied_tiers == BTCUSDT_TIERS and copied_tiers is not BTCUSDT_TIERS
     same = Portfolio((replace_position(acc, 0, tiers=copied_tiers),))
     compiles = []
-    real = engine._compile_account
-    monkeypatch.setattr(engine, "_compile_account", lambda *a: compiles.append(a) or real(*a))
+    real = engine._compile_accounts
+    monkeypatch.setattr(engine, "_compile_accounts",
+                        lambda accounts, statics: compiles.extend(accounts) or real(accounts, statics))
     assert_same(compute_arrays(same), compute_arrays(Portfolio((acc,))))
     assert compiles == []
 
@@ -320,3 +323,132 @@ def test_the_what_if_probe_and_the_funding_drift_compile_apart_from_the_shared_p
     assert drift.liquidation_after and drift.liquidation_after[0][1] is not None
     assert DEFAULT_PLANS.peek(live.name, live.venue) is plan
     assert (DEFAULT_PLANS.hits, DEFAULT_PLANS.compiles) == (hits, compiles)
+
+
+def mixed_accounts() -> list[Account]:
+    """Accounts the batch compile must keep apart: isolated and cross legs of one symbol, hedge legs,
+    inverse longs and shorts, a settle with no wallet, a wallet with no position, an empty account."""
+    inverse_tiers = (Tier(0, 50, 0.005, 0.0), Tier(50, 250, 0.01, None), Tier(250, math.inf, 0.02, None))
+    return [
+        account(
+            "binanceusdm",
+            pos("BTC/USDT:USDT", contracts=2.0, entry=60_000, mark=59_000, tiers=BTCUSDT_TIERS, taker=0.0005),
+            pos("BTC/USDT:USDT", contracts=1.0, entry=58_000, mark=59_000, mode="isolated", margin=8_000,
+                tiers=BTCUSDT_TIERS),
+            pos("ETH/USDT:USDT", contracts=30.0, entry=3_000, mark=3_050, leg="long", tiers=BTCUSDT_TIERS),
+            pos("ETH/USDT:USDT", contracts=10.0, entry=3_100, mark=3_050, side="short", leg="short",
+                tiers=BTCUSDT_TIERS),
+            pos("SOL/USDC:USDC", contracts=400.0, entry=150, mark=140, tiers=BTCUSDT_TIERS),
+            name="one", USDT=40_000.0, BTC=0.5),
+        account(
+            "bybit",
+            *(pos(f"C{k}/USDT:USDT", contracts=100.0 + k, entry=10.0 + k, mark=10.5 + k,
+                  side="short" if k % 3 else "long", mode="isolated", margin=None if k == 4 else 150.0 + k,
+                  tiers=BTCUSDT_TIERS, taker=0.00055) for k in range(12)),
+            name="two", USDT=0.0),
+        account(
+            "binancecoinm",
+            pos("BTC/USD:BTC", contracts=500.0, contract_size=100, entry=60_000, mark=61_000, side="short",
+                mode="isolated", margin=0.2, tiers=inverse_tiers),
+            pos("ETH/USD:ETH", contracts=900.0, contract_size=10, entry=3_000, mark=2_950, mode="isolated",
+                margin=0.9, tiers=inverse_tiers),
+            pos("BTC/USD:BTC", contracts=300.0, contract_size=100, entry=59_000, mark=61_000,
+                tiers=inverse_tiers),
+            name="three", BTC=1.5, ETH=0.0),
+        Account("four", "okx", {"USDT": 500.0}),
+        Account("five", "hyperliquid"),
+    ]
+
+
+def test_accounts_compiled_together_give_the_figures_of_each_compiled_alone():
+    accounts = mixed_accounts()
+    together = Portfolio(tuple(accounts))
+    before = DEFAULT_PLANS.compiles
+    batch = cold(together)
+    assert DEFAULT_PLANS.compiles - before == len(accounts)
+    clear_compiled_cache()
+    for acc in accounts:  # each account in a batch of its own, then the portfolio from those plans
+        compute_arrays(Portfolio((acc,)))
+    compiles = DEFAULT_PLANS.compiles
+    assert_same(compute_arrays(together), batch)
+    assert DEFAULT_PLANS.compiles == compiles
+    assert_same(compute_arrays(Portfolio(tuple(reversed(accounts)))),
+                cold(Portfolio(tuple(reversed(accounts)))))
+    agrees_with_oracle(together)
+
+
+def test_only_the_changed_accounts_of_a_portfolio_are_compiled_again(monkeypatch):
+    accounts = mixed_accounts()
+    compute_arrays(Portfolio(tuple(accounts)))
+    accounts[1] = replace_position(accounts[1], 3, contracts=250.0)
+    accounts[2] = dataclasses.replace(accounts[2], wallets={"BTC": 1.0})
+    compiles: list[Account] = []
+    real = engine._compile_accounts
+    monkeypatch.setattr(engine, "_compile_accounts",
+                        lambda batch, statics: compiles.extend(batch) or real(batch, statics))
+    changed = Portfolio(tuple(tick(a, 1.01) for a in accounts))
+    assert_same(compute_arrays(changed), cold(changed))
+    assert [a.name for a in compiles[:2]] == ["two", "three"]
+    agrees_with_oracle(changed)
+
+
+def test_an_all_isolated_book_agrees_with_the_oracle():
+    rng = random.Random(11)
+    inverse_tiers = (Tier(0, 50, 0.005, 0.0), Tier(50, 250, 0.01, None), Tier(250, math.inf, 0.02, None))
+    accounts = []
+    for a in range(4):
+        positions = []
+        for k in range(40):
+            entry = rng.uniform(100, 60_000)
+            if k % 4 == 3:  # inverse, long and short (the short ones take the segment-by-segment path)
+                p = pos(f"C{k % 7}/USD:C{k % 7}", contracts=float(rng.randint(10, 900)), contract_size=100,
+                        entry=entry, mark=entry * rng.uniform(0.9, 1.1), mode="isolated",
+                        side=rng.choice(["long", "short"]), margin=rng.uniform(0.01, 0.5),
+                        tiers=inverse_tiers)
+            else:
+                contracts = rng.uniform(1_000, 400_000) / entry
+                p = pos(f"C{k % 9}/USDT:USDT", contracts=contracts, entry=entry,
+                        mark=entry * rng.uniform(0.9, 1.1), mode="isolated",
+                        side=rng.choice(["long", "short"]),
+                        margin=rng.choice([None, contracts * entry / rng.uniform(2, 30)]),
+                        tiers=BTCUSDT_TIERS, taker=rng.choice([None, 0.0005]))
+            positions.append(p)
+        accounts.append(account(("binanceusdm", "bybit", "okx", "gate")[a], *positions, name=f"iso-{a}",
+                                USDT=rng.choice([0.0, 10_000.0])))
+    book_ = Portfolio(tuple(accounts))
+    arr = cold(book_)
+    assert int(np.count_nonzero(arr.unit_isolated)) == 160  # a unit per position
+    agrees_with_oracle(book_)
+
+
+def test_one_account_twice_in_a_portfolio_is_compiled_in_order():
+    # the same (name, venue) with two books in one portfolio: each sees the plan the one before left
+    first = book()
+    second = replace_position(first, 0, contracts=7.0)
+    plans = PlanCache()
+    twice = Portfolio((first, second))
+    arr = compute_arrays(twice, plans=plans)
+    assert (plans.hits, plans.compiles) == (0, 2)
+    assert_same(arr, compute_arrays(twice, plans=PlanCache()))
+    compute_arrays(Portfolio((first, first)), plans=plans)
+    assert (plans.hits, plans.compiles) == (1, 3)
+    assert_same(compute_arrays(Portfolio((second,))), compute_arrays(Portfolio((second,)), plans=plans))
+
+
+def test_the_nearest_shock_of_each_account_is_the_first_unit_of_the_smallest_size():
+    rng = random.Random(3)
+    for _ in range(200):
+        n_accounts = rng.randint(1, 6)
+        unit_account = np.sort(np.array([rng.randrange(n_accounts) for _ in range(rng.randint(1, 30))]))
+        # sizes from a few values, so ties (+0.1 beside −0.1, 0.0 beside −0.0) and nan are frequent
+        unit_shock = np.array([rng.choice([np.nan, 0.1, -0.1, 0.25, -0.5, 0.0, -0.0]) for _ in unit_account])
+        got = engine._nearest_per_account(unit_shock, unit_account, n_accounts)
+        for a in range(n_accounts):
+            units = [u for u in range(len(unit_account)) if unit_account[u] == a]
+            finite = [u for u in units if not math.isnan(unit_shock[u])]
+            if not finite:
+                assert math.isnan(got[a])
+                continue
+            best = min(finite, key=lambda u: (abs(unit_shock[u]), u))
+            assert got[a] == unit_shock[best]
+            assert math.copysign(1, got[a]) == math.copysign(1, unit_shock[best])
