@@ -438,10 +438,7 @@ def print_report(report: Any, what_if: dict[str, Any], out: TextIO, *, colour: b
                 continue
             venue = ""
             if pool.venue_margin_ratio is not None and pool.venue_margin_ratio != pool.margin_ratio:
-                # an inverted venue ratio (OKX: equity ÷ MM) is infinite when nothing is required
-                theirs = ("inf (no maintenance margin)" if math.isinf(pool.venue_margin_ratio)
-                          else display.margin_ratio(pool.venue_margin_ratio))
-                venue = f" (venue's own ratio {theirs})"
+                venue = _venue_ratio_text(pool.venue_margin_ratio)
             cur = pool.settle
             past = f" — {display.PAST_LIQUIDATION}" if pool.liquidatable else ""
             text = (f"  pool {cur}: wallet {display.money(pool.wallet_balance, cur)}, unrealized PnL "
@@ -480,9 +477,7 @@ def _write_account_pool(pool: Any, out: TextIO, paint: Any) -> None:
               f"valued in {_escaped(cur, 20)}{k})\n")
     venue = ""
     if pool.venue_margin_ratio is not None:
-        theirs = ("inf (no maintenance margin)" if math.isinf(pool.venue_margin_ratio)
-                  else display.margin_ratio(pool.venue_margin_ratio))
-        venue = f" (venue's own ratio {theirs})"
+        venue = _venue_ratio_text(pool.venue_margin_ratio)
     past = f" — {display.PAST_LIQUIDATION}" if pool.liquidatable else ""
     if pool.cannot_recompute is not None:
         text = (f"  pool {_escaped(cur, 20)}: cannot recompute: {_escaped(pool.cannot_recompute, 200)}; "
@@ -504,6 +499,10 @@ def _write_account_pool(pool: Any, out: TextIO, paint: Any) -> None:
         out.write(held + "\n")
     for s in pool.suggestions:
         out.write(f"    suggestion: {_suggestion_text(s)}\n")
+
+def _venue_ratio_text(ratio: float) -> str:
+    return f" (venue's own ratio {display.venue_ratio(ratio)})"
+
 
 def _stop_cell(p: Any) -> str:
     return "-" if p.protection is None else p.protection.label

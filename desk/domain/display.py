@@ -66,6 +66,12 @@ def percent(fraction: float | None, decimals: int = 2, *, signed: bool = False) 
     return f"{fraction * 100:+,.{decimals}f} %" if signed else f"{fraction * 100:,.{decimals}f} %"
 
 
+def venue_ratio(ratio: float) -> str:
+    """A venue's own ratio shown beside desk's. An inverted one (OKX: equity ÷ MM) is infinite when no
+    margin is required — the safest case, said in words, never "inf" nor "no margin left"."""
+    return "unbounded (no maintenance margin)" if math.isinf(ratio) else margin_ratio(ratio)
+
+
 def margin_ratio(ratio: float | None) -> str:
     """desk's margin ratio as percent (100 % = liquidation).
 

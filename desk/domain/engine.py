@@ -1092,8 +1092,9 @@ def _at_marks(f: _Flat) -> _AtMarks:
     n_units = f.n_units
     value = _value(f, f.mark)
     mm, mm_slope = _maintenance(f, value)
-    # linear: Q × (P − EP), whose difference is exact near the entry (Q·P − Q·EP rounds to Q·P's ulp)
-    pnl = np.where(f.inverse, f.sigma * (value - f.v_entry), f.sigma * f.q * (f.mark - f.entry))
+    # linear: Q × (P − EP), whose difference is exact near the entry (Q·P − Q·EP rounds to Q·P's ulp);
+    # inverse: N·CS × (EP − P) ÷ (P·EP), likewise (N·CS/P − N·CS/EP keeps only the ulps of N·CS/P)
+    pnl = f.sigma * f.q * np.where(f.inverse, (f.entry - f.mark) / (f.mark * f.entry), f.mark - f.entry)
     # d(PnL − MM)/d shock at the marks: d value/d shock = value (linear), −value (inverse)
     dslack0 = _sum(f.unit_of, (f.sigma - mm_slope) * np.where(f.inverse, -value, value), n_units)
     unit_pnl = _sum(f.unit_of, pnl, n_units)

@@ -67,7 +67,8 @@ def pnl_at(p: Position, price: float) -> float:
     """Unrealized PnL at ``price`` in the settle currency (linear: Q·ΔP; inverse: N·CS·(1/EP − 1/P))."""
     if p.kind is Kind.LINEAR:  # Q × (P − EP): exact near the entry, where Q·P − Q·EP is not
         return pnl_sign(p) * quantity(p) * (price - p.entry_price)
-    return pnl_sign(p) * (value_at(p, price) - value_at(p, p.entry_price))
+    # N·CS × (EP − P) ÷ (P·EP): the same, where N·CS/P − N·CS/EP keeps only the ulps of N·CS/P
+    return pnl_sign(p) * quantity(p) * (p.entry_price - price) / (price * p.entry_price)
 
 
 def fee_rate(p: Position, rules: VenueRules) -> float:

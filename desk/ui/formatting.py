@@ -26,6 +26,7 @@ from desk.domain.display import (
     tick_decimals,
     utc_clock,
     utc_datetime,
+    venue_ratio,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "tick_decimals",
     "utc_clock",
     "utc_datetime",
+    "venue_ratio",
 ]

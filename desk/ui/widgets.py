@@ -532,7 +532,7 @@ def _worst_pool(pools: tuple[PoolRisk, ...]) -> PoolRisk | None:
 def _pool_tip(pools: tuple[PoolRisk, ...]) -> str:
     lines = ["Margin ratio on desk's scale (maintenance ÷ margin balance; 100 % = liquidation)"]
     for p in pools:
-        venue = fmt.margin_ratio(p.venue_margin_ratio) if p.venue_margin_ratio is not None else "not reported"
+        venue = fmt.venue_ratio(p.venue_margin_ratio) if p.venue_margin_ratio is not None else "not reported"
         lines.append(f"{p.settle}: desk {fmt.margin_ratio(p.margin_ratio)} · venue's own figure {venue}")
     return "\n".join(lines)
 

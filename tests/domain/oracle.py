@@ -115,7 +115,9 @@ def pnl(p: Position, price: np.ndarray) -> np.ndarray:
     s = 1.0 if p.side is Side.LONG else -1.0
     if p.kind is Kind.LINEAR:
         return s * size(p) * (price - p.entry_price)
-    return s * size(p) * (1.0 / p.entry_price - 1.0 / price)
+    # 1/EP − 1/P written over one denominator: near the entry the two reciprocals' rounding would be
+    # all that is left of their difference, while P − EP is exact there
+    return s * size(p) * (price - p.entry_price) / (p.entry_price * price)
 
 
 def maintenance(p: Position, rules: VenueRules, price: np.ndarray) -> np.ndarray:

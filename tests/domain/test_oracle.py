@@ -242,3 +242,14 @@ def test_cross_hedge_pairs_liquidating_both_ways_agree_with_the_oracle(portfolio
     # path; a short inverse leg: its exact segment-by-segment fallback)
     worst = differences(portfolio)
     assert all(d <= REL_TOL for d in worst.values()), worst
+
+
+def test_an_inverse_position_a_hair_off_its_entry_reports_the_pnl_of_that_hair() -> None:
+    # found by the repeated whole-suite runs: entry 10.999999999999998, mark 11 — N·CS/P − N·CS/EP kept
+    # only the rounding of N·CS/P (3e-4 relative off the oracle); N·CS·(EP − P)/(P·EP) is exact there
+    for side, leg in ((Side.LONG, Leg.BOTH), (Side.SHORT, Leg.BOTH)):
+        p = Position("ETH/USD:ETH", "ETH", Kind.INVERSE, 100.0, side, 10.999999999999998, 11.0,
+                     MarginMode.CROSS, 10.0, leg, tiers=(Tier(0.0, math.inf, 0.125, 0.0),))
+        portfolio = Portfolio((Account("hair", "binancecoinm", {"ETH": 90.9090909090909}, (p,)),))
+        worst = differences(portfolio)
+        assert worst["unrealized_pnl"] <= REL_TOL, worst

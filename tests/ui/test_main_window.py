@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 
 import pytest
@@ -163,3 +165,17 @@ def test_a_read_that_could_not_give_everything_says_so_on_the_card(qtbot, window
     card = window.accounts_panel.cards["main"]
     assert card.status.text().startswith("● LIVE") and card.status.text().endswith("· ▲ 1 note")
     assert note in card.status.toolTip()
+
+
+def test_an_okx_ratio_that_needs_no_margin_is_not_shown_as_no_margin_left(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    # OKX's own ratio is equity ÷ maintenance: infinite when nothing is required (the safest case);
+    # the tooltip said "no margin left" (desk's word for an infinite ratio on its own scale)
+    snap = snapshot([position(margin_ratio=0.0)], at=time.time())
+    account = snap.report.accounts[0]
+    pool = dataclasses.replace(account.pools[0], margin_ratio=0.0, venue_margin_ratio=math.inf)
+    report = dataclasses.replace(snap.report, accounts=(dataclasses.replace(account, pools=(pool,)),))
+    window.apply_snapshot(dataclasses.replace(snap, report=report))
+    settle(qtbot, window)
+    tip = window.accounts_panel.cards["main"].bar.toolTip()
+    assert "venue's own figure unbounded (no maintenance margin)" in tip
+    assert "no margin left" not in tip and "inf" not in tip.replace("unbounded", "")
