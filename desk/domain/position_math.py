@@ -1,11 +1,13 @@
 """The math of one position and of one margin unit, in plain Python: value, PnL, tier, maintenance
 margin, the liquidation and bankruptcy price of one symbol's legs, and a unit's shock to liquidation.
 
-Production code uses it where a figure concerns one position or one unit (the engine's fallbacks for
-hedge legs and non-concave units, the suggestions, the pooled-margin module, what-if edits, the
-exchange adapters); the vectorised engine (:mod:`desk.domain.engine`) computes the same figures over
-every position at once. The whole-account scalar oracle the tests compare the engine with is
-:mod:`desk.domain.scalar`, built on this module; nothing in production imports the oracle.
+Production code uses it where a figure concerns one position or one unit (the engine's fallbacks
+for pools whose legs or tables it cannot solve in closed form — a single-position unit's segment
+walk is vectorised in the engine, with this module's operations in the same order — the
+suggestions, the pooled-margin module, what-if edits, the exchange adapters); the vectorised engine
+(:mod:`desk.domain.engine`) computes the same figures over every position at once. The
+whole-account scalar oracle the tests compare the engine with is :mod:`desk.domain.scalar`, built on
+this module; nothing in production imports the oracle.
 
 Everything here follows risk-math.md; the one equation behind every venue is
 
