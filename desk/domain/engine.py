@@ -987,16 +987,21 @@ def _segment_root(l0: FloatArray, l1: FloatArray, k: FloatArray, near: FloatArra
 def unit_state_at(f: _Flat, factors: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Margin balance and maintenance margin of every unit (rows × units, settle currency) when each
     mark is multiplied by ``factors`` (rows × positions)."""
-    price = f.mark * factors
-    value = _value(f, price)
-    mm, _ = _maintenance(f, value)
-    pnl = f.sigma * (value - f.v_entry)
-    n_units = f.n_units
-    rows = factors.shape[0]
-    flat_index = (np.arange(rows)[:, None] * n_units + f.unit_of[None, :]).ravel()
-    equity = _sum(flat_index, pnl.ravel(), rows * n_units).reshape(rows, n_units) + f.unit_balance[None, :]
-    total_mm = _sum(flat_index, mm.ravel(), rows * n_units).reshape(rows, n_units)
-    return equity, total_mm
+    pnl, mm = _unit_sums_at(f, f.unit_of, f.mark * factors, f.n_units)
+    return pnl + f.unit_balance[None, :], mm
+
+
+def _unit_sums_at(p: _Flat | _Rows, unit_of: IntArray, price: FloatArray, n_units: int
+                  ) -> tuple[FloatArray, FloatArray]:
+    """PnL and maintenance margin summed per unit (rows × units) at ``price`` (rows × positions of
+    ``p``, whose units are ``unit_of``): every position evaluated at every row."""
+    value = _value(p, price)
+    mm, _ = _maintenance(p, value)
+    pnl = p.sigma * (value - p.v_entry)
+    rows = price.shape[0]
+    slots = (np.arange(rows)[:, None] * n_units + unit_of[None, :]).ravel()
+    return (_sum(slots, pnl.ravel(), rows * n_units).reshape(rows, n_units),
+            _sum(slots, mm.ravel(), rows * n_units).reshape(rows, n_units))
 
 
 def unit_state_moved(f: _Flat, driver: IntArray, driver_factors: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -1042,12 +1047,9 @@ def unit_state_moved(f: _Flat, driver: IntArray, driver_factors: FloatArray) -> 
     crossing = np.flatnonzero(~steady)
     if len(crossing):
         r = _rows(f, np.zeros(len(crossing), dtype=np.intp), crossing)
-        value = _value(r, r.mark * driver_factors[:, driver[crossing]])
-        mm, _ = _maintenance(r, value)
-        pnl = r.sigma * (value - r.v_entry)
-        slots = (np.arange(rows)[:, None] * n_units + f.unit_of[crossing][None, :]).ravel()
-        equity += _sum(slots, pnl.ravel(), rows * n_units).reshape(rows, n_units)
-        total_mm += _sum(slots, mm.ravel(), rows * n_units).reshape(rows, n_units)
+        pnl, mm = _unit_sums_at(r, f.unit_of[crossing], r.mark * driver_factors[:, driver[crossing]], n_units)
+        equity += pnl
+        total_mm += mm
     return equity, total_mm
 
 
