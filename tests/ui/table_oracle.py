@@ -411,3 +411,22 @@ def _stop_text(r: PositionRisk) -> str:
         return f"partly {r.protection.coverage * 100:.0f} %"
     return {"protected": "protected", "unprotected": "UNPROTECTED", "beyond_liquidation": "stop beyond liq",
             "fires_at_once": "stop fires at once"}[verdict]
+
+
+def shown_window(qtbot, monkeypatch, clock):  # type: ignore[no-untyped-def]
+    """The real main window at 1900 × 1000 with every column shown, its clock ``clock`` and its own
+    clock timer stopped (the tests tick it), charts left out, exposed on the display."""
+    from desk.ui import main_window as main_window_module
+    from desk.ui.main_window import MainWindow
+
+    monkeypatch.setattr(main_window_module.MainWindow, "_attach_charts", lambda self: None)
+    w = MainWindow(demo=True, clock=clock)
+    w.allow_close = True
+    w._clock_timer.stop()
+    qtbot.addWidget(w)
+    w.resize(1900, 1000)
+    for column in range(w.model.columnCount()):
+        w.table.setColumnHidden(column, False)
+    w.show()
+    qtbot.waitExposed(w)
+    return w

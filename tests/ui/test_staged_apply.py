@@ -15,12 +15,11 @@ from PySide6.QtCore import QCoreApplication, Qt
 from desk.domain.report import PositionRisk
 from desk.services.alerts_config import Thresholds
 from desk.services.snapshot import MonitorSnapshot
-from desk.ui import main_window as main_window_module
 from desk.ui.levels import Level, global_thresholds
 from desk.ui.main_window import MainWindow
 from desk.ui.positions_model import KEY_ROLE, LEVEL_ROLE, SORT_ROLE, Column, PositionsModel, Row
 from tests.support.ui import position, snapshot
-from tests.ui.table_oracle import PaintRecorder
+from tests.ui.table_oracle import PaintRecorder, shown_window
 
 START = 1_800_000_000.0
 POSITIONS = 24
@@ -51,17 +50,8 @@ def book(version: int, *, worst: float = 0.03) -> list[PositionRisk]:
 
 @pytest.fixture
 def window(qtbot, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(main_window_module.MainWindow, "_attach_charts", lambda self: None)
-    w = MainWindow(demo=True, clock=Clock())
-    w.allow_close = True
-    w._clock_timer.stop()  # the tests tick the clock themselves
+    w = shown_window(qtbot, monkeypatch, Clock())
     w.rows_per_step = STEP
-    qtbot.addWidget(w)
-    w.resize(1900, 1000)
-    for column in range(w.model.columnCount()):
-        w.table.setColumnHidden(column, False)
-    w.show()
-    qtbot.waitExposed(w)
     return w
 
 

@@ -12,10 +12,17 @@ from PySide6.QtCore import QCoreApplication, Qt
 
 from desk.services.alerts_config import Thresholds
 from desk.services.snapshot import DataStatus
-from desk.ui import main_window as main_window_module
 from desk.ui.main_window import MainWindow
 from desk.ui.positions_model import KEY_ROLE, Column
-from tests.ui.table_oracle import Book, Held, PaintRecorder, cell_mismatches, make_position, remark
+from tests.ui.table_oracle import (
+    Book,
+    Held,
+    PaintRecorder,
+    cell_mismatches,
+    make_position,
+    remark,
+    shown_window,
+)
 
 NOW = 1_800_000_000.0
 BTC = "BTC/USDT:USDT"
@@ -31,17 +38,7 @@ class Clock:
 
 @pytest.fixture
 def window(qtbot, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(main_window_module.MainWindow, "_attach_charts", lambda self: None)
-    w = MainWindow(demo=True, clock=Clock())
-    w.allow_close = True
-    w._clock_timer.stop()
-    qtbot.addWidget(w)
-    w.resize(1900, 1000)
-    for column in range(w.model.columnCount()):
-        w.table.setColumnHidden(column, False)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+    return shown_window(qtbot, monkeypatch, Clock())
 
 
 def twins() -> tuple[Book, tuple[str, str, str, str], tuple[str, str, str, str]]:
