@@ -87,3 +87,27 @@ def test_mypy_is_clean_and_strict_for_the_domain() -> None:
     out = subprocess.run([_tool("mypy"), "--no-incremental", "--cache-dir", os.devnull, "desk"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# pytest-qt's waits that are context managers: called as a bare statement they wait for nothing
+# (a bare `qtbot.waitExposed(w)` let the staged-apply test paint a window not yet on screen)
+_CONTEXT_WAITS = {"waitExposed", "wait_exposed", "waitActive", "wait_active", "waitSignal", "wait_signal",
+                  "waitSignals", "wait_signals", "assertNotEmitted", "assert_not_emitted", "waitCallback",
+                  "wait_callback", "captureExceptions", "capture_exceptions"}
+
+
+def bare_context_waits(source: str) -> list[int]:
+    """The lines of ``source`` where one of pytest-qt's waiting context managers is called as a
+    statement of its own, its context never entered."""
+    import ast
+
+    return [node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute) and node.value.func.attr in _CONTEXT_WAITS]
+
+
+def test_no_test_calls_a_waiting_context_manager_bare() -> None:
+    assert bare_context_waits("qtbot.waitExposed(w)\nwith qtbot.waitExposed(w):\n    w.show()\n") == [1]
+    found = [f"{path.relative_to(ROOT)}:{line}" for path in sorted((ROOT / "tests").rglob("*.py"))
+             for line in bare_context_waits(path.read_text(encoding="utf-8"))]
+    assert not found, f"write `with qtbot.waitExposed(...):` around what shows the widget: {found}"

@@ -427,6 +427,6 @@ def shown_window(qtbot, monkeypatch, clock):  # type: ignore[no-untyped-def]
     w.resize(1900, 1000)
     for column in range(w.model.columnCount()):
         w.table.setColumnHidden(column, False)
-    w.show()
-    qtbot.waitExposed(w)
+    with qtbot.waitExposed(w):  # a context manager: called bare it waits for nothing
+        w.show()
     return w

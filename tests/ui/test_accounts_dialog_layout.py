@@ -58,8 +58,8 @@ def _field_geometries(form: AccountForm) -> dict[str, object]:
 def test_a_message_keeps_the_fields_their_size(qtbot, settings) -> None:  # type: ignore[no-untyped-def]
     form = AccountForm(settings)
     qtbot.addWidget(form)
-    form.show()
-    qtbot.waitExposed(form)
+    with qtbot.waitExposed(form):  # a context manager: called bare it waits for nothing
+        form.show()
     form.venue.setCurrentText("OKX")
     form.layout().activate()  # the venue's rows laid out, as the dialog is when the trader sees it
     before = _field_geometries(form)

@@ -79,6 +79,7 @@ class Watch:
         self.seen: list[tuple[str, frozenset[str], frozenset[str]]] = []  # (when, model is, screen is)
         self.problems: list[str] = []
         self.passes_while_staged = 0
+        self.offscreen_frames = 0  # frames painted offscreen, the window being unexposed then
 
     def _whole(self, rows: list[tuple[object, dict[int, str]]], what: str) -> frozenset[str]:
         """The snapshots every row matches in every cell given; a row no snapshot explains whole,
@@ -115,7 +116,16 @@ class Watch:
     def look(self, when: str) -> None:
         if not self.versions:
             return  # only driving the passes
-        self.w.table.viewport().repaint()  # a frame now, as an expose or a scroll would paint it
+        viewport = self.w.table.viewport()
+        frames = self.recorder.frames
+        viewport.repaint()  # a frame now, as an expose or a scroll would paint it
+        if self.recorder.frames == frames:
+            # Not painted: the window system had the window unexposed at this instant (seen under
+            # load on Xvfb, even after it was exposed). The same paint, offscreen, without letting
+            # the event loop run (which would take a step of the apply between two looks).
+            viewport.grab()
+            self.offscreen_frames += 1
+        assert self.recorder.frames > frames, f"{when}: the table painted no frame"
         self.seen.append((when, self.model_is(), self.screen_is()))
 
     def run(self, passes: int = 60, between: Callable[[int], None] | None = None) -> None:

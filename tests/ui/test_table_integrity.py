@@ -49,8 +49,8 @@ def window(qtbot, monkeypatch):  # type: ignore[no-untyped-def]
     w.resize(1900, 1000)  # a dozen rows in view: no scrolling moves pixels under the recorder
     for column in range(w.model.columnCount()):  # every column painted, not only the default set
         w.table.setColumnHidden(column, False)
-    w.show()
-    qtbot.waitExposed(w)
+    with qtbot.waitExposed(w):  # a context manager: called bare it waits for nothing
+        w.show()
     return w
 
 

@@ -39,8 +39,8 @@ def window(qtbot, monkeypatch):  # type: ignore[no-untyped-def]
     w.allow_close = True
     w._clock_timer.stop()  # the tests move the clock and tick by hand
     qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+    with qtbot.waitExposed(w):  # a context manager: called bare it waits for nothing
+        w.show()
     return w
 
 

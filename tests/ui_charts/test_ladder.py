@@ -81,7 +81,7 @@ def test_mouse_drag_moves_the_line_and_recomputes(ladder: LadderWidget, crash: P
 
     risk = position_risk(compute_risk(crash), *CROSS)
     ladder.show_position(crash, risk)
-    qtbot.waitExposed(ladder)
+    qtbot.waitUntil(lambda: ladder.windowHandle().isExposed())  # mouse events need a mapped window
     view = ladder.plot
     vb = view.getPlotItem().getViewBox()
     start_scene = vb.mapViewToScene(pg_point(0.5, risk.mark_price))
