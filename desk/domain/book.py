@@ -30,6 +30,7 @@ Conventions:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,8 +39,8 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain import display
-from desk.domain.engine import compile_portfolio, compute_risk, unit_state_moved
-from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
+from desk.domain.engine import CompiledPortfolio, compile_portfolio, compute_risk, unit_state_moved
+from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Side
 from desk.domain.position_math import pnl_at
 from desk.domain.report import PositionRisk, RiskReport, signed_distance
 from desk.domain.scenario import stress_drivers, stress_factors
@@ -47,6 +48,7 @@ from desk.domain.suggest import amount_step
 from desk.domain.unified import _evaluate, compile_pool, cross_positions
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 #: currencies counted as US dollars one to one
 DOLLARS = frozenset({"USDT", "USDC", "USD", "BUSD", "FDUSD", "DAI", "USDE", "TUSD"})
@@ -217,6 +219,9 @@ class Book:
 
 # ---------------------------------------------------------------------------- legs and exposure
 
+#: an enum member's value by member: a dict lookup, cheaper than ``.value`` ten thousand times
+_VALUE: dict[object, str] = {m: m.value for e in (Kind, Side, Leg, MarginMode) for m in e}
+
 
 def _coin(p: Position) -> float:
     q = p.contracts * p.contract_size
@@ -228,34 +233,51 @@ def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookL
     mode: OKX holds one instrument cross and isolated at once) and spot balance as a leg. A position
     the figures do not cover gets no liquidation price."""
     figures = {(r.account, r.symbol, r.leg, r.margin_mode): r for r in risk}
+    value = _VALUE
+    underlyings: dict[str, str] = {}  # by symbol: a book has far fewer symbols than positions
     legs: list[BookLeg] = []
+    append = legs.append
     for account in portfolio.accounts:
+        name, venue = account.name, account.venue
         for p in account.positions:
-            r = figures.get((account.name, p.symbol, p.leg.value, p.margin_mode.value))
-            legs.append(BookLeg(
-                account.name, account.venue, p.symbol, p.kind.value, p.side.value, p.leg.value,
-                underlying_of(p.symbol), _coin(p), p.mark_price, None if r is None else r.liquidation_price,
-                None if r is None else r.distance_to_liquidation, r is not None and r.liquidatable,
-                p.tick_size))
+            symbol, leg = p.symbol, value[p.leg]
+            r = figures.get((name, symbol, leg, value[p.margin_mode]))
+            underlying = underlyings.get(symbol)
+            if underlying is None:
+                underlying = underlyings[symbol] = underlying_of(symbol)
+            if r is None:
+                append(BookLeg(name, venue, symbol, value[p.kind], value[p.side], leg, underlying, _coin(p),
+                               p.mark_price, None, None, False, p.tick_size))
+            else:
+                append(BookLeg(name, venue, symbol, value[p.kind], value[p.side], leg, underlying, _coin(p),
+                               p.mark_price, r.liquidation_price, r.distance_to_liquidation, r.liquidatable,
+                               p.tick_size))
         for b in account.spot:
             if b.amount == 0:
                 continue
-            legs.append(BookLeg(
-                account.name, account.venue, b.asset, "spot", "long" if b.amount > 0 else "short", "both",
-                b.asset, abs(b.amount), b.price, None, None))
+            append(BookLeg(name, venue, b.asset, "spot", "long" if b.amount > 0 else "short", "both",
+                           b.asset, abs(b.amount), b.price, None, None))
     return tuple(legs)
 
 
 def exposures(legs: Sequence[BookLeg]) -> tuple[Exposure, ...]:
-    by: dict[str, list[BookLeg]] = {}
+    # per underlying: its legs, then the coin and USD of its longs and of its shorts, summed by sum()
+    # in leg order as before
+    by: dict[str, tuple[list[BookLeg], list[float], list[float], list[float], list[float]]] = {}
     for leg in legs:
-        by.setdefault(leg.underlying, []).append(leg)
-    out = []
-    for name, group in by.items():
-        longs = [x for x in group if x.side == "long"]
-        shorts = [x for x in group if x.side == "short"]
-        out.append(Exposure(name, sum(x.coin for x in longs), sum(x.coin for x in shorts),
-                            sum(x.usd for x in longs), sum(x.usd for x in shorts), tuple(group)))
+        group = by.get(leg.underlying)
+        if group is None:
+            group = by[leg.underlying] = ([], [], [], [], [])
+        group[0].append(leg)
+        side = leg.side
+        if side == "long":
+            group[1].append(leg.coin)
+            group[3].append(leg.coin * leg.price)
+        elif side == "short":
+            group[2].append(leg.coin)
+            group[4].append(leg.coin * leg.price)
+    out = [Exposure(name, sum(long_coin), sum(short_coin), sum(long_usd), sum(short_usd), tuple(group))
+           for name, (group, long_coin, short_coin, long_usd, short_usd) in by.items()]
     return tuple(sorted(out, key=lambda e: -(e.long_usd + e.short_usd)))
 
 
@@ -266,40 +288,73 @@ def _may_pair(a: BookLeg, b: BookLeg) -> bool:
     return a.account != b.account or a.kind == "spot" or b.kind == "spot"
 
 
-def _first_to_break(long: BookLeg, short: BookLeg) -> str | None:
-    def nearness(leg: BookLeg) -> float:
-        if leg.liquidatable:
-            return -1.0
-        return math.inf if leg.distance_to_liquidation is None else leg.distance_to_liquidation
-
-    candidates = [(nearness(leg), name) for leg, name in ((long, "long"), (short, "short"))
-                  if leg.liquidation_price is not None or leg.liquidatable]
-    if not candidates:
+def _nearness(leg: BookLeg) -> float | None:
+    """How near ``leg`` is to liquidation, for ordering (−1 once at or past it); None: it cannot be."""
+    if leg.liquidatable:
+        return -1.0
+    if leg.liquidation_price is None:
         return None
-    return min(candidates)[1]
+    return math.inf if leg.distance_to_liquidation is None else leg.distance_to_liquidation
+
+
+def _first_to_break(long: BookLeg, short: BookLeg) -> str | None:
+    return _earlier(_nearness(long), _nearness(short))
+
+
+def _earlier(long: float | None, short: float | None) -> str | None:
+    """The leg liquidated first by nearness; "long" on a tie (or where a nearness is NaN)."""
+    if long is None:
+        return None if short is None else "short"
+    if short is None:
+        return "long"
+    return "short" if short < long else "long"
+
+
+def _pairs(legs: Sequence[BookLeg]) -> list[tuple[str, BookLeg, BookLeg, float, str | None]]:
+    """(underlying, long, short, hedged coin, the leg that breaks first) of every hedge, in order."""
+    found: list[tuple[str, BookLeg, BookLeg, float, str | None]] = []
+    by_underlying: dict[str, list[BookLeg]] = {}
+    for x in legs:
+        group = by_underlying.get(x.underlying)
+        if group is None:
+            group = by_underlying[x.underlying] = []
+        group.append(x)
+    nearness: dict[int, float | None] = {}
+    for name, mine in by_underlying.items():
+        longs = sorted((x for x in mine if x.side == "long"), key=lambda x: -x.coin)
+        shorts = sorted((x for x in mine if x.side == "short"), key=lambda x: -x.coin)
+        if not longs or not shorts:
+            continue
+        short_left = [x.coin for x in shorts]
+        live = [k for k, left in enumerate(short_left) if not left <= 0]  # a spent short is skipped
+        for lg in longs:
+            if not live:
+                break
+            left = lg.coin
+            spent = False
+            for k in live:
+                if left <= 0:
+                    break
+                sh = shorts[k]
+                if not (lg.account != sh.account or lg.kind == "spot" or sh.kind == "spot"):
+                    continue
+                size = min(left, short_left[k])
+                left -= size
+                short_left[k] -= size
+                spent = spent or short_left[k] <= 0
+                if id(lg) not in nearness:
+                    nearness[id(lg)] = _nearness(lg)
+                if id(sh) not in nearness:
+                    nearness[id(sh)] = _nearness(sh)
+                found.append((name, lg, sh, size, _earlier(nearness[id(lg)], nearness[id(sh)])))
+            if spent:
+                live = [k for k in live if not short_left[k] <= 0]
+    return found
 
 
 def find_hedges(legs: Sequence[BookLeg]) -> tuple[Hedge, ...]:
     """Long against short legs of each underlying, larger first, across accounts or perp against spot."""
-    hedges: list[Hedge] = []
-    by_underlying: dict[str, list[BookLeg]] = {}
-    for x in legs:
-        by_underlying.setdefault(x.underlying, []).append(x)
-    for name, mine in by_underlying.items():
-        longs = sorted((x for x in mine if x.side == "long"), key=lambda x: -x.coin)
-        shorts = sorted((x for x in mine if x.side == "short"), key=lambda x: -x.coin)
-        left = {id(x): x.coin for x in (*longs, *shorts)}
-        for lg in longs:
-            for sh in shorts:
-                if left[id(lg)] <= 0:
-                    break
-                if left[id(sh)] <= 0 or not _may_pair(lg, sh):
-                    continue
-                size = min(left[id(lg)], left[id(sh)])
-                left[id(lg)] -= size
-                left[id(sh)] -= size
-                hedges.append(Hedge(name, lg, sh, size, _first_to_break(lg, sh)))
-    return tuple(hedges)
+    return tuple(Hedge(*pair) for pair in _pairs(legs))
 
 
 # ---------------------------------------------------------------------------- units and prices
@@ -307,16 +362,21 @@ def find_hedges(legs: Sequence[BookLeg]) -> tuple[Hedge, ...]:
 
 def _unit_labels(compiled: object, portfolio: Portfolio) -> tuple[tuple[str, ...], tuple[str, ...]]:
     f = compiled
+    names = [a.name for a in portfolio.accounts]
     labels, owners = [], []
-    for u, unit in enumerate(f.units):  # type: ignore[attr-defined]
-        account = portfolio.accounts[int(f.unit_account[u])].name  # type: ignore[attr-defined]
-        if unit.isolated:
-            p = unit.positions[0]
-            what = p.side.value if p.leg.value == "both" else f"{p.leg.value} leg"
-            labels.append(f"{account} {p.symbol} ({what}, isolated)")
+    # a unit's positions are the rows unit_start[u]:unit_start[u + 1] (read here without building
+    # the compiled portfolio's Unit objects)
+    for settle, account, isolated, start in zip(f.unit_settle, f.unit_account.tolist(),  # type: ignore[attr-defined]
+                                                f.unit_isolated.tolist(), f.unit_start.tolist(),  # type: ignore[attr-defined]
+                                                strict=False):
+        name = names[account]
+        if isolated:
+            p = f.positions[start]  # type: ignore[attr-defined]
+            what = _VALUE[p.side] if p.leg is Leg.BOTH else f"{_VALUE[p.leg]} leg"
+            labels.append(f"{name} {p.symbol} ({what}, isolated)")
         else:
-            labels.append(f"{account} {unit.settle} pool")
-        owners.append(account)
+            labels.append(f"{name} {settle} pool")
+        owners.append(name)
     return tuple(labels), tuple(owners)
 
 
@@ -403,77 +463,134 @@ def _outside_pool(account: Account) -> Account:
     return dataclasses.replace(account, positions=isolated, wallets={}, margin=None, reported={})
 
 
+def _outside_portfolio(portfolio: Portfolio) -> Portfolio:
+    return dataclasses.replace(portfolio, accounts=tuple(_outside_pool(a) for a in portfolio.accounts))
+
+
+class _Modelled:
+    """What the stress curves and transfers of one book share: the single-asset engine's units (the
+    portfolio outside the pools, compiled once), their labels and owners, the reference prices, the
+    spot legs not counted in a pool, and the engine's last grid (the uniform curve's, which the beta
+    curve reuses where every beta in play is 1)."""
+
+    def __init__(self, portfolio: Portfolio, legs: Sequence[BookLeg], prices: dict[str, float] | None = None,
+                 ) -> None:
+        self.outside = _outside_portfolio(portfolio)
+        self.compiled = compile_portfolio(self.outside)
+        self.labels, self.owners = _unit_labels(self.compiled, self.outside)
+        self.prices = reference_prices(legs) if prices is None else prices
+        # a coin that is collateral of its account's pool moves with the pool's value: counted
+        # there, not again as a spot leg (it stays a leg for exposure and hedges)
+        in_pool = {(a.name, c.asset) for a in portfolio.accounts if a.margin is not None
+                   for c in a.margin.collateral}
+        self.spot = [leg for leg in legs
+                     if leg.kind == "spot" and (leg.account, leg.underlying) not in in_pool]
+        self._moved: tuple[IntArray, FloatArray, tuple[FloatArray, FloatArray]] | None = None
+
+    def unit_state(self, driver: IntArray, factors: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """:func:`~desk.domain.engine.unit_state_moved` of the compiled units; the same grid again
+        (the arrays equal) gives the same arrays without a second evaluation."""
+        last = self._moved
+        if last is not None and np.array_equal(last[0], driver) and last[1].shape == factors.shape \
+                and np.array_equal(last[1], factors):
+            return last[2]
+        state = unit_state_moved(self.compiled, driver, factors)
+        self._moved = (driver, factors, state)
+        return state
+
+
+def _running_sum(columns: FloatArray) -> FloatArray:
+    """0 + column 0 + column 1 + … row by row, in that order (as a loop of ``+=`` adds them): the
+    last of an accumulation, which is sequential where a sum may pair."""
+    start = np.zeros((columns.shape[0], 1))
+    return np.add.accumulate(np.concatenate([start, columns], axis=1), axis=1)[:, -1]
+
+
+def _first_on_the_way(gone: npt.NDArray[np.bool_], ratios: FloatArray, zero: int, labels: Sequence[str],
+                      direction: int) -> str | None:
+    """The unit liquidated first on the way from 0 in ``direction``: at the grid point nearest 0 where
+    any unit crossed, the one with the highest ratio there; None if none crossed."""
+    for j in range(zero, len(gone) if direction > 0 else -1, direction):
+        crossed = np.flatnonzero(gone[j])
+        if len(crossed):
+            return labels[int(crossed[np.argmax(ratios[j, crossed])])]
+    return None
+
+
 def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatArray = SHOCKS,
                 betas: Mapping[str, float] | None = None) -> tuple[BookStress, tuple[str, ...]]:
     """The book's P&L and the first unit liquidated at every shock (uniform, or by ``betas``)."""
+    return _book_stress(portfolio, _Modelled(portfolio, legs), shocks, betas)
+
+
+def _book_stress(portfolio: Portfolio, modelled: _Modelled, shocks: FloatArray,
+                 betas: Mapping[str, float] | None) -> tuple[BookStress, tuple[str, ...]]:
     s = np.asarray(shocks, dtype=np.float64).reshape(-1)
     # a pooled account's cross positions and collateral are its pool's (below); its isolated
     # positions stay units of their own
-    plain = dataclasses.replace(portfolio, accounts=tuple(_outside_pool(a) for a in portfolio.accounts))
-    f = compile_portfolio(plain)
-    labels, owners = _unit_labels(f, plain)
-    prices = reference_prices(legs)
+    f, prices = modelled.compiled, modelled.prices
     warnings: list[str] = []
-    # per unit, its worth in USD and its margin ratio at every shock (None: no USD price for it)
-    worth: list[FloatArray | None] = []
-    unit_ratios: list[FloatArray] = []
+    # per unit (columns), its worth in USD and its margin ratio at every shock (rows); priced: the
+    # units with a USD price (the others' P&L is left out)
+    worth = np.zeros((len(s), 0))
+    ratios = np.zeros((len(s), 0))
+    priced = np.zeros(0, dtype=bool)
     if f.n_units:
-        equity, mm = unit_state_moved(f, *stress_drivers(f.positions, s, betas))
+        equity, mm = modelled.unit_state(*stress_drivers(f.positions, s, betas))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = np.where(equity > 0, mm / equity, np.inf)
-        for u, label in enumerate(labels):
-            usd = _settle_usd(f.unit_settle[u], s, prices, betas)
-            if usd is None:
-                warnings.append(f"{label}: no price for {f.unit_settle[u]} in the book; its P&L is left out "
-                                "of the stress curve")
-            worth.append(None if usd is None else equity[:, u] * usd)
-            unit_ratios.append(ratios[:, u])
+        settles = np.asarray(f.unit_settle, dtype=object)
+        usd = np.ones((len(s), f.n_units))
+        priced = np.ones(f.n_units, dtype=bool)
+        for settle in dict.fromkeys(f.unit_settle):
+            rate = _settle_usd(settle, s, prices, betas)
+            columns = np.flatnonzero(settles == settle)
+            if rate is None:
+                priced[columns] = False
+            else:
+                usd[:, columns] = rate[:, None]
+        for u in np.flatnonzero(~priced).tolist():
+            warnings.append(f"{modelled.labels[u]}: no price for {f.unit_settle[u]} in the book; its P&L is "
+                            "left out of the stress curve")
+        worth = equity * usd
     pool_labels, pool_owners, pool_values, pool_ratios = _pooled_units(portfolio, s, betas)
-    labels, owners = (*labels, *pool_labels), (*owners, *pool_owners)
-    worth += pool_values
-    unit_ratios += pool_ratios
+    labels, owners = (*modelled.labels, *pool_labels), (*modelled.owners, *pool_owners)
+    if pool_values:
+        worth = np.concatenate([worth, np.stack(pool_values, axis=1)], axis=1)
+        ratios = np.concatenate([ratios, np.stack(pool_ratios, axis=1)], axis=1)
+        priced = np.concatenate([priced, np.ones(len(pool_values), dtype=bool)])
     pnl = np.zeros_like(s)
     per_account = {a.name: np.zeros_like(s) for a in portfolio.accounts}
     first: list[str | None] = [None] * len(s)
     liquidated: list[tuple[str, ...]] = [()] * len(s)
-    if unit_ratios:
-        ratios = np.stack(unit_ratios, axis=1)
+    if len(labels):
         zero = int(np.argmin(np.abs(s)))
         gone = _path_liquidated(ratios, s)
-        for u, value_usd in enumerate(worth):
-            if value_usd is None:
-                continue
-            # at 0 the unit is worth its margin balance; once liquidated on the way, nothing
-            start = max(float(value_usd[zero]), 0.0) if gone[zero, u] else float(value_usd[zero])
-            value = np.where(gone[:, u], 0.0, value_usd)
-            change = value - start
-            pnl += change
-            per_account[owners[u]] += change
+        # at 0 a unit is worth its margin balance (nothing below 0 once it is liquidated there);
+        # once liquidated on the way, nothing
+        start = worth[zero]
+        start = np.where(gone[zero] & (start < 0.0), 0.0, start)
+        change = (np.where(gone, 0.0, worth) - start)[:, priced]
+        # added unit by unit in order, as the curve always was (the same floats, not a pairwise sum)
+        pnl = _running_sum(change)
+        kept = np.asarray(owners, dtype=object)[priced]
+        for name in per_account:
+            mine = np.flatnonzero(kept == name)
+            if len(mine):
+                per_account[name] = _running_sum(change[:, mine])
+        up = _first_on_the_way(gone, ratios, zero, labels, 1)
+        down = _first_on_the_way(gone, ratios, zero, labels, -1)
         for i in range(len(s)):
-            names = [labels[u] for u in np.flatnonzero(gone[i]).tolist()]
-            liquidated[i] = tuple(names)
-            if not names:
-                continue
-            # the first on the way: the grid point nearest 0 where any unit crossed; ties by ratio
-            step = 1 if i >= zero else -1
-            for j in range(zero, i + step, step):
-                crossed = np.flatnonzero(gone[j])
-                if len(crossed):
-                    worst = crossed[np.argmax(ratios[j, crossed])]
-                    first[i] = labels[int(worst)]
-                    break
+            names = tuple([labels[u] for u in np.flatnonzero(gone[i]).tolist()])
+            liquidated[i] = names
+            if names:
+                first[i] = up if i >= zero else down
     unmodelled, said = _unmodelled_pools(portfolio, s, prices, betas)
     warnings += said
     for name, change in unmodelled.items():
         pnl += change
         per_account[name] += change
-    # a coin that is collateral of its account's pool moves with the pool's value above: counted
-    # there, not again as a spot leg (it stays a leg for exposure and hedges)
-    in_pool = {(a.name, c.asset) for a in portfolio.accounts if a.margin is not None
-               for c in a.margin.collateral}
-    for leg in legs:
-        if leg.kind != "spot" or (leg.account, leg.underlying) in in_pool:
-            continue
+    for leg in modelled.spot:
         change = leg.signed_coin * leg.price * (_asset_factor(leg.underlying, s, betas) - 1.0)
         pnl += change
         per_account[leg.account] += change
@@ -523,7 +640,7 @@ def _units_of_legs(f: object, portfolio: Portfolio) -> dict[tuple[str, str, str]
     names = [portfolio.accounts[a].name for a in f.unit_account.tolist()]  # type: ignore[attr-defined]
     units: dict[tuple[str, str, str], int] = {}
     for p, u in zip(f.positions, f.unit_of.tolist(), strict=True):  # type: ignore[attr-defined]
-        units.setdefault((names[u], p.symbol, p.leg.value), u)
+        units.setdefault((names[u], p.symbol, _VALUE[p.leg]), u)
     return units
 
 
@@ -531,22 +648,48 @@ def margin_needed(portfolio: Portfolio, move: float) -> tuple[object, FloatArray
     """Per margin unit, in its settle currency: the margin to add (> 0) so its ratio stays below 1.0 at
     every uniform move within ±``move``, or the margin it can spare (< 0) while still doing so."""
     f = compile_portfolio(portfolio)
+    return f, _margin_needs(f, move)
+
+
+def _margin_needs(f: CompiledPortfolio, move: float) -> FloatArray:
     path = np.linspace(-move, move, 2 * _PATH_POINTS + 1)
     # every mark moves together: one driver
     factors = np.maximum(1.0 + path, _MIN_FACTOR)[:, None]
     equity, mm = unit_state_moved(f, np.zeros(len(f.positions), dtype=np.intp), factors)
-    return f, np.max(mm - equity, axis=0) if f.n_units else np.zeros(0)
+    return np.max(mm - equity, axis=0) if f.n_units else np.zeros(0)
 
 
+# a pure function of one amount: many hedges share a unit, so many ask for the same amount
+@functools.lru_cache(maxsize=4096)
 def _round_up(amount: float) -> float:
     step = amount_step(amount)
     k = math.floor(amount / step + 1e-9) + 1  # strictly above the exact need: the ratio must stay < 1.0
     return float(f"{k * step:.12g}")
 
 
+@functools.lru_cache(maxsize=4096)
 def _round_down(amount: float) -> float:
     step = amount_step(amount)
     return float(f"{max(math.ceil(amount / step - 1e-9) - 1, 0) * step:.12g}")
+
+
+#: one leg of a hedge as a party to a transfer: the leg, its unit's settle currency, the unit's need
+#: (> 0: to add; < 0: to spare) and the USD rate of that currency
+_Side = tuple[BookLeg, str, float, float]
+
+
+def _transfer_side(leg: BookLeg, compiled: object, needs: FloatArray, prices: Mapping[str, float],
+                   units: Mapping[tuple[str, str, str], int]) -> _Side | None:
+    """``leg`` as a party to a transfer; None for a spot leg, a leg in no unit of ``compiled`` (a
+    pool's) or a unit without a USD price."""
+    u = None if leg.kind == "spot" else units.get((leg.account, leg.symbol, leg.leg))
+    if u is None:
+        return None
+    settle = compiled.unit_settle[u]  # type: ignore[attr-defined]
+    rate = 1.0 if settle.upper() in DOLLARS else prices.get(settle)
+    if rate is None:
+        return None
+    return (leg, settle, float(needs[u]), rate)
 
 
 def transfer_for(hedge: Hedge, portfolio: Portfolio, compiled: object, needs: FloatArray,
@@ -556,16 +699,12 @@ def transfer_for(hedge: Hedge, portfolio: Portfolio, compiled: object, needs: Fl
     (``units``: :func:`_units_of_legs` of ``compiled``, computed once for many hedges)."""
     if units is None:
         units = _units_of_legs(compiled, portfolio)
-    sides = []
-    for leg in (hedge.long, hedge.short):
-        u = None if leg.kind == "spot" else units.get((leg.account, leg.symbol, leg.leg))
-        if u is None:
-            continue
-        settle = compiled.unit_settle[u]  # type: ignore[attr-defined]
-        rate = 1.0 if settle.upper() in DOLLARS else prices.get(settle)
-        if rate is None:
-            continue
-        sides.append((leg, settle, float(needs[u]), rate))
+    return _transfer_between(_transfer_side(hedge.long, compiled, needs, prices, units),
+                             _transfer_side(hedge.short, compiled, needs, prices, units), move)
+
+
+def _transfer_between(long: _Side | None, short: _Side | None, move: float) -> Transfer | None:
+    sides = [x for x in (long, short) if x is not None]
     short_of = [x for x in sides if x[2] >= 0]
     if not short_of:
         return None
@@ -604,21 +743,25 @@ def compute_book(portfolio: Portfolio, *, move: float = DEFAULT_MOVE,
     if risk is None:
         risk = compute_risk(portfolio)
     legs = book_legs(portfolio, risk.positions())
-    hedges = find_hedges(legs)
-    prices = reference_prices(legs)
     # a leg in a pooled account neither gives nor takes margin here: desk does not size a transfer
-    # into a pool of several collateral coins yet (the other leg's need is still suggested)
-    outside = dataclasses.replace(portfolio, accounts=tuple(_outside_pool(a) for a in portfolio.accounts))
-    compiled, needs = margin_needed(outside, move)
-    units = _units_of_legs(compiled, outside)
-    hedges = tuple(dataclasses.replace(h, transfer=transfer_for(h, outside, compiled, needs, prices, move,
-                                                                units))
-                   for h in hedges)
-    uniform, w1 = book_stress(portfolio, legs, shocks=shocks)
-    beta, w2 = book_stress(portfolio, legs, shocks=shocks, betas=dict(betas or {}))
-    beta = dataclasses.replace(beta, mode="beta")
+    # into a pool of several collateral coins yet (the other leg's need is still suggested); the
+    # stress curves model the same portfolio outside the pools, compiled once for both
+    modelled = _Modelled(portfolio, legs)
+    compiled, prices = modelled.compiled, modelled.prices
+    needs = _margin_needs(compiled, move)
+    units = _units_of_legs(compiled, modelled.outside)
+    sides: dict[int, _Side | None] = {}  # by id(leg): a leg is in several hedges
+    hedges = []
+    for name, long, short, size, breaks in _pairs(legs):
+        for leg in (long, short):
+            if id(leg) not in sides:
+                sides[id(leg)] = _transfer_side(leg, compiled, needs, prices, units)
+        hedges.append(Hedge(name, long, short, size, breaks,
+                            _transfer_between(sides[id(long)], sides[id(short)], move)))
+    uniform, w1 = _book_stress(portfolio, modelled, shocks, None)
+    beta, w2 = _book_stress(portfolio, modelled, shocks, dict(betas or {}))
     warnings = tuple(dict.fromkeys((*w1, *w2)))
-    return Book(exposures(legs), hedges, (uniform, beta), move, warnings)
+    return Book(exposures(legs), tuple(hedges), (uniform, beta), move, warnings)
 
 
 def transfer_text(t: Transfer) -> str:
