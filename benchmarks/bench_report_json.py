@@ -58,15 +58,18 @@ def cpu_ms(work: Callable[[], object]) -> tuple[float, object]:
     return (time.process_time() - start) * 1e3, result
 
 
-def parts(module: Any, report: Any, book: Any, figures: dict[str, list[float]]) -> None:
-    """The three steps of ``module.encode_report``, timed one by one."""
+def parts(module: Any, report: Any, book: Any, figures: dict[str, list[float]], prefix: str = "") -> None:
+    """The three steps of ``module.encode_report``, timed one by one, and the hedges' sentences."""
     import msgspec
 
     doc_ms, doc = cpu_ms(lambda: module.report_to_doc(report, what_if=WHAT_IF, book=book))
     compact_ms, compact = cpu_ms(lambda: msgspec.json.encode(doc))
-    figures["document"].append(doc_ms)
-    figures["compact JSON"].append(compact_ms)
-    figures["indent=2 format"].append(cpu_ms(lambda: msgspec.json.format(compact, indent=2))[0])
+    figures.setdefault(prefix + "document", []).append(doc_ms)
+    figures.setdefault(prefix + "compact JSON", []).append(compact_ms)
+    figures.setdefault(prefix + "indent=2 format", []).append(
+        cpu_ms(lambda: msgspec.json.format(compact, indent=2))[0])
+    texts_ms = cpu_ms(lambda: [hedge.text() for hedge in book.hedges])[0]  # desk/domain/book.py
+    figures.setdefault(prefix + "hedge texts", []).append(texts_ms)
 
 
 def main() -> None:
@@ -92,8 +95,7 @@ def main() -> None:
     reference.sample()
     load_before = load_line()
     first, out = cpu_ms(encode(this))  # the first call meets fresh memory, as the CLI's one call does
-    figures: dict[str, list[float]] = {"this tree": [], "baseline": [], "document": [], "compact JSON": [],
-                                       "indent=2 format": []}
+    figures: dict[str, list[float]] = {"this tree": [], "baseline": []}
     same: bool | None = None
     if base is not None:
         base_first, base_out = cpu_ms(encode(base))
@@ -104,6 +106,7 @@ def main() -> None:
         if base is not None:
             figures["baseline"].append(cpu_ms(encode(base))[0])
             reference.sample(1)
+            parts(base, report, book, figures, "baseline ")
         parts(this, report, book, figures)
         reference.sample(1)
     assert isinstance(out, bytes)
@@ -117,11 +120,16 @@ def main() -> None:
         print(f"  {args.baseline + ' (baseline):':<18}{spread(figures['baseline'], 1)}   "
               f"(first call {base_first:.1f})")
         print(f"  baseline ÷ this tree: ×{ratio:.2f} (medians)   identical bytes: {'yes' if same else 'NO'}")
-    print("  this tree's parts:")
-    for part in ("document", "compact JSON", "indent=2 format"):
-        print(f"    {part + ':':<20}{spread(figures[part], 1)}")
-    compact_total = [a + b for a, b in zip(figures["document"], figures["compact JSON"], strict=True)]
-    print(f"    {'document + compact JSON (no indent):':<20} {spread(compact_total, 1)}")
+    for prefix, name in (("", "this tree"), ("baseline ", args.baseline)):
+        if prefix + "document" not in figures:
+            continue
+        print(f"  {name}'s parts:")
+        for part in ("document", "hedge texts", "compact JSON", "indent=2 format"):
+            within = "  (part of the document: Hedge.text, desk/domain/book.py)" * (part == "hedge texts")
+            print(f"    {part + ':':<38}{spread(figures[prefix + part], 1)}{within}")
+        compact_total = [a + b for a, b in zip(figures[prefix + "document"], figures[prefix + "compact JSON"],
+                                               strict=True)]
+        print(f"    {'document + compact JSON (no indent):':<38}{spread(compact_total, 1)}")
     median = statistics.median(figures["this tree"])
     print(f"  this tree (median CPU ms) = {reference.ratio(median)} (wall ms)")
     print(f"  {reference.describe()}")

@@ -467,7 +467,8 @@ def _hedge(h: Hedge, leg_docs: Mapping[int, BookLegDoc]) -> HedgeDoc:
     among them: each is made once)."""
     breaks: Any = h.breaks
     survivor = h.survivor
-    long, short = (leg_docs.get(id(leg)) or _leg(leg) for leg in (h.long, h.short))
+    long = leg_docs.get(id(h.long)) or _leg(h.long)
+    short = leg_docs.get(id(h.short)) or _leg(h.short)
     return HedgeDoc(h.underlying, long, short, h.hedged_coin, breaks, h.break_price, h.break_distance,
                     None if survivor is None else survivor.label, h.text(), _transfer(h.transfer))
 
