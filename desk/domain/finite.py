@@ -2,8 +2,10 @@
 
 A margin ratio is ``inf`` once the margin balance is gone (:func:`desk.domain.position_math.margin_ratio`)
 and a price may be ``nan`` ("none"); JSON has no spelling for either (Python would write
-``Infinity``, which no JSON parser accepts). The report, ``desk watch --json-lines``, the alert channels
-and the history export all pass their documents through here.
+``Infinity``, which no JSON parser accepts). ``desk watch --json-lines``, the alert channels and the
+history export pass their documents through here. The risk report (desk/formats/report.py) is written
+by msgspec's JSON encoder, which writes every non-finite float as ``null`` itself; it checks a figure
+here only where a missing figure is left out of the document rather than written as ``null``.
 """
 
 from __future__ import annotations

@@ -22,15 +22,29 @@ from typing import Any, Literal
 
 import msgspec
 
-from desk.domain.book import Book, BookLeg, BookStress, Hedge, Transfer
+from desk.domain.book import Book, BookLeg, BookStress, FloatArray, Hedge, Transfer
 from desk.domain.finite import finite_or_none
-from desk.domain.protection import Order
-from desk.domain.report import AccountRisk, PoolRisk, PositionRisk, RiskReport, Suggestion
+from desk.domain.protection import Order, Protection
+from desk.domain.report import (
+    AccountRisk,
+    FundingDrift,
+    PoolRisk,
+    PositionRisk,
+    RiskReport,
+    Suggestion,
+    signed_distance,
+)
 
 FORMAT = "desk.risk/1"
 
 
-class SuggestionDoc(msgspec.Struct, omit_defaults=True):
+class _Doc(msgspec.Struct, gc=False):
+    """A part of the document. A document is a tree (no part refers back to another), so the garbage
+    collector need not track its parts — 100,000 of them for a 10,000-position book, each then ~4×
+    cheaper to make (issue 18)."""
+
+
+class SuggestionDoc(_Doc, omit_defaults=True):
     action: Literal["add_margin", "reduce_size", "set_leverage"]
     reaches_target: bool
     amount: float | None = None
@@ -58,13 +72,13 @@ def position_status(doc: PositionDoc) -> PositionStatus:
     return "no_liquidation" if doc.liquidation_price is None else "ok"
 
 
-def _status(p: PositionRisk) -> PositionStatus:
-    if p.liquidatable:
+def _status(liquidatable: bool, liquidation_price: float | None) -> PositionStatus:
+    if liquidatable:
         return "past_liquidation"
-    return "no_liquidation" if p.liquidation_price is None else "ok"
+    return "no_liquidation" if liquidation_price is None else "ok"
 
 
-class CollateralDoc(msgspec.Struct):
+class CollateralDoc(_Doc):
     """One collateral asset of an account-wide pool (unified-margin.md §6.2), in the pool's unit."""
 
     asset: str
@@ -75,7 +89,7 @@ class CollateralDoc(msgspec.Struct):
     haircut: float | None
 
 
-class FundingPayerDoc(msgspec.Struct):
+class FundingPayerDoc(_Doc):
     """One cross position's funding in its pool's schedule."""
 
     symbol: str
@@ -86,18 +100,18 @@ class FundingPayerDoc(msgspec.Struct):
     payment: float  # one payment, settle currency; negative = it receives
 
 
-class PositionRefDoc(msgspec.Struct):
+class PositionRefDoc(_Doc):
     symbol: str
     leg: str
 
 
-class PoolFundingLiquidationDoc(msgspec.Struct):
+class PoolFundingLiquidationDoc(_Doc):
     symbol: str
     leg: str
     liquidation_price: float | None
 
 
-class PoolFundingStepDoc(msgspec.Struct):
+class PoolFundingStepDoc(_Doc):
     hours: float  # the payments due within this many hours of the origin
     paid: float  # net, settle currency; negative = received
     wallet_balance: float
@@ -105,7 +119,7 @@ class PoolFundingStepDoc(msgspec.Struct):
     liquidation_prices: list[PoolFundingLiquidationDoc]  # every cross position of the pool
 
 
-class PoolFundingDriftDoc(msgspec.Struct):
+class PoolFundingDriftDoc(_Doc):
     """Funding's effect on a single-asset cross pool: each cross position pays at its own
     next_funding_time + k × interval, rates and marks held (desk.domain.funding.pool_funding_drift)."""
 
@@ -118,7 +132,7 @@ class PoolFundingDriftDoc(msgspec.Struct):
     note: str | None = None
 
 
-class PoolDoc(msgspec.Struct, omit_defaults=True):
+class PoolDoc(_Doc, omit_defaults=True):
     settle: str
     wallet_balance: float
     unrealized_pnl: float
@@ -140,7 +154,7 @@ class PoolDoc(msgspec.Struct, omit_defaults=True):
     funding_drift: PoolFundingDriftDoc | None = None
 
 
-class OrderLevelDoc(msgspec.Struct):
+class OrderLevelDoc(_Doc):
     kind: str  # "stop" | "take_profit" | "trailing"
     trigger_price: float | None  # trailing without a reported trigger: the nearest it can be
     contracts: float | None  # null: closes the whole position
@@ -148,7 +162,7 @@ class OrderLevelDoc(msgspec.Struct):
     source: str  # "order", "conditional", "algo", "position" (position TP/SL), "trigger"
 
 
-class ProtectionDoc(msgspec.Struct):
+class ProtectionDoc(_Doc):
     """Stops against liquidation (issue 17). Losses from the current mark, in the settle currency."""
 
     verdict: Literal["protected", "partly", "unprotected", "beyond_liquidation", "fires_at_once"]
@@ -164,12 +178,12 @@ class ProtectionDoc(msgspec.Struct):
     liquidation_fee_note: str
 
 
-class FundingStepDoc(msgspec.Struct):
+class FundingStepDoc(_Doc):
     payments: int
     liquidation_price: float | None  # null: no price liquidates the position after them
 
 
-class FundingDriftDoc(msgspec.Struct):
+class FundingDriftDoc(_Doc):
     """Where funding at ``rate`` moves the liquidation price, every mark held where it is."""
 
     rate: float  # per funding interval, a fraction; > 0: longs pay
@@ -178,7 +192,7 @@ class FundingDriftDoc(msgspec.Struct):
     payments_to_liquidation: float | None  # null: the position receives funding or pays none
 
 
-class PositionDoc(msgspec.Struct, omit_defaults=True):
+class PositionDoc(_Doc, omit_defaults=True):
     symbol: str
     leg: str
     side: str
@@ -220,7 +234,7 @@ class PositionDoc(msgspec.Struct, omit_defaults=True):
     funding_drift: FundingDriftDoc | None = None  # null: no rate, or not computed for this report
 
 
-class AccountDoc(msgspec.Struct):
+class AccountDoc(_Doc):
     name: str
     venue: str
     rules: str
@@ -233,13 +247,13 @@ class AccountDoc(msgspec.Struct):
     positions: list[PositionDoc]
 
 
-class WhatIfDoc(msgspec.Struct):
+class WhatIfDoc(_Doc):
     marks: dict[str, float] = msgspec.field(default_factory=dict)
     shock: float | None = None  # fraction: −0.05 = every mark 5 % down
     target: float | None = None
 
 
-class BookLegDoc(msgspec.Struct):
+class BookLegDoc(_Doc):
     account: str
     venue: str
     symbol: str  # the ccxt symbol, or the asset of a spot balance
@@ -254,7 +268,7 @@ class BookLegDoc(msgspec.Struct):
     liquidatable: bool
 
 
-class ExposureDoc(msgspec.Struct):
+class ExposureDoc(_Doc):
     underlying: str
     long_coin: float
     short_coin: float
@@ -265,7 +279,7 @@ class ExposureDoc(msgspec.Struct):
     legs: list[BookLegDoc]
 
 
-class TransferDoc(msgspec.Struct):
+class TransferDoc(_Doc):
     """Read-only suggestion: move margin so neither leg of the hedge is liquidated within ±move."""
 
     move: float  # fraction: 0.2 = every mark 20 % up or down
@@ -280,7 +294,7 @@ class TransferDoc(msgspec.Struct):
     shortfall_usd: float  # still missing after the transfer (0 when it reaches the target)
 
 
-class HedgeDoc(msgspec.Struct):
+class HedgeDoc(_Doc):
     underlying: str
     long: BookLegDoc
     short: BookLegDoc
@@ -293,7 +307,7 @@ class HedgeDoc(msgspec.Struct):
     transfer: TransferDoc | None
 
 
-class StressPointDoc(msgspec.Struct):
+class StressPointDoc(_Doc):
     shock: float  # fraction of the mark (beta mode: of BTC's; each asset moves beta × shock)
     pnl_usd: float | None  # the book's change in USD (a loss is negative)
     first_liquidated: str | None  # the margin unit liquidated first on the way from 0 to shock
@@ -301,13 +315,13 @@ class StressPointDoc(msgspec.Struct):
     accounts: dict[str, float | None]  # pnl_usd per account (they sum to pnl_usd)
 
 
-class BookStressDoc(msgspec.Struct):
+class BookStressDoc(_Doc):
     mode: Literal["uniform", "beta"]
     betas: dict[str, float]
     points: list[StressPointDoc]
 
 
-class BookDoc(msgspec.Struct):
+class BookDoc(_Doc):
     """The whole book across every account (added later; present for multi-account files)."""
 
     move: float
@@ -317,7 +331,7 @@ class BookDoc(msgspec.Struct):
     warnings: list[str]
 
 
-class ReportDoc(msgspec.Struct, omit_defaults=True):
+class ReportDoc(_Doc, omit_defaults=True):
     format: Literal["desk.risk/1"]
     as_of: str | None
     what_if: WhatIfDoc
@@ -326,7 +340,13 @@ class ReportDoc(msgspec.Struct, omit_defaults=True):
     book: BookDoc | None = None
 
 
+# A figure that is not a finite number is written as null, the project's one rule (desk.domain.finite):
+# msgspec's JSON encoder writes inf, -inf and nan as null itself (tests/formats/test_report_format.py),
+# so a figure goes into its struct as it is and 10,000 positions' figures are not checked one by one.
+# Checked here only where null and "absent" differ: a field of an ``omit_defaults`` struct whose
+# default is None, omitted when there is no finite figure.
 _num = finite_or_none
+_ENCODER = msgspec.json.Encoder()
 
 
 def _suggestion(s: Suggestion) -> SuggestionDoc:
@@ -339,14 +359,13 @@ def _suggestion(s: Suggestion) -> SuggestionDoc:
 
 def _pool(p: PoolRisk) -> PoolDoc:
     return PoolDoc(
-        p.settle, p.wallet_balance, p.unrealized_pnl, _num(p.margin_balance), _num(p.maintenance_margin),
-        _num(p.margin_ratio), _num(p.venue_margin_ratio),
+        p.settle, p.wallet_balance, p.unrealized_pnl, p.margin_balance, p.maintenance_margin,
+        p.margin_ratio, p.venue_margin_ratio,
         p.liquidatable,
         [_suggestion(s) for s in p.suggestions],
         p.pool,  # type: ignore[arg-type]
         p.mode, p.threshold, _num(p.total_equity),
-        [CollateralDoc(c.asset, c.amount, c.equity, c.price, _num(c.value), _num(c.haircut))
-         for c in p.collateral],
+        [CollateralDoc(c.asset, c.amount, c.equity, c.price, c.value, c.haircut) for c in p.collateral],
         p.cannot_recompute,
         _pool_funding_drift(p),
     )
@@ -361,60 +380,56 @@ def _pool_funding_drift(p: PoolRisk) -> PoolFundingDriftDoc | None:
         [FundingPayerDoc(f.symbol, f.leg, f.rate, f.interval_hours, f.first_payment, f.payment)
          for f in d.payers],
         [PositionRefDoc(symbol, leg) for symbol, leg in d.unknown],
-        [PoolFundingStepDoc(s.hours, s.paid, s.wallet_balance, _num(s.margin_ratio),
-                            [PoolFundingLiquidationDoc(symbol, leg, _num(price))
+        [PoolFundingStepDoc(s.hours, s.paid, s.wallet_balance, s.margin_ratio,
+                            [PoolFundingLiquidationDoc(symbol, leg, price)
                              for symbol, leg, price in s.liquidation_prices])
          for s in d.after],
-        _num(d.liquidation_time), _num(d.hours_to_liquidation), d.note,
+        d.liquidation_time, d.hours_to_liquidation, d.note,
     )
 
 
 def _levels(orders: Sequence[Order], triggers: Sequence[float | None]) -> list[OrderLevelDoc]:
-    return [OrderLevelDoc(o.kind.value, _num(t), o.contracts, o.reduce_only, o.source)
+    return [OrderLevelDoc(o.kind.value, t, o.contracts, o.reduce_only, o.source)
             for o, t in zip(orders, triggers, strict=True)]
 
 
-def _protection(p: PositionRisk) -> ProtectionDoc | None:
-    pr = p.protection
-    if pr is None:
-        return None
+def _protection(pr: Protection) -> ProtectionDoc:
     verdict: Any = pr.verdict.value
-    return ProtectionDoc(verdict, pr.summary, pr.coverage, _num(pr.effective_stop_price),
+    return ProtectionDoc(verdict, pr.summary, pr.coverage, pr.effective_stop_price,
                          _levels(pr.stops, pr.stop_triggers),
                          _levels(pr.take_profits, [o.trigger_price for o in pr.take_profits]),
-                         _num(pr.stop_fill_loss),
-                         _num(pr.stop_fee), _num(pr.liquidation_loss), _num(pr.liquidation_fee),
+                         pr.stop_fill_loss, pr.stop_fee, pr.liquidation_loss, pr.liquidation_fee,
                          pr.liquidation_fee_note)
 
 
-def _funding_drift(p: PositionRisk) -> FundingDriftDoc | None:
-    d = p.funding_drift
-    if d is None:
-        return None
-    return FundingDriftDoc(d.rate, d.payment,
-                           [FundingStepDoc(n, _num(price)) for n, price in d.liquidation_after],
-                           _num(d.payments_to_liquidation))
+def _funding_drift(d: FundingDrift) -> FundingDriftDoc:
+    return FundingDriftDoc(d.rate, d.payment, [FundingStepDoc(n, price) for n, price in d.liquidation_after],
+                           d.payments_to_liquidation)
 
 
 def _position(p: PositionRisk) -> PositionDoc:
+    liquidatable = p.liquidatable
+    liquidation_price = p.liquidation_price
+    distance = p.distance_to_liquidation
+    protection, drift = p.protection, p.funding_drift
     return PositionDoc(
         p.symbol, p.leg, p.side, p.margin_mode, p.settle, p.kind, p.contracts, p.entry_price, p.mark_price,
-        p.leverage, p.notional, p.unrealized_pnl, _num(p.maintenance_margin), _num(p.margin_ratio),
-        _num(p.venue_margin_ratio), p.liquidatable,
-        _num(p.liquidation_price), _num(p.bankruptcy_price), _num(p.distance_to_liquidation),
+        p.leverage, p.notional, p.unrealized_pnl, p.maintenance_margin, p.margin_ratio, p.venue_margin_ratio,
+        liquidatable, liquidation_price, p.bankruptcy_price, distance,
         p.reported_liquidation_price, p.reported_bankruptcy_price,
         [_suggestion(s) for s in p.suggestions],
         _num(p.liquidation_price_symbol_only),
         p.liquidation_direction,  # type: ignore[arg-type]
-        _status(p), _num(p.signed_distance_to_liquidation),
-        _protection(p), p.adl_rank, p.funding_rate, p.next_funding_time, p.funding_interval_hours,
-        _funding_drift(p),
+        _status(liquidatable, liquidation_price), _num(signed_distance(distance, liquidatable)),
+        None if protection is None else _protection(protection),
+        p.adl_rank, p.funding_rate, p.next_funding_time, p.funding_interval_hours,
+        None if drift is None else _funding_drift(drift),
     )
 
 
 def _account(a: AccountRisk) -> AccountDoc:
     return AccountDoc(
-        a.name, a.venue, a.rules, a.generic_rules, _num(a.shock_to_liquidation), list(a.warnings),
+        a.name, a.venue, a.rules, a.generic_rules, a.shock_to_liquidation, list(a.warnings),
         [_pool(p) for p in a.pools], [_position(p) for p in a.positions],
     )
 
@@ -437,43 +452,59 @@ def _leg(leg: BookLeg) -> BookLegDoc:
     kind: Any = leg.kind
     side: Any = leg.side
     return BookLegDoc(leg.account, leg.venue, leg.symbol, kind, side, leg.leg, leg.coin, leg.price, leg.usd,
-                      _num(leg.liquidation_price), _num(leg.distance_to_liquidation), leg.liquidatable)
+                      leg.liquidation_price, leg.distance_to_liquidation, leg.liquidatable)
 
 
 def _transfer(t: Transfer | None) -> TransferDoc | None:
     if t is None:
         return None
     return TransferDoc(t.move, t.to_account, t.currency, t.amount, t.amount_usd, t.source, t.source_currency,
-                       _num(t.source_amount), t.reaches, t.shortfall_usd)
+                       t.source_amount, t.reaches, t.shortfall_usd)
 
 
-def _hedge(h: Hedge) -> HedgeDoc:
+def _hedge(h: Hedge, leg_docs: Mapping[int, BookLegDoc]) -> HedgeDoc:
+    """``leg_docs``: the exposures' legs made already, by ``id`` of their BookLeg (a hedge's legs are
+    among them: each is made once)."""
     breaks: Any = h.breaks
     survivor = h.survivor
-    return HedgeDoc(h.underlying, _leg(h.long), _leg(h.short), h.hedged_coin, breaks, _num(h.break_price),
-                    _num(h.break_distance), None if survivor is None else survivor.label, h.text(),
-                    _transfer(h.transfer))
+    long = leg_docs.get(id(h.long)) or _leg(h.long)
+    short = leg_docs.get(id(h.short)) or _leg(h.short)
+    return HedgeDoc(h.underlying, long, short, h.hedged_coin, breaks, h.break_price, h.break_distance,
+                    None if survivor is None else survivor.label, h.text(), _transfer(h.transfer))
+
+
+def _floats(values: FloatArray) -> list[float]:
+    """Every value as a Python float, in one call (what ``float(values[i])`` gives each)."""
+    return values.astype(float).tolist()  # type: ignore[no-any-return]
 
 
 def _stress(s: BookStress) -> BookStressDoc:
     mode: Any = s.mode
+    pnl = _floats(s.pnl_usd)
+    accounts = {name: _floats(values) for name, values in s.account_pnl_usd.items()}
     points = [
-        StressPointDoc(float(shock), _num(float(s.pnl_usd[i])), s.first_liquidated[i], list(s.liquidated[i]),
-                       {name: _num(float(values[i])) for name, values in s.account_pnl_usd.items()})
-        for i, shock in enumerate(s.shocks.tolist())
+        StressPointDoc(shock, pnl[i], s.first_liquidated[i], list(s.liquidated[i]),
+                       {name: values[i] for name, values in accounts.items()})
+        for i, shock in enumerate(_floats(s.shocks))
     ]
     return BookStressDoc(mode, dict(s.betas), points)
 
 
 def book_to_doc(book: Book) -> BookDoc:
-    exposures = [ExposureDoc(e.underlying, e.long_coin, e.short_coin, e.net_coin, e.long_usd, e.short_usd,
-                             e.net_usd, [_leg(leg) for leg in e.legs]) for e in book.exposures]
-    return BookDoc(book.move, exposures, [_hedge(h) for h in book.hedges], [_stress(s) for s in book.stress],
-                   list(book.warnings))
+    exposures: list[ExposureDoc] = []
+    leg_docs: dict[int, BookLegDoc] = {}
+    for e in book.exposures:
+        legs = [_leg(leg) for leg in e.legs]
+        leg_docs.update(zip(map(id, e.legs), legs, strict=True))
+        exposures.append(ExposureDoc(e.underlying, e.long_coin, e.short_coin, e.net_coin, e.long_usd,
+                                     e.short_usd, e.net_usd, legs))
+    return BookDoc(book.move, exposures, [_hedge(h, leg_docs) for h in book.hedges],
+                   [_stress(s) for s in book.stress], list(book.warnings))
 
 
 def report_to_doc(report: RiskReport, *, what_if: Mapping[str, Any] | None = None,
                   book: Book | None = None) -> ReportDoc:
+    """The document's structs. A figure that is not finite is still in them: only their JSON has it null."""
     accounts = [_account(a) for a in report.accounts]
     return ReportDoc("desk.risk/1", report.as_of, _what_if(report, what_if), accounts,
                      None if book is None else book_to_doc(book))
@@ -486,11 +517,12 @@ def report_to_dict(report: RiskReport, *, what_if: Mapping[str, Any] | None = No
     applied before the engine ran; without it, ``report.what_if`` pairs (``("mark SYMBOL", price)``,
     ``("shock", fraction)``, ``("target", ratio)``) are used.
     """
-    result: dict[str, Any] = msgspec.to_builtins(report_to_doc(report, what_if=what_if))
+    # through JSON, where a figure that is not finite becomes None
+    result: dict[str, Any] = msgspec.json.decode(_ENCODER.encode(report_to_doc(report, what_if=what_if)))
     return result
 
 
 def encode_report(report: RiskReport, *, what_if: Mapping[str, Any] | None = None,
                   book: Book | None = None) -> bytes:
     doc = report_to_doc(report, what_if=what_if, book=book)
-    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+    return msgspec.json.format(_ENCODER.encode(doc), indent=2) + b"\n"
