@@ -8,6 +8,7 @@ risk: the figures and the fact "at or past liquidation" come from :mod:`desk.dom
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,12 +28,19 @@ def tick_decimals(tick_size: float | None, price: float | None = None) -> int:
     Without a tick size, fall back to a precision that suits the price's magnitude.
     """
     if tick_size is not None and math.isfinite(tick_size) and tick_size > 0:
-        exponent = Decimal(repr(tick_size)).normalize().as_tuple().exponent
-        return max(0, -int(exponent)) if isinstance(exponent, int) else 2
+        return _tick_places(tick_size)
     if price is None or not math.isfinite(price) or price == 0:
         return 2
     magnitude = math.floor(math.log10(abs(price)))
     return max(0, min(8, 4 - magnitude))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tick_places(tick_size: float) -> int:
+    """A finite positive tick size's decimal places; kept, since a book has few tick sizes and every
+    price shown (a table cell, a hedge's sentence) asks again."""
+    exponent = Decimal(repr(tick_size)).normalize().as_tuple().exponent
+    return max(0, -int(exponent)) if isinstance(exponent, int) else 2
 
 
 def price(value: float | None, tick_size: float | None = None) -> str:

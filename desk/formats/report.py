@@ -524,5 +524,7 @@ def report_to_dict(report: RiskReport, *, what_if: Mapping[str, Any] | None = No
 
 def encode_report(report: RiskReport, *, what_if: Mapping[str, Any] | None = None,
                   book: Book | None = None) -> bytes:
+    """The ``desk.risk/1`` document as indented JSON, without a final newline (the writer adds it:
+    appending one here would copy the whole document, 31 MB for 10,000 positions)."""
     doc = report_to_doc(report, what_if=what_if, book=book)
-    return msgspec.json.format(_ENCODER.encode(doc), indent=2) + b"\n"
+    return msgspec.json.format(_ENCODER.encode(doc), indent=2)
