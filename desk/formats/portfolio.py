@@ -8,7 +8,9 @@ position (by symbol and side or leg) and the field, e.g.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import inspect
 import json
 import math
@@ -17,8 +19,9 @@ import re
 import types
 import typing
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -584,10 +587,12 @@ def _tier_table(docs: Sequence[TierDoc], account: str, label: str) -> tuple[Tier
     out: list[Tier] = []
     last = len(docs) - 1
     previous: Tier | None = None
+    isfinite = math.isfinite
     for i, t in enumerate(docs):
         floor, given_cap, mmr = t.notional_floor, t.notional_cap, t.mmr
-        if not (math.isfinite(floor) and math.isfinite(mmr) and _finite_or_none(given_cap)
-                and _finite_or_none(t.maintenance_amount) and _finite_or_none(t.max_leverage)):
+        amount, leverage = t.maintenance_amount, t.max_leverage
+        if not (isfinite(floor) and isfinite(mmr) and (given_cap is None or isfinite(given_cap))
+                and (amount is None or isfinite(amount)) and (leverage is None or isfinite(leverage))):
             for name in ("notional_floor", "notional_cap", "mmr", "maintenance_amount", "max_leverage"):
                 _finite(getattr(t, name), f"tiers[{i}].{name}", account, label)
         cap = math.inf if given_cap is None else given_cap
@@ -605,13 +610,9 @@ def _tier_table(docs: Sequence[TierDoc], account: str, label: str) -> tuple[Tier
             if mmr < previous.mmr:
                 raise _fail(f"tiers out of order: tier {i + 1} has a lower mmr ({mmr:g}) than tier {i} "
                             f"({previous.mmr:g})", account, label, f"tiers[{i}]")
-        previous = _TierBuilder(floor, cap, mmr, t.maintenance_amount, t.max_leverage)  # type: ignore[assignment]
+        previous = _TierBuilder(floor, cap, mmr, amount, leverage)  # type: ignore[assignment]
         out.append(previous)  # type: ignore[arg-type]
     return tuple(out)
-
-
-def _finite_or_none(value: float | None) -> bool:
-    return value is None or math.isfinite(value)
 
 
 def _reported(doc: ReportedDoc | None, account: str, label: str | None, field: str) -> Reported:
@@ -1019,7 +1020,7 @@ def _presence(cls: type[msgspec.Struct], name: str, **types: Any) -> Any:
     for f in msgspec.structs.fields(cls):
         kind = types.get(f.name, f.type)
         fields.append((f.name, kind) if f.required else (f.name, kind | msgspec.UnsetType, _UNSET))
-    return msgspec.defstruct(name, fields, forbid_unknown_fields=True)
+    return msgspec.defstruct(name, fields, forbid_unknown_fields=True, gc=False)
 
 
 def _within(kind: Any, low: float, high: float) -> Any:
@@ -1052,11 +1053,11 @@ _FastAccount: Any = msgspec.defstruct("_FastAccount", [
     ("name", Name), ("venue", Name), ("positions", list[_FastPosition] | msgspec.UnsetType, _UNSET),
     *((part, msgspec.Raw | msgspec.UnsetType, _UNSET)
       for part in ("wallets", "reported", "data_time", "spot", "orders", "notes", "margin")),
-], forbid_unknown_fields=True)
+], forbid_unknown_fields=True, gc=False)
 _FastDoc: Any = msgspec.defstruct("_FastDoc", [
     ("format", Literal["desk.portfolio/1", "desk.portfolio/2"]), ("accounts", list[_FastAccount]),
     ("as_of", str | None | msgspec.UnsetType, _UNSET),
-], forbid_unknown_fields=True)
+], forbid_unknown_fields=True, gc=False)
 _POSITION_FIELDS: tuple[str, ...] = _FastPosition.__struct_fields__
 _OPTIONAL_POSITION_FIELDS = tuple(f.name for f in msgspec.structs.fields(PositionDoc) if not f.required)
 _MODEL_POSITION_FIELDS = tuple(f.name for f in dataclasses.fields(Position))
@@ -1080,7 +1081,7 @@ class _Shared:
 
     def __init__(self) -> None:
         self.by_text: dict[bytes, tuple[tuple[Tier, ...], int]] = {}
-        self.by_value: dict[tuple[Tier, ...], tuple[Tier, ...]] = {}
+        self.by_value: dict[tuple[tuple[Any, ...], ...], tuple[Tier, ...]] = {}
         self.single: dict[tuple[float, float | None], tuple[Tier, ...]] = {}
         # the text last met for each symbol, and its table: the next position of that symbol (the
         # next account) most likely holds the same text, told by comparing bytes without hashing them
@@ -1101,17 +1102,22 @@ class _Shared:
 
     def _convert(self, text: bytes) -> tuple[tuple[Tier, ...], int]:
         docs = _TIERS_DECODER.decode(text)
+        numbers = tuple(map(msgspec.structs.astuple, docs))
         colons = text.count(b":")  # a tier holds no text: every ':' is a key's
-        if colons != sum(_TIER_FIELDS - msgspec.structs.astuple(t).count(None) for t in docs):
+        if colons != _TIER_FIELDS * len(docs) - list(chain.from_iterable(numbers)).count(None):
             # a key given as null, or a key given twice: count the keys given
             given = _TIERS_PRESENCE_DECODER.decode(text)
             if colons != sum(_TIER_FIELDS - msgspec.structs.astuple(t).count(_UNSET) for t in given):
                 raise _Fallback
         if not docs:
             raise _Fallback
-        # a table that fails its checks sends the file to the careful path, which names the position
-        tiers = _tier_table(docs, "", "position")
-        return self.by_value.setdefault(tiers, tiers), colons
+        # the same table written another way (keys in another order) is the same tuple; keyed by the
+        # numbers as read (a Tier's own hash is computed in Python)
+        tiers = self.by_value.get(numbers)
+        if tiers is None:
+            # a table that fails its checks sends the file to the careful path, which names the position
+            tiers = self.by_value[numbers] = _tier_table(docs, "", "position")
+        return tiers, colons
 
     def one(self, mmr: float, amount: float | None) -> tuple[Tier, ...]:
         key = (mmr, amount)
@@ -1126,8 +1132,10 @@ class _Columns:
 
     def __init__(self, docs: Sequence[Any]) -> None:
         self.count = len(docs)
-        rows = map(msgspec.structs.astuple, docs)
-        self.values = dict(zip(_POSITION_FIELDS, zip(*rows, strict=True), strict=True))
+        # every value in one list, row after row; a field's values are every n-th from its place
+        flat = list(chain.from_iterable(map(msgspec.structs.astuple, docs)))
+        width = len(_POSITION_FIELDS)
+        self.values = {name: flat[i::width] for i, name in enumerate(_POSITION_FIELDS)}
         self.left_out = {name: self.values[name].count(_UNSET) for name in _OPTIONAL_POSITION_FIELDS}
 
     def keys(self) -> int:
@@ -1218,8 +1226,9 @@ def _fast_positions(docs: Sequence[Any], shared: _Shared) -> tuple[tuple[Positio
         raise _Fallback  # a hedge-mode leg on the other side
     modes = columns.values["margin_mode"]
     isolated = columns.given("isolated_margin")
-    if any((mode is MarginMode.ISOLATED) is (margin is None)
-           for mode, margin in zip(modes, isolated, strict=True)):
+    # as many margins as isolated positions, and none missing among those: no cross position has one
+    is_isolated = list(map(operator.is_, modes, repeat(MarginMode.ISOLATED)))
+    if n - isolated.count(None) != is_isolated.count(True) or None in compress(isolated, is_isolated):
         raise _Fallback  # isolated without its margin, or cross with one
     contracts = columns.values["contracts"]
     sizes = columns.given("contract_size", 1.0)
@@ -1324,8 +1333,26 @@ def _colons(data: bytes) -> int:
     return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord(":")))
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off meanwhile (as it was after): a read makes some 100,000
+    objects and no cycle, and the collector would walk them again and again (a tenth of the read)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def _load_fast(data: bytes) -> Portfolio | None:
     """The portfolio, or None: the careful path must read this file (it may well be valid)."""
+    with _collector_paused():
+        return _load_fast_at_once(data)
+
+
+def _load_fast_at_once(data: bytes) -> Portfolio | None:
     data = data.removeprefix(b"\xef\xbb\xbf")
     if b"\\" in data:  # an escape in a text: rare; the careful path reads what it means
         return None
