@@ -3,12 +3,12 @@
     python -m benchmarks.bench_load [--runs N] [--rounds N] [--baseline CHECKOUT]
 
 The 10,000-position file of benchmarks/bench_cold.py (20 accounts × 500 positions, a distinct
-8-tier table per symbol, indented) is read in this process, CPU time (time.process_time) per read:
-min/median/max, and the load average before and after. With ``--baseline`` (another checkout of
-desk, e.g. the main branch), the same file is read by that checkout's code too, in rounds that
-alternate the two (each round a fresh process per checkout, ``--runs`` timed reads after one
-untimed), so a burst of load hits both: the ratio of the medians is the same-run comparison.
-"""
+8-tier table per symbol, indented) is read in a fresh process per round, CPU time
+(time.process_time) per read: the first read (as `desk risk` makes it, caches cold) and ``--runs``
+reads after it, each min/median/max, and the load average before and after. With ``--baseline``
+(another checkout of desk, e.g. the main branch) the same file is read by that checkout's code
+too, the two in turn in every round so a burst of load hits both: the ratio of the medians is the
+same-run comparison."""
 
 from __future__ import annotations
 
@@ -33,29 +33,32 @@ import desk
 from desk.formats import load_portfolio
 data = open(sys.argv[1], "rb").read()
 runs = int(sys.argv[2])
-load_portfolio(data)  # imports and first-use costs are not the read's
+start = time.process_time()
+load_portfolio(data)  # the first read, as `desk risk` makes it: its caches cold
+first = time.process_time() - start
 times = []
 for _ in range(runs):
     start = time.process_time()
     load_portfolio(data)
     times.append(time.process_time() - start)
-print(json.dumps([desk.__file__, times]))
+print(json.dumps([desk.__file__, first, times]))
 """
 
 
-def _times(checkout: Path, path: Path, runs: int) -> list[float]:
-    """``runs`` CPU times of reading ``path`` with the desk of ``checkout``, in a fresh process."""
+def _times(checkout: Path, path: Path, runs: int) -> tuple[float, list[float]]:
+    """The CPU time of the first read of ``path`` with the desk of ``checkout``, in a fresh process, and
+    of ``runs`` reads after it."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     out = subprocess.run([sys.executable, "-c", _TIMER, str(path), str(runs)], env=env, cwd=checkout,
                          capture_output=True, text=True, check=True)
-    origin, times = json.loads(out.stdout)
+    origin, first, times = json.loads(out.stdout)
     if not Path(origin).resolve().is_relative_to(checkout.resolve()):
         raise SystemExit(f"desk came from {origin}, not from {checkout}")
-    return [float(t) for t in times]
+    return float(first), [float(t) for t in times]
 
 
 def _line(label: str, times: list[float]) -> str:
-    return (f"{label:<12} min {min(times) * 1e3:7.1f} ms   "
+    return (f"{label:<16} min {min(times) * 1e3:7.1f} ms   "
             f"median {statistics.median(times) * 1e3:7.1f} ms   "
             f"max {max(times) * 1e3:7.1f} ms   ({len(times)} reads)")
 
@@ -75,18 +78,21 @@ def main() -> None:
         print(f"load_portfolio on {ACCOUNTS * PER_ACCOUNT:,} positions ({path.stat().st_size / 1e6:.1f} MB), "
               "in-process CPU per read")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        if args.baseline is None:
-            print(_line("this", _times(ROOT, path, args.runs)))
-        else:
-            mine: list[float] = []
-            theirs: list[float] = []
-            for _ in range(args.rounds):
-                theirs += _times(args.baseline, path, args.runs)
-                mine += _times(ROOT, path, args.runs)
-            print(_line("baseline", theirs))
-            print(_line("this", mine))
-            ratio = statistics.median(mine) / statistics.median(theirs)
-            print(f"ratio of medians (this / baseline): {ratio:.3f}")
+        checkouts = {"this": ROOT} if args.baseline is None else {"baseline": args.baseline, "this": ROOT}
+        firsts: dict[str, list[float]] = {label: [] for label in checkouts}
+        later: dict[str, list[float]] = {label: [] for label in checkouts}
+        for _ in range(args.rounds):  # the checkouts in turn, so a burst of load hits both
+            for label, checkout in checkouts.items():
+                first, times = _times(checkout, path, args.runs)
+                firsts[label].append(first)
+                later[label] += times
+        for label in checkouts:
+            print(_line(f"{label}, first", firsts[label]))
+            print(_line(f"{label}, later", later[label]))
+        if args.baseline is not None:
+            for which, times in (("first", firsts), ("later", later)):
+                ratio = statistics.median(times["this"]) / statistics.median(times["baseline"])
+                print(f"ratio of medians, {which} reads (this / baseline): {ratio:.3f}")
         print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
