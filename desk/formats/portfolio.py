@@ -18,7 +18,6 @@ import operator
 import re
 import types
 import typing
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from itertools import chain, compress, repeat
@@ -1077,7 +1076,7 @@ def _given(value: Any) -> Any:
 
 class _Shared:
     """What the positions of one file share, each worked out once: tier tables (by their JSON text
-    and by value, one tuple per distinct table) and the settle suffix of each symbol."""
+    and by value, one tuple per distinct table), and each symbol's settle suffix and colons."""
 
     def __init__(self) -> None:
         self.by_text: dict[bytes, tuple[tuple[Tier, ...], int]] = {}
@@ -1087,6 +1086,8 @@ class _Shared:
         # next account) most likely holds the same text, told by comparing bytes without hashing them
         self.last: dict[str, tuple[msgspec.Raw, tuple[Tier, ...], int]] = {}
         self.suffixes: dict[str, str | None] = {}
+        self.unsuffixed: set[str] = set()  # the symbols without one
+        self.symbol_colons: dict[str, int] = {}
 
     def table(self, symbol: str, raw: msgspec.Raw) -> tuple[tuple[Tier, ...], int]:
         """(tiers, colons in the table's text) of a ``tiers`` list."""
@@ -1205,16 +1206,19 @@ def _fast_positions(docs: Sequence[Any], shared: _Shared) -> tuple[tuple[Positio
     n = columns.count
     symbols: Sequence[str] = columns.values["symbol"]
     suffixes = shared.suffixes
-    new = set(symbols).difference(suffixes)
+    distinct = set(symbols)
+    new = distinct.difference(suffixes)
     if any(len(symbol) > MAX_TEXT for symbol in new):
         raise _Fallback
     suffixes.update((symbol, _settle_suffix(symbol)) for symbol in new)
-    colons += sum(symbol.count(":") * times for symbol, times in Counter(symbols).items())
+    shared.symbol_colons.update((symbol, symbol.count(":")) for symbol in new)
+    shared.unsuffixed.update(symbol for symbol in new if suffixes[symbol] is None)
+    colons += sum(map(shared.symbol_colons.__getitem__, symbols))
     settles: Sequence[str | None] = columns.given("settle")
     if columns.left_out["settle"] == n:
-        settles = list(map(suffixes.__getitem__, symbols))
-        if None in settles:
+        if not shared.unsuffixed.isdisjoint(distinct):
             raise _Fallback  # a symbol without its settle suffix needs "settle"
+        settles = list(map(suffixes.__getitem__, symbols))
     else:
         settles = [_settle(symbol, settle, suffixes[symbol])
                    for symbol, settle in zip(symbols, settles, strict=True)]
