@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 import numpy as np
 
@@ -83,14 +84,8 @@ def check_tiers(tiers: tuple[Tier, ...], notional: float, *, mmr_from_max_levera
     shorthand for the tier the position is in) has no known floor: it is checked at ``notional``.
     """
     single = len(tiers) == 1
-    for i, t in enumerate(tiers):
-        prefix = "" if single else f"tiers[{i}]."
-        check_number(t.notional_floor, f"{prefix}notional_floor", 0.0, MAX_NOTIONAL)
-        check_number(t.maintenance_amount, f"{prefix}maintenance_amount", 0.0, MAX_NOTIONAL)
-        if math.isfinite(t.notional_cap):
-            check_number(t.notional_cap, f"{prefix}notional_cap", 0.0, MAX_NOTIONAL)
-        check_number(t.mmr, f"{prefix}mmr", 0.0, 1.0)
-        check_number(t.max_leverage, f"{prefix}max_leverage", MIN_LEVERAGE, MAX_LEVERAGE)
+    if not _tier_numbers_plainly_in_bounds(tiers):
+        _check_tier_numbers(tiers, single)
     if not tiers:
         return
     resolved = resolve_tiers(tiers, mmr_from_max_leverage)
@@ -104,24 +99,53 @@ def check_tiers(tiers: tuple[Tier, ...], notional: float, *, mmr_from_max_levera
                 f"holds from a notional of {start} — check the amount, or give the full \"tiers\" table",
                 field="maintenance_amount")
         return
+    previous = None
     for i, r in enumerate(resolved):
-        amount = _g(r.cum) + (" (derived by §0)" if tiers[i].maintenance_amount is None else "")
         at_floor = r.floor * r.mmr - r.cum
         if at_floor < -_slack(r.cum):
             raise InputError(
-                f"tiers[{i}]: maintenance_amount {amount} exceeds mmr × notional_floor "
-                f"({_g(r.mmr)} × {_g(r.floor)} = {_g(r.mmr * r.floor)}), so the maintenance margin would be "
-                "negative at the start of the tier; check the amount (risk-math.md §0: "
+                f"tiers[{i}]: maintenance_amount {_amount_shown(r.cum, tiers[i])} exceeds mmr × "
+                f"notional_floor ({_g(r.mmr)} × {_g(r.floor)} = {_g(r.mmr * r.floor)}), so the maintenance "
+                "margin would be negative at the start of the tier; check the amount (risk-math.md §0: "
                 "amount_n = amount_(n−1) + floor_n × (mmr_n − mmr_(n−1)))", field=f"tiers[{i}]")
-        if i:
-            previous = resolved[i - 1]
+        if previous is not None:
             before = r.floor * previous.mmr - previous.cum
             if at_floor < before - _slack(before):
                 raise InputError(
                     f"tiers[{i}]: the maintenance margin falls from {_g(before)} to {_g(at_floor)} where the "
-                    f"tier starts (notional {_g(r.floor)}, maintenance_amount {amount}); a larger position "
-                    "cannot need less margin — check maintenance_amount (risk-math.md §0)",
+                    f"tier starts (notional {_g(r.floor)}, maintenance_amount "
+                    f"{_amount_shown(r.cum, tiers[i])}); "
+                    "a larger position cannot need less margin — check maintenance_amount (risk-math.md §0)",
                     field=f"tiers[{i}]")
+        previous = r
+
+
+def _amount_shown(cum: float, tier: Tier) -> str:
+    return _g(cum) + (" (derived by §0)" if tier.maintenance_amount is None else "")
+
+
+def _tier_numbers_plainly_in_bounds(tiers: tuple[Tier, ...]) -> bool:
+    """True when :func:`_check_tier_numbers` has nothing to say (no label is formed to find out);
+    False: it says what. A NaN fails every comparison."""
+    for t in tiers:
+        amount, cap, leverage = t.maintenance_amount, t.notional_cap, t.max_leverage
+        if not (0.0 <= t.notional_floor <= MAX_NOTIONAL and 0.0 <= t.mmr <= 1.0
+                and (amount is None or 0.0 <= amount <= MAX_NOTIONAL)
+                and (0.0 <= cap <= MAX_NOTIONAL or cap == math.inf)
+                and (leverage is None or MIN_LEVERAGE <= leverage <= MAX_LEVERAGE)):
+            return False
+    return True
+
+
+def _check_tier_numbers(tiers: tuple[Tier, ...], single: bool) -> None:
+    for i, t in enumerate(tiers):
+        prefix = "" if single else f"tiers[{i}]."
+        check_number(t.notional_floor, f"{prefix}notional_floor", 0.0, MAX_NOTIONAL)
+        check_number(t.maintenance_amount, f"{prefix}maintenance_amount", 0.0, MAX_NOTIONAL)
+        if math.isfinite(t.notional_cap):
+            check_number(t.notional_cap, f"{prefix}notional_cap", 0.0, MAX_NOTIONAL)
+        check_number(t.mmr, f"{prefix}mmr", 0.0, 1.0)
+        check_number(t.max_leverage, f"{prefix}max_leverage", MIN_LEVERAGE, MAX_LEVERAGE)
 
 
 def _slack(scale: float) -> float:
@@ -177,24 +201,43 @@ def check_position_numbers(p: Position) -> None:
         check_number(value, f"reported.{name}", 0.0, MAX_NOTIONAL)
 
 
+#: (low, high) of each number of a position that :func:`check_position_numbers` bounds, by field; an
+#: omitted one (None) is in bounds. Besides these: contracts > 0, and contracts × contract_size within
+#: (MIN_QUANTITY, MAX_QUANTITY) (:func:`quantities_in_bounds`). A reader may hold its numbers to them
+#: while it decodes (the portfolio file's fast reader) and say so to :func:`check_portfolio`.
+POSITION_NUMBER_BOUNDS: dict[str, tuple[float, float]] = {
+    "contracts": (MIN_QUANTITY, MAX_QUANTITY),  # stricter than > 0 only where it does not matter
+    "contract_size": (MIN_QUANTITY, MAX_QUANTITY),
+    "entry_price": (MIN_PRICE, MAX_PRICE),
+    "mark_price": (MIN_PRICE, MAX_PRICE),
+    "tick_size": (MIN_PRICE, MAX_PRICE),
+    "isolated_margin": (0.0, MAX_AMOUNT),
+    "leverage": (MIN_LEVERAGE, MAX_LEVERAGE),
+    "taker_fee": (0.0, 1.0),
+    "mark_time": (0.0, MAX_EPOCH),
+    "funding_rate": (-MAX_FUNDING_RATE, MAX_FUNDING_RATE),
+    "next_funding_time": (0.0, MAX_EPOCH),
+    "funding_interval_hours": (MIN_FUNDING_HOURS, MAX_FUNDING_HOURS),
+}
+#: (low, high) of each figure a venue reported (liquidation and bankruptcy price, margin ratio)
+REPORTED_BOUNDS = (0.0, MAX_NOTIONAL)
+
 # (low, high) of each number of a position, in the order _position_numbers lists them; an omitted
 # one (None) stands as its low bound
 _POSITION_BOUNDS = np.array([
-    (MIN_QUANTITY, MAX_QUANTITY),  # contracts (also > 0), and below: contracts × contract size
-    (MIN_QUANTITY, MAX_QUANTITY),  # contract_size
+    POSITION_NUMBER_BOUNDS["contracts"],  # also > 0; and below: contracts × contract size
+    POSITION_NUMBER_BOUNDS["contract_size"],
     (MIN_QUANTITY, MAX_QUANTITY),  # contracts × contract_size
-    (MIN_PRICE, MAX_PRICE),  # entry_price
-    (MIN_PRICE, MAX_PRICE),  # mark_price
-    (MIN_PRICE, MAX_PRICE),  # tick_size
-    (0.0, MAX_AMOUNT),  # isolated_margin
-    (MIN_LEVERAGE, MAX_LEVERAGE),  # leverage
-    (0.0, 1.0),  # taker_fee
-    (0.0, MAX_EPOCH),  # mark_time
-    (-MAX_FUNDING_RATE, MAX_FUNDING_RATE),  # funding_rate
-    (0.0, MAX_EPOCH),  # next_funding_time
-    (MIN_FUNDING_HOURS, MAX_FUNDING_HOURS),  # funding_interval_hours
-    (0.0, MAX_NOTIONAL), (0.0, MAX_NOTIONAL), (0.0, MAX_NOTIONAL),  # reported figures
+    *(POSITION_NUMBER_BOUNDS[name] for name in (
+        "entry_price", "mark_price", "tick_size", "isolated_margin", "leverage", "taker_fee", "mark_time",
+        "funding_rate", "next_funding_time", "funding_interval_hours")),
+    REPORTED_BOUNDS, REPORTED_BOUNDS, REPORTED_BOUNDS,  # reported figures
 ])
+
+
+def quantities_in_bounds(contracts: Sequence[float], contract_sizes: Sequence[float]) -> bool:
+    """Every contracts × contract_size (position by position) is within (MIN_QUANTITY, MAX_QUANTITY)."""
+    return all(MIN_QUANTITY <= c * s <= MAX_QUANTITY for c, s in zip(contracts, contract_sizes, strict=True))
 
 
 def _positions_plainly_in_bounds(positions: Sequence[Position]) -> bool:
@@ -242,9 +285,12 @@ def check_margin(m: AccountMargin) -> None:
                 check_number(t.cap, f"{where}.haircut.tiers[{i}].cap", 0.0, MAX_NOTIONAL)
 
 
-def check_account(a: Account, sound_tables: dict[bool, set[int]] | None = None) -> None:
+def check_account(a: Account, sound_tables: dict[bool, set[int]] | None = None, *,
+                  position_numbers_checked: bool = False) -> None:
     """``sound_tables``: as for :func:`check_position`, shared by the accounts of one portfolio, one
-    set per reading of a table (``mmr_from_max_leverage`` or not)."""
+    set per reading of a table (``mmr_from_max_leverage`` or not). ``position_numbers_checked``: the
+    caller has held every number of every position to :data:`POSITION_NUMBER_BOUNDS` and
+    :func:`quantities_in_bounds` already (a reader that bounds them while it decodes)."""
     try:
         if a.margin is not None:
             check_margin(a.margin)
@@ -263,7 +309,10 @@ def check_account(a: Account, sound_tables: dict[bool, set[int]] | None = None) 
     # a table's soundness depends on how the venue reads it (Hyperliquid: MMR from max leverage), so
     # the two readings keep their own sets (a table's id stands for the table and the reading)
     sound = set() if sound_tables is None else sound_tables.setdefault(hyperliquid_style, set())
-    numbers_checked = _positions_plainly_in_bounds(a.positions)
+    numbers_checked = position_numbers_checked or _positions_plainly_in_bounds(a.positions)
+    if numbers_checked and _tiers_plainly_sound(a.positions, hyperliquid_style, sound):
+        return
+    # something is wrong: position by position, so the first wrong one is named
     for p in a.positions:
         try:
             if not numbers_checked:
@@ -273,12 +322,35 @@ def check_account(a: Account, sound_tables: dict[bool, set[int]] | None = None) 
             raise exc.at(account=a.name, position=p) from None
 
 
-def check_portfolio(portfolio: Portfolio) -> None:
-    """Raise :class:`InputError` (naming account, position and field) for the first input out of bounds."""
+_TIERS_OF = attrgetter("tiers")
+
+
+def _tiers_plainly_sound(positions: Sequence[Position], mmr_from_max_leverage: bool, sound: set[int]) -> bool:
+    """True when every position's tiers pass :func:`check_position_tiers`: a table held by many
+    positions (one object) is checked once, a single tier at its own position's notional. False: the
+    caller checks position by position, to name the first that fails."""
+    tables = {id(tiers): tiers for tiers in map(_TIERS_OF, positions)}
+    try:
+        for key, tiers in tables.items():
+            if len(tiers) > 1 and key not in sound:
+                check_tiers(tiers, 0.0, mmr_from_max_leverage=mmr_from_max_leverage)  # no notional used
+                sound.add(key)
+        if any(len(tiers) == 1 for tiers in tables.values()):
+            for p in positions:
+                if len(p.tiers) == 1:
+                    check_tiers(p.tiers, notional_at_mark(p), mmr_from_max_leverage=mmr_from_max_leverage)
+    except InputError:
+        return False
+    return True
+
+
+def check_portfolio(portfolio: Portfolio, *, position_numbers_checked: bool = False) -> None:
+    """Raise :class:`InputError` (naming account, position and field) for the first input out of bounds.
+    ``position_numbers_checked``: as for :func:`check_account`."""
     # the portfolio holds every table: their ids stay unique meanwhile
     sound_tables: dict[bool, set[int]] = {}
     for a in portfolio.accounts:
-        check_account(a, sound_tables)
+        check_account(a, sound_tables, position_numbers_checked=position_numbers_checked)
 
 
 def check_changed(before: Portfolio, after: Portfolio) -> None:
@@ -385,6 +457,8 @@ __all__ = [
     "MIN_LEVERAGE",
     "MIN_PRICE",
     "MIN_QUANTITY",
+    "POSITION_NUMBER_BOUNDS",
+    "REPORTED_BOUNDS",
     "InputError",
     "ResultError",
     "check_margin",
@@ -395,4 +469,5 @@ __all__ = [
     "check_report",
     "check_tiers",
     "notional_at_mark",
+    "quantities_in_bounds",
 ]
