@@ -176,3 +176,27 @@ def test_suggestions_answer_the_distance_goal_in_whole_coin_m_contracts(env, tmp
 def test_bad_target_distance_exits_2(env, value):
     result = desk(str(EXAMPLES / "binance-faq.json"), "--target-distance", value, env=env)
     assert result.returncode == 2 and "--target-distance" in result.stderr
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_desk_risk_leaves_the_garbage_collector_as_it_found_it(
+        enabled: bool, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """`desk risk` pauses the cyclic collector while it works (issue 18); run in-process (as the
+    dashboard's tests and a script would), it puts it back as it was, after a report and after an error."""
+    import gc
+
+    from desk.cli import main
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "desk.portfolio/1", "accounts": []', encoding="utf-8")
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        assert main(["risk", "--json", str(EXAMPLES / "binance-faq.json")]) == 0
+        assert json.loads(capsysbinary.readouterr().out)["format"] == "desk.risk/1"
+        assert gc.isenabled() is enabled
+        assert main(["risk", str(broken)]) != 0
+        assert b"broken.json" in capsysbinary.readouterr().err
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -8,9 +8,7 @@ position (by symbol and side or leg) and the field, e.g.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import inspect
 import json
 import math
@@ -18,7 +16,7 @@ import operator
 import re
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from itertools import chain, compress, repeat
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import numpy as np
 
+from desk.collector import collector_paused
 from desk.domain.limits import (
     POSITION_NUMBER_BOUNDS,
     REPORTED_BOUNDS,
@@ -1337,22 +1336,9 @@ def _colons(data: bytes) -> int:
     return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord(":")))
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off meanwhile (as it was after): a read makes some 100,000
-    objects and no cycle, and the collector would walk them again and again (a tenth of the read)."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
 def _load_fast(data: bytes) -> Portfolio | None:
     """The portfolio, or None: the careful path must read this file (it may well be valid)."""
-    with _collector_paused():
+    with collector_paused():
         return _load_fast_at_once(data)
 
 
