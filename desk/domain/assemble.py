@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from desk.domain.building import builder_for
 from desk.domain.compare import liquidation_gap
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position
 from desk.domain.protection import assess, orders_by_symbol
@@ -127,6 +128,10 @@ def _worse(ratio: float, target: float | None) -> bool:
     return target is not None and ratio > target
 
 
+#: a report of 10,000 positions makes 10,000 of these: by a builder (desk.domain.building)
+_build_risk = builder_for(PositionRisk)
+
+
 def assemble_account(
     account: Account,
     pools: Sequence[PoolFigures],
@@ -191,7 +196,7 @@ def assemble_account(
         reported = p.reported
         position_margin, roi = margin_and_roi(p, pnl)
         # positional up to isolated_margin, in field order; the rest by keyword (once per position per tick)
-        position_risks.append(PositionRisk(
+        position_risks.append(_build_risk(
             name, p.symbol, p.leg._value_, p.side._value_, p.margin_mode._value_, p.settle, p.kind._value_,
             p.contracts, p.entry_price, mark, p.leverage, notional, pnl, mm,
             ratio, liq, bk, None if liq is None else abs(mark - liq) / mark,

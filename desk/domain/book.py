@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desk.domain import display
+from desk.domain.building import builder_for
 from desk.domain.engine import CompiledPortfolio, compile_portfolio, compute_risk, unit_state_moved
 from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Side
 from desk.domain.position_math import pnl_at
@@ -219,6 +220,9 @@ class Book:
 
 # ---------------------------------------------------------------------------- legs and exposure
 
+#: 10,000 legs for a 10,000-position book: made by a builder (desk.domain.building)
+_build_leg = builder_for(BookLeg)
+
 #: an enum member's value by member: a dict lookup, cheaper than ``.value`` ten thousand times
 _VALUE: dict[object, str] = {m: m.value for e in (Kind, Side, Leg, MarginMode) for m in e}
 
@@ -245,13 +249,14 @@ def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookL
             underlying = underlyings.get(symbol)
             if underlying is None:
                 underlying = underlyings[symbol] = underlying_of(symbol)
+            kind, side = value[p.kind], value[p.side]
             if r is None:
-                append(BookLeg(name, venue, symbol, value[p.kind], value[p.side], leg, underlying, _coin(p),
-                               p.mark_price, None, None, False, p.tick_size))
+                append(_build_leg(name, venue, symbol, kind, side, leg, underlying, _coin(p), p.mark_price,
+                                  None, None, False, p.tick_size))
             else:
-                append(BookLeg(name, venue, symbol, value[p.kind], value[p.side], leg, underlying, _coin(p),
-                               p.mark_price, r.liquidation_price, r.distance_to_liquidation, r.liquidatable,
-                               p.tick_size))
+                append(_build_leg(name, venue, symbol, kind, side, leg, underlying, _coin(p), p.mark_price,
+                                  r.liquidation_price, r.distance_to_liquidation, r.liquidatable,
+                                  p.tick_size))
         for b in account.spot:
             if b.amount == 0:
                 continue

@@ -9,7 +9,6 @@ position (by symbol and side or leg) and the field, e.g.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import math
 import operator
@@ -26,6 +25,7 @@ import msgspec
 import numpy as np
 
 from desk.collector import collector_paused
+from desk.domain.building import builder_for
 from desk.domain.limits import (
     POSITION_NUMBER_BOUNDS,
     REPORTED_BOUNDS,
@@ -544,39 +544,10 @@ def _tiers(doc: PositionDoc, account: str, label: str) -> tuple[Tier, ...]:
     return _tier_table(doc.tiers, account, label)
 
 
-# ---- building frozen dataclasses fast
-#
-# A frozen dataclass's __init__ sets each field through object.__setattr__ (Position: 23 of them,
-# 4 µs; 10,000 positions and 4,000 tiers are read). A builder of the same slots sets them as plain
-# attributes, then makes the object an instance of the dataclass: ``__class__`` may be assigned
-# between classes of one slot layout. The object is the dataclass's in every way (type, ==, hash).
-
-
-def _check_builder(builder: type, cls: type) -> None:
-    """``builder`` takes and sets exactly ``cls``'s fields, in order, and ``cls`` has no
-    ``__post_init__`` that building would skip."""
-    fields = tuple(f.name for f in dataclasses.fields(cls))
-    if tuple(inspect.signature(builder).parameters) != fields or getattr(builder, "__slots__", ()) != fields \
-            or hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__} has changed: make {builder.__name__} set exactly its fields")
-
-
-class _TierBuilder:
-    """A :class:`Tier`, built fast (see above)."""
-
-    __slots__ = Tier.__slots__
-
-    def __init__(self, notional_floor: float, notional_cap: float, mmr: float,
-                 maintenance_amount: float | None, max_leverage: float | None) -> None:
-        self.notional_floor = notional_floor
-        self.notional_cap = notional_cap
-        self.mmr = mmr
-        self.maintenance_amount = maintenance_amount
-        self.max_leverage = max_leverage
-        self.__class__ = Tier  # type: ignore[assignment]
-
-
-_check_builder(_TierBuilder, Tier)
+# Positions and tiers are made by builders (desk.domain.building): 10,000 positions and 4,000 tiers
+# are read from a large file, and a frozen dataclass's own __init__ is four times slower.
+_build_tier = builder_for(Tier)
+_build_position = builder_for(Position)
 
 
 def _tier_table(docs: Sequence[TierDoc], account: str, label: str) -> tuple[Tier, ...]:
@@ -608,8 +579,8 @@ def _tier_table(docs: Sequence[TierDoc], account: str, label: str) -> tuple[Tier
             if mmr < previous.mmr:
                 raise _fail(f"tiers out of order: tier {i + 1} has a lower mmr ({mmr:g}) than tier {i} "
                             f"({previous.mmr:g})", account, label, f"tiers[{i}]")
-        previous = _TierBuilder(floor, cap, mmr, amount, leverage)  # type: ignore[assignment]
-        out.append(previous)  # type: ignore[arg-type]
+        previous = _build_tier(floor, cap, mmr, amount, leverage)
+        out.append(previous)
     return tuple(out)
 
 
@@ -1152,46 +1123,6 @@ class _Columns:
         return [default if v is _UNSET else v for v in values]
 
 
-class _PositionBuilder:
-    """A :class:`Position`, built fast (see :func:`_check_builder`)."""
-
-    __slots__ = Position.__slots__
-
-    def __init__(self, symbol: str, settle: str, kind: Kind, contracts: float, side: Side, entry_price: float,
-                 mark_price: float, margin_mode: MarginMode, contract_size: float, leg: Leg,
-                 isolated_margin: float | None, leverage: float | None, tiers: tuple[Tier, ...],
-                 taker_fee: float | None, reported: Reported, tick_size: float | None,
-                 mark_time: float | None, lot_size: float | None, adl_rank: int | None,
-                 funding_rate: float | None,
-                 next_funding_time: float | None, funding_interval_hours: float | None,
-                 realized_pnl: float | None) -> None:
-        self.symbol = symbol
-        self.settle = settle
-        self.kind = kind
-        self.contracts = contracts
-        self.side = side
-        self.entry_price = entry_price
-        self.mark_price = mark_price
-        self.margin_mode = margin_mode
-        self.contract_size = contract_size
-        self.leg = leg
-        self.isolated_margin = isolated_margin
-        self.leverage = leverage
-        self.tiers = tiers
-        self.taker_fee = taker_fee
-        self.reported = reported
-        self.tick_size = tick_size
-        self.mark_time = mark_time
-        self.lot_size = lot_size
-        self.adl_rank = adl_rank
-        self.funding_rate = funding_rate
-        self.next_funding_time = next_funding_time
-        self.funding_interval_hours = funding_interval_hours
-        self.realized_pnl = realized_pnl
-        self.__class__ = Position  # type: ignore[assignment]
-
-
-_check_builder(_PositionBuilder, Position)
 
 
 def _fast_positions(docs: Sequence[Any], shared: _Shared) -> tuple[tuple[Position, ...], int]:
@@ -1249,7 +1180,7 @@ def _fast_positions(docs: Sequence[Any], shared: _Shared) -> tuple[tuple[Positio
         "contract_size": sizes, "leg": legs, "isolated_margin": isolated, "tiers": tiers,
         "reported": reported, "realized_pnl": (None,) * n,  # not in the file
     }
-    positions: Any = tuple(map(_PositionBuilder, *(built[name] if name in built else columns.given(name)
+    positions: Any = tuple(map(_build_position, *(built[name] if name in built else columns.given(name)
                                                    for name in _MODEL_POSITION_FIELDS)))
     return positions, colons + tier_colons + reported_colons
 

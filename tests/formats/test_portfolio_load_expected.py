@@ -5,7 +5,6 @@ held to the dataclasses and bounds they stand for.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import json
 import math
@@ -16,7 +15,7 @@ import pytest
 from benchmarks.bench_cold import portfolio_doc
 from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Reported, Side, Tier
 from desk.formats import PortfolioError, load_portfolio
-from desk.formats.portfolio import _load_careful, _load_fast, _PositionBuilder, _TierBuilder
+from desk.formats.portfolio import _load_careful, _load_fast
 from tests.formats.test_portfolio_fast_reader import generated
 
 
@@ -75,21 +74,6 @@ def test_the_positions_of_one_table_share_one_tuple_and_one_tuple_per_distinct_t
     portfolio = load_portfolio(json.dumps(doc).encode())
     tables = {id(p.tiers) for a in portfolio.accounts for p in a.positions}
     assert len(tables) == 30 == len({p.tiers for a in portfolio.accounts for p in a.positions})
-
-
-def test_the_builders_make_the_very_dataclass_their_constructor_makes() -> None:
-    def distinct_values(cls: type) -> list[Any]:
-        # a distinct value in every field, so a field set from another's value shows
-        return [f"{f.name}-value" for f in dataclasses.fields(cls)]
-
-    for builder, cls in ((_PositionBuilder, Position), (_TierBuilder, Tier)):
-        values = distinct_values(cls)
-        built, made = builder(*values), cls(*values)
-        assert type(built) is cls
-        assert built == made and hash(built) == hash(made)
-        assert [getattr(built, f.name) for f in dataclasses.fields(cls)] == values
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            setattr(built, dataclasses.fields(cls)[0].name, "changed")
 
 
 def eth(doc: dict[str, Any]) -> dict[str, Any]:
