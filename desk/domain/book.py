@@ -220,8 +220,11 @@ class Book:
 
 # ---------------------------------------------------------------------------- legs and exposure
 
-#: 10,000 legs for a 10,000-position book: made by a builder (desk.domain.building)
+#: 10,000 legs and some 5,000 hedges and transfers for a 10,000-position book: made by builders
+#: (desk.domain.building)
 _build_leg = builder_for(BookLeg)
+_build_hedge = builder_for(Hedge)
+_build_transfer = builder_for(Transfer)
 
 #: an enum member's value by member: a dict lookup, cheaper than ``.value`` ten thousand times
 _VALUE: dict[object, str] = {m: m.value for e in (Kind, Side, Leg, MarginMode) for m in e}
@@ -719,19 +722,19 @@ def _transfer_between(long: _Side | None, short: _Side | None, move: float) -> T
     donors = [x for x in sides if x[0] is not leg and x[0].account != leg.account
               and _round_down(-x[2]) > 0]  # an account with margin to spare (after rounding)
     if not donors:
-        return Transfer(move, leg.account, currency, amount, amount * rate, None, None, None, False,
-                        amount * rate)
+        return _build_transfer(move, leg.account, currency, amount, amount * rate, None, None, None, False,
+                               amount * rate)
     d_leg, d_currency, d_need, d_rate = donors[0]
     spare_usd = _round_down(-d_need) * d_rate
     if spare_usd >= amount * rate:
         source_amount = _round_up(amount * rate / d_rate) if d_rate != rate else amount
         if source_amount > -d_need:  # rounding must not take the donor below its own need
             source_amount = _round_down(-d_need)
-        return Transfer(move, leg.account, currency, amount, amount * rate, d_leg.account, d_currency,
-                        source_amount, True)
+        return _build_transfer(move, leg.account, currency, amount, amount * rate, d_leg.account,
+                               d_currency, source_amount, True)
     give = _round_down(-d_need)
-    return Transfer(move, leg.account, currency, give * d_rate / rate, give * d_rate, d_leg.account,
-                    d_currency, give, False, amount * rate - give * d_rate)
+    return _build_transfer(move, leg.account, currency, give * d_rate / rate, give * d_rate, d_leg.account,
+                           d_currency, give, False, amount * rate - give * d_rate)
 
 
 # ---------------------------------------------------------------------------- the book
@@ -761,8 +764,8 @@ def compute_book(portfolio: Portfolio, *, move: float = DEFAULT_MOVE,
         for leg in (long, short):
             if id(leg) not in sides:
                 sides[id(leg)] = _transfer_side(leg, compiled, needs, prices, units)
-        hedges.append(Hedge(name, long, short, size, breaks,
-                            _transfer_between(sides[id(long)], sides[id(short)], move)))
+        hedges.append(_build_hedge(name, long, short, size, breaks,
+                                   _transfer_between(sides[id(long)], sides[id(short)], move)))
     uniform, w1 = _book_stress(portfolio, modelled, shocks, None)
     beta, w2 = _book_stress(portfolio, modelled, shocks, dict(betas or {}))
     warnings = tuple(dict.fromkeys((*w1, *w2)))

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from desk.domain.book import BookLeg
+from desk.domain.book import BookLeg, Hedge, Transfer
 from desk.domain.building import builder_for
 from desk.domain.model import Position, Tier
 from desk.domain.report import PositionRisk
 
-BUILT = (Position, Tier, PositionRisk, BookLeg)  # what the reader, the engine and the book make in bulk
+# what the reader, the engine and the book make in bulk
+BUILT = (Position, Tier, PositionRisk, BookLeg, Hedge, Transfer)
 
 
 def _values(cls: type, fields: list[dataclasses.Field[Any]]) -> list[str]:
