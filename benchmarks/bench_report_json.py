@@ -131,7 +131,8 @@ def main() -> None:
     figures: dict[str, list[float]] = {"this tree": [], "baseline": []}
     same: bool | None = None
     if base is not None:
-        same = cpu_ms(encode(base))[1] == out
+        # a baseline before 797357b ends its document with the newline `desk risk` now writes apart
+        same = cpu_ms(encode(base))[1].removesuffix(b"\n") == out.removesuffix(b"\n")
     for _ in range(args.runs):
         figures["this tree"].append(cpu_ms(encode(this))[0])
         reference.sample(1)
