@@ -652,14 +652,9 @@ def _units_of_legs(f: object, portfolio: Portfolio) -> dict[tuple[str, str, str]
     return units
 
 
-def margin_needed(portfolio: Portfolio, move: float) -> tuple[object, FloatArray]:
-    """Per margin unit, in its settle currency: the margin to add (> 0) so its ratio stays below 1.0 at
-    every uniform move within ±``move``, or the margin it can spare (< 0) while still doing so."""
-    f = compile_portfolio(portfolio)
-    return f, _margin_needs(f, move)
-
-
 def _margin_needs(f: CompiledPortfolio, move: float) -> FloatArray:
+    """Per margin unit of ``f``, in its settle currency: the margin to add (> 0) so its ratio stays
+    below 1.0 at every uniform move within ±``move``, or the margin it can spare (< 0) meanwhile."""
     path = np.linspace(-move, move, 2 * _PATH_POINTS + 1)
     # every mark moves together: one driver
     factors = np.maximum(1.0 + path, _MIN_FACTOR)[:, None]
@@ -700,18 +695,8 @@ def _transfer_side(leg: BookLeg, compiled: object, needs: FloatArray, prices: Ma
     return (leg, settle, float(needs[u]), rate)
 
 
-def transfer_for(hedge: Hedge, portfolio: Portfolio, compiled: object, needs: FloatArray,
-                 prices: Mapping[str, float], move: float,
-                 units: Mapping[tuple[str, str, str], int] | None = None) -> Transfer | None:
-    """The transfer between the hedge's two accounts that keeps both legs alive within ±``move``
-    (``units``: :func:`_units_of_legs` of ``compiled``, computed once for many hedges)."""
-    if units is None:
-        units = _units_of_legs(compiled, portfolio)
-    return _transfer_between(_transfer_side(hedge.long, compiled, needs, prices, units),
-                             _transfer_side(hedge.short, compiled, needs, prices, units), move)
-
-
 def _transfer_between(long: _Side | None, short: _Side | None, move: float) -> Transfer | None:
+    """The transfer between the hedge's two accounts that keeps both legs alive within ±``move``."""
     sides = [x for x in (long, short) if x is not None]
     short_of = [x for x in sides if x[2] >= 0]
     if not short_of:
@@ -807,7 +792,6 @@ __all__ = [
     "exposures",
     "find_hedges",
     "hedges_near_break",
-    "margin_needed",
     "transfer_text",
     "underlying_of",
 ]

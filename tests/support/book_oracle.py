@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -161,12 +162,61 @@ def stress(portfolio: Portfolio, all_legs: list[B.BookLeg], shocks: np.ndarray,
                         tuple(first), tuple(gone_at), tuple(labels)), tuple(warnings)
 
 
+def margin_needs(outside: Portfolio, move: float) -> tuple[Any, list[float]]:
+    """Per unit of the portfolio outside the pools: the most its maintenance exceeds its equity on the
+    uniform path within ±``move`` (> 0: margin to add; < 0: to spare), unit by unit."""
+    f = compile_portfolio(outside)
+    path = np.linspace(-move, move, 2 * B._PATH_POINTS + 1)
+    factors = np.maximum(1.0 + path, B._MIN_FACTOR)[:, None]
+    equity, mm = unit_state_moved(f, np.zeros(len(f.positions), dtype=np.intp), factors)
+    return f, [max((mm[:, u] - equity[:, u]).tolist()) for u in range(f.n_units)]
+
+
+def transfer(hedge: B.Hedge, outside: Portfolio, compiled: Any, needs: list[float],
+             prices: Mapping[str, float], move: float) -> B.Transfer | None:
+    """The hedge's transfer as book.py's docstring says it, side by side for this one hedge: the leg
+    short of margin receives (the larger need in USD), the other account gives what it can spare."""
+    sides = []
+    for leg in (hedge.long, hedge.short):
+        if leg.kind == "spot":
+            continue
+        unit = next((int(compiled.unit_of[i]) for i, p in enumerate(compiled.positions)
+                     if outside.accounts[int(compiled.unit_account[compiled.unit_of[i]])].name == leg.account
+                     and p.symbol == leg.symbol and p.leg.value == leg.leg), None)
+        if unit is None:
+            continue
+        settle = compiled.unit_settle[unit]
+        rate = 1.0 if settle.upper() in B.DOLLARS else prices.get(settle)
+        if rate is not None:
+            sides.append((leg, settle, needs[unit], rate))
+    short_of = [x for x in sides if x[2] >= 0]
+    if not short_of:
+        return None
+    leg, currency, need, rate = max(short_of, key=lambda x: x[2] * x[3])
+    amount = B._round_up(need)
+    donors = [x for x in sides
+              if x[0] is not leg and x[0].account != leg.account and B._round_down(-x[2]) > 0]
+    if not donors:
+        return B.Transfer(move, leg.account, currency, amount, amount * rate, None, None, None, False,
+                          amount * rate)
+    d_leg, d_currency, d_need, d_rate = donors[0]
+    if B._round_down(-d_need) * d_rate >= amount * rate:
+        source_amount = B._round_up(amount * rate / d_rate) if d_rate != rate else amount
+        if source_amount > -d_need:
+            source_amount = B._round_down(-d_need)
+        return B.Transfer(move, leg.account, currency, amount, amount * rate, d_leg.account, d_currency,
+                          source_amount, True)
+    give = B._round_down(-d_need)
+    return B.Transfer(move, leg.account, currency, give * d_rate / rate, give * d_rate, d_leg.account,
+                      d_currency, give, False, amount * rate - give * d_rate)
+
+
 def book(portfolio: Portfolio, risk: RiskReport, move: float, betas: Mapping[str, float] | None) -> B.Book:
     all_legs = legs(portfolio, risk)
     outside = dataclasses.replace(portfolio, accounts=tuple(B._outside_pool(a) for a in portfolio.accounts))
-    compiled, needs = B.margin_needed(outside, move)
+    compiled, needs = margin_needs(outside, move)
     prices = B.reference_prices(all_legs)
-    paired = [dataclasses.replace(h, transfer=B.transfer_for(h, outside, compiled, needs, prices, move))
+    paired = [dataclasses.replace(h, transfer=transfer(h, outside, compiled, needs, prices, move))
               for h in hedges(all_legs)]
     uniform, w1 = stress(portfolio, all_legs, B.SHOCKS, None)
     beta, w2 = stress(portfolio, all_legs, B.SHOCKS, dict(betas or {}))
