@@ -525,14 +525,9 @@ def _first_on_the_way(gone: npt.NDArray[np.bool_], ratios: FloatArray, zero: int
     return None
 
 
-def book_stress(portfolio: Portfolio, legs: Sequence[BookLeg], *, shocks: FloatArray = SHOCKS,
-                betas: Mapping[str, float] | None = None) -> tuple[BookStress, tuple[str, ...]]:
-    """The book's P&L and the first unit liquidated at every shock (uniform, or by ``betas``)."""
-    return _book_stress(portfolio, _Modelled(portfolio, legs), shocks, betas)
-
-
 def _book_stress(portfolio: Portfolio, modelled: _Modelled, shocks: FloatArray,
                  betas: Mapping[str, float] | None) -> tuple[BookStress, tuple[str, ...]]:
+    """The book's P&L and the first unit liquidated at every shock (uniform, or by ``betas``)."""
     s = np.asarray(shocks, dtype=np.float64).reshape(-1)
     # a pooled account's cross positions and collateral are its pool's (below); its isolated
     # positions stay units of their own
@@ -787,7 +782,6 @@ __all__ = [
     "Hedge",
     "Transfer",
     "book_legs",
-    "book_stress",
     "compute_book",
     "exposures",
     "find_hedges",

@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desk.domain.book import book_legs, book_stress, compute_book
-from desk.domain.engine import compute_risk
+from desk.domain.book import compute_book
 from desk.domain.model import Portfolio
 from desk.exchanges.demo.catalog import ACCOUNTS
 from tests.support.demo import manual_market
@@ -26,9 +25,9 @@ def test_a_pooled_account_is_one_unit_worth_its_total_equity_with_its_collateral
     held = next(a for a in ACCOUNTS if a.name == "demo-bybit-uta")
     (h,) = held.positions
     shocks = np.array([-0.10, -0.05, 0.0, 0.03, 0.10])
-    stress, warnings = book_stress(portfolio, book_legs(portfolio, compute_risk(portfolio).positions()),
-                                   shocks=shocks)
-    assert warnings == () and stress.units == ("demo-bybit-uta USD pool",)
+    book = compute_book(portfolio, shocks=shocks)
+    stress = book.stress[0]  # the uniform curve
+    assert book.warnings == () and stress.units == ("demo-bybit-uta USD pool",)
 
     def total_equity(s: float) -> float:  # USDT wallet + the long's PnL + BTC at its moved index
         return held.wallets["USDT"] + h.contracts * (mark * (1 + s) - h.entry_price) + \
@@ -52,8 +51,7 @@ def test_the_pool_is_liquidated_where_its_whole_margin_is_gone():
     s_liq = (mm - at_zero) / slope
     assert -0.30 < s_liq < -0.15  # far beyond the 500 USDT wallet alone (≈ −1 %)
     shocks = np.array([s_liq + 0.005, 0.0, s_liq - 0.005])
-    legs = book_legs(portfolio, compute_risk(portfolio).positions())
-    stress, _ = book_stress(portfolio, legs, shocks=shocks)
+    stress = compute_book(portfolio, shocks=shocks).stress[0]  # the uniform curve
     assert stress.first_liquidated == (None, None, "demo-bybit-uta USD pool")
     # liquidated on the way: its whole total equity at 0 is lost
     assert stress.pnl_usd[2] == pytest.approx(-(held.wallets["USDT"] + h.contracts * (mark - h.entry_price)
