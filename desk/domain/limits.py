@@ -124,15 +124,35 @@ def _amount_shown(cum: float, tier: Tier) -> str:
     return _g(cum) + (" (derived by §0)" if tier.maintenance_amount is None else "")
 
 
+#: (low, high) of each number of a tier, in the order they are checked; an omitted one (None) is in
+#: bounds, and so is the open-ended last tier's infinite cap. Declared once for both checks below.
+_TIER_NUMBER_BOUNDS: dict[str, tuple[float, float]] = {
+    "notional_floor": (0.0, MAX_NOTIONAL),
+    "maintenance_amount": (0.0, MAX_NOTIONAL),
+    "notional_cap": (0.0, MAX_NOTIONAL),
+    "mmr": (0.0, 1.0),
+    "max_leverage": (MIN_LEVERAGE, MAX_LEVERAGE),
+}
+
+
+# the same bounds by name, for the plain check of thousands of tiers written out (a third faster)
+_FLOOR_LOW, _FLOOR_HIGH = _TIER_NUMBER_BOUNDS["notional_floor"]
+_AMOUNT_LOW, _AMOUNT_HIGH = _TIER_NUMBER_BOUNDS["maintenance_amount"]
+_CAP_LOW, _CAP_HIGH = _TIER_NUMBER_BOUNDS["notional_cap"]
+_MMR_LOW, _MMR_HIGH = _TIER_NUMBER_BOUNDS["mmr"]
+_LEVERAGE_LOW, _LEVERAGE_HIGH = _TIER_NUMBER_BOUNDS["max_leverage"]
+
+
 def _tier_numbers_plainly_in_bounds(tiers: tuple[Tier, ...]) -> bool:
     """True when :func:`_check_tier_numbers` has nothing to say (no label is formed to find out);
-    False: it says what. A NaN fails every comparison."""
+    False: it says what. A NaN fails every comparison (a NaN cap is left to the careful check, which
+    does not check a cap that is not finite)."""
     for t in tiers:
         amount, cap, leverage = t.maintenance_amount, t.notional_cap, t.max_leverage
-        if not (0.0 <= t.notional_floor <= MAX_NOTIONAL and 0.0 <= t.mmr <= 1.0
-                and (amount is None or 0.0 <= amount <= MAX_NOTIONAL)
-                and (0.0 <= cap <= MAX_NOTIONAL or cap == math.inf)
-                and (leverage is None or MIN_LEVERAGE <= leverage <= MAX_LEVERAGE)):
+        if not (_FLOOR_LOW <= t.notional_floor <= _FLOOR_HIGH and _MMR_LOW <= t.mmr <= _MMR_HIGH
+                and (amount is None or _AMOUNT_LOW <= amount <= _AMOUNT_HIGH)
+                and (_CAP_LOW <= cap <= _CAP_HIGH or cap == math.inf)
+                and (leverage is None or _LEVERAGE_LOW <= leverage <= _LEVERAGE_HIGH)):
             return False
     return True
 
@@ -140,12 +160,10 @@ def _tier_numbers_plainly_in_bounds(tiers: tuple[Tier, ...]) -> bool:
 def _check_tier_numbers(tiers: tuple[Tier, ...], single: bool) -> None:
     for i, t in enumerate(tiers):
         prefix = "" if single else f"tiers[{i}]."
-        check_number(t.notional_floor, f"{prefix}notional_floor", 0.0, MAX_NOTIONAL)
-        check_number(t.maintenance_amount, f"{prefix}maintenance_amount", 0.0, MAX_NOTIONAL)
-        if math.isfinite(t.notional_cap):
-            check_number(t.notional_cap, f"{prefix}notional_cap", 0.0, MAX_NOTIONAL)
-        check_number(t.mmr, f"{prefix}mmr", 0.0, 1.0)
-        check_number(t.max_leverage, f"{prefix}max_leverage", MIN_LEVERAGE, MAX_LEVERAGE)
+        for name, (low, high) in _TIER_NUMBER_BOUNDS.items():
+            value = getattr(t, name)
+            if name != "notional_cap" or math.isfinite(value):  # the last tier's cap is open-ended
+                check_number(value, f"{prefix}{name}", low, high)
 
 
 def _slack(scale: float) -> float:
