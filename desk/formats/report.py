@@ -65,11 +65,7 @@ PositionStatus = Literal["ok", "past_liquidation", "no_liquidation"]
 
 def position_status(doc: PositionDoc) -> PositionStatus:
     """The document's status, derived from ``liquidatable`` and the liquidation price in older reports."""
-    if doc.status is not None:
-        return doc.status
-    if doc.liquidatable:
-        return "past_liquidation"
-    return "no_liquidation" if doc.liquidation_price is None else "ok"
+    return doc.status if doc.status is not None else _status(doc.liquidatable, doc.liquidation_price)
 
 
 def _status(liquidatable: bool, liquidation_price: float | None) -> PositionStatus:
