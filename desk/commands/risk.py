@@ -172,9 +172,8 @@ def _run(args: argparse.Namespace) -> int:
         what_if["target_distance"] = target_distance
     book = _book(portfolio, move, report)
     # rendered whole before anything is written: no half report on stdout
-    end = b""
     if args.json:
-        data, end = encode_report(report, what_if=what_if, book=book), b"\n"
+        data = encode_report(report, what_if=what_if, book=book)
     else:
         text = io.StringIO()
         print_report(report, what_if, text, colour=_use_colour(sys.stdout))
@@ -193,7 +192,8 @@ def _run(args: argparse.Namespace) -> int:
         funding = _funding_text(portfolio, report, rate)
         data += funding.encode(sys.stdout.encoding or "utf-8", errors="replace")
     sys.stdout.buffer.write(data)
-    sys.stdout.buffer.write(end)
+    if args.json:
+        sys.stdout.buffer.write(b"\n")  # apart: appending it would copy the whole document
     sys.stdout.flush()
     return 0
 
