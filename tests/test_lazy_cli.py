@@ -70,9 +70,10 @@ def test_risk_loads_its_own_command_and_nothing_heavy(subprocess_env: dict[str, 
     assert len(report["accounts"]) == len(json.loads(EXAMPLE.read_text())["accounts"])
     assert heavy_in(modules) == []
     assert commands_in(modules) == {"risk"}
-    # the book's betas come from the demo catalog, but the simulated market is not started
-    assert "desk.exchanges.demo.catalog" in modules
-    assert "desk.exchanges.demo.market" not in modules
+    # the book's betas are desk.domain.betas': the demo venue (which moves its market by them) is
+    # not loaded at all
+    assert "desk.domain.betas" in modules
+    assert not {m for m in modules if m.startswith("desk.exchanges")}
 
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])

@@ -296,13 +296,13 @@ def _pool_funding_lines(risk: Any, pool: Any) -> list[str]:
 
 def _book(portfolio: Any, move: float, report: Any) -> Any:
     """The whole book (issue 21) for a file of several accounts or with spot balances, else None.
-    Betas for the BTC move: the demo catalog's, as in the dashboard's stress panel."""
+    Betas for the BTC move: the defaults, as in the dashboard's stress panel."""
     if len(portfolio.accounts) < 2 and not any(a.spot for a in portfolio.accounts):
         return None
+    from desk.domain.betas import DEFAULT_BETAS
     from desk.domain.book import compute_book
-    from desk.exchanges.demo.catalog import ASSETS
 
-    return compute_book(portfolio, move=move, betas={a.name: a.beta for a in ASSETS}, risk=report)
+    return compute_book(portfolio, move=move, betas=dict(DEFAULT_BETAS), risk=report)
 
 
 def print_book(book: Any, out: TextIO) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from desk.domain.betas import DEFAULT_BETAS
 from desk.domain.model import CollateralTier, Kind, Leg, MarginMode, Side, Tier
 from desk.domain.protection import OrderKind
 
@@ -31,13 +32,13 @@ class Asset:
     name: str
     start_price: float
     daily_vol: float  # standard deviation of the daily log return
-    beta: float  # sensitivity of the log return to BTC's
+    beta: float  # sensitivity of the log return to BTC's (desk.domain.betas)
 
 
 ASSETS: tuple[Asset, ...] = (
-    Asset("BTC", 62_000.0, 0.030, 1.0),
-    Asset("ETH", 3_000.0, 0.040, 1.2),
-    Asset("SOL", 145.0, 0.055, 1.5),
+    Asset("BTC", 62_000.0, 0.030, DEFAULT_BETAS["BTC"]),
+    Asset("ETH", 3_000.0, 0.040, DEFAULT_BETAS["ETH"]),
+    Asset("SOL", 145.0, 0.055, DEFAULT_BETAS["SOL"]),
 )
 
 

@@ -5,9 +5,10 @@ its beta, with the liquidation point (ratio 1.0) marked and labelled with its sh
 Ratios come from :func:`desk.domain.scenario.stress_grid`; the crossing from
 :func:`desk.domain.whatif.stress_liquidation_shock` (the same engine, refined by bisection).
 
-Betas: a small table, editable in the panel ("ETH=1.2, SOL=1.5"); the default is the demo venue's
-catalog (:data:`desk.exchanges.demo.catalog.ASSETS`: each asset's sensitivity of its log return to
-BTC's). Keys are base assets (``ETH``) or full symbols; an asset not listed follows BTC one to one.
+Betas: a small table, editable in the panel ("ETH=1.2, SOL=1.5"); the default is
+:data:`desk.domain.betas.DEFAULT_BETAS` (each asset's sensitivity of its log return to BTC's, the
+demo market's too). Keys are base assets (``ETH``) or full symbols; an asset not listed follows
+BTC one to one.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ RATIO_CAP = 3.0  # ratios above this (or ∞: the balance is gone) are drawn at 
 
 
 def default_betas() -> dict[str, float]:
-    """The demo venue's betas (its catalog), as the default table."""
-    from desk.exchanges.demo.catalog import ASSETS
+    """The default betas (desk.domain.betas, the demo market's too), as the default table."""
+    from desk.domain.betas import DEFAULT_BETAS
 
-    return {a.name: a.beta for a in ASSETS}
+    return dict(DEFAULT_BETAS)
 
 
 def parse_betas(text: str) -> dict[str, float]:
