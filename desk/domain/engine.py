@@ -1010,11 +1010,13 @@ def unit_state_moved(f: _Flat, driver: IntArray, driver_factors: FloatArray) -> 
     position of one beta together). The same figures as ``unit_state_at(f, driver_factors[:, driver])``
     up to rounding in the sums.
 
-    Why: a position that stays in one tier over the rows has a value linear in the factor (linear
-    contracts) or in its inverse (inverse contracts), and so has its PnL and maintenance margin; such
-    positions are summed per unit and driver once, and the grid costs rows × units × drivers instead
-    of rows × positions. Only positions whose notional crosses a tier floor within the rows are
-    evaluated row by row, exactly as :func:`unit_state_at` does."""
+    Why: within one tier a position's value is linear in the factor (linear contracts) or in its
+    inverse (inverse contracts), and so are its PnL and maintenance margin; positions are summed per
+    unit and driver once, in the tier they are in at the lowest value they take over the rows, and the
+    grid costs rows × units × drivers instead of rows × positions. A position whose value crosses tier
+    floors within the rows adds, for each floor crossed, the step of §0's MM there (ΔMMR × value −
+    Δcum) from the first row at or above that floor on: see :func:`_tier_steps`. Only positions
+    without a finite value over the rows are evaluated row by row, as :func:`unit_state_at` does."""
     rows = driver_factors.shape[0]
     n_units, n_drivers = f.n_units, driver_factors.shape[1]
     if not len(driver):
@@ -1026,15 +1028,15 @@ def unit_state_moved(f: _Flat, driver: IntArray, driver_factors: FloatArray) -> 
     v_low, v_high = _value(f, low), _value(f, high)
     basis_low = np.where(f.entry_basis, f.v_entry, np.minimum(v_low, v_high))
     basis_high = np.where(f.entry_basis, f.v_entry, np.maximum(v_low, v_high))
+    regular = np.isfinite(basis_low) & np.isfinite(basis_high)
     index = _tier_index(f, basis_low)
-    steady = (index == _tier_index(f, basis_high)) & np.isfinite(basis_low) & np.isfinite(basis_high)
     rate, cum = _tier_terms(f, index)
     # value = a × factor (linear) or a / factor (inverse); PnL = σ·value − σ·v_entry;
     # MM = (rate + fee)·value − cum on the price basis, fee·value + (v_entry·rate − cum) on the entry's
     a = np.where(f.inverse, f.q / f.mark, f.q * f.mark)
     mm_slope = np.where(f.entry_basis, 0.0, rate) + f.fee
     mm_const = np.where(f.entry_basis, f.v_entry * rate, 0.0) - cum
-    s = np.flatnonzero(steady)
+    s = np.flatnonzero(regular)
     column = (f.unit_of[s] * n_drivers + driver[s]) * 2 + f.inverse[s]
     size = n_units * n_drivers * 2
     equity_terms = _sum(column, (f.sigma * a)[s], size).reshape(n_units, n_drivers * 2)
@@ -1044,13 +1046,82 @@ def unit_state_moved(f: _Flat, driver: IntArray, driver_factors: FloatArray) -> 
     entry_terms = _sum(f.unit_of[s], (-f.sigma * f.v_entry)[s], n_units)
     equity = moves @ equity_terms.T + (f.unit_balance + entry_terms)
     total_mm = moves @ mm_terms.T + _sum(f.unit_of[s], mm_const[s], n_units)
-    crossing = np.flatnonzero(~steady)
+    last = _tier_index(f, basis_high)
+    crossing = np.flatnonzero(regular & (last > index))
     if len(crossing):
-        r = _rows(f, np.zeros(len(crossing), dtype=np.intp), crossing)
-        pnl, mm = _unit_sums_at(r, f.unit_of[crossing], r.mark * driver_factors[:, driver[crossing]], n_units)
+        total_mm += _tier_steps(f, crossing, index[crossing], last[crossing], a[crossing], driver,
+                                driver_factors)
+    odd = np.flatnonzero(~regular)
+    if len(odd):
+        r = _rows(f, np.zeros(len(odd), dtype=np.intp), odd)
+        pnl, mm = _unit_sums_at(r, f.unit_of[odd], r.mark * driver_factors[:, driver[odd]], n_units)
         equity += pnl
         total_mm += mm
     return equity, total_mm
+
+
+def _tier_steps(f: _Flat, crossing: IntArray, first_tier: IntArray, last_tier: IntArray, a: FloatArray,
+                driver: IntArray, driver_factors: FloatArray) -> FloatArray:
+    """What :func:`unit_state_moved`'s sums in each position's ``first_tier`` leave out of the MM of
+    the ``crossing`` positions (their value crosses tier floors within the rows, up to ``last_tier``;
+    ``a``: their value per unit of factor, or of its inverse), per (row, unit).
+
+    MM in tier k is value × MMR_k − cum_k; tier k + 1 adds (MMR_k+1 − MMR_k) × value − (cum_k+1 −
+    cum_k) at every row whose value is at or above floor k + 1 — on a linear contract the rows of the
+    highest factors, on an inverse one those of the lowest. Which rows: the value is computed
+    at every row exactly as the row-by-row evaluation computes it and compared with the floor, so a
+    row exactly on a floor falls in the same tier both ways. Each step is then added once, at the
+    first such row in the order of rising value, and carried to the rest by a running sum: rows ×
+    crossed floors comparisons, no sum over rows × positions."""
+    rows, n_drivers = driver_factors.shape
+    # every (position, floor) pair crossed: floors first_tier + 1 … last_tier of each position
+    count = last_tier - first_tier
+    pos = np.repeat(crossing, count)
+    first_of_position = np.cumsum(count) - count
+    tier = np.repeat(first_tier + 1, count) + (np.arange(len(pos)) - np.repeat(first_of_position, count))
+    inverse, d = f.inverse[pos], driver[pos]
+    # each driver's factors rising; the rows in the order of rising value are those of rising factor
+    # (linear) or of falling factor (inverse)
+    rising = np.argsort(driver_factors, axis=0, kind="stable")
+    ordered = np.take_along_axis(driver_factors, rising, axis=0)
+    # the first row (in that order) at or above each pair's floor, by bisection: the value is
+    # monotone in the order, and each probe computes it exactly as the row-by-row evaluation does
+    floor, q, mark = f.floors[pos, tier], f.q[pos], f.mark[pos]
+    lo = np.zeros(len(pos), dtype=np.intp)
+    hi = np.full(len(pos), rows, dtype=np.intp)
+    for _ in range(rows.bit_length()):
+        mid = (lo + hi) // 2
+        at = np.minimum(mid, rows - 1)
+        price = mark * ordered[np.where(inverse, rows - 1 - at, at), d]
+        above = floor <= np.where(inverse, q / price, q * price)
+        open_ = lo < hi
+        hi = np.where(open_ & above, mid, hi)
+        lo = np.where(open_ & ~above, mid + 1, lo)
+    # each step added at its first row per (unit, driver, kind) and carried to the rows above by a
+    # running sum, in that column's own row order
+    columns, column = np.unique((f.unit_of[pos] * n_drivers + d) * 2 + inverse, return_inverse=True)
+    width = len(columns)
+    slot = lo * width + column.reshape(-1)
+    rate_steps = np.cumsum(_sum(slot, (f.rates[pos, tier] - f.rates[pos, tier - 1]) * np.repeat(a, count),
+                                rows * width).reshape(rows, width), axis=0)
+    cum_steps = np.cumsum(_sum(slot, f.cums[pos, tier] - f.cums[pos, tier - 1], rows * width
+                               ).reshape(rows, width), axis=0)
+    out = np.zeros((rows, f.n_units))
+    mm = np.empty((rows, width))
+    kind_of = columns % (2 * n_drivers)  # driver × 2 + inverse
+    for k in np.unique(kind_of).tolist():
+        mine = np.flatnonzero(kind_of == k)
+        order = rising[:, k // 2] if k % 2 == 0 else rising[::-1, k // 2]
+        with np.errstate(divide="ignore"):
+            factor = ordered[:, k // 2] if k % 2 == 0 else 1.0 / ordered[::-1, k // 2]
+        step = factor[:, None] * rate_steps[:, mine] - cum_steps[:, mine]
+        back = np.empty(rows, dtype=np.intp)  # row r of the grid is row back[r] of the order
+        back[order] = np.arange(rows)
+        mm[:, mine] = step[back]
+    unit = columns // (2 * n_drivers)
+    first = np.flatnonzero(np.concatenate([[True], unit[1:] != unit[:-1]]))
+    out[:, unit[first]] = np.add.reduceat(mm, first, axis=1)
+    return out
 
 
 def unit_ratios_at(f: _Flat, factors: FloatArray) -> FloatArray:
