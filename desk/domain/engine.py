@@ -476,6 +476,10 @@ class PlanCache:
         self.hits = 0
         self.compiles = 0
         self._plans: OrderedDict[tuple[str, str], _AccountPlan] = OrderedDict()
+        # the account object each plan was last served for, with that plan (one value: set at once):
+        # the same object again (an account is frozen) needs no comparison of its static fields —
+        # the report and then the book compile one portfolio twice
+        self._served: dict[tuple[str, str], tuple[Account, _AccountPlan]] = {}
 
     def plan(self, account: Account) -> _AccountPlan:
         return self.plans((account,))[0]
@@ -491,28 +495,38 @@ class PlanCache:
         return self._batch(accounts, keys)
 
     def _batch(self, accounts: Sequence[Account], keys: list[tuple[str, str]]) -> list[_AccountPlan]:
-        statics = [_static_key(account) for account in accounts]
         found: list[_AccountPlan | None] = []
-        for key, static in zip(keys, statics, strict=True):
+        statics: list[tuple[object, ...] | None] = []
+        for key, account in zip(keys, accounts, strict=True):
+            served = self._served.get(key)
+            if served is not None and served[0] is account:
+                found.append(served[1])
+                statics.append(None)
+                continue
+            static = _static_key(account)
             plan = self._plans.get(key)
             found.append(plan if plan is not None and plan.static == static else None)
+            statics.append(static)
         stale = [i for i, plan in enumerate(found) if plan is None]
         if stale:
-            compiled = _compile_accounts([accounts[i] for i in stale], [statics[i] for i in stale])
+            compiled = _compile_accounts([accounts[i] for i in stale],
+                                         [cast(tuple[object, ...], statics[i]) for i in stale])
             for i, plan in zip(stale, compiled, strict=True):
                 found[i] = plan
                 self._plans[keys[i]] = plan
         self.compiles += len(stale)
         self.hits += len(accounts) - len(stale)
         plans = cast(list[_AccountPlan], found)
-        for key, plan in zip(keys, plans, strict=True):
+        for key, plan, account in zip(keys, plans, accounts, strict=True):
+            self._served[key] = (account, plan)
             try:
                 self._plans.move_to_end(key)
             except KeyError:  # evicted by a plan compiled in this batch, or by another thread: back in
                 self._plans[key] = plan
             while len(self._plans) > self.size:
                 with contextlib.suppress(KeyError):  # emptied meanwhile by another thread
-                    self._plans.popitem(last=False)
+                    evicted, _ = self._plans.popitem(last=False)
+                    self._served.pop(evicted, None)
         return plans
 
     def __len__(self) -> int:
@@ -527,6 +541,7 @@ class PlanCache:
 
     def clear(self) -> None:
         self._plans.clear()
+        self._served.clear()
 
 
 #: the plans of callers that bring no cache of their own (the CLI, the charts, the demo venue)
@@ -1109,7 +1124,7 @@ def _tier_steps(f: _Flat, crossing: IntArray, first_tier: IntArray, last_tier: I
     out = np.zeros((rows, f.n_units))
     mm = np.empty((rows, width))
     kind_of = columns % (2 * n_drivers)  # driver × 2 + inverse
-    for k in np.unique(kind_of).tolist():
+    for k in np.flatnonzero(np.bincount(kind_of)).tolist():  # (np.unique would load numpy.ma: 6 ms)
         mine = np.flatnonzero(kind_of == k)
         order = rising[:, k // 2] if k % 2 == 0 else rising[::-1, k // 2]
         with np.errstate(divide="ignore"):

@@ -452,3 +452,34 @@ def test_the_nearest_shock_of_each_account_is_the_first_unit_of_the_smallest_siz
             best = min(finite, key=lambda u: (abs(unit_shock[u]), u))
             assert got[a] == unit_shock[best]
             assert math.copysign(1, got[a]) == math.copysign(1, unit_shock[best])
+
+
+def test_the_same_account_object_again_is_served_its_plan_without_comparing_its_fields(monkeypatch):
+    # the report and then the book compile one portfolio twice: the second time, the very account
+    # objects of the first need no static key; an equal copy still does, and an edit compiles afresh
+    live = book()
+    edited = replace_position(live, 0, contracts=7.0)
+    want_live = compute_arrays(Portfolio((live,)), plans=PlanCache())
+    want_edited = compute_arrays(Portfolio((edited,)), plans=PlanCache())
+    plans = PlanCache()
+    compute_arrays(Portfolio((live,)), plans=plans)
+    plan = plans.peek(live.name, live.venue)
+    real_key, keyed = engine._static_key, []
+
+    def counting(account: Account) -> tuple[object, ...]:
+        keyed.append(account)
+        return real_key(account)
+
+    monkeypatch.setattr(engine, "_static_key", counting)
+    assert_same(compute_arrays(Portfolio((live,)), plans=plans), want_live)
+    assert keyed == [] and (plans.hits, plans.compiles) == (1, 1)
+    assert plans.peek(live.name, live.venue) is plan
+    copy = dataclasses.replace(live)
+    assert_same(compute_arrays(Portfolio((copy,)), plans=plans), want_live)
+    assert keyed == [copy] and (plans.hits, plans.compiles) == (2, 1)
+    assert_same(compute_arrays(Portfolio((edited,)), plans=plans), want_edited)
+    assert keyed == [copy, edited] and plans.compiles == 2
+    # the first object again, after the edit replaced its plan: compared, and compiled afresh — never
+    # served the edit's plan
+    assert_same(compute_arrays(Portfolio((live,)), plans=plans), want_live)
+    assert keyed == [copy, edited, live] and plans.compiles == 3
