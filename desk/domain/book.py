@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -576,15 +577,15 @@ def _book_stress(portfolio: Portfolio, modelled: _Modelled, shocks: FloatArray,
         change = (np.where(gone, 0.0, worth) - start)[:, priced]
         # added unit by unit in order, as the curve always was (the same floats, not a pairwise sum)
         pnl = _running_sum(change)
-        kept = np.asarray(owners, dtype=object)[priced]
-        for name in per_account:
-            mine = np.flatnonzero(kept == name)
-            if len(mine):
-                per_account[name] = _running_sum(change[:, mine])
+        columns_of: dict[str, list[int]] = {}  # each account's priced units, as columns of change
+        for column, owner in enumerate(itertools.compress(owners, priced.tolist())):
+            columns_of.setdefault(owner, []).append(column)
+        for name, mine in columns_of.items():
+            per_account[name] = _running_sum(change[:, mine])
         up = _first_on_the_way(gone, ratios, zero, labels, 1)
         down = _first_on_the_way(gone, ratios, zero, labels, -1)
-        for i in range(len(s)):
-            names = tuple([labels[u] for u in np.flatnonzero(gone[i]).tolist()])
+        for i, row in enumerate(gone.tolist()):
+            names = tuple(itertools.compress(labels, row))
             liquidated[i] = names
             if names:
                 first[i] = up if i >= zero else down

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -87,12 +88,14 @@ class StressGrid:
     position_margin_ratio: Mapping[tuple[str, str], FloatArray]
 
 
-def _beta(p: Position, betas: Mapping[str, float] | None) -> float:
-    if not betas:
-        return 1.0
-    if p.symbol in betas:
-        return float(betas[p.symbol])
-    return float(betas.get(p.symbol.split("/")[0], 1.0))
+_SYMBOL = operator.attrgetter("symbol")
+
+
+def _beta(symbol: str, betas: Mapping[str, float]) -> float:
+    """The symbol's own beta, else its base asset's, else 1 (it follows BTC one to one)."""
+    if symbol in betas:
+        return float(betas[symbol])
+    return float(betas.get(symbol.split("/")[0], 1.0))
 
 
 def stress_factors(positions: Sequence[Position], shocks: FloatArray,
@@ -106,7 +109,15 @@ def stress_drivers(positions: Sequence[Position], shocks: FloatArray,
                    betas: Mapping[str, float] | None) -> tuple[IntArray, FloatArray]:
     """:func:`stress_factors` as (the driver of each position, multipliers shocks × drivers): the
     positions of one beta move together (:func:`desk.domain.engine.unit_state_moved`)."""
-    beta = np.array([_beta(p, betas) for p in positions], dtype=np.float64)
+    if betas:
+        by_symbol: dict[str, float] = {}  # a book has far fewer symbols than positions
+        for symbol in map(_SYMBOL, positions):
+            if symbol not in by_symbol:
+                by_symbol[symbol] = _beta(symbol, betas)
+        beta = np.fromiter(map(by_symbol.__getitem__, map(_SYMBOL, positions)), dtype=np.float64,
+                           count=len(positions))
+    else:
+        beta = np.ones(len(positions))
     distinct, driver = np.unique(beta, return_inverse=True)
     factors = np.maximum(1.0 + shocks[:, None] * distinct[None, :], 1e-3)
     return np.asarray(driver, dtype=np.intp).reshape(-1), factors
