@@ -56,3 +56,23 @@ def test_read_regular_refuses_a_directory_and_caps_the_size(tmp_path) -> None:
     big.write_bytes(b"x" * 100)
     assert read_regular(big, 10) == b"x" * 11  # one byte over the limit says "too big"
     assert read_regular(big, 1000) == b"x" * 100
+
+
+@pytest.mark.parametrize("size", [0, 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7])
+def test_read_regular_returns_every_byte_whatever_the_size(tmp_path, size: int) -> None:
+    data = os.urandom(size)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    assert read_regular(path, 4 << 20) == data
+    assert read_regular(path, size) == data  # exactly at the limit: all of it, nothing more to read
+    if size:
+        assert read_regular(path, size - 1) == data  # one over: the caller sees it is too big
+
+
+def test_read_regular_reads_on_past_the_size_the_file_claimed() -> None:
+    # /proc files are regular files that say they are empty; a file that grows while it is read is
+    # the same case: the size fstat gave is not where reading stops
+    path = Path("/proc/self/status")  # desk's machines are Linux
+    text = read_regular(path, 1 << 20)
+    assert os.stat(path).st_size == 0 and b"\nPid:" in text and text.endswith(b"\n")
+    assert len(read_regular(path, 10)) == 11
