@@ -42,9 +42,9 @@ import numpy.typing as npt
 from desk.domain import display
 from desk.domain.building import builder_for
 from desk.domain.engine import CompiledPortfolio, compile_portfolio, compute_risk, unit_state_moved
-from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Position, Side
+from desk.domain.model import Account, Kind, Leg, MarginMode, Portfolio, Side
 from desk.domain.position_math import pnl_at
-from desk.domain.report import PositionRisk, RiskReport, signed_distance
+from desk.domain.report import PositionRisk, RiskReport, at_or_past_liquidation, signed_distance
 from desk.domain.scenario import stress_drivers, stress_factors
 from desk.domain.suggest import amount_step
 from desk.domain.unified import _evaluate, compile_pool, cross_positions
@@ -231,11 +231,6 @@ _build_transfer = builder_for(Transfer)
 _VALUE: dict[object, str] = {m: m.value for e in (Kind, Side, Leg, MarginMode) for m in e}
 
 
-def _coin(p: Position) -> float:
-    q = p.contracts * p.contract_size
-    return q / p.mark_price if p.kind is Kind.INVERSE else q
-
-
 def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookLeg, ...]:
     """Every position (with the engine's figures ``risk``, matched by account, symbol, leg and margin
     mode: OKX holds one instrument cross and isolated at once) and spot balance as a leg. A position
@@ -245,22 +240,26 @@ def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookL
     underlyings: dict[str, str] = {}  # by symbol: a book has far fewer symbols than positions
     legs: list[BookLeg] = []
     append = legs.append
+    inverse = Kind.INVERSE
     for account in portfolio.accounts:
         name, venue = account.name, account.venue
         for p in account.positions:
-            symbol, leg = p.symbol, value[p.leg]
+            symbol, leg, mark = p.symbol, value[p.leg], p.mark_price
             r = figures.get((name, symbol, leg, value[p.margin_mode]))
             underlying = underlyings.get(symbol)
             if underlying is None:
                 underlying = underlyings[symbol] = underlying_of(symbol)
             kind, side = value[p.kind], value[p.side]
+            coin = p.contracts * p.contract_size  # in coins (module docstring): inverse ÷ mark
+            if p.kind is inverse:
+                coin /= mark
             if r is None:
-                append(_build_leg(name, venue, symbol, kind, side, leg, underlying, _coin(p), p.mark_price,
-                                  None, None, False, p.tick_size))
+                append(_build_leg(name, venue, symbol, kind, side, leg, underlying, coin, mark, None, None,
+                                  False, p.tick_size))
             else:
-                append(_build_leg(name, venue, symbol, kind, side, leg, underlying, _coin(p), p.mark_price,
-                                  r.liquidation_price, r.distance_to_liquidation, r.liquidatable,
-                                  p.tick_size))
+                append(_build_leg(name, venue, symbol, kind, side, leg, underlying, coin, mark,
+                                  r.liquidation_price, r.distance_to_liquidation,
+                                  at_or_past_liquidation(r.margin_ratio), p.tick_size))
         for b in account.spot:
             if b.amount == 0:
                 continue
@@ -510,9 +509,12 @@ class _Modelled:
 
 def _running_sum(columns: FloatArray) -> FloatArray:
     """0 + column 0 + column 1 + … row by row, in that order (as a loop of ``+=`` adds them): the
-    last of an accumulation, which is sequential where a sum may pair."""
-    start = np.zeros((columns.shape[0], 1))
-    return np.add.accumulate(np.concatenate([start, columns], axis=1), axis=1)[:, -1]
+    columns laid out as contiguous rows and reduced over that outer axis, which numpy adds one row
+    at a time into the result (it pairs terms only along the contiguous axis)."""
+    laid = np.empty((columns.shape[1] + 1, columns.shape[0]))
+    laid[0] = 0.0
+    laid[1:] = columns.T
+    return np.add.reduce(laid, axis=0)
 
 
 def _first_on_the_way(gone: npt.NDArray[np.bool_], ratios: FloatArray, zero: int, labels: Sequence[str],
@@ -584,8 +586,9 @@ def _book_stress(portfolio: Portfolio, modelled: _Modelled, shocks: FloatArray,
             per_account[name] = _running_sum(change[:, mine])
         up = _first_on_the_way(gone, ratios, zero, labels, 1)
         down = _first_on_the_way(gone, ratios, zero, labels, -1)
-        for i, row in enumerate(gone.tolist()):
-            names = tuple(itertools.compress(labels, row))
+        named = np.array(labels, dtype=object)  # picked by index in C, not label by label
+        for i, row in enumerate(gone):
+            names = tuple(named[np.flatnonzero(row)].tolist())
             liquidated[i] = names
             if names:
                 first[i] = up if i >= zero else down
@@ -693,19 +696,22 @@ def _transfer_side(leg: BookLeg, compiled: object, needs: FloatArray, prices: Ma
 
 def _transfer_between(long: _Side | None, short: _Side | None, move: float) -> Transfer | None:
     """The transfer between the hedge's two accounts that keeps both legs alive within ±``move``."""
-    sides = [x for x in (long, short) if x is not None]
-    short_of = [x for x in sides if x[2] >= 0]
-    if not short_of:
+    # the receiver: the side short of margin (need ≥ 0) with the larger need in USD, the long on a
+    # tie; the other side gives, if it is of another account and has margin to spare after rounding
+    if long is not None and long[2] >= 0:
+        receiver, other = long, short
+        if short is not None and short[2] >= 0 and short[2] * short[3] > long[2] * long[3]:
+            receiver, other = short, long
+    elif short is not None and short[2] >= 0:
+        receiver, other = short, long
+    else:
         return None
-    receiver = max(short_of, key=lambda x: x[2] * x[3])
     leg, currency, need, rate = receiver
     amount = _round_up(need)
-    donors = [x for x in sides if x[0] is not leg and x[0].account != leg.account
-              and _round_down(-x[2]) > 0]  # an account with margin to spare (after rounding)
-    if not donors:
+    if other is None or other[0].account == leg.account or not _round_down(-other[2]) > 0:
         return _build_transfer(move, leg.account, currency, amount, amount * rate, None, None, None, False,
                                amount * rate)
-    d_leg, d_currency, d_need, d_rate = donors[0]
+    d_leg, d_currency, d_need, d_rate = other
     spare_usd = _round_down(-d_need) * d_rate
     if spare_usd >= amount * rate:
         source_amount = _round_up(amount * rate / d_rate) if d_rate != rate else amount
