@@ -514,7 +514,7 @@ def _running_sum(columns: FloatArray) -> FloatArray:
     laid = np.empty((columns.shape[1] + 1, columns.shape[0]))
     laid[0] = 0.0
     laid[1:] = columns.T
-    return np.add.reduce(laid, axis=0)
+    return np.asarray(np.add.reduce(laid, axis=0), dtype=np.float64)
 
 
 def _first_on_the_way(gone: npt.NDArray[np.bool_], ratios: FloatArray, zero: int, labels: Sequence[str],
