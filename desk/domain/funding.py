@@ -201,15 +201,15 @@ def pool_funding_drift(account: Account, settle: str, origin: float,
     members = tuple(p for p in account.positions
                     if p.margin_mode is MarginMode.CROSS and p.settle == settle)
     payers: list[FundingPayer] = []
-    unknown: list[tuple[str, str]] = []
+    unknown: list[Position] = []
     for p in members:
         schedule = _schedule(p, origin)
         if schedule is None or p.funding_rate is None:
-            unknown.append((p.symbol, p.leg.value))
+            unknown.append(p)
             continue
         payers.append(FundingPayer(p.symbol, p.leg.value, p.funding_rate, schedule[1] / 3600.0, schedule[0],
                                    funding_payment(p, p.funding_rate)))
-    if not payers:
+    if not payers:  # (the positions without a rate are named only beside those with one)
         return None
     # the pool alone: its wallet and its cross positions (isolated ones pay from their own margin)
     pool = dataclasses.replace(account, wallets={settle: account.wallet(settle)}, positions=members)
@@ -225,7 +225,8 @@ def pool_funding_drift(account: Account, settle: str, origin: float,
         steps.append(PoolFundingStep(hours, paid, wallet - paid, ratio,
                                      tuple((r.symbol, r.leg, r.liquidation_price) for r in risk.positions)))
     when, note = _time_to_liquidation(pool, settle, payers, origin)
-    return PoolFundingDrift(settle, origin, tuple(payers), tuple(unknown), tuple(steps), when, note)
+    return PoolFundingDrift(settle, origin, tuple(payers), tuple((p.symbol, p.leg.value) for p in unknown),
+                            tuple(steps), when, note)
 
 
 def _time_to_liquidation(pool: Account, settle: str, payers: Sequence[FundingPayer],
