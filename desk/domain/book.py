@@ -177,10 +177,12 @@ class Hedge:
     def text(self) -> str:
         """"at BTC 71,400.0 the demo-bybit BTC/USDT:USDT short is liquidated; the demo-binance
         BTC/USDT:USDT long of 2.1 BTC is then unhedged"."""
-        leg, other = self.breaking, self.survivor
-        if leg is None or other is None:
+        breaks = self.breaks
+        if breaks is None:
             return (f"{self.long.label} against {self.short.label}: neither leg can be liquidated; "
                     "the hedge holds at any price")
+        # the legs read once, not through breaking and survivor (thousands of sentences; issue 18)
+        leg, other = (self.long, self.short) if breaks == "long" else (self.short, self.long)
         return (f"at {self.underlying} {display.price(leg.liquidation_price, leg.tick_size)} the {leg.label} "
                 f"is liquidated; the {other.label} of {display.quantity(self.hedged_coin, self.underlying)} "
                 "is then unhedged")

@@ -32,6 +32,7 @@ from desk.domain.report import (
     PositionRisk,
     RiskReport,
     Suggestion,
+    at_or_past_liquidation,
     signed_distance,
 )
 
@@ -404,23 +405,32 @@ def _funding_drift(d: FundingDrift) -> FundingDriftDoc:
 
 
 def _position(p: PositionRisk) -> PositionDoc:
-    liquidatable = p.liquidatable
+    liquidatable = at_or_past_liquidation(p.margin_ratio)  # p.liquidatable, without the property's call
     liquidation_price = p.liquidation_price
     distance = p.distance_to_liquidation
-    protection, drift = p.protection, p.funding_drift
-    return PositionDoc(
+    suggestions, protection, symbol_only = p.suggestions, p.protection, p.liquidation_price_symbol_only
+    # 30 arguments at most: CPython passes more through a list and a tuple (CALL_FUNCTION_EX), which
+    # made the 10,000 positions' documents cost twice as much; the last two fields, None for most
+    # positions (their default), are set after (issue 18)
+    doc = PositionDoc(
         p.symbol, p.leg, p.side, p.margin_mode, p.settle, p.kind, p.contracts, p.entry_price, p.mark_price,
         p.leverage, p.notional, p.unrealized_pnl, p.maintenance_margin, p.margin_ratio, p.venue_margin_ratio,
         liquidatable, liquidation_price, p.bankruptcy_price, distance,
         p.reported_liquidation_price, p.reported_bankruptcy_price,
-        [_suggestion(s) for s in p.suggestions],
-        _num(p.liquidation_price_symbol_only),
+        [_suggestion(s) for s in suggestions] if suggestions else [],
+        None if symbol_only is None else _num(symbol_only),
         p.liquidation_direction,  # type: ignore[arg-type]
-        _status(liquidatable, liquidation_price), _num(signed_distance(distance, liquidatable)),
+        _status(liquidatable, liquidation_price),
+        None if distance is None else _num(signed_distance(distance, liquidatable)),
         None if protection is None else _protection(protection),
-        p.adl_rank, p.funding_rate, p.next_funding_time, p.funding_interval_hours,
-        None if drift is None else _funding_drift(drift),
+        p.adl_rank, p.funding_rate, p.next_funding_time,
     )
+    interval, drift = p.funding_interval_hours, p.funding_drift
+    if interval is not None:
+        doc.funding_interval_hours = interval
+    if drift is not None:
+        doc.funding_drift = _funding_drift(drift)
+    return doc
 
 
 def _account(a: AccountRisk) -> AccountDoc:
@@ -451,9 +461,7 @@ def _leg(leg: BookLeg) -> BookLegDoc:
                       leg.liquidation_price, leg.distance_to_liquidation, leg.liquidatable)
 
 
-def _transfer(t: Transfer | None) -> TransferDoc | None:
-    if t is None:
-        return None
+def _transfer(t: Transfer) -> TransferDoc:
     return TransferDoc(t.move, t.to_account, t.currency, t.amount, t.amount_usd, t.source, t.source_currency,
                        t.source_amount, t.reaches, t.shortfall_usd)
 
@@ -462,11 +470,15 @@ def _hedge(h: Hedge, leg_docs: Mapping[int, BookLegDoc]) -> HedgeDoc:
     """``leg_docs``: the exposures' legs made already, by ``id`` of their BookLeg (a hedge's legs are
     among them: each is made once)."""
     breaks: Any = h.breaks
-    survivor = h.survivor
-    long = leg_docs.get(id(h.long)) or _leg(h.long)
-    short = leg_docs.get(id(h.short)) or _leg(h.short)
-    return HedgeDoc(h.underlying, long, short, h.hedged_coin, breaks, h.break_price, h.break_distance,
-                    None if survivor is None else survivor.label, h.text(), _transfer(h.transfer))
+    long, short = h.long, h.short
+    first, survivor = h.breaking, h.survivor  # both None, or both legs
+    transfer = h.transfer
+    return HedgeDoc(h.underlying, leg_docs.get(id(long)) or _leg(long),
+                    leg_docs.get(id(short)) or _leg(short), h.hedged_coin, breaks,
+                    None if first is None else first.liquidation_price,  # h.break_price, read once
+                    None if first is None else first.distance_to_liquidation,  # h.break_distance
+                    None if survivor is None else survivor.label, h.text(),
+                    None if transfer is None else _transfer(transfer))
 
 
 def _floats(values: FloatArray) -> list[float]:
