@@ -399,21 +399,23 @@ def _plainly_sound_tables(accounts: Sequence[Account]) -> dict[bool, set[int]]:
     """For each reading of a table the accounts make (``mmr_from_max_leverage`` or not), the ids of
     their tables of several tiers, when :func:`check_tiers` passes them all — found over all the
     accounts' tables at once; else none (:func:`check_account` finds which)."""
-    readings = [rules_for(a.venue).mmr_from_max_leverage for a in accounts]
-    used: dict[bool, set[int]] = {}
-    for a, reading in zip(accounts, readings, strict=True):
-        used.setdefault(reading, set()).update(map(id, map(_TIERS_OF, a.positions)))
     # every table in the order first met, as the engine lists a batch of them: their arrays are made once
     all_tiers = list(chain.from_iterable(map(_TIERS_OF, a.positions) for a in accounts))
-    tables = dict(zip(map(id, all_tiers), all_tiers, strict=True))
+    ids = list(map(id, all_tiers))
+    tables = dict(zip(ids, all_tiers, strict=True))
     given = tier_arrays(list(tables.values()))
     sound: dict[bool, set[int]] = {}
     if given is None:
         return sound
+    used: dict[bool, set[int]] = {}  # the tables each reading is made of
+    end = 0
+    for a in accounts:
+        start, end = end, end + len(a.positions)
+        used.setdefault(rules_for(a.venue).mmr_from_max_leverage, set()).update(ids[start:end])
     keys = list(tables)
-    row_of = {key: row for row, key in enumerate(keys)}
-    for reading, ids in used.items():
-        rows = np.sort(np.fromiter(map(row_of.__getitem__, ids), dtype=np.intp, count=len(ids)))
+    row_of = dict(zip(keys, range(len(keys)), strict=True))
+    for reading, held in used.items():
+        rows = np.sort(np.fromiter(map(row_of.__getitem__, held), dtype=np.intp, count=len(held)))
         rows = rows[given.length[rows] > 1]
         if _tables_plainly_sound(given.rows(rows), reading):
             sound[reading] = set(map(keys.__getitem__, rows.tolist()))
