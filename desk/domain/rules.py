@@ -233,6 +233,8 @@ def _tier_arrays(tables: Sequence[tuple[Tier, ...]]) -> TierArrays | None:
     padded[present] = values
     padded_given = np.zeros((len(tables), width, 2), dtype=bool)
     padded_given[present] = given
+    for shared in (padded, padded_given, present, length):  # kept for the next caller: read only
+        shared.flags.writeable = False
     return TierArrays(padded[:, :, 0], padded[:, :, 1], padded[:, :, 2], padded[:, :, _AMOUNT],
                       padded[:, :, _LEVERAGE], padded_given[:, :, 0], padded_given[:, :, 1], present, length)
 

@@ -146,6 +146,7 @@ def test_the_arrays_of_the_last_tables_are_kept_for_the_same_objects_only():
     negative = (Tier(0.0, 10.0, 0.01, -0.0), Tier(10.0, math.inf, 0.02, 0.1))  # == positive
     first = tier_arrays([positive])
     assert tier_arrays([positive]) is first
+    assert first is not None and not first.floor.flags.writeable  # shared: no caller may change them
     again = tier_arrays([negative])
     assert again is not first and again is not None
     assert math.copysign(1.0, float(again.amount[0, 0])) == -1.0
