@@ -50,7 +50,15 @@ from desk.domain.assemble import PositionColumns, assemble_account, with_pooled_
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
 from desk.domain.position_math import SHOCK_LIMIT, Unit, solve_price, unit_shock_to_liquidation
 from desk.domain.report import AccountRisk, PoolFigures, RiskReport
-from desk.domain.rules import MMBasis, ResolvedTier, VenueRules, resolve_tiers, rules_for
+from desk.domain.rules import (
+    MMBasis,
+    ResolvedTables,
+    VenueRules,
+    resolve_tables,
+    resolve_tiers,
+    rules_for,
+    tier_arrays,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -120,10 +128,6 @@ class _Col:
         return _Col.SCALARS + 3 * width
 
 
-#: columns of a compiled tier table's terms (:attr:`_CompiledTable.terms`)
-_TERM_FLOOR, _TERM_RATE, _TERM_CUM = 0, 1, 2
-
-
 @dataclass(slots=True)
 class _Flat:
     positions: list[Position]
@@ -172,15 +176,19 @@ class _Flat:
         return self.unit_cache
 
 
-def _table_is_convex(tiers: Sequence[ResolvedTier]) -> bool:
-    for prev, cur in itertools.pairwise(tiers):
-        if cur.mmr < prev.mmr:
-            return False
-        left = prev.mmr * cur.floor - prev.cum
-        right = cur.mmr * cur.floor - cur.cum
-        if abs(left - right) > 1e-9 * max(1.0, abs(right)):
-            return False
-    return True
+def _tables_convex(tables: ResolvedTables) -> BoolArray:
+    """Whether each table gives MM continuous and convex in the notional (§0): at every floor the MMR
+    does not fall and the tier below and the tier from it give the same MM (within 1e-9)."""
+    floors = tables.floors[:, 1:]
+    with np.errstate(all="ignore"):  # the padding's infinities, and any number of an unchecked table
+        below = tables.rates[:, :-1] * floors - tables.cums[:, :-1]
+        at = tables.rates[:, 1:] * floors - tables.cums[:, 1:]
+        # fmax: a NaN scale is 1.0, as max(1.0, nan) is (and a NaN difference fails the test either way)
+        broken = ((tables.rates[:, 1:] < tables.rates[:, :-1])
+                  | (np.abs(below - at) > 1e-9 * np.fmax(1.0, np.abs(at))))
+    floor_of_a_tier = np.arange(1, tables.floors.shape[1]) < tables.length[:, None]
+    convex: BoolArray = ~np.any(broken & floor_of_a_tier, axis=1)
+    return convex
 
 
 # Everything of a position the compiled arrays depend on except its mark. A tick replaces only
@@ -221,35 +229,6 @@ class _AccountPlan:
     cums: FloatArray
 
 
-@dataclass(frozen=True, slots=True)
-class _CompiledTable:
-    """A tier table as the engine reads it: (floor, MMR, cum) per tier, and whether MM is convex."""
-
-    tiers: tuple[Tier, ...]  # held, so that its id is not reused while this entry is kept
-    terms: FloatArray  # (tiers, 3)
-    convex: bool
-
-
-#: tier tables compiled, by (id of the table, MMR from max leverage); a table shared by many
-#: positions or accounts (the portfolio reader shares equal ones) is resolved once
-_TABLES: dict[tuple[int, bool], _CompiledTable] = {}
-_TABLES_SIZE = 65_536
-
-
-def _compiled_table(tiers: tuple[Tier, ...], mmr_from_max_leverage: bool) -> _CompiledTable:
-    key = (id(tiers), mmr_from_max_leverage)
-    known = _TABLES.get(key)
-    if known is not None and known.tiers is tiers:
-        return known
-    resolved = resolve_tiers(tiers, mmr_from_max_leverage)
-    table = _CompiledTable(tiers, np.array([(t.floor, t.mmr, t.cum) for t in resolved], dtype=np.float64),
-                           _table_is_convex(resolved))
-    if len(_TABLES) >= _TABLES_SIZE:  # bounded: start again rather than grow without end
-        _TABLES.clear()
-    _TABLES[key] = table
-    return table
-
-
 def _static_key(account: Account) -> tuple[object, ...]:
     """The wallets, and each of _STATIC_FIELDS as a column over the positions: equal exactly when every
     position's fields are, and a column is the compiler's input as it stands. Eleven tuples, not one
@@ -282,33 +261,39 @@ class _TableBlock:
 
 
 def _table_block(tier_tables: Sequence[tuple[Tier, ...]], from_max_leverage: BoolArray) -> _TableBlock:
-    """Each distinct table (by object and venue reading, as :func:`_compiled_table` keys them) compiled
-    once, whichever accounts share it: the portfolio reader shares equal tables between positions."""
+    """Each distinct table (by object and venue reading) resolved once, whichever accounts share it
+    (the portfolio reader shares equal tables between positions): all of a reading at once."""
     n = len(tier_tables)
-    table_ids = np.fromiter(map(id, tier_tables), dtype=np.uint64, count=n)
     table_of = np.zeros(n, dtype=np.intp)
-    tables: list[_CompiledTable] = []
+    # the distinct tables in the order first met, as desk.domain.limits lists a portfolio's: a
+    # portfolio just read and checked has its tables' arrays made already (tier_arrays keeps them)
+    table_code, first_met = _first_seen_codes(np.fromiter(map(id, tier_tables), dtype=np.uint64, count=n))
+    distinct = [tier_tables[k] for k in first_met.tolist()]
+    given = tier_arrays(distinct)
+    parts: list[ResolvedTables] = []
+    count = 0
     for flag in (False, True):  # the same table reads differently where MMR comes from max leverage
         rows = np.flatnonzero(from_max_leverage == flag)
         if len(rows):
-            _, first_use, inverse = np.unique(table_ids[rows], return_index=True, return_inverse=True)
-            table_of[rows] = len(tables) + inverse.reshape(-1)
-            tables += [_compiled_table(tier_tables[k], flag) for k in rows[first_use].tolist()]
-    length = np.fromiter((len(t.terms) for t in tables), dtype=np.intp, count=len(tables))
-    width = int(length.max()) if len(tables) else 1
-    floors = np.full((max(len(tables), 1), width), np.inf)
-    rates = np.zeros_like(floors)
-    cums = np.zeros_like(floors)
-    convex = np.ones(max(len(tables), 1), dtype=bool)
-    if tables:  # every table's tiers into its row at once
-        terms = np.concatenate([t.terms for t in tables])
-        table_row = np.repeat(np.arange(len(tables)), length)
-        tier_col = np.arange(len(terms)) - np.repeat(np.cumsum(length) - length, length)
-        floors[table_row, tier_col] = terms[:, _TERM_FLOOR]
-        rates[table_row, tier_col] = terms[:, _TERM_RATE]
-        cums[table_row, tier_col] = terms[:, _TERM_CUM]
-        convex[: len(tables)] = [t.convex for t in tables]
-    return _TableBlock(floors, rates, cums, convex, length, table_of)
+            used, inverse = np.unique(table_code[rows], return_inverse=True)
+            table_of[rows] = count + inverse.reshape(-1)
+            count += len(used)
+            if given is not None:
+                parts.append(resolve_tables(given.rows(used), flag))
+            else:  # a number Python must read itself: table by table
+                parts.append(ResolvedTables.of([resolve_tiers(distinct[k], flag) for k in used.tolist()]))
+    if not parts:
+        return _TableBlock(np.full((1, 1), np.inf), np.zeros((1, 1)), np.zeros((1, 1)),
+                           np.ones(1, dtype=bool), np.zeros(0, dtype=np.intp), table_of)
+    width = max(part.floors.shape[1] for part in parts)
+
+    def stacked(name: str, padding: float) -> FloatArray:
+        return np.concatenate([np.pad(getattr(part, name), ((0, 0), (0, width - part.floors.shape[1])),
+                                      constant_values=padding) for part in parts])
+
+    return _TableBlock(stacked("floors", np.inf), stacked("rates", 0.0), stacked("cums", 0.0),
+                       np.concatenate([_tables_convex(part) for part in parts]),
+                       np.concatenate([part.length for part in parts]), table_of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from operator import attrgetter
 
 import numpy as np
 
 from desk.domain.model import Account, AccountMargin, Kind, Portfolio, Position, Tier
 from desk.domain.report import AccountRisk, PositionRisk, RiskReport, Suggestion
-from desk.domain.rules import resolve_tiers, rules_for
+from desk.domain.rules import TierArrays, resolve_tables, resolve_tiers, rules_for, tier_arrays
 
 MIN_PRICE = 1e-12
 MAX_PRICE = 1e12
@@ -345,15 +346,20 @@ _TIERS_OF = attrgetter("tiers")
 
 def _tiers_plainly_sound(positions: Sequence[Position], mmr_from_max_leverage: bool, sound: set[int]) -> bool:
     """True when every position's tiers pass :func:`check_position_tiers`: a table held by many
-    positions (one object) is checked once, a single tier at its own position's notional. False: the
-    caller checks position by position, to name the first that fails."""
-    tables = {id(tiers): tiers for tiers in map(_TIERS_OF, positions)}
+    positions (one object) is checked once — those not in ``sound`` yet all at once — and a single tier
+    at its own position's notional. False: the caller checks position by position, to name the first
+    that fails."""
+    all_tiers = list(map(_TIERS_OF, positions))
     try:
-        for key, tiers in tables.items():
-            if len(tiers) > 1 and key not in sound:
-                check_tiers(tiers, 0.0, mmr_from_max_leverage=mmr_from_max_leverage)  # no notional used
-                sound.add(key)
-        if any(len(tiers) == 1 for tiers in tables.values()):
+        if not sound.issuperset(map(id, all_tiers)):  # some not proven yet (a single tier never is)
+            tables = dict(zip(map(id, all_tiers), all_tiers, strict=True))
+            unchecked = [tiers for key, tiers in tables.items() if len(tiers) > 1 and key not in sound]
+            if unchecked and not _tables_plainly_sound(tier_arrays(unchecked), mmr_from_max_leverage):
+                # something to say, or numbers Python must read itself: table by table
+                for tiers in unchecked:
+                    check_tiers(tiers, 0.0, mmr_from_max_leverage=mmr_from_max_leverage)  # no notional
+            sound.update(map(id, unchecked))
+        if 1 in map(len, all_tiers):
             for p in positions:
                 if len(p.tiers) == 1:
                     check_tiers(p.tiers, notional_at_mark(p), mmr_from_max_leverage=mmr_from_max_leverage)
@@ -362,11 +368,65 @@ def _tiers_plainly_sound(positions: Sequence[Position], mmr_from_max_leverage: b
     return True
 
 
+def _tables_plainly_sound(given: TierArrays | None, mmr_from_max_leverage: bool) -> bool:
+    """True only when :func:`check_tiers` passes every one of these tables (of several tiers each):
+    the same comparisons of the same numbers, over all tables at once. False when one fails, or when
+    ``given`` is None (a number Python must read itself: :func:`check_tiers` decides)."""
+    if given is None:
+        return False
+    floor, cap, amount, leverage = given.floor, given.cap, given.amount, given.leverage
+    present = given.present
+    # _tier_numbers_plainly_in_bounds (a NaN fails every comparison)
+    in_bounds = ((floor >= _FLOOR_LOW) & (floor <= _FLOOR_HIGH)
+                 & (given.mmr >= _MMR_LOW) & (given.mmr <= _MMR_HIGH)
+                 & (~given.amount_given | ((amount >= _AMOUNT_LOW) & (amount <= _AMOUNT_HIGH)))
+                 & (((cap >= _CAP_LOW) & (cap <= _CAP_HIGH)) | (cap == math.inf))
+                 & (~given.leverage_given | ((leverage >= _LEVERAGE_LOW) & (leverage <= _LEVERAGE_HIGH))))
+    if not np.all(in_bounds | ~present):
+        return False
+    resolved = resolve_tables(given, mmr_from_max_leverage)
+    # every number is bounded: no product or sum below overflows; the padding's floors read as 0
+    floors, rates, cums = np.where(present, resolved.floors, 0.0), resolved.rates, resolved.cums
+    at_floor = floors * rates - cums
+    # _slack is max(0.01, 10⁻⁶ × |scale|): fmax, which like max keeps 0.01 against a NaN
+    negative = at_floor < -np.fmax(0.01, _ROUNDING * np.abs(cums))
+    before = floors[:, 1:] * rates[:, :-1] - cums[:, :-1]
+    falls = at_floor[:, 1:] < before - np.fmax(0.01, _ROUNDING * np.abs(before))
+    return not (np.any(negative & present) or np.any(falls & present[:, 1:]))
+
+
+def _plainly_sound_tables(accounts: Sequence[Account]) -> dict[bool, set[int]]:
+    """For each reading of a table the accounts make (``mmr_from_max_leverage`` or not), the ids of
+    their tables of several tiers, when :func:`check_tiers` passes them all — found over all the
+    accounts' tables at once; else none (:func:`check_account` finds which)."""
+    # every table in the order first met, as the engine lists a batch of them: their arrays are made once
+    all_tiers = list(chain.from_iterable(map(_TIERS_OF, a.positions) for a in accounts))
+    ids = list(map(id, all_tiers))
+    tables = dict(zip(ids, all_tiers, strict=True))
+    given = tier_arrays(list(tables.values()))
+    sound: dict[bool, set[int]] = {}
+    if given is None:
+        return sound
+    used: dict[bool, set[int]] = {}  # the tables each reading is made of
+    end = 0
+    for a in accounts:
+        start, end = end, end + len(a.positions)
+        used.setdefault(rules_for(a.venue).mmr_from_max_leverage, set()).update(ids[start:end])
+    keys = list(tables)
+    row_of = dict(zip(keys, range(len(keys)), strict=True))
+    for reading, held in used.items():
+        rows = np.sort(np.fromiter(map(row_of.__getitem__, held), dtype=np.intp, count=len(held)))
+        rows = rows[given.length[rows] > 1]
+        if _tables_plainly_sound(given.rows(rows), reading):
+            sound[reading] = set(map(keys.__getitem__, rows.tolist()))
+    return sound
+
+
 def check_portfolio(portfolio: Portfolio, *, position_numbers_checked: bool = False) -> None:
     """Raise :class:`InputError` (naming account, position and field) for the first input out of bounds.
     ``position_numbers_checked``: as for :func:`check_account`."""
     # the portfolio holds every table: their ids stay unique meanwhile
-    sound_tables: dict[bool, set[int]] = {}
+    sound_tables = _plainly_sound_tables(portfolio.accounts)
     for a in portfolio.accounts:
         check_account(a, sound_tables, position_numbers_checked=position_numbers_checked)
 
