@@ -50,15 +50,8 @@ from desk.domain.assemble import PositionColumns, assemble_account, with_pooled_
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
 from desk.domain.position_math import SHOCK_LIMIT, Unit, solve_price, unit_shock_to_liquidation
 from desk.domain.report import AccountRisk, PoolFigures, RiskReport
-from desk.domain.rules import (
-    MMBasis,
-    ResolvedTables,
-    VenueRules,
-    resolve_tables,
-    resolve_tiers,
-    rules_for,
-    tier_arrays,
-)
+from desk.domain.rules import MMBasis, VenueRules, resolve_tiers, rules_for
+from desk.domain.tier_tables import ResolvedTables, resolve_tables, tier_arrays
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]

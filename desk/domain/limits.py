@@ -20,7 +20,8 @@ import numpy as np
 
 from desk.domain.model import Account, AccountMargin, Kind, Portfolio, Position, Tier
 from desk.domain.report import AccountRisk, PositionRisk, RiskReport, Suggestion
-from desk.domain.rules import TierArrays, resolve_tables, resolve_tiers, rules_for, tier_arrays
+from desk.domain.rules import resolve_tiers, rules_for
+from desk.domain.tier_tables import TierArrays, resolve_tables, tier_arrays
 
 MIN_PRICE = 1e-12
 MAX_PRICE = 1e12

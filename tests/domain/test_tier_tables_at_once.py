@@ -1,4 +1,4 @@
-"""Tier tables resolved and checked all at once as arrays (desk.domain.rules.resolve_tables, the plain
+"""Tier tables resolved and checked all at once as arrays (desk.domain.tier_tables.resolve_tables, the plain
 check of desk.domain.limits, the engine's table block) against the one-table-at-a-time code they
 stand for: the same numbers bit for bit, and never a table accepted that check_tiers refuses."""
 
@@ -15,7 +15,8 @@ import pytest
 from desk.domain import engine, limits
 from desk.domain.limits import InputError, check_portfolio, check_position, check_tiers
 from desk.domain.model import Tier
-from desk.domain.rules import ResolvedTables, ResolvedTier, resolve_tables, resolve_tiers, tier_arrays
+from desk.domain.rules import ResolvedTier, resolve_tiers
+from desk.domain.tier_tables import ResolvedTables, resolve_tables, tier_arrays
 from tests.support.risk import account, portfolio, pos
 
 # resolve_tiers itself, without its cache (which takes a table with a -0.0 for an equal one with 0.0)
