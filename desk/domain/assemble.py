@@ -205,7 +205,7 @@ def _position_risks(account: Account, columns: PositionColumns, rules: VenueRule
         base = held if initial is None else initial
         reported = p.reported
         # every field by position, in field order (tests/domain/test_assemble.py checks each field's
-        # source): keywords would cost a quarter more per position
+        # source): passed by keyword, the last eleven made each call ~40 % slower
         append(_build_risk(
             name, p.symbol, p.leg._value_, p.side._value_, p.margin_mode._value_, p.settle, p.kind._value_,
             p.contracts, entry, mark, leverage, notional, pnl, mm,
