@@ -8,6 +8,10 @@ Prints figures; not a test.
    (20 accounts × 500 positions, a distinct 8-tier table per symbol, every fifth position isolated)
    and on a 10-position file: min/median/max of each, the marginal cost of the 10,000 positions
    (big − small, median; target ≤ 0.25 s) and, as the same-run baseline, the small file's time;
+   the output goes to /dev/null, so the report is compact (not a terminal); the big file is also
+   run with ``--pretty`` (indented, as a terminal gets it). desk's bytecode is compiled first, as
+   an install compiles it (with PYTHONDONTWRITEBYTECODE set, every run would compile changed
+   modules again);
 2. the engine on an all-isolated and an all-cross book of 10,000 positions (20 accounts × 500),
    and on an all-isolated coin-margined one (inverse, half short), nothing compiled before each run,
    against the scalar oracle on the same book, the books side by side: the figures
@@ -21,6 +25,7 @@ Prints figures; not a test.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import random
@@ -123,12 +128,12 @@ def spread(times: list[float]) -> str:
             f"max {max(times):7.3f} s")
 
 
-def run_cli(path: Path, runs: int) -> list[float]:
+def run_cli(path: Path, runs: int, *extra: str) -> list[float]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "desk", "risk", "--json", str(path)], env=env,
+        done = subprocess.run([sys.executable, "-m", "desk", "risk", "--json", *extra, str(path)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, check=False)
         times.append(time.perf_counter() - t)
         if done.returncode != 0:
@@ -137,22 +142,27 @@ def run_cli(path: Path, runs: int) -> list[float]:
 
 
 def cli_section(runs: int) -> None:
+    compileall.compile_dir(str(ROOT / "desk"), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "big.json"
         small = Path(tmp) / "small.json"
         big.write_text(json.dumps(portfolio_doc(ACCOUNTS, PER_ACCOUNT), indent=2))
         small.write_text(json.dumps(portfolio_doc(1, 10), indent=2))
         run_cli(small, 1)  # warm the file cache and the bytecode
-        small_t, big_t = [], []
+        small_t, big_t, pretty_t = [], [], []
         for _ in range(runs):  # interleaved, so a burst of load hits both
             small_t += run_cli(small, 1)
             big_t += run_cli(big, 1)
+            pretty_t += run_cli(big, 1, "--pretty")
     marginal = statistics.median(big_t) - statistics.median(small_t)
-    print(f"`python -m desk risk --json FILE`, {runs} runs each (interleaved):")
+    print(f"`python -m desk risk --json FILE` (compact: its output is not a terminal), {runs} runs each "
+          "(interleaved):")
     print(f"  {ACCOUNTS * PER_ACCOUNT:,} positions: {spread(big_t)}")
     print(f"  10 positions (baseline): {spread(small_t)}")
     print(f"  marginal cost of {ACCOUNTS * PER_ACCOUNT:,} positions (median big − median small): "
           f"{marginal:.3f} s   (target ≤ 0.25 s)")
+    print(f"  the same indented (--pretty), {ACCOUNTS * PER_ACCOUNT:,} positions: {spread(pretty_t)}; "
+          f"marginal {statistics.median(pretty_t) - statistics.median(small_t):.3f} s")
     ratio = statistics.median(big_t) / statistics.median(small_t)
     print(f"  same-run baseline ratio: big ÷ small ×{ratio:.2f}")
     print(f"  (load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores)")

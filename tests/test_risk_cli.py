@@ -76,29 +76,42 @@ def test_table_is_worst_first_with_pools_shock_and_no_colour_off_a_tty(env):
     assert "generic" in out  # the unknown venue says so
 
 
-def test_colour_on_a_tty_and_no_color_respected(env):
+def on_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    """What `desk risk ARGS` writes to a terminal (a pseudo-terminal: it turns each \n into \r\n)."""
     import pty
 
-    def run_on_tty(extra_env: dict[str, str]) -> str:
-        leader, follower = pty.openpty()
-        proc = subprocess.Popen([sys.executable, "-m", "desk", "risk", str(EXAMPLES / "binance-faq.json")],
-                                stdout=follower, stderr=follower, cwd=ROOT, env={**env, **extra_env})
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        proc.wait(timeout=60)
-        os.close(leader)
-        return b"".join(chunks).decode()
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "desk", "risk", *args],
+                            stdout=follower, stderr=follower, cwd=ROOT, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode()
 
-    assert "\033[32m" in run_on_tty({})
-    assert "\033[" not in run_on_tty({"NO_COLOR": "1"})
+
+def test_colour_on_a_tty_and_no_color_respected(env):
+    faq = str(EXAMPLES / "binance-faq.json")
+    assert "\033[32m" in on_a_terminal([faq], env)
+    assert "\033[" not in on_a_terminal([faq], {**env, "NO_COLOR": "1"})
+
+
+def test_json_is_indented_on_a_terminal_and_compact_when_piped_unless_asked(env):
+    faq = str(EXAMPLES / "binance-faq.json")
+    piped, pretty = desk(faq, "--json", env=env), desk(faq, "--json", "--pretty", env=env)
+    assert piped.returncode == pretty.returncode == 0, piped.stderr + pretty.stderr
+    assert piped.stdout.startswith('{"format":"desk.risk/1",') and piped.stdout.count("\n") == 1
+    assert pretty.stdout.startswith('{\n  "format": "desk.risk/1",\n  "as_of": ')
+    assert json.loads(piped.stdout) == json.loads(pretty.stdout)  # the same report, laid out apart
+    assert on_a_terminal([faq, "--json"], env).replace("\r\n", "\n") == pretty.stdout
 
 
 @pytest.mark.parametrize(
@@ -111,6 +124,7 @@ def test_colour_on_a_tty_and_no_color_respected(env):
         (["--shock", "abc"], "--shock must be a number"),
         (["--target", "0"], "--target must be a margin ratio from 0.01 to 0.99"),
         (["--target", "nan"], "finite"),
+        (["--pretty"], "--pretty indents the JSON report: add --json"),
     ],
 )
 def test_bad_what_if_flags_exit_2(env, args, message):

@@ -35,7 +35,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", metavar="FILE",
                         help="a desk.portfolio JSON file (version 1 or 2; see docs/examples/)")
-    parser.add_argument("--json", action="store_true", help="print the desk.risk/1 JSON report")
+    parser.add_argument("--json", action="store_true",
+                        help="print the desk.risk/1 JSON report: indented on a terminal, compact (one line) "
+                             "when piped or redirected, as scripts read it")
+    parser.add_argument("--pretty", action="store_true",
+                        help="with --json: indent the report wherever it goes (e.g. into a file to read)")
     parser.add_argument("--mark", action="append", default=[], metavar="SYMBOL=PRICE",
                         help="what-if: set the mark price of SYMBOL in every account (repeatable)")
     parser.add_argument("--shock", type=str, metavar="PCT",
@@ -133,6 +137,8 @@ def _run(args: argparse.Namespace) -> int:
     from desk.formats import PortfolioError, encode_report, load_portfolio
     from desk.formats.portfolio import from_input_error
 
+    if getattr(args, "pretty", False) and not args.json:
+        raise UserError("--pretty indents the JSON report: add --json")
     marks = _marks(args.mark)
     shock = None if args.shock is None else _shock_arg(args.shock)
     target = None if args.target is None else _target_arg(args.target)
@@ -173,7 +179,10 @@ def _run(args: argparse.Namespace) -> int:
     book = _book(portfolio, move, report)
     # rendered whole before anything is written: no half report on stdout
     if args.json:
-        data = encode_report(report, what_if=what_if, book=book)
+        # a person at a terminal reads it indented; a script or file gets it compact, a third
+        # sooner and smaller (31.5 → 21.5 MB for 10,000 positions; issue 18)
+        data = encode_report(report, what_if=what_if, book=book,
+                             indent=getattr(args, "pretty", False) or sys.stdout.isatty())
     else:
         text = io.StringIO()
         print_report(report, what_if, text, colour=_use_colour(sys.stdout))
