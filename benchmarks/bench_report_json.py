@@ -7,9 +7,11 @@ every fifth position isolated) is read, its risk and whole book computed once; t
 ``encode_report`` (desk/formats/report.py) is timed N times — in-process CPU time
 (``time.process_time``), min/median/max — interleaved with the same function of ``GIT_REF``'s
 desk/formats/report.py (default ``main``), loaded beside this tree's as the same-run baseline, so a
-burst of load hits both; the two outputs must be the same bytes. Then the first call in F fresh
-processes per side (the one call `desk risk --json` makes: its memory is new to the process, which
-costs more than later calls). Also: the parts of each encoding (the document's structs, the hedges'
+burst of load hits both; the two outputs must be the same bytes. Then the first report written in F fresh
+processes per side, indented, to /dev/null as `desk risk --json` writes it (``write_report``, in
+parts, where the side has it; else ``encode_report`` whole, then written): its memory is new to the
+process, which costs more than later calls, and only writing in parts avoids growing by the text.
+Also: the parts of each encoding (the document's structs, the hedges'
 sentences within them, msgspec's compact JSON, its indent=2 format), the compact JSON alone as an
 alternative, the load average before and after, and the reference job of benchmarks/figures.py
 sampled between runs.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -85,13 +88,20 @@ def book_report() -> tuple[Any, Any]:
 
 
 def first_call(ref: str | None) -> None:
-    """Print the CPU ms of the first encode_report in this process (``ref``'s, or this tree's): the one
-    call `desk risk --json` makes, on memory the process has not used yet."""
+    """Print the CPU ms of the first report written in this process (``ref``'s report.py, or this
+    tree's), indented, to /dev/null as `desk risk --json` writes it to a file: with ``write_report``
+    where the module has it (in parts), else ``encode_report`` whole and then written; on memory the
+    process has not used yet."""
     from desk.formats import report as this
 
     report, book = book_report()
     module = this if ref is None else baseline_module(ref)
-    print(f"{cpu_ms(lambda: module.encode_report(report, what_if=WHAT_IF, book=book))[0]:.3f}")
+    with open(os.devnull, "wb") as sink:
+        if hasattr(module, "write_report"):
+            ms = cpu_ms(lambda: module.write_report(sink, report, what_if=WHAT_IF, book=book))[0]
+        else:
+            ms = cpu_ms(lambda: sink.write(module.encode_report(report, what_if=WHAT_IF, book=book)))[0]
+    print(f"{ms:.3f}")
 
 
 def fresh_processes(runs: int, ref: str) -> dict[str, list[float]]:
@@ -154,8 +164,8 @@ def main() -> None:
         print(f"  {args.baseline + ' (baseline):':<18}{spread(figures['baseline'], 1)}")
         print(f"  baseline ÷ this tree: ×{ratio:.2f} (medians)   identical bytes: {'yes' if same else 'NO'}")
     if fresh is not None:
-        print(f"  the first call in a fresh process (as `desk risk --json` makes it), {args.fresh} processes "
-              "each, alternating:")
+        print(f"  the first report written in a fresh process, indented, to /dev/null (as `desk risk --json "
+              f"--pretty > FILE` writes it), {args.fresh} processes each, alternating:")
         print(f"    this tree:        {spread(fresh['this tree'], 1)}")
         ratio = statistics.median(fresh["baseline"]) / statistics.median(fresh["this tree"])
         print(f"    {args.baseline + ' (baseline):':<18}{spread(fresh['baseline'], 1)}   "
