@@ -43,23 +43,17 @@ def _tick_places(tick_size: float) -> int:
     return max(0, -int(exponent)) if isinstance(exponent, int) else 2
 
 
-#: a tick size's format spec (",.4f" for 0.0001), filled by :func:`price` for every finite positive
-#: tick it meets: one dict look-up instead of checking the tick and building the spec for every price
-#: (a 10,000-position book's hedge sentences ask for thousands of prices at a few ticks; issue 18)
-_PRICE_FORMATS: dict[float, str] = {}
-_MAX_PRICE_FORMATS = 4096
+@functools.lru_cache(maxsize=64)
+def _grouped(places: int) -> str:
+    """The format spec of a price at ``places`` decimals (",.4f"): made once, not for every price
+    (a 10,000-position book's hedge sentences format thousands; issue 18)."""
+    return f",.{places}f"
 
 
 def price(value: float | None, tick_size: float | None = None) -> str:
     if value is None or not math.isfinite(value):
         return DASH
-    spec = _PRICE_FORMATS.get(tick_size)  # type: ignore[arg-type]  # None is never a key
-    if spec is None:
-        spec = f",.{tick_decimals(tick_size, value)}f"
-        if (tick_size is not None and math.isfinite(tick_size) and tick_size > 0
-                and len(_PRICE_FORMATS) < _MAX_PRICE_FORMATS):  # the spec then depends on the tick only
-            _PRICE_FORMATS[tick_size] = spec
-    return format(value, spec)
+    return format(value, _grouped(tick_decimals(tick_size, value)))
 
 
 def quantity(value: float | None, unit: str | None = None) -> str:
