@@ -138,7 +138,8 @@ def _run(args: argparse.Namespace) -> int:
     from desk.formats.portfolio import from_input_error
     from desk.formats.report import write_report
 
-    if getattr(args, "pretty", False) and not args.json:
+    pretty = getattr(args, "pretty", False)  # callers building their own Namespace may omit it
+    if pretty and not args.json:
         raise UserError("--pretty indents the JSON report: add --json")
     marks = _marks(args.mark)
     shock = None if args.shock is None else _shock_arg(args.shock)
@@ -185,7 +186,7 @@ def _run(args: argparse.Namespace) -> int:
         # terminal reads it indented, a script or a file gets it compact, a third sooner and
         # smaller (31.5 → 21.5 MB for 10,000 positions; issue 18)
         write_report(sys.stdout.buffer, report, what_if=what_if, book=book,
-                     indent=getattr(args, "pretty", False) or sys.stdout.isatty())
+                     indent=pretty or sys.stdout.isatty())
         sys.stdout.buffer.write(b"\n")
         sys.stdout.flush()
         return 0

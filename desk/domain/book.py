@@ -177,12 +177,10 @@ class Hedge:
     def text(self) -> str:
         """"at BTC 71,400.0 the demo-bybit BTC/USDT:USDT short is liquidated; the demo-binance
         BTC/USDT:USDT long of 2.1 BTC is then unhedged"."""
-        breaks = self.breaks
-        if breaks is None:
+        leg, other = self.breaking, self.survivor
+        if leg is None or other is None:
             return (f"{self.long.label} against {self.short.label}: neither leg can be liquidated; "
                     "the hedge holds at any price")
-        # the legs read once, not through breaking and survivor (thousands of sentences; issue 18)
-        leg, other = (self.long, self.short) if breaks == "long" else (self.short, self.long)
         return (f"at {self.underlying} {display.price(leg.liquidation_price, leg.tick_size)} the {leg.label} "
                 f"is liquidated; the {other.label} of {display.quantity(self.hedged_coin, self.underlying)} "
                 "is then unhedged")
@@ -252,7 +250,7 @@ def book_legs(portfolio: Portfolio, risk: Sequence[PositionRisk]) -> tuple[BookL
             if underlying is None:
                 underlying = underlyings[symbol] = underlying_of(symbol)
             kind, side = value[p.kind], value[p.side]
-            coin = p.contracts * p.contract_size  # in coins (module docstring): inverse ÷ mark
+            coin = p.base_quantity  # in coins (module docstring): an inverse contract's ÷ its mark
             if p.kind is inverse:
                 coin /= mark
             if r is None:
