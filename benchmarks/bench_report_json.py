@@ -4,7 +4,8 @@
 
 The book of benchmarks/bench_cold.py (20 accounts × 500 positions, a distinct 8-tier table per symbol,
 every fifth position isolated) is read, its risk and whole book computed once; then
-``encode_report`` (desk/formats/report.py) is timed N times — in-process CPU time
+the indented report written into memory (``write_report`` of desk/formats/report.py; a baseline
+from before it, ``encode_report``) is timed N times — in-process CPU time
 (``time.process_time``), min/median/max — interleaved with the same function of ``GIT_REF``'s
 desk/formats/report.py (default ``main``), loaded beside this tree's as the same-run baseline, so a
 burst of load hits both; the two outputs must be the same bytes. Then the first report written in F fresh
@@ -20,6 +21,7 @@ sampled between runs.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -87,6 +89,16 @@ def book_report() -> tuple[Any, Any]:
     return report, _book(portfolio, 0.2, report)
 
 
+def report_text(module: Any, report: Any, book: Any) -> bytes:
+    """The indented report's bytes by ``module`` (a desk/formats/report.py): written by its
+    ``write_report`` into memory, or (a tree before it) made by its ``encode_report``."""
+    if not hasattr(module, "write_report"):
+        return bytes(module.encode_report(report, what_if=WHAT_IF, book=book))
+    out = io.BytesIO()
+    module.write_report(out, report, what_if=WHAT_IF, book=book)
+    return out.getvalue()
+
+
 def first_call(ref: str | None) -> None:
     """Print the CPU ms of the first report written in this process (``ref``'s report.py, or this
     tree's), indented, to /dev/null as `desk risk --json` writes it to a file: with ``write_report``
@@ -132,7 +144,7 @@ def main() -> None:
     base = baseline_module(args.baseline)
 
     def encode(module: Any) -> Callable[[], bytes]:
-        return lambda: module.encode_report(report, what_if=WHAT_IF, book=book)
+        return lambda: report_text(module, report, book)
 
     reference = Reference()
     reference.sample()
@@ -155,9 +167,9 @@ def main() -> None:
     assert isinstance(out, bytes)
     fresh = fresh_processes(args.fresh, args.baseline) if base is not None and args.fresh else None
 
-    print(f"encode_report on {ACCOUNTS} accounts × {PER_ACCOUNT} positions with the whole book "
-          f"({len(out) / 1e6:.1f} MB of JSON); in-process CPU ms (time.process_time), {args.runs} runs "
-          "interleaved, after a first call:")
+    print(f"the report indented into memory on {ACCOUNTS} accounts × {PER_ACCOUNT} positions with the "
+          f"whole book ({len(out) / 1e6:.1f} MB of JSON); in-process CPU ms (time.process_time), "
+          f"{args.runs} runs interleaved, after a first call:")
     print(f"  this tree:        {spread(figures['this tree'], 1)}   (target ≤ 60)")
     if base is not None:
         ratio = statistics.median(figures["baseline"]) / statistics.median(figures["this tree"])

@@ -5,15 +5,15 @@ Validation with msgspec on top of the pure domain model; JSON Schemas generated 
 """
 
 from desk.formats.portfolio import PortfolioError, dump_portfolio, load_portfolio
-from desk.formats.report import encode_report, report_to_dict
+from desk.formats.report import report_to_dict, write_report
 from desk.formats.schemas import portfolio_schema, report_schema
 
 __all__ = [
     "PortfolioError",
     "dump_portfolio",
-    "encode_report",
     "load_portfolio",
     "portfolio_schema",
     "report_schema",
     "report_to_dict",
+    "write_report",
 ]

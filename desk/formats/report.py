@@ -17,7 +17,6 @@ break prices and margin-transfer suggestions, and the book's stress curves.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -473,14 +472,10 @@ def _hedge(h: Hedge, leg_docs: Mapping[int, BookLegDoc]) -> HedgeDoc:
     """``leg_docs``: the exposures' legs made already, by ``id`` of their BookLeg (a hedge's legs are
     among them: each is made once)."""
     breaks: Any = h.breaks
-    long, short = h.long, h.short
-    first, survivor = h.breaking, h.survivor  # both None, or both legs
-    transfer = h.transfer
+    long, short, survivor, transfer = h.long, h.short, h.survivor, h.transfer
     return HedgeDoc(h.underlying, leg_docs.get(id(long)) or _leg(long),
-                    leg_docs.get(id(short)) or _leg(short), h.hedged_coin, breaks,
-                    None if first is None else first.liquidation_price,  # h.break_price, read once
-                    None if first is None else first.distance_to_liquidation,  # h.break_distance
-                    None if survivor is None else survivor.label, h.text(),
+                    leg_docs.get(id(short)) or _leg(short), h.hedged_coin, breaks, h.break_price,
+                    h.break_distance, None if survivor is None else survivor.label, h.text(),
                     None if transfer is None else _transfer(transfer))
 
 
@@ -531,15 +526,6 @@ def report_to_dict(report: RiskReport, *, what_if: Mapping[str, Any] | None = No
     # through JSON, where a figure that is not finite becomes None
     result: dict[str, Any] = msgspec.json.decode(_ENCODER.encode(report_to_doc(report, what_if=what_if)))
     return result
-
-
-def encode_report(report: RiskReport, *, what_if: Mapping[str, Any] | None = None,
-                  book: Book | None = None, indent: bool = True) -> bytes:
-    """The ``desk.risk/1`` document as JSON, indented by two spaces or (``indent=False``) compact,
-    without a final newline: the bytes :func:`write_report` writes."""
-    out = io.BytesIO()
-    write_report(out, report, what_if=what_if, book=book, indent=indent)
-    return out.getvalue()
 
 
 def write_report(out: BinaryIO, report: RiskReport, *, what_if: Mapping[str, Any] | None = None,

@@ -20,12 +20,12 @@ from desk.domain.alerts import Alert, AlertLevel
 from desk.domain.engine import compute_risk
 from desk.domain.finite import finite_or_none, json_ready
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
-from desk.formats.report import encode_report
 from desk.notify.remote import AppriseNotifier, alert_document
 from desk.services.alerts import AlertRaised
 from desk.store.export import rows_to_text
 from desk.store.history import History
 from tests.support.push_services import PushServer
+from tests.support.report import report_bytes
 
 PAST_LIQUIDATION = Alert(
     at=1_800_000_000.0, rule="margin_ratio", level=AlertLevel.CRITICAL,
@@ -89,7 +89,7 @@ def test_report_of_a_position_past_liquidation_writes_its_ratio_as_null() -> Non
     )
     report = compute_risk(Portfolio((Account("main", "binance", {"USDT": 0.0}, (position,)),)))
     assert report.accounts[0].positions[0].margin_ratio == math.inf  # the engine's own figure
-    doc = _strict(encode_report(report))
+    doc = _strict(report_bytes(report))
     assert doc["accounts"][0]["positions"][0]["margin_ratio"] is None
     assert doc["accounts"][0]["positions"][0]["liquidatable"] is True
 

@@ -26,9 +26,10 @@ from desk.domain.engine import compute_risk
 from desk.domain.finite import json_ready
 from desk.domain.funding import with_funding_drift
 from desk.domain.report import RiskReport
-from desk.formats import encode_report, load_portfolio, report_to_dict
+from desk.formats import load_portfolio, report_to_dict
 from desk.formats.report import report_to_doc
 from tests.formats.test_portfolio_fast_reader import generated
+from tests.support.report import report_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 NON_FINITE = (math.inf, -math.inf, math.nan)
@@ -96,7 +97,7 @@ def test_a_report_whose_every_figure_is_not_finite_has_null_for_each() -> None:
         report, book = _report_and_book(source)
         bad = itertools.cycle(NON_FINITE)
         spoiled, spoiled_book = _spoiled(report, bad), _spoiled(book, bad)
-        doc = _strict(encode_report(spoiled, book=spoiled_book))
+        doc = _strict(report_bytes(spoiled, book=spoiled_book))
         # the structs with the rule applied figure by figure
         assert doc == json_ready(msgspec.to_builtins(report_to_doc(spoiled, book=spoiled_book)))
         assert not list(_floats(doc))  # every figure null...
@@ -121,7 +122,7 @@ def test_a_report_whose_every_figure_is_not_finite_has_null_for_each() -> None:
 def test_the_protected_and_funded_parts_of_a_spoiled_report_are_null_too() -> None:
     report, _ = _report_and_book(_funded(generated(4, 12)))
     spoiled = _spoiled(report, itertools.cycle(NON_FINITE))
-    doc = _strict(encode_report(spoiled))
+    doc = _strict(report_bytes(spoiled))
     positions = [p for a in doc["accounts"] for p in a["positions"]]
     protected = [p["protection"] for p in positions if p.get("protection")]
     drifting = [p["funding_drift"] for p in positions if p.get("funding_drift")]

@@ -16,8 +16,9 @@ import pytest
 from desk.domain.book import compute_book
 from desk.domain.engine import compute_risk
 from desk.formats import load_portfolio
-from desk.formats.report import _ENCODER, _SLICE, encode_report, report_to_doc, write_report
+from desk.formats.report import _ENCODER, _SLICE, report_to_doc, write_report
 from tests.formats.test_portfolio_fast_reader import generated
+from tests.support.report import report_bytes
 
 WHAT_IF = {"marks": {}, "shock": None, "target": None}
 
@@ -42,7 +43,7 @@ def report_of(doc: dict[str, Any], target: float | None = None) -> tuple[Any, An
 def test_the_parts_make_the_very_bytes_of_the_whole_document(accounts: int, per_account: int) -> None:
     report, book = report_of(generated(accounts, per_account), target=0.5)
     for indent in (False, True):
-        assert encode_report(report, what_if=WHAT_IF, book=book, indent=indent) == whole(report, book, indent)
+        assert report_bytes(report, what_if=WHAT_IF, book=book, indent=indent) == whole(report, book, indent)
 
 
 def test_the_examples_and_a_large_book_written_in_parts_are_the_whole_documents() -> None:
@@ -51,7 +52,7 @@ def test_the_examples_and_a_large_book_written_in_parts_are_the_whole_documents(
         report = compute_risk(portfolio, target=0.5, target_distance=0.2)
         book = compute_book(portfolio, risk=report)
         for indent in (False, True):
-            assert encode_report(report, what_if=WHAT_IF, book=book, indent=indent) == \
+            assert report_bytes(report, what_if=WHAT_IF, book=book, indent=indent) == \
                 whole(report, book, indent), name
     report, book = report_of(generated(8, 90))
     out = Recorder()
@@ -67,7 +68,7 @@ def test_names_that_look_like_the_placeholders_are_written_as_they_are() -> None
     doc["accounts"][1]["positions"][5]["symbol"] = "C5/USDT:USDT"
     report, book = report_of(doc)
     for indent in (False, True):
-        data = encode_report(report, what_if=WHAT_IF, book=book, indent=indent)
+        data = report_bytes(report, what_if=WHAT_IF, book=book, indent=indent)
         assert data == whole(report, book, indent)
         assert msgspec.json.decode(data)["accounts"][0]["name"] == doc["accounts"][0]["name"]
 

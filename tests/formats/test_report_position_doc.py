@@ -12,7 +12,8 @@ import msgspec
 from desk.domain.engine import compute_risk
 from desk.domain.model import Account, Kind, MarginMode, Portfolio, Position, Side, Tier
 from desk.domain.report import FundingDrift, PositionRisk, RiskReport
-from desk.formats.report import PositionDoc, encode_report, report_to_doc
+from desk.formats.report import PositionDoc, report_to_doc
+from tests.support.report import report_bytes
 
 # every optional field of the position given a value of its own
 EXTRA = {
@@ -58,13 +59,13 @@ def test_every_field_named_as_the_position_s_figure_holds_that_figure() -> None:
 
 
 def test_the_optional_fields_are_written_when_present_and_left_out_when_absent() -> None:
-    with_all = msgspec.json.decode(encode_report(_report(**EXTRA, funding_drift=DRIFT)[0]))
+    with_all = msgspec.json.decode(report_bytes(_report(**EXTRA, funding_drift=DRIFT)[0]))
     written = with_all["accounts"][0]["positions"][0]
     for name, value in EXTRA.items():
         assert written[name] == value, name
     assert written["funding_drift"]["payments_to_liquidation"] == 41.5
 
-    without = msgspec.json.decode(encode_report(_report()[0]))["accounts"][0]["positions"][0]
+    without = msgspec.json.decode(report_bytes(_report()[0]))["accounts"][0]["positions"][0]
     assert not set(EXTRA) & set(without)
     assert "funding_drift" not in without and "protection" not in without
 
